@@ -1,0 +1,262 @@
+"""Configuration: one traitlets ``Configurable`` per component.
+
+Every setting has ``help=``, a default and ``config=True``; settings users expect
+from the environment (``OLLAMA_HOST``) take their default from it. The same
+classes are read from Jupyter config files (``llm_agent_config.py`` / ``.json``),
+``%config`` in IPython, and ``--Class.trait=value`` on the command line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default, validate
+from traitlets.config import Config, Configurable
+
+CONFIG_FILE_NAME = "llm_agent_config"
+DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+class LLMConfig(Configurable):
+    """How the agent talks to Ollama."""
+
+    host = Unicode(help="URL of the Ollama server. Defaults to $OLLAMA_HOST, else http://127.0.0.1:11434.").tag(
+        config=True, env="OLLAMA_HOST"
+    )
+    model = Unicode("qwen3:8b", help="General model: chat, ReAct steps, plans and final answers.").tag(config=True)
+    classifier_model = Unicode(
+        "", help="Model that routes a request to chat, ReAct or plan-and-execute. Empty: use `model`."
+    ).tag(config=True)
+    coder_model = Unicode("", help="Model that writes and fixes Python code. Empty: use `model`.").tag(config=True)
+    embedding_model = Unicode("nomic-embed-text", help="Model used for document embeddings (retrieval).").tag(
+        config=True
+    )
+    temperature = Float(0.2, help="Sampling temperature for general calls.").tag(config=True)
+    coder_temperature = Float(0.1, help="Sampling temperature for code generation and fixes.").tag(config=True)
+    num_ctx = Int(
+        16384,
+        help="Context window sent with EVERY request (Ollama silently truncates prompts to its small default otherwise).",
+    ).tag(config=True)
+    request_timeout = Float(300.0, help="Seconds to wait for one Ollama response before giving up.").tag(config=True)
+    keep_alive = Unicode("30m", help="How long Ollama keeps the model loaded after a call (Ollama duration syntax).").tag(
+        config=True
+    )
+    think = Bool(False, help="Let thinking models think. Thinking never reaches answers either way.").tag(config=True)
+    max_retries = Int(2, help="Retries after an HTTP 5xx or a garbled response, with exponential backoff.").tag(
+        config=True
+    )
+    retry_backoff = Float(0.5, help="Seconds before the first retry; doubles each time.").tag(config=True)
+    embed_batch_size = Int(32, help="Texts per embedding request.").tag(config=True)
+    log_format = Enum(
+        ["structured", "jsonl", "compact"],
+        default_value="jsonl",
+        help="Call log format: 'structured' (readable, for people), 'jsonl' (for programs), 'compact' (one line a call).",
+    ).tag(config=True)
+    cassette_mode = Enum(
+        ["live", "record", "replay"],
+        default_value="live",
+        help="'record' writes every model answer to the cassette, 'replay' serves answers from it with no network.",
+    ).tag(config=True)
+    cassette_path = Unicode("", help="Cassette file (JSONL) used by record and replay modes.").tag(config=True)
+
+    @default("host")
+    def _host_default(self) -> str:
+        return os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+
+    @validate("num_ctx")
+    def _check_num_ctx(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 512:
+            raise ValueError("LLMConfig.num_ctx must be at least 512 tokens")
+        return proposal["value"]
+
+    @validate("host")
+    def _normalise_host(self, proposal: dict[str, Any]) -> str:
+        host = proposal["value"].strip().rstrip("/")
+        if host and "://" not in host:
+            host = "http://" + host
+        return host
+
+    def model_for(self, purpose: str) -> str:
+        """The model that serves one call purpose."""
+        if purpose == "classify":
+            return self.classifier_model or self.model
+        if purpose in ("code", "fix"):
+            return self.coder_model or self.model
+        if purpose == "embed":
+            return self.embedding_model
+        return self.model
+
+    def temperature_for(self, purpose: str) -> float:
+        return self.coder_temperature if purpose in ("code", "fix") else self.temperature
+
+
+class SandboxConfig(Configurable):
+    """Where and how generated code runs."""
+
+    isolation = Enum(
+        ["auto", "full", "reduced", "off"],
+        default_value="auto",
+        help=(
+            "'full': bubblewrap + limits + scrubbed env + audit hook; 'reduced': the same without bubblewrap; "
+            "'off': no isolation (explicit opt-out); 'auto': full when bubblewrap works, else reduced."
+        ),
+    ).tag(config=True)
+    kernel_manager_class = Unicode(
+        "jupyter_client.manager.AsyncKernelManager",
+        help="Import path of the kernel manager that starts sandbox kernels (swap for a gateway-backed one).",
+    ).tag(config=True)
+    kernel_name = Unicode(
+        "", help="Installed kernel spec to run generated code with. Empty: this project's own Python."
+    ).tag(config=True)
+    python = Unicode("", help="Python interpreter to run generated code with (overrides kernel_name).").tag(
+        config=True
+    )
+    memory_limit_mb = Int(2048, help="Address-space limit of the sandbox kernel, in MB.").tag(config=True)
+    cpu_time_limit = Int(600, help="CPU seconds the sandbox kernel may use before it is stopped.").tag(config=True)
+    max_processes = Int(64, help="Processes/threads the sandbox user may have (RLIMIT_NPROC inside the sandbox).").tag(
+        config=True
+    )
+    max_file_size_mb = Int(1024, help="Largest file the sandbox may write, in MB.").tag(config=True)
+    max_open_files = Int(256, help="Open file descriptors the sandbox may hold.").tag(config=True)
+    execution_timeout = Float(120.0, help="Seconds one execution may run before it is interrupted.").tag(config=True)
+    interrupt_grace = Float(5.0, help="Seconds to wait after an interrupt before the kernel is restarted.").tag(
+        config=True
+    )
+    startup_timeout = Float(60.0, help="Seconds to wait for the sandbox kernel to start.").tag(config=True)
+    scrub_env_patterns = List(
+        Unicode(),
+        default_value=["*KEY*", "*TOKEN*", "*SECRET*", "*PASSWORD*", "*CREDENTIAL*"],
+        help="Environment variables matching these glob patterns are removed from the sandbox.",
+    ).tag(config=True)
+    allow_network = Bool(False, help="Let generated code open network connections.").tag(config=True)
+    extra_ro_binds = List(Unicode(), default_value=[], help="Extra host folders the sandbox may read.").tag(
+        config=True
+    )
+
+
+class AgentConfig(Configurable):
+    """Limits of the agent loops."""
+
+    max_react_iterations = Int(8, help="Thought/action/observation rounds before a ReAct run stops.").tag(config=True)
+    max_plan_steps = Int(8, help="Most steps a plan may have.").tag(config=True)
+    max_replans = Int(1, help="How often a failed step may trigger a re-plan of the remaining steps.").tag(
+        config=True
+    )
+    max_verification_iterations = Int(3, help="Rounds of 'does this code answer the question?' before running.").tag(
+        config=True
+    )
+    max_execution_attempts = Int(5, help="Executions of generated code (first try plus fixes) per coder call.").tag(
+        config=True
+    )
+    max_output_chars = Int(8000, help="Characters of tool output fed back to the model.").tag(config=True)
+    history_messages = Int(10, help="Recent conversation messages given to the model.").tag(config=True)
+    include_failed_cells = Bool(True, help="Keep failed attempts (marked) among the generated cells.").tag(
+        config=True
+    )
+
+
+class PathsConfig(Configurable):
+    """Where the agent keeps its data."""
+
+    data_root = Unicode(
+        ".llm_agent", help="Data root (sessions, snapshots, store.sqlite, logs, rag). Relative paths start at the cwd."
+    ).tag(config=True, env="LLM_AGENT_DATA_ROOT")
+
+    @default("data_root")
+    def _data_root_default(self) -> str:
+        return os.environ.get("LLM_AGENT_DATA_ROOT") or ".llm_agent"
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_root).expanduser().resolve()
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / "sessions"
+
+    @property
+    def store_path(self) -> Path:
+        return self.root / "store.sqlite"
+
+    @property
+    def rag_dir(self) -> Path:
+        return self.root / "rag"
+
+
+CONFIG_CLASSES: tuple[type[Configurable], ...] = (LLMConfig, SandboxConfig, AgentConfig, PathsConfig)
+
+
+def config_search_path() -> list[str]:
+    """Folders searched for ``llm_agent_config.{py,json}``: Jupyter's config path, then the cwd (last wins)."""
+    from jupyter_core.paths import jupyter_config_path
+
+    return [*reversed(jupyter_config_path()), os.getcwd()]
+
+
+def load_config_files(paths: Iterable[str] | None = None) -> tuple[Config, dict[tuple[str, str], str]]:
+    """Load every config file found; return the merged config and which file set each trait."""
+    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader, ConfigFileNotFound
+
+    merged = Config()
+    origin: dict[tuple[str, str], str] = {}
+    for folder in paths if paths is not None else config_search_path():
+        for loader_cls, ext in ((PyFileConfigLoader, ".py"), (JSONFileConfigLoader, ".json")):
+            filename = CONFIG_FILE_NAME + ext
+            if not (Path(folder) / filename).is_file():
+                continue
+            try:
+                cfg = loader_cls(filename, path=folder).load_config()
+            except ConfigFileNotFound:
+                continue
+            for section, values in cfg.items():
+                if isinstance(values, Config):
+                    for key in values:
+                        origin[(section, key)] = str(Path(folder) / filename)
+            merged.merge(cfg)
+    return merged, origin
+
+
+def trait_rows(instances: Iterable[Configurable]) -> list[dict[str, Any]]:
+    """Every configurable trait as a row: class, name, value, default, help, env var."""
+    rows = []
+    for inst in instances:
+        cls = type(inst)
+        for name, trait in sorted(cls.class_traits(config=True).items()):
+            rows.append(
+                {
+                    "cls": cls.__name__,
+                    "name": name,
+                    "value": getattr(inst, name),
+                    "default": _default_repr(cls, name, trait),
+                    "help": trait.help,
+                    "env": trait.metadata.get("env", ""),
+                }
+            )
+    return rows
+
+
+def _default_repr(cls: type[Configurable], name: str, trait: Any) -> str:
+    env = trait.metadata.get("env")
+    if name == "host" and cls is LLMConfig:
+        return f"${env} or {DEFAULT_OLLAMA_HOST}"
+    if env:
+        return f"${env} or {trait.default_value!r}"
+    if isinstance(trait, Dict):
+        return repr(trait.default_value)
+    return repr(trait.default())
+
+
+def markdown_table() -> str:
+    """The README's configuration table, generated from the traits."""
+    lines = ["| setting | default | what it does |", "| --- | --- | --- |"]
+    for cls in CONFIG_CLASSES:
+        for name, trait in sorted(cls.class_traits(config=True).items()):
+            help_text = " ".join(trait.help.split()).replace("|", "\\|")
+            lines.append(f"| `{cls.__name__}.{name}` | `{_default_repr(cls, name, trait)}` | {help_text} |")
+    return "\n".join(lines)

@@ -1,0 +1,105 @@
+"""The errors users see. Each message says what happened and what to do next.
+
+A shallow hierarchy: errors the model caused become observations fed back to it
+(handled inside the agents); the ones here stop a call or a run.
+"""
+
+from __future__ import annotations
+
+
+class LLMAgentError(Exception):
+    """Base class for every error this package raises on purpose."""
+
+
+class ConfigurationError(LLMAgentError):
+    """A setting is wrong or missing."""
+
+
+# --- LLM layer ------------------------------------------------------------------
+
+
+class LLMError(LLMAgentError):
+    """A call to the model failed."""
+
+    #: Whether the same call may work if tried again later (the run can go on).
+    recoverable = True
+
+
+class OllamaUnavailable(LLMError):
+    def __init__(self, host: str):
+        self.host = host
+        super().__init__(
+            f"Could not reach Ollama at {host}. Start it with `ollama serve` (or open the Ollama app), "
+            f"or point the agent elsewhere with OLLAMA_HOST=http://HOST:PORT or `%config LLMConfig.host = '...'`."
+        )
+
+
+class ModelNotFound(LLMError):
+    recoverable = False
+
+    def __init__(self, model: str, host: str):
+        self.model = model
+        super().__init__(
+            f"Model {model!r} is not available on the Ollama server at {host}. Pull it with `ollama pull {model}`, "
+            f"or choose a model you have (`llm-agent doctor` or `%agent models` lists them)."
+        )
+
+
+class LLMTimeout(LLMError):
+    def __init__(self, seconds: float, purpose: str):
+        super().__init__(
+            f"The model did not answer the {purpose!r} call within {seconds:g} s. A large model on a CPU can be slow: "
+            f"raise LLMConfig.request_timeout, or use a smaller model."
+        )
+
+
+class LLMServerError(LLMError):
+    def __init__(self, status: int, detail: str, attempts: int):
+        self.status = status
+        super().__init__(
+            f"Ollama answered HTTP {status} ({detail.strip()[:300]}) on {attempts} attempt(s). "
+            f"Check the Ollama server's log; it may be out of memory for this model."
+        )
+
+
+class LLMProtocolError(LLMError):
+    """The server's reply was not what Ollama's API promises (garbled JSON, cut-off stream)."""
+
+
+class ContextOverflow(LLMError):
+    recoverable = False
+
+    def __init__(self, estimated_tokens: int, num_ctx: int, purpose: str):
+        self.estimated_tokens = estimated_tokens
+        self.num_ctx = num_ctx
+        super().__init__(
+            f"The {purpose!r} prompt needs about {estimated_tokens} tokens but the context window is {num_ctx}. "
+            f"Raise LLMConfig.num_ctx (if the model allows it), or shorten the conversation (`%agent reset`)."
+        )
+
+
+class StructuredOutputError(LLMError):
+    """The model's answer could not be read as the JSON asked for, even after one repair round trip."""
+
+    def __init__(self, purpose: str, raw: str, reason: str):
+        self.purpose = purpose
+        self.raw = raw
+        super().__init__(
+            f"The model's {purpose!r} answer was not valid JSON of the expected shape ({reason}), even after asking it "
+            f"to repair it. Its answer began: {raw[:200]!r}. A larger or instruction-tuned model usually fixes this."
+        )
+
+
+class CassetteMiss(LLMError):
+    recoverable = False
+
+    def __init__(self, cassette: str, description: str):
+        super().__init__(
+            f"Replay cassette {cassette} has no recorded answer for this request: {description}. "
+            f"The prompt changed since it was recorded: record it again with a live model "
+            f"(`--record {cassette}` or `%agent record {cassette}`)."
+        )
+
+
+class CassetteError(LLMError):
+    recoverable = False
