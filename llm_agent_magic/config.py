@@ -12,11 +12,19 @@ import os
 from pathlib import Path
 from typing import Any, Iterable
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Config, Configurable
 
 CONFIG_FILE_NAME = "llm_agent_config"
 DEFAULT_OLLAMA_HOST = "http://127.0.0.1:11434"
+
+
+def normalise_host(host: str) -> str:
+    """``gpu-box:11434/`` -> ``http://gpu-box:11434``, as users write OLLAMA_HOST both ways."""
+    host = host.strip().rstrip("/")
+    if host and "://" not in host:
+        host = "http://" + host
+    return host
 
 
 class LLMConfig(Configurable):
@@ -63,20 +71,17 @@ class LLMConfig(Configurable):
 
     @default("host")
     def _host_default(self) -> str:
-        return os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST
+        return normalise_host(os.environ.get("OLLAMA_HOST") or DEFAULT_OLLAMA_HOST)
 
     @validate("num_ctx")
     def _check_num_ctx(self, proposal: dict[str, Any]) -> int:
         if proposal["value"] < 512:
-            raise ValueError("LLMConfig.num_ctx must be at least 512 tokens")
+            raise TraitError("LLMConfig.num_ctx must be at least 512 tokens")
         return proposal["value"]
 
     @validate("host")
     def _normalise_host(self, proposal: dict[str, Any]) -> str:
-        host = proposal["value"].strip().rstrip("/")
-        if host and "://" not in host:
-            host = "http://" + host
-        return host
+        return normalise_host(proposal["value"])
 
     def model_for(self, purpose: str) -> str:
         """The model that serves one call purpose."""

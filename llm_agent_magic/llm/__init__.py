@@ -1,0 +1,17 @@
+"""Layer 2: talking to Ollama (chat, streaming, structured output, embeddings), the call log, cassettes."""
+
+from .calllog import CallLog, CallRecord
+from .cassette import Cassette, CassetteTransport
+from .client import PURPOSES, ChatResult, ChatStream, LLMClient, StructuredResult
+
+__all__ = [
+    "PURPOSES",
+    "CallLog",
+    "CallRecord",
+    "Cassette",
+    "CassetteTransport",
+    "ChatResult",
+    "ChatStream",
+    "LLMClient",
+    "StructuredResult",
+]

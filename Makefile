@@ -1,0 +1,37 @@
+# Two entry points: `make demo` and `make test`. Both set up everything they need.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install system-deps bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[analysis,test]"
+	touch $@
+
+# Debian packages: bubblewrap isolates the sandbox kernel. Installed only when running as root with apt.
+system-deps:
+	@if command -v bwrap >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing bubblewrap"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	else echo "note: bubblewrap is not installed; the sandbox runs at the 'reduced' isolation level"; fi
+
+install: $(STAMP) system-deps
+
+demo: install
+	$(VENV)/bin/llm-agent demo
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) bench/llm_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .llm_agent

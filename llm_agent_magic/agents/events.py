@@ -1,0 +1,249 @@
+"""The typed events ``AgentSession.run()`` yields: the only thing that crosses to a front end.
+
+Each event is a plain dataclass. ``to_dict()`` gives the wire format (WebSocket messages,
+cassettes, notebook metadata): JSON-serialisable, with a stable snake_case ``type``.
+``event_from_dict()`` rebuilds the right class from such a dict.
+
+Readers ignore keys they do not know, so a newer writer can add fields without
+breaking an older reader (an old notebook, a cached cassette, a stale browser tab).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+__all__ = [
+    "EVENT_TYPES",
+    "Answer",
+    "CellOutput",
+    "Classified",
+    "CodeCell",
+    "Error",
+    "Event",
+    "Observation",
+    "PlanCreated",
+    "RunFinished",
+    "RunStarted",
+    "StepFinished",
+    "StepStarted",
+    "Thought",
+    "Token",
+    "ToolCall",
+    "Usage",
+    "event_from_dict",
+]
+
+CELL_STATUSES = ("ok", "error", "timeout", "died")
+RUN_STATUSES = ("ok", "error", "cancelled")
+
+
+def _new_cell_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+@dataclass
+class Event:
+    """Base of every event. ``run_id`` and ``ts`` are keyword-only so subclasses keep positional fields."""
+
+    type: ClassVar[str] = ""
+
+    run_id: str = field(default="", kw_only=True)
+    ts: float = field(default_factory=time.time, kw_only=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire format: ``{"type": ..., "run_id": ..., "ts": ..., <fields>}``."""
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+
+@dataclass
+class RunStarted(Event):
+    """The agent accepted a request; ``mode_requested`` is "auto" unless the user forced a mode."""
+
+    type: ClassVar[str] = "run_started"
+    request: str
+    mode_requested: str = "auto"
+    session_id: str = ""
+
+
+@dataclass
+class Classified(Event):
+    """The request was routed to ``mode``; ``fallback`` when the classifier failed and a default was used."""
+
+    type: ClassVar[str] = "classified"
+    mode: str
+    reason: str = ""
+    fallback: bool = False
+
+
+@dataclass
+class PlanCreated(Event):
+    """A plan: ``steps`` are dicts with goal/tool/success_criteria; ``note`` says how it was parsed, if unusually."""
+
+    type: ClassVar[str] = "plan_created"
+    steps: list[dict[str, Any]]
+    note: str = ""
+
+
+@dataclass
+class StepStarted(Event):
+    """Plan step ``index`` (0-based) began."""
+
+    type: ClassVar[str] = "step_started"
+    index: int
+    goal: str = ""
+
+
+@dataclass
+class StepFinished(Event):
+    """Plan step ``index`` ended with ``status`` ("ok", "error", "skipped")."""
+
+    type: ClassVar[str] = "step_finished"
+    index: int
+    status: str
+    summary: str = ""
+
+
+@dataclass
+class Thought(Event):
+    """The model's reasoning before an action (ReAct)."""
+
+    type: ClassVar[str] = "thought"
+    text: str
+
+
+@dataclass
+class ToolCall(Event):
+    """A tool is about to run with ``input``."""
+
+    type: ClassVar[str] = "tool_call"
+    tool: str
+    input: str
+
+
+@dataclass
+class CodeCell(Event):
+    """Generated code about to run: attempt 1 is the first try, later ones are fixes; ``step`` is the plan step."""
+
+    type: ClassVar[str] = "code_cell"
+    source: str
+    attempt: int = 1
+    step: int | None = None
+    cell_id: str = field(default_factory=_new_cell_id)
+
+
+@dataclass
+class CellOutput(Event):
+    """What ``cell_id`` produced: nbformat ``outputs``; ``final`` on the last attempt; ``failed`` if it did not work."""
+
+    type: ClassVar[str] = "cell_output"
+    cell_id: str
+    outputs: list[dict[str, Any]]
+    status: str = "ok"
+    duration: float = 0.0
+    final: bool = False
+    failed: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status not in CELL_STATUSES:
+            raise ValueError(f"CellOutput.status must be one of {CELL_STATUSES}, not {self.status!r}")
+
+
+@dataclass
+class Observation(Event):
+    """A tool's result as fed back to the model."""
+
+    type: ClassVar[str] = "observation"
+    text: str
+    tool: str = ""
+
+
+@dataclass
+class Token(Event):
+    """A chunk of the streamed final answer."""
+
+    type: ClassVar[str] = "token"
+    text: str
+
+
+@dataclass
+class Answer(Event):
+    """The complete final answer (the concatenated tokens, cleaned)."""
+
+    type: ClassVar[str] = "answer"
+    markdown: str
+
+
+@dataclass
+class Usage(Event):
+    """Token counts and wall time of one model call (``purpose`` as in the model protocol)."""
+
+    type: ClassVar[str] = "usage"
+    prompt_tokens: int
+    completion_tokens: int
+    duration: float = 0.0
+    purpose: str = ""
+    model: str = ""
+
+
+@dataclass
+class Error(Event):
+    """Something went wrong; ``recoverable`` if the run goes on."""
+
+    type: ClassVar[str] = "error"
+    kind: str
+    message: str
+    recoverable: bool = False
+
+
+@dataclass
+class RunFinished(Event):
+    """The run ended with ``status`` ("ok", "error", "cancelled"); always the last event of a run."""
+
+    type: ClassVar[str] = "run_finished"
+    status: str
+    duration: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in RUN_STATUSES:
+            raise ValueError(f"RunFinished.status must be one of {RUN_STATUSES}, not {self.status!r}")
+
+
+#: Wire ``type`` -> event class.
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        RunStarted,
+        Classified,
+        PlanCreated,
+        StepStarted,
+        StepFinished,
+        Thought,
+        ToolCall,
+        CodeCell,
+        CellOutput,
+        Observation,
+        Token,
+        Answer,
+        Usage,
+        Error,
+        RunFinished,
+    )
+}
+
+
+def event_from_dict(data: Mapping[str, Any]) -> Event:
+    """Rebuild an event from its ``to_dict()`` form. Unknown keys are ignored; an unknown type is a ValueError."""
+    kind = data.get("type")
+    cls = EVENT_TYPES.get(kind)  # type: ignore[arg-type]
+    if cls is None:
+        raise ValueError(f"Unknown event type {kind!r}; known types: {', '.join(sorted(EVENT_TYPES))}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {key: value for key, value in data.items() if key in names}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise ValueError(f"Malformed {kind!r} event {dict(data)!r}: {exc}") from None

@@ -1,0 +1,93 @@
+"""``llm-agent``: the command-line front end. Each subcommand is one small app."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from traitlets import Bool, Int, Unicode
+
+from ..config import markdown_table, trait_rows
+from .app import LLMAgentApp
+
+
+class ConfigApp(LLMAgentApp):
+    name = "llm-agent config"
+    description = "Print every setting with its current value and where that value came from."
+    markdown = Bool(False, help="Print the README's configuration table instead.").tag(config=True)
+    flags = {"markdown": ({"ConfigApp": {"markdown": True}}, "Print the configuration table as markdown.")}
+
+    def start(self) -> None:
+        if self.markdown:
+            print(markdown_table())
+            return
+        rows = trait_rows(self.configurables)
+        width = max(len(f"{r['cls']}.{r['name']}") for r in rows)
+        for r in rows:
+            source = self.source_of(r["cls"], r["name"], r["env"])
+            print(f"{r['cls'] + '.' + r['name']:<{width}}  {r['value']!r}  ({source})")
+
+
+class DoctorApp(LLMAgentApp):
+    name = "llm-agent doctor"
+    description = "Check that everything the agent needs is in place, and say how to fix what is not."
+    as_json = Bool(False, help="Print the checks as JSON.").tag(config=True)
+    flags = {"json": ({"DoctorApp": {"as_json": True}}, "Print the checks as JSON.")}
+
+    def start(self) -> None:
+        from .doctor import render, run_checks
+
+        checks = asyncio.run(run_checks(self.llm_config, self.sandbox_config, self.paths_config))
+        print(json.dumps([c.to_dict() for c in checks], indent=2) if self.as_json else render(checks))
+        self.exit(0 if all(c.status != "fail" for c in checks) else 1)
+
+
+class FakeOllamaApp(LLMAgentApp):
+    name = "llm-agent fake-ollama"
+    description = "Serve the scripted Ollama-compatible server (for testing notebooks without a model)."
+    script = Unicode("", help="Script file (JSON) with the rules the server answers by.").tag(config=True)
+    port = Int(0, help="Port to listen on; 0 picks a free one.").tag(config=True)
+    bind = Unicode("127.0.0.1", help="Address to listen on.").tag(config=True)
+    aliases = {"script": "FakeOllamaApp.script", "port": "FakeOllamaApp.port", "bind": "FakeOllamaApp.bind"}
+
+    def start(self) -> None:
+        from ..testing.fake_ollama import serve_forever_cli
+
+        serve_forever_cli(self.script or None, self.port, host=self.bind)
+
+
+class DemoApp(LLMAgentApp):
+    name = "llm-agent demo"
+    description = "Stream one answer from a live Ollama if one answers, else from the scripted server."
+    question = Unicode(
+        "In two sentences: why do data analysts keep their work in notebooks?", help="What to ask."
+    ).tag(config=True)
+    aliases = {**LLMAgentApp.aliases, "question": "DemoApp.question"}
+
+    def start(self) -> None:
+        from .demo import run_demo
+
+        self.exit(asyncio.run(run_demo(self.llm_config, self.paths_config, self.question)))
+
+
+SUBCOMMANDS: dict[str, type[LLMAgentApp]] = {
+    "config": ConfigApp,
+    "doctor": DoctorApp,
+    "fake-ollama": FakeOllamaApp,
+    "demo": DemoApp,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print("usage: llm-agent COMMAND [options]   (llm-agent COMMAND --help for options)\n\ncommands:")
+        for name, app in SUBCOMMANDS.items():
+            print(f"  {name:<12} {app.description}")
+        sys.exit(0 if args else 2)
+    app_cls = SUBCOMMANDS.get(args[0])
+    if app_cls is None:
+        print(f"llm-agent: unknown command {args[0]!r}; choose one of: {', '.join(SUBCOMMANDS)}", file=sys.stderr)
+        sys.exit(2)
+    app_cls.launch_instance(args[1:])

@@ -1,0 +1,223 @@
+"""Record and replay model answers at the HTTP level.
+
+A cassette is a JSONL file: a header line saying how it was made, then one
+entry a call with the request's fingerprint, a short human summary of the
+request and the response (status, headers, and the body as the chunks that
+arrived, so streams replay as streams). Working below the ``ollama`` client
+means replays exercise exactly the code paths of live calls.
+
+The fingerprint covers what decides the answer (path, purpose, model, stream,
+messages/prompt/input, format) and leaves out tuning that does not (options,
+keep_alive). Volatile text - timestamps, the data root, the working folder -
+is scrubbed first so a notebook replays on another machine and another day.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterable
+
+import httpx
+
+from ..exceptions import CassetteError, CassetteMiss
+
+FORMAT_VERSION = 1
+PURPOSE_HEADER = "x-llm-agent-purpose"
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
+_WEEKDAY_DATE = re.compile(
+    r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b"
+)
+_FINGERPRINT_KEYS = ("model", "stream", "messages", "prompt", "system", "input", "format", "tools")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Cassette:
+    """The entries of one cassette file, indexed by fingerprint."""
+
+    def __init__(self, path: str | os.PathLike[str], *, scrub_literals: Iterable[str] = (), source: str = ""):
+        self.path = Path(path)
+        self.header: dict[str, Any] = {"llm_agent_cassette": FORMAT_VERSION, "source": source}
+        self.entries: list[dict[str, Any]] = []
+        self._by_fp: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self._cursor: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        # Longest first, so a folder inside another folder is replaced whole.
+        self._literals = sorted({s for s in scrub_literals if s and len(s) > 3}, key=len, reverse=True)
+
+    # --- file -----------------------------------------------------------------------
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> "Cassette":
+        cassette = cls(path, **kwargs)
+        try:
+            lines = cassette.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            raise CassetteError(
+                f"Cassette {path} does not exist. Record it first with a live model (record mode), "
+                f"or check the path."
+            ) from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise CassetteError(
+                    f"Cassette {path} line {number} is not valid JSON ({exc.msg}); the file may have been cut off. "
+                    f"Record it again, or delete the broken line."
+                ) from None
+            if "llm_agent_cassette" in item:
+                cassette.header = item
+            else:
+                cassette._add(item)
+        return cassette
+
+    def save(self) -> None:
+        lines = [json.dumps(self.header, ensure_ascii=False)]
+        lines += [json.dumps(e, ensure_ascii=False) for e in self.entries]
+        atomic_write_text(self.path, "\n".join(lines) + "\n")
+
+    def _add(self, entry: dict[str, Any]) -> None:
+        self.entries.append(entry)
+        self._by_fp[entry["fingerprint"]].append(entry)
+
+    # --- requests -------------------------------------------------------------------
+    def scrub(self, text: str) -> str:
+        for i, literal in enumerate(self._literals):
+            text = text.replace(literal, f"<PATH{i}>")
+        text = _DATETIME.sub("<DATETIME>", text)
+        return _WEEKDAY_DATE.sub("<DATE>", text)
+
+    def describe(self, request: httpx.Request) -> dict[str, Any]:
+        """What identifies a request: its fingerprint and a summary a person can read."""
+        try:
+            body = json.loads(request.content or b"{}")
+        except json.JSONDecodeError:
+            body = {"raw": request.content.decode("utf-8", "replace")}
+        purpose = request.headers.get(PURPOSE_HEADER, "")
+        key = {"path": request.url.path, "purpose": purpose}
+        key.update({k: body[k] for k in _FINGERPRINT_KEYS if k in body})
+        canonical = self.scrub(json.dumps(key, sort_keys=True, ensure_ascii=False))
+        last = ""
+        if isinstance(body.get("messages"), list) and body["messages"]:
+            last = str(body["messages"][-1].get("content", ""))
+        elif "prompt" in body or "input" in body:
+            last = str(body.get("prompt", body.get("input", "")))
+        return {
+            "fingerprint": hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32],
+            "path": request.url.path,
+            "purpose": purpose,
+            "model": body.get("model", ""),
+            "excerpt": " ".join(last.split())[:160],
+        }
+
+    def next_response(self, fingerprint: str) -> dict[str, Any] | None:
+        """Recorded answers to the same request are served in order; the last one repeats after that."""
+        with self._lock:
+            found = self._by_fp.get(fingerprint)
+            if not found:
+                return None
+            index = min(self._cursor[fingerprint], len(found) - 1)
+            self._cursor[fingerprint] += 1
+            return found[index]
+
+    def record(self, summary: dict[str, Any], status: int, headers: dict[str, str], chunks: list[str]) -> None:
+        with self._lock:
+            entry = dict(summary, recorded_at=time.time(), response={"status": status, "headers": headers, "chunks": chunks})
+            self._add(entry)
+            models = sorted({e.get("model", "") for e in self.entries} - {""})
+            self.header["models"] = models
+            self.header.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            self.save()
+
+    def miss_message(self, summary: dict[str, Any]) -> str:
+        same_purpose = sum(1 for e in self.entries if e.get("purpose") == summary["purpose"])
+        return (
+            f"purpose={summary['purpose'] or '?'} model={summary['model'] or '?'} path={summary['path']} "
+            f"last message {summary['excerpt']!r} (the cassette holds {same_purpose} answer(s) for this purpose, "
+            f"{len(self.entries)} in all)"
+        )
+
+
+class _ReplayStream(httpx.AsyncByteStream):
+    def __init__(self, chunks: list[str]):
+        self._chunks = chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self._chunks:
+            yield chunk.encode("utf-8")
+
+
+class _RecordingStream(httpx.AsyncByteStream):
+    """Passes the live body through and saves it once it has arrived whole."""
+
+    def __init__(self, inner: httpx.Response, on_complete: Any):
+        self._inner = inner
+        self._on_complete = on_complete
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        chunks: list[str] = []
+        async for raw in self._inner.aiter_raw():
+            chunks.append(raw.decode("utf-8", "replace"))
+            yield raw
+        self._on_complete(chunks)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class CassetteTransport(httpx.AsyncBaseTransport):
+    """An httpx transport that records through ``inner`` or replays with no network at all."""
+
+    def __init__(self, cassette: Cassette, mode: str, inner: httpx.AsyncBaseTransport | None = None):
+        if mode not in ("record", "replay"):
+            raise ValueError(f"cassette mode must be 'record' or 'replay', not {mode!r}")
+        if mode == "record" and inner is None:
+            raise ValueError("record mode needs a live transport to record from")
+        self.cassette = cassette
+        self.mode = mode
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        summary = self.cassette.describe(request)
+        if self.mode == "replay":
+            entry = self.cassette.next_response(summary["fingerprint"])
+            if entry is None:
+                raise CassetteMiss(str(self.cassette.path), self.cassette.miss_message(summary))
+            resp = entry["response"]
+            return httpx.Response(resp["status"], headers=resp.get("headers", {}), stream=_ReplayStream(resp["chunks"]))
+
+        assert self.inner is not None
+        request.headers["accept-encoding"] = "identity"  # record the body as text, not compressed bytes
+        live = await self.inner.handle_async_request(request)
+        headers = {k: v for k, v in live.headers.items() if k.lower() in ("content-type",)}
+
+        def done(chunks: list[str]) -> None:
+            if live.status_code < 500:  # a server error is not an answer worth replaying
+                self.cassette.record(summary, live.status_code, headers, chunks)
+
+        return httpx.Response(
+            live.status_code, headers=live.headers, stream=_RecordingStream(live, done), extensions=live.extensions
+        )
+
+    async def aclose(self) -> None:
+        if self.inner is not None:
+            await self.inner.aclose()

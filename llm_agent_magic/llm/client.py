@@ -1,0 +1,476 @@
+"""The one way the agent talks to a model: a thin layer over ``ollama.AsyncClient``.
+
+What it adds to the official client, and why:
+- ``num_ctx``, temperature and keep_alive on every request (Ollama silently
+  truncates prompts to its small default context otherwise);
+- the call's purpose in the ``X-LLM-Agent-Purpose`` header and the call log;
+- thinking kept out of answers, whole or streamed;
+- JSON answers read defensively, with one repair round trip to the model;
+- errors that say what to do (Ollama down, model not pulled, timeout,
+  context overflow), with bounded retries for HTTP 5xx and garbled replies;
+- record/replay cassettes, below the client, at the HTTP level.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
+
+import httpx
+import ollama
+import pydantic
+
+from ..config import LLMConfig, PathsConfig
+from ..exceptions import (
+    CassetteError,
+    ContextOverflow,
+    LLMError,
+    LLMProtocolError,
+    LLMServerError,
+    LLMTimeout,
+    ModelNotFound,
+    OllamaUnavailable,
+    StructuredOutputError,
+)
+from .calllog import CallLog, CallRecord
+from .cassette import Cassette, CassetteTransport
+from .structured import JSONReplyError, parse_json_reply
+from .thinking import ThinkFilter, strip_thinking
+
+PURPOSES = ("classify", "plan", "react", "code", "verify", "fix", "answer", "summarize", "embed")
+PURPOSE_HEADER = "X-LLM-Agent-Purpose"
+# A deliberately generous reading of "characters per token": refuse only prompts that surely overflow.
+CHARS_PER_TOKEN = 4.0
+Messages = Sequence[dict[str, Any]]
+T = TypeVar("T")
+
+
+@dataclass
+class ChatResult:
+    """A whole answer, with thinking removed, and what it cost."""
+
+    content: str
+    model: str
+    purpose: str
+    thinking: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    duration_ms: float = 0.0
+    call_id: str = ""
+
+
+@dataclass
+class StructuredResult:
+    value: Any
+    raw: str
+    repaired: bool = False
+    calls: list[ChatResult] = field(default_factory=list)
+
+
+def _role_messages(messages: Messages) -> list[dict[str, str]]:
+    return [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in messages]
+
+
+def estimate_tokens(messages: Messages) -> int:
+    return int(sum(len(str(m.get("content", ""))) for m in messages) / CHARS_PER_TOKEN) + 4 * len(messages)
+
+
+class LLMClient:
+    """Chat, streaming, structured output, embeddings and model listing against one Ollama server."""
+
+    def __init__(
+        self,
+        config: LLMConfig | None = None,
+        *,
+        paths: PathsConfig | None = None,
+        call_log: CallLog | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ):
+        self.config = config or LLMConfig()
+        self.paths = paths or PathsConfig(parent=getattr(self.config, "parent", None))
+        self.call_log = call_log or CallLog(self.paths.logs_dir, fmt=self.config.log_format)
+        self.cassette: Cassette | None = None
+        self._transport = self._make_transport(transport)
+        self._clients: dict[str, ollama.AsyncClient] = {}
+        self._no_think_field: set[str] = set()
+
+    # --- plumbing -------------------------------------------------------------------
+    def _make_transport(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncBaseTransport:
+        live = transport or httpx.AsyncHTTPTransport()
+        mode = self.config.cassette_mode
+        if mode == "live":
+            return live
+        if not self.config.cassette_path:
+            raise CassetteError(f"Cassette mode {mode!r} needs a cassette file: set LLMConfig.cassette_path.")
+        scrub = [str(self.paths.root), os.getcwd()]
+        if mode == "replay":
+            self.cassette = Cassette.load(self.config.cassette_path, scrub_literals=scrub)
+            return CassetteTransport(self.cassette, "replay")
+        path = self.config.cassette_path
+        self.cassette = Cassette.load(path, scrub_literals=scrub) if os.path.exists(path) else Cassette(
+            path, scrub_literals=scrub, source=f"recorded from a live Ollama at {self.config.host}"
+        )
+        return CassetteTransport(self.cassette, "record", inner=live)
+
+    def _client(self, purpose: str) -> ollama.AsyncClient:
+        # One client per purpose: the header is fixed per httpx client, and all of them share one
+        # transport (one connection pool), so this costs nothing per call. Purpose "" is for
+        # administrative requests (model list, version) that are not model calls.
+        if purpose and purpose not in PURPOSES:
+            raise ValueError(f"unknown call purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
+        client = self._clients.get(purpose)
+        if client is None:
+            client = ollama.AsyncClient(
+                host=self.config.host,
+                headers={PURPOSE_HEADER: purpose} if purpose else None,
+                transport=self._transport,
+                timeout=httpx.Timeout(self.config.request_timeout, connect=min(10.0, self.config.request_timeout)),
+            )
+            self._clients[purpose] = client
+        return client
+
+    def options(self, purpose: str, temperature: float | None = None) -> dict[str, Any]:
+        t = self.config.temperature_for(purpose) if temperature is None else temperature
+        return {"num_ctx": self.config.num_ctx, "temperature": t}
+
+    def _think_kwargs(self, model: str) -> dict[str, Any]:
+        return {} if model in self._no_think_field else {"think": bool(self.config.think)}
+
+    def _check_context(self, messages: Messages, purpose: str) -> None:
+        needed = estimate_tokens(messages)
+        if needed > self.config.num_ctx:
+            raise ContextOverflow(needed, self.config.num_ctx, purpose)
+
+    async def aclose(self) -> None:
+        """Close the connection pool. The client is not usable afterwards."""
+        self._clients.clear()
+        await self._transport.aclose()
+
+    async def __aenter__(self) -> "LLMClient":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    # --- errors and retries -----------------------------------------------------------
+    def _translate(self, exc: BaseException, model: str, purpose: str, attempts: int) -> LLMError:
+        if isinstance(exc, LLMError):
+            return exc
+        if isinstance(exc, (ConnectionError, httpx.ConnectError)):
+            return OllamaUnavailable(self.config.host)
+        if isinstance(exc, httpx.TimeoutException):
+            return LLMTimeout(self.config.request_timeout, purpose)
+        if isinstance(exc, ollama.ResponseError):
+            text = str(exc.error)
+            if exc.status_code == 404 or "not found" in text and "model" in text:
+                return ModelNotFound(model, self.config.host)
+            if exc.status_code >= 500:
+                return LLMServerError(exc.status_code, text, attempts)
+            if "context" in text.lower() and ("exceed" in text.lower() or "too long" in text.lower()):
+                return ContextOverflow(0, self.config.num_ctx, purpose)
+            return LLMProtocolError(f"Ollama refused the {purpose!r} call: {text} (HTTP {exc.status_code}).")
+        if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError)):
+            return LLMProtocolError(
+                f"Ollama's reply to the {purpose!r} call was not valid JSON ({exc.__class__.__name__}). "
+                f"Is {self.config.host} really an Ollama server?"
+            )
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+            return LLMProtocolError(f"The connection to Ollama broke during the {purpose!r} call ({exc}).")
+        return LLMProtocolError(f"Unexpected failure in the {purpose!r} call: {exc!r}")
+
+    @staticmethod
+    def _retryable(exc: BaseException) -> bool:
+        if isinstance(exc, ollama.ResponseError):
+            return exc.status_code >= 500
+        return isinstance(
+            exc, (json.JSONDecodeError, pydantic.ValidationError, httpx.RemoteProtocolError, httpx.ReadError)
+        )
+
+    def _unsupported_think(self, exc: BaseException, model: str) -> bool:
+        if isinstance(exc, ollama.ResponseError) and "does not support thinking" in str(exc.error):
+            self._no_think_field.add(model)
+            return True
+        return False
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]], record: CallRecord) -> T:
+        delay = self.config.retry_backoff
+        attempt = 0
+        while True:
+            attempt += 1
+            record.attempts = attempt
+            try:
+                return await call()
+            except Exception as exc:
+                if self._unsupported_think(exc, record.model):
+                    attempt -= 1
+                    continue
+                if not self._retryable(exc) or attempt > self.config.max_retries:
+                    raise self._translate(exc, record.model, record.purpose, attempt) from exc
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    def _finish(self, record: CallRecord, started: float, error: BaseException | None = None) -> None:
+        record.duration_ms = (time.perf_counter() - started) * 1000
+        if error is not None:
+            stopped = isinstance(error, (asyncio.CancelledError, GeneratorExit))
+            record.error = "cancelled" if stopped else str(error)
+        self.call_log.write(record)
+
+    # --- calls ------------------------------------------------------------------------
+    async def chat(
+        self,
+        messages: Messages,
+        *,
+        purpose: str,
+        model: str | None = None,
+        format: dict[str, Any] | str | None = None,
+        temperature: float | None = None,
+    ) -> ChatResult:
+        """One whole answer."""
+        model = model or self.config.model_for(purpose)
+        record = CallRecord(purpose=purpose, model=model, messages=_role_messages(messages))
+        record.options = self.options(purpose, temperature)
+        started = time.perf_counter()
+        try:
+            self._check_context(messages, purpose)
+            client = self._client(purpose)
+
+            async def call() -> ollama.ChatResponse:
+                return await client.chat(
+                    model=model,
+                    messages=list(messages),
+                    format=format,
+                    options=record.options,
+                    keep_alive=self.config.keep_alive,
+                    stream=False,
+                    **self._think_kwargs(model),
+                )
+
+            resp = await self._with_retries(call, record)
+        except BaseException as exc:
+            self._finish(record, started, exc)
+            raise
+        raw = resp.message.content or ""
+        content = strip_thinking(raw)
+        thinking = (resp.message.thinking or "") + (raw[: len(raw) - len(content)] if content != raw else "")
+        record.response, record.thinking = content, thinking
+        record.prompt_tokens, record.completion_tokens = resp.prompt_eval_count, resp.eval_count
+        self._finish(record, started)
+        return ChatResult(
+            content=content,
+            model=model,
+            purpose=purpose,
+            thinking=thinking,
+            prompt_tokens=resp.prompt_eval_count,
+            completion_tokens=resp.eval_count,
+            duration_ms=record.duration_ms,
+            call_id=record.call_id,
+        )
+
+    def stream_chat(
+        self, messages: Messages, *, purpose: str, model: str | None = None, temperature: float | None = None
+    ) -> "ChatStream":
+        """An answer token by token: ``async for text in client.stream_chat(...)``; ``.result`` at the end."""
+        return ChatStream(self, messages, purpose=purpose, model=model or self.config.model_for(purpose), temperature=temperature)
+
+    async def structured(
+        self,
+        messages: Messages,
+        *,
+        purpose: str,
+        schema: dict[str, Any],
+        model: str | None = None,
+        temperature: float | None = None,
+    ) -> StructuredResult:
+        """A JSON answer matching ``schema``: asked for with Ollama's ``format``, read defensively, repaired once."""
+        first = await self.chat(messages, purpose=purpose, model=model, format=schema, temperature=temperature)
+        try:
+            return StructuredResult(parse_json_reply(first.content, schema), first.content, calls=[first])
+        except JSONReplyError as exc:
+            reason = str(exc)
+        repair = [
+            *messages,
+            {"role": "assistant", "content": first.content},
+            {
+                "role": "user",
+                "content": (
+                    f"Your answer was not valid JSON of the required shape ({reason}). Reply again with only the "
+                    f"JSON object, no prose and no code fences. Required JSON schema:\n{json.dumps(schema)}"
+                ),
+            },
+        ]
+        second = await self.chat(repair, purpose=purpose, model=model, format=schema, temperature=temperature)
+        try:
+            value = parse_json_reply(second.content, schema)
+        except JSONReplyError as exc:
+            raise StructuredOutputError(purpose, second.content, str(exc)) from None
+        return StructuredResult(value, second.content, repaired=True, calls=[first, second])
+
+    async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
+        """Embeddings of ``texts`` in order, sent in batches of ``embed_batch_size``."""
+        model = model or self.config.embedding_model
+        client = self._client("embed")
+        vectors: list[list[float]] = []
+        size = max(1, self.config.embed_batch_size)
+        for start in range(0, len(texts), size):
+            batch = list(texts[start : start + size])
+            record = CallRecord(
+                purpose="embed", model=model, messages=[{"role": "input", "content": t} for t in batch]
+            )
+            record.options = {"num_ctx": self.config.num_ctx}
+            started = time.perf_counter()
+
+            async def call(batch: list[str] = batch) -> ollama.EmbedResponse:
+                return await client.embed(
+                    model=model, input=batch, options=record.options, keep_alive=self.config.keep_alive
+                )
+
+            try:
+                resp = await self._with_retries(call, record)
+            except BaseException as exc:
+                self._finish(record, started, exc)
+                raise
+            if len(resp.embeddings) != len(batch):
+                error = LLMProtocolError(
+                    f"Ollama returned {len(resp.embeddings)} embeddings for {len(batch)} texts with model {model!r}."
+                )
+                self._finish(record, started, error)
+                raise error
+            record.response = f"{len(batch)} vectors of dimension {len(resp.embeddings[0]) if batch else 0}"
+            record.prompt_tokens = resp.prompt_eval_count
+            self._finish(record, started)
+            vectors.extend([list(v) for v in resp.embeddings])
+        return vectors
+
+    async def list_models(self) -> list[str]:
+        """Names of the models the server has pulled."""
+        try:
+            resp = await self._client("").list()
+        except Exception as exc:
+            raise self._translate(exc, "", "list models", 1) from exc
+        return sorted(m.model or "" for m in resp.models)
+
+    async def version(self) -> str:
+        """The server's version; raises ``OllamaUnavailable`` when nothing answers."""
+        try:
+            return str((await self._client("")._request_raw("GET", "/api/version")).json().get("version", "?"))
+        except Exception as exc:
+            raise self._translate(exc, "", "version", 1) from exc
+
+
+class ChatStream:
+    """Visible answer text as it arrives. Closing it (or cancelling the task) closes the HTTP request."""
+
+    def __init__(
+        self, llm: LLMClient, messages: Messages, *, purpose: str, model: str, temperature: float | None
+    ) -> None:
+        self._llm = llm
+        self._messages = list(messages)
+        self._purpose = purpose
+        self._model = model
+        self._temperature = temperature
+        self._gen: AsyncIterator[str] | None = None
+        self.result: ChatResult | None = None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if self._gen is None:
+            self._gen = self._run()
+        return self._gen
+
+    async def aclose(self) -> None:
+        if self._gen is not None:
+            await self._gen.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> "ChatStream":
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def text(self) -> str:
+        """Consume the whole stream and return the visible answer."""
+        return "".join([piece async for piece in self])
+
+    async def _open(self, record: CallRecord) -> AsyncIterator[ollama.ChatResponse]:
+        client = self._llm._client(self._purpose)
+        return await client.chat(
+            model=self._model,
+            messages=self._messages,
+            options=record.options,
+            keep_alive=self._llm.config.keep_alive,
+            stream=True,
+            **self._llm._think_kwargs(self._model),
+        )
+
+    async def _run(self) -> AsyncIterator[str]:
+        llm = self._llm
+        record = CallRecord(
+            purpose=self._purpose, model=self._model, messages=_role_messages(self._messages), stream=True
+        )
+        record.options = llm.options(self._purpose, self._temperature)
+        started = time.perf_counter()
+        filt = ThinkFilter()
+        visible: list[str] = []
+        thinking: list[str] = []
+        delay = llm.config.retry_backoff
+        try:
+            llm._check_context(self._messages, self._purpose)
+            while True:
+                try:
+                    done = None
+                    parts = await self._open(record)
+                    try:
+                        async for part in parts:
+                            if part.message.thinking:
+                                thinking.append(part.message.thinking)
+                            piece = filt.feed(part.message.content or "")
+                            if piece:
+                                visible.append(piece)
+                                yield piece
+                            if part.done:
+                                done = part
+                    finally:
+                        # Close the HTTP response now, not whenever the garbage collector gets to it.
+                        await parts.aclose()  # type: ignore[attr-defined]
+                    if done is None:
+                        raise LLMProtocolError(
+                            f"Ollama's stream for the {self._purpose!r} call ended before it said it was done "
+                            f"({len(''.join(visible))} characters arrived). The server may have restarted; try again."
+                        )
+                    break
+                except Exception as exc:
+                    if llm._unsupported_think(exc, self._model) and not visible:
+                        continue
+                    # Text already shown cannot be taken back: retry only a stream that showed nothing yet.
+                    if visible or not llm._retryable(exc) or record.attempts > llm.config.max_retries:
+                        raise llm._translate(exc, self._model, self._purpose, record.attempts) from exc
+                    record.attempts += 1
+                    await asyncio.sleep(delay)
+                    delay *= 2
+            tail = filt.flush()
+            if tail:
+                visible.append(tail)
+                yield tail
+        except BaseException as exc:
+            record.response = "".join(visible)
+            record.thinking = "".join(thinking) + filt.thinking
+            llm._finish(record, started, exc)
+            raise
+        record.response = "".join(visible)
+        record.thinking = "".join(thinking) + filt.thinking
+        record.prompt_tokens, record.completion_tokens = done.prompt_eval_count, done.eval_count
+        llm._finish(record, started)
+        self.result = ChatResult(
+            content=record.response,
+            model=self._model,
+            purpose=self._purpose,
+            thinking=record.thinking,
+            prompt_tokens=done.prompt_eval_count,
+            completion_tokens=done.eval_count,
+            duration_ms=record.duration_ms,
+            call_id=record.call_id,
+        )

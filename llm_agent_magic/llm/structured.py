@@ -1,0 +1,93 @@
+"""Read JSON out of what a model actually writes.
+
+Models asked for JSON still wrap it in code fences, narrate around it, leave
+trailing commas or use single quotes. ``parse_json_reply`` tries the strict
+reading first and falls back step by step; ``json_repair`` does the mending.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import json_repair
+import jsonschema
+
+from .thinking import strip_thinking
+
+_FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript|js)?[ \t]*\n(.*?)```", re.DOTALL)
+
+
+class JSONReplyError(ValueError):
+    """The text holds no JSON of the expected shape; ``reason`` says why."""
+
+
+def _balanced_spans(text: str) -> list[str]:
+    """Top-level ``{...}``/``[...]`` spans, respecting quoted strings of either kind."""
+    spans: list[str] = []
+    depth, start, quote, escaped = 0, -1, "", False
+    for i, ch in enumerate(text):
+        if quote:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == quote:
+                quote = ""
+            continue
+        if ch in "\"'" and depth > 0:
+            quote = ch
+        elif ch in "{[":
+            if depth == 0:
+                start = i
+            depth += 1
+        elif ch in "}]" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                spans.append(text[start : i + 1])
+    if depth > 0 and start >= 0:  # cut off at the end: let json_repair close it
+        spans.append(text[start:])
+    return spans
+
+
+def _candidates(text: str) -> list[str]:
+    found = [text.strip()]
+    found += [m.group(1).strip() for m in _FENCE.finditer(text)]
+    found += sorted(_balanced_spans(text), key=len, reverse=True)
+    seen: set[str] = set()
+    return [c for c in found if c and not (c in seen or seen.add(c))]
+
+
+def parse_json_reply(text: str, schema: dict[str, Any] | None = None) -> Any:
+    """The first JSON value in ``text`` that matches ``schema``; raises ``JSONReplyError`` otherwise."""
+    text = strip_thinking(text or "")
+    if not text.strip():
+        raise JSONReplyError("the answer was empty")
+    candidates = _candidates(text)
+    last_problem = "no JSON object found in the answer"
+    for strict in (True, False):
+        for cand in candidates:
+            try:
+                value = json.loads(cand) if strict else json_repair.loads(cand)
+            except (ValueError, RecursionError) as exc:
+                last_problem = f"invalid JSON: {exc}"
+                continue
+            if value in ("", None, [], {}) and cand not in ("[]", "{}"):
+                continue  # json_repair returns an empty value when it finds nothing
+            problem = schema_problem(value, schema)
+            if problem is None:
+                return value
+            last_problem = problem
+    raise JSONReplyError(last_problem)
+
+
+def schema_problem(value: Any, schema: dict[str, Any] | None) -> str | None:
+    """None when ``value`` satisfies ``schema``, else a one-line reason fit to show the model."""
+    if schema is None:
+        return None
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
+    if error is None:
+        return None
+    where = "/".join(str(p) for p in error.absolute_path) or "the top level"
+    return f"at {where}: {error.message}"

@@ -1,0 +1,790 @@
+"""A scripted stand-in for the Ollama server, for tests.
+
+`FakeOllama` is a real HTTP server on 127.0.0.1 that speaks the parts of Ollama's API
+the official `ollama` client uses (`/api/chat`, `/api/generate`, `/api/embed`,
+`/api/embeddings`, `/api/tags`, `/api/show`, `/api/version`, `/api/ps`). Instead of a
+model it follows a script, so a test can say what "the model" answers to which call,
+inject failures, and then assert on the requests it received::
+
+    with FakeOllama({"rules": [{"purpose": "classify",
+                                "reply": {"mode": "chat", "reason": "small talk"}}],
+                     "default": "Hello!"}) as server:
+        client = ollama.Client(host=server.url)
+        ...
+        assert server.requests_for("classify")
+
+Script keys (a dict, or a path to a JSON file holding one):
+
+- ``rules``: list of rules, tried in order; the first that applies answers. Rule keys:
+  ``purpose`` (compared, case-insensitively, with the ``X-LLM-Agent-Purpose`` header),
+  ``match`` (regex, ``re.search`` with DOTALL over the request rendered as
+  ``role: content`` lines), ``reply`` (text, or any JSON value sent as its JSON text;
+  absent: the script's default), ``thinking`` (text sent as the model's thinking),
+  ``times`` (how often the rule may fire; absent: always), ``fault`` (one of
+  `FAULTS`), ``delay_ms`` (before answering), ``token_delay_ms`` (between streamed
+  chunks).
+- ``default``: the reply when no rule applies (``"OK"``).
+- ``models``: the installed models; other names get Ollama's 404. Absent: any name works.
+- ``embedding_dim``: length of embedding vectors (64).
+- ``description``: free text for the humans reading the script.
+
+Embedding requests are answered from the text itself (`embed_text`), never from a
+reply; only rules that name a ``purpose`` see them, so that catch-all chat rules do not
+get used up by embeddings while ``{"purpose": "embed", "fault": "http_500"}`` still can.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import re
+import select
+import signal
+import socket
+import socketserver
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Union
+
+__all__ = [
+    "FAULTS",
+    "PURPOSE_HEADER",
+    "FakeOllama",
+    "RecordedRequest",
+    "embed_text",
+    "load_script",
+    "serve_forever_cli",
+    "split_into_chunks",
+]
+
+PURPOSE_HEADER = "X-LLM-Agent-Purpose"
+FAULTS = ("http_500", "timeout", "truncated_stream", "malformed_json")
+DEFAULT_MODELS = ("qwen3:8b", "nomic-embed-text")
+DEFAULT_REPLY = "OK"
+DEFAULT_EMBEDDING_DIM = 64
+FAKE_OLLAMA_VERSION = "0.12.0"
+# A "timeout" fault holds the request open at most this long, so a test that forgot a
+# client timeout fails slowly instead of hanging CI forever.
+MAX_HANG_SECONDS = 60.0
+# Chosen to be obviously not JSON in a failure message, and not an Ollama error object.
+MALFORMED_JSON = b'{"model": <fake-ollama: scripted malformed_json>'
+
+_RULE_KEYS = frozenset(
+    {"purpose", "match", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms"}
+)
+_SCRIPT_KEYS = frozenset({"rules", "default", "models", "embedding_dim", "description"})
+
+ScriptSource = Union[Mapping[str, Any], str, os.PathLike, None]
+
+_log = logging.getLogger(__name__)
+
+
+# --- the script ---------------------------------------------------------------------
+
+
+@dataclass
+class _Rule:
+    index: int
+    purpose: str | None = None
+    match: re.Pattern[str] | None = None
+    reply: str | None = None
+    thinking: str | None = None
+    times: int | None = None
+    fault: str | None = None
+    delay_ms: float = 0
+    token_delay_ms: float = 0
+    fired: int = 0
+
+    def applies(self, purpose: str | None, text: str, *, embedding: bool) -> bool:
+        if self.times is not None and self.fired >= self.times:
+            return False
+        if self.purpose is None:
+            if embedding:
+                return False
+        elif purpose is None or purpose.casefold() != self.purpose.casefold():
+            return False
+        return self.match is None or self.match.search(text) is not None
+
+
+@dataclass
+class _Script:
+    rules: list[_Rule] = field(default_factory=list)
+    default: str = DEFAULT_REPLY
+    models: tuple[str, ...] | None = None
+    embedding_dim: int = DEFAULT_EMBEDDING_DIM
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def _parse_rule(index: int, raw: Any) -> _Rule:
+    def problem(message: str) -> ValueError:
+        return ValueError(f"fake-ollama script: rule {index}: {message}")
+
+    if not isinstance(raw, Mapping):
+        raise problem(f"expected an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _RULE_KEYS)
+    if unknown:
+        raise problem(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_RULE_KEYS))})")
+    rule = _Rule(index=index)
+    for key in ("purpose", "thinking", "match"):
+        if key in raw and not isinstance(raw[key], str):
+            raise problem(f"{key!r} must be a string")
+    rule.purpose = raw.get("purpose")
+    rule.thinking = raw.get("thinking")
+    if "match" in raw:
+        try:
+            rule.match = re.compile(raw["match"], re.DOTALL)
+        except re.error as exc:
+            raise problem(f"bad regex in 'match' {raw['match']!r}: {exc}") from None
+    if "reply" in raw:
+        rule.reply = _as_text(raw["reply"])
+    if "times" in raw:
+        if not isinstance(raw["times"], int) or isinstance(raw["times"], bool) or raw["times"] < 0:
+            raise problem("'times' must be a whole number >= 0")
+        rule.times = raw["times"]
+    if "fault" in raw:
+        if raw["fault"] not in FAULTS:
+            raise problem(f"unknown fault {raw['fault']!r} (expected one of: {', '.join(FAULTS)})")
+        rule.fault = raw["fault"]
+    for key in ("delay_ms", "token_delay_ms"):
+        if key in raw:
+            if not _is_number(raw[key]):
+                raise problem(f"{key!r} must be a number >= 0")
+            setattr(rule, key, raw[key])
+    return rule
+
+
+def _parse_script(raw: Mapping[str, Any]) -> _Script:
+    if not isinstance(raw, Mapping):
+        raise ValueError(f"fake-ollama script: expected an object, got {type(raw).__name__}")
+    unknown = sorted(set(raw) - _SCRIPT_KEYS)
+    if unknown:
+        raise ValueError(
+            f"fake-ollama script: unknown key {unknown[0]!r} "
+            f"(allowed: {', '.join(sorted(_SCRIPT_KEYS))})"
+        )
+    rules = raw.get("rules", [])
+    if not isinstance(rules, list):
+        raise ValueError("fake-ollama script: 'rules' must be a list")
+    script = _Script(rules=[_parse_rule(i, rule) for i, rule in enumerate(rules)])
+    if "default" in raw:
+        script.default = _as_text(raw["default"])
+    if "models" in raw:
+        models = raw["models"]
+        if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
+            raise ValueError("fake-ollama script: 'models' must be a list of model names")
+        script.models = tuple(models)
+    if "embedding_dim" in raw:
+        dim = raw["embedding_dim"]
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise ValueError("fake-ollama script: 'embedding_dim' must be a whole number >= 1")
+        script.embedding_dim = dim
+    return script
+
+
+def load_script(source: ScriptSource) -> dict[str, Any]:
+    """Return the script from a dict or a JSON file, raising ValueError if it is invalid."""
+    if source is None:
+        return {}
+    if isinstance(source, Mapping):
+        raw = dict(source)
+    else:
+        path = Path(source)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"fake-ollama script {path}: not valid JSON: {exc}") from None
+    _parse_script(raw)
+    return raw
+
+
+# --- what the "model" produces ------------------------------------------------------
+
+_CHUNK = re.compile(r"\s*\S+\s*|\s+")
+_WORD = re.compile(r"\w+")
+
+
+def split_into_chunks(text: str) -> list[str]:
+    """Split text the way the fake streams it: each word with the whitespace after it.
+
+    Every character is kept, so ``"".join(split_into_chunks(t)) == t``.
+    """
+    return _CHUNK.findall(text)
+
+
+def embed_text(text: str, dim: int = DEFAULT_EMBEDDING_DIM) -> list[float]:
+    """A deterministic stand-in for an embedding model: a hashed bag of lowercase words.
+
+    Texts that share words get close vectors, so retrieval code can be tested for real.
+    """
+    vector = [0.0] * dim
+    # An empty text still gets a unit vector: cosine similarity with zeros is undefined.
+    for word in _WORD.findall(text.lower()) or [""]:
+        digest = hashlib.blake2b(word.encode("utf-8"), digest_size=8).digest()
+        vector[int.from_bytes(digest, "big") % dim] += 1.0
+    norm = math.sqrt(sum(v * v for v in vector))
+    return [v / norm for v in vector]
+
+
+def _render_request(path: str, body: Mapping[str, Any]) -> str:
+    """The text that rule regexes see: one ``role: content`` line per message."""
+    if path == "/api/chat":
+        lines = [
+            f"{m.get('role', '')}: {m.get('content') or ''}"
+            for m in body.get("messages") or []
+            if isinstance(m, Mapping)
+        ]
+    elif path == "/api/generate":
+        lines = [f"user: {body.get('prompt') or ''}"]
+        if body.get("system"):
+            lines.insert(0, f"system: {body['system']}")
+    else:
+        inputs = body.get("input", body.get("prompt", ""))
+        lines = [inputs] if isinstance(inputs, str) else [str(i) for i in inputs or []]
+    return "\n".join(lines)
+
+
+def _prompt_word_count(path: str, body: Mapping[str, Any]) -> int:
+    rendered = _render_request(path, body)
+    if path == "/api/chat" or path == "/api/generate":
+        # Don't count the "role:" prefixes we added; Ollama counts what the user sent.
+        rendered = re.sub(r"^\w+: ", "", rendered, flags=re.MULTILINE)
+    return len(rendered.split())
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _timings(prompt_tokens: int, eval_tokens: int, started_ns: int) -> dict[str, int]:
+    load, prompt_eval, evaluation = 1_000_000, 100_000 * prompt_tokens, 1_000_000 * eval_tokens
+    spent = time.monotonic_ns() - started_ns
+    return {
+        "total_duration": load + prompt_eval + evaluation + spent,
+        "load_duration": load,
+        "prompt_eval_count": prompt_tokens,
+        "prompt_eval_duration": prompt_eval,
+        "eval_count": eval_tokens,
+        "eval_duration": evaluation,
+    }
+
+
+def _generation(
+    path: str, model: str, reply: str, thinking: str | None, prompt_tokens: int,
+    stream: bool, started_ns: int,
+) -> dict[str, Any] | list[dict[str, Any]]:
+    """The whole response, or the NDJSON parts of a streamed one, for chat or generate."""
+    pieces = [(None, t) for t in split_into_chunks(thinking or "")]
+    pieces += [(c, None) for c in split_into_chunks(reply)]
+
+    def shaped(content: str, thinking_part: str | None, **extra: Any) -> dict[str, Any]:
+        if path == "/api/chat":
+            message = {"role": "assistant", "content": content}
+            if thinking_part:
+                message["thinking"] = thinking_part
+            part = {"model": model, "created_at": _now(), "message": message}
+        else:
+            part = {"model": model, "created_at": _now(), "response": content}
+            if thinking_part:
+                part["thinking"] = thinking_part
+        return {**part, **extra}
+
+    final = {"done": True, "done_reason": "stop"}
+    if path == "/api/generate":
+        final["context"] = []
+    timings = _timings(prompt_tokens, len(pieces), started_ns)
+    if not stream:
+        return shaped(reply, thinking, **final, **timings)
+    parts = [shaped(c or "", t, done=False) for c, t in pieces]
+    return [*parts, shaped("", None, **final, **timings)]
+
+
+def _model_details(name: str) -> dict[str, Any]:
+    family = re.split(r"[:\-]", name, maxsplit=1)[0] or name
+    return {
+        "parent_model": "",
+        "format": "gguf",
+        "family": family,
+        "families": [family],
+        "parameter_size": "137M" if "embed" in name else "8.2B",
+        "quantization_level": "F16" if "embed" in name else "Q4_K_M",
+    }
+
+
+def _model_entry(name: str) -> dict[str, Any]:
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    return {
+        "name": name,
+        "model": name,
+        "modified_at": "2025-01-01T00:00:00Z",
+        "size": 274_302_450 if "embed" in name else 5_225_376_047,
+        "digest": digest,
+        "details": _model_details(name),
+    }
+
+
+def _capabilities(name: str) -> list[str]:
+    capabilities = ["completion"]
+    if "embed" in name:
+        capabilities.append("embedding")
+    if name.startswith("qwen3"):
+        capabilities += ["tools", "thinking"]
+    return capabilities
+
+
+def _same_model(asked: str, installed: str) -> bool:
+    # Ollama treats "qwen3" and "qwen3:latest" as the same model.
+    def full(name: str) -> str:
+        return name if ":" in name else f"{name}:latest"
+
+    return full(asked) == full(installed)
+
+
+# --- recording ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the fake received, for assertions in tests."""
+
+    method: str
+    path: str
+    headers: dict[str, str]  # keys lowercased
+    body: Any  # parsed JSON, or None (GET, or a body that was not JSON)
+    purpose: str | None
+    rule_index: int | None  # which script rule answered; None for the default or no rule
+    timestamp: float  # time.time() when it arrived
+
+    @property
+    def model(self) -> str | None:
+        return self.body.get("model") if isinstance(self.body, Mapping) else None
+
+    @property
+    def text(self) -> str:
+        """The request as rule regexes see it (``role: content`` lines)."""
+        return _render_request(self.path, self.body) if isinstance(self.body, Mapping) else ""
+
+
+@dataclass
+class _Plan:
+    """What to send back; the HTTP handler turns it into bytes (and faults)."""
+
+    status: int = 200
+    body: Any = None
+    parts: list[dict[str, Any]] | None = None  # set for a streamed (NDJSON) answer
+    rule: _Rule | None = None
+    content_type: str = "application/json"
+
+
+def _error(status: int, message: str) -> _Plan:
+    return _Plan(status=status, body={"error": message})
+
+
+# --- HTTP ----------------------------------------------------------------------------
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as httpx expects from Ollama
+    server_version = "fake-ollama"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:
+        _log.debug("%s - %s", self.address_string(), format % args)
+
+    def do_GET(self) -> None:
+        self._respond()
+
+    def do_POST(self) -> None:
+        self._respond()
+
+    def do_HEAD(self) -> None:
+        self._respond()
+
+    def _respond(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        plan = self.server.fake._plan(self.command, self.path.split("?", 1)[0], headers, raw)
+        rule = plan.rule
+        if rule and rule.delay_ms and self._pause(rule.delay_ms):
+            return
+        fault = rule.fault if rule else None
+        if fault == "http_500":
+            plan = _error(500, f"fake-ollama: scripted http_500 from rule {rule.index}")
+        elif fault == "timeout":
+            self._hang()
+            return
+        if plan.parts is None:
+            self._send_whole(plan, fault)
+        else:
+            self._send_stream(plan.parts, fault, rule.token_delay_ms if rule else 0)
+
+    def _pause(self, milliseconds: float) -> bool:
+        """Wait, but give up at once if the server stops; True means stopped."""
+        if self.server.stopping.wait(milliseconds / 1000):
+            self.close_connection = True
+            return True
+        return False
+
+    def _hang(self) -> None:
+        # Answer nothing until the client gives up (its socket becomes readable with EOF),
+        # the server stops, or MAX_HANG_SECONDS pass; then drop the connection.
+        self.close_connection = True
+        deadline = time.monotonic() + MAX_HANG_SECONDS
+        while not self.server.stopping.is_set() and time.monotonic() < deadline:
+            readable, _, _ = select.select([self.connection], [], [], 0.05)
+            if readable:
+                try:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        return
+                except OSError:
+                    return
+                self.server.stopping.wait(0.05)  # data, not EOF: don't spin
+
+    def _send_whole(self, plan: _Plan, fault: str | None) -> None:
+        body = plan.body if isinstance(plan.body, bytes) else json.dumps(plan.body).encode()
+        if fault == "malformed_json":
+            body = MALFORMED_JSON
+        self.send_response(plan.status)
+        self.send_header("Content-Type", plan.content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        if fault == "truncated_stream":
+            # Promise the whole body, send half, hang up: the client sees a broken read.
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def _send_stream(self, parts: list[dict[str, Any]], fault: str | None, delay_ms: float) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        # Faults strike halfway, never at the final (done) part, so some text arrives first.
+        cut = min(len(parts) // 2, len(parts) - 1)
+        for i, part in enumerate(parts):
+            if i == cut and fault == "truncated_stream":
+                self.close_connection = True  # no done part, no terminating chunk
+                return
+            if i == cut and fault == "malformed_json":
+                self._write_chunk(MALFORMED_JSON + b"\n")
+            self._write_chunk(json.dumps(part).encode() + b"\n")
+            if delay_ms and i < len(parts) - 1 and self._pause(delay_ms):
+                return
+        self.wfile.write(b"0\r\n\r\n")
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # FakeOllama.stop() joins handler threads with a deadline instead
+
+    def __init__(self, address: tuple[str, int], fake: FakeOllama) -> None:
+        self.fake = fake
+        self.stopping = threading.Event()
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls getfqdn(), a DNS lookup that can take seconds.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        thread = threading.Thread(
+            target=self._serve_connection, args=(request, client_address), daemon=True,
+            name=f"fake-ollama-connection-{client_address[1]}",
+        )
+        with self._connections_lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def _serve_connection(self, request: Any, client_address: Any) -> None:
+        try:
+            self.process_request_thread(request, client_address)
+        finally:
+            with self._connections_lock:
+                self._connections.pop(request, None)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-stream, or a stop() that cuts a connection, is normal.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+    def close_connections(self, timeout: float) -> None:
+        with self._connections_lock:
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)  # wakes a handler blocked on read or write
+            except OSError:
+                pass
+        deadline = time.monotonic() + timeout
+        for _, thread in connections:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+# --- the public object ---------------------------------------------------------------
+
+
+class FakeOllama:
+    """A scripted, Ollama-compatible HTTP server running in a background thread.
+
+    Use it as a context manager (sync or async), or call `start()` and `stop()`.
+    """
+
+    def __init__(self, script: ScriptSource = None, *, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self._requested_port = port
+        self._lock = threading.Lock()
+        self._script = _Script()
+        self._requests: list[RecordedRequest] = []
+        self._loaded: dict[str, None] = {}  # models used so far, for /api/ps; ordered
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.load(script)
+
+    # lifecycle
+
+    def start(self) -> FakeOllama:
+        if self._server is None:
+            self._server = _Server((self.host, self._requested_port), self)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                name=f"fake-ollama-{self.port}", daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; returns within about a second even if requests are hanging."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.close_connections(timeout=1.0)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(1.0)
+
+    def __enter__(self) -> FakeOllama:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> FakeOllama:
+        return self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("FakeOllama is not running; call start() first")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def __repr__(self) -> str:
+        where = self.url if self._server else "stopped"
+        return f"<FakeOllama {where}, {len(self._script.rules)} rules>"
+
+    # the script
+
+    def load(self, script: ScriptSource) -> FakeOllama:
+        """Replace the script (a dict or a JSON file path); rule counters start again."""
+        parsed = _parse_script(load_script(script))
+        with self._lock:
+            self._script = parsed
+        return self
+
+    set_script = load
+
+    def add_rule(self, rule: Mapping[str, Any] | None = None, **fields: Any) -> int:
+        """Append a rule (given as a dict and/or keywords); returns its index."""
+        with self._lock:
+            index = len(self._script.rules)
+            self._script.rules.append(_parse_rule(index, {**(rule or {}), **fields}))
+        return index
+
+    def unused_rules(self) -> list[int]:
+        """Indexes of rules that never fired: scripted calls the code under test never made."""
+        with self._lock:
+            return [rule.index for rule in self._script.rules if rule.fired == 0]
+
+    # recorded requests
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def requests_for(self, purpose: str) -> list[RecordedRequest]:
+        wanted = purpose.casefold()
+        return [r for r in self.requests if r.purpose and r.purpose.casefold() == wanted]
+
+    @property
+    def last_request(self) -> RecordedRequest | None:
+        with self._lock:
+            return self._requests[-1] if self._requests else None
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._requests.clear()
+
+    # answering (called from handler threads)
+
+    def _plan(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Plan:
+        started = time.monotonic_ns()
+        purpose = headers.get(PURPOSE_HEADER.lower())
+        body: Any = None
+        bad_body = None
+        if raw:
+            try:
+                body = json.loads(raw)
+            except ValueError as exc:
+                bad_body = f"invalid request body: {exc}"
+        with self._lock:
+            rule = None
+            try:
+                plan = self._route(method, path, body, bad_body, purpose, started)
+                rule = plan.rule
+            finally:
+                self._requests.append(RecordedRequest(
+                    method=method, path=path, headers=headers, body=body, purpose=purpose,
+                    rule_index=rule.index if rule else None, timestamp=time.time(),
+                ))
+        return plan
+
+    def _route(
+        self, method: str, path: str, body: Any, bad_body: str | None,
+        purpose: str | None, started: int,
+    ) -> _Plan:
+        script = self._script
+        if method in ("GET", "HEAD"):
+            if path == "/":
+                return _Plan(body=b"Ollama is running", content_type="text/plain; charset=utf-8")
+            if path == "/api/version":
+                return _Plan(body={"version": FAKE_OLLAMA_VERSION})
+            if path == "/api/tags":
+                return _Plan(body={"models": [_model_entry(m) for m in self._installed()]})
+            if path == "/api/ps":
+                return _Plan(body={"models": [self._running_entry(m) for m in self._loaded]})
+            return _error(404, "404 page not found")
+        if path not in ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show"):
+            return _error(404, "404 page not found")
+        if bad_body or not isinstance(body, Mapping):
+            return _error(400, bad_body or "invalid request body: expected a JSON object")
+        model = body.get("model")
+        if not model or not isinstance(model, str):
+            return _error(400, "model is required")
+        if script.models is not None and not any(_same_model(model, m) for m in script.models):
+            return _error(404, f'model "{model}" not found, try pulling it first')
+        if path == "/api/show":
+            return _Plan(body=self._show(model))
+
+        embedding = path in ("/api/embed", "/api/embeddings")
+        text = _render_request(path, body)
+        rule = next(
+            (r for r in script.rules if r.applies(purpose, text, embedding=embedding)), None
+        )
+        if rule is not None:
+            rule.fired += 1
+        self._loaded[model] = None
+        prompt_tokens = _prompt_word_count(path, body)
+        if embedding:
+            plan = self._embedding(path, model, body, prompt_tokens, started)
+        else:
+            reply = rule.reply if rule and rule.reply is not None else script.default
+            thinking = rule.thinking if rule else None
+            stream = body.get("stream", True) is not False  # Ollama streams unless told not to
+            answer = _generation(path, model, reply, thinking, prompt_tokens, stream, started)
+            plan = _Plan(parts=answer) if isinstance(answer, list) else _Plan(body=answer)
+        plan.rule = rule
+        return plan
+
+    def _embedding(
+        self, path: str, model: str, body: Mapping[str, Any], prompt_tokens: int, started: int
+    ) -> _Plan:
+        dim = body.get("dimensions") or self._script.embedding_dim
+        if path == "/api/embeddings":
+            return _Plan(body={"embedding": embed_text(body.get("prompt") or "", dim)})
+        inputs = body.get("input", "")
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        timings = _timings(prompt_tokens, 0, started)
+        return _Plan(body={
+            "model": model,
+            "embeddings": [embed_text(str(t), dim) for t in texts],
+            "total_duration": timings["total_duration"],
+            "load_duration": timings["load_duration"],
+            "prompt_eval_count": prompt_tokens,
+        })
+
+    def _installed(self) -> tuple[str, ...]:
+        return self._script.models if self._script.models is not None else DEFAULT_MODELS
+
+    def _show(self, model: str) -> dict[str, Any]:
+        details = _model_details(model)
+        family = details["family"]
+        return {
+            "license": "",
+            "modelfile": f"# Modelfile generated by fake-ollama\nFROM {model}\n",
+            "parameters": "",
+            "template": "{{ .Prompt }}",
+            "details": details,
+            "model_info": {
+                "general.architecture": family,
+                f"{family}.context_length": 40960,
+                f"{family}.embedding_length": 768 if "embed" in model else 4096,
+            },
+            "capabilities": _capabilities(model),
+            "modified_at": "2025-01-01T00:00:00Z",
+        }
+
+    def _running_entry(self, model: str) -> dict[str, Any]:
+        entry = _model_entry(model)
+        del entry["modified_at"]
+        return {**entry, "expires_at": "2099-01-01T00:00:00Z",
+                "size_vram": entry["size"], "context_length": 4096}
+
+
+def serve_forever_cli(script_path: str | None, port: int, host: str = "127.0.0.1") -> None:
+    """Serve a script until SIGINT or SIGTERM (for ``llm-agent fake-ollama``)."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set())
+                for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with FakeOllama(script_path, host=host, port=port) as server:
+            print(f"fake-ollama listening on {server.url}", flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,76 @@
+"""Configuration: defaults, environment, config files, and the README table generated from the traits."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from traitlets import TraitError
+
+from llm_agent_magic.config import LLMConfig, PathsConfig, markdown_table
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_defaults(monkeypatch):
+    monkeypatch.delenv("OLLAMA_HOST", raising=False)
+    cfg = LLMConfig()
+    assert cfg.host == "http://127.0.0.1:11434"
+    assert cfg.model == "qwen3:8b" and cfg.num_ctx == 16384
+    assert cfg.model_for("code") == "qwen3:8b"
+
+
+def test_host_from_environment_and_normalised(monkeypatch):
+    monkeypatch.setenv("OLLAMA_HOST", "gpu-box:11434/")
+    assert LLMConfig().host == "http://gpu-box:11434"
+
+
+def test_per_purpose_models():
+    cfg = LLMConfig(classifier_model="small:1b", coder_model="coder:7b")
+    assert cfg.model_for("classify") == "small:1b"
+    assert cfg.model_for("fix") == "coder:7b"
+    assert cfg.model_for("answer") == "qwen3:8b"
+    assert cfg.temperature_for("code") == cfg.coder_temperature
+
+
+def test_num_ctx_validated():
+    with pytest.raises(TraitError, match="at least 512"):
+        LLMConfig(num_ctx=100)
+
+
+def run_cli(*args, cwd, env=None):
+    env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "llm_agent_magic.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_config_command_reports_value_and_source(tmp_path):
+    (tmp_path / "llm_agent_config.json").write_text(json.dumps({"LLMConfig": {"num_ctx": 32768}}))
+    out = run_cli("config", "--model=llama3.2:3b", cwd=tmp_path, env={"OLLAMA_HOST": "http://elsewhere:1"})
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines()}
+    assert "'llama3.2:3b'" in lines["LLMConfig.model"] and "(command line)" in lines["LLMConfig.model"]
+    assert "32768" in lines["LLMConfig.num_ctx"] and "llm_agent_config.json" in lines["LLMConfig.num_ctx"]
+    assert "http://elsewhere:1" in lines["LLMConfig.host"] and "environment $OLLAMA_HOST" in lines["LLMConfig.host"]
+    assert "(default)" in lines["AgentConfig.max_execution_attempts"]
+
+
+def test_python_config_file_is_read(tmp_path):
+    (tmp_path / "llm_agent_config.py").write_text("c.AgentConfig.max_react_iterations = 3\n")
+    out = run_cli("config", cwd=tmp_path)
+    line = next(line for line in out.stdout.splitlines() if line.startswith("AgentConfig.max_react_iterations"))
+    assert line.split()[1] == "3" and "llm_agent_config.py" in line
+
+
+def test_readme_configuration_table_is_generated_from_the_traits():
+    readme = (ROOT / "README.md").read_text()
+    assert markdown_table() in readme, "README's table is stale: regenerate with `llm-agent config --markdown`"
+
+
+def test_paths_layout(tmp_path):
+    paths = PathsConfig(data_root=str(tmp_path / "root"))
+    assert paths.logs_dir == tmp_path / "root" / "logs"
+    assert paths.store_path.name == "store.sqlite"

@@ -1,0 +1,283 @@
+"""The LLM client driven through the real ``ollama`` client against the scripted server over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import httpx
+import pytest
+
+from llm_agent_magic.config import LLMConfig, PathsConfig
+from llm_agent_magic.exceptions import (
+    ContextOverflow,
+    LLMProtocolError,
+    LLMServerError,
+    LLMTimeout,
+    ModelNotFound,
+    OllamaUnavailable,
+    StructuredOutputError,
+)
+from llm_agent_magic.llm import PURPOSES, LLMClient
+
+CLASSIFY = {
+    "type": "object",
+    "properties": {"mode": {"enum": ["chat", "react", "plan_execute"]}, "reason": {"type": "string"}},
+    "required": ["mode", "reason"],
+}
+ASK = [{"role": "system", "content": "You are terse."}, {"role": "user", "content": "What is 6 x 7?"}]
+
+
+@pytest.fixture
+def paths(tmp_path):
+    return PathsConfig(data_root=str(tmp_path / "data"))
+
+
+@pytest.fixture
+async def make_client(fake_ollama, paths):
+    clients = []
+
+    def make(**settings):
+        settings = {"host": fake_ollama.url, "retry_backoff": 0.01, **settings}
+        client = LLMClient(LLMConfig(**settings), paths=paths)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.aclose()
+
+
+def log_records(paths):
+    path = paths.logs_dir / "llm_calls.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_chat_sends_num_ctx_purpose_and_keep_alive(fake_ollama, make_client):
+    fake_ollama.add_rule(purpose="answer", match="6 x 7", reply="42")
+    client = make_client(num_ctx=8192, keep_alive="5m")
+    result = await client.chat(ASK, purpose="answer")
+    assert result.content == "42" and result.purpose == "answer"
+    (req,) = fake_ollama.requests
+    assert req.purpose == "answer" and req.headers["x-llm-agent-purpose"] == "answer"
+    assert req.body["options"]["num_ctx"] == 8192
+    assert req.body["keep_alive"] == "5m" and req.body["stream"] is False
+
+
+async def test_every_purpose_sends_its_header_and_num_ctx(fake_ollama, make_client):
+    client = make_client()
+    for purpose in PURPOSES:
+        if purpose == "embed":
+            await client.embed(["a text"])
+        else:
+            await client.chat(ASK, purpose=purpose)
+        await client.stream_chat(ASK, purpose="answer").text()
+    posted = [r for r in fake_ollama.requests if r.method == "POST"]
+    assert {r.purpose for r in posted} == set(PURPOSES)
+    assert all(r.body["options"]["num_ctx"] == 16384 for r in posted)
+
+
+async def test_stream_arrives_token_by_token(fake_ollama, make_client):
+    reply = "The answer is forty-two, as computed below."
+    fake_ollama.add_rule(purpose="answer", reply=reply)
+    stream = make_client().stream_chat(ASK, purpose="answer")
+    pieces = [piece async for piece in stream]
+    assert len(pieces) > 3 and "".join(pieces) == reply
+    assert stream.result.content == reply and stream.result.completion_tokens
+    assert fake_ollama.requests[0].body["stream"] is True
+
+
+async def test_thinking_never_leaks(fake_ollama, make_client, paths):
+    fake_ollama.add_rule(purpose="answer", reply="<think>let me see</think>\n\n42", thinking="field thoughts")
+    client = make_client()
+    whole = await client.chat(ASK, purpose="answer")
+    streamed = await client.stream_chat(ASK, purpose="answer").text()
+    assert whole.content == "42" == streamed
+    assert "let me see" in whole.thinking and "field thoughts" in whole.thinking
+    records = log_records(paths)
+    assert all(r["response"] == "42" for r in records)
+    assert "let me see" in records[1]["thinking"] and "field thoughts" in records[1]["thinking"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        '```json\n{"mode": "react", "reason": "needs code"}\n```',
+        'My decision: {"mode": "react", "reason": "needs code"} (confident)',
+        '{"mode": "react", "reason": "needs code",}',
+        "{'mode': 'react', 'reason': 'needs code'}",
+    ],
+    ids=["fence", "narration", "trailing-comma", "single-quotes"],
+)
+async def test_structured_survives_malformed_json_without_a_repair_call(fake_ollama, make_client, reply):
+    fake_ollama.add_rule(purpose="classify", reply=reply)
+    result = await make_client().structured(ASK, purpose="classify", schema=CLASSIFY)
+    assert result.value == {"mode": "react", "reason": "needs code"} and not result.repaired
+    (req,) = fake_ollama.requests
+    assert req.body["format"] == CLASSIFY
+
+
+async def test_structured_repairs_once_with_the_model(fake_ollama, make_client):
+    fake_ollama.add_rule(purpose="classify", reply="I think you want code.", times=1)
+    fake_ollama.add_rule(purpose="classify", match="not valid JSON", reply={"mode": "chat", "reason": "fixed"})
+    result = await make_client().structured(ASK, purpose="classify", schema=CLASSIFY)
+    assert result.value["reason"] == "fixed" and result.repaired
+    repair = fake_ollama.requests[1]
+    assert repair.body["messages"][-2] == {"role": "assistant", "content": "I think you want code."}
+
+
+async def test_structured_gives_up_with_a_clear_error(fake_ollama, make_client):
+    fake_ollama.add_rule(purpose="classify", reply='{"mode": "sing", "reason": "x"}')
+    with pytest.raises(StructuredOutputError, match="is not one of") as info:
+        await make_client().structured(ASK, purpose="classify", schema=CLASSIFY)
+    assert "sing" in info.value.raw
+    assert len(fake_ollama.requests) == 2
+
+
+async def test_http_500_is_retried_then_succeeds(fake_ollama, make_client, paths):
+    fake_ollama.add_rule(fault="http_500", times=2)
+    fake_ollama.add_rule(reply="recovered")
+    result = await make_client().chat(ASK, purpose="answer")
+    assert result.content == "recovered" and len(fake_ollama.requests) == 3
+    assert log_records(paths)[0]["attempts"] == 3
+
+
+async def test_http_500_retries_are_bounded(fake_ollama, make_client):
+    fake_ollama.add_rule(fault="http_500")
+    with pytest.raises(LLMServerError, match="HTTP 500.*3 attempt"):
+        await make_client(max_retries=2).chat(ASK, purpose="answer")
+    assert len(fake_ollama.requests) == 3
+
+
+async def test_timeout_is_reported(fake_ollama, make_client):
+    fake_ollama.add_rule(fault="timeout")
+    with pytest.raises(LLMTimeout, match="request_timeout"):
+        await make_client(request_timeout=0.3).chat(ASK, purpose="code")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_malformed_json_is_retried_then_reported(fake_ollama, make_client, stream):
+    fake_ollama.add_rule(fault="malformed_json")
+    client = make_client(max_retries=1)
+    with pytest.raises(LLMProtocolError, match="not valid JSON"):
+        if stream:
+            await client.stream_chat(ASK, purpose="answer").text()
+        else:
+            await client.chat(ASK, purpose="answer")
+    # In a stream the garbled line comes after text was shown, and shown text is never retried.
+    assert len(fake_ollama.requests) == (1 if stream else 2)
+    fake_ollama.load({"rules": [{"fault": "malformed_json", "times": 1}], "default": "fine"})
+    assert (await client.chat(ASK, purpose="answer")).content == "fine"
+
+
+async def test_truncated_stream_is_an_error_not_a_short_answer(fake_ollama, make_client):
+    fake_ollama.add_rule(fault="truncated_stream", reply="one two three four five six seven eight")
+    with pytest.raises(LLMProtocolError, match="ended before|broke"):
+        await make_client().stream_chat(ASK, purpose="answer").text()
+    # Text already shown is not shown twice: a stream that had output is not retried.
+    assert len(fake_ollama.requests) == 1
+
+
+async def test_truncated_whole_reply_is_retried(fake_ollama, make_client):
+    fake_ollama.add_rule(fault="truncated_stream", times=1)
+    fake_ollama.add_rule(reply="whole")
+    assert (await make_client().chat(ASK, purpose="answer")).content == "whole"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_ollama_down_says_where_and_how(paths, stream):
+    host = f"http://127.0.0.1:{_closed_port()}"
+    async with LLMClient(LLMConfig(host=host), paths=paths) as client:
+        with pytest.raises(OllamaUnavailable, match=f"{host}.*ollama serve"):
+            if stream:
+                await client.stream_chat(ASK, purpose="answer").text()
+            else:
+                await client.chat(ASK, purpose="answer")
+        with pytest.raises(OllamaUnavailable):
+            await client.list_models()
+
+
+async def test_model_not_pulled(fake_ollama, make_client):
+    fake_ollama.load({"models": ["qwen3:8b"]})
+    with pytest.raises(ModelNotFound, match="ollama pull llama9:70b"):
+        await make_client(model="llama9:70b").chat(ASK, purpose="answer")
+    assert await make_client().list_models() == ["qwen3:8b"]
+
+
+async def test_context_overflow_is_refused_before_sending(fake_ollama, make_client, paths):
+    huge = [{"role": "user", "content": "word " * 4000}]
+    with pytest.raises(ContextOverflow, match="num_ctx"):
+        await make_client(num_ctx=1024).chat(huge, purpose="code")
+    assert fake_ollama.requests == []
+    assert "tokens" in log_records(paths)[0]["error"]
+
+
+async def test_cancelling_a_stream_closes_its_request(fake_ollama, make_client, paths):
+    fake_ollama.add_rule(reply="word " * 200, token_delay_ms=50)
+    client = make_client()
+    first = asyncio.Event()
+
+    async def consume():
+        async for _ in client.stream_chat(ASK, purpose="answer"):
+            first.set()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(first.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    pool = client._transport._pool
+    assert pool.connections == [], "the cancelled response must be closed, not left in the pool"
+    assert log_records(paths)[-1]["error"] == "cancelled"
+    # The client is still usable after a cancellation.
+    fake_ollama.load({"default": "again"})
+    assert (await client.chat(ASK, purpose="answer")).content == "again"
+
+
+async def test_closing_a_stream_early_closes_its_request(fake_ollama, make_client):
+    fake_ollama.add_rule(reply="word " * 200, token_delay_ms=20)
+    client = make_client()
+    async with client.stream_chat(ASK, purpose="answer") as stream:
+        async for _ in stream:
+            break
+    assert client._transport._pool.connections == []
+
+
+async def test_embeddings_in_batches(fake_ollama, make_client):
+    texts = ["sales by region", "sales by month", "penguin habitats", "regional sales", "ice"]
+    vectors = await make_client(embed_batch_size=2).embed(texts)
+    assert len(vectors) == 5 and len({len(v) for v in vectors}) == 1
+    embeds = fake_ollama.requests_for("embed")
+    assert [len(r.body["input"]) for r in embeds] == [2, 2, 1]
+
+    def cos(a, b):
+        return sum(x * y for x, y in zip(a, b))
+
+    assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
+
+
+async def test_think_field_dropped_for_models_that_do_not_think(paths):
+    seen = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        body = json.loads(request.content)
+        seen.append("think" in body)
+        if "think" in body:
+            return httpx.Response(400, json={"error": '"gemma3:1b" does not support thinking'})
+        return httpx.Response(
+            200, json={"model": "gemma3:1b", "created_at": "2026-01-01T00:00:00Z", "done": True,
+                       "message": {"role": "assistant", "content": "hi"}},
+        )
+
+    cfg = LLMConfig(host="http://ollama.test", model="gemma3:1b")
+    async with LLMClient(cfg, paths=paths, transport=httpx.MockTransport(handler)) as client:
+        assert (await client.chat(ASK, purpose="answer")).content == "hi"
+        assert (await client.chat(ASK, purpose="answer")).content == "hi"
+    assert seen == [True, False, False]
