@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from llm_agent_magic.agents import events as ev
+from llm_agent_magic import events as ev
 
 SAMPLES: list[ev.Event] = [
     ev.RunStarted("plot sales by month", mode_requested="auto", session_id="nb/analysis.ipynb", run_id="r1"),

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from llm_agent_magic.agents.events import Answer, CellOutput, CodeCell, RunFinished, RunStarted, Token
+from llm_agent_magic.events import Answer, CellOutput, CodeCell, RunFinished, RunStarted, Token
 from llm_agent_magic.config import PathsConfig
 from llm_agent_magic.exceptions import LLMAgentError
 from llm_agent_magic.store import (

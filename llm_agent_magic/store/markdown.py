@@ -82,8 +82,10 @@ def render_session(
     last message when it has no answer (failed, cancelled); runs with no message go at the end."""
     anchor: dict[str, int] = {}
     for index, message in enumerate(messages):
-        if message.run_id is None or (message.run_id in anchor and messages[anchor[message.run_id]].role == "assistant"):
+        if message.run_id is None:
             continue
+        if message.run_id in anchor and messages[anchor[message.run_id]].role == "assistant":
+            continue  # the first answer of a run anchors its cells
         anchor[message.run_id] = index
     before = {i: rid for rid, i in anchor.items() if messages[i].role == "assistant"}
     after = {i: rid for rid, i in anchor.items() if messages[i].role != "assistant"}

@@ -53,7 +53,8 @@ def _payload(event: Mapping[str, Any] | Any) -> tuple[str, str]:
     try:
         return data["type"], json.dumps(data, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"Event {data['type']!r} is not JSON-serialisable ({exc}); events must hold plain data") from None
+        kind = data["type"]
+        raise TypeError(f"Event {kind!r} is not JSON-serialisable ({exc}); events must hold plain data") from None
 
 
 class ConversationStore:

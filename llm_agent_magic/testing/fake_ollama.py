@@ -28,6 +28,13 @@ Script keys (a dict, or a path to a JSON file holding one):
 - ``embedding_dim``: length of embedding vectors (64).
 - ``description``: free text for the humans reading the script.
 
+Faults, as the client sees them: ``http_500`` is a 500 with ``{"error": ...}``
+(`ollama.ResponseError`); ``timeout`` never answers, so the client's own timeout fires;
+``truncated_stream`` hangs up halfway (no ``done`` part; `httpx.RemoteProtocolError`);
+``malformed_json`` sends a body, or one NDJSON line, that is not JSON. A faulty rule
+counts against its ``times`` like any other, so a fault with ``"times": 1`` followed by
+a normal rule scripts a failure and a successful retry.
+
 Embedding requests are answered from the text itself (`embed_text`), never from a
 reply; only rules that name a ``purpose`` see them, so that catch-all chat rules do not
 get used up by embeddings while ``{"purpose": "embed", "fault": "http_500"}`` still can.

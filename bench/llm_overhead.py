@@ -1,0 +1,134 @@
+"""What the LLM client adds on top of a bare ``ollama.AsyncClient``, measured side by side in one run.
+
+The scripted server runs in its own process with zero delay, so the figures are
+the client's own cost: purpose header, options, call log, thinking filter,
+defensive bookkeeping. Rounds alternate bare and wrapped calls so that machine
+noise hits both alike; medians of the rounds are compared.
+
+    python bench/llm_overhead.py [--calls 60] [--rounds 7] [--tokens 300]
+
+Target (issue 2): wrapped / bare under 1.10, per call and per streamed token.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import ollama
+
+from llm_agent_magic.config import LLMConfig, PathsConfig
+from llm_agent_magic.llm import LLMClient
+
+TARGET = 1.10
+MESSAGES = [
+    {"role": "system", "content": "You are a data analysis assistant. " * 20},
+    {"role": "user", "content": "Summarise the sales table by region and month, please."},
+]
+
+
+def start_server(script: Path) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_agent_magic.cli", "fake-ollama", f"--script={script}"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    if "listening on" not in line:
+        proc.kill()
+        raise SystemExit(f"the scripted server did not start: {line!r}")
+    return proc, line.strip().rsplit(" ", 1)[-1]
+
+
+async def bare_call(client: ollama.AsyncClient, stream: bool) -> int:
+    options = {"num_ctx": 16384, "temperature": 0.2}
+    if not stream:
+        await client.chat(model="qwen3:8b", messages=MESSAGES, options=options, keep_alive="30m")
+        return 1
+    n = 0
+    async for _ in await client.chat(model="qwen3:8b", messages=MESSAGES, options=options, keep_alive="30m", stream=True):
+        n += 1
+    return n
+
+
+async def wrapped_call(client: LLMClient, stream: bool) -> int:
+    if not stream:
+        await client.chat(MESSAGES, purpose="answer")
+        return 1
+    n = 0
+    async for _ in client.stream_chat(MESSAGES, purpose="answer"):
+        n += 1
+    return n
+
+
+async def timed(fn, calls: int) -> tuple[float, int]:
+    units = 0
+    start = time.perf_counter()
+    for _ in range(calls):
+        units += await fn()
+    return time.perf_counter() - start, units
+
+
+async def measure(url: str, calls: int, rounds: int, data_root: str) -> dict[str, tuple[float, float]]:
+    bare = ollama.AsyncClient(host=url, headers={"X-LLM-Agent-Purpose": "answer"})
+    wrapped = LLMClient(LLMConfig(host=url), paths=PathsConfig(data_root=data_root))
+    results: dict[str, tuple[float, float]] = {}
+    try:
+        for stream in (False, True):
+            # Warm both connection pools and code paths first.
+            await timed(lambda: bare_call(bare, stream), 5)
+            await timed(lambda: wrapped_call(wrapped, stream), 5)
+            bare_times, wrapped_times = [], []
+            for _ in range(rounds):
+                t, units = await timed(lambda: bare_call(bare, stream), calls)
+                bare_times.append(t / units)
+                t, units = await timed(lambda: wrapped_call(wrapped, stream), calls)
+                wrapped_times.append(t / units)
+            results["per streamed token" if stream else "per call"] = (
+                statistics.median(bare_times),
+                statistics.median(wrapped_times),
+            )
+    finally:
+        await bare.close()
+        await wrapped.aclose()
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--calls", type=int, default=60, help="calls per round")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--tokens", type=int, default=300, help="words in the streamed reply")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "script.json"
+        reply = " ".join(f"word{i}" for i in range(args.tokens))
+        script.write_text('{"default": "%s"}' % reply)
+        proc, url = start_server(script)
+        try:
+            results = asyncio.run(measure(url, args.calls, args.rounds, str(Path(tmp) / "data")))
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    print(f"LLM client overhead vs bare ollama.AsyncClient (scripted server, zero delay, {args.rounds} rounds)")
+    worst = 0.0
+    for name, (bare, wrapped) in results.items():
+        ratio = wrapped / bare
+        worst = max(worst, ratio)
+        verdict = "PASS" if ratio < TARGET else "MISS"
+        print(
+            f"  {name:<19} bare {bare * 1e6:9.1f} us   wrapped {wrapped * 1e6:9.1f} us   "
+            f"ratio {ratio:.3f}  (target < {TARGET:.2f}) {verdict}"
+        )
+    return 0 if worst < TARGET else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
