@@ -139,6 +139,19 @@ class SandboxConfig(Configurable):
     extra_ro_binds = List(Unicode(), default_value=[], help="Extra host folders the sandbox may read.").tag(
         config=True
     )
+    project_dir = Unicode(
+        "",
+        help="Folder the sandbox may read (read-only), e.g. the notebooks' folder. Empty: the folder holding the data root.",
+    ).tag(config=True)
+    summary_max_variables = Int(50, help="Most variables described to the model after each execution.").tag(
+        config=True
+    )
+
+    @validate("kernel_manager_class")
+    def _check_kernel_manager_class(self, proposal: dict[str, Any]) -> str:
+        if "." not in proposal["value"]:
+            raise ValueError("SandboxConfig.kernel_manager_class must be an import path such as 'package.module.Class'")
+        return proposal["value"]
 
 
 class AgentConfig(Configurable):

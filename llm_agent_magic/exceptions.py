@@ -103,3 +103,61 @@ class CassetteMiss(LLMError):
 
 class CassetteError(LLMError):
     recoverable = False
+
+
+# --- Sandbox ---------------------------------------------------------------------
+
+
+class SandboxError(LLMAgentError):
+    """The sandbox kernel could not do what was asked (not an error in the generated code)."""
+
+
+class SandboxUnavailable(SandboxError, ConfigurationError):
+    """The isolation level asked for cannot be provided on this machine."""
+
+    def __init__(self, level: str, detail: str, fix: str):
+        self.level = level
+        super().__init__(
+            f"Sandbox isolation {level!r} is not available here: {detail}. {fix} "
+            f"Or let the agent choose with `SandboxConfig.isolation = 'auto'` (`llm-agent doctor` shows what works)."
+        )
+
+
+class SandboxStartError(SandboxError):
+    """The sandbox kernel did not start."""
+
+    def __init__(self, session_id: str, reason: str, log_tail: str = ""):
+        self.session_id = session_id
+        self.log_tail = log_tail
+        tail = f"\nLast lines of the kernel log:\n{log_tail}" if log_tail.strip() else ""
+        super().__init__(
+            f"The sandbox kernel for session {session_id!r} did not start: {reason}. Check that the sandbox's Python "
+            f"has ipykernel (`SandboxConfig.python` / `kernel_name`), raise SandboxConfig.startup_timeout on a slow "
+            f"machine, and run `llm-agent doctor`.{tail}"
+        )
+
+
+class SandboxClosed(SandboxError):
+    """The sandbox was shut down; it cannot run code any more."""
+
+    def __init__(self, session_id: str):
+        super().__init__(
+            f"The sandbox of session {session_id!r} has been shut down. Create a new SandboxKernel for the session "
+            f"(its variables come back from the snapshots)."
+        )
+
+
+class SnapshotNotFound(SandboxError, KeyError):
+    """No snapshot of that variable exists in the session."""
+
+    def __init__(self, name: str, session_id: str, known: list[str], reason: str = ""):
+        self.name = name
+        why = f" It was not saved: {reason}." if reason else ""
+        listing = ", ".join(known) if known else "none yet"
+        super().__init__(
+            f"No snapshot of {name!r} in session {session_id!r}.{why} Saved variables: {listing}. Variables are saved "
+            f"after each successful execution in the sandbox."
+        )
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0])

@@ -137,3 +137,35 @@ def test_missing_or_broken_cassette_is_a_clear_error(paths, tmp_path):
         LLMClient(LLMConfig(cassette_mode="replay", cassette_path=str(broken)), paths=paths)
     with pytest.raises(CassetteError, match="cassette_path"):
         LLMClient(LLMConfig(cassette_mode="record"), paths=paths)
+
+
+def test_records_from_many_threads_all_arrive(tmp_path):
+    import threading
+
+    from llm_agent_magic.llm.calllog import CallLog, CallRecord
+
+    log = CallLog(tmp_path, interval=0.01)
+
+    def worker(n):
+        for i in range(200):
+            log.write(CallRecord(purpose="code", model="m", messages=[], response=f"{n}-{i}"))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    responses = {json.loads(line)["response"] for line in log.path.read_text().splitlines()}
+    assert len(responses) == 800
+
+
+def test_an_unwritable_log_does_not_break_calls(tmp_path, caplog):
+    from llm_agent_magic.llm.calllog import CallLog, CallRecord
+
+    blocker = tmp_path / "logs"
+    blocker.write_text("a file where the log folder should be")
+    log = CallLog(blocker)
+    log.write(CallRecord(purpose="code", model="m", messages=[]))
+    log.close()
+    assert log.failed and "could not write the LLM call log" in caplog.text

@@ -49,7 +49,8 @@ async def make_client(fake_ollama, paths):
         await client.aclose()
 
 
-def log_records(paths):
+def log_records(paths, client):
+    client.call_log.flush()
     path = paths.logs_dir / "llm_calls.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -95,7 +96,7 @@ async def test_thinking_never_leaks(fake_ollama, make_client, paths):
     streamed = await client.stream_chat(ASK, purpose="answer").text()
     assert whole.content == "42" == streamed
     assert "let me see" in whole.thinking and "field thoughts" in whole.thinking
-    records = log_records(paths)
+    records = log_records(paths, client)
     assert all(r["response"] == "42" for r in records)
     assert "let me see" in records[1]["thinking"] and "field thoughts" in records[1]["thinking"]
 
@@ -138,9 +139,10 @@ async def test_structured_gives_up_with_a_clear_error(fake_ollama, make_client):
 async def test_http_500_is_retried_then_succeeds(fake_ollama, make_client, paths):
     fake_ollama.add_rule(fault="http_500", times=2)
     fake_ollama.add_rule(reply="recovered")
-    result = await make_client().chat(ASK, purpose="answer")
+    client = make_client()
+    result = await client.chat(ASK, purpose="answer")
     assert result.content == "recovered" and len(fake_ollama.requests) == 3
-    assert log_records(paths)[0]["attempts"] == 3
+    assert log_records(paths, client)[0]["attempts"] == 3
 
 
 async def test_http_500_retries_are_bounded(fake_ollama, make_client):
@@ -213,10 +215,11 @@ async def test_model_not_pulled(fake_ollama, make_client):
 
 async def test_context_overflow_is_refused_before_sending(fake_ollama, make_client, paths):
     huge = [{"role": "user", "content": "word " * 4000}]
+    client = make_client(num_ctx=1024)
     with pytest.raises(ContextOverflow, match="num_ctx"):
-        await make_client(num_ctx=1024).chat(huge, purpose="code")
+        await client.chat(huge, purpose="code")
     assert fake_ollama.requests == []
-    assert "tokens" in log_records(paths)[0]["error"]
+    assert "tokens" in log_records(paths, client)[0]["error"]
 
 
 async def test_cancelling_a_stream_closes_its_request(fake_ollama, make_client, paths):
@@ -235,7 +238,7 @@ async def test_cancelling_a_stream_closes_its_request(fake_ollama, make_client, 
         await task
     pool = client._transport._pool
     assert pool.connections == [], "the cancelled response must be closed, not left in the pool"
-    assert log_records(paths)[-1]["error"] == "cancelled"
+    assert log_records(paths, client)[-1]["error"] == "cancelled"
     # The client is still usable after a cancellation.
     fake_ollama.load({"default": "again"})
     assert (await client.chat(ASK, purpose="answer")).content == "again"

@@ -10,14 +10,18 @@ well-known key shapes) are replaced before anything is written.
 
 from __future__ import annotations
 
+import atexit
+import collections
 import fnmatch
 import json
+import logging
 import os
 import re
 import threading
 import time
-import uuid
-from dataclasses import asdict, dataclass, field
+import random
+import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +29,14 @@ LOG_FILES = {"jsonl": "llm_calls.jsonl", "structured": "llm_calls.log", "compact
 _SECRET_ENV = ("*KEY*", "*TOKEN*", "*SECRET*", "*PASSWORD*", "*CREDENTIAL*")
 _SECRET_SHAPES = re.compile(r"(tvly-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})")
 REDACTED = "[REDACTED]"
+_log = logging.getLogger(__name__)
+_OPEN_LOGS: "weakref.WeakSet[CallLog]" = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_open_logs() -> None:
+    for log in list(_OPEN_LOGS):
+        log.close()
 
 
 @dataclass
@@ -34,7 +46,7 @@ class CallRecord:
     purpose: str
     model: str
     messages: list[dict[str, str]]
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    call_id: str = field(default_factory=lambda: f"{random.getrandbits(48):012x}")
     started_at: float = field(default_factory=time.time)
     stream: bool = False
     response: str = ""
@@ -47,30 +59,58 @@ class CallRecord:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+_SECRET_NAME = re.compile("|".join(fnmatch.translate(p) for p in _SECRET_ENV), re.IGNORECASE)
+_secret_cache: tuple[tuple[Any, ...], list[str]] = ((), [])
+
+
 def _secret_values() -> list[str]:
-    values = []
-    for name, value in os.environ.items():
-        if len(value) >= 8 and any(fnmatch.fnmatchcase(name.upper(), pat) for pat in _SECRET_ENV):
-            values.append(value)
-    return sorted(values, key=len, reverse=True)
+    """Values of environment variables named like secrets, longest first; recomputed only when the environment changes."""
+    global _secret_cache
+    # CPython keeps the raw mapping in ``_data``: reading it skips decoding every variable on every
+    # call, and unchanged entries compare by identity.
+    raw = getattr(os.environ, "_data", None)
+    key = tuple(raw.items()) if isinstance(raw, dict) else tuple(os.environ.items())
+    if key != _secret_cache[0]:
+        values = [v for k, v in os.environ.items() if len(v) >= 8 and _SECRET_NAME.match(k)]
+        _secret_cache = (key, sorted(values, key=len, reverse=True))
+    return _secret_cache[1]
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:
     for value in _secret_values() if secrets is None else secrets:
-        text = text.replace(value, REDACTED)
-    return _SECRET_SHAPES.sub(REDACTED, text)
+        if value in text:
+            text = text.replace(value, REDACTED)
+    lowered = text.lower()
+    if "tvly-" in lowered or "sk-" in lowered or "bearer" in lowered:  # skip the regex scan when it cannot match
+        text = _SECRET_SHAPES.sub(REDACTED, text)
+    return text
 
 
 class CallLog:
-    """Appends one record a call to ``<folder>/<file for the format>``; safe across threads and processes."""
+    """Appends one record a call to ``<folder>/<file for the format>``; safe across threads and processes.
 
-    def __init__(self, folder: str | os.PathLike[str], fmt: str = "jsonl", enabled: bool = True):
+    Calls only queue their record; a writer thread renders and appends what has queued every
+    ``interval`` seconds, in one go. That keeps logging off the model call's path without waking
+    a thread per call. ``flush()`` writes everything queued now; ``close()`` and interpreter exit
+    flush too.
+    """
+
+    def __init__(
+        self, folder: str | os.PathLike[str], fmt: str = "jsonl", enabled: bool = True, interval: float = 0.2
+    ):
         if fmt not in LOG_FILES:
             raise ValueError(f"unknown call log format {fmt!r}; choose one of {', '.join(LOG_FILES)}")
         self.folder = Path(folder)
         self.fmt = fmt
         self.enabled = enabled
-        self._lock = threading.Lock()
+        self.interval = interval
+        self._pending: collections.deque[CallRecord] = collections.deque()
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._fd: int | None = None
+        self.failed: str | None = None  # why the last write failed, if it did
 
     @property
     def path(self) -> Path:
@@ -79,20 +119,59 @@ class CallLog:
     def write(self, record: CallRecord) -> None:
         if not self.enabled:
             return
-        text = redact(getattr(self, f"_render_{self.fmt}")(record))
-        self.folder.mkdir(parents=True, exist_ok=True)
-        data = text.encode("utf-8")
-        # One write() on an O_APPEND descriptor: records from the magic and the server never interleave.
-        with self._lock:
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, data)
-            finally:
-                os.close(fd)
+        self._pending.append(record)  # deque.append and popleft are atomic: no lock on the call's path
+        if self._thread is None:
+            with self._write_lock:
+                if self._thread is None and not self._closed:
+                    self._thread = threading.Thread(target=self._run, name="llm-call-log", daemon=True)
+                    self._thread.start()
+                    _OPEN_LOGS.add(self)
+
+    def flush(self) -> None:
+        """Write every record queued so far, now."""
+        with self._write_lock:
+            batch = []
+            while self._pending:
+                batch.append(self._pending.popleft())
+            if batch:
+                self._append_batch(batch)
+
+    def close(self) -> None:
+        self._closed = True
+        self._wake.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join()
+        self.flush()
+        _OPEN_LOGS.discard(self)
+        with self._write_lock:
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+    def _run(self) -> None:
+        while not self._closed:
+            self._wake.wait(self.interval)
+            self.flush()
+
+    def _append_batch(self, batch: list[CallRecord]) -> None:
+        render = getattr(self, f"_render_{self.fmt}")
+        data = redact("".join(render(r) for r in batch)).encode("utf-8")
+        try:
+            # One write() on an O_APPEND descriptor: batches from the magic and the server never interleave.
+            if self._fd is None:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            os.write(self._fd, data)
+        except OSError as exc:
+            # A full disk must not break the agent; say so once, keep going.
+            if self.failed is None:
+                _log.warning("could not write the LLM call log %s: %s", self.path, exc)
+            self.failed = str(exc)
 
     @staticmethod
     def _render_jsonl(r: CallRecord) -> str:
-        return json.dumps(asdict(r), ensure_ascii=False, default=str) + "\n"
+        return json.dumps(vars(r), ensure_ascii=False, default=str) + "\n"
 
     @staticmethod
     def _render_compact(r: CallRecord) -> str:

@@ -148,6 +148,7 @@ class LLMClient:
     async def aclose(self) -> None:
         """Close the connection pool. The client is not usable afterwards."""
         self._clients.clear()
+        self.call_log.close()
         await self._transport.aclose()
 
     async def __aenter__(self) -> "LLMClient":
@@ -425,12 +426,14 @@ class ChatStream:
                     parts = await self._open(record)
                     try:
                         async for part in parts:
-                            if part.message.thinking:
-                                thinking.append(part.message.thinking)
-                            piece = filt.feed(part.message.content or "")
-                            if piece:
-                                visible.append(piece)
-                                yield piece
+                            message = part.message
+                            if message.thinking:
+                                thinking.append(message.thinking)
+                            if message.content:
+                                piece = filt.feed(message.content)
+                                if piece:
+                                    visible.append(piece)
+                                    yield piece
                             if part.done:
                                 done = part
                     finally:

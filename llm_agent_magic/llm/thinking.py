@@ -37,6 +37,8 @@ class ThinkFilter:
         self.thinking = ""  # what was hidden, for the call log
 
     def feed(self, chunk: str) -> str:
+        if not self._inside and not self._pending and "<" not in chunk and self._emitted_any:
+            return chunk  # the common case, kept cheap: plain text with no tag in sight
         self._pending += chunk
         out: list[str] = []
         while self._pending:

@@ -146,7 +146,7 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
         if full is None:
             return
         real = realpath(full)
-        if real in write_files or under(real, write_roots):
+        if real in write_files or (under(real, write_roots) and readable(real)):
             return
         refuse(
             "writing outside the workspace is not allowed",
@@ -165,16 +165,18 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
             part = real[6:].split("/", 1)[0]
             if part.isdigit() and int_(part) != own_pid:
                 refuse("reading other processes is not allowed", f"{event} {full!r}")
+        if not readable(real):
+            refuse(
+                "reading this location is not allowed",
+                f"{event} {full!r}",
+                "The sandbox sees its own workspace, the project folder and the Python installation only",
+            )
+
+    def readable(real: str) -> bool:
         for root, allowed in read_rules:
             if real == root or real.startswith(root + "/") or root == "/":
-                if allowed:
-                    return
-                refuse(
-                    "reading this location is not allowed",
-                    f"{event} {full!r}",
-                    "The sandbox sees its own workspace, the project folder and the Python installation only",
-                )
-        return
+                return allowed
+        return True
 
     def loaded_library(name: str) -> bool:
         # Re-opening a library that is already mapped adds no new code (threadpoolctl does this).

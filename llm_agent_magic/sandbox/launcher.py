@@ -1,0 +1,161 @@
+"""Entry point of the sandbox kernel process: ``python launcher.py --policy FILE -f CONNECTION_FILE``.
+
+Runs inside the sandbox's Python, which needs only ipykernel (not this package), so
+the sibling modules are loaded by path. Order matters:
+
+1. resource limits first, so the whole kernel start runs under them;
+2. import the kernel machinery (and ctypes, whose import opens the main program);
+3. initialise the kernel (sockets, shell);
+4. install the audit hook, so the kernel's own start is not subject to it;
+5. serve.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+import types
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HELPER_MODULE = "_llm_agent_sandbox"
+
+
+def main() -> None:
+    # Running a script puts its folder first on sys.path; our sibling modules must not shadow user imports.
+    if sys.path and os.path.abspath(sys.path[0] or ".") == HERE:
+        del sys.path[0]
+    argv = sys.argv[1:]
+    policy_file = _pop_option(argv, "--policy")
+    with open(policy_file, encoding="utf-8") as fh:
+        policy = json.load(fh)
+    _apply_limits(policy.get("limits", {}))
+    for folder in policy.get("make_dirs", ()):
+        os.makedirs(folder, exist_ok=True)
+
+    import ctypes  # noqa: F401  (its import dlopens the main program; do it before the hook)
+
+    from ipykernel.kernelapp import IPKernelApp
+
+    _register_helpers(policy)
+    app = IPKernelApp.instance()
+    app.initialize(argv)
+    if policy.get("audit_hook", True):
+        _install_policy(policy)
+    app.start()
+
+
+def _pop_option(argv: list[str], name: str) -> str:
+    i = argv.index(name)
+    value = argv[i + 1]
+    del argv[i : i + 2]
+    return value
+
+
+def _apply_limits(limits: dict[str, int]) -> None:
+    import resource
+
+    names = {
+        "as": resource.RLIMIT_AS,
+        "cpu": resource.RLIMIT_CPU,
+        "nproc": resource.RLIMIT_NPROC,
+        "fsize": resource.RLIMIT_FSIZE,
+        "nofile": resource.RLIMIT_NOFILE,
+        "core": resource.RLIMIT_CORE,
+    }
+    for key, value in limits.items():
+        which = names[key]
+        soft, hard = resource.getrlimit(which)
+        new_hard = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        new_soft = new_hard
+        if key == "cpu":
+            # SIGXCPU at the soft limit lets the parent report "CPU time limit"; SIGKILL follows at the hard one.
+            new_hard = new_hard + 5 if hard == resource.RLIM_INFINITY else new_hard
+        try:
+            resource.setrlimit(which, (new_soft, new_hard))
+        except (ValueError, OSError) as exc:
+            print(f"llm-agent sandbox: could not set {key} limit: {exc}", file=sys.stderr)
+
+
+def _load(name: str) -> types.ModuleType:
+    spec = importlib.util.spec_from_file_location(f"{HELPER_MODULE}_{name}", os.path.join(HERE, f"{name}.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up in sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def _install_policy(policy: dict) -> None:
+    # Load, install, forget: nothing reachable from the user's namespace keeps the hook or its module.
+    module = _load("policy")
+    del sys.modules[module.__name__]
+    module.install(policy["audit"])
+
+
+class _JSON:
+    """Returned from user_expressions: IPython's JSON formatter sends it as application/json."""
+
+    def __init__(self, data: dict) -> None:
+        self.data = data
+
+    def _repr_json_(self) -> dict:
+        return self.data
+
+    def __repr__(self) -> str:
+        return "<llm-agent sandbox data>"
+
+
+def _register_helpers(policy: dict) -> None:
+    """The ``_llm_agent_sandbox`` module the parent calls through silent user_expressions."""
+    summaries = _load("summaries")
+    snapshots = _load("snapshots")
+    helper = types.ModuleType(HELPER_MODULE)
+    state: dict = {"writer": None}
+    snap_dir = policy["snapshots"]
+
+    def writer():
+        if state["writer"] is None:
+            state["writer"] = snapshots.SnapshotWriter(snap_dir)
+        return state["writer"]
+
+    def user_vars() -> dict:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        return summaries.user_variables(shell.user_ns, shell.user_ns_hidden)
+
+    def after_cell(summary: bool = True, snapshot: bool = True, max_vars: int = 50) -> _JSON:
+        variables = user_vars()
+        out: dict = {}
+        if summary:
+            out["summary"] = summaries.summarize_namespace(variables, max_vars)
+        if snapshot:
+            out["snapshots"] = writer().update(variables)
+        return _JSON(out)
+
+    def restore() -> _JSON:
+        from IPython import get_ipython
+
+        report = snapshots.restore_into(get_ipython().user_ns, snap_dir)
+        state["writer"] = None  # re-read the catalog so restored values count as unchanged
+        return _JSON(report)
+
+    def load_pushed(name: str, path: str) -> _JSON:
+        import pandas as pd
+        from IPython import get_ipython
+
+        get_ipython().user_ns[name] = pd.read_parquet(path)
+        os.unlink(path)
+        return _JSON({"loaded": name})
+
+    helper.after_cell = after_cell
+    helper.restore = restore
+    helper.load_pushed = load_pushed
+    helper.level = policy.get("level", "off")
+    sys.modules[HELPER_MODULE] = helper
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""What one execution in the sandbox produced: nbformat outputs, status, variables, and text for the model."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from .summaries import VariableSummary, render_summaries
+
+Status = Literal["ok", "error", "timeout", "died"]
+ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+#: Share of the model's character budget kept from the start of the output; the rest comes from its end,
+#: where errors and final results are.
+HEAD_SHARE = 0.6
+VARIABLES_BUDGET = 2000
+
+
+def strip_ansi(text: str) -> str:
+    return ANSI.sub("", text)
+
+
+class OutputCollector:
+    """Turns iopub messages of one execution into nbformat outputs (streams merged in order)."""
+
+    def __init__(self) -> None:
+        self.outputs: list[dict[str, Any]] = []
+        self.execution_count: int | None = None
+        self._clear_pending = False
+        # display_id -> indices of outputs showing it, for update_display_data
+        self._displays: dict[str, list[int]] = {}
+
+    def handle(self, msg: dict[str, Any]) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "execute_input":
+            self.execution_count = content.get("execution_count")
+            return
+        if kind == "clear_output":
+            if content.get("wait"):
+                self._clear_pending = True
+            else:
+                self._clear()
+            return
+        if kind == "update_display_data":
+            display_id = (content.get("transient") or {}).get("display_id")
+            for i in self._displays.get(display_id, []):
+                self.outputs[i]["data"] = content.get("data", {})
+                self.outputs[i]["metadata"] = content.get("metadata", {})
+            return
+        if kind not in ("stream", "display_data", "execute_result", "error"):
+            return
+        if self._clear_pending:
+            self._clear()
+        if kind == "stream":
+            self._stream(content.get("name", "stdout"), content.get("text", ""))
+        elif kind == "error":
+            self.outputs.append(
+                {
+                    "output_type": "error",
+                    "ename": content.get("ename", ""),
+                    "evalue": strip_ansi(content.get("evalue", "")),
+                    "traceback": [strip_ansi(line) for line in content.get("traceback", [])],
+                }
+            )
+        else:
+            out: dict[str, Any] = {"output_type": kind, "data": content.get("data", {}), "metadata": content.get("metadata", {})}
+            if kind == "execute_result":
+                out["execution_count"] = content.get("execution_count")
+                self.execution_count = content.get("execution_count", self.execution_count)
+            display_id = (content.get("transient") or {}).get("display_id")
+            if display_id:
+                self._displays.setdefault(display_id, []).append(len(self.outputs))
+            self.outputs.append(out)
+
+    def _stream(self, name: str, text: str) -> None:
+        last = self.outputs[-1] if self.outputs else None
+        if last is not None and last["output_type"] == "stream" and last["name"] == name:
+            last["text"] += text
+        else:
+            self.outputs.append({"output_type": "stream", "name": name, "text": text})
+        self.outputs[-1]["text"] = _apply_carriage_returns(self.outputs[-1]["text"])
+
+    def _clear(self) -> None:
+        self.outputs.clear()
+        self._displays.clear()
+        self._clear_pending = False
+
+
+def _apply_carriage_returns(text: str) -> str:
+    # Progress bars rewrite their line with "\r": keep what a terminal would show, not every frame. A trailing
+    # "\r" stays, so the next chunk of the stream still overwrites the line.
+    if "\r" not in text:
+        return text
+    lines = []
+    for line in text.split("\n"):
+        if "\r" in line:
+            segments = line.split("\r")
+            kept = [seg for seg in segments if seg]
+            line = (kept[-1] if kept else "") + ("\r" if segments[-1] == "" else "")
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def render_outputs(outputs: list[dict[str, Any]]) -> str:
+    """Plain-text rendering of nbformat outputs (what a reader of the cell would see)."""
+    parts: list[str] = []
+    for out in outputs:
+        kind = out["output_type"]
+        if kind == "stream":
+            parts.append(out["text"].rstrip("\n") if out["name"] == "stdout" else "[stderr]\n" + out["text"].rstrip("\n"))
+        elif kind == "error":
+            tb = "\n".join(out.get("traceback") or [])
+            parts.append(tb or f"{out['ename']}: {out['evalue']}")
+        else:
+            data = out.get("data", {})
+            text = data.get("text/plain", "")
+            images = [m for m in data if m.startswith("image/")]
+            if images:
+                parts.append(f"[{images[0]} image{': ' + text if text else ''}]")
+            elif text:
+                parts.append(("Out: " if kind == "execute_result" else "") + text)
+            elif data:
+                parts.append(f"[{', '.join(data)} output]")
+    return "\n".join(p for p in parts if p)
+
+
+def truncate_middle(text: str, limit: int, note: str = "") -> str:
+    """``text`` cut to about ``limit`` characters, keeping its start and end and saying what was cut."""
+    if len(text) <= limit:
+        return text
+    head = int(limit * HEAD_SHARE)
+    tail = max(0, limit - head)
+    cut = len(text) - head - tail
+    marker = f"\n[... {cut} characters truncated{'; ' + note if note else ''} ...]\n"
+    return text[:head] + marker + (text[-tail:] if tail else "")
+
+
+@dataclass
+class ExecutionResult:
+    """One execution in the sandbox.
+
+    ``status`` is "ok", "error" (the code raised), "timeout" (it ran too long and was interrupted, or the kernel
+    was restarted) or "died" (the kernel process ended; it was restarted and variables restored).
+    """
+
+    status: Status
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    duration: float = 0.0
+    execution_count: int | None = None
+    variables: list[VariableSummary] = field(default_factory=list)
+    variables_omitted: int = 0
+    snapshot: dict[str, Any] | None = None
+    restored: list[str] = field(default_factory=list)
+    not_restored: dict[str, str] = field(default_factory=dict)
+    message: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    full_output_path: str | None = None
+    max_output_chars: int = 8000
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def error(self) -> dict[str, Any] | None:
+        """The error output (ename, evalue, traceback), if the code raised."""
+        for out in reversed(self.outputs):
+            if out["output_type"] == "error":
+                return out
+        return None
+
+    @property
+    def stdout(self) -> str:
+        return "".join(o["text"] for o in self.outputs if o["output_type"] == "stream" and o["name"] == "stdout")
+
+    @property
+    def stderr(self) -> str:
+        return "".join(o["text"] for o in self.outputs if o["output_type"] == "stream" and o["name"] == "stderr")
+
+    def output_text(self) -> str:
+        """All outputs as plain text, untruncated."""
+        text = render_outputs(self.outputs)
+        if self.message:
+            text = (text + "\n" if text else "") + f"[sandbox] {self.message}"
+        return text
+
+    def variables_text(self, max_chars: int = VARIABLES_BUDGET) -> str:
+        return render_summaries(self.variables, self.variables_omitted, max_chars)
+
+    def text_for_model(self, limit: int | None = None) -> str:
+        """Status, outputs and variables in at most ``limit`` characters (default: ``max_output_chars``)."""
+        limit = self.max_output_chars if limit is None else limit
+        variables = self.variables_text(min(VARIABLES_BUDGET, max(200, limit // 4)))
+        header = f"Status: {self.status}"
+        budget = max(200, limit - len(variables) - len(header) - 2)
+        where = f"full output in {self.full_output_path}" if self.full_output_path else ""
+        body = truncate_middle(self.output_text() or "(no output)", budget, where)
+        return f"{header}\n{body}\n{variables}"
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["variables"] = [v.to_dict() for v in self.variables]
+        return data
