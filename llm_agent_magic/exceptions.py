@@ -105,6 +105,24 @@ class CassetteError(LLMError):
     recoverable = False
 
 
+# --- Agents -----------------------------------------------------------------------
+
+
+class AgentError(LLMAgentError):
+    """An agent loop cannot go on."""
+
+    recoverable = True
+
+
+class MalformedSteps(AgentError):
+    def __init__(self, count: int, last: str):
+        super().__init__(
+            f"The model returned {count} malformed ReAct steps in a row (the last began {last[:120]!r}), so the run "
+            f"stopped. A larger or instruction-tuned model usually follows the step format; or ask again in "
+            f"`--mode chat` if no tools are needed."
+        )
+
+
 # --- Sandbox ---------------------------------------------------------------------
 
 

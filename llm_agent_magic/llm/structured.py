@@ -23,7 +23,7 @@ class JSONReplyError(ValueError):
     """The text holds no JSON of the expected shape; ``reason`` says why."""
 
 
-def _balanced_spans(text: str) -> list[str]:
+def balanced_spans(text: str) -> list[str]:
     """Top-level ``{...}``/``[...]`` spans, respecting quoted strings of either kind."""
     spans: list[str] = []
     depth, start, quote, escaped = 0, -1, "", False
@@ -51,10 +51,15 @@ def _balanced_spans(text: str) -> list[str]:
     return spans
 
 
+def fenced_blocks(text: str) -> list[str]:
+    """The contents of the text's code fences (```json, ``` or ```js)."""
+    return [m.group(1).strip() for m in _FENCE.finditer(text)]
+
+
 def _candidates(text: str) -> list[str]:
     found = [text.strip()]
-    found += [m.group(1).strip() for m in _FENCE.finditer(text)]
-    found += sorted(_balanced_spans(text), key=len, reverse=True)
+    found += fenced_blocks(text)
+    found += sorted(balanced_spans(text), key=len, reverse=True)
     seen: set[str] = set()
     return [c for c in found if c and not (c in seen or seen.add(c))]
 

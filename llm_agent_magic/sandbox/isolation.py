@@ -347,7 +347,7 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, level: str, runtime
     home = _real(os.path.expanduser("~"))
     project = project_dir(config, paths)
     run = paths.run
-    ipc = str(paths.ipc_dir)
+    ipc = _real(paths.ipc_dir)
     python_roots = [r for r in dict.fromkeys(_real(r) for r in runtime.roots) if r != "/"]
     python_roots += [r for r in dict.fromkeys(runtime.roots) if r != "/" and os.path.islink(r)]
     extra = [_real(os.path.expanduser(p)) for p in config.extra_ro_binds]
@@ -407,7 +407,9 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, level: str, runtime
         "audit_hook": level != "off",
         "audit": {
             "workspace": str(paths.workspace),
-            "write_roots": [_real(p) for p in (paths.workspace, paths.snapshots, run)] + [ipc] + tmp_roots,
+            "write_rules": [[p, True] for p in tmp_roots]
+            + [[p, False] for p in python_roots + user_site + [project, str(HERE), home, data_root] + extra]
+            + [[_real(p), True] for p in (paths.workspace, paths.snapshots, run)] + [[ipc, True]],
             "write_files": ["/dev/null"],
             "read_rules": [[_real(p), a] for p, a in read_rules],
             "trusted_read_roots": trusted,

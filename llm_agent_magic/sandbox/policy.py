@@ -93,10 +93,15 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
     fsdecode, fspath, isinstance_, str_, int_, bytes_, len_ = os.fsdecode, os.fspath, isinstance, str, int, bytes, len
     write_flags = _WRITE_FLAGS
     perm = PermissionError
-    af_unix = getattr(__import__("socket"), "AF_UNIX", 1)
+    sock = __import__("socket")
+    # Plain stream/datagram sockets are harmless until they connect, bind or send (all refused below);
+    # raw and packet sockets can sniff or forge traffic without any of those.
+    allowed_families = frozenset(getattr(sock, n) for n in ("AF_UNIX", "AF_INET", "AF_INET6") if hasattr(sock, n))
+    allowed_types = frozenset((sock.SOCK_STREAM, sock.SOCK_DGRAM, -1))
     own_pid = os.getpid()
     own_pgid = os.getpgid(0)
-    write_roots = tuple(policy.get("write_roots", ()))
+    # Longest matching prefix decides whether a path may be written; no match means not writable.
+    write_rules = tuple(sorted(((p, bool(a)) for p, a in policy.get("write_rules", ())), key=lambda r: -len(r[0])))
     write_files = frozenset(policy.get("write_files", ()))
     # Longest matching prefix decides whether a path may be read; no match means readable.
     read_rules = tuple(sorted(((p, bool(a)) for p, a in policy.get("read_rules", ())), key=lambda r: -len(r[0])))
@@ -107,6 +112,7 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
     refused_modules = frozenset(("cffi", "_cffi_backend"))
     loaded_modules = sys.modules
     dangerous, dangerous_prefixes = _DANGEROUS_SYMBOLS, _DANGEROUS_PREFIXES
+    describe = _describe_address
     write_events, read_events = _WRITE_EVENTS, _READ_EVENTS
     process_events, network_events, introspection = _PROCESS_EVENTS, _NETWORK_EVENTS, _INTROSPECTION_EVENTS
 
@@ -146,7 +152,7 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
         if full is None:
             return
         real = realpath(full)
-        if real in write_files or (under(real, write_roots) and readable(real)):
+        if real in write_files or (writable(real) and readable(real)):
             return
         refuse(
             "writing outside the workspace is not allowed",
@@ -177,6 +183,12 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
             if real == root or real.startswith(root + "/") or root == "/":
                 return allowed
         return True
+
+    def writable(real: str) -> bool:
+        for root, allowed in write_rules:
+            if real == root or real.startswith(root + "/") or root == "/":
+                return allowed
+        return False
 
     def loaded_library(name: str) -> bool:
         # Re-opening a library that is already mapped adds no new code (threadpoolctl does this).
@@ -231,10 +243,15 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
             refuse("signalling other processes is not allowed", f"{event} pid {target}")
         if not allow_network:
             if event in network_events:
-                refuse("network connections are not allowed", f"{event} to {_describe_address(args)}",
+                prep = "to" if event.endswith(("connect", "sendto", "sendmsg")) else "for"
+                refuse("network connections are not allowed", f"{event} {prep} {describe(args)}",
                        "Use files in the workspace instead; ask the user to provide the data")
-            if event == "socket.__new__" and len_(args) > 1 and args[1] != af_unix:
-                refuse("network connections are not allowed", f"socket.__new__ family {args[1]}")
+            if event == "socket.__new__" and len_(args) > 2:
+                family, kind = args[1], args[2]
+                if isinstance_(kind, int_) and kind > 0:
+                    kind &= 0xF  # SOCK_NONBLOCK / SOCK_CLOEXEC flags ride along in the type
+                if family not in allowed_families or kind not in allowed_types:
+                    refuse("raw and packet sockets are not allowed", f"socket family {family}, type {kind}")
         if event == "ctypes.dlopen":
             name = args[0] if args else None
             if name is None or (isinstance_(name, str_) and loaded_library(name)):
@@ -256,13 +273,18 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
 
 
 def _describe_address(args: tuple) -> str:
-    # socket.connect args: (socket, address); DNS lookups: (host, port, ...); http: (conn, host, port)
+    # socket.connect/bind/sendto: (socket, address, ...); DNS lookups: (host, port, ...);
+    # http.client.connect: (conn, host, port); urllib.Request: (url, data, headers, method)
     if not args:
         return "?"
     first = args[0]
-    if len(args) > 1 and not isinstance(first, (str, bytes)):
-        addr = args[1] if len(args) == 2 else args[1:3]
-        first = addr
-    if isinstance(first, tuple) and len(first) >= 2:
-        return f"{first[0]}:{first[1]}"
-    return str(first)[:200]
+    if isinstance(first, (str, bytes)):
+        if len(args) > 1 and isinstance(args[1], (int, str)) and args[1] not in ("", None):
+            return f"{first!s}:{args[1]}"
+        return str(first)[:200]
+    addr = args[1] if len(args) == 2 else args[1:3]
+    if isinstance(addr, tuple) and len(addr) >= 2 and isinstance(addr[0], (str, bytes)):
+        if isinstance(addr[1], int):
+            return f"{addr[0]!s}:{addr[1]}"
+        addr = addr[0]
+    return str(addr)[:200]

@@ -52,7 +52,7 @@ def _type_name(obj: Any) -> str:
     module = cls.__module__
     if module == "builtins":
         return cls.__qualname__
-    if module.startswith("pandas.") or module.startswith("numpy"):
+    if module.split(".")[0] in ("pandas", "numpy"):
         return cls.__qualname__  # "DataFrame" and "ndarray" read better than their full paths
     return f"{module}.{cls.__qualname__}"
 

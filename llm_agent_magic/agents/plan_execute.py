@@ -1,0 +1,167 @@
+"""Plan-and-execute: a plan of steps, each run as a short ReAct, checked, re-planned once if it fails.
+
+Plans are read defensively, and the ``PlanCreated`` event says how: strict JSON, a code
+fence, JSON found inside narration, a Python literal (``ast.literal_eval``), repaired JSON,
+a numbered list, or, as the last resort, the whole request as a single step.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import json_repair
+
+from ..events import PlanCreated, StepFinished, StepStarted
+from ..exceptions import StructuredOutputError
+from ..llm.structured import balanced_spans, fenced_blocks, strip_thinking
+from ..prompts import PLAN_SCHEMA, VERIFY_SCHEMA, clip, render_prompt
+from ..tools.base import ToolContext, ToolRegistry, emit_usage
+from .common import stream_answer
+from .react import react_loop
+
+STEP_ITERATIONS = 4
+_NUMBERED = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+(.+)$", re.MULTILINE)
+
+
+@dataclass
+class Step:
+    goal: str
+    tool: str = "python_coder"
+    success_criteria: str = "the step's goal is met"
+    status: str = "pending"
+    summary: str = ""
+    index: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"goal": self.goal, "tool": self.tool, "success_criteria": self.success_criteria}
+
+
+def _steps_from(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, dict):
+        value = value.get("steps", value.get("plan"))
+    if isinstance(value, list) and value and all(isinstance(s, (dict, str)) for s in value):
+        return [s if isinstance(s, dict) else {"goal": s} for s in value]
+    return None
+
+
+def parse_plan(text: str) -> tuple[list[dict[str, Any]] | None, str]:
+    """The steps in a plan answer and how they were read; ``None`` when no reading worked."""
+    text = strip_thinking(text).strip()
+    readings: list[tuple[str, str]] = [("", text)]
+    readings += [("read from a code fence", b) for b in fenced_blocks(text)]
+    readings += [("extracted from narration around the JSON", s) for s in balanced_spans(text)]
+    for parser, how in ((json.loads, None), (ast.literal_eval, "parsed with ast.literal_eval (a Python literal)")):
+        for note, candidate in readings:
+            try:
+                steps = _steps_from(parser(candidate))
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+                continue
+            if steps:
+                return steps, how or note
+    for note, candidate in readings[1:] or readings:
+        steps = _steps_from(json_repair.loads(candidate))
+        if steps:
+            return steps, "repaired malformed JSON"
+    lines = _NUMBERED.findall(text)
+    if len(lines) >= 2:
+        return [{"goal": line.strip()} for line in lines], "read from a numbered list"
+    return None, ""
+
+
+def normalise_steps(raw: list[dict[str, Any]], tools: ToolRegistry, limit: int) -> list[Step]:
+    steps = []
+    for item in raw[:limit]:
+        goal = str(item.get("goal") or item.get("description") or item.get("step") or "").strip()
+        if not goal:
+            continue
+        tool = str(item.get("tool") or "python_coder")
+        steps.append(
+            Step(
+                goal=goal,
+                tool=tool if tools.get(tool) else "python_coder",
+                success_criteria=str(item.get("success_criteria") or "the step's goal is met"),
+            )
+        )
+    return steps
+
+
+async def make_plan(ctx: ToolContext, tools: ToolRegistry, messages: list[dict[str, Any]]) -> tuple[list[Step], str]:
+    """Ask for a plan and read it; the note says how it was read."""
+    reply = await ctx.llm.chat(messages, purpose="plan", format=PLAN_SCHEMA)
+    emit_usage(ctx, reply)
+    raw, how = parse_plan(reply.content)
+    steps = normalise_steps(raw or [], tools, ctx.config.max_plan_steps)
+    if not steps:
+        steps = [Step(goal=ctx.request, success_criteria="the request is answered")]
+        how = "no plan could be read from the model's answer; running the whole request as a single step"
+    elif raw and len(raw) > ctx.config.max_plan_steps:
+        how = ", ".join(filter(None, [how, f"cut to the first {ctx.config.max_plan_steps} steps"]))
+    return steps, how
+
+
+async def _check(ctx: ToolContext, step: Step, result: str) -> tuple[bool, str]:
+    prompt = render_prompt("check_step", goal=step.goal, success_criteria=step.success_criteria, result=result)
+    try:
+        verdict = await ctx.llm.structured([{"role": "user", "content": prompt}], purpose="verify", schema=VERIFY_SCHEMA)
+    except StructuredOutputError:
+        return True, ""  # an unreadable check does not fail a step that finished
+    for call in verdict.calls:
+        emit_usage(ctx, call)
+    return bool(verdict.value.get("answers_question")), str(verdict.value.get("issues", ""))
+
+
+async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry, num_ctx: int) -> str:
+    cfg = ctx.config
+    plan_prompt = render_prompt("plan", max_steps=cfg.max_plan_steps, tool_names=tools.names, files=ctx.files)
+    steps, note = await make_plan(
+        ctx, tools, [{"role": "system", "content": plan_prompt}, *ctx.history[-4:], {"role": "user", "content": ctx.request}]
+    )
+    ctx.emit(PlanCreated([s.to_dict() for s in steps], note=note, run_id=ctx.run_id))
+    done: list[Step] = []
+    replans = 0
+    i = 0
+    while i < len(steps):
+        step = steps[i]
+        step.index = i
+        ctx.emit(StepStarted(i, step.goal, run_id=ctx.run_id))
+        plan_context = render_prompt(
+            "step_context",
+            index=i + 1,
+            total=len(steps),
+            request=ctx.request,
+            steps=[s.to_dict() for s in steps],
+            done=[{"index": s.index + 1, "summary": s.summary} for s in done],
+        )
+        step_ctx = dataclasses.replace(ctx, plan_context=plan_context, step=i, scratch={})
+        outcome = await react_loop(
+            step_ctx, tools, step.goal, max_iterations=min(cfg.max_react_iterations, STEP_ITERATIONS),
+            num_ctx=num_ctx, with_history=False,
+        )
+        result = outcome.work_text(cfg.max_output_chars // 2)
+        ok, issues = (await _check(ctx, step, result)) if outcome.finished else (False, "the step did not finish")
+        step.status = "ok" if ok else "failed"
+        step.summary = clip(outcome.final or result, 600) if ok else clip(f"{issues}. {outcome.final or result}", 600)
+        ctx.emit(StepFinished(i, step.status, step.summary, run_id=ctx.run_id))
+        done.append(step)
+        i += 1
+        if not ok and replans < cfg.max_replans:
+            replans += 1
+            prompt = render_prompt(
+                "replan",
+                request=ctx.request,
+                done=[{"goal": s.goal, "status": s.status, "summary": s.summary} for s in done],
+                failed={"goal": step.goal, "summary": step.summary},
+                max_steps=max(1, cfg.max_plan_steps - len(done)),
+            )
+            remaining, how = await make_plan(ctx, tools, [{"role": "user", "content": prompt}])
+            steps = steps[:i] + remaining
+            note = "; ".join(filter(None, [f"re-planned after step {i} failed", how]))
+            ctx.emit(PlanCreated([s.to_dict() for s in steps], note=note, run_id=ctx.run_id))
+    work = "\n\n".join(f"Step {s.index + 1} ({s.status}): {s.goal}\n{s.summary}" for s in done)
+    prompt = render_prompt("answer", request=ctx.request, work=clip(work, cfg.max_output_chars))
+    return await stream_answer(ctx, [{"role": "user", "content": prompt}])

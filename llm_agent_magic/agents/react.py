@@ -1,0 +1,106 @@
+"""ReAct: thought, action, observation, until ``finish`` or the iteration limit.
+
+Each step is one ``react`` call answered with ``{"thought", "action", "action_input"}``.
+What the model gets wrong (a malformed step, an unknown action) goes back to it as an
+observation; only several malformed steps in a row end the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..events import Observation, Thought, ToolCall
+from ..exceptions import MalformedSteps
+from ..llm.structured import JSONReplyError, parse_json_reply
+from ..prompts import REACT_SCHEMA, clip, fit_messages, render_prompt
+from ..tools.base import ToolContext, ToolRegistry, emit_usage
+from .common import stream_answer
+
+MAX_MALFORMED_IN_A_ROW = 3
+
+
+@dataclass
+class ToolUse:
+    tool: str
+    input: str
+    observation: str
+    success: bool
+
+
+@dataclass
+class ReActOutcome:
+    finished: bool
+    final: str = ""
+    uses: list[ToolUse] = field(default_factory=list)
+
+    def work_text(self, limit: int) -> str:
+        """What the tools found, for the answer prompt."""
+        parts = [f"[{u.tool}] {u.input}\n{u.observation}" for u in self.uses]
+        if self.final:
+            parts.append(f"[conclusion] {self.final}")
+        return clip("\n\n".join(parts) or "(no tool was used)", limit)
+
+
+async def react_loop(
+    ctx: ToolContext, tools: ToolRegistry, goal: str, *, max_iterations: int, num_ctx: int, with_history: bool
+) -> ReActOutcome:
+    system = render_prompt(
+        "react_system", tools=tools.describe(), tool_names=tools.names, files=ctx.files, plan_context=ctx.plan_context
+    )
+    history = ctx.history[-ctx.config.history_messages :] if with_history else []
+    messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": goal}]
+    outcome = ReActOutcome(finished=False)
+    malformed = 0
+    limit = ctx.config.max_output_chars
+    for _ in range(max_iterations):
+        reply = await ctx.llm.chat(fit_messages(messages, num_ctx), purpose="react", format=REACT_SCHEMA)
+        emit_usage(ctx, reply)
+        messages.append({"role": "assistant", "content": reply.content})
+        try:
+            step = parse_json_reply(reply.content, REACT_SCHEMA)
+        except JSONReplyError as exc:
+            malformed += 1
+            if malformed >= MAX_MALFORMED_IN_A_ROW:
+                raise MalformedSteps(malformed, reply.content) from None
+            note = (
+                f"Your reply was not a valid step ({exc}). Reply with one JSON object only: "
+                f'{{"thought": "...", "action": "{" | ".join(tools.names)} | finish", "action_input": "..."}}'
+            )
+            ctx.emit(Observation(note, tool="", run_id=ctx.run_id))
+            messages.append({"role": "user", "content": f"Observation: {note}"})
+            continue
+        malformed = 0
+        action, action_input = str(step["action"]).strip(), str(step["action_input"])
+        ctx.emit(Thought(str(step["thought"]), run_id=ctx.run_id))
+        if action == "finish":
+            outcome.finished, outcome.final = True, action_input
+            return outcome
+        tool = tools.get(action)
+        if tool is None:
+            note = f"Unknown action {action!r}. Use one of: {', '.join([*tools.names, 'finish'])}."
+            ctx.emit(Observation(note, tool="", run_id=ctx.run_id))
+            messages.append({"role": "user", "content": f"Observation: {note}"})
+            continue
+        ctx.emit(ToolCall(action, action_input, run_id=ctx.run_id))
+        result = await tool.run(action_input, ctx)
+        observation = clip(result.observation, limit)
+        ctx.emit(Observation(observation, tool=action, run_id=ctx.run_id))
+        outcome.uses.append(ToolUse(action, action_input, observation, result.success))
+        messages.append({"role": "user", "content": f"Observation from {action}:\n{observation}"})
+    return outcome
+
+
+async def run_react(ctx: ToolContext, tools: ToolRegistry, num_ctx: int) -> str:
+    """A whole ReAct run: the loop, then a streamed answer that cites what the tools found."""
+    outcome = await react_loop(
+        ctx, tools, ctx.request, max_iterations=ctx.config.max_react_iterations, num_ctx=num_ctx, with_history=True
+    )
+    work = outcome.work_text(ctx.config.max_output_chars)
+    if not outcome.finished:
+        work += (
+            f"\n\n(The agent stopped after {ctx.config.max_react_iterations} steps without finishing; "
+            f"say what is still open.)"
+        )
+    prompt = render_prompt("answer", request=ctx.request, work=work)
+    return await stream_answer(ctx, [{"role": "user", "content": prompt}])
+

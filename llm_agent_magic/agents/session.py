@@ -1,0 +1,217 @@
+"""``AgentSession``: one conversation, its sandbox and its store, and the one entry point ``run``.
+
+Front ends (the magic, the side panel, the batch runner) open a session by id and
+render what ``run(request)`` yields; nothing else crosses the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from typing import Any, AsyncIterator, Callable
+
+from traitlets.config import Config
+
+from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig
+from ..events import Classified, Error, Event, RunFinished, RunStarted, Token
+from ..exceptions import LLMAgentError
+from ..llm import LLMClient
+from ..sandbox import SandboxKernel
+from ..store import ConversationStore
+from ..tools.base import ToolContext, ToolRegistry
+from ..tools.files import attach, describe_file
+from ..tools.python_coder import PythonCoderTool
+from .chat import run_chat
+from .classifier import MODE_ALIASES, classify
+from .plan_execute import run_plan_execute
+from .react import run_react
+
+_log = logging.getLogger(__name__)
+#: Events not kept in the store: the ``Answer`` event holds the whole streamed text.
+NOT_STORED = (Token,)
+
+
+def default_tools() -> ToolRegistry:
+    return ToolRegistry([PythonCoderTool()])
+
+
+class AgentSession:
+    """A session: id, conversation (SQLite), sandbox kernel, tools. Whoever opens it closes it."""
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        llm: LLMClient,
+        store: ConversationStore,
+        sandbox: SandboxKernel | None,
+        agent_config: AgentConfig | None = None,
+        tools: ToolRegistry | None = None,
+        owns: bool = False,
+    ):
+        self.session_id = session_id
+        self.llm = llm
+        self.store = store
+        self.sandbox = sandbox
+        self.config = agent_config or AgentConfig()
+        self.tools = tools or default_tools()
+        self._owns = owns
+        self._task: asyncio.Task[None] | None = None
+        store.ensure_session(session_id)
+
+    @classmethod
+    def open(
+        cls,
+        session_id: str | None = None,
+        *,
+        config: Config | None = None,
+        tools: ToolRegistry | None = None,
+    ) -> "AgentSession":
+        """Build a session from configuration; the sandbox kernel starts launching now, in the background."""
+        config = config or Config()
+        llm_config = LLMConfig(config=config)
+        paths = PathsConfig(config=config)
+        agent_config = AgentConfig(config=config)
+        session_id = session_id or uuid.uuid4().hex[:12]
+        sandbox = SandboxKernel(
+            session_id,
+            config=SandboxConfig(config=config),
+            paths=paths,
+            max_output_chars=agent_config.max_output_chars,
+        )
+        return cls(
+            session_id,
+            llm=LLMClient(llm_config, paths=paths),
+            store=ConversationStore.from_config(paths),
+            sandbox=sandbox,
+            agent_config=agent_config,
+            tools=tools,
+            owns=True,
+        )
+
+    async def start(self) -> None:
+        """Begin launching the sandbox kernel so the first execution does not wait for it."""
+        if self.sandbox is not None:
+            await self.sandbox.async_start()
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def cancel(self) -> bool:
+        """Stop the current run: the model stream closes, the sandbox is interrupted, the run ends 'cancelled'."""
+        if self.running:
+            assert self._task is not None
+            self._task.cancel()
+            return True
+        return False
+
+    async def close(self) -> None:
+        self.cancel()
+        if self._owns:
+            await self.llm.aclose()
+            if self.sandbox is not None:
+                await self.sandbox.async_shutdown()
+            self.store.close()
+
+    async def __aenter__(self) -> "AgentSession":
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+    # --- the entry point ------------------------------------------------------------------
+    async def run(self, request: str, *, mode: str = "auto", files: list[str] | tuple[str, ...] = ()) -> AsyncIterator[Event]:
+        """Answer ``request``, yielding events until (and including) ``RunFinished``."""
+        if self.running:
+            raise LLMAgentError("This session is already running a request; wait for it or cancel it first.")
+        if mode != "auto" and mode not in MODE_ALIASES:
+            raise ValueError(f"unknown mode {mode!r}; use auto, chat, react or plan")
+        run_id = self.store.start_run(self.session_id, request, None if mode == "auto" else MODE_ALIASES[mode])
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+
+        def emit(event: Event) -> None:
+            event.run_id = run_id
+            if not isinstance(event, NOT_STORED):
+                self.store.append_event(run_id, event.to_dict())
+            queue.put_nowait(event)
+
+        self._task = asyncio.create_task(self._drive(run_id, request, mode, list(files), emit))
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if isinstance(event, RunFinished):
+                    break
+        finally:
+            if self._task is not None and not self._task.done():
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+    async def _drive(self, run_id: str, request: str, mode: str, files: list[str], emit: Callable[[Event], None]) -> None:
+        started = time.monotonic()
+        status = "ok"
+        emit(RunStarted(request, mode_requested=mode, session_id=self.session_id))
+        try:
+            history = [
+                {"role": m.role, "content": m.content}
+                for m in self.store.recent_messages(self.session_id, self.config.history_messages)
+            ]
+            self.store.add_message(self.session_id, "user", request, run_id=run_id)
+            ctx = ToolContext(
+                llm=self.llm,
+                config=self.config,
+                emit=emit,
+                request=request,
+                run_id=run_id,
+                history=history,
+                files=self._attach(files),
+                sandbox=self.sandbox,
+            )
+            if mode == "auto":
+                classified = await classify(ctx)
+            else:
+                classified = Classified(MODE_ALIASES[mode], "chosen by the user")
+            emit(classified)
+            num_ctx = self.llm.config.num_ctx
+            if classified.mode == "chat":
+                answer = await run_chat(ctx, num_ctx)
+            elif classified.mode == "plan_execute":
+                answer = await run_plan_execute(ctx, self.tools, num_ctx)
+            else:
+                answer = await run_react(ctx, self.tools, num_ctx)
+            self.store.add_message(self.session_id, "assistant", answer, mode=classified.mode, run_id=run_id)
+        except asyncio.CancelledError:
+            status = "cancelled"
+            await self._interrupt_sandbox()
+        except LLMAgentError as exc:
+            status = "error"
+            emit(Error(type(exc).__name__, str(exc), recoverable=bool(getattr(exc, "recoverable", False))))
+        except FileNotFoundError as exc:
+            status = "error"
+            emit(Error("FileNotFoundError", str(exc), recoverable=True))
+        except Exception as exc:  # a bug: say so plainly, keep the session usable
+            _log.exception("agent run %s failed", run_id)
+            status = "error"
+            emit(Error("internal", f"The agent hit an internal error: {exc!r}. The session is still usable.", False))
+        finally:
+            emit(RunFinished(status, duration=time.monotonic() - started))
+            self.store.finish_run(run_id, status)
+
+    def _attach(self, files: list[str]) -> list[str]:
+        if not files:
+            return []
+        if self.sandbox is None:
+            raise LLMAgentError("Files can only be attached to a session with a sandbox.")
+        return [describe_file(path) for path in attach(files, self.sandbox.workspace)]
+
+    async def _interrupt_sandbox(self) -> None:
+        if self.sandbox is None:
+            return
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.sandbox.async_interrupt())

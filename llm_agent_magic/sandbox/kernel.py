@@ -1,0 +1,616 @@
+"""SandboxKernel: a sibling ipykernel per session that runs generated code, remembers variables
+and survives failure.
+
+Async first (``async_*`` methods); the blocking methods without the prefix are thin wrappers
+for the magic. Every kernel operation runs on one private loop thread (see ``plumbing.SandboxLoop``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import time
+from queue import Empty
+from typing import Any
+
+from jupyter_client.asynchronous.client import AsyncKernelClient
+from jupyter_client.kernelspec import KernelSpecManager
+from traitlets.utils.importstring import import_item
+
+from llm_agent_magic.config import PathsConfig, SandboxConfig
+from llm_agent_magic.exceptions import SandboxClosed, SandboxError, SandboxStartError
+
+from . import isolation, snapshots
+from .paths import SessionPaths
+from .plumbing import (
+    SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, run_sync, session_lock,
+    write_json_atomic,
+)
+from .results import ExecutionResult, OutputCollector
+from .summaries import VariableSummary, parse_summaries
+
+log = logging.getLogger(__name__)
+
+SPEC_NAME = "llm-agent-sandbox"
+HELPER = "__import__('_llm_agent_sandbox')"
+EXPR_KEY = "llm_agent"
+LIVENESS_INTERVAL = 0.5
+SILENT_TIMEOUT = 30.0
+KERNEL_ARGS = ["--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor"]
+_MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory")
+
+
+class SandboxKernel:
+    """The sandbox of one session: starts (or attaches to) its kernel and runs code in it.
+
+    Whoever starts the kernel owns it and shuts it down; a SandboxKernel that attached to a kernel
+    another process started only disconnects on ``shutdown``.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        *,
+        config: SandboxConfig | None = None,
+        paths: PathsConfig | None = None,
+        max_output_chars: int = 8000,
+        restore: bool = True,
+    ) -> None:
+        self.session_id = session_id
+        self.config = config or SandboxConfig()
+        self.paths = SessionPaths.for_session(session_id, paths)
+        self.max_output_chars = max_output_chars
+        self.restore_on_start = restore
+        self.level: str | None = None
+        self.km: Any = None
+        self.kc: AsyncKernelClient | None = None
+        self.owns_kernel = False
+        self.last_restore: dict[str, Any] | None = None
+        self.restarts = 0
+        self._loop = SandboxLoop.get()
+        self._pid: int | None = None
+        self._pid_start = ""
+        self._ready: asyncio.Event | None = None
+        self._start_error: BaseException | None = None
+        self._exec_lock: asyncio.Lock | None = None
+        self._closed = False
+
+    # --- public API ---------------------------------------------------------------------------------
+
+    @property
+    def workspace(self) -> str:
+        return str(self.paths.workspace)
+
+    @property
+    def snapshots_dir(self) -> str:
+        return str(self.paths.snapshots)
+
+    @property
+    def pid(self) -> int | None:
+        """Process id of the kernel (of bubblewrap around it at the ``full`` level)."""
+        return self._pid
+
+    @property
+    def attached(self) -> bool:
+        return self.kc is not None and not self.owns_kernel
+
+    async def async_start(self) -> None:
+        """Launch the kernel (or attach to the session's live one) and return without waiting for it to be ready."""
+        await self._loop.call(self._start())
+
+    async def async_wait_ready(self) -> None:
+        """Wait until the kernel answers (and variables from snapshots are restored)."""
+        await self._loop.call(self._ensure_ready())
+
+    async def async_execute(
+        self, code: str, timeout: float | None = None, *, summary: bool = True, snapshot: bool = True
+    ) -> ExecutionResult:
+        """Run ``code``; never raises for errors in the code, timeouts or kernel death (see ``ExecutionResult``)."""
+        return await self._loop.call(self._execute(code, timeout, summary, snapshot))
+
+    async def async_interrupt(self) -> None:
+        await self._loop.call(self._interrupt())
+
+    async def async_restart(self, restore: bool = True) -> dict[str, Any]:
+        """Replace the kernel with a fresh one; returns the restore report (``restored``, ``failed``)."""
+        return await self._loop.call(self._recover(kill=True, restore=restore))
+
+    async def async_restore(self) -> dict[str, Any]:
+        """Load every snapshot of the session into the kernel; returns ``{"restored": [...], "failed": {...}}``."""
+        async def go() -> dict[str, Any]:
+            await self._ensure_ready()
+            return await self._restore()
+
+        return await self._loop.call(go())
+
+    async def async_variables(self) -> list[VariableSummary]:
+        """Summaries of the kernel's variables, without running user code."""
+        async def go() -> list[VariableSummary]:
+            await self._ensure_ready()
+            data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+            return parse_summaries((data or {}).get("summary"))[0]
+
+        return await self._loop.call(go())
+
+    async def async_push(self, name: str, dataframe: Any) -> None:
+        """Put a pandas DataFrame into the sandbox as variable ``name`` (and snapshot it)."""
+        if not name.isidentifier():
+            raise ValueError(f"{name!r} is not a valid Python variable name")
+        pushed = self.paths.run / "pushed"
+        pushed.mkdir(exist_ok=True)
+        path = pushed / f"{name}.parquet"
+        snapshots.write_parquet(dataframe, path)
+
+        async def go() -> None:
+            await self._ensure_ready()
+            data = await self._helper(f"load_pushed({name!r}, {str(path)!r})")
+            if data is None:
+                raise SandboxError(f"The sandbox did not load the pushed DataFrame {name!r}; try again.")
+
+        await self._loop.call(go())
+
+    def load(self, name: str) -> Any:
+        """Read variable ``name`` from the session's snapshots into this process (no kernel needed)."""
+        return snapshots.load(name, self.paths.snapshots)
+
+    async def async_is_alive(self) -> bool:
+        return await self._loop.call(self._alive())
+
+    async def async_shutdown(self) -> None:
+        """Stop the kernel if this object started it; otherwise just disconnect."""
+        await self._loop.call(self._shutdown())
+
+    start = run_sync(async_start)
+    wait_ready = run_sync(async_wait_ready)
+    execute = run_sync(async_execute)
+    interrupt = run_sync(async_interrupt)
+    restart = run_sync(async_restart)
+    restore = run_sync(async_restore)
+    variables = run_sync(async_variables)
+    push = run_sync(async_push)
+    is_alive = run_sync(async_is_alive)
+    shutdown = run_sync(async_shutdown)
+
+    async def __aenter__(self) -> "SandboxKernel":
+        await self.async_start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.async_shutdown()
+
+    def __enter__(self) -> "SandboxKernel":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.shutdown()
+
+    # --- start, attach, ready -------------------------------------------------------------------------
+
+    @property
+    def _max_vars(self) -> int:
+        return int(self.config.summary_max_variables)
+
+    async def _start(self) -> None:
+        if self._closed:
+            raise SandboxClosed(self.session_id)
+        if self._ready is not None:
+            return
+        self._ready = asyncio.Event()
+        self._exec_lock = asyncio.Lock()
+        self.paths.ensure()
+        try:
+            async with session_lock(self.paths.lock_file):
+                attached = self._try_attach()
+                if not attached:
+                    await self._launch()
+        except BaseException as exc:
+            self._start_error = exc
+            self._ready.set()
+            raise
+        asyncio.get_running_loop().create_task(self._become_ready(attached))
+
+    def _try_attach(self) -> bool:
+        state = read_json(self.paths.state_file)
+        if not state or not pid_alive(state.get("pid"), state.get("pid_start", "")):
+            return False
+        if not self.paths.connection_file.exists():
+            return False
+        kc = AsyncKernelClient(connection_file=str(self.paths.connection_file))
+        kc.load_connection_file()
+        kc.allow_stdin = False
+        kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+        self.kc, self.km, self.owns_kernel = kc, None, False
+        self._pid, self._pid_start = state["pid"], state.get("pid_start", "")
+        self.level = state.get("level")
+        return True
+
+    async def _launch(self) -> None:
+        self.level = isolation.resolve_level(self.config)
+        runtime = await asyncio.to_thread(isolation.sandbox_python, self.config)
+        plan = isolation.build_launch(self.config, self.paths, self.level, runtime)
+        kernel_dir = self.paths.kernel
+        write_json_atomic(kernel_dir / "policy.json", plan.policy, 0o644)
+        spec_dir = kernel_dir / "spec" / SPEC_NAME
+        spec_dir.mkdir(parents=True, exist_ok=True)
+        spec = {"argv": plan.argv + ["-f", "{connection_file}", *KERNEL_ARGS], "display_name": "llm-agent sandbox",
+                "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
+        write_json_atomic(spec_dir / "kernel.json", spec, 0o644)
+        ipc = self.paths.ipc_dir
+        for stale in ipc.glob("kernel-ipc-*"):
+            stale.unlink(missing_ok=True)
+        km_class = import_item(self.config.kernel_manager_class)
+        km = km_class(
+            kernel_name=SPEC_NAME,
+            kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir / "spec")]),
+            transport="ipc",
+            ip=str(ipc / "kernel-ipc"),
+            connection_file=str(self.paths.connection_file),
+        )
+        km.shutdown_wait_time = 2.0
+        with open(self.paths.log_file, "wb") as logf:
+            await km.start_kernel(env=plan.env, cwd=str(self.paths.workspace), stdout=logf, stderr=logf)
+        self.km, self.owns_kernel = km, True
+        self._pid = getattr(km.provisioner, "pid", None)
+        self._pid_start = process_start_time(self._pid) if self._pid else ""
+        write_json_atomic(
+            self.paths.state_file,
+            {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(), "level": self.level,
+             "started": time.time(), "python": runtime.executable},
+        )
+        kc = km.client()
+        kc.allow_stdin = False
+        kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
+        self.kc = kc
+
+    async def _become_ready(self, attached: bool) -> None:
+        assert self._ready is not None
+        try:
+            try:
+                await self._wait_ready()
+            except SandboxStartError:
+                if not attached:
+                    raise
+                # The session's kernel is alive but does not answer: take it over.
+                await self._replace_kernel(kill=True)
+                await self._wait_ready()
+                attached = False
+            if not attached and self.restore_on_start and snapshots.read_catalog(self.paths.snapshots)["variables"]:
+                self.last_restore = await self._restore()
+        except BaseException as exc:  # the error is raised to whoever awaits readiness
+            self._start_error = exc
+        finally:
+            self._ready.set()
+
+    async def _ensure_ready(self) -> None:
+        if self._closed:
+            raise SandboxClosed(self.session_id)
+        if self._ready is None:
+            await self._start()
+        assert self._ready is not None
+        await self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    async def _wait_ready(self) -> None:
+        kc = self.kc
+        assert kc is not None
+        deadline = time.monotonic() + self.config.startup_timeout
+        while True:
+            msg_id = kc.kernel_info()
+            if await self._reply(msg_id, 0.5) is not None:
+                try:
+                    # The kernel publishes status for kernel_info: seeing it proves iopub is subscribed.
+                    await kc.iopub_channel.get_msg(timeout=0.2)
+                    break
+                except Empty:
+                    pass
+            if not await self._alive():
+                raise SandboxStartError(self.session_id, "the kernel process exited", log_tail(self.paths.log_file))
+            if time.monotonic() > deadline:
+                raise SandboxStartError(
+                    self.session_id, f"no answer within {self.config.startup_timeout:g} s", log_tail(self.paths.log_file)
+                )
+        await self._drain_iopub()
+
+    async def _drain_iopub(self) -> None:
+        assert self.kc is not None
+        while True:
+            try:
+                await self.kc.iopub_channel.get_msg(timeout=0)
+            except Empty:
+                return
+
+    async def _alive(self) -> bool:
+        if self.km is not None:
+            return bool(await self.km.is_alive())
+        return pid_alive(self._pid, self._pid_start)
+
+    # --- execution -------------------------------------------------------------------------------------
+
+    async def _execute(self, code: str, timeout: float | None, summary: bool, snapshot: bool) -> ExecutionResult:
+        await self._ensure_ready()
+        assert self._exec_lock is not None
+        async with self._exec_lock:
+            notes: list[str] = []
+            recovered: dict[str, Any] | None = None
+            if not await self._alive():
+                reason = self._death_reason([])
+                recovered = await self._recover(kill=False, restore=True)
+                notes.append(f"{reason} before this execution; it was restarted. {_restored_text(recovered)}")
+            try:
+                result = await self._run_cell(code, timeout, summary, snapshot)
+            except asyncio.CancelledError:
+                await self._interrupt()  # the caller gave up: do not leave the sandbox busy
+                raise
+            if recovered is not None:
+                result.restored = recovered.get("restored", []) + result.restored
+                result.not_restored = {**recovered.get("failed", {}), **result.not_restored}
+                result.message = " ".join(notes + ([result.message] if result.message else []))
+            return result
+
+    async def _run_cell(self, code: str, timeout: float | None, summary: bool, snapshot: bool) -> ExecutionResult:
+        kc = self.kc
+        assert kc is not None
+        timeout = self.config.execution_timeout if timeout is None else timeout
+        started = time.monotonic()
+        expressions = {}
+        if summary or snapshot:
+            expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
+        msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
+        collector = OutputCollector()
+        outcome, reply = await self._collect(msg_id, collector, started + timeout)
+        result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
+        data: dict[str, Any] | None = None
+        if outcome == "done":
+            content = (reply or {}).get("content", {})
+            result.status = "ok" if content.get("status") == "ok" else "error"
+            data = _expression_data(content.get("user_expressions", {}).get(EXPR_KEY))
+            if result.status == "error" and summary:
+                data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+            err = next((o for o in collector.outputs if o["output_type"] == "error"), None)
+            if err and err["ename"] == "MemoryError":
+                result.message = (f"the sandbox ran out of its {self.config.memory_limit_mb} MB memory limit "
+                                  f"(MemoryError); free memory with `del`, or work on a smaller sample")
+        elif outcome == "timeout":
+            await self._interrupt()
+            outcome, reply = await self._collect(msg_id, collector, time.monotonic() + self.config.interrupt_grace)
+            result.status = "timeout"
+            if outcome == "done":
+                result.message = f"the code ran longer than {timeout:g} s and was interrupted"
+                if summary:
+                    data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+            elif outcome == "timeout":
+                report = await self._recover(kill=True, restore=True)
+                result.message = (f"the code ran longer than {timeout:g} s and did not stop when interrupted; "
+                                  f"the sandbox kernel was restarted. {_restored_text(report)}")
+                _apply_restore(result, report)
+        if outcome == "died":
+            result.status = "died"
+            reason = self._death_reason(collector.outputs)
+            report = await self._recover(kill=False, restore=True)
+            result.message = f"{reason}; it was restarted. {_restored_text(report)}"
+            _apply_restore(result, report)
+        if result.status == "died" or (result.status == "timeout" and data is None and summary):
+            data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+        result.outputs = collector.outputs
+        result.execution_count = collector.execution_count
+        result.duration = time.monotonic() - started
+        if data:
+            result.variables, result.variables_omitted = parse_summaries(data.get("summary"))
+            result.snapshot = data.get("snapshots")
+        result.metadata = {
+            "isolation": self.level, "session_id": self.session_id, "kernel_pid": self._pid,
+            "attached": not self.owns_kernel, "restarts": self.restarts,
+        }
+        self._keep_long_output(result)
+        return result
+
+    async def _collect(
+        self, msg_id: str, collector: OutputCollector, deadline: float
+    ) -> tuple[str, dict[str, Any] | None]:
+        """Gather outputs until the reply and idle status arrive: ("done", reply), ("timeout", None) or ("died", None)."""
+        reply_task = asyncio.ensure_future(self._reply(msg_id, None))
+        iopub_task = asyncio.ensure_future(self._iopub_until_idle(msg_id, collector))
+        pending: set[asyncio.Future[Any]] = {reply_task, iopub_task}
+        try:
+            while pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return "timeout", None
+                done, pending = await asyncio.wait(pending, timeout=min(remaining, LIVENESS_INTERVAL))
+                for task in done:
+                    task.result()
+                if pending and not await self._alive():
+                    await asyncio.sleep(0.05)  # outputs published just before death are worth keeping
+                    await self._drain_into(msg_id, collector)
+                    return "died", None
+            return "done", reply_task.result()
+        finally:
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _iopub_until_idle(self, msg_id: str, collector: OutputCollector) -> None:
+        assert self.kc is not None
+        while True:
+            msg = await self.kc.iopub_channel.get_msg(timeout=None)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"].get("execution_state") == "idle":
+                    return
+                continue
+            collector.handle(msg)
+
+    async def _drain_into(self, msg_id: str, collector: OutputCollector) -> None:
+        assert self.kc is not None
+        while True:
+            try:
+                msg = await self.kc.iopub_channel.get_msg(timeout=0)
+            except Empty:
+                return
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] != "status":
+                collector.handle(msg)
+
+    async def _reply(self, msg_id: str, timeout: float | None) -> dict[str, Any] | None:
+        """The shell reply to ``msg_id`` (others are dropped), or None after ``timeout`` seconds."""
+        assert self.kc is not None
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                msg = await self.kc.shell_channel.get_msg(timeout=left)
+            except Empty:
+                return None
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
+
+    async def _helper(self, call: str, timeout: float = SILENT_TIMEOUT) -> dict[str, Any] | None:
+        """Evaluate ``_llm_agent_sandbox.<call>`` silently in the kernel (no history, no outputs)."""
+        assert self.kc is not None
+        msg_id = self.kc.execute("", silent=True, store_history=False,
+                                 user_expressions={EXPR_KEY: f"{HELPER}.{call}"}, allow_stdin=False, stop_on_error=False)
+        reply = await self._reply(msg_id, timeout)
+        if reply is None:
+            return None
+        return _expression_data(reply["content"].get("user_expressions", {}).get(EXPR_KEY))
+
+    async def _restore(self) -> dict[str, Any]:
+        data = await self._helper("restore()", timeout=max(SILENT_TIMEOUT, self.config.startup_timeout))
+        report = data or {"restored": [], "failed": {"*": "the kernel did not answer the restore request"}}
+        self.last_restore = report
+        return report
+
+    async def _interrupt(self) -> None:
+        if self.km is not None:
+            try:
+                await self.km.interrupt_kernel()
+                return
+            except Exception:  # a dead kernel or a manager without interrupts: fall back to the message
+                pass
+        if self.kc is not None:
+            self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
+
+    # --- death and recovery ---------------------------------------------------------------------------
+
+    def _death_reason(self, outputs: list[dict[str, Any]]) -> str:
+        code = None
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        if process is not None:
+            code = process.poll()
+        tail = log_tail(self.paths.log_file, 30)
+        seen = tail + "".join(o.get("text", "") + o.get("ename", "") for o in outputs)
+        sig = None
+        if code is not None:
+            if code < 0:
+                sig = -code
+            elif code > 128 and self.level == "full":
+                sig = code - 128  # bubblewrap reports a signal death of its child as 128 + signal
+        memory = f"the sandbox ran out of its {self.config.memory_limit_mb} MB memory limit"
+        if any(h in seen for h in _MEMORY_HINTS):
+            return memory + (f" (signal {sig})" if sig else "")
+        if sig == getattr(signal, "SIGXCPU", -1):
+            return f"the sandbox used up its CPU time limit ({self.config.cpu_time_limit} s)"
+        if sig == signal.SIGSEGV:
+            return "the sandbox kernel crashed (segmentation fault, signal 11)"
+        if sig is not None:
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = "signal"
+            return f"the sandbox kernel was killed ({name}, signal {sig})"
+        if code is not None:
+            return f"the sandbox kernel exited (exit code {code})"
+        return "the sandbox kernel stopped unexpectedly"
+
+    async def _recover(self, kill: bool, restore: bool) -> dict[str, Any]:
+        """Start a fresh kernel (or attach to one another process already restarted) and restore variables."""
+        await self._ensure_ready()
+        await self._replace_kernel(kill=kill)
+        await self._wait_ready()
+        self.restarts += 1
+        if not restore:
+            return {"restored": [], "failed": {}}
+        return await self._restore()
+
+    async def _replace_kernel(self, kill: bool) -> None:
+        old_pid = self._pid
+        await self._teardown(kill=kill)
+        async with session_lock(self.paths.lock_file):
+            state = read_json(self.paths.state_file) or {}
+            if state.get("pid") != old_pid and self._try_attach():
+                return
+            await self._launch()
+
+    async def _teardown(self, kill: bool) -> None:
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        if self.km is not None:
+            try:
+                await self.km.shutdown_kernel(now=True)
+            except Exception as exc:  # already dead: only the files remain to clean up
+                log.debug("sandbox kernel shutdown: %s", exc)
+            self.km = None
+        elif kill:
+            kill_pid(self._pid)  # a hung kernel another process started: it cannot be shut down politely
+
+    async def _shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._ready is not None and not self._ready.is_set():
+            await self._ready.wait()
+        if self.kc is not None:
+            self.kc.stop_channels()
+            self.kc = None
+        if self.km is not None and self.owns_kernel:
+            try:
+                await self.km.shutdown_kernel(now=False)
+            except Exception as exc:
+                log.debug("sandbox kernel shutdown: %s", exc)
+            state = read_json(self.paths.state_file) or {}
+            if state.get("pid") == self._pid:
+                self.paths.state_file.unlink(missing_ok=True)
+            self.km = None
+
+    def _keep_long_output(self, result: ExecutionResult) -> None:
+        text = result.output_text()
+        if len(text) <= self.max_output_chars:
+            return
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{result.execution_count or 0}-{os.getpid()}.txt"
+        path = self.paths.outputs / name
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+        result.full_output_path = str(path)
+
+
+def _expression_data(expr: dict[str, Any] | None) -> dict[str, Any] | None:
+    if not expr or expr.get("status") != "ok":
+        if expr:
+            log.warning("sandbox helper failed: %s: %s", expr.get("ename"), expr.get("evalue"))
+        return None
+    data = expr.get("data", {}).get("application/json")
+    if isinstance(data, str):  # some kernels send JSON as text
+        data = json.loads(data)
+    return data
+
+
+def _apply_restore(result: ExecutionResult, report: dict[str, Any]) -> None:
+    result.restored = list(report.get("restored", []))
+    result.not_restored = dict(report.get("failed", {}))
+
+
+def _restored_text(report: dict[str, Any]) -> str:
+    restored = report.get("restored", [])
+    failed = report.get("failed", {})
+    text = f"Restored from snapshots: {', '.join(restored)}." if restored else "No variables were restored."
+    if failed:
+        text += " Not restored: " + "; ".join(f"{k} ({v})" for k, v in failed.items()) + "."
+    return text

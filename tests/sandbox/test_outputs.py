@@ -1,0 +1,149 @@
+"""Outputs of every kind, variable summaries and the text the model sees, from a real sandbox kernel."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from llm_agent_magic.config import PathsConfig, SandboxConfig
+from llm_agent_magic.sandbox import SandboxKernel
+from llm_agent_magic.sandbox.isolation import resolve_level
+from llm_agent_magic.sandbox.results import OutputCollector, truncate_middle
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def sk(paths: PathsConfig, config_for: Callable[..., SandboxConfig]) -> Iterator[SandboxKernel]:
+    # Outputs do not depend on the isolation level: one kernel at the level 'auto' picks.
+    kernel = SandboxKernel("outputs", config=config_for("auto"), paths=paths, max_output_chars=2000)
+    kernel.start()
+    yield kernel
+    kernel.shutdown()
+
+
+def test_streams_are_merged_in_order(sk: SandboxKernel) -> None:
+    code = (
+        "import sys\n"
+        "print('a'); print('b'); sys.stdout.flush()\n"
+        "print('oops', file=sys.stderr); sys.stderr.flush()\n"
+        "print('c')\n"
+    )
+    r = sk.execute(code)
+    assert r.status == "ok"
+    assert [(o["name"], o["text"]) for o in r.outputs] == [("stdout", "a\nb\n"), ("stderr", "oops\n"), ("stdout", "c\n")]
+    assert r.stdout == "a\nb\nc\n"
+    assert r.metadata["isolation"] == resolve_level(sk.config)
+
+
+def test_execute_result_and_execution_count(sk: SandboxKernel) -> None:
+    r = sk.execute("6 * 7")
+    [out] = r.outputs
+    assert out["output_type"] == "execute_result"
+    assert out["data"]["text/plain"] == "42"
+    assert out["execution_count"] == r.execution_count > 0
+
+
+def test_matplotlib_figure_is_display_data_with_png(sk: SandboxKernel) -> None:
+    r = sk.execute("import matplotlib.pyplot as plt\nplt.plot([1, 3, 2])\nplt.title('t')\nplt.show()")
+    assert r.status == "ok", r.text_for_model()
+    images = [o for o in r.outputs if o["output_type"] == "display_data" and "image/png" in o["data"]]
+    assert len(images) == 1
+    assert base64.b64decode(images[0]["data"]["image/png"])[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "[image/png image" in r.text_for_model()
+
+
+def test_error_has_ename_evalue_and_plain_traceback(sk: SandboxKernel) -> None:
+    r = sk.execute("def f():\n    return {}['missing']\nf()")
+    assert r.status == "error"
+    err = r.error
+    assert err is not None and err["ename"] == "KeyError" and err["evalue"] == "'missing'"
+    assert err["traceback"] and not any("\x1b" in line for line in err["traceback"])
+    assert "KeyError" in r.text_for_model()
+
+
+def test_display_update_and_clear_output(sk: SandboxKernel) -> None:
+    code = (
+        "from IPython.display import display, clear_output\n"
+        "h = display('first', display_id=True)\n"
+        "h.update('second')\n"
+        "print('gone'); clear_output()\n"
+        "print('kept')\n"
+    )
+    r = sk.execute(code)
+    assert [o.get("text") for o in r.outputs] == ["kept\n"]
+    r = sk.execute("from IPython.display import display\nh = display('first', display_id=True)\nh.update('second')")
+    [out] = r.outputs
+    assert out["data"]["text/plain"] == "'second'"
+
+
+def test_long_output_is_truncated_for_the_model_and_kept_on_disk(sk: SandboxKernel) -> None:
+    r = sk.execute("print('start'); print('x' * 20000); print('the end')")
+    text = r.text_for_model()
+    assert len(text) < 2600
+    assert "characters truncated" in text and "start" in text and "the end" in text
+    assert r.full_output_path and "x" * 20000 in Path(r.full_output_path).read_text()
+    assert len(r.text_for_model(500)) < 1200
+
+
+def test_variable_summary_after_success(sk: SandboxKernel) -> None:
+    code = (
+        "import pandas as pd, numpy as np\n"
+        "df = pd.DataFrame({'city': ['a', 'b'], 'sales': [1.5, 2.0]})\n"
+        "empty = []\n"
+        "cfg = {'alpha': 1, 'beta': 2}\n"
+        "arr = np.zeros((3, 4))\n"
+        "def helper(): pass\n"
+        "class Thing: pass\n"
+    )
+    r = sk.execute(code)
+    names = {v.name: v for v in r.variables}
+    assert {"df", "empty", "cfg", "arr"} <= set(names)
+    assert not {"helper", "Thing", "pd", "np", "In", "Out"} & set(names)
+    assert names["df"].shape == [2, 2] and names["df"].columns == [["city", names["df"].columns[0][1]], ["sales", "float64"]]
+    text = r.variables_text()
+    assert "empty: list (EMPTY - length=0)" in text
+    assert "cfg: dict length=2; keys: 'alpha', 'beta'" in text
+    assert "arr: ndarray shape=(3, 4) dtype=float64" in text
+
+
+def test_variable_summary_shows_state_at_the_error(sk: SandboxKernel) -> None:
+    r = sk.execute("rows = []\nfor i in range(3):\n    rows.append(i)\nraise ValueError('late')")
+    assert r.status == "error"
+    rows = next(v for v in r.variables if v.name == "rows")
+    assert rows.length == 3 and "[0, 1, 2]" in rows.repr
+
+
+def test_summaries_can_be_skipped(sk: SandboxKernel) -> None:
+    r = sk.execute("z = 1", summary=False, snapshot=False)
+    assert r.status == "ok" and r.variables == [] and r.snapshot is None
+    assert any(v.name == "z" for v in sk.variables())
+
+
+async def test_async_api_from_a_test_event_loop(sk: SandboxKernel) -> None:
+    r = await sk.async_execute("print('async')")
+    assert r.stdout == "async\n"
+
+
+def test_collector_coalesces_and_handles_carriage_returns() -> None:
+    c = OutputCollector()
+
+    def stream(text: str, name: str = "stdout") -> None:
+        c.handle({"msg_type": "stream", "content": {"name": name, "text": text}})
+
+    stream("10%\r")
+    stream("50%\r")
+    stream("100%\ndone\n")
+    stream("warn\n", "stderr")
+    stream("more\n")
+    assert [o["text"] for o in c.outputs] == ["100%\ndone\n", "warn\n", "more\n"]
+
+
+def test_truncate_middle_keeps_both_ends() -> None:
+    text = "HEAD" + "x" * 1000 + "TAIL"
+    cut = truncate_middle(text, 100, "full output in /x")
+    assert cut.startswith("HEAD") and cut.endswith("TAIL") and "full output in /x" in cut
+    assert truncate_middle("short", 100) == "short"
