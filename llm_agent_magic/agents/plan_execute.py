@@ -55,18 +55,19 @@ def parse_plan(text: str) -> tuple[list[dict[str, Any]] | None, str]:
     readings: list[tuple[str, str]] = [("", text)]
     readings += [("read from a code fence", b) for b in fenced_blocks(text)]
     readings += [("extracted from narration around the JSON", s) for s in balanced_spans(text)]
-    for parser, how in ((json.loads, None), (ast.literal_eval, "parsed with ast.literal_eval (a Python literal)")):
-        for note, candidate in readings:
+    parsers = (
+        (json.loads, ""),
+        (ast.literal_eval, "parsed with ast.literal_eval (a Python literal)"),
+        (json_repair.loads, "repaired malformed JSON"),
+    )
+    for parser, how in parsers:
+        for where, candidate in readings:
             try:
                 steps = _steps_from(parser(candidate))
             except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
                 continue
             if steps:
-                return steps, how or note
-    for note, candidate in readings[1:] or readings:
-        steps = _steps_from(json_repair.loads(candidate))
-        if steps:
-            return steps, "repaired malformed JSON"
+                return steps, "; ".join(filter(None, [where, how]))
     lines = _NUMBERED.findall(text)
     if len(lines) >= 2:
         return [{"goal": line.strip()} for line in lines], "read from a numbered list"

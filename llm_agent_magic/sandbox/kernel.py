@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import signal
+import stat
 import time
+import uuid
 from queue import Empty
 from typing import Any
 
@@ -217,9 +219,10 @@ class SandboxKernel:
         state = read_json(self.paths.state_file)
         if not state or not pid_alive(state.get("pid"), state.get("pid_start", "")):
             return False
-        if not self.paths.connection_file.exists():
+        connection_file = self.paths.connection_file(state.get("launch_id", ""))
+        if not connection_file.exists():
             return False
-        kc = AsyncKernelClient(connection_file=str(self.paths.connection_file))
+        kc = AsyncKernelClient(connection_file=str(connection_file))
         kc.load_connection_file()
         kc.allow_stdin = False
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
@@ -239,16 +242,15 @@ class SandboxKernel:
         spec = {"argv": plan.argv + ["-f", "{connection_file}", *KERNEL_ARGS], "display_name": "llm-agent sandbox",
                 "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
         write_json_atomic(spec_dir / "kernel.json", spec, 0o644)
-        ipc = self.paths.ipc_dir
-        for stale in ipc.glob("kernel-ipc-*"):
-            stale.unlink(missing_ok=True)
+        self._remove_stale_files()
+        launch_id = uuid.uuid4().hex[:8]
         km_class = import_item(self.config.kernel_manager_class)
         km = km_class(
             kernel_name=SPEC_NAME,
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir / "spec")]),
             transport="ipc",
-            ip=str(ipc / "kernel-ipc"),
-            connection_file=str(self.paths.connection_file),
+            ip=str(self.paths.ipc_dir / launch_id),
+            connection_file=str(self.paths.connection_file(launch_id)),
         )
         km.shutdown_wait_time = 2.0
         with open(self.paths.log_file, "wb") as logf:
@@ -259,12 +261,20 @@ class SandboxKernel:
         write_json_atomic(
             self.paths.state_file,
             {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(), "level": self.level,
-             "started": time.time(), "python": runtime.executable},
+             "launch_id": launch_id, "started": time.time(), "python": runtime.executable},
         )
         kc = km.client()
         kc.allow_stdin = False
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         self.kc = kc
+
+    def _remove_stale_files(self) -> None:
+        """Connection files and sockets of dead launches (called under the session lock, with no live kernel)."""
+        for old in self.paths.kernel.glob("connection-*.json"):
+            old.unlink(missing_ok=True)
+        for entry in self.paths.ipc_dir.iterdir():
+            if stat.S_ISSOCK(entry.lstat().st_mode):
+                entry.unlink(missing_ok=True)
 
     async def _become_ready(self, attached: bool) -> None:
         assert self._ready is not None

@@ -59,9 +59,10 @@ class SessionPaths:
     def kernel(self) -> Path:
         return self.root / "kernel"
 
-    @property
-    def connection_file(self) -> Path:
-        return self.kernel / "connection.json"
+    def connection_file(self, launch_id: str) -> Path:
+        """Connection file of one launch. Each launch has its own names, so cleaning up after a dead kernel
+        never removes the files of the kernel that replaced it; ``state.json`` says which one is live."""
+        return self.kernel / f"connection-{launch_id}.json"
 
     @property
     def state_file(self) -> Path:

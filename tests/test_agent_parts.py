@@ -1,0 +1,101 @@
+"""Pieces of the agent core without a model: plan parsing, error classes, code extraction, context fitting."""
+
+import pytest
+
+from llm_agent_magic.agents.plan_execute import normalise_steps, parse_plan
+from llm_agent_magic.prompts import clip, fit_messages
+from llm_agent_magic.tools.base import ToolRegistry
+from llm_agent_magic.tools.python_coder import PythonCoderTool, classify_error, extract_code
+
+STEPS = [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]
+
+
+@pytest.mark.parametrize(
+    "text, note",
+    [
+        ('{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}', ""),
+        ('```json\n{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}\n```', "read from a code fence"),
+        ('Here is my plan: {"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]} Good luck!', "extracted from narration around the JSON"),
+        ("{'steps': [{'goal': 'load', 'tool': 'python_coder', 'success_criteria': 'rows'}, {'goal': 'plot'}]}", "parsed with ast.literal_eval (a Python literal)"),
+        ('{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}', "repaired malformed JSON"),
+    ],
+    ids=["strict", "fence", "narration", "literal_eval", "repair"],
+)
+def test_plan_forms(text, note):
+    steps, how = parse_plan(text)
+    assert steps == STEPS and how == note
+
+
+def test_plan_from_a_numbered_list():
+    steps, how = parse_plan("I will:\n1. Load the data\n2. Clean it\n3. Plot it")
+    assert [s["goal"] for s in steps] == ["Load the data", "Clean it", "Plot it"] and how == "read from a numbered list"
+
+
+def test_no_plan_at_all():
+    assert parse_plan("I am not sure what you mean.") == (None, "")
+
+
+def test_normalise_steps_defaults_and_limits():
+    registry = ToolRegistry([PythonCoderTool()])
+    raw = [{"goal": "a", "tool": "crystal_ball"}, {"description": "b"}, {"goal": ""}, {"goal": "c"}]
+    steps = normalise_steps(raw, registry, limit=3)
+    assert [(s.goal, s.tool) for s in steps] == [("a", "python_coder"), ("b", "python_coder")]
+
+
+@pytest.mark.parametrize(
+    "status, ename, evalue, expected",
+    [
+        ("error", "IndexError", "list index out of range", "index_error"),
+        ("error", "KeyError", "'price'", "key_error"),
+        ("error", "TypeError", "unsupported operand", "type_error"),
+        ("error", "AttributeError", "'NoneType' object has no attribute 'head'", "none_attribute"),
+        ("error", "AttributeError", "'DataFrame' object has no attribute 'foo'", "attribute_error"),
+        ("error", "FileNotFoundError", "No such file", "file_not_found"),
+        ("error", "JSONDecodeError", "Expecting value: line 1", "json_decode"),
+        ("error", "ValueError", "could not convert string to float", "value_error"),
+        ("error", "NameError", "name 'df' is not defined", "name_error"),
+        ("error", "ModuleNotFoundError", "No module named 'polars'", "import_error"),
+        ("error", "ImportError", "cannot import name", "import_error"),
+        ("error", "ZeroDivisionError", "division by zero", "zero_division"),
+        ("error", "UnicodeDecodeError", "'utf-8' codec", "unicode_decode"),
+        ("error", "PermissionError", "llm-agent sandbox policy: network", "permission"),
+        ("error", "MemoryError", "", "memory"),
+        ("timeout", "", "", "timeout"),
+        ("died", "", "", "died"),
+        ("error", "RuntimeError", "boom", "other"),
+    ],
+)
+def test_error_classes(status, ename, evalue, expected):
+    error_class = classify_error(status, ename, evalue)
+    assert error_class.name == expected and len(error_class.guidance) > 40
+
+
+def test_extract_code():
+    assert extract_code("Sure:\n```python\nx = 1\n```\nDone.") == "x = 1"
+    assert extract_code("```\ny = 2\n```") == "y = 2"
+    assert extract_code("```python\na=1\n```\nor\n```python\na = 1\nb = 2\n```") == "a = 1\nb = 2"
+    assert extract_code("print('bare code')") == "print('bare code')"
+
+
+def test_fit_messages_drops_oldest_history_never_the_system_prompt():
+    system = {"role": "system", "content": "S" * 400}
+    history = [{"role": "user", "content": f"{i} " + "x" * 4000} for i in range(10)]
+    last = {"role": "user", "content": "now"}
+    fitted = fit_messages([system, *history, last], num_ctx=6000, reserve=1000)
+    assert fitted[0] is system and fitted[-1] is last
+    kept = fitted[1:-1]
+    assert kept == history[-len(kept):] and 0 < len(kept) < 10
+
+
+def test_fit_messages_clips_a_huge_last_message_keeping_both_ends():
+    last = {"role": "user", "content": "START " + "y" * 100_000 + " END"}
+    fitted = fit_messages([{"role": "system", "content": "sys"}, last], num_ctx=2048, reserve=512)
+    content = fitted[-1]["content"]
+    assert content.startswith("START") and content.endswith("END") and "characters cut" in content
+    assert len(content) < 8000
+
+
+def test_clip():
+    assert clip("short", 100) == "short"
+    clipped = clip("a" * 1000 + "TAIL", 300)
+    assert len(clipped) < 400 and clipped.endswith("TAIL")

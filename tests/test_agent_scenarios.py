@@ -1,0 +1,279 @@
+"""Agent scenarios end to end: scripted Ollama over HTTP, a real sandbox kernel, the real store.
+
+Each scenario's script is a file in tests/scenarios/.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import pytest
+
+from llm_agent_magic.agents.session import AgentSession
+from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig
+from llm_agent_magic.events import (
+    Answer,
+    CellOutput,
+    Classified,
+    CodeCell,
+    Error,
+    Observation,
+    PlanCreated,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+    Thought,
+    Token,
+)
+from llm_agent_magic.llm import LLMClient
+from llm_agent_magic.sandbox import SandboxKernel
+from llm_agent_magic.store import ConversationStore
+from llm_agent_magic.testing.fake_ollama import FakeOllama
+
+SCENARIOS = Path(__file__).parent / "scenarios"
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("agent-data")
+
+
+@pytest.fixture(scope="module")
+def sandbox(data_root):
+    """One warm kernel for the module: scenarios differ in their conversations, not their kernels."""
+    config = SandboxConfig(execution_timeout=60)
+    with SandboxKernel("scenarios", config=config, paths=PathsConfig(data_root=str(data_root))) as kernel:
+        yield kernel
+
+
+@pytest.fixture
+def sales_csv(tmp_path):
+    path = tmp_path / "sales.csv"
+    path.write_text("region,price\nnorth,10\nsouth,30\n")
+    return str(path)
+
+
+@pytest.fixture
+async def make_session(sandbox, data_root, fake_ollama_factory):
+    made: list[AgentSession] = []
+
+    def make(script: str | dict, **agent_settings) -> tuple[AgentSession, FakeOllama]:
+        server = fake_ollama_factory(SCENARIOS / f"{script}.json" if isinstance(script, str) else script)
+        paths = PathsConfig(data_root=str(data_root))
+        llm = LLMClient(LLMConfig(host=server.url, retry_backoff=0.01, max_retries=0), paths=paths)
+        session = AgentSession(
+            f"t-{uuid.uuid4().hex[:8]}",
+            llm=llm,
+            store=ConversationStore(data_root / "store.sqlite"),
+            sandbox=sandbox,
+            agent_config=AgentConfig(**agent_settings),
+        )
+        made.append(session)
+        return session, server
+
+    yield make
+    for session in made:
+        await session.llm.aclose()
+        session.store.close()
+
+
+async def collect(session: AgentSession, request: str, **kwargs) -> list:
+    return [event async for event in session.run(request, **kwargs)]
+
+
+def of(events, cls):
+    return [e for e in events if isinstance(e, cls)]
+
+
+async def test_chat_route_streams_without_tools(make_session):
+    session, server = make_session("route_chat")
+    events = await collect(session, "What is a p-value?")
+    assert of(events, Classified)[0].mode == "chat"
+    assert len(of(events, Token)) > 3
+    answer = of(events, Answer)[0].markdown
+    assert answer.startswith("A **p-value**") and "".join(t.text for t in of(events, Token)).strip() == answer
+    assert not of(events, CodeCell)
+    assert events[-1].status == "ok"
+    assert [r.purpose for r in server.requests] == ["classify", "answer"]
+
+
+async def test_explicit_mode_skips_the_classifier(make_session):
+    session, server = make_session("route_chat")
+    events = await collect(session, "What is a p-value?", mode="chat")
+    assert of(events, Classified)[0].reason == "chosen by the user"
+    assert not server.requests_for("classify")
+
+
+async def test_malformed_classifier_answer_falls_back_to_react(make_session):
+    session, _ = make_session(
+        {
+            "rules": [
+                {"purpose": "classify", "reply": "I would say it's a chat thing maybe"},
+                {"purpose": "react", "reply": {"thought": "simple", "action": "finish", "action_input": "42"}},
+                {"purpose": "answer", "reply": "42"},
+            ]
+        }
+    )
+    events = await collect(session, "What is six times seven?")
+    classified = of(events, Classified)[0]
+    assert classified.mode == "react" and classified.fallback and "could not be read" in classified.reason
+    assert events[-1].status == "ok"
+
+
+async def test_react_analyses_a_csv_end_to_end(make_session, sales_csv):
+    session, server = make_session("react_csv")
+    events = await collect(session, "What is the mean price in sales.csv?", files=[sales_csv])
+    (cell,) = of(events, CodeCell)
+    (output,) = of(events, CellOutput)
+    assert "pd.read_csv('sales.csv')" in cell.source and cell.attempt == 1
+    assert output.cell_id == cell.cell_id and output.final and not output.failed
+    assert output.outputs[0]["text"] == "mean price: 20.0\n"
+    observation = [o for o in of(events, Observation) if o.tool == "python_coder"][0]
+    assert "mean price: 20.0" in observation.text and "sales: DataFrame" in observation.text
+    assert of(events, Answer)[0].markdown == "The mean price in `sales.csv` is **20.0**."
+    # The coder saw the attached file's columns and first rows, and the answer prompt saw the result.
+    code_prompt = server.requests_for("code")[0].text
+    assert "sales.csv" in code_prompt and "price (int64)" in code_prompt and "north" in code_prompt
+    assert "mean price: 20.0" in server.requests_for("answer")[0].text
+    # The conversation and the run's events are in the store.
+    messages = session.store.recent_messages(session.session_id)
+    assert [m.role for m in messages] == ["user", "assistant"]
+    stored = session.store.run_events(events[0].run_id)
+    assert [e["type"] for e in stored][0] == "run_started" and stored[-1]["type"] == "run_finished"
+    assert not any(e["type"] == "token" for e in stored)
+
+
+async def test_plan_execute_runs_checked_steps(make_session, sales_csv):
+    session, server = make_session("plan_two_steps")
+    events = await collect(session, "Load sales.csv and total the price by region.", files=[sales_csv])
+    plan = of(events, PlanCreated)[0]
+    assert [s["goal"] for s in plan.steps] == ["Load sales.csv into a DataFrame called sales", "Compute total price by region"]
+    assert plan.note == "read from a code fence; parsed with ast.literal_eval (a Python literal)"
+    assert [(e.index, e.status) for e in of(events, StepFinished)] == [(0, "ok"), (1, "ok")]
+    assert [e.index for e in of(events, StepStarted)] == [0, 1]
+    outputs = of(events, CellOutput)
+    assert "north    10" in outputs[1].outputs[0]["text"]
+    assert [c.step for c in of(events, CodeCell)] == [0, 1]
+    assert len(server.requests_for("verify")) >= 2  # each step was checked against its criteria
+    assert of(events, Answer)[0].markdown == "North sold 10 and south 30."
+
+
+async def test_retry_path_feeds_back_attempts_and_rethinks(make_session):
+    session, server = make_session("retry_rethink")
+    events = await collect(session, "What is the first score?", mode="react")
+    cells, outputs = of(events, CodeCell), of(events, CellOutput)
+    assert [c.attempt for c in cells] == [1, 2, 3]
+    assert [(o.status, o.failed, o.final) for o in outputs] == [
+        ("error", True, False),
+        ("error", True, False),
+        ("ok", False, True),
+    ]
+    assert outputs[0].outputs[-1]["ename"] == "IndexError"
+    first_fix, second_fix = [r.text for r in server.requests_for("fix")]
+    assert "Error class: index_error" in first_fix and "rethink the approach" not in first_fix
+    # The second fix prompt: both earlier attempts, the variables at the failure, and the rethink instruction.
+    assert "--- attempt 1 (failed: index_error) ---" in second_fix and "scores = []" in second_fix
+    assert "--- attempt 2 (failed: index_error) ---" in second_fix and "print(scores[3])" in second_fix
+    assert "Variables at the moment of the last failure" in second_fix and "scores: list" in second_fix
+    assert "rethink the approach" in second_fix
+    assert events[-1].status == "ok"
+
+
+async def test_attempt_limit_ends_with_a_clear_failure(make_session):
+    session, server = make_session("attempt_limit")
+    events = await collect(session, "Divide by the count", mode="react")
+    outputs = of(events, CellOutput)
+    assert len(of(events, CodeCell)) == 5 and len(outputs) == 5
+    assert all(o.failed and o.status == "error" for o in outputs)
+    failure = [o for o in of(events, Observation) if o.tool == "python_coder"][0].text
+    assert failure.startswith("The code still failed after 5 attempts") and "zero_division" in failure
+    assert len(server.requests_for("fix")) == 4
+    assert events[-1].status == "ok"  # the run itself ends and answers; the tool failure is in the answer's input
+
+
+async def test_malformed_steps_are_fed_back_then_end_the_run(make_session):
+    session, server = make_session({"rules": [{"purpose": "react", "reply": "let me think about this"}]})
+    events = await collect(session, "Compute something", mode="react")
+    notes = [o.text for o in of(events, Observation)]
+    assert len(notes) == 2 and "not a valid step" in notes[0]
+    assert "Observation: Your reply was not a valid step" in server.requests_for("react")[1].text
+    error = of(events, Error)[0]
+    assert error.kind == "MalformedSteps" and "3 malformed ReAct steps" in error.message
+    assert events[-1].status == "error"
+
+
+async def test_unknown_action_is_an_observation(make_session):
+    session, _ = make_session(
+        {
+            "rules": [
+                {"purpose": "react", "match": "Unknown action", "reply": {"thought": "ok", "action": "finish", "action_input": "fine"}},
+                {"purpose": "react", "reply": {"thought": "hm", "action": "telepathy", "action_input": "x"}},
+                {"purpose": "answer", "reply": "fine"},
+            ]
+        }
+    )
+    events = await collect(session, "Do it", mode="react")
+    assert "Unknown action 'telepathy'" in of(events, Observation)[0].text
+    assert events[-1].status == "ok"
+
+
+async def test_ollama_down_mid_run_then_the_session_still_works(make_session):
+    session, server = make_session("slow_cell")
+    session.store  # noqa: B018 - the session keeps its store across the outage
+    port = server.port
+    events = []
+    # The coder's cell is quick here; the server dies while the sandbox runs it.
+    server.load(
+        {
+            "rules": [
+                {"purpose": "react", "reply": {"thought": "run", "action": "python_coder", "action_input": "print 1"}},
+                {"purpose": "code", "reply": "```python\nimport time\ntime.sleep(0.5)\nprint(1)\n```"},
+                {"purpose": "verify", "times": 1, "reply": {"answers_question": True, "issues": ""}},
+            ]
+        }
+    )
+    async for event in session.run("print one", mode="react"):
+        events.append(event)
+        if isinstance(event, CodeCell):
+            server.stop()
+    error = of(events, Error)[0]
+    assert error.kind == "OllamaUnavailable" and "ollama serve" in error.message and error.recoverable
+    assert events[-1].status == "error"
+    with FakeOllama({"rules": [{"purpose": "answer", "reply": "back again"}]}, port=port) as revived:
+        events = await collect(session, "hello?", mode="chat")
+        assert of(events, Answer)[0].markdown == "back again" and events[-1].status == "ok"
+        assert revived.requests_for("answer")
+
+
+async def test_cancellation_interrupts_the_sandbox(make_session, sandbox):
+    session, _ = make_session("slow_cell")
+    events = []
+    async for event in session.run("Wait, then say done", mode="react"):
+        events.append(event)
+        if isinstance(event, CodeCell):
+            await asyncio.sleep(0.5)
+            assert session.cancel()
+    assert events[-1] == of(events, RunFinished)[0] and events[-1].status == "cancelled"
+    assert session.store.get_run(events[0].run_id).status == "cancelled"
+    # The sandbox was interrupted, not left sleeping: the next execution runs at once.
+    result = await sandbox.async_execute("print('after cancel')", timeout=10)
+    assert result.ok and result.stdout == "after cancel\n"
+
+
+async def test_cancelling_a_streamed_answer(make_session):
+    session, _ = make_session({"rules": [{"purpose": "answer", "reply": "word " * 300, "token_delay_ms": 20}]})
+    events = []
+    async for event in session.run("Tell me a long story", mode="chat"):
+        events.append(event)
+        if len(of(events, Token)) == 3:
+            session.cancel()
+    assert events[-1].status == "cancelled" and len(of(events, Token)) < 20
+    assert not of(events, Answer)
+
+
+async def test_thoughts_are_events(make_session, sales_csv):
+    session, _ = make_session("react_csv")
+    events = await collect(session, "mean price?", files=[sales_csv], mode="react")
+    assert [t.text for t in of(events, Thought)] == ["Load the file and compute the mean.", "I have the number."]
