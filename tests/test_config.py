@@ -74,3 +74,23 @@ def test_paths_layout(tmp_path):
     paths = PathsConfig(data_root=str(tmp_path / "root"))
     assert paths.logs_dir == tmp_path / "root" / "logs"
     assert paths.store_path.name == "store.sqlite"
+
+
+def test_sessions_command(tmp_path):
+    from llm_agent_magic.config import PathsConfig
+    from llm_agent_magic.store import ConversationStore
+
+    root = tmp_path / "data"
+    with ConversationStore.from_config(PathsConfig(data_root=str(root))) as store:
+        store.create_session("nb.ipynb", title="Sales")
+        store.add_message("nb.ipynb", "user", "What is the mean price?")
+    args = [f"--data-root={root}"]
+    listed = run_cli("sessions", *args, cwd=tmp_path)
+    assert listed.returncode == 0 and "nb.ipynb" in listed.stdout and "1 messages" in listed.stdout
+    assert run_cli("sessions", "rename", "nb.ipynb", "Q3 sales", *args, cwd=tmp_path).returncode == 0
+    exported = run_cli("sessions", "export", "nb.ipynb", *args, cwd=tmp_path)
+    assert "Q3 sales" in exported.stdout and "What is the mean price?" in exported.stdout
+    assert run_cli("sessions", "delete", "nb.ipynb", *args, cwd=tmp_path).returncode == 0
+    missing = run_cli("sessions", "export", "nb.ipynb", *args, cwd=tmp_path)
+    assert missing.returncode == 1 and "llm-agent sessions" in missing.stderr
+    assert run_cli("sessions", "rename", "only-one-arg", *args, cwd=tmp_path).returncode == 2

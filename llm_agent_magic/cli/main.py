@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 
 from traitlets import Bool, Int, Unicode
 
@@ -71,11 +72,51 @@ class DemoApp(LLMAgentApp):
         self.exit(asyncio.run(run_demo(self.llm_config, self.paths_config, self.question)))
 
 
+class SessionsApp(LLMAgentApp):
+    name = "llm-agent sessions"
+    description = "List conversations; rename, delete or export one as markdown."
+    examples = """
+    llm-agent sessions                                  # list, most recent first
+    llm-agent sessions export analysis.ipynb > chat.md
+    llm-agent sessions rename analysis.ipynb "Sales Q3"
+    llm-agent sessions delete analysis.ipynb
+    """
+
+    def start(self) -> None:
+        from ..store import ConversationStore, StoreError
+
+        action, *rest = self.extra_args or ["list"]
+        usage = "usage: llm-agent sessions [list | export ID | rename ID TITLE | delete ID]"
+        wanted = {"list": 0, "export": 1, "rename": 2, "delete": 1}
+        if wanted.get(action) != len(rest):
+            print(usage, file=sys.stderr)
+            self.exit(2)
+        with ConversationStore.from_config(self.paths_config) as store:
+            try:
+                if action == "list":
+                    sessions = store.list_sessions()
+                    if not sessions:
+                        print(f"No sessions yet in {self.paths_config.store_path}.")
+                    for s in sessions:
+                        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at))
+                        print(f"{s.id}\t{when}\t{s.message_count} messages\t{s.title}")
+                elif action == "export":
+                    print(store.export_markdown(rest[0]))
+                elif action == "rename":
+                    store.rename_session(rest[0], rest[1])
+                else:
+                    store.delete_session(rest[0])
+            except StoreError as exc:
+                print(f"llm-agent sessions: {exc}", file=sys.stderr)
+                self.exit(1)
+
+
 SUBCOMMANDS: dict[str, type[LLMAgentApp]] = {
     "config": ConfigApp,
     "doctor": DoctorApp,
     "fake-ollama": FakeOllamaApp,
     "demo": DemoApp,
+    "sessions": SessionsApp,
 }
 
 
