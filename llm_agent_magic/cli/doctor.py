@@ -89,16 +89,23 @@ def check_sandbox(config: SandboxConfig) -> list[Check]:
     from ..sandbox.isolation import analysis_imports, probe
 
     report = probe(config)
+    layers = {
+        "bubblewrap": report.bubblewrap,
+        "user namespaces": report.user_namespaces,
+        "resource limits": report.rlimits,
+        "audit hook": report.audit_hook,
+    }
     checks = [
-        Check(f"sandbox {c.name}", "ok" if c.ok else "warn", c.detail, "" if c.ok else c.fix) for c in report.checks
+        Check(f"sandbox {name}", "ok" if c.ok else "warn", c.detail, "" if c.ok else c.fix)
+        for name, c in layers.items()
     ]
-    level_status = "ok" if report.level == "full" else "warn"
+    level_status = "ok" if report.level == "full" else "fail" if report.level == "off" else "warn"
     checks.append(
         Check(
             "sandbox isolation",
             level_status,
-            f"level in force: {report.level}",
-            "" if level_status == "ok" else "install bubblewrap (`apt-get install bubblewrap`) for full isolation",
+            "; ".join([f"level in force: {report.level}", *report.notes]),
+            "" if level_status == "ok" else report.bubblewrap.fix or "set SandboxConfig.isolation = 'auto'",
         )
     )
     imports = analysis_imports(config)
