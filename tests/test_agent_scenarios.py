@@ -277,3 +277,16 @@ async def test_thoughts_are_events(make_session, sales_csv):
     session, _ = make_session("react_csv")
     events = await collect(session, "mean price?", files=[sales_csv], mode="react")
     assert [t.text for t in of(events, Thought)] == ["Load the file and compute the mean.", "I have the number."]
+
+
+async def test_dry_run_shows_code_and_runs_nothing(make_session, sandbox):
+    session, server = make_session("react_csv")
+    await sandbox.async_execute("sales = 'untouched'")
+    events = await collect(session, "What is the mean price in sales.csv?", dry_run=True)
+    (cell,) = of(events, CodeCell)
+    assert "pd.read_csv('sales.csv')" in cell.source
+    assert not of(events, CellOutput)
+    assert of(events, Answer)[0].markdown.startswith("Dry run:")
+    assert not server.requests_for("react")
+    check = await sandbox.async_execute("print(sales)")
+    assert check.stdout == "untouched\n"  # the drafted cell would have replaced it

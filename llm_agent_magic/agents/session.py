@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable
 from traitlets.config import Config
 
 from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig
-from ..events import Classified, Error, Event, RunFinished, RunStarted, Token
+from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, Token
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
 from ..sandbox import SandboxKernel
@@ -125,8 +125,18 @@ class AgentSession:
         await self.close()
 
     # --- the entry point ------------------------------------------------------------------
-    async def run(self, request: str, *, mode: str = "auto", files: list[str] | tuple[str, ...] = ()) -> AsyncIterator[Event]:
-        """Answer ``request``, yielding events until (and including) ``RunFinished``."""
+    async def run(
+        self,
+        request: str,
+        *,
+        mode: str = "auto",
+        files: list[str] | tuple[str, ...] = (),
+        dry_run: bool = False,
+    ) -> AsyncIterator[Event]:
+        """Answer ``request``, yielding events until (and including) ``RunFinished``.
+
+        ``dry_run``: write and review the code the agent would run first, show it, run nothing.
+        """
         if self.running:
             raise LLMAgentError("This session is already running a request; wait for it or cancel it first.")
         if mode != "auto" and mode not in MODE_ALIASES:
@@ -140,7 +150,7 @@ class AgentSession:
                 self.store.append_event(run_id, event.to_dict())
             queue.put_nowait(event)
 
-        self._task = asyncio.create_task(self._drive(run_id, request, mode, list(files), emit))
+        self._task = asyncio.create_task(self._drive(run_id, request, mode, list(files), emit, dry_run))
         try:
             while True:
                 event = await queue.get()
@@ -153,7 +163,9 @@ class AgentSession:
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
 
-    async def _drive(self, run_id: str, request: str, mode: str, files: list[str], emit: Callable[[Event], None]) -> None:
+    async def _drive(
+        self, run_id: str, request: str, mode: str, files: list[str], emit: Callable[[Event], None], dry_run: bool
+    ) -> None:
         started = time.monotonic()
         status = "ok"
         emit(RunStarted(request, mode_requested=mode, session_id=self.session_id))
@@ -181,6 +193,8 @@ class AgentSession:
             num_ctx = self.llm.config.num_ctx
             if classified.mode == "chat":
                 answer = await run_chat(ctx, num_ctx)
+            elif dry_run:
+                answer = await self._dry_run(ctx)
             elif classified.mode == "plan_execute":
                 answer = await run_plan_execute(ctx, self.tools, num_ctx)
             else:
@@ -202,6 +216,15 @@ class AgentSession:
         finally:
             emit(RunFinished(status, duration=time.monotonic() - started))
             self.store.finish_run(run_id, status)
+
+    async def _dry_run(self, ctx: ToolContext) -> str:
+        coder = self.tools.get("python_coder")
+        if not isinstance(coder, PythonCoderTool):
+            raise LLMAgentError("A dry run needs the python_coder tool.")
+        await coder.draft(ctx.request, ctx)
+        answer = "Dry run: above is the code the agent would run first. Nothing was executed."
+        ctx.emit(Answer(answer, run_id=ctx.run_id))
+        return answer
 
     def _attach(self, files: list[str]) -> list[str]:
         if not files:

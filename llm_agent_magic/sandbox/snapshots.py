@@ -15,7 +15,9 @@ import json
 import os
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -171,74 +173,87 @@ def _checksum_array(arr: Any, h: Any) -> None:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _atomic(path: Path, write: Any) -> int:
-    """Write through ``write(tmp_path)`` into a temp file beside ``path``, then rename it into place."""
+def _to_temp(path: Path, write: Any) -> str:
+    """Write through ``write(tmp_path)`` into a temp file beside ``path``; the caller renames it into place."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)
-        os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(Path(tmp))
         raise
+    return tmp
+
+
+def _atomic(path: Path, write: Any) -> int:
+    os.replace(_to_temp(path, write), path)
     return path.stat().st_size
 
 
-def write_parquet(df: Any, path: str | os.PathLike[str]) -> int:
-    """Write a DataFrame to parquet atomically; return the file size."""
+def _parquet_writer(df: Any) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df, preserve_index=None)
     # Dictionary encoding only pays off for repetitive columns; for floats it costs time and saves nothing.
     dict_cols = [f.name for f in table.schema if not pa.types.is_floating(f.type)]
-    return _atomic(
-        Path(path),
-        lambda tmp: pq.write_table(table, tmp, compression="snappy", use_dictionary=dict_cols, write_statistics=False),
-    )
+    return lambda tmp: pq.write_table(table, tmp, compression="snappy", use_dictionary=dict_cols, write_statistics=False)
 
 
-def write_value(name: str, obj: Any, kind: str, folder: Path) -> dict[str, Any]:
-    """Write one snapshot file and return its catalog entry (without the fingerprint)."""
+def write_parquet(df: Any, path: str | os.PathLike[str]) -> int:
+    """Write a DataFrame to parquet atomically; return the file size."""
+    return _atomic(Path(path), _parquet_writer(df))
+
+
+def prepare_value(name: str, obj: Any, kind: str, folder: Path) -> tuple[dict[str, Any], str]:
+    """Write one snapshot into a temp file; return its catalog entry (no fingerprint) and the temp path.
+
+    Renaming the temp file to ``entry["file"]`` in ``folder`` publishes it.
+    """
     path = folder / f"{name}{_EXT[kind]}"
     entry: dict[str, Any] = {"name": name, "kind": kind, "file": path.name, "type": _type_path(obj)}
     if kind == "dataframe":
         _check_column_names(obj.columns)
-        entry["bytes"] = write_parquet(obj, path)
+        tmp = _to_temp(path, _parquet_writer(obj))
         entry["shape"] = list(obj.shape)
     elif kind == "series":
         col = "__series__" if obj.name is None else str(obj.name)
         entry["series_name"] = obj.name if isinstance(obj.name, (str, int, float)) else None
-        entry["bytes"] = write_parquet(obj.to_frame(col), path)
+        tmp = _to_temp(path, _parquet_writer(obj.to_frame(col)))
         entry["shape"] = list(obj.shape)
     elif kind == "ndarray":
         import numpy as np
 
-        def save(tmp: str) -> None:
-            with open(tmp, "wb") as fh:
+        def save(target: str) -> None:
+            with open(target, "wb") as fh:
                 np.save(fh, obj, allow_pickle=False)
 
-        entry["bytes"] = _atomic(path, save)
+        tmp = _to_temp(path, save)
         entry["shape"] = list(obj.shape)
         entry["dtype"] = str(obj.dtype)
     elif kind == "json":
         text = json.dumps(obj)
 
-        def dump(tmp: str) -> None:
-            with open(tmp, "w", encoding="utf-8") as fh:
+        def dump(target: str) -> None:
+            with open(target, "w", encoding="utf-8") as fh:
                 fh.write(text)
 
-        entry["bytes"] = _atomic(path, dump)
+        tmp = _to_temp(path, dump)
         entry["python_type"] = type(obj).__name__
         if isinstance(obj, (list, tuple, dict, str)):
             entry["shape"] = [len(obj)]
-    elif kind == "figure":
-        entry["bytes"] = _atomic(path, lambda tmp: obj.savefig(tmp, format="png"))
+    else:  # figure
+        tmp = _to_temp(path, lambda target: obj.savefig(target, format="png"))
+    entry["bytes"] = os.path.getsize(tmp)
     entry["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     entry["load"] = _LOADERS[kind].format(file=path.name)
+    return entry, tmp
+
+
+def write_value(name: str, obj: Any, kind: str, folder: Path) -> dict[str, Any]:
+    """Write one snapshot file atomically and return its catalog entry (without the fingerprint)."""
+    entry, tmp = prepare_value(name, obj, kind, folder)
+    os.replace(tmp, folder / entry["file"])
     return entry
 
 
@@ -275,67 +290,145 @@ def write_catalog(folder: Path, catalog: dict[str, Any]) -> None:
     _atomic(folder / CATALOG, dump)
 
 
-class SnapshotWriter:
-    """Keeps a folder of snapshots in step with a namespace, rewriting only what changed."""
+def _frozen_copy(obj: Any, kind: str) -> Any:
+    """A copy that later changes to ``obj`` cannot reach, made without copying data, or None if there is none.
 
-    def __init__(self, folder: str | os.PathLike[str]):
+    With pandas copy-on-write (always on from pandas 3) a shallow copy is enough: any later write to
+    the original copies the data it touches first, so a background thread can serialise the copy.
+    """
+    if kind not in ("dataframe", "series"):
+        return None
+    pd = sys.modules.get("pandas")
+    if pd is None:
+        return None
+    try:
+        cow = int(pd.__version__.split(".")[0]) >= 3 or pd.options.mode.copy_on_write is True
+    except (ValueError, AttributeError):
+        cow = False
+    return obj.copy(deep=False) if cow else None
+
+
+class SnapshotWriter:
+    """Keeps a folder of snapshots in step with a namespace, rewriting only what changed.
+
+    With ``background=True``, DataFrames and Series (under pandas copy-on-write) are serialised by one
+    worker thread, so a cell's reply does not wait for parquet encoding; everything else is written
+    before ``update`` returns. The catalog only ever lists completed files. ``flush`` waits for the worker.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str], background: bool = False):
         self.folder = Path(folder)
         self.catalog = read_catalog(self.folder)
-        # Identity fast path: an object we fingerprinted and whose fingerprint inputs were unchanged.
         self._fingerprints: dict[str, str] = {
             name: e.get("fingerprint", "") for name, e in self.catalog["variables"].items()
         }
+        self._failed: dict[str, dict[str, str]] = {}
+        self._generation: dict[str, int] = {}
+        self._pending: dict[str, Future[bool]] = {}
+        self._lock = threading.Lock()
+        self._dirty = False
+        self._executor = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-snapshots") if background else None
+        )
 
     def update(self, variables: dict[str, Any]) -> dict[str, Any]:
         """Snapshot changed variables, drop vanished ones; return what happened."""
-        written, unchanged, failed = [], [], {}
-        not_persisted: dict[str, dict[str, str]] = {}
-        entries = self.catalog["variables"]
+        written, unchanged, background = [], [], []
+        unsupported: dict[str, dict[str, str]] = {}
+        self._pending = {n: f for n, f in self._pending.items() if not f.done()}
+        with self._lock:
+            known = set(self.catalog["variables"]) | set(self._pending)
         for name, obj in variables.items():
             try:
                 kind = classify(obj)
                 fp = fingerprint(obj, kind)
-            except Unsupported as exc:
-                not_persisted[name] = {"type": _type_path(obj), "reason": str(exc)}
-                self._drop(name)
+            except Exception as exc:  # Unsupported, or a fingerprint that failed: never break an execution
+                reason = str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
+                unsupported[name] = {"type": _type_path(obj), "reason": reason[:300]}
+                self._forget(name)
                 continue
-            except Exception as exc:  # fingerprinting must never break an execution
-                not_persisted[name] = {"type": _type_path(obj), "reason": f"{type(exc).__name__}: {exc}"[:300]}
-                self._drop(name)
-                continue
-            if self._fingerprints.get(name) == fp and name in entries:
+            if self._fingerprints.get(name) == fp and (name in known or name in self._failed):
                 unchanged.append(name)
                 continue
-            try:
-                entry = write_value(name, obj, kind, self.folder)
-            except Exception as exc:
-                reason = str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
-                not_persisted[name] = {"type": _type_path(obj), "reason": reason[:300]}
-                failed[name] = reason[:300]
-                self._drop(name)
-                continue
-            old = entries.get(name)
+            self._failed.pop(name, None)
+            self._fingerprints[name] = fp
+            generation = self._generation[name] = self._generation.get(name, 0) + 1
+            frozen = _frozen_copy(obj, kind) if self._executor is not None else None
+            if frozen is not None:
+                assert self._executor is not None
+                self._pending[name] = self._executor.submit(self._write, name, frozen, kind, fp, generation, True)
+                background.append(name)
+            elif self._write(name, obj, kind, fp, generation, False):
+                written.append(name)
+        removed = sorted(n for n in known if n not in variables)
+        for name in removed:
+            self._forget(name)
+        with self._lock:
+            not_persisted = {**{n: i for n, i in self._failed.items() if n in variables}, **unsupported}
+            if self._dirty or not_persisted != self.catalog["not_persisted"]:
+                self.catalog["not_persisted"] = not_persisted
+                self._save_catalog()
+        return {"written": written + background, "pending": background, "unchanged": unchanged,
+                "removed": removed, "not_persisted": not_persisted}
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for background writes; True if none is left."""
+        pending = [f for f in self._pending.values() if not f.done()]
+        if pending:
+            wait(pending, timeout=timeout)
+        return all(f.done() for f in pending)
+
+    def close(self, timeout: float | None = None) -> None:
+        self.flush(timeout)
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+
+    def _write(self, name: str, obj: Any, kind: str, fp: str, generation: int, save_catalog: bool) -> bool:
+        try:
+            entry, tmp = prepare_value(name, obj, kind, self.folder)
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
+            with self._lock:
+                if self._generation.get(name) == generation:
+                    self._failed[name] = {"type": _type_path(obj), "reason": reason[:300]}
+                    self._drop_entry(name)  # the old snapshot no longer matches the variable
+                    self.catalog["not_persisted"][name] = self._failed[name]
+                    self._dirty = True
+                    if save_catalog:
+                        self._save_catalog()
+            return False
+        entry["fingerprint"] = fp
+        with self._lock:
+            if self._generation.get(name) != generation:  # deleted or changed again meanwhile
+                _unlink(Path(tmp))
+                return False
+            os.replace(tmp, self.folder / entry["file"])
+            old = self.catalog["variables"].get(name)
             if old and old.get("file") != entry["file"]:
                 _unlink(self.folder / old["file"])
-            entry["fingerprint"] = fp
-            entries[name] = entry
-            self._fingerprints[name] = fp
-            written.append(name)
-        removed = [name for name in list(entries) if name not in variables]
-        for name in removed:
-            self._drop(name)
-        changed = written or removed or not_persisted != self.catalog.get("not_persisted")
-        self.catalog["not_persisted"] = not_persisted
-        if changed:
-            self.catalog["version"] = CATALOG_VERSION
-            write_catalog(self.folder, self.catalog)
-        return {"written": written, "unchanged": unchanged, "removed": removed, "not_persisted": not_persisted}
+            self.catalog["variables"][name] = entry
+            self._dirty = True
+            if save_catalog:
+                self._save_catalog()
+        return True
 
-    def _drop(self, name: str) -> None:
+    def _forget(self, name: str) -> None:
+        with self._lock:
+            self._generation[name] = self._generation.get(name, 0) + 1  # a pending write of it is discarded
+            self._fingerprints.pop(name, None)
+            self._failed.pop(name, None)
+            self._drop_entry(name)
+
+    def _drop_entry(self, name: str) -> None:
         entry = self.catalog["variables"].pop(name, None)
-        self._fingerprints.pop(name, None)
         if entry:
             _unlink(self.folder / entry["file"])
+            self._dirty = True
+
+    def _save_catalog(self) -> None:  # with self._lock held
+        self.catalog["version"] = CATALOG_VERSION
+        write_catalog(self.folder, self.catalog)
+        self._dirty = False
 
 
 def _unlink(path: Path) -> None:

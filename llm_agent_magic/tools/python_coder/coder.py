@@ -117,6 +117,15 @@ class PythonCoderTool(Tool):
             data={"attempts": cfg.max_execution_attempts},
         )
 
+    async def draft(self, task: str, ctx: ToolContext) -> str:
+        """Generate and review a cell without running it (dry runs); emits its ``CodeCell`` only."""
+        variables = render_summaries(await ctx.sandbox.async_variables()) if ctx.sandbox else "Variables: (unknown)"
+        attempts: list[Attempt] = []
+        code = await self._generate(task, ctx, variables, attempts, review="")
+        code = await self._review(task, ctx, variables, attempts, code)
+        ctx.emit(CodeCell(source=code, attempt=1, step=ctx.step, run_id=ctx.run_id))
+        return code
+
     # --- model calls ----------------------------------------------------------------------
     def _common(self, task: str, ctx: ToolContext) -> dict[str, Any]:
         return {

@@ -1,0 +1,116 @@
+"""Generated code as notebook cells: the bundle every front end understands.
+
+A run's ``CodeCell`` + ``CellOutput`` event pairs become nbformat code cells with
+``metadata.llm_agent`` provenance (run id, step, attempt, status, model). The bundle
+travels as the MIME type ``application/vnd.llm-agent.cells+json`` next to a plain
+HTML/markdown rendering, so any front end shows something useful:
+JupyterLab (with the labextension) inserts the cells, ``llm-agent run`` writes
+them into the output notebook, and anything else shows the rendering.
+
+This module only reads events; it holds no agent logic.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable
+
+import nbformat
+
+from .events import Answer, CellOutput, CodeCell, Event, RunFinished, RunStarted
+
+CELLS_MIME = "application/vnd.llm-agent.cells+json"
+BUNDLE_VERSION = 1
+FAILED_TAG = "llm-agent-failed"
+
+
+def cells_from_events(
+    events: Iterable[Event], *, model: str = "", include_failed: bool = True
+) -> list[dict[str, Any]]:
+    """nbformat code cells (as dicts) for every code attempt, in order; failed attempts collapsed and tagged."""
+    sources: dict[str, CodeCell] = {}
+    cells: list[dict[str, Any]] = []
+    for event in events:
+        if isinstance(event, CodeCell):
+            sources[event.cell_id] = event
+        elif isinstance(event, CellOutput) and event.cell_id in sources:
+            code = sources.pop(event.cell_id)
+            if event.failed and not include_failed:
+                continue
+            cell = nbformat.v4.new_code_cell(source=code.source)
+            cell.outputs = [nbformat.from_dict(o) for o in event.outputs]
+            cell.metadata["llm_agent"] = {
+                "run_id": event.run_id,
+                "cell_id": event.cell_id,
+                "step": code.step,
+                "attempt": code.attempt,
+                "status": "failed" if event.failed else ("final" if event.final else event.status),
+                "execution_status": event.status,
+                "model": model,
+            }
+            if event.failed:
+                cell.metadata["tags"] = [FAILED_TAG]
+                cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
+            cells.append(dict(cell))
+    return cells
+
+
+def make_bundle(events: list[Event], *, session_id: str = "", model: str = "", include_failed: bool = True) -> dict[str, Any]:
+    """The ``application/vnd.llm-agent.cells+json`` payload of one run."""
+    started = next((e for e in events if isinstance(e, RunStarted)), None)
+    finished = next((e for e in events if isinstance(e, RunFinished)), None)
+    answer = next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
+    return {
+        "version": BUNDLE_VERSION,
+        "run_id": started.run_id if started else "",
+        "session_id": session_id,
+        "request": started.request if started else "",
+        "status": finished.status if finished else "unknown",
+        "answer": answer,
+        "cells": cells_from_events(events, model=model, include_failed=include_failed),
+    }
+
+
+def bundle_cells(bundle: dict[str, Any]) -> list[nbformat.NotebookNode]:
+    """The cells of a bundle as nbformat nodes, validated, ready to insert into a notebook."""
+    if bundle.get("version") != BUNDLE_VERSION:
+        raise ValueError(f"unsupported llm-agent cells bundle version {bundle.get('version')!r}")
+    cells = []
+    for raw in bundle.get("cells", []):
+        cell = nbformat.from_dict(raw)
+        cell.pop("id", None)  # the notebook gives inserted cells ids of its own
+        cells.append(cell)
+    return cells
+
+
+def render_html(bundle: dict[str, Any]) -> str:
+    """A plain rendering of the generated cells, for front ends that do not know the bundle."""
+    parts = []
+    for cell in bundle.get("cells", []):
+        meta = cell.get("metadata", {}).get("llm_agent", {})
+        label = f"attempt {meta.get('attempt')}" + (" (failed)" if meta.get("status") == "failed" else "")
+        parts.append(
+            f"<details{'' if meta.get('status') == 'failed' else ' open'}><summary>Generated cell, {html.escape(label)}"
+            f"</summary><pre><code class=\"language-python\">{html.escape(cell.get('source', ''))}</code></pre>"
+            f"{_outputs_html(cell.get('outputs', []))}</details>"
+        )
+    return "\n".join(parts)
+
+
+def _outputs_html(outputs: list[dict[str, Any]]) -> str:
+    parts = []
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            parts.append(f"<pre>{html.escape(out.get('text', ''))}</pre>")
+        elif kind == "error":
+            parts.append(f"<pre>{html.escape(out.get('ename', ''))}: {html.escape(out.get('evalue', ''))}</pre>")
+        else:
+            data = out.get("data", {})
+            if "image/png" in data:
+                parts.append(f'<img src="data:image/png;base64,{data["image/png"]}"/>')
+            elif "text/html" in data:
+                parts.append(str(data["text/html"]) if isinstance(data["text/html"], str) else "".join(data["text/html"]))
+            elif "text/plain" in data:
+                parts.append(f"<pre>{html.escape(str(data['text/plain']))}</pre>")
+    return "".join(parts)
