@@ -146,6 +146,11 @@ class SandboxConfig(Configurable):
     summary_max_variables = Int(50, help="Most variables described to the model after each execution.").tag(
         config=True
     )
+    preload_modules = List(
+        Unicode(),
+        default_value=["numpy", "pandas"],
+        help="Modules the sandbox kernel imports in the background as it starts, so the first cell does not wait.",
+    ).tag(config=True)
 
     @validate("kernel_manager_class")
     def _check_kernel_manager_class(self, proposal: dict[str, Any]) -> str:

@@ -371,6 +371,8 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, level: str, runtime
             # glibc reserves 64 MB of address space per thread arena; the address-space limit would feel it.
             MALLOC_ARENA_MAX="2",
             PYDEVD_DISABLE_FILE_VALIDATION="1",
+            # joblib/loky would run `cat /proc/cpuinfo` to count cores (refused) and warn about it.
+            LOKY_MAX_CPU_COUNT=str(os.cpu_count() or 1),
         )
         if user_site:  # HOME moved, so Python would no longer find the user's own site-packages
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH", ""), user_site[0]]))
@@ -404,6 +406,7 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, level: str, runtime
         "limits": limits,
         "make_dirs": make_dirs,
         "snapshots": str(paths.snapshots),
+        "preload": list(config.preload_modules),
         "audit_hook": level != "off",
         "audit": {
             "workspace": str(paths.workspace),

@@ -154,8 +154,21 @@ class SandboxKernel:
 
         await self._loop.call(go())
 
+    async def async_flush_snapshots(self, timeout: float = 60.0) -> bool:
+        """Wait until the kernel has written every snapshot it started (DataFrames are written in the background)."""
+        async def go() -> bool:
+            if self._closed or self._ready is None or not self._ready.is_set() or self._start_error is not None:
+                return True
+            if not await self._alive():
+                return True
+            data = await self._helper(f"flush({timeout!r})", timeout=timeout + 5)
+            return bool(data and data.get("flushed"))
+
+        return await self._loop.call(go())
+
     def load(self, name: str) -> Any:
-        """Read variable ``name`` from the session's snapshots into this process (no kernel needed)."""
+        """Read variable ``name`` from the session's snapshots into this process (after pending snapshots)."""
+        self.flush_snapshots()
         return snapshots.load(name, self.paths.snapshots)
 
     async def async_is_alive(self) -> bool:
@@ -173,6 +186,7 @@ class SandboxKernel:
     restore = run_sync(async_restore)
     variables = run_sync(async_variables)
     push = run_sync(async_push)
+    flush_snapshots = run_sync(async_flush_snapshots)
     is_alive = run_sync(async_is_alive)
     shutdown = run_sync(async_shutdown)
 
@@ -576,6 +590,8 @@ class SandboxKernel:
         self._closed = True
         if self._ready is not None and not self._ready.is_set():
             await self._ready.wait()
+        if self.kc is not None and self._start_error is None and await self._alive():
+            await self._helper("flush(30.0)", timeout=35.0)  # snapshots still being written
         if self.kc is not None:
             self.kc.stop_channels()
             self.kc = None

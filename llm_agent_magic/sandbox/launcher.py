@@ -12,10 +12,13 @@ the sibling modules are loaded by path. Order matters:
 
 from __future__ import annotations
 
+import atexit
+import importlib
 import importlib.util
 import json
 import os
 import sys
+import threading
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -43,7 +46,18 @@ def main() -> None:
     app.initialize(argv)
     if policy.get("audit_hook", True):
         _install_policy(policy)
+    if policy.get("preload"):
+        # Import the usual analysis libraries while the kernel waits for its first cell, not during it.
+        threading.Thread(target=_preload, args=(policy["preload"],), name="llm-agent-preload", daemon=True).start()
     app.start()
+
+
+def _preload(modules: list[str]) -> None:
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception:  # a missing library is the user's cell's business, not the kernel's
+            pass
 
 
 def _pop_option(argv: list[str], name: str) -> str:
@@ -117,8 +131,12 @@ def _register_helpers(policy: dict) -> None:
 
     def writer():
         if state["writer"] is None:
-            state["writer"] = snapshots.SnapshotWriter(snap_dir)
+            state["writer"] = snapshots.SnapshotWriter(snap_dir, background=True)
         return state["writer"]
+
+    def flush(timeout: float = 60.0) -> _JSON:
+        done = state["writer"].flush(timeout) if state["writer"] is not None else True
+        return _JSON({"flushed": done})
 
     def user_vars() -> dict:
         from IPython import get_ipython
@@ -138,6 +156,8 @@ def _register_helpers(policy: dict) -> None:
     def restore() -> _JSON:
         from IPython import get_ipython
 
+        if state["writer"] is not None:
+            state["writer"].close(60.0)
         report = snapshots.restore_into(get_ipython().user_ns, snap_dir)
         state["writer"] = None  # re-read the catalog so restored values count as unchanged
         return _JSON(report)
@@ -148,9 +168,12 @@ def _register_helpers(policy: dict) -> None:
 
         get_ipython().user_ns[name] = pd.read_parquet(path)
         os.unlink(path)
-        return _JSON({"loaded": name})
+        return after_cell(summary=False, snapshot=True)
 
+    # A kernel shut down politely finishes its snapshots first.
+    atexit.register(lambda: state["writer"] is not None and state["writer"].flush(30.0))
     helper.after_cell = after_cell
+    helper.flush = flush
     helper.restore = restore
     helper.load_pushed = load_pushed
     helper.level = policy.get("level", "off")

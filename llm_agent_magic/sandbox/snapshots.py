@@ -49,24 +49,29 @@ class Unsupported(Exception):
 
 def classify(obj: Any) -> str:
     """The snapshot kind of ``obj``, or raise ``Unsupported`` with the reason."""
-    pd = sys.modules.get("pandas")
-    np = sys.modules.get("numpy")
-    if pd is not None and isinstance(obj, pd.DataFrame):
-        return "dataframe"
-    if pd is not None and isinstance(obj, pd.Series):
-        return "series"
-    if np is not None and isinstance(obj, np.ndarray):
-        if obj.dtype.hasobject:
-            raise Unsupported("arrays of Python objects cannot be saved without pickle")
-        return "ndarray"
-    mfig = sys.modules.get("matplotlib.figure")
-    if mfig is not None and isinstance(obj, mfig.Figure):
-        return "figure"
+    for module, name, kind in _CLASSES:
+        cls = _loaded_class(module, name)
+        if cls is not None and isinstance(obj, cls):
+            if kind == "ndarray" and obj.dtype.hasobject:
+                raise Unsupported("arrays of Python objects cannot be saved without pickle")
+            return kind
     _check_json(obj, [0])
     return "json"
 
 
 _SCALARS = (str, int, float, bool, type(None))
+_CLASSES = (
+    ("pandas", "DataFrame", "dataframe"),
+    ("pandas", "Series", "series"),
+    ("numpy", "ndarray", "ndarray"),
+    ("matplotlib.figure", "Figure", "figure"),
+)
+
+
+def _loaded_class(module: str, name: str) -> type | None:
+    # Only classes of fully imported modules: the kernel may still be importing pandas in the background.
+    cls = getattr(sys.modules.get(module), name, None)
+    return cls if isinstance(cls, type) else None
 
 
 def _check_json(obj: Any, count: list[int], depth: int = 0) -> None:
@@ -299,7 +304,7 @@ def _frozen_copy(obj: Any, kind: str) -> Any:
     if kind not in ("dataframe", "series"):
         return None
     pd = sys.modules.get("pandas")
-    if pd is None:
+    if _loaded_class("pandas", "DataFrame") is None:
         return None
     try:
         cow = int(pd.__version__.split(".")[0]) >= 3 or pd.options.mode.copy_on_write is True

@@ -67,24 +67,34 @@ def summarize_value(name: str, obj: Any) -> dict[str, Any]:
     return info
 
 
+def loaded_class(module: str, name: str) -> type | None:
+    """``module.name`` if that module is imported *and* finished initialising, else None.
+
+    The kernel may be importing pandas in a background thread (preload) while a summary runs; until
+    the import finishes no object can be an instance of its classes.
+    """
+    cls = getattr(sys.modules.get(module), name, None)
+    return cls if isinstance(cls, type) else None
+
+
 def _describe(obj: Any, info: dict[str, Any]) -> None:
-    pd = sys.modules.get("pandas")
-    np = sys.modules.get("numpy")
-    if pd is not None and isinstance(obj, pd.DataFrame):
+    DataFrame, Series = loaded_class("pandas", "DataFrame"), loaded_class("pandas", "Series")
+    ndarray = loaded_class("numpy", "ndarray")
+    if DataFrame is not None and isinstance(obj, DataFrame):
         info["shape"] = list(obj.shape)
         info["empty"] = obj.shape[0] == 0
         cols = [[str(c), str(t)] for c, t in list(obj.dtypes.items())[:MAX_COLUMNS]]
         info["columns"] = cols
         info["more_columns"] = max(0, obj.shape[1] - MAX_COLUMNS)
         return
-    if pd is not None and isinstance(obj, pd.Series):
+    if Series is not None and isinstance(obj, Series):
         info["shape"] = list(obj.shape)
         info["empty"] = len(obj) == 0
         info["dtype"] = str(obj.dtype)
         if obj.name is not None:
             info["repr"] = f"name={obj.name!r}"
         return
-    if np is not None and isinstance(obj, np.ndarray):
+    if ndarray is not None and isinstance(obj, ndarray):
         info["shape"] = list(obj.shape)
         info["dtype"] = str(obj.dtype)
         info["empty"] = obj.size == 0

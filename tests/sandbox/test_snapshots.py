@@ -169,12 +169,30 @@ def test_the_kernel_snapshots_only_what_changed(sk: SandboxKernel) -> None:
     assert sorted(r.snapshot["written"]) == ["df", "total"]
     assert "generator" in r.snapshot["not_persisted"]["gen"]["type"]
     folder = Path(sk.snapshots_dir)
+    assert sk.flush_snapshots()
     before = (folder / "df.parquet").stat().st_mtime_ns
     r = sk.execute("total = int(df.a.sum())")
     assert r.snapshot["written"] == ["total"] and "df" in r.snapshot["unchanged"]
+    assert sk.flush_snapshots()
     assert (folder / "df.parquet").stat().st_mtime_ns == before
     r = sk.execute("df.loc[500, 'a'] = -1")
     assert r.snapshot["written"] == ["df"]
     assert sk.load("df").loc[500, "a"] == -1 and sk.load("total") == 499500
     r = sk.execute("raise RuntimeError('no snapshot after a failure')\n")
     assert r.status == "error" and r.snapshot is None
+
+
+def test_background_writes_keep_the_state_at_the_end_of_the_cell(folder: Path) -> None:
+    folder.mkdir()
+    writer = SnapshotWriter(folder, background=True)
+    df = pd.DataFrame({"a": np.arange(100_000)})
+    report = writer.update({"df": df, "n": 1})
+    assert report["pending"] == ["df"] and sorted(report["written"]) == ["df", "n"]
+    df.loc[0, "a"] = -5  # the next cell changes it before the write may have finished (copy-on-write)
+    writer.flush()
+    assert load("df", folder).loc[0, "a"] == 0
+    assert writer.update({"df": df, "n": 1})["pending"] == ["df"]
+    writer.update({"n": 1})  # deleted while its write is still queued or running
+    writer.close()
+    assert "df" not in read_catalog(folder)["variables"] and not (folder / "df.parquet").exists()
+    assert not list(folder.glob("*.tmp"))
