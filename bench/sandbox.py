@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,7 @@ from jupyter_client.manager import AsyncKernelManager
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.sandbox.isolation import bubblewrap_check, resolve_level
+from llm_agent_magic.sandbox.kernel import KERNEL_ARGS
 from llm_agent_magic.sandbox.snapshots import SnapshotWriter
 
 TRIVIAL = "x = 1"
@@ -52,17 +54,45 @@ def verdict(ok: bool) -> str:
 
 
 class Bare:
-    """A plain ipykernel, driven the minimal way: what any client must do for one cell."""
+    """A plain ipykernel, driven the minimal way: what any client must do for one cell.
+
+    ``like_sandbox`` gives it the sandbox's transport (unix sockets) and kernel flags (no history,
+    no colours), so the ratio is what isolation, summaries and snapshots add, not what those settings
+    save; without it, it is jupyter_client's default (TCP, history on).
+    """
+
+    def __init__(self, like_sandbox: bool, folder: Path):
+        self.like_sandbox = like_sandbox
+        self.folder = folder
 
     async def start(self) -> float:
         t0 = time.perf_counter()
-        self.km = AsyncKernelManager()
-        await self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        extra: list[str] = []
+        if self.like_sandbox:
+            ipc = tempfile.mkdtemp(prefix="bare-", dir=self.folder)
+            self.km = AsyncKernelManager(transport="ipc", ip=f"{ipc}/k", connection_file=f"{ipc}/c.json")
+            extra = list(KERNEL_ARGS)
+        else:
+            self.km = AsyncKernelManager()
+        await self.km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, extra_arguments=extra)
         self.kc = self.km.client()
         self.kc.start_channels()
-        await self.kc.wait_for_ready(timeout=60)
+        await self.wait_ready()
         await self.run(TRIVIAL)
         return time.perf_counter() - t0
+
+    async def wait_ready(self) -> None:
+        # The same readiness check the sandbox uses (jupyter_client's wait_for_ready polls more slowly,
+        # which would flatter the sandbox): a kernel_info reply, then proof that iopub is subscribed.
+        while True:
+            msg_id = self.kc.kernel_info()
+            try:
+                while (await self.kc.shell_channel.get_msg(timeout=0.5))["parent_header"].get("msg_id") != msg_id:
+                    pass
+                await self.kc.iopub_channel.get_msg(timeout=0.2)
+                return
+            except Empty:
+                continue
 
     async def run(self, code: str) -> None:
         msg_id = self.kc.execute(code)
@@ -170,26 +200,31 @@ async def main() -> None:
         paths = PathsConfig(data_root=str(Path(tmp) / ".llm_agent"))
 
         # (c) first, so no warm kernel competes with the starts
-        bare_starts, sandbox_starts = [], []
+        bare_starts, default_starts, sandbox_starts = [], [], []
         for i in range(args.starts):
-            bare = Bare()
-            bare_starts.append(await bare.start())
-            await bare.stop()
+            for like, into in ((True, bare_starts), (False, default_starts)):
+                bare = Bare(like, Path(tmp))
+                into.append(await bare.start())
+                await bare.stop()
             took, sk = await sandbox_cold_start(paths, config, f"cold-{i}")
             sandbox_starts.append(took)
             await sk.async_shutdown()
         bare_start, sandbox_start = statistics.median(bare_starts), statistics.median(sandbox_starts)
+        default_start = statistics.median(default_starts)
 
-        bare = Bare()
+        bare, default = Bare(True, Path(tmp)), Bare(False, Path(tmp))
         await bare.start()
+        await default.start()
         sk = SandboxKernel("warm", config=config, paths=paths)
         await sk.async_start()
         await sk.async_wait_ready()
         try:
             warm = await warm_round_trip(bare, sk, args.calls, args.rounds)
+            default_ms = statistics.median([await timed(args.calls, lambda: default.run(TRIVIAL)) for _ in range(3)])
             steps_warm, steps_fresh = await pandas_steps(sk)
         finally:
             await bare.stop()
+            await default.stop()
             await sk.async_shutdown()
         snap_dir = Path(tmp) / "snapshots"
         snap_dir.mkdir()
@@ -210,8 +245,11 @@ async def main() -> None:
         ("(d) deciding it did not change", f"{snap_check * 1e3:.1f} ms", "< 20 ms", snap_check < 0.020),
     ]
     width = max(len(r[0]) for r in rows)
+    print("bare = plain ipykernel with the sandbox's transport (ipc) and kernel flags, no isolation")
     for name, figure, target, ok in rows:
         print(f"{name:<{width}}  {figure:<44}  target {target:<9} {verdict(ok)}")
+    print(f"for reference, jupyter_client's default ipykernel (tcp, history on): trivial cell {default_ms * 1e3:.2f} ms, "
+          f"cold start {default_start:.2f} s")
 
 
 if __name__ == "__main__":

@@ -110,7 +110,10 @@ class SandboxConfig(Configurable):
     ).tag(config=True)
     kernel_manager_class = Unicode(
         "jupyter_client.manager.AsyncKernelManager",
-        help="Import path of the kernel manager that starts sandbox kernels (swap for a gateway-backed one).",
+        help=(
+            "Import path of the AsyncKernelManager subclass that starts sandbox kernels "
+            "(swap for a gateway-backed one)."
+        ),
     ).tag(config=True)
     kernel_name = Unicode(
         "", help="Installed kernel spec to run generated code with. Empty: this project's own Python."
@@ -148,8 +151,11 @@ class SandboxConfig(Configurable):
     )
     preload_modules = List(
         Unicode(),
-        default_value=["numpy", "pandas"],
-        help="Modules the sandbox kernel imports in the background as it starts, so the first cell does not wait.",
+        default_value=["numpy", "pandas", "pyarrow.parquet"],
+        help=(
+            "Modules the sandbox kernel imports in the background as it starts, so the first cell "
+            "(and the first DataFrame snapshot) does not wait for them."
+        ),
     ).tag(config=True)
 
     @validate("kernel_manager_class")
@@ -212,7 +218,90 @@ class PathsConfig(Configurable):
         return self.root / "rag"
 
 
-CONFIG_CLASSES: tuple[type[Configurable], ...] = (LLMConfig, SandboxConfig, AgentConfig, PathsConfig)
+DEFAULT_TAVILY_URL = "https://api.tavily.com"
+
+
+class Secret(str):
+    """A string whose ``repr`` hides it, so ``llm-agent config``, logs and tracebacks never show an API key."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<set, hidden>'" if self else "''"
+
+
+class ToolsConfig(Configurable):
+    """Settings of the web_search, rag_search and file_analyzer tools."""
+
+    tavily_api_key = Unicode(
+        help="Tavily API key for web search. Defaults to $TAVILY_API_KEY. Never logged or shown. Empty: no web search."
+    ).tag(config=True, env="TAVILY_API_KEY")
+    tavily_base_url = Unicode(
+        DEFAULT_TAVILY_URL,
+        help=(
+            f"URL of the Tavily API. Defaults to $TAVILY_BASE_URL, else {DEFAULT_TAVILY_URL}; "
+            "point it at the stand-in (llm_agent_magic.testing.fake_tavily) in tests."
+        ),
+    ).tag(config=True, env="TAVILY_BASE_URL")
+    web_max_results = Int(5, help="Web search results shown to the model per query.").tag(config=True)
+    web_search_depth = Enum(
+        ["basic", "advanced"], default_value="basic", help="Tavily search depth ('advanced' is slower and costs more)."
+    ).tag(config=True)
+    web_timeout = Float(30.0, help="Seconds to wait for one web search.").tag(config=True)
+    rag_chunk_size = Int(1000, help="Largest document chunk embedded for retrieval, in characters.").tag(config=True)
+    rag_chunk_overlap = Int(
+        150, help="Characters a chunk repeats from the end of the one before it (at most half of rag_chunk_size)."
+    ).tag(config=True)
+    rag_top_k = Int(4, help="Document chunks rag_search returns per question.").tag(config=True)
+    rag_collection = Unicode(
+        "",
+        help=(
+            "Index that rag_search keeps under <data_root>/rag/. Empty: one per session ('session-<id>'). "
+            "A fixed name shares one index between sessions; it follows the session that searched last."
+        ),
+    ).tag(config=True)
+    rag_folders = List(
+        Unicode(), default_value=[], help="Folders whose documents rag_search searches, besides the session's files."
+    ).tag(config=True)
+    rag_max_file_mb = Float(25.0, help="Documents larger than this (MB) are skipped by rag_search.").tag(config=True)
+    analyzer_max_rows = Int(100_000, help="Rows of a table file_analyzer reads at most.").tag(config=True)
+    analyzer_max_chars = Int(200_000, help="Characters of a document file_analyzer reads at most.").tag(config=True)
+
+    @default("tavily_api_key")
+    def _tavily_api_key_default(self) -> str:
+        return Secret(os.environ.get("TAVILY_API_KEY", "").strip())
+
+    @default("tavily_base_url")
+    def _tavily_base_url_default(self) -> str:
+        return (os.environ.get("TAVILY_BASE_URL") or DEFAULT_TAVILY_URL).strip().rstrip("/")
+
+    @validate("tavily_api_key")
+    def _hide_key(self, proposal: dict[str, Any]) -> str:
+        return Secret(proposal["value"].strip())
+
+    @validate("tavily_base_url")
+    def _normalise_tavily_url(self, proposal: dict[str, Any]) -> str:
+        return normalise_host(proposal["value"]) or DEFAULT_TAVILY_URL
+
+    @validate("rag_chunk_overlap")
+    def _check_overlap(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 0:
+            raise TraitError("ToolsConfig.rag_chunk_overlap must be 0 or more")
+        return proposal["value"]
+
+    @validate("rag_chunk_size", "rag_top_k", "web_max_results", "analyzer_max_rows", "analyzer_max_chars")
+    def _check_positive(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"ToolsConfig.{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
+    @property
+    def web_search_configured(self) -> bool:
+        """A key is set, or the URL points somewhere other than Tavily (the stand-in)."""
+        return bool(self.tavily_api_key) or self.tavily_base_url != DEFAULT_TAVILY_URL
+
+
+CONFIG_CLASSES: tuple[type[Configurable], ...] = (LLMConfig, SandboxConfig, AgentConfig, PathsConfig, ToolsConfig)
 
 
 def config_search_path() -> list[str]:

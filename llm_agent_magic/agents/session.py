@@ -15,7 +15,7 @@ from typing import Any, AsyncIterator, Callable
 
 from traitlets.config import Config
 
-from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig
+from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
 from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, Token
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
@@ -23,7 +23,10 @@ from ..sandbox import SandboxKernel
 from ..store import ConversationStore
 from ..tools.base import ToolContext, ToolRegistry
 from ..tools.files import attach, describe_file
+from ..tools.file_analyzer import FileAnalyzerTool
 from ..tools.python_coder import PythonCoderTool
+from ..tools.rag import RagSearchTool
+from ..tools.web_search import WebSearchTool
 from .chat import run_chat
 from .classifier import MODE_ALIASES, classify
 from .plan_execute import run_plan_execute
@@ -34,8 +37,14 @@ _log = logging.getLogger(__name__)
 NOT_STORED = (Token,)
 
 
-def default_tools() -> ToolRegistry:
-    return ToolRegistry([PythonCoderTool()])
+def default_tools(config: Config | None = None) -> ToolRegistry:
+    """The tools of a session: python_coder, rag_search and file_analyzer always; web_search once Tavily is configured."""
+    tools_config = ToolsConfig(config=config) if config is not None else ToolsConfig()
+    paths = PathsConfig(config=config) if config is not None else None
+    tools = [PythonCoderTool(), RagSearchTool(tools_config, paths=paths), FileAnalyzerTool(tools_config)]
+    if tools_config.web_search_configured:
+        tools.append(WebSearchTool(tools_config))
+    return ToolRegistry(tools)
 
 
 class AgentSession:
@@ -88,7 +97,7 @@ class AgentSession:
             store=ConversationStore.from_config(paths),
             sandbox=sandbox,
             agent_config=agent_config,
-            tools=tools,
+            tools=tools or default_tools(config),
             owns=True,
         )
 

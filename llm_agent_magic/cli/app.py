@@ -13,7 +13,7 @@ from typing import Any
 from traitlets.config import Application, Config, Configurable
 
 from .. import __version__
-from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
+from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig, load_config_files
 
 COMMON_ALIASES: dict[Any, Any] = {
     "host": "LLMConfig.host",
@@ -42,10 +42,11 @@ class LLMAgentApp(Application):
         self.sandbox_config = SandboxConfig(parent=self)
         self.agent_config = AgentConfig(parent=self)
         self.paths_config = PathsConfig(parent=self)
+        self.tools_config = ToolsConfig(parent=self)
 
     @property
     def configurables(self) -> list[Configurable]:
-        return [self.llm_config, self.sandbox_config, self.agent_config, self.paths_config]
+        return [self.llm_config, self.sandbox_config, self.agent_config, self.paths_config, self.tools_config]
 
     def source_of(self, cls_name: str, trait_name: str, env: str) -> str:
         """Where a setting's current value came from."""

@@ -11,6 +11,7 @@ from traitlets import Bool, Int, Unicode
 
 from ..config import markdown_table, trait_rows
 from .app import LLMAgentApp
+from .run import RunApp
 
 
 class ConfigApp(LLMAgentApp):
@@ -117,6 +118,7 @@ SUBCOMMANDS: dict[str, type[LLMAgentApp]] = {
     "fake-ollama": FakeOllamaApp,
     "demo": DemoApp,
     "sessions": SessionsApp,
+    "run": RunApp,
 }
 
 

@@ -35,7 +35,7 @@ _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?
 _WEEKDAY_DATE = re.compile(
     r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b"
 )
-_FINGERPRINT_KEYS = ("model", "stream", "messages", "prompt", "system", "input", "format", "tools")
+_FINGERPRINT_KEYS = ("model", "stream", "messages", "prompt", "system", "input", "format", "tools", "query")
 
 
 def atomic_write_text(path: Path, text: str) -> None:

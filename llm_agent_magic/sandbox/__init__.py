@@ -1,10 +1,18 @@
 """The sandbox: a sibling ipykernel per session that runs generated code, with isolation, variable
 summaries and snapshots. Nothing here imports the agent, tools or front ends.
 
-Map: ``kernel.py`` (SandboxKernel), ``results.py`` (ExecutionResult), ``isolation.py`` (levels, bubblewrap,
-``probe`` for doctor), ``policy.py`` (the audit hook inside the kernel), ``launcher.py`` (the kernel's entry
-point), ``summaries.py`` (variable summaries), ``snapshots.py`` (parquet/npy/JSON/PNG snapshots),
-``paths.py`` (session folders), ``plumbing.py`` (private event loop, locks, state file).
+Map:
+  ``kernel.py``      SandboxKernel: start/attach, execute, timeouts, death and recovery
+  ``wire.py``        one client's requests, replies and outputs over the kernel's channels
+  ``results.py``     ExecutionResult, nbformat outputs, text for the model, plain-words death reasons
+  ``isolation.py``   levels and the checks behind them; ``probe``/``analysis_imports`` for doctor
+  ``launch.py``      argv (bubblewrap), environment and policy of one kernel launch
+  ``python_env.py``  which Python runs the sandbox; environment scrubbing
+  ``launcher.py``    the kernel process's entry point (limits, helpers, audit hook)   } run inside the
+  ``policy.py``      the audit hook                                                   } sandbox's Python,
+  ``summaries.py``   variable summaries (+ their parent-side dataclass)               } stdlib only at
+  ``snapshots.py``   parquet/npy/JSON/PNG snapshots, catalog, ``load``                } import time
+  ``paths.py``       session folders;  ``plumbing.py`` private event loop, session lock, state file
 """
 
 from __future__ import annotations

@@ -8,41 +8,38 @@ for the magic. Every kernel operation runs on one private loop thread (see ``plu
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
-import signal
 import stat
 import time
 import uuid
-from queue import Empty
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
 from traitlets.utils.importstring import import_item
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
-from llm_agent_magic.exceptions import SandboxClosed, SandboxError, SandboxStartError
+from llm_agent_magic.exceptions import ConfigurationError, SandboxClosed, SandboxError, SandboxStartError
 
 from . import isolation, snapshots
+from .launch import build_launch
+from .python_env import sandbox_python
 from .paths import SessionPaths
 from .plumbing import (
     SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, run_sync, session_lock,
     write_json_atomic,
 )
-from .results import ExecutionResult, OutputCollector
+from .results import ExecutionResult, OutputCollector, describe_death
 from .summaries import VariableSummary, parse_summaries
+from .wire import EXPR_KEY, HELPER, KernelWire, expression_data
 
 log = logging.getLogger(__name__)
 
 SPEC_NAME = "llm-agent-sandbox"
-HELPER = "__import__('_llm_agent_sandbox')"
-EXPR_KEY = "llm_agent"
-LIVENESS_INTERVAL = 0.5
 SILENT_TIMEOUT = 30.0
 KERNEL_ARGS = ["--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor"]
-_MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory")
 
 
 class SandboxKernel:
@@ -69,6 +66,7 @@ class SandboxKernel:
         self.level: str | None = None
         self.km: Any = None
         self.kc: AsyncKernelClient | None = None
+        self.wire: KernelWire | None = None
         self.owns_kernel = False
         self.last_restore: dict[str, Any] | None = None
         self.restarts = 0
@@ -118,7 +116,13 @@ class SandboxKernel:
 
     async def async_restart(self, restore: bool = True) -> dict[str, Any]:
         """Replace the kernel with a fresh one; returns the restore report (``restored``, ``failed``)."""
-        return await self._loop.call(self._recover(kill=True, restore=restore))
+        async def go() -> dict[str, Any]:
+            await self._ensure_ready()
+            assert self._exec_lock is not None
+            async with self._exec_lock:
+                return await self._recover(kill=True, restore=restore)
+
+        return await self._loop.call(go())
 
     async def async_restore(self) -> dict[str, Any]:
         """Load every snapshot of the session into the kernel; returns ``{"restored": [...], "failed": {...}}``."""
@@ -142,7 +146,7 @@ class SandboxKernel:
         if not name.isidentifier():
             raise ValueError(f"{name!r} is not a valid Python variable name")
         pushed = self.paths.run / "pushed"
-        pushed.mkdir(exist_ok=True)
+        pushed.mkdir(parents=True, exist_ok=True)
         path = pushed / f"{name}.parquet"
         snapshots.write_parquet(dataframe, path)
 
@@ -241,14 +245,15 @@ class SandboxKernel:
         kc.allow_stdin = False
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         self.kc, self.km, self.owns_kernel = kc, None, False
+        self.wire = KernelWire(kc, self._alive)
         self._pid, self._pid_start = state["pid"], state.get("pid_start", "")
         self.level = state.get("level")
         return True
 
     async def _launch(self) -> None:
         self.level = isolation.resolve_level(self.config)
-        runtime = await asyncio.to_thread(isolation.sandbox_python, self.config)
-        plan = isolation.build_launch(self.config, self.paths, self.level, runtime)
+        runtime = await asyncio.to_thread(sandbox_python, self.config)
+        plan = build_launch(self.config, self.paths, self.level, runtime)
         kernel_dir = self.paths.kernel
         write_json_atomic(kernel_dir / "policy.json", plan.policy, 0o644)
         spec_dir = kernel_dir / "spec" / SPEC_NAME
@@ -258,7 +263,7 @@ class SandboxKernel:
         write_json_atomic(spec_dir / "kernel.json", spec, 0o644)
         self._remove_stale_files()
         launch_id = uuid.uuid4().hex[:8]
-        km_class = import_item(self.config.kernel_manager_class)
+        km_class = _manager_class(self.config.kernel_manager_class)
         km = km_class(
             kernel_name=SPEC_NAME,
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir / "spec")]),
@@ -281,6 +286,7 @@ class SandboxKernel:
         kc.allow_stdin = False
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         self.kc = kc
+        self.wire = KernelWire(kc, self._alive)
 
     def _remove_stale_files(self) -> None:
         """Connection files and sockets of dead launches (called under the session lock, with no live kernel)."""
@@ -306,6 +312,8 @@ class SandboxKernel:
                 self.last_restore = await self._restore()
         except BaseException as exc:  # the error is raised to whoever awaits readiness
             self._start_error = exc
+            if self.owns_kernel:
+                await self._teardown(kill=True)  # a kernel that never became usable must not linger
         finally:
             self._ready.set()
 
@@ -320,33 +328,14 @@ class SandboxKernel:
             raise self._start_error
 
     async def _wait_ready(self) -> None:
-        kc = self.kc
-        assert kc is not None
-        deadline = time.monotonic() + self.config.startup_timeout
-        while True:
-            msg_id = kc.kernel_info()
-            if await self._reply(msg_id, 0.5) is not None:
-                try:
-                    # The kernel publishes status for kernel_info: seeing it proves iopub is subscribed.
-                    await kc.iopub_channel.get_msg(timeout=0.2)
-                    break
-                except Empty:
-                    pass
-            if not await self._alive():
-                raise SandboxStartError(self.session_id, "the kernel process exited", log_tail(self.paths.log_file))
-            if time.monotonic() > deadline:
-                raise SandboxStartError(
-                    self.session_id, f"no answer within {self.config.startup_timeout:g} s", log_tail(self.paths.log_file)
-                )
-        await self._drain_iopub()
-
-    async def _drain_iopub(self) -> None:
-        assert self.kc is not None
-        while True:
-            try:
-                await self.kc.iopub_channel.get_msg(timeout=0)
-            except Empty:
-                return
+        assert self.wire is not None
+        state = await self.wire.wait_ready(time.monotonic() + self.config.startup_timeout)
+        if state == "exited":
+            raise SandboxStartError(self.session_id, "the kernel process exited", log_tail(self.paths.log_file))
+        if state == "timeout":
+            raise SandboxStartError(
+                self.session_id, f"no answer within {self.config.startup_timeout:g} s", log_tail(self.paths.log_file)
+            )
 
     async def _alive(self) -> bool:
         if self.km is not None:
@@ -377,8 +366,8 @@ class SandboxKernel:
             return result
 
     async def _run_cell(self, code: str, timeout: float | None, summary: bool, snapshot: bool) -> ExecutionResult:
-        kc = self.kc
-        assert kc is not None
+        kc, wire = self.kc, self.wire
+        assert kc is not None and wire is not None
         timeout = self.config.execution_timeout if timeout is None else timeout
         started = time.monotonic()
         expressions = {}
@@ -386,13 +375,13 @@ class SandboxKernel:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
         msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
         collector = OutputCollector()
-        outcome, reply = await self._collect(msg_id, collector, started + timeout)
+        outcome, reply = await wire.collect(msg_id, collector, started + timeout)
         result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
         data: dict[str, Any] | None = None
         if outcome == "done":
             content = (reply or {}).get("content", {})
             result.status = "ok" if content.get("status") == "ok" else "error"
-            data = _expression_data(content.get("user_expressions", {}).get(EXPR_KEY))
+            data = expression_data(content.get("user_expressions", {}).get(EXPR_KEY))
             if result.status == "error" and summary:
                 data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
             err = next((o for o in collector.outputs if o["output_type"] == "error"), None)
@@ -401,7 +390,7 @@ class SandboxKernel:
                                   f"(MemoryError); free memory with `del`, or work on a smaller sample")
         elif outcome == "timeout":
             await self._interrupt()
-            outcome, reply = await self._collect(msg_id, collector, time.monotonic() + self.config.interrupt_grace)
+            outcome, reply = await wire.collect(msg_id, collector, time.monotonic() + self.config.interrupt_grace)
             result.status = "timeout"
             if outcome == "done":
                 result.message = f"the code ran longer than {timeout:g} s and was interrupted"
@@ -418,7 +407,7 @@ class SandboxKernel:
             report = await self._recover(kill=False, restore=True)
             result.message = f"{reason}; it was restarted. {_restored_text(report)}"
             _apply_restore(result, report)
-        if result.status == "died" or (result.status == "timeout" and data is None and summary):
+        if summary and data is None and result.status in ("died", "timeout"):
             data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
         result.outputs = collector.outputs
         result.execution_count = collector.execution_count
@@ -433,76 +422,9 @@ class SandboxKernel:
         self._keep_long_output(result)
         return result
 
-    async def _collect(
-        self, msg_id: str, collector: OutputCollector, deadline: float
-    ) -> tuple[str, dict[str, Any] | None]:
-        """Gather outputs until the reply and idle status arrive: ("done", reply), ("timeout", None) or ("died", None)."""
-        reply_task = asyncio.ensure_future(self._reply(msg_id, None))
-        iopub_task = asyncio.ensure_future(self._iopub_until_idle(msg_id, collector))
-        pending: set[asyncio.Future[Any]] = {reply_task, iopub_task}
-        try:
-            while pending:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return "timeout", None
-                done, pending = await asyncio.wait(pending, timeout=min(remaining, LIVENESS_INTERVAL))
-                for task in done:
-                    task.result()
-                if pending and not await self._alive():
-                    await asyncio.sleep(0.05)  # outputs published just before death are worth keeping
-                    await self._drain_into(msg_id, collector)
-                    return "died", None
-            return "done", reply_task.result()
-        finally:
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
-
-    async def _iopub_until_idle(self, msg_id: str, collector: OutputCollector) -> None:
-        assert self.kc is not None
-        while True:
-            msg = await self.kc.iopub_channel.get_msg(timeout=None)
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue
-            if msg["msg_type"] == "status":
-                if msg["content"].get("execution_state") == "idle":
-                    return
-                continue
-            collector.handle(msg)
-
-    async def _drain_into(self, msg_id: str, collector: OutputCollector) -> None:
-        assert self.kc is not None
-        while True:
-            try:
-                msg = await self.kc.iopub_channel.get_msg(timeout=0)
-            except Empty:
-                return
-            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] != "status":
-                collector.handle(msg)
-
-    async def _reply(self, msg_id: str, timeout: float | None) -> dict[str, Any] | None:
-        """The shell reply to ``msg_id`` (others are dropped), or None after ``timeout`` seconds."""
-        assert self.kc is not None
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            try:
-                msg = await self.kc.shell_channel.get_msg(timeout=left)
-            except Empty:
-                return None
-            if msg["parent_header"].get("msg_id") == msg_id:
-                return msg
-
     async def _helper(self, call: str, timeout: float = SILENT_TIMEOUT) -> dict[str, Any] | None:
-        """Evaluate ``_llm_agent_sandbox.<call>`` silently in the kernel (no history, no outputs)."""
-        assert self.kc is not None
-        msg_id = self.kc.execute("", silent=True, store_history=False,
-                                 user_expressions={EXPR_KEY: f"{HELPER}.{call}"}, allow_stdin=False, stop_on_error=False)
-        reply = await self._reply(msg_id, timeout)
-        if reply is None:
-            return None
-        return _expression_data(reply["content"].get("user_expressions", {}).get(EXPR_KEY))
+        assert self.wire is not None
+        return await self.wire.helper(call, timeout)
 
     async def _restore(self) -> dict[str, Any]:
         data = await self._helper("restore()", timeout=max(SILENT_TIMEOUT, self.config.startup_timeout))
@@ -517,40 +439,20 @@ class SandboxKernel:
                 return
             except Exception:  # a dead kernel or a manager without interrupts: fall back to the message
                 pass
-        if self.kc is not None:
-            self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
+        if self.wire is not None:
+            self.wire.interrupt()
 
     # --- death and recovery ---------------------------------------------------------------------------
 
     def _death_reason(self, outputs: list[dict[str, Any]]) -> str:
-        code = None
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
-        if process is not None:
-            code = process.poll()
-        tail = log_tail(self.paths.log_file, 30)
-        seen = tail + "".join(o.get("text", "") + o.get("ename", "") for o in outputs)
-        sig = None
-        if code is not None:
-            if code < 0:
-                sig = -code
-            elif code > 128 and self.level == "full":
-                sig = code - 128  # bubblewrap reports a signal death of its child as 128 + signal
-        memory = f"the sandbox ran out of its {self.config.memory_limit_mb} MB memory limit"
-        if any(h in seen for h in _MEMORY_HINTS):
-            return memory + (f" (signal {sig})" if sig else "")
-        if sig == getattr(signal, "SIGXCPU", -1):
-            return f"the sandbox used up its CPU time limit ({self.config.cpu_time_limit} s)"
-        if sig == signal.SIGSEGV:
-            return "the sandbox kernel crashed (segmentation fault, signal 11)"
-        if sig is not None:
-            try:
-                name = signal.Signals(sig).name
-            except ValueError:
-                name = "signal"
-            return f"the sandbox kernel was killed ({name}, signal {sig})"
-        if code is not None:
-            return f"the sandbox kernel exited (exit code {code})"
-        return "the sandbox kernel stopped unexpectedly"
+        return describe_death(
+            process.poll() if process is not None else None,
+            wrapped=self.level == "full",
+            evidence=log_tail(self.paths.log_file, 30) + "".join(o.get("text", "") + o.get("ename", "") for o in outputs),
+            memory_limit_mb=self.config.memory_limit_mb,
+            cpu_time_limit=self.config.cpu_time_limit,
+        )
 
     async def _recover(self, kill: bool, restore: bool) -> dict[str, Any]:
         """Start a fresh kernel (or attach to one another process already restarted) and restore variables."""
@@ -574,7 +476,7 @@ class SandboxKernel:
     async def _teardown(self, kill: bool) -> None:
         if self.kc is not None:
             self.kc.stop_channels()
-            self.kc = None
+            self.kc = self.wire = None
         if self.km is not None:
             try:
                 await self.km.shutdown_kernel(now=True)
@@ -594,7 +496,7 @@ class SandboxKernel:
             await self._helper("flush(30.0)", timeout=35.0)  # snapshots still being written
         if self.kc is not None:
             self.kc.stop_channels()
-            self.kc = None
+            self.kc = self.wire = None
         if self.km is not None and self.owns_kernel:
             try:
                 await self.km.shutdown_kernel(now=False)
@@ -607,7 +509,7 @@ class SandboxKernel:
 
     def _keep_long_output(self, result: ExecutionResult) -> None:
         text = result.output_text()
-        if len(text) <= self.max_output_chars:
+        if len(text) <= result.output_budget(self.max_output_chars)[1]:
             return
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{result.execution_count or 0}-{os.getpid()}.txt"
         path = self.paths.outputs / name
@@ -617,15 +519,20 @@ class SandboxKernel:
         result.full_output_path = str(path)
 
 
-def _expression_data(expr: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not expr or expr.get("status") != "ok":
-        if expr:
-            log.warning("sandbox helper failed: %s: %s", expr.get("ename"), expr.get("evalue"))
-        return None
-    data = expr.get("data", {}).get("application/json")
-    if isinstance(data, str):  # some kernels send JSON as text
-        data = json.loads(data)
-    return data
+def _manager_class(path: str) -> type[AsyncKernelManager]:
+    try:
+        cls = import_item(path)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(
+            f"SandboxConfig.kernel_manager_class {path!r} cannot be imported ({exc}). Give the import path of an "
+            f"AsyncKernelManager subclass, e.g. 'jupyter_client.manager.AsyncKernelManager'."
+        ) from exc
+    if not (isinstance(cls, type) and issubclass(cls, AsyncKernelManager)):
+        raise ConfigurationError(
+            f"SandboxConfig.kernel_manager_class {path!r} is not an AsyncKernelManager subclass; the sandbox drives "
+            f"kernels asynchronously. Use jupyter_client.manager.AsyncKernelManager or a subclass of it."
+        )
+    return cls
 
 
 def _apply_restore(result: ExecutionResult, report: dict[str, Any]) -> None:

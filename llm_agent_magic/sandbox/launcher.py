@@ -3,7 +3,8 @@
 Runs inside the sandbox's Python, which needs only ipykernel (not this package), so
 the sibling modules are loaded by path. Order matters:
 
-1. resource limits first, so the whole kernel start runs under them;
+1. resource limits and the seccomp filter (no new processes) first, so the whole kernel start runs
+   under them;
 2. import the kernel machinery (and ctypes, whose import opens the main program);
 3. initialise the kernel (sockets, shell);
 4. install the audit hook, so the kernel's own start is not subject to it;
@@ -34,6 +35,11 @@ def main() -> None:
     with open(policy_file, encoding="utf-8") as fh:
         policy = json.load(fh)
     _apply_limits(policy.get("limits", {}))
+    if policy.get("seccomp"):
+        try:
+            _load("seccomp").install()  # before any thread exists; threads inherit it
+        except OSError as exc:
+            print(f"llm-agent sandbox: seccomp filter not installed: {exc}", file=sys.stderr)
     for folder in policy.get("make_dirs", ()):
         os.makedirs(folder, exist_ok=True)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -188,17 +189,57 @@ class ExecutionResult:
     def variables_text(self, max_chars: int = VARIABLES_BUDGET) -> str:
         return render_summaries(self.variables, self.variables_omitted, max_chars)
 
-    def text_for_model(self, limit: int | None = None) -> str:
-        """Status, outputs and variables in at most ``limit`` characters (default: ``max_output_chars``)."""
-        limit = self.max_output_chars if limit is None else limit
+    def output_budget(self, limit: int) -> tuple[str, int]:
+        """The variables text and the characters left for outputs within ``limit``."""
         variables = self.variables_text(min(VARIABLES_BUDGET, max(200, limit // 4)))
-        header = f"Status: {self.status}"
-        budget = max(200, limit - len(variables) - len(header) - 2)
+        return variables, max(200, limit - len(variables) - len(f"Status: {self.status}") - 2)
+
+    def text_for_model(self, limit: int | None = None) -> str:
+        """Status, outputs and variables in about ``limit`` characters (default: ``max_output_chars``).
+
+        Long outputs keep their start and end and say how much was cut and where the whole output is.
+        """
+        limit = self.max_output_chars if limit is None else limit
+        variables, budget = self.output_budget(limit)
         where = f"full output in {self.full_output_path}" if self.full_output_path else ""
         body = truncate_middle(self.output_text() or "(no output)", budget, where)
-        return f"{header}\n{body}\n{variables}"
+        return f"Status: {self.status}\n{body}\n{variables}"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["variables"] = [v.to_dict() for v in self.variables]
         return data
+
+
+_MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory")
+
+
+def describe_death(
+    returncode: int | None, *, wrapped: bool, evidence: str, memory_limit_mb: int, cpu_time_limit: int
+) -> str:
+    """Plain words for why the kernel process ended.
+
+    ``wrapped``: the process was bubblewrap, which reports a signal death of its child as 128 + signal.
+    ``evidence``: the kernel's log and last outputs, searched for signs of running out of memory.
+    """
+    sig = None
+    if returncode is not None:
+        if returncode < 0:
+            sig = -returncode
+        elif returncode > 128 and wrapped:
+            sig = returncode - 128
+    if any(hint in evidence for hint in _MEMORY_HINTS):
+        return f"the sandbox ran out of its {memory_limit_mb} MB memory limit" + (f" (signal {sig})" if sig else "")
+    if sig == getattr(signal, "SIGXCPU", -1):
+        return f"the sandbox used up its CPU time limit ({cpu_time_limit} s)"
+    if sig == signal.SIGSEGV:
+        return "the sandbox kernel crashed (segmentation fault, signal 11)"
+    if sig is not None:
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = "signal"
+        return f"the sandbox kernel was killed ({name}, signal {sig})"
+    if returncode is not None:
+        return f"the sandbox kernel exited (exit code {returncode})"
+    return "the sandbox kernel stopped unexpectedly"

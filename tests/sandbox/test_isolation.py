@@ -3,7 +3,6 @@ next execution in the same session still works."""
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -112,6 +111,21 @@ def test_fork_bomb_is_refused(sb: SandboxKernel) -> None:
 )
 def test_processes_are_refused(sb: SandboxKernel, code: str) -> None:
     assert "starting processes is not allowed" in refused(sb.execute(code), "PermissionError")
+    still_works(sb)
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "import multiprocessing as mp\np = mp.get_context('spawn').Process(target=print)\np.start()",
+        # calls _posixsubprocess.fork_exec directly, with this Python version's arguments
+        "from multiprocessing.util import spawnv_passfds\nspawnv_passfds(b'/bin/true', [b'true'], ())",
+    ],
+    ids=["multiprocessing-spawn", "fork_exec"],
+)
+def test_processes_started_from_c_are_refused_by_seccomp(sb: SandboxKernel, code: str) -> None:
+    # No audit event covers these; the seccomp filter makes the OS refuse them.
+    refused(sb.execute(code), "PermissionError")
     still_works(sb)
 
 

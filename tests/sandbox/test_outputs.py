@@ -11,7 +11,7 @@ import pytest
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.sandbox.isolation import resolve_level
-from llm_agent_magic.sandbox.results import OutputCollector, truncate_middle
+from llm_agent_magic.sandbox.results import OutputCollector, describe_death, truncate_middle
 
 pytestmark = pytest.mark.slow
 
@@ -147,3 +147,19 @@ def test_truncate_middle_keeps_both_ends() -> None:
     cut = truncate_middle(text, 100, "full output in /x")
     assert cut.startswith("HEAD") and cut.endswith("TAIL") and "full output in /x" in cut
     assert truncate_middle("short", 100) == "short"
+
+
+@pytest.mark.parametrize(
+    "code, wrapped, evidence, words",
+    [
+        (-9, False, "", "was killed (SIGKILL, signal 9)"),
+        (137, True, "", "was killed (SIGKILL, signal 9)"),
+        (152, True, "", "CPU time limit (600 s)"),
+        (-11, False, "", "segmentation fault"),
+        (-6, False, "terminate called after throwing an instance of 'std::bad_alloc'", "2048 MB memory limit"),
+        (3, False, "", "exited (exit code 3)"),
+        (None, False, "", "stopped unexpectedly"),
+    ],
+)
+def test_death_is_described_in_plain_words(code: int | None, wrapped: bool, evidence: str, words: str) -> None:
+    assert words in describe_death(code, wrapped=wrapped, evidence=evidence, memory_limit_mb=2048, cpu_time_limit=600)

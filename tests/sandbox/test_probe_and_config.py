@@ -12,8 +12,9 @@ import pytest
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import ConfigurationError, SandboxUnavailable
 from llm_agent_magic.sandbox import SandboxKernel, analysis_imports, probe
-from llm_agent_magic.sandbox import isolation
-from llm_agent_magic.sandbox.isolation import resolve_level, scrub_env
+from llm_agent_magic.sandbox import isolation, seccomp
+from llm_agent_magic.sandbox.isolation import resolve_level
+from llm_agent_magic.sandbox.python_env import scrub_env
 from llm_agent_magic.sandbox.paths import SessionPaths, session_folder_name
 
 
@@ -32,7 +33,8 @@ def test_probe_reports_every_layer() -> None:
     assert report.requested == "auto"
     assert report.level == ("full" if report.bubblewrap.ok else "reduced")
     assert report.rlimits.ok and report.audit_hook.ok
-    for check in (report.bubblewrap, report.user_namespaces, report.rlimits, report.audit_hook):
+    assert report.seccomp.ok == seccomp.supported()
+    for check in (report.bubblewrap, report.user_namespaces, report.rlimits, report.seccomp, report.audit_hook):
         assert check.detail and (check.ok or check.fix)
     assert json.dumps(report.to_dict())
 
@@ -109,3 +111,11 @@ def test_python_setting_and_the_off_level(paths: PathsConfig, config_for: Callab
 def test_kernel_manager_class_must_be_an_import_path() -> None:
     with pytest.raises(Exception, match="import path"):
         SandboxConfig(kernel_manager_class="NotAPath")
+
+
+def test_kernel_manager_class_must_be_an_async_manager(paths: PathsConfig) -> None:
+    config = SandboxConfig(kernel_manager_class="jupyter_client.manager.KernelManager")
+    with pytest.raises(ConfigurationError, match="not an AsyncKernelManager subclass"):
+        SandboxKernel("sync-manager", config=config, paths=paths).start()
+    with pytest.raises(ConfigurationError, match="cannot be imported"):
+        SandboxKernel("no-manager", config=SandboxConfig(kernel_manager_class="nowhere.Manager"), paths=paths).start()

@@ -1,0 +1,350 @@
+"""``%%agent`` and ``%agent ...``: parse what the user typed, hand it to the session, render what comes back.
+
+No agent logic here: requests go to ``AgentSession.run``; everything the user sees is rendered
+from its events (``render.py``) by ``stream.RunStream``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import time
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from ..sandbox import load_variable
+from ..sandbox.snapshots import read_catalog
+from .render import table_data
+from .sessions import ENV_CASSETTE_MODE, KernelAgent, SetupError, default_session_id, env_cassette
+from .stream import RunStream
+
+LINE_COMMANDS = {
+    "status": "model, Ollama, sandbox and isolation, session id, cassette mode",
+    "history [N]": "the session's last N messages (default 20)",
+    "reset": "a new conversation and a fresh sandbox (variables and snapshots cleared)",
+    "vars": "the sandbox's variables and their snapshots",
+    "pull NAME [as LOCAL]": "a sandbox variable's snapshot into this notebook",
+    "push NAME": "a DataFrame of this notebook into the sandbox",
+    "models": "the models the Ollama server has",
+    "sessions": "every stored session",
+    "record PATH": "record model answers to a cassette (sessions from now on)",
+    "replay PATH": "answer from a cassette instead of the model",
+    "live": "talk to the model again (no cassette)",
+}
+_FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+MAX_VALUE_CHARS = 2000
+MAX_LISTED_COLUMNS = 20
+
+
+@magic_arguments(name="%%agent")
+@argument("--mode", choices=["auto", "chat", "react", "plan"], default="auto",
+          help="How to answer: auto (the agent chooses), chat, react (tools step by step), plan (plan, then execute).")
+@argument("--model", default=None, help="Model for this run only.")
+@argument("--session", default=None, help="Session id (default: $LLM_AGENT_SESSION, else the notebook's path).")
+@argument("--files", nargs="+", default=[], metavar="PATH", help="Files to copy into the sandbox's workspace.")
+@argument("--dry-run", action="store_true", help="Show the code the agent would run first; run nothing.")
+@argument("--quiet", action="store_true", help="No live display; only the final result.")
+def _cell_options(line: str, cell: str | None = None) -> None:
+    """Ask the agent: the cell body is the request; `{name}` inserts a variable of this notebook
+    (DataFrames are copied into the sandbox under that name); `{{` and `}}` are literal braces."""
+
+
+# IPython's help formatter writes usage as a reST literal block; the error message wants one plain line.
+CELL_USAGE = " ".join(argparse.ArgumentParser(prog="%%agent", parents=[_cell_options.parser], add_help=False)
+                      .format_usage().split())
+LINE_USAGE = "usage: %agent COMMAND [--session ID]   commands: " + ", ".join(c.split()[0] for c in LINE_COMMANDS)
+
+
+def _usage_error(message: str, usage: str = CELL_USAGE) -> UsageError:
+    return UsageError(f"{message}\n{usage}")
+
+
+def _describe_frame(name: str, df: Any) -> str:
+    columns = [str(c) for c in df.columns]
+    listed = ", ".join(columns[:MAX_LISTED_COLUMNS]) + (f", ... {len(columns) - MAX_LISTED_COLUMNS} more"
+                                                       if len(columns) > MAX_LISTED_COLUMNS else "")
+    rows, cols = df.shape
+    return (f"The DataFrame `{name}` ({rows} rows x {cols} columns: {listed}) is available in the sandbox "
+            f"under that name.")
+
+
+def _is_dataframe(value: Any) -> bool:
+    import sys
+
+    pd = sys.modules.get("pandas")
+    return pd is not None and isinstance(value, pd.DataFrame)
+
+
+def interpolate(request: str, namespace: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Fill ``{name}`` from the namespace; returns the request and the DataFrames to push."""
+    frames: dict[str, Any] = {}
+
+    def fill(match: re.Match[str]) -> str:
+        token, name = match.group(0), match.group(1)
+        if name is None:
+            return token[0]
+        if name not in namespace:
+            raise _usage_error(f"{{{name}}} in the request: this notebook has no variable named {name!r}. "
+                               f"Define it first, or write {{{{{name}}}}} for literal braces.")
+        value = namespace[name]
+        if _is_dataframe(value):
+            frames[name] = value
+            return f"`{name}`"
+        text = str(value)
+        return text if len(text) <= MAX_VALUE_CHARS else text[:MAX_VALUE_CHARS] + " ..."
+
+    text = _FIELD.sub(fill, request)
+    if frames:
+        text += "\n\n" + "\n".join(_describe_frame(n, df) for n, df in frames.items())
+    return text, frames
+
+
+@magics_class
+class AgentMagics(Magics):
+    """The ``agent`` magic: ``%%agent`` asks, ``%agent COMMAND`` manages the session."""
+
+    def __init__(self, shell: Any, agent: KernelAgent) -> None:
+        super().__init__(shell)
+        self.agent = agent
+        self.last_bundle: dict[str, Any] | None = None
+
+    @line_cell_magic
+    def agent(self, line: str, cell: str | None = None) -> None:
+        if cell is None:
+            self._line(line)
+        else:
+            self._cell(line, cell)
+
+    # --- %%agent ---------------------------------------------------------------------------------------
+
+    def _cell(self, line: str, cell: str) -> None:
+        try:
+            args = parse_argstring(_cell_options, line)
+        except UsageError as exc:
+            raise _usage_error(str(exc)) from None
+        request = cell.strip()
+        if not request:
+            raise _usage_error("The cell is empty: write the request below the %%agent line.")
+        ns = self.shell.user_ns
+        request, frames = interpolate(request, ns)
+        files = []
+        for path in args.files:
+            full = os.path.abspath(os.path.expanduser(path))
+            if not os.path.isfile(full):
+                raise _usage_error(f"--files: {path} does not exist (looked in {os.path.dirname(full)}).")
+            files.append(full)
+        session_id = args.session or default_session_id(ns)
+        session = self._session(session_id)
+        for name, df in frames.items():
+            try:
+                self.agent.loop.call(session.sandbox.async_push(name, df))
+            except Exception as exc:
+                raise _usage_error(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
+        config = session.llm.config
+        saved = {k: getattr(config, k) for k in ("model", "classifier_model", "coder_model")}
+        if args.model:
+            config.model, config.classifier_model, config.coder_model = args.model, "", ""
+        try:
+            stream = RunStream(self.agent.loop, session, quiet=args.quiet, dry_run=args.dry_run)
+            stream.run(request, mode=args.mode, files=files)
+            self.last_bundle = stream.finish(session_id=session_id, model=config.model,
+                                             include_failed=session.config.include_failed_cells)
+        finally:
+            for key, value in saved.items():
+                setattr(config, key, value)
+
+    def _session(self, session_id: str) -> Any:
+        try:
+            return self.agent.session(session_id)
+        except SetupError as exc:
+            raise UsageError(str(exc)) from None
+
+    # --- %agent COMMAND ----------------------------------------------------------------------------------
+
+    def _line(self, line: str) -> None:
+        try:
+            words = shlex.split(line)
+        except ValueError as exc:
+            raise _usage_error(str(exc), LINE_USAGE) from None
+        session_id = None
+        if "--session" in words:
+            at = words.index("--session")
+            if at + 1 >= len(words):
+                raise _usage_error("--session needs an id.", LINE_USAGE)
+            session_id = words[at + 1]
+            del words[at:at + 2]
+        if not words or words[0] in ("help", "-h", "--help"):
+            print(self._help())
+            return
+        command, rest = words[0], words[1:]
+        handler = getattr(self, f"_cmd_{command}", None)
+        if handler is None:
+            raise _usage_error(f"Unknown command {command!r}.", LINE_USAGE)
+        handler(rest, session_id or default_session_id(self.shell.user_ns))
+
+    def _help(self) -> str:
+        lines = [CELL_USAGE, "", LINE_USAGE, ""]
+        lines += [f"  %agent {c:<22} {h}" for c, h in LINE_COMMANDS.items()]
+        return "\n".join(lines)
+
+    @staticmethod
+    def _expect(rest: list[str], count: int, usage: str) -> None:
+        if len(rest) != count:
+            raise _usage_error(f"Expected: %agent {usage}", LINE_USAGE)
+
+    def _cmd_status(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 0, "status")
+        from .status import status_rows
+
+        rows = status_rows(self.agent, session_id)
+        display(table_data(None, rows), raw=True)
+
+    def _cmd_history(self, rest: list[str], session_id: str) -> None:
+        if len(rest) > 1 or (rest and not rest[0].isdigit()):
+            raise _usage_error("Expected: %agent history [N]", LINE_USAGE)
+        from ..store import ConversationStore, SessionNotFound
+
+        _, _, _, paths = self._effective()
+        with ConversationStore.from_config(paths) as store:
+            try:
+                messages = store.recent_messages(session_id, int(rest[0]) if rest else 20)
+            except SessionNotFound:
+                messages = []
+        if not messages:
+            text = f"No messages yet in session {session_id}."
+            display({"text/plain": text, "text/markdown": text}, raw=True)
+            return
+        md = "\n\n".join(f"**{m.role}**: {m.content}" for m in messages)
+        plain = "\n\n".join(f"{m.role}: {m.content}" for m in messages)
+        display({"text/markdown": md, "text/plain": plain}, raw=True)
+
+    def _cmd_reset(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 0, "reset")
+        try:
+            self.agent.reset(session_id)
+        except SetupError as exc:
+            raise UsageError(str(exc)) from None
+        print(f"Session {session_id}: new conversation; fresh sandbox, no variables or snapshots.")
+
+    def _cmd_vars(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 0, "vars")
+        session = self._session(session_id)
+        sandbox = session.sandbox
+        summaries = self.agent.loop.call(sandbox.async_variables())
+        self.agent.loop.call(sandbox.async_flush_snapshots())
+        catalog = read_catalog(sandbox.snapshots_dir)
+        saved, failed = catalog["variables"], catalog["not_persisted"]
+        rows = []
+        for s in summaries:
+            size = "x".join(str(n) for n in s.shape) if s.shape is not None else (s.length if s.length is not None else "")
+            if s.name in saved:
+                snap = f"{saved[s.name]['kind']} ({saved[s.name].get('bytes', 0):,} bytes)"
+            else:
+                snap = f"not saved: {failed[s.name]['reason']}" if s.name in failed else "not saved"
+            rows.append([s.name, s.type, size, snap])
+        live = {s.name for s in summaries}
+        for name, entry in sorted(saved.items()):
+            if name not in live:
+                rows.append([name, entry.get("type", ""), "", f"{entry['kind']} (snapshot only)"])
+        display(table_data(["name", "type", "size", "snapshot"], rows, "The sandbox has no variables yet."), raw=True)
+
+    def _cmd_pull(self, rest: list[str], session_id: str) -> None:
+        if len(rest) == 1:
+            name, local = rest[0], rest[0]
+        elif len(rest) == 3 and rest[1] == "as":
+            name, local = rest[0], rest[2]
+        else:
+            raise _usage_error("Expected: %agent pull NAME [as LOCAL]", LINE_USAGE)
+        if not local.isidentifier():
+            raise _usage_error(f"{local!r} is not a valid Python name.", LINE_USAGE)
+        session = self.agent.sessions.get(session_id)
+        if session is not None and session.sandbox is not None:
+            self.agent.loop.call(session.sandbox.async_flush_snapshots())
+        _, _, _, paths = self._effective()
+        try:
+            value = load_variable(session_id, name, paths)
+        except KeyError as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            raise UsageError(f"%agent pull: {message}") from None
+        self.shell.user_ns[local] = value
+        print(f"{local} = {name} from the sandbox ({type(value).__name__}{_shape(value)})")
+
+    def _cmd_push(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 1, "push NAME")
+        name = rest[0]
+        if name not in self.shell.user_ns:
+            raise _usage_error(f"%agent push: this notebook has no variable named {name!r}.", LINE_USAGE)
+        value = self.shell.user_ns[name]
+        if not _is_dataframe(value):
+            raise _usage_error(f"%agent push takes a pandas DataFrame; {name} is a {type(value).__name__}.", LINE_USAGE)
+        session = self._session(session_id)
+        try:
+            self.agent.loop.call(session.sandbox.async_push(name, value))
+        except Exception as exc:
+            raise UsageError(f"%agent push: could not copy {name!r} into the sandbox: {exc}") from None
+        print(f"{name} is in the sandbox ({type(value).__name__}{_shape(value)})")
+
+    def _cmd_models(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 0, "models")
+        from .status import list_models
+
+        llm, _, _, _ = self._effective()
+        try:
+            models = list_models(self.agent, llm)
+        except Exception as exc:
+            raise UsageError(str(exc)) from None
+        in_use = {llm.model, llm.coder_model, llm.classifier_model, llm.embedding_model} - {""}
+        rows = [[m, "configured" if m in in_use or m.removesuffix(":latest") in in_use else ""] for m in models]
+        display(table_data(["model", ""], rows, f"The server at {llm.host} has no models."), raw=True)
+
+    def _cmd_sessions(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 0, "sessions")
+        from ..store import ConversationStore
+
+        _, _, _, paths = self._effective()
+        with ConversationStore.from_config(paths) as store:
+            sessions = store.list_sessions()
+        rows = [[("* " if s.id == session_id else "") + s.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)),
+                 s.message_count, s.title] for s in sessions]
+        display(table_data(["session", "updated", "messages", "title"], rows, "No sessions yet."), raw=True)
+
+    def _cmd_record(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 1, "record PATH")
+        self._cassette("record", rest[0])
+
+    def _cmd_replay(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 1, "replay PATH")
+        if env_cassette() is None and not os.path.isfile(rest[0]):
+            raise _usage_error(f"%agent replay: cassette {rest[0]} does not exist (looked in {os.getcwd()}).",
+                               LINE_USAGE)
+        self._cassette("replay", rest[0])
+
+    def _cmd_live(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 0, "live")
+        self._cassette("live", "")
+
+    def _cassette(self, mode: str, path: str) -> None:
+        try:
+            print(self.agent.set_cassette(mode, path))
+        except SetupError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _effective(self) -> Any:
+        try:
+            return self.agent.effective()
+        except SetupError as exc:
+            raise UsageError(str(exc)) from None
+
+
+def _shape(value: Any) -> str:
+    shape = getattr(value, "shape", None)
+    return f", shape {tuple(shape)}" if isinstance(shape, tuple) else ""
+
+
+__all__ = ["AgentMagics", "ENV_CASSETTE_MODE", "interpolate"]

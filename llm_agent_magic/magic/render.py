@@ -1,0 +1,243 @@
+"""Events into pixels: the live view of a run and its final outputs, as MIME bundles.
+
+Pure functions of the events (no IPython, no clocks), so the same events always give the
+same final outputs: example notebooks are checked with nbval. Ids (run, cell) appear only
+inside the cells bundle JSON, never in text, markdown or HTML.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..cells import CELLS_MIME, render_html
+from ..events import (
+    Answer,
+    CellOutput,
+    Classified,
+    CodeCell,
+    Error,
+    Event,
+    PlanCreated,
+    RunFinished,
+    StepFinished,
+    StepStarted,
+    Thought,
+    Token,
+    ToolCall,
+)
+
+MODE_NAMES = {"chat": "chat", "react": "ReAct", "plan_execute": "plan and execute"}
+STEP_MARKS = {"pending": "○", "running": "▶", "ok": "✓", "error": "✗", "skipped": "–"}
+STOPPED = "Stopped: the run was interrupted before it finished."
+MAX_LIVE_CODE_LINES = 40
+
+
+def markdown_to_html(text: str) -> str:
+    """Markdown rendered as HTML (mistune, which Jupyter ships); escaped text if it is missing."""
+    try:
+        import mistune
+    except ImportError:  # pragma: no cover - mistune comes with nbconvert
+        return f"<pre>{html.escape(text)}</pre>"
+    return str(mistune.html(text))
+
+
+def _fence(source: str, lang: str = "python") -> str:
+    ticks = "```"
+    while ticks in source:
+        ticks += "`"
+    return f"{ticks}{lang}\n{source.rstrip()}\n{ticks}"
+
+
+@dataclass
+class LiveView:
+    """What a run looks like while it goes: the state the events so far describe."""
+
+    dry_run: bool = False
+    mode: str = ""
+    reason: str = ""
+    steps: list[dict[str, str]] = field(default_factory=list)
+    tool: str = ""
+    tool_input: str = ""
+    thought: str = ""
+    code: str = ""
+    attempt: int = 0
+    code_state: str = ""
+    tokens: list[str] = field(default_factory=list)
+    errors: list[Error] = field(default_factory=list)
+    stopping: bool = False
+    finished: str = ""
+
+    def apply(self, event: Event) -> None:
+        if isinstance(event, Classified):
+            self.mode, self.reason = event.mode, event.reason
+        elif isinstance(event, PlanCreated):
+            self.steps = [{"goal": str(s.get("goal", "")), "state": "pending"} for s in event.steps]
+        elif isinstance(event, StepStarted) and 0 <= event.index < len(self.steps):
+            self.steps[event.index]["state"] = "running"
+        elif isinstance(event, StepFinished) and 0 <= event.index < len(self.steps):
+            self.steps[event.index]["state"] = event.status if event.status in STEP_MARKS else "error"
+        elif isinstance(event, Thought):
+            self.thought = event.text
+        elif isinstance(event, ToolCall):
+            self.tool, self.tool_input = event.tool, event.input
+        elif isinstance(event, CodeCell):
+            self.code, self.attempt = event.source, event.attempt
+            self.code_state = "drafted" if self.dry_run else "running"
+        elif isinstance(event, CellOutput):
+            self.code_state = "failed" if event.failed or event.status != "ok" else "ok"
+        elif isinstance(event, Token):
+            self.tokens.append(event.text)
+        elif isinstance(event, Error):
+            self.errors.append(event)
+        elif isinstance(event, RunFinished):
+            self.finished = event.status
+
+    @property
+    def answer_started(self) -> bool:
+        return bool(self.tokens)
+
+    def markdown(self) -> str:
+        parts = []
+        head = "**Agent**"
+        if self.mode:
+            head += f" · {MODE_NAMES.get(self.mode, self.mode)}"
+            if self.reason:
+                head += f" — {self.reason}"
+        else:
+            head += " · choosing how to answer…"
+        parts.append(head)
+        if self.steps:
+            lines = [f"{i + 1}. {STEP_MARKS[s['state']]} {s['goal']}" for i, s in enumerate(self.steps)]
+            parts.append("**Plan**\n\n" + "\n".join(lines))
+        if self.tool and not self.tokens:
+            parts.append(f"Using `{self.tool}`: {self.tool_input}")
+        if self.thought and not self.tokens:
+            parts.append(f"_{self.thought}_")
+        if self.code and not self.tokens:
+            lines = self.code.rstrip().splitlines()
+            shown = "\n".join(lines[-MAX_LIVE_CODE_LINES:])
+            state = {"running": "running…", "ok": "done", "failed": "failed", "drafted": "drafted, not run"}
+            parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{_fence(shown)}")
+        if self.tokens:
+            parts.append("".join(self.tokens))
+        for error in self.errors:
+            parts.append(f"> **{error.kind}**: {error.message}")
+        if self.stopping and not self.finished:
+            parts.append("_Stopping…_")
+        return "\n\n".join(parts)
+
+    def display_data(self) -> dict[str, Any]:
+        text = self.markdown()
+        return {"text/markdown": text, "text/plain": text}
+
+
+# --- final outputs --------------------------------------------------------------------------------
+
+
+def _answer(events: list[Event]) -> str:
+    return next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
+
+
+def _status(events: list[Event]) -> str:
+    return next((e.status for e in reversed(events) if isinstance(e, RunFinished)), "cancelled")
+
+
+def _attempts(events: Iterable[Event]) -> list[tuple[CodeCell, CellOutput | None]]:
+    outputs = {e.cell_id: e for e in events if isinstance(e, CellOutput)}
+    return [(e, outputs.get(e.cell_id)) for e in events if isinstance(e, CodeCell)]
+
+
+def _errors_markdown(events: list[Event]) -> str:
+    errors = [e for e in events if isinstance(e, Error)]
+    return "\n\n".join(f"> **{e.kind}**: {e.message}" for e in errors)
+
+
+def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]:
+    """What replaces the live view when the run is over: the answer (or why there is none)."""
+    status, answer = _status(events), _answer(events)
+    parts = []
+    if dry_run:
+        parts += [_fence(cell.source) for cell, _ in _attempts(events)]
+    if status == "cancelled":
+        parts.append(f"**Stopped**: the run was interrupted before it finished.")
+    elif status == "error":
+        parts.append("**The agent could not finish this request.**")
+    if answer and status != "cancelled":
+        parts.append(answer)
+    errors = _errors_markdown(events)
+    if errors:
+        parts.append(errors)
+    text = "\n\n".join(parts)
+    plain = STOPPED if status == "cancelled" else text
+    return {"text/markdown": text, "text/plain": plain}
+
+
+def code_markdown(events: list[Event], include_failed: bool = True) -> str:
+    """Every code attempt as a fenced block, labelled with how it went."""
+    blocks = []
+    for cell, output in _attempts(events):
+        if output is None:
+            label = "drafted, not run"
+        elif output.failed or output.status != "ok":
+            if not include_failed:
+                continue
+            label = f"failed ({output.status})"
+        else:
+            label = "ran"
+        blocks.append(f"_Generated cell, attempt {cell.attempt}: {label}_\n\n{_fence(cell.source)}")
+    return "\n\n".join(blocks)
+
+
+def summary_text(bundle: dict[str, Any], events: list[Event]) -> str:
+    """One short plain line about the run: cells, failures and status (no ids, no times)."""
+    cells = bundle.get("cells", [])
+    failed = sum(1 for c in cells if c.get("metadata", {}).get("llm_agent", {}).get("status") == "failed")
+    drafted = sum(1 for _, out in _attempts(events) if out is None)
+    if cells:
+        what = f"{len(cells)} generated cell{'s' if len(cells) != 1 else ''}"
+        if failed:
+            what += f" ({failed} failed attempt{'s' if failed != 1 else ''})"
+    elif drafted:
+        what = f"{drafted} drafted cell{'s' if drafted != 1 else ''}, nothing was run"
+    else:
+        what = "no code was run"
+    return f"llm-agent: {what}; run {bundle.get('status', 'unknown')}"
+
+
+def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: bool = True) -> dict[str, Any]:
+    """The second output: the generated cells, for people (markdown, HTML) and for front ends (the bundle)."""
+    answer = _answer(events)
+    code = code_markdown(events, include_failed)
+    markdown = "\n\n".join(p for p in (answer, code) if p)
+    drafted = "".join(
+        f"<details open><summary>Drafted cell, attempt {cell.attempt} (not run)</summary>"
+        f"<pre><code class=\"language-python\">{html.escape(cell.source)}</code></pre></details>"
+        for cell, output in _attempts(events)
+        if output is None
+    )
+    body = (markdown_to_html(answer) if answer else "") + render_html(bundle) + drafted
+    return {
+        "text/markdown": markdown or summary_text(bundle, events),
+        "text/html": f'<div class="llm-agent-cells">{body}</div>',
+        "text/plain": summary_text(bundle, events),
+        CELLS_MIME: bundle,
+    }
+
+
+# --- tables for the line magics ----------------------------------------------------------------------
+
+
+def table_data(headers: list[str] | None, rows: list[list[Any]], empty: str = "(none)") -> dict[str, Any]:
+    """A small table as HTML and aligned plain text; ``headers=None`` for a two-column key/value list."""
+    if not rows:
+        return {"text/plain": empty, "text/html": f"<p>{html.escape(empty)}</p>"}
+    cells = [[str(c) for c in row] for row in rows]
+    ncols = len(cells[0])
+    widths = [max(len(r[i]) for r in cells + ([list(headers)] if headers else [])) for i in range(ncols)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()] if headers else []
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>" if headers else ""
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
+    return {"text/plain": "\n".join(lines), "text/html": f"<table>{head}<tbody>{body}</tbody></table>"}

@@ -1,0 +1,87 @@
+"""What ``%agent status`` and ``%agent models`` ask of the model server and the sandbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..config import LLMConfig
+from ..exceptions import LLMAgentError
+from ..llm import LLMClient
+from .sessions import ENV_CASSETTE_MODE, KernelAgent, env_cassette
+
+PROBE_TIMEOUT = 3.0
+
+
+def _probe_config(llm: LLMConfig) -> LLMConfig:
+    """The same server, no cassette, a short timeout and no retries: a quick question."""
+    return LLMConfig(config=llm.config, host=llm.host, cassette_mode="live", request_timeout=PROBE_TIMEOUT,
+                     max_retries=0)
+
+
+def list_models(agent: KernelAgent, llm: LLMConfig) -> list[str]:
+    _, _, _, paths = agent.effective()
+
+    async def go() -> list[str]:
+        async with LLMClient(_probe_config(llm), paths=paths) as client:
+            return await client.list_models()
+
+    return agent.loop.call(go())
+
+
+def _ollama(agent: KernelAgent, llm: LLMConfig) -> str:
+    if llm.cassette_mode == "replay":
+        return f"not needed: replaying {llm.cassette_path}"
+    _, _, _, paths = agent.effective()
+
+    async def go() -> str:
+        async with LLMClient(_probe_config(llm), paths=paths) as client:
+            return await client.version()
+
+    try:
+        return f"reachable at {llm.host} (version {agent.loop.call(go())})"
+    except LLMAgentError as exc:
+        return f"NOT reachable at {llm.host}: {str(exc).split('. ')[0]}"
+
+
+def _sandbox(agent: KernelAgent, session_id: str, level_config: Any) -> tuple[str, str]:
+    from ..sandbox.isolation import resolve_level
+
+    session = agent.sessions.get(session_id)
+    sandbox = session.sandbox if session is not None else None
+    if sandbox is None:
+        try:
+            level = f"{resolve_level(level_config)} (when it starts)"
+        except LLMAgentError as exc:
+            level = f"unavailable: {exc}"
+        return "not started (it starts with the first %%agent cell)", level
+    try:
+        alive = agent.loop.call(sandbox.async_is_alive(), timeout=10)
+    except Exception:
+        alive = False
+    state = f"running (pid {sandbox.pid})" if alive else "stopped (it restarts with the next cell)"
+    if sandbox.attached:
+        state += ", shared with another process"
+    if sandbox.restarts:
+        state += f", restarted {sandbox.restarts} time(s)"
+    return state, sandbox.level or "starting"
+
+
+def status_rows(agent: KernelAgent, session_id: str) -> list[list[str]]:
+    llm, sandbox_config, _, paths = agent.effective()
+    model = llm.model
+    extras = [f"{p}: {m}" for p, m in (("coder", llm.coder_model), ("classifier", llm.classifier_model)) if m]
+    if extras:
+        model += f" ({', '.join(extras)})"
+    cassette = llm.cassette_mode + (f" {llm.cassette_path}" if llm.cassette_path and llm.cassette_mode != "live" else "")
+    if env_cassette() is not None:
+        cassette += f" (set by ${ENV_CASSETTE_MODE})"
+    sandbox_state, level = _sandbox(agent, session_id, sandbox_config)
+    return [
+        ["session", session_id],
+        ["model", model],
+        ["ollama", _ollama(agent, llm)],
+        ["cassette", cassette],
+        ["sandbox", sandbox_state],
+        ["isolation", level],
+        ["data root", str(paths.root)],
+    ]

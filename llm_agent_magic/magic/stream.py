@@ -1,0 +1,186 @@
+"""One ``%%agent`` run as the user sees it: events from the agent loop, rendered in place.
+
+The run's coroutine lives on the private loop (``AgentLoop``); its events cross to the main
+thread through a thread-safe queue, and the main thread updates ONE output area (a display
+handle). A kernel interrupt (the notebook's stop button) cancels the run cleanly: the agent
+stops, the sandbox is interrupted, the output says "stopped" and the kernel stays usable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..agents.session import AgentSession
+from ..cells import make_bundle
+from ..events import Error, Event, RunFinished, Token
+from .loop import AgentLoop
+from .render import LiveView, answer_data, bundle_data
+
+#: Streamed tokens redraw the output at most this often (the first one at once).
+THROTTLE_SECONDS = 0.05
+#: After an interrupt, how long the agent gets to wind down before its task is cancelled outright.
+STOP_GRACE_SECONDS = 30.0
+_END = object()
+
+
+@dataclass
+class _Failed:
+    exc: BaseException
+
+
+Display = Callable[..., Any]
+
+
+class RunStream:
+    """Drives one ``session.run`` from the main thread; ``events`` holds everything it yielded."""
+
+    def __init__(self, loop: AgentLoop, session: AgentSession, *, quiet: bool = False, dry_run: bool = False,
+                 display: Display | None = None) -> None:
+        self.loop = loop
+        self.session = session
+        self.quiet = quiet
+        self.dry_run = dry_run
+        self.events: list[Event] = []
+        self.view = LiveView(dry_run=dry_run)
+        self._display = display or _ipython_display
+        self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._task: asyncio.Task[None] | None = None
+        self._interrupts = 0
+        self._interrupted_at = 0.0
+        self._handle: Any = None
+        self._last_draw = 0.0
+        self._dirty = False
+        self._drawn: dict[str, Any] | None = None
+
+    # --- the loop side ---------------------------------------------------------------------------------
+
+    async def _pump(self, request: str, kwargs: dict[str, Any]) -> None:
+        self._task = asyncio.current_task()
+        try:
+            async for event in self.session.run(request, **kwargs):
+                self._items.put(event)
+        except asyncio.CancelledError:
+            pass
+        except BaseException as exc:  # reported in the output, not as a traceback
+            self._items.put(_Failed(exc))
+        finally:
+            self._items.put(_END)
+
+    def _cancel(self) -> None:  # on the loop thread
+        if not self.session.cancel() and self._task is not None:
+            self._task.cancel()  # the run had not started its work yet
+
+    def _force_stop(self) -> None:  # on the loop thread
+        if self._task is not None:
+            self._task.cancel()
+
+    # --- the main-thread side --------------------------------------------------------------------------
+
+    def _on_interrupt(self, *_: Any) -> None:
+        self._interrupts += 1
+        if self._interrupts == 1:
+            self._interrupted_at = time.monotonic()
+            self.view.stopping = True
+            self._dirty = True
+            self.loop.call_soon(self._cancel)
+        else:
+            self.loop.call_soon(self._force_stop)
+
+    def run(self, request: str, *, mode: str = "auto", files: list[str] | None = None) -> list[Event]:
+        """Run to the end (or until interrupted), rendering as it goes; returns the events."""
+        if not self.quiet:
+            self._drawn = self.view.display_data()
+            self._handle = self._display(self._drawn, raw=True, display_id=True)
+        kwargs = {"mode": mode, "files": list(files or []), "dry_run": self.dry_run}
+        self.loop.submit(self._pump(request, kwargs))
+        previous = _install_sigint(self._on_interrupt)
+        try:
+            self._consume()
+        finally:
+            _restore_sigint(previous)
+        if not any(isinstance(e, RunFinished) for e in self.events):
+            self.events.append(RunFinished("cancelled" if self._interrupts else "error"))
+        return self.events
+
+    def _consume(self) -> None:
+        while True:
+            wait = 0.25
+            if self._dirty:
+                wait = max(0.0, self._last_draw + THROTTLE_SECONDS - time.monotonic())
+            try:
+                item = self._items.get(timeout=wait)
+            except queue.Empty:
+                item = None
+            except KeyboardInterrupt:  # no handler could be installed (not the main thread)
+                self._on_interrupt()
+                continue
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                exc = item.exc
+                self._add(Error(type(exc).__name__, str(exc) or repr(exc), recoverable=False))
+                self._add(RunFinished("error"))
+            elif item is not None:
+                self._add(item)
+            if self._dirty and time.monotonic() - self._last_draw >= THROTTLE_SECONDS:
+                self._draw()
+            if self._interrupts == 1 and time.monotonic() - self._interrupted_at > STOP_GRACE_SECONDS:
+                self._on_interrupt()  # the agent did not wind down in time: cancel its task outright
+
+    def _add(self, event: Event) -> None:
+        self.events.append(event)
+        self.view.apply(event)
+        if self.quiet:
+            return
+        if isinstance(event, Token) and len(self.view.tokens) > 1:
+            self._dirty = True  # drawn by the throttle
+        else:
+            self._draw()
+
+    def _draw(self) -> None:
+        self._dirty = False
+        data = self.view.display_data()
+        if self._handle is None or data == self._drawn:
+            return  # events that change nothing on screen (usage, observations) cost no message
+        self._drawn = data
+        self._last_draw = time.monotonic()
+        self._handle.update(data, raw=True)
+
+    def finish(self, *, session_id: str, model: str, include_failed: bool) -> dict[str, Any]:
+        """Replace the live view with the answer and show the generated cells; returns the bundle."""
+        data = answer_data(self.events, dry_run=self.dry_run)
+        if self._handle is not None:
+            self._handle.update(data, raw=True)
+        else:
+            self._display(data, raw=True)
+        bundle = make_bundle(self.events, session_id=session_id, model=model, include_failed=include_failed)
+        bundle["errors"] = [{"kind": e.kind, "message": e.message} for e in self.events if isinstance(e, Error)]
+        self._display(bundle_data(self.events, bundle, include_failed), raw=True)
+        return bundle
+
+
+def _ipython_display(data: dict[str, Any], **kwargs: Any) -> Any:
+    from IPython.display import display
+
+    return display(data, **kwargs)
+
+
+def _install_sigint(handler: Callable[..., Any]) -> Any:
+    """Our handler for the run's duration, so an interrupt never lands as an exception mid-render."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        return signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):
+        return None
+
+
+def _restore_sigint(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGINT, previous)

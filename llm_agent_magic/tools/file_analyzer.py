@@ -1,0 +1,304 @@
+"""``file_analyzer``: what a file in the session holds, before any code is written for it.
+
+Tables (csv, tsv, xlsx, parquet, json): shape, columns with dtypes, missing values and
+distinct counts, a numeric summary, the first rows. Documents (txt, md, pdf, docx, html
+and other text): length, outline (headings, pages, tables, lists) and the first
+paragraphs. It only reads, in the agent's process, bounded by ``ToolsConfig``
+(``analyzer_max_rows``, ``analyzer_max_chars``), and only files inside the session's
+workspace or the configured document folders.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import mimetypes
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from ..config import ToolsConfig
+from .base import Tool, ToolContext, ToolResult
+from .files import TABLE_SUFFIXES
+from .rag.loaders import DocumentError, LoadedDocument, is_document, load_document
+
+PREVIEW_ROWS = 5
+MAX_COLUMNS_SHOWN = 40
+FIRST_PARAGRAPHS = 3
+PARAGRAPH_CHARS = 1200
+MAX_LISTED_FILES = 30
+#: A JSON file that is not JSON Lines is parsed whole only below this size.
+MAX_JSON_BYTES = 50_000_000
+TABLES = TABLE_SUFFIXES | {".jsonl", ".ndjson"}
+
+
+class FileAnalyzerTool(Tool):
+    name = "file_analyzer"
+    description = (
+        "Describes one file of the session without changing it: for tables (csv, tsv, xlsx, parquet, json) the shape, "
+        "columns, types, missing values, numeric summary and first rows; for documents (txt, md, pdf, docx, html) "
+        "the length, outline and first paragraphs. Use it to see what a file holds before analysing it."
+    )
+    input_description = "the file name (as attached, or as it is in the working folder)"
+
+    def __init__(self, config: ToolsConfig | None = None):
+        self.config = config or ToolsConfig()
+
+    async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
+        roots = self.roots(ctx)
+        if not roots:
+            return ToolResult("This session has no working folder, so there are no files to analyse.", success=False)
+        name = action_input.strip().strip("`'\"").strip()
+        path = find_file(name, roots) if name else None
+        if path is None:
+            listing = ", ".join(p.name for p in _listing(roots)) or "(none)"
+            what = f"No file named {name!r}" if name else "No file name was given"
+            return ToolResult(f"{what} in the working folder. Files there: {listing}.", success=False)
+        text = await asyncio.to_thread(self.analyse, path)
+        return ToolResult(text[: ctx.config.max_output_chars], data={"path": str(path)})
+
+    def roots(self, ctx: ToolContext) -> list[Path]:
+        roots = []
+        if ctx.sandbox is not None and getattr(ctx.sandbox, "workspace", None):
+            roots.append(Path(ctx.sandbox.workspace).resolve())
+        roots += [Path(f).expanduser().resolve() for f in self.config.rag_folders if Path(f).expanduser().is_dir()]
+        return roots
+
+    def analyse(self, path: Path) -> str:
+        """The description of one file (any path; the tool only passes paths inside its roots)."""
+        size = path.stat().st_size
+        head = f"{path.name} ({size:,} bytes)"
+        suffix = path.suffix.lower()
+        if suffix in TABLES:
+            try:
+                frame, facts = self._read_table(path, suffix)
+            except Exception as exc:  # pandas, openpyxl and pyarrow raise anything on a malformed file
+                return f"{head}: could not be read as {suffix.lstrip('.')} ({type(exc).__name__}: {str(exc)[:200]})."
+            if frame is None:
+                return f"{head}: JSON, not a table.\n{facts.get('structure', '')}".rstrip()
+            return _describe_table(frame, facts, head)
+        if is_document(path) or _looks_like_text(path):
+            try:
+                doc = (
+                    load_document(path, max_chars=self.config.analyzer_max_chars)
+                    if is_document(path)
+                    else _plain(path, self.config.analyzer_max_chars)
+                )
+            except DocumentError as exc:
+                return f"{head}: {exc}."
+            return _describe_document(doc, head)
+        kind = mimetypes.guess_type(path.name)[0] or "unknown type"
+        return f"{head}: a binary file ({kind}); file_analyzer describes tables and text documents only."
+
+    # --- reading tables --------------------------------------------------------------------
+    def _read_table(self, path: Path, suffix: str) -> tuple[Any, dict[str, Any]]:
+        """At most ``analyzer_max_rows`` rows, and what is known of the rest (``total_rows``, ``partial``)."""
+        import pandas as pd
+
+        limit = self.config.analyzer_max_rows
+        facts: dict[str, Any] = {}
+        if suffix in (".csv", ".tsv"):
+            frame = pd.read_csv(path, nrows=limit + 1, sep="\t" if suffix == ".tsv" else ",")
+        elif suffix in (".xlsx", ".xls"):
+            with pd.ExcelFile(path) as book:
+                facts["sheets"] = [str(s) for s in book.sheet_names]
+                frame = pd.read_excel(book, sheet_name=book.sheet_names[0], nrows=limit + 1)
+        elif suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(path)
+            batch = next(parquet.iter_batches(batch_size=limit), None)
+            frame = batch.to_pandas() if batch is not None else parquet.schema_arrow.empty_table().to_pandas()
+            total = parquet.metadata.num_rows
+            return frame, {"total_rows": f"{total:,}", "partial": total > len(frame)}
+        else:
+            frame, facts = _read_json(path, suffix, limit)
+            if frame is None:
+                return None, facts
+        if len(frame) > limit:
+            frame, facts["partial"] = frame.iloc[:limit], True
+            facts["total_rows"] = f"more than {limit:,}"
+        return frame, facts
+
+
+def _read_json(path: Path, suffix: str, limit: int) -> tuple[Any, dict[str, Any]]:
+    """JSON Lines, a list of records, or one object holding a list of records; else an outline of the JSON."""
+    import pandas as pd
+
+    if suffix == ".json" and path.stat().st_size <= MAX_JSON_BYTES:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:
+            pass  # several documents: JSON Lines after all
+        else:
+            if isinstance(data, list) and data and all(isinstance(item, dict) for item in data[:100]):
+                return pd.json_normalize(data[: limit + 1], max_level=1), {}
+            if isinstance(data, dict):
+                lists = [k for k, v in data.items() if isinstance(v, list) and v and isinstance(v[0], dict)]
+                if len(lists) == 1:
+                    frame = pd.json_normalize(data[lists[0]][: limit + 1], max_level=1)
+                    return frame, {"records_under": lists[0]}
+            return None, {"structure": _json_outline(data)}
+    return pd.read_json(path, lines=True, nrows=limit + 1), {}
+
+
+def _describe_table(frame: Any, facts: dict[str, Any], head: str) -> str:
+    import pandas as pd
+
+    rows = facts.get("total_rows") or f"{len(frame):,}"
+    lines = [f"{head}: table, {rows} rows x {frame.shape[1]} columns."]
+    if facts.get("records_under"):
+        lines.append(f"The rows are the records under the key {facts['records_under']!r}.")
+    if facts.get("sheets"):
+        lines.append(f"Sheets: {', '.join(facts['sheets'])} (described: {facts['sheets'][0]}).")
+    if facts.get("partial"):
+        lines.append(f"Statistics below are over the first {len(frame):,} rows.")
+    shown = frame.iloc[:, :MAX_COLUMNS_SHOWN]
+    missing = shown.isna().sum()
+    columns = pd.DataFrame(
+        {
+            "dtype": shown.dtypes.astype(str),
+            "missing": missing,
+            "missing %": (100 * missing / max(1, len(shown))).round(1),
+            "distinct": [_distinct(shown[c]) for c in shown.columns],
+        }
+    )
+    lines += ["Columns:", _indent(columns.to_string())]
+    if frame.shape[1] > MAX_COLUMNS_SHOWN:
+        lines.append(f"  ... and {frame.shape[1] - MAX_COLUMNS_SHOWN} more columns.")
+    total_missing = int(frame.isna().sum().sum())
+    lines.append(f"Missing values: {total_missing:,} in total." if total_missing else "Missing values: none.")
+    numeric = shown.select_dtypes("number")
+    if not numeric.empty:
+        summary = numeric.describe().T[["count", "mean", "std", "min", "50%", "max"]].rename(columns={"50%": "median"})
+        lines += ["Numeric summary:", _indent(summary.to_string(float_format=lambda v: f"{v:.4g}"))]
+    preview = frame.head(PREVIEW_ROWS).to_string(max_colwidth=40, max_cols=20)
+    lines += [f"First {min(PREVIEW_ROWS, len(frame))} rows:", _indent(preview)]
+    return "\n".join(lines)
+
+
+# --- documents ------------------------------------------------------------------------------
+def _describe_document(doc: LoadedDocument, head: str) -> str:
+    text = doc.text
+    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    words = len(text.split())
+    lines = [f"{head}: {doc.kind} document, {len(text):,} characters, {words:,} words, {len(paragraphs):,} paragraphs."]
+    if doc.meta.get("truncated"):
+        lines.append(f"(Only the first {len(text):,} characters were read.)")
+    if doc.meta.get("title"):
+        lines.append(f"Title: {doc.meta['title']}")
+    structure = []
+    if "pages" in doc.meta:
+        structure.append(f"{doc.meta['pages']} pages")
+    headings = doc.meta.get("headings") or []
+    if headings:
+        structure.append(f"{len(headings)} headings")
+    tables = doc.meta.get("tables", 0) or sum(1 for block in paragraphs if _is_markdown_table(block))
+    if tables:
+        structure.append(f"{tables} tables")
+    items = len(re.findall(r"(?m)^\s*(?:[-*+]|\d+[.)])\s+\S", text))
+    if items:
+        structure.append(f"{items} list items")
+    fences = text.count("```") // 2
+    if fences:
+        structure.append(f"{fences} code blocks")
+    if structure:
+        lines.append("Structure: " + ", ".join(structure) + ".")
+    if headings:
+        lines += ["Outline:", *(f"  {h}" for h in headings[:25])]
+        if len(headings) > 25:
+            lines.append(f"  ... and {len(headings) - 25} more headings.")
+    body = [p for p in paragraphs if not re.fullmatch(r"#{1,6} .*", p)][:FIRST_PARAGRAPHS]
+    if body:
+        lines.append("First paragraphs:")
+        for paragraph in body:
+            clipped = paragraph if len(paragraph) <= PARAGRAPH_CHARS else paragraph[:PARAGRAPH_CHARS] + " ..."
+            lines.append(_indent(clipped))
+    elif not text.strip():
+        lines.append("It holds no text (for a PDF: a scan or images only).")
+    return "\n".join(lines)
+
+
+def _plain(path: Path, max_chars: int) -> LoadedDocument:
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        text = handle.read(max_chars + 1)
+    doc = LoadedDocument(text[:max_chars], "text", {})
+    if len(text) > max_chars:
+        doc.meta["truncated"] = True
+    return doc
+
+
+def _looks_like_text(path: Path) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            sample = handle.read(4096)
+    except OSError:
+        return False
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start > len(sample) - 4  # a multi-byte character cut at the sample's end
+    return True
+
+
+def _is_markdown_table(block: str) -> bool:
+    rows = block.splitlines()
+    return len(rows) >= 2 and all(r.strip().startswith("|") for r in rows[:2]) and "---" in rows[1]
+
+
+def _json_outline(data: Any, depth: int = 0) -> str:
+    pad = "  " * depth
+    if isinstance(data, dict):
+        parts = [f"{pad}object with {len(data)} keys"]
+        if depth < 2:
+            for key, value in list(data.items())[:20]:
+                parts.append(f"{pad}  {key}: " + _json_outline(value, depth + 2).strip())
+        return "\n".join(parts)
+    if isinstance(data, list):
+        inner = _json_outline(data[0], depth + 1).strip() if data and depth < 3 else ""
+        return f"{pad}list of {len(data)}" + (f", first: {inner}" if inner else "")
+    return f"{pad}{type(data).__name__}"
+
+
+def _distinct(column: Any) -> Any:
+    try:
+        return int(column.nunique(dropna=True))
+    except TypeError:  # lists or dicts in the cells (JSON)
+        return "n/a"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+# --- finding the file -----------------------------------------------------------------------
+def find_file(name: str, roots: list[Path]) -> Path | None:
+    """``name`` inside one of ``roots`` (relative path first, then by file name anywhere below); never outside them."""
+    candidate = Path(name).expanduser()
+    for root in roots:
+        path = (candidate if candidate.is_absolute() else root / candidate).resolve()
+        if path.is_file() and path.is_relative_to(root):
+            return path
+    wanted = candidate.name.casefold()
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for file in sorted(files):
+                path = (Path(folder) / file).resolve()
+                if file.casefold() == wanted and path.is_relative_to(root):
+                    return path
+    return None
+
+
+def _listing(roots: list[Path]) -> list[Path]:
+    found: list[Path] = []
+    for root in roots:
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found += [Path(folder) / f for f in sorted(files) if not f.startswith(".")]
+            if len(found) >= MAX_LISTED_FILES:
+                return found[:MAX_LISTED_FILES]
+    return found

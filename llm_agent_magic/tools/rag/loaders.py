@@ -1,0 +1,219 @@
+"""Documents to plain text: txt/md, csv/tsv, pdf (pypdf), docx (python-docx), html (stdlib parser).
+
+Headings come out as markdown ``#`` lines whatever the format, so chunks keep them and
+``file_analyzer`` can show a document's outline. A file that cannot be read raises
+`DocumentError` with the reason; callers skip it with a note instead of failing.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
+TABLE_TEXT_SUFFIXES = {".csv", ".tsv"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | TABLE_TEXT_SUFFIXES | {".pdf", ".docx", ".html", ".htm"}
+#: Rows of a CSV turned into text; a data file bigger than this is for python_coder, not retrieval.
+MAX_TABLE_ROWS = 2000
+
+
+class DocumentError(Exception):
+    """A file that is not a readable document of its type (the message says why)."""
+
+
+@dataclass
+class LoadedDocument:
+    text: str
+    kind: str
+    #: Format-specific facts: pages, headings, tables, title, rows, truncated.
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def is_document(path: Path) -> bool:
+    return path.suffix.lower() in SUPPORTED_SUFFIXES
+
+
+def load_document(path: Path, *, max_chars: int | None = None) -> LoadedDocument:
+    """The text of ``path``; `DocumentError` when the file cannot be read as its suffix says."""
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise DocumentError(f"unsupported file type {suffix or '(none)'}")
+    try:
+        if suffix == ".pdf":
+            doc = _pdf(path)
+        elif suffix == ".docx":
+            doc = _docx(path)
+        elif suffix in (".html", ".htm"):
+            doc = _html(_read_text(path))
+        elif suffix in TABLE_TEXT_SUFFIXES:
+            doc = _table(_read_text(path), "\t" if suffix == ".tsv" else ",")
+        else:
+            text = _read_text(path)
+            doc = LoadedDocument(text, "markdown" if suffix in (".md", ".markdown") else "text")
+    except DocumentError:
+        raise
+    except OSError as exc:
+        raise DocumentError(f"could not be read ({exc.strerror or exc})") from None
+    except Exception as exc:  # third-party parsers raise anything on a malformed file
+        raise DocumentError(f"not a readable {suffix[1:].upper()} file ({type(exc).__name__}: {str(exc)[:160]})") from None
+    if doc.kind in ("text", "markdown"):
+        doc.meta.setdefault("headings", _markdown_headings(doc.text))
+    if max_chars is not None and len(doc.text) > max_chars:
+        doc.text, doc.meta["truncated"] = doc.text[:max_chars], True
+    return doc
+
+
+def _read_text(path: Path) -> str:
+    data = path.read_bytes()
+    if b"\x00" in data[:4096]:
+        raise DocumentError("looks binary, not text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+
+
+def _markdown_headings(text: str) -> list[str]:
+    return [f"{'#' * len(m.group(1))} {m.group(2)}" for m in _MD_HEADING.finditer(text)][:200]
+
+
+def _pdf(path: Path) -> LoadedDocument:
+    from pypdf import PdfReader
+
+    reader = PdfReader(path, strict=False)
+    if reader.is_encrypted and not reader.decrypt(""):
+        raise DocumentError("is an encrypted PDF")
+    pages = [(page.extract_text() or "").strip() for page in reader.pages]
+    title = reader.metadata.title if reader.metadata is not None else None
+    meta: dict[str, Any] = {"pages": len(pages), "headings": []}
+    if title:
+        meta["title"] = str(title)
+    return LoadedDocument("\n\n".join(p for p in pages if p), "pdf", meta)
+
+
+def _docx(path: Path) -> LoadedDocument:
+    import docx
+
+    document = docx.Document(str(path))
+    blocks: list[str] = []
+    headings: list[str] = []
+    tables = 0
+    inner = document.iter_inner_content() if hasattr(document, "iter_inner_content") else [
+        *document.paragraphs,
+        *document.tables,
+    ]
+    for item in inner:
+        if hasattr(item, "rows"):  # a table: one line per row, cells separated by " | "
+            tables += 1
+            rows = [" | ".join(" ".join(c.text.split()) for c in row.cells) for row in item.rows]
+            blocks.append("\n".join(rows))
+            continue
+        text = item.text.strip()
+        if not text:
+            continue
+        level = _heading_level(item.style.name if item.style is not None else "")
+        if level:
+            text = f"{'#' * level} {text}"
+            headings.append(text)
+        blocks.append(text)
+    title = document.core_properties.title or ""
+    meta: dict[str, Any] = {"headings": headings, "tables": tables, "paragraphs": len(blocks) - tables}
+    if title:
+        meta["title"] = title
+    return LoadedDocument("\n\n".join(blocks), "docx", meta)
+
+
+def _heading_level(style: str) -> int:
+    if style == "Title":
+        return 1
+    match = re.fullmatch(r"Heading (\d)", style)
+    return min(6, int(match.group(1))) if match else 0
+
+
+class _HTMLText(HTMLParser):
+    BLOCKS = {"p", "div", "section", "article", "li", "tr", "br", "table", "ul", "ol", "pre", "blockquote", "header", "footer"}
+    SKIP = {"script", "style", "noscript", "template", "svg"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.headings: list[str] = []
+        self.title = ""
+        self._skip = 0
+        self._in_title = False
+        self._heading: int = 0
+        self._heading_text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.SKIP:
+            self._skip += 1
+        elif tag == "title":
+            self._in_title = True
+        elif re.fullmatch(r"h[1-6]", tag):
+            self._heading = int(tag[1])
+            self._heading_text = []
+            self.parts.append("\n\n" + "#" * self._heading + " ")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n" if tag in ("p", "div", "section", "article", "table") else "\n")
+        elif tag in ("td", "th"):
+            self.parts.append(" | ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP:
+            self._skip = max(0, self._skip - 1)
+        elif tag == "title":
+            self._in_title = False
+        elif self._heading and tag == f"h{self._heading}":
+            self.headings.append("#" * self._heading + " " + " ".join("".join(self._heading_text).split()))
+            self._heading = 0
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._skip:
+            return
+        if self._in_title:
+            self.title += data
+            return
+        if self._heading:
+            self._heading_text.append(data)
+        self.parts.append(data)
+
+
+def _html(source: str) -> LoadedDocument:
+    parser = _HTMLText()
+    parser.feed(source)
+    parser.close()
+    raw = "".join(parser.parts)
+    lines = [" ".join(line.split()) for line in raw.split("\n")]
+    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    meta: dict[str, Any] = {"headings": parser.headings}
+    if parser.title.strip():
+        meta["title"] = " ".join(parser.title.split())
+    return LoadedDocument(text, "html", meta)
+
+
+def _table(source: str, delimiter: str) -> LoadedDocument:
+    """Rows as self-describing lines ("column: value; ..."), so any chunk of them stands on its own."""
+    reader = csv.reader(io.StringIO(source), delimiter=delimiter)
+    header = next(reader, None)
+    if not header:
+        return LoadedDocument("", "table", {"rows": 0, "columns": []})
+    header = [h.strip() or f"column {i + 1}" for i, h in enumerate(header)]
+    lines = [f"Columns: {', '.join(header)}"]
+    rows = 0
+    for row in reader:
+        if rows >= MAX_TABLE_ROWS:
+            return LoadedDocument("\n".join(lines), "table", {"rows": rows, "columns": header, "truncated": True})
+        if not any(cell.strip() for cell in row):
+            continue
+        lines.append("; ".join(f"{h}: {v.strip()}" for h, v in zip(header, row)))
+        rows += 1
+    return LoadedDocument("\n".join(lines), "table", {"rows": rows, "columns": header})

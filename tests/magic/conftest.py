@@ -1,0 +1,42 @@
+"""A real kernel for the magic tests: one per module, driven through nbclient, cell by cell.
+
+The scripted Ollama server is module-wide too; each test loads its own script into it
+(``server.load``) so rules of one test never answer another's calls.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from llm_agent_magic.testing.fake_ollama import FakeOllama
+from magic_helpers import CELL_TIMEOUT, NotebookKernel
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[FakeOllama]:
+    with FakeOllama() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def kernel(server: FakeOllama, tmp_path_factory: pytest.TempPathFactory) -> Iterator[NotebookKernel]:
+    folder = tmp_path_factory.mktemp("notebook")
+    (folder / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
+    env = {**os.environ, "OLLAMA_HOST": server.url, "LLM_AGENT_DATA_ROOT": str(folder / ".llm_agent")}
+    for name in ("LLM_AGENT_SESSION", "JPY_SESSION_NAME", "LLM_AGENT_CASSETTE_MODE", "LLM_AGENT_CASSETTE_PATH",
+                 "LLM_AGENT_CONFIG_JSON", "LLM_AGENT_FRESH_SESSION"):
+        env.pop(name, None)
+    nb = nbformat.v4.new_notebook()
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
+                            resources={"metadata": {"path": str(folder)}})
+    with client.setup_kernel(env=env):
+        kernel = NotebookKernel(client, server, folder)
+        kernel.run("%load_ext llm_agent_magic")
+        yield kernel
+    nbformat.write(nb, folder / "magic-tests.ipynb")  # left behind for a person to open after a failure

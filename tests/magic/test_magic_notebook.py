@@ -1,0 +1,184 @@
+"""``%%agent`` and ``%agent`` in a real kernel, cell by cell through nbclient, against the scripted server.
+
+One kernel (and so one warm sandbox) serves the module; tests run in file order and some
+rely on what the sandbox kept (that is the point of the two-cell test).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+from llm_agent_magic.cells import CELLS_MIME
+
+from magic_helpers import bundle, stream, texts
+
+VERIFY_OK = {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}}
+FINISH = {"purpose": "react", "match": "Observation from python_coder",
+          "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}}
+
+
+def react_script(action_input: str, code: str, answer: str, **extra_rules) -> dict:
+    return {"rules": [
+        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
+        FINISH,
+        {"purpose": "react", "reply": {"thought": "Run code.", "action": "python_coder", "action_input": action_input}},
+        {"purpose": "code", "reply": f"```python\n{code}\n```"},
+        VERIFY_OK,
+        {"purpose": "answer", "reply": answer},
+    ]}
+
+
+def usage_error(cell) -> str:
+    """The message of a UsageError: on stderr, with no traceback and no error output."""
+    assert not [o for o in cell.outputs if o.output_type == "error"]
+    err = stream(cell, "stderr")
+    assert err.startswith("UsageError: ") and "Traceback" not in err
+    return err
+
+
+def test_a_question_streams_then_leaves_the_answer_and_the_cells(kernel):
+    kernel.script(react_script("mean price of sales.csv", "import pandas as pd\nsales = pd.read_csv('sales.csv')\n"
+                                    "print('mean price:', sales['price'].mean())", "The mean price is **20.0**."))
+    cell = kernel.run("%%agent --files sales.csv\nWhat is the mean price in sales.csv?")
+    answer, cells = cell.outputs
+    assert answer.output_type == "display_data" and answer.data["text/markdown"] == "The mean price is **20.0**."
+    assert cells.data["text/plain"] == "llm-agent: 1 generated cell; run ok"
+    assert "```python\nimport pandas as pd" in cells.data["text/markdown"]
+    assert "<strong>20.0</strong>" in cells.data["text/html"] and "mean price: 20.0" in cells.data["text/html"]
+    generated = cells.data[CELLS_MIME]
+    assert isinstance(generated, dict) and generated["status"] == "ok"
+    (code,) = generated["cells"]
+    assert code["outputs"][0]["text"] == "mean price: 20.0\n"
+    assert code["metadata"]["llm_agent"]["status"] == "final" and code["metadata"]["llm_agent"]["model"] == "qwen3:8b"
+    # No ids or timings outside the bundle: the same events render the same outputs.
+    assert generated["run_id"] not in str(answer.data) + cells.data["text/html"] + cells.data["text/markdown"]
+
+
+def test_dry_run_shows_the_code_and_runs_nothing(kernel):
+    kernel.script(react_script("set a marker", "dry_marker = 'ran'\nprint(dry_marker)", "unused"))
+    cell = kernel.run("%%agent --dry-run\nSet a marker called {{dry_marker}}")
+    answer, cells = cell.outputs
+    assert "```python\ndry_marker = 'ran'" in answer.data["text/markdown"]
+    assert "Dry run" in answer.data["text/markdown"]
+    assert bundle(cell)["cells"] == [] and cells.data["text/plain"] == "llm-agent: 1 drafted cell, nothing was run; run ok"
+    assert "Drafted cell" in cells.data["text/html"]
+    assert "{dry_marker}" in kernel.server.requests_for("classify")[0].text  # {{ }} are literal braces
+    assert not kernel.server.requests_for("react")
+    variables = kernel.run("%agent vars")
+    assert "dry_marker" not in texts(variables)[0]
+
+
+def test_variables_fill_the_request_and_dataframes_reach_the_sandbox(kernel):
+    kernel.script(react_script("count rows of prices above the threshold",
+                                    "print(int((prices['price'] > 15).sum()))", "Two regions sell above 15."))
+    kernel.run("import pandas as pd\nthreshold = 15\n"
+               "prices = pd.DataFrame({'region': ['north', 'south', 'east'], 'price': [10, 30, 20]})")
+    cell = kernel.run("%%agent --quiet\nHow many rows of {prices} have a price above {threshold}?")
+    request = kernel.server.requests_for("classify")[0].text
+    assert "How many rows of `prices` have a price above 15?" in request
+    assert "The DataFrame `prices` (3 rows x 2 columns: region, price) is available in the sandbox" in request
+    (code,) = bundle(cell)["cells"]
+    assert code["outputs"][0]["text"] == "2\n"  # the code read `prices` inside the sandbox
+    assert texts(cell, "text/markdown")[0] == "Two regions sell above 15."
+
+
+def test_push_and_pull_round_trip(kernel):
+    kernel.run("mine = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})")
+    pushed = kernel.run("%agent push mine")
+    assert stream(pushed) == "mine is in the sandbox (DataFrame, shape (3, 2))\n"
+    pulled = kernel.run("%agent pull mine as back\nprint(back.equals(mine))")
+    assert stream(pulled).splitlines() == ["back = mine from the sandbox (DataFrame, shape (3, 2))", "True"]
+    listing = texts(kernel.run("%agent vars"))[0]
+    assert "mine" in listing and "prices" in listing and "dataframe" in listing
+
+
+def test_two_cells_share_the_sandbox(kernel):
+    kernel.script({"rules": [
+        FINISH,
+        {"purpose": "react", "times": 1, "reply": {"thought": "a", "action": "python_coder", "action_input": "make totals"}},
+        {"purpose": "react", "times": 1, "reply": {"thought": "b", "action": "python_coder", "action_input": "largest"}},
+        {"purpose": "code", "times": 1, "reply": "```python\ntotals = {'q1': 10, 'q2': 32}\nprint(sum(totals.values()))\n```"},
+        {"purpose": "code", "times": 1, "reply": "```python\nprint(max(totals, key=totals.get))\n```"},
+        VERIFY_OK,
+        {"purpose": "answer", "times": 1, "reply": "The totals are ready."},
+        {"purpose": "answer", "reply": "q2 is the largest quarter."},
+    ]})
+    first = kernel.run("%%agent --mode react\nMake quarterly totals.")
+    second = kernel.run("%%agent --mode react\nWhich quarter in totals is the largest?")
+    assert bundle(first)["cells"][0]["outputs"][0]["text"] == "42\n"
+    (code,) = bundle(second)["cells"]
+    assert code["source"] == "print(max(totals, key=totals.get))" and code["outputs"][0]["text"] == "q2\n"
+    assert texts(second, "text/markdown")[0] == "q2 is the largest quarter."
+    pulled = kernel.run("%agent pull totals\nprint(totals['q2'])")
+    assert stream(pulled).endswith("32\n")
+
+
+def test_mistakes_are_usage_errors_without_tracebacks(kernel):
+    bad_option = usage_error(kernel.run("%%agent --colour red\nhello", raises=True))
+    assert "unrecognized arguments: --colour red" in bad_option and "usage: %%agent [--mode" in bad_option
+    bad_mode = usage_error(kernel.run("%%agent --mode sideways\nhello", raises=True))
+    assert "invalid choice: 'sideways'" in bad_mode
+    unknown = usage_error(kernel.run("%%agent\nWhat is {nope} worth?", raises=True))
+    assert "no variable named 'nope'" in unknown and "{{nope}}" in unknown
+    empty = usage_error(kernel.run("%%agent --mode chat\n   \n", raises=True))
+    assert "The cell is empty" in empty
+    missing = usage_error(kernel.run("%agent pull ghost", raises=True))
+    assert "No snapshot of 'ghost'" in missing and "mine" in missing  # says what does exist
+    not_frame = usage_error(kernel.run("%agent push threshold", raises=True))
+    assert "takes a pandas DataFrame; threshold is a int" in not_frame
+    assert "Unknown command 'frobnicate'" in usage_error(kernel.run("%agent frobnicate", raises=True))
+    assert "does not exist" in usage_error(kernel.run("%%agent --files nothere.csv\nhi", raises=True))
+    assert stream(kernel.run("print('still fine')")) == "still fine\n"
+
+
+def test_interrupt_stops_the_run_and_the_kernel_stays_usable(kernel):
+    kernel.script(react_script("wait", "import time\ntime.sleep(60)\nprint('slept')", "done"))
+
+    def interrupt_while_the_code_runs() -> None:
+        deadline = time.monotonic() + 60
+        while not kernel.server.requests_for("verify") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the sandbox is now inside time.sleep
+        os.kill(kernel.pid, signal.SIGINT)  # what the notebook's stop button does
+
+    threading.Thread(target=interrupt_while_the_code_runs, daemon=True).start()
+    cell = kernel.run("%%agent --mode react\nWait a minute, then say slept.")
+    assert texts(cell)[0] == "Stopped: the run was interrupted before it finished."
+    assert "**Stopped**" in texts(cell, "text/markdown")[0]
+    assert bundle(cell)["status"] == "cancelled"
+    assert not [o for o in cell.outputs if o.output_type == "error"]
+    assert stream(kernel.run("print('kernel alive')")) == "kernel alive\n"
+    # The sandbox was interrupted too: it answers at once and did not print 'slept'.
+    kernel.script(react_script("say after", "print('after the stop')", "It printed."))
+    after = kernel.run("%%agent --mode react\nPrint after the stop.")
+    assert bundle(after)["cells"][-1]["outputs"][0]["text"] == "after the stop\n"
+
+
+def test_config_status_models_sessions_and_history(kernel):
+    kernel.script({"rules": [{"purpose": "answer", "reply": "Hi."}], "models": ["qwen3:8b", "tiny:1b"]})
+    kernel.run('%config LLMConfig.model = "tiny:1b"')
+    status = texts(kernel.run("%agent status"))[0]
+    assert "model      tiny:1b" in status and "reachable at http://127.0.0.1" in status
+    assert "isolation" in status and "cassette   live" in status
+    session_id = status.splitlines()[0].split()[-1]
+    kernel.run("%%agent --mode chat\nSay hi.")
+    assert kernel.server.requests_for("answer")[-1].model == "tiny:1b"
+    kernel.run("%%agent --mode chat --model qwen3:8b\nSay hi again.")
+    assert kernel.server.requests_for("answer")[-1].model == "qwen3:8b"  # for that run only
+    kernel.run("%%agent --mode chat\nAnd once more.")
+    assert kernel.server.requests_for("answer")[-1].model == "tiny:1b"
+    models = texts(kernel.run("%agent models"))[0]
+    assert "tiny:1b" in models and "configured" in models
+    assert f"* {session_id}" in texts(kernel.run("%agent sessions"))[0]
+    history = texts(kernel.run("%agent history 2"))[0]
+    assert history == "user: And once more.\n\nassistant: Hi."
+
+
+def test_reset_starts_a_new_conversation_and_an_empty_sandbox(kernel):
+    kernel.run("%agent reset")
+    assert texts(kernel.run("%agent history"))[0].startswith("No messages yet")
+    assert texts(kernel.run("%agent vars"))[0] == "The sandbox has no variables yet."
+    assert "No snapshot of 'totals'" in usage_error(kernel.run("%agent pull totals", raises=True))
