@@ -119,8 +119,8 @@ class Cassette:
         last = ""
         if isinstance(body.get("messages"), list) and body["messages"]:
             last = str(body["messages"][-1].get("content", ""))
-        elif "prompt" in body or "input" in body:
-            last = str(body.get("prompt", body.get("input", "")))
+        else:
+            last = str(next((body[k] for k in ("prompt", "input", "query") if k in body), ""))
         return {
             "fingerprint": hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:32],
             "path": request.url.path,
@@ -221,3 +221,16 @@ class CassetteTransport(httpx.AsyncBaseTransport):
     async def aclose(self) -> None:
         if self.inner is not None:
             await self.inner.aclose()
+
+
+class SharedTransport(httpx.AsyncBaseTransport):
+    """A view of another transport that a second httpx client may use and close without closing it."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport):
+        self.inner = inner
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """The owner of ``inner`` closes it."""

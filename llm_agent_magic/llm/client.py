@@ -37,7 +37,7 @@ from ..exceptions import (
     StructuredOutputError,
 )
 from .calllog import CallLog, CallRecord
-from .cassette import Cassette, CassetteTransport
+from .cassette import Cassette, CassetteTransport, SharedTransport
 from .structured import JSONReplyError, parse_json_reply
 from .thinking import ThinkFilter, strip_thinking
 
@@ -115,6 +115,11 @@ class LLMClient:
             path, scrub_literals=scrub, source=f"recorded from a live Ollama at {self.config.host}"
         )
         return CassetteTransport(self.cassette, "record", inner=live)
+
+    def cassette_transport(self) -> httpx.AsyncBaseTransport | None:
+        """When recording or replaying, a transport other HTTP clients (web search) can use so that their
+        answers go into, and come from, the same cassette; ``None`` when live."""
+        return SharedTransport(self._transport) if self.cassette is not None else None
 
     def _client(self, purpose: str) -> ollama.AsyncClient:
         # One client per purpose: the header is fixed per httpx client, and all of them share one

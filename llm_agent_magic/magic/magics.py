@@ -282,7 +282,7 @@ class AgentMagics(Magics):
             raise _usage_error(f"%agent push: this notebook has no variable named {name!r}.", LINE_USAGE)
         value = self.shell.user_ns[name]
         if not _is_dataframe(value):
-            raise _usage_error(f"%agent push takes a pandas DataFrame; {name} is a {type(value).__name__}.", LINE_USAGE)
+            raise _usage_error(f"%agent push takes a pandas DataFrame; {name} is of type {type(value).__name__}.", LINE_USAGE)
         session = self._session(session_id)
         try:
             self.agent.loop.call(session.sandbox.async_push(name, value))

@@ -174,12 +174,12 @@ def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]
     return {"text/markdown": text, "text/plain": plain}
 
 
-def code_markdown(events: list[Event], include_failed: bool = True) -> str:
+def code_markdown(events: list[Event], include_failed: bool = True, dry_run: bool = False) -> str:
     """Every code attempt as a fenced block, labelled with how it went."""
     blocks = []
     for cell, output in _attempts(events):
         if output is None:
-            label = "drafted, not run"
+            label = "drafted, not run" if dry_run else "stopped before it finished"
         elif output.failed or output.status != "ok":
             if not include_failed:
                 continue
@@ -190,38 +190,45 @@ def code_markdown(events: list[Event], include_failed: bool = True) -> str:
     return "\n\n".join(blocks)
 
 
-def summary_text(bundle: dict[str, Any], events: list[Event]) -> str:
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def summary_text(bundle: dict[str, Any], events: list[Event], dry_run: bool = False) -> str:
     """One short plain line about the run: cells, failures and status (no ids, no times)."""
     cells = bundle.get("cells", [])
     failed = sum(1 for c in cells if c.get("metadata", {}).get("llm_agent", {}).get("status") == "failed")
-    drafted = sum(1 for _, out in _attempts(events) if out is None)
+    unfinished = sum(1 for _, out in _attempts(events) if out is None)
+    parts = []
     if cells:
-        what = f"{len(cells)} generated cell{'s' if len(cells) != 1 else ''}"
-        if failed:
-            what += f" ({failed} failed attempt{'s' if failed != 1 else ''})"
-    elif drafted:
-        what = f"{drafted} drafted cell{'s' if drafted != 1 else ''}, nothing was run"
-    else:
-        what = "no code was run"
+        parts.append(_count(len(cells), "generated cell") + (f" ({_count(failed, 'failed attempt')})" if failed else ""))
+    if unfinished and dry_run:
+        parts.append(_count(unfinished, "drafted cell") + ", nothing was run")
+    elif unfinished:
+        parts.append(_count(unfinished, "cell") + " stopped before it finished")
+    what = ", ".join(parts) or "no code was run"
     return f"llm-agent: {what}; run {bundle.get('status', 'unknown')}"
 
 
-def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: bool = True) -> dict[str, Any]:
+def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: bool = True,
+                dry_run: bool = False) -> dict[str, Any]:
     """The second output: the generated cells, for people (markdown, HTML) and for front ends (the bundle)."""
     answer = _answer(events)
-    code = code_markdown(events, include_failed)
+    code = code_markdown(events, include_failed, dry_run)
     markdown = "\n\n".join(p for p in (answer, code) if p)
+    what = "Drafted cell" if dry_run else "Stopped cell"
+    why = "not run" if dry_run else "stopped before it finished"
     drafted = "".join(
-        f"<details open><summary>Drafted cell, attempt {cell.attempt} (not run)</summary>"
+        f"<details open><summary>{what}, attempt {cell.attempt} ({why})</summary>"
         f"<pre><code class=\"language-python\">{html.escape(cell.source)}</code></pre></details>"
         for cell, output in _attempts(events)
         if output is None
     )
     body = (markdown_to_html(answer) if answer else "") + render_html(bundle) + drafted
     return {
-        "text/markdown": markdown or summary_text(bundle, events),
+        "text/markdown": markdown or summary_text(bundle, events, dry_run),
         "text/html": f'<div class="llm-agent-cells">{body}</div>',
-        "text/plain": summary_text(bundle, events),
+        "text/plain": summary_text(bundle, events, dry_run),
         CELLS_MIME: bundle,
     }
 

@@ -161,7 +161,7 @@ class RunStream:
             self._display(data, raw=True)
         bundle = make_bundle(self.events, session_id=session_id, model=model, include_failed=include_failed)
         bundle["errors"] = [{"kind": e.kind, "message": e.message} for e in self.events if isinstance(e, Error)]
-        self._display(bundle_data(self.events, bundle, include_failed), raw=True)
+        self._display(bundle_data(self.events, bundle, include_failed, self.dry_run), raw=True)
         return bundle
 
 

@@ -40,7 +40,11 @@ class WebSearchTool(Tool):
         key = str(self.config.tavily_api_key)
         if not key:
             return ToolResult(NO_KEY, success=False, data={"error": "no_key"})
-        client = AsyncTavilyClient(api_key=key, api_base_url=self.config.tavily_base_url)
+        # While the session records or replays a cassette, searches go through it too: a replayed
+        # notebook then needs neither the model nor the web.
+        transport = ctx.llm.cassette_transport() if ctx.llm is not None else None
+        http = httpx.AsyncClient(base_url=self.config.tavily_base_url, transport=transport) if transport else None
+        client = AsyncTavilyClient(api_key=key, api_base_url=self.config.tavily_base_url, client=http)
         try:
             response = await client.search(
                 query,
@@ -55,6 +59,8 @@ class WebSearchTool(Tool):
             return ToolResult(self._scrub(problem, key), success=False, data={"error": type(exc).__name__})
         finally:
             await client.close()
+            if http is not None:
+                await http.aclose()
         return self._observation(query, response, key)
 
     # --- results ------------------------------------------------------------------------

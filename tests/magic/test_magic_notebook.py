@@ -128,7 +128,7 @@ def test_mistakes_are_usage_errors_without_tracebacks(kernel):
     missing = usage_error(kernel.run("%agent pull ghost", raises=True))
     assert "No snapshot of 'ghost'" in missing and "mine" in missing  # says what does exist
     not_frame = usage_error(kernel.run("%agent push threshold", raises=True))
-    assert "takes a pandas DataFrame; threshold is a int" in not_frame
+    assert "takes a pandas DataFrame; threshold is of type int" in not_frame
     assert "Unknown command 'frobnicate'" in usage_error(kernel.run("%agent frobnicate", raises=True))
     assert "does not exist" in usage_error(kernel.run("%%agent --files nothere.csv\nhi", raises=True))
     assert stream(kernel.run("print('still fine')")) == "still fine\n"
@@ -149,6 +149,7 @@ def test_interrupt_stops_the_run_and_the_kernel_stays_usable(kernel):
     assert texts(cell)[0] == "Stopped: the run was interrupted before it finished."
     assert "**Stopped**" in texts(cell, "text/markdown")[0]
     assert bundle(cell)["status"] == "cancelled"
+    assert texts(cell)[1] == "llm-agent: 1 cell stopped before it finished; run cancelled"
     assert not [o for o in cell.outputs if o.output_type == "error"]
     assert stream(kernel.run("print('kernel alive')")) == "kernel alive\n"
     # The sandbox was interrupted too: it answers at once and did not print 'slept'.

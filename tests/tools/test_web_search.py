@@ -9,6 +9,7 @@ from traitlets.config import Config
 
 from llm_agent_magic.agents.session import default_tools
 from llm_agent_magic.config import ToolsConfig, trait_rows
+from llm_agent_magic.exceptions import CassetteMiss
 from llm_agent_magic.testing.fake_tavily import FakeTavily
 from llm_agent_magic.testing.tavily_plugin import FAKE_TAVILY_KEY
 from llm_agent_magic.tools.web_search import NO_KEY, WebSearchTool
@@ -130,3 +131,26 @@ async def test_stand_in_speaks_tavily_to_the_official_client():
     for bad, message in [({"rules": [{"fault": "nope"}]}, "unknown fault"), ({"rezults": []}, "unknown key")]:
         with pytest.raises(ValueError, match=message):
             FakeTavily(bad)
+
+
+async def test_searches_are_recorded_and_replayed_with_the_models_answers(tmp_path, monkeypatch):
+    from llm_agent_magic.config import LLMConfig, PathsConfig
+    from llm_agent_magic.llm import LLMClient
+
+    cassette = tmp_path / "c.jsonl"
+    paths = PathsConfig(data_root=str(tmp_path / "root"))
+    monkeypatch.setenv("TAVILY_API_KEY", FAKE_TAVILY_KEY)
+    with FakeTavily({"results": RESULTS}) as server:
+        base_url = server.url
+        recorder = LLMClient(LLMConfig(cassette_mode="record", cassette_path=str(cassette)), paths=paths)
+        live = await tool(server).run("pandas news", make_ctx(recorder))
+        await recorder.aclose()
+    assert live.success and FAKE_TAVILY_KEY not in cassette.read_text()
+    # Tavily is gone; the cassette answers.
+    player = LLMClient(LLMConfig(cassette_mode="replay", cassette_path=str(cassette)), paths=paths)
+    replayed = await WebSearchTool(ToolsConfig(tavily_base_url=base_url)).run("pandas news", make_ctx(player))
+    assert replayed.observation == live.observation
+    # A search the cassette does not hold stops the run, naming the query (a replay is a configuration, not a model error).
+    with pytest.raises(CassetteMiss, match="other news"):
+        await WebSearchTool(ToolsConfig(tavily_base_url=base_url)).run("other news", make_ctx(player))
+    await player.aclose()
