@@ -295,10 +295,6 @@ class ToolsConfig(Configurable):
             raise TraitError(f"ToolsConfig.{proposal['trait'].name} must be at least 1")
         return proposal["value"]
 
-    @property
-    def web_search_configured(self) -> bool:
-        """A key is set, or the URL points somewhere other than Tavily (the stand-in)."""
-        return bool(self.tavily_api_key) or self.tavily_base_url != DEFAULT_TAVILY_URL
 
 
 CONFIG_CLASSES: tuple[type[Configurable], ...] = (LLMConfig, SandboxConfig, AgentConfig, PathsConfig, ToolsConfig)

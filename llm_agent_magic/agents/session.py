@@ -38,13 +38,18 @@ NOT_STORED = (Token,)
 
 
 def default_tools(config: Config | None = None) -> ToolRegistry:
-    """The tools of a session: python_coder, rag_search and file_analyzer always; web_search once Tavily is configured."""
+    """The tools of a session, always the same four, so prompts (and recorded cassettes) do not depend on
+    whether a Tavily key happens to be set; without one, web_search says so to the model."""
     tools_config = ToolsConfig(config=config) if config is not None else ToolsConfig()
     paths = PathsConfig(config=config) if config is not None else None
-    tools = [PythonCoderTool(), RagSearchTool(tools_config, paths=paths), FileAnalyzerTool(tools_config)]
-    if tools_config.web_search_configured:
-        tools.append(WebSearchTool(tools_config))
-    return ToolRegistry(tools)
+    return ToolRegistry(
+        [
+            PythonCoderTool(),
+            RagSearchTool(tools_config, paths=paths),
+            FileAnalyzerTool(tools_config),
+            WebSearchTool(tools_config),
+        ]
+    )
 
 
 class AgentSession:

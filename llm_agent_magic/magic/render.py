@@ -161,7 +161,7 @@ def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]
     if dry_run:
         parts += [_fence(cell.source) for cell, _ in _attempts(events)]
     if status == "cancelled":
-        parts.append(f"**Stopped**: the run was interrupted before it finished.")
+        parts.append("**Stopped**: the run was interrupted before it finished.")
     elif status == "error":
         parts.append("**The agent could not finish this request.**")
     if answer and status != "cancelled":

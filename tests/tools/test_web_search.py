@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 import pytest
-from traitlets.config import Config
 
 from llm_agent_magic.agents.session import default_tools
 from llm_agent_magic.config import ToolsConfig, trait_rows
@@ -92,16 +91,14 @@ async def test_no_key_says_what_to_do(fake_tavily, monkeypatch):
     assert not fake_tavily.requests
 
 
-def test_registered_only_when_configured(monkeypatch):
+def test_always_registered_so_prompts_do_not_depend_on_the_key(monkeypatch):
     monkeypatch.delenv("TAVILY_API_KEY", raising=False)
     monkeypatch.delenv("TAVILY_BASE_URL", raising=False)
-    assert default_tools().names == ["python_coder", "rag_search", "file_analyzer"]
-    assert all(d["description"] for d in default_tools().describe())
+    without = default_tools()
     monkeypatch.setenv("TAVILY_API_KEY", "tvly-from-env")
-    assert default_tools().names[-1] == "web_search"
-    monkeypatch.delenv("TAVILY_API_KEY")
-    config = Config({"ToolsConfig": {"tavily_base_url": "http://127.0.0.1:9"}})
-    assert "web_search" in default_tools(config).names
+    with_key = default_tools()
+    assert without.names == with_key.names == ["python_coder", "rag_search", "file_analyzer", "web_search"]
+    assert without.describe() == with_key.describe()
 
 
 def test_the_key_is_never_shown(monkeypatch):
@@ -148,6 +145,7 @@ async def test_searches_are_recorded_and_replayed_with_the_models_answers(tmp_pa
     assert live.success and FAKE_TAVILY_KEY not in cassette.read_text()
     # Tavily is gone; the cassette answers.
     player = LLMClient(LLMConfig(cassette_mode="replay", cassette_path=str(cassette)), paths=paths)
+    monkeypatch.delenv("TAVILY_API_KEY")  # a replay needs no key
     replayed = await WebSearchTool(ToolsConfig(tavily_base_url=base_url)).run("pandas news", make_ctx(player))
     assert replayed.observation == live.observation
     # A search the cassette does not hold stops the run, naming the query (a replay is a configuration, not a model error).

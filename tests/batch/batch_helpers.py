@@ -1,0 +1,49 @@
+"""Helpers for the batch runner tests: notebooks on disk and ``llm-agent run`` as a user runs it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+
+from llm_agent_magic.cells import CELLS_MIME
+
+SCENARIOS = Path(__file__).parent.parent / "scenarios"
+OUR_ENV = ("LLM_AGENT_SESSION", "JPY_SESSION_NAME", "LLM_AGENT_CASSETTE_MODE", "LLM_AGENT_CASSETTE_PATH",
+           "LLM_AGENT_CONFIG_JSON", "LLM_AGENT_FRESH_SESSION")
+
+
+def write_notebook(path: Path, *cells: str) -> Path:
+    """A notebook of code cells (a cell starting with '# md' is markdown)."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(c[5:]) if c.startswith("# md ") else nbformat.v4.new_code_cell(c)
+                for c in cells]
+    nbformat.write(nb, path)
+    return path
+
+
+def run_cli(*args: str, cwd: Path, host: str, data_root: Path, timeout: float = 180) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in OUR_ENV}
+    env.update(OLLAMA_HOST=host, LLM_AGENT_DATA_ROOT=str(data_root))
+    return subprocess.run([sys.executable, "-m", "llm_agent_magic.cli", "run", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def agent_outputs(nb: nbformat.NotebookNode) -> list[dict]:
+    """What each %%agent cell showed: its answer markdown and its bundle (without ids)."""
+    found = []
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("%%agent"):
+            answer = cell.outputs[0].data["text/markdown"]
+            bundle = cell.outputs[1].data[CELLS_MIME]
+            found.append({"answer": answer, "status": bundle["status"],
+                          "cells": [(c["source"], [o.get("text") for o in c["outputs"]]) for c in bundle["cells"]]})
+    return found

@@ -1,0 +1,130 @@
+"""``llm-agent run``: real notebooks, real kernels, the scripted Ollama server; asserts on the files it writes."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+
+from llm_agent_magic.cells import CELLS_MIME, FAILED_TAG
+from llm_agent_magic.cli.run import drop_materialized, materialize
+from llm_agent_magic.testing.fake_ollama import FakeOllama
+
+from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
+
+CSV_QUESTION = "%%agent --files sales.csv\nWhat is the mean price in sales.csv?"
+CHAT_QUESTION = "%%agent --mode chat\nWhat is a p-value?"
+
+
+def scenario(*names: str, **extra) -> dict:
+    rules = []
+    for name in names:
+        rules += json.loads((SCENARIOS / f"{name}.json").read_text())["rules"]
+    return {"rules": rules, **extra}
+
+
+def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_root):
+    source = write_notebook(folder / "csv.ipynb", "%load_ext llm_agent_magic", CSV_QUESTION,
+                            "# md The agent's cells are above.", "print('after')")
+    with FakeOllama(scenario("react_csv")) as server:
+        out = run_cli("csv.ipynb", cwd=folder, host=server.url, data_root=data_root)
+    assert out.returncode == 0, out.stderr
+    assert "[csv.ipynb] cell 2/3 '%%agent --files sales.csv': ok (agent ok, 1 generated cell)" in out.stderr
+    assert "llm-agent run: 1 notebook, all ok" in out.stderr
+    nb = read(folder / "csv.out.ipynb")
+    kinds = [(c.cell_type, c.source.splitlines()[0]) for c in nb.cells]
+    assert kinds == [("code", "%load_ext llm_agent_magic"), ("code", "%%agent --files sales.csv"),
+                     ("code", "import pandas as pd"), ("markdown", "The agent's cells are above."),
+                     ("code", "print('after')")]
+    generated = nb.cells[2]
+    assert generated.outputs[0].text == "mean price: 20.0\n"
+    provenance = generated.metadata.llm_agent
+    assert provenance["status"] == "final" and provenance["attempt"] == 1 and provenance["model"] == "qwen3:8b"
+    assert provenance["run_id"] == nb.cells[1].outputs[1].data[CELLS_MIME]["run_id"]
+    assert provenance["materialized_by"] == "llm-agent run"
+    assert nb.cells[1].outputs[0].data["text/markdown"] == "The mean price in `sales.csv` is **20.0**."
+    assert nb.cells[4].outputs[0].text == "after\n"
+    nbformat.validate(nb)
+    assert read(source) == read(folder / "csv.ipynb")  # the input is left alone
+
+
+def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, data_root):
+    # Each notebook asks for a cassette of its own; the command line's wins over it.
+    write_notebook(folder / "a.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl",
+                   CHAT_QUESTION)
+    write_notebook(folder / "b.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl",
+                   CSV_QUESTION)
+    with FakeOllama(scenario("route_chat", "react_csv")) as server:
+        recorded = run_cli("a.ipynb", "b.ipynb", "-j", "2", "--record", "{name}.cassette.jsonl", "--output-dir", "rec",
+                           cwd=folder, host=server.url, data_root=data_root)
+        host = server.url
+    assert recorded.returncode == 0, recorded.stderr
+    assert (folder / "a.cassette.jsonl").is_file() and (folder / "b.cassette.jsonl").is_file()
+    override = read(folder / "rec" / "a.ipynb").cells[1].outputs[0].text
+    assert "LLM_AGENT_CASSETTE_MODE=record" in override and "a.cassette.jsonl" in override
+    # The server is gone now: every answer must come from the cassettes.
+    replayed = run_cli("a.ipynb", "b.ipynb", "-j", "2", "--replay", "{name}.cassette.jsonl", "--output-dir", "rep",
+                       cwd=folder, host=host, data_root=data_root)
+    assert replayed.returncode == 0, replayed.stderr
+    for name in ("a.ipynb", "b.ipynb"):
+        first, second = agent_outputs(read(folder / "rec" / name)), agent_outputs(read(folder / "rep" / name))
+        assert first == second and first[0]["status"] == "ok"
+    assert agent_outputs(read(folder / "rep" / "a.ipynb"))[0]["answer"].startswith("A **p-value** is")
+    assert agent_outputs(read(folder / "rep" / "b.ipynb"))[0]["cells"][0][1] == ["mean price: 20.0\n"]
+
+
+def test_a_failing_notebook_fails_the_run_with_a_summary(folder, data_root):
+    write_notebook(folder / "good.ipynb", "%load_ext llm_agent_magic", CHAT_QUESTION)
+    write_notebook(folder / "broken.ipynb", "%load_ext llm_agent_magic",
+                   "%%agent --mode chat --model missing:1b\nWhat is a p-value?", "1 / 0", "print('never')")
+    with FakeOllama(scenario("route_chat", models=["qwen3:8b"])) as server:
+        out = run_cli("good.ipynb", "broken.ipynb", "-j", "2", cwd=folder, host=server.url, data_root=data_root)
+    assert out.returncode == 1
+    summary = out.stderr[out.stderr.index("llm-agent run: 2 notebooks, 1 failed"):]
+    assert "ok      good.ipynb" in summary and "FAILED  broken.ipynb" in summary
+    assert "cell 2 (%%agent --mode chat --model missing:1b): the agent run ended with status 'error' (ModelNotFound" in summary
+    assert "cell 3 (1 / 0): ZeroDivisionError: division by zero" in summary
+    broken = read(folder / "broken.out.ipynb")  # written anyway, up to the failing cell
+    assert "ollama pull missing:1b" in broken.cells[1].outputs[0].data["text/markdown"]
+    assert broken.cells[2].outputs[-1].ename == "ZeroDivisionError" and broken.cells[3].outputs == []
+    assert read(folder / "good.out.ipynb").cells[1].outputs[0].data["text/markdown"].startswith("A **p-value**")
+
+
+def test_command_line_mistakes_exit_2_before_any_kernel_starts(folder, data_root):
+    write_notebook(folder / "a.ipynb", "print(1)")
+    write_notebook(folder / "b.ipynb", "print(2)")
+    host = "http://127.0.0.1:9"
+    shared = run_cli("a.ipynb", "b.ipynb", "--record", "one.jsonl", cwd=folder, host=host, data_root=data_root)
+    assert shared.returncode == 2 and "put {name} in the path" in shared.stderr
+    one_output = run_cli("a.ipynb", "b.ipynb", "-o", "x.ipynb", cwd=folder, host=host, data_root=data_root)
+    assert one_output.returncode == 2 and "-o/--output takes one notebook" in one_output.stderr
+    missing = run_cli("nothere.ipynb", cwd=folder, host=host, data_root=data_root)
+    assert missing.returncode == 2 and "nothere.ipynb: no such notebook" in missing.stderr
+    assert not list(folder.glob("*.out.ipynb"))
+
+
+def _agent_cell(cells: list[dict]) -> nbformat.NotebookNode:
+    bundle = {"version": 1, "run_id": "r1", "session_id": "s", "request": "q", "status": "ok", "answer": "",
+              "cells": cells}
+    cell = nbformat.v4.new_code_cell("%%agent\nq")
+    cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "x", CELLS_MIME: bundle})]
+    return cell
+
+
+def _generated(source: str, failed: bool) -> dict:
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["llm_agent"] = {"run_id": "r1", "cell_id": source[:4], "status": "failed" if failed else "final"}
+    if failed:
+        cell.metadata["tags"] = [FAILED_TAG]
+    return dict(cell)
+
+
+def test_materialized_cells_are_replaced_not_duplicated_on_the_next_run():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [_agent_cell([_generated("bad()", True), _generated("good()", False)]), nbformat.v4.new_code_cell("x")]
+    assert materialize(nb) == 2
+    assert [c.source for c in nb.cells] == ["%%agent\nq", "bad()", "good()", "x"]
+    assert nb.cells[1].metadata.jupyter == {"source_hidden": True, "outputs_hidden": True} or FAILED_TAG in nb.cells[1].metadata.tags
+    nbformat.validate(nb)
+    assert drop_materialized(nb) == 2 and [c.source for c in nb.cells] == ["%%agent\nq", "x"]
+    assert materialize(nb, include_failed=False) == 1 and [c.source for c in nb.cells] == ["%%agent\nq", "good()", "x"]
