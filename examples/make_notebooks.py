@@ -41,6 +41,29 @@ NOTEBOOKS = {
             "Join the orders with the customers, total the order amount by customer segment, and write a short report."
         ),
     ],
+    "retrieval": [
+        new_markdown_cell(
+            "# Questions over your documents\n\n"
+            "Attach documents with `--files`: the agent indexes them (faiss, with embeddings from Ollama), "
+            "finds the passages that answer the question with `rag_search`, and cites the file.\n\n"
+            + REPLAY_NOTE.format(name="retrieval")
+        ),
+        new_code_cell("%load_ext llm_agent_magic\n%agent replay cassettes/retrieval.jsonl"),
+        new_code_cell(
+            "%%agent --files data/docs/refunds.md data/docs/shipping.md data/docs/warranty.md\n"
+            "How long do I have to return a product, and how fast is the refund paid?"
+        ),
+    ],
+    "web_search": [
+        new_markdown_cell(
+            "# A question that needs the web\n\n"
+            "With `TAVILY_API_KEY` set, the agent can search the web with Tavily and cites its sources. "
+            "The replayed session below also replays the search results, so it needs neither a model nor a key.\n\n"
+            + REPLAY_NOTE.format(name="web_search")
+        ),
+        new_code_cell("%load_ext llm_agent_magic\n%agent replay cassettes/web_search.jsonl"),
+        new_code_cell("%%agent\nWhat changed in pandas 3.0 that could break my old notebooks?"),
+    ],
 }
 
 

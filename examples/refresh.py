@@ -13,6 +13,7 @@ examples/cassettes/NAME.jsonl`` with OLLAMA_HOST pointing at it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ import nbformat
 from nbclient import NotebookClient
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
+from llm_agent_magic.testing.fake_tavily import FakeTavily
 
 HERE = Path(__file__).resolve().parent
 
@@ -32,7 +34,10 @@ def refresh(name: str) -> None:
     cassette = HERE / "cassettes" / f"{name}.jsonl"
     cassette.unlink(missing_ok=True)
     nb = nbformat.read(notebook, as_version=4)
-    with FakeOllama(HERE / "scripts" / f"{name}.json") as server, tempfile.TemporaryDirectory() as data_root:
+    web_script = HERE / "scripts" / f"{name}.tavily.json"
+    with contextlib.ExitStack() as stack:
+        server = stack.enter_context(FakeOllama(HERE / "scripts" / f"{name}.json"))
+        data_root = stack.enter_context(tempfile.TemporaryDirectory())
         env = {
             **os.environ,
             "OLLAMA_HOST": server.url,
@@ -40,6 +45,10 @@ def refresh(name: str) -> None:
             "LLM_AGENT_CASSETTE_PATH": str(cassette),
             "LLM_AGENT_DATA_ROOT": data_root,
         }
+        env.pop("TAVILY_API_KEY", None)
+        if web_script.exists():
+            tavily = stack.enter_context(FakeTavily(web_script))
+            env.update(TAVILY_BASE_URL=tavily.url, TAVILY_API_KEY="tvly-scripted-stand-in")
         client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(HERE)}})
         client.execute(env=env)
         unused = server.unused_rules()
@@ -57,7 +66,7 @@ def refresh(name: str) -> None:
 
 
 def main(names: list[str]) -> None:
-    for name in names or sorted(p.stem for p in (HERE / "scripts").glob("*.json")):
+    for name in names or sorted(p.stem for p in (HERE / "scripts").glob("*.json") if "." not in p.stem):
         refresh(name)
 
 
