@@ -20,10 +20,12 @@ import json
 import os
 import sys
 import threading
+import time
 import types
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER_MODULE = "_llm_agent_sandbox"
+IDLE_BEFORE_PRELOAD = 0.2  # seconds without a cell before a background import starts
 
 
 def main() -> None:
@@ -53,17 +55,33 @@ def main() -> None:
     if policy.get("audit_hook", True):
         _install_policy(policy)
     if policy.get("preload"):
-        # Import the usual analysis libraries while the kernel waits for its first cell, not during it.
-        threading.Thread(target=_preload, args=(policy["preload"],), name="llm-agent-preload", daemon=True).start()
+        # Import the usual analysis libraries while the kernel is idle, so the first analysis cell finds them.
+        activity = {"busy": False, "last": time.monotonic()}
+        app.shell.events.register("pre_execute", lambda: activity.update(busy=True))
+        app.shell.events.register("post_execute", lambda: activity.update(busy=False, last=time.monotonic()))
+        threading.Thread(target=_preload, args=(policy["preload"], activity), name="llm-agent-preload",
+                         daemon=True).start()
     app.start()
 
 
-def _preload(modules: list[str]) -> None:
+def _preload(modules: list[str], activity: dict) -> None:
+    # Stay out of the way of cells: start each import only after the kernel has been idle a moment, run at
+    # the lowest CPU priority, and let the main thread take the GIL back within a millisecond, not five.
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):
+        pass
     for name in modules:
+        while activity["busy"] or time.monotonic() - activity["last"] < IDLE_BEFORE_PRELOAD:
+            time.sleep(0.05)
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(0.001)
         try:
             importlib.import_module(name)
         except Exception:  # a missing library is the user's cell's business, not the kernel's
             pass
+        finally:
+            sys.setswitchinterval(interval)
 
 
 def _pop_option(argv: list[str], name: str) -> str:

@@ -62,6 +62,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Union
 
+from ._background import BackgroundServer
+
 __all__ = [
     "FAULTS",
     "PURPOSE_HEADER",
@@ -559,68 +561,29 @@ class _Server(ThreadingHTTPServer):
 # --- the public object ---------------------------------------------------------------
 
 
-class FakeOllama:
+class FakeOllama(BackgroundServer):
     """A scripted, Ollama-compatible HTTP server running in a background thread.
 
     Use it as a context manager (sync or async), or call `start()` and `stop()`.
     """
 
+    label = "fake-ollama"
+
     def __init__(self, script: ScriptSource = None, *, host: str = "127.0.0.1", port: int = 0):
-        self.host = host
-        self._requested_port = port
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._script = _Script()
         self._requests: list[RecordedRequest] = []
         self._loaded: dict[str, None] = {}  # models used so far, for /api/ps; ordered
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.load(script)
 
     # lifecycle
 
-    def start(self) -> FakeOllama:
-        if self._server is None:
-            self._server = _Server((self.host, self._requested_port), self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                name=f"fake-ollama-{self.port}", daemon=True,
-            )
-            self._thread.start()
-        return self
+    def _make_server(self) -> _Server:
+        return _Server((self.host, self._requested_port), self)
 
-    def stop(self) -> None:
-        """Stop serving; returns within about a second even if requests are hanging."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.stopping.set()
-        server.shutdown()
+    def _release(self, server: _Server) -> None:
         server.close_connections(timeout=1.0)
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(1.0)
-
-    def __enter__(self) -> FakeOllama:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> FakeOllama:
-        return self.start()
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeOllama is not running; call start() first")
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
     def __repr__(self) -> str:
         where = self.url if self._server else "stopped"

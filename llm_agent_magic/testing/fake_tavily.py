@@ -53,6 +53,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Union
 
+from ._background import BackgroundServer
+
 __all__ = ["FAULTS", "FakeTavily", "RecordedSearch", "load_tavily_script"]
 
 FAULTS = ("http_401", "http_429", "http_500", "timeout")
@@ -230,60 +232,20 @@ class _Server(ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class FakeTavily:
+class FakeTavily(BackgroundServer):
     """A scripted Tavily-compatible server in a background thread (context manager, sync or async)."""
 
+    label = "fake-tavily"
+
     def __init__(self, script: ScriptSource = None, *, host: str = "127.0.0.1", port: int = 0):
-        self.host = host
-        self._requested_port = port
+        super().__init__(host, port)
         self._lock = threading.Lock()
         self._script = _Script()
         self._requests: list[RecordedSearch] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
         self.load(script)
 
-    def start(self) -> "FakeTavily":
-        if self._server is None:
-            self._server = _Server((self.host, self._requested_port), self)
-            self._thread = threading.Thread(
-                target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-tavily", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving; hanging requests are released at once."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.stopping.set()
-        server.shutdown()
-        server.server_close()
-        if self._thread is not None:
-            self._thread.join(1.0)
-
-    def __enter__(self) -> "FakeTavily":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> "FakeTavily":
-        return self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        if self._server is None:
-            raise RuntimeError("FakeTavily is not running; call start() first")
-        return self._server.server_address[1]
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+    def _make_server(self) -> _Server:
+        return _Server((self.host, self._requested_port), self)
 
     def load(self, script: ScriptSource) -> "FakeTavily":
         """Replace the script; rule counters start again."""

@@ -54,7 +54,7 @@ def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, d
                    CHAT_QUESTION)
     write_notebook(folder / "b.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl",
                    CSV_QUESTION)
-    with FakeOllama(scenario("route_chat", "react_csv")) as server:
+    with FakeOllama(scenario("react_csv", "route_chat")) as server:
         recorded = run_cli("a.ipynb", "b.ipynb", "-j", "2", "--record", "{name}.cassette.jsonl", "--output-dir", "rec",
                            cwd=folder, host=server.url, data_root=data_root)
         host = server.url

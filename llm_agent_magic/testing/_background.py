@@ -1,0 +1,76 @@
+"""What the scripted servers share: running an HTTP server in a background thread on 127.0.0.1."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, TypeVar
+
+S = TypeVar("S", bound="BackgroundServer")
+
+
+class BackgroundServer:
+    """Start/stop, ``url``/``port`` and context managers (sync and async) for a threaded test server.
+
+    Subclasses implement ``_make_server()`` returning a server with a ``stopping`` event, and may
+    extend ``_release(server)`` to free hanging connections after shutdown.
+    """
+
+    label = "server"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        self.host = host
+        self._requested_port = port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def _make_server(self) -> Any:
+        raise NotImplementedError
+
+    def _release(self, server: Any) -> None:
+        """Called after shutdown, before the socket closes."""
+
+    def start(self: S) -> S:
+        if self._server is None:
+            self._server = self._make_server()
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"{self.label}-{self.port}",
+                daemon=True,
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; returns within about a second even if requests are hanging."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        self._release(server)
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(1.0)
+
+    def __enter__(self: S) -> S:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def __aenter__(self: S) -> S:
+        return self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
+        return self._server.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
