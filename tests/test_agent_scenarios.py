@@ -6,13 +6,10 @@ Each scenario's script is a file in tests/scenarios/.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 
 import pytest
 
-from llm_agent_magic.agents.session import AgentSession
-from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig
 from llm_agent_magic.events import (
     Answer,
     CellOutput,
@@ -27,25 +24,11 @@ from llm_agent_magic.events import (
     Thought,
     Token,
 )
-from llm_agent_magic.llm import LLMClient
-from llm_agent_magic.sandbox import SandboxKernel
-from llm_agent_magic.store import ConversationStore
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
+from agent_helpers import collect, of
+
 SCENARIOS = Path(__file__).parent / "scenarios"
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("agent-data")
-
-
-@pytest.fixture(scope="module")
-def sandbox(data_root):
-    """One warm kernel for the module: scenarios differ in their conversations, not their kernels."""
-    config = SandboxConfig(execution_timeout=60)
-    with SandboxKernel("scenarios", config=config, paths=PathsConfig(data_root=str(data_root))) as kernel:
-        yield kernel
 
 
 @pytest.fixture
@@ -55,40 +38,12 @@ def sales_csv(tmp_path):
     return str(path)
 
 
-@pytest.fixture
-async def make_session(sandbox, data_root, fake_ollama_factory):
-    made: list[AgentSession] = []
-
-    def make(script: str | dict, **agent_settings) -> tuple[AgentSession, FakeOllama]:
-        server = fake_ollama_factory(SCENARIOS / f"{script}.json" if isinstance(script, str) else script)
-        paths = PathsConfig(data_root=str(data_root))
-        llm = LLMClient(LLMConfig(host=server.url, retry_backoff=0.01, max_retries=0), paths=paths)
-        session = AgentSession(
-            f"t-{uuid.uuid4().hex[:8]}",
-            llm=llm,
-            store=ConversationStore(data_root / "store.sqlite"),
-            sandbox=sandbox,
-            agent_config=AgentConfig(**agent_settings),
-        )
-        made.append(session)
-        return session, server
-
-    yield make
-    for session in made:
-        await session.llm.aclose()
-        session.store.close()
-
-
-async def collect(session: AgentSession, request: str, **kwargs) -> list:
-    return [event async for event in session.run(request, **kwargs)]
-
-
-def of(events, cls):
-    return [e for e in events if isinstance(e, cls)]
+def scenario(name: str) -> Path:
+    return SCENARIOS / f"{name}.json"
 
 
 async def test_chat_route_streams_without_tools(make_session):
-    session, server = make_session("route_chat")
+    session, server = make_session(scenario("route_chat"))
     events = await collect(session, "What is a p-value?")
     assert of(events, Classified)[0].mode == "chat"
     assert len(of(events, Token)) > 3
@@ -100,7 +55,7 @@ async def test_chat_route_streams_without_tools(make_session):
 
 
 async def test_explicit_mode_skips_the_classifier(make_session):
-    session, server = make_session("route_chat")
+    session, server = make_session(scenario("route_chat"))
     events = await collect(session, "What is a p-value?", mode="chat")
     assert of(events, Classified)[0].reason == "chosen by the user"
     assert not server.requests_for("classify")
@@ -123,7 +78,7 @@ async def test_malformed_classifier_answer_falls_back_to_react(make_session):
 
 
 async def test_react_analyses_a_csv_end_to_end(make_session, sales_csv):
-    session, server = make_session("react_csv")
+    session, server = make_session(scenario("react_csv"))
     events = await collect(session, "What is the mean price in sales.csv?", files=[sales_csv])
     (cell,) = of(events, CodeCell)
     (output,) = of(events, CellOutput)
@@ -146,7 +101,7 @@ async def test_react_analyses_a_csv_end_to_end(make_session, sales_csv):
 
 
 async def test_plan_execute_runs_checked_steps(make_session, sales_csv):
-    session, server = make_session("plan_two_steps")
+    session, server = make_session(scenario("plan_two_steps"))
     events = await collect(session, "Load sales.csv and total the price by region.", files=[sales_csv])
     plan = of(events, PlanCreated)[0]
     assert [s["goal"] for s in plan.steps] == ["Load sales.csv into a DataFrame called sales", "Compute total price by region"]
@@ -161,7 +116,7 @@ async def test_plan_execute_runs_checked_steps(make_session, sales_csv):
 
 
 async def test_retry_path_feeds_back_attempts_and_rethinks(make_session):
-    session, server = make_session("retry_rethink")
+    session, server = make_session(scenario("retry_rethink"))
     events = await collect(session, "What is the first score?", mode="react")
     cells, outputs = of(events, CodeCell), of(events, CellOutput)
     assert [c.attempt for c in cells] == [1, 2, 3]
@@ -182,7 +137,7 @@ async def test_retry_path_feeds_back_attempts_and_rethinks(make_session):
 
 
 async def test_attempt_limit_ends_with_a_clear_failure(make_session):
-    session, server = make_session("attempt_limit")
+    session, server = make_session(scenario("attempt_limit"))
     events = await collect(session, "Divide by the count", mode="react")
     outputs = of(events, CellOutput)
     assert len(of(events, CodeCell)) == 5 and len(outputs) == 5
@@ -220,7 +175,7 @@ async def test_unknown_action_is_an_observation(make_session):
 
 
 async def test_ollama_down_mid_run_then_the_session_still_works(make_session):
-    session, server = make_session("slow_cell")
+    session, server = make_session(scenario("slow_cell"))
     session.store  # noqa: B018 - the session keeps its store across the outage
     port = server.port
     events = []
@@ -248,7 +203,7 @@ async def test_ollama_down_mid_run_then_the_session_still_works(make_session):
 
 
 async def test_cancellation_interrupts_the_sandbox(make_session, sandbox):
-    session, _ = make_session("slow_cell")
+    session, _ = make_session(scenario("slow_cell"))
     events = []
     async for event in session.run("Wait, then say done", mode="react"):
         events.append(event)
@@ -274,13 +229,13 @@ async def test_cancelling_a_streamed_answer(make_session):
 
 
 async def test_thoughts_are_events(make_session, sales_csv):
-    session, _ = make_session("react_csv")
+    session, _ = make_session(scenario("react_csv"))
     events = await collect(session, "mean price?", files=[sales_csv], mode="react")
     assert [t.text for t in of(events, Thought)] == ["Load the file and compute the mean.", "I have the number."]
 
 
 async def test_dry_run_shows_code_and_runs_nothing(make_session, sandbox):
-    session, server = make_session("react_csv")
+    session, server = make_session(scenario("react_csv"))
     await sandbox.async_execute("sales = 'untouched'")
     events = await collect(session, "What is the mean price in sales.csv?", dry_run=True)
     (cell,) = of(events, CodeCell)

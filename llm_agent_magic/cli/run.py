@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -179,6 +180,7 @@ def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
     cells: list[nbformat.NotebookNode] = []
     added = 0
     with_ids = (nb.nbformat, nb.nbformat_minor) >= (4, 5)
+    used = {c.get("id") for c in nb.cells}
     for cell in nb.cells:
         cells.append(cell)
         if cell.cell_type != "code":
@@ -190,11 +192,22 @@ def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
                 meta = new.metadata.setdefault("llm_agent", {})
                 meta["materialized_by"] = MATERIALIZED_BY
                 if with_ids:
-                    new["id"] = f"llm-agent-{meta.get('cell_id') or added}"[:64]
+                    new["id"] = _new_id(f"llm-agent-{meta.get('cell_id', '')}", used)
                 cells.append(new)
                 added += 1
     nb.cells = cells
     return added
+
+
+def _new_id(base: str, used: set[Any]) -> str:
+    """A valid nbformat cell id (letters, digits, - and _), unique in the notebook."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", base)[:56].rstrip("-") or "llm-agent"
+    candidate, n = base, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{base}-{n}"
+    used.add(candidate)
+    return candidate
 
 
 def _bundle_problem(bundle: dict[str, Any]) -> str | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import nbformat
+import pytest
 
 from llm_agent_magic.cells import CELLS_MIME, FAILED_TAG
-from llm_agent_magic.cli.run import drop_materialized, materialize
+from llm_agent_magic.cli.run import UsageProblem, drop_materialized, materialize, plan_jobs
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
@@ -93,14 +96,34 @@ def test_a_failing_notebook_fails_the_run_with_a_summary(folder, data_root):
 def test_command_line_mistakes_exit_2_before_any_kernel_starts(folder, data_root):
     write_notebook(folder / "a.ipynb", "print(1)")
     write_notebook(folder / "b.ipynb", "print(2)")
-    host = "http://127.0.0.1:9"
-    shared = run_cli("a.ipynb", "b.ipynb", "--record", "one.jsonl", cwd=folder, host=host, data_root=data_root)
-    assert shared.returncode == 2 and "put {name} in the path" in shared.stderr
-    one_output = run_cli("a.ipynb", "b.ipynb", "-o", "x.ipynb", cwd=folder, host=host, data_root=data_root)
-    assert one_output.returncode == 2 and "-o/--output takes one notebook" in one_output.stderr
-    missing = run_cli("nothere.ipynb", cwd=folder, host=host, data_root=data_root)
-    assert missing.returncode == 2 and "nothere.ipynb: no such notebook" in missing.stderr
+    shared = run_cli("a.ipynb", "b.ipynb", "--record", "one.jsonl", cwd=folder, host="http://127.0.0.1:9",
+                     data_root=data_root)
+    assert shared.returncode == 2 and "put {name} in the path" in shared.stderr and "usage: llm-agent run" in shared.stderr
     assert not list(folder.glob("*.out.ipynb"))
+    a, b = str(folder / "a.ipynb"), str(folder / "b.ipynb")
+    for args, message in [
+        (dict(notebooks=[a, b], output="x.ipynb"), "-o/--output takes one notebook"),
+        (dict(notebooks=[str(folder / "nothere.ipynb")]), "nothere.ipynb: no such notebook"),
+        (dict(notebooks=[a], replay="x.jsonl", live=True), "choose one of --replay, --record and --live"),
+        (dict(notebooks=[a, b], jobs=2, session="shared"), "cannot share one session"),
+    ]:
+        with pytest.raises(UsageProblem, match=re.escape(message)):
+            plan_jobs(**args)
+
+
+def test_kernels_are_told_the_session_cassette_and_settings(folder):
+    a = write_notebook(folder / "a.ipynb", "print(1)")
+    (job,) = plan_jobs([str(a)], record="cassettes/{name}.jsonl", settings={"LLMConfig": {"model": "m"}}, base_env={})
+    assert job.output == folder / "a.out.ipynb" and job.session_id == f"{a}#run"
+    assert job.env == {
+        "LLM_AGENT_SESSION": f"{a}#run", "LLM_AGENT_FRESH_SESSION": "1", "LLM_AGENT_CASSETTE_MODE": "record",
+        "LLM_AGENT_CASSETTE_PATH": str(Path.cwd() / "cassettes" / "a.jsonl"), "LLM_AGENT_CONFIG_JSON": '{"LLMConfig": {"model": "m"}}',
+    }
+    (job,) = plan_jobs([str(a)], live=True, session="s-{name}", fresh=False, output_dir=str(folder / "out"),
+                       base_env={"LLM_AGENT_CASSETTE_PATH": "stale"})
+    assert job.env == {"LLM_AGENT_SESSION": "s-a", "LLM_AGENT_FRESH_SESSION": "0", "LLM_AGENT_CASSETTE_MODE": "live",
+                       "LLM_AGENT_CASSETTE_PATH": ""}
+    assert job.output == folder / "out" / "a.ipynb"
 
 
 def _agent_cell(cells: list[dict]) -> nbformat.NotebookNode:
@@ -124,7 +147,7 @@ def test_materialized_cells_are_replaced_not_duplicated_on_the_next_run():
     nb.cells = [_agent_cell([_generated("bad()", True), _generated("good()", False)]), nbformat.v4.new_code_cell("x")]
     assert materialize(nb) == 2
     assert [c.source for c in nb.cells] == ["%%agent\nq", "bad()", "good()", "x"]
-    assert nb.cells[1].metadata.jupyter == {"source_hidden": True, "outputs_hidden": True} or FAILED_TAG in nb.cells[1].metadata.tags
+    assert FAILED_TAG in nb.cells[1].metadata.tags
     nbformat.validate(nb)
     assert drop_materialized(nb) == 2 and [c.source for c in nb.cells] == ["%%agent\nq", "x"]
     assert materialize(nb, include_failed=False) == 1 and [c.source for c in nb.cells] == ["%%agent\nq", "good()", "x"]

@@ -2,58 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 
-import pytest
 
-from llm_agent_magic.agents.session import AgentSession
-from llm_agent_magic.config import LLMConfig, PathsConfig, SandboxConfig
 from llm_agent_magic.events import Answer, Observation, ToolCall
-from llm_agent_magic.llm import LLMClient
-from llm_agent_magic.sandbox import SandboxKernel
-from llm_agent_magic.store import ConversationStore
 from llm_agent_magic.testing.tavily_plugin import FAKE_TAVILY_KEY
 
+from agent_helpers import collect, of
+
 SCENARIOS = Path(__file__).parent / "scenarios"
-
-
-@pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    return tmp_path_factory.mktemp("tools-agent-data")
-
-
-@pytest.fixture(scope="module")
-def sandbox(data_root):
-    with SandboxKernel("tool-scenarios", config=SandboxConfig(execution_timeout=60), paths=PathsConfig(data_root=str(data_root))) as kernel:
-        yield kernel
-
-
-@pytest.fixture
-async def make_session(sandbox, data_root, fake_ollama_factory):
-    made: list[AgentSession] = []
-
-    def make(script: str):
-        server = fake_ollama_factory(SCENARIOS / f"{script}.json")
-        llm = LLMClient(LLMConfig(host=server.url, max_retries=0), paths=PathsConfig(data_root=str(data_root)))
-        session = AgentSession(
-            f"t-{uuid.uuid4().hex[:8]}", llm=llm, store=ConversationStore(data_root / "store.sqlite"), sandbox=sandbox
-        )
-        made.append(session)
-        return session, server
-
-    yield make
-    for session in made:
-        await session.llm.aclose()
-        session.store.close()
-
-
-async def collect(session: AgentSession, request: str, **kwargs) -> list:
-    return [event async for event in session.run(request, **kwargs)]
-
-
-def of(events, cls):
-    return [e for e in events if isinstance(e, cls)]
 
 
 async def test_react_answers_from_attached_documents(make_session, tmp_path):
@@ -62,7 +19,7 @@ async def test_react_answers_from_attached_documents(make_session, tmp_path):
         "# Returns\n\nReturns are accepted within thirty days."
     )
     (tmp_path / "shipping.txt").write_text("Parcels ship from the Hamburg warehouse every weekday.")
-    session, server = make_session("react_rag")
+    session, server = make_session(SCENARIOS / "react_rag.json")
     events = await collect(
         session, "How long is the warranty?", files=[str(tmp_path / "warranty.md"), str(tmp_path / "shipping.txt")]
     )
@@ -75,7 +32,7 @@ async def test_react_answers_from_attached_documents(make_session, tmp_path):
     assert server.requests_for("embed") and not server.unused_rules()
 
 
-async def test_react_searches_the_web(make_session, fake_tavily, data_root):
+async def test_react_searches_the_web(make_session, fake_tavily, agent_data_root):
     fake_tavily.load(
         {
             "results": [
@@ -84,7 +41,7 @@ async def test_react_searches_the_web(make_session, fake_tavily, data_root):
             ]
         }
     )
-    session, server = make_session("react_web")
+    session, server = make_session(SCENARIOS / "react_web.json")
     assert "web_search" in session.tools.names
     events = await collect(session, "What changed in pandas 3.0?")
     assert events[-1].status == "ok"
@@ -94,6 +51,6 @@ async def test_react_searches_the_web(make_session, fake_tavily, data_root):
     assert of(events, Answer)[0].markdown == "pandas 3.0 made copy-on-write the default [[1]](https://pandas.example/3.0)."
     # The key is nowhere the agent writes: not in the store, the call log, or any other file of the data root.
     await session.llm.aclose()
-    for path in data_root.rglob("*"):
+    for path in agent_data_root.rglob("*"):
         if path.is_file():
             assert FAKE_TAVILY_KEY.encode() not in path.read_bytes(), path
