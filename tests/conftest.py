@@ -1,6 +1,4 @@
-"""Shared test configuration: the fake Ollama fixtures (fake_ollama, fake_ollama_factory)."""
-
-pytest_plugins = ["llm_agent_magic.testing.pytest_plugin", "llm_agent_magic.testing.tavily_plugin"]
+"""Shared test configuration: the scripted Ollama and Tavily fixtures, and agent sessions on a warm sandbox."""
 
 import uuid
 from pathlib import Path
@@ -12,6 +10,8 @@ from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig, SandboxC
 from llm_agent_magic.llm import LLMClient
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.store import ConversationStore
+
+pytest_plugins = ["llm_agent_magic.testing.pytest_plugin", "llm_agent_magic.testing.tavily_plugin"]
 
 
 @pytest.fixture(scope="module")
