@@ -93,6 +93,7 @@ def check_sandbox(config: SandboxConfig) -> list[Check]:
         "bubblewrap": report.bubblewrap,
         "user namespaces": report.user_namespaces,
         "resource limits": report.rlimits,
+        "seccomp": report.seccomp,
         "audit hook": report.audit_hook,
     }
     checks = [

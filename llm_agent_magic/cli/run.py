@@ -271,6 +271,7 @@ async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed
     try:
         async with client.async_setup_kernel(env=job.env):
             assert client.kc is not None
+            progress.say(f"[{name}] kernel ready ({time.monotonic() - started:.1f} s)")
             client.reset_execution_trackers()
             info = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
             if info is not None and "language_info" in info["content"]:
@@ -278,6 +279,7 @@ async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed
             for n, index in enumerate(code, 1):
                 cell = nb.cells[index]
                 label = f"[{name}] cell {n}/{len(code)} {_first_line(cell)!r}"
+                cell_started = time.monotonic()
                 try:
                     await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
                 except CellExecutionError as exc:
@@ -292,11 +294,13 @@ async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed
                     problem = _bundle_problem(bundle)
                     if problem:
                         result.failures.append(f"cell {n} ({_first_line(cell)}): {problem}")
-                progress.say(f"{label}: ok" + (f" ({'; '.join(notes)})" if notes else ""))
+                notes.append(f"{time.monotonic() - cell_started:.1f} s")
+                progress.say(f"{label}: ok ({'; '.join(notes)})")
     except DeadKernelError as exc:
         result.failures.append(f"the kernel died: {exc}")
     except Exception as exc:  # the kernel did not start, or the client failed: the notebook failed
         result.failures.append(f"could not run the notebook: {_error_text(exc)}")
+    progress.say(f"[{name}] kernel stopped ({time.monotonic() - started:.1f} s)")
     result.generated = materialize(nb, include_failed)
     job.output.parent.mkdir(parents=True, exist_ok=True)
     tmp = job.output.with_name(f".{job.output.name}.tmp")

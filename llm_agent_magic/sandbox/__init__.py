@@ -22,7 +22,7 @@ from typing import Any
 from llm_agent_magic.config import PathsConfig
 
 from .isolation import Check, IsolationReport, analysis_imports, probe
-from .kernel import SandboxKernel
+from .kernel import SandboxKernel, load_snapshot
 from .paths import SessionPaths
 from .results import ExecutionResult
 from .summaries import VariableSummary, render_summaries
@@ -34,7 +34,10 @@ __all__ = [
 
 
 def load_variable(session_id: str, name: str, paths: PathsConfig | None = None) -> Any:
-    """Read variable ``name`` from a session's snapshots into this process (no kernel needed)."""
-    from . import snapshots
+    """Read variable ``name`` from a session's snapshots into this process (no kernel needed).
 
-    return snapshots.load(name, SessionPaths.for_session(session_id, paths).snapshots)
+    Raises ``SnapshotNotFound`` (a KeyError) naming the variables that were saved. DataFrames are written
+    in the background after a cell's reply: if a kernel may still be writing, call its
+    ``flush_snapshots()`` first (``SandboxKernel.load`` does).
+    """
+    return load_snapshot(SessionPaths.for_session(session_id, paths), name)

@@ -21,7 +21,9 @@ from jupyter_client.manager import AsyncKernelManager
 from traitlets.utils.importstring import import_item
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
-from llm_agent_magic.exceptions import ConfigurationError, SandboxClosed, SandboxError, SandboxStartError
+from llm_agent_magic.exceptions import (
+    ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SnapshotNotFound,
+)
 
 from . import isolation, snapshots
 from .launch import build_launch
@@ -173,7 +175,7 @@ class SandboxKernel:
     def load(self, name: str) -> Any:
         """Read variable ``name`` from the session's snapshots into this process (after pending snapshots)."""
         self.flush_snapshots()
-        return snapshots.load(name, self.paths.snapshots)
+        return load_snapshot(self.paths, name)
 
     async def async_is_alive(self) -> bool:
         return await self._loop.call(self._alive())
@@ -517,6 +519,16 @@ class SandboxKernel:
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
         result.full_output_path = str(path)
+
+
+def load_snapshot(paths: SessionPaths, name: str) -> Any:
+    """Read one snapshot of a session; ``SnapshotNotFound`` says which variables exist."""
+    try:
+        return snapshots.load(name, paths.snapshots)
+    except KeyError:
+        catalog = snapshots.read_catalog(paths.snapshots)
+        reason = catalog["not_persisted"].get(name, {}).get("reason", "")
+        raise SnapshotNotFound(name, paths.session_id, sorted(catalog["variables"]), reason) from None
 
 
 def _manager_class(path: str) -> type[AsyncKernelManager]:

@@ -31,6 +31,7 @@ class SandboxLoop:
     _guard = threading.Lock()
 
     def __init__(self) -> None:
+        self.pid = os.getpid()
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._run, name="llm-agent-sandbox-loop", daemon=True)
         self.thread.start()
@@ -42,7 +43,8 @@ class SandboxLoop:
     @classmethod
     def get(cls) -> "SandboxLoop":
         with cls._guard:
-            if cls._instance is None:
+            # A forked child inherits the object but not the thread: it needs its own.
+            if cls._instance is None or cls._instance.pid != os.getpid():
                 cls._instance = cls()
             return cls._instance
 

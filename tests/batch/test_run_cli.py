@@ -32,7 +32,7 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     with FakeOllama(scenario("react_csv")) as server:
         out = run_cli("csv.ipynb", cwd=folder, host=server.url, data_root=data_root)
     assert out.returncode == 0, out.stderr
-    assert "[csv.ipynb] cell 2/3 '%%agent --files sales.csv': ok (agent ok, 1 generated cell)" in out.stderr
+    assert "[csv.ipynb] cell 2/3 '%%agent --files sales.csv': ok (agent ok, 1 generated cell; " in out.stderr
     assert "llm-agent run: 1 notebook, all ok" in out.stderr
     nb = read(folder / "csv.out.ipynb")
     kinds = [(c.cell_type, c.source.splitlines()[0]) for c in nb.cells]

@@ -3,13 +3,12 @@ of two shared cores, and an isolated data root per module so sessions never coll
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
-from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.sandbox.isolation import bubblewrap_check
 
 LEVELS = ["full", "reduced"]
@@ -51,13 +50,3 @@ def config_for() -> Callable[..., SandboxConfig]:
 def level(request: pytest.FixtureRequest) -> str:
     skip_unless_available(request.param)
     return request.param
-
-
-@pytest.fixture(scope="module")
-def sandbox(level: str, paths: PathsConfig) -> Iterator[SandboxKernel]:
-    """A ready kernel at each isolation level, shared by the tests of one module."""
-    sk = SandboxKernel(f"shared-{level}", config=make_config(level), paths=paths)
-    sk.start()
-    sk.wait_ready()
-    yield sk
-    sk.shutdown()

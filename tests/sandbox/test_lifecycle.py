@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
-from llm_agent_magic.exceptions import SandboxClosed
+from llm_agent_magic.exceptions import SandboxClosed, SnapshotNotFound
 from llm_agent_magic.sandbox import SandboxKernel, load_variable
 from llm_agent_magic.sandbox.plumbing import pid_alive
 
@@ -87,11 +87,14 @@ def test_kernel_killed_while_idle_is_restarted_on_next_execute(sk: SandboxKernel
 
 
 def test_snapshot_is_readable_without_a_kernel(sk: SandboxKernel, paths: PathsConfig) -> None:
+    assert sk.flush_snapshots()  # DataFrames are written in the background after the cell's reply
     df = load_variable(sk.session_id, "df", paths)
     pd.testing.assert_frame_equal(df, pd.DataFrame({"a": range(5), "b": list("vwxyz")}))
     assert sk.load("n") == 7
-    with pytest.raises(KeyError, match="No snapshot of 'missing'"):
+    with pytest.raises(SnapshotNotFound, match="No snapshot of 'missing' in session 'life-.*'. Saved variables: df, n"):
         sk.load("missing")
+    with pytest.raises(KeyError):
+        load_variable(sk.session_id, "missing", paths)
 
 
 def test_push_a_dataframe_into_the_sandbox(sk: SandboxKernel) -> None:

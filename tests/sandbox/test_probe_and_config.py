@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
-from llm_agent_magic.exceptions import ConfigurationError, SandboxUnavailable
+from llm_agent_magic.exceptions import ConfigurationError, SandboxStartError, SandboxUnavailable
 from llm_agent_magic.sandbox import SandboxKernel, analysis_imports, probe
 from llm_agent_magic.sandbox import isolation, seccomp
 from llm_agent_magic.sandbox.isolation import resolve_level
@@ -119,3 +120,18 @@ def test_kernel_manager_class_must_be_an_async_manager(paths: PathsConfig) -> No
         SandboxKernel("sync-manager", config=config, paths=paths).start()
     with pytest.raises(ConfigurationError, match="cannot be imported"):
         SandboxKernel("no-manager", config=SandboxConfig(kernel_manager_class="nowhere.Manager"), paths=paths).start()
+
+
+@pytest.mark.slow
+def test_a_python_without_ipykernel_fails_to_start_with_the_reason(
+    paths: PathsConfig, config_for: Callable[..., SandboxConfig]
+) -> None:
+    base = Path(sys.base_prefix) / "bin" / "python3"
+    if not base.exists() or subprocess.run([str(base), "-c", "import ipykernel"], capture_output=True).returncode == 0:
+        pytest.skip("needs an interpreter without ipykernel")
+    sk = SandboxKernel("no-ipykernel", config=config_for("auto", python=str(base), startup_timeout=20), paths=paths)
+    with pytest.raises(SandboxStartError, match="No module named 'ipykernel'") as info:
+        sk.execute("1")
+    assert "did not start" in str(info.value)
+    assert not sk.is_alive()
+    sk.shutdown()
