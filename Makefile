@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps bench clean readme
+.PHONY: demo test install system-deps bench clean readme examples-cassettes
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,13 @@ test: install
 
 bench: install
 	$(PY) bench/llm_overhead.py
+	$(PY) bench/sandbox.py
+	$(PY) bench/agent_overhead.py
+	$(PY) bench/batch.py
+
+# Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
+examples-cassettes: install
+	$(PY) examples/refresh.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .llm_agent

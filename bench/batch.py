@@ -1,26 +1,25 @@
 """Batch runs in parallel, and how soon a streamed token reaches the screen.
 
-1. Eight notebooks, each one %%agent cell that analyses a CSV (classify, react, code, verify,
-   react, answer: six model calls), through ``llm-agent run`` with ``-j 1`` and ``-j 4``,
-   against the scripted model answering every call after 500 ms.
+1. Eight notebooks, each one %%agent cell that analyses a CSV (classify, react, code, verify
+   twice, react, answer: seven model calls), through ``llm-agent run`` with ``-j 1`` and ``-j 4``,
+   against the scripted model answering every call after 500 ms. Each setting runs twice,
+   alternating, and the better time counts (two shared cores make single runs noisy).
    Target: the ``-j 4`` wall time at most 0.45x the ``-j 1`` one.
 2. In one kernel, ``%%agent --mode chat`` cells whose answer streams: the time from the cell's
    start to the iopub display message carrying the first token (as a client sees it), against
    the time the scripted server wrote that token. Target: under 50 ms added (median).
 
-    python bench/batch.py [--notebooks 8] [--jobs 4] [--delay-ms 500] [--latency-runs 10]
+    python bench/batch.py [--notebooks 8] [--jobs 4] [--delay-ms 500] [--repeat 2] [--latency-runs 10]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -81,11 +80,14 @@ def parallel_figure(args: argparse.Namespace) -> tuple[float, float]:
                         nbformat.v4.new_code_cell(f"%%agent --files sales.csv\nWhat is the mean price? (notebook {i})")]
             nbformat.write(nb, folder / f"nb{i}.ipynb")
             names.append(f"nb{i}.ipynb")
-        serial = batch_wall_time(folder, names, 1, server.url)
-        parallel = batch_wall_time(folder, names, args.jobs, server.url)
-        calls = len(server.requests)
-    print(f"  -j 1: {serial:.1f} s   -j {args.jobs}: {parallel:.1f} s   ({calls} model calls, {args.delay_ms:g} ms each)")
-    return serial, parallel
+        serial, parallel = [], []
+        for _ in range(args.repeat):
+            serial.append(batch_wall_time(folder, names, 1, server.url))
+            parallel.append(batch_wall_time(folder, names, args.jobs, server.url))
+        calls = len(server.requests) // (2 * args.repeat)
+    print(f"  -j 1: {' / '.join(f'{t:.1f}' for t in serial)} s   -j {args.jobs}: "
+          f"{' / '.join(f'{t:.1f}' for t in parallel)} s   ({calls} model calls a run, {args.delay_ms:g} ms each)")
+    return min(serial), min(parallel)
 
 
 class FirstWrite:
@@ -153,13 +155,14 @@ def main() -> None:
     parser.add_argument("--notebooks", type=int, default=8)
     parser.add_argument("--jobs", type=int, default=4)
     parser.add_argument("--delay-ms", type=float, default=500)
+    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--latency-runs", type=int, default=10)
     args = parser.parse_args()
 
     print(f"Batch: {args.notebooks} notebooks, one %%agent CSV question each, scripted model {args.delay_ms:g} ms a call")
     serial, parallel = parallel_figure(args)
     ratio = parallel / serial
-    print(f"  -j {args.jobs} / -j 1 wall time: {ratio:.2f}x (target <= {PARALLEL_TARGET}x)  "
+    print(f"  -j {args.jobs} / -j 1 wall time (best of {args.repeat}): {ratio:.2f}x (target <= {PARALLEL_TARGET}x)  "
           f"{'PASS' if ratio <= PARALLEL_TARGET else 'MISS'}")
 
     print(f"\nStreaming: first token on screen vs the model's first token, {args.latency_runs} runs, warm session")

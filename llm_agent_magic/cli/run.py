@@ -17,20 +17,16 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Callable, TextIO
 
 import nbformat
 from traitlets import Bool, Float, Int, Unicode
 
 from ..cells import CELLS_MIME, FAILED_TAG, bundle_cells
 from ..config import CONFIG_CLASSES
+from ..magic import env as kernel_env
 from .app import LLMAgentApp
 
-ENV_SESSION = "LLM_AGENT_SESSION"
-ENV_CASSETTE_MODE = "LLM_AGENT_CASSETTE_MODE"
-ENV_CASSETTE_PATH = "LLM_AGENT_CASSETTE_PATH"
-ENV_CONFIG = "LLM_AGENT_CONFIG_JSON"
-ENV_FRESH = "LLM_AGENT_FRESH_SESSION"
 MATERIALIZED_BY = "llm-agent run"
 DEFAULT_KERNEL = "python3"
 
@@ -82,9 +78,9 @@ def forwarded_config(cli_config: Any) -> dict[str, dict[str, Any]]:
     """The command line's settings of our classes, for the kernels (relative paths made absolute)."""
     names = {cls.__name__ for cls in CONFIG_CLASSES}
     out: dict[str, dict[str, Any]] = {}
-    for section in names:
+    for section in sorted(names):
         if section in cli_config and cli_config[section]:
-            out[section] = {k: v for k, v in cli_config[section].items()}
+            out[section] = dict(cli_config[section].items())
     paths = out.get("PathsConfig", {})
     if paths.get("data_root"):
         paths["data_root"] = str(Path(paths["data_root"]).expanduser().resolve())
@@ -131,19 +127,22 @@ def plan_jobs(
         outputs.add(out)
         env = dict(base_env if base_env is not None else os.environ)
         session_id = session.replace("{name}", _stem(source)) if session else f"{source}#run"
-        env[ENV_SESSION] = session_id
-        env[ENV_FRESH] = "1" if fresh else "0"
+        env[kernel_env.SESSION] = session_id
+        env[kernel_env.FRESH_SESSION] = "1" if fresh else "0"
         cassette = None
         if chosen:
             mode, value = chosen[0]
             path = "" if mode == "live" else str(Path(str(value).replace("{name}", _stem(source))).expanduser().resolve())
             cassette = (mode, path)
-            env[ENV_CASSETTE_MODE], env[ENV_CASSETTE_PATH] = mode, path
+            env[kernel_env.CASSETTE_MODE], env[kernel_env.CASSETTE_PATH] = mode, path
         else:
-            env.pop(ENV_CASSETTE_MODE, None)
-            env.pop(ENV_CASSETTE_PATH, None)
+            env.pop(kernel_env.CASSETTE_MODE, None)
+            env.pop(kernel_env.CASSETTE_PATH, None)
         if settings:
-            env[ENV_CONFIG] = json.dumps(settings)
+            try:
+                env[kernel_env.CONFIG_JSON] = json.dumps(settings)
+            except (TypeError, ValueError) as exc:
+                raise UsageProblem(f"these settings cannot be passed to the kernels: {exc}") from None
         planned.append(NotebookJob(source, out, env, session_id, cassette))
     return planned
 
@@ -246,17 +245,43 @@ class Progress:
 
 
 async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed: bool = True,
-                       progress: Progress | None = None) -> NotebookResult:
-    """Execute one notebook, materialize its generated cells and write the result; never raises for failures."""
+                       progress: Progress | None = None, slot: asyncio.Semaphore | None = None) -> NotebookResult:
+    """Execute one notebook, materialize its generated cells and write the result; never raises for failures.
+
+    ``slot`` is held while the notebook executes and given back before its kernel shuts down, so the
+    next notebook starts while this one's kernel and sandbox wind down.
+    """
+    held = slot is not None
+    if slot is not None:
+        await slot.acquire()
+
+    def release() -> None:
+        nonlocal held
+        if held and slot is not None:
+            slot.release()
+            held = False
+
+    try:
+        return await _run_notebook(job, timeout, include_failed, progress or Progress(), release)
+    finally:
+        release()
+
+
+async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, progress: Progress,
+                        release: Callable[[], None]) -> NotebookResult:
+    from jupyter_core.utils import ensure_async
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
-    from jupyter_core.utils import ensure_async
 
-    progress = progress or Progress()
     result = NotebookResult(job)
     started = time.monotonic()
     name = job.source.name
-    nb = nbformat.read(job.source, as_version=4)
+    try:
+        nb = nbformat.read(job.source, as_version=4)
+    except Exception as exc:  # not JSON, or not a notebook
+        result.failures.append(f"could not read the notebook: {_error_text(exc)}")
+        progress.say(f"[{name}] FAILED: {result.failures[0]}")
+        return result
     drop_materialized(nb)
     kernel = kernel_name_for(nb)
     client = NotebookClient(
@@ -265,17 +290,17 @@ async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed
                           "traceback": [f"CellTimeoutError: the cell ran longer than {timeout:g} s"]},
         resources={"metadata": {"path": str(job.source.parent)}},
     )
-    extra = f", cassette {job.cassette[0]}" + (f" {job.cassette[1]}" if job.cassette[1] else "") if job.cassette else ""
-    progress.say(f"[{name}] start (kernel {kernel}, session {job.session_id}{extra})")
+    cassette = f", cassette {' '.join(p for p in job.cassette if p)}" if job.cassette else ""
+    progress.say(f"[{name}] start (kernel {kernel}, session {job.session_id}{cassette})")
     code = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and c.source.strip()]
     try:
         async with client.async_setup_kernel(env=job.env):
             assert client.kc is not None
-            progress.say(f"[{name}] kernel ready ({time.monotonic() - started:.1f} s)")
             client.reset_execution_trackers()
             info = await client.async_wait_for_reply(await ensure_async(client.kc.kernel_info()))
             if info is not None and "language_info" in info["content"]:
                 nb.metadata["language_info"] = info["content"]["language_info"]
+            progress.say(f"[{name}] kernel ready ({time.monotonic() - started:.1f} s)")
             for n, index in enumerate(code, 1):
                 cell = nb.cells[index]
                 label = f"[{name}] cell {n}/{len(code)} {_first_line(cell)!r}"
@@ -287,25 +312,30 @@ async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed
                     progress.say(f"{label}: FAILED {_error_text(exc)}")
                     break
                 result.cells_run += 1
-                notes = []
+                notes, state = [], "ok"
                 for bundle in cell_bundles(cell):
                     count = len(bundle.get("cells", []))
                     notes.append(f"agent {bundle.get('status')}, {count} generated cell{'s' if count != 1 else ''}")
                     problem = _bundle_problem(bundle)
                     if problem:
                         result.failures.append(f"cell {n} ({_first_line(cell)}): {problem}")
+                        state = "AGENT FAILED"
                 notes.append(f"{time.monotonic() - cell_started:.1f} s")
-                progress.say(f"{label}: ok ({'; '.join(notes)})")
+                progress.say(f"{label}: {state} ({'; '.join(notes)})")
+            release()
     except DeadKernelError as exc:
         result.failures.append(f"the kernel died: {exc}")
     except Exception as exc:  # the kernel did not start, or the client failed: the notebook failed
         result.failures.append(f"could not run the notebook: {_error_text(exc)}")
     progress.say(f"[{name}] kernel stopped ({time.monotonic() - started:.1f} s)")
     result.generated = materialize(nb, include_failed)
-    job.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = job.output.with_name(f".{job.output.name}.tmp")
-    nbformat.write(nb, tmp)
-    os.replace(tmp, job.output)
+    try:
+        job.output.parent.mkdir(parents=True, exist_ok=True)
+        tmp = job.output.with_name(f".{job.output.name}.tmp")
+        nbformat.write(nb, tmp)
+        os.replace(tmp, job.output)
+    except OSError as exc:
+        result.failures.append(f"could not write {job.output}: {exc}")
     result.seconds = time.monotonic() - started
     state = "ok" if result.ok else "FAILED"
     progress.say(f"[{name}] {state}: {result.cells_run} cells run, {result.generated} generated cells written to "
@@ -317,16 +347,13 @@ async def run_notebooks(jobs: list[NotebookJob], *, parallel: int = 1, timeout: 
                         include_failed: bool = True, progress: Progress | None = None) -> list[NotebookResult]:
     """Run the jobs, at most ``parallel`` at a time (each notebook in its own kernel process)."""
     progress = progress or Progress()
-    gate = asyncio.Semaphore(max(1, parallel))
+    slot = asyncio.Semaphore(max(1, parallel))
     for job in jobs:
         if job.cassette and job.cassette[0] == "record" and os.path.exists(job.cassette[1]):
             os.unlink(job.cassette[1])  # a new recording starts empty; stale answers would be replayed first
-
-    async def one(job: NotebookJob) -> NotebookResult:
-        async with gate:
-            return await run_notebook(job, timeout=timeout, include_failed=include_failed, progress=progress)
-
-    return list(await asyncio.gather(*(one(job) for job in jobs)))
+    return list(await asyncio.gather(*(
+        run_notebook(job, timeout=timeout, include_failed=include_failed, progress=progress, slot=slot) for job in jobs
+    )))
 
 
 def summary(results: list[NotebookResult]) -> str:
@@ -386,7 +413,11 @@ class RunApp(LLMAgentApp):
             print(f"llm-agent run: {exc}\nusage: llm-agent run NOTEBOOK... [-o OUT | --output-dir DIR] [-j N] "
                   f"[--replay CASSETTE | --record CASSETTE | --live] [--timeout S] [--session ID]", file=sys.stderr)
             self.exit(2)
-        results = asyncio.run(run_notebooks(jobs, parallel=self.jobs, timeout=self.timeout,
-                                            include_failed=self.agent_config.include_failed_cells))
+        try:
+            results = asyncio.run(run_notebooks(jobs, parallel=self.jobs, timeout=self.timeout,
+                                                include_failed=self.agent_config.include_failed_cells))
+        except KeyboardInterrupt:
+            print("llm-agent run: interrupted; the kernels were shut down.", file=sys.stderr)
+            self.exit(130)
         print(summary(results), file=sys.stderr)
         self.exit(0 if all(r.ok for r in results) else 1)

@@ -2,43 +2,68 @@
 
 Map: ``magics.py`` (parsing and dispatch), ``stream.py`` (one run, rendered live), ``render.py``
 (events into MIME bundles), ``sessions.py`` (configuration, session ids, open sessions),
-``status.py`` (``%agent status`` / ``models``), ``loop.py`` (the private event loop).
+``status.py`` (``%agent status`` / ``models``), ``loop.py`` (the private event loop),
+``env.py`` (the environment variables ``llm-agent run`` steers kernels with).
+
+The agent is imported when the extension loads, not when this package is imported, so
+``llm-agent run`` can read ``env`` without paying for it.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib
+import threading
 from typing import Any
-
-from .magics import AgentMagics, interpolate
-from .sessions import KernelAgent, default_session_id
 
 __all__ = ["AgentMagics", "KernelAgent", "default_session_id", "interpolate", "load_ipython_extension",
            "unload_ipython_extension"]
 
-_loaded: dict[int, tuple[KernelAgent, AgentMagics]] = {}
+_loaded: dict[int, Any] = {}
+
+
+def _import_on_a_fresh_stack(module: str) -> None:
+    """Import ``module`` from a new thread, whose frame stack starts empty.
+
+    jsonschema builds a Lark grammar (rfc3987_syntax) when first imported. Under CPython 3.11, deep
+    recursion that keeps crossing a frame-stack chunk boundary maps and unmaps 16 KB chunks over and
+    over: imported from the depth %load_ext runs at, that took 2.5 s (1.3 s of it munmap) instead of 0.9 s.
+    """
+    worker = threading.Thread(target=importlib.import_module, args=(module,), name="llm-agent-import")
+    worker.start()
+    worker.join()
 
 
 def load_ipython_extension(shell: Any) -> None:
     """Register the magics and the settings (``%config LLMConfig.model = ...``) with this shell."""
     if id(shell) in _loaded:
         return
+    _import_on_a_fresh_stack("jsonschema")
+    from .magics import AgentMagics
+    from .sessions import KernelAgent
+
     agent = KernelAgent(shell)
-    magics = AgentMagics(shell, agent)
-    shell.register_magics(magics)
+    shell.register_magics(AgentMagics(shell, agent))
     shell.configurables.extend(agent.configurables)
     atexit.register(agent.close)  # the sandboxes stop with the kernel
-    _loaded[id(shell)] = (agent, magics)
+    _loaded[id(shell)] = agent
 
 
 def unload_ipython_extension(shell: Any) -> None:
     """Close the sessions (their sandboxes stop) and remove the magics and settings."""
-    entry = _loaded.pop(id(shell), None)
-    if entry is None:
+    agent = _loaded.pop(id(shell), None)
+    if agent is None:
         return
-    agent, _ = entry
     atexit.unregister(agent.close)
     agent.close()
     for kind in ("line", "cell"):
         shell.magics_manager.magics[kind].pop("agent", None)
     shell.configurables[:] = [c for c in shell.configurables if c not in agent.configurables]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("AgentMagics", "interpolate"):
+        return getattr(importlib.import_module(".magics", __name__), name)
+    if name in ("KernelAgent", "default_session_id"):
+        return getattr(importlib.import_module(".sessions", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ from IPython.display import display
 from ..sandbox import load_variable
 from ..sandbox.snapshots import read_catalog
 from .render import table_data
-from .sessions import ENV_CASSETTE_MODE, KernelAgent, SetupError, default_session_id, env_cassette
+from .sessions import KernelAgent, SetupError, default_session_id, env_cassette
 from .stream import RunStream
 
 LINE_COMMANDS = {
@@ -33,9 +33,9 @@ LINE_COMMANDS = {
     "push NAME": "a DataFrame of this notebook into the sandbox",
     "models": "the models the Ollama server has",
     "sessions": "every stored session",
-    "record PATH": "record model answers to a cassette (sessions from now on)",
-    "replay PATH": "answer from a cassette instead of the model",
-    "live": "talk to the model again (no cassette)",
+    "record PATH": "record model answers to a cassette (sessions from now on; $LLM_AGENT_CASSETTE_MODE wins)",
+    "replay PATH": "answer from a cassette instead of the model ($LLM_AGENT_CASSETTE_MODE wins)",
+    "live": "talk to the model again, no cassette ($LLM_AGENT_CASSETTE_MODE wins)",
 }
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_VALUE_CHARS = 2000
@@ -145,7 +145,7 @@ class AgentMagics(Magics):
             try:
                 self.agent.loop.call(session.sandbox.async_push(name, df))
             except Exception as exc:
-                raise _usage_error(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
+                raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         config = session.llm.config
         saved = {k: getattr(config, k) for k in ("model", "classifier_model", "coder_model")}
         if args.model:
@@ -330,8 +330,10 @@ class AgentMagics(Magics):
         self._cassette("live", "")
 
     def _cassette(self, mode: str, path: str) -> None:
+        # Silent, like %config: the cell's output must not depend on whether the environment overrides it
+        # (notebooks are checked with nbval under `make test`, which does).
         try:
-            print(self.agent.set_cassette(mode, path))
+            self.agent.set_cassette(mode, path)
         except SetupError as exc:
             raise UsageError(str(exc)) from None
 
@@ -347,4 +349,4 @@ def _shape(value: Any) -> str:
     return f", shape {tuple(shape)}" if isinstance(shape, tuple) else ""
 
 
-__all__ = ["AgentMagics", "ENV_CASSETTE_MODE", "interpolate"]
+__all__ = ["AgentMagics", "interpolate"]

@@ -74,8 +74,10 @@ class LiveView:
             self.mode, self.reason = event.mode, event.reason
         elif isinstance(event, PlanCreated):
             self.steps = [{"goal": str(s.get("goal", "")), "state": "pending"} for s in event.steps]
-        elif isinstance(event, StepStarted) and 0 <= event.index < len(self.steps):
-            self.steps[event.index]["state"] = "running"
+        elif isinstance(event, StepStarted):
+            if 0 <= event.index < len(self.steps):
+                self.steps[event.index]["state"] = "running"
+            self.tool = self.tool_input = self.thought = self.code = ""  # the last step's work is done
         elif isinstance(event, StepFinished) and 0 <= event.index < len(self.steps):
             self.steps[event.index]["state"] = event.status if event.status in STEP_MARKS else "error"
         elif isinstance(event, Thought):
@@ -111,10 +113,10 @@ class LiveView:
         if self.steps:
             lines = [f"{i + 1}. {STEP_MARKS[s['state']]} {s['goal']}" for i, s in enumerate(self.steps)]
             parts.append("**Plan**\n\n" + "\n".join(lines))
-        if self.tool and not self.tokens:
-            parts.append(f"Using `{self.tool}`: {self.tool_input}")
         if self.thought and not self.tokens:
             parts.append(f"_{self.thought}_")
+        if self.tool and not self.tokens:
+            parts.append(f"Using `{self.tool}`: {self.tool_input}")
         if self.code and not self.tokens:
             lines = self.code.rstrip().splitlines()
             shown = "\n".join(lines[-MAX_LIVE_CODE_LINES:])

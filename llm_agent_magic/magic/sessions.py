@@ -2,15 +2,7 @@
 
 One ``KernelAgent`` per IPython shell. Sessions are opened once per id and kept (their
 sandbox stays warm across cells) until the kernel shuts down or the extension is unloaded.
-
-Environment, read by the kernel (``llm-agent run`` sets these when it starts one):
-
-- ``LLM_AGENT_SESSION``: the session id (wins over the notebook's path).
-- ``LLM_AGENT_CASSETTE_MODE`` (live|record|replay) and ``LLM_AGENT_CASSETTE_PATH``: win over
-  ``%agent record/replay/live`` in the notebook.
-- ``LLM_AGENT_CONFIG_JSON``: settings from the runner's command line, over config files and ``%config``.
-- ``LLM_AGENT_FRESH_SESSION=1``: the first time a session is opened here, start it empty
-  (no conversation, no snapshots), as a restarted batch run should.
+The environment (``env.py``; ``llm-agent run`` sets it) wins over what the notebook says.
 """
 
 from __future__ import annotations
@@ -27,15 +19,12 @@ from traitlets.config import Config, Configurable
 
 from ..agents.session import AgentSession
 from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
+from ..exceptions import LLMAgentError
 from ..llm import LLMClient
 from ..store import SessionNotFound
+from . import env
 from .loop import AgentLoop
 
-ENV_SESSION = "LLM_AGENT_SESSION"
-ENV_CASSETTE_MODE = "LLM_AGENT_CASSETTE_MODE"
-ENV_CASSETTE_PATH = "LLM_AGENT_CASSETTE_PATH"
-ENV_CONFIG = "LLM_AGENT_CONFIG_JSON"
-ENV_FRESH = "LLM_AGENT_FRESH_SESSION"
 CASSETTE_MODES = ("live", "record", "replay")
 CLASS_NAMES = tuple(cls.__name__ for cls in CONFIG_CLASSES)
 _PROCESS_ID = uuid.uuid4().hex[:12]
@@ -60,7 +49,7 @@ def kernel_session_id() -> str:
 
 def default_session_id(user_ns: dict[str, Any]) -> str:
     """``$LLM_AGENT_SESSION``, else the notebook's path (Jupyter server, VS Code), else this kernel's id."""
-    for candidate in (os.environ.get(ENV_SESSION), os.environ.get("JPY_SESSION_NAME"), user_ns.get("__vsc_ipynb_file__")):
+    for candidate in (os.environ.get(env.SESSION), os.environ.get("JPY_SESSION_NAME"), user_ns.get("__vsc_ipynb_file__")):
         if isinstance(candidate, str) and candidate.strip():
             return candidate.strip()
     return kernel_session_id()
@@ -68,14 +57,14 @@ def default_session_id(user_ns: dict[str, Any]) -> str:
 
 def env_cassette() -> tuple[str, str] | None:
     """The cassette mode and path the environment imposes, or None."""
-    mode = os.environ.get(ENV_CASSETTE_MODE, "").strip().lower()
+    mode = os.environ.get(env.CASSETTE_MODE, "").strip().lower()
     if not mode:
         return None
     if mode not in CASSETTE_MODES:
-        raise SetupError(f"{ENV_CASSETTE_MODE}={mode!r} is not one of {', '.join(CASSETTE_MODES)}.")
-    path = os.environ.get(ENV_CASSETTE_PATH, "").strip()
+        raise SetupError(f"{env.CASSETTE_MODE}={mode!r} is not one of {', '.join(CASSETTE_MODES)}.")
+    path = os.environ.get(env.CASSETTE_PATH, "").strip()
     if mode != "live" and not path:
-        raise SetupError(f"{ENV_CASSETTE_MODE}={mode} needs {ENV_CASSETTE_PATH} (the cassette file).")
+        raise SetupError(f"{env.CASSETTE_MODE}={mode} needs {env.CASSETTE_PATH} (the cassette file).")
     return mode, os.path.abspath(path) if path else ""
 
 
@@ -121,12 +110,12 @@ class KernelAgent:
             for name in CLASS_NAMES:
                 if name in configurable.config:
                     cfg.merge(Config({name: configurable.config[name]}))
-        forwarded = os.environ.get(ENV_CONFIG, "").strip()
+        forwarded = os.environ.get(env.CONFIG_JSON, "").strip()
         if forwarded:
             try:
                 cfg.merge(Config(json.loads(forwarded)))
             except (ValueError, TypeError) as exc:
-                raise SetupError(f"{ENV_CONFIG} is not a JSON object of settings: {exc}") from None
+                raise SetupError(f"{env.CONFIG_JSON} is not a JSON object of settings: {exc}") from None
         imposed = env_cassette()
         if imposed is not None:
             cfg.LLMConfig.cassette_mode, cfg.LLMConfig.cassette_path = imposed
@@ -136,20 +125,19 @@ class KernelAgent:
         cfg = self.config()
         return LLMConfig(config=cfg), SandboxConfig(config=cfg), AgentConfig(config=cfg), PathsConfig(config=cfg)
 
-    def set_cassette(self, mode: str, path: str = "") -> str:
-        """``%agent record/replay/live``: the cassette for sessions from now on (the environment wins)."""
+    def set_cassette(self, mode: str, path: str = "") -> None:
+        """``%agent record/replay/live``: the cassette for sessions from now on.
+
+        The environment (``llm-agent run --replay ...``, ``make test``) wins; ``%agent status`` says which is in force.
+        """
+        if env_cassette() is not None:
+            return
         path = os.path.abspath(path) if path else ""
-        imposed = env_cassette()
-        if imposed is not None:
-            where = f" ({imposed[1]})" if imposed[1] else ""
-            return f"The environment sets the cassette mode: {ENV_CASSETTE_MODE}={imposed[0]}{where}; it wins over this."
         if mode == "record" and path and os.path.exists(path):
             os.unlink(path)  # a new recording starts empty; stale answers would be replayed first
         self.llm_config.update_config(Config({"LLMConfig": {"cassette_mode": mode, "cassette_path": path}}))
         for session in list(self.sessions.values()):
             self.refresh(session)
-        return {"live": "Live model: no cassette.", "record": f"Recording model answers to {path}.",
-                "replay": f"Replaying model answers from {path}; no model is called."}[mode]
 
     # --- sessions -----------------------------------------------------------------------------------
 
@@ -157,7 +145,7 @@ class KernelAgent:
         """The open session with this id (opened now, sandbox starting in the background, if new)."""
         session = self.sessions.get(session_id)
         if session is None:
-            fresh = os.environ.get(ENV_FRESH, "") not in ("", "0") and session_id not in self._fresh_done
+            fresh = os.environ.get(env.FRESH_SESSION, "") not in ("", "0") and session_id not in self._fresh_done
             session = self.loop.call(self._open(session_id, self.config(), fresh))
             self._fresh_done.add(session_id)
             self.sessions[session_id] = session
@@ -176,8 +164,10 @@ class KernelAgent:
             await session.start()
             if fresh and session.sandbox is not None and session.sandbox.attached:
                 await session.sandbox.async_restart(restore=False)  # someone else's warm kernel: start clean
-        except BaseException:
+        except BaseException as exc:
             await session.close()
+            if isinstance(exc, LLMAgentError):  # e.g. the isolation asked for is not available here
+                raise SetupError(str(exc)) from exc
             raise
         return session
 

@@ -7,7 +7,8 @@ from typing import Any
 from ..config import LLMConfig
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
-from .sessions import ENV_CASSETTE_MODE, KernelAgent, env_cassette
+from . import env
+from .sessions import KernelAgent, env_cassette
 
 PROBE_TIMEOUT = 3.0
 
@@ -74,7 +75,7 @@ def status_rows(agent: KernelAgent, session_id: str) -> list[list[str]]:
         model += f" ({', '.join(extras)})"
     cassette = llm.cassette_mode + (f" {llm.cassette_path}" if llm.cassette_path and llm.cassette_mode != "live" else "")
     if env_cassette() is not None:
-        cassette += f" (set by ${ENV_CASSETTE_MODE})"
+        cassette += f" (set by ${env.CASSETTE_MODE})"
     sandbox_state, level = _sandbox(agent, session_id, sandbox_config)
     return [
         ["session", session_id],

@@ -4,6 +4,11 @@ The run's coroutine lives on the private loop (``AgentLoop``); its events cross 
 thread through a thread-safe queue, and the main thread updates ONE output area (a display
 handle). A kernel interrupt (the notebook's stop button) cancels the run cleanly: the agent
 stops, the sandbox is interrupted, the output says "stopped" and the kernel stays usable.
+
+When the run is over the live area gives way to the final outputs (``clear_output(wait=True)``,
+then the answer and the generated cells as new outputs). The live area opens with an empty
+data bundle: a reader that ignores display updates and clears (nbval) then records exactly
+the final outputs a notebook saved by nbclient or JupyterLab holds.
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ class RunStream:
     """Drives one ``session.run`` from the main thread; ``events`` holds everything it yielded."""
 
     def __init__(self, loop: AgentLoop, session: AgentSession, *, quiet: bool = False, dry_run: bool = False,
-                 display: Display | None = None) -> None:
+                 display: Display | None = None, clear: Callable[..., Any] | None = None) -> None:
         self.loop = loop
         self.session = session
         self.quiet = quiet
@@ -49,6 +54,7 @@ class RunStream:
         self.events: list[Event] = []
         self.view = LiveView(dry_run=dry_run)
         self._display = display or _ipython_display
+        self._clear = clear or _ipython_clear
         self._items: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._task: asyncio.Task[None] | None = None
         self._interrupts = 0
@@ -95,8 +101,8 @@ class RunStream:
     def run(self, request: str, *, mode: str = "auto", files: list[str] | None = None) -> list[Event]:
         """Run to the end (or until interrupted), rendering as it goes; returns the events."""
         if not self.quiet:
-            self._drawn = self.view.display_data()
-            self._handle = self._display(self._drawn, raw=True, display_id=True)
+            self._handle = self._display({}, raw=True, display_id=True)
+            self._draw()
         kwargs = {"mode": mode, "files": list(files or []), "dry_run": self.dry_run}
         self.loop.submit(self._pump(request, kwargs))
         previous = _install_sigint(self._on_interrupt)
@@ -154,11 +160,9 @@ class RunStream:
 
     def finish(self, *, session_id: str, model: str, include_failed: bool) -> dict[str, Any]:
         """Replace the live view with the answer and show the generated cells; returns the bundle."""
-        data = answer_data(self.events, dry_run=self.dry_run)
         if self._handle is not None:
-            self._handle.update(data, raw=True)
-        else:
-            self._display(data, raw=True)
+            self._clear(wait=True)  # the live area goes when the answer arrives: no flicker
+        self._display(answer_data(self.events, dry_run=self.dry_run), raw=True)
         bundle = make_bundle(self.events, session_id=session_id, model=model, include_failed=include_failed)
         bundle["errors"] = [{"kind": e.kind, "message": e.message} for e in self.events if isinstance(e, Error)]
         self._display(bundle_data(self.events, bundle, include_failed, self.dry_run), raw=True)
@@ -169,6 +173,12 @@ def _ipython_display(data: dict[str, Any], **kwargs: Any) -> Any:
     from IPython.display import display
 
     return display(data, **kwargs)
+
+
+def _ipython_clear(**kwargs: Any) -> None:
+    from IPython.display import clear_output
+
+    clear_output(**kwargs)
 
 
 def _install_sigint(handler: Callable[..., Any]) -> Any:

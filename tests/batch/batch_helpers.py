@@ -10,10 +10,10 @@ from pathlib import Path
 import nbformat
 
 from llm_agent_magic.cells import CELLS_MIME
+from llm_agent_magic.magic import env as kernel_env
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
-OUR_ENV = ("LLM_AGENT_SESSION", "JPY_SESSION_NAME", "LLM_AGENT_CASSETTE_MODE", "LLM_AGENT_CASSETTE_PATH",
-           "LLM_AGENT_CONFIG_JSON", "LLM_AGENT_FRESH_SESSION")
+OUR_ENV = (*kernel_env.ALL, "JPY_SESSION_NAME")
 
 
 def write_notebook(path: Path, *cells: str) -> Path:

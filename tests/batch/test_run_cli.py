@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from llm_agent_magic.cells import CELLS_MIME, FAILED_TAG
-from llm_agent_magic.cli.run import UsageProblem, drop_materialized, materialize, plan_jobs
+from llm_agent_magic.cli.run import UsageProblem, drop_materialized, kernel_name_for, materialize, plan_jobs
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
@@ -30,7 +30,8 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     source = write_notebook(folder / "csv.ipynb", "%load_ext llm_agent_magic", CSV_QUESTION,
                             "# md The agent's cells are above.", "print('after')")
     with FakeOllama(scenario("react_csv")) as server:
-        out = run_cli("csv.ipynb", cwd=folder, host=server.url, data_root=data_root)
+        out = run_cli("csv.ipynb", "--model", "tiny:1b", cwd=folder, host=server.url, data_root=data_root)
+        assert {r.model for r in server.requests if r.path == "/api/chat"} == {"tiny:1b"}  # the kernel got --model
     assert out.returncode == 0, out.stderr
     assert "[csv.ipynb] cell 2/3 '%%agent --files sales.csv': ok (agent ok, 1 generated cell; " in out.stderr
     assert "llm-agent run: 1 notebook, all ok" in out.stderr
@@ -42,7 +43,7 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     generated = nb.cells[2]
     assert generated.outputs[0].text == "mean price: 20.0\n"
     provenance = generated.metadata.llm_agent
-    assert provenance["status"] == "final" and provenance["attempt"] == 1 and provenance["model"] == "qwen3:8b"
+    assert provenance["status"] == "final" and provenance["attempt"] == 1 and provenance["model"] == "tiny:1b"
     assert provenance["run_id"] == nb.cells[1].outputs[1].data[CELLS_MIME]["run_id"]
     assert provenance["materialized_by"] == "llm-agent run"
     assert nb.cells[1].outputs[0].data["text/markdown"] == "The mean price in `sales.csv` is **20.0**."
@@ -63,8 +64,7 @@ def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, d
         host = server.url
     assert recorded.returncode == 0, recorded.stderr
     assert (folder / "a.cassette.jsonl").is_file() and (folder / "b.cassette.jsonl").is_file()
-    override = read(folder / "rec" / "a.ipynb").cells[1].outputs[0].text
-    assert "LLM_AGENT_CASSETTE_MODE=record" in override and "a.cassette.jsonl" in override
+    assert read(folder / "rec" / "a.ipynb").cells[1].outputs == []  # the notebook's own cassette was set aside
     # The server is gone now: every answer must come from the cassettes.
     replayed = run_cli("a.ipynb", "b.ipynb", "-j", "2", "--replay", "{name}.cassette.jsonl", "--output-dir", "rep",
                        cwd=folder, host=host, data_root=data_root)
@@ -76,15 +76,18 @@ def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, d
     assert agent_outputs(read(folder / "rep" / "b.ipynb"))[0]["cells"][0][1] == ["mean price: 20.0\n"]
 
 
-def test_a_failing_notebook_fails_the_run_with_a_summary(folder, data_root):
+def test_failing_notebooks_fail_the_run_with_a_summary(folder, data_root):
     write_notebook(folder / "good.ipynb", "%load_ext llm_agent_magic", CHAT_QUESTION)
     write_notebook(folder / "broken.ipynb", "%load_ext llm_agent_magic",
                    "%%agent --mode chat --model missing:1b\nWhat is a p-value?", "1 / 0", "print('never')")
+    write_notebook(folder / "slow.ipynb", "import time\ntime.sleep(120)", "print('never')")
     with FakeOllama(scenario("route_chat", models=["qwen3:8b"])) as server:
-        out = run_cli("good.ipynb", "broken.ipynb", "-j", "2", cwd=folder, host=server.url, data_root=data_root)
+        out = run_cli("good.ipynb", "broken.ipynb", "slow.ipynb", "-j", "3", "--timeout", "12", cwd=folder,
+                      host=server.url, data_root=data_root)
     assert out.returncode == 1
-    summary = out.stderr[out.stderr.index("llm-agent run: 2 notebooks, 1 failed"):]
-    assert "ok      good.ipynb" in summary and "FAILED  broken.ipynb" in summary
+    summary = out.stderr[out.stderr.index("llm-agent run: 3 notebooks, 2 failed"):]
+    assert "ok      good.ipynb" in summary and "FAILED  broken.ipynb" in summary and "FAILED  slow.ipynb" in summary
+    assert "cell 1 (import time): CellTimeoutError: the cell ran longer than 12 s" in summary
     assert "cell 2 (%%agent --mode chat --model missing:1b): the agent run ended with status 'error' (ModelNotFound" in summary
     assert "cell 3 (1 / 0): ZeroDivisionError: division by zero" in summary
     broken = read(folder / "broken.out.ipynb")  # written anyway, up to the failing cell
@@ -151,3 +154,10 @@ def test_materialized_cells_are_replaced_not_duplicated_on_the_next_run():
     nbformat.validate(nb)
     assert drop_materialized(nb) == 2 and [c.source for c in nb.cells] == ["%%agent\nq", "x"]
     assert materialize(nb, include_failed=False) == 1 and [c.source for c in nb.cells] == ["%%agent\nq", "good()", "x"]
+
+
+def test_the_notebooks_kernel_is_used_when_installed_else_this_python():
+    nb = nbformat.v4.new_notebook()
+    assert kernel_name_for(nb) == "python3"
+    nb.metadata["kernelspec"] = {"name": "julia-1.9", "display_name": "Julia"}
+    assert kernel_name_for(nb) == "python3"

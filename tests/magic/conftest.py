@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from llm_agent_magic.magic import env as kernel_env
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 from magic_helpers import CELL_TIMEOUT, NotebookKernel
 
@@ -29,8 +29,7 @@ def kernel(server: FakeOllama, tmp_path_factory: pytest.TempPathFactory) -> Iter
     folder = tmp_path_factory.mktemp("notebook")
     (folder / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
     env = {**os.environ, "OLLAMA_HOST": server.url, "LLM_AGENT_DATA_ROOT": str(folder / ".llm_agent")}
-    for name in ("LLM_AGENT_SESSION", "JPY_SESSION_NAME", "LLM_AGENT_CASSETTE_MODE", "LLM_AGENT_CASSETTE_PATH",
-                 "LLM_AGENT_CONFIG_JSON", "LLM_AGENT_FRESH_SESSION"):
+    for name in (*kernel_env.ALL, "JPY_SESSION_NAME"):
         env.pop(name, None)
     nb = nbformat.v4.new_notebook()
     client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",

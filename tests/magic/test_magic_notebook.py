@@ -176,6 +176,24 @@ def test_config_status_models_sessions_and_history(kernel):
     assert f"* {session_id}" in texts(kernel.run("%agent sessions"))[0]
     history = texts(kernel.run("%agent history 2"))[0]
     assert history == "user: And once more.\n\nassistant: Hi."
+    kernel.run('%config LLMConfig.model = "qwen3:8b"')
+
+
+def test_record_replay_and_live_in_the_notebook(kernel):
+    kernel.script({"rules": [{"purpose": "answer", "reply": "Recorded answer."}]})
+    assert kernel.run("%agent record answers.cassette.jsonl").outputs == []  # silent, like %config
+    recorded = kernel.run("%%agent --mode chat --session cassette-1\nRemember this.\n")
+    assert texts(recorded, "text/markdown")[0] == "Recorded answer."
+    assert (kernel.folder / "answers.cassette.jsonl").is_file()
+    kernel.script({"rules": [{"purpose": "answer", "reply": "A live answer."}]})
+    kernel.run("%agent replay answers.cassette.jsonl")
+    assert "cassette   replay " in texts(kernel.run("%agent status"))[0]
+    replayed = kernel.run("%%agent --mode chat --session cassette-2\nRemember this.\n")  # same prompt: no history
+    assert texts(replayed, "text/markdown")[0] == "Recorded answer." and not kernel.server.requests_for("answer")
+    kernel.run("%agent live")
+    assert texts(kernel.run("%%agent --mode chat --session cassette-2\nAnd now?"), "text/markdown")[0] == "A live answer."
+    missing = usage_error(kernel.run("%agent replay nothere.jsonl", raises=True))
+    assert "cassette nothere.jsonl does not exist" in missing
 
 
 def test_reset_starts_a_new_conversation_and_an_empty_sandbox(kernel):
@@ -183,3 +201,15 @@ def test_reset_starts_a_new_conversation_and_an_empty_sandbox(kernel):
     assert texts(kernel.run("%agent history"))[0].startswith("No messages yet")
     assert texts(kernel.run("%agent vars"))[0] == "The sandbox has no variables yet."
     assert "No snapshot of 'totals'" in usage_error(kernel.run("%agent pull totals", raises=True))
+
+
+def test_unloading_closes_the_sessions_and_removes_the_magic(kernel):
+    pid = kernel.run("%agent status")
+    sandbox_pid = int(texts(pid)[0].split("running (pid ")[1].split(")")[0])
+    kernel.run("%unload_ext llm_agent_magic")
+    gone = kernel.run("import os\ntry:\n    os.kill(%d, 0)\n    print('alive')\nexcept ProcessLookupError:\n    print('gone')" % sandbox_pid)
+    assert stream(gone) == "gone\n"
+    assert "%agent" in stream(kernel.run("%agent status", raises=True), "stderr")
+    assert "LLMConfig" not in stream(kernel.run("%config"))
+    kernel.run("%load_ext llm_agent_magic")
+    assert "session" in texts(kernel.run("%agent status"))[0]
