@@ -51,13 +51,16 @@ MAX_LISTED_COLUMNS = 20
 @argument("--dry-run", action="store_true", help="Show the code the agent would run first; run nothing.")
 @argument("--quiet", action="store_true", help="No live display; only the final result.")
 def _cell_options(line: str, cell: str | None = None) -> None:
-    """Ask the agent: the cell body is the request; `{name}` inserts a variable of this notebook
-    (DataFrames are copied into the sandbox under that name); `{{` and `}}` are literal braces."""
+    """The options of %%agent (the parser is built from the decorators)."""
 
 
-# IPython's help formatter writes usage as a reST literal block; the error message wants one plain line.
-CELL_USAGE = " ".join(argparse.ArgumentParser(prog="%%agent", parents=[_cell_options.parser], add_help=False)
-                      .format_usage().split())
+# IPython's help formatter writes usage as a reST literal block; messages and help want plain text.
+_PLAIN = argparse.ArgumentParser(
+    prog="%%agent", parents=[_cell_options.parser], add_help=False,
+    description="Ask the agent: the cell body is the request. {name} inserts a variable of this notebook "
+                "(a DataFrame is copied into the sandbox under that name); {{ and }} are literal braces.",
+)
+CELL_USAGE = " ".join(_PLAIN.format_usage().split())
 LINE_USAGE = "usage: %agent COMMAND [--session ID]   commands: " + ", ".join(c.split()[0] for c in LINE_COMMANDS)
 
 
@@ -189,9 +192,7 @@ class AgentMagics(Magics):
         handler(rest, session_id or default_session_id(self.shell.user_ns))
 
     def _help(self) -> str:
-        lines = [CELL_USAGE, "", LINE_USAGE, ""]
-        lines += [f"  %agent {c:<22} {h}" for c, h in LINE_COMMANDS.items()]
-        return "\n".join(lines)
+        return HELP
 
     @staticmethod
     def _expect(rest: list[str], count: int, usage: str) -> None:
@@ -342,6 +343,13 @@ class AgentMagics(Magics):
             return self.agent.effective()
         except SetupError as exc:
             raise UsageError(str(exc)) from None
+
+
+HELP = "\n".join([
+    _PLAIN.format_help(), LINE_USAGE, "",
+    *(f"  %agent {c:<22} {h}" for c, h in LINE_COMMANDS.items()),
+])
+AgentMagics.agent.__doc__ = HELP  # what %agent? shows
 
 
 def _shape(value: Any) -> str:
