@@ -29,6 +29,7 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+	$(PY) -m pytest --nbval examples --nbval-sanitize-with examples/nbval_sanitize.cfg -p no:cacheprovider
 
 bench: install
 	$(PY) bench/llm_overhead.py

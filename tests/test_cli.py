@@ -6,8 +6,10 @@ import signal
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
+import nbformat
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
@@ -56,18 +58,34 @@ def test_doctor_flags_an_unwritable_data_root(tmp_path):
     assert root["status"] == "fail" and "LLM_AGENT_DATA_ROOT" in root["fix"]
 
 
-def test_demo_streams_from_the_scripted_server_when_no_ollama_answers(tmp_path):
-    out = cli("demo", f"--host=http://127.0.0.1:{closed_port()}", cwd=tmp_path)
-    assert out.returncode == 0, out.stderr
-    assert "No live model" in out.stdout and "using the scripted Ollama server" in out.stdout
-    assert "Notebooks keep code, results and the reasoning" in out.stdout
-    assert (tmp_path / ".llm_agent" / "logs" / "llm_calls.jsonl").exists()
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _demo(tmp_path, host):
+    out = tmp_path / "demo.ipynb"
+    result = cli("demo", f"--host={host}", f"--notebook={EXAMPLES / 'quickstart.ipynb'}", f"--output={out}",
+                 cwd=tmp_path, env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data")}, timeout=300)
+    return result, out
+
+
+def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path):
+    result, out = _demo(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    assert result.returncode == 0, result.stderr
+    assert "No live model" in result.stdout and "replaying its recorded cassette" in result.stdout
+    assert f"The executed notebook, with the agent's cells, is {out}" in result.stdout
+    nb = nbformat.read(out, as_version=4)
+    generated = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent")]
+    assert generated and "groupby(\"region\")" in generated[0].source
+    assert any("West" in str(o) for c in nb.cells for o in c.get("outputs", []))
 
 
 def test_demo_uses_a_live_server_when_one_answers(tmp_path):
-    with FakeOllama({"models": ["qwen3:8b"], "default": "Live answer."}) as server:
-        out = cli("demo", f"--host={server.url}", cwd=tmp_path)
-    assert "Using the live Ollama at" in out.stdout and "Live answer." in out.stdout
+    with FakeOllama(EXAMPLES / "scripts" / "quickstart.json") as server:
+        result, out = _demo(tmp_path, server.url)
+        asked = len(server.requests_for("classify"))
+    assert result.returncode == 0, result.stderr
+    assert "against the live Ollama at" in result.stdout and asked == 1
+    assert out.exists()
 
 
 def test_fake_ollama_command_prints_its_url_and_serves(tmp_path):

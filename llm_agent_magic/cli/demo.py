@@ -1,23 +1,18 @@
-"""``llm-agent demo``: the smallest real end-to-end path, a streamed answer through the client.
+"""``llm-agent demo``: the main job end to end. ``examples/quickstart.ipynb`` through ``llm-agent run``.
 
-A live Ollama is used when one answers at the configured host and has the model;
-otherwise the scripted server stands in, and the demo says which it used.
+A live Ollama is used when one answers at the configured host and has the model; otherwise the
+notebook replays its recorded cassette. The demo says which, and where the executed notebook is.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
+from pathlib import Path
 
 from ..config import LLMConfig, PathsConfig
 from ..exceptions import LLMError
 from ..llm import LLMClient
-
-DEMO_ANSWER = (
-    "Notebooks keep code, results and the reasoning between them in one place, so an analysis can be "
-    "read, re-run and checked by someone else. llm-agent-magic adds an agent that writes that code, runs it "
-    "in a sandbox and leaves the cells behind."
-)
-DEMO_SCRIPT = {"rules": [{"purpose": "answer", "reply": DEMO_ANSWER, "token_delay_ms": 15}], "default": DEMO_ANSWER}
 
 
 async def live_model_available(config: LLMConfig, paths: PathsConfig) -> str | None:
@@ -32,38 +27,23 @@ async def live_model_available(config: LLMConfig, paths: PathsConfig) -> str | N
     return None if wanted in models else f"model {config.model} is not pulled there"
 
 
-async def run_demo(config: LLMConfig, paths: PathsConfig, question: str) -> int:
-    from ..testing.fake_ollama import FakeOllama
-
-    why_not_live = await live_model_available(config, paths)
-    server = None
+def run_demo(notebook: Path, output: Path, why_not_live: str | None, host: str) -> int:
+    if not notebook.is_file():
+        print(f"llm-agent demo: {notebook} not found; run it from the project's folder (where examples/ is).", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "llm_agent_magic.cli", "run", str(notebook), "-o", str(output), f"--host={host}"]
     if why_not_live is None:
-        print(f"Using the live Ollama at {config.host} with model {config.model}.")
+        print(f"Running {notebook} against the live Ollama at {host}.", flush=True)
+        command.append("--live")
     else:
-        server = FakeOllama(DEMO_SCRIPT).start()
-        print(f"No live model ({why_not_live}); using the scripted Ollama server at {server.url}.")
-        config.host = server.url
-    messages = [
-        {"role": "system", "content": "You are a concise assistant for people who analyse data in notebooks."},
-        {"role": "user", "content": question},
-    ]
-    print(f"\nQ: {question}\nA: ", end="", flush=True)
-    try:
-        async with LLMClient(config, paths=paths) as client:
-            stream = client.stream_chat(messages, purpose="answer")
-            async for piece in stream:
-                sys.stdout.write(piece)
-                sys.stdout.flush()
-            result = stream.result
-        assert result is not None
         print(
-            f"\n\n[{result.model}: {result.prompt_tokens} prompt + {result.completion_tokens} completion tokens, "
-            f"{result.duration_ms:.0f} ms; call log in {client.call_log.path}]"
+            f"No live model ({why_not_live}); running {notebook} by replaying its recorded cassette "
+            f"(set OLLAMA_HOST to a running Ollama to use a real model).",
+            flush=True,
         )
-        return 0
-    except LLMError as exc:
-        print(f"\n\nThe demo call failed: {exc}", file=sys.stderr)
-        return 1
-    finally:
-        if server is not None:
-            server.stop()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    status = subprocess.run(command).returncode
+    if status == 0:
+        print(f"\nThe executed notebook, with the agent's cells, is {output.resolve()}")
+        print(f"Open it in JupyterLab, or: jupyter nbconvert --to markdown --stdout {output}")
+    return status

@@ -61,16 +61,18 @@ class FakeOllamaApp(LLMAgentApp):
 
 class DemoApp(LLMAgentApp):
     name = "llm-agent demo"
-    description = "Stream one answer from a live Ollama if one answers, else from the scripted server."
-    question = Unicode(
-        "In two sentences: why do data analysts keep their work in notebooks?", help="What to ask."
-    ).tag(config=True)
-    aliases = {**LLMAgentApp.aliases, "question": "DemoApp.question"}
+    description = "Run examples/quickstart.ipynb through llm-agent run: live Ollama if one answers, else its cassette."
+    notebook = Unicode("examples/quickstart.ipynb", help="The notebook to run.").tag(config=True)
+    output = Unicode(".llm_agent/demo/quickstart.out.ipynb", help="Where the executed notebook goes.").tag(config=True)
+    aliases = {**LLMAgentApp.aliases, "notebook": "DemoApp.notebook", "output": "DemoApp.output"}
 
     def start(self) -> None:
-        from .demo import run_demo
+        from pathlib import Path
 
-        self.exit(asyncio.run(run_demo(self.llm_config, self.paths_config, self.question)))
+        from .demo import live_model_available, run_demo
+
+        why_not_live = asyncio.run(live_model_available(self.llm_config, self.paths_config))
+        self.exit(run_demo(Path(self.notebook), Path(self.output), why_not_live, self.llm_config.host))
 
 
 class SessionsApp(LLMAgentApp):

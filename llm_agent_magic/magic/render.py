@@ -34,15 +34,6 @@ STOPPED = "Stopped: the run was interrupted before it finished."
 MAX_LIVE_CODE_LINES = 40
 
 
-def markdown_to_html(text: str) -> str:
-    """Markdown rendered as HTML (mistune, which Jupyter ships); escaped text if it is missing."""
-    try:
-        import mistune
-    except ImportError:  # pragma: no cover - mistune comes with nbconvert
-        return f"<pre>{html.escape(text)}</pre>"
-    return str(mistune.html(text))
-
-
 def _fence(source: str, lang: str = "python") -> str:
     ticks = "```"
     while ticks in source:
@@ -215,9 +206,8 @@ def summary_text(bundle: dict[str, Any], events: list[Event], dry_run: bool = Fa
 def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: bool = True,
                 dry_run: bool = False) -> dict[str, Any]:
     """The second output: the generated cells, for people (markdown, HTML) and for front ends (the bundle)."""
-    answer = _answer(events)
-    code = code_markdown(events, include_failed, dry_run)
-    markdown = "\n\n".join(p for p in (answer, code) if p)
+    # The answer is the output just before this one; here only the cells, so nothing shows twice.
+    markdown = code_markdown(events, include_failed, dry_run)
     what = "Drafted cell" if dry_run else "Stopped cell"
     why = "not run" if dry_run else "stopped before it finished"
     drafted = "".join(
@@ -226,7 +216,7 @@ def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: boo
         for cell, output in _attempts(events)
         if output is None
     )
-    body = (markdown_to_html(answer) if answer else "") + render_html(bundle) + drafted
+    body = render_html(bundle) + drafted
     return {
         "text/markdown": markdown or summary_text(bundle, events, dry_run),
         "text/html": f'<div class="llm-agent-cells">{body}</div>',
