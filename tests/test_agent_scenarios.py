@@ -245,3 +245,15 @@ async def test_dry_run_shows_code_and_runs_nothing(make_session, sandbox):
     assert not server.requests_for("react")
     check = await sandbox.async_execute("print(sales)")
     assert check.stdout == "untouched\n"  # the drafted cell would have replaced it
+
+
+async def test_reset_forgets_the_conversation_and_the_sandbox(make_session, sandbox):
+    session, _ = make_session(scenario("route_chat"))
+    await collect(session, "What is a p-value?", mode="chat")
+    await sandbox.async_execute("kept_before_reset = 1")
+    assert session.store.recent_messages(session.session_id)
+    await session.reset()
+    assert session.store.recent_messages(session.session_id) == []
+    after = await sandbox.async_execute("print('kept_before_reset' in dir())")
+    assert after.stdout == "False\n"
+    assert not any(Path(sandbox.snapshots_dir).iterdir())

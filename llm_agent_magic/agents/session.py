@@ -20,7 +20,7 @@ from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, 
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
 from ..sandbox import SandboxKernel
-from ..store import ConversationStore
+from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
 from ..tools.files import attach, describe_file
 from ..tools.file_analyzer import FileAnalyzerTool
@@ -122,6 +122,21 @@ class AgentSession:
             self._task.cancel()
             return True
         return False
+
+    async def reset(self, *, restart_sandbox: bool = True) -> None:
+        """A new conversation and a fresh sandbox: stored messages and runs, snapshots and variables go.
+
+        ``restart_sandbox=False`` is for a sandbox that has not started yet (it then starts empty).
+        """
+        if self.running:
+            raise LLMAgentError("This session is running a request; cancel it before resetting.")
+        with contextlib.suppress(SessionNotFound):
+            self.store.delete_session(self.session_id)
+        self.store.ensure_session(self.session_id)
+        if self.sandbox is not None:
+            if restart_sandbox:
+                await self.sandbox.async_restart(restore=False)
+            self.sandbox.forget_snapshots()
 
     async def close(self) -> None:
         self.cancel()

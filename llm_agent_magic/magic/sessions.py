@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from ..agents.session import AgentSession
 from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
-from ..store import SessionNotFound
 from . import env
 from .loop import AgentLoop
 
@@ -70,17 +68,6 @@ def env_cassette() -> tuple[str, str] | None:
 
 def _values(configurable: Configurable) -> dict[str, Any]:
     return {name: getattr(configurable, name) for name in type(configurable).class_trait_names(config=True)}
-
-
-def _clear_folder(folder: Path) -> None:
-    """Remove a folder's contents but keep the folder (it may be bind-mounted into a running sandbox)."""
-    if not folder.is_dir():
-        return
-    for entry in folder.iterdir():
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
 
 
 class KernelAgent:
@@ -159,7 +146,7 @@ class KernelAgent:
         except Exception as exc:  # e.g. a replay cassette that does not exist
             raise SetupError(str(exc)) from exc
         if fresh:
-            await self._forget(session)
+            await session.reset(restart_sandbox=False)
         try:
             await session.start()
             if fresh and session.sandbox is not None and session.sandbox.attached:
@@ -171,27 +158,10 @@ class KernelAgent:
             raise
         return session
 
-    async def _forget(self, session: AgentSession) -> None:
-        """An empty conversation and no snapshots (the sandbox is not running, or is restarted after)."""
-        try:
-            session.store.delete_session(session.session_id)
-        except SessionNotFound:
-            pass
-        session.store.ensure_session(session.session_id)
-        if session.sandbox is not None:
-            session.sandbox.restore_on_start = False
-            _clear_folder(Path(session.sandbox.snapshots_dir))
-
     def reset(self, session_id: str) -> None:
         """``%agent reset``: new conversation, fresh sandbox without restoring, no snapshots."""
         session = self.session(session_id)
-
-        async def go() -> None:
-            if session.sandbox is not None:
-                await session.sandbox.async_restart(restore=False)
-            await self._forget(session)
-
-        self.loop.call(go())
+        self.loop.call(session.reset())
 
     def refresh(self, session: AgentSession) -> None:
         """Apply configuration changes (``%config``, a cassette) to an open session between runs."""

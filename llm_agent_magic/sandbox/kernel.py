@@ -8,6 +8,7 @@ for the magic. Every kernel operation runs on one private loop thread (see ``plu
 from __future__ import annotations
 
 import asyncio
+import shutil
 import logging
 import os
 import stat
@@ -176,6 +177,20 @@ class SandboxKernel:
         """Read variable ``name`` from the session's snapshots into this process (after pending snapshots)."""
         self.flush_snapshots()
         return load_snapshot(self.paths, name)
+
+    def forget_snapshots(self) -> None:
+        """Delete the session's snapshots and stop restoring from them (for a fresh start or a reset).
+
+        The folder itself stays: it may be bind-mounted into a running sandbox.
+        """
+        self.restore_on_start = False
+        folder = self.paths.snapshots
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
 
     async def async_is_alive(self) -> bool:
         return await self._loop.call(self._alive())
