@@ -13,11 +13,12 @@ This module only reads events; it holds no agent logic.
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable
-
-import nbformat
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .events import Answer, CellOutput, CodeCell, Event, RunFinished, RunStarted
+
+if TYPE_CHECKING:
+    import nbformat
 
 CELLS_MIME = "application/vnd.llm-agent.cells+json"
 BUNDLE_VERSION = 1
@@ -37,21 +38,30 @@ def cells_from_events(
             code = sources.pop(event.cell_id)
             if event.failed and not include_failed:
                 continue
-            cell = nbformat.v4.new_code_cell(source=code.source)
-            cell.outputs = [nbformat.from_dict(o) for o in event.outputs]
-            cell.metadata["llm_agent"] = {
-                "run_id": event.run_id,
-                "cell_id": event.cell_id,
-                "step": code.step,
-                "attempt": code.attempt,
-                "status": "failed" if event.failed else ("final" if event.final else event.status),
-                "execution_status": event.status,
-                "model": model,
+            # Plain nbformat-4 dicts: the kernel that builds them should not pay for importing nbformat
+            # (it imports jsonschema, about a second).
+            metadata: dict[str, Any] = {
+                "llm_agent": {
+                    "run_id": event.run_id,
+                    "cell_id": event.cell_id,
+                    "step": code.step,
+                    "attempt": code.attempt,
+                    "status": "failed" if event.failed else ("final" if event.final else event.status),
+                    "execution_status": event.status,
+                    "model": model,
+                }
             }
             if event.failed:
-                cell.metadata["tags"] = [FAILED_TAG]
-                cell.metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
-            cells.append(dict(cell))
+                metadata["tags"] = [FAILED_TAG]
+                metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
+            cell = {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": metadata,
+                "outputs": [dict(o) for o in event.outputs],
+                "source": code.source,
+            }
+            cells.append(cell)
     return cells
 
 
@@ -71,8 +81,10 @@ def make_bundle(events: list[Event], *, session_id: str = "", model: str = "", i
     }
 
 
-def bundle_cells(bundle: dict[str, Any]) -> list[nbformat.NotebookNode]:
-    """The cells of a bundle as nbformat nodes, validated, ready to insert into a notebook."""
+def bundle_cells(bundle: dict[str, Any]) -> "list[nbformat.NotebookNode]":
+    """The cells of a bundle as nbformat nodes, ready to insert into a notebook."""
+    import nbformat
+
     if bundle.get("version") != BUNDLE_VERSION:
         raise ValueError(f"unsupported llm-agent cells bundle version {bundle.get('version')!r}")
     cells = []

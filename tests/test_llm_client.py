@@ -130,7 +130,7 @@ async def test_structured_repairs_once_with_the_model(fake_ollama, make_client):
 
 async def test_structured_gives_up_with_a_clear_error(fake_ollama, make_client):
     fake_ollama.add_rule(purpose="classify", reply='{"mode": "sing", "reason": "x"}')
-    with pytest.raises(StructuredOutputError, match="is not one of") as info:
+    with pytest.raises(StructuredOutputError, match="must be one of") as info:
         await make_client().structured(ASK, purpose="classify", schema=CLASSIFY)
     assert "sing" in info.value.raw
     assert len(fake_ollama.requests) == 2

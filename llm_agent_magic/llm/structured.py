@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from typing import Any
 
+import fastjsonschema
 import json_repair
-import jsonschema
 
 from .thinking import strip_thinking
 
@@ -91,8 +92,15 @@ def schema_problem(value: Any, schema: dict[str, Any] | None) -> str | None:
     """None when ``value`` satisfies ``schema``, else a one-line reason fit to show the model."""
     if schema is None:
         return None
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(value))
-    if error is None:
-        return None
-    where = "/".join(str(p) for p in error.absolute_path) or "the top level"
-    return f"at {where}: {error.message}"
+    try:
+        _validator(json.dumps(schema, sort_keys=True))(value)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        return exc.message.replace("data.", "", 1) if exc.message.startswith("data.") else exc.message
+    return None
+
+
+@lru_cache(maxsize=64)
+def _validator(schema_json: str) -> Any:
+    # fastjsonschema (which nbformat uses too) compiles each schema once; jsonschema's import alone
+    # costs a second in every kernel that loads the magic.
+    return fastjsonschema.compile(json.loads(schema_json))

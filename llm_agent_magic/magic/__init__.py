@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import importlib
-import threading
 from typing import Any
 
 __all__ = ["AgentMagics", "KernelAgent", "default_session_id", "interpolate", "load_ipython_extension",
@@ -22,23 +21,10 @@ __all__ = ["AgentMagics", "KernelAgent", "default_session_id", "interpolate", "l
 _loaded: dict[int, Any] = {}
 
 
-def _import_on_a_fresh_stack(module: str) -> None:
-    """Import ``module`` from a new thread, whose frame stack starts empty.
-
-    jsonschema builds a Lark grammar (rfc3987_syntax) when first imported. Under CPython 3.11, deep
-    recursion that keeps crossing a frame-stack chunk boundary maps and unmaps 16 KB chunks over and
-    over: imported from the depth %load_ext runs at, that took 2.5 s (1.3 s of it munmap) instead of 0.9 s.
-    """
-    worker = threading.Thread(target=importlib.import_module, args=(module,), name="llm-agent-import")
-    worker.start()
-    worker.join()
-
-
 def load_ipython_extension(shell: Any) -> None:
     """Register the magics and the settings (``%config LLMConfig.model = ...``) with this shell."""
     if id(shell) in _loaded:
         return
-    _import_on_a_fresh_stack("jsonschema")
     from .magics import AgentMagics
     from .sessions import KernelAgent
 
