@@ -14,8 +14,6 @@ import json
 from typing import Any
 
 import httpx
-from tavily import AsyncTavilyClient
-from tavily import errors as tavily_errors
 
 from ..config import ToolsConfig
 from .base import Tool, ToolContext, ToolResult
@@ -46,6 +44,8 @@ class WebSearchTool(Tool):
         # notebook then needs neither the model nor the web.
         transport = ctx.llm.cassette_transport() if ctx.llm is not None else None
         http = httpx.AsyncClient(base_url=self.config.tavily_base_url, transport=transport) if transport else None
+        from tavily import AsyncTavilyClient  # imported on first use: it pulls in requests
+
         client = AsyncTavilyClient(api_key=key, api_base_url=self.config.tavily_base_url, client=http)
         try:
             response = await client.search(
@@ -90,6 +90,8 @@ class WebSearchTool(Tool):
     def _problem(self, exc: Exception) -> str | None:
         """What to tell the model about a failed search; None for errors that are bugs."""
         where = self.config.tavily_base_url
+        from tavily import errors as tavily_errors
+
         if isinstance(exc, tavily_errors.InvalidAPIKeyError):
             return (
                 "Web search failed: Tavily rejected the API key (HTTP 401). "

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
-import faiss
 import numpy as np
 
 from ...config import PathsConfig
@@ -100,7 +99,7 @@ class DocumentIndex:
         self.chunk_size = chunk_size
         self.chunk_overlap = max(0, min(chunk_overlap, chunk_size // 2))
         self.max_file_bytes = max_file_bytes
-        self._index: faiss.Index | None = None
+        self._index: Any = None  # a faiss.Index once built or loaded
         self._chunks: list[dict[str, Any]] = []
         self._files: dict[str, dict[str, Any]] = {}
         self._settings: dict[str, Any] = {}
@@ -207,7 +206,7 @@ class DocumentIndex:
         keep = [i for i, c in enumerate(self._chunks) if c["source"] in files and c["source"] not in renewed]
         kept_vectors = self._vectors(keep)
         dim = int(vectors.shape[1]) if len(new_chunks) else int(self._settings.get("dim") or 0)
-        index = faiss.IndexFlatIP(dim) if dim else None
+        index = _faiss().IndexFlatIP(dim) if dim else None
         if index is not None:
             if keep:
                 index.add(kept_vectors)
@@ -257,7 +256,7 @@ class DocumentIndex:
             record = json.loads((self.folder / HASHES_FILE).read_text(encoding="utf-8"))
             lines = (self.folder / CHUNKS_FILE).read_text(encoding="utf-8").splitlines()
             chunks = [json.loads(line) for line in lines if line.strip()]
-            index = faiss.read_index(str(self.folder / INDEX_FILE)) if chunks else None
+            index = _faiss().read_index(str(self.folder / INDEX_FILE)) if chunks else None
         except (OSError, ValueError, RuntimeError):
             return  # nothing saved yet, or unreadable: start empty and rebuild
         consistent = (
@@ -272,7 +271,7 @@ class DocumentIndex:
     def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self._index is not None and self._chunks:
-            _atomic_write(self.folder / INDEX_FILE, faiss.serialize_index(self._index).tobytes())
+            _atomic_write(self.folder / INDEX_FILE, _faiss().serialize_index(self._index).tobytes())
         else:
             (self.folder / INDEX_FILE).unlink(missing_ok=True)
         _atomic_write(
@@ -281,6 +280,13 @@ class DocumentIndex:
         )
         record = {"version": FORMAT_VERSION, "settings": self._settings, "chunks": len(self._chunks), "files": self._files}
         _atomic_write(self.folder / HASHES_FILE, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
+
+
+def _faiss() -> Any:
+    """faiss, imported on first use: every kernel that loads the magic would pay for it otherwise."""
+    import faiss
+
+    return faiss
 
 
 def _normalised(vectors: list[list[float]]) -> np.ndarray:
