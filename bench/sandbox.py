@@ -156,11 +156,15 @@ async def warm_round_trip(bare: Bare, sk: SandboxKernel, calls: int, rounds: int
 
 
 async def pandas_steps(sk: SandboxKernel) -> tuple[float, float]:
-    t0 = time.perf_counter()
-    for step in STEPS:
-        r = await sk.async_execute(step)
-        assert r.status == "ok", r.text_for_model()
-    warm = time.perf_counter() - t0
+    # The warm way, three times over (each pass rebuilds the data), median: one pass is ~0.1 s and noisy.
+    passes = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        for step in STEPS:
+            r = await sk.async_execute(step)
+            assert r.status == "ok", r.text_for_model()
+        passes.append(time.perf_counter() - t0)
+    warm = statistics.median(passes)
     # The fresh-process way: every step imports pandas and rebuilds the data it needs.
     t0 = time.perf_counter()
     for i in range(len(STEPS)):
