@@ -67,6 +67,22 @@ def _sandbox(agent: KernelAgent, session_id: str, level_config: Any) -> tuple[st
     return state, sandbox.level or "starting"
 
 
+_libraries_seen: dict[str, str] = {}
+
+
+def _libraries(sandbox_config: Any) -> str:
+    """Which analysis libraries the sandbox's Python imports (asked once per interpreter: it takes seconds)."""
+    from ..sandbox.isolation import analysis_imports, sandbox_python
+
+    key = sandbox_python(sandbox_config).executable
+    if key not in _libraries_seen:
+        found = analysis_imports(sandbox_config)
+        missing = sorted(name for name, ok in found.items() if not ok)
+        have = ", ".join(sorted(name for name, ok in found.items() if ok)) or "none"
+        _libraries_seen[key] = have + (f"; missing: {', '.join(missing)}" if missing else "")
+    return _libraries_seen[key]
+
+
 def status_rows(agent: KernelAgent, session_id: str) -> list[list[str]]:
     llm, sandbox_config, _, paths = agent.effective()
     model = llm.model
@@ -84,5 +100,6 @@ def status_rows(agent: KernelAgent, session_id: str) -> list[list[str]]:
         ["cassette", cassette],
         ["sandbox", sandbox_state],
         ["isolation", level],
+        ["libraries", _libraries(sandbox_config)],
         ["data root", str(paths.root)],
     ]

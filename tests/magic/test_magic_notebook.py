@@ -165,6 +165,7 @@ def test_config_status_models_sessions_and_history(kernel):
     status = texts(kernel.run("%agent status"))[0]
     assert "model      tiny:1b" in status and "reachable at http://127.0.0.1" in status
     assert "isolation" in status and "cassette   live" in status
+    assert "pandas" in status.split("libraries")[1].splitlines()[0]
     session_id = status.splitlines()[0].split()[-1]
     kernel.run("%%agent --mode chat\nSay hi.")
     assert kernel.server.requests_for("answer")[-1].model == "tiny:1b"
