@@ -18,22 +18,12 @@ from llm_agent_magic.magic import env as kernel_env
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
-SKIP_BUNDLE = '''
-import pytest
-from llm_agent_magic.cells import CELLS_MIME
-
-@pytest.hookimpl(trylast=True)
-def pytest_collection_modifyitems(items):
-    for item in items:
-        notebook = getattr(item, "parent", None)
-        if hasattr(notebook, "skip_compare") and CELLS_MIME not in notebook.skip_compare:
-            notebook.skip_compare = (*notebook.skip_compare, CELLS_MIME)
-'''
+EXAMPLES_CONFTEST = Path(__file__).resolve().parents[2] / "examples" / "conftest.py"
 
 
 def test_recorded_outputs_validate_with_nbval_on_replay(tmp_path):
     (tmp_path / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
-    (tmp_path / "conftest.py").write_text(SKIP_BUNDLE)  # run and cell ids differ on every run, by design
+    (tmp_path / "conftest.py").write_text(EXAMPLES_CONFTEST.read_text())  # the examples' nbval settings
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nb.cells = [nbformat.v4.new_code_cell(c) for c in (
