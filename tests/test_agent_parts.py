@@ -99,3 +99,25 @@ def test_clip():
     assert clip("short", 100) == "short"
     clipped = clip("a" * 1000 + "TAIL", 300)
     assert len(clipped) < 400 and clipped.endswith("TAIL")
+
+
+def test_coder_prompts_drop_the_oldest_attempts_to_fit_the_context():
+    from types import SimpleNamespace
+
+    from llm_agent_magic.config import AgentConfig
+    from llm_agent_magic.prompts import tokens_of
+    from llm_agent_magic.tools.base import ToolContext
+    from llm_agent_magic.tools.python_coder.coder import Attempt
+
+    llm = SimpleNamespace(config=SimpleNamespace(num_ctx=4096))
+    ctx = ToolContext(llm=llm, config=AgentConfig(), emit=lambda e: None, request="r")
+    attempts = [Attempt(i, f"# attempt {i}\n" + "x = 1\n" * 400, "failed: other", "boom") for i in range(1, 6)]
+
+    def render(shown):
+        return "\n".join(a.code for a in shown)
+
+    prompt = PythonCoderTool._fitted(ctx, attempts, render)
+    assert "# attempt 5" in prompt and "# attempt 4" in prompt and "# attempt 1" not in prompt
+    assert tokens_of(prompt) <= 4096 - 2048 or prompt.count("# attempt") == 2
+    small = [Attempt(1, "a = 1", "failed: other"), Attempt(2, "b = 2", "failed: other")]
+    assert PythonCoderTool._fitted(ctx, small, render) == "a = 1\nb = 2"

@@ -22,18 +22,20 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ...events import CellOutput, CodeCell
 from ...exceptions import StructuredOutputError
 from ...sandbox.summaries import render_summaries
 from ..base import Tool, ToolContext, ToolResult, emit_usage
-from ...prompts import VERIFY_SCHEMA, render_prompt
+from ...prompts import VERIFY_SCHEMA, render_prompt, tokens_of
 from .errors import ErrorClass, classify_error, guidance_for
 
 _CODE_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
 ERROR_CHARS = 1500
+#: Tokens kept free for the model's answer when fitting a prompt into num_ctx.
+PROMPT_RESERVE_TOKENS = 2048
 
 
 @dataclass
@@ -138,13 +140,17 @@ class PythonCoderTool(Tool):
     async def _generate(
         self, task: str, ctx: ToolContext, variables: str, attempts: list[Attempt], review: str
     ) -> str:
-        prompt = render_prompt(
-            "code",
-            **self._common(task, ctx),
-            history=ctx.history[-ctx.config.history_messages :],
-            variables=variables,
-            attempts=attempts,
-            review=review,
+        prompt = self._fitted(
+            ctx,
+            attempts,
+            lambda shown: render_prompt(
+                "code",
+                **self._common(task, ctx),
+                history=ctx.history[-ctx.config.history_messages :],
+                variables=variables,
+                attempts=shown,
+                review=review,
+            ),
         )
         reply = await ctx.llm.chat([{"role": "user", "content": prompt}], purpose="code")
         emit_usage(ctx, reply)
@@ -177,18 +183,36 @@ class PythonCoderTool(Tool):
         variables: str,
         rethink: bool,
     ) -> str:
-        prompt = render_prompt(
-            "fix",
-            **self._common(task, ctx),
-            attempts=attempts,
-            error_class=error_class.name,
-            guidance=error_class.guidance,
-            variables=variables,
-            rethink=rethink,
+        prompt = self._fitted(
+            ctx,
+            attempts,
+            lambda shown: render_prompt(
+                "fix",
+                **self._common(task, ctx),
+                attempts=shown,
+                error_class=error_class.name,
+                guidance=error_class.guidance,
+                variables=variables,
+                rethink=rethink,
+            ),
         )
         reply = await ctx.llm.chat([{"role": "user", "content": prompt}], purpose="fix")
         emit_usage(ctx, reply)
         return extract_code(reply.content)
+
+    @staticmethod
+    def _fitted(ctx: ToolContext, attempts: list[Attempt], render: Callable[[list[Attempt]], str]) -> str:
+        """The prompt with as many earlier attempts as fit the context window, oldest dropped first.
+
+        The last two attempts always stay: the fix and rethink prompts are about them.
+        """
+        budget = ctx.llm.config.num_ctx - PROMPT_RESERVE_TOKENS
+        shown = list(attempts)
+        prompt = render(shown)
+        while len(shown) > 2 and tokens_of(prompt) > budget:
+            shown = shown[1:]
+            prompt = render(shown)
+        return prompt
 
     async def _inadequacy(self, task: str, code: str, output: str, ctx: ToolContext) -> str | None:
         """None when the output answers the task, else what is missing."""
