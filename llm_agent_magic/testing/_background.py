@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import abc
 import threading
 from typing import Any, TypeVar
 
 S = TypeVar("S", bound="BackgroundServer")
 
 
-class BackgroundServer:
+class BackgroundServer(abc.ABC):
     """Start/stop, ``url``/``port`` and context managers (sync and async) for a threaded test server.
 
     Subclasses implement ``_make_server()`` returning a server with a ``stopping`` event, and may
@@ -23,8 +24,9 @@ class BackgroundServer:
         self._server: Any = None
         self._thread: threading.Thread | None = None
 
+    @abc.abstractmethod
     def _make_server(self) -> Any:
-        raise NotImplementedError
+        """A ``socketserver`` server bound to (host, port), with a ``stopping`` threading.Event."""
 
     def _release(self, server: Any) -> None:
         """Called after shutdown, before the socket closes."""

@@ -6,6 +6,8 @@ report progress by emitting events; they never import the agent loops.
 
 from __future__ import annotations
 
+import abc
+
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
@@ -43,15 +45,16 @@ class ToolContext:
     scratch: dict[str, Any] = field(default_factory=dict)
 
 
-class Tool:
+class Tool(abc.ABC):
     """Subclass with ``name``, ``description``, ``input_description`` and ``run``."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     input_description: ClassVar[str] = "text"
 
+    @abc.abstractmethod
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
-        raise NotImplementedError(f"{type(self).__name__}.run")
+        """Do the work; what the model got wrong is a ``ToolResult`` with ``success=False``, not an exception."""
 
     def describe(self) -> dict[str, str]:
         return {"name": self.name, "description": f"{self.description} Input: {self.input_description}."}
