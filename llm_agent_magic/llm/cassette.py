@@ -30,7 +30,8 @@ import httpx
 from ..exceptions import CassetteError, CassetteMiss
 
 FORMAT_VERSION = 1
-PURPOSE_HEADER = "x-llm-agent-purpose"
+#: The header every model call carries its purpose in (HTTP headers are case-insensitive).
+PURPOSE_HEADER = "X-LLM-Agent-Purpose"
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
 _WEEKDAY_DATE = re.compile(
     r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b"

@@ -37,12 +37,11 @@ from ..exceptions import (
     StructuredOutputError,
 )
 from .calllog import CallLog, CallRecord
-from .cassette import Cassette, CassetteTransport, SharedTransport
+from .cassette import PURPOSE_HEADER, Cassette, CassetteTransport, SharedTransport
 from .structured import JSONReplyError, parse_json_reply
 from .thinking import ThinkFilter, strip_thinking
 
 PURPOSES = ("classify", "plan", "react", "code", "verify", "fix", "answer", "summarize", "embed")
-PURPOSE_HEADER = "X-LLM-Agent-Purpose"
 # A deliberately generous reading of "characters per token": refuse only prompts that surely overflow.
 CHARS_PER_TOKEN = 4.0
 Messages = Sequence[dict[str, Any]]

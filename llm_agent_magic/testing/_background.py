@@ -3,10 +3,36 @@
 from __future__ import annotations
 
 import abc
+import socketserver
+import sys
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
 S = TypeVar("S", bound="BackgroundServer")
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threaded HTTP server for tests: quick to bind, a ``stopping`` event, quiet about hung-up clients."""
+
+    daemon_threads = True
+    block_on_close = False  # BackgroundServer.stop() joins with a deadline instead
+
+    def __init__(self, address: tuple[str, int], fake: Any, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.fake = fake
+        self.stopping = threading.Event()
+        super().__init__(address, handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind calls getfqdn(), a DNS lookup that can take seconds.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer (a timeout, a closed stream, stop()) is normal here.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
 
 
 class BackgroundServer(abc.ABC):

@@ -51,18 +51,17 @@ import re
 import select
 import signal
 import socket
-import socketserver
-import sys
 import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Union
 
-from ._background import BackgroundServer
+from ..llm.cassette import PURPOSE_HEADER
+from ._background import BackgroundServer, QuietHTTPServer
 
 __all__ = [
     "FAULTS",
@@ -75,7 +74,6 @@ __all__ = [
     "split_into_chunks",
 ]
 
-PURPOSE_HEADER = "X-LLM-Agent-Purpose"
 FAULTS = ("http_500", "timeout", "truncated_stream", "malformed_json")
 DEFAULT_MODELS = ("qwen3:8b", "nomic-embed-text")
 DEFAULT_REPLY = "OK"
@@ -507,21 +505,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # FakeOllama.stop() joins handler threads with a deadline instead
-
+class _Server(QuietHTTPServer):
     def __init__(self, address: tuple[str, int], fake: FakeOllama) -> None:
-        self.fake = fake
-        self.stopping = threading.Event()
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls getfqdn(), a DNS lookup that can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        super().__init__(address, fake, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
@@ -538,12 +526,6 @@ class _Server(ThreadingHTTPServer):
         finally:
             with self._connections_lock:
                 self._connections.pop(request, None)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-stream, or a stop() that cuts a connection, is normal.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
 
     def close_connections(self, timeout: float) -> None:
         with self._connections_lock:

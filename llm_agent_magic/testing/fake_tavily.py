@@ -42,18 +42,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import socketserver
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Union
 
-from ._background import BackgroundServer
+from ._background import BackgroundServer, QuietHTTPServer
 
 __all__ = ["FAULTS", "FakeTavily", "RecordedSearch", "load_tavily_script"]
 
@@ -212,24 +210,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
+class _Server(QuietHTTPServer):
     def __init__(self, address: tuple[str, int], fake: "FakeTavily") -> None:
-        self.fake = fake
-        self.stopping = threading.Event()
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], OSError):
-            return  # a client that gave up (timeout) and hung up is normal here
-        super().handle_error(request, client_address)
+        super().__init__(address, fake, _Handler)
 
 
 class FakeTavily(BackgroundServer):
