@@ -93,6 +93,12 @@ class LLMConfig(Configurable):
             return self.embedding_model
         return self.model
 
+    def probe(self, timeout: float) -> "LLMConfig":
+        """The same server for a quick question (is it there, which models): live, short timeout, no retries."""
+        settings = {name: getattr(self, name) for name in self.trait_names(config=True)}
+        settings.update(cassette_mode="live", request_timeout=timeout, max_retries=0)
+        return LLMConfig(config=self.config, **settings)
+
     def temperature_for(self, purpose: str) -> float:
         return self.coder_temperature if purpose in ("code", "fix") else self.temperature
 

@@ -94,3 +94,10 @@ def test_sessions_command(tmp_path):
     missing = run_cli("sessions", "export", "nb.ipynb", *args, cwd=tmp_path)
     assert missing.returncode == 1 and "llm-agent sessions" in missing.stderr
     assert run_cli("sessions", "rename", "only-one-arg", *args, cwd=tmp_path).returncode == 2
+
+
+def test_probe_config_is_live_quick_and_unretried():
+    cfg = LLMConfig(host="http://gpu:1", model="m:1", cassette_mode="replay", cassette_path="c.jsonl")
+    probe = cfg.probe(3.0)
+    assert (probe.host, probe.model, probe.cassette_mode) == ("http://gpu:1", "m:1", "live")
+    assert probe.request_timeout == 3.0 and probe.max_retries == 0

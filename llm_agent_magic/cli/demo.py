@@ -17,8 +17,7 @@ from ..llm import LLMClient
 
 async def live_model_available(config: LLMConfig, paths: PathsConfig) -> str | None:
     """Why a live Ollama cannot serve the demo, or None when it can."""
-    probe = LLMConfig(config=config.config, host=config.host, request_timeout=5.0)
-    async with LLMClient(probe, paths=paths) as client:
+    async with LLMClient(config.probe(5.0), paths=paths) as client:
         try:
             models = await client.list_models()
         except LLMError as exc:

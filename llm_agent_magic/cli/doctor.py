@@ -29,8 +29,7 @@ def _with_tag(name: str) -> str:
 
 
 async def check_ollama(config: LLMConfig, paths: PathsConfig) -> list[Check]:
-    probe = LLMConfig(config=config.config, host=config.host, request_timeout=10.0)
-    async with LLMClient(probe, paths=paths) as client:
+    async with LLMClient(config.probe(10.0), paths=paths) as client:
         try:
             version = await client.version()
             pulled = set(await client.list_models())

@@ -13,17 +13,11 @@ from .sessions import KernelAgent, env_cassette
 PROBE_TIMEOUT = 3.0
 
 
-def _probe_config(llm: LLMConfig) -> LLMConfig:
-    """The same server, no cassette, a short timeout and no retries: a quick question."""
-    return LLMConfig(config=llm.config, host=llm.host, cassette_mode="live", request_timeout=PROBE_TIMEOUT,
-                     max_retries=0)
-
-
 def list_models(agent: KernelAgent, llm: LLMConfig) -> list[str]:
     _, _, _, paths = agent.effective()
 
     async def go() -> list[str]:
-        async with LLMClient(_probe_config(llm), paths=paths) as client:
+        async with LLMClient(llm.probe(PROBE_TIMEOUT), paths=paths) as client:
             return await client.list_models()
 
     return agent.loop.call(go())
@@ -35,7 +29,7 @@ def _ollama(agent: KernelAgent, llm: LLMConfig) -> str:
     _, _, _, paths = agent.effective()
 
     async def go() -> str:
-        async with LLMClient(_probe_config(llm), paths=paths) as client:
+        async with LLMClient(llm.probe(PROBE_TIMEOUT), paths=paths) as client:
             return await client.version()
 
     try:
