@@ -27,6 +27,7 @@ from llm_agent_magic.testing.fake_ollama import FakeOllama
 from llm_agent_magic.testing.fake_tavily import FakeTavily
 
 HERE = Path(__file__).resolve().parent
+RECORDED_AT = "2026-11-21T08:57:00+00:00"
 
 
 def refresh(name: str) -> None:
@@ -44,6 +45,9 @@ def refresh(name: str) -> None:
             "LLM_AGENT_CASSETTE_MODE": "record",
             "LLM_AGENT_CASSETTE_PATH": str(cassette),
             "LLM_AGENT_DATA_ROOT": data_root,
+            # A fixed clock (a Saturday, in UTC): replays must not depend on when they were recorded.
+            "LLM_AGENT_NOW": RECORDED_AT,
+            "TZ": "UTC",
         }
         env.pop("TAVILY_API_KEY", None)
         if web_script.exists():

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import nbformat
+import pytest
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
@@ -61,15 +62,25 @@ def test_doctor_flags_an_unwritable_data_root(tmp_path):
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def _demo(tmp_path, host):
+def _demo(tmp_path, host, clock=None):
     out = tmp_path / "demo.ipynb"
     result = cli("demo", f"--host={host}", f"--notebook={EXAMPLES / 'quickstart.ipynb'}", f"--output={out}",
-                 cwd=tmp_path, env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data")}, timeout=300)
+                 cwd=tmp_path, env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data"), **(clock or {})}, timeout=300)
     return result, out
 
 
-def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path):
-    result, out = _demo(tmp_path, f"http://127.0.0.1:{closed_port()}")
+#: The quickstart's cassette was recorded on a Saturday in UTC (examples/refresh.py); the demo replays it
+#: on other days and in other zones.
+OTHER_DAYS = {
+    "tuesday-los-angeles": {"LLM_AGENT_NOW": "2027-03-02T18:40:00-08:00", "TZ": "America/Los_Angeles"},
+    "friday-kolkata": {"LLM_AGENT_NOW": "2028-02-04T06:05:00+05:30", "TZ": "Asia/Kolkata"},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("day", sorted(OTHER_DAYS))
+def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path, day):
+    result, out = _demo(tmp_path, f"http://127.0.0.1:{closed_port()}", OTHER_DAYS[day])
     assert result.returncode == 0, result.stderr
     assert "No live model" in result.stdout and "replaying its recorded cassette" in result.stdout
     assert f"The executed notebook, with the agent's cells, is {out}" in result.stdout

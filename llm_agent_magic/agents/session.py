@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from typing import Any, AsyncIterator, Callable
 
 from traitlets.config import Config
 
+from .. import volatile
 from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
 from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, Token
 from ..exceptions import LLMAgentError
@@ -67,6 +69,8 @@ class AgentSession:
         owns: bool = False,
     ):
         self.session_id = session_id
+        if os.sep in session_id:  # a notebook's path: moves with the folder
+            volatile.register(session_id, volatile.PATH)
         self.llm = llm
         self.store = store
         self.sandbox = sandbox

@@ -8,8 +8,10 @@ means replays exercise exactly the code paths of live calls.
 
 The fingerprint covers what decides the answer (path, purpose, model, stream,
 messages/prompt/input, format) and leaves out tuning that does not (options,
-keep_alive). Volatile text - timestamps, the data root, the working folder -
-is scrubbed first so a notebook replays on another machine and another day.
+keep_alive). Volatile text - the clock, the data root, the working folder, the
+session's folder - is replaced first by the exact texts registered in ``volatile``
+(never guessed with patterns), so a notebook replays on another machine, another
+day and in another time zone.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import threading
 import time
@@ -27,15 +28,12 @@ from typing import Any, AsyncIterator, Iterable
 
 import httpx
 
+from .. import volatile
 from ..exceptions import CassetteError, CassetteMiss
 
 FORMAT_VERSION = 1
 #: The header every model call carries its purpose in (HTTP headers are case-insensitive).
 PURPOSE_HEADER = "X-LLM-Agent-Purpose"
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?")
-_WEEKDAY_DATE = re.compile(
-    r"\b(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,? \d{1,2} (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]* \d{4}\b"
-)
 _FINGERPRINT_KEYS = ("model", "stream", "messages", "prompt", "system", "input", "format", "tools", "query")
 
 
@@ -51,6 +49,17 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def _scrubbed(value: Any) -> Any:
+    """``value`` with volatile texts replaced in every string it holds (before JSON escapes them)."""
+    if isinstance(value, str):
+        return volatile.scrub(value)
+    if isinstance(value, dict):
+        return {k: _scrubbed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_scrubbed(v) for v in value]
+    return value
+
+
 class Cassette:
     """The entries of one cassette file, indexed by fingerprint."""
 
@@ -61,8 +70,8 @@ class Cassette:
         self._by_fp: dict[str, list[dict[str, Any]]] = defaultdict(list)
         self._cursor: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
-        # Longest first, so a folder inside another folder is replaced whole.
-        self._literals = sorted({s for s in scrub_literals if s and len(s) > 3}, key=len, reverse=True)
+        for literal in scrub_literals:
+            volatile.register_path(literal)
 
     # --- file -----------------------------------------------------------------------
     @classmethod
@@ -101,12 +110,6 @@ class Cassette:
         self._by_fp[entry["fingerprint"]].append(entry)
 
     # --- requests -------------------------------------------------------------------
-    def scrub(self, text: str) -> str:
-        for i, literal in enumerate(self._literals):
-            text = text.replace(literal, f"<PATH{i}>")
-        text = _DATETIME.sub("<DATETIME>", text)
-        return _WEEKDAY_DATE.sub("<DATE>", text)
-
     def describe(self, request: httpx.Request) -> dict[str, Any]:
         """What identifies a request: its fingerprint and a summary a person can read."""
         try:
@@ -116,7 +119,7 @@ class Cassette:
         purpose = request.headers.get(PURPOSE_HEADER, "")
         key = {"path": request.url.path, "purpose": purpose}
         key.update({k: body[k] for k in _FINGERPRINT_KEYS if k in body})
-        canonical = self.scrub(json.dumps(key, sort_keys=True, ensure_ascii=False))
+        canonical = json.dumps(_scrubbed(key), sort_keys=True, ensure_ascii=False)
         last = ""
         if isinstance(body.get("messages"), list) and body["messages"]:
             last = str(body["messages"][-1].get("content", ""))
@@ -146,7 +149,7 @@ class Cassette:
             self._add(entry)
             models = sorted({e.get("model", "") for e in self.entries} - {""})
             self.header["models"] = models
-            self.header.setdefault("created", time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+            self.header.setdefault("created", volatile.now().isoformat(timespec="seconds"))
             self.save()
 
     def miss_message(self, summary: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from ..sandbox import load_variable
@@ -66,6 +66,25 @@ LINE_USAGE = "usage: %agent COMMAND [--session ID]   commands: " + ", ".join(c.s
 
 def _usage_error(message: str, usage: str = CELL_USAGE) -> UsageError:
     return UsageError(f"{message}\n{usage}")
+
+
+def split_words(line: str, usage: str) -> list[str]:
+    """The words of a magic's line as a POSIX shell reads them: quotes and backslashes group, then go."""
+    try:
+        return shlex.split(line)
+    except ValueError as exc:
+        raise _usage_error(f"Cannot read the options ({exc}): close the quote, or escape the character "
+                           f"with a backslash.", usage) from None
+
+
+def parse_cell_options(line: str) -> argparse.Namespace:
+    """The ``%%agent`` options; ``--files "a b.csv"`` is the file ``a b.csv`` (IPython's own parser keeps
+    the quotes)."""
+    words = split_words(line, CELL_USAGE)
+    try:
+        return _cell_options.parser.parse_args(words)
+    except UsageError as exc:
+        raise _usage_error(str(exc)) from None
 
 
 def _describe_frame(name: str, df: Any) -> str:
@@ -127,10 +146,7 @@ class AgentMagics(Magics):
     # --- %%agent ---------------------------------------------------------------------------------------
 
     def _cell(self, line: str, cell: str) -> None:
-        try:
-            args = parse_argstring(_cell_options, line)
-        except UsageError as exc:
-            raise _usage_error(str(exc)) from None
+        args = parse_cell_options(line)
         request = cell.strip()
         if not request:
             raise _usage_error("The cell is empty: write the request below the %%agent line.")
@@ -171,10 +187,7 @@ class AgentMagics(Magics):
     # --- %agent COMMAND ----------------------------------------------------------------------------------
 
     def _line(self, line: str) -> None:
-        try:
-            words = shlex.split(line)
-        except ValueError as exc:
-            raise _usage_error(str(exc), LINE_USAGE) from None
+        words = split_words(line, LINE_USAGE)
         session_id = None
         if "--session" in words:
             at = words.index("--session")
@@ -317,14 +330,15 @@ class AgentMagics(Magics):
 
     def _cmd_record(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 1, "record PATH")
-        self._cassette("record", rest[0])
+        self._cassette("record", os.path.expanduser(rest[0]))
 
     def _cmd_replay(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 1, "replay PATH")
-        if env_cassette() is None and not os.path.isfile(rest[0]):
+        path = os.path.expanduser(rest[0])
+        if env_cassette() is None and not os.path.isfile(path):
             raise _usage_error(f"%agent replay: cassette {rest[0]} does not exist (looked in {os.getcwd()}).",
                                LINE_USAGE)
-        self._cassette("replay", rest[0])
+        self._cassette("replay", path)
 
     def _cmd_live(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "live")

@@ -6,7 +6,6 @@ conversation into the context window, oldest first, never the system prompt.
 
 from __future__ import annotations
 
-import datetime as _dt
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import jinja2
 
 from ..llm.client import CHARS_PER_TOKEN
+from ..volatile import now_text
 
 PROMPTS_DIR = Path(__file__).parent / "templates"
 
@@ -79,10 +79,6 @@ def render_prompt(name: str, **variables: Any) -> str:
         return _environment().get_template(f"{name}.md.j2").render(**variables).strip() + "\n"
     except jinja2.UndefinedError as exc:
         raise ValueError(f"prompt {name!r} needs a variable that was not given: {exc.message}") from None
-
-
-def now_text() -> str:
-    return _dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z (%A)")
 
 
 def tokens_of(text: str) -> int:

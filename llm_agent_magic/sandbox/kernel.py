@@ -21,6 +21,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets.utils.importstring import import_item
 
+from llm_agent_magic import volatile
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import (
     ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SnapshotNotFound,
@@ -64,6 +65,8 @@ class SandboxKernel:
         self.session_id = session_id
         self.config = config or SandboxConfig()
         self.paths = SessionPaths.for_session(session_id, paths)
+        # The session's folder (its name holds a hash of the id) reaches prompts in tracebacks and paths.
+        volatile.register_path(self.paths.root)
         self.max_output_chars = max_output_chars
         self.restore_on_start = restore
         self.level: str | None = None

@@ -26,9 +26,12 @@ def write_notebook(path: Path, *cells: str) -> Path:
     return path
 
 
-def run_cli(*args: str, cwd: Path, host: str, data_root: Path, timeout: float = 180) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in OUR_ENV}
-    env.update(OLLAMA_HOST=host, LLM_AGENT_DATA_ROOT=str(data_root))
+def run_cli(*args: str, cwd: Path, host: str, data_root: Path, timeout: float = 180,
+            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """``llm-agent run ARGS`` in ``cwd``; ``env`` adds to (or overrides) this process's environment."""
+    base = {k: v for k, v in os.environ.items() if k not in OUR_ENV}
+    base.update(OLLAMA_HOST=host, LLM_AGENT_DATA_ROOT=str(data_root), **(env or {}))
+    env = base
     return subprocess.run([sys.executable, "-m", "llm_agent_magic.cli", "run", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=timeout)
 

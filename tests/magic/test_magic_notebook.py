@@ -198,6 +198,32 @@ def test_record_replay_and_live_in_the_notebook(kernel):
     assert "cassette nothere.jsonl does not exist" in missing
 
 
+ODD_NAMES = ["beauty and the labor market.csv", "rate=a+b.csv", "données été.csv"]
+
+
+def test_file_names_with_spaces_equals_plus_non_ascii_and_tilde(kernel):
+    for name in ODD_NAMES:
+        (kernel.folder / name).write_text("x\n1\n")
+    home = kernel.folder / "home"
+    home.mkdir()
+    (home / "in home.csv").write_text("x\n2\n")
+    kernel.run(f"import os\nos.environ['HOME'] = {str(home)!r}")  # what ~ means for this kernel
+    kernel.script(react_script("list the files", "import os\nprint(sorted(f for f in os.listdir() if f.endswith('.csv')))",
+                               "Four files."))
+    cell = kernel.run('%%agent --mode react --session "odd names" --files "beauty and the labor market.csv" '
+                      "rate=a+b.csv données\\ été.csv '~/in home.csv'\nList the attached files.")
+    listed = bundle(cell)["cells"][0]["outputs"][0]["text"]
+    for name in [*ODD_NAMES, "in home.csv"]:
+        assert repr(name) in listed
+    assert bundle(cell)["session_id"] == "odd names"
+    pulled = kernel.run('%agent pull "odd_frame" as "local_copy"', raises=True)
+    assert "No snapshot of 'odd_frame'" in usage_error(pulled)  # the quotes are gone from the name
+    unclosed = usage_error(kernel.run('%%agent --files "beauty and\nhi', raises=True))
+    assert "close the quote" in unclosed
+    missing = usage_error(kernel.run('%%agent --files "no such file.csv"\nhi', raises=True))
+    assert "--files: no such file.csv does not exist" in missing
+
+
 def test_reset_starts_a_new_conversation_and_an_empty_sandbox(kernel):
     kernel.run("%agent reset")
     assert texts(kernel.run("%agent history"))[0].startswith("No messages yet")
