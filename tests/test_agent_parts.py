@@ -3,7 +3,7 @@
 import pytest
 
 from llm_agent_magic.agents.plan_execute import normalise_steps, parse_plan
-from llm_agent_magic.prompts import clip, fit_messages
+from llm_agent_magic.prompts import Transcript, clip, fit, tokens_of
 from llm_agent_magic.tools.base import ToolRegistry
 from llm_agent_magic.tools.python_coder import PythonCoderTool, classify_error, extract_code
 
@@ -77,22 +77,42 @@ def test_extract_code():
     assert extract_code("print('bare code')") == "print('bare code')"
 
 
-def test_fit_messages_drops_oldest_history_never_the_system_prompt():
+def test_fit_drops_oldest_history_never_the_system_prompt_or_the_opening():
     system = {"role": "system", "content": "S" * 400}
     history = [{"role": "user", "content": f"{i} " + "x" * 4000} for i in range(10)]
+    opening = {"role": "user", "content": "Request: mean price?"}
     last = {"role": "user", "content": "now"}
-    fitted = fit_messages([system, *history, last], num_ctx=6000, reserve=1000)
-    assert fitted[0] is system and fitted[-1] is last
-    kept = fitted[1:-1]
+    fitted = fit([system, *history], opening, [], last, budget=5000)
+    assert fitted[0] is system and fitted[-1] is last and fitted[-2] is opening
+    kept = fitted[1:-2]
     assert kept == history[-len(kept):] and 0 < len(kept) < 10
 
 
-def test_fit_messages_clips_a_huge_last_message_keeping_both_ends():
+def test_fit_clips_a_huge_last_message_keeping_both_ends():
     last = {"role": "user", "content": "START " + "y" * 100_000 + " END"}
-    fitted = fit_messages([{"role": "system", "content": "sys"}, last], num_ctx=2048, reserve=512)
+    fitted = fit([{"role": "system", "content": "sys"}], {"role": "user", "content": "Request"}, [], last, budget=1536)
     content = fitted[-1]["content"]
     assert content.startswith("START") and content.endswith("END") and "characters cut" in content
     assert len(content) < 8000
+
+
+def test_a_transcript_grows_one_call_at_a_time_and_drops_its_oldest_turns_to_fit():
+    transcript = Transcript("system", [{"role": "user", "content": "before"}], "Request: x", num_ctx=4096, reserve=2048)
+    first = transcript.messages("[code] first")
+    transcript.record("[code] first", "```python\n# attempt 1\n```")
+    transcript.add("Attempt 1 failed (other):\n" + "e" * 3000)
+    second = transcript.messages("[fix] second")
+    assert second[: len(first) - 1] == first[:-1] and second[len(first)]["role"] == "assistant"
+    assert second[-1]["content"].startswith("Attempt 1 failed") and second[-1]["content"].endswith("[fix] second")
+    for attempt in range(2, 6):
+        transcript.record("[fix] again", f"```python\n# attempt {attempt}\n```")
+        transcript.add(f"Attempt {attempt} failed (other):\n" + "e" * 3000)
+    fitted = transcript.messages("[fix] last")
+    text = "\n".join(m["content"] for m in fitted)
+    assert "# attempt 5" in text and "# attempt 1" not in text  # the oldest went first
+    assert fitted[0]["content"] == "system" and fitted[-1]["content"].endswith("[fix] last")
+    assert any(m["content"] == "Request: x" for m in fitted)  # the request always stays
+    assert sum(tokens_of(m["content"]) for m in fitted) <= 2048
 
 
 def test_clip():
@@ -101,23 +121,3 @@ def test_clip():
     assert len(clipped) < 400 and clipped.endswith("TAIL")
 
 
-def test_coder_prompts_drop_the_oldest_attempts_to_fit_the_context():
-    from types import SimpleNamespace
-
-    from llm_agent_magic.config import AgentConfig
-    from llm_agent_magic.prompts import tokens_of
-    from llm_agent_magic.tools.base import ToolContext
-    from llm_agent_magic.tools.python_coder.coder import Attempt
-
-    llm = SimpleNamespace(config=SimpleNamespace(num_ctx=4096))
-    ctx = ToolContext(llm=llm, config=AgentConfig(), emit=lambda e: None, request="r")
-    attempts = [Attempt(i, f"# attempt {i}\n" + "x = 1\n" * 400, "failed: other", "boom") for i in range(1, 6)]
-
-    def render(shown):
-        return "\n".join(a.code for a in shown)
-
-    prompt = PythonCoderTool._fitted(ctx, attempts, render)
-    assert "# attempt 5" in prompt and "# attempt 4" in prompt and "# attempt 1" not in prompt
-    assert tokens_of(prompt) <= 4096 - 2048 or prompt.count("# attempt") == 2
-    small = [Attempt(1, "a = 1", "failed: other"), Attempt(2, "b = 2", "failed: other")]
-    assert PythonCoderTool._fitted(ctx, small, render) == "a = 1\nb = 2"

@@ -129,10 +129,12 @@ async def test_retry_path_feeds_back_attempts_and_rethinks(make_session):
     first_fix, second_fix = [r.text for r in server.requests_for("fix")]
     assert "Error class: index_error" in first_fix and "rethink the approach" not in first_fix
     # The second fix prompt: both earlier attempts, the variables at the failure, and the rethink instruction.
-    assert "--- attempt 1 (failed: index_error) ---" in second_fix and "scores = []" in second_fix
-    assert "--- attempt 2 (failed: index_error) ---" in second_fix and "print(scores[3])" in second_fix
-    assert "Variables at the moment of the last failure" in second_fix and "scores: list" in second_fix
+    assert "Attempt 1 failed (index_error)" in second_fix and "scores = []" in second_fix
+    assert "Attempt 2 failed (index_error)" in second_fix and "print(scores[3])" in second_fix
+    assert "variables at the moment of the failure" in second_fix and "scores: list" in second_fix
     assert "rethink the approach" in second_fix
+    # One growing conversation: the second fix prompt begins with the whole first one.
+    assert second_fix.startswith(first_fix.rsplit("user: ", 1)[0])
     assert events[-1].status == "ok"
 
 
@@ -163,7 +165,7 @@ async def test_unknown_action_is_an_observation(make_session):
     session, _ = make_session(
         {
             "rules": [
-                {"purpose": "react", "match": "Unknown action", "reply": {"thought": "ok", "action": "finish", "action_input": "fine"}},
+                {"purpose": "react", "match_last": "Unknown action", "reply": {"thought": "ok", "action": "finish", "action_input": "fine"}},
                 {"purpose": "react", "reply": {"thought": "hm", "action": "telepathy", "action_input": "x"}},
                 {"purpose": "answer", "reply": "fine"},
             ]

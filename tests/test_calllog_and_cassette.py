@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from llm_agent_magic import volatile
 from llm_agent_magic.config import LLMConfig, PathsConfig
 from llm_agent_magic.exceptions import CassetteError, CassetteMiss
 from llm_agent_magic.llm import LLMClient
@@ -76,8 +77,9 @@ async def test_errors_are_logged(paths):
 SCHEMA = {"type": "object", "properties": {"steps": {"type": "array"}}, "required": ["steps"]}
 
 
-async def _session(client: LLMClient, when: str) -> dict:
-    ask = [{"role": "user", "content": f"Today is {when}. Plan the analysis of sales.csv."}]
+async def _session(client: LLMClient, when: str, monkeypatch) -> dict:
+    monkeypatch.setenv(volatile.NOW_ENV, when)  # the prompt says what time it is, as the agent's prompts do
+    ask = [{"role": "user", "content": f"Today is {volatile.now_text()}. Plan the analysis of sales.csv."}]
     plan = await client.structured(ask, purpose="plan", schema=SCHEMA)
     code = await client.chat(ask, purpose="code")
     answer = await client.stream_chat(ask, purpose="answer").text()
@@ -86,7 +88,7 @@ async def _session(client: LLMClient, when: str) -> dict:
     return {"plan": plan.value, "code": code.content, "answer": answer, "again": again, "vectors": vectors}
 
 
-async def test_record_then_replay_with_the_server_stopped(paths, tmp_path):
+async def test_record_then_replay_with_the_server_stopped(paths, tmp_path, monkeypatch):
     cassette = tmp_path / "notebook.cassette.jsonl"
     script = {
         "rules": [
@@ -99,16 +101,16 @@ async def test_record_then_replay_with_the_server_stopped(paths, tmp_path):
     with FakeOllama(script) as server:
         cfg = LLMConfig(host=server.url, cassette_mode="record", cassette_path=str(cassette))
         async with LLMClient(cfg, paths=paths) as client:
-            live = await _session(client, "2026-11-21 09:15:02")
+            live = await _session(client, "2026-11-21T09:15:02+00:00", monkeypatch)
     header, *entries = [json.loads(line) for line in cassette.read_text().splitlines()]
     assert header["llm_agent_cassette"] == 1 and "recorded from a live Ollama" in header["source"]
     assert header["models"] == ["nomic-embed-text", "qwen3:8b"]
     assert [e["purpose"] for e in entries] == ["plan", "code", "answer", "answer", "embed"]
 
-    # The server is gone: replay needs no network. A different date still matches (timestamps are scrubbed).
+    # The server is gone: replay needs no network. A different date still matches (the clock's text is volatile).
     cfg = LLMConfig(host="http://127.0.0.1:9", cassette_mode="replay", cassette_path=str(cassette))
     async with LLMClient(cfg, paths=paths) as client:
-        replayed = await _session(client, "2027-01-03 18:00:00")
+        replayed = await _session(client, "2027-01-03T18:00:00-08:00", monkeypatch)
     assert replayed == live
     assert live["answer"] != live["again"]  # repeated requests replay in recorded order
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ..events import Classified
 from ..exceptions import StructuredOutputError
 from ..prompts import CLASSIFY_SCHEMA, render_prompt
-from ..tools.base import ToolContext, emit_usage
+from ..tools.base import ToolContext, ask_structured
 
 MODES = ("chat", "react", "plan_execute")
 #: What users may type for a mode, and the mode it means.
@@ -14,13 +14,8 @@ MODE_ALIASES = {"chat": "chat", "react": "react", "plan": "plan_execute", "plan_
 
 async def classify(ctx: ToolContext) -> Classified:
     """The mode for ``ctx.request``. A malformed answer falls back to ReAct, and the event says so."""
-    messages = [
-        {"role": "system", "content": render_prompt("classify")},
-        *ctx.history[-4:],
-        {"role": "user", "content": ctx.request},
-    ]
     try:
-        result = await ctx.llm.structured(messages, purpose="classify", schema=CLASSIFY_SCHEMA)
+        result = await ask_structured(ctx, render_prompt("classify"), purpose="classify", schema=CLASSIFY_SCHEMA)
     except StructuredOutputError as exc:
         return Classified(
             "react",
@@ -28,6 +23,4 @@ async def classify(ctx: ToolContext) -> Classified:
             fallback=True,
             run_id=ctx.run_id,
         )
-    for call in result.calls:
-        emit_usage(ctx, call)
     return Classified(result.value["mode"], str(result.value.get("reason", "")), run_id=ctx.run_id)

@@ -20,7 +20,7 @@ from ..events import PlanCreated, StepFinished, StepStarted
 from ..exceptions import StructuredOutputError
 from ..llm.structured import balanced_spans, fenced_blocks, strip_thinking
 from ..prompts import PLAN_SCHEMA, VERIFY_SCHEMA, clip, render_prompt
-from ..tools.base import ToolContext, ToolRegistry, emit_usage
+from ..tools.base import ToolContext, ToolRegistry, ask, ask_structured
 from .common import stream_answer
 from .react import react_loop
 
@@ -91,10 +91,9 @@ def normalise_steps(raw: list[dict[str, Any]], tools: ToolRegistry, limit: int) 
     return steps
 
 
-async def make_plan(ctx: ToolContext, tools: ToolRegistry, messages: list[dict[str, Any]]) -> tuple[list[Step], str]:
+async def make_plan(ctx: ToolContext, tools: ToolRegistry, instruction: str) -> tuple[list[Step], str]:
     """Ask for a plan and read it; the note says how it was read."""
-    reply = await ctx.llm.chat(messages, purpose="plan", format=PLAN_SCHEMA)
-    emit_usage(ctx, reply)
+    reply = await ask(ctx, instruction, purpose="plan", format=PLAN_SCHEMA)
     raw, how = parse_plan(reply.content)
     steps = normalise_steps(raw or [], tools, ctx.config.max_plan_steps)
     if not steps:
@@ -105,23 +104,20 @@ async def make_plan(ctx: ToolContext, tools: ToolRegistry, messages: list[dict[s
     return steps, how
 
 
-async def _check(ctx: ToolContext, step: Step, result: str) -> tuple[bool, str]:
-    prompt = render_prompt("check_step", goal=step.goal, success_criteria=step.success_criteria, result=result)
+async def _check(ctx: ToolContext, step: Step) -> tuple[bool, str]:
+    instruction = render_prompt(
+        "check_step", index=step.index + 1, goal=step.goal, success_criteria=step.success_criteria
+    )
     try:
-        verdict = await ctx.llm.structured([{"role": "user", "content": prompt}], purpose="verify", schema=VERIFY_SCHEMA)
+        verdict = await ask_structured(ctx, instruction, purpose="verify", schema=VERIFY_SCHEMA)
     except StructuredOutputError:
         return True, ""  # an unreadable check does not fail a step that finished
-    for call in verdict.calls:
-        emit_usage(ctx, call)
     return bool(verdict.value.get("answers_question")), str(verdict.value.get("issues", ""))
 
 
-async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry, num_ctx: int) -> str:
+async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry) -> str:
     cfg = ctx.config
-    plan_prompt = render_prompt("plan", max_steps=cfg.max_plan_steps, tool_names=tools.names, files=ctx.files)
-    steps, note = await make_plan(
-        ctx, tools, [{"role": "system", "content": plan_prompt}, *ctx.history[-4:], {"role": "user", "content": ctx.request}]
-    )
+    steps, note = await make_plan(ctx, tools, render_prompt("plan", max_steps=cfg.max_plan_steps, tool_names=tools.names))
     ctx.emit(PlanCreated([s.to_dict() for s in steps], note=note, run_id=ctx.run_id))
     done: list[Step] = []
     replans = 0
@@ -130,21 +126,15 @@ async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry, num_ctx: int) 
         step = steps[i]
         step.index = i
         ctx.emit(StepStarted(i, step.goal, run_id=ctx.run_id))
-        plan_context = render_prompt(
-            "step_context",
-            index=i + 1,
-            total=len(steps),
-            request=ctx.request,
-            steps=[s.to_dict() for s in steps],
-            done=[{"index": s.index + 1, "summary": s.summary} for s in done],
+        ctx.conversation.add(
+            render_prompt("step", index=i + 1, total=len(steps), steps=[s.to_dict() for s in steps])
         )
-        step_ctx = dataclasses.replace(ctx, plan_context=plan_context, step=i, scratch={})
+        step_ctx = dataclasses.replace(ctx, step=i, scratch={})
         outcome = await react_loop(
-            step_ctx, tools, step.goal, max_iterations=min(cfg.max_react_iterations, STEP_ITERATIONS),
-            num_ctx=num_ctx, with_history=False,
+            step_ctx, tools, max_iterations=min(cfg.max_react_iterations, STEP_ITERATIONS), in_step=True
         )
         result = outcome.work_text(cfg.max_output_chars // 2)
-        ok, issues = (await _check(ctx, step, result)) if outcome.finished else (False, "the step did not finish")
+        ok, issues = (await _check(ctx, step)) if outcome.finished else (False, "the step did not finish")
         step.status = "ok" if ok else "failed"
         step.summary = clip(outcome.final or result, 600) if ok else clip(f"{issues}. {outcome.final or result}", 600)
         ctx.emit(StepFinished(i, step.status, step.summary, run_id=ctx.run_id))
@@ -152,17 +142,14 @@ async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry, num_ctx: int) 
         i += 1
         if not ok and replans < cfg.max_replans:
             replans += 1
-            prompt = render_prompt(
+            instruction = render_prompt(
                 "replan",
-                request=ctx.request,
-                done=[{"goal": s.goal, "status": s.status, "summary": s.summary} for s in done],
-                failed={"goal": step.goal, "summary": step.summary},
+                failed={"index": i, "goal": step.goal, "summary": step.summary},
                 max_steps=max(1, cfg.max_plan_steps - len(done)),
             )
-            remaining, how = await make_plan(ctx, tools, [{"role": "user", "content": prompt}])
+            remaining, how = await make_plan(ctx, tools, instruction)
             steps = steps[:i] + remaining
             note = "; ".join(filter(None, [f"re-planned after step {i} failed", how]))
             ctx.emit(PlanCreated([s.to_dict() for s in steps], note=note, run_id=ctx.run_id))
-    work = "\n\n".join(f"Step {s.index + 1} ({s.status}): {s.goal}\n{s.summary}" for s in done)
-    prompt = render_prompt("answer", request=ctx.request, work=clip(work, cfg.max_output_chars))
-    return await stream_answer(ctx, [{"role": "user", "content": prompt}])
+    summary = "\n".join(f"Step {s.index + 1} ({s.status}): {s.goal}: {s.summary}" for s in done)
+    return await stream_answer(ctx, render_prompt("answer", note=f"The steps and how they ended:\n{summary}"))

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from ..events import Observation, Thought, ToolCall
 from ..exceptions import MalformedSteps
 from ..llm.structured import JSONReplyError, parse_json_reply
-from ..prompts import REACT_SCHEMA, clip, fit_messages, render_prompt
-from ..tools.base import ToolContext, ToolRegistry, emit_usage
+from ..prompts import REACT_SCHEMA, clip, render_prompt
+from ..tools.base import ToolContext, ToolRegistry, ask
 from .common import stream_answer
 
 MAX_MALFORMED_IN_A_ROW = 3
@@ -41,21 +41,14 @@ class ReActOutcome:
         return clip("\n\n".join(parts) or "(no tool was used)", limit)
 
 
-async def react_loop(
-    ctx: ToolContext, tools: ToolRegistry, goal: str, *, max_iterations: int, num_ctx: int, with_history: bool
-) -> ReActOutcome:
-    system = render_prompt(
-        "react_system", tools=tools.describe(), tool_names=tools.names, files=ctx.files, plan_context=ctx.plan_context
-    )
-    history = ctx.history[-ctx.config.history_messages :] if with_history else []
-    messages = [{"role": "system", "content": system}, *history, {"role": "user", "content": goal}]
+async def react_loop(ctx: ToolContext, tools: ToolRegistry, *, max_iterations: int, in_step: bool = False) -> ReActOutcome:
+    """Steps until ``finish``; each is one ``react`` call on the run's transcript (the goal is already in it)."""
+    instruction = render_prompt("react", tool_names=tools.names, in_step=in_step)
     outcome = ReActOutcome(finished=False)
     malformed = 0
     limit = ctx.config.max_output_chars
     for _ in range(max_iterations):
-        reply = await ctx.llm.chat(fit_messages(messages, num_ctx), purpose="react", format=REACT_SCHEMA)
-        emit_usage(ctx, reply)
-        messages.append({"role": "assistant", "content": reply.content})
+        reply = await ask(ctx, instruction, purpose="react", format=REACT_SCHEMA)
         try:
             step = parse_json_reply(reply.content, REACT_SCHEMA)
         except JSONReplyError as exc:
@@ -67,7 +60,7 @@ async def react_loop(
                 f'{{"thought": "...", "action": "{" | ".join(tools.names)} | finish", "action_input": "..."}}'
             )
             ctx.emit(Observation(note, tool="", run_id=ctx.run_id))
-            messages.append({"role": "user", "content": f"Observation: {note}"})
+            ctx.conversation.add(f"Observation: {note}")
             continue
         malformed = 0
         action, action_input = str(step["action"]).strip(), str(step["action_input"])
@@ -79,28 +72,24 @@ async def react_loop(
         if tool is None:
             note = f"Unknown action {action!r}. Use one of: {', '.join([*tools.names, 'finish'])}."
             ctx.emit(Observation(note, tool="", run_id=ctx.run_id))
-            messages.append({"role": "user", "content": f"Observation: {note}"})
+            ctx.conversation.add(f"Observation: {note}")
             continue
         ctx.emit(ToolCall(action, action_input, run_id=ctx.run_id))
         result = await tool.run(action_input, ctx)
         observation = clip(result.observation, limit)
         ctx.emit(Observation(observation, tool=action, run_id=ctx.run_id))
         outcome.uses.append(ToolUse(action, action_input, observation, result.success))
-        messages.append({"role": "user", "content": f"Observation from {action}:\n{observation}"})
+        ctx.conversation.add(f"Observation from {action}:\n{result.transcript_text or observation}")
     return outcome
 
 
-async def run_react(ctx: ToolContext, tools: ToolRegistry, num_ctx: int) -> str:
+async def run_react(ctx: ToolContext, tools: ToolRegistry) -> str:
     """A whole ReAct run: the loop, then a streamed answer that cites what the tools found."""
-    outcome = await react_loop(
-        ctx, tools, ctx.request, max_iterations=ctx.config.max_react_iterations, num_ctx=num_ctx, with_history=True
-    )
-    work = outcome.work_text(ctx.config.max_output_chars)
+    outcome = await react_loop(ctx, tools, max_iterations=ctx.config.max_react_iterations)
+    note = ""
     if not outcome.finished:
-        work += (
-            f"\n\n(The agent stopped after {ctx.config.max_react_iterations} steps without finishing; "
+        note = (
+            f"(The agent stopped after {ctx.config.max_react_iterations} steps without finishing; "
             f"say what is still open.)"
         )
-    prompt = render_prompt("answer", request=ctx.request, work=work)
-    return await stream_answer(ctx, [{"role": "user", "content": prompt}])
-
+    return await stream_answer(ctx, render_prompt("answer", note=note))

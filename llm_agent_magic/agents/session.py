@@ -21,6 +21,7 @@ from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsCo
 from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, Token
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
+from ..prompts import Transcript, render_prompt
 from ..sandbox import SandboxKernel
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
@@ -208,6 +209,13 @@ class AgentSession:
                 for m in self.store.recent_messages(self.session_id, self.config.history_messages)
             ]
             self.store.add_message(self.session_id, "user", request, run_id=run_id)
+            attached = self._attach(files)
+            transcript = Transcript(
+                render_prompt("system", tools=self.tools.describe()),
+                history,
+                render_prompt("request", request=request, files=attached),
+                num_ctx=self.llm.config.num_ctx,
+            )
             ctx = ToolContext(
                 llm=self.llm,
                 config=self.config,
@@ -215,23 +223,23 @@ class AgentSession:
                 request=request,
                 run_id=run_id,
                 history=history,
-                files=self._attach(files),
+                files=attached,
                 sandbox=self.sandbox,
+                transcript=transcript,
             )
             if mode == "auto":
                 classified = await classify(ctx)
             else:
                 classified = Classified(MODE_ALIASES[mode], "chosen by the user")
             emit(classified)
-            num_ctx = self.llm.config.num_ctx
             if classified.mode == "chat":
-                answer = await run_chat(ctx, num_ctx)
+                answer = await run_chat(ctx)
             elif dry_run:
                 answer = await self._dry_run(ctx)
             elif classified.mode == "plan_execute":
-                answer = await run_plan_execute(ctx, self.tools, num_ctx)
+                answer = await run_plan_execute(ctx, self.tools)
             else:
-                answer = await run_react(ctx, self.tools, num_ctx)
+                answer = await run_react(ctx, self.tools)
             self.store.add_message(self.session_id, "assistant", answer, mode=classified.mode, run_id=run_id)
         except asyncio.CancelledError:
             status = "cancelled"

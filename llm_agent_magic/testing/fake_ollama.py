@@ -18,7 +18,8 @@ Script keys (a dict, or a path to a JSON file holding one):
 - ``rules``: list of rules, tried in order; the first that applies answers. Rule keys:
   ``purpose`` (compared, case-insensitively, with the ``X-LLM-Agent-Purpose`` header),
   ``match`` (regex, ``re.search`` with DOTALL over the request rendered as
-  ``role: content`` lines), ``reply`` (text, or any JSON value sent as its JSON text;
+  ``role: content`` lines), ``match_last`` (regex over the last message only: what the
+  model is asked now, in a conversation that keeps everything asked before), ``reply`` (text, or any JSON value sent as its JSON text;
   absent: the script's default), ``thinking`` (text sent as the model's thinking),
   ``times`` (how often the rule may fire; absent: always), ``fault`` (one of
   `FAULTS`), ``delay_ms`` (before answering), ``token_delay_ms`` (between streamed
@@ -86,7 +87,7 @@ MAX_HANG_SECONDS = 60.0
 MALFORMED_JSON = b'{"model": <fake-ollama: scripted malformed_json>'
 
 _RULE_KEYS = frozenset(
-    {"purpose", "match", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms"}
+    {"purpose", "match", "match_last", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms"}
 )
 _SCRIPT_KEYS = frozenset({"rules", "default", "models", "embedding_dim", "description"})
 
@@ -103,6 +104,7 @@ class _Rule:
     index: int
     purpose: str | None = None
     match: re.Pattern[str] | None = None
+    match_last: re.Pattern[str] | None = None
     reply: str | None = None
     thinking: str | None = None
     times: int | None = None
@@ -111,13 +113,15 @@ class _Rule:
     token_delay_ms: float = 0
     fired: int = 0
 
-    def applies(self, purpose: str | None, text: str, *, embedding: bool) -> bool:
+    def applies(self, purpose: str | None, text: str, last: str, *, embedding: bool) -> bool:
         if self.times is not None and self.fired >= self.times:
             return False
         if self.purpose is None:
             if embedding:
                 return False
         elif purpose is None or purpose.casefold() != self.purpose.casefold():
+            return False
+        if self.match_last is not None and self.match_last.search(last) is None:
             return False
         return self.match is None or self.match.search(text) is not None
 
@@ -148,16 +152,17 @@ def _parse_rule(index: int, raw: Any) -> _Rule:
     if unknown:
         raise problem(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_RULE_KEYS))})")
     rule = _Rule(index=index)
-    for key in ("purpose", "thinking", "match"):
+    for key in ("purpose", "thinking", "match", "match_last"):
         if key in raw and not isinstance(raw[key], str):
             raise problem(f"{key!r} must be a string")
     rule.purpose = raw.get("purpose")
     rule.thinking = raw.get("thinking")
-    if "match" in raw:
-        try:
-            rule.match = re.compile(raw["match"], re.DOTALL)
-        except re.error as exc:
-            raise problem(f"bad regex in 'match' {raw['match']!r}: {exc}") from None
+    for key in ("match", "match_last"):
+        if key in raw:
+            try:
+                setattr(rule, key, re.compile(raw[key], re.DOTALL))
+            except re.error as exc:
+                raise problem(f"bad regex in {key!r} {raw[key]!r}: {exc}") from None
     if "reply" in raw:
         rule.reply = _as_text(raw["reply"])
     if "times" in raw:
@@ -246,6 +251,14 @@ def embed_text(text: str, dim: int = DEFAULT_EMBEDDING_DIM) -> list[float]:
         vector[int.from_bytes(digest, "big") % dim] += 1.0
     norm = math.sqrt(sum(v * v for v in vector))
     return [v / norm for v in vector]
+
+
+def _last_message(path: str, body: Mapping[str, Any]) -> str:
+    """What ``match_last`` sees: the content of the last message (for generate and embed: the prompt or input)."""
+    if path == "/api/chat":
+        messages = [m for m in body.get("messages") or [] if isinstance(m, Mapping)]
+        return str(messages[-1].get("content") or "") if messages else ""
+    return _render_request(path, body)
 
 
 def _render_request(path: str, body: Mapping[str, Any]) -> str:
@@ -667,8 +680,9 @@ class FakeOllama(BackgroundServer):
 
         embedding = path in ("/api/embed", "/api/embeddings")
         text = _render_request(path, body)
+        last = _last_message(path, body)
         rule = next(
-            (r for r in script.rules if r.applies(purpose, text, embedding=embedding)), None
+            (r for r in script.rules if r.applies(purpose, text, last, embedding=embedding)), None
         )
         if rule is not None:
             rule.fired += 1

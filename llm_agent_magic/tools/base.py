@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..config import AgentConfig
 from ..events import Event, Usage
+from ..prompts import Transcript, render_prompt
 
 if TYPE_CHECKING:
     from ..llm import ChatResult, LLMClient
+    from ..llm.client import StructuredResult
 
 
 @dataclass
@@ -25,6 +27,9 @@ class ToolResult:
     observation: str
     success: bool = True
     data: dict[str, Any] = field(default_factory=dict)
+    #: What the run's transcript gets instead of ``observation``, when the tool already put the details
+    #: there (the coder's outputs): the model then reads them once, and its cache holds them once.
+    transcript_text: str = ""
 
 
 @dataclass
@@ -43,6 +48,19 @@ class ToolContext:
     sandbox: Any = None
     #: Per-run memory tools share across calls (e.g. the coder's earlier attempts).
     scratch: dict[str, Any] = field(default_factory=dict)
+    #: The run's conversation with the model; every call of the run goes through it (see ``ask``).
+    transcript: Transcript | None = None
+
+    @property
+    def conversation(self) -> Transcript:
+        if self.transcript is None:  # a tool used on its own, outside an agent run
+            self.transcript = Transcript(
+                render_prompt("system", tools=[]),
+                self.history,
+                render_prompt("request", request=self.request, files=self.files),
+                num_ctx=self.llm.config.num_ctx,
+            )
+        return self.transcript
 
 
 class Tool(abc.ABC):
@@ -97,3 +115,20 @@ def emit_usage(ctx: ToolContext, result: "ChatResult | None") -> None:
             run_id=ctx.run_id,
         )
     )
+
+
+async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any) -> "ChatResult":
+    """One call of the run: the transcript so far plus ``instruction``; the reply joins the transcript."""
+    reply = await ctx.llm.chat(ctx.conversation.messages(instruction), purpose=purpose, **kwargs)
+    ctx.conversation.record(instruction, reply.content)
+    emit_usage(ctx, reply)
+    return reply
+
+
+async def ask_structured(ctx: ToolContext, instruction: str, *, purpose: str, schema: dict[str, Any]) -> "StructuredResult":
+    """Like ``ask``, for a JSON reply matching ``schema`` (read defensively, repaired once)."""
+    result = await ctx.llm.structured(ctx.conversation.messages(instruction), purpose=purpose, schema=schema)
+    ctx.conversation.record(instruction, result.raw)
+    for call in result.calls:
+        emit_usage(ctx, call)
+    return result

@@ -31,9 +31,9 @@ def _script() -> dict:
     rules = json.loads((SCENARIOS / "react_csv.json").read_text())["rules"]
     for rule in rules:  # the scenario reads sales.csv; here the file has spaces in its name
         if rule["purpose"] == "code":
-            rule["match"] = "labor market"
-            rule["reply"] = rule["reply"].replace("'sales.csv'", repr(ODD_NAME)).replace(
-                "\n```", "\nimport os\nprint('read', os.path.abspath(" + repr(ODD_NAME) + "))\n```")
+            rule.pop("match_last", None)
+            code, fence = rule["reply"].replace("'sales.csv'", repr(ODD_NAME)).rsplit("```", 1)
+            rule["reply"] = code + f"import os\nprint('read', os.path.abspath({ODD_NAME!r}))\n```" + fence
     return {"rules": rules}
 
 

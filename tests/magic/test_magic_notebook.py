@@ -16,7 +16,7 @@ from llm_agent_magic.cells import CELLS_MIME
 from magic_helpers import bundle, stream, texts
 
 VERIFY_OK = {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}}
-FINISH = {"purpose": "react", "match": "Observation from python_coder",
+FINISH = {"purpose": "react", "match_last": "Observation from python_coder",
           "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}}
 
 

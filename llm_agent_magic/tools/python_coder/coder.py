@@ -2,8 +2,9 @@
 
 One call of the tool runs this loop, at most ``max_execution_attempts`` executions:
 
-1. generate a cell from the task and everything the model should know (conversation,
-   plan, files, the sandbox's variables, earlier attempts in this run, the date);
+1. generate a cell from the task and everything the model should know: the run's transcript
+   (conversation, request, files, the date, plan, earlier attempts and their outputs) and
+   the sandbox's variables;
 2. review it ("does this code answer the question?", up to ``max_verification_iterations``
    rounds, regenerating with the reviewer's issues);
 3. execute it in the sandbox kernel; every attempt is a ``CodeCell`` + ``CellOutput``;
@@ -19,23 +20,20 @@ from __future__ import annotations
 import ast
 import os
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...events import CellOutput, CodeCell
 from ...exceptions import StructuredOutputError
 from ...sandbox.summaries import render_summaries
-from ..base import Tool, ToolContext, ToolResult, emit_usage
-from ...prompts import VERIFY_SCHEMA, render_prompt, tokens_of
+from ...prompts import VERIFY_SCHEMA, render_prompt
+from ..base import Tool, ToolContext, ToolResult, ask, ask_structured
 from .errors import ErrorClass, classify_error, guidance_for
 
 _CODE_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
 ERROR_CHARS = 1500
-#: Tokens kept free for the model's answer when fitting a prompt into num_ctx.
-PROMPT_RESERVE_TOKENS = 2048
 
 
 @dataclass
@@ -62,6 +60,19 @@ def extract_code(reply: str) -> str:
     return text
 
 
+def _state(st: os.stat_result) -> tuple[int, int]:
+    return st.st_mtime_ns, st.st_size
+
+
+def workspace_state(workspace: str) -> dict[str, tuple[int, int]]:
+    """Name -> (mtime, size) of the files in the workspace's top folder."""
+    try:
+        with os.scandir(workspace) as entries:
+            return {e.name: _state(e.stat(follow_symlinks=False)) for e in entries}
+    except OSError:
+        return {}
+
+
 class PythonCoderTool(Tool):
     name = "python_coder"
     description = (
@@ -77,19 +88,21 @@ class PythonCoderTool(Tool):
         cfg = ctx.config
         attempts: list[Attempt] = ctx.scratch.setdefault("coder_attempts", [])
         variables = render_summaries(await ctx.sandbox.async_variables())
-        code = await self._generate(task, ctx, variables, attempts, review="")
-        code = await self._review(task, ctx, variables, attempts, code)
+        code = await self._generate(task, ctx, variables=variables)
+        code = await self._review(task, ctx, code)
 
         previous_class = ""
         last_error = ""
         for execution in range(1, cfg.max_execution_attempts + 1):
             cell = CodeCell(source=code, attempt=execution, step=ctx.step, run_id=ctx.run_id)
             ctx.emit(cell)
-            started = time.time()
+            before = workspace_state(ctx.sandbox.workspace)
             result = await ctx.sandbox.async_execute(code)
             if result.ok:
-                output = self._output_for_model(result, started, ctx)
-                issues = await self._inadequacy(task, code, output, ctx)
+                output = self._output_for_model(result, before, ctx)
+                ctx.conversation.add(render_prompt("execution", ok=True, attempt=execution, output=output,
+                                                   error_class=""))
+                issues = await self._inadequacy(task, ctx)
                 if issues is None:
                     ctx.emit(self._cell_output(cell, result, ctx, final=True, failed=False))
                     attempts.append(Attempt(len(attempts) + 1, code, "succeeded"))
@@ -97,6 +110,7 @@ class PythonCoderTool(Tool):
                         f"The code ran successfully (attempt {execution}).\n{output}",
                         success=True,
                         data={"code": code, "cell_id": cell.cell_id, "attempts": execution},
+                        transcript_text=f"The code ran successfully (attempt {execution}); its output is above.",
                     )
                 error_class = guidance_for("inadequate")
                 last_error = f"The output does not answer the task: {issues}\nOutput was:\n{output[:ERROR_CHARS]}"
@@ -104,13 +118,15 @@ class PythonCoderTool(Tool):
                 err = result.error or {}
                 error_class = classify_error(result.status, err.get("ename", ""), err.get("evalue", ""))
                 last_error = result.text_for_model(ERROR_CHARS + 500)
+                ctx.conversation.add(render_prompt("execution", ok=False, attempt=execution, output=last_error,
+                                                   error_class=error_class.name))
             ctx.emit(self._cell_output(cell, result, ctx, final=False, failed=True))
             attempts.append(Attempt(len(attempts) + 1, code, f"failed: {error_class.name}", last_error, error_class.name))
             if execution == cfg.max_execution_attempts:
                 break
             rethink = error_class.name == previous_class
             previous_class = error_class.name
-            code = await self._fix(task, ctx, attempts, error_class, result.variables_text(), rethink)
+            code = await self._fix(task, ctx, error_class, rethink)
 
         return ToolResult(
             f"The code still failed after {cfg.max_execution_attempts} attempts. Last error "
@@ -122,123 +138,60 @@ class PythonCoderTool(Tool):
     async def draft(self, task: str, ctx: ToolContext) -> str:
         """Generate and review a cell without running it (dry runs); emits its ``CodeCell`` only."""
         variables = render_summaries(await ctx.sandbox.async_variables()) if ctx.sandbox else "Variables: (unknown)"
-        attempts: list[Attempt] = []
-        code = await self._generate(task, ctx, variables, attempts, review="")
-        code = await self._review(task, ctx, variables, attempts, code)
+        code = await self._generate(task, ctx, variables=variables)
+        code = await self._review(task, ctx, code)
         ctx.emit(CodeCell(source=code, attempt=1, step=ctx.step, run_id=ctx.run_id))
         return code
 
-    # --- model calls ----------------------------------------------------------------------
-    def _common(self, task: str, ctx: ToolContext) -> dict[str, Any]:
-        return {
-            "task": task,
-            "request": ctx.request,
-            "plan_context": ctx.plan_context,
-            "files": ctx.files,
-        }
-
-    async def _generate(
-        self, task: str, ctx: ToolContext, variables: str, attempts: list[Attempt], review: str
-    ) -> str:
-        prompt = self._fitted(
-            ctx,
-            attempts,
-            lambda shown: render_prompt(
-                "code",
-                **self._common(task, ctx),
-                history=ctx.history[-ctx.config.history_messages :],
-                variables=variables,
-                attempts=shown,
-                review=review,
-            ),
-        )
-        reply = await ctx.llm.chat([{"role": "user", "content": prompt}], purpose="code")
-        emit_usage(ctx, reply)
+    # --- model calls: each one a turn of the run's transcript ---------------------------------------
+    async def _generate(self, task: str, ctx: ToolContext, *, variables: str = "", review: str = "") -> str:
+        instruction = render_prompt("code", task=task, variables=variables, review=review)
+        reply = await ask(ctx, instruction, purpose="code")
         return extract_code(reply.content)
 
-    async def _review(
-        self, task: str, ctx: ToolContext, variables: str, attempts: list[Attempt], code: str
-    ) -> str:
+    async def _review(self, task: str, ctx: ToolContext, code: str) -> str:
         for _ in range(ctx.config.max_verification_iterations):
-            prompt = render_prompt("verify", task=task, variables=variables, code=code)
             try:
-                verdict = await ctx.llm.structured(
-                    [{"role": "user", "content": prompt}], purpose="verify", schema=VERIFY_SCHEMA
-                )
+                verdict = await ask_structured(ctx, render_prompt("verify", task=task), purpose="verify",
+                                               schema=VERIFY_SCHEMA)
             except StructuredOutputError:
                 return code  # an unreadable review is no reason to hold the code back; running it will tell
-            for call in verdict.calls:
-                emit_usage(ctx, call)
             if verdict.value.get("answers_question", True):
                 return code
-            code = await self._generate(task, ctx, variables, attempts, review=str(verdict.value.get("issues", "")))
+            code = await self._generate(task, ctx, review=str(verdict.value.get("issues", "")))
         return code
 
-    async def _fix(
-        self,
-        task: str,
-        ctx: ToolContext,
-        attempts: list[Attempt],
-        error_class: ErrorClass,
-        variables: str,
-        rethink: bool,
-    ) -> str:
-        prompt = self._fitted(
-            ctx,
-            attempts,
-            lambda shown: render_prompt(
-                "fix",
-                **self._common(task, ctx),
-                attempts=shown,
-                error_class=error_class.name,
-                guidance=error_class.guidance,
-                variables=variables,
-                rethink=rethink,
-            ),
+    async def _fix(self, task: str, ctx: ToolContext, error_class: ErrorClass, rethink: bool) -> str:
+        instruction = render_prompt(
+            "fix", task=task, error_class=error_class.name, guidance=error_class.guidance, rethink=rethink
         )
-        reply = await ctx.llm.chat([{"role": "user", "content": prompt}], purpose="fix")
-        emit_usage(ctx, reply)
+        reply = await ask(ctx, instruction, purpose="fix")
         return extract_code(reply.content)
 
-    @staticmethod
-    def _fitted(ctx: ToolContext, attempts: list[Attempt], render: Callable[[list[Attempt]], str]) -> str:
-        """The prompt with as many earlier attempts as fit the context window, oldest dropped first.
-
-        The last two attempts always stay: the fix and rethink prompts are about them.
-        """
-        budget = ctx.llm.config.num_ctx - PROMPT_RESERVE_TOKENS
-        shown = list(attempts)
-        prompt = render(shown)
-        while len(shown) > 2 and tokens_of(prompt) > budget:
-            shown = shown[1:]
-            prompt = render(shown)
-        return prompt
-
-    async def _inadequacy(self, task: str, code: str, output: str, ctx: ToolContext) -> str | None:
-        """None when the output answers the task, else what is missing."""
-        prompt = render_prompt("adequacy", task=task, code=code, output=output)
+    async def _inadequacy(self, task: str, ctx: ToolContext) -> str | None:
+        """None when the output just added to the transcript answers the task, else what is missing."""
         try:
-            verdict = await ctx.llm.structured(
-                [{"role": "user", "content": prompt}], purpose="verify", schema=VERIFY_SCHEMA
-            )
+            verdict = await ask_structured(ctx, render_prompt("adequacy", task=task), purpose="verify",
+                                           schema=VERIFY_SCHEMA)
         except StructuredOutputError:
             return None
-        for call in verdict.calls:
-            emit_usage(ctx, call)
         if verdict.value.get("answers_question", True):
             return None
         return str(verdict.value.get("issues", "")) or "the reviewer found the output inadequate"
 
     # --- outputs ----------------------------------------------------------------------------
-    def _output_for_model(self, result: Any, started: float, ctx: ToolContext) -> str:
+    def _output_for_model(self, result: Any, before: dict[str, tuple[int, int]], ctx: ToolContext) -> str:
         limit = ctx.config.max_output_chars
         text = result.text_for_model(limit)
-        files = self._result_files(ctx.sandbox.workspace, started, max(500, limit - len(text)))
+        files = self._result_files(ctx.sandbox.workspace, before, max(500, limit - len(text)))
         return text + (f"\n{files}" if files else "")
 
     @staticmethod
-    def _result_files(workspace: str, since: float, budget: int) -> str:
-        """Text files the cell wrote, read back (bounded): the model judges results it can see."""
+    def _result_files(workspace: str, before: dict[str, tuple[int, int]], budget: int) -> str:
+        """Text files the cell wrote or changed, read back (bounded): the model judges results it can see.
+
+        Written or changed means: not in ``before`` (the workspace as it was when the cell started), or with
+        another size or modification time, so that what the model is shown never depends on timing."""
         parts: list[str] = []
         try:
             entries = sorted(Path(workspace).iterdir(), key=lambda p: p.name)
@@ -246,7 +199,7 @@ class PythonCoderTool(Tool):
             return ""
         for path in entries:
             try:
-                if path.suffix.lower() not in RESULT_SUFFIXES or path.stat().st_mtime < since - 1:
+                if path.suffix.lower() not in RESULT_SUFFIXES or before.get(path.name) == _state(path.stat()):
                     continue
                 text = path.read_text(encoding="utf-8", errors="replace")
             except OSError:
