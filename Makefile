@@ -39,6 +39,7 @@ bench: install
 	$(PY) bench/sandbox.py
 	$(PY) bench/agent_overhead.py
 	$(PY) bench/batch.py
+	$(PY) bench/prompt_cache.py
 
 # Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
 examples-cassettes: install
