@@ -47,7 +47,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import re
 import select
 import signal
@@ -58,10 +57,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from ..llm.cassette import PURPOSE_HEADER
+from ._script import ScriptReader, ScriptSource
 from ._background import BackgroundServer, QuietHTTPServer
 
 __all__ = [
@@ -91,7 +90,6 @@ _RULE_KEYS = frozenset(
 )
 _SCRIPT_KEYS = frozenset({"rules", "default", "models", "embedding_dim", "description"})
 
-ScriptSource = Union[Mapping[str, Any], str, os.PathLike, None]
 
 _log = logging.getLogger(__name__)
 
@@ -138,89 +136,48 @@ def _as_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+_READER = ScriptReader("fake-ollama")
 
 
 def _parse_rule(index: int, raw: Any) -> _Rule:
-    def problem(message: str) -> ValueError:
-        return ValueError(f"fake-ollama script: rule {index}: {message}")
-
-    if not isinstance(raw, Mapping):
-        raise problem(f"expected an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _RULE_KEYS)
-    if unknown:
-        raise problem(f"unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_RULE_KEYS))})")
-    rule = _Rule(index=index)
-    for key in ("purpose", "thinking", "match", "match_last"):
+    where = f"rule {index}"
+    raw = _READER.object(where, raw, _RULE_KEYS)
+    for key in ("purpose", "thinking"):
         if key in raw and not isinstance(raw[key], str):
-            raise problem(f"{key!r} must be a string")
-    rule.purpose = raw.get("purpose")
-    rule.thinking = raw.get("thinking")
-    for key in ("match", "match_last"):
-        if key in raw:
-            try:
-                setattr(rule, key, re.compile(raw[key], re.DOTALL))
-            except re.error as exc:
-                raise problem(f"bad regex in {key!r} {raw[key]!r}: {exc}") from None
+            raise _READER.problem(where, f"{key!r} must be a string")
+    rule = _Rule(index=index, purpose=raw.get("purpose"), thinking=raw.get("thinking"))
+    rule.match = _READER.regex(where, raw, "match")
+    rule.match_last = _READER.regex(where, raw, "match_last")
     if "reply" in raw:
         rule.reply = _as_text(raw["reply"])
-    if "times" in raw:
-        if not isinstance(raw["times"], int) or isinstance(raw["times"], bool) or raw["times"] < 0:
-            raise problem("'times' must be a whole number >= 0")
-        rule.times = raw["times"]
-    if "fault" in raw:
-        if raw["fault"] not in FAULTS:
-            raise problem(f"unknown fault {raw['fault']!r} (expected one of: {', '.join(FAULTS)})")
-        rule.fault = raw["fault"]
-    for key in ("delay_ms", "token_delay_ms"):
-        if key in raw:
-            if not _is_number(raw[key]):
-                raise problem(f"{key!r} must be a number >= 0")
-            setattr(rule, key, raw[key])
+    rule.times = _READER.times(where, raw)
+    rule.fault = _READER.choice(where, raw, "fault", FAULTS)
+    rule.delay_ms = _READER.number(where, raw, "delay_ms")
+    rule.token_delay_ms = _READER.number(where, raw, "token_delay_ms")
     return rule
 
 
 def _parse_script(raw: Mapping[str, Any]) -> _Script:
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"fake-ollama script: expected an object, got {type(raw).__name__}")
-    unknown = sorted(set(raw) - _SCRIPT_KEYS)
-    if unknown:
-        raise ValueError(
-            f"fake-ollama script: unknown key {unknown[0]!r} "
-            f"(allowed: {', '.join(sorted(_SCRIPT_KEYS))})"
-        )
-    rules = raw.get("rules", [])
-    if not isinstance(rules, list):
-        raise ValueError("fake-ollama script: 'rules' must be a list")
-    script = _Script(rules=[_parse_rule(i, rule) for i, rule in enumerate(rules)])
+    raw = _READER.object("", raw, _SCRIPT_KEYS)
+    script = _Script(rules=[_parse_rule(i, rule) for i, rule in enumerate(_READER.rules(raw))])
     if "default" in raw:
         script.default = _as_text(raw["default"])
     if "models" in raw:
         models = raw["models"]
         if not isinstance(models, list) or not all(isinstance(m, str) for m in models):
-            raise ValueError("fake-ollama script: 'models' must be a list of model names")
+            raise _READER.problem("", "'models' must be a list of model names")
         script.models = tuple(models)
     if "embedding_dim" in raw:
         dim = raw["embedding_dim"]
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
-            raise ValueError("fake-ollama script: 'embedding_dim' must be a whole number >= 1")
+            raise _READER.problem("", "'embedding_dim' must be a whole number >= 1")
         script.embedding_dim = dim
     return script
 
 
 def load_script(source: ScriptSource) -> dict[str, Any]:
     """Return the script from a dict or a JSON file, raising ValueError if it is invalid."""
-    if source is None:
-        return {}
-    if isinstance(source, Mapping):
-        raw = dict(source)
-    else:
-        path = Path(source)
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"fake-ollama script {path}: not valid JSON: {exc}") from None
+    raw = _READER.load(source)
     _parse_script(raw)
     return raw
 

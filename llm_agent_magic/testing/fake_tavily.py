@@ -40,7 +40,6 @@ Recorded requests (`requests`) keep the body and headers with the key replaced b
 from __future__ import annotations
 
 import json
-import os
 import re
 import threading
 import time
@@ -48,10 +47,10 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
-from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from ._background import BackgroundServer, QuietHTTPServer
+from ._script import ScriptReader, ScriptSource
 
 __all__ = ["FAULTS", "FakeTavily", "RecordedSearch", "load_tavily_script"]
 
@@ -62,7 +61,6 @@ _RULE_KEYS = frozenset({"match", "results", "answer", "fault", "times", "delay_m
 _SCRIPT_KEYS = frozenset({"results", "answer", "rules", "api_key", "description"})
 _RESULT_KEYS = ("title", "url", "content")
 
-ScriptSource = Union[Mapping[str, Any], str, os.PathLike, None]
 
 
 @dataclass
@@ -90,53 +88,35 @@ class _Script:
     api_key: str | None = None
 
 
+_READER = ScriptReader("fake-tavily")
+
+
 def _parse_results(where: str, raw: Any) -> list[dict[str, Any]]:
     if not isinstance(raw, list):
-        raise ValueError(f"fake-tavily script: {where}: 'results' must be a list")
+        raise _READER.problem(where, "'results' must be a list")
     results = []
     for i, item in enumerate(raw):
         if not isinstance(item, Mapping) or not all(isinstance(item.get(k), str) for k in _RESULT_KEYS):
-            raise ValueError(f"fake-tavily script: {where}: result {i} needs string title, url and content")
+            raise _READER.problem(where, f"result {i} needs string title, url and content")
         results.append({"score": round(0.9 - 0.1 * i, 3), **item})
     return results
 
 
 def _parse_rule(index: int, raw: Any) -> _Rule:
     where = f"rule {index}"
-    if not isinstance(raw, Mapping):
-        raise ValueError(f"fake-tavily script: {where}: expected an object")
-    unknown = sorted(set(raw) - _RULE_KEYS)
-    if unknown:
-        raise ValueError(f"fake-tavily script: {where}: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_RULE_KEYS))})")
-    rule = _Rule(index=index, answer=raw.get("answer"), delay_ms=float(raw.get("delay_ms", 0)))
-    if "match" in raw:
-        try:
-            rule.match = re.compile(raw["match"], re.IGNORECASE | re.DOTALL)
-        except (re.error, TypeError) as exc:
-            raise ValueError(f"fake-tavily script: {where}: bad regex {raw['match']!r}: {exc}") from None
+    raw = _READER.object(where, raw, _RULE_KEYS)
+    rule = _Rule(index=index, answer=raw.get("answer"), delay_ms=_READER.number(where, raw, "delay_ms"))
+    rule.match = _READER.regex(where, raw, "match", re.IGNORECASE | re.DOTALL)
     if "results" in raw:
         rule.results = _parse_results(where, raw["results"])
-    if "fault" in raw:
-        if raw["fault"] not in FAULTS:
-            raise ValueError(f"fake-tavily script: {where}: unknown fault {raw['fault']!r} (expected one of: {', '.join(FAULTS)})")
-        rule.fault = raw["fault"]
-    if "times" in raw:
-        if not isinstance(raw["times"], int) or isinstance(raw["times"], bool) or raw["times"] < 0:
-            raise ValueError(f"fake-tavily script: {where}: 'times' must be a whole number >= 0")
-        rule.times = raw["times"]
+    rule.fault = _READER.choice(where, raw, "fault", FAULTS)
+    rule.times = _READER.times(where, raw)
     return rule
 
 
 def _parse_script(raw: Mapping[str, Any]) -> _Script:
-    if not isinstance(raw, Mapping):
-        raise ValueError("fake-tavily script: expected an object")
-    unknown = sorted(set(raw) - _SCRIPT_KEYS)
-    if unknown:
-        raise ValueError(f"fake-tavily script: unknown key {unknown[0]!r} (allowed: {', '.join(sorted(_SCRIPT_KEYS))})")
-    rules = raw.get("rules", [])
-    if not isinstance(rules, list):
-        raise ValueError("fake-tavily script: 'rules' must be a list")
-    script = _Script(rules=[_parse_rule(i, r) for i, r in enumerate(rules)], answer=raw.get("answer"))
+    raw = _READER.object("", raw, _SCRIPT_KEYS)
+    script = _Script(rules=[_parse_rule(i, r) for i, r in enumerate(_READER.rules(raw))], answer=raw.get("answer"))
     if "results" in raw:
         script.results = _parse_results("script", raw["results"])
     if raw.get("api_key") is not None:
@@ -146,9 +126,7 @@ def _parse_script(raw: Mapping[str, Any]) -> _Script:
 
 def load_tavily_script(source: ScriptSource) -> dict[str, Any]:
     """The script from a dict or a JSON file; ValueError if it is invalid."""
-    if source is None:
-        return {}
-    raw = dict(source) if isinstance(source, Mapping) else json.loads(Path(source).read_text(encoding="utf-8"))
+    raw = _READER.load(source)
     _parse_script(raw)
     return raw
 
