@@ -17,10 +17,9 @@ from typing import Any
 import json_repair
 
 from ..events import PlanCreated, StepFinished, StepStarted
-from ..exceptions import StructuredOutputError
 from ..llm.structured import balanced_spans, fenced_blocks, strip_thinking
-from ..prompts import PLAN_SCHEMA, VERIFY_SCHEMA, clip, render_prompt
-from ..tools.base import ToolContext, ToolRegistry, ask, ask_structured
+from ..prompts import PLAN_SCHEMA, clip, render_prompt
+from ..tools.base import ToolContext, ToolRegistry, ask, review
 from .common import stream_answer
 from .react import react_loop
 
@@ -108,11 +107,10 @@ async def _check(ctx: ToolContext, step: Step) -> tuple[bool, str]:
     instruction = render_prompt(
         "check_step", index=step.index + 1, goal=step.goal, success_criteria=step.success_criteria
     )
-    try:
-        verdict = await ask_structured(ctx, instruction, purpose="verify", schema=VERIFY_SCHEMA)
-    except StructuredOutputError:
+    verdict = await review(ctx, instruction)
+    if verdict is None:
         return True, ""  # an unreadable check does not fail a step that finished
-    return bool(verdict.value.get("answers_question")), str(verdict.value.get("issues", ""))
+    return verdict.ok, verdict.issues
 
 
 async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry) -> str:

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..config import AgentConfig
 from ..events import Event, Usage
-from ..prompts import Transcript, render_prompt
+from ..exceptions import StructuredOutputError
+from ..prompts import VERIFY_SCHEMA, Transcript, render_prompt
 
 if TYPE_CHECKING:
     from ..llm import ChatResult, LLMClient
@@ -132,3 +133,22 @@ async def ask_structured(ctx: ToolContext, instruction: str, *, purpose: str, sc
     for call in result.calls:
         emit_usage(ctx, call)
     return result
+
+
+@dataclass
+class Verdict:
+    """A ``[review]`` answer: does the code, the output or the step answer what was asked, and if not, why."""
+
+    ok: bool
+    issues: str = ""
+
+
+async def review(ctx: ToolContext, instruction: str) -> Verdict | None:
+    """The one "does this answer the question?" call (purpose ``verify``); None when its reply cannot be read,
+    which callers treat as no reason to stop: running the code, or the next step, will tell."""
+    try:
+        result = await ask_structured(ctx, instruction, purpose="verify", schema=VERIFY_SCHEMA)
+    except StructuredOutputError:
+        return None
+    ok = bool(result.value.get("answers_question", True))
+    return Verdict(ok, "" if ok else str(result.value.get("issues", "")))

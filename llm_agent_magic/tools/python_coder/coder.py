@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from ...events import CellOutput, CodeCell
-from ...exceptions import StructuredOutputError
 from ...sandbox.summaries import render_summaries
-from ...prompts import VERIFY_SCHEMA, render_prompt
-from ..base import Tool, ToolContext, ToolResult, ask, ask_structured
+from ...prompts import render_prompt
+from ..base import Tool, ToolContext, ToolResult, ask, review
 from .errors import ErrorClass, classify_error, guidance_for
 
 _CODE_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -151,14 +150,10 @@ class PythonCoderTool(Tool):
 
     async def _review(self, task: str, ctx: ToolContext, code: str) -> str:
         for _ in range(ctx.config.max_verification_iterations):
-            try:
-                verdict = await ask_structured(ctx, render_prompt("verify", task=task), purpose="verify",
-                                               schema=VERIFY_SCHEMA)
-            except StructuredOutputError:
-                return code  # an unreadable review is no reason to hold the code back; running it will tell
-            if verdict.value.get("answers_question", True):
+            verdict = await review(ctx, render_prompt("verify", task=task))
+            if verdict is None or verdict.ok:
                 return code
-            code = await self._generate(task, ctx, review=str(verdict.value.get("issues", "")))
+            code = await self._generate(task, ctx, review=verdict.issues)
         return code
 
     async def _fix(self, task: str, ctx: ToolContext, error_class: ErrorClass, rethink: bool) -> str:
@@ -170,14 +165,10 @@ class PythonCoderTool(Tool):
 
     async def _inadequacy(self, task: str, ctx: ToolContext) -> str | None:
         """None when the output just added to the transcript answers the task, else what is missing."""
-        try:
-            verdict = await ask_structured(ctx, render_prompt("adequacy", task=task), purpose="verify",
-                                           schema=VERIFY_SCHEMA)
-        except StructuredOutputError:
+        verdict = await review(ctx, render_prompt("adequacy", task=task))
+        if verdict is None or verdict.ok:
             return None
-        if verdict.value.get("answers_question", True):
-            return None
-        return str(verdict.value.get("issues", "")) or "the reviewer found the output inadequate"
+        return verdict.issues or "the reviewer found the output inadequate"
 
     # --- outputs ----------------------------------------------------------------------------
     def _output_for_model(self, result: Any, before: dict[str, tuple[int, int]], ctx: ToolContext) -> str:
