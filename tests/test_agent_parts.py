@@ -121,3 +121,16 @@ def test_clip():
     assert len(clipped) < 400 and clipped.endswith("TAIL")
 
 
+
+
+def test_tools_are_data_a_name_a_description_and_an_input_schema():
+    from llm_agent_magic.agents.session import default_tools
+    from llm_agent_magic.prompts import render_prompt
+
+    described = default_tools().describe()
+    assert [t["name"] for t in described] == ["python_coder", "rag_search", "file_analyzer", "web_search"]
+    for tool in described:
+        assert tool["description"] and set(tool["input"]) == {"name", "type", "description"}
+        assert tool["input"]["type"] == "string" and tool["input"]["description"]
+    system = render_prompt("system", tools=described)
+    assert "- python_coder: " in system and "Input (string): a precise description of what the code must do." in system

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import abc
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
 
 from ..config import AgentConfig
 from ..events import Event, Usage
@@ -19,6 +19,30 @@ from ..prompts import VERIFY_SCHEMA, Transcript, render_prompt
 if TYPE_CHECKING:
     from ..llm import ChatResult, LLMClient
     from ..llm.client import StructuredResult
+    from ..sandbox.results import ExecutionResult
+    from ..sandbox.summaries import VariableSummary
+
+
+class SandboxHandle(Protocol):
+    """What tools may do with the session's sandbox kernel (``SandboxKernel`` is one)."""
+
+    session_id: str
+
+    @property
+    def workspace(self) -> str: ...
+
+    async def async_variables(self) -> list["VariableSummary"]: ...
+
+    async def async_execute(self, code: str, timeout: float | None = None) -> "ExecutionResult": ...
+
+
+@dataclass(frozen=True)
+class ToolInput:
+    """What a tool takes as its ``action_input``: a name, a type and what the model should put there."""
+
+    name: str
+    description: str
+    type: str = "string"
 
 
 @dataclass
@@ -46,7 +70,7 @@ class ToolContext:
     plan_context: str = ""
     step: int | None = None
     files: list[str] = field(default_factory=list)
-    sandbox: Any = None
+    sandbox: SandboxHandle | None = None
     #: Per-run memory tools share across calls (e.g. the coder's earlier attempts).
     scratch: dict[str, Any] = field(default_factory=dict)
     #: The run's conversation with the model; every call of the run goes through it (see ``ask``).
@@ -65,18 +89,19 @@ class ToolContext:
 
 
 class Tool(abc.ABC):
-    """Subclass with ``name``, ``description``, ``input_description`` and ``run``."""
+    """Subclass with ``name``, ``description``, ``input`` and ``run``: a tool is data plus one method."""
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
-    input_description: ClassVar[str] = "text"
+    input: ClassVar[ToolInput] = ToolInput("text", "text")
 
     @abc.abstractmethod
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
         """Do the work; what the model got wrong is a ``ToolResult`` with ``success=False``, not an exception."""
 
-    def describe(self) -> dict[str, str]:
-        return {"name": self.name, "description": f"{self.description} Input: {self.input_description}."}
+    def describe(self) -> dict[str, Any]:
+        """The tool as data: what prompts list and what a front end can show."""
+        return {"name": self.name, "description": self.description, "input": asdict(self.input)}
 
 
 class ToolRegistry:
@@ -99,7 +124,7 @@ class ToolRegistry:
     def names(self) -> list[str]:
         return list(self._tools)
 
-    def describe(self) -> list[dict[str, str]]:
+    def describe(self) -> list[dict[str, Any]]:
         return [tool.describe() for tool in self._tools.values()]
 
 

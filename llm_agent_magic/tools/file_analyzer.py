@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ToolsConfig
-from .base import Tool, ToolContext, ToolResult
+from .base import Tool, ToolContext, ToolInput, ToolResult
 from .files import TABLE_SUFFIXES
 from .rag.loaders import DocumentError, LoadedDocument, is_document, load_document
 
@@ -40,7 +40,7 @@ class FileAnalyzerTool(Tool):
         "columns, types, missing values, numeric summary and first rows; for documents (txt, md, pdf, docx, html) "
         "the length, outline and first paragraphs. Use it to see what a file holds before analysing it."
     )
-    input_description = "the file name (as attached, or as it is in the working folder)"
+    input = ToolInput("file_name", "the file name (as attached, or as it is in the working folder)")
 
     def __init__(self, config: ToolsConfig | None = None):
         self.config = config or ToolsConfig()
@@ -60,7 +60,7 @@ class FileAnalyzerTool(Tool):
 
     def roots(self, ctx: ToolContext) -> list[Path]:
         roots = []
-        if ctx.sandbox is not None and getattr(ctx.sandbox, "workspace", None):
+        if ctx.sandbox is not None and ctx.sandbox.workspace:
             roots.append(Path(ctx.sandbox.workspace).resolve())
         roots += [Path(f).expanduser().resolve() for f in self.config.rag_folders if Path(f).expanduser().is_dir()]
         return roots

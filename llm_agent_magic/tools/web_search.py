@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from ..config import ToolsConfig
-from .base import Tool, ToolContext, ToolResult
+from .base import Tool, ToolContext, ToolInput, ToolResult
 
 NO_KEY = "web search needs TAVILY_API_KEY; set it or ask without web search."
 SNIPPET_CHARS = 500
@@ -28,7 +28,7 @@ class WebSearchTool(Tool):
         "Searches the web (Tavily) and returns the top pages as numbered sources [1], [2], ... with title, URL and "
         "an excerpt. Use it for facts that are not in the data or documents; cite the sources you use as [n] with their URL."
     )
-    input_description = "a short search query"
+    input = ToolInput("query", "a short search query")
 
     def __init__(self, config: ToolsConfig | None = None):
         self.config = config or ToolsConfig()

@@ -27,7 +27,7 @@ from typing import Any
 from ...events import CellOutput, CodeCell
 from ...sandbox.summaries import render_summaries
 from ...prompts import render_prompt
-from ..base import Tool, ToolContext, ToolResult, ask, review
+from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
 from .errors import ErrorClass, classify_error, guidance_for
 
 _CODE_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
@@ -78,7 +78,7 @@ class PythonCoderTool(Tool):
         "Writes Python for a task, reviews it, runs it in the sandbox kernel (variables persist between calls) "
         "and fixes it when it fails. Use it for anything that needs data, files, calculations or charts."
     )
-    input_description = "a precise description of what the code must do"
+    input = ToolInput("task", "a precise description of what the code must do")
 
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
         if ctx.sandbox is None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ...config import PathsConfig, ToolsConfig
-from ..base import Tool, ToolContext, ToolResult
+from ..base import Tool, ToolContext, ToolInput, ToolResult
 from .index import DocumentIndex, SearchHit, collection_folder
 from .loaders import SUPPORTED_SUFFIXES, is_document
 
@@ -32,7 +32,7 @@ class RagSearchTool(Tool):
         "Searches the session's documents (attached or configured text, markdown, CSV, PDF, Word and HTML files) and "
         "returns the passages most relevant to a question, each with its file name. Cite the file names you use."
     )
-    input_description = "the question, or keywords, to look up in the documents"
+    input = ToolInput("question", "the question, or keywords, to look up in the documents")
 
     def __init__(self, config: ToolsConfig | None = None, *, paths: PathsConfig | None = None):
         self.config = config or ToolsConfig()
@@ -69,7 +69,7 @@ class RagSearchTool(Tool):
         paths = self.paths or getattr(ctx.llm, "paths", None) or PathsConfig()
         name = self.config.rag_collection
         if not name:
-            session = getattr(ctx.sandbox, "session_id", "") if ctx.sandbox is not None else ""
+            session = ctx.sandbox.session_id if ctx.sandbox is not None else ""
             name = f"session-{session}" if session else "default"
         return DocumentIndex(
             collection_folder(name, paths),
@@ -82,7 +82,7 @@ class RagSearchTool(Tool):
     def sources(self, ctx: ToolContext) -> tuple[list[Path], list[str]]:
         """Documents in the session's workspace and the configured folders, and notes on what was left out."""
         folders: list[Path] = []
-        if ctx.sandbox is not None and getattr(ctx.sandbox, "workspace", None):
+        if ctx.sandbox is not None and ctx.sandbox.workspace:
             folders.append(Path(ctx.sandbox.workspace))
         notes: list[str] = []
         for folder in self.config.rag_folders:
