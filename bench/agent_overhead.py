@@ -33,7 +33,7 @@ from llm_agent_magic.agents.session import AgentSession  # noqa: E402
 from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig  # noqa: E402
 from llm_agent_magic.events import Usage  # noqa: E402
 from llm_agent_magic.llm import LLMClient  # noqa: E402
-from llm_agent_magic.llm.client import CHARS_PER_TOKEN  # noqa: E402
+from llm_agent_magic.text import CHARS_PER_TOKEN  # noqa: E402
 from llm_agent_magic.sandbox import SandboxKernel  # noqa: E402
 from llm_agent_magic.store import ConversationStore  # noqa: E402
 

@@ -130,7 +130,7 @@ def main() -> None:
         print(json.dumps(measure(Path(args.measure))))
         return
     sys.path.insert(0, str(ROOT))
-    from llm_agent_magic.llm.client import CHARS_PER_TOKEN
+    from llm_agent_magic.text import CHARS_PER_TOKEN
 
     with tempfile.TemporaryDirectory() as tmp:
         before = _measure_in_subprocess(_tree_of(args.baseline, Path(tmp)))

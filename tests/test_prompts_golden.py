@@ -34,6 +34,10 @@ CASES = {
     "execution": {"ok": False, "attempt": 2, "error_class": "index_error",
                   "output": "Status: error\nIndexError: list index out of range\nVariables:\n- scores: list length=1"},
     "adequacy": {"task": "Print the mean"},
+    "repair_json": {"reason": "missing key 'mode'", "schema": '{"type": "object"}'},
+    "react_malformed": {"reason": "not JSON", "tool_names": ["python_coder", "web_search"]},
+    "react_unknown": {"action": "'crystal_ball'", "tool_names": ["python_coder"]},
+    "observation": {"tool": "python_coder", "text": "mean price: 20.0"},
     "fix": {"task": "Print the first score", "error_class": "index_error", "guidance": "Check lengths.", "rethink": True},
 }
 

@@ -55,12 +55,9 @@ async def react_loop(ctx: ToolContext, tools: ToolRegistry, *, max_iterations: i
             malformed += 1
             if malformed >= MAX_MALFORMED_IN_A_ROW:
                 raise MalformedSteps(malformed, reply.content) from None
-            note = (
-                f"Your reply was not a valid step ({exc}). Reply with one JSON object only: "
-                f'{{"thought": "...", "action": "{" | ".join(tools.names)} | finish", "action_input": "..."}}'
-            )
-            ctx.emit(Observation(note, tool="", run_id=ctx.run_id))
-            ctx.conversation.add(f"Observation: {note}")
+            note = render_prompt("react_malformed", reason=str(exc), tool_names=tools.names)
+            ctx.emit(Observation(note.removeprefix("Observation: "), tool="", run_id=ctx.run_id))
+            ctx.conversation.add(note)
             continue
         malformed = 0
         action, action_input = str(step["action"]).strip(), str(step["action_input"])
@@ -70,16 +67,16 @@ async def react_loop(ctx: ToolContext, tools: ToolRegistry, *, max_iterations: i
             return outcome
         tool = tools.get(action)
         if tool is None:
-            note = f"Unknown action {action!r}. Use one of: {', '.join([*tools.names, 'finish'])}."
-            ctx.emit(Observation(note, tool="", run_id=ctx.run_id))
-            ctx.conversation.add(f"Observation: {note}")
+            note = render_prompt("react_unknown", action=repr(action), tool_names=tools.names)
+            ctx.emit(Observation(note.removeprefix("Observation: "), tool="", run_id=ctx.run_id))
+            ctx.conversation.add(note)
             continue
         ctx.emit(ToolCall(action, action_input, run_id=ctx.run_id))
         result = await tool.run(action_input, ctx)
         observation = clip(result.observation, limit)
         ctx.emit(Observation(observation, tool=action, run_id=ctx.run_id))
         outcome.uses.append(ToolUse(action, action_input, observation, result.success))
-        ctx.conversation.add(f"Observation from {action}:\n{result.transcript_text or observation}")
+        ctx.conversation.add(render_prompt("observation", tool=action, text=result.transcript_text or observation))
     return outcome
 
 

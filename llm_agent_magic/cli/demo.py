@@ -13,6 +13,7 @@ from pathlib import Path
 from ..config import LLMConfig, PathsConfig
 from ..exceptions import LLMError
 from ..llm import LLMClient
+from ..text import full_model_name
 
 
 async def live_model_available(config: LLMConfig, paths: PathsConfig) -> str | None:
@@ -22,8 +23,7 @@ async def live_model_available(config: LLMConfig, paths: PathsConfig) -> str | N
             models = await client.list_models()
         except LLMError as exc:
             return str(exc).split(". ")[0]
-    wanted = config.model if ":" in config.model else config.model + ":latest"
-    return None if wanted in models else f"model {config.model} is not pulled there"
+    return None if full_model_name(config.model) in models else f"model {config.model} is not pulled there"
 
 
 def run_demo(notebook: Path, output: Path, why_not_live: str | None, host: str) -> int:

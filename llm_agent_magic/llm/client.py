@@ -36,14 +36,14 @@ from ..exceptions import (
     OllamaUnavailable,
     StructuredOutputError,
 )
+from ..prompts import render_prompt
+from ..text import estimate_tokens as text_tokens
 from .calllog import CallLog, CallRecord
 from .cassette import PURPOSE_HEADER, Cassette, CassetteTransport, SharedTransport
 from .structured import JSONReplyError, parse_json_reply
 from .thinking import ThinkFilter, strip_thinking
 
 PURPOSES = ("classify", "plan", "react", "code", "verify", "fix", "answer", "summarize", "embed")
-# A deliberately generous reading of "characters per token": refuse only prompts that surely overflow.
-CHARS_PER_TOKEN = 4.0
 Messages = Sequence[dict[str, Any]]
 T = TypeVar("T")
 
@@ -75,7 +75,7 @@ def _role_messages(messages: Messages) -> list[dict[str, str]]:
 
 
 def estimate_tokens(messages: Messages) -> int:
-    return int(sum(len(str(m.get("content", ""))) for m in messages) / CHARS_PER_TOKEN) + 4 * len(messages)
+    return sum(text_tokens(str(m.get("content", ""))) for m in messages)
 
 
 class LLMClient:
@@ -300,13 +300,7 @@ class LLMClient:
         repair = [
             *messages,
             {"role": "assistant", "content": first.content},
-            {
-                "role": "user",
-                "content": (
-                    f"Your answer was not valid JSON of the required shape ({reason}). Reply again with only the "
-                    f"JSON object, no prose and no code fences. Required JSON schema:\n{json.dumps(schema)}"
-                ),
-            },
+            {"role": "user", "content": render_prompt("repair_json", reason=reason, schema=json.dumps(schema))},
         ]
         second = await self.chat(repair, purpose=purpose, model=model, format=schema, temperature=temperature)
         try:

@@ -8,7 +8,6 @@ reading first and falls back step by step; ``json_repair`` does the mending.
 from __future__ import annotations
 
 import json
-import re
 from functools import lru_cache
 from typing import Any
 
@@ -16,8 +15,8 @@ import fastjsonschema
 import json_repair
 
 from .thinking import strip_thinking
+from ..text import fenced_blocks as text_fenced_blocks
 
-_FENCE = re.compile(r"```[ \t]*(?:json|JSON|javascript|js)?[ \t]*\n(.*?)```", re.DOTALL)
 
 
 class JSONReplyError(ValueError):
@@ -54,7 +53,7 @@ def balanced_spans(text: str) -> list[str]:
 
 def fenced_blocks(text: str) -> list[str]:
     """The contents of the text's code fences (```json, ``` or ```js)."""
-    return [m.group(1).strip() for m in _FENCE.finditer(text)]
+    return [block.strip() for block in text_fenced_blocks(text, ("json", "javascript", "js"))]
 
 
 def _candidates(text: str) -> list[str]:

@@ -16,7 +16,7 @@ from ..volatile import now_text
 from .transcript import Transcript, clip, fit, tokens_of
 
 __all__ = ["CLASSIFY_SCHEMA", "PLAN_SCHEMA", "REACT_SCHEMA", "VERIFY_SCHEMA", "PROMPTS_DIR", "Transcript", "clip", "fit",
-           "render_prompt", "tokens_of"]
+           "prompt_sections", "render_prompt", "tokens_of"]
 
 PROMPTS_DIR = Path(__file__).parent / "templates"
 
@@ -70,6 +70,17 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+@lru_cache(maxsize=None)
+def prompt_sections(name: str) -> dict[str, str]:
+    """The ``## key`` sections of ``templates/<name>.md`` (prompt text that is data, such as error guidance)."""
+    text = (PROMPTS_DIR / f"{name}.md").read_text(encoding="utf-8")
+    sections: dict[str, str] = {}
+    for block in text.split("\n## ")[1:]:
+        key, _, body = block.partition("\n")
+        sections[key.strip()] = body.strip()
+    return sections
 
 
 def render_prompt(name: str, **variables: Any) -> str:

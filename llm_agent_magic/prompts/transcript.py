@@ -19,23 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..llm.client import CHARS_PER_TOKEN
+from ..text import CHARS_PER_TOKEN, clip
+from ..text import estimate_tokens as tokens_of
 
 Message = dict[str, Any]
-
-
-def tokens_of(text: str) -> int:
-    return int(len(text) / CHARS_PER_TOKEN) + 4
-
-
-def clip(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, keeping the start and the end (where errors and results are)."""
-    if len(text) <= limit:
-        return text
-    head = int(limit * 0.6)
-    tail = max(0, limit - head - 80)
-    cut = len(text) - head - tail
-    return f"{text[:head]}\n... [{cut} characters cut; the whole output is kept on disk] ...\n{text[-tail:] if tail else ''}"
 
 
 class Transcript:

@@ -60,6 +60,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ..llm.cassette import PURPOSE_HEADER
+from ..text import full_model_name
 from ._script import ScriptReader, ScriptSource
 from ._background import BackgroundServer, QuietHTTPServer
 
@@ -325,11 +326,7 @@ def _capabilities(name: str) -> list[str]:
 
 
 def _same_model(asked: str, installed: str) -> bool:
-    # Ollama treats "qwen3" and "qwen3:latest" as the same model.
-    def full(name: str) -> str:
-        return name if ":" in name else f"{name}:latest"
-
-    return full(asked) == full(installed)
+    return full_model_name(asked) == full_model_name(installed)  # Ollama's "qwen3" is "qwen3:latest"
 
 
 # --- recording ----------------------------------------------------------------------

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ast
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,10 +26,10 @@ from typing import Any
 from ...events import CellOutput, CodeCell
 from ...sandbox.summaries import render_summaries
 from ...prompts import render_prompt
+from ...text import fenced_blocks
 from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
 from .errors import ErrorClass, classify_error, guidance_for
 
-_CODE_BLOCK = re.compile(r"```[ \t]*(?:python|py|python3)?[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
 ERROR_CHARS = 1500
 
@@ -48,7 +47,7 @@ class Attempt:
 
 def extract_code(reply: str) -> str:
     """The python block of a reply; the longest block if there are several; the reply itself if it is code."""
-    blocks = [b.strip("\n") for b in _CODE_BLOCK.findall(reply)]
+    blocks = [b.strip("\n") for b in fenced_blocks(reply, ("python", "py", "python3"))]
     if blocks:
         return max(blocks, key=len)
     text = reply.strip()

@@ -1,0 +1,40 @@
+"""Small text rules used in every layer: clipping long text, code fences, token estimates, model names."""
+
+from __future__ import annotations
+
+import re
+
+#: A deliberately generous reading of "characters per token": refuse only prompts that surely overflow.
+CHARS_PER_TOKEN = 4.0
+#: Share of the kept characters taken from the start of a clipped text (errors and results are at the end).
+HEAD_SHARE = 0.6
+
+_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+
+
+def estimate_tokens(text: str) -> int:
+    """About how many tokens ``text`` is, plus a message's overhead."""
+    return int(len(text) / CHARS_PER_TOKEN) + 4
+
+
+def clip(text: str, limit: int, note: str = "") -> str:
+    """``text`` cut to about ``limit`` characters, keeping its start and end and saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    head = int(limit * HEAD_SHARE)
+    tail = max(0, limit - head)
+    cut = len(text) - head - tail
+    marker = f"\n[... {cut} characters cut{'; ' + note if note else ''} ...]\n"
+    return text[:head] + marker + (text[-tail:] if tail else "")
+
+
+def fenced_blocks(text: str, languages: tuple[str, ...] | None = None) -> list[str]:
+    """The contents of ``text``'s code fences, in order; only those labelled with one of ``languages``
+    (or unlabelled) when given."""
+    wanted = None if languages is None else {lang.lower() for lang in languages} | {""}
+    return [m.group(2) for m in _FENCE.finditer(text) if wanted is None or m.group(1).lower() in wanted]
+
+
+def full_model_name(name: str) -> str:
+    """A model name with its tag, as Ollama lists it: ``qwen3`` is ``qwen3:latest``."""
+    return name if ":" in name else f"{name}:latest"
