@@ -15,6 +15,22 @@ class ConfigurationError(LLMAgentError):
     """A setting is wrong or missing."""
 
 
+class SetupError(ConfigurationError):
+    """A session cannot be opened as configured (the magic shows it as a UsageError, without a traceback)."""
+
+
+class UsageProblem(LLMAgentError):
+    """A command line that does not make sense (``llm-agent`` exits with code 2)."""
+
+
+class JSONReplyError(LLMAgentError, ValueError):
+    """A model's reply holds no JSON of the expected shape; the message says why."""
+
+
+class DocumentError(LLMAgentError):
+    """A file that is not a readable document of its type (the message says why)."""
+
+
 # --- LLM layer ------------------------------------------------------------------
 
 

@@ -284,3 +284,25 @@ async def test_think_field_dropped_for_models_that_do_not_think(paths):
         assert (await client.chat(ASK, purpose="answer")).content == "hi"
         assert (await client.chat(ASK, purpose="answer")).content == "hi"
     assert seen == [True, False, False]
+
+
+class _BrokenTransport(httpx.AsyncBaseTransport):
+    """A transport with a bug in it: not a failure of Ollama's, so it must not be dressed up as one."""
+
+    calls = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        type(self).calls += 1
+        raise RuntimeError("a bug in a transport")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_unknown_failure_keeps_its_own_exception_and_is_not_retried(paths, stream):
+    _BrokenTransport.calls = 0
+    async with LLMClient(LLMConfig(max_retries=3, retry_backoff=0.01), paths=paths, transport=_BrokenTransport()) as client:
+        with pytest.raises(RuntimeError, match="a bug in a transport"):
+            if stream:
+                await client.stream_chat([{"role": "user", "content": "hi"}], purpose="answer").text()
+            else:
+                await client.chat([{"role": "user", "content": "hi"}], purpose="answer")
+    assert _BrokenTransport.calls == 1

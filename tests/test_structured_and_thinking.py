@@ -2,7 +2,8 @@
 
 import pytest
 
-from llm_agent_magic.llm.structured import JSONReplyError, parse_json_reply
+from llm_agent_magic.exceptions import JSONReplyError
+from llm_agent_magic.llm.structured import parse_json_reply
 from llm_agent_magic.llm.thinking import ThinkFilter, strip_thinking
 
 CLASSIFY = {

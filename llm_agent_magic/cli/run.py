@@ -24,15 +24,12 @@ from traitlets import Bool, Float, Int, Unicode
 
 from ..cells import CELLS_MIME, FAILED_TAG, bundle_cells
 from ..config import CONFIG_CLASSES
+from ..exceptions import UsageProblem
 from ..magic import env as kernel_env
 from .app import LLMAgentApp
 
 MATERIALIZED_BY = "llm-agent run"
 DEFAULT_KERNEL = "python3"
-
-
-class UsageProblem(Exception):
-    """The command line does not make sense (exit code 2)."""
 
 
 @dataclass

@@ -18,7 +18,7 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence, TypeVar
+from typing import Any, AsyncIterator, Awaitable, Callable, NoReturn, Sequence, TypeVar
 
 import httpx
 import ollama
@@ -162,7 +162,9 @@ class LLMClient:
         await self.aclose()
 
     # --- errors and retries -----------------------------------------------------------
-    def _translate(self, exc: BaseException, model: str, purpose: str, attempts: int) -> LLMError:
+    def _translate(self, exc: BaseException, model: str, purpose: str, attempts: int) -> LLMError | None:
+        """The user-facing error for a failure talking to Ollama; None for anything else (a bug keeps its
+        own exception and traceback)."""
         if isinstance(exc, LLMError):
             return exc
         if isinstance(exc, (ConnectionError, httpx.ConnectError)):
@@ -185,7 +187,13 @@ class LLMClient:
             )
         if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
             return LLMProtocolError(f"The connection to Ollama broke during the {purpose!r} call ({exc}).")
-        return LLMProtocolError(f"Unexpected failure in the {purpose!r} call: {exc!r}")
+        return None
+
+    def _raise_translated(self, exc: BaseException, model: str, purpose: str, attempts: int) -> NoReturn:
+        translated = self._translate(exc, model, purpose, attempts)
+        if translated is None:
+            raise exc
+        raise translated from exc
 
     @staticmethod
     def _retryable(exc: BaseException) -> bool:
@@ -214,7 +222,7 @@ class LLMClient:
                     attempt -= 1
                     continue
                 if not self._retryable(exc) or attempt > self.config.max_retries:
-                    raise self._translate(exc, record.model, record.purpose, attempt) from exc
+                    self._raise_translated(exc, record.model, record.purpose, attempt)
                 await asyncio.sleep(delay)
                 delay *= 2
 
@@ -350,7 +358,7 @@ class LLMClient:
         try:
             resp = await self._client("").list()
         except Exception as exc:
-            raise self._translate(exc, "", "list models", 1) from exc
+            self._raise_translated(exc, "", "list models", 1)
         return sorted(m.model or "" for m in resp.models)
 
     async def version(self) -> str:
@@ -358,7 +366,7 @@ class LLMClient:
         try:
             return str((await self._client("")._request_raw("GET", "/api/version")).json().get("version", "?"))
         except Exception as exc:
-            raise self._translate(exc, "", "version", 1) from exc
+            self._raise_translated(exc, "", "version", 1)
 
 
 class ChatStream:
@@ -448,7 +456,7 @@ class ChatStream:
                         continue
                     # Text already shown cannot be taken back: retry only a stream that showed nothing yet.
                     if visible or not llm._retryable(exc) or record.attempts > llm.config.max_retries:
-                        raise llm._translate(exc, self._model, self._purpose, record.attempts) from exc
+                        llm._raise_translated(exc, self._model, self._purpose, record.attempts)
                     record.attempts += 1
                     await asyncio.sleep(delay)
                     delay *= 2

@@ -15,12 +15,9 @@ import fastjsonschema
 import json_repair
 
 from .thinking import strip_thinking
+from ..exceptions import JSONReplyError
 from ..text import fenced_blocks as text_fenced_blocks
 
-
-
-class JSONReplyError(ValueError):
-    """The text holds no JSON of the expected shape; ``reason`` says why."""
 
 
 def balanced_spans(text: str) -> list[str]:

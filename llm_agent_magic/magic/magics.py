@@ -21,7 +21,8 @@ from IPython.display import display
 from ..sandbox import load_variable
 from ..sandbox.snapshots import read_catalog
 from .render import table_data
-from .sessions import KernelAgent, SetupError, default_session_id, env_cassette
+from ..exceptions import LLMAgentError, SetupError
+from .sessions import KernelAgent, default_session_id, env_cassette
 from .stream import RunStream
 
 LINE_COMMANDS = {
@@ -39,6 +40,9 @@ LINE_COMMANDS = {
 }
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_VALUE_CHARS = 2000
+#: What copying a DataFrame into the sandbox raises for a reason the user can fix: the sandbox's own errors,
+#: a disk problem, or columns parquet cannot hold (pyarrow's errors are ValueError and TypeError).
+PUSH_ERRORS = (LLMAgentError, OSError, ValueError, TypeError)
 MAX_LISTED_COLUMNS = 20
 
 
@@ -163,7 +167,7 @@ class AgentMagics(Magics):
         for name, df in frames.items():
             try:
                 self.agent.loop.call(session.sandbox.async_push(name, df))
-            except Exception as exc:
+            except PUSH_ERRORS as exc:
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         config = session.llm.config
         saved = {k: getattr(config, k) for k in ("model", "classifier_model", "coder_model")}
@@ -300,7 +304,7 @@ class AgentMagics(Magics):
         session = self._session(session_id)
         try:
             self.agent.loop.call(session.sandbox.async_push(name, value))
-        except Exception as exc:
+        except PUSH_ERRORS as exc:
             raise UsageError(f"%agent push: could not copy {name!r} into the sandbox: {exc}") from None
         print(f"{name} is in the sandbox ({type(value).__name__}{_shape(value)})")
 
@@ -311,7 +315,7 @@ class AgentMagics(Magics):
         llm, _, _, _ = self._effective()
         try:
             models = list_models(self.agent, llm)
-        except Exception as exc:
+        except LLMAgentError as exc:
             raise UsageError(str(exc)) from None
         in_use = {llm.model, llm.coder_model, llm.classifier_model, llm.embedding_model} - {""}
         rows = [[m, "configured" if m in in_use or m.removesuffix(":latest") in in_use else ""] for m in models]

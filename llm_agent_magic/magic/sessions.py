@@ -14,11 +14,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
 from ..agents.session import AgentSession
 from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
-from ..exceptions import LLMAgentError
+from ..exceptions import LLMAgentError, SetupError
 from ..llm import LLMClient
 from . import env
 from .loop import AgentLoop
@@ -26,10 +27,6 @@ from .loop import AgentLoop
 CASSETTE_MODES = ("live", "record", "replay")
 CLASS_NAMES = tuple(cls.__name__ for cls in CONFIG_CLASSES)
 _PROCESS_ID = uuid.uuid4().hex[:12]
-
-
-class SetupError(Exception):
-    """The session cannot be opened as configured (a user's mistake: shown as a UsageError)."""
 
 
 def kernel_session_id() -> str:
@@ -143,7 +140,7 @@ class KernelAgent:
     async def _open(self, session_id: str, cfg: Config, fresh: bool) -> AgentSession:
         try:
             session = AgentSession.open(session_id, config=cfg)
-        except Exception as exc:  # e.g. a replay cassette that does not exist
+        except (LLMAgentError, TraitError, OSError) as exc:  # e.g. a replay cassette that does not exist
             raise SetupError(str(exc)) from exc
         if fresh:
             await session.reset(restart_sandbox=False)
@@ -171,7 +168,7 @@ class KernelAgent:
             return
         try:
             client = LLMClient(llm_config, paths=paths)
-        except Exception as exc:
+        except (LLMAgentError, OSError) as exc:  # a cassette that cannot be read, a log folder that cannot be made
             raise SetupError(str(exc)) from exc
         old, session.llm = session.llm, client
         self.loop.call(old.aclose())

@@ -13,7 +13,8 @@ from llm_agent_magic.events import (
 )
 from llm_agent_magic.magic import default_session_id, interpolate
 from llm_agent_magic.magic.render import LiveView, answer_data, bundle_data, table_data
-from llm_agent_magic.magic.sessions import SetupError, env_cassette
+from llm_agent_magic.exceptions import SetupError
+from llm_agent_magic.magic.sessions import env_cassette
 
 RID = "run-7f3a9c"
 

@@ -9,7 +9,7 @@ import pytest
 from llm_agent_magic.config import ToolsConfig
 from llm_agent_magic.tools.rag import DocumentIndex, RagSearchTool, chunk_text, load_document
 from llm_agent_magic.tools.rag.index import CHUNKS_FILE, HASHES_FILE, INDEX_FILE
-from llm_agent_magic.tools.rag.loaders import DocumentError
+from llm_agent_magic.exceptions import DocumentError
 
 from tool_helpers import make_ctx, write_docx, write_pdf
 

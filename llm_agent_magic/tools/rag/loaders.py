@@ -15,15 +15,13 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
+from ...exceptions import DocumentError
+
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
 TABLE_TEXT_SUFFIXES = {".csv", ".tsv"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | TABLE_TEXT_SUFFIXES | {".pdf", ".docx", ".html", ".htm"}
 #: Rows of a CSV turned into text; a data file bigger than this is for python_coder, not retrieval.
 MAX_TABLE_ROWS = 2000
-
-
-class DocumentError(Exception):
-    """A file that is not a readable document of its type (the message says why)."""
 
 
 @dataclass
