@@ -1,7 +1,6 @@
 """The command line: doctor, demo and fake-ollama, run as a user runs them."""
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -14,12 +13,11 @@ import pytest
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
+from cli_helpers import run_cli
+
 
 def cli(*args, cwd, env=None, timeout=120):
-    env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "llm_agent_magic.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    return run_cli(*args, cwd=cwd, env=env, timeout=timeout)
 
 
 def closed_port():

@@ -1,15 +1,14 @@
 """Configuration: defaults, environment, config files, and the README table generated from the traits."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from traitlets import TraitError
 
 from llm_agent_magic.config import LLMConfig, PathsConfig, markdown_table
+
+from cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,13 +37,6 @@ def test_per_purpose_models():
 def test_num_ctx_validated():
     with pytest.raises(TraitError, match="at least 512"):
         LLMConfig(num_ctx=100)
-
-
-def run_cli(*args, cwd, env=None):
-    env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "llm_agent_magic.cli", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_config_command_reports_value_and_source(tmp_path):

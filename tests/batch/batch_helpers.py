@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import nbformat
 
+import cli_helpers
 from llm_agent_magic.cells import CELLS_MIME
-from llm_agent_magic.magic import env as kernel_env
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
-OUR_ENV = (*kernel_env.ALL, "JPY_SESSION_NAME")
 
 
 def write_notebook(path: Path, *cells: str) -> Path:
@@ -28,12 +25,9 @@ def write_notebook(path: Path, *cells: str) -> Path:
 
 def run_cli(*args: str, cwd: Path, host: str, data_root: Path, timeout: float = 180,
             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """``llm-agent run ARGS`` in ``cwd``; ``env`` adds to (or overrides) this process's environment."""
-    base = {k: v for k, v in os.environ.items() if k not in OUR_ENV}
-    base.update(OLLAMA_HOST=host, LLM_AGENT_DATA_ROOT=str(data_root), **(env or {}))
-    env = base
-    return subprocess.run([sys.executable, "-m", "llm_agent_magic.cli", "run", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    """``llm-agent run ARGS`` in ``cwd`` against ``host``, with its own data root."""
+    settings = {"OLLAMA_HOST": host, "LLM_AGENT_DATA_ROOT": str(data_root), **(env or {})}
+    return cli_helpers.run_cli("run", *args, cwd=cwd, env=settings, timeout=timeout, clean=True)
 
 
 def read(path: Path) -> nbformat.NotebookNode:
