@@ -204,13 +204,23 @@ async def test_ollama_down_mid_run_then_the_session_still_works(make_session):
         assert revived.requests_for("answer")
 
 
+async def until(condition, timeout: float = 30.0) -> None:
+    """Wait for ``condition()`` to hold (a state of the world, not an amount of time)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)
+
+
 async def test_cancellation_interrupts_the_sandbox(make_session, sandbox):
     session, _ = make_session(scenario("slow_cell"))
     events = []
+    marker = Path(sandbox.workspace) / "started.marker"
+    marker.unlink(missing_ok=True)
     async for event in session.run("Wait, then say done", mode="react"):
         events.append(event)
         if isinstance(event, CodeCell):
-            await asyncio.sleep(0.5)
+            await until(marker.exists)  # the sandbox is inside the cell's sleep now
             assert session.cancel()
     assert events[-1] == of(events, RunFinished)[0] and events[-1].status == "cancelled"
     assert session.store.get_run(events[0].run_id).status == "cancelled"

@@ -136,14 +136,17 @@ def test_mistakes_are_usage_errors_without_tracebacks(kernel):
 
 
 def test_interrupt_stops_the_run_and_the_kernel_stays_usable(kernel):
-    kernel.script(react_script("wait", "import time\ntime.sleep(60)\nprint('slept')", "done"))
+    kernel.script(react_script("wait", "import pathlib, time\npathlib.Path('sleeping.marker').write_text('x')\n"
+                                       "time.sleep(60)\nprint('slept')", "done"))
+    data_root = kernel.folder / ".llm_agent"
+    for old in data_root.glob("sessions/*/workspace/sleeping.marker"):
+        old.unlink()
 
     def interrupt_while_the_code_runs() -> None:
         deadline = time.monotonic() + 60
-        while not kernel.server.requests_for("verify") and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the sandbox is now inside time.sleep
-        os.kill(kernel.pid, signal.SIGINT)  # what the notebook's stop button does
+        while not list(data_root.glob("sessions/*/workspace/sleeping.marker")) and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling for the state, not waiting for time to pass
+        os.kill(kernel.pid, signal.SIGINT)  # what the notebook's stop button does: the sandbox is in time.sleep
 
     threading.Thread(target=interrupt_while_the_code_runs, daemon=True).start()
     cell = kernel.run("%%agent --mode react\nWait a minute, then say slept.")
