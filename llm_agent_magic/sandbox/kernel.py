@@ -34,7 +34,7 @@ from .plumbing import (
     SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, run_sync, session_lock,
     write_json_atomic,
 )
-from .results import ExecutionResult, OutputCollector, describe_death
+from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
 from .summaries import VariableSummary, parse_summaries
 from .wire import EXPR_KEY, HELPER, KernelWire, expression_data
 
@@ -391,7 +391,7 @@ class SandboxKernel:
         if summary or snapshot:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
         msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
-        collector = OutputCollector()
+        collector = OutputCollector(self._output_limits())
         outcome, reply = await wire.collect(msg_id, collector, started + timeout)
         result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
         data: dict[str, Any] | None = None
@@ -426,8 +426,10 @@ class SandboxKernel:
             _apply_restore(result, report)
         if summary and data is None and result.status in ("died", "timeout"):
             data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
-        result.outputs = collector.outputs
+        result.outputs = collector.finish()
         result.execution_count = collector.execution_count
+        if collector.spill_path is not None:
+            result.full_output_path = str(collector.spill_path)
         result.duration = time.monotonic() - started
         if data:
             result.variables, result.variables_omitted = parse_summaries(data.get("summary"))
@@ -524,7 +526,17 @@ class SandboxKernel:
                 self.paths.state_file.unlink(missing_ok=True)
             self.km = None
 
+    def _output_limits(self) -> OutputLimits:
+        return OutputLimits(
+            stream_chars=self.config.max_cell_output_kb * 1000,
+            rich_chars=int(self.config.max_rich_output_mb * 1e6),
+            displays=self.config.max_displays,
+            spill_dir=self.paths.outputs,
+        )
+
     def _keep_long_output(self, result: ExecutionResult) -> None:
+        if result.full_output_path:  # the collector already wrote the whole output
+            return
         text = result.output_text()
         if len(text) <= result.output_budget(self.max_output_chars)[1]:
             return
