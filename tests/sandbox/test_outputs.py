@@ -221,3 +221,23 @@ def test_displays_past_the_limits_are_left_out_with_a_note(sk: SandboxKernel) ->
     displays = [o for o in r.outputs if o["output_type"] == "display_data"]
     assert len(displays) == 100  # SandboxConfig.max_displays: the note for the image, then 99 numbers
     assert "22 displays were left out" in r.stderr and "a display of 11.0 MB (image/png, text/plain)" in r.stderr
+
+
+def test_malformed_messages_from_the_kernel_are_skipped_with_a_note(sk: SandboxKernel) -> None:
+    code = (
+        "k = get_ipython().kernel\n"
+        "parent = k.get_parent('shell')\n"
+        "frames = k.session.serialize(k.session.msg('stream', {'name': 'stdout', 'text': 'forged'}, parent=parent))\n"
+        "frames[frames.index(b'<IDS|MSG>') + 1] = b'0' * 64  # a signature that does not match\n"
+        "k.iopub_socket.send_multipart(frames)\n"
+        "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': ['not', 'text']}, parent=parent)\n"
+        "k.session.send(k.iopub_socket, 'display_data', {'data': 'not a bundle'}, parent=parent)\n"
+        "print('after')\n"
+    )
+    r = sk.execute(code)
+    assert r.status == "ok" and r.stdout == "after\n"
+    assert "2 malformed messages from the sandbox were ignored" in r.stderr
+    [display] = [o["data"] for o in r.outputs if o["output_type"] == "display_data"]
+    assert display == {"text/plain": "[llm-agent: removed output the notebook must not run or trust: "
+                                     "a malformed MIME bundle]"}
+    assert sk.execute("print('still fine')").stdout == "still fine\n"
