@@ -18,8 +18,8 @@ import re
 from typing import Any, Iterable, Mapping
 
 REDACTED = "[REDACTED]"
-#: Environment values shorter than this are not treated as secrets: "1", "true" and "basic" are everywhere.
-MIN_SECRET_LENGTH = 6
+#: Environment values shorter than this are not treated as secrets: "1", "true" and "github" are everywhere.
+MIN_SECRET_LENGTH = 8
 
 _NAME_PARTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
 _NAME_WORDS = frozenset({"PWD", "DSN", "AUTH", "PAT", "PASS", "CREDS"})

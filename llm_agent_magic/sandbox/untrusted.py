@@ -233,11 +233,8 @@ def clean_markdown(text: str) -> str:
         if kind == "code":
             chunk = _TAG_START.sub("<\u200b", chunk)
         else:
-            chunk = nh3.clean(
-                _AUTOLINK.sub(r"\1", chunk), tags=_HTML_TAGS, attributes=_HTML_ATTRIBUTES,
-                attribute_filter=_url_allowed, url_schemes=set(_LINK_SCHEMES) | {"data"}, url_relative="deny",
-                filter_style_properties=_STYLE_PROPERTIES, clean_content_tags={"script", "style"},
-            ).replace("&gt;", ">")  # a lone ">" starts nothing, and markdown needs it for quotes
+            # A lone ">" starts nothing, and markdown needs it for quotes.
+            chunk = clean_html(_AUTOLINK.sub(r"\1", chunk)).replace("&gt;", ">")
         chunk = _safe_images(_LINK_TARGET.sub(_safe_target, chunk))
         out.append(chunk)
         before = chunk

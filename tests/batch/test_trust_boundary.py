@@ -7,9 +7,7 @@ the notebook (as something JupyterLab would run) or the model and the store (as 
 from __future__ import annotations
 
 import json
-from html.parser import HTMLParser
 
-import mistune
 import nbformat
 import pytest
 from nbformat.sign import NotebookNotary
@@ -18,6 +16,7 @@ from llm_agent_magic.cells import CELLS_MIME
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 from batch_helpers import read, run_cli, write_notebook
+from html_checks import active_parts
 
 pytestmark = pytest.mark.slow
 
@@ -30,40 +29,6 @@ HOSTILE_CODE = (
     "         'text/plain': 'a widget'}, raw=True)\n"
     "print('displayed')\n"
 )
-
-
-class _ActiveParts(HTMLParser):
-    """What in a piece of HTML would run or fetch when a browser shows it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "iframe", "object", "embed", "style", "link", "form", "base", "meta"):
-            self.found.append(f"<{tag}>")
-        for name, value in attrs:
-            value = (value or "").strip().lower()
-            if name.startswith("on") or (name in ("href", "src") and value.startswith(("javascript:", "data:text"))):
-                self.found.append(f"<{tag} {name}={value}>")
-            if tag == "img" and name == "src" and not value.startswith("data:image/"):
-                self.found.append(f"<img src={value}>")
-
-
-def active_parts(outputs: list[dict]) -> list[str]:
-    """Active HTML in every output a browser would render as HTML (markdown rendered to HTML first)."""
-    found = []
-    for out in outputs:
-        for mime, value in out.get("data", {}).items():
-            if mime == CELLS_MIME:
-                found += active_parts([o for cell in value["cells"] for o in cell["outputs"]])
-            elif mime in ("text/html", "text/markdown", "image/svg+xml"):
-                parser = _ActiveParts()
-                parser.feed(mistune.html(value) if mime == "text/markdown" else value)
-                found += parser.found
-            elif mime not in ("text/plain", "image/png"):
-                found.append(mime)
-    return found
 
 
 def react_script(code: str, answer: str) -> dict:

@@ -4,36 +4,14 @@ from __future__ import annotations
 
 import io
 import xml.dom.minidom
-from html.parser import HTMLParser
 
 import mistune
 import pytest
 
+from html_checks import active_html as active
 from llm_agent_magic.sandbox.untrusted import clean_bundle, clean_html, clean_markdown, clean_svg
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
-
-
-class Active(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "iframe", "object", "embed", "style", "form", "base", "meta", "link"):
-            self.found.append(tag)
-        for name, value in attrs:
-            value = (value or "").strip().lower()
-            if name.startswith("on") or value.startswith(("javascript:", "vbscript:", "data:text")):
-                self.found.append(f"{tag} {name}={value}")
-            if name == "src" and not value.startswith("data:image/"):
-                self.found.append(f"{tag} src={value}")
-
-
-def active(html: str) -> list[str]:
-    parser = Active()
-    parser.feed(html)
-    return parser.found
 
 
 HTML_ATTACKS = [
