@@ -122,7 +122,8 @@ def _outputs_html(outputs: list[dict[str, Any]]) -> str:
         if kind == "stream":
             parts.append(f"<pre>{html.escape(_text(out.get('text', '')))}</pre>")
         elif kind == "error":
-            parts.append(f"<pre>{html.escape(_text(out.get('ename', '')))}: {html.escape(_text(out.get('evalue', '')))}</pre>")
+            error = f"{_text(out.get('ename', ''))}: {_text(out.get('evalue', ''))}"
+            parts.append(f"<pre>{html.escape(error)}</pre>")
         else:
             data = out.get("data", {}) if isinstance(out.get("data"), dict) else {}
             image = next((m for m in BINARY_IMAGES if isinstance(data.get(m), str) and is_base64(data[m])), None)

@@ -119,6 +119,6 @@ def test_sessions_on_a_corrupt_store_says_what_to_do_without_a_traceback(tmp_pat
     out = cli("sessions", cwd=tmp_path, env={"LLM_AGENT_DATA_ROOT": str(store.parent)})
     assert out.returncode == 1
     assert "Traceback" not in out.stderr
-    assert out.stderr.startswith(f"llm-agent sessions: The conversation store {store} is not a readable SQLite database")
+    assert out.stderr.startswith(f"llm-agent sessions: The conversation store {store} is not a readable SQLite")
     assert f"mv {store} {store}.broken" in out.stderr
     assert store.read_bytes().startswith(b"this is not an SQLite database")  # nothing was changed

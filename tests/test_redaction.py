@@ -65,9 +65,9 @@ def test_the_store_keeps_no_secret(secrets: str, tmp_path) -> None:
         store.create_session("s", title=secrets, metadata={"notebook": secrets})
         run = store.start_run("s", secrets)
         store.add_message("s", "user", secrets, run_id=run)
+        printed = {"output_type": "stream", "name": "stdout", "text": secrets}
         store.append_events(run, [RunStarted(run_id=run, request=secrets),
-                                  CellOutput(run_id=run, cell_id="c", outputs=[{"output_type": "stream", "name": "stdout",
-                                                                              "text": secrets}])])
+                                  CellOutput(run_id=run, cell_id="c", outputs=[printed])])
         assert_hidden(store.recent_messages("s")[0].content)
         assert_hidden(json.dumps(store.run_events(run)))
     with sqlite3.connect(path) as conn:  # what is on disk, not what the API shows

@@ -56,7 +56,6 @@ class OutputCollector:
         self.outputs: list[dict[str, Any]] = []
         self.execution_count: int | None = None
         self.malformed = 0
-        self.removed: set[str] = set()  # MIME types dropped as unsafe
         self.spill_path: Path | None = None
         self.stream_total = 0  # characters the code printed, kept or not
         self._stream_kept = 0
@@ -140,8 +139,7 @@ class OutputCollector:
         if self._displays_kept >= self.limits.displays:
             self._leave_out("a display")
             return
-        data, metadata, dropped = clean_bundle(content.get("data", {}), content.get("metadata", {}))
-        self.removed.update(dropped)
+        data, metadata, _ = clean_bundle(content.get("data", {}), content.get("metadata", {}))
         size = data_size(data)
         if self._rich_chars + size > self.limits.rich_chars:
             self._leave_out(f"a display of {_mb(size)} ({', '.join(data)})")
@@ -155,7 +153,8 @@ class OutputCollector:
         if kind == "execute_result":
             count = content.get("execution_count")
             out["execution_count"] = count if isinstance(count, int) else None
-            self.execution_count = out["execution_count"] if out["execution_count"] is not None else self.execution_count
+            if out["execution_count"] is not None:
+                self.execution_count = out["execution_count"]
         display_id = (content.get("transient") or {}).get("display_id")
         if isinstance(display_id, str):
             self._displays.setdefault(display_id, []).append(len(self.outputs))
@@ -166,8 +165,7 @@ class OutputCollector:
         targets = self._displays.get(display_id, []) if isinstance(display_id, str) else []
         if not targets:
             return
-        data, metadata, dropped = clean_bundle(content.get("data", {}), content.get("metadata", {}))
-        self.removed.update(dropped)
+        data, metadata, _ = clean_bundle(content.get("data", {}), content.get("metadata", {}))
         size = data_size(data)
         for i in targets:
             old = data_size(self.outputs[i]["data"])

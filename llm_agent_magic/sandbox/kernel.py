@@ -36,7 +36,7 @@ from .plumbing import (
 )
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
 from .summaries import VariableSummary, parse_summaries
-from .wire import EXPR_KEY, HELPER, KernelWire, expression_data
+from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)
 
@@ -400,8 +400,7 @@ class SandboxKernel:
         if outcome == "done":
             content = (reply or {}).get("content", {})
             result.status = "ok" if content.get("status") == "ok" else "error"
-            expressions = content.get("user_expressions")
-            data = expression_data(expressions.get(EXPR_KEY) if isinstance(expressions, dict) else None)
+            data = reply_data(content)
             if result.status == "error" and summary:
                 data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
             err = next((o for o in collector.outputs if o["output_type"] == "error"), None)

@@ -42,8 +42,12 @@ _SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
 
 _HTML_TAGS = set(nh3.ALLOWED_TAGS) - {"map", "area"}  # image maps: links nobody needs in an output
 _HTML_ATTRIBUTES: dict[str, set[str]] = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
-for _tag in ("table", "thead", "tbody", "tr", "th", "td", "div", "span", "p", "code", "pre"):
+# pandas marks its tables with classes (dataframe, row_heading, ...); elsewhere a class could dress an output
+# up as part of JupyterLab itself.
+for _tag in ("table", "thead", "tbody", "tr", "th", "td"):
     _HTML_ATTRIBUTES.setdefault(_tag, set()).update({"class", "style"})
+for _tag in ("div", "span", "p", "code", "pre"):
+    _HTML_ATTRIBUTES.setdefault(_tag, set()).add("style")
 _HTML_ATTRIBUTES["table"].add("border")
 _HTML_ATTRIBUTES["*"] = {"title", "lang", "dir"}
 _STYLE_PROPERTIES = {

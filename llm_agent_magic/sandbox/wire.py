@@ -148,12 +148,17 @@ class KernelWire:
         while (reply := await self.reply(msg_id, LIVENESS_INTERVAL)) is None:
             if time.monotonic() > deadline or not await self.alive():
                 return None
-        expressions = reply["content"].get("user_expressions")
-        return expression_data(expressions.get(EXPR_KEY) if isinstance(expressions, dict) else None)
+        return reply_data(reply["content"])
 
     def interrupt(self) -> None:
         """Ask the kernel to interrupt itself (works for kernels this process did not start)."""
         self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
+
+
+def reply_data(content: dict[str, Any]) -> dict[str, Any] | None:
+    """What the helper expression answered in an execute reply's ``content`` (None if it did not)."""
+    expressions = content.get("user_expressions")
+    return expression_data(expressions.get(EXPR_KEY) if isinstance(expressions, dict) else None)
 
 
 def expression_data(expr: Any) -> dict[str, Any] | None:

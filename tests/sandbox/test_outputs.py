@@ -190,7 +190,8 @@ def test_rich_outputs_from_the_sandbox_are_made_inert(sk: SandboxKernel) -> None
     assert js == {"text/plain": "<IPython.core.display.Javascript object>"}
     assert widget == {"text/plain": "a widget"}
     assert "application/vnd.llm-agent.cells+json" not in bundle and "removed output" in bundle["text/plain"]
-    assert "<rect" in svg["image/svg+xml"] and "script" not in svg["image/svg+xml"] and "onload" not in svg["image/svg+xml"]
+    drawing = svg["image/svg+xml"]
+    assert "<rect" in drawing and "script" not in drawing and "onload" not in drawing
     text = md["text/markdown"]
     assert "**bold**" in text and "onerror" not in text and "<script" not in text
     assert "javascript:" not in text and "![t](http" not in text

@@ -40,7 +40,8 @@ def test_html_keeps_tables_images_links_and_formatting() -> None:
              '<tbody><tr><td><b>West</b> <i>up</i><br><code>x</code></td></tr></tbody></table>')
     cleaned = clean_html(table + f'<img src="data:image/png;base64,{PNG}"><a href="https://example.com">docs</a>')
     for kept in ('<table class="dataframe" border="1">', '<tr style="text-align:right">', "<b>West</b>",
-                 f'<img src="data:image/png;base64,{PNG}">', '<a href="https://example.com" rel="noopener noreferrer">'):
+                 f'<img src="data:image/png;base64,{PNG}">',
+                 '<a href="https://example.com" rel="noopener noreferrer">'):
         assert kept in cleaned
 
 
