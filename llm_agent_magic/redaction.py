@@ -33,15 +33,16 @@ _FIELD_NAMES = r"(?:password|passwd|pwd|accountkey|sharedaccesskey|sharedaccesss
 _CONNECTION_FIELD = re.compile(
     rf"(?i)((?:^|(?<=[;?&]))\s*{_FIELD_NAMES}=)([^;&\s\"']+)|(\b{_FIELD_NAMES}=)([^;&\s\"']+)(?=;)"
 )
+# Each shape starts a word: "task-specific-instructions" holds "sk-" but is no key.
 _SHAPES = re.compile(
-    r"tvly-[A-Za-z0-9_\-]{8,}"
+    r"\b(?:tvly-[A-Za-z0-9_\-]{8,}"
     r"|sk-[A-Za-z0-9_\-]{16,}"
     r"|(?i:bearer)\s+[A-Za-z0-9._\-~+/]{8,}=*"
     r"|gh[pousr]_[A-Za-z0-9]{30,}"
     r"|github_pat_[A-Za-z0-9_]{22,}"
     r"|AKIA[0-9A-Z]{16}"
     r"|xox[abprs]-[A-Za-z0-9\-]{10,}"
-    r"|hf_[A-Za-z0-9]{30,}"
+    r"|hf_[A-Za-z0-9]{30,})"
     r"|-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"
 )
 # Cheap tests that tell when none of the regular expressions can match (most texts): no scan then.

@@ -76,7 +76,8 @@ def test_the_store_keeps_no_secret(secrets: str, tmp_path) -> None:
 
 
 def test_redaction_keeps_what_only_looks_like_a_secret() -> None:
-    code = "conn = connect(user=u, password=password)\npwd = os.getcwd()\nurl = f'postgres://{user}:{pw}@{host}'"
+    code = ("conn = connect(user=u, password=password)\npwd = os.getcwd()\nurl = f'postgres://{user}:{pw}@{host}'\n"
+            "# task-specific-instructions-follow, shelf_life_in_days_for_each_product_line")
     assert redact(code, []) == code
     assert redact("see https://example.com:8080/a@b and mail ann@example.com", []).count(REDACTED) == 0
     assert redact("Server=db;User Id=sa;Password=Sup3r;", []) == f"Server=db;User Id=sa;Password={REDACTED};"
