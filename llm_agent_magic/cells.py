@@ -16,6 +16,7 @@ import html
 from typing import TYPE_CHECKING, Any, Iterable
 
 from .events import Answer, CellOutput, CodeCell, Event, RunFinished, RunStarted
+from .sandbox.untrusted import BINARY_IMAGES, clean_html, is_base64
 
 if TYPE_CHECKING:
     import nbformat
@@ -109,20 +110,27 @@ def render_html(bundle: dict[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def _text(value: Any) -> str:
+    return "".join(value) if isinstance(value, list) else str(value)
+
+
 def _outputs_html(outputs: list[dict[str, Any]]) -> str:
+    # Outputs are the sandbox's: every piece is escaped or sanitized here, whatever cleaned it before.
     parts = []
     for out in outputs:
         kind = out.get("output_type")
         if kind == "stream":
-            parts.append(f"<pre>{html.escape(out.get('text', ''))}</pre>")
+            parts.append(f"<pre>{html.escape(_text(out.get('text', '')))}</pre>")
         elif kind == "error":
-            parts.append(f"<pre>{html.escape(out.get('ename', ''))}: {html.escape(out.get('evalue', ''))}</pre>")
+            error = f"{_text(out.get('ename', ''))}: {_text(out.get('evalue', ''))}"
+            parts.append(f"<pre>{html.escape(error)}</pre>")
         else:
-            data = out.get("data", {})
-            if "image/png" in data:
-                parts.append(f'<img src="data:image/png;base64,{data["image/png"]}"/>')
+            data = out.get("data", {}) if isinstance(out.get("data"), dict) else {}
+            image = next((m for m in BINARY_IMAGES if isinstance(data.get(m), str) and is_base64(data[m])), None)
+            if image:
+                parts.append(f'<img src="data:{image};base64,{"".join(data[image].split())}"/>')
             elif "text/html" in data:
-                parts.append(str(data["text/html"]) if isinstance(data["text/html"], str) else "".join(data["text/html"]))
+                parts.append(clean_html(_text(data["text/html"])))
             elif "text/plain" in data:
-                parts.append(f"<pre>{html.escape(str(data['text/plain']))}</pre>")
+                parts.append(f"<pre>{html.escape(_text(data['text/plain']))}</pre>")
     return "".join(parts)

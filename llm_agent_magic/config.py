@@ -155,6 +155,21 @@ class SandboxConfig(Configurable):
     summary_max_variables = Int(50, help="Most variables described to the model after each execution.").tag(
         config=True
     )
+    max_cell_output_kb = Int(
+        1000,
+        help=(
+            "Stream output (stdout and stderr) one execution keeps in its cell, in thousands of characters. "
+            "Past it the cell keeps the first and last halves with a note, and the whole output is written to "
+            "the session's outputs/ folder."
+        ),
+    ).tag(config=True)
+    max_rich_output_mb = Float(
+        10.0,
+        help="Rich output (images, HTML, ...) one execution keeps, in MB; displays past it are replaced by a note.",
+    ).tag(config=True)
+    max_displays = Int(
+        100, help="Displays (images, tables, ...) one execution keeps; later ones are left out, with a note."
+    ).tag(config=True)
     preload_modules = List(
         Unicode(),
         default_value=["numpy", "pandas", "pyarrow.parquet"],
@@ -163,6 +178,18 @@ class SandboxConfig(Configurable):
             "(and the first DataFrame snapshot) does not wait for them."
         ),
     ).tag(config=True)
+
+    @validate("max_cell_output_kb", "max_displays")
+    def _check_output_limits(self, proposal: dict[str, Any]) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"SandboxConfig.{proposal['trait'].name} must be at least 1")
+        return proposal["value"]
+
+    @validate("max_rich_output_mb")
+    def _check_rich_limit(self, proposal: dict[str, Any]) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError("SandboxConfig.max_rich_output_mb must be more than 0")
+        return proposal["value"]
 
     @validate("kernel_manager_class")
     def _check_kernel_manager_class(self, proposal: dict[str, Any]) -> str:

@@ -119,3 +119,15 @@ def test_fake_ollama_command_prints_its_url_and_serves(tmp_path):
 def test_unknown_command(tmp_path):
     out = cli("frobnicate", cwd=tmp_path)
     assert out.returncode == 2 and "unknown command 'frobnicate'" in out.stderr
+
+
+def test_sessions_on_a_corrupt_store_says_what_to_do_without_a_traceback(tmp_path):
+    store = tmp_path / ".llm_agent" / "store.sqlite"
+    store.parent.mkdir()
+    store.write_bytes(b"this is not an SQLite database, it was overwritten by something\n" * 64)
+    out = cli("sessions", cwd=tmp_path, env={"LLM_AGENT_DATA_ROOT": str(store.parent)})
+    assert out.returncode == 1
+    assert "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"llm-agent sessions: The conversation store {store} is not a readable SQLite")
+    assert f"mv {store} {store}.broken" in out.stderr
+    assert store.read_bytes().startswith(b"this is not an SQLite database")  # nothing was changed

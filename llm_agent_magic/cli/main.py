@@ -94,8 +94,9 @@ class SessionsApp(LLMAgentApp):
         if wanted.get(action) != len(rest):
             print(usage, file=sys.stderr)
             self.exit(2)
-        with ConversationStore.from_config(self.paths_config) as store:
-            try:
+        try:
+            # Opening the store is where a corrupt file shows: its message, not a traceback.
+            with ConversationStore.from_config(self.paths_config) as store:
                 if action == "list":
                     sessions = store.list_sessions()
                     if not sessions:
@@ -109,9 +110,9 @@ class SessionsApp(LLMAgentApp):
                     store.rename_session(rest[0], rest[1])
                 else:
                     store.delete_session(rest[0])
-            except StoreError as exc:
-                print(f"llm-agent sessions: {exc}", file=sys.stderr)
-                self.exit(1)
+        except StoreError as exc:
+            print(f"llm-agent sessions: {exc}", file=sys.stderr)
+            self.exit(1)
 
 
 SUBCOMMANDS: dict[str, type[LLMAgentApp]] = {

@@ -185,6 +185,7 @@ def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
             for new in bundle_cells(bundle):
                 if not include_failed and FAILED_TAG in new.metadata.get("tags", []):
                     continue
+                new.metadata.pop("trusted", None)  # outputs from the sandbox stay untrusted until the user says so
                 meta = new.metadata.setdefault("llm_agent", {})
                 meta["materialized_by"] = MATERIALIZED_BY
                 if with_ids:
@@ -329,6 +330,8 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
         tmp = job.output.with_name(f".{job.output.name}.tmp")
+        # Never signed: JupyterLab shows the outputs of a notebook it has no signature for as untrusted
+        # (HTML sanitized, no scripts) until the user runs the cells or trusts the notebook.
         nbformat.write(nb, tmp)
         os.replace(tmp, job.output)
     except OSError as exc:

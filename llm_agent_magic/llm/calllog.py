@@ -5,18 +5,17 @@ Three formats, chosen by ``LLMConfig.log_format``:
 ``structured`` (``llm_calls.log``, readable blocks, for people) and
 ``compact`` (``llm_calls.compact.log``, one line a call).
 Secrets (values of environment variables that look like keys or tokens, and
-well-known key shapes) are replaced before anything is written.
+well-known key shapes) are replaced before anything is written, by the one
+redactor that also cleans prompts and the store (``llm_agent_magic.redaction``).
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
-import fnmatch
 import json
 import logging
 import os
-import re
 import threading
 import time
 import random
@@ -25,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..redaction import REDACTED, redact
+
+__all__ = ["LOG_FILES", "REDACTED", "CallLog", "CallRecord", "redact"]
+
 LOG_FILES = {"jsonl": "llm_calls.jsonl", "structured": "llm_calls.log", "compact": "llm_calls.compact.log"}
-_SECRET_ENV = ("*KEY*", "*TOKEN*", "*SECRET*", "*PASSWORD*", "*CREDENTIAL*")
-_SECRET_SHAPES = re.compile(r"(tvly-[A-Za-z0-9_\-]{8,}|sk-[A-Za-z0-9_\-]{16,}|(?i:bearer)\s+[A-Za-z0-9._\-]{8,})")
-REDACTED = "[REDACTED]"
 _log = logging.getLogger(__name__)
 _OPEN_LOGS: "weakref.WeakSet[CallLog]" = weakref.WeakSet()
 
@@ -57,33 +57,6 @@ class CallRecord:
     attempts: int = 1
     error: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
-
-
-_SECRET_NAME = re.compile("|".join(fnmatch.translate(p) for p in _SECRET_ENV), re.IGNORECASE)
-_secret_cache: tuple[tuple[Any, ...], list[str]] = ((), [])
-
-
-def _secret_values() -> list[str]:
-    """Values of environment variables named like secrets, longest first; recomputed only when the environment changes."""
-    global _secret_cache
-    # CPython keeps the raw mapping in ``_data``: reading it skips decoding every variable on every
-    # call, and unchanged entries compare by identity.
-    raw = getattr(os.environ, "_data", None)
-    key = tuple(raw.items()) if isinstance(raw, dict) else tuple(os.environ.items())
-    if key != _secret_cache[0]:
-        values = [v for k, v in os.environ.items() if len(v) >= 8 and _SECRET_NAME.match(k)]
-        _secret_cache = (key, sorted(values, key=len, reverse=True))
-    return _secret_cache[1]
-
-
-def redact(text: str, secrets: list[str] | None = None) -> str:
-    for value in _secret_values() if secrets is None else secrets:
-        if value in text:
-            text = text.replace(value, REDACTED)
-    lowered = text.lower()
-    if "tvly-" in lowered or "sk-" in lowered or "bearer" in lowered:  # skip the regex scan when it cannot match
-        text = _SECRET_SHAPES.sub(REDACTED, text)
-    return text
 
 
 class CallLog:

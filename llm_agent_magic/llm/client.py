@@ -6,6 +6,8 @@ What it adds to the official client, and why:
 - the call's purpose in the ``X-LLM-Agent-Purpose`` header and the call log;
 - thinking kept out of answers, whole or streamed;
 - JSON answers read defensively, with one repair round trip to the model;
+- secrets redacted from every message and text before it leaves (``llm_agent_magic.redaction``): the
+  model never sees a key, token or password of the user's environment, whatever the purpose;
 - errors that say what to do (Ollama down, model not pulled, timeout,
   context overflow), with bounded retries for HTTP 5xx and garbled replies;
 - record/replay cassettes, below the client, at the HTTP level.
@@ -25,6 +27,7 @@ import ollama
 import pydantic
 
 from ..config import LLMConfig, PathsConfig
+from ..redaction import redact, redact_messages
 from ..exceptions import (
     CassetteError,
     ContextOverflow,
@@ -244,6 +247,7 @@ class LLMClient:
         temperature: float | None = None,
     ) -> ChatResult:
         """One whole answer."""
+        messages = redact_messages(messages)
         model = model or self.config.model_for(purpose)
         record = CallRecord(purpose=purpose, model=model, messages=_role_messages(messages))
         record.options = self.options(purpose, temperature)
@@ -324,7 +328,7 @@ class LLMClient:
         vectors: list[list[float]] = []
         size = max(1, self.config.embed_batch_size)
         for start in range(0, len(texts), size):
-            batch = list(texts[start : start + size])
+            batch = [redact(t) for t in texts[start : start + size]]
             record = CallRecord(
                 purpose="embed", model=model, messages=[{"role": "input", "content": t} for t in batch]
             )
@@ -376,7 +380,7 @@ class ChatStream:
         self, llm: LLMClient, messages: Messages, *, purpose: str, model: str, temperature: float | None
     ) -> None:
         self._llm = llm
-        self._messages = list(messages)
+        self._messages = redact_messages(messages)
         self._purpose = purpose
         self._model = model
         self._temperature = temperature

@@ -20,6 +20,7 @@ from IPython.display import display
 
 from ..sandbox import load_variable
 from ..sandbox.snapshots import read_catalog
+from ..sandbox.untrusted import clean_markdown
 from .render import table_data
 from ..exceptions import LLMAgentError, SetupError
 from .sessions import KernelAgent, default_session_id, env_cassette
@@ -236,9 +237,10 @@ class AgentMagics(Magics):
                 messages = []
         if not messages:
             text = f"No messages yet in session {session_id}."
-            display({"text/plain": text, "text/markdown": text}, raw=True)
+            display({"text/plain": text, "text/markdown": clean_markdown(text)}, raw=True)
             return
-        md = "\n\n".join(f"**{m.role}**: {m.content}" for m in messages)
+        # Answers were written by the model, which read the sandbox's outputs: shown as untrusted markdown.
+        md = clean_markdown("\n\n".join(f"**{m.role}**: {m.content}" for m in messages))
         plain = "\n\n".join(f"{m.role}: {m.content}" for m in messages)
         display({"text/markdown": md, "text/plain": plain}, raw=True)
 

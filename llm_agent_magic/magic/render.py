@@ -3,6 +3,10 @@
 Pure functions of the events (no IPython, no clocks), so the same events always give the
 same final outputs: example notebooks are checked with nbval. Ids (run, cell) appear only
 inside the cells bundle JSON, never in text, markdown or HTML.
+
+These outputs are shown in the user's live notebook, where JupyterLab trusts them. What they
+hold came from the model, which read the sandbox's outputs: every markdown output goes
+through ``clean_markdown`` and every interpolation into HTML is escaped or sanitized.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ..cells import CELLS_MIME, render_html
+from ..sandbox.untrusted import clean_markdown
 from ..events import (
     Answer,
     CellOutput,
@@ -123,7 +128,7 @@ class LiveView:
 
     def display_data(self) -> dict[str, Any]:
         text = self.markdown()
-        return {"text/markdown": text, "text/plain": text}
+        return {"text/markdown": clean_markdown(text), "text/plain": text}
 
 
 # --- final outputs --------------------------------------------------------------------------------
@@ -164,7 +169,7 @@ def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]
         parts.append(errors)
     text = "\n\n".join(parts)
     plain = STOPPED if status == "cancelled" else text
-    return {"text/markdown": text, "text/plain": plain}
+    return {"text/markdown": clean_markdown(text), "text/plain": plain}
 
 
 def code_markdown(events: list[Event], include_failed: bool = True, dry_run: bool = False) -> str:
@@ -211,14 +216,14 @@ def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: boo
     what = "Drafted cell" if dry_run else "Stopped cell"
     why = "not run" if dry_run else "stopped before it finished"
     drafted = "".join(
-        f"<details open><summary>{what}, attempt {cell.attempt} ({why})</summary>"
+        f"<details open><summary>{what}, attempt {int(cell.attempt)} ({why})</summary>"
         f"<pre><code class=\"language-python\">{html.escape(cell.source)}</code></pre></details>"
         for cell, output in _attempts(events)
         if output is None
     )
     body = render_html(bundle) + drafted
     return {
-        "text/markdown": markdown or summary_text(bundle, events, dry_run),
+        "text/markdown": clean_markdown(markdown or summary_text(bundle, events, dry_run)),
         "text/html": f'<div class="llm-agent-cells">{body}</div>',
         "text/plain": summary_text(bundle, events, dry_run),
         CELLS_MIME: bundle,

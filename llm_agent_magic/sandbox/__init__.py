@@ -5,6 +5,8 @@ Map:
   ``kernel.py``      SandboxKernel: start/attach, execute, timeouts, death and recovery
   ``wire.py``        one client's requests, replies and outputs over the kernel's channels
   ``results.py``     ExecutionResult, nbformat outputs, text for the model, plain-words death reasons
+  ``collector.py``   iopub messages of one execution into outputs, within the output limits
+  ``untrusted.py``   what comes back is hostile: inert MIME types only, HTML/SVG/markdown sanitized
   ``isolation.py``   levels and the checks behind them; ``probe``/``analysis_imports`` for doctor
   ``launch.py``      argv (bubblewrap), environment and policy of one kernel launch
   ``python_env.py``  which Python runs the sandbox; environment scrubbing

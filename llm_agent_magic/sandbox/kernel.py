@@ -32,12 +32,12 @@ from .launch import build_launch
 from .python_env import sandbox_python
 from .paths import SessionPaths
 from .plumbing import (
-    SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, run_sync, session_lock,
+    SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, rotate_log, run_sync, session_lock,
     write_json_atomic,
 )
-from .results import ExecutionResult, OutputCollector, describe_death
+from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
 from .summaries import VariableSummary, parse_summaries
-from .wire import EXPR_KEY, HELPER, KernelWire, expression_data
+from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)
 
@@ -292,6 +292,7 @@ class SandboxKernel:
             connection_file=str(self.paths.connection_file(launch_id)),
         )
         km.shutdown_wait_time = 2.0
+        rotate_log(self.paths.log_file)  # the log of the kernel this one replaces tells why it died
         with open(self.paths.log_file, "wb") as logf:
             await km.start_kernel(env=plan.env, cwd=str(self.paths.workspace), stdout=logf, stderr=logf)
         self.km, self.owns_kernel = km, True
@@ -394,14 +395,15 @@ class SandboxKernel:
         if summary or snapshot:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
         msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
-        collector = OutputCollector()
+        collector = OutputCollector(self._output_limits())
+        malformed_before = wire.malformed
         outcome, reply = await wire.collect(msg_id, collector, started + timeout)
         result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
         data: dict[str, Any] | None = None
         if outcome == "done":
             content = (reply or {}).get("content", {})
             result.status = "ok" if content.get("status") == "ok" else "error"
-            data = expression_data(content.get("user_expressions", {}).get(EXPR_KEY))
+            data = reply_data(content)
             if result.status == "error" and summary:
                 data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
             err = next((o for o in collector.outputs if o["output_type"] == "error"), None)
@@ -429,8 +431,11 @@ class SandboxKernel:
             _apply_restore(result, report)
         if summary and data is None and result.status in ("died", "timeout"):
             data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
-        result.outputs = collector.outputs
+        collector.malformed += wire.malformed - malformed_before
+        result.outputs = collector.finish()
         result.execution_count = collector.execution_count
+        if collector.spill_path is not None:
+            result.full_output_path = str(collector.spill_path)
         result.duration = time.monotonic() - started
         if data:
             result.variables, result.variables_omitted = parse_summaries(data.get("summary"))
@@ -527,7 +532,17 @@ class SandboxKernel:
                 self.paths.state_file.unlink(missing_ok=True)
             self.km = None
 
+    def _output_limits(self) -> OutputLimits:
+        return OutputLimits(
+            stream_chars=self.config.max_cell_output_kb * 1000,
+            rich_chars=int(self.config.max_rich_output_mb * 1e6),
+            displays=self.config.max_displays,
+            spill_dir=self.paths.outputs,
+        )
+
     def _keep_long_output(self, result: ExecutionResult) -> None:
+        if result.full_output_path:  # the collector already wrote the whole output
+            return
         text = result.output_text()
         if len(text) <= result.output_budget(self.max_output_chars)[1]:
             return

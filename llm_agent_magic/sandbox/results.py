@@ -2,105 +2,21 @@
 
 from __future__ import annotations
 
-import re
 import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from .collector import OutputCollector, OutputLimits, strip_ansi
 from .summaries import VariableSummary, render_summaries
 
+__all__ = ["ExecutionResult", "OutputCollector", "OutputLimits", "describe_death", "render_outputs", "strip_ansi",
+           "truncate_middle"]
+
 Status = Literal["ok", "error", "timeout", "died"]
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 #: Share of the model's character budget kept from the start of the output; the rest comes from its end,
 #: where errors and final results are.
 HEAD_SHARE = 0.6
 VARIABLES_BUDGET = 2000
-
-
-def strip_ansi(text: str) -> str:
-    return ANSI.sub("", text)
-
-
-class OutputCollector:
-    """Turns iopub messages of one execution into nbformat outputs (streams merged in order)."""
-
-    def __init__(self) -> None:
-        self.outputs: list[dict[str, Any]] = []
-        self.execution_count: int | None = None
-        self._clear_pending = False
-        # display_id -> indices of outputs showing it, for update_display_data
-        self._displays: dict[str, list[int]] = {}
-
-    def handle(self, msg: dict[str, Any]) -> None:
-        kind = msg["msg_type"]
-        content = msg["content"]
-        if kind == "execute_input":
-            self.execution_count = content.get("execution_count")
-            return
-        if kind == "clear_output":
-            if content.get("wait"):
-                self._clear_pending = True
-            else:
-                self._clear()
-            return
-        if kind == "update_display_data":
-            display_id = (content.get("transient") or {}).get("display_id")
-            for i in self._displays.get(display_id, []):
-                self.outputs[i]["data"] = content.get("data", {})
-                self.outputs[i]["metadata"] = content.get("metadata", {})
-            return
-        if kind not in ("stream", "display_data", "execute_result", "error"):
-            return
-        if self._clear_pending:
-            self._clear()
-        if kind == "stream":
-            self._stream(content.get("name", "stdout"), content.get("text", ""))
-        elif kind == "error":
-            self.outputs.append(
-                {
-                    "output_type": "error",
-                    "ename": content.get("ename", ""),
-                    "evalue": strip_ansi(content.get("evalue", "")),
-                    "traceback": [strip_ansi(line) for line in content.get("traceback", [])],
-                }
-            )
-        else:
-            out: dict[str, Any] = {"output_type": kind, "data": content.get("data", {}), "metadata": content.get("metadata", {})}
-            if kind == "execute_result":
-                out["execution_count"] = content.get("execution_count")
-                self.execution_count = content.get("execution_count", self.execution_count)
-            display_id = (content.get("transient") or {}).get("display_id")
-            if display_id:
-                self._displays.setdefault(display_id, []).append(len(self.outputs))
-            self.outputs.append(out)
-
-    def _stream(self, name: str, text: str) -> None:
-        last = self.outputs[-1] if self.outputs else None
-        if last is not None and last["output_type"] == "stream" and last["name"] == name:
-            last["text"] += text
-        else:
-            self.outputs.append({"output_type": "stream", "name": name, "text": text})
-        self.outputs[-1]["text"] = _apply_carriage_returns(self.outputs[-1]["text"])
-
-    def _clear(self) -> None:
-        self.outputs.clear()
-        self._displays.clear()
-        self._clear_pending = False
-
-
-def _apply_carriage_returns(text: str) -> str:
-    # Progress bars rewrite their line with "\r": keep what a terminal would show, not every frame. A trailing
-    # "\r" stays, so the next chunk of the stream still overwrites the line.
-    if "\r" not in text:
-        return text
-    lines = []
-    for line in text.split("\n"):
-        if "\r" in line:
-            segments = line.split("\r")
-            kept = [seg for seg in segments if seg]
-            line = (kept[-1] if kept else "") + ("\r" if segments[-1] == "" else "")
-        lines.append(line)
-    return "\n".join(lines)
 
 
 def render_outputs(outputs: list[dict[str, Any]]) -> str:

@@ -1,6 +1,8 @@
 """One client's conversation with a kernel over its channels: readiness, requests, replies and outputs.
 
 Every wait here also watches whether the kernel is still alive, so a dead kernel never stalls the caller.
+The kernel is the sandbox's: whatever arrives may be forged or garbled (a bad signature, a header of the
+wrong shape). Such a message is skipped and counted in ``malformed``, never raised.
 """
 
 from __future__ import annotations
@@ -27,10 +29,35 @@ EXPR_KEY = "llm_agent"
 Outcome = Literal["done", "timeout", "died"]
 
 
+def parent_id(msg: Any) -> Any:
+    """The msg_id a message answers, or None when the message does not say (or is not a message)."""
+    parent = msg.get("parent_header") if isinstance(msg, dict) else None
+    return parent.get("msg_id") if isinstance(parent, dict) else None
+
+
 class KernelWire:
     def __init__(self, kc: AsyncKernelClient, alive: Callable[[], Awaitable[bool]]):
         self.kc = kc
         self.alive = alive
+        #: Messages that could not be read (bad signature, not a message) and were skipped.
+        self.malformed = 0
+
+    async def _get(self, channel: Any, timeout: float | None) -> dict[str, Any]:
+        """The next readable message of ``channel``; raises ``Empty`` after ``timeout`` seconds (None: wait)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                msg = await channel.get_msg(timeout=left)
+            except Empty:
+                raise
+            except Exception as exc:  # deserialising failed: the message was read and is gone
+                self.malformed += 1
+                log.debug("skipped a malformed message from the sandbox kernel: %s", str(exc)[:200])
+                continue
+            if isinstance(msg, dict) and isinstance(msg.get("msg_type"), str):
+                return msg
+            self.malformed += 1
 
     async def wait_ready(self, deadline: float) -> Literal["ready", "exited", "timeout"]:
         """Wait for a kernel_info reply and proof that iopub is subscribed."""
@@ -39,7 +66,7 @@ class KernelWire:
             if await self.reply(msg_id, 0.5) is not None:
                 try:
                     # The kernel publishes status for kernel_info: seeing it proves iopub is subscribed.
-                    await self.kc.iopub_channel.get_msg(timeout=0.2)
+                    await self._get(self.kc.iopub_channel, 0.2)
                     break
                 except Empty:
                     pass
@@ -54,10 +81,10 @@ class KernelWire:
         """Read what iopub holds now; outputs of ``msg_id`` go to ``collector``."""
         while True:
             try:
-                msg = await self.kc.iopub_channel.get_msg(timeout=0)
+                msg = await self._get(self.kc.iopub_channel, 0)
             except Empty:
                 return
-            if collector is not None and msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] != "status":
+            if collector is not None and parent_id(msg) == msg_id and msg["msg_type"] != "status":
                 collector.handle(msg)
 
     async def reply(self, msg_id: str, timeout: float | None) -> dict[str, Any] | None:
@@ -66,10 +93,10 @@ class KernelWire:
         while True:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                msg = await self.kc.shell_channel.get_msg(timeout=left)
+                msg = await self._get(self.kc.shell_channel, left)
             except Empty:
                 return None
-            if msg["parent_header"].get("msg_id") == msg_id:
+            if parent_id(msg) == msg_id and isinstance(msg.get("content"), dict):
                 return msg
 
     async def collect(
@@ -100,11 +127,12 @@ class KernelWire:
 
     async def _iopub_until_idle(self, msg_id: str, collector: OutputCollector) -> None:
         while True:
-            msg = await self.kc.iopub_channel.get_msg(timeout=None)
-            if msg["parent_header"].get("msg_id") != msg_id:
+            msg = await self._get(self.kc.iopub_channel, None)
+            if parent_id(msg) != msg_id:
                 continue
             if msg["msg_type"] == "status":
-                if msg["content"].get("execution_state") == "idle":
+                content = msg.get("content")
+                if isinstance(content, dict) and content.get("execution_state") == "idle":
                     return
                 continue
             collector.handle(msg)
@@ -120,20 +148,30 @@ class KernelWire:
         while (reply := await self.reply(msg_id, LIVENESS_INTERVAL)) is None:
             if time.monotonic() > deadline or not await self.alive():
                 return None
-        return expression_data(reply["content"].get("user_expressions", {}).get(EXPR_KEY))
+        return reply_data(reply["content"])
 
     def interrupt(self) -> None:
         """Ask the kernel to interrupt itself (works for kernels this process did not start)."""
         self.kc.control_channel.send(self.kc.session.msg("interrupt_request", {}))
 
 
-def expression_data(expr: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The JSON a helper call returned through user_expressions."""
-    if not expr or expr.get("status") != "ok":
-        if expr:
+def reply_data(content: dict[str, Any]) -> dict[str, Any] | None:
+    """What the helper expression answered in an execute reply's ``content`` (None if it did not)."""
+    expressions = content.get("user_expressions")
+    return expression_data(expressions.get(EXPR_KEY) if isinstance(expressions, dict) else None)
+
+
+def expression_data(expr: Any) -> dict[str, Any] | None:
+    """The JSON object a helper call returned through user_expressions (None if it did not return one)."""
+    if not isinstance(expr, dict) or expr.get("status") != "ok":
+        if isinstance(expr, dict):
             log.warning("sandbox helper failed: %s: %s", expr.get("ename"), expr.get("evalue"))
         return None
-    data = expr.get("data", {}).get("application/json")
+    bundle = expr.get("data")
+    data = bundle.get("application/json") if isinstance(bundle, dict) else None
     if isinstance(data, str):  # some kernels send JSON as text
-        data = json.loads(data)
-    return data
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return None
+    return data if isinstance(data, dict) else None

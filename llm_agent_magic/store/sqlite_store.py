@@ -9,6 +9,9 @@ server, ``llm-agent run``), so:
   transaction that reads and then writes can fail at once with "database is locked" when
   another process committed in between; the busy timeout does not help there.
 
+Secrets are redacted from everything written (``llm_agent_magic.redaction``): titles, metadata, messages,
+run requests and events never keep a key, token or password of the environment, nor a secret-shaped string.
+
 Connections are per thread (created on first use, all closed by ``close()``), so one store
 may be shared by threads. Every method is synchronous and short (a few ms): async code may
 call them directly, or through ``asyncio.to_thread`` to keep a slow disk off the event loop.
@@ -25,6 +28,8 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping
+
+from llm_agent_magic.redaction import redact, redact_data
 
 from .errors import RunNotFound, SessionExists, SessionNotFound, StoreCorrupted, StoreError
 from .markdown import render_session
@@ -50,6 +55,7 @@ def _payload(event: Mapping[str, Any] | Any) -> tuple[str, str]:
     data = event.to_dict() if hasattr(event, "to_dict") else event
     if not isinstance(data, Mapping) or not isinstance(data.get("type"), str):
         raise TypeError(f"An event must be a dict with a string 'type' (an Event.to_dict()), not {data!r:.200}")
+    data = redact_data(data)
     try:
         return data["type"], json.dumps(data, ensure_ascii=False)
     except (TypeError, ValueError) as exc:
@@ -226,7 +232,8 @@ class ConversationStore:
         if not session_id:
             raise ValueError("A session id must be a non-empty string (or None to generate one).")
         now = time.time()
-        meta = dict(metadata or {})
+        meta = redact_data(dict(metadata or {}))
+        title = redact(title)
         with self._write() as conn:
             try:
                 conn.execute(
@@ -258,7 +265,7 @@ class ConversationStore:
         with self._write() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO sessions (id, title, created_at, updated_at, metadata) VALUES (?, ?, ?, ?, ?)",
-                (id, title, now, now, json.dumps(dict(metadata or {}))),
+                (id, redact(title), now, now, json.dumps(redact_data(dict(metadata or {})))),
             )
             return self._get_session(conn, id)
 
@@ -271,7 +278,7 @@ class ConversationStore:
         return [_session(row) for row in rows]
 
     def rename_session(self, id: str, title: str) -> None:
-        self._update_session(id, "title = ?", (title,))
+        self._update_session(id, "title = ?", (redact(title),))
 
     def update_session_metadata(self, id: str, values: Mapping[str, Any]) -> Session:
         """Merge ``values`` into the session's metadata; returns the updated session."""
@@ -279,7 +286,7 @@ class ConversationStore:
             current = self._get_session(conn, id).metadata
             conn.execute(
                 "UPDATE sessions SET metadata = ?, updated_at = ? WHERE id = ?",
-                (json.dumps({**current, **values}), time.time(), id),
+                (json.dumps({**current, **redact_data(dict(values))}), time.time(), id),
             )
             return self._get_session(conn, id)
 
@@ -305,6 +312,7 @@ class ConversationStore:
         """Append one message (role: user, assistant, system or tool) to an existing session."""
         if role not in ROLES:
             raise ValueError(f"A message role must be one of {ROLES}, not {role!r}")
+        content = redact(content)
         now = time.time()
         with self._write() as conn:
             touched = conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
@@ -334,6 +342,7 @@ class ConversationStore:
     def start_run(self, session_id: str, request: str, mode: str | None = None, *, run_id: str | None = None) -> str:
         """Record a new run (status "running") of ``session_id``; returns its id (generated unless given)."""
         run_id = run_id or uuid.uuid4().hex
+        request = redact(request)
         now = time.time()
         with self._write() as conn:
             if conn.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id)).rowcount == 0:

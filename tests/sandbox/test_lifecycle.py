@@ -168,3 +168,26 @@ def test_a_new_kernel_for_a_session_restores_its_variables(
         r = second.execute("print(kept.sum(), name)")
         assert r.stdout == "15 ada\n"
         assert second.last_restore is not None and set(second.last_restore["restored"]) == {"kept", "name"}
+
+
+def test_the_log_of_a_kernel_that_died_survives_the_restart(sk: SandboxKernel) -> None:
+    marker = f"last words of kernel {sk.pid}"
+    r = sk.execute(f"import os\nos.write(2, {(marker + chr(10)).encode()!r})\nos._exit(4)")
+    assert r.status == "died" and "exit code 4" in r.message
+    assert marker not in sk.paths.log_file.read_text(errors="replace")  # the new kernel writes a log of its own
+    assert marker in (sk.paths.kernel / "kernel.log.1").read_text(errors="replace")
+    assert sk.execute("print(n)").stdout == "7\n"
+
+
+def test_kernel_logs_are_rotated_keeping_a_few_of_bounded_size(tmp_path) -> None:
+    from llm_agent_magic.sandbox.plumbing import rotate_log
+
+    log = tmp_path / "kernel.log"
+    for n in range(5):
+        log.write_bytes(f"launch {n}\n".encode() + b"x" * (3 << 20))
+        rotate_log(log)
+    assert not log.exists()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert kept == ["kernel.log.1", "kernel.log.2", "kernel.log.3"]
+    newest = (tmp_path / "kernel.log.1").read_bytes()
+    assert len(newest) < (1 << 20) + 100 and newest.startswith(b"[... the first ") and newest.endswith(b"x")

@@ -163,3 +163,82 @@ def test_truncate_middle_keeps_both_ends() -> None:
 )
 def test_death_is_described_in_plain_words(code: int | None, wrapped: bool, evidence: str, words: str) -> None:
     assert words in describe_death(code, wrapped=wrapped, evidence=evidence, memory_limit_mb=2048, cpu_time_limit=600)
+
+
+# --- what comes back is untrusted: cleaned, bounded, and never a reason to raise -----------------------------
+
+ATTACK = '<img src=x onerror="alert(1)"><script>fetch("/api/kernels")</script>'
+
+
+def test_rich_outputs_from_the_sandbox_are_made_inert(sk: SandboxKernel) -> None:
+    code = (
+        "from IPython.display import HTML, Javascript, Markdown, SVG, display\n"
+        f"display(HTML('<table><tr><td><b>kept</b></td></tr></table>' + {ATTACK!r}))\n"
+        "display(Javascript('alert(2)'))\n"
+        "display({'application/vnd.jupyter.widget-view+json': {'model_id': 'abc', 'version_major': 2},\n"
+        "         'text/plain': 'a widget'}, raw=True)\n"
+        "display({'application/vnd.llm-agent.cells+json': {'version': 1, 'cells': []}}, raw=True)\n"
+        "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(3)</script>'\n"
+        "            '<rect width=\"4\" height=\"4\" onload=\"alert(4)\"/></svg>'))\n"
+        f"display(Markdown('**bold** ' + {ATTACK!r} + ' [x](javascript:alert(5)) ![t](http://attacker.test/t.png)'))\n"
+    )
+    r = sk.execute(code)
+    assert r.status == "ok", r.text_for_model()
+    html, js, widget, bundle, svg, md = (o["data"] for o in r.outputs)
+    assert "<b>kept</b>" in html["text/html"] and "<table>" in html["text/html"]
+    assert "onerror" not in html["text/html"] and "<script" not in html["text/html"]
+    assert js == {"text/plain": "<IPython.core.display.Javascript object>"}
+    assert widget == {"text/plain": "a widget"}
+    assert "application/vnd.llm-agent.cells+json" not in bundle and "removed output" in bundle["text/plain"]
+    drawing = svg["image/svg+xml"]
+    assert "<rect" in drawing and "script" not in drawing and "onload" not in drawing
+    text = md["text/markdown"]
+    assert "**bold**" in text and "onerror" not in text and "<script" not in text
+    assert "javascript:" not in text and "![t](http" not in text
+
+
+def test_a_huge_print_is_cut_in_the_cell_and_kept_whole_on_disk(sk: SandboxKernel) -> None:
+    r = sk.execute("print('start'); print('x' * 3_000_000); print('the end')")
+    assert r.status == "ok"
+    kept = r.stdout
+    assert len(kept) < 1_100_000  # SandboxConfig.max_cell_output_kb (1000) + the note
+    assert kept.startswith("start\nxxx") and kept.endswith("xxx\nthe end\n")
+    assert r.full_output_path and f"the whole output is in {r.full_output_path}" in kept
+    whole = Path(r.full_output_path).read_text()
+    assert whole == "start\n" + "x" * 3_000_000 + "\nthe end\n"
+    assert "characters truncated" in r.text_for_model() and r.full_output_path in r.text_for_model()
+
+
+def test_displays_past_the_limits_are_left_out_with_a_note(sk: SandboxKernel) -> None:
+    r = sk.execute(
+        "from IPython.display import display\n"
+        "display({'image/png': 'A' * 11_000_000, 'text/plain': 'huge'}, raw=True)\n"
+        "for i in range(120):\n"
+        "    display(i)\n"
+    )
+    assert r.status == "ok"
+    first = r.outputs[0]["data"]
+    assert "image/png" not in first and "was left out" in first["text/plain"]
+    displays = [o for o in r.outputs if o["output_type"] == "display_data"]
+    assert len(displays) == 100  # SandboxConfig.max_displays: the note for the image, then 99 numbers
+    assert "22 displays were left out" in r.stderr and "a display of 11.0 MB (image/png, text/plain)" in r.stderr
+
+
+def test_malformed_messages_from_the_kernel_are_skipped_with_a_note(sk: SandboxKernel) -> None:
+    code = (
+        "k = get_ipython().kernel\n"
+        "parent = k.get_parent('shell')\n"
+        "frames = k.session.serialize(k.session.msg('stream', {'name': 'stdout', 'text': 'forged'}, parent=parent))\n"
+        "frames[frames.index(b'<IDS|MSG>') + 1] = b'0' * 64  # a signature that does not match\n"
+        "k.iopub_socket.send_multipart(frames)\n"
+        "k.session.send(k.iopub_socket, 'stream', {'name': 'stdout', 'text': ['not', 'text']}, parent=parent)\n"
+        "k.session.send(k.iopub_socket, 'display_data', {'data': 'not a bundle'}, parent=parent)\n"
+        "print('after')\n"
+    )
+    r = sk.execute(code)
+    assert r.status == "ok" and r.stdout == "after\n"
+    assert "2 malformed messages from the sandbox were ignored" in r.stderr
+    [display] = [o["data"] for o in r.outputs if o["output_type"] == "display_data"]
+    assert display == {"text/plain": "[llm-agent: removed output the notebook must not run or trust: "
+                                     "a malformed MIME bundle]"}
+    assert sk.execute("print('still fine')").stdout == "still fine\n"

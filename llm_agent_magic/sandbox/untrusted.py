@@ -1,0 +1,333 @@
+"""Outputs from the sandbox are a stranger's upload: made inert here, before any front end sees them.
+
+JupyterLab renders the outputs of a live session as trusted: their HTML is not sanitized and their
+scripts run with the user's Jupyter session, which can start kernels. So nothing the sandbox displays
+reaches a notebook as it came. ``clean_output`` keeps an allowlist of inert MIME types and cleans each:
+
+- ``text/html``: sanitized by ``nh3`` (ammonia): tables, images, links and plain formatting stay; scripts,
+  styles, event handlers, forms, frames and ``javascript:`` links go. Images only from ``data:`` URLs, so a
+  display cannot make the browser fetch (the sandbox has no network; its outputs get none either).
+- ``image/svg+xml``: the same sanitizer with SVG's drawing elements, no scripts, no external references.
+- ``text/markdown``: raw HTML in it sanitized the same way, links limited to http(s)/mailto, images to
+  ``data:`` URLs; code blocks kept as they are.
+- ``text/latex`` without the commands that make links or HTML; images as base64; ``application/json``.
+
+Everything else (``application/javascript``, widget views, Vega, Plotly, this project's own cells bundle,
+...) is dropped, and an output left with nothing shows a note saying what was removed. Output metadata
+keeps only display hints (size, background). ``clean_markdown`` and ``clean_html`` are also used for the
+markdown and HTML the agent shows, which the model may have copied from sandbox output.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import xml.dom.minidom
+from typing import Any, Iterator
+
+import nh3
+
+SAFE_MIME = frozenset({
+    "text/plain", "text/html", "text/markdown", "text/latex", "application/json",
+    "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/svg+xml",
+})
+BINARY_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
+_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
+_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif|webp|bmp|svg\+xml)(?:;base64)?,", re.IGNORECASE)
+_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
+_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
+
+# --- HTML -------------------------------------------------------------------------------------------------
+
+_HTML_TAGS = set(nh3.ALLOWED_TAGS) - {"map", "area"}  # image maps: links nobody needs in an output
+_HTML_ATTRIBUTES: dict[str, set[str]] = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
+# pandas marks its tables with classes (dataframe, row_heading, ...); elsewhere a class could dress an output
+# up as part of JupyterLab itself.
+for _tag in ("table", "thead", "tbody", "tr", "th", "td"):
+    _HTML_ATTRIBUTES.setdefault(_tag, set()).update({"class", "style"})
+for _tag in ("div", "span", "p", "code", "pre"):
+    _HTML_ATTRIBUTES.setdefault(_tag, set()).add("style")
+_HTML_ATTRIBUTES["table"].add("border")
+_HTML_ATTRIBUTES["*"] = {"title", "lang", "dir"}
+_STYLE_PROPERTIES = {
+    "text-align", "vertical-align", "color", "background-color", "font-weight", "font-style", "font-size",
+    "font-family", "text-decoration", "white-space", "width", "min-width", "max-width", "height", "padding",
+    "padding-left", "padding-right", "padding-top", "padding-bottom", "border", "border-collapse", "border-top",
+    "border-bottom", "border-left", "border-right", "border-spacing",
+}
+
+
+def _url_allowed(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "src":
+        return value if tag == "img" and _DATA_IMAGE.match(value.strip()) else None
+    if attribute in ("href", "cite"):
+        scheme = _SCHEME.match(value.strip().lower())
+        return value if scheme and scheme.group(1) in _LINK_SCHEMES else None
+    return value
+
+
+def clean_html(text: str) -> str:
+    """``text`` with only inert HTML left (see the module's docstring)."""
+    return nh3.clean(
+        text, tags=_HTML_TAGS, attributes=_HTML_ATTRIBUTES, attribute_filter=_url_allowed,
+        url_schemes=set(_LINK_SCHEMES) | {"data"}, url_relative="deny", filter_style_properties=_STYLE_PROPERTIES,
+        clean_content_tags={"script", "style"},
+    )
+
+
+# --- SVG --------------------------------------------------------------------------------------------------
+
+SVG_NS = "http://www.w3.org/2000/svg"
+_SVG_TAGS = {
+    "svg", "g", "defs", "symbol", "use", "path", "rect", "circle", "ellipse", "line", "polyline", "polygon",
+    "text", "tspan", "title", "desc", "clipPath", "mask", "marker", "pattern", "linearGradient",
+    "radialGradient", "stop",
+}
+_SVG_ATTRIBUTES = {
+    "*": {
+        "id", "class", "style", "transform", "x", "y", "x1", "y1", "x2", "y2", "cx", "cy", "r", "rx", "ry",
+        "width", "height", "d", "points", "viewBox", "preserveAspectRatio", "fill", "fill-opacity", "fill-rule",
+        "stroke", "stroke-width", "stroke-opacity", "stroke-linecap", "stroke-linejoin", "stroke-dasharray",
+        "stroke-dashoffset", "stroke-miterlimit", "opacity", "clip-path", "clip-rule", "mask", "marker-start",
+        "marker-mid", "marker-end", "font-family", "font-size", "font-weight", "font-style", "text-anchor",
+        "dominant-baseline", "alignment-baseline", "dx", "dy", "rotate", "offset", "stop-color", "stop-opacity",
+        "gradientUnits", "gradientTransform", "patternUnits", "patternTransform", "clipPathUnits",
+        "markerWidth", "markerHeight", "markerUnits", "refX", "refY", "orient", "version", "xml:space",
+        "href", "xlink:href",
+    },
+    "svg": {"xmlns"},
+}
+_SVG_STYLE_PROPERTIES = {
+    "fill", "fill-opacity", "fill-rule", "stroke", "stroke-width", "stroke-opacity", "stroke-linecap",
+    "stroke-linejoin", "stroke-dasharray", "stroke-dashoffset", "stroke-miterlimit", "opacity", "clip-path",
+    "font-family", "font-size", "font-weight", "font-style", "text-anchor", "dominant-baseline", "stop-color",
+    "stop-opacity", "white-space",
+}
+_LOCAL_REFERENCE = re.compile(r"#[A-Za-z_][\w.\-]*")
+_URL_FUNCTION = re.compile(r"url\(\s*(['\"]?)(.*?)\1\s*\)", re.IGNORECASE)
+
+
+def _svg_value_allowed(tag: str, attribute: str, value: str) -> str | None:
+    if attribute in ("href", "xlink:href"):
+        return value if _LOCAL_REFERENCE.fullmatch(value.strip()) else None
+    if "\\" in value:  # CSS escapes could spell url( past the check below
+        return None
+    # clip-path="url(#id)" and the like may point inside the drawing, never outside it.
+    for target in _URL_FUNCTION.findall(value):
+        if not _LOCAL_REFERENCE.fullmatch(target[1].strip()):
+            return None
+    if "url(" in value.lower() and not _URL_FUNCTION.search(value):
+        return None
+    return value
+
+
+def clean_svg(text: str) -> str | None:
+    """The drawing of ``text`` without scripts or external references, as an SVG document; None if none is left."""
+    cleaned = nh3.clean(
+        text, tags=_SVG_TAGS, attributes=_SVG_ATTRIBUTES, attribute_filter=_svg_value_allowed, url_schemes=set(),
+        url_relative="pass_through", filter_style_properties=_SVG_STYLE_PROPERTIES, link_rel=None,
+        clean_content_tags={"script", "style", "foreignObject", "metadata"},
+    ).strip()
+    # ammonia keeps xlink:href but drops the declaration of its prefix; SVG 2 reads plain href the same way.
+    cleaned = cleaned.replace(" xlink:href=", " href=")
+    if not cleaned.startswith("<svg"):
+        return None
+    if f'xmlns="{SVG_NS}"' not in cleaned.split(">", 1)[0]:
+        cleaned = f'<svg xmlns="{SVG_NS}"' + cleaned[4:]
+    try:  # an SVG is shown as an image, which must be well-formed XML
+        xml.dom.minidom.parseString(cleaned)
+    except Exception:
+        return None
+    return cleaned
+
+
+# --- markdown ---------------------------------------------------------------------------------------------
+
+_FENCE = re.compile(r"( {0,3})(`{3,}|~{3,})(.*)")
+_FENCE_LIKE = re.compile(r"\s*(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
+_AUTOLINK = re.compile(r"<((?:https?|mailto):[^\s<>]*)>", re.IGNORECASE)
+_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
+_LINK_TARGET = re.compile(r"(\]\(\s*|\]:[ \t]*\n?[ \t]*)(<?[^\s)>]*)")
+_IMAGE = re.compile(r"!\[")
+_DATA_IMAGE_MD = re.compile(r"!\[[^\[\]\n]*\]\(\s*data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]*\s*\)")
+_INVISIBLE = re.compile(r"[\x00-\x20\x7f\\]")
+
+
+def _markdown_chunks(text: str) -> Iterator[tuple[str, str]]:
+    """("fence" | "code" | "text", chunk): fenced blocks every markdown reader agrees are code, inline code, the rest.
+
+    A fence is kept as it is only when no reader could see it otherwise: it opens at the margin after a blank
+    line, no other fence-like line is inside, and its closing line is the opening fence again, followed by a
+    blank line. Any other fence is treated as text (only its look may suffer, never safety).
+    """
+    lines = text.splitlines(keepends=True)
+    prose: list[str] = []
+    i = 0
+    while i < len(lines):
+        opened = _FENCE.fullmatch(lines[i].rstrip("\r\n"))
+        if not opened or (opened.group(2)[0] == "`" and "`" in opened.group(3)):
+            prose.append(lines[i])
+            i += 1
+            continue
+        fence = opened.group(2)
+        j = i + 1
+        while j < len(lines) and not re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[`~ \t]*",
+                                                  lines[j].rstrip("\r\n")):
+            j += 1
+        verified = (
+            not opened.group(1) and (i == 0 or not lines[i - 1].strip()) and j < len(lines)
+            and lines[j].rstrip("\r\n").rstrip(" ") == fence and (j + 1 == len(lines) or not lines[j + 1].strip())
+            and not any(_FENCE_LIKE.match(line) for line in lines[i + 1:j])
+        )
+        if verified:
+            if prose:
+                yield from _inline_chunks("".join(prose))
+                prose = []
+            yield "fence", "".join(lines[i:j + 1])
+        else:
+            prose.extend(lines[i:j + 1])
+        i = j + 1
+    if prose:
+        yield from _inline_chunks("".join(prose))
+
+
+def _inline_chunks(text: str) -> Iterator[tuple[str, str]]:
+    at = 0
+    for span in _CODE_SPAN.finditer(text):
+        if span.start() > at:
+            yield "text", text[at:span.start()]
+        yield "code", span.group(0)
+        at = span.end()
+    if at < len(text):
+        yield "text", text[at:]
+
+
+def _safe_target(match: re.Match[str]) -> str:
+    decoded = html.unescape(match.group(2))
+    for candidate in (decoded, html.unescape(decoded)):  # some renderers decode entities once more
+        plain = _INVISIBLE.sub("", candidate.lstrip("<")).lower()
+        scheme = _SCHEME.match(plain)
+        if scheme and scheme.group(1) not in _LINK_SCHEMES and not _DATA_IMAGE.match(plain):
+            return match.group(1) + "#"
+    return match.group(0)
+
+
+def _safe_images(text: str) -> str:
+    # Only images carried inside the output; a remote one would make the browser fetch what the sandbox chose.
+    return _IMAGE.sub(lambda m: m.group(0) if _DATA_IMAGE_MD.match(text, m.start()) else "!\u200b[", text)
+
+
+def clean_markdown(text: str) -> str:
+    """Markdown that renders the same, minus what could run or fetch: raw HTML sanitized, links and images limited.
+
+    Safe however the markdown is read: every ``<`` outside kept code blocks either starts a tag the sanitizer
+    wrote or cannot start one.
+    """
+    out = []
+    before = ""
+    for kind, chunk in _markdown_chunks(text):
+        if kind == "fence":
+            if before and not before.endswith("\n\n"):
+                out.append("\n" if before.endswith("\n") else "\n\n")  # the blank line the fence was checked with
+            out.append(chunk)
+            before = chunk
+            continue
+        if kind == "code":
+            chunk = _TAG_START.sub("<\u200b", chunk)
+        else:
+            # A lone ">" starts nothing, and markdown needs it for quotes.
+            chunk = clean_html(_AUTOLINK.sub(r"\1", chunk)).replace("&gt;", ">")
+        chunk = _safe_images(_LINK_TARGET.sub(_safe_target, chunk))
+        out.append(chunk)
+        before = chunk
+    return "".join(out)
+
+
+# --- LaTeX, images, JSON ----------------------------------------------------------------------------------
+
+_LATEX_ACTIVE = re.compile(r"\\(?:href|url|html|class|style|cssId|data|unicode|require|mmlToken|input|include)\b")
+
+
+def clean_latex(text: str) -> str | None:
+    """``text`` if it only typesets; None if it could link, load or write HTML."""
+    return None if _LATEX_ACTIVE.search(text) else text
+
+
+def is_base64(text: str) -> bool:
+    """Only base64 characters: safe inside a ``data:`` URL in an attribute."""
+    return bool(_BASE64.fullmatch(text))
+
+
+def _text(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return "".join(value)  # nbformat allows multi-line strings as lists
+    return None
+
+
+def clean_data(data: Any) -> tuple[dict[str, Any], list[str]]:
+    """(the inert part of a MIME bundle, the MIME types removed)."""
+    if not isinstance(data, dict):
+        return {}, ["a malformed MIME bundle"]
+    kept: dict[str, Any] = {}
+    dropped: list[str] = []
+    for mime, value in data.items():
+        clean: Any = None
+        if mime == "application/json":
+            clean = value
+        elif mime in SAFE_MIME and (text := _text(value)) is not None:
+            if mime in BINARY_IMAGES:
+                clean = text if is_base64(text) else None
+            elif mime == "text/html":
+                clean = clean_html(text)
+            elif mime == "text/markdown":
+                clean = clean_markdown(text)
+            elif mime == "image/svg+xml":
+                clean = clean_svg(text)
+            elif mime == "text/latex":
+                clean = clean_latex(text)
+            else:
+                clean = text
+        if clean is None:
+            dropped.append(str(mime))
+        else:
+            kept[str(mime)] = clean
+    return kept, dropped
+
+
+_DISPLAY_HINTS = {"width", "height", "unconfined", "needs_background", "expanded", "alt"}
+
+
+def clean_metadata(metadata: Any) -> dict[str, Any]:
+    """Display hints only (image size, background), each a plain value; e.g. no ``isolated`` iframes."""
+    if not isinstance(metadata, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key, value in metadata.items():
+        if key in _DISPLAY_HINTS and isinstance(value, (str, int, float, bool)):
+            kept[key] = value
+        elif key in SAFE_MIME and isinstance(value, dict):
+            hints = {k: v for k, v in value.items() if k in _DISPLAY_HINTS and isinstance(v, (str, int, float, bool))}
+            if hints:
+                kept[key] = hints
+    return kept
+
+
+def removed_note(dropped: list[str]) -> str:
+    return f"[llm-agent: removed output the notebook must not run or trust: {', '.join(sorted(set(dropped)))}]"
+
+
+def clean_bundle(data: Any, metadata: Any) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """(data, metadata, removed MIME types) of one display; data is never empty (a note replaces what went)."""
+    kept, dropped = clean_data(data)
+    if not kept:
+        kept = {"text/plain": removed_note(dropped) if dropped else ""}
+    return kept, clean_metadata(metadata), dropped
+
+
+def data_size(data: dict[str, Any]) -> int:
+    """Characters a MIME bundle takes (what it costs to keep, store and show)."""
+    return sum(len(v) if isinstance(v, str) else len(json.dumps(v, default=str)) for v in data.values())
