@@ -17,15 +17,14 @@ One call of the tool runs this loop, at most ``max_execution_attempts`` executio
 from __future__ import annotations
 
 import ast
-import os
 import re
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 from ...events import CellOutput, CodeCell
-from ...exceptions import StructuredOutputError
+from ...exceptions import StructuredOutputError, UnsafePath
+from ...sandbox.confined import list_confined, read_confined
 from ...sandbox.summaries import render_summaries
 from ..base import Tool, ToolContext, ToolResult, emit_usage
 from ...prompts import VERIFY_SCHEMA, render_prompt, tokens_of
@@ -238,25 +237,38 @@ class PythonCoderTool(Tool):
 
     @staticmethod
     def _result_files(workspace: str, since: float, budget: int) -> str:
-        """Text files the cell wrote, read back (bounded): the model judges results it can see."""
+        """Text files the cell wrote, read back (bounded): the model judges results it can see.
+
+        The workspace is the sandbox's: links, FIFOs and the like are named, never read (a link could
+        point at this process's own environment, a FIFO would block the run forever).
+        """
         parts: list[str] = []
         try:
-            entries = sorted(Path(workspace).iterdir(), key=lambda p: p.name)
+            entries = list_confined(workspace)
         except OSError:
             return ""
-        for path in entries:
-            try:
-                if path.suffix.lower() not in RESULT_SUFFIXES or path.stat().st_mtime < since - 1:
-                    continue
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
+        for entry in entries:
+            if not entry.name.lower().endswith(RESULT_SUFFIXES) or entry.mtime < since - 1:
                 continue
             room = budget - sum(len(p) for p in parts)
             if room < 200:
-                parts.append(f"(more result files not shown: {path.name})")
+                parts.append(f"(more result files not shown: {entry.name})")
                 break
-            shown = text if len(text) <= room else text[: room - 60] + f"\n... [{len(text) - room + 60} characters cut]"
-            parts.append(f"Result file {path.name} ({os.path.getsize(path)} bytes):\n{shown}")
+            if entry.refused:
+                parts.append(f"({entry.name} was not read: {entry.refused})")
+                continue
+            try:
+                data = read_confined(workspace, entry.relpath, 4 * room, truncate=True)  # UTF-8: <= 4 bytes a character
+            except UnsafePath as exc:  # replaced by a link or a FIFO since it was listed
+                parts.append(f"({entry.name} was not read: {exc.reason})")
+                continue
+            except OSError:
+                continue
+            text = data.decode("utf-8", errors="replace")
+            if len(text) > room or len(data) < entry.size:
+                kept = text[: room - 60]
+                text = kept + f"\n... [{max(0, entry.size - len(kept.encode()))} bytes cut]"
+            parts.append(f"Result file {entry.name} ({entry.size} bytes):\n{text}")
         return "\n".join(parts)
 
     @staticmethod
