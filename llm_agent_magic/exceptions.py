@@ -168,9 +168,10 @@ class SandboxClosed(SandboxError):
 class SnapshotNotFound(SandboxError, KeyError):
     """No snapshot of that variable exists in the session."""
 
-    def __init__(self, name: str, session_id: str, known: list[str], reason: str = ""):
+    def __init__(self, name: str, session_id: str, known: list[str], reason: str = "", refused: str = ""):
         self.name = name
-        why = f" It was not saved: {reason}." if reason else ""
+        self.refused = refused
+        why = f" Its snapshot was refused: {refused}." if refused else f" It was not saved: {reason}." if reason else ""
         listing = ", ".join(known) if known else "none yet"
         super().__init__(
             f"No snapshot of {name!r} in session {session_id!r}.{why} Saved variables: {listing}. Variables are saved "

@@ -267,9 +267,9 @@ class AgentMagics(Magics):
         session = self.agent.sessions.get(session_id)
         if session is not None and session.sandbox is not None:
             self.agent.loop.call(session.sandbox.async_flush_snapshots())
-        _, _, _, paths = self._effective()
+        _, sandbox_config, _, paths = self._effective()
         try:
-            value = load_variable(session_id, name, paths)
+            value = load_variable(session_id, name, paths, sandbox_config)
         except KeyError as exc:
             message = exc.args[0] if exc.args else str(exc)
             raise UsageError(f"%agent pull: {message}") from None
