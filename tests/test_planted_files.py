@@ -8,21 +8,9 @@ from pathlib import Path
 
 from llm_agent_magic.events import Observation
 
-from agent_helpers import collect, of
+from agent_helpers import coder_script, collect, of
 
 CHAT = {"rules": [{"purpose": "answer", "reply": "Noted."}]}
-
-
-def coder_script(code: str) -> dict:
-    return {"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-        {"purpose": "react", "match": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}},
-        {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "write results"}},
-        {"purpose": "code", "reply": f"```python\n{code}\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": "Done."},
-    ]}
 
 
 async def test_attaching_a_file_never_writes_through_a_link_the_sandbox_planted(make_session, sandbox, tmp_path):

@@ -13,6 +13,7 @@ from llm_agent_magic.cells import CELLS_MIME, FAILED_TAG
 from llm_agent_magic.cli.run import UsageProblem, drop_materialized, kernel_name_for, materialize, plan_jobs
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
+from agent_helpers import coder_script
 from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
 
 CSV_QUESTION = "%%agent --files sales.csv\nWhat is the mean price in sales.csv?"
@@ -165,16 +166,7 @@ def test_the_notebooks_kernel_is_used_when_installed_else_this_python():
 
 def test_a_fifo_left_as_a_result_file_does_not_hang_the_run(folder, data_root):
     # Reading the FIFO back as a result file blocked the agent forever; it is refused instead.
-    code = "import os\nos.mkfifo('result.txt')\nprint('made a pipe')"
-    script = {"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-        {"purpose": "react", "match": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}},
-        {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "make it"}},
-        {"purpose": "code", "reply": f"```python\n{code}\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": "The pipe is there."},
-    ]}
+    script = coder_script("import os\nos.mkfifo('result.txt')\nprint('made a pipe')", "The pipe is there.")
     write_notebook(folder / "fifo.ipynb", "%load_ext llm_agent_magic", "%%agent\nMake a pipe called result.txt.")
     with FakeOllama(script) as server:
         out = run_cli("fifo.ipynb", cwd=folder, host=server.url, data_root=data_root, timeout=240)
