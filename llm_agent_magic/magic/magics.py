@@ -253,6 +253,8 @@ class AgentMagics(Magics):
         for name, entry in sorted(saved.items()):
             if name not in live:
                 rows.append([name, entry.get("type", ""), "", f"{entry['kind']} (snapshot only)"])
+        for name, why in sorted(catalog["problems"].items()):  # what the sandbox left that is not trusted
+            rows.append([name, "", "", f"refused: {why}"])
         display(table_data(["name", "type", "size", "snapshot"], rows, "The sandbox has no variables yet."), raw=True)
 
     def _cmd_pull(self, rest: list[str], session_id: str) -> None:

@@ -127,6 +127,8 @@ def test_pull_refuses_a_catalog_entry_the_sandbox_pointed_outside(kernel):
     message = usage_error(kernel.run("%agent pull loot", raises=True))
     assert "No snapshot of 'loot'" in message and "not inside the snapshots folder" in message
     assert "secret" not in stream(kernel.run("print(repr(globals().get('loot')))"))
+    assert "refused: its file '../../../../secret.json' is not inside the snapshots folder" in texts(
+        kernel.run("%agent vars"))[0]
     pulled = kernel.run("%agent pull totals as t\nprint(t['q2'])")  # the rest of the catalog still works
     assert stream(pulled).endswith("32\n")
 
