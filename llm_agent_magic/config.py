@@ -170,6 +170,20 @@ class SandboxConfig(Configurable):
     max_displays = Int(
         100, help="Displays (images, tables, ...) one execution keeps; later ones are left out, with a note."
     ).tag(config=True)
+    snapshot_max_rows = Int(
+        100_000_000,
+        help=(
+            "Most rows a DataFrame or Series snapshot may have to be loaded back (into the sandbox at a restore, or "
+            "into your kernel by %agent pull); checked from the file's metadata before it is read."
+        ),
+    ).tag(config=True)
+    snapshot_max_mb = Float(
+        1024.0,
+        help=(
+            "Largest snapshot, in MB of memory once loaded, that is loaded back (into the sandbox at a restore, or "
+            "into your kernel by %agent pull); checked from the file's metadata before it is read."
+        ),
+    ).tag(config=True)
     preload_modules = List(
         Unicode(),
         default_value=["numpy", "pandas", "pyarrow.parquet"],

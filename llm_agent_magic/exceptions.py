@@ -184,9 +184,10 @@ class SandboxClosed(SandboxError):
 class SnapshotNotFound(SandboxError, KeyError):
     """No snapshot of that variable exists in the session."""
 
-    def __init__(self, name: str, session_id: str, known: list[str], reason: str = ""):
+    def __init__(self, name: str, session_id: str, known: list[str], reason: str = "", refused: str = ""):
         self.name = name
-        why = f" It was not saved: {reason}." if reason else ""
+        self.refused = refused
+        why = f" Its snapshot was refused: {refused}." if refused else f" It was not saved: {reason}." if reason else ""
         listing = ", ".join(known) if known else "none yet"
         super().__init__(
             f"No snapshot of {name!r} in session {session_id!r}.{why} Saved variables: {listing}. Variables are saved "
@@ -194,4 +195,23 @@ class SnapshotNotFound(SandboxError, KeyError):
         )
 
     def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0])
+
+
+class UnsafePath(SandboxError, OSError):
+    """A file in a folder the sandbox can change was refused: a link, a FIFO, a device, too large, or outside it.
+
+    An ``OSError`` too, so code that already copes with unreadable files copes with refused ones.
+    """
+
+    def __init__(self, action: str, where: str, reason: str):
+        self.action = action
+        self.where = where
+        self.reason = reason
+        super().__init__(
+            f"Refused to {action} {where}: {reason}. The sandbox can change that folder, so only regular files "
+            f"inside it are read or written there (no links, pipes or devices, and within a size limit)."
+        )
+
+    def __str__(self) -> str:  # OSError would show the message as its tuple of arguments
         return str(self.args[0])

@@ -272,6 +272,8 @@ class AgentMagics(Magics):
         for name, entry in sorted(saved.items()):
             if name not in live:
                 rows.append([name, entry.get("type", ""), "", f"{entry['kind']} (snapshot only)"])
+        for name, why in sorted(catalog["problems"].items()):  # what the sandbox left that is not trusted
+            rows.append([name, "", "", f"refused: {why}"])
         display(table_data(["name", "type", "size", "snapshot"], rows, "The sandbox has no variables yet."), raw=True)
 
     def _cmd_pull(self, rest: list[str], session_id: str) -> None:
@@ -286,9 +288,9 @@ class AgentMagics(Magics):
         session = self.agent.sessions.get(session_id)
         if session is not None and session.sandbox is not None:
             self.agent.loop.call(session.sandbox.async_flush_snapshots())
-        _, _, _, paths = self._effective()
+        _, sandbox_config, _, paths = self._effective()
         try:
-            value = load_variable(session_id, name, paths)
+            value = load_variable(session_id, name, paths, sandbox_config)
         except KeyError as exc:
             message = exc.args[0] if exc.args else str(exc)
             raise UsageError(f"%agent pull: {message}") from None

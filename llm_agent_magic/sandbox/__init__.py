@@ -10,10 +10,13 @@ Map:
   ``isolation.py``   levels and the checks behind them; ``probe``/``analysis_imports`` for doctor
   ``launch.py``      argv (bubblewrap), environment and policy of one kernel launch
   ``python_env.py``  which Python runs the sandbox; environment scrubbing
-  ``launcher.py``    the kernel process's entry point (limits, helpers, audit hook)   } run inside the
-  ``policy.py``      the audit hook                                                   } sandbox's Python,
-  ``summaries.py``   variable summaries (+ their parent-side dataclass)               } stdlib only at
-  ``snapshots.py``   parquet/npy/JSON/PNG snapshots, catalog, ``load``                } import time
+  ``launcher.py``    the kernel process's entry point (limits, helpers, audit hook) } run inside the
+  ``policy.py``      the audit hook                                                 } sandbox's Python,
+  ``summaries.py``   variable summaries (+ their parent-side dataclass)             } stdlib only at
+  ``snapshots.py``   parquet/npy/JSON/PNG snapshots and their writer                } import time
+  ``catalog.py``     the snapshot catalog, checked as hostile input                 }
+  ``restore.py``     snapshots read back (``load``, ``restore_into``) within limits  }
+  ``confined.py``    reading/writing files in folders the sandbox can change        }
   ``paths.py``       session folders;  ``plumbing.py`` private event loop, session lock, state file
 """
 
@@ -21,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm_agent_magic.config import PathsConfig
+from llm_agent_magic.config import PathsConfig, SandboxConfig
 
 from .isolation import Check, IsolationReport, analysis_imports, probe
 from .kernel import SandboxKernel, load_snapshot
@@ -35,11 +38,16 @@ __all__ = [
 ]
 
 
-def load_variable(session_id: str, name: str, paths: PathsConfig | None = None) -> Any:
+def load_variable(
+    session_id: str, name: str, paths: PathsConfig | None = None, config: SandboxConfig | None = None
+) -> Any:
     """Read variable ``name`` from a session's snapshots into this process (no kernel needed).
 
-    Raises ``SnapshotNotFound`` (a KeyError) naming the variables that were saved. DataFrames are written
-    in the background after a cell's reply: if a kernel may still be writing, call its
-    ``flush_snapshots()`` first (``SandboxKernel.load`` does).
+    The snapshots were written by the sandbox, so they are checked first: only the variable's own file
+    in the snapshots folder, a regular file, within ``config``'s ``snapshot_max_rows`` and
+    ``snapshot_max_mb``. Raises ``SnapshotNotFound`` (a KeyError) naming the variables that were saved,
+    and why this one was not saved or was refused. DataFrames are written in the background after a
+    cell's reply: if a kernel may still be writing, call its ``flush_snapshots()`` first
+    (``SandboxKernel.load`` does).
     """
-    return load_snapshot(SessionPaths.for_session(session_id, paths), name)
+    return load_snapshot(SessionPaths.for_session(session_id, paths), name, config)

@@ -151,10 +151,10 @@ class SandboxKernel:
         """Put a pandas DataFrame into the sandbox as variable ``name`` (and snapshot it)."""
         if not name.isidentifier():
             raise ValueError(f"{name!r} is not a valid Python variable name")
-        pushed = self.paths.run / "pushed"
-        pushed.mkdir(parents=True, exist_ok=True)
-        path = pushed / f"{name}.parquet"
-        snapshots.write_parquet(dataframe, path)
+        # run/ is the sandbox's own HOME: a link planted there must not redirect the write.
+        relpath = f"pushed/{name}.parquet"
+        await asyncio.to_thread(snapshots.write_parquet, dataframe, self.paths.run, relpath)
+        path = self.paths.run / relpath
 
         async def go() -> None:
             await self._ensure_ready()
@@ -179,7 +179,7 @@ class SandboxKernel:
     def load(self, name: str) -> Any:
         """Read variable ``name`` from the session's snapshots into this process (after pending snapshots)."""
         self.flush_snapshots()
-        return load_snapshot(self.paths, name)
+        return load_snapshot(self.paths, name, self.config)
 
     def forget_snapshots(self) -> None:
         """Delete the session's snapshots and stop restoring from them (for a fresh start or a reset).
@@ -329,8 +329,12 @@ class SandboxKernel:
                 await self._replace_kernel(kill=True)
                 await self._wait_ready()
                 attached = False
-            if not attached and self.restore_on_start and snapshots.read_catalog(self.paths.snapshots)["variables"]:
-                self.last_restore = await self._restore()
+            if not attached and self.restore_on_start:
+                catalog = snapshots.read_catalog(self.paths.snapshots)
+                if catalog["variables"]:
+                    self.last_restore = await self._restore()
+                elif catalog["problems"]:  # e.g. a corrupt catalog, set aside: say so
+                    self.last_restore = {"restored": [], "failed": dict(catalog["problems"])}
         except BaseException as exc:  # the error is raised to whoever awaits readiness
             self._start_error = exc
             if self.owns_kernel:
@@ -452,7 +456,9 @@ class SandboxKernel:
         return await self.wire.helper(call, timeout)
 
     async def _restore(self) -> dict[str, Any]:
-        data = await self._helper("restore()", timeout=max(SILENT_TIMEOUT, self.config.startup_timeout))
+        max_rows, max_bytes = snapshot_limits(self.config)
+        data = await self._helper(f"restore({max_rows!r}, {max_bytes!r})",
+                                  timeout=max(SILENT_TIMEOUT, self.config.startup_timeout))
         report = data or {"restored": [], "failed": {"*": "the kernel did not answer the restore request"}}
         self.last_restore = report
         return report
@@ -554,14 +560,32 @@ class SandboxKernel:
         result.full_output_path = str(path)
 
 
-def load_snapshot(paths: SessionPaths, name: str) -> Any:
-    """Read one snapshot of a session; ``SnapshotNotFound`` says which variables exist."""
-    try:
-        return snapshots.load(name, paths.snapshots)
-    except KeyError:
-        catalog = snapshots.read_catalog(paths.snapshots)
+def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None = None) -> Any:
+    """Read one snapshot of a session, within ``config``'s snapshot limits.
+
+    ``SnapshotNotFound`` says which variables exist, and why this one was not saved or was refused
+    (a catalog entry or file the sandbox tampered with, or one beyond the limits).
+    """
+    catalog = snapshots.read_catalog(paths.snapshots)
+    known = sorted(catalog["variables"])
+    entry = catalog["variables"].get(name)
+    if entry is None:
         reason = catalog["not_persisted"].get(name, {}).get("reason", "")
-        raise SnapshotNotFound(name, paths.session_id, sorted(catalog["variables"]), reason) from None
+        refused = catalog["problems"].get(name) or catalog["problems"].get(snapshots.CATALOG, "")
+        raise SnapshotNotFound(name, paths.session_id, known, reason, refused)
+    max_rows, max_bytes = snapshot_limits(config or SandboxConfig())
+    try:
+        return snapshots.load_entry(entry, paths.snapshots, max_rows=max_rows, max_bytes=max_bytes)
+    except FileNotFoundError:
+        raise SnapshotNotFound(name, paths.session_id, known, refused="its file is missing") from None
+    except Exception as exc:  # refused (UnsafePath), or a file pandas, numpy or json cannot read
+        why = getattr(exc, "reason", "") or f"it could not be read ({type(exc).__name__}: {str(exc)[:200]})"
+        raise SnapshotNotFound(name, paths.session_id, known, refused=why) from None
+
+
+def snapshot_limits(config: SandboxConfig) -> tuple[int, int]:
+    """Rows and bytes one snapshot may take when loaded back."""
+    return int(config.snapshot_max_rows), int(config.snapshot_max_mb * 2**20)
 
 
 def _manager_class(path: str) -> type[AsyncKernelManager]:

@@ -148,6 +148,8 @@ class _JSON:
 def _register_helpers(policy: dict) -> None:
     """The ``_llm_agent_sandbox`` module the parent calls through silent user_expressions."""
     summaries = _load("summaries")
+    for sibling in ("confined", "catalog", "restore"):  # snapshots.py imports them by the names _load gives them
+        _load(sibling)
     snapshots = _load("snapshots")
     helper = types.ModuleType(HELPER_MODULE)
     state: dict = {"writer": None}
@@ -177,12 +179,12 @@ def _register_helpers(policy: dict) -> None:
             out["snapshots"] = writer().update(variables)
         return _JSON(out)
 
-    def restore() -> _JSON:
+    def restore(max_rows: int = snapshots.DEFAULT_MAX_ROWS, max_bytes: int = snapshots.DEFAULT_MAX_BYTES) -> _JSON:
         from IPython import get_ipython
 
         if state["writer"] is not None:
             state["writer"].close(60.0)
-        report = snapshots.restore_into(get_ipython().user_ns, snap_dir)
+        report = snapshots.restore_into(get_ipython().user_ns, snap_dir, max_rows=max_rows, max_bytes=max_bytes)
         state["writer"] = None  # re-read the catalog so restored values count as unchanged
         return _JSON(report)
 

@@ -1,11 +1,10 @@
 """Variable snapshots: DataFrames and Series as parquet, arrays as .npy, plain values as JSON,
-figures as PNG, and a catalog. Never pickle.
+figures as PNG, and a catalog (``catalog.py``). Never pickle.
 
-The writer runs inside the sandbox kernel (it has the objects); ``load`` and
-``read_catalog`` run anywhere (the magic pulls a DataFrame into the user's kernel with
-them). This file is loaded by path inside the sandbox's Python, so it imports only the
-standard library at module level; pandas, numpy and pyarrow are imported when a
-variable needs them.
+The writer runs inside the sandbox kernel (it has the objects); reading them back (``load``,
+``restore_into``, in ``restore.py``, re-exported here) runs anywhere: the magic pulls a DataFrame into
+the user's kernel with it. This file is loaded by path inside the sandbox's Python, so it imports only
+the standard library at module level; pandas, numpy and pyarrow are imported when a variable needs them.
 """
 
 from __future__ import annotations
@@ -21,8 +20,24 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
-CATALOG = "catalog.json"
-CATALOG_VERSION = 1
+if __package__:
+    from . import catalog as _catalog
+    from . import confined
+    from . import restore as _restore
+else:  # loaded by path inside the sandbox, after its siblings (launcher._register_helpers)
+    import _llm_agent_sandbox_catalog as _catalog  # type: ignore[import-not-found, no-redef]
+    import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
+    import _llm_agent_sandbox_restore as _restore  # type: ignore[import-not-found, no-redef]
+
+CATALOG = _catalog.CATALOG
+CATALOG_VERSION = _catalog.CATALOG_VERSION
+read_catalog = _catalog.read_catalog
+write_catalog = _catalog.write_catalog
+DEFAULT_MAX_ROWS = _restore.DEFAULT_MAX_ROWS
+DEFAULT_MAX_BYTES = _restore.DEFAULT_MAX_BYTES
+load = _restore.load
+load_entry = _restore.load_entry
+restore_into = _restore.restore_into
 #: Plain values with more items than this are fingerprinted from a sample (mutations in
 #: the unsampled middle can go unnoticed until the length or the ends change).
 JSON_FULL_HASH_ITEMS = 10_000
@@ -30,7 +45,7 @@ JSON_FULL_HASH_ITEMS = 10_000
 FULL_CHECKSUM_BYTES = 256 * 2**20
 SAMPLE_ROWS = 2000
 
-_EXT = {"dataframe": ".parquet", "series": ".parquet", "ndarray": ".npy", "json": ".value.json", "figure": ".png"}
+_EXT = _catalog.EXTENSIONS
 _LOADERS = {
     "dataframe": "pandas.read_parquet({file!r})",
     "series": "pandas.read_parquet({file!r}).iloc[:, 0]",
@@ -190,11 +205,6 @@ def _to_temp(path: Path, write: Any) -> str:
     return tmp
 
 
-def _atomic(path: Path, write: Any) -> int:
-    os.replace(_to_temp(path, write), path)
-    return path.stat().st_size
-
-
 def _parquet_writer(df: Any) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -205,9 +215,10 @@ def _parquet_writer(df: Any) -> Any:
     return lambda tmp: pq.write_table(table, tmp, compression="snappy", use_dictionary=dict_cols, write_statistics=False)
 
 
-def write_parquet(df: Any, path: str | os.PathLike[str]) -> int:
-    """Write a DataFrame to parquet atomically; return the file size."""
-    return _atomic(Path(path), _parquet_writer(df))
+def write_parquet(df: Any, folder: str | os.PathLike[str], relpath: str) -> int:
+    """Write a DataFrame to parquet at ``relpath`` inside ``folder``, atomically and never through a link
+    (the folder may be one the sandbox can change); return the file size."""
+    return confined.write_confined(folder, relpath, _parquet_writer(df))
 
 
 def prepare_value(name: str, obj: Any, kind: str, folder: Path) -> tuple[dict[str, Any], str]:
@@ -273,28 +284,6 @@ def _type_path(obj: Any) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
-def read_catalog(folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """The catalog of a snapshots folder (an empty one if there is none yet)."""
-    path = Path(folder) / CATALOG
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"version": CATALOG_VERSION, "variables": {}, "not_persisted": {}}
-    data.setdefault("variables", {})
-    data.setdefault("not_persisted", {})
-    return data
-
-
-def write_catalog(folder: Path, catalog: dict[str, Any]) -> None:
-    text = json.dumps(catalog, indent=1, sort_keys=True)
-
-    def dump(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    _atomic(folder / CATALOG, dump)
-
-
 def _frozen_copy(obj: Any, kind: str) -> Any:
     """A copy that later changes to ``obj`` cannot reach, made without copying data, or None if there is none.
 
@@ -344,6 +333,12 @@ class SnapshotWriter:
         with self._lock:
             known = set(self.catalog["variables"]) | set(self._pending)
         for name, obj in variables.items():
+            problem = _catalog.name_problem(name)
+            if problem:  # it would be refused at every restore
+                unsupported[name] = {"type": _type_path(obj),
+                                     "reason": f"the name {problem.removeprefix('it ')}, so it could not be restored"}
+                self._forget(name)
+                continue
             try:
                 kind = classify(obj)
                 fp = fingerprint(obj, kind)
@@ -441,64 +436,3 @@ def _unlink(path: Path) -> None:
         path.unlink()
     except OSError:
         pass
-
-
-# --- reading --------------------------------------------------------------------------------------
-
-
-def load_entry(entry: dict[str, Any], folder: str | os.PathLike[str]) -> Any:
-    """Read one catalog entry back into a Python object."""
-    path = Path(folder) / entry["file"]
-    kind = entry["kind"]
-    if kind in ("dataframe", "series"):
-        import pandas as pd
-
-        df = pd.read_parquet(path)
-        if kind == "dataframe":
-            return df
-        series = df.iloc[:, 0]
-        series.name = entry.get("series_name")
-        return series
-    if kind == "ndarray":
-        import numpy as np
-
-        return np.load(path, allow_pickle=False)
-    if kind == "json":
-        value = json.loads(path.read_text(encoding="utf-8"))
-        return tuple(value) if entry.get("python_type") == "tuple" else value
-    if kind == "figure":
-        return path.read_bytes()
-    raise ValueError(f"unknown snapshot kind {kind!r}")
-
-
-def load(name: str, folder: str | os.PathLike[str]) -> Any:
-    """Read the snapshot of variable ``name`` from a snapshots folder (no kernel needed).
-
-    Figures come back as PNG bytes. Raises ``KeyError`` naming the variables that exist.
-    """
-    catalog = read_catalog(folder)
-    entry = catalog["variables"].get(name)
-    if entry is None:
-        known = ", ".join(sorted(catalog["variables"])) or "none"
-        reason = catalog["not_persisted"].get(name, {}).get("reason")
-        why = f" It was not saved: {reason}." if reason else ""
-        raise KeyError(f"No snapshot of {name!r} in {folder}.{why} Snapshots: {known}.")
-    return load_entry(entry, folder)
-
-
-def restore_into(ns: dict[str, Any], folder: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load every restorable snapshot into ``ns``; report what was restored and what was not."""
-    catalog = read_catalog(folder)
-    restored, failed = [], {}
-    for name, entry in sorted(catalog["variables"].items()):
-        if entry["kind"] == "figure":
-            failed[name] = "figures are kept as PNG images only"
-            continue
-        try:
-            ns[name] = load_entry(entry, folder)
-            restored.append(name)
-        except Exception as exc:
-            failed[name] = f"{type(exc).__name__}: {exc}"[:300]
-    for name, info in catalog["not_persisted"].items():
-        failed.setdefault(name, info.get("reason", "not persisted"))
-    return {"restored": restored, "failed": failed}

@@ -5,7 +5,9 @@ distinct counts, a numeric summary, the first rows. Documents (txt, md, pdf, doc
 and other text): length, outline (headings, pages, tables, lists) and the first
 paragraphs. It only reads, in the agent's process, bounded by ``ToolsConfig``
 (``analyzer_max_rows``, ``analyzer_max_chars``), and only files inside the session's
-workspace or the configured document folders.
+workspace or the configured document folders. The workspace is the sandbox's, so files
+there are read only as regular files inside it (``sandbox.confined``): a link, a FIFO or a
+hard link left there is refused, not followed.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ import mimetypes
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..config import ToolsConfig
+from ..exceptions import UnsafePath
+from ..sandbox.confined import list_confined
 from .base import Tool, ToolContext, ToolInput, ToolResult
 from .files import TABLE_SUFFIXES
+from .rag.index import Source
 from .rag.loaders import DocumentError, LoadedDocument, is_document, load_document
 
 PREVIEW_ROWS = 5
@@ -30,6 +35,8 @@ PARAGRAPH_CHARS = 1200
 MAX_LISTED_FILES = 30
 #: A JSON file that is not JSON Lines is parsed whole only below this size.
 MAX_JSON_BYTES = 50_000_000
+#: Documents (PDF, Word, HTML) are read whole, so only up to this size.
+MAX_DOCUMENT_BYTES = 200_000_000
 TABLES = TABLE_SUFFIXES | {".jsonl", ".ndjson"}
 
 
@@ -46,44 +53,57 @@ class FileAnalyzerTool(Tool):
         self.config = config or ToolsConfig()
 
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
-        roots = self.roots(ctx)
-        if not roots:
+        workspace, folders = self.workspace(ctx), self.folders()
+        if workspace is None and not folders:
             return ToolResult("This session has no working folder, so there are no files to analyse.", success=False)
         name = action_input.strip().strip("`'\"").strip()
-        path = find_file(name, roots) if name else None
-        if path is None:
-            listing = ", ".join(p.name for p in _listing(roots)) or "(none)"
+        source = find_source(name, workspace, folders) if name else None
+        if source is None:
+            listing = ", ".join(p.name for p in _listing(workspace, folders)) or "(none)"
             what = f"No file named {name!r}" if name else "No file name was given"
             return ToolResult(f"{what} in the working folder. Files there: {listing}.", success=False)
-        text = await asyncio.to_thread(self.analyse, path)
-        return ToolResult(text[: ctx.config.max_output_chars], data={"path": str(path)})
+        text = await asyncio.to_thread(self.analyse, source)
+        return ToolResult(text[: ctx.config.max_output_chars], data={"path": str(source.path)})
 
-    def roots(self, ctx: ToolContext) -> list[Path]:
-        roots = []
+    @staticmethod
+    def workspace(ctx: ToolContext) -> Path | None:
         if ctx.sandbox is not None and ctx.sandbox.workspace:
-            roots.append(Path(ctx.sandbox.workspace).resolve())
-        roots += [Path(f).expanduser().resolve() for f in self.config.rag_folders if Path(f).expanduser().is_dir()]
-        return roots
+            return Path(os.path.abspath(ctx.sandbox.workspace))
+        return None
 
-    def analyse(self, path: Path) -> str:
-        """The description of one file (any path; the tool only passes paths inside its roots)."""
-        size = path.stat().st_size
+    def folders(self) -> list[Path]:
+        return [Path(f).expanduser().resolve() for f in self.config.rag_folders if Path(f).expanduser().is_dir()]
+
+    def analyse(self, path: Path | Source) -> str:
+        """The description of one file (any path, or a ``Source`` inside the workspace)."""
+        source = path if isinstance(path, Source) else Source(str(path), Path(path))
+        try:
+            with source.open() as handle:
+                return self._describe(handle, source.path, os.fstat(handle.fileno()).st_size)
+        except UnsafePath as exc:
+            return str(exc)
+        except OSError as exc:
+            return f"{source.path.name}: could not be read ({exc.strerror or exc})."
+
+    def _describe(self, handle: IO[bytes], path: Path, size: int) -> str:
         head = f"{path.name} ({size:,} bytes)"
         suffix = path.suffix.lower()
         if suffix in TABLES:
             try:
-                frame, facts = self._read_table(path, suffix)
+                frame, facts = self._read_table(handle, suffix, size)
             except Exception as exc:  # pandas, openpyxl and pyarrow raise anything on a malformed file
                 return f"{head}: could not be read as {suffix.lstrip('.')} ({type(exc).__name__}: {str(exc)[:200]})."
             if frame is None:
                 return f"{head}: JSON, not a table.\n{facts.get('structure', '')}".rstrip()
             return _describe_table(frame, facts, head)
-        if is_document(path) or _looks_like_text(path):
+        if is_document(path) or _looks_like_text(handle):
+            if is_document(path) and size > MAX_DOCUMENT_BYTES:
+                return f"{head}: larger than {MAX_DOCUMENT_BYTES / 1e6:g} MB, too large to analyse."
             try:
                 doc = (
-                    load_document(path, max_chars=self.config.analyzer_max_chars)
+                    load_document(path, max_chars=self.config.analyzer_max_chars, data=handle.read())
                     if is_document(path)
-                    else _plain(path, self.config.analyzer_max_chars)
+                    else _plain(handle, self.config.analyzer_max_chars)
                 )
             except DocumentError as exc:
                 return f"{head}: {exc}."
@@ -92,28 +112,30 @@ class FileAnalyzerTool(Tool):
         return f"{head}: a binary file ({kind}); file_analyzer describes tables and text documents only."
 
     # --- reading tables --------------------------------------------------------------------
-    def _read_table(self, path: Path, suffix: str) -> tuple[Any, dict[str, Any]]:
+    def _read_table(self, handle: IO[bytes], suffix: str, size: int) -> tuple[Any, dict[str, Any]]:
         """At most ``analyzer_max_rows`` rows, and what is known of the rest (``total_rows``, ``partial``)."""
         import pandas as pd
 
         limit = self.config.analyzer_max_rows
         facts: dict[str, Any] = {}
         if suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(path, nrows=limit + 1, sep="\t" if suffix == ".tsv" else ",")
+            frame = pd.read_csv(handle, nrows=limit + 1, sep="\t" if suffix == ".tsv" else ",")
         elif suffix in (".xlsx", ".xls"):
-            with pd.ExcelFile(path) as book:
+            if size > MAX_DOCUMENT_BYTES:  # a workbook is read whole
+                raise ValueError(f"larger than {MAX_DOCUMENT_BYTES / 1e6:g} MB")
+            with pd.ExcelFile(handle) as book:
                 facts["sheets"] = [str(s) for s in book.sheet_names]
                 frame = pd.read_excel(book, sheet_name=book.sheet_names[0], nrows=limit + 1)
         elif suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            parquet = pq.ParquetFile(path)
+            parquet = pq.ParquetFile(handle)
             batch = next(parquet.iter_batches(batch_size=limit), None)
             frame = batch.to_pandas() if batch is not None else parquet.schema_arrow.empty_table().to_pandas()
             total = parquet.metadata.num_rows
             return frame, {"total_rows": f"{total:,}", "partial": total > len(frame)}
         else:
-            frame, facts = _read_json(path, suffix, limit)
+            frame, facts = _read_json(handle, suffix, limit, size)
             if frame is None:
                 return None, facts
         if len(frame) > limit:
@@ -122,15 +144,15 @@ class FileAnalyzerTool(Tool):
         return frame, facts
 
 
-def _read_json(path: Path, suffix: str, limit: int) -> tuple[Any, dict[str, Any]]:
+def _read_json(handle: IO[bytes], suffix: str, limit: int, size: int) -> tuple[Any, dict[str, Any]]:
     """JSON Lines, a list of records, or one object holding a list of records; else an outline of the JSON."""
     import pandas as pd
 
-    if suffix == ".json" and path.stat().st_size <= MAX_JSON_BYTES:
+    if suffix == ".json" and size <= MAX_JSON_BYTES:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(handle.read(MAX_JSON_BYTES + 1).decode("utf-8"))
         except json.JSONDecodeError:
-            pass  # several documents: JSON Lines after all
+            handle.seek(0)  # several documents: JSON Lines after all
         else:
             if isinstance(data, list) and data and all(isinstance(item, dict) for item in data[:100]):
                 return pd.json_normalize(data[: limit + 1], max_level=1), {}
@@ -140,7 +162,7 @@ def _read_json(path: Path, suffix: str, limit: int) -> tuple[Any, dict[str, Any]
                     frame = pd.json_normalize(data[lists[0]][: limit + 1], max_level=1)
                     return frame, {"records_under": lists[0]}
             return None, {"structure": _json_outline(data)}
-    return pd.read_json(path, lines=True, nrows=limit + 1), {}
+    return pd.read_json(handle, lines=True, nrows=limit + 1), {}
 
 
 def _describe_table(frame: Any, facts: dict[str, Any], head: str) -> str:
@@ -220,21 +242,17 @@ def _describe_document(doc: LoadedDocument, head: str) -> str:
     return "\n".join(lines)
 
 
-def _plain(path: Path, max_chars: int) -> LoadedDocument:
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        text = handle.read(max_chars + 1)
+def _plain(handle: IO[bytes], max_chars: int) -> LoadedDocument:
+    text = handle.read(4 * (max_chars + 1)).decode("utf-8", errors="replace")  # UTF-8: <= 4 bytes a character
     doc = LoadedDocument(text[:max_chars], "text", {})
     if len(text) > max_chars:
         doc.meta["truncated"] = True
     return doc
 
 
-def _looks_like_text(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            sample = handle.read(4096)
-    except OSError:
-        return False
+def _looks_like_text(handle: IO[bytes]) -> bool:
+    sample = handle.read(4096)
+    handle.seek(0)
     if b"\x00" in sample:
         return False
     try:
@@ -275,13 +293,54 @@ def _indent(text: str) -> str:
 
 
 # --- finding the file -----------------------------------------------------------------------
-def find_file(name: str, roots: list[Path]) -> Path | None:
+def find_source(name: str, workspace: Path | None, folders: list[Path]) -> Source | None:
+    """``name`` in the workspace (confined) or one of ``folders``; relative paths first, then by file name."""
+    entries = _workspace_files(workspace)
+    candidate = Path(name).expanduser()
+    if workspace is not None:
+        path = Path(os.path.abspath(candidate if candidate.is_absolute() else workspace / candidate))
+        wanted_rel = path.relative_to(workspace).as_posix() if path.is_relative_to(workspace) else None
+        for entry in entries:
+            if entry.relpath == wanted_rel:
+                return _in_workspace(workspace, entry.relpath)
+    path = find_file(name, folders, by_name=False)
+    if path is not None:
+        return Source(str(path), path)
+    wanted = candidate.name.casefold()
+    for entry in entries:
+        if entry.name.casefold() == wanted and not _in_dot_folder(entry.relpath):
+            return _in_workspace(workspace, entry.relpath)  # type: ignore[arg-type]
+    path = find_file(name, folders)
+    return Source(str(path), path) if path is not None else None
+
+
+def _in_workspace(workspace: Path, relpath: str) -> Source:
+    return Source(str(workspace / relpath), workspace / relpath, workspace, relpath)
+
+
+def _workspace_files(workspace: Path | None) -> list[Any]:
+    """Entries of the workspace; links, FIFOs and the like among them are marked refused."""
+    if workspace is None:
+        return []
+    try:
+        return list_confined(workspace, recursive=True, hidden=True, limit=10_000)
+    except OSError:
+        return []
+
+
+def _in_dot_folder(relpath: str) -> bool:
+    return any(part.startswith(".") for part in relpath.split("/")[:-1])
+
+
+def find_file(name: str, roots: list[Path], *, by_name: bool = True) -> Path | None:
     """``name`` inside one of ``roots`` (relative path first, then by file name anywhere below); never outside them."""
     candidate = Path(name).expanduser()
     for root in roots:
         path = (candidate if candidate.is_absolute() else root / candidate).resolve()
         if path.is_file() and path.is_relative_to(root):
             return path
+    if not by_name:
+        return None
     wanted = candidate.name.casefold()
     for root in roots:
         for folder, dirs, files in os.walk(root):
@@ -293,9 +352,10 @@ def find_file(name: str, roots: list[Path]) -> Path | None:
     return None
 
 
-def _listing(roots: list[Path]) -> list[Path]:
-    found: list[Path] = []
-    for root in roots:
+def _listing(workspace: Path | None, folders: list[Path]) -> list[Path]:
+    found = [Path(e.relpath) for e in _workspace_files(workspace)
+             if not e.refused and not any(p.startswith(".") for p in e.relpath.split("/"))][:MAX_LISTED_FILES]
+    for root in folders:
         for folder, dirs, files in os.walk(root):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             found += [Path(folder) / f for f in sorted(files) if not f.startswith(".")]

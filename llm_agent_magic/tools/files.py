@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+
+from ..sandbox.confined import open_confined, write_confined
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xls", ".parquet", ".json"}
 PREVIEW_ROWS = 3
 
 
 def attach(paths: list[str], workspace: str) -> list[Path]:
-    """Copy files into the workspace (keeping their names); returns the copies. Missing files are an error."""
+    """Copy files into the workspace (keeping their names); returns the copies. Missing files are an error.
+
+    The workspace is the sandbox's: whatever it left under a name (a link to one of your files, a FIFO)
+    is replaced by the copy, never written through.
+    """
     target = Path(workspace)
     target.mkdir(parents=True, exist_ok=True)
     copies = []
@@ -19,23 +26,34 @@ def attach(paths: list[str], workspace: str) -> list[Path]:
         if not src.is_file():
             raise FileNotFoundError(f"Attached file {name} does not exist (looked in {src.resolve().parent}).")
         dst = target / src.name
-        if src.resolve() != dst.resolve():
-            shutil.copy2(src, dst)
+        if os.path.abspath(src) != os.path.abspath(dst):  # a file already in the workspace stays as it is
+            with open(src, "rb") as fh:
+                st = os.fstat(fh.fileno())
+                write_confined(target, src.name, lambda out: shutil.copyfileobj(fh, out, 2**20),
+                               mode=st.st_mode & 0o777, times_ns=(st.st_atime_ns, st.st_mtime_ns))
         copies.append(dst)
     return copies
 
 
 def describe_file(path: Path) -> str:
-    """One line (or a few) the model can plan with: name, size, and for tables the columns, dtypes and first rows."""
-    size = path.stat().st_size
-    head = f"{path.name} ({size:,} bytes)"
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_SUFFIXES:
-        return head
+    """One line (or a few) the model can plan with: name, size, and for tables the columns, dtypes and first rows.
+
+    ``path`` is in the workspace, so it is read as the sandbox may have left it: a regular file or nothing.
+    """
     try:
-        frame = _read_sample(path, suffix)
-    except Exception as exc:  # a file the model should still hear about, with why it could not be previewed
-        return f"{head}; could not be previewed ({type(exc).__name__}: {str(exc)[:120]})"
+        fh = open_confined(path.parent, path.name)
+    except OSError as exc:
+        return f"{path.name}: could not be read ({getattr(exc, 'reason', '') or exc})"
+    with fh:
+        size = os.fstat(fh.fileno()).st_size
+        head = f"{path.name} ({size:,} bytes)"
+        suffix = path.suffix.lower()
+        if suffix not in TABLE_SUFFIXES:
+            return head
+        try:
+            frame = _read_sample(fh, suffix)
+        except Exception as exc:  # a file the model should still hear about, with why it could not be previewed
+            return f"{head}; could not be previewed ({type(exc).__name__}: {str(exc)[:120]})"
     if frame is None:
         return head
     dtypes = ", ".join(f"{c} ({t})" for c, t in frame.dtypes.astype(str).items())
@@ -43,18 +61,21 @@ def describe_file(path: Path) -> str:
     return f"{head}; columns: {dtypes}\n  first rows:\n" + "\n".join("    " + line for line in preview.splitlines())
 
 
-def _read_sample(path: Path, suffix: str):  # -> pandas.DataFrame | None
+def _read_sample(fh, suffix: str):  # -> pandas.DataFrame | None
     import pandas as pd
 
     if suffix in (".csv", ".tsv"):
-        return pd.read_csv(path, nrows=200, sep="\t" if suffix == ".tsv" else ",", engine="python" if suffix == ".tsv" else "c")
+        return pd.read_csv(fh, nrows=200, sep="\t" if suffix == ".tsv" else ",", engine="python" if suffix == ".tsv" else "c")
     if suffix in (".xlsx", ".xls"):
-        return pd.read_excel(path, nrows=200)
+        return pd.read_excel(fh, nrows=200)
     if suffix == ".parquet":
-        return pd.read_parquet(path).head(200)
+        import pyarrow.parquet as pq
+
+        batch = next(pq.ParquetFile(fh).iter_batches(batch_size=200), None)  # not the whole file
+        return batch.to_pandas() if batch is not None else None
     if suffix == ".json":
         try:
-            return pd.read_json(path, lines=True, nrows=200)
+            return pd.read_json(fh, lines=True, nrows=200)
         except ValueError:
             return None
     return None

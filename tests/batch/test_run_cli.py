@@ -14,6 +14,7 @@ from llm_agent_magic.cli.run import drop_materialized, kernel_name_for, material
 from llm_agent_magic.exceptions import UsageProblem
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
+from agent_helpers import coder_script
 from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
 
 CSV_QUESTION = "%%agent --files sales.csv\nWhat is the mean price in sales.csv?"
@@ -162,3 +163,15 @@ def test_the_notebooks_kernel_is_used_when_installed_else_this_python():
     assert kernel_name_for(nb) == "python3"
     nb.metadata["kernelspec"] = {"name": "julia-1.9", "display_name": "Julia"}
     assert kernel_name_for(nb) == "python3"
+
+
+def test_a_fifo_left_as_a_result_file_does_not_hang_the_run(folder, data_root):
+    # Reading the FIFO back as a result file blocked the agent forever; it is refused instead.
+    script = coder_script("import os\nos.mkfifo('result.txt')\nprint('made a pipe')", "The pipe is there.")
+    write_notebook(folder / "fifo.ipynb", "%load_ext llm_agent_magic", "%%agent\nMake a pipe called result.txt.")
+    with FakeOllama(script) as server:
+        out = run_cli("fifo.ipynb", cwd=folder, host=server.url, data_root=data_root, timeout=240)
+        react = [r.text for r in server.requests_for("react")]
+    assert out.returncode == 0, out.stderr
+    assert agent_outputs(read(folder / "fifo.out.ipynb"))[0]["answer"] == "The pipe is there."
+    assert "made a pipe" in react[-1] and "result.txt was not read: it is a FIFO" in react[-1]

@@ -117,6 +117,22 @@ def test_two_cells_share_the_sandbox(kernel):
     assert stream(pulled).endswith("32\n")
 
 
+def test_pull_refuses_a_catalog_entry_the_sandbox_pointed_outside(kernel):
+    (kernel.folder / "secret.json").write_text('"the user\'s secret"')
+    plant = ("import json, pathlib\np = pathlib.Path('../snapshots/catalog.json')\nc = json.loads(p.read_text())\n"
+             "c['variables']['loot'] = {'name': 'loot', 'kind': 'json', 'file': '../../../../secret.json'}\n"
+             "p.write_text(json.dumps(c))\ndel p, c")
+    kernel.script(react_script("plant", plant, "Planted."))
+    kernel.run("%%agent --quiet\nPlant an entry.")
+    message = usage_error(kernel.run("%agent pull loot", raises=True))
+    assert "No snapshot of 'loot'" in message and "not inside the snapshots folder" in message
+    assert "secret" not in stream(kernel.run("print(repr(globals().get('loot')))"))
+    assert "refused: its file '../../../../secret.json' is not inside the snapshots folder" in texts(
+        kernel.run("%agent vars"))[0]
+    pulled = kernel.run("%agent pull totals as t\nprint(t['q2'])")  # the rest of the catalog still works
+    assert stream(pulled).endswith("32\n")
+
+
 def test_mistakes_are_usage_errors_without_tracebacks(kernel):
     bad_option = usage_error(kernel.run("%%agent --colour red\nhello", raises=True))
     assert "unrecognized arguments: --colour red" in bad_option and "usage: %%agent [--mode" in bad_option

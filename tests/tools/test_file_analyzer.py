@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -113,3 +114,17 @@ async def test_finds_by_name_and_refuses_outside_files(workspace, tmp_path):
         result = await FileAnalyzerTool().run(name, make_ctx(workspace=workspace))
         assert not result.success and "No file named" in result.observation and "password" not in result.observation
     assert "Files there: Deep.txt" in (await FileAnalyzerTool().run("nope.csv", make_ctx(workspace=workspace))).observation
+
+
+async def test_links_fifos_and_hard_links_in_the_workspace_are_refused(workspace, tmp_path):
+    (tmp_path / "secret.txt").write_text("password")
+    (workspace / "inside.txt").write_text("fine")
+    (workspace / "outside.txt").symlink_to(tmp_path / "secret.txt")
+    (workspace / "alias.txt").symlink_to(workspace / "inside.txt")  # even a link that stays inside
+    os.link(tmp_path / "secret.txt", workspace / "hard.txt")
+    os.mkfifo(workspace / "pipe.csv")  # would block the reader forever
+    for name in ("outside.txt", "alias.txt", "hard.txt", "pipe.csv"):
+        text = await analyse(workspace, name)
+        assert "password" not in text and "fine" not in text
+        assert f"Refused to read '{name}'" in text, text
+    assert "inside.txt (4 bytes): text document" in await analyse(workspace, "inside.txt")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -187,3 +188,27 @@ async def test_rag_search_without_documents(tmp_path, llm, fake_ollama):
     result = await RagSearchTool(ToolsConfig()).run("anything?", make_ctx(llm, workspace=tmp_path))
     assert not result.success and result.observation.startswith("There are no documents to search")
     assert "pdf" in result.observation and not fake_ollama.requests
+
+
+async def test_rag_search_never_indexes_what_links_in_the_workspace_point_to(tmp_path, llm, fake_ollama):
+    # The sandbox can plant links in its workspace: to the agent's own environment, to a dotfile.
+    canary = "PATH=" + os.environ["PATH"]
+    dotfile = tmp_path / ".private" / "launch.md"
+    dotfile.parent.mkdir()
+    dotfile.write_text("The launch password is hunter2.")
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "notes.md").write_text("The launch date of project Falcon is the ninth of May.")
+    (workspace / "environ.txt").symlink_to("/proc/self/environ")
+    (workspace / "netrc.md").symlink_to(dotfile)
+    (workspace / "docs").symlink_to(tmp_path)  # a linked folder is not entered either
+    os.mkfifo(workspace / "pipe.md")  # and a FIFO does not hang the index
+    result = await RagSearchTool(ToolsConfig()).run("launch date password", make_ctx(llm, workspace=workspace))
+    assert result.success
+    assert result.observation.splitlines()[0].startswith("Passages from 1 document(s)")
+    for name in ("environ.txt", "netrc.md", "pipe.md"):
+        assert f"- {name}: skipped, it is a" in result.observation
+    embedded = "\n".join(embedded_inputs(fake_ollama))
+    assert "Falcon" in embedded
+    for leaked in (canary, "hunter2"):
+        assert leaked not in embedded and leaked not in result.observation

@@ -18,12 +18,12 @@ One call of the tool runs this loop, at most ``max_execution_attempts`` executio
 from __future__ import annotations
 
 import ast
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from ...events import CellOutput, CodeCell
+from ...exceptions import UnsafePath
+from ...sandbox.confined import list_confined, read_confined
 from ...sandbox.summaries import render_summaries
 from ...prompts import render_prompt
 from ...text import fenced_blocks
@@ -58,15 +58,14 @@ def extract_code(reply: str) -> str:
     return text
 
 
-def _state(st: os.stat_result) -> tuple[int, int]:
-    return st.st_mtime_ns, st.st_size
+def entry_state(entry: Any) -> tuple[int, int]:
+    return entry.mtime_ns, entry.size
 
 
 def workspace_state(workspace: str) -> dict[str, tuple[int, int]]:
-    """Name -> (mtime, size) of the files in the workspace's top folder."""
+    """Name -> (mtime, size) of the entries in the workspace's top folder, listed without following links."""
     try:
-        with os.scandir(workspace) as entries:
-            return {e.name: _state(e.stat(follow_symlinks=False)) for e in entries}
+        return {e.relpath: entry_state(e) for e in list_confined(workspace)}
     except OSError:
         return {}
 
@@ -181,25 +180,37 @@ class PythonCoderTool(Tool):
         """Text files the cell wrote or changed, read back (bounded): the model judges results it can see.
 
         Written or changed means: not in ``before`` (the workspace as it was when the cell started), or with
-        another size or modification time, so that what the model is shown never depends on timing."""
+        another size or modification time, so that what the model is shown never depends on timing. The
+        workspace is the sandbox's: links, FIFOs and the like are named, never read (a link could point at
+        this process's own environment, a FIFO would block the run forever).
+        """
         parts: list[str] = []
         try:
-            entries = sorted(Path(workspace).iterdir(), key=lambda p: p.name)
+            entries = list_confined(workspace)
         except OSError:
             return ""
-        for path in entries:
-            try:
-                if path.suffix.lower() not in RESULT_SUFFIXES or before.get(path.name) == _state(path.stat()):
-                    continue
-                text = path.read_text(encoding="utf-8", errors="replace")
-            except OSError:
+        for entry in entries:
+            if not entry.name.lower().endswith(RESULT_SUFFIXES) or before.get(entry.relpath) == entry_state(entry):
                 continue
             room = budget - sum(len(p) for p in parts)
             if room < 200:
-                parts.append(f"(more result files not shown: {path.name})")
+                parts.append(f"(more result files not shown: {entry.name})")
                 break
-            shown = text if len(text) <= room else text[: room - 60] + f"\n... [{len(text) - room + 60} characters cut]"
-            parts.append(f"Result file {path.name} ({os.path.getsize(path)} bytes):\n{shown}")
+            if entry.refused:
+                parts.append(f"({entry.name} was not read: {entry.refused})")
+                continue
+            try:
+                data = read_confined(workspace, entry.relpath, 4 * room, truncate=True)  # UTF-8: <= 4 bytes a character
+            except UnsafePath as exc:  # replaced by a link or a FIFO since it was listed
+                parts.append(f"({entry.name} was not read: {exc.reason})")
+                continue
+            except OSError:
+                continue
+            text = data.decode("utf-8", errors="replace")
+            if len(text) > room or len(data) < entry.size:
+                kept = text[: room - 60]
+                text = kept + f"\n... [{max(0, entry.size - len(kept.encode()))} bytes cut]"
+            parts.append(f"Result file {entry.name} ({entry.size} bytes):\n{text}")
         return "\n".join(parts)
 
     @staticmethod

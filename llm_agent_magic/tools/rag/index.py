@@ -19,15 +19,17 @@ import hashlib
 import json
 import os
 import re
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import IO, TYPE_CHECKING, Any, Iterable, Union
 
 import numpy as np
 
 from ...config import PathsConfig
-from ...exceptions import ConfigurationError
+from ...exceptions import ConfigurationError, UnsafePath
+from ...sandbox.confined import open_confined, stat_confined
 from .chunking import chunk_text
 from .loaders import DocumentError, load_document
 
@@ -38,6 +40,8 @@ INDEX_FILE = "index.faiss"
 CHUNKS_FILE = "chunks.jsonl"
 HASHES_FILE = "hashes.json"
 FORMAT_VERSION = 1
+#: Most bytes of one document read when no ``max_file_bytes`` is set.
+MAX_READ_BYTES = 2**30
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,33 @@ class IndexReport:
         return lines + [f"{Path(s).name}: no text found in it (a scan or an image?)" for s in self.empty]
 
 
+@dataclass(frozen=True)
+class Source:
+    """One document to index: a path of the user's, followed as the user would follow it, or a file inside
+    a folder the sandbox can change (``root``), read only as a regular file inside it (no links, no FIFOs)."""
+
+    key: str
+    path: Path
+    root: Path | None = None
+    relpath: str = ""
+
+    def stat(self) -> os.stat_result:
+        if self.root is not None:
+            return stat_confined(self.root, self.relpath)
+        st = self.path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            raise FileNotFoundError(f"{self.path} is not a file")
+        return st
+
+    def open(self, max_bytes: int | None = None) -> IO[bytes]:
+        if self.root is not None:
+            return open_confined(self.root, self.relpath, max_bytes)
+        return open(self.path, "rb")
+
+
+SourceLike = Union[str, "os.PathLike[str]", Source]
+
+
 def collection_folder(name: str, paths: PathsConfig | None = None) -> Path:
     """``<data_root>/rag/<name>``, with the name made safe as a folder name."""
     safe = re.sub(r"[^\w.-]+", "_", name).strip("._") or "default"
@@ -93,8 +124,12 @@ class DocumentIndex:
         chunk_size: int = 1000,
         chunk_overlap: int = 150,
         max_file_bytes: int | None = None,
+        confined_roots: Iterable[str | os.PathLike[str]] = (),
     ):
+        """``confined_roots``: folders the sandbox can change (the session's workspace); documents inside
+        them are read without following links and only as regular files."""
         self.folder = Path(folder)
+        self.confined_roots = [Path(os.path.abspath(root)) for root in confined_roots]
         self.llm = llm
         self.chunk_size = chunk_size
         self.chunk_overlap = max(0, min(chunk_overlap, chunk_size // 2))
@@ -121,30 +156,35 @@ class DocumentIndex:
         return [dict(c) for c in self._chunks]
 
     # --- building ---------------------------------------------------------------------
-    async def build(self, sources: Iterable[str | os.PathLike[str]]) -> IndexReport:
+    async def build(self, sources: Iterable[SourceLike]) -> IndexReport:
         """Index exactly ``sources`` from scratch, embedding every chunk again."""
         self._reset()
         return await self.update(sources)
 
-    async def update(self, sources: Iterable[str | os.PathLike[str]]) -> IndexReport:
+    async def update(self, sources: Iterable[SourceLike]) -> IndexReport:
         """Make the index hold exactly ``sources``: embed new and changed files, drop the others."""
         report = IndexReport()
-        wanted: dict[str, Path] = {}
+        wanted: dict[str, Source] = {}
+        stats: dict[str, os.stat_result] = {}
         for source in sources:
-            path = Path(source).expanduser().resolve()
-            if not path.is_file():
-                report.skipped[str(path)] = "the file does not exist"
+            src = self.source(source)
+            try:
+                stats[src.key] = src.stat()
+            except UnsafePath as exc:
+                report.skipped[src.key] = exc.reason
+            except OSError:
+                report.skipped[src.key] = "the file does not exist"
             else:
-                wanted.setdefault(str(path), path)
+                wanted.setdefault(src.key, src)
         if self._settings.get("chunking") != [self.chunk_size, self.chunk_overlap] or self._settings.get(
             "embedding_model"
         ) != self._model:
             self._reset()
         files = {s: dict(rec) for s, rec in self._files.items() if s in wanted}
         report.removed = sorted(set(self._files) - set(wanted))
-        to_load: list[tuple[str, Path, dict[str, Any]]] = []
+        to_load: list[tuple[str, Source, dict[str, Any]]] = []
         for source, path in wanted.items():
-            stat = path.stat()
+            stat = stats[source]
             if self.max_file_bytes is not None and stat.st_size > self.max_file_bytes:
                 report.skipped[source] = f"larger than {self.max_file_bytes / 1e6:g} MB"
                 files.pop(source, None)
@@ -153,7 +193,12 @@ class DocumentIndex:
             if old and old["size"] == stat.st_size and old["mtime_ns"] == stat.st_mtime_ns:
                 report.unchanged.append(source)
                 continue
-            digest = await asyncio.to_thread(_sha256, path)
+            try:
+                digest = await asyncio.to_thread(_sha256, path)
+            except OSError as exc:  # replaced by a link or removed since its stat
+                report.skipped[source] = getattr(exc, "reason", "") or "the file could not be read"
+                files.pop(source, None)
+                continue
             record = {"sha256": digest, "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
             if old and old["sha256"] == digest:
                 files[source] = {**old, **record}
@@ -190,8 +235,30 @@ class DocumentIndex:
         self._save()
         return report
 
-    def _chunk_file(self, path: Path) -> list[Any]:
-        doc = load_document(path)
+    def source(self, source: SourceLike) -> Source:
+        """A source path as the index reads it: confined when it lies inside a confined root.
+
+        Inside one, the path is taken as written (resolving it would follow a link the sandbox planted).
+        """
+        if isinstance(source, Source):
+            return source
+        path = Path(os.path.abspath(Path(source).expanduser()))
+        for root in self.confined_roots:
+            if path != root and path.is_relative_to(root):
+                return Source(str(path), path, root, path.relative_to(root).as_posix())
+        resolved = path.resolve()
+        return Source(str(resolved), resolved)
+
+    def _chunk_file(self, source: Source) -> list[Any]:
+        limit = self.max_file_bytes if self.max_file_bytes is not None else MAX_READ_BYTES
+        try:
+            with source.open(limit) as handle:
+                data = handle.read(limit + 1)
+        except OSError as exc:
+            raise DocumentError(getattr(exc, "reason", "") or f"could not be read ({exc.strerror or exc})") from None
+        if len(data) > limit:
+            raise DocumentError(f"larger than {limit / 1e6:g} MB")
+        doc = load_document(source.path, data=data)
         return chunk_text(doc.text, self.chunk_size, self.chunk_overlap)
 
     async def _embed(self, texts: list[str]) -> np.ndarray:
@@ -298,9 +365,9 @@ def _normalised(vectors: list[list[float]]) -> np.ndarray:
     return np.ascontiguousarray(array / norms, dtype="float32")
 
 
-def _sha256(path: Path) -> str:
+def _sha256(source: Source) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
+    with source.open() as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()

@@ -36,22 +36,24 @@ def is_document(path: Path) -> bool:
     return path.suffix.lower() in SUPPORTED_SUFFIXES
 
 
-def load_document(path: Path, *, max_chars: int | None = None) -> LoadedDocument:
-    """The text of ``path``; `DocumentError` when the file cannot be read as its suffix says."""
+def load_document(path: Path, *, max_chars: int | None = None, data: bytes | None = None) -> LoadedDocument:
+    """The text of ``path`` (or of ``data``, its bytes, already read: the suffix of ``path`` says the type);
+    `DocumentError` when the file cannot be read as its suffix says."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(f"unsupported file type {suffix or '(none)'}")
     try:
+        raw = data if data is not None else path.read_bytes()
         if suffix == ".pdf":
-            doc = _pdf(path)
+            doc = _pdf(raw)
         elif suffix == ".docx":
-            doc = _docx(path)
+            doc = _docx(raw)
         elif suffix in (".html", ".htm"):
-            doc = _html(_read_text(path))
+            doc = _html(_text(raw))
         elif suffix in TABLE_TEXT_SUFFIXES:
-            doc = _table(_read_text(path), "\t" if suffix == ".tsv" else ",")
+            doc = _table(_text(raw), "\t" if suffix == ".tsv" else ",")
         else:
-            text = _read_text(path)
+            text = _text(raw)
             doc = LoadedDocument(text, "markdown" if suffix in (".md", ".markdown") else "text")
     except DocumentError:
         raise
@@ -66,8 +68,7 @@ def load_document(path: Path, *, max_chars: int | None = None) -> LoadedDocument
     return doc
 
 
-def _read_text(path: Path) -> str:
-    data = path.read_bytes()
+def _text(data: bytes) -> str:
     if b"\x00" in data[:4096]:
         raise DocumentError("looks binary, not text")
     try:
@@ -83,10 +84,10 @@ def _markdown_headings(text: str) -> list[str]:
     return [f"{'#' * len(m.group(1))} {m.group(2)}" for m in _MD_HEADING.finditer(text)][:200]
 
 
-def _pdf(path: Path) -> LoadedDocument:
+def _pdf(data: bytes) -> LoadedDocument:
     from pypdf import PdfReader
 
-    reader = PdfReader(path, strict=False)
+    reader = PdfReader(io.BytesIO(data), strict=False)
     if reader.is_encrypted and not reader.decrypt(""):
         raise DocumentError("is an encrypted PDF")
     pages = [(page.extract_text() or "").strip() for page in reader.pages]
@@ -97,10 +98,10 @@ def _pdf(path: Path) -> LoadedDocument:
     return LoadedDocument("\n\n".join(p for p in pages if p), "pdf", meta)
 
 
-def _docx(path: Path) -> LoadedDocument:
+def _docx(data: bytes) -> LoadedDocument:
     import docx
 
-    document = docx.Document(str(path))
+    document = docx.Document(io.BytesIO(data))
     blocks: list[str] = []
     headings: list[str] = []
     tables = 0

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ...config import PathsConfig, ToolsConfig
+from ...sandbox.confined import list_confined
 from ..base import Tool, ToolContext, ToolInput, ToolResult
 from .index import DocumentIndex, SearchHit, collection_folder
 from .loaders import SUPPORTED_SUFFIXES, is_document
@@ -65,6 +66,12 @@ class RagSearchTool(Tool):
             },
         )
 
+    @staticmethod
+    def _workspace(ctx: ToolContext) -> Path | None:
+        if ctx.sandbox is not None and ctx.sandbox.workspace:
+            return Path(os.path.abspath(ctx.sandbox.workspace))
+        return None
+
     def index_for(self, ctx: ToolContext) -> DocumentIndex:
         paths = self.paths or getattr(ctx.llm, "paths", None) or PathsConfig()
         name = self.config.rag_collection
@@ -77,21 +84,41 @@ class RagSearchTool(Tool):
             chunk_size=self.config.rag_chunk_size,
             chunk_overlap=self.config.rag_chunk_overlap,
             max_file_bytes=int(self.config.rag_max_file_mb * 1e6),
+            confined_roots=[w for w in [self._workspace(ctx)] if w is not None],
         )
 
     def sources(self, ctx: ToolContext) -> tuple[list[Path], list[str]]:
-        """Documents in the session's workspace and the configured folders, and notes on what was left out."""
-        folders: list[Path] = []
-        if ctx.sandbox is not None and ctx.sandbox.workspace:
-            folders.append(Path(ctx.sandbox.workspace))
+        """Documents in the session's workspace and the configured folders, and notes on what was left out.
+
+        The workspace is the sandbox's: it is listed without following links, and what is not a regular
+        file there (a link to a dotfile or to /proc/self/environ, a FIFO) is named in the notes, not read.
+        """
+        found: dict[Path, None] = {}
         notes: list[str] = []
+        workspace = self._workspace(ctx)
+        if workspace is not None:
+            try:
+                entries = list_confined(workspace, recursive=True)
+            except OSError as exc:
+                entries = []
+                notes.append(f"the working folder could not be listed ({getattr(exc, 'reason', '') or exc})")
+            for entry in entries:
+                if "__pycache__" in entry.relpath.split("/") or not is_document(Path(entry.name)):
+                    continue
+                if entry.refused:
+                    notes.append(f"{entry.relpath}: skipped, {entry.refused}")
+                elif len(found) >= MAX_FILES:
+                    notes.append(f"only the first {MAX_FILES} documents are searched")
+                    return list(found), notes
+                else:
+                    found.setdefault(workspace / entry.relpath, None)
+        folders: list[Path] = []
         for folder in self.config.rag_folders:
             path = Path(folder).expanduser()
             if path.is_dir():
                 folders.append(path)
             else:
                 notes.append(f"{folder}: configured in ToolsConfig.rag_folders but not a folder")
-        found: dict[Path, None] = {}
         for folder in folders:
             for path in _documents_under(folder):
                 if len(found) >= MAX_FILES:
