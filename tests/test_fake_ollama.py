@@ -168,10 +168,10 @@ def test_thinking_is_separate_from_content(fake_ollama):
 def test_set_script_from_a_file_resets_counters(fake_ollama, tmp_path):
     path = tmp_path / "script.json"
     path.write_text(json.dumps({"rules": [{"reply": "from file", "times": 1}]}))
-    fake_ollama.set_script(str(path))
+    fake_ollama.load(str(path))
     assert chat(fake_ollama).message.content == "from file"
     assert chat(fake_ollama).message.content == "OK"
-    fake_ollama.set_script(path)
+    fake_ollama.load(path)
     assert chat(fake_ollama).message.content == "from file"
 
 

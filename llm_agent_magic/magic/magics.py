@@ -139,7 +139,6 @@ class AgentMagics(Magics):
     def __init__(self, shell: Any, agent: KernelAgent) -> None:
         super().__init__(shell)
         self.agent = agent
-        self.last_bundle: dict[str, Any] | None = None
 
     @line_cell_magic
     def agent(self, line: str, cell: str | None = None) -> None:
@@ -177,7 +176,7 @@ class AgentMagics(Magics):
         try:
             stream = RunStream(self.agent.loop, session, quiet=args.quiet, dry_run=args.dry_run)
             stream.run(request, mode=args.mode, files=files)
-            self.last_bundle = stream.finish(session_id=session_id, model=config.model,
+            stream.finish(session_id=session_id, model=config.model,
                                              include_failed=session.config.include_failed_cells)
         finally:
             for key, value in saved.items():

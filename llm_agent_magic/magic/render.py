@@ -92,10 +92,6 @@ class LiveView:
         elif isinstance(event, RunFinished):
             self.finished = event.status
 
-    @property
-    def answer_started(self) -> bool:
-        return bool(self.tokens)
-
     def markdown(self) -> str:
         parts = []
         head = "**Agent**"

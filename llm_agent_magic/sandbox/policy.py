@@ -78,7 +78,7 @@ _INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get
 
 
 def install(policy: dict[str, Any]) -> None:
-    """Install the audit hook described by ``policy`` (see ``isolation.build_policy``).
+    """Install the audit hook described by ``policy`` (built by ``launch.build_launch``).
 
     Returns nothing on purpose: the caller keeps no handle on the hook.
     """

@@ -266,13 +266,6 @@ def prepare_value(name: str, obj: Any, kind: str, folder: Path) -> tuple[dict[st
     return entry, tmp
 
 
-def write_value(name: str, obj: Any, kind: str, folder: Path) -> dict[str, Any]:
-    """Write one snapshot file atomically and return its catalog entry (without the fingerprint)."""
-    entry, tmp = prepare_value(name, obj, kind, folder)
-    os.replace(tmp, folder / entry["file"])
-    return entry
-
-
 def _check_column_names(columns: Any) -> None:
     if not all(isinstance(c, str) for c in columns):
         raise Unsupported("parquet needs string column names: rename the columns, e.g. df.columns = df.columns.astype(str)")

@@ -547,7 +547,6 @@ class FakeOllama(BackgroundServer):
             self._script = parsed
         return self
 
-    set_script = load
 
     def add_rule(self, rule: Mapping[str, Any] | None = None, **fields: Any) -> int:
         """Append a rule (given as a dict and/or keywords); returns its index."""

@@ -17,7 +17,6 @@ One call of the tool runs this loop, at most ``max_execution_attempts`` executio
 
 from __future__ import annotations
 
-import ast
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,12 +49,7 @@ def extract_code(reply: str) -> str:
     blocks = [b.strip("\n") for b in fenced_blocks(reply, ("python", "py", "python3"))]
     if blocks:
         return max(blocks, key=len)
-    text = reply.strip()
-    try:
-        ast.parse(text)
-    except SyntaxError:
-        pass
-    return text
+    return reply.strip()
 
 
 def entry_state(entry: Any) -> tuple[int, int]:
