@@ -8,6 +8,7 @@ for the magic. Every kernel operation runs on one private loop thread (see ``plu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import logging
 import os
@@ -27,7 +28,7 @@ from llm_agent_magic.exceptions import (
 )
 
 from . import isolation, snapshots
-from .launch import build_launch
+from .launch import build_launch, prepare_launch
 from .python_env import sandbox_python
 from .paths import SessionPaths
 from .plumbing import (
@@ -67,6 +68,7 @@ class SandboxKernel:
         self.max_output_chars = max_output_chars
         self.restore_on_start = restore
         self.level: str | None = None
+        self.layers: isolation.Layers | None = None
         self.km: Any = None
         self.kc: AsyncKernelClient | None = None
         self.wire: KernelWire | None = None
@@ -265,12 +267,18 @@ class SandboxKernel:
         self.wire = KernelWire(kc, self._alive)
         self._pid, self._pid_start = state["pid"], state.get("pid_start", "")
         self.level = state.get("level")
+        try:
+            self.layers = isolation.Layers(**state["layers"])
+        except (KeyError, TypeError):
+            self.layers = isolation.Layers(str(self.level))
         return True
 
     async def _launch(self) -> None:
-        self.level = isolation.resolve_level(self.config)
+        self.layers = isolation.resolve_layers(self.config)
+        self.level = self.layers.level
         runtime = await asyncio.to_thread(sandbox_python, self.config)
-        plan = build_launch(self.config, self.paths, self.level, runtime)
+        prepare_launch(self.paths)
+        plan = build_launch(self.config, self.paths, self.layers, runtime)
         kernel_dir = self.paths.kernel
         write_json_atomic(kernel_dir / "policy.json", plan.policy, 0o644)
         spec_dir = kernel_dir / "spec" / SPEC_NAME
@@ -297,7 +305,8 @@ class SandboxKernel:
         write_json_atomic(
             self.paths.state_file,
             {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(), "level": self.level,
-             "launch_id": launch_id, "started": time.time(), "python": runtime.executable},
+             "layers": dataclasses.asdict(self.layers), "launch_id": launch_id, "started": time.time(),
+             "python": runtime.executable},
         )
         kc = km.client()
         kc.allow_stdin = False
@@ -433,8 +442,8 @@ class SandboxKernel:
             result.variables, result.variables_omitted = parse_summaries(data.get("summary"))
             result.snapshot = data.get("snapshots")
         result.metadata = {
-            "isolation": self.level, "session_id": self.session_id, "kernel_pid": self._pid,
-            "attached": not self.owns_kernel, "restarts": self.restarts,
+            **(self.layers or isolation.Layers(str(self.level))).metadata(), "session_id": self.session_id,
+            "kernel_pid": self._pid, "attached": not self.owns_kernel, "restarts": self.restarts,
         }
         self._keep_long_output(result)
         return result

@@ -1,14 +1,17 @@
-"""Entry point of the sandbox kernel process: ``python launcher.py --policy FILE -f CONNECTION_FILE``.
+"""Entry point of the sandbox kernel process: ``python -I launcher.py --policy FILE -f CONNECTION_FILE``.
 
 Runs inside the sandbox's Python, which needs only ipykernel (not this package), so
 the sibling modules are loaded by path. Order matters:
 
-1. resource limits and the seccomp filter (no new processes) first, so the whole kernel start runs
-   under them;
-2. import the kernel machinery (and ctypes, whose import opens the main program);
-3. initialise the kernel (sockets, shell);
-4. install the audit hook, so the kernel's own start is not subject to it;
-5. serve.
+1. what the operating system enforces, first, so the whole kernel start runs under it: resource
+   limits, the seccomp filter (no new processes), Landlock (reads, writes, TCP), before any file the
+   sandbox could have written is read and before any thread exists;
+2. start in the launch folder, which the sandbox cannot write (not in the workspace: nothing there may
+   take part in the start), and put the user's site-packages on ``sys.path`` (``-I`` left them out);
+3. import the kernel machinery (and ctypes, whose import opens the main program);
+4. initialise the kernel (sockets, shell);
+5. install the audit hook, so the kernel's own start is not subject to it;
+6. move into the workspace (importable, after the installed packages) and serve.
 """
 
 from __future__ import annotations
@@ -42,10 +45,22 @@ def main() -> None:
             _load("seccomp").install()  # before any thread exists; threads inherit it
         except OSError as exc:
             print(f"llm-agent sandbox: seccomp filter not installed: {exc}", file=sys.stderr)
-    for folder in policy.get("make_dirs", ()):
-        os.makedirs(folder, exist_ok=True)
+    if policy.get("landlock"):
+        try:
+            _load("landlock").install(policy["landlock"])  # this thread only: no other exists yet
+        except OSError as exc:
+            # The parent reports Landlock in every result; a kernel without it must not start.
+            print(f"llm-agent sandbox: Landlock could not be applied ({exc}); not starting", file=sys.stderr)
+            sys.exit(3)
+    if policy.get("start_dir"):
+        os.chdir(policy["start_dir"])
+    _extend_path(policy)
 
     import ctypes  # noqa: F401  (its import dlopens the main program; do it before the hook)
+    import warnings
+
+    # The launch folder's IPython dir is read-only on purpose; IPython then works in a fresh temporary one.
+    warnings.filterwarnings("ignore", message="IPython dir .* is not a writable location")
 
     from ipykernel.kernelapp import IPKernelApp
 
@@ -54,6 +69,10 @@ def main() -> None:
     app.initialize(argv)
     if policy.get("audit_hook", True):
         _install_policy(policy)
+    if policy.get("workspace"):
+        os.chdir(policy["workspace"])
+        if sys.flags.safe_path and "" not in sys.path:
+            sys.path.append("")  # modules the code writes import, but never shadow installed ones
     if policy.get("preload"):
         # Import the usual analysis libraries while the kernel is idle, so the first analysis cell finds them.
         activity = {"busy": False, "last": time.monotonic()}
@@ -82,6 +101,17 @@ def _preload(modules: list[str], activity: dict) -> None:
             pass
         finally:
             sys.setswitchinterval(interval)
+
+
+def _extend_path(policy: dict) -> None:
+    """The user's site-packages (with its .pth files) and a kernel spec's PYTHONPATH, which ``-I`` ignored."""
+    if policy.get("user_site") and os.path.isdir(policy["user_site"]):
+        import site
+
+        site.addsitedir(policy["user_site"])
+    for folder in policy.get("sys_path", ()):
+        if folder not in sys.path:
+            sys.path.append(folder)
 
 
 def _pop_option(argv: list[str], name: str) -> str:

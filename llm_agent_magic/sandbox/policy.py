@@ -3,9 +3,11 @@
 This file is loaded *by path* inside the sandbox's Python (which may be another
 interpreter without this package), so it imports only the standard library.
 
-It is a second line of defence with friendly messages, not the boundary: a
-determined program can get around an audit hook (C extensions do not raise audit
-events). Bubblewrap is the boundary at the ``full`` level.
+It is a guide with friendly messages, not the boundary: a determined program can
+get around an audit hook (C extensions do not raise audit events, and pure Python
+can reach the hook's closure through a traceback and rewrite it). What the
+operating system enforces is the boundary: bubblewrap at ``full``, Landlock at
+``full`` and ``reduced`` (``landlock.py``), seccomp and the resource limits.
 
 Why closures everywhere: the hook keeps its state in closure variables captured
 at install time, so user code that reaches the policy module's globals (e.g.
@@ -157,7 +159,7 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
         refuse(
             "writing outside the workspace is not allowed",
             f"{event} {full!r}",
-            f"Write files under {workspace} (the current folder) or /tmp instead",
+            f"Write files under {workspace} (the current folder) or in tempfile.gettempdir() instead",
         )
 
     def check_read(event: str, path: Any, dir_fd: Any = None) -> None:
