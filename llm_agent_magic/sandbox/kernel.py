@@ -24,10 +24,11 @@ from traitlets.utils.importstring import import_item
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import (
-    ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SnapshotNotFound,
+    ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SessionBusy, SnapshotNotFound,
 )
 
 from . import isolation, snapshots
+from .hold import SessionHold, describe_process, holder_alive
 from .launch import build_launch, prepare_launch
 from .python_env import sandbox_python
 from .paths import SessionPaths
@@ -81,6 +82,7 @@ class SandboxKernel:
         self._ready: asyncio.Event | None = None
         self._start_error: BaseException | None = None
         self._exec_lock: asyncio.Lock | None = None
+        self._hold: SessionHold | None = None
         self._closed = False
 
     # --- public API ---------------------------------------------------------------------------------
@@ -105,6 +107,11 @@ class SandboxKernel:
     async def async_start(self) -> None:
         """Launch the kernel (or attach to the session's live one) and return without waiting for it to be ready."""
         await self._loop.call(self._start())
+
+    async def async_claim(self) -> None:
+        """Claim the session for this process (``SessionBusy`` if another keeps it past
+        ``SandboxConfig.session_wait_timeout``). ``start`` claims it too; shutting down releases it."""
+        await self._loop.call(self._claim())
 
     async def async_wait_ready(self) -> None:
         """Wait until the kernel answers (and variables from snapshots are restored)."""
@@ -202,6 +209,7 @@ class SandboxKernel:
         await self._loop.call(self._shutdown())
 
     start = run_sync(async_start)
+    claim = run_sync(async_claim)
     wait_ready = run_sync(async_wait_ready)
     execute = run_sync(async_execute)
     interrupt = run_sync(async_interrupt)
@@ -240,8 +248,8 @@ class SandboxKernel:
             return
         self._ready = asyncio.Event()
         self._exec_lock = asyncio.Lock()
-        self.paths.ensure()
         try:
+            await self._claim()
             async with session_lock(self.paths.lock_file):
                 attached = self._try_attach()
                 if not attached:
@@ -252,10 +260,20 @@ class SandboxKernel:
             raise
         asyncio.get_running_loop().create_task(self._become_ready(attached))
 
+    async def _claim(self) -> None:
+        if self._closed:
+            raise SandboxClosed(self.session_id)
+        if self._hold is None:
+            self.paths.ensure()
+            self._hold = await SessionHold.acquire(self.paths, self.config.session_wait_timeout)
+
     def _try_attach(self) -> bool:
         state = read_json(self.paths.state_file)
         if not state or not pid_alive(state.get("pid"), state.get("pid_start", "")):
             return False
+        if holder_alive(state):
+            # Its launcher is alive yet does not hold the session (an older version): never take its kernel.
+            raise SessionBusy(self.session_id, describe_process(state["owner_pid"]), state.get("started"), 0)
         connection_file = self.paths.connection_file(state.get("launch_id", ""))
         if not connection_file.exists():
             return False
@@ -304,7 +322,8 @@ class SandboxKernel:
         self._pid_start = process_start_time(self._pid) if self._pid else ""
         write_json_atomic(
             self.paths.state_file,
-            {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(), "level": self.level,
+            {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(),
+             "owner_start": process_start_time(os.getpid()), "level": self.level,
              "layers": dataclasses.asdict(self.layers), "launch_id": launch_id, "started": time.time(),
              "python": runtime.executable},
         )
@@ -532,6 +551,8 @@ class SandboxKernel:
             if state.get("pid") == self._pid:
                 self.paths.state_file.unlink(missing_ok=True)
             self.km = None
+        if self._hold is not None:
+            self._hold.release()
 
     def _keep_long_output(self, result: ExecutionResult) -> None:
         text = result.output_text()
