@@ -194,7 +194,8 @@ def seccomp_check() -> Check:
                      "run on Linux x86_64 or aarch64; the audit hook still refuses processes started from Python")
     code, err = _run_quiet([sys.executable, seccomp.__file__])
     if code == 0:
-        return Check(True, "new processes and exec are refused by the kernel itself (threads still work)")
+        return Check(True, "new processes, exec and (without network) UDP, raw and packet sockets are refused by "
+                           "the kernel itself (threads still work)")
     return Check(False, f"the seccomp self-test failed (exit {code}): {err[:200]}",
                  "use a Linux kernel with seccomp filters (CONFIG_SECCOMP_FILTER, Linux 3.17+); in a container, "
                  "the runtime must let processes add their own filters (Docker's default profile does)")

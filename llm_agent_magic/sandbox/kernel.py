@@ -31,6 +31,7 @@ from . import isolation, snapshots
 from .hold import SessionHold, describe_process, holder_alive
 from .launch import build_launch, prepare_launch
 from .python_env import sandbox_python
+from .quota import QuotaWatch
 from .paths import SessionPaths
 from .plumbing import (
     SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, run_sync, session_lock,
@@ -418,9 +419,18 @@ class SandboxKernel:
         expressions = {}
         if summary or snapshot:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
+        quota = self.config.workspace_quota_mb
+        watch = QuotaWatch([self.paths.workspace, self.paths.run], quota) if quota > 0 else None
+        if watch is not None:
+            await watch.start()
         msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
         collector = OutputCollector()
-        outcome, reply = await wire.collect(msg_id, collector, started + timeout)
+        watcher = asyncio.get_running_loop().create_task(watch.watch(self._interrupt)) if watch is not None else None
+        try:
+            outcome, reply = await wire.collect(msg_id, collector, started + timeout)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
         data: dict[str, Any] | None = None
         if outcome == "done":
@@ -464,6 +474,11 @@ class SandboxKernel:
             **(self.layers or isolation.Layers(str(self.level))).metadata(), "session_id": self.session_id,
             "kernel_pid": self._pid, "attached": not self.owns_kernel, "restarts": self.restarts,
         }
+        if watch is not None:
+            result.metadata["disk"] = await watch.finish()
+            if watch.exceeded:
+                result.status = "error" if result.status == "ok" else result.status
+                result.message = " ".join(filter(None, [result.message, watch.message()]))
         self._keep_long_output(result)
         return result
 

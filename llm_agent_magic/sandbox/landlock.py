@@ -43,6 +43,10 @@ _FS_BY_ABI = {1: (1 << 13) - 1, 2: (1 << 14) - 1, 3: (1 << 15) - 1, 4: (1 << 15)
 BIND_TCP, CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
+#: /proc entries no analysis needs (kernel memory and logs, keys, triggers).
+PROC_DENIED = frozenset({"kcore", "kmsg", "kallsyms", "kpagecount", "kpageflags", "kpagecgroup", "sysrq-trigger",
+                         "timer_list", "sched_debug", "keys", "key-users"})
+
 READ = EXECUTE | READ_FILE | READ_DIR
 WRITE = READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_SYM \
     | REFER | TRUNCATE
@@ -84,7 +88,8 @@ def install(rules: dict[str, Any]) -> int:
     """Restrict this thread and its future children to ``rules``; returns the ABI used. Irreversible.
 
     ``rules``: ``read`` and ``write`` (lists of folders or files), ``devices`` (files read and written,
-    such as /dev/null), ``allow_network`` (bool). Paths that do not exist are skipped.
+    such as /dev/null), ``proc`` (bool: this process's own /proc entry and the system-wide ones, not other
+    processes'), ``allow_network`` (bool). Paths that do not exist are skipped.
     Call it before any other thread exists: threads created earlier keep their freedom.
     """
     abi = abi_version()
@@ -100,6 +105,8 @@ def install(rules: dict[str, Any]) -> int:
         for key, rights in (("read", READ), ("write", WRITE), ("devices", DEVICE)):
             for path in rules.get(key, ()):
                 _allow(libc, int(ruleset), path, rights & fs)
+        for path in proc_paths() if rules.get("proc") else ():
+            _allow(libc, int(ruleset), path, READ & fs)
         if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
             raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
         if libc.syscall(_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
@@ -107,6 +114,18 @@ def install(rules: dict[str, Any]) -> int:
     finally:
         os.close(ruleset)
     return abi
+
+
+def proc_paths() -> list[str]:
+    """This process's /proc entry (threads included) and /proc's system-wide files: what other processes
+    keep there (environment, command line, memory maps) stays out of reach."""
+    found = [os.path.realpath("/proc/self")]
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:
+        return found
+    found += [e.path for e in entries if not e.name.isdigit() and not e.is_symlink() and e.name not in PROC_DENIED]
+    return found
 
 
 def _allow(libc: Any, ruleset: int, path: str, rights: int) -> None:

@@ -157,6 +157,9 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, run
         "preload": list(config.preload_modules),
         "audit_hook": level != "off",
         "seccomp": layers.seccomp,
+        "drop_capabilities": level != "off",
+        # Without network: unix sockets, and TCP ones only where Landlock refuses their connect and bind.
+        "sockets": "all" if config.allow_network else "stream" if layers.landlock >= 4 else "unix",
         "landlock": landlock_rules(view, bool(config.allow_network)) if layers.landlock else None,
         "audit": {
             "workspace": str(paths.workspace),

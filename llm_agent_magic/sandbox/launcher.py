@@ -42,7 +42,7 @@ def main() -> None:
     _apply_limits(policy.get("limits", {}))
     if policy.get("seccomp"):
         try:
-            _load("seccomp").install()  # before any thread exists; threads inherit it
+            _load("seccomp").install(policy.get("sockets", "all"))  # threads, even earlier ones, get it too
         except OSError as exc:
             print(f"llm-agent sandbox: seccomp filter not installed: {exc}", file=sys.stderr)
     if policy.get("landlock"):
@@ -52,6 +52,8 @@ def main() -> None:
             # The parent reports Landlock in every result; a kernel without it must not start.
             print(f"llm-agent sandbox: Landlock could not be applied ({exc}); not starting", file=sys.stderr)
             sys.exit(3)
+    if policy.get("drop_capabilities"):
+        _drop_capabilities()
     if policy.get("start_dir"):
         os.chdir(policy["start_dir"])
     _extend_path(policy)
@@ -101,6 +103,19 @@ def _preload(modules: list[str], activity: dict) -> None:
             pass
         finally:
             sys.setswitchinterval(interval)
+
+
+def _drop_capabilities() -> None:
+    """Give up every capability (root at 'reduced' could otherwise reconfigure the network or read any file's
+    owner's files regardless of their mode). No process is started afterwards, so none come back."""
+    import ctypes
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # _LINUX_CAPABILITY_VERSION_3
+    data = ctypes.create_string_buffer(24)  # two zeroed {effective, permitted, inheritable} sets
+    if libc.capset(header, data) != 0:
+        print(f"llm-agent sandbox: could not drop capabilities (errno {ctypes.get_errno()})", file=sys.stderr)
 
 
 def _extend_path(policy: dict) -> None:

@@ -141,14 +141,13 @@ def landlock_rules(view: View, allow_network: bool) -> dict[str, object]:
     """The same view as Landlock rules: it only allows, so readable roots are split around hidden paths."""
     read = [p for d in SYSTEM_DIRS if d != "/etc" for p in [d] if os.path.isdir(p)]
     read += cover("/etc", list(SECRET_ETC_FILES))
-    read += ["/proc"]  # other processes' files are still out of reach: Landlock denies ptrace-like access
     for root in view.readable:
         read += cover(root, view.hidden)
     read += [k for k in view.keep if os.path.exists(k)] + view.session_readable
     write = list(view.writable) + [view.ipc]
     if view.private_tmp:
         write += list(PRIVATE_TMP)
-    return {"read": read, "write": write, "devices": list(DEVICES), "allow_network": allow_network}
+    return {"read": read, "write": write, "devices": list(DEVICES), "proc": True, "allow_network": allow_network}
 
 
 def cover(root: str, hidden: list[str]) -> list[str]:
