@@ -71,6 +71,8 @@ def main() -> None:
     app.initialize(argv)
     if policy.get("audit_hook", True):
         _install_policy(policy)
+    if policy.get("start_dir"):
+        sys.meta_path.insert(0, _RcFrom(policy["start_dir"]))
     if policy.get("workspace"):
         os.chdir(policy["workspace"])
         if sys.flags.safe_path and "" not in sys.path:
@@ -103,6 +105,37 @@ def _preload(modules: list[str], activity: dict) -> None:
             pass
         finally:
             sys.setswitchinterval(interval)
+
+
+class _RcFrom:
+    """Import finder: the first ``import matplotlib`` reads its rc file from ``folder``, not the current folder.
+
+    matplotlib looks for ``./matplotlibrc`` before $MATPLOTLIBRC; in the workspace that would be a file earlier
+    code left there, steering every later kernel's plots (and its ``backend: module://...`` imports).
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+        if name != "matplotlib":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if loader is not None and hasattr(loader, "exec_module"):
+            real_exec, folder = loader.exec_module, self.folder
+
+            def exec_module(module: types.ModuleType) -> None:
+                here = os.getcwd()
+                os.chdir(folder)
+                try:
+                    real_exec(module)
+                finally:
+                    os.chdir(here)
+
+            loader.exec_module = exec_module
+        return spec
 
 
 def _drop_capabilities() -> None:
