@@ -84,6 +84,7 @@ class SandboxKernel:
         self._start_error: BaseException | None = None
         self._exec_lock: asyncio.Lock | None = None
         self._hold: SessionHold | None = None
+        self._quota: QuotaWatch | None = None
         self._closed = False
 
     # --- public API ---------------------------------------------------------------------------------
@@ -297,7 +298,8 @@ class SandboxKernel:
         self.level = self.layers.level
         runtime = await asyncio.to_thread(sandbox_python, self.config)
         prepare_launch(self.paths)
-        plan = build_launch(self.config, self.paths, self.layers, runtime)
+        launch_id = uuid.uuid4().hex[:8]
+        plan = build_launch(self.config, self.paths, self.layers, runtime, self.paths.connection_file(launch_id))
         kernel_dir = self.paths.kernel
         write_json_atomic(kernel_dir / "policy.json", plan.policy, 0o644)
         spec_dir = kernel_dir / "spec" / SPEC_NAME
@@ -306,7 +308,6 @@ class SandboxKernel:
                 "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
         write_json_atomic(spec_dir / "kernel.json", spec, 0o644)
         self._remove_stale_files()
-        launch_id = uuid.uuid4().hex[:8]
         km_class = _manager_class(self.config.kernel_manager_class)
         km = km_class(
             kernel_name=SPEC_NAME,
@@ -419,8 +420,7 @@ class SandboxKernel:
         expressions = {}
         if summary or snapshot:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
-        quota = self.config.workspace_quota_mb
-        watch = QuotaWatch([self.paths.workspace, self.paths.run], quota) if quota > 0 else None
+        watch = self._quota_watch()
         if watch is not None:
             await watch.start()
         msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
@@ -481,6 +481,14 @@ class SandboxKernel:
                 result.message = " ".join(filter(None, [result.message, watch.message()]))
         self._keep_long_output(result)
         return result
+
+    def _quota_watch(self) -> QuotaWatch | None:
+        quota = self.config.workspace_quota_mb
+        if quota <= 0:
+            return None
+        if self._quota is None or self._quota.quota != quota * 2**20:
+            self._quota = QuotaWatch([self.paths.workspace, self.paths.run], quota)
+        return self._quota
 
     async def _helper(self, call: str, timeout: float = SILENT_TIMEOUT) -> dict[str, Any] | None:
         assert self.wire is not None
@@ -550,6 +558,13 @@ class SandboxKernel:
         if self._closed:
             return
         self._closed = True
+        try:
+            await self._stop_own_kernel()
+        finally:
+            if self._hold is not None:
+                self._hold.release()
+
+    async def _stop_own_kernel(self) -> None:
         if self._ready is not None and not self._ready.is_set():
             await self._ready.wait()
         if self.kc is not None and self._start_error is None and await self._alive():
@@ -566,8 +581,6 @@ class SandboxKernel:
             if state.get("pid") == self._pid:
                 self.paths.state_file.unlink(missing_ok=True)
             self.km = None
-        if self._hold is not None:
-            self._hold.release()
 
     def _keep_long_output(self, result: ExecutionResult) -> None:
         text = result.output_text()

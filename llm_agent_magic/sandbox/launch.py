@@ -19,7 +19,7 @@ from typing import Any
 from llm_agent_magic.config import SandboxConfig
 
 from .isolation import Layers, bwrap_path, namespace_flags
-from .mounts import PRIVATE_TMP, build_view, bwrap_args, inside, landlock_rules, real
+from .mounts import PRIVATE_TMP, build_view, bwrap_args, inside, landlock_rules, real, writable_tmp
 from .paths import SessionPaths
 from .python_env import PythonRuntime, sandbox_env, scrub_env
 
@@ -73,8 +73,9 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, runtime: PythonRuntime) -> LaunchPlan:
-    """Plan the launch of ``paths``' kernel with ``layers``."""
+def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, runtime: PythonRuntime,
+                 connection_file: Path) -> LaunchPlan:
+    """Plan the launch of ``paths``' kernel with ``layers``, connected through ``connection_file``."""
     level = layers.level
     home = real(os.path.expanduser("~"))
     project = project_dir(config, paths)
@@ -108,7 +109,6 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, run
             JUPYTER_CONFIG_DIR=str(launch / "jupyter" / "config"),
             JUPYTER_DATA_DIR=str(launch / "jupyter" / "data"),
             JUPYTER_RUNTIME_DIR=str(run / "runtime"),
-            TMPDIR="/tmp" if level == "full" else str(run / "tmp"),
             # glibc reserves 64 MB of address space per thread arena; the address-space limit would feel it.
             MALLOC_ARENA_MAX="2",
             PYDEVD_DISABLE_FILE_VALIDATION="1",
@@ -134,7 +134,11 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, run
     readable = python_roots + user_site + spec_path + [project, str(HERE)] + extra
     view = build_view(paths, readable, keep=python_roots + user_site + spec_path + [str(HERE), project] + extra,
                       hide_dotfiles=config.hide_home_dotfiles, private_tmp=level == "full",
-                      tmp_sizes=tmp_sizes(config), launch_dir=real(launch), connection_dir=real(paths.kernel))
+                      tmp_sizes=tmp_sizes(config), launch_dir=real(launch),
+                      connection_file=os.path.join(real(paths.kernel), connection_file.name))
+    tmp_roots = writable_tmp(view)
+    if level != "off":
+        env["TMPDIR"] = "/tmp" if "/tmp" in tmp_roots else str(run / "tmp")
     trusted = [r for r in python_roots + [str(HERE)] if not any(inside(r, d) for d in view.hidden + [home])]
     # The longest matching prefix decides; on a tie the earlier rule wins, so a project folder that *is*
     # the home folder stays readable while what is hidden inside it (longer paths) is not.
@@ -145,7 +149,6 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, run
     read_rules += [(h, False) for h in view.hidden]
     if level == "reduced":
         read_rules += [(t, False) for t in PRIVATE_TMP]  # the host's shared temporary folders
-    tmp_roots = list(PRIVATE_TMP) if level == "full" else []
     policy = {
         "level": level,
         "limits": limits,

@@ -9,7 +9,7 @@ the sibling modules are loaded by path. Order matters:
 2. start in the launch folder, which the sandbox cannot write (not in the workspace: nothing there may
    take part in the start), and put the user's site-packages on ``sys.path`` (``-I`` left them out);
 3. import the kernel machinery (and ctypes, whose import opens the main program);
-4. initialise the kernel (sockets, shell);
+4. initialise the kernel (sockets, shell), then refuse new unix sockets (seccomp, second filter);
 5. install the audit hook, so the kernel's own start is not subject to it;
 6. move into the workspace (importable, after the installed packages) and serve.
 """
@@ -40,11 +40,13 @@ def main() -> None:
     with open(policy_file, encoding="utf-8") as fh:
         policy = json.load(fh)
     _apply_limits(policy.get("limits", {}))
-    if policy.get("seccomp"):
+    seccomp = _load("seccomp") if policy.get("seccomp") else None
+    if seccomp is not None:
         try:
-            _load("seccomp").install(policy.get("sockets", "all"))  # threads, even earlier ones, get it too
+            seccomp.install(policy.get("sockets", "all"))  # threads, even earlier ones, get it too
         except OSError as exc:
             print(f"llm-agent sandbox: seccomp filter not installed: {exc}", file=sys.stderr)
+            seccomp = None
     if policy.get("landlock"):
         try:
             _load("landlock").install(policy["landlock"])  # this thread only: no other exists yet
@@ -69,6 +71,8 @@ def main() -> None:
     _register_helpers(policy)
     app = IPKernelApp.instance()
     app.initialize(argv)
+    if seccomp is not None:
+        seccomp.install_late(policy.get("sockets", "all"))  # the kernel's own sockets exist now
     if policy.get("audit_hook", True):
         _install_policy(policy)
     if policy.get("start_dir"):

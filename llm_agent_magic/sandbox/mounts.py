@@ -45,7 +45,7 @@ class View:
     keep: list[str]  # inside hidden paths, yet readable (a Python installed in ~/.pyenv)
     session: str
     writable: list[str]  # the session's workspace, snapshots and scratch folders
-    session_readable: list[str]  # the session's own files the kernel reads (connection file, launch folder)
+    session_readable: list[str]  # the launch folder and the connection file (not the lock or state files)
     data_root: str
     ipc: str
     private_tmp: bool  # /tmp, /var/tmp and /dev/shm are the sandbox's own (bubblewrap)
@@ -70,7 +70,7 @@ def home_hidden(home: str, readable: list[str], hide_dotfiles: bool) -> list[str
 
 
 def build_view(paths: SessionPaths, readable: list[str], keep: list[str], hide_dotfiles: bool,
-               private_tmp: bool, tmp_sizes: dict[str, int], launch_dir: str, connection_dir: str) -> View:
+               private_tmp: bool, tmp_sizes: dict[str, int], launch_dir: str, connection_file: str) -> View:
     home = real(os.path.expanduser("~"))
     readable = [r for r in dict.fromkeys(readable) if r != "/"]
     data_root = real(paths.data_root)
@@ -81,7 +81,7 @@ def build_view(paths: SessionPaths, readable: list[str], keep: list[str], hide_d
         keep=[k for k in dict.fromkeys(keep) if any(inside(k, h) for h in hidden)],
         session=real(paths.root),
         writable=[real(p) for p in (paths.workspace, paths.snapshots, paths.run)],
-        session_readable=[launch_dir, connection_dir],
+        session_readable=[launch_dir, connection_file],
         data_root=data_root,
         ipc=real(paths.ipc_dir),
         private_tmp=private_tmp,
@@ -144,10 +144,17 @@ def landlock_rules(view: View, allow_network: bool) -> dict[str, object]:
     for root in view.readable:
         read += cover(root, view.hidden)
     read += [k for k in view.keep if os.path.exists(k)] + view.session_readable
-    write = list(view.writable) + [view.ipc]
-    if view.private_tmp:
-        write += list(PRIVATE_TMP)
+    write = list(view.writable) + [view.ipc] + writable_tmp(view)
     return {"read": read, "write": write, "devices": list(DEVICES), "proc": True, "allow_network": allow_network}
+
+
+def writable_tmp(view: View) -> list[str]:
+    """The private temporary folders Landlock may grant: a rule on /tmp would also grant whatever bubblewrap
+    mounted beneath it (a project or data root that lives in /tmp), so such a folder is left out."""
+    if not view.private_tmp:
+        return []
+    mounted = view.readable + view.keep + view.writable + view.session_readable + [view.ipc, view.session]
+    return [t for t in PRIVATE_TMP if not any(inside(m, t) for m in mounted)]
 
 
 def cover(root: str, hidden: list[str]) -> list[str]:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 POLL = 0.2
 MB = 2**20
+INLINE_WALK = 0.002
 
 
 def disk_usage(folders: list[Path]) -> int:
@@ -46,23 +48,32 @@ def disk_usage(folders: list[Path]) -> int:
 
 
 class QuotaWatch:
-    """One execution's watch over the sandbox's disk use."""
+    """A sandbox's watch over its disk use, one execution at a time (``start``, ``watch``, ``finish``)."""
 
     def __init__(self, folders: list[Path], quota_mb: int) -> None:
         self.folders = folders
         self.quota = quota_mb * MB
         self.limit = self.quota
-        self.used = 0
+        self.used: int | None = None
         self.exceeded = False
         self.interrupted = False
+        self._walk = 0.0  # seconds the last measurement took
 
     async def measure(self) -> int:
-        self.used = await asyncio.to_thread(disk_usage, self.folders)
+        started = time.perf_counter()
+        if self._walk < INLINE_WALK:  # a small workspace: measuring costs less than a hop to a thread
+            self.used = disk_usage(self.folders)
+        else:
+            self.used = await asyncio.to_thread(disk_usage, self.folders)
+        self._walk = time.perf_counter() - started
         return self.used
 
     async def start(self) -> None:
+        self.exceeded = self.interrupted = False
+        # What the last execution ended with (only the sandbox writes there); measured on the first one.
+        used = self.used if self.used is not None else await self.measure()
         # Already over the quota (an earlier execution): code may still delete, but not grow.
-        self.limit = max(self.quota, await self.measure())
+        self.limit = max(self.quota, used)
 
     async def watch(self, interrupt: Callable[[], Awaitable[Any]]) -> None:
         """Measure until cancelled; interrupt the execution once it passes the limit."""
@@ -77,10 +88,10 @@ class QuotaWatch:
         """The last measurement, for the result's metadata."""
         if await self.measure() > self.limit:
             self.exceeded = True
-        return {"used_mb": round(self.used / MB, 1), "quota_mb": self.quota // MB, "exceeded": self.exceeded}
+        return {"used_mb": round((self.used or 0) / MB, 1), "quota_mb": self.quota // MB, "exceeded": self.exceeded}
 
     def message(self) -> str:
         what = "so the execution was stopped" if self.interrupted else "by the end of the execution"
-        return (f"the sandbox's files took {self.used / MB:.1f} MB, more than its disk quota of {self.quota // MB} MB "
+        return (f"the sandbox's files took {(self.used or 0) / MB:.1f} MB, more than its disk quota of {self.quota // MB} MB "
                 f"(SandboxConfig.workspace_quota_mb), {what}; delete files it no longer needs (os.remove) or write "
                 f"less")

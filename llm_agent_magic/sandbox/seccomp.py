@@ -9,7 +9,8 @@ ENOSYS so that the C library falls back to clone, whose flags the filter can rea
 Without network, it also limits which sockets may be created (``sockets``): unix sockets always;
 TCP ones when Landlock refuses TCP connect and bind (``"stream"``); netlink ones (listing network
 interfaces); never UDP, raw or packet ones, which Landlock does not cover (a UDP datagram to a DNS
-server leaves the machine).
+server leaves the machine). Once the kernel has its own sockets, ``install_late`` refuses new unix
+and netlink ones as well: Landlock does not cover connecting to another program's unix socket.
 
 Loaded by path inside the sandbox's Python: standard library only. Linux on x86_64 and aarch64.
 """
@@ -91,6 +92,24 @@ def _program(sockets: str = "all") -> bytes:
     return b"".join(struct.pack("HBBI", op, rel(jt, i), rel(jf, i), k) for i, (op, jt, jf, k) in enumerate(program))
 
 
+def _late_program(sockets: str) -> bytes:
+    """Once the kernel has its own sockets: no new unix or netlink ones (``socketpair`` still works), so code
+    cannot reach the unix sockets of other programs (a container runtime's, an ssh agent's, a desktop bus)."""
+    audit_arch, socket_nr = _ARCHES[platform.machine()][0], _ARCHES[platform.machine()][5]
+    inet = sockets == "stream"
+    program = [
+        (_LD_W_ABS, 0, 0, _ARCH),
+        (_JEQ, 0, 6 if inet else 4, audit_arch),  # another ABI is refused by the first filter
+        (_LD_W_ABS, 0, 0, _NR),
+        (_JEQ, 0, 4 if inet else 2, socket_nr),
+        (_LD_W_ABS, 0, 0, _ARG0),
+    ]
+    if inet:
+        program += [(_JEQ, 2, 0, _AF_INET), (_JEQ, 1, 0, _AF_INET6)]
+    program += [(_RET, 0, 0, _ERRNO | errno.EPERM), (_RET, 0, 0, _ALLOW)]
+    return b"".join(struct.pack("HBBI", *ins) for ins in program)
+
+
 class _Filter(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_char_p)]
 
@@ -107,7 +126,19 @@ def install(sockets: str = "all") -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    program = _program(sockets)
+    _load(libc, _program(sockets))
+
+
+def install_late(sockets: str) -> None:
+    """After the kernel has made its own sockets: refuse new unix and netlink sockets (unless ``sockets`` is
+    ``"all"``: network allowed). Adds to the filter ``install`` put in place; both apply. Irreversible."""
+    if sockets not in SOCKETS:
+        raise ValueError(f"sockets must be one of {SOCKETS}")
+    if sockets != "all":
+        _load(ctypes.CDLL(None, use_errno=True), _late_program(sockets))
+
+
+def _load(libc: ctypes.CDLL, program: bytes) -> None:
     prog = _Filter(len(program) // 8, program)
     nr = _ARCHES[platform.machine()][1]
     if libc.syscall(nr, _SECCOMP_SET_MODE_FILTER, _SECCOMP_FILTER_FLAG_TSYNC, ctypes.byref(prog)) != 0:
@@ -126,6 +157,15 @@ def _selftest() -> int:
     try:
         socket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()
         return 4
+    except PermissionError:
+        pass
+    install_late("stream")
+    socket.socket(socket.AF_INET, socket.SOCK_STREAM).close()
+    for pair in socket.socketpair():
+        pair.close()
+    try:
+        socket.socket(socket.AF_UNIX).close()
+        return 5
     except PermissionError:
         pass
     done = []

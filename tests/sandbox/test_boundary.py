@@ -71,6 +71,9 @@ def test_reads_outside_the_allowed_roots_fail(sb: SandboxKernel, level: str, pla
     denied(r, *enames)
     r = sb.execute("import os\nprint(open(f'/proc/{os.getppid()}/cmdline').read())")
     denied(r, *enames)
+    # Nor can it take the session's lock or read who holds it (only its connection file is readable there).
+    for name in ("hold", "lock", "holder.json", "state.json", "policy.json"):
+        denied(sb.execute(f"open({str(sb.paths.kernel / name)!r}).close()"), "PermissionError", "FileNotFoundError")
     # Its own process is readable.
     assert sb.execute("print(len(open('/proc/self/status').read()) > 0)").stdout == "True\n"
 
@@ -110,6 +113,23 @@ def test_network_fails_in_the_kernel(sb: SandboxKernel, level: str) -> None:
         assert "ermission denied" in denied(r, *enames) or level == "full"
         with pytest.raises(TimeoutError):
             listener.accept()
+    # Another program's unix socket (a container runtime's, an ssh agent's): Landlock does not cover connecting
+    # to one, the seccomp filter refuses new unix sockets once the kernel has its own.
+    folder = Path("/tmp") / f"llm-agent-sock-{os.getpid()}"
+    folder.mkdir(exist_ok=True)
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(folder / "agent.sock"))
+        listener.listen()
+        listener.settimeout(0.2)
+        r = sb.execute(f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.connect({str(folder / 'agent.sock')!r})")
+        denied(r, "PermissionError", "FileNotFoundError")
+        with pytest.raises(TimeoutError):
+            listener.accept()
+    (folder / "agent.sock").unlink()
+    folder.rmdir()
+    # asyncio's self-pipe (socketpair) still works.
+    r = sb.execute("import asyncio\nasyncio.new_event_loop().close()\nprint('ok')")
+    assert r.stdout == "ok\n", r.text_for_model()
     # UDP is beyond Landlock: the seccomp filter refuses the socket itself.
     r = sb.execute("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'x', ('8.8.8.8', 53))")
     denied(r, "PermissionError")
