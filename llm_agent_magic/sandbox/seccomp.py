@@ -3,7 +3,7 @@
 The audit hook refuses ``os.fork``/``subprocess`` with a friendly message, but C code (such as
 ``_posixsubprocess.fork_exec`` behind multiprocessing's 'spawn') forks without raising audit events,
 and RLIMIT_NPROC does not apply to root. This filter makes the kernel itself refuse: new processes
-(fork, vfork, clone without CLONE_THREAD) and exec fail with EPERM; threads still work. clone3 answers
+(fork, vfork, clone without CLONE_THREAD), exec and io_uring fail with EPERM; threads still work. clone3 answers
 ENOSYS so that the C library falls back to clone, whose flags the filter can read.
 
 Without network, it also limits which sockets may be created (``sockets``): unix sockets always;
@@ -42,6 +42,10 @@ _ARCHES = {
     "x86_64": (0xC000003E, 317, {"fork": 57, "vfork": 58, "execve": 59, "execveat": 322}, 56, 435, 41),
     "aarch64": (0xC00000B7, 277, {"execve": 221, "execveat": 281}, 220, 435, 198),
 }
+# io_uring creates sockets and opens files without the system calls this filter sees.
+_IO_URING = {"io_uring_setup": 425, "io_uring_enter": 426, "io_uring_register": 427}
+for _arch in _ARCHES.values():
+    _arch[2].update(_IO_URING)
 
 
 def supported() -> bool:

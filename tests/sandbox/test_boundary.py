@@ -133,6 +133,10 @@ def test_network_fails_in_the_kernel(sb: SandboxKernel, level: str) -> None:
     # UDP is beyond Landlock: the seccomp filter refuses the socket itself.
     r = sb.execute("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'x', ('8.8.8.8', 53))")
     denied(r, "PermissionError")
+    # Nor can io_uring, which makes sockets without the socket() system call.
+    r = sb.execute("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+                   "print(libc.syscall(425, 8, ctypes.create_string_buffer(120)), ctypes.get_errno())")
+    assert r.stdout == f"-1 {errno.EPERM}\n", r.text_for_model()
 
 
 def test_signals_to_processes_outside_fail(sb: SandboxKernel) -> None:
