@@ -110,8 +110,17 @@ class SandboxConfig(Configurable):
         ["auto", "full", "reduced", "off"],
         default_value="auto",
         help=(
-            "'full': bubblewrap + limits + scrubbed env + audit hook; 'reduced': the same without bubblewrap; "
-            "'off': no isolation (explicit opt-out); 'auto': full when bubblewrap works, else reduced."
+            "'full': bubblewrap + Landlock + limits + seccomp + allowlisted env + audit hook; 'reduced': the same "
+            "without bubblewrap (Landlock is then the boundary); 'off': no isolation (explicit opt-out); 'auto': full "
+            "when bubblewrap works, else reduced."
+        ),
+    ).tag(config=True)
+    allow_unenforced = Bool(
+        False,
+        help=(
+            "Run the sandbox at 'reduced' even where neither bubblewrap nor Landlock works, so that nothing the "
+            "operating system enforces keeps generated code from your files and network (only the audit hook, which "
+            "code can switch off, and the limits). Every result then says so."
         ),
     ).tag(config=True)
     kernel_manager_class = Unicode(
@@ -134,15 +143,45 @@ class SandboxConfig(Configurable):
     )
     max_file_size_mb = Int(1024, help="Largest file the sandbox may write, in MB.").tag(config=True)
     max_open_files = Int(256, help="Open file descriptors the sandbox may hold.").tag(config=True)
+    workspace_quota_mb = Int(
+        4096,
+        help=(
+            "Total disk space, in MB, the sandbox may fill in its workspace and scratch folders. Checked while code "
+            "runs: an execution that passes it is interrupted and told so. 0: no quota."
+        ),
+    ).tag(config=True)
+    tmp_size_mb = Int(
+        0,
+        help=(
+            "RAM, in MB, that /tmp, /var/tmp and /dev/shm inside bubblewrap may hold together (they are memory-backed; "
+            "/tmp gets half, the others a quarter each). 0: a quarter of memory_limit_mb."
+        ),
+    ).tag(config=True)
+    session_wait_timeout = Float(
+        60.0,
+        help=(
+            "Seconds to wait for a session that another process is using (its sandbox kernel belongs to that "
+            "process) before giving up with SessionBusy. 0: refuse at once."
+        ),
+    ).tag(config=True)
     execution_timeout = Float(120.0, help="Seconds one execution may run before it is interrupted.").tag(config=True)
     interrupt_grace = Float(5.0, help="Seconds to wait after an interrupt before the kernel is restarted.").tag(
         config=True
     )
     startup_timeout = Float(60.0, help="Seconds to wait for the sandbox kernel to start.").tag(config=True)
+    pass_env = List(
+        Unicode(),
+        default_value=[],
+        help=(
+            "Environment variables (names or glob patterns such as 'MYAPP_*') the sandbox inherits besides the "
+            "allowlist (locale, time zone, PATH, USER, thread counts). Names matching scrub_env_patterns are removed "
+            "even so."
+        ),
+    ).tag(config=True)
     scrub_env_patterns = List(
         Unicode(),
         default_value=["*KEY*", "*TOKEN*", "*SECRET*", "*PASSWORD*", "*CREDENTIAL*"],
-        help="Environment variables matching these glob patterns are removed from the sandbox.",
+        help="Environment variables matching these glob patterns are removed from the sandbox, even when allowed.",
     ).tag(config=True)
     allow_network = Bool(False, help="Let generated code open network connections.").tag(config=True)
     extra_ro_binds = List(Unicode(), default_value=[], help="Extra host folders the sandbox may read.").tag(
@@ -151,6 +190,13 @@ class SandboxConfig(Configurable):
     project_dir = Unicode(
         "",
         help="Folder the sandbox may read (read-only), e.g. the notebooks' folder. Empty: the folder holding the data root.",
+    ).tag(config=True)
+    hide_home_dotfiles = Bool(
+        True,
+        help=(
+            "When the sandbox can read your home folder (the project folder is it, or holds it), hide its dot-files "
+            "and dot-folders (.ssh, .cache, .config, .local, browser profiles, tokens...)."
+        ),
     ).tag(config=True)
     summary_max_variables = Int(50, help="Most variables described to the model after each execution.").tag(
         config=True

@@ -171,6 +171,24 @@ class SandboxStartError(SandboxError):
         )
 
 
+class SessionBusy(SandboxError):
+    """Another process is using the session (its sandbox kernel belongs to that process)."""
+
+    def __init__(self, session_id: str, holder: str, since: float | None, waited: float):
+        import time
+
+        self.session_id = session_id
+        self.holder = holder
+        when = f" since {time.strftime('%H:%M:%S', time.localtime(since))}" if since else ""
+        waited_text = f" Waited {waited:g} s." if waited > 0 else ""
+        super().__init__(
+            f"Session {session_id!r} is in use by another process: {holder}{when}.{waited_text} Its sandbox kernel "
+            f"belongs to that process and is left alone. Wait until that run finishes (or stop it), or use another "
+            f"session (`llm-agent run --session NAME`, `%%agent --session NAME`); "
+            f"SandboxConfig.session_wait_timeout sets how long to wait."
+        )
+
+
 class SandboxClosed(SandboxError):
     """The sandbox was shut down; it cannot run code any more."""
 

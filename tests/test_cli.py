@@ -43,6 +43,24 @@ def test_doctor_reports_each_check_with_its_fix(tmp_path):
     assert out.returncode == 1  # a model is missing
 
 
+def test_doctor_reports_landlock_and_what_the_operating_system_enforces(tmp_path):
+    from llm_agent_magic.sandbox.landlock import abi_version
+
+    out = cli("doctor", "--json", "--isolation=reduced", f"--host=http://127.0.0.1:{closed_port()}", cwd=tmp_path)
+    checks = {c["name"]: c for c in json.loads(out.stdout)}
+    landlock, level = checks["sandbox landlock"], checks["sandbox isolation"]
+    # The audit hook is described for what it is.
+    assert "a guide, not a wall" in checks["sandbox audit hook"]["detail"]
+    assert level["detail"].startswith("level in force: reduced")
+    abi = abi_version()
+    if abi:
+        assert landlock["status"] == "ok" and landlock["detail"].startswith(f"Landlock ABI {abi}:")
+        assert level["status"] == "warn" and f"enforced by the operating system: landlock-abi-{abi}" in level["detail"]
+    else:
+        assert landlock["status"] == "warn" and "Linux 5.13" in landlock["fix"]
+        assert level["status"] == "fail" and "allow_unenforced" in level["detail"]
+
+
 def test_doctor_without_ollama_says_how_to_start_it(tmp_path):
     out = cli("doctor", f"--host=http://127.0.0.1:{closed_port()}", cwd=tmp_path)
     assert out.returncode == 1

@@ -135,6 +135,8 @@ class AgentSession:
         """
         if self.running:
             raise LLMAgentError("This session is running a request; cancel it before resetting.")
+        if self.sandbox is not None:
+            await self.sandbox.async_claim()  # another process's session is not ours to wipe (SessionBusy)
         with contextlib.suppress(SessionNotFound):
             self.store.delete_session(self.session_id)
         self.store.ensure_session(self.session_id)

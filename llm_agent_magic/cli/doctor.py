@@ -91,6 +91,7 @@ def check_sandbox(config: SandboxConfig) -> list[Check]:
     layers = {
         "bubblewrap": report.bubblewrap,
         "user namespaces": report.user_namespaces,
+        "landlock": report.landlock,
         "resource limits": report.rlimits,
         "seccomp": report.seccomp,
         "audit hook": report.audit_hook,
@@ -99,15 +100,22 @@ def check_sandbox(config: SandboxConfig) -> list[Check]:
         Check(f"sandbox {name}", "ok" if c.ok else "warn", c.detail, "" if c.ok else c.fix)
         for name, c in layers.items()
     ]
-    level_status = "ok" if report.level == "full" else "fail" if report.level == "off" else "warn"
-    checks.append(
-        Check(
-            "sandbox isolation",
-            level_status,
-            "; ".join([f"level in force: {report.level}", *report.notes]),
-            "" if level_status == "ok" else report.bubblewrap.fix or "set SandboxConfig.isolation = 'auto'",
-        )
-    )
+    enforced = report.enforced_by
+    if report.level == "full":
+        level_status = "ok"
+    elif report.level == "reduced" and (enforced or config.allow_unenforced):
+        level_status = "warn"
+    else:
+        level_status = "fail"
+    boundary = f"enforced by the operating system: {', '.join(enforced)}" if enforced else \
+        "nothing the operating system enforces contains generated code"
+    fix = ""
+    if level_status != "ok":
+        fix = report.bubblewrap.fix if report.level == "reduced" else "set SandboxConfig.isolation = 'auto'"
+        if report.level == "reduced" and not enforced:
+            fix = f"{report.bubblewrap.fix}; or {report.landlock.fix}"
+    checks.append(Check("sandbox isolation", level_status,
+                        "; ".join([f"level in force: {report.level}", boundary, *report.notes]), fix))
     imports = analysis_imports(config)
     missing = sorted(name for name, ok in imports.items() if not ok)
     checks.append(

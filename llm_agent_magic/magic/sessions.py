@@ -142,9 +142,9 @@ class KernelAgent:
             session = AgentSession.open(session_id, config=cfg)
         except (LLMAgentError, TraitError, OSError) as exc:  # e.g. a replay cassette that does not exist
             raise SetupError(str(exc)) from exc
-        if fresh:
-            await session.reset(restart_sandbox=False)
         try:
+            if fresh:
+                await session.reset(restart_sandbox=False)  # waits for, or refuses, a session another process uses
             await session.start()
             if fresh and session.sandbox is not None and session.sandbox.attached:
                 await session.sandbox.async_restart(restore=False)  # someone else's warm kernel: start clean

@@ -39,13 +39,13 @@ def _ollama(agent: KernelAgent, llm: LLMConfig) -> str:
 
 
 def _sandbox(agent: KernelAgent, session_id: str, level_config: Any) -> tuple[str, str]:
-    from ..sandbox.isolation import resolve_level
+    from ..sandbox.isolation import resolve_layers
 
     session = agent.sessions.get(session_id)
     sandbox = session.sandbox if session is not None else None
     if sandbox is None:
         try:
-            level = f"{resolve_level(level_config)} (when it starts)"
+            level = f"{resolve_layers(level_config).describe()} (when it starts)"
         except LLMAgentError as exc:
             level = f"unavailable: {exc}"
         return "not started (it starts with the first %%agent cell)", level
@@ -58,7 +58,7 @@ def _sandbox(agent: KernelAgent, session_id: str, level_config: Any) -> tuple[st
         state += ", shared with another process"
     if sandbox.restarts:
         state += f", restarted {sandbox.restarts} time(s)"
-    return state, sandbox.level or "starting"
+    return state, sandbox.layers.describe() if sandbox.layers is not None else "starting"
 
 
 _libraries_seen: dict[str, str] = {}

@@ -7,16 +7,21 @@ Map:
   ``results.py``     ExecutionResult, nbformat outputs, text for the model, plain-words death reasons
   ``collector.py``   iopub messages of one execution into outputs, within the output limits
   ``untrusted.py``   what comes back is hostile: inert MIME types only, HTML/SVG/markdown sanitized
-  ``isolation.py``   levels and the checks behind them; ``probe``/``analysis_imports`` for doctor
-  ``launch.py``      argv (bubblewrap), environment and policy of one kernel launch
-  ``python_env.py``  which Python runs the sandbox; environment scrubbing
-  ``launcher.py``    the kernel process's entry point (limits, helpers, audit hook) } run inside the
-  ``policy.py``      the audit hook                                                 } sandbox's Python,
-  ``summaries.py``   variable summaries (+ their parent-side dataclass)             } stdlib only at
-  ``snapshots.py``   parquet/npy/JSON/PNG snapshots and their writer                } import time
-  ``catalog.py``     the snapshot catalog, checked as hostile input                 }
-  ``restore.py``     snapshots read back (``load``, ``restore_into``) within limits  }
-  ``confined.py``    reading/writing files in folders the sandbox can change        }
+  ``isolation.py``   levels, the layers each launch gets, the checks behind them; ``probe`` for doctor
+  ``launch.py``      argv (bubblewrap), environment and policy of one kernel launch; its fresh folders
+  ``mounts.py``      what the sandbox sees, as bubblewrap mounts and as Landlock rules
+  ``python_env.py``  which Python runs the sandbox; the environment allowlist
+  ``hold.py``        one process at a time per session (``SessionBusy``)
+  ``quota.py``       the disk quota, watched while code runs
+  ``launcher.py``    the kernel process's entry point (limits, seccomp, Landlock, hook) } run inside the
+  ``landlock.py``    Landlock rules (kernel-enforced reads, writes, TCP, scopes)       } sandbox's Python,
+  ``seccomp.py``     no new processes, no UDP/raw sockets                              } stdlib only at
+  ``policy.py``      the audit hook (a guide with friendly messages, not the wall)     } import time
+  ``summaries.py``   variable summaries (+ their parent-side dataclass)               }
+  ``snapshots.py``   parquet/npy/JSON/PNG snapshots and their writer                  }
+  ``catalog.py``     the snapshot catalog, checked as hostile input                   }
+  ``restore.py``     snapshots read back (``load``, ``restore_into``) within limits    }
+  ``confined.py``    reading/writing files in folders the sandbox can change          }
   ``paths.py``       session folders;  ``plumbing.py`` private event loop, session lock, state file
 """
 

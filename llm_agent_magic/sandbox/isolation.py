@@ -4,9 +4,14 @@ Layers, outermost first:
 
 * ``full``: bubblewrap (read-only system and project, writable workspace, private /tmp,
   no network, own PID/IPC/UTS namespaces, dies with its parent) + everything below;
-* ``reduced``: resource limits + a seccomp filter refusing new processes (``seccomp.py``) + scrubbed
-  environment + the audit hook (``policy.py``);
+* ``reduced``: Landlock (``landlock.py``: the kernel limits reads to the system, the sandbox's Python
+  and the project, writes to the session's folders, and refuses TCP) + resource limits + a seccomp
+  filter refusing new processes (``seccomp.py``) + an allowlisted environment + the audit hook
+  (``policy.py``). Without Landlock it runs only if the user opts in (``allow_unenforced``);
 * ``off``: none of them (explicit configuration only).
+
+The audit hook is a guide with friendly messages, not a wall: code can switch it off from pure Python.
+What holds is what the operating system enforces: bubblewrap, Landlock, seccomp and the limits.
 
 The kernel talks to its parent over unix sockets (jupyter_client's ``ipc`` transport),
 which work across network namespaces because they are files.
@@ -50,13 +55,47 @@ class IsolationReport:
     requested: str
     bubblewrap: Check
     user_namespaces: Check
+    landlock: Check
     rlimits: Check
     seccomp: Check
     audit_hook: Check
+    enforced_by: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The isolation layers one kernel launch gets."""
+
+    level: str
+    bubblewrap: bool = False
+    landlock: int = 0  # the Landlock ABI in use; 0: none
+    seccomp: bool = False
+
+    @property
+    def enforced_by(self) -> list[str]:
+        """What the operating system enforces on files and network (what code inside cannot switch off)."""
+        return (["bubblewrap"] if self.bubblewrap else []) + ([f"landlock-abi-{self.landlock}"] if self.landlock else [])
+
+    def describe(self) -> str:
+        if self.level == "off":
+            return "off: no isolation"
+        parts = (["bubblewrap"] if self.bubblewrap else []) + ([f"Landlock ABI {self.landlock}"] if self.landlock else [])
+        parts += (["seccomp"] if self.seccomp else []) + ["limits", "audit hook"]
+        text = f"{self.level}: " + " + ".join(parts)
+        return text if self.enforced_by else text + " (nothing enforced by the operating system; opted in)"
+
+    def metadata(self) -> dict[str, Any]:
+        """What every ExecutionResult says about the isolation it ran under."""
+        return {
+            "isolation": self.level,
+            "enforced_by": self.enforced_by,
+            "kernel_enforced": bool(self.enforced_by),
+            "isolation_layers": self.describe(),
+        }
 
 
 # --- probes -----------------------------------------------------------------------------------------
@@ -155,14 +194,46 @@ def seccomp_check() -> Check:
                      "run on Linux x86_64 or aarch64; the audit hook still refuses processes started from Python")
     code, err = _run_quiet([sys.executable, seccomp.__file__])
     if code == 0:
-        return Check(True, "new processes and exec are refused by the kernel itself (threads still work)")
+        return Check(True, "new processes, exec and (without network) UDP, raw and packet sockets are refused by "
+                           "the kernel itself (threads still work)")
     return Check(False, f"the seccomp self-test failed (exit {code}): {err[:200]}",
                  "use a Linux kernel with seccomp filters (CONFIG_SECCOMP_FILTER, Linux 3.17+); in a container, "
                  "the runtime must let processes add their own filters (Docker's default profile does)")
 
 
-def resolve_level(config: SandboxConfig) -> str:
-    """The isolation level that will be used: ``auto`` becomes ``full`` when bubblewrap works."""
+@functools.lru_cache(maxsize=1)
+def landlock_abi() -> int:
+    from . import landlock
+
+    return landlock.abi_version()
+
+
+LANDLOCK_FIX = ("use Linux 5.13 or later with Landlock enabled (`lsm=landlock,...` on the kernel command line; "
+                "`cat /sys/kernel/security/lsm` lists the active modules); in a container, the runtime's seccomp "
+                "profile must allow the landlock_* system calls")
+
+
+@functools.lru_cache(maxsize=1)
+def landlock_check() -> Check:
+    """Does Landlock restrict a process here (a file outside its rules unreadable, TCP refused)?"""
+    import tempfile
+
+    from . import landlock
+
+    abi = landlock_abi()
+    if abi < 1:
+        return Check(False, "Landlock is not available in this kernel", LANDLOCK_FIX)
+    with tempfile.TemporaryDirectory(prefix="llm-agent-landlock-") as folder:
+        code, err = _run_quiet([sys.executable, "-I", landlock.__file__, folder])
+    if code != 0:
+        return Check(False, f"Landlock ABI {abi} is offered but the self-test failed (exit {code}): {err[:200]}",
+                     LANDLOCK_FIX)
+    net = "TCP connect/bind refused" if abi >= 4 else "TCP not covered (ABI < 4)"
+    scopes = "abstract unix sockets and signals scoped" if abi >= 6 else "signals not scoped (ABI < 6)"
+    return Check(True, f"Landlock ABI {abi}: reads and writes limited by the kernel, {net}, {scopes}")
+
+
+def _requested_level(config: SandboxConfig) -> str:
     requested = config.isolation
     if requested in ("off", "reduced"):
         return requested
@@ -172,32 +243,74 @@ def resolve_level(config: SandboxConfig) -> str:
     return "full" if check.ok else "reduced"
 
 
+def resolve_layers(config: SandboxConfig) -> Layers:
+    """The layers a kernel launched now gets; refuses a level that nothing enforces unless opted in."""
+    from . import seccomp
+
+    level = _requested_level(config)
+    if level == "off":
+        return Layers("off")
+    layers = Layers(level, bubblewrap=level == "full", landlock=landlock_abi(), seccomp=seccomp.supported())
+    if not layers.enforced_by and not config.allow_unenforced:
+        raise SandboxUnavailable(
+            level,
+            "neither bubblewrap nor Landlock works here, so nothing the operating system enforces would keep generated "
+            "code from your files, your other kernels and the network (the audit hook is a guide that code can switch "
+            "off)",
+            f"Install bubblewrap (apt-get install bubblewrap) or {LANDLOCK_FIX}; or, knowing that, opt in with "
+            "`SandboxConfig.allow_unenforced = True`.",
+        )
+    return layers
+
+
+def resolve_level(config: SandboxConfig) -> str:
+    """The isolation level that will be used: ``auto`` becomes ``full`` when bubblewrap works."""
+    return resolve_layers(config).level
+
+
 def probe(config: SandboxConfig | None = None) -> IsolationReport:
     """Check each isolation layer on this machine (for ``llm-agent doctor``)."""
+    from . import seccomp
+
     config = config or SandboxConfig()
     bwrap = bubblewrap_check(bool(config.allow_network))
+    lock = landlock_check()
     level = "full" if (config.isolation in ("auto", "full") and bwrap.ok) else config.isolation
     if level == "auto":
         level = "reduced"
     notes = []
     if config.isolation == "full" and not bwrap.ok:
         notes.append("isolation 'full' was asked for but bubblewrap does not work: the sandbox will not start")
-    if level == "reduced":
-        notes.append("without bubblewrap the audit hook is the only file and network guard; C extensions can bypass it")
+    layers = Layers(level, bubblewrap=level == "full", landlock=landlock_abi() if lock.ok else 0,
+                    seccomp=seccomp.supported()) if level != "off" else Layers("off")
+    if level == "reduced" and layers.enforced_by:
+        notes.append("without bubblewrap, Landlock is the boundary: reads limited to the system, the sandbox's Python "
+                     "and the project, writes to the session's folders, no TCP; the network namespace, private /tmp "
+                     "and own PID namespace of 'full' are missing")
+    if level == "reduced" and not layers.enforced_by:
+        notes.append("neither bubblewrap nor Landlock works: the sandbox starts only with "
+                     "SandboxConfig.allow_unenforced = True, and then nothing the operating system enforces contains it"
+                     + (" (opted in)" if config.allow_unenforced else ""))
     if level == "off":
         notes.append("isolation is off: generated code runs with your permissions, network and environment")
-    hook = Check(level != "off", "audit hook refuses processes, network, native code and writes outside the workspace"
-                 if level != "off" else "disabled (isolation 'off')", "" if level != "off" else
-                 "set SandboxConfig.isolation = 'auto'")
+    hook = Check(
+        level != "off",
+        "a guide, not a wall: it refuses processes, network, native code and writes outside the workspace with "
+        "friendly messages, but code can switch it off from pure Python; bubblewrap and Landlock are the boundary"
+        if level != "off" else "disabled (isolation 'off')",
+        "" if level != "off" else "set SandboxConfig.isolation = 'auto'",
+    )
     return IsolationReport(
         level=level,
         requested=config.isolation,
         bubblewrap=bwrap,
         user_namespaces=user_namespace_check(),
+        landlock=lock,
         rlimits=rlimits_check(),
         seccomp=seccomp_check() if level != "off" else Check(False, "disabled (isolation 'off')",
                                                               "set SandboxConfig.isolation = 'auto'"),
         audit_hook=hook,
+        enforced_by=layers.enforced_by,
         notes=notes,
     )
 

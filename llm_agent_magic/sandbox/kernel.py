@@ -8,6 +8,7 @@ for the magic. Every kernel operation runs on one private loop thread (see ``plu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import logging
 import os
@@ -24,12 +25,14 @@ from traitlets.utils.importstring import import_item
 from llm_agent_magic import volatile
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import (
-    ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SnapshotNotFound,
+    ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SessionBusy, SnapshotNotFound,
 )
 
 from . import isolation, snapshots
-from .launch import build_launch
+from .hold import SessionHold, describe_process, holder_alive
+from .launch import build_launch, prepare_launch
 from .python_env import sandbox_python
+from .quota import QuotaWatch
 from .paths import SessionPaths
 from .plumbing import (
     SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, rotate_log, run_sync, session_lock,
@@ -70,6 +73,7 @@ class SandboxKernel:
         self.max_output_chars = max_output_chars
         self.restore_on_start = restore
         self.level: str | None = None
+        self.layers: isolation.Layers | None = None
         self.km: Any = None
         self.kc: AsyncKernelClient | None = None
         self.wire: KernelWire | None = None
@@ -82,6 +86,8 @@ class SandboxKernel:
         self._ready: asyncio.Event | None = None
         self._start_error: BaseException | None = None
         self._exec_lock: asyncio.Lock | None = None
+        self._hold: SessionHold | None = None
+        self._quota: QuotaWatch | None = None
         self._closed = False
 
     # --- public API ---------------------------------------------------------------------------------
@@ -106,6 +112,11 @@ class SandboxKernel:
     async def async_start(self) -> None:
         """Launch the kernel (or attach to the session's live one) and return without waiting for it to be ready."""
         await self._loop.call(self._start())
+
+    async def async_claim(self) -> None:
+        """Claim the session for this process (``SessionBusy`` if another keeps it past
+        ``SandboxConfig.session_wait_timeout``). ``start`` claims it too; shutting down releases it."""
+        await self._loop.call(self._claim())
 
     async def async_wait_ready(self) -> None:
         """Wait until the kernel answers (and variables from snapshots are restored)."""
@@ -203,6 +214,7 @@ class SandboxKernel:
         await self._loop.call(self._shutdown())
 
     start = run_sync(async_start)
+    claim = run_sync(async_claim)
     wait_ready = run_sync(async_wait_ready)
     execute = run_sync(async_execute)
     interrupt = run_sync(async_interrupt)
@@ -241,8 +253,8 @@ class SandboxKernel:
             return
         self._ready = asyncio.Event()
         self._exec_lock = asyncio.Lock()
-        self.paths.ensure()
         try:
+            await self._claim()
             async with session_lock(self.paths.lock_file):
                 attached = self._try_attach()
                 if not attached:
@@ -253,10 +265,20 @@ class SandboxKernel:
             raise
         asyncio.get_running_loop().create_task(self._become_ready(attached))
 
+    async def _claim(self) -> None:
+        if self._closed:
+            raise SandboxClosed(self.session_id)
+        if self._hold is None:
+            self.paths.ensure()
+            self._hold = await SessionHold.acquire(self.paths, self.config.session_wait_timeout)
+
     def _try_attach(self) -> bool:
         state = read_json(self.paths.state_file)
         if not state or not pid_alive(state.get("pid"), state.get("pid_start", "")):
             return False
+        if holder_alive(state):
+            # Its launcher is alive yet does not hold the session (an older version): never take its kernel.
+            raise SessionBusy(self.session_id, describe_process(state["owner_pid"]), state.get("started"), 0)
         connection_file = self.paths.connection_file(state.get("launch_id", ""))
         if not connection_file.exists():
             return False
@@ -268,12 +290,19 @@ class SandboxKernel:
         self.wire = KernelWire(kc, self._alive)
         self._pid, self._pid_start = state["pid"], state.get("pid_start", "")
         self.level = state.get("level")
+        try:
+            self.layers = isolation.Layers(**state["layers"])
+        except (KeyError, TypeError):
+            self.layers = isolation.Layers(str(self.level))
         return True
 
     async def _launch(self) -> None:
-        self.level = isolation.resolve_level(self.config)
+        self.layers = isolation.resolve_layers(self.config)
+        self.level = self.layers.level
         runtime = await asyncio.to_thread(sandbox_python, self.config)
-        plan = build_launch(self.config, self.paths, self.level, runtime)
+        prepare_launch(self.paths)
+        launch_id = uuid.uuid4().hex[:8]
+        plan = build_launch(self.config, self.paths, self.layers, runtime, self.paths.connection_file(launch_id))
         kernel_dir = self.paths.kernel
         write_json_atomic(kernel_dir / "policy.json", plan.policy, 0o644)
         spec_dir = kernel_dir / "spec" / SPEC_NAME
@@ -282,7 +311,6 @@ class SandboxKernel:
                 "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
         write_json_atomic(spec_dir / "kernel.json", spec, 0o644)
         self._remove_stale_files()
-        launch_id = uuid.uuid4().hex[:8]
         km_class = _manager_class(self.config.kernel_manager_class)
         km = km_class(
             kernel_name=SPEC_NAME,
@@ -300,8 +328,10 @@ class SandboxKernel:
         self._pid_start = process_start_time(self._pid) if self._pid else ""
         write_json_atomic(
             self.paths.state_file,
-            {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(), "level": self.level,
-             "launch_id": launch_id, "started": time.time(), "python": runtime.executable},
+            {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(),
+             "owner_start": process_start_time(os.getpid()), "level": self.level,
+             "layers": dataclasses.asdict(self.layers), "launch_id": launch_id, "started": time.time(),
+             "python": runtime.executable},
         )
         kc = km.client()
         kc.allow_stdin = False
@@ -398,10 +428,18 @@ class SandboxKernel:
         expressions = {}
         if summary or snapshot:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
+        watch = self._quota_watch()
+        if watch is not None:
+            await watch.start()
         msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
         collector = OutputCollector(self._output_limits())
         malformed_before = wire.malformed
-        outcome, reply = await wire.collect(msg_id, collector, started + timeout)
+        watcher = asyncio.get_running_loop().create_task(watch.watch(self._interrupt)) if watch is not None else None
+        try:
+            outcome, reply = await wire.collect(msg_id, collector, started + timeout)
+        finally:
+            if watcher is not None:
+                watcher.cancel()
         result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
         data: dict[str, Any] | None = None
         if outcome == "done":
@@ -445,11 +483,24 @@ class SandboxKernel:
             result.variables, result.variables_omitted = parse_summaries(data.get("summary"))
             result.snapshot = data.get("snapshots")
         result.metadata = {
-            "isolation": self.level, "session_id": self.session_id, "kernel_pid": self._pid,
-            "attached": not self.owns_kernel, "restarts": self.restarts,
+            **(self.layers or isolation.Layers(str(self.level))).metadata(), "session_id": self.session_id,
+            "kernel_pid": self._pid, "attached": not self.owns_kernel, "restarts": self.restarts,
         }
+        if watch is not None:
+            result.metadata["disk"] = await watch.finish()
+            if watch.exceeded:
+                result.status = "error" if result.status == "ok" else result.status
+                result.message = " ".join(filter(None, [result.message, watch.message()]))
         self._keep_long_output(result)
         return result
+
+    def _quota_watch(self) -> QuotaWatch | None:
+        quota = self.config.workspace_quota_mb
+        if quota <= 0:
+            return None
+        if self._quota is None or self._quota.quota != quota * 2**20:
+            self._quota = QuotaWatch([self.paths.workspace, self.paths.run], quota)
+        return self._quota
 
     async def _helper(self, call: str, timeout: float = SILENT_TIMEOUT) -> dict[str, Any] | None:
         assert self.wire is not None
@@ -521,6 +572,13 @@ class SandboxKernel:
         if self._closed:
             return
         self._closed = True
+        try:
+            await self._stop_own_kernel()
+        finally:
+            if self._hold is not None:
+                self._hold.release()
+
+    async def _stop_own_kernel(self) -> None:
         if self._ready is not None and not self._ready.is_set():
             await self._ready.wait()
         if self.kc is not None and self._start_error is None and await self._alive():

@@ -1,30 +1,34 @@
 """How one sandbox kernel is launched at a given isolation level: argv (bubblewrap around the
-launcher at 'full'), environment, and the policy the launcher applies inside."""
+launcher at 'full'), environment, the policy the launcher applies inside, and the folders each
+launch starts from.
+
+Nothing the sandbox can write may change how the next kernel starts: the interpreter runs isolated
+(``python -I``: no PYTHONPATH, PYTHONSTARTUP, user site-packages or current folder), the IPython and
+Jupyter config folders are made fresh for each launch where the sandbox cannot write, and its
+scratch folders (HOME, caches, matplotlib's config, TMPDIR) are emptied before each launch.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llm_agent_magic.config import SandboxConfig
 
-from .isolation import bwrap_path, namespace_flags
+from .isolation import Layers, bwrap_path, namespace_flags
+from .mounts import PRIVATE_TMP, build_view, bwrap_args, inside, landlock_rules, real, writable_tmp
 from .paths import SessionPaths
-from .python_env import PythonRuntime, scrub_env
-from .seccomp import supported as seccomp_supported
+from .python_env import PythonRuntime, sandbox_env, scrub_env
 
 HERE = Path(__file__).resolve().parent
 LAUNCHER = HERE / "launcher.py"
-#: Places in a home folder that hold credentials; hidden even when the home folder is the project.
-SECRET_HOME_ENTRIES = (
-    ".ssh", ".aws", ".azure", ".gnupg", ".netrc", ".kube", ".docker", ".git-credentials", ".pypirc",
-    ".password-store", ".config/gcloud", ".config/gh", ".jupyter", ".local/share/jupyter/runtime",
-    ".bash_history", ".python_history", ".ipython",
-)
-SECRET_ETC_FILES = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/ssh")
-_SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/sys")
+#: Scratch folders of ``run/`` the sandbox writes; emptied before every launch.
+SCRATCH = ("home", "cache", "config", "mpl", "tmp", "runtime")
+# Earlier versions kept IPython's folder in run/, where the sandbox could plant startup files.
+_STALE = ("ipython",)
 
 
 @dataclass
@@ -37,66 +41,81 @@ class LaunchPlan:
     policy: dict[str, Any]
 
 
-def _real(path: str | os.PathLike[str]) -> str:
-    return os.path.realpath(os.fspath(path))
-
-
-def _inside(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
 def project_dir(config: SandboxConfig, paths: SessionPaths) -> str:
-    return _real(os.path.expanduser(config.project_dir)) if config.project_dir else _real(paths.data_root.parent)
+    return real(os.path.expanduser(config.project_dir)) if config.project_dir else real(paths.data_root.parent)
 
 
-def _secret_paths(home: str) -> list[str]:
-    found = [os.path.join(home, e) for e in SECRET_HOME_ENTRIES]
-    try:
-        from jupyter_core.paths import jupyter_runtime_dir
-
-        found.append(_real(jupyter_runtime_dir()))
-    except Exception:
-        pass
-    return found
+def tmp_sizes(config: SandboxConfig) -> dict[str, int]:
+    """Bytes each memory-backed tmpfs of bubblewrap may hold: together ``tmp_size_mb`` (or a quarter of memory)."""
+    total = (config.tmp_size_mb or max(config.memory_limit_mb // 4, 16)) * 2**20
+    return {"/tmp": total // 2, "/var/tmp": total // 4, "/dev/shm": total // 4}
 
 
-def build_launch(config: SandboxConfig, paths: SessionPaths, level: str, runtime: PythonRuntime) -> LaunchPlan:
-    """Plan the launch of ``paths``' kernel at ``level``."""
-    home = _real(os.path.expanduser("~"))
+def prepare_launch(paths: SessionPaths) -> None:
+    """Empty the sandbox's scratch folders and make the launch folder afresh (called with no kernel running)."""
+    for name in SCRATCH + _STALE:
+        _remove(paths.run / name)
+    for name in SCRATCH:
+        (paths.run / name).mkdir(mode=0o700)
+    launch = paths.launch_dir
+    _remove(launch)
+    for sub in ("ipython/profile_default/startup", "ipython/profile_default/security", "ipython/profile_default/log",
+                "ipython/profile_default/pid", "jupyter/config", "jupyter/data"):
+        (launch / sub).mkdir(parents=True, mode=0o755)
+    (launch / "matplotlibrc").write_text("# llm-agent sandbox: matplotlib defaults\n")
+
+
+def _remove(path: Path) -> None:
+    # The sandbox may have replaced a folder with a link: remove the link, never what it points to.
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)
+
+
+def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, runtime: PythonRuntime,
+                 connection_file: Path) -> LaunchPlan:
+    """Plan the launch of ``paths``' kernel with ``layers``, connected through ``connection_file``."""
+    level = layers.level
+    home = real(os.path.expanduser("~"))
     project = project_dir(config, paths)
-    run = paths.run
-    ipc = _real(paths.ipc_dir)
-    python_roots = [r for r in dict.fromkeys(_real(r) for r in runtime.roots) if r != "/"]
+    run, launch = paths.run, paths.launch_dir
+    python_roots = [r for r in dict.fromkeys(real(r) for r in runtime.roots) if r != "/"]
     python_roots += [r for r in dict.fromkeys(runtime.roots) if r != "/" and os.path.islink(r)]
-    extra = [_real(os.path.expanduser(p)) for p in config.extra_ro_binds]
-    user_site = [_real(runtime.user_site)] if runtime.user_site else []
-    data_root = _real(paths.data_root)
-    session = _real(paths.root)
-    secrets = _secret_paths(home)
-    ipc_base = _real(SessionPaths.ipc_base())
+    extra = [real(os.path.expanduser(p)) for p in config.extra_ro_binds]
+    user_site = [real(runtime.user_site)] if runtime.user_site else []
+    spec_path = [real(p) for p in dict(runtime.env).get("PYTHONPATH", "").split(os.pathsep) if p.startswith("/")]
+    data_root = real(paths.data_root)
+    session = real(paths.root)
+    ipc = real(paths.ipc_dir)
+    ipc_base = real(SessionPaths.ipc_base())
+    writable = [real(p) for p in (paths.workspace, paths.snapshots, run)] + [ipc]
+    spec_path = [p for p in spec_path if not any(inside(p, w) for w in writable)]
 
-    env = scrub_env(dict(os.environ), config.scrub_env_patterns)
+    if level == "off":
+        env = scrub_env(dict(os.environ), config.scrub_env_patterns)
+    else:
+        env = sandbox_env(dict(os.environ), config)
     env.update(scrub_env(dict(runtime.env), config.scrub_env_patterns))
     env.pop("JPY_PARENT_PID", None)
-    make_dirs = [str(run / d) for d in ("home", "mpl", "ipython", "cache", "config")]
     if level != "off":
         env.update(
             HOME=str(run / "home"),
-            MPLCONFIGDIR=str(run / "mpl"),
-            IPYTHONDIR=str(run / "ipython"),
             XDG_CACHE_HOME=str(run / "cache"),
             XDG_CONFIG_HOME=str(run / "config"),
+            MPLCONFIGDIR=str(run / "mpl"),
+            MATPLOTLIBRC=str(launch / "matplotlibrc"),
+            IPYTHONDIR=str(launch / "ipython"),
+            JUPYTER_CONFIG_DIR=str(launch / "jupyter" / "config"),
+            JUPYTER_DATA_DIR=str(launch / "jupyter" / "data"),
+            JUPYTER_RUNTIME_DIR=str(run / "runtime"),
             # glibc reserves 64 MB of address space per thread arena; the address-space limit would feel it.
             MALLOC_ARENA_MAX="2",
             PYDEVD_DISABLE_FILE_VALIDATION="1",
             # joblib/loky would run `cat /proc/cpuinfo` to count cores (refused) and warn about it.
             LOKY_MAX_CPU_COUNT=str(os.cpu_count() or 1),
         )
-        if user_site:  # HOME moved, so Python would no longer find the user's own site-packages
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [env.get("PYTHONPATH", ""), user_site[0]]))
     env["LLM_AGENT_SANDBOX"] = level
-    if level == "full":
-        env["TMPDIR"] = "/tmp"
 
     limits: dict[str, int] = {}
     if level != "off":
@@ -112,78 +131,57 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, level: str, runtime
             # counts every process of the user, so in 'reduced' it would stop the kernel starting threads.
             limits["nproc"] = config.max_processes
 
-    trusted = [r for r in python_roots + [str(HERE)] if not any(_inside(d, r) for d in (home, data_root))]
+    readable = python_roots + user_site + spec_path + [project, str(HERE)] + extra
+    view = build_view(paths, readable, keep=python_roots + user_site + spec_path + [str(HERE), project] + extra,
+                      hide_dotfiles=config.hide_home_dotfiles, private_tmp=level == "full",
+                      tmp_sizes=tmp_sizes(config), launch_dir=real(launch),
+                      connection_file=os.path.join(real(paths.kernel), connection_file.name))
+    tmp_roots = writable_tmp(view)
+    if level != "off":
+        env["TMPDIR"] = "/tmp" if "/tmp" in tmp_roots else str(run / "tmp")
+    trusted = [r for r in python_roots + [str(HERE)] if not any(inside(r, d) for d in view.hidden + [home])]
     # The longest matching prefix decides; on a tie the earlier rule wins, so a project folder that *is*
-    # the home folder stays readable while the credentials inside it (longer paths) do not.
-    read_rules: list[tuple[str, bool]] = [(r, True) for r in python_roots + user_site + [project, str(HERE)] + extra]
+    # the home folder stays readable while what is hidden inside it (longer paths) is not.
+    read_rules: list[tuple[str, bool]] = [(r, True) for r in readable]
+    read_rules += [(r, True) for r in view.keep]
     read_rules += [(session, True), (ipc, True)]
     read_rules += [(home, False), (data_root, False), (ipc_base, False)]
-    read_rules += [(_real(s), False) for s in secrets]
-    tmp_roots = ["/tmp", "/var/tmp", "/dev/shm"] if level == "reduced" else ["/tmp", "/var/tmp"]
+    read_rules += [(h, False) for h in view.hidden]
+    if level == "reduced":
+        read_rules += [(t, False) for t in PRIVATE_TMP]  # the host's shared temporary folders
     policy = {
         "level": level,
         "limits": limits,
-        "make_dirs": make_dirs,
         "snapshots": str(paths.snapshots),
+        "workspace": str(paths.workspace),
+        "start_dir": str(launch),
+        "user_site": user_site[0] if user_site else "",
+        "sys_path": spec_path,
         "preload": list(config.preload_modules),
         "audit_hook": level != "off",
-        "seccomp": level != "off" and seccomp_supported(),
+        "seccomp": layers.seccomp,
+        "drop_capabilities": level != "off",
+        # Without network: unix sockets, and TCP ones only where Landlock refuses their connect and bind.
+        "sockets": "all" if config.allow_network else "stream" if layers.landlock >= 4 else "unix",
+        "landlock": landlock_rules(view, bool(config.allow_network)) if layers.landlock else None,
         "audit": {
             "workspace": str(paths.workspace),
             "write_rules": [[p, True] for p in tmp_roots]
-            + [[p, False] for p in python_roots + user_site + [project, str(HERE), home, data_root] + extra]
-            + [[_real(p), True] for p in (paths.workspace, paths.snapshots, run)] + [[ipc, True]],
+            + [[p, False] for p in readable + [home, data_root]]
+            + [[w, True] for w in writable],
             "write_files": ["/dev/null"],
-            "read_rules": [[_real(p), a] for p, a in read_rules],
+            "read_rules": [[real(p), a] for p, a in read_rules],
             "trusted_read_roots": trusted,
             "allow_network": bool(config.allow_network),
             "guard_proc": level == "reduced",
         },
     }
 
-    argv = [runtime.executable, str(LAUNCHER), "--policy", str(paths.kernel / "policy.json")]
+    python = [runtime.executable] if level == "off" else [runtime.executable, "-I"]
+    argv = [*python, str(LAUNCHER), "--policy", str(paths.kernel / "policy.json")]
     if level == "full":
         bwrap = bwrap_path()
         assert bwrap is not None
-        binds = _bwrap_binds(
-            ro=python_roots + user_site + [project, str(HERE)] + extra,
-            paths=paths,
-            ipc=ipc,
-            secrets=secrets,
-        )
-        argv = [bwrap, *namespace_flags(bool(config.allow_network)), *binds, "--unsetenv", "JPY_PARENT_PID",
-                "--chdir", str(paths.workspace), "--", *argv]
+        argv = [bwrap, *namespace_flags(bool(config.allow_network)), *bwrap_args(view), "--unsetenv",
+                "JPY_PARENT_PID", "--chdir", str(paths.workspace), "--", *argv]
     return LaunchPlan(level=level, argv=argv, env=env, policy=policy)
-
-
-def _bwrap_binds(ro: list[str], paths: SessionPaths, ipc: str, secrets: list[str]) -> list[str]:
-    args: list[str] = []
-    for d in _SYSTEM_DIRS:
-        if os.path.islink(d):
-            args += ["--symlink", os.readlink(d), d]
-        elif os.path.isdir(d):
-            args += ["--ro-bind", d, d]
-    for f in SECRET_ETC_FILES:
-        if os.path.isdir(f):
-            args += ["--tmpfs", f]
-        elif os.path.exists(f):
-            args += ["--ro-bind", "/dev/null", f]
-    args += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/var/tmp"]
-    bound: list[str] = []
-    for root in sorted(dict.fromkeys(ro), key=len):
-        if not os.path.exists(root) or any(_inside(root, b) for b in bound + ["/usr"]):
-            continue
-        args += ["--ro-bind", root, root]
-        bound.append(root)
-    # Hide the rest of the data root (other sessions, the conversation store, logs), then show this session:
-    # read-only as a whole, writable where the kernel may write.
-    data_root = _real(paths.data_root)
-    args += ["--tmpfs", data_root, "--ro-bind", _real(paths.root), _real(paths.root)]
-    for rw in (paths.workspace, paths.snapshots, paths.run):
-        args += ["--bind", _real(rw), _real(rw)]
-    if not _inside(ipc, _real(paths.run)):
-        args += ["--bind", ipc, ipc]
-    for secret in secrets:
-        if os.path.exists(secret) and any(_inside(_real(secret), b) for b in bound):
-            args += ["--tmpfs", _real(secret)] if os.path.isdir(secret) else ["--ro-bind", "/dev/null", _real(secret)]
-    return args

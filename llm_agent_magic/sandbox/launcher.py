@@ -1,14 +1,17 @@
-"""Entry point of the sandbox kernel process: ``python launcher.py --policy FILE -f CONNECTION_FILE``.
+"""Entry point of the sandbox kernel process: ``python -I launcher.py --policy FILE -f CONNECTION_FILE``.
 
 Runs inside the sandbox's Python, which needs only ipykernel (not this package), so
 the sibling modules are loaded by path. Order matters:
 
-1. resource limits and the seccomp filter (no new processes) first, so the whole kernel start runs
-   under them;
-2. import the kernel machinery (and ctypes, whose import opens the main program);
-3. initialise the kernel (sockets, shell);
-4. install the audit hook, so the kernel's own start is not subject to it;
-5. serve.
+1. what the operating system enforces, first, so the whole kernel start runs under it: resource
+   limits, the seccomp filter (no new processes), Landlock (reads, writes, TCP), before any file the
+   sandbox could have written is read and before any thread exists;
+2. start in the launch folder, which the sandbox cannot write (not in the workspace: nothing there may
+   take part in the start), and put the user's site-packages on ``sys.path`` (``-I`` left them out);
+3. import the kernel machinery (and ctypes, whose import opens the main program);
+4. initialise the kernel (sockets, shell), then refuse new unix sockets (seccomp, second filter);
+5. install the audit hook, so the kernel's own start is not subject to it;
+6. move into the workspace (importable, after the installed packages) and serve.
 """
 
 from __future__ import annotations
@@ -37,23 +40,47 @@ def main() -> None:
     with open(policy_file, encoding="utf-8") as fh:
         policy = json.load(fh)
     _apply_limits(policy.get("limits", {}))
-    if policy.get("seccomp"):
+    seccomp = _load("seccomp") if policy.get("seccomp") else None
+    if seccomp is not None:
         try:
-            _load("seccomp").install()  # before any thread exists; threads inherit it
+            seccomp.install(policy.get("sockets", "all"))  # threads, even earlier ones, get it too
         except OSError as exc:
             print(f"llm-agent sandbox: seccomp filter not installed: {exc}", file=sys.stderr)
-    for folder in policy.get("make_dirs", ()):
-        os.makedirs(folder, exist_ok=True)
+            seccomp = None
+    if policy.get("landlock"):
+        try:
+            _load("landlock").install(policy["landlock"])  # this thread only: no other exists yet
+        except OSError as exc:
+            # The parent reports Landlock in every result; a kernel without it must not start.
+            print(f"llm-agent sandbox: Landlock could not be applied ({exc}); not starting", file=sys.stderr)
+            sys.exit(3)
+    if policy.get("drop_capabilities"):
+        _drop_capabilities()
+    if policy.get("start_dir"):
+        os.chdir(policy["start_dir"])
+    _extend_path(policy)
 
     import ctypes  # noqa: F401  (its import dlopens the main program; do it before the hook)
+    import warnings
+
+    # The launch folder's IPython dir is read-only on purpose; IPython then works in a fresh temporary one.
+    warnings.filterwarnings("ignore", message="IPython dir .* is not a writable location")
 
     from ipykernel.kernelapp import IPKernelApp
 
     _register_helpers(policy)
     app = IPKernelApp.instance()
     app.initialize(argv)
+    if seccomp is not None:
+        seccomp.install_late(policy.get("sockets", "all"))  # the kernel's own sockets exist now
     if policy.get("audit_hook", True):
         _install_policy(policy)
+    if policy.get("start_dir"):
+        sys.meta_path.insert(0, _RcFrom(policy["start_dir"]))
+    if policy.get("workspace"):
+        os.chdir(policy["workspace"])
+        if sys.flags.safe_path and "" not in sys.path:
+            sys.path.append("")  # modules the code writes import, but never shadow installed ones
     if policy.get("preload"):
         # Import the usual analysis libraries while the kernel is idle, so the first analysis cell finds them.
         activity = {"busy": False, "last": time.monotonic()}
@@ -82,6 +109,61 @@ def _preload(modules: list[str], activity: dict) -> None:
             pass
         finally:
             sys.setswitchinterval(interval)
+
+
+class _RcFrom:
+    """Import finder: the first ``import matplotlib`` reads its rc file from ``folder``, not the current folder.
+
+    matplotlib looks for ``./matplotlibrc`` before $MATPLOTLIBRC; in the workspace that would be a file earlier
+    code left there, steering every later kernel's plots (and its ``backend: module://...`` imports).
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+        if name != "matplotlib":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.util.find_spec(name)
+        loader = getattr(spec, "loader", None)
+        if loader is not None and hasattr(loader, "exec_module"):
+            real_exec, folder = loader.exec_module, self.folder
+
+            def exec_module(module: types.ModuleType) -> None:
+                here = os.getcwd()
+                os.chdir(folder)
+                try:
+                    real_exec(module)
+                finally:
+                    os.chdir(here)
+
+            loader.exec_module = exec_module
+        return spec
+
+
+def _drop_capabilities() -> None:
+    """Give up every capability (root at 'reduced' could otherwise reconfigure the network or read any file's
+    owner's files regardless of their mode). No process is started afterwards, so none come back."""
+    import ctypes
+    import struct
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    header = ctypes.create_string_buffer(struct.pack("Ii", 0x20080522, 0))  # _LINUX_CAPABILITY_VERSION_3
+    data = ctypes.create_string_buffer(24)  # two zeroed {effective, permitted, inheritable} sets
+    if libc.capset(header, data) != 0:
+        print(f"llm-agent sandbox: could not drop capabilities (errno {ctypes.get_errno()})", file=sys.stderr)
+
+
+def _extend_path(policy: dict) -> None:
+    """The user's site-packages (with its .pth files) and a kernel spec's PYTHONPATH, which ``-I`` ignored."""
+    if policy.get("user_site") and os.path.isdir(policy["user_site"]):
+        import site
+
+        site.addsitedir(policy["user_site"])
+    for folder in policy.get("sys_path", ()):
+        if folder not in sys.path:
+            sys.path.append(folder)
 
 
 def _pop_option(argv: list[str], name: str) -> str:

@@ -79,11 +79,27 @@ class SessionPaths:
         return self.kernel / "kernel.log"
 
     @property
-    def run(self) -> Path:
-        """The only part of ``kernel/`` the sandbox may write: its HOME, caches and (usually) its sockets.
+    def launch_dir(self) -> Path:
+        """IPython's and Jupyter's folders and matplotlib's rc file for one launch: made afresh by the parent
+        for every launch, read-only inside, so nothing the sandbox writes can change how a kernel starts."""
+        return self.kernel / "launch"
 
-        The rest of ``kernel/`` (kernel spec, policy, connection file) is read-only inside the sandbox,
-        so code in it cannot change how the next kernel is launched.
+    @property
+    def holder_file(self) -> Path:
+        """Which process holds the session (see ``hold.py``)."""
+        return self.kernel / "holder.json"
+
+    @property
+    def hold_file(self) -> Path:
+        return self.kernel / "hold"
+
+    @property
+    def run(self) -> Path:
+        """The only part of ``kernel/`` the sandbox may write: its HOME, caches, TMPDIR and (usually) its sockets.
+
+        The rest of ``kernel/`` (kernel spec, policy, connection file, launch folder) is read-only inside the
+        sandbox, and ``run/``'s scratch folders are emptied before each launch, so code in it cannot change
+        how the next kernel is launched.
         """
         return self.kernel / "run"
 

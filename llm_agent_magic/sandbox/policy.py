@@ -3,9 +3,11 @@
 This file is loaded *by path* inside the sandbox's Python (which may be another
 interpreter without this package), so it imports only the standard library.
 
-It is a second line of defence with friendly messages, not the boundary: a
-determined program can get around an audit hook (C extensions do not raise audit
-events). Bubblewrap is the boundary at the ``full`` level.
+It is a guide with friendly messages, not the boundary: a determined program can
+get around an audit hook (C extensions do not raise audit events, and pure Python
+can reach the hook's closure through a traceback and rewrite it). What the
+operating system enforces is the boundary: bubblewrap at ``full``, Landlock at
+``full`` and ``reduced`` (``landlock.py``), seccomp and the resource limits.
 
 Why closures everywhere: the hook keeps its state in closure variables captured
 at install time, so user code that reaches the policy module's globals (e.g.
@@ -35,6 +37,8 @@ _DANGEROUS_SYMBOLS = frozenset(
 _DANGEROUS_PREFIXES = ("exec", "posix_spawn", "__libc_", "Py_Exit")
 
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+# Events that act on a link itself, not on what it points to: only the folder it is in is resolved.
+_NOFOLLOW_EVENTS = frozenset(("os.remove", "os.rmdir", "os.rename", "os.link", "os.symlink"))
 
 # event -> positions of (path, dir_fd) arguments that the event writes to
 _WRITE_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
@@ -87,9 +91,10 @@ def install(policy: dict[str, Any]) -> None:
 
 def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
     # Bind everything the hook uses now; later rebinding of module attributes by user code has no effect.
-    realpath, abspath, join, getcwd, readlink = (
-        os.path.realpath, os.path.abspath, os.path.join, os.getcwd, os.readlink
+    realpath, abspath, join, getcwd, readlink, split = (
+        os.path.realpath, os.path.abspath, os.path.join, os.getcwd, os.readlink, os.path.split
     )
+    nofollow_events = _NOFOLLOW_EVENTS
     fsdecode, fspath, isinstance_, str_, int_, bytes_, len_ = os.fsdecode, os.fspath, isinstance, str, int, bytes, len
     write_flags = _WRITE_FLAGS
     perm = PermissionError
@@ -151,13 +156,17 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
         full = resolve(path, dir_fd)
         if full is None:
             return
-        real = realpath(full)
+        if event in nofollow_events:
+            folder, name = split(full.rstrip("/"))
+            real = join(realpath(folder), name)
+        else:
+            real = realpath(full)
         if real in write_files or (writable(real) and readable(real)):
             return
         refuse(
             "writing outside the workspace is not allowed",
             f"{event} {full!r}",
-            f"Write files under {workspace} (the current folder) or /tmp instead",
+            f"Write files under {workspace} (the current folder) or in tempfile.gettempdir() instead",
         )
 
     def check_read(event: str, path: Any, dir_fd: Any = None) -> None:

@@ -16,6 +16,12 @@ from llm_agent_magic.exceptions import ConfigurationError
 
 #: Removed whatever the patterns say: the agent's own credentials.
 ALWAYS_SCRUB = ("TAVILY_API_KEY", "JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "OLLAMA_API_KEY")
+#: What the sandbox inherits from this process's environment (names or glob patterns), besides
+#: ``SandboxConfig.pass_env``: locale, time zone, where programs are, who the user is, thread counts.
+BASE_ENV = (
+    "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "PATH", "USER", "LOGNAME", "LD_LIBRARY_PATH",
+    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NO_COLOR",
+)
 
 
 @dataclass(frozen=True)
@@ -28,11 +34,12 @@ class PythonRuntime:
     env: tuple[tuple[str, str], ...] = ()
 
 
+# Run with -I, as the sandbox kernel is: its own folders only (no PYTHONPATH, no current folder, no user site).
 _INFO_SCRIPT = (
     "import json, os, site, sys\n"
     "roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),"
     " os.path.dirname(sys.executable)] + [p for p in sys.path if p and os.path.isdir(p)]\n"
-    "user = site.getusersitepackages() if site.ENABLE_USER_SITE else ''\n"
+    "user = site.getusersitepackages()\n"
     "print(json.dumps({'roots': roots, 'user_site': user if os.path.isdir(user) else ''}))\n"
 )
 
@@ -40,8 +47,8 @@ _INFO_SCRIPT = (
 @functools.lru_cache(maxsize=8)
 def _python_info(executable: str) -> tuple[tuple[str, ...], str]:
     try:
-        out = subprocess.run([executable, "-c", _INFO_SCRIPT], capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL, env={**os.environ, "PYTHONNOUSERSITE": ""})
+        out = subprocess.run([executable, "-I", "-c", _INFO_SCRIPT], capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
         info = json.loads(out.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
         raise ConfigurationError(
@@ -60,17 +67,18 @@ def sandbox_python(config: SandboxConfig) -> PythonRuntime:
         executable, env = _python_of_kernelspec(config.kernel_name)
     else:
         executable = sys.executable
-    if os.path.realpath(executable) == os.path.realpath(sys.executable) and executable == sys.executable:
-        roots = [sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(os.path.realpath(sys.executable)),
-                 os.path.dirname(sys.executable)] + [p for p in sys.path if p and os.path.isdir(p)]
-        import site
-
-        user = site.getusersitepackages() if site.ENABLE_USER_SITE else ""
-        user_site = user if os.path.isdir(user) else ""
-    else:
-        roots_t, user_site = _python_info(executable)
-        roots = list(roots_t)
+    # Asked of the interpreter itself, never taken from this process's sys.path (which holds the current
+    # folder, PYTHONPATH and whatever else this process added).
+    roots, user_site = _python_info(executable)
+    if sys.flags.no_user_site or not _user_site_enabled():
+        user_site = ""
     return PythonRuntime(executable, tuple(dict.fromkeys(roots)), user_site, tuple(sorted(env.items())))
+
+
+def _user_site_enabled() -> bool:
+    import site
+
+    return bool(site.ENABLE_USER_SITE) and not os.environ.get("PYTHONNOUSERSITE")
 
 
 def _python_of_kernelspec(name: str) -> tuple[str, dict[str, str]]:
@@ -91,6 +99,13 @@ def _python_of_kernelspec(name: str) -> tuple[str, dict[str, str]]:
         )
     return shutil.which(argv[0]) or argv[0], dict(spec.env or {})
 
+
+
+def sandbox_env(env: dict[str, str], config: SandboxConfig) -> dict[str, str]:
+    """What the sandbox inherits of ``env``: the allowlist (``BASE_ENV`` + ``pass_env``), then scrubbed."""
+    allowed = [p.upper() for p in (*BASE_ENV, *config.pass_env)]
+    kept = {k: v for k, v in env.items() if any(fnmatch.fnmatchcase(k.upper(), p) for p in allowed)}
+    return scrub_env(kept, config.scrub_env_patterns)
 
 
 def scrub_env(env: dict[str, str], patterns: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -12,6 +12,7 @@ import threading
 import time
 
 from llm_agent_magic.cells import CELLS_MIME
+from llm_agent_magic.sandbox.isolation import landlock_abi
 
 from magic_helpers import bundle, stream, texts
 
@@ -184,6 +185,9 @@ def test_config_status_models_sessions_and_history(kernel):
     status = texts(kernel.run("%agent status"))[0]
     assert "model      tiny:1b" in status and "reachable at http://127.0.0.1" in status
     assert "isolation" in status and "cassette   live" in status
+    # The level in force and the layers that enforce it (Landlock where this kernel has it).
+    isolation = status.split("\nisolation")[1].splitlines()[0]
+    assert "audit hook" in isolation and ("Landlock ABI" in isolation) == (landlock_abi() > 0), isolation
     assert "pandas" in status.split("libraries")[1].splitlines()[0]
     session_id = status.splitlines()[0].split()[-1]
     kernel.run("%%agent --mode chat\nSay hi.")

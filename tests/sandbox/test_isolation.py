@@ -175,8 +175,9 @@ def test_writes_outside_the_workspace_are_refused(sb: SandboxKernel, paths: Path
     refused(sb.execute("import os\nos.remove('/etc/hostname')"), "PermissionError", "OSError")
     refused(sb.execute(f"import shutil\nshutil.rmtree({str(Path(paths.data_root))!r})"), "PermissionError", "OSError")
     assert Path(paths.data_root).is_dir()
-    # Its own workspace and /tmp are writable, and the host sees workspace files.
-    r = sb.execute("open('result.csv', 'w').write('a,b\\n')\nopen('/tmp/scratch', 'w').write('t')\nprint('ok')")
+    # Its own workspace and temporary folder are writable, and the host sees workspace files.
+    r = sb.execute("import tempfile\nopen('result.csv', 'w').write('a,b\\n')\n"
+                   "open(tempfile.gettempdir() + '/scratch', 'w').write('t')\nprint('ok')")
     assert r.stdout == "ok\n", r.text_for_model()
     assert (Path(sb.workspace) / "result.csv").read_text() == "a,b\n"
     still_works(sb)

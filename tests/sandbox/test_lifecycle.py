@@ -172,7 +172,10 @@ def test_a_new_kernel_for_a_session_restores_its_variables(
 
 def test_the_log_of_a_kernel_that_died_survives_the_restart(sk: SandboxKernel) -> None:
     marker = f"last words of kernel {sk.pid}"
-    r = sk.execute(f"import os\nos.write(2, {(marker + chr(10)).encode()!r})\nos._exit(4)")
+    # Straight to the kernel process's own stderr (the log): ipykernel's capture of fd 2 echoes there from a
+    # thread, which os._exit may not leave time for.
+    r = sk.execute(f"import os, sys\nfd = getattr(sys.stderr, '_original_stdstream_copy', None) or 2\n"
+                   f"os.write(fd, {(marker + chr(10)).encode()!r})\nos._exit(4)")
     assert r.status == "died" and "exit code 4" in r.message
     assert marker not in sk.paths.log_file.read_text(errors="replace")  # the new kernel writes a log of its own
     assert marker in (sk.paths.kernel / "kernel.log.1").read_text(errors="replace")

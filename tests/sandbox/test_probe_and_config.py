@@ -35,7 +35,8 @@ def test_probe_reports_every_layer() -> None:
     assert report.level == ("full" if report.bubblewrap.ok else "reduced")
     assert report.rlimits.ok and report.audit_hook.ok
     assert report.seccomp.ok == seccomp.supported()
-    for check in (report.bubblewrap, report.user_namespaces, report.rlimits, report.seccomp, report.audit_hook):
+    for check in (report.bubblewrap, report.user_namespaces, report.landlock, report.rlimits, report.seccomp,
+                  report.audit_hook):
         assert check.detail and (check.ok or check.fix)
     assert json.dumps(report.to_dict())
 

@@ -1,0 +1,116 @@
+"""One process at a time uses a session's sandbox.
+
+A ``SessionHold`` is this process's claim on a session: while it is held, no other process starts,
+restarts, resets or attaches to that session's kernel. Another process that asks waits (up to
+``SandboxConfig.session_wait_timeout``), then gets ``SessionBusy`` naming the holder. The claim is an
+``flock`` on ``kernel/hold``, so a process that dies releases it by dying; within one process every
+SandboxKernel of the session shares it (flock would otherwise lock out its own process).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+from llm_agent_magic.exceptions import SessionBusy
+
+from .paths import SessionPaths
+from .plumbing import pid_alive, process_start_time, read_json, write_json_atomic
+
+POLL = 0.1
+_lock = threading.Lock()
+_held: dict[str, list[int]] = {}  # hold file -> [fd, count, pid]
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:200]
+    except OSError:
+        return ""
+
+
+def describe_process(pid: int) -> str:
+    """``pid 12 (python -m ipykernel_launcher ...), started by pid 10 (llm-agent run a.ipynb)``"""
+    text = f"pid {pid}" + (f" ({_command(pid)})" if _command(pid) else "")
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return text
+    parent = _command(ppid)
+    return text + (f", started by pid {ppid} ({parent})" if parent else "")
+
+
+class SessionHold:
+    """This process's claim on one session (see the module docstring). Release it exactly once."""
+
+    def __init__(self, paths: SessionPaths) -> None:
+        self.paths = paths
+        self.key = str(paths.hold_file)
+        self.released = False
+
+    @classmethod
+    async def acquire(cls, paths: SessionPaths, timeout: float) -> "SessionHold":
+        """Claim the session, waiting up to ``timeout`` seconds for the process that holds it."""
+        hold = cls(paths)
+        deadline = time.monotonic() + max(timeout, 0.0)
+        while not hold._try():
+            if time.monotonic() >= deadline:
+                holder = read_json(paths.holder_file) or {}
+                pid = holder.get("pid")
+                who = holder.get("who") or (describe_process(pid) if isinstance(pid, int) else "another process")
+                since = holder.get("since")
+                raise SessionBusy(paths.session_id, who, since if isinstance(since, (int, float)) else None, timeout)
+            await asyncio.sleep(POLL)
+        return hold
+
+    def _try(self) -> bool:
+        with _lock:
+            entry = _held.get(self.key)
+            if entry is not None and entry[2] == os.getpid():
+                entry[1] += 1
+                return True
+            fd = os.open(self.key, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno in (errno.EAGAIN, errno.EACCES):
+                    return False
+                raise
+            _held[self.key] = [fd, 1, os.getpid()]
+        pid = os.getpid()
+        write_json_atomic(self.paths.holder_file, {
+            "pid": pid, "pid_start": process_start_time(pid), "since": time.time(), "who": describe_process(pid),
+            "argv": sys.argv[:8],
+        }, 0o644)
+        return True
+
+    def release(self) -> None:
+        if self.released:
+            return
+        self.released = True
+        with _lock:
+            entry = _held.get(self.key)
+            if entry is None or entry[2] != os.getpid():
+                return
+            entry[1] -= 1
+            if entry[1] > 0:
+                return
+            del _held[self.key]
+            self.paths.holder_file.unlink(missing_ok=True)
+            fcntl.flock(entry[0], fcntl.LOCK_UN)
+            os.close(entry[0])
+
+
+def holder_alive(state: dict[str, Any]) -> bool:
+    """Is the process that launched a kernel (``state.json``) another live process than this one?"""
+    owner = state.get("owner_pid")
+    return isinstance(owner, int) and owner != os.getpid() and pid_alive(owner, state.get("owner_start", ""))
