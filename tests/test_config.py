@@ -50,6 +50,16 @@ def test_config_command_reports_value_and_source(tmp_path):
     assert "(default)" in lines["AgentConfig.max_execution_attempts"]
 
 
+def test_the_environment_wins_over_a_config_file_and_the_command_line_over_both(tmp_path):
+    (tmp_path / "llm_agent_config.json").write_text(json.dumps({"LLMConfig": {"host": "http://from-file:1"}}))
+    out = run_cli("config", cwd=tmp_path, env={"OLLAMA_HOST": "http://from-env:2"})
+    host = next(line for line in out.stdout.splitlines() if line.startswith("LLMConfig.host"))
+    assert "http://from-env:2" in host and "environment $OLLAMA_HOST" in host
+    out = run_cli("config", "--host=http://from-flag:3", cwd=tmp_path, env={"OLLAMA_HOST": "http://from-env:2"})
+    host = next(line for line in out.stdout.splitlines() if line.startswith("LLMConfig.host"))
+    assert "http://from-flag:3" in host and "(command line)" in host
+
+
 def test_python_config_file_is_read(tmp_path):
     (tmp_path / "llm_agent_config.py").write_text("c.AgentConfig.max_react_iterations = 3\n")
     out = run_cli("config", cwd=tmp_path)

@@ -7,8 +7,6 @@ from ..exceptions import StructuredOutputError
 from ..prompts import CLASSIFY_SCHEMA, render_prompt
 from ..tools.base import ToolContext, ask_structured
 
-#: What users may type for a mode, and the mode it means.
-MODE_ALIASES = {"chat": "chat", "react": "react", "plan": "plan_execute", "plan_execute": "plan_execute"}
 
 
 async def classify(ctx: ToolContext) -> Classified:

@@ -8,7 +8,7 @@ from ..tools.base import ToolContext, emit_usage
 
 async def stream_answer(ctx: ToolContext, instruction: str, purpose: str = "answer") -> str:
     """Stream the answer to ``instruction`` as ``Token`` events, then one ``Answer`` with the whole markdown."""
-    stream = ctx.llm.stream_chat(ctx.conversation.messages(instruction), purpose=purpose)
+    stream = ctx.llm.stream_chat(ctx.conversation.messages(instruction), purpose=purpose, model=ctx.model)
     pieces: list[str] = []
     async with stream:
         async for piece in stream:

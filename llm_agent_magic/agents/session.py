@@ -7,6 +7,7 @@ render what ``run(request)`` yields; nothing else crosses the boundary.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import os
@@ -22,6 +23,7 @@ from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, 
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
 from ..prompts import Transcript, render_prompt
+from ..run_requests import RunRequest
 from ..sandbox import SandboxKernel
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
@@ -31,7 +33,7 @@ from ..tools.python_coder import PythonCoderTool
 from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
 from .chat import run_chat
-from .classifier import MODE_ALIASES, classify
+from .classifier import classify
 from .plan_execute import run_plan_execute
 from .react import run_react
 
@@ -79,6 +81,8 @@ class AgentSession:
         self.tools = tools or default_tools()
         self._owns = owns
         self._task: asyncio.Task[None] | None = None
+        #: One thread writes the store (events, messages) in order, so the event loop never waits on SQLite.
+        self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-store")
         store.ensure_session(session_id)
 
     @classmethod
@@ -146,7 +150,10 @@ class AgentSession:
             self.sandbox.forget_snapshots()
 
     async def close(self) -> None:
-        self.cancel()
+        if self.cancel() and self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task  # its last events and the run's status reach the store first
+        self._writer.shutdown(wait=True)
         if self._owns:
             await self.llm.aclose()
             if self.sandbox is not None:
@@ -163,7 +170,7 @@ class AgentSession:
     # --- the entry point ------------------------------------------------------------------
     async def run(
         self,
-        request: str,
+        request: RunRequest | str,
         *,
         mode: str = "auto",
         files: list[str] | tuple[str, ...] = (),
@@ -171,78 +178,88 @@ class AgentSession:
     ) -> AsyncIterator[Event]:
         """Answer ``request``, yielding events until (and including) ``RunFinished``.
 
-        ``dry_run``: write and review the code the agent would run first, show it, run nothing.
+        ``request`` is a ``RunRequest`` (what front ends send), or the text of one with ``mode``, ``files``
+        and ``dry_run`` (write and review the code the agent would run first, show it, run nothing).
         """
+        if not isinstance(request, RunRequest):
+            request = RunRequest(request, mode=mode, files=list(files), dry_run=dry_run)
         if self.running:
             raise LLMAgentError("This session is already running a request; wait for it or cancel it first.")
-        if mode != "auto" and mode not in MODE_ALIASES:
-            raise ValueError(f"unknown mode {mode!r}; use auto, chat, react or plan")
-        run_id = self.store.start_run(self.session_id, request, None if mode == "auto" else MODE_ALIASES[mode])
+        mode = request.resolved_mode
+        run_id = self.store.start_run(self.session_id, request.request, None if mode == "auto" else mode)
         queue: asyncio.Queue[Event] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        writes: list[asyncio.Future[Any]] = []
 
         def emit(event: Event) -> None:
             event.run_id = run_id
-            if not isinstance(event, NOT_STORED):
-                self.store.append_event(run_id, event.to_dict())
+            if not isinstance(event, NOT_STORED):  # written in order by one thread: the loop never waits on disk
+                writes.append(loop.run_in_executor(self._writer, self.store.append_event, run_id, event.to_dict()))
             queue.put_nowait(event)
 
-        self._task = asyncio.create_task(self._drive(run_id, request, mode, list(files), emit, dry_run))
+        task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes))
+        finished = False
         try:
-            while True:
+            while not finished:
                 event = await queue.get()
+                finished = isinstance(event, RunFinished)
                 yield event
-                if isinstance(event, RunFinished):
-                    break
         finally:
-            if self._task is not None and not self._task.done():
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+            if not finished:  # the front end stopped listening: stop the run
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task  # after RunFinished it only finishes writing the run to the store
+
+    async def _store(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: method(*args, **kwargs))
 
     async def _drive(
-        self, run_id: str, request: str, mode: str, files: list[str], emit: Callable[[Event], None], dry_run: bool
+        self, run_id: str, request: RunRequest, emit: Callable[[Event], None], writes: list[asyncio.Future[Any]]
     ) -> None:
         started = time.monotonic()
         status = "ok"
-        emit(RunStarted(request, mode_requested=mode, session_id=self.session_id))
+        text, mode = request.request, request.resolved_mode
+        emit(RunStarted(text, mode_requested=request.mode, session_id=self.session_id))
         try:
             history = [
                 {"role": m.role, "content": m.content}
                 for m in self.store.recent_messages(self.session_id, self.config.history_messages)
             ]
-            self.store.add_message(self.session_id, "user", request, run_id=run_id)
-            attached = self._attach(files)
+            await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
+            attached = self._attach(request.files)
             transcript = Transcript(
                 render_prompt("system", tools=self.tools.describe()),
                 history,
-                render_prompt("request", request=request, files=attached),
+                render_prompt("request", request=text, files=attached),
                 num_ctx=self.llm.config.num_ctx,
             )
             ctx = ToolContext(
                 llm=self.llm,
                 config=self.config,
                 emit=emit,
-                request=request,
+                request=text,
                 run_id=run_id,
                 history=history,
                 files=attached,
                 sandbox=self.sandbox,
                 transcript=transcript,
+                model=request.model,
             )
             if mode == "auto":
                 classified = await classify(ctx)
             else:
-                classified = Classified(MODE_ALIASES[mode], "chosen by the user")
+                classified = Classified(mode, "chosen by the user")
             emit(classified)
             if classified.mode == "chat":
                 answer = await run_chat(ctx)
-            elif dry_run:
+            elif request.dry_run:
                 answer = await self._dry_run(ctx)
             elif classified.mode == "plan_execute":
                 answer = await run_plan_execute(ctx, self.tools)
             else:
                 answer = await run_react(ctx, self.tools)
-            self.store.add_message(self.session_id, "assistant", answer, mode=classified.mode, run_id=run_id)
+            await self._store(self.store.add_message, self.session_id, "assistant", answer, mode=classified.mode,
+                              run_id=run_id)
         except asyncio.CancelledError:
             status = "cancelled"
             await self._interrupt_sandbox()
@@ -258,7 +275,10 @@ class AgentSession:
             emit(Error("internal", f"The agent hit an internal error: {exc!r}. The session is still usable.", False))
         finally:
             emit(RunFinished(status, duration=time.monotonic() - started))
-            self.store.finish_run(run_id, status)
+            for failed in await asyncio.shield(asyncio.gather(*writes, return_exceptions=True)):
+                if isinstance(failed, BaseException):
+                    _log.error("run %s: an event could not be stored: %r", run_id, failed)
+            await asyncio.shield(self._store(self.store.finish_run, run_id, status))
 
     async def _dry_run(self, ctx: ToolContext) -> str:
         coder = self.tools.get("python_coder")

@@ -13,6 +13,7 @@ from typing import Any
 from traitlets.config import Application, Config, Configurable
 
 from .. import __version__
+from ..agents.manager import resolve_config
 from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig, load_config_files
 
 COMMON_ALIASES: dict[Any, Any] = {
@@ -36,8 +37,8 @@ class LLMAgentApp(Application):
         self.parse_command_line(argv)
         self.cli_config: Config = copy.deepcopy(self.config)
         file_config, self.config_origin = load_config_files()
-        self.update_config(file_config)
-        self.update_config(self.cli_config)  # the command line wins over files
+        # One order everywhere (agents/manager.py): files < environment < the command line.
+        self.update_config(resolve_config(self.cli_config, files=file_config))
         self.llm_config = LLMConfig(parent=self)
         self.sandbox_config = SandboxConfig(parent=self)
         self.agent_config = AgentConfig(parent=self)
@@ -52,8 +53,8 @@ class LLMAgentApp(Application):
         """Where a setting's current value came from."""
         if trait_name in self.cli_config.get(cls_name, {}):
             return "command line"
+        if env and os.environ.get(env, "").strip():
+            return f"environment ${env}"
         if (cls_name, trait_name) in self.config_origin:
             return self.config_origin[(cls_name, trait_name)]
-        if env and os.environ.get(env):
-            return f"environment ${env}"
         return "default"

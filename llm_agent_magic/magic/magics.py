@@ -18,11 +18,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from ..sandbox import load_variable
-from ..sandbox.snapshots import read_catalog
 from ..sandbox.untrusted import clean_markdown
 from .render import table_data
 from ..exceptions import LLMAgentError, SetupError
+from ..run_requests import BadRequest, RunRequest
 from .sessions import KernelAgent, default_session_id, env_cassette
 from .stream import RunStream
 
@@ -169,18 +168,15 @@ class AgentMagics(Magics):
                 self.agent.loop.call(session.sandbox.async_push(name, df))
             except PUSH_ERRORS as exc:
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
-        config = session.llm.config
-        saved = {k: getattr(config, k) for k in ("model", "classifier_model", "coder_model")}
-        if args.model:
-            config.model, config.classifier_model, config.coder_model = args.model, "", ""
         try:
-            stream = RunStream(self.agent.loop, session, quiet=args.quiet, dry_run=args.dry_run)
-            stream.run(request, mode=args.mode, files=files)
-            stream.finish(session_id=session_id, model=config.model,
-                                             include_failed=session.config.include_failed_cells)
-        finally:
-            for key, value in saved.items():
-                setattr(config, key, value)
+            run = RunRequest(request, mode=args.mode, model=args.model, files=files, dry_run=args.dry_run,
+                             origin="magic")
+        except BadRequest as exc:
+            raise _usage_error(str(exc)) from None
+        stream = RunStream(self.agent.loop, session, quiet=args.quiet, dry_run=args.dry_run)
+        stream.run(run)
+        stream.finish(session_id=session_id, model=args.model or session.llm.config.model,
+                      include_failed=session.config.include_failed_cells)
 
     def _session(self, session_id: str) -> Any:
         try:
@@ -226,21 +222,16 @@ class AgentMagics(Magics):
     def _cmd_history(self, rest: list[str], session_id: str) -> None:
         if len(rest) > 1 or (rest and not rest[0].isdigit()):
             raise _usage_error("Expected: %agent history [N]", LINE_USAGE)
-        from ..store import ConversationStore, SessionNotFound
-
-        _, _, _, paths = self._effective()
-        with ConversationStore.from_config(paths) as store:
-            try:
-                messages = store.recent_messages(session_id, int(rest[0]) if rest else 20)
-            except SessionNotFound:
-                messages = []
+        try:
+            messages = self.agent.manager.history(session_id, int(rest[0]) if rest else 20)
+        except SetupError as exc:
+            raise UsageError(str(exc)) from None
         if not messages:
             text = f"No messages yet in session {session_id}."
             display({"text/plain": text, "text/markdown": clean_markdown(text)}, raw=True)
             return
-        # Answers were written by the model, which read the sandbox's outputs: shown as untrusted markdown.
-        md = clean_markdown("\n\n".join(f"**{m.role}**: {m.content}" for m in messages))
-        plain = "\n\n".join(f"{m.role}: {m.content}" for m in messages)
+        md = clean_markdown("\n\n".join(f"**{m['role']}**: {m['content']}" for m in messages))
+        plain = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
         display({"text/markdown": md, "text/plain": plain}, raw=True)
 
     def _cmd_reset(self, rest: list[str], session_id: str) -> None:
@@ -253,26 +244,8 @@ class AgentMagics(Magics):
 
     def _cmd_vars(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "vars")
-        session = self._session(session_id)
-        sandbox = session.sandbox
-        summaries = self.agent.loop.call(sandbox.async_variables())
-        self.agent.loop.call(sandbox.async_flush_snapshots())
-        catalog = read_catalog(sandbox.snapshots_dir)
-        saved, failed = catalog["variables"], catalog["not_persisted"]
-        rows = []
-        for s in summaries:
-            size = "x".join(str(n) for n in s.shape) if s.shape is not None else (s.length if s.length is not None else "")
-            if s.name in saved:
-                snap = f"{saved[s.name]['kind']} ({saved[s.name].get('bytes', 0):,} bytes)"
-            else:
-                snap = f"not saved: {failed[s.name]['reason']}" if s.name in failed else "not saved"
-            rows.append([s.name, s.type, size, snap])
-        live = {s.name for s in summaries}
-        for name, entry in sorted(saved.items()):
-            if name not in live:
-                rows.append([name, entry.get("type", ""), "", f"{entry['kind']} (snapshot only)"])
-        for name, why in sorted(catalog["problems"].items()):  # what the sandbox left that is not trusted
-            rows.append([name, "", "", f"refused: {why}"])
+        self._session(session_id)
+        rows = [[r.name, r.type, r.size, r.snapshot] for r in self.agent.loop.call(self.agent.manager.variables(session_id))]
         display(table_data(["name", "type", "size", "snapshot"], rows, "The sandbox has no variables yet."), raw=True)
 
     def _cmd_pull(self, rest: list[str], session_id: str) -> None:
@@ -284,12 +257,8 @@ class AgentMagics(Magics):
             raise _usage_error("Expected: %agent pull NAME [as LOCAL]", LINE_USAGE)
         if not local.isidentifier():
             raise _usage_error(f"{local!r} is not a valid Python name.", LINE_USAGE)
-        session = self.agent.sessions.get(session_id)
-        if session is not None and session.sandbox is not None:
-            self.agent.loop.call(session.sandbox.async_flush_snapshots())
-        _, sandbox_config, _, paths = self._effective()
         try:
-            value = load_variable(session_id, name, paths, sandbox_config)
+            value = self.agent.loop.call(self.agent.manager.pull(session_id, name))
         except KeyError as exc:
             message = exc.args[0] if exc.args else str(exc)
             raise UsageError(f"%agent pull: {message}") from None

@@ -1,26 +1,25 @@
-"""The kernel's side of the agent: its configuration, its session ids and its open sessions.
+"""The kernel's side of the agent: the shell's settings, its session ids, and the loop sessions live on.
 
-One ``KernelAgent`` per IPython shell. Sessions are opened once per id and kept (their
-sandbox stays warm across cells) until the kernel shuts down or the extension is unloaded.
-The environment (``env.py``; ``llm-agent run`` sets it) wins over what the notebook says.
+One ``KernelAgent`` per IPython shell; its ``SessionManager`` (``agents/manager.py``) opens sessions once
+per id and keeps them (their sandbox stays warm across cells) until the kernel shuts down or the
+extension is unloaded, and resolves settings. What ``llm-agent run`` imposes through the environment
+(``env.py``) wins over what the notebook says.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import uuid
 from pathlib import Path
 from typing import Any
 
-from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
+from ..agents.manager import SessionManager
 from ..agents.session import AgentSession
-from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
-from ..exceptions import LLMAgentError, SetupError
-from ..llm import LLMClient
+from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig
+from ..exceptions import SetupError
 from . import env
 from .loop import AgentLoop
 
@@ -63,12 +62,9 @@ def env_cassette() -> tuple[str, str] | None:
     return mode, os.path.abspath(path) if path else ""
 
 
-def _values(configurable: Configurable) -> dict[str, Any]:
-    return {name: getattr(configurable, name) for name in type(configurable).class_trait_names(config=True)}
-
-
 class KernelAgent:
-    """Configuration, sessions and the private loop of one IPython shell."""
+    """What the magic keeps per IPython shell: the shell's own settings (``%config``), the settings a runner
+    imposes through the environment, the private loop, and the ``SessionManager`` that does the rest."""
 
     def __init__(self, shell: Any = None) -> None:
         self.shell = shell
@@ -77,37 +73,33 @@ class KernelAgent:
         self.agent_config = AgentConfig(parent=shell)
         self.paths_config = PathsConfig(parent=shell)
         self.loop = AgentLoop()
-        self.sessions: dict[str, AgentSession] = {}
+        self.manager = SessionManager(explicit=self.explicit, imposed=imposed_by_runner)
         self._fresh_done: set[str] = set()
 
     @property
     def configurables(self) -> list[Configurable]:
         return [self.llm_config, self.sandbox_config, self.agent_config, self.paths_config]
 
+    @property
+    def sessions(self) -> dict[str, AgentSession]:
+        return self.manager.sessions
+
     # --- configuration ---------------------------------------------------------------------------
 
-    def config(self) -> Config:
-        """Config files, then ``%config`` (and IPython's own config), then the runner's command line,
-        then the cassette the environment imposes."""
-        cfg, _ = load_config_files()
+    def explicit(self) -> Config:
+        """``%config`` (and IPython's own config) of this shell."""
+        cfg = Config()
         for configurable in self.configurables:
             for name in CLASS_NAMES:
                 if name in configurable.config:
                     cfg.merge(Config({name: configurable.config[name]}))
-        forwarded = os.environ.get(env.CONFIG_JSON, "").strip()
-        if forwarded:
-            try:
-                cfg.merge(Config(json.loads(forwarded)))
-            except (ValueError, TypeError) as exc:
-                raise SetupError(f"{env.CONFIG_JSON} is not a JSON object of settings: {exc}") from None
-        imposed = env_cassette()
-        if imposed is not None:
-            cfg.LLMConfig.cassette_mode, cfg.LLMConfig.cassette_path = imposed
         return cfg
 
+    def config(self) -> Config:
+        return self.manager.config()
+
     def effective(self) -> tuple[LLMConfig, SandboxConfig, AgentConfig, PathsConfig]:
-        cfg = self.config()
-        return LLMConfig(config=cfg), SandboxConfig(config=cfg), AgentConfig(config=cfg), PathsConfig(config=cfg)
+        return self.manager.effective()
 
     def set_cassette(self, mode: str, path: str = "") -> None:
         """``%agent record/replay/live``: the cassette for sessions from now on.
@@ -121,68 +113,41 @@ class KernelAgent:
             os.unlink(path)  # a new recording starts empty; stale answers would be replayed first
         self.llm_config.update_config(Config({"LLMConfig": {"cassette_mode": mode, "cassette_path": path}}))
         for session in list(self.sessions.values()):
-            self.refresh(session)
+            self.loop.call(self.manager.refresh(session))
 
     # --- sessions -----------------------------------------------------------------------------------
 
     def session(self, session_id: str) -> AgentSession:
         """The open session with this id (opened now, sandbox starting in the background, if new)."""
-        session = self.sessions.get(session_id)
-        if session is None:
-            fresh = os.environ.get(env.FRESH_SESSION, "") not in ("", "0") and session_id not in self._fresh_done
-            session = self.loop.call(self._open(session_id, self.config(), fresh))
-            self._fresh_done.add(session_id)
-            self.sessions[session_id] = session
-        else:
-            self.refresh(session)
-        return session
-
-    async def _open(self, session_id: str, cfg: Config, fresh: bool) -> AgentSession:
-        try:
-            session = AgentSession.open(session_id, config=cfg)
-        except (LLMAgentError, TraitError, OSError) as exc:  # e.g. a replay cassette that does not exist
-            raise SetupError(str(exc)) from exc
-        try:
-            if fresh:
-                await session.reset(restart_sandbox=False)  # waits for, or refuses, a session another process uses
-            await session.start()
-            if fresh and session.sandbox is not None and session.sandbox.attached:
-                await session.sandbox.async_restart(restore=False)  # someone else's warm kernel: start clean
-        except BaseException as exc:
-            await session.close()
-            if isinstance(exc, LLMAgentError):  # e.g. the isolation asked for is not available here
-                raise SetupError(str(exc)) from exc
-            raise
+        fresh = os.environ.get(env.FRESH_SESSION, "") not in ("", "0") and session_id not in self._fresh_done
+        session = self.loop.call(self.manager.open(session_id, fresh=fresh))
+        self._fresh_done.add(session_id)
         return session
 
     def reset(self, session_id: str) -> None:
         """``%agent reset``: new conversation, fresh sandbox without restoring, no snapshots."""
-        session = self.session(session_id)
-        self.loop.call(session.reset())
-
-    def refresh(self, session: AgentSession) -> None:
-        """Apply configuration changes (``%config``, a cassette) to an open session between runs."""
-        llm_config, _, agent_config, paths = self.effective()
-        session.config = agent_config
-        if _values(llm_config) == _values(session.llm.config):
-            return
-        try:
-            client = LLMClient(llm_config, paths=paths)
-        except (LLMAgentError, OSError) as exc:  # a cassette that cannot be read, a log folder that cannot be made
-            raise SetupError(str(exc)) from exc
-        old, session.llm = session.llm, client
-        self.loop.call(old.aclose())
+        self.loop.call(self.manager.reset(session_id))
 
     def close(self, timeout: float = 60.0) -> None:
         """Close every session (their sandboxes stop) and the loop."""
-        sessions, self.sessions = list(self.sessions.values()), {}
-        if sessions and self.loop.alive:
-
-            async def close_all() -> None:
-                await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
-
+        if self.sessions and self.loop.alive:
             try:
-                self.loop.call(close_all(), timeout=timeout)
+                self.loop.call(self.manager.close_all(), timeout=timeout)
             except Exception:  # shutting down anyway
                 pass
         self.loop.stop()
+
+
+def imposed_by_runner() -> Config:
+    """What ``llm-agent run`` imposes on the notebook through the environment: its settings, its cassette."""
+    cfg = Config()
+    forwarded = os.environ.get(env.CONFIG_JSON, "").strip()
+    if forwarded:
+        try:
+            cfg.merge(Config(json.loads(forwarded)))
+        except (ValueError, TypeError) as exc:
+            raise SetupError(f"{env.CONFIG_JSON} is not a JSON object of settings: {exc}") from None
+    imposed = env_cassette()
+    if imposed is not None:
+        cfg.LLMConfig.cassette_mode, cfg.LLMConfig.cassette_path = imposed
+    return cfg

@@ -21,6 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..run_requests import RunRequest
 from ..agents.session import AgentSession
 from ..cells import make_bundle
 from ..events import Error, Event, RunFinished, Token
@@ -66,10 +67,10 @@ class RunStream:
 
     # --- the loop side ---------------------------------------------------------------------------------
 
-    async def _pump(self, request: str, kwargs: dict[str, Any]) -> None:
+    async def _pump(self, request: RunRequest) -> None:
         self._task = asyncio.current_task()
         try:
-            async for event in self.session.run(request, **kwargs):
+            async for event in self.session.run(request):
                 self._items.put(event)
         except asyncio.CancelledError:
             pass
@@ -98,13 +99,12 @@ class RunStream:
         else:
             self.loop.call_soon(self._force_stop)
 
-    def run(self, request: str, *, mode: str = "auto", files: list[str] | None = None) -> list[Event]:
+    def run(self, request: RunRequest) -> list[Event]:
         """Run to the end (or until interrupted), rendering as it goes; returns the events."""
         if not self.quiet:
             self._handle = self._display({}, raw=True, display_id=True)
             self._draw()
-        kwargs = {"mode": mode, "files": list(files or []), "dry_run": self.dry_run}
-        self.loop.submit(self._pump(request, kwargs))
+        self.loop.submit(self._pump(request))
         previous = _install_sigint(self._on_interrupt)
         try:
             self._consume()

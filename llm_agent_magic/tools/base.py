@@ -75,6 +75,8 @@ class ToolContext:
     scratch: dict[str, Any] = field(default_factory=dict)
     #: The run's conversation with the model; every call of the run goes through it (see ``ask``).
     transcript: Transcript | None = None
+    #: The model for every call of this run (a ``RunRequest``'s ``model``); None: each purpose's configured one.
+    model: str | None = None
 
     @property
     def conversation(self) -> Transcript:
@@ -145,7 +147,7 @@ def emit_usage(ctx: ToolContext, result: "ChatResult | None") -> None:
 
 async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any) -> "ChatResult":
     """One call of the run: the transcript so far plus ``instruction``; the reply joins the transcript."""
-    reply = await ctx.llm.chat(ctx.conversation.messages(instruction), purpose=purpose, **kwargs)
+    reply = await ctx.llm.chat(ctx.conversation.messages(instruction), purpose=purpose, model=ctx.model, **kwargs)
     ctx.conversation.record(instruction, reply.content)
     emit_usage(ctx, reply)
     return reply
@@ -153,7 +155,9 @@ async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any
 
 async def ask_structured(ctx: ToolContext, instruction: str, *, purpose: str, schema: dict[str, Any]) -> "StructuredResult":
     """Like ``ask``, for a JSON reply matching ``schema`` (read defensively, repaired once)."""
-    result = await ctx.llm.structured(ctx.conversation.messages(instruction), purpose=purpose, schema=schema)
+    result = await ctx.llm.structured(
+        ctx.conversation.messages(instruction), purpose=purpose, schema=schema, model=ctx.model
+    )
     ctx.conversation.record(instruction, result.raw)
     for call in result.calls:
         emit_usage(ctx, call)

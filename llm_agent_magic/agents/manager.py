@@ -1,0 +1,201 @@
+"""``SessionManager``: where every front end opens, finds and closes sessions, and where settings are resolved.
+
+The magic, ``llm-agent run`` and the server extension all hold one. Settings are resolved here, in one
+order, lowest first:
+
+1. the traits' defaults;
+2. Jupyter config files (``llm_agent_config.py``/``.json`` on Jupyter's config path and in the cwd);
+3. the environment (each trait tagged with an ``env`` name, e.g. ``OLLAMA_HOST``, ``LLM_AGENT_DATA_ROOT``);
+4. explicit settings (``%config`` in a notebook, ``--Class.trait=`` on a command line, the server's config);
+5. what a runner imposes on the notebooks it runs (``llm-agent run --replay``, ``--model``).
+
+Besides opening sessions it answers what front ends ask about one: its history, its variables
+(summaries merged with the snapshot catalog) and a snapshot pulled into this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from traitlets import TraitError
+from traitlets.config import Config, Configurable
+
+from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
+from ..exceptions import LLMAgentError, SetupError
+from ..llm import LLMClient
+from ..sandbox import load_variable
+from ..sandbox.snapshots import read_catalog
+from ..store import ConversationStore, SessionNotFound
+from .session import AgentSession
+
+
+def environment_config(environ: Mapping[str, str] | None = None) -> Config:
+    """The settings the environment gives: every trait tagged ``env=NAME`` whose variable is set."""
+    environ = os.environ if environ is None else environ
+    cfg = Config()
+    for cls in CONFIG_CLASSES:
+        for name, trait in cls.class_traits(config=True).items():
+            var = trait.metadata.get("env", "")
+            value = environ.get(var, "").strip() if var else ""
+            if value:
+                cfg[cls.__name__][name] = value
+    return cfg
+
+
+def resolve_config(explicit: Config | None = None, imposed: Config | None = None, *,
+                   environ: Mapping[str, str] | None = None, files: Config | None = None) -> Config:
+    """Defaults < config files < environment < explicit settings < imposed (see the module docstring)."""
+    cfg = Config()
+    cfg.merge(load_config_files()[0] if files is None else files)
+    cfg.merge(environment_config(environ))
+    for layer in (explicit, imposed):
+        if layer:
+            cfg.merge(layer)
+    return cfg
+
+
+def values_of(configurable: Configurable) -> dict[str, Any]:
+    return {name: getattr(configurable, name) for name in type(configurable).class_trait_names(config=True)}
+
+
+@dataclass
+class VariableRow:
+    """One variable as a front end lists it: what the live sandbox says, and what its snapshot holds."""
+
+    name: str
+    type: str
+    size: str
+    snapshot: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "type": self.type, "size": self.size, "snapshot": self.snapshot}
+
+
+class SessionManager:
+    """Open sessions by id, each opened once and kept (its sandbox stays warm) until closed.
+
+    ``explicit`` returns the explicit settings of the moment (``%config`` can change between cells);
+    ``imposed`` what a runner imposes. Both are read again whenever a session is opened or refreshed.
+    """
+
+    def __init__(self, explicit: Callable[[], Config] | None = None, imposed: Callable[[], Config] | None = None):
+        self._explicit = explicit or Config
+        self._imposed = imposed or Config
+        self.sessions: dict[str, AgentSession] = {}
+
+    # --- settings -------------------------------------------------------------------------------------
+    def config(self) -> Config:
+        return resolve_config(self._explicit(), self._imposed())
+
+    def effective(self) -> tuple[LLMConfig, SandboxConfig, AgentConfig, PathsConfig]:
+        cfg = self.config()
+        return LLMConfig(config=cfg), SandboxConfig(config=cfg), AgentConfig(config=cfg), PathsConfig(config=cfg)
+
+    def paths(self) -> PathsConfig:
+        return PathsConfig(config=self.config())
+
+    # --- sessions -------------------------------------------------------------------------------------
+    def find(self, session_id: str) -> AgentSession | None:
+        return self.sessions.get(session_id)
+
+    async def open(self, session_id: str, *, fresh: bool = False) -> AgentSession:
+        """The open session with this id, opened now (its sandbox starting) if it is not open yet.
+
+        ``fresh``: a new session starts empty (no conversation, no snapshots). Settings that changed since
+        an open session was opened apply to it from now on.
+        """
+        session = self.sessions.get(session_id)
+        if session is not None:
+            await self.refresh(session)
+            return session
+        try:
+            session = AgentSession.open(session_id, config=self.config())
+        except (LLMAgentError, TraitError, OSError) as exc:  # e.g. a replay cassette that does not exist
+            raise SetupError(str(exc)) from exc
+        try:
+            if fresh:
+                await session.reset(restart_sandbox=False)  # waits for, or refuses, a session another process uses
+            await session.start()
+        except BaseException as exc:
+            await session.close()
+            if isinstance(exc, LLMAgentError):  # e.g. the isolation asked for is not available here
+                raise SetupError(str(exc)) from exc
+            raise
+        self.sessions[session_id] = session
+        return session
+
+    async def refresh(self, session: AgentSession) -> None:
+        """Apply changed settings (``%config``, a cassette) to an open session, between runs."""
+        llm_config, _, agent_config, paths = self.effective()
+        session.config = agent_config
+        if values_of(llm_config) == values_of(session.llm.config):
+            return
+        try:
+            client = LLMClient(llm_config, paths=paths)
+        except (LLMAgentError, OSError) as exc:  # a cassette that cannot be read, a log folder that cannot be made
+            raise SetupError(str(exc)) from exc
+        old, session.llm = session.llm, client
+        await old.aclose()
+
+    async def reset(self, session_id: str) -> None:
+        """A new conversation and a fresh sandbox without restoring, no snapshots."""
+        await (await self.open(session_id)).reset()
+
+    async def close(self, session_id: str) -> None:
+        session = self.sessions.pop(session_id, None)
+        if session is not None:
+            await session.close()
+
+    async def close_all(self) -> None:
+        sessions, self.sessions = list(self.sessions.values()), {}
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+    # --- what front ends ask about a session ---------------------------------------------------------------
+    def history(self, session_id: str, limit: int = 20) -> list[dict[str, str]]:
+        """The session's last ``limit`` messages, oldest first (empty for a session never used)."""
+        with ConversationStore.from_config(self.paths()) as store:
+            with contextlib.suppress(SessionNotFound):
+                return [{"role": m.role, "content": m.content} for m in store.recent_messages(session_id, limit)]
+        return []
+
+    async def variables(self, session_id: str) -> list[VariableRow]:
+        """The live sandbox's variables with their snapshots, then variables kept only as snapshots."""
+        session = await self.open(session_id)
+        sandbox = session.sandbox
+        if sandbox is None:
+            return []
+        summaries = await sandbox.async_variables()
+        await sandbox.async_flush_snapshots()
+        catalog = read_catalog(sandbox.snapshots_dir)
+        saved, failed = catalog["variables"], catalog["not_persisted"]
+        rows = []
+        for s in summaries:
+            size = "x".join(str(n) for n in s.shape) if s.shape is not None else (
+                str(s.length) if s.length is not None else "")
+            if s.name in saved:
+                snap = f"{saved[s.name]['kind']} ({saved[s.name].get('bytes', 0):,} bytes)"
+            elif s.name in failed:
+                snap = f"not saved: {failed[s.name]['reason']}"
+            else:
+                snap = "not saved"
+            rows.append(VariableRow(s.name, s.type, size, snap))
+        live = {s.name for s in summaries}
+        for name, entry in sorted(saved.items()):
+            if name not in live:
+                rows.append(VariableRow(name, str(entry.get("type", "")), "", f"{entry['kind']} (snapshot only)"))
+        for name, why in sorted(catalog["problems"].items()):  # what the sandbox left that is not trusted
+            rows.append(VariableRow(name, "", "", f"refused: {why}"))
+        return rows
+
+    async def pull(self, session_id: str, name: str) -> Any:
+        """The snapshot of ``name`` loaded into this process (``KeyError`` saying what exists when there is none)."""
+        session = self.sessions.get(session_id)
+        if session is not None and session.sandbox is not None:
+            await session.sandbox.async_flush_snapshots()
+        _, sandbox_config, _, paths = self.effective()
+        return load_variable(session_id, name, paths, sandbox_config)

@@ -1,0 +1,101 @@
+"""The typed requests front ends send to a session (beside the events it sends back).
+
+``RunRequest`` asks for an answer; ``StopRequest`` stops a run; ``ApprovalReply`` answers a cell that
+waits for approval. Settings for one run (its mode, its model) travel in the request: the shared
+configuration is never changed for one run. ``to_dict()`` is the wire format (the WebSocket, the
+store); ``request_from_dict()`` reads one back and says plainly what is wrong with a malformed one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
+
+from .exceptions import LLMAgentError
+
+#: What users may type for a mode, and the mode it means.
+MODE_ALIASES = {"auto": "auto", "chat": "chat", "react": "react", "plan": "plan_execute", "plan_execute": "plan_execute"}
+APPROVAL_ACTIONS = ("run", "edit", "skip")
+
+
+class BadRequest(LLMAgentError, ValueError):
+    """A request that cannot be carried out as written; the message says what to change."""
+
+
+@dataclass
+class _Request:
+    type: ClassVar[str] = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+
+@dataclass
+class RunRequest(_Request):
+    """Answer ``request``. ``model``: for this run only. ``origin``: who asks ("magic", "panel", "batch", ...)."""
+
+    type: ClassVar[str] = "run"
+    request: str
+    mode: str = "auto"
+    model: str | None = None
+    files: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    approval: bool = False
+    notebook_path: str = ""
+    origin: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.request, str) or not self.request.strip():
+            raise BadRequest("The request is empty: say what you want the agent to do.")
+        if self.mode not in MODE_ALIASES:
+            raise BadRequest(f"Unknown mode {self.mode!r}; use one of {', '.join(MODE_ALIASES)}.")
+        if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
+            raise BadRequest("The model must be a model name such as 'qwen3:8b', or left out.")
+        if not isinstance(self.files, list) or not all(isinstance(f, str) for f in self.files):
+            raise BadRequest("files must be a list of file names.")
+
+    @property
+    def resolved_mode(self) -> str:
+        """``auto``, ``chat``, ``react`` or ``plan_execute``."""
+        return MODE_ALIASES[self.mode]
+
+
+@dataclass
+class StopRequest(_Request):
+    type: ClassVar[str] = "stop"
+    run_id: str = ""
+
+
+@dataclass
+class ApprovalReply(_Request):
+    """Run, edit (with the new ``source``) or skip the cell ``cell_id`` of run ``run_id``."""
+
+    type: ClassVar[str] = "approval"
+    run_id: str
+    cell_id: str
+    action: str = "run"
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.action not in APPROVAL_ACTIONS:
+            raise BadRequest(f"Unknown approval action {self.action!r}; use one of {', '.join(APPROVAL_ACTIONS)}.")
+        if self.action == "edit" and not self.source.strip():
+            raise BadRequest("An edit needs the cell's new source.")
+
+
+REQUEST_TYPES: dict[str, type[_Request]] = {cls.type: cls for cls in (RunRequest, StopRequest, ApprovalReply)}
+
+
+def request_from_dict(data: Mapping[str, Any]) -> RunRequest | StopRequest | ApprovalReply:
+    """The request a wire dict describes; unknown keys are ignored (a newer client may send more)."""
+    if not isinstance(data, Mapping):
+        raise BadRequest("A request is a JSON object with a 'type' (run, stop or approval).")
+    cls = REQUEST_TYPES.get(str(data.get("type", "")))
+    if cls is None:
+        raise BadRequest(f"Unknown request type {data.get('type')!r}; use one of {', '.join(REQUEST_TYPES)}.")
+    names = {f.name for f in dataclasses.fields(cls)}
+    try:
+        return cls(**{k: v for k, v in data.items() if k in names})  # type: ignore[return-value]
+    except TypeError as exc:
+        raise BadRequest(f"A {cls.type} request is missing a field: {exc}") from None
