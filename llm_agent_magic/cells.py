@@ -13,9 +13,10 @@ This module only reads events; it holds no agent logic.
 from __future__ import annotations
 
 import html
+import re
 from typing import TYPE_CHECKING, Any, Iterable
 
-from .events import Answer, CellOutput, CodeCell, Event, RunFinished, RunStarted
+from .events import Answer, CellOutput, CodeCell, Error, Event, RunFinished, RunStarted
 from .sandbox.untrusted import BINARY_IMAGES, clean_html, is_base64
 
 if TYPE_CHECKING:
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 CELLS_MIME = "application/vnd.llm-agent.cells+json"
 BUNDLE_VERSION = 1
 FAILED_TAG = "llm-agent-failed"
+#: Written into the provenance of cells ``llm-agent run`` adds to a notebook, so a re-run replaces them.
+MATERIALIZED_BY = "llm-agent run"
 
 
 def cells_from_events(
@@ -79,6 +82,7 @@ def make_bundle(events: list[Event], *, session_id: str = "", model: str = "", i
         "status": finished.status if finished else "unknown",
         "answer": answer,
         "cells": cells_from_events(events, model=model, include_failed=include_failed),
+        "errors": [{"kind": e.kind, "message": e.message} for e in events if isinstance(e, Error)],
     }
 
 
@@ -134,3 +138,69 @@ def _outputs_html(outputs: list[dict[str, Any]]) -> str:
             elif "text/plain" in data:
                 parts.append(f"<pre>{html.escape(_text(data['text/plain']))}</pre>")
     return "".join(parts)
+
+
+# --- notebooks: bundles into real cells -------------------------------------------------------------
+
+def drop_materialized(nb: "nbformat.NotebookNode") -> int:
+    """Remove cells an earlier ``llm-agent run`` wrote (the %%agent cells write them again)."""
+    keep = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent", {}).get("materialized_by") != MATERIALIZED_BY]
+    dropped = len(nb.cells) - len(keep)
+    nb.cells = keep
+    return dropped
+
+
+def cell_bundles(cell: "nbformat.NotebookNode") -> list[dict[str, Any]]:
+    """The bundles a cell's outputs carry (one per %%agent run in it)."""
+    return [
+        out["data"][CELLS_MIME]
+        for out in cell.get("outputs", [])
+        if isinstance(out.get("data", {}).get(CELLS_MIME), dict)
+    ]
+
+
+def materialize(nb: "nbformat.NotebookNode", include_failed: bool = True) -> int:
+    """Write every bundle's cells as real code cells right after the cell that made them; returns how many."""
+    cells: list[Any] = []
+    added = 0
+    with_ids = (nb.nbformat, nb.nbformat_minor) >= (4, 5)
+    used = {c.get("id") for c in nb.cells}
+    for cell in nb.cells:
+        cells.append(cell)
+        if cell.cell_type != "code":
+            continue
+        for bundle in cell_bundles(cell):
+            for new in bundle_cells(bundle):
+                if not include_failed and FAILED_TAG in new.metadata.get("tags", []):
+                    continue
+                new.metadata.pop("trusted", None)  # outputs from the sandbox stay untrusted until the user says so
+                meta = new.metadata.setdefault("llm_agent", {})
+                meta["materialized_by"] = MATERIALIZED_BY
+                if with_ids:
+                    new["id"] = _new_id(f"llm-agent-{meta.get('cell_id', '')}", used)
+                cells.append(new)
+                added += 1
+    nb.cells = cells
+    return added
+
+
+def _new_id(base: str, used: set[Any]) -> str:
+    """A valid nbformat cell id (letters, digits, - and _), unique in the notebook."""
+    base = re.sub(r"[^A-Za-z0-9_-]+", "-", base)[:56].rstrip("-") or "llm-agent"
+    candidate, n = base, 1
+    while candidate in used:
+        n += 1
+        candidate = f"{base}-{n}"
+    used.add(candidate)
+    return candidate
+
+
+def bundle_problem(bundle: dict[str, Any]) -> str | None:
+    """Why a run did not end well, in words for a summary; None when it did."""
+    status = bundle.get("status")
+    if status == "ok":
+        return None
+    if status == "cancelled":
+        return "the agent run was stopped before it finished"
+    errors = "; ".join(f"{e.get('kind')}: {e.get('message')}" for e in bundle.get("errors", []))
+    return f"the agent run ended with status {status!r}" + (f" ({errors})" if errors else "")

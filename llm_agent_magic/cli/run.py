@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -22,13 +21,12 @@ from typing import Any, Callable, TextIO
 import nbformat
 from traitlets import Bool, Float, Int, Unicode
 
-from ..cells import CELLS_MIME, FAILED_TAG, bundle_cells
+from ..cells import cell_bundles, bundle_problem, drop_materialized, materialize
 from ..config import CONFIG_CLASSES
 from ..exceptions import UsageProblem
 from ..magic import env as kernel_env
 from .app import LLMAgentApp
 
-MATERIALIZED_BY = "llm-agent run"
 DEFAULT_KERNEL = "python3"
 
 
@@ -152,71 +150,6 @@ def kernel_name_for(nb: nbformat.NotebookNode) -> str:
     return wanted if wanted in KernelSpecManager().find_kernel_specs() else DEFAULT_KERNEL
 
 
-# --- cells ---------------------------------------------------------------------------------------------
-
-
-def drop_materialized(nb: nbformat.NotebookNode) -> int:
-    """Remove cells an earlier ``llm-agent run`` wrote (the %%agent cells write them again)."""
-    keep = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent", {}).get("materialized_by") != MATERIALIZED_BY]
-    dropped = len(nb.cells) - len(keep)
-    nb.cells = keep
-    return dropped
-
-
-def cell_bundles(cell: nbformat.NotebookNode) -> list[dict[str, Any]]:
-    return [
-        out["data"][CELLS_MIME]
-        for out in cell.get("outputs", [])
-        if isinstance(out.get("data", {}).get(CELLS_MIME), dict)
-    ]
-
-
-def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
-    """Write every bundle's cells as real code cells right after the cell that made them; returns how many."""
-    cells: list[nbformat.NotebookNode] = []
-    added = 0
-    with_ids = (nb.nbformat, nb.nbformat_minor) >= (4, 5)
-    used = {c.get("id") for c in nb.cells}
-    for cell in nb.cells:
-        cells.append(cell)
-        if cell.cell_type != "code":
-            continue
-        for bundle in cell_bundles(cell):
-            for new in bundle_cells(bundle):
-                if not include_failed and FAILED_TAG in new.metadata.get("tags", []):
-                    continue
-                new.metadata.pop("trusted", None)  # outputs from the sandbox stay untrusted until the user says so
-                meta = new.metadata.setdefault("llm_agent", {})
-                meta["materialized_by"] = MATERIALIZED_BY
-                if with_ids:
-                    new["id"] = _new_id(f"llm-agent-{meta.get('cell_id', '')}", used)
-                cells.append(new)
-                added += 1
-    nb.cells = cells
-    return added
-
-
-def _new_id(base: str, used: set[Any]) -> str:
-    """A valid nbformat cell id (letters, digits, - and _), unique in the notebook."""
-    base = re.sub(r"[^A-Za-z0-9_-]+", "-", base)[:56].rstrip("-") or "llm-agent"
-    candidate, n = base, 1
-    while candidate in used:
-        n += 1
-        candidate = f"{base}-{n}"
-    used.add(candidate)
-    return candidate
-
-
-def _bundle_problem(bundle: dict[str, Any]) -> str | None:
-    status = bundle.get("status")
-    if status == "ok":
-        return None
-    if status == "cancelled":
-        return "the agent run was stopped before it finished"
-    errors = "; ".join(f"{e.get('kind')}: {e.get('message')}" for e in bundle.get("errors", []))
-    return f"the agent run ended with status {status!r}" + (f" ({errors})" if errors else "")
-
-
 def _first_line(cell: nbformat.NotebookNode) -> str:
     line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
     return line if len(line) <= 60 else line[:57] + "..."
@@ -314,7 +247,7 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
                 for bundle in cell_bundles(cell):
                     count = len(bundle.get("cells", []))
                     notes.append(f"agent {bundle.get('status')}, {count} generated cell{'s' if count != 1 else ''}")
-                    problem = _bundle_problem(bundle)
+                    problem = bundle_problem(bundle)
                     if problem:
                         result.failures.append(f"cell {n} ({_first_line(cell)}): {problem}")
                         state = "AGENT FAILED"

@@ -164,7 +164,6 @@ class RunStream:
             self._clear(wait=True)  # the live area goes when the answer arrives: no flicker
         self._display(answer_data(self.events, dry_run=self.dry_run), raw=True)
         bundle = make_bundle(self.events, session_id=session_id, model=model, include_failed=include_failed)
-        bundle["errors"] = [{"kind": e.kind, "message": e.message} for e in self.events if isinstance(e, Error)]
         self._display(bundle_data(self.events, bundle, include_failed, self.dry_run), raw=True)
         return bundle
 

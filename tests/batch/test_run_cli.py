@@ -10,7 +10,8 @@ import nbformat
 import pytest
 
 from llm_agent_magic.cells import CELLS_MIME, FAILED_TAG
-from llm_agent_magic.cli.run import drop_materialized, kernel_name_for, materialize, plan_jobs
+from llm_agent_magic.cells import drop_materialized, materialize
+from llm_agent_magic.cli.run import kernel_name_for, plan_jobs
 from llm_agent_magic.exceptions import UsageProblem
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
