@@ -39,3 +39,18 @@ def kernel(server: FakeOllama, tmp_path_factory: pytest.TempPathFactory) -> Iter
         kernel.run("%load_ext llm_agent_magic")
         yield kernel
     nbformat.write(nb, folder / "magic-tests.ipynb")  # left behind for a person to open after a failure
+
+
+@pytest.fixture
+def own_session(kernel: NotebookKernel, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A session of this test's own (its conversation and sandbox), so no test depends on another's leftovers
+    or on the order tests run in; the kernel's own variables and settings are put back afterwards."""
+    session_id = f"test-{request.node.name}"[:60]
+    kernel.run(f"import os as _os\n_os.environ['LLM_AGENT_SESSION'] = {session_id!r}\n"
+               f"_saved_env = dict(_os.environ)\n_saved_names = set(globals())")
+    yield session_id
+    kernel.run("import os as _os\n_os.environ.clear(); _os.environ.update(_saved_env)\n"
+               "for _name in set(globals()) - _saved_names - {'_saved_names', '_name'}:\n"
+               "    if not _name.startswith('_'):\n        del globals()[_name]\n"
+               "_os.environ.pop('LLM_AGENT_SESSION', None)\n"
+               "get_ipython().run_line_magic('config', 'LLMConfig.model = \"qwen3:8b\"')")

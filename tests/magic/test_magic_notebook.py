@@ -1,7 +1,8 @@
 """``%%agent`` and ``%agent`` in a real kernel, cell by cell through nbclient, against the scripted server.
 
-One kernel (and so one warm sandbox) serves the module; tests run in file order and some
-rely on what the sandbox kept (that is the point of the two-cell test).
+One kernel serves the module; each test has a session (conversation and sandbox) of its own, so tests
+do not depend on their order or on what another test left (the two-cell test shares its sandbox between
+its own two cells: that is its point).
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ import time
 from llm_agent_magic.cells import CELLS_MIME
 from llm_agent_magic.sandbox.isolation import landlock_abi
 
+import pytest
+
 from magic_helpers import bundle, stream, texts
+
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("own_session")]
 
 VERIFY_OK = {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}}
 FINISH = {"purpose": "react", "match_last": "Observation from python_coder",
@@ -88,13 +93,13 @@ def test_variables_fill_the_request_and_dataframes_reach_the_sandbox(kernel):
 
 
 def test_push_and_pull_round_trip(kernel):
-    kernel.run("mine = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})")
+    kernel.run("import pandas as pd\nmine = pd.DataFrame({'a': [1, 2, 3], 'b': ['x', 'y', 'z']})")
     pushed = kernel.run("%agent push mine")
     assert stream(pushed) == "mine is in the sandbox (DataFrame, shape (3, 2))\n"
     pulled = kernel.run("%agent pull mine as back\nprint(back.equals(mine))")
     assert stream(pulled).splitlines() == ["back = mine from the sandbox (DataFrame, shape (3, 2))", "True"]
     listing = texts(kernel.run("%agent vars"))[0]
-    assert "mine" in listing and "prices" in listing and "dataframe" in listing
+    assert "mine" in listing and "dataframe" in listing
 
 
 def test_two_cells_share_the_sandbox(kernel):
@@ -123,6 +128,8 @@ def test_pull_refuses_a_catalog_entry_the_sandbox_pointed_outside(kernel):
     plant = ("import json, pathlib\np = pathlib.Path('../snapshots/catalog.json')\nc = json.loads(p.read_text())\n"
              "c['variables']['loot'] = {'name': 'loot', 'kind': 'json', 'file': '../../../../secret.json'}\n"
              "p.write_text(json.dumps(c))\ndel p, c")
+    kernel.script(react_script("keep", "kept = {'q2': 32}", "Kept."))
+    kernel.run("%%agent --quiet\nKeep a value.")  # the session now has a catalog
     kernel.script(react_script("plant", plant, "Planted."))
     kernel.run("%%agent --quiet\nPlant an entry.")
     message = usage_error(kernel.run("%agent pull loot", raises=True))
@@ -130,11 +137,13 @@ def test_pull_refuses_a_catalog_entry_the_sandbox_pointed_outside(kernel):
     assert "secret" not in stream(kernel.run("print(repr(globals().get('loot')))"))
     assert "refused: its file '../../../../secret.json' is not inside the snapshots folder" in texts(
         kernel.run("%agent vars"))[0]
-    pulled = kernel.run("%agent pull totals as t\nprint(t['q2'])")  # the rest of the catalog still works
+    pulled = kernel.run("%agent pull kept as t\nprint(t['q2'])")  # the rest of the catalog still works
     assert stream(pulled).endswith("32\n")
 
 
 def test_mistakes_are_usage_errors_without_tracebacks(kernel):
+    kernel.run("import pandas as pd\nthreshold = 15\nmine = pd.DataFrame({'a': [1]})")
+    kernel.run("%agent push mine")
     bad_option = usage_error(kernel.run("%%agent --colour red\nhello", raises=True))
     assert "unrecognized arguments: --colour red" in bad_option and "usage: %%agent [--mode" in bad_option
     bad_mode = usage_error(kernel.run("%%agent --mode sideways\nhello", raises=True))
@@ -248,6 +257,10 @@ def test_file_names_with_spaces_equals_plus_non_ascii_and_tilde(kernel):
 
 
 def test_reset_starts_a_new_conversation_and_an_empty_sandbox(kernel):
+    kernel.script(react_script("make totals", "totals = {'q2': 32}\nprint(totals)", "Made."))
+    kernel.run("%%agent --mode react\nMake totals.")
+    assert "totals" in texts(kernel.run("%agent vars"))[0]
+    assert "Make totals." in texts(kernel.run("%agent history"))[0]
     kernel.run("%agent reset")
     assert texts(kernel.run("%agent history"))[0].startswith("No messages yet")
     assert texts(kernel.run("%agent vars"))[0] == "The sandbox has no variables yet."
@@ -255,6 +268,7 @@ def test_reset_starts_a_new_conversation_and_an_empty_sandbox(kernel):
 
 
 def test_unloading_closes_the_sessions_and_removes_the_magic(kernel):
+    kernel.run("%agent vars")  # opens the session: its sandbox starts
     pid = kernel.run("%agent status")
     sandbox_pid = int(texts(pid)[0].split("running (pid ")[1].split(")")[0])
     kernel.run("%unload_ext llm_agent_magic")
