@@ -11,7 +11,21 @@ from llm_agent_magic.llm import LLMClient
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.store import ConversationStore
 
+import cli_helpers
+
 pytest_plugins = ["llm_agent_magic.testing.pytest_plugin", "llm_agent_magic.testing.tavily_plugin"]
+#: Fixtures that start a real kernel: a test that uses one is slow, whether or not it says so.
+KERNEL_FIXTURES = frozenset({"sandbox", "make_session", "kernel", "sk", "sb", "own_session"})
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if KERNEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_runtest_setup(item):
+    cli_helpers.current_test = item  # run_cli checks that a test starting a process is marked slow
 
 
 @pytest.fixture(scope="module")

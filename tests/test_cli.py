@@ -15,6 +15,8 @@ from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 from cli_helpers import run_cli
 
+pytestmark = pytest.mark.slow  # every test here runs llm-agent as a process
+
 
 def cli(*args, cwd, env=None, timeout=120):
     return run_cli(*args, cwd=cwd, env=env, timeout=timeout)
@@ -93,7 +95,6 @@ OTHER_DAYS = {
 }
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("day", sorted(OTHER_DAYS))
 def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path, day):
     result, out = _demo(tmp_path, f"http://127.0.0.1:{closed_port()}", OTHER_DAYS[day])

@@ -39,6 +39,7 @@ def test_num_ctx_validated():
         LLMConfig(num_ctx=100)
 
 
+@pytest.mark.slow
 def test_config_command_reports_value_and_source(tmp_path):
     (tmp_path / "llm_agent_config.json").write_text(json.dumps({"LLMConfig": {"num_ctx": 32768}}))
     out = run_cli("config", "--model=llama3.2:3b", cwd=tmp_path, env={"OLLAMA_HOST": "http://elsewhere:1"})
@@ -50,6 +51,7 @@ def test_config_command_reports_value_and_source(tmp_path):
     assert "(default)" in lines["AgentConfig.max_execution_attempts"]
 
 
+@pytest.mark.slow
 def test_the_environment_wins_over_a_config_file_and_the_command_line_over_both(tmp_path):
     (tmp_path / "llm_agent_config.json").write_text(json.dumps({"LLMConfig": {"host": "http://from-file:1"}}))
     out = run_cli("config", cwd=tmp_path, env={"OLLAMA_HOST": "http://from-env:2"})
@@ -60,6 +62,7 @@ def test_the_environment_wins_over_a_config_file_and_the_command_line_over_both(
     assert "http://from-flag:3" in host and "(command line)" in host
 
 
+@pytest.mark.slow
 def test_python_config_file_is_read(tmp_path):
     (tmp_path / "llm_agent_config.py").write_text("c.AgentConfig.max_react_iterations = 3\n")
     out = run_cli("config", cwd=tmp_path)
@@ -78,6 +81,7 @@ def test_paths_layout(tmp_path):
     assert paths.store_path.name == "store.sqlite"
 
 
+@pytest.mark.slow
 def test_sessions_command(tmp_path):
     from llm_agent_magic.config import PathsConfig
     from llm_agent_magic.store import ConversationStore

@@ -422,6 +422,7 @@ def test_scenario_files_load_and_validate(fake_ollama_factory):
         load_scenario("no_such_scenario", SCRIPTS)
 
 
+@pytest.mark.slow
 def test_cli_serves_until_sigterm():
     code = "from llm_agent_magic.testing.fake_ollama import serve_forever_cli; serve_forever_cli(None, 0)"
     with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as proc:

@@ -29,6 +29,7 @@ def scenario(*names: str, **extra) -> dict:
     return {"rules": rules, **extra}
 
 
+@pytest.mark.slow
 def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_root):
     source = write_notebook(folder / "csv.ipynb", "%load_ext llm_agent_magic", CSV_QUESTION,
                             "# md The agent's cells are above.", "print('after')")
@@ -55,6 +56,7 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     assert read(source) == read(folder / "csv.ipynb")  # the input is left alone
 
 
+@pytest.mark.slow
 def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, data_root):
     # Each notebook asks for a cassette of its own; the command line's wins over it.
     write_notebook(folder / "a.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl",
@@ -79,6 +81,7 @@ def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, d
     assert agent_outputs(read(folder / "rep" / "b.ipynb"))[0]["cells"][0][1] == ["mean price: 20.0\n"]
 
 
+@pytest.mark.slow
 def test_failing_notebooks_fail_the_run_with_a_summary(folder, data_root):
     write_notebook(folder / "good.ipynb", "%load_ext llm_agent_magic", CHAT_QUESTION)
     write_notebook(folder / "broken.ipynb", "%load_ext llm_agent_magic",
@@ -99,6 +102,7 @@ def test_failing_notebooks_fail_the_run_with_a_summary(folder, data_root):
     assert read(folder / "good.out.ipynb").cells[1].outputs[0].data["text/markdown"].startswith("A **p-value**")
 
 
+@pytest.mark.slow
 def test_command_line_mistakes_exit_2_before_any_kernel_starts(folder, data_root):
     write_notebook(folder / "a.ipynb", "print(1)")
     write_notebook(folder / "b.ipynb", "print(2)")
@@ -166,6 +170,7 @@ def test_the_notebooks_kernel_is_used_when_installed_else_this_python():
     assert kernel_name_for(nb) == "python3"
 
 
+@pytest.mark.slow
 def test_a_fifo_left_as_a_result_file_does_not_hang_the_run(folder, data_root):
     # Reading the FIFO back as a result file blocked the agent forever; it is refused instead.
     script = coder_script("import os\nos.mkfifo('result.txt')\nprint('made a pipe')", "The pipe is there.")

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from llm_agent_magic.magic import env as kernel_env
@@ -21,6 +22,7 @@ SCENARIOS = Path(__file__).parent.parent / "scenarios"
 EXAMPLES_CONFTEST = Path(__file__).resolve().parents[2] / "examples" / "conftest.py"
 
 
+@pytest.mark.slow
 def test_recorded_outputs_validate_with_nbval_on_replay(tmp_path):
     (tmp_path / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
     (tmp_path / "conftest.py").write_text(EXAMPLES_CONFTEST.read_text())  # the examples' nbval settings
