@@ -19,7 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
 from ..sandbox import load_variable
-from ..sandbox.snapshots import read_catalog
+from ..sandbox.inside.snapshots import read_catalog
 from ..sandbox.untrusted import clean_markdown
 from .render import table_data
 from ..exceptions import LLMAgentError, SetupError

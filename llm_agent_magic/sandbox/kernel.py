@@ -28,9 +28,10 @@ from llm_agent_magic.exceptions import (
     ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SessionBusy, SnapshotNotFound,
 )
 
-from . import isolation, snapshots
+from . import isolation
+from .inside import snapshots
 from .hold import SessionHold, describe_process, holder_alive
-from .launch import build_launch, prepare_launch
+from .launch_plan import build_launch, prepare_launch
 from .python_env import sandbox_python
 from .quota import QuotaWatch
 from .paths import SessionPaths
@@ -39,7 +40,7 @@ from .plumbing import (
     write_json_atomic,
 )
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
-from .summaries import VariableSummary, parse_summaries
+from .inside.summaries import VariableSummary, parse_summaries
 from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ class SandboxKernel:
         if not state or not pid_alive(state.get("pid"), state.get("pid_start", "")):
             return False
         if holder_alive(state):
-            # Its launcher is alive yet does not hold the session (an older version): never take its kernel.
+            # The process that launched it is alive yet does not hold the session (an older version): never take its kernel.
             raise SessionBusy(self.session_id, describe_process(state["owner_pid"]), state.get("started"), 0)
         connection_file = self.paths.connection_file(state.get("launch_id", ""))
         if not connection_file.exists():

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from .collector import OutputCollector, OutputLimits, strip_ansi
-from .summaries import VariableSummary, render_summaries
+from .inside.summaries import VariableSummary, render_summaries
 
 __all__ = ["ExecutionResult", "OutputCollector", "OutputLimits", "describe_death", "render_outputs", "strip_ansi",
            "truncate_middle"]

@@ -29,7 +29,7 @@ import numpy as np
 
 from ...config import PathsConfig
 from ...exceptions import ConfigurationError, UnsafePath
-from ...sandbox.confined import open_confined, stat_confined
+from ...sandbox.inside.confined import open_confined, stat_confined
 from .chunking import chunk_text
 from .loaders import DocumentError, load_document
 

@@ -6,7 +6,7 @@ is set aside as ``catalog.json.corrupt-<n>`` with a message; an entry whose name
 (dunders, builtins, keywords, IPython's own names) or whose file is not its own ``<name><ext>`` in the
 folder is left out with the reason, in ``catalog["problems"]``.
 
-Standard library only: loaded by path inside the sandbox (see ``launcher._register_helpers``).
+Standard library only: loaded by path inside the sandbox (see ``entrypoint._register_helpers``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 if __package__:
     from . import confined
-else:  # loaded by path inside the sandbox, after its sibling (launcher._register_helpers)
+else:  # loaded by path inside the sandbox, after its sibling (entrypoint._register_helpers)
     import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
 
 CATALOG = "catalog.json"

@@ -24,7 +24,7 @@ if __package__:
     from . import catalog as _catalog
     from . import confined
     from . import restore as _restore
-else:  # loaded by path inside the sandbox, after its siblings (launcher._register_helpers)
+else:  # loaded by path inside the sandbox, after its siblings (entrypoint._register_helpers)
     import _llm_agent_sandbox_catalog as _catalog  # type: ignore[import-not-found, no-redef]
     import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
     import _llm_agent_sandbox_restore as _restore  # type: ignore[import-not-found, no-redef]
@@ -55,6 +55,8 @@ _LOADERS = {
 }
 
 
+# Defined here, not in exceptions.py: this file runs inside the sandbox, where the package cannot be imported
+# (see inside/__init__.py). Users never meet it: the writer turns it into a "not persisted" reason.
 class Unsupported(Exception):
     """This value cannot be stored without pickle; the message says why."""
 
