@@ -11,9 +11,12 @@ Map:
   ``launch_plan.py``  argv (bubblewrap), environment and policy of one kernel launch; its fresh folders
   ``mounts.py``       what the sandbox sees, as bubblewrap mounts and as Landlock rules
   ``python_env.py``   which Python runs the sandbox; the environment allowlist
-  ``hold.py``         one process at a time per session (``SessionBusy``)
+  ``hold.py``         one process at a time per session (``SessionBusy``); the lock around a kernel's start
+  ``state.py``        the kernel's state file and the holder's file; pid helpers (a reused pid is not ours)
+  ``kernel_log.py``   the kernel's own log, rotated at each launch; its tail for error messages
+  ``loop.py``         the private event loop all sandbox kernels of a process run on; ``run_sync``
   ``quota.py``        the disk quota, watched while code runs
-  ``paths.py``        session folders;  ``plumbing.py`` private event loop, session lock, state file
+  ``paths.py``        session folders
   ``inside/``         what runs inside the sandbox's Python, standard library only at import time: the
                       kernel process's entry point, Landlock, seccomp, the audit hook, summaries,
                       snapshots, their catalog and restore, confined file access (see its ``__init__``)

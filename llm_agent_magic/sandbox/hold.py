@@ -5,23 +5,28 @@ restarts, resets or attaches to that session's kernel. Another process that asks
 ``SandboxConfig.session_wait_timeout``), then gets ``SessionBusy`` naming the holder. The claim is an
 ``flock`` on ``kernel/hold``, so a process that dies releases it by dying; within one process every
 SandboxKernel of the session shares it (flock would otherwise lock out its own process).
+
+Within a hold, ``session_lock`` (an ``flock`` on ``kernel/lock``, held for moments) decides which
+SandboxKernel starts, attaches to or replaces the session's kernel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
 import os
 import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, AsyncIterator
 
 from llm_agent_magic.exceptions import SessionBusy
 
 from .paths import SessionPaths
-from .plumbing import pid_alive, process_start_time, read_json, write_json_atomic
+from .state import pid_alive, process_start_time, read_json, write_json_atomic
 
 POLL = 0.1
 _lock = threading.Lock()
@@ -114,3 +119,25 @@ def holder_alive(state: dict[str, Any]) -> bool:
     """Is the process that launched a kernel (``state.json``) another live process than this one?"""
     owner = state.get("owner_pid")
     return isinstance(owner, int) and owner != os.getpid() and pid_alive(owner, state.get("owner_start", ""))
+
+
+@contextlib.asynccontextmanager
+async def session_lock(path: Path, timeout: float = 60.0) -> AsyncIterator[None]:
+    """An exclusive lock between processes (and SandboxKernels) deciding who starts a session's kernel."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

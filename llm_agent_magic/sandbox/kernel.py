@@ -2,7 +2,7 @@
 and survives failure.
 
 Async first (``async_*`` methods); the blocking methods without the prefix are thin wrappers
-for the magic. Every kernel operation runs on one private loop thread (see ``plumbing.SandboxLoop``).
+for the magic. Every kernel operation runs on one private loop thread (see ``loop.SandboxLoop``).
 """
 
 from __future__ import annotations
@@ -29,18 +29,17 @@ from llm_agent_magic.exceptions import (
 )
 
 from . import isolation
+from .hold import SessionHold, describe_process, holder_alive, session_lock
 from .inside import snapshots
-from .hold import SessionHold, describe_process, holder_alive
+from .inside.summaries import VariableSummary, parse_summaries
+from .kernel_log import log_tail, rotate_log
 from .launch_plan import build_launch, prepare_launch
+from .loop import SandboxLoop, run_sync
+from .paths import SessionPaths
 from .python_env import sandbox_python
 from .quota import QuotaWatch
-from .paths import SessionPaths
-from .plumbing import (
-    SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, rotate_log, run_sync, session_lock,
-    write_json_atomic,
-)
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
-from .inside.summaries import VariableSummary, parse_summaries
+from .state import kill_pid, pid_alive, process_start_time, read_json, write_json_atomic
 from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)
