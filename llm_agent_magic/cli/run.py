@@ -22,6 +22,7 @@ from typing import Any, Callable, TextIO
 import nbformat
 from traitlets import Bool, Float, Int, Unicode
 
+from .. import atomic
 from ..cells import CELLS_MIME, FAILED_TAG, bundle_cells
 from ..config import CONFIG_CLASSES
 from ..exceptions import UsageProblem
@@ -329,11 +330,9 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
     result.generated = materialize(nb, include_failed)
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = job.output.with_name(f".{job.output.name}.tmp")
         # Never signed: JupyterLab shows the outputs of a notebook it has no signature for as untrusted
         # (HTML sanitized, no scripts) until the user runs the cells or trusts the notebook.
-        nbformat.write(nb, tmp)
-        os.replace(tmp, job.output)
+        atomic.write_text(job.output, lambda fh: nbformat.write(nb, fh), mode=0o666)
     except OSError as exc:
         result.failures.append(f"could not write {job.output}: {exc}")
     result.seconds = time.monotonic() - started

@@ -19,7 +19,8 @@ Map:
   ``paths.py``        session folders
   ``inside/``         what runs inside the sandbox's Python, standard library only at import time: the
                       kernel process's entry point, Landlock, seccomp, the audit hook, summaries,
-                      snapshots, their catalog and restore, confined file access (see its ``__init__``)
+                      snapshots, their catalog and restore, confined file access, atomic writes (see its
+                      ``__init__``)
 """
 
 from __future__ import annotations

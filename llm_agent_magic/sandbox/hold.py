@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import errno
 import fcntl
+import json
 import os
 import sys
 import threading
@@ -23,10 +24,11 @@ import time
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+from llm_agent_magic import atomic
 from llm_agent_magic.exceptions import SessionBusy
 
 from .paths import SessionPaths
-from .state import pid_alive, process_start_time, read_json, write_json_atomic
+from .state import pid_alive, process_start_time, read_json
 
 POLL = 0.1
 _lock = threading.Lock()
@@ -92,10 +94,9 @@ class SessionHold:
                 raise
             _held[self.key] = [fd, 1, os.getpid()]
         pid = os.getpid()
-        write_json_atomic(self.paths.holder_file, {
-            "pid": pid, "pid_start": process_start_time(pid), "since": time.time(), "who": describe_process(pid),
-            "argv": sys.argv[:8],
-        }, 0o644)
+        holder = {"pid": pid, "pid_start": process_start_time(pid), "since": time.time(), "who": describe_process(pid),
+                  "argv": sys.argv[:8]}
+        atomic.write_text(self.paths.holder_file, json.dumps(holder, indent=1), mode=0o644)
         return True
 
     def release(self) -> None:

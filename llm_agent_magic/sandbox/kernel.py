@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
+import json
 import logging
 import os
+import shutil
 import stat
 import time
 import uuid
@@ -22,7 +23,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets.utils.importstring import import_item
 
-from llm_agent_magic import volatile
+from llm_agent_magic import atomic, volatile
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import (
     ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SessionBusy, SnapshotNotFound,
@@ -39,7 +40,7 @@ from .paths import SessionPaths
 from .python_env import sandbox_python
 from .quota import QuotaWatch
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
-from .state import kill_pid, pid_alive, process_start_time, read_json, write_json_atomic
+from .state import kill_pid, pid_alive, process_start_time, read_json
 from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)
@@ -304,12 +305,12 @@ class SandboxKernel:
         launch_id = uuid.uuid4().hex[:8]
         plan = build_launch(self.config, self.paths, self.layers, runtime, self.paths.connection_file(launch_id))
         kernel_dir = self.paths.kernel
-        write_json_atomic(kernel_dir / "policy.json", plan.policy, 0o644)
+        atomic.write_text(kernel_dir / "policy.json", json.dumps(plan.policy, indent=1), mode=0o644)
         spec_dir = kernel_dir / "spec" / SPEC_NAME
         spec_dir.mkdir(parents=True, exist_ok=True)
         spec = {"argv": plan.argv + ["-f", "{connection_file}", *KERNEL_ARGS], "display_name": "llm-agent sandbox",
                 "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
-        write_json_atomic(spec_dir / "kernel.json", spec, 0o644)
+        atomic.write_text(spec_dir / "kernel.json", json.dumps(spec, indent=1), mode=0o644)
         self._remove_stale_files()
         km_class = _manager_class(self.config.kernel_manager_class)
         km = km_class(
@@ -326,13 +327,11 @@ class SandboxKernel:
         self.km, self.owns_kernel = km, True
         self._pid = getattr(km.provisioner, "pid", None)
         self._pid_start = process_start_time(self._pid) if self._pid else ""
-        write_json_atomic(
-            self.paths.state_file,
-            {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(),
-             "owner_start": process_start_time(os.getpid()), "level": self.level,
-             "layers": dataclasses.asdict(self.layers), "launch_id": launch_id, "started": time.time(),
-             "python": runtime.executable},
-        )
+        state = {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(),
+                 "owner_start": process_start_time(os.getpid()), "level": self.level,
+                 "layers": dataclasses.asdict(self.layers), "launch_id": launch_id, "started": time.time(),
+                 "python": runtime.executable}
+        atomic.write_text(self.paths.state_file, json.dumps(state, indent=1))
         kc = km.client()
         kc.allow_stdin = False
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
@@ -612,9 +611,7 @@ class SandboxKernel:
             return
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{result.execution_count or 0}-{os.getpid()}.txt"
         path = self.paths.outputs / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_text(path, text, mode=0o666)
         result.full_output_path = str(path)
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from llm_agent_magic import atomic
+
 
 def rotate_log(path: Path, keep: int = 3, max_bytes: int = 1 << 20) -> None:
     """Move ``path`` to ``path.1`` (``.1`` to ``.2``, ...; ``keep`` of them), each cut to its last ``max_bytes``.
@@ -23,11 +25,8 @@ def rotate_log(path: Path, keep: int = 3, max_bytes: int = 1 << 20) -> None:
             size = os.fstat(src.fileno()).st_size
             src.seek(max(0, size - max_bytes))
             data = src.read(max_bytes)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "wb") as dst:
-            if size > max_bytes:
-                dst.write(f"[... the first {size - max_bytes} bytes of this log were dropped ...]\n".encode())
-            dst.write(data)
+        note = f"[... the first {size - max_bytes} bytes of this log were dropped ...]\n" if size > max_bytes else ""
+        atomic.write_bytes(target, note.encode() + data)
         path.unlink()
     except OSError:
         pass  # a log that cannot be kept must not stop the kernel from starting

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llm_agent_magic import atomic
 from llm_agent_magic.config import SandboxConfig
 
 from .isolation import Layers, bwrap_path, namespace_flags
@@ -63,7 +64,7 @@ def prepare_launch(paths: SessionPaths) -> None:
     for sub in ("ipython/profile_default/startup", "ipython/profile_default/security", "ipython/profile_default/log",
                 "ipython/profile_default/pid", "jupyter/config", "jupyter/data"):
         (launch / sub).mkdir(parents=True, mode=0o755)
-    (launch / "matplotlibrc").write_text("# llm-agent sandbox: matplotlib defaults\n")
+    atomic.write_text(launch / "matplotlibrc", "# llm-agent sandbox: matplotlib defaults\n", mode=0o666)
 
 
 def _remove(path: Path) -> None:

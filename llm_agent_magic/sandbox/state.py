@@ -1,5 +1,5 @@
 """The small JSON files a session's processes leave in ``kernel/`` (the kernel's ``state.json``, the
-holder's ``holder.json``) and the pid helpers that judge them.
+holder's ``holder.json``; both written with ``llm_agent_magic.atomic``) and the pid helpers that judge them.
 
 A pid counts as the recorded process only while its start time matches the one written beside it, so
 a pid the system has since given to another process is not mistaken for a kernel or its holder.
@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -53,11 +52,3 @@ def read_json(path: Path) -> dict[str, Any] | None:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-
-
-def write_json_atomic(path: Path, data: dict[str, Any], mode: int = 0o600) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1)
-    os.replace(tmp, path)

@@ -9,7 +9,8 @@ checks run ``landlock.py`` and ``seccomp.py`` as scripts. Each file imports only
 at module level (pandas, numpy, pyarrow and IPython when a value needs them), and its siblings either
 as this package (``if __package__:``, when the parent imports them) or by the names the entry point
 gave them. For the same reason their few exception classes are defined here, not in
-``llm_agent_magic/exceptions.py``.
+``llm_agent_magic/exceptions.py``, and their atomic writes use ``atomic.py`` here, not
+``llm_agent_magic/atomic.py``.
 
 The parent imports these modules normally, from here (``from llm_agent_magic.sandbox.inside import
 snapshots``). This folder lies inside the sandbox package, whose folder ``launch_plan.py`` makes
@@ -24,4 +25,5 @@ readable inside the sandbox (bubblewrap's mounts and Landlock's rules, ``mounts.
   ``catalog.py``     the snapshot catalog, checked as hostile input
   ``restore.py``     snapshots read back (``load``, ``restore_into``) within limits
   ``confined.py``    reading/writing files in folders the sandbox can change
+  ``atomic.py``      temp file beside the target, then rename (this side's copy of ``llm_agent_magic/atomic.py``)
 """

@@ -230,7 +230,8 @@ class _JSON:
 def _register_helpers(policy: dict) -> None:
     """The ``_llm_agent_sandbox`` module the parent calls through silent user_expressions."""
     summaries = _load("summaries")
-    for sibling in ("confined", "catalog", "restore"):  # snapshots.py imports them by the names _load gives them
+    # snapshots.py imports these by the names _load gives them, and catalog.py and restore.py the ones before them.
+    for sibling in ("confined", "atomic", "catalog", "restore"):
         _load(sibling)
     snapshots = _load("snapshots")
     helper = types.ModuleType(HELPER_MODULE)
