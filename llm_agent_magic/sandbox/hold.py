@@ -28,31 +28,11 @@ from llm_agent_magic import atomic
 from llm_agent_magic.exceptions import SessionBusy
 
 from .paths import SessionPaths
-from .state import pid_alive, process_start_time, read_json
+from .state import describe_process, pid_alive, process_start_time, read_json
 
 POLL = 0.1
 _lock = threading.Lock()
 _held: dict[str, list[int]] = {}  # hold file -> [fd, count, pid]
-
-
-def _command(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:200]
-    except OSError:
-        return ""
-
-
-def describe_process(pid: int) -> str:
-    """``pid 12 (python -m ipykernel_launcher ...), started by pid 10 (llm-agent run a.ipynb)``"""
-    text = f"pid {pid}" + (f" ({_command(pid)})" if _command(pid) else "")
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return text
-    parent = _command(ppid)
-    return text + (f", started by pid {ppid} ({parent})" if parent else "")
 
 
 class SessionHold:

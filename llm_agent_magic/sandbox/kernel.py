@@ -30,7 +30,7 @@ from llm_agent_magic.exceptions import (
 )
 
 from . import isolation
-from .hold import SessionHold, describe_process, holder_alive, session_lock
+from .hold import SessionHold, holder_alive, session_lock
 from .inside import snapshots
 from .inside.summaries import VariableSummary, parse_summaries
 from .kernel_log import log_tail, rotate_log
@@ -40,7 +40,7 @@ from .paths import SessionPaths
 from .python_env import sandbox_python
 from .quota import QuotaWatch
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
-from .state import kill_pid, pid_alive, process_start_time, read_json
+from .state import describe_process, kill_pid, pid_alive, process_start_time, read_json
 from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)

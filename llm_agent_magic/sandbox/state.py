@@ -14,12 +14,19 @@ from pathlib import Path
 from typing import Any
 
 
-def process_start_time(pid: int) -> str:
-    """The kernel's boot-relative start time, so a reused pid is not mistaken for our kernel."""
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command's name (its state first), or none."""
     try:
         with open(f"/proc/{pid}/stat") as fh:
-            fields = fh.read().rsplit(")", 1)[1].split()
+            return fh.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
+        return []
+
+
+def process_start_time(pid: int) -> str:
+    """The kernel's boot-relative start time, so a reused pid is not mistaken for our kernel."""
+    fields = _stat_fields(pid)
+    if not fields:
         return ""
     return fields[19] if fields[0] != "Z" else "zombie"
 
@@ -45,6 +52,25 @@ def kill_pid(pid: int | None) -> None:
             os.kill(pid, signal.SIGKILL)
         except OSError:
             pass
+
+
+def _command(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:200]
+    except OSError:
+        return ""
+
+
+def describe_process(pid: int) -> str:
+    """``pid 12 (python -m ipykernel_launcher ...), started by pid 10 (llm-agent run a.ipynb)``"""
+    text = f"pid {pid}" + (f" ({_command(pid)})" if _command(pid) else "")
+    try:
+        ppid = int(_stat_fields(pid)[1])
+    except (ValueError, IndexError):
+        return text
+    parent = _command(ppid)
+    return text + (f", started by pid {ppid} ({parent})" if parent else "")
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
