@@ -17,14 +17,15 @@ def estimate_tokens(text: str) -> int:
     return int(len(text) / CHARS_PER_TOKEN) + 4
 
 
-def clip(text: str, limit: int, note: str = "") -> str:
-    """``text`` cut to about ``limit`` characters, keeping its start and end and saying how much was cut."""
+def clip(text: str, limit: int, note: str = "", word: str = "cut") -> str:
+    """``text`` cut to about ``limit`` characters, keeping its start and end and saying how much was cut
+    (``[... N characters <word>; <note> ...]``)."""
     if len(text) <= limit:
         return text
     head = int(limit * HEAD_SHARE)
     tail = max(0, limit - head)
     cut = len(text) - head - tail
-    marker = f"\n[... {cut} characters cut{'; ' + note if note else ''} ...]\n"
+    marker = f"\n[... {cut} characters {word}{'; ' + note if note else ''} ...]\n"
     return text[:head] + marker + (text[-tail:] if tail else "")
 
 

@@ -46,7 +46,7 @@ def test_doctor_reports_each_check_with_its_fix(tmp_path):
 
 
 def test_doctor_reports_landlock_and_what_the_operating_system_enforces(tmp_path):
-    from llm_agent_magic.sandbox.landlock import abi_version
+    from llm_agent_magic.sandbox.inside.landlock import abi_version
 
     out = cli("doctor", "--json", "--isolation=reduced", f"--host=http://127.0.0.1:{closed_port()}", cwd=tmp_path)
     checks = {c["name"]: c for c in json.loads(out.stdout)}

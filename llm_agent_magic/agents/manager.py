@@ -29,7 +29,7 @@ from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, Sandbo
 from ..exceptions import LLMAgentError, SetupError
 from ..llm import LLMClient
 from ..sandbox import load_variable
-from ..sandbox.snapshots import read_catalog
+from ..sandbox.inside.snapshots import read_catalog
 from ..store import ConversationStore, SessionNotFound
 from .session import AgentSession
 

@@ -21,7 +21,8 @@ from typing import Any, Callable, TextIO
 import nbformat
 from traitlets import Bool, Float, Int, Unicode
 
-from ..cells import cell_bundles, bundle_problem, drop_materialized, materialize
+from .. import atomic
+from ..cells import bundle_problem, cell_bundles, drop_materialized, materialize
 from ..config import CONFIG_CLASSES
 from ..exceptions import UsageProblem
 from ..magic import env as kernel_env
@@ -262,11 +263,9 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
     result.generated = materialize(nb, include_failed)
     try:
         job.output.parent.mkdir(parents=True, exist_ok=True)
-        tmp = job.output.with_name(f".{job.output.name}.tmp")
         # Never signed: JupyterLab shows the outputs of a notebook it has no signature for as untrusted
         # (HTML sanitized, no scripts) until the user runs the cells or trusts the notebook.
-        nbformat.write(nb, tmp)
-        os.replace(tmp, job.output)
+        atomic.write_text(job.output, lambda fh: nbformat.write(nb, fh), mode=0o666)
     except OSError as exc:
         result.failures.append(f"could not write {job.output}: {exc}")
     result.seconds = time.monotonic() - started

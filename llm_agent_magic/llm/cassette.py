@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import threading
 import time
 from collections import defaultdict
@@ -28,25 +27,13 @@ from typing import Any, AsyncIterator, Iterable
 
 import httpx
 
-from .. import volatile
+from .. import atomic, volatile
 from ..exceptions import CassetteError, CassetteMiss
 
 FORMAT_VERSION = 1
 #: The header every model call carries its purpose in (HTTP headers are case-insensitive).
 PURPOSE_HEADER = "X-LLM-Agent-Purpose"
 _FINGERPRINT_KEYS = ("model", "stream", "messages", "prompt", "system", "input", "format", "tools", "query")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _scrubbed(value: Any) -> Any:
@@ -103,7 +90,8 @@ class Cassette:
     def save(self) -> None:
         lines = [json.dumps(self.header, ensure_ascii=False)]
         lines += [json.dumps(e, ensure_ascii=False) for e in self.entries]
-        atomic_write_text(self.path, "\n".join(lines) + "\n")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        atomic.write_text(self.path, "\n".join(lines) + "\n")
 
     def _add(self, entry: dict[str, Any]) -> None:
         self.entries.append(entry)

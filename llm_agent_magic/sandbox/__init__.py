@@ -2,27 +2,25 @@
 summaries and snapshots. Nothing here imports the agent, tools or front ends.
 
 Map:
-  ``kernel.py``      SandboxKernel: start/attach, execute, timeouts, death and recovery
-  ``wire.py``        one client's requests, replies and outputs over the kernel's channels
-  ``results.py``     ExecutionResult, nbformat outputs, text for the model, plain-words death reasons
-  ``collector.py``   iopub messages of one execution into outputs, within the output limits
-  ``untrusted.py``   what comes back is hostile: inert MIME types only, HTML/SVG/markdown sanitized
-  ``isolation.py``   levels, the layers each launch gets, the checks behind them; ``probe`` for doctor
-  ``launch.py``      argv (bubblewrap), environment and policy of one kernel launch; its fresh folders
-  ``mounts.py``      what the sandbox sees, as bubblewrap mounts and as Landlock rules
-  ``python_env.py``  which Python runs the sandbox; the environment allowlist
-  ``hold.py``        one process at a time per session (``SessionBusy``)
-  ``quota.py``       the disk quota, watched while code runs
-  ``launcher.py``    the kernel process's entry point (limits, seccomp, Landlock, hook) } run inside the
-  ``landlock.py``    Landlock rules (kernel-enforced reads, writes, TCP, scopes)       } sandbox's Python,
-  ``seccomp.py``     no new processes, no UDP/raw sockets                              } stdlib only at
-  ``policy.py``      the audit hook (a guide with friendly messages, not the wall)     } import time
-  ``summaries.py``   variable summaries (+ their parent-side dataclass)               }
-  ``snapshots.py``   parquet/npy/JSON/PNG snapshots and their writer                  }
-  ``catalog.py``     the snapshot catalog, checked as hostile input                   }
-  ``restore.py``     snapshots read back (``load``, ``restore_into``) within limits    }
-  ``confined.py``    reading/writing files in folders the sandbox can change          }
-  ``paths.py``       session folders;  ``plumbing.py`` private event loop, session lock, state file
+  ``kernel.py``       SandboxKernel: start/attach, execute, timeouts, death and recovery
+  ``wire.py``         one client's requests, replies and outputs over the kernel's channels
+  ``results.py``      ExecutionResult, nbformat outputs, text for the model, plain-words death reasons
+  ``collector.py``    iopub messages of one execution into outputs, within the output limits
+  ``untrusted.py``    what comes back is hostile: inert MIME types only, HTML/SVG/markdown sanitized
+  ``isolation.py``    levels, the layers each launch gets, the checks behind them; ``probe`` for doctor
+  ``launch_plan.py``  argv (bubblewrap), environment and policy of one kernel launch; its fresh folders
+  ``mounts.py``       what the sandbox sees, as bubblewrap mounts and as Landlock rules
+  ``python_env.py``   which Python runs the sandbox; the environment allowlist
+  ``hold.py``         one process at a time per session (``SessionBusy``); the lock around a kernel's start
+  ``state.py``        the kernel's state file and the holder's file; pid helpers (a reused pid is not ours)
+  ``kernel_log.py``   the kernel's own log, rotated at each launch; its tail for error messages
+  ``loop.py``         the private event loop all sandbox kernels of a process run on; ``run_sync``
+  ``quota.py``        the disk quota, watched while code runs
+  ``paths.py``        session folders
+  ``inside/``         what runs inside the sandbox's Python, standard library only at import time: the
+                      kernel process's entry point, Landlock, seccomp, the audit hook, summaries,
+                      snapshots, their catalog and restore, confined file access, atomic writes (see its
+                      ``__init__``)
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ from .isolation import Check, IsolationReport, analysis_imports, probe
 from .kernel import SandboxKernel, load_snapshot
 from .paths import SessionPaths
 from .results import ExecutionResult
-from .summaries import VariableSummary, render_summaries
+from .inside.summaries import VariableSummary, render_summaries
 
 __all__ = [
     "Check", "ExecutionResult", "IsolationReport", "SandboxKernel", "SessionPaths", "VariableSummary",

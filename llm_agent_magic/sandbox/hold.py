@@ -5,47 +5,34 @@ restarts, resets or attaches to that session's kernel. Another process that asks
 ``SandboxConfig.session_wait_timeout``), then gets ``SessionBusy`` naming the holder. The claim is an
 ``flock`` on ``kernel/hold``, so a process that dies releases it by dying; within one process every
 SandboxKernel of the session shares it (flock would otherwise lock out its own process).
+
+Within a hold, ``session_lock`` (an ``flock`` on ``kernel/lock``, held for moments) decides which
+SandboxKernel starts, attaches to or replaces the session's kernel.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import fcntl
+import json
 import os
 import sys
 import threading
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, AsyncIterator
 
+from llm_agent_magic import atomic
 from llm_agent_magic.exceptions import SessionBusy
 
 from .paths import SessionPaths
-from .plumbing import pid_alive, process_start_time, read_json, write_json_atomic
+from .state import describe_process, pid_alive, process_start_time, read_json
 
 POLL = 0.1
 _lock = threading.Lock()
 _held: dict[str, list[int]] = {}  # hold file -> [fd, count, pid]
-
-
-def _command(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as fh:
-            return fh.read().replace(b"\0", b" ").decode("utf-8", "replace").strip()[:200]
-    except OSError:
-        return ""
-
-
-def describe_process(pid: int) -> str:
-    """``pid 12 (python -m ipykernel_launcher ...), started by pid 10 (llm-agent run a.ipynb)``"""
-    text = f"pid {pid}" + (f" ({_command(pid)})" if _command(pid) else "")
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-    except (OSError, ValueError, IndexError):
-        return text
-    parent = _command(ppid)
-    return text + (f", started by pid {ppid} ({parent})" if parent else "")
 
 
 class SessionHold:
@@ -87,10 +74,9 @@ class SessionHold:
                 raise
             _held[self.key] = [fd, 1, os.getpid()]
         pid = os.getpid()
-        write_json_atomic(self.paths.holder_file, {
-            "pid": pid, "pid_start": process_start_time(pid), "since": time.time(), "who": describe_process(pid),
-            "argv": sys.argv[:8],
-        }, 0o644)
+        holder = {"pid": pid, "pid_start": process_start_time(pid), "since": time.time(), "who": describe_process(pid),
+                  "argv": sys.argv[:8]}
+        atomic.write_text(self.paths.holder_file, json.dumps(holder, indent=1), mode=0o644)
         return True
 
     def release(self) -> None:
@@ -114,3 +100,25 @@ def holder_alive(state: dict[str, Any]) -> bool:
     """Is the process that launched a kernel (``state.json``) another live process than this one?"""
     owner = state.get("owner_pid")
     return isinstance(owner, int) and owner != os.getpid() and pid_alive(owner, state.get("owner_start", ""))
+
+
+@contextlib.asynccontextmanager
+async def session_lock(path: Path, timeout: float = 60.0) -> AsyncIterator[None]:
+    """An exclusive lock between processes (and SandboxKernels) deciding who starts a session's kernel."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -4,10 +4,10 @@ Layers, outermost first:
 
 * ``full``: bubblewrap (read-only system and project, writable workspace, private /tmp,
   no network, own PID/IPC/UTS namespaces, dies with its parent) + everything below;
-* ``reduced``: Landlock (``landlock.py``: the kernel limits reads to the system, the sandbox's Python
+* ``reduced``: Landlock (``inside/landlock.py``: the kernel limits reads to the system, the sandbox's Python
   and the project, writes to the session's folders, and refuses TCP) + resource limits + a seccomp
-  filter refusing new processes (``seccomp.py``) + an allowlisted environment + the audit hook
-  (``policy.py``). Without Landlock it runs only if the user opts in (``allow_unenforced``);
+  filter refusing new processes (``inside/seccomp.py``) + an allowlisted environment + the audit hook
+  (``inside/audit_hook.py``). Without Landlock it runs only if the user opts in (``allow_unenforced``);
 * ``off``: none of them (explicit configuration only).
 
 The audit hook is a guide with friendly messages, not a wall: code can switch it off from pure Python.
@@ -187,7 +187,7 @@ def rlimits_check() -> Check:
 @functools.lru_cache(maxsize=1)
 def seccomp_check() -> Check:
     """Does the filter that refuses new processes install here (fork and exec refused, threads fine)?"""
-    from . import seccomp
+    from .inside import seccomp
 
     if not seccomp.supported():
         return Check(False, f"no seccomp filter for {platform.system()}/{platform.machine()}",
@@ -203,7 +203,7 @@ def seccomp_check() -> Check:
 
 @functools.lru_cache(maxsize=1)
 def landlock_abi() -> int:
-    from . import landlock
+    from .inside import landlock
 
     return landlock.abi_version()
 
@@ -218,7 +218,7 @@ def landlock_check() -> Check:
     """Does Landlock restrict a process here (a file outside its rules unreadable, TCP refused)?"""
     import tempfile
 
-    from . import landlock
+    from .inside import landlock
 
     abi = landlock_abi()
     if abi < 1:
@@ -245,7 +245,7 @@ def _requested_level(config: SandboxConfig) -> str:
 
 def resolve_layers(config: SandboxConfig) -> Layers:
     """The layers a kernel launched now gets; refuses a level that nothing enforces unless opted in."""
-    from . import seccomp
+    from .inside import seccomp
 
     level = _requested_level(config)
     if level == "off":
@@ -270,7 +270,7 @@ def resolve_level(config: SandboxConfig) -> str:
 
 def probe(config: SandboxConfig | None = None) -> IsolationReport:
     """Check each isolation layer on this machine (for ``llm-agent doctor``)."""
-    from . import seccomp
+    from .inside import seccomp
 
     config = config or SandboxConfig()
     bwrap = bubblewrap_check(bool(config.allow_network))

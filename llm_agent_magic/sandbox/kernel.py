@@ -2,16 +2,17 @@
 and survives failure.
 
 Async first (``async_*`` methods); the blocking methods without the prefix are thin wrappers
-for the magic. Every kernel operation runs on one private loop thread (see ``plumbing.SandboxLoop``).
+for the magic. Every kernel operation runs on one private loop thread (see ``loop.SandboxLoop``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import shutil
+import json
 import logging
 import os
+import shutil
 import stat
 import time
 import uuid
@@ -22,24 +23,24 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from traitlets.utils.importstring import import_item
 
-from llm_agent_magic import volatile
+from llm_agent_magic import atomic, volatile
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import (
     ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SessionBusy, SnapshotNotFound,
 )
 
-from . import isolation, snapshots
-from .hold import SessionHold, describe_process, holder_alive
-from .launch import build_launch, prepare_launch
+from . import isolation
+from .hold import SessionHold, holder_alive, session_lock
+from .inside import snapshots
+from .inside.summaries import VariableSummary, parse_summaries
+from .kernel_log import log_tail, rotate_log
+from .launch_plan import build_launch, prepare_launch
+from .loop import SandboxLoop, run_sync
+from .paths import SessionPaths
 from .python_env import sandbox_python
 from .quota import QuotaWatch
-from .paths import SessionPaths
-from .plumbing import (
-    SandboxLoop, kill_pid, log_tail, pid_alive, process_start_time, read_json, rotate_log, run_sync, session_lock,
-    write_json_atomic,
-)
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
-from .summaries import VariableSummary, parse_summaries
+from .state import describe_process, kill_pid, pid_alive, process_start_time, read_json
 from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ class SandboxKernel:
         if not state or not pid_alive(state.get("pid"), state.get("pid_start", "")):
             return False
         if holder_alive(state):
-            # Its launcher is alive yet does not hold the session (an older version): never take its kernel.
+            # The process that launched it is alive yet does not hold the session (an older version): never take its kernel.
             raise SessionBusy(self.session_id, describe_process(state["owner_pid"]), state.get("started"), 0)
         connection_file = self.paths.connection_file(state.get("launch_id", ""))
         if not connection_file.exists():
@@ -304,12 +305,12 @@ class SandboxKernel:
         launch_id = uuid.uuid4().hex[:8]
         plan = build_launch(self.config, self.paths, self.layers, runtime, self.paths.connection_file(launch_id))
         kernel_dir = self.paths.kernel
-        write_json_atomic(kernel_dir / "policy.json", plan.policy, 0o644)
+        atomic.write_text(kernel_dir / "policy.json", json.dumps(plan.policy, indent=1), mode=0o644)
         spec_dir = kernel_dir / "spec" / SPEC_NAME
         spec_dir.mkdir(parents=True, exist_ok=True)
         spec = {"argv": plan.argv + ["-f", "{connection_file}", *KERNEL_ARGS], "display_name": "llm-agent sandbox",
                 "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
-        write_json_atomic(spec_dir / "kernel.json", spec, 0o644)
+        atomic.write_text(spec_dir / "kernel.json", json.dumps(spec, indent=1), mode=0o644)
         self._remove_stale_files()
         km_class = _manager_class(self.config.kernel_manager_class)
         km = km_class(
@@ -326,13 +327,11 @@ class SandboxKernel:
         self.km, self.owns_kernel = km, True
         self._pid = getattr(km.provisioner, "pid", None)
         self._pid_start = process_start_time(self._pid) if self._pid else ""
-        write_json_atomic(
-            self.paths.state_file,
-            {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(),
-             "owner_start": process_start_time(os.getpid()), "level": self.level,
-             "layers": dataclasses.asdict(self.layers), "launch_id": launch_id, "started": time.time(),
-             "python": runtime.executable},
-        )
+        state = {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(),
+                 "owner_start": process_start_time(os.getpid()), "level": self.level,
+                 "layers": dataclasses.asdict(self.layers), "launch_id": launch_id, "started": time.time(),
+                 "python": runtime.executable}
+        atomic.write_text(self.paths.state_file, json.dumps(state, indent=1))
         kc = km.client()
         kc.allow_stdin = False
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
@@ -612,9 +611,7 @@ class SandboxKernel:
             return
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{result.execution_count or 0}-{os.getpid()}.txt"
         path = self.paths.outputs / name
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic.write_text(path, text, mode=0o666)
         result.full_output_path = str(path)
 
 

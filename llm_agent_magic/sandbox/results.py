@@ -6,16 +6,15 @@ import signal
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from llm_agent_magic.text import clip
+
 from .collector import OutputCollector, OutputLimits, strip_ansi
-from .summaries import VariableSummary, render_summaries
+from .inside.summaries import VariableSummary, render_summaries
 
 __all__ = ["ExecutionResult", "OutputCollector", "OutputLimits", "describe_death", "render_outputs", "strip_ansi",
            "truncate_middle"]
 
 Status = Literal["ok", "error", "timeout", "died"]
-#: Share of the model's character budget kept from the start of the output; the rest comes from its end,
-#: where errors and final results are.
-HEAD_SHARE = 0.6
 VARIABLES_BUDGET = 2000
 
 
@@ -44,13 +43,8 @@ def render_outputs(outputs: list[dict[str, Any]]) -> str:
 
 def truncate_middle(text: str, limit: int, note: str = "") -> str:
     """``text`` cut to about ``limit`` characters, keeping its start and end and saying what was cut."""
-    if len(text) <= limit:
-        return text
-    head = int(limit * HEAD_SHARE)
-    tail = max(0, limit - head)
-    cut = len(text) - head - tail
-    marker = f"\n[... {cut} characters truncated{'; ' + note if note else ''} ...]\n"
-    return text[:head] + marker + (text[-tail:] if tail else "")
+    # Sandbox output has always said "truncated" (what the model and the tests read), other clipped text "cut".
+    return clip(text, limit, note, word="truncated")
 
 
 @dataclass

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 #: Seconds between liveness checks while waiting for a kernel.
 LIVENESS_INTERVAL = 0.5
-#: Name of the in-kernel helper module (see launcher.py) and the user_expressions key it answers under.
+#: Name of the in-kernel helper module (see inside/entrypoint.py) and the user_expressions key it answers under.
 HELPER = "__import__('_llm_agent_sandbox')"
 EXPR_KEY = "llm_agent"
 

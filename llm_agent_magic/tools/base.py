@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from ..llm import ChatResult, LLMClient
     from ..llm.client import StructuredResult
     from ..sandbox.results import ExecutionResult
-    from ..sandbox.summaries import VariableSummary
+    from ..sandbox.inside.summaries import VariableSummary
 
 
 class SandboxHandle(Protocol):

@@ -6,7 +6,7 @@ and other text): length, outline (headings, pages, tables, lists) and the first
 paragraphs. It only reads, in the agent's process, bounded by ``ToolsConfig``
 (``analyzer_max_rows``, ``analyzer_max_chars``), and only files inside the session's
 workspace or the configured document folders. The workspace is the sandbox's, so files
-there are read only as regular files inside it (``sandbox.confined``): a link, a FIFO or a
+there are read only as regular files inside it (``sandbox/inside/confined.py``): a link, a FIFO or a
 hard link left there is refused, not followed.
 """
 
@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from ..config import ToolsConfig
 from ..exceptions import UnsafePath
-from ..sandbox.confined import list_confined
+from ..sandbox.inside.confined import list_confined
 from .base import Tool, ToolContext, ToolInput, ToolResult
 from .files import TABLE_SUFFIXES
 from .rag.index import Source

@@ -6,7 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ..sandbox.confined import open_confined, write_confined
+from ..sandbox.inside.confined import open_confined, write_confined
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xls", ".parquet", ".json"}
 PREVIEW_ROWS = 3

@@ -19,8 +19,8 @@ import pytest
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import SnapshotNotFound
 from llm_agent_magic.sandbox import SandboxKernel, SessionPaths, load_variable
-from llm_agent_magic.sandbox import snapshots
-from llm_agent_magic.sandbox.snapshots import SnapshotWriter
+from llm_agent_magic.sandbox.inside import snapshots
+from llm_agent_magic.sandbox.inside.snapshots import SnapshotWriter
 
 
 def session(paths: PathsConfig, name: str) -> SessionPaths:

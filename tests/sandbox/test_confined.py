@@ -1,4 +1,4 @@
-"""``sandbox.confined``: opening files in a folder the sandbox can change, as the sandbox may have left it."""
+"""``sandbox.inside.confined``: opening files in a folder the sandbox can change, as the sandbox may have left it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from llm_agent_magic.exceptions import UnsafePath
-from llm_agent_magic.sandbox.confined import list_confined, open_confined, read_confined, write_confined
+from llm_agent_magic.sandbox.inside.confined import list_confined, open_confined, read_confined, write_confined
 
 
 @pytest.fixture

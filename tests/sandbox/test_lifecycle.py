@@ -14,7 +14,7 @@ import pytest
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import SandboxClosed, SnapshotNotFound
 from llm_agent_magic.sandbox import SandboxKernel, load_variable
-from llm_agent_magic.sandbox.plumbing import pid_alive
+from llm_agent_magic.sandbox.state import pid_alive
 
 pytestmark = pytest.mark.slow
 
@@ -183,7 +183,7 @@ def test_the_log_of_a_kernel_that_died_survives_the_restart(sk: SandboxKernel) -
 
 
 def test_kernel_logs_are_rotated_keeping_a_few_of_bounded_size(tmp_path) -> None:
-    from llm_agent_magic.sandbox.plumbing import rotate_log
+    from llm_agent_magic.sandbox.kernel_log import rotate_log
 
     log = tmp_path / "kernel.log"
     for n in range(5):

@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel
-from llm_agent_magic.sandbox.snapshots import SnapshotWriter, load, read_catalog, restore_into
+from llm_agent_magic.sandbox.inside.snapshots import SnapshotWriter, load, read_catalog, restore_into
 
 
 def frame() -> pd.DataFrame:

@@ -20,16 +20,16 @@ import json
 import os
 import re
 import stat
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Iterable, Union
 
 import numpy as np
 
+from ... import atomic
 from ...config import PathsConfig
 from ...exceptions import ConfigurationError, UnsafePath
-from ...sandbox.confined import open_confined, stat_confined
+from ...sandbox.inside.confined import open_confined, stat_confined
 from .chunking import chunk_text
 from .loaders import DocumentError, load_document
 
@@ -338,15 +338,17 @@ class DocumentIndex:
     def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         if self._index is not None and self._chunks:
-            _atomic_write(self.folder / INDEX_FILE, _faiss().serialize_index(self._index).tobytes())
+            atomic.write_bytes(self.folder / INDEX_FILE, _faiss().serialize_index(self._index).tobytes(), fsync=True)
         else:
             (self.folder / INDEX_FILE).unlink(missing_ok=True)
-        _atomic_write(
+        atomic.write_bytes(
             self.folder / CHUNKS_FILE,
             "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in self._chunks).encode("utf-8"),
+            fsync=True,
         )
         record = {"version": FORMAT_VERSION, "settings": self._settings, "chunks": len(self._chunks), "files": self._files}
-        _atomic_write(self.folder / HASHES_FILE, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"))
+        atomic.write_bytes(self.folder / HASHES_FILE, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"),
+                           fsync=True)
 
 
 def _faiss() -> Any:
@@ -371,16 +373,3 @@ def _sha256(source: Source) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ...config import PathsConfig, ToolsConfig
-from ...sandbox.confined import list_confined
+from ...sandbox.inside.confined import list_confined
 from ..base import Tool, ToolContext, ToolInput, ToolResult
 from .index import DocumentIndex, SearchHit, collection_folder
 from .loaders import SUPPORTED_SUFFIXES, is_document

@@ -7,7 +7,7 @@ inside the folder, size-capped, never a link, FIFO or device), and with rows and
 the file's own metadata (parquet footer, .npy header) against limits before anything large is read.
 
 Standard library only at module level: loaded by path inside the sandbox (see
-``launcher._register_helpers``); pandas, numpy and pyarrow are imported when a variable needs them.
+``entrypoint._register_helpers``); pandas, numpy and pyarrow are imported when a variable needs them.
 """
 
 from __future__ import annotations

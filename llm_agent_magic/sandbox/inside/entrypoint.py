@@ -1,7 +1,7 @@
-"""Entry point of the sandbox kernel process: ``python -I launcher.py --policy FILE -f CONNECTION_FILE``.
+"""Entry point of the sandbox kernel process: ``python -I entrypoint.py --policy FILE -f CONNECTION_FILE``.
 
 Runs inside the sandbox's Python, which needs only ipykernel (not this package), so
-the sibling modules are loaded by path. Order matters:
+the sibling modules of ``inside/`` are loaded by path. Order matters:
 
 1. what the operating system enforces, first, so the whole kernel start runs under it: resource
    limits, the seccomp filter (no new processes), Landlock (reads, writes, TCP), before any file the
@@ -74,7 +74,7 @@ def main() -> None:
     if seccomp is not None:
         seccomp.install_late(policy.get("sockets", "all"))  # the kernel's own sockets exist now
     if policy.get("audit_hook", True):
-        _install_policy(policy)
+        _install_audit_hook(policy)
     if policy.get("start_dir"):
         sys.meta_path.insert(0, _RcFrom(policy["start_dir"]))
     if policy.get("workspace"):
@@ -207,9 +207,9 @@ def _load(name: str) -> types.ModuleType:
     return module
 
 
-def _install_policy(policy: dict) -> None:
+def _install_audit_hook(policy: dict) -> None:
     # Load, install, forget: nothing reachable from the user's namespace keeps the hook or its module.
-    module = _load("policy")
+    module = _load("audit_hook")
     del sys.modules[module.__name__]
     module.install(policy["audit"])
 
@@ -230,7 +230,8 @@ class _JSON:
 def _register_helpers(policy: dict) -> None:
     """The ``_llm_agent_sandbox`` module the parent calls through silent user_expressions."""
     summaries = _load("summaries")
-    for sibling in ("confined", "catalog", "restore"):  # snapshots.py imports them by the names _load gives them
+    # snapshots.py imports these by the names _load gives them, and catalog.py and restore.py the ones before them.
+    for sibling in ("confined", "atomic", "catalog", "restore"):
         _load(sibling)
     snapshots = _load("snapshots")
     helper = types.ModuleType(HELPER_MODULE)

@@ -27,8 +27,9 @@ from dataclasses import dataclass
 from typing import IO, Callable, Iterator, Union
 
 if __package__:
-    from ..exceptions import UnsafePath
+    from ...exceptions import UnsafePath
 else:  # loaded by path inside the sandbox, where this package may not be importable
+    # A stand-in for exceptions.UnsafePath with the same message, since exceptions.py cannot be imported there.
 
     class UnsafePath(OSError):  # type: ignore[no-redef]
         def __init__(self, action: str, where: str, reason: str):

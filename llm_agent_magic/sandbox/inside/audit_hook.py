@@ -10,7 +10,7 @@ operating system enforces is the boundary: bubblewrap at ``full``, Landlock at
 ``full`` and ``reduced`` (``landlock.py``), seccomp and the resource limits.
 
 Why closures everywhere: the hook keeps its state in closure variables captured
-at install time, so user code that reaches the policy module's globals (e.g.
+at install time, so user code that reaches this module's globals (e.g.
 through a traceback frame) cannot switch the checks off by rebinding names.
 """
 
@@ -82,7 +82,7 @@ _INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get
 
 
 def install(policy: dict[str, Any]) -> None:
-    """Install the audit hook described by ``policy`` (built by ``launch.build_launch``).
+    """Install the audit hook described by ``policy`` (built by ``launch_plan.build_launch``).
 
     Returns nothing on purpose: the caller keeps no handle on the hook.
     """

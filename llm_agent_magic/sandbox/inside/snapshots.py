@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -21,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 if __package__:
+    from . import atomic, confined
     from . import catalog as _catalog
-    from . import confined
     from . import restore as _restore
-else:  # loaded by path inside the sandbox, after its siblings (launcher._register_helpers)
+else:  # loaded by path inside the sandbox, after its siblings (entrypoint._register_helpers)
+    import _llm_agent_sandbox_atomic as atomic  # type: ignore[import-not-found, no-redef]
     import _llm_agent_sandbox_catalog as _catalog  # type: ignore[import-not-found, no-redef]
     import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
     import _llm_agent_sandbox_restore as _restore  # type: ignore[import-not-found, no-redef]
@@ -55,6 +55,8 @@ _LOADERS = {
 }
 
 
+# Defined here, not in exceptions.py: this file runs inside the sandbox, where the package cannot be imported
+# (see inside/__init__.py). Users never meet it: the writer turns it into a "not persisted" reason.
 class Unsupported(Exception):
     """This value cannot be stored without pickle; the message says why."""
 
@@ -193,18 +195,6 @@ def _checksum_array(arr: Any, h: Any) -> None:
 # --- writing --------------------------------------------------------------------------------------
 
 
-def _to_temp(path: Path, write: Any) -> str:
-    """Write through ``write(tmp_path)`` into a temp file beside ``path``; the caller renames it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-    except BaseException:
-        _unlink(Path(tmp))
-        raise
-    return tmp
-
-
 def _parquet_writer(df: Any) -> Any:
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -230,12 +220,12 @@ def prepare_value(name: str, obj: Any, kind: str, folder: Path) -> tuple[dict[st
     entry: dict[str, Any] = {"name": name, "kind": kind, "file": path.name, "type": _type_path(obj)}
     if kind == "dataframe":
         _check_column_names(obj.columns)
-        tmp = _to_temp(path, _parquet_writer(obj))
+        tmp = atomic.temp_beside(path, _parquet_writer(obj))
         entry["shape"] = list(obj.shape)
     elif kind == "series":
         col = "__series__" if obj.name is None else str(obj.name)
         entry["series_name"] = obj.name if isinstance(obj.name, (str, int, float)) else None
-        tmp = _to_temp(path, _parquet_writer(obj.to_frame(col)))
+        tmp = atomic.temp_beside(path, _parquet_writer(obj.to_frame(col)))
         entry["shape"] = list(obj.shape)
     elif kind == "ndarray":
         import numpy as np
@@ -244,7 +234,7 @@ def prepare_value(name: str, obj: Any, kind: str, folder: Path) -> tuple[dict[st
             with open(target, "wb") as fh:
                 np.save(fh, obj, allow_pickle=False)
 
-        tmp = _to_temp(path, save)
+        tmp = atomic.temp_beside(path, save)
         entry["shape"] = list(obj.shape)
         entry["dtype"] = str(obj.dtype)
     elif kind == "json":
@@ -254,12 +244,12 @@ def prepare_value(name: str, obj: Any, kind: str, folder: Path) -> tuple[dict[st
             with open(target, "w", encoding="utf-8") as fh:
                 fh.write(text)
 
-        tmp = _to_temp(path, dump)
+        tmp = atomic.temp_beside(path, dump)
         entry["python_type"] = type(obj).__name__
         if isinstance(obj, (list, tuple, dict, str)):
             entry["shape"] = [len(obj)]
     else:  # figure
-        tmp = _to_temp(path, lambda target: obj.savefig(target, format="png"))
+        tmp = atomic.temp_beside(path, lambda target: obj.savefig(target, format="png"))
     entry["bytes"] = os.path.getsize(tmp)
     entry["time"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     entry["load"] = _LOADERS[kind].format(file=path.name)
@@ -393,12 +383,12 @@ class SnapshotWriter:
         entry["fingerprint"] = fp
         with self._lock:
             if self._generation.get(name) != generation:  # deleted or changed again meanwhile
-                _unlink(Path(tmp))
+                atomic.discard(tmp)
                 return False
             os.replace(tmp, self.folder / entry["file"])
             old = self.catalog["variables"].get(name)
             if old and old.get("file") != entry["file"]:
-                _unlink(self.folder / old["file"])
+                atomic.discard(self.folder / old["file"])
             self.catalog["variables"][name] = entry
             self._dirty = True
             if save_catalog:
@@ -415,17 +405,10 @@ class SnapshotWriter:
     def _drop_entry(self, name: str) -> None:
         entry = self.catalog["variables"].pop(name, None)
         if entry:
-            _unlink(self.folder / entry["file"])
+            atomic.discard(self.folder / entry["file"])
             self._dirty = True
 
     def _save_catalog(self) -> None:  # with self._lock held
         self.catalog["version"] = CATALOG_VERSION
         write_catalog(self.folder, self.catalog)
         self._dirty = False
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError:
-        pass

@@ -1,6 +1,6 @@
-"""How one sandbox kernel is launched at a given isolation level: argv (bubblewrap around the
-launcher at 'full'), environment, the policy the launcher applies inside, and the folders each
-launch starts from.
+"""The plan of one sandbox kernel launch, made in the parent at a given isolation level: argv
+(bubblewrap around ``inside/entrypoint.py`` at 'full'), environment, the policy the entry point
+applies inside, and the folders each launch starts from.
 
 Nothing the sandbox can write may change how the next kernel starts: the interpreter runs isolated
 (``python -I``: no PYTHONPATH, PYTHONSTARTUP, user site-packages or current folder), the IPython and
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llm_agent_magic import atomic
 from llm_agent_magic.config import SandboxConfig
 
 from .isolation import Layers, bwrap_path, namespace_flags
@@ -23,8 +24,9 @@ from .mounts import PRIVATE_TMP, build_view, bwrap_args, inside, landlock_rules,
 from .paths import SessionPaths
 from .python_env import PythonRuntime, sandbox_env, scrub_env
 
+#: The sandbox package's folder, readable inside the sandbox: it holds ``inside/``, what runs there.
 HERE = Path(__file__).resolve().parent
-LAUNCHER = HERE / "launcher.py"
+ENTRYPOINT = HERE / "inside" / "entrypoint.py"
 #: Scratch folders of ``run/`` the sandbox writes; emptied before every launch.
 SCRATCH = ("home", "cache", "config", "mpl", "tmp", "runtime")
 # Earlier versions kept IPython's folder in run/, where the sandbox could plant startup files.
@@ -62,7 +64,7 @@ def prepare_launch(paths: SessionPaths) -> None:
     for sub in ("ipython/profile_default/startup", "ipython/profile_default/security", "ipython/profile_default/log",
                 "ipython/profile_default/pid", "jupyter/config", "jupyter/data"):
         (launch / sub).mkdir(parents=True, mode=0o755)
-    (launch / "matplotlibrc").write_text("# llm-agent sandbox: matplotlib defaults\n")
+    atomic.write_text(launch / "matplotlibrc", "# llm-agent sandbox: matplotlib defaults\n", mode=0o666)
 
 
 def _remove(path: Path) -> None:
@@ -178,7 +180,7 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, run
     }
 
     python = [runtime.executable] if level == "off" else [runtime.executable, "-I"]
-    argv = [*python, str(LAUNCHER), "--policy", str(paths.kernel / "policy.json")]
+    argv = [*python, str(ENTRYPOINT), "--policy", str(paths.kernel / "policy.json")]
     if level == "full":
         bwrap = bwrap_path()
         assert bwrap is not None

@@ -1,6 +1,6 @@
 """Landlock: the kernel itself limits what the sandbox kernel may read, write and connect to.
 
-The audit hook (``policy.py``) announces the rules with friendly messages, but code can switch it off
+The audit hook (``audit_hook.py``) announces the rules with friendly messages, but code can switch it off
 from pure Python. Landlock cannot be switched off: once ``install`` returns, this thread and every
 thread and process it later creates may only
 

@@ -6,22 +6,21 @@ is set aside as ``catalog.json.corrupt-<n>`` with a message; an entry whose name
 (dunders, builtins, keywords, IPython's own names) or whose file is not its own ``<name><ext>`` in the
 folder is left out with the reason, in ``catalog["problems"]``.
 
-Standard library only: loaded by path inside the sandbox (see ``launcher._register_helpers``).
+Standard library only: loaded by path inside the sandbox (see ``entrypoint._register_helpers``).
 """
 
 from __future__ import annotations
 
 import builtins
-import contextlib
 import json
 import keyword
 import os
-import tempfile
 from typing import Any
 
 if __package__:
-    from . import confined
-else:  # loaded by path inside the sandbox, after its sibling (launcher._register_helpers)
+    from . import atomic, confined
+else:  # loaded by path inside the sandbox, after its siblings (entrypoint._register_helpers)
+    import _llm_agent_sandbox_atomic as atomic  # type: ignore[import-not-found, no-redef]
     import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
 
 CATALOG = "catalog.json"
@@ -130,15 +129,12 @@ def write_catalog(folder: str | os.PathLike[str], catalog: dict[str, Any]) -> No
     """
     data = {"version": CATALOG_VERSION, "variables": catalog.get("variables", {}),
             "not_persisted": catalog.get("not_persisted", {})}
-    fd, tmp = tempfile.mkstemp(prefix=f".{CATALOG}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+
+    def dump(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
             json.dump(data, fh, indent=1, sort_keys=True)
-        os.replace(tmp, os.path.join(folder, CATALOG))
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+
+    atomic.write_atomic(os.path.join(folder, CATALOG), dump)
 
 
 def _set_aside(folder: str | os.PathLike[str], reason: str) -> str:
