@@ -20,7 +20,6 @@ from ..sandbox import SandboxKernel
 from ..sandbox.isolation import analysis_imports, probe, resolve_layers
 from ..text import full_model_name
 
-STATUSES = ("ok", "warn", "fail")
 MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
 
 
