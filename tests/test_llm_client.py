@@ -152,6 +152,20 @@ async def test_http_500_retries_are_bounded(fake_ollama, make_client):
     assert len(fake_ollama.requests) == 3
 
 
+async def test_a_stream_that_showed_nothing_is_retried_and_counted(fake_ollama, make_client, paths):
+    fake_ollama.add_rule(fault="http_500", times=2)
+    fake_ollama.add_rule(reply="recovered in the end")
+    client = make_client(max_retries=2)
+    stream = client.stream_chat(ASK, purpose="answer")
+    assert await stream.text() == "recovered in the end" and len(fake_ollama.requests) == 3
+    assert stream.result is not None and stream.result.content == "recovered in the end"
+    assert log_records(paths, client)[0]["attempts"] == 3
+    fake_ollama.load({"rules": [{"fault": "http_500"}]})
+    with pytest.raises(LLMServerError, match="HTTP 500.*2 attempt"):
+        await make_client(max_retries=1).stream_chat(ASK, purpose="answer").text()
+    assert len(fake_ollama.requests) == 5
+
+
 async def test_timeout_is_reported(fake_ollama, make_client):
     fake_ollama.add_rule(fault="timeout")
     with pytest.raises(LLMTimeout, match="request_timeout"):
@@ -284,6 +298,15 @@ async def test_think_field_dropped_for_models_that_do_not_think(paths):
         assert (await client.chat(ASK, purpose="answer")).content == "hi"
         assert (await client.chat(ASK, purpose="answer")).content == "hi"
     assert seen == [True, False, False]
+
+    # A stream is sent again the same way, and the resend is not counted as a retry.
+    seen.clear()
+    cfg = LLMConfig(host="http://ollama.test", model="gemma3:1b", max_retries=0)
+    async with LLMClient(cfg, paths=paths, transport=httpx.MockTransport(handler)) as client:
+        assert await client.stream_chat(ASK, purpose="answer").text() == "hi"
+        client.call_log.flush()
+    assert seen == [True, False]
+    assert json.loads((paths.logs_dir / "llm_calls.jsonl").read_text().splitlines()[-1])["attempts"] == 1
 
 
 class _BrokenTransport(httpx.AsyncBaseTransport):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..prompts import render_prompt
 from ..tools.base import ToolContext
-from .common import stream_answer
+from .answer import stream_answer
 
 
 async def run_chat(ctx: ToolContext) -> str:

@@ -20,7 +20,7 @@ from ..events import PlanCreated, StepFinished, StepStarted
 from ..llm.structured import balanced_spans, fenced_blocks, strip_thinking
 from ..prompts import PLAN_SCHEMA, clip, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask, review
-from .common import stream_answer
+from .answer import stream_answer
 from .react import react_loop
 
 STEP_ITERATIONS = 4

@@ -14,7 +14,7 @@ from ..exceptions import MalformedSteps
 from ..llm.structured import JSONReplyError, parse_json_reply
 from ..prompts import REACT_SCHEMA, clip, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask
-from .common import stream_answer
+from .answer import stream_answer
 
 MAX_MALFORMED_IN_A_ROW = 3
 

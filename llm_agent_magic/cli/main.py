@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import sys
 import time
 
@@ -38,10 +37,11 @@ class DoctorApp(LLMAgentApp):
     flags = {"json": ({"DoctorApp": {"as_json": True}}, "Print the checks as JSON.")}
 
     def start(self) -> None:
-        from .doctor import render, run_checks
+        from ..agents.diagnostics import run_checks
+        from .doctor import render, render_json
 
-        checks = asyncio.run(run_checks(self.llm_config, self.sandbox_config, self.paths_config))
-        print(json.dumps([c.to_dict() for c in checks], indent=2) if self.as_json else render(checks))
+        checks = asyncio.run(run_checks(self.llm_config, self.sandbox_config, self.paths_config, self.tools_config))
+        print(render_json(checks) if self.as_json else render(checks))
         self.exit(0 if all(c.status != "fail" for c in checks) else 1)
 
 

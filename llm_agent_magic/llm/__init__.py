@@ -2,7 +2,8 @@
 
 from .calllog import CallLog, CallRecord
 from .cassette import Cassette, CassetteTransport
-from .client import PURPOSES, ChatResult, ChatStream, LLMClient, StructuredResult
+from .client import PURPOSES, ChatResult, LLMClient, StructuredResult
+from .stream import ChatStream
 
 __all__ = [
     "PURPOSES",

@@ -9,7 +9,8 @@ What it adds to the official client, and why:
 - secrets redacted from every message and text before it leaves (``llm_agent_magic.redaction``): the
   model never sees a key, token or password of the user's environment, whatever the purpose;
 - errors that say what to do (Ollama down, model not pulled, timeout,
-  context overflow), with bounded retries for HTTP 5xx and garbled replies;
+  context overflow), with bounded retries for HTTP 5xx and garbled replies (one loop,
+  ``_with_retries``, on tenacity; a stream is retried only until it shows text, ``stream.py``);
 - record/replay cassettes, below the client, at the HTTP level.
 """
 
@@ -20,11 +21,12 @@ import json
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Awaitable, Callable, NoReturn, Sequence, TypeVar
+from typing import Any, Awaitable, Callable, NoReturn, Sequence, TypeVar
 
 import httpx
 import ollama
 import pydantic
+import tenacity
 
 from ..config import LLMConfig, PathsConfig
 from ..redaction import redact, redact_messages
@@ -43,8 +45,9 @@ from ..prompts import render_prompt
 from ..text import estimate_tokens as text_tokens
 from .calllog import CallLog, CallRecord
 from .cassette import PURPOSE_HEADER, Cassette, CassetteTransport, SharedTransport
+from .stream import ChatStream
 from .structured import JSONReplyError, parse_json_reply
-from .thinking import ThinkFilter, strip_thinking
+from .thinking import strip_thinking
 
 PURPOSES = ("classify", "plan", "react", "code", "verify", "fix", "answer", "summarize", "embed")
 Messages = Sequence[dict[str, Any]]
@@ -213,21 +216,44 @@ class LLMClient:
         return False
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]], record: CallRecord) -> T:
-        delay = self.config.retry_backoff
-        attempt = 0
-        while True:
-            attempt += 1
-            record.attempts = attempt
+        """``call()`` (one request to Ollama), tried again after what a second try may cure: an HTTP 5xx, a
+        garbled or broken reply. At most ``max_retries`` more attempts, ``retry_backoff`` seconds apart, doubling
+        each time; ``record.attempts`` counts them. A model that cannot think is sent the same request again
+        without the think field, which is not an attempt. Failures leave translated (``_translate``).
+
+        The one retry loop of the client: ``chat``, ``embed``, and the opening of a stream (up to its first
+        visible text, since text already shown cannot be taken back; ``stream.py``).
+        """
+
+        async def attempt() -> T:
             try:
                 return await call()
-            except Exception as exc:
-                if self._unsupported_think(exc, record.model):
-                    attempt -= 1
-                    continue
-                if not self._retryable(exc) or attempt > self.config.max_retries:
-                    self._raise_translated(exc, record.model, record.purpose, attempt)
-                await asyncio.sleep(delay)
-                delay *= 2
+            except ollama.ResponseError as exc:
+                if not self._unsupported_think(exc, record.model):
+                    raise
+            return await call()  # ``_think_kwargs`` leaves the field out from now on
+
+        def count(state: tenacity.RetryCallState) -> None:
+            record.attempts = state.attempt_number
+
+        retrying = tenacity.AsyncRetrying(
+            retry=tenacity.retry_if_exception(self._retryable),
+            stop=tenacity.stop_after_attempt(self.config.max_retries + 1),
+            wait=tenacity.wait_exponential(multiplier=self.config.retry_backoff),
+            before=count,
+            reraise=True,
+        )
+        try:
+            return await retrying(attempt)
+        except Exception as exc:
+            self._raise_translated(exc, record.model, record.purpose, record.attempts)
+
+    def _record(
+        self, messages: Messages, purpose: str, model: str, temperature: float | None, *, stream: bool = False
+    ) -> CallRecord:
+        record = CallRecord(purpose=purpose, model=model, messages=_role_messages(messages), stream=stream)
+        record.options = self.options(purpose, temperature)
+        return record
 
     def _finish(self, record: CallRecord, started: float, error: BaseException | None = None) -> None:
         record.duration_ms = (time.perf_counter() - started) * 1000
@@ -235,6 +261,20 @@ class LLMClient:
             stopped = isinstance(error, (asyncio.CancelledError, GeneratorExit))
             record.error = "cancelled" if stopped else str(error)
         self.call_log.write(record)
+
+    @staticmethod
+    def _result(record: CallRecord) -> ChatResult:
+        """What the caller of a finished chat call gets: the record's answer, thinking and costs."""
+        return ChatResult(
+            content=record.response,
+            model=record.model,
+            purpose=record.purpose,
+            thinking=record.thinking,
+            prompt_tokens=record.prompt_tokens,
+            completion_tokens=record.completion_tokens,
+            duration_ms=record.duration_ms,
+            call_id=record.call_id,
+        )
 
     # --- calls ------------------------------------------------------------------------
     async def chat(
@@ -249,8 +289,7 @@ class LLMClient:
         """One whole answer."""
         messages = redact_messages(messages)
         model = model or self.config.model_for(purpose)
-        record = CallRecord(purpose=purpose, model=model, messages=_role_messages(messages))
-        record.options = self.options(purpose, temperature)
+        record = self._record(messages, purpose, model, temperature)
         started = time.perf_counter()
         try:
             self._check_context(messages, purpose)
@@ -277,22 +316,14 @@ class LLMClient:
         record.response, record.thinking = content, thinking
         record.prompt_tokens, record.completion_tokens = resp.prompt_eval_count, resp.eval_count
         self._finish(record, started)
-        return ChatResult(
-            content=content,
-            model=model,
-            purpose=purpose,
-            thinking=thinking,
-            prompt_tokens=resp.prompt_eval_count,
-            completion_tokens=resp.eval_count,
-            duration_ms=record.duration_ms,
-            call_id=record.call_id,
-        )
+        return self._result(record)
 
     def stream_chat(
         self, messages: Messages, *, purpose: str, model: str | None = None, temperature: float | None = None
-    ) -> "ChatStream":
+    ) -> ChatStream:
         """An answer token by token: ``async for text in client.stream_chat(...)``; ``.result`` at the end."""
-        return ChatStream(self, messages, purpose=purpose, model=model or self.config.model_for(purpose), temperature=temperature)
+        model = model or self.config.model_for(purpose)
+        return ChatStream(self, messages, purpose=purpose, model=model, temperature=temperature)
 
     async def structured(
         self,
@@ -372,118 +403,3 @@ class LLMClient:
         except Exception as exc:
             self._raise_translated(exc, "", "version", 1)
 
-
-class ChatStream:
-    """Visible answer text as it arrives. Closing it (or cancelling the task) closes the HTTP request."""
-
-    def __init__(
-        self, llm: LLMClient, messages: Messages, *, purpose: str, model: str, temperature: float | None
-    ) -> None:
-        self._llm = llm
-        self._messages = redact_messages(messages)
-        self._purpose = purpose
-        self._model = model
-        self._temperature = temperature
-        self._gen: AsyncIterator[str] | None = None
-        self.result: ChatResult | None = None
-
-    def __aiter__(self) -> AsyncIterator[str]:
-        if self._gen is None:
-            self._gen = self._run()
-        return self._gen
-
-    async def aclose(self) -> None:
-        if self._gen is not None:
-            await self._gen.aclose()  # type: ignore[attr-defined]
-
-    async def __aenter__(self) -> "ChatStream":
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.aclose()
-
-    async def text(self) -> str:
-        """Consume the whole stream and return the visible answer."""
-        return "".join([piece async for piece in self])
-
-    async def _open(self, record: CallRecord) -> AsyncIterator[ollama.ChatResponse]:
-        client = self._llm._client(self._purpose)
-        return await client.chat(
-            model=self._model,
-            messages=self._messages,
-            options=record.options,
-            keep_alive=self._llm.config.keep_alive,
-            stream=True,
-            **self._llm._think_kwargs(self._model),
-        )
-
-    async def _run(self) -> AsyncIterator[str]:
-        llm = self._llm
-        record = CallRecord(
-            purpose=self._purpose, model=self._model, messages=_role_messages(self._messages), stream=True
-        )
-        record.options = llm.options(self._purpose, self._temperature)
-        started = time.perf_counter()
-        filt = ThinkFilter()
-        visible: list[str] = []
-        thinking: list[str] = []
-        delay = llm.config.retry_backoff
-        try:
-            llm._check_context(self._messages, self._purpose)
-            while True:
-                try:
-                    done = None
-                    parts = await self._open(record)
-                    try:
-                        async for part in parts:
-                            message = part.message
-                            if message.thinking:
-                                thinking.append(message.thinking)
-                            if message.content:
-                                piece = filt.feed(message.content)
-                                if piece:
-                                    visible.append(piece)
-                                    yield piece
-                            if part.done:
-                                done = part
-                    finally:
-                        # Close the HTTP response now, not whenever the garbage collector gets to it.
-                        await parts.aclose()  # type: ignore[attr-defined]
-                    if done is None:
-                        raise LLMProtocolError(
-                            f"Ollama's stream for the {self._purpose!r} call ended before it said it was done "
-                            f"({len(''.join(visible))} characters arrived). The server may have restarted; try again."
-                        )
-                    break
-                except Exception as exc:
-                    if llm._unsupported_think(exc, self._model) and not visible:
-                        continue
-                    # Text already shown cannot be taken back: retry only a stream that showed nothing yet.
-                    if visible or not llm._retryable(exc) or record.attempts > llm.config.max_retries:
-                        llm._raise_translated(exc, self._model, self._purpose, record.attempts)
-                    record.attempts += 1
-                    await asyncio.sleep(delay)
-                    delay *= 2
-            tail = filt.flush()
-            if tail:
-                visible.append(tail)
-                yield tail
-        except BaseException as exc:
-            record.response = "".join(visible)
-            record.thinking = "".join(thinking) + filt.thinking
-            llm._finish(record, started, exc)
-            raise
-        record.response = "".join(visible)
-        record.thinking = "".join(thinking) + filt.thinking
-        record.prompt_tokens, record.completion_tokens = done.prompt_eval_count, done.eval_count
-        llm._finish(record, started)
-        self.result = ChatResult(
-            content=record.response,
-            model=self._model,
-            purpose=self._purpose,
-            thinking=record.thinking,
-            prompt_tokens=done.prompt_eval_count,
-            completion_tokens=done.eval_count,
-            duration_ms=record.duration_ms,
-            call_id=record.call_id,
-        )

@@ -26,7 +26,7 @@ from .sessions import KernelAgent, default_session_id, env_cassette
 from .stream import RunStream
 
 LINE_COMMANDS = {
-    "status": "model, Ollama, sandbox and isolation, session id, cassette mode",
+    "status": "session id, model, cassette mode, sandbox and its isolation; then the checks of `llm-agent doctor`",
     "history [N]": "the session's last N messages (default 20)",
     "reset": "a new conversation and a fresh sandbox (variables and snapshots cleared)",
     "vars": "the sandbox's variables and their snapshots",
@@ -214,10 +214,9 @@ class AgentMagics(Magics):
 
     def _cmd_status(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "status")
-        from .status import status_rows
+        from .status import gather_status, status_data
 
-        rows = status_rows(self.agent, session_id)
-        display(table_data(None, rows), raw=True)
+        display(status_data(*gather_status(self.agent, session_id)), raw=True)
 
     def _cmd_history(self, rest: list[str], session_id: str) -> None:
         if len(rest) > 1 or (rest and not rest[0].isdigit()):

@@ -7,16 +7,19 @@ its own two cells: that is its point).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 import time
 
+from llm_agent_magic.agents.diagnostics import Diagnostic
 from llm_agent_magic.cells import CELLS_MIME
 from llm_agent_magic.sandbox.isolation import landlock_abi
 
 import pytest
 
+from cli_helpers import run_cli
 from magic_helpers import bundle, stream, texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("own_session")]
@@ -211,6 +214,26 @@ def test_config_status_models_sessions_and_history(kernel):
     history = texts(kernel.run("%agent history 2"))[0]
     assert history == "user: And once more.\n\nassistant: Hi."
     kernel.run('%config LLMConfig.model = "qwen3:8b"')
+
+
+def test_status_shows_the_checks_doctor_reports_for_the_same_config(kernel):
+    kernel.script({"models": ["qwen3:8b", "nomic-embed-text"]})
+    key = "tvly-set-in-the-notebook-0123456789"
+    kernel.run('%config LLMConfig.coder_model = "qwen2.5-coder:7b"')
+    kernel.run(f'%config ToolsConfig.tavily_api_key = "{key}"')
+    try:
+        status = texts(kernel.run("%agent status"))[0]
+    finally:
+        kernel.run('%config LLMConfig.coder_model = ""')
+        kernel.run('%config ToolsConfig.tavily_api_key = __import__("os").environ.get("TAVILY_API_KEY", "")')
+    doctor = run_cli("doctor", "--json", f"--host={kernel.server.url}", "--LLMConfig.coder_model=qwen2.5-coder:7b",
+                     f"--ToolsConfig.tavily_api_key={key}", cwd=kernel.folder, clean=True,
+                     env={"LLM_AGENT_DATA_ROOT": str(kernel.folder / ".llm_agent")})
+    checks = [Diagnostic(**c) for c in json.loads(doctor.stdout)]
+    assert "tavily" in [c.name for c in checks] and "model qwen2.5-coder:7b" in [c.name for c in checks]
+    # The same checks, in the same order, with the same findings: one list, rendered twice.
+    assert status.split("\n\n", 1)[1] == "\n".join(str(c) for c in checks)
+    assert "✓ tavily: a Tavily API key is set" in status and key not in status
 
 
 def test_record_replay_and_live_in_the_notebook(kernel):

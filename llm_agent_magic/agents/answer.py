@@ -1,4 +1,4 @@
-"""Small pieces every agent loop uses: streamed answers."""
+"""The final answer of every mode (chat, ReAct, plan-and-execute), streamed as it is written."""
 
 from __future__ import annotations
 

@@ -1,0 +1,149 @@
+"""A streamed answer: visible text as it arrives, thinking kept apart, the call logged when it ends.
+
+``LLMClient.stream_chat`` makes one. Only the opening of the stream, up to its first visible text, goes
+through the client's retry loop: text already shown to the user cannot be taken back, so a stream that
+fails after that fails.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import TYPE_CHECKING, Any, AsyncIterator
+
+import ollama
+
+from ..exceptions import LLMProtocolError
+from ..redaction import redact_messages
+from .calllog import CallRecord
+from .thinking import ThinkFilter
+
+if TYPE_CHECKING:
+    from .client import ChatResult, LLMClient, Messages
+
+Parts = AsyncIterator[ollama.ChatResponse]
+
+
+class _Received:
+    """What a stream has brought so far, across attempts: visible text, thinking, the closing part."""
+
+    def __init__(self) -> None:
+        self.filter = ThinkFilter()
+        self.visible: list[str] = []
+        self.thinking: list[str] = []
+        self.done: ollama.ChatResponse | None = None
+
+    def take(self, part: ollama.ChatResponse) -> str:
+        """The visible text in ``part`` (often none: thinking, or the start of a tag)."""
+        message = part.message
+        if message.thinking:
+            self.thinking.append(message.thinking)
+        piece = self.filter.feed(message.content) if message.content else ""
+        if piece:
+            self.visible.append(piece)
+        if part.done:
+            self.done = part
+        return piece
+
+    def flush(self) -> str:
+        tail = self.filter.flush()
+        if tail:
+            self.visible.append(tail)
+        return tail
+
+    def into(self, record: CallRecord) -> None:
+        record.response = "".join(self.visible)
+        record.thinking = "".join(self.thinking) + self.filter.thinking
+
+
+class ChatStream:
+    """Visible answer text as it arrives. Closing it (or cancelling the task) closes the HTTP request."""
+
+    def __init__(
+        self, llm: LLMClient, messages: Messages, *, purpose: str, model: str, temperature: float | None
+    ) -> None:
+        self._llm = llm
+        self._messages = redact_messages(messages)
+        self._purpose = purpose
+        self._model = model
+        self._temperature = temperature
+        self._gen: AsyncIterator[str] | None = None
+        self.result: ChatResult | None = None
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        if self._gen is None:
+            self._gen = self._run()
+        return self._gen
+
+    async def aclose(self) -> None:
+        if self._gen is not None:
+            await self._gen.aclose()  # type: ignore[attr-defined]
+
+    async def __aenter__(self) -> ChatStream:
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.aclose()
+
+    async def text(self) -> str:
+        """Consume the whole stream and return the visible answer."""
+        return "".join([piece async for piece in self])
+
+    async def _open(self, record: CallRecord, received: _Received) -> tuple[Parts, str]:
+        """Send the request and read up to the first visible text (or the end); the rest is left to read."""
+        llm = self._llm
+        parts: Parts = await llm._client(self._purpose).chat(
+            model=self._model,
+            messages=self._messages,
+            options=record.options,
+            keep_alive=llm.config.keep_alive,
+            stream=True,
+            **llm._think_kwargs(self._model),
+        )
+        try:
+            async for part in parts:
+                piece = received.take(part)
+                if piece or part.done:
+                    return parts, piece
+        except BaseException:
+            await parts.aclose()  # type: ignore[attr-defined]
+            raise
+        return parts, ""
+
+    async def _run(self) -> AsyncIterator[str]:
+        llm = self._llm
+        record = llm._record(self._messages, self._purpose, self._model, self._temperature, stream=True)
+        started = time.perf_counter()
+        received = _Received()
+        try:
+            llm._check_context(self._messages, self._purpose)
+            parts, first = await llm._with_retries(functools.partial(self._open, record, received), record)
+            try:
+                if first:
+                    yield first
+                async for part in parts:
+                    piece = received.take(part)
+                    if piece:
+                        yield piece
+            except Exception as exc:
+                llm._raise_translated(exc, self._model, self._purpose, record.attempts)
+            finally:
+                # Close the HTTP response now, not whenever the garbage collector gets to it.
+                await parts.aclose()  # type: ignore[attr-defined]
+            done = received.done
+            if done is None:
+                raise LLMProtocolError(
+                    f"Ollama's stream for the {self._purpose!r} call ended before it said it was done "
+                    f"({len(''.join(received.visible))} characters arrived). The server may have restarted; try again."
+                )
+            tail = received.flush()
+            if tail:
+                yield tail
+        except BaseException as exc:
+            received.into(record)
+            llm._finish(record, started, exc)
+            raise
+        received.into(record)
+        record.prompt_tokens, record.completion_tokens = done.prompt_eval_count, done.eval_count
+        llm._finish(record, started)
+        self.result = llm._result(record)

@@ -1,0 +1,67 @@
+"""The checks behind ``llm-agent doctor`` and ``%agent status`` (``agents/diagnostics.py``)."""
+
+from __future__ import annotations
+
+import pytest
+
+import json
+import socket
+
+from llm_agent_magic.agents.diagnostics import Diagnostic, check_ollama, check_tavily, run_checks
+from llm_agent_magic.config import LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
+
+from cli_helpers import run_cli
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_the_tavily_check_reads_tools_config_from_the_command_line_not_the_environment(tmp_path):
+    host = f"--host=http://127.0.0.1:{closed_port()}"
+    key = "tvly-from-the-command-line-0123456789"
+    given = run_cli("doctor", "--json", host, f"--ToolsConfig.tavily_api_key={key}", cwd=tmp_path,
+                    env={"TAVILY_API_KEY": ""})
+    tavily = {c["name"]: c for c in json.loads(given.stdout)}["tavily"]
+    assert tavily["status"] == "ok" and "web search available" in tavily["detail"]
+    assert key not in given.stdout  # never shown
+    # A key in the environment that the command line empties is not there for web search either.
+    emptied = run_cli("doctor", "--json", host, "--ToolsConfig.tavily_api_key=", cwd=tmp_path,
+                      env={"TAVILY_API_KEY": "tvly-in-the-environment-0123456789"})
+    tavily = {c["name"]: c for c in json.loads(emptied.stdout)}["tavily"]
+    assert tavily["status"] == "warn" and "ToolsConfig.tavily_api_key" in tavily["fix"]
+
+
+def test_a_check_is_plain_data_and_renders_with_its_fix():
+    check = check_tavily(ToolsConfig(tavily_api_key=""))
+    assert isinstance(check, Diagnostic) and check.to_dict() == {
+        "name": check.name, "status": "warn", "detail": check.detail, "fix": check.fix}
+    assert str(check) == f"! tavily: {check.detail}\n    fix: {check.fix}"
+    given = check_tavily(ToolsConfig(tavily_api_key="tvly-k"))
+    assert str(given) == "✓ tavily: a Tavily API key is set (web search available)"
+
+
+async def test_one_check_per_model_naming_its_roles(fake_ollama, tmp_path):
+    fake_ollama.load({"models": ["qwen3:8b"]})
+    llm = LLMConfig(host=fake_ollama.url, coder_model="qwen2.5-coder:7b")
+    checks = {c.name: c for c in await check_ollama(llm, PathsConfig(data_root=str(tmp_path)))}
+    assert list(checks) == ["ollama", "model qwen3:8b", "model qwen2.5-coder:7b", "model nomic-embed-text"]
+    assert checks["model qwen3:8b"].detail == "model and classifier_model are pulled"
+    assert checks["model qwen2.5-coder:7b"].detail == "coder_model 'qwen2.5-coder:7b' is not pulled"
+    replaying = LLMConfig(host=fake_ollama.url, cassette_mode="replay", cassette_path="answers.jsonl")
+    assert [c.to_dict() for c in await check_ollama(replaying, PathsConfig(data_root=str(tmp_path)))] == [
+        {"name": "ollama", "status": "ok", "detail": "not needed: replaying answers.jsonl", "fix": ""}]
+
+
+async def test_the_checks_come_in_one_order(fake_ollama, tmp_path):
+    fake_ollama.load({"models": ["qwen3:8b", "nomic-embed-text"]})
+    checks = await run_checks(LLMConfig(host=fake_ollama.url), SandboxConfig(), PathsConfig(data_root=str(tmp_path)),
+                              ToolsConfig(tavily_api_key=""), timeout=5)
+    assert [c.name for c in checks] == [
+        "ollama", "model qwen3:8b", "model nomic-embed-text", "tavily", "sandbox bubblewrap",
+        "sandbox user namespaces", "sandbox landlock", "sandbox resource limits", "sandbox seccomp",
+        "sandbox audit hook", "sandbox isolation", "sandbox libraries", "data root"]
+    assert all(c.status in ("ok", "warn", "fail") for c in checks)
