@@ -15,7 +15,7 @@ import atexit
 import importlib
 from typing import Any
 
-__all__ = ["AgentMagics", "KernelAgent", "default_session_id", "interpolate", "load_ipython_extension",
+__all__ = ["AgentMagics", "ShellSessions", "default_session_id", "interpolate", "load_ipython_extension",
            "unload_ipython_extension"]
 
 _loaded: dict[int, Any] = {}
@@ -26,9 +26,9 @@ def load_ipython_extension(shell: Any) -> None:
     if id(shell) in _loaded:
         return
     from .magics import AgentMagics
-    from .sessions import KernelAgent
+    from .sessions import ShellSessions
 
-    agent = KernelAgent(shell)
+    agent = ShellSessions(shell)
     shell.register_magics(AgentMagics(shell, agent))
     shell.configurables.extend(agent.configurables)
     atexit.register(agent.close)  # the sandboxes stop with the kernel
@@ -50,6 +50,6 @@ def unload_ipython_extension(shell: Any) -> None:
 def __getattr__(name: str) -> Any:
     if name in ("AgentMagics", "interpolate"):
         return getattr(importlib.import_module(".magics", __name__), name)
-    if name in ("KernelAgent", "default_session_id"):
+    if name in ("ShellSessions", "default_session_id"):
         return getattr(importlib.import_module(".sessions", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,7 +22,7 @@ from ..sandbox.untrusted import clean_markdown
 from .render import table_data
 from ..exceptions import LLMAgentError, SetupError
 from ..run_requests import BadRequest, RunRequest
-from .sessions import KernelAgent, default_session_id, env_cassette
+from .sessions import ShellSessions, default_session_id, env_cassette
 from .stream import RunStream
 
 LINE_COMMANDS = {
@@ -135,7 +135,7 @@ def interpolate(request: str, namespace: dict[str, Any]) -> tuple[str, dict[str,
 class AgentMagics(Magics):
     """The ``agent`` magic: ``%%agent`` asks, ``%agent COMMAND`` manages the session."""
 
-    def __init__(self, shell: Any, agent: KernelAgent) -> None:
+    def __init__(self, shell: Any, agent: ShellSessions) -> None:
         super().__init__(shell)
         self.agent = agent
 

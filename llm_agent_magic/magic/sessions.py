@@ -1,6 +1,6 @@
 """The kernel's side of the agent: the shell's settings, its session ids, and the loop sessions live on.
 
-One ``KernelAgent`` per IPython shell; its ``SessionManager`` (``agents/manager.py``) opens sessions once
+One ``ShellSessions`` per IPython shell; its ``SessionManager`` (``agents/manager.py``) opens sessions once
 per id and keeps them (their sandbox stays warm across cells) until the kernel shuts down or the
 extension is unloaded, and resolves settings. What ``llm-agent run`` imposes through the environment
 (``env.py``) wins over what the notebook says.
@@ -62,7 +62,7 @@ def env_cassette() -> tuple[str, str] | None:
     return mode, os.path.abspath(path) if path else ""
 
 
-class KernelAgent:
+class ShellSessions:
     """What the magic keeps per IPython shell: the shell's own settings (``%config``), the settings a runner
     imposes through the environment, the private loop, and the ``SessionManager`` that does the rest."""
 

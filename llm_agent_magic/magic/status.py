@@ -15,12 +15,12 @@ from ..config import LLMConfig, ToolsConfig
 from ..llm import LLMClient
 from . import env
 from .render import table_data
-from .sessions import KernelAgent, env_cassette
+from .sessions import ShellSessions, env_cassette
 
 PROBE_TIMEOUT = 3.0
 
 
-def list_models(agent: KernelAgent, llm: LLMConfig) -> list[str]:
+def list_models(agent: ShellSessions, llm: LLMConfig) -> list[str]:
     _, _, _, paths = agent.effective()
 
     async def go() -> list[str]:
@@ -30,7 +30,7 @@ def list_models(agent: KernelAgent, llm: LLMConfig) -> list[str]:
     return agent.loop.call(go())
 
 
-def gather_status(agent: KernelAgent, session_id: str) -> tuple[list[list[str]], list[Diagnostic]]:
+def gather_status(agent: ShellSessions, session_id: str) -> tuple[list[list[str]], list[Diagnostic]]:
     """The session's rows (label, value) and the checks, for the configuration in force now."""
     llm, sandbox_config, _, paths = agent.effective()
     tools = ToolsConfig(config=agent.config())

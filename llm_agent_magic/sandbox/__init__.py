@@ -29,14 +29,14 @@ from typing import Any
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 
-from .isolation import Check, IsolationReport, analysis_imports, probe
+from .isolation import LayerCheck, IsolationReport, analysis_imports, probe
 from .kernel import SandboxKernel, load_snapshot
 from .paths import SessionPaths
 from .results import ExecutionResult
 from .inside.summaries import VariableSummary, render_summaries
 
 __all__ = [
-    "Check", "ExecutionResult", "IsolationReport", "SandboxKernel", "SessionPaths", "VariableSummary",
+    "LayerCheck", "ExecutionResult", "IsolationReport", "SandboxKernel", "SessionPaths", "VariableSummary",
     "analysis_imports", "load_variable", "probe", "render_summaries",
 ]
 

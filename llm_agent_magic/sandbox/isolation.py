@@ -39,7 +39,7 @@ SANDBOX_UID = 1000
 
 
 @dataclass
-class Check:
+class LayerCheck:
     """One isolation capability: whether it works, what was seen, and how to fix it if not."""
 
     ok: bool
@@ -53,12 +53,12 @@ class IsolationReport:
 
     level: str
     requested: str
-    bubblewrap: Check
-    user_namespaces: Check
-    landlock: Check
-    rlimits: Check
-    seccomp: Check
-    audit_hook: Check
+    bubblewrap: LayerCheck
+    user_namespaces: LayerCheck
+    landlock: LayerCheck
+    rlimits: LayerCheck
+    seccomp: LayerCheck
+    audit_hook: LayerCheck
     enforced_by: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -114,15 +114,15 @@ def _run_quiet(argv: list[str], timeout: float = 10.0) -> tuple[int, str]:
 
 
 @functools.lru_cache(maxsize=1)
-def user_namespace_check() -> Check:
+def user_namespace_check() -> LayerCheck:
     """Can this user create user namespaces (what unprivileged bubblewrap needs)?"""
     bwrap = bwrap_path()
     if bwrap is None:
-        return Check(False, "cannot test without bubblewrap", "apt-get install bubblewrap")
+        return LayerCheck(False, "cannot test without bubblewrap", "apt-get install bubblewrap")
     code, err = _run_quiet([bwrap, "--unshare-user", "--ro-bind", "/", "/", "true"])
     if code == 0:
-        return Check(True, "user namespaces work")
-    return Check(
+        return LayerCheck(True, "user namespaces work")
+    return LayerCheck(
         False,
         f"bwrap --unshare-user failed: {err[:200]}",
         "allow unprivileged user namespaces: `sysctl -w kernel.unprivileged_userns_clone=1` "
@@ -150,16 +150,16 @@ def namespace_flags(allow_network: bool) -> list[str]:
 
 
 @functools.lru_cache(maxsize=2)
-def bubblewrap_check(allow_network: bool = False) -> Check:
+def bubblewrap_check(allow_network: bool = False) -> LayerCheck:
     """Does bubblewrap start a process with the namespaces the sandbox uses?"""
     bwrap = bwrap_path()
     if bwrap is None:
-        return Check(False, "bubblewrap (bwrap) is not installed", "apt-get install bubblewrap (or dnf install bubblewrap)")
+        return LayerCheck(False, "bubblewrap (bwrap) is not installed", "apt-get install bubblewrap (or dnf install bubblewrap)")
     argv = [bwrap, *namespace_flags(allow_network), "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "true"]
     code, err = _run_quiet(argv)
     if code == 0:
-        return Check(True, f"{bwrap} works with PID, network and IPC namespaces")
-    return Check(
+        return LayerCheck(True, f"{bwrap} works with PID, network and IPC namespaces")
+    return LayerCheck(
         False,
         f"{bwrap} is installed but could not create namespaces: {err[:300]}",
         "allow unprivileged user namespaces (see user_namespaces), or make bwrap setuid "
@@ -168,35 +168,35 @@ def bubblewrap_check(allow_network: bool = False) -> Check:
     )
 
 
-def rlimits_check() -> Check:
+def rlimits_check() -> LayerCheck:
     try:
         import resource
 
         resource.getrlimit(resource.RLIMIT_AS)
     except (ImportError, OSError, ValueError) as exc:
-        return Check(False, f"resource limits are not available: {exc}", "run on Linux or macOS")
+        return LayerCheck(False, f"resource limits are not available: {exc}", "run on Linux or macOS")
     if os.geteuid() == 0:
-        return Check(
+        return LayerCheck(
             True,
             "memory, CPU time, file size and open files are limited; the process limit is not enforced for root, "
             "so new processes are refused by the seccomp filter and the audit hook instead",
         )
-    return Check(True, "memory, CPU time, processes, file size and open files are limited")
+    return LayerCheck(True, "memory, CPU time, processes, file size and open files are limited")
 
 
 @functools.lru_cache(maxsize=1)
-def seccomp_check() -> Check:
+def seccomp_check() -> LayerCheck:
     """Does the filter that refuses new processes install here (fork and exec refused, threads fine)?"""
     from .inside import seccomp
 
     if not seccomp.supported():
-        return Check(False, f"no seccomp filter for {platform.system()}/{platform.machine()}",
+        return LayerCheck(False, f"no seccomp filter for {platform.system()}/{platform.machine()}",
                      "run on Linux x86_64 or aarch64; the audit hook still refuses processes started from Python")
     code, err = _run_quiet([sys.executable, seccomp.__file__])
     if code == 0:
-        return Check(True, "new processes, exec and (without network) UDP, raw and packet sockets are refused by "
+        return LayerCheck(True, "new processes, exec and (without network) UDP, raw and packet sockets are refused by "
                            "the kernel itself (threads still work)")
-    return Check(False, f"the seccomp self-test failed (exit {code}): {err[:200]}",
+    return LayerCheck(False, f"the seccomp self-test failed (exit {code}): {err[:200]}",
                  "use a Linux kernel with seccomp filters (CONFIG_SECCOMP_FILTER, Linux 3.17+); in a container, "
                  "the runtime must let processes add their own filters (Docker's default profile does)")
 
@@ -214,7 +214,7 @@ LANDLOCK_FIX = ("use Linux 5.13 or later with Landlock enabled (`lsm=landlock,..
 
 
 @functools.lru_cache(maxsize=1)
-def landlock_check() -> Check:
+def landlock_check() -> LayerCheck:
     """Does Landlock restrict a process here (a file outside its rules unreadable, TCP refused)?"""
     import tempfile
 
@@ -222,15 +222,15 @@ def landlock_check() -> Check:
 
     abi = landlock_abi()
     if abi < 1:
-        return Check(False, "Landlock is not available in this kernel", LANDLOCK_FIX)
+        return LayerCheck(False, "Landlock is not available in this kernel", LANDLOCK_FIX)
     with tempfile.TemporaryDirectory(prefix="llm-agent-landlock-") as folder:
         code, err = _run_quiet([sys.executable, "-I", landlock.__file__, folder])
     if code != 0:
-        return Check(False, f"Landlock ABI {abi} is offered but the self-test failed (exit {code}): {err[:200]}",
+        return LayerCheck(False, f"Landlock ABI {abi} is offered but the self-test failed (exit {code}): {err[:200]}",
                      LANDLOCK_FIX)
     net = "TCP connect/bind refused" if abi >= 4 else "TCP not covered (ABI < 4)"
     scopes = "abstract unix sockets and signals scoped" if abi >= 6 else "signals not scoped (ABI < 6)"
-    return Check(True, f"Landlock ABI {abi}: reads and writes limited by the kernel, {net}, {scopes}")
+    return LayerCheck(True, f"Landlock ABI {abi}: reads and writes limited by the kernel, {net}, {scopes}")
 
 
 def _requested_level(config: SandboxConfig) -> str:
@@ -293,7 +293,7 @@ def probe(config: SandboxConfig | None = None) -> IsolationReport:
                      + (" (opted in)" if config.allow_unenforced else ""))
     if level == "off":
         notes.append("isolation is off: generated code runs with your permissions, network and environment")
-    hook = Check(
+    hook = LayerCheck(
         level != "off",
         "a guide, not a wall: it refuses processes, network, native code and writes outside the workspace with "
         "friendly messages, but code can switch it off from pure Python; bubblewrap and Landlock are the boundary"
@@ -307,7 +307,7 @@ def probe(config: SandboxConfig | None = None) -> IsolationReport:
         user_namespaces=user_namespace_check(),
         landlock=lock,
         rlimits=rlimits_check(),
-        seccomp=seccomp_check() if level != "off" else Check(False, "disabled (isolation 'off')",
+        seccomp=seccomp_check() if level != "off" else LayerCheck(False, "disabled (isolation 'off')",
                                                               "set SandboxConfig.isolation = 'auto'"),
         audit_hook=hook,
         enforced_by=layers.enforced_by,

@@ -149,7 +149,7 @@ def test_a_level_without_a_boundary_runs_only_when_opted_in(
 ) -> None:
     # A machine without bubblewrap and without Landlock:
     monkeypatch.setattr(isolation, "landlock_abi", lambda: 0)
-    monkeypatch.setattr(isolation, "bubblewrap_check", lambda allow_network=False: isolation.Check(False, "absent"))
+    monkeypatch.setattr(isolation, "bubblewrap_check", lambda allow_network=False: isolation.LayerCheck(False, "absent"))
     with pytest.raises(SandboxUnavailable, match="allow_unenforced") as info:
         SandboxKernel("unenforced", config=config_for("auto", allow_unenforced=False), paths=paths).execute("1")
     assert "neither bubblewrap nor Landlock" in str(info.value)
