@@ -33,9 +33,9 @@ from llm_agent_magic.agents.session import AgentSession  # noqa: E402
 from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig  # noqa: E402
 from llm_agent_magic.events import Usage  # noqa: E402
 from llm_agent_magic.llm import LLMClient  # noqa: E402
-from llm_agent_magic.text import CHARS_PER_TOKEN  # noqa: E402
 from llm_agent_magic.sandbox import SandboxKernel  # noqa: E402
 from llm_agent_magic.store import ConversationStore  # noqa: E402
+from llm_agent_magic.text import CHARS_PER_TOKEN  # noqa: E402
 
 TARGET_MS = 10.0
 SCENARIOS = Path(__file__).resolve().parents[1] / "tests" / "scenarios"

@@ -4,8 +4,8 @@ The scripted server runs in its own process with zero delay, so the figures are
 the client's own cost: call log, thinking filter, retries and error mapping,
 defensive bookkeeping. The bare client is given what any careful caller would
 give it - the same request fields (options, keep_alive, think) and the same
-timeout - so the ratio is what our layer adds, not what those settings cost. Rounds alternate bare and wrapped calls so that machine
-noise hits both alike; the figure is the median of the per-round ratios.
+timeout - so the ratio is what our layer adds, not what those settings cost.
+Rounds alternate bare and wrapped calls so that machine noise hits both alike; the figure is the median of the per-round ratios.
 
     python bench/llm_overhead.py [--calls 60] [--rounds 7] [--tokens 300]
 
@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import ollama
@@ -88,18 +89,24 @@ async def measure(url: str, calls: int, rounds: int, data_root: str) -> dict[str
     try:
         for stream in (False, True):
             # Warm both connection pools and code paths first.
-            await timed(lambda: bare_call(bare, stream), 5)
-            await timed(lambda: wrapped_call(wrapped, stream), 5)
+            def bare_once(stream: bool = stream) -> Any:
+                return bare_call(bare, stream)
+
+            def wrapped_once(stream: bool = stream) -> Any:
+                return wrapped_call(wrapped, stream)
+
+            await timed(bare_once, 5)
+            await timed(wrapped_once, 5)
             bare_times, wrapped_times = [], []
             for _ in range(rounds):
-                t, units = await timed(lambda: bare_call(bare, stream), calls)
+                t, units = await timed(bare_once, calls)
                 bare_times.append(t / units)
-                t, units = await timed(lambda: wrapped_call(wrapped, stream), calls)
+                t, units = await timed(wrapped_once, calls)
                 wrapped_times.append(t / units)
             results["per streamed token" if stream else "per call"] = (
                 statistics.median(bare_times),
                 statistics.median(wrapped_times),
-                statistics.median(w / b for w, b in zip(wrapped_times, bare_times)),
+                statistics.median(w / b for w, b in zip(wrapped_times, bare_times, strict=False)),
             )
     finally:
         await bare.close()
@@ -116,7 +123,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "script.json"
         reply = " ".join(f"word{i}" for i in range(args.tokens))
-        script.write_text('{"default": "%s"}' % reply)
+        script.write_text(f'{{"default": "{reply}"}}')
         proc, url = start_server(script)
         try:
             results = asyncio.run(measure(url, args.calls, args.rounds, str(Path(tmp) / "data")))

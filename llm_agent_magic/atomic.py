@@ -10,8 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, Callable, Union
+from typing import IO, Any, Union
 
 #: What to write: the content, or a function that writes it into the open temp file.
 BytesData = Union[bytes, bytearray, memoryview, Callable[[IO[bytes]], Any]]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TYPE_CHECKING, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from .events import Answer, CellOutput, CodeCell, Error, Event, RunFinished, RunStarted
 from .sandbox.untrusted import BINARY_IMAGES, clean_html, is_base64
@@ -86,7 +87,7 @@ def make_bundle(events: list[Event], *, session_id: str = "", model: str = "", i
     }
 
 
-def bundle_cells(bundle: dict[str, Any]) -> "list[nbformat.NotebookNode]":
+def bundle_cells(bundle: dict[str, Any]) -> list[nbformat.NotebookNode]:
     """The cells of a bundle as nbformat nodes, ready to insert into a notebook."""
     import nbformat
 
@@ -142,7 +143,7 @@ def _outputs_html(outputs: list[dict[str, Any]]) -> str:
 
 # --- notebooks: bundles into real cells -------------------------------------------------------------
 
-def drop_materialized(nb: "nbformat.NotebookNode") -> int:
+def drop_materialized(nb: nbformat.NotebookNode) -> int:
     """Remove cells an earlier ``llm-agent run`` wrote (the %%agent cells write them again)."""
     keep = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent", {}).get("materialized_by") != MATERIALIZED_BY]
     dropped = len(nb.cells) - len(keep)
@@ -150,7 +151,7 @@ def drop_materialized(nb: "nbformat.NotebookNode") -> int:
     return dropped
 
 
-def cell_bundles(cell: "nbformat.NotebookNode") -> list[dict[str, Any]]:
+def cell_bundles(cell: nbformat.NotebookNode) -> list[dict[str, Any]]:
     """The bundles a cell's outputs carry (one per %%agent run in it)."""
     return [
         out["data"][CELLS_MIME]
@@ -159,7 +160,7 @@ def cell_bundles(cell: "nbformat.NotebookNode") -> list[dict[str, Any]]:
     ]
 
 
-def materialize(nb: "nbformat.NotebookNode", include_failed: bool = True) -> int:
+def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
     """Write every bundle's cells as real code cells right after the cell that made them; returns how many."""
     cells: list[Any] = []
     added = 0

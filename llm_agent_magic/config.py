@@ -9,8 +9,9 @@ classes are read from Jupyter config files (``llm_agent_config.py`` / ``.json``)
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import Config, Configurable
@@ -93,7 +94,7 @@ class LLMConfig(Configurable):
             return self.embedding_model
         return self.model
 
-    def probe(self, timeout: float) -> "LLMConfig":
+    def probe(self, timeout: float) -> LLMConfig:
         """The same server for a quick question (is it there, which models): live, short timeout, no retries."""
         settings = {name: getattr(self, name) for name in self.trait_names(config=True)}
         settings.update(cassette_mode="live", request_timeout=timeout, max_retries=0)
@@ -402,7 +403,7 @@ def config_search_path() -> list[str]:
 
 def load_config_files(paths: Iterable[str] | None = None) -> tuple[Config, dict[tuple[str, str], str]]:
     """Load every config file found; return the merged config and which file set each trait."""
-    from traitlets.config.loader import JSONFileConfigLoader, PyFileConfigLoader, ConfigFileNotFound
+    from traitlets.config.loader import ConfigFileNotFound, JSONFileConfigLoader, PyFileConfigLoader
 
     merged = Config()
     origin: dict[tuple[str, str], str] = {}

@@ -9,8 +9,9 @@ store); ``request_from_dict()`` reads one back and says plainly what is wrong wi
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar
 
 from .exceptions import LLMAgentError
 

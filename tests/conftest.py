@@ -3,6 +3,7 @@
 import uuid
 from pathlib import Path
 
+import cli_helpers
 import pytest
 
 from llm_agent_magic.agents.session import AgentSession
@@ -10,8 +11,6 @@ from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig, SandboxC
 from llm_agent_magic.llm import LLMClient
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.store import ConversationStore
-
-import cli_helpers
 
 pytest_plugins = ["llm_agent_magic.testing.pytest_plugin", "llm_agent_magic.testing.tavily_plugin"]
 #: Fixtures that start a real kernel: a test that uses one is slow, whether or not it says so.

@@ -14,10 +14,10 @@ STEPS = [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {
     "text, note",
     [
         ('{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}', ""),
-        ('```json\n{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}\n```', "read from a code fence"),
-        ('Here is my plan: {"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]} Good luck!', "extracted from narration around the JSON"),
-        ("{'steps': [{'goal': 'load', 'tool': 'python_coder', 'success_criteria': 'rows'}, {'goal': 'plot'}]}", "parsed with ast.literal_eval (a Python literal)"),
-        ('{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}', "repaired malformed JSON"),
+        ('```json\n{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}\n```', "read from a code fence"),  # noqa: E501 - test data reads best on one line
+        ('Here is my plan: {"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]} Good luck!', "extracted from narration around the JSON"),  # noqa: E501 - test data reads best on one line
+        ("{'steps': [{'goal': 'load', 'tool': 'python_coder', 'success_criteria': 'rows'}, {'goal': 'plot'}]}", "parsed with ast.literal_eval (a Python literal)"),  # noqa: E501 - test data reads best on one line
+        ('{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}', "repaired malformed JSON"),  # noqa: E501 - test data reads best on one line
     ],
     ids=["strict", "fence", "narration", "literal_eval", "repair"],
 )

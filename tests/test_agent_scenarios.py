@@ -9,6 +9,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from agent_helpers import collect, of
 
 from llm_agent_magic.events import (
     Answer,
@@ -25,8 +26,6 @@ from llm_agent_magic.events import (
     Token,
 )
 from llm_agent_magic.testing.fake_ollama import FakeOllama
-
-from agent_helpers import collect, of
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -165,7 +164,7 @@ async def test_unknown_action_is_an_observation(make_session):
     session, _ = make_session(
         {
             "rules": [
-                {"purpose": "react", "match_last": "Unknown action", "reply": {"thought": "ok", "action": "finish", "action_input": "fine"}},
+                {"purpose": "react", "match_last": "Unknown action", "reply": {"thought": "ok", "action": "finish", "action_input": "fine"}},  # noqa: E501 - test data reads best on one line
                 {"purpose": "react", "reply": {"thought": "hm", "action": "telepathy", "action_input": "x"}},
                 {"purpose": "answer", "reply": "fine"},
             ]

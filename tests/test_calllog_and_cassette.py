@@ -8,7 +8,7 @@ import pytest
 
 from llm_agent_magic import volatile
 from llm_agent_magic.config import LLMConfig, PathsConfig
-from llm_agent_magic.exceptions import CassetteError, CassetteMiss
+from llm_agent_magic.exceptions import CassetteError, CassetteMiss, LLMServerError
 from llm_agent_magic.llm import LLMClient
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
@@ -68,7 +68,7 @@ async def test_compact_log_is_one_line_a_call(scripted, paths):
 async def test_errors_are_logged(paths):
     with FakeOllama({"rules": [{"fault": "http_500"}]}) as server:
         async with LLMClient(LLMConfig(host=server.url, max_retries=0), paths=paths) as client:
-            with pytest.raises(Exception):
+            with pytest.raises(LLMServerError):
                 await client.chat(ASK, purpose="plan")
     record = json.loads((paths.logs_dir / "llm_calls.jsonl").read_text())
     assert "HTTP 500" in record["error"] and record["purpose"] == "plan"

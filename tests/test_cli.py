@@ -10,10 +10,9 @@ from pathlib import Path
 import httpx
 import nbformat
 import pytest
+from cli_helpers import run_cli
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
-
-from cli_helpers import run_cli
 
 pytestmark = pytest.mark.slow  # every test here runs llm-agent as a process
 

@@ -4,11 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_cli
 from traitlets import TraitError
 
 from llm_agent_magic.config import LLMConfig, PathsConfig, markdown_table
-
-from cli_helpers import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 import json
 import socket
 
+import pytest
+from cli_helpers import run_cli
+
 from llm_agent_magic.agents.diagnostics import Diagnostic, check_ollama, check_tavily, run_checks
 from llm_agent_magic.config import LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
-
-from cli_helpers import run_cli
 
 
 def closed_port() -> int:

@@ -39,7 +39,7 @@ def stream_chat(server: FakeOllama, purpose: str | None = None, messages=USER_HI
 
 
 def cosine(a: list[float], b: list[float]) -> float:
-    return sum(x * y for x, y in zip(a, b)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
+    return sum(x * y for x, y in zip(a, b, strict=False)) / math.sqrt(sum(x * x for x in a) * sum(y * y for y in b))
 
 
 # --- chat and generate ---------------------------------------------------------------

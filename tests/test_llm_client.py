@@ -275,7 +275,7 @@ async def test_embeddings_in_batches(fake_ollama, make_client):
     assert [len(r.body["input"]) for r in embeds] == [2, 2, 1]
 
     def cos(a, b):
-        return sum(x * y for x, y in zip(a, b))
+        return sum(x * y for x, y in zip(a, b, strict=False))
 
     assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
 

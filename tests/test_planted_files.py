@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from llm_agent_magic.events import Observation
-
 from agent_helpers import coder_script, collect, of
+
+from llm_agent_magic.events import Observation
 
 CHAT = {"rules": [{"purpose": "answer", "reply": "Noted."}]}
 

@@ -14,8 +14,8 @@ from llm_agent_magic.prompts import PROMPTS_DIR, render_prompt
 GOLDEN = Path(__file__).parent / "golden" / "prompts"
 NOW = "2026-11-21 09:00 UTC (Saturday)"
 FILES = ["sales.csv (30 bytes); columns: region (object), price (int64)"]
-TOOLS = [{"name": "python_coder", "description": "Runs Python.", "input": {"name": "task", "type": "string", "description": "a task"}}]
-STEPS = [{"goal": "Load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "Plot", "tool": "python_coder", "success_criteria": "a chart"}]
+TOOLS = [{"name": "python_coder", "description": "Runs Python.", "input": {"name": "task", "type": "string", "description": "a task"}}]  # noqa: E501 - test data reads best on one line
+STEPS = [{"goal": "Load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "Plot", "tool": "python_coder", "success_criteria": "a chart"}]  # noqa: E501 - test data reads best on one line
 
 CASES = {
     "system": {"tools": TOOLS},

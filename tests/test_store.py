@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from llm_agent_magic.events import Answer, CellOutput, CodeCell, RunFinished, RunStarted, Token
 from llm_agent_magic.config import PathsConfig
+from llm_agent_magic.events import Answer, CellOutput, CodeCell, RunFinished, RunStarted, Token
 from llm_agent_magic.exceptions import LLMAgentError
 from llm_agent_magic.store import (
     SCHEMA_VERSION,
@@ -329,7 +329,7 @@ def test_two_processes_write_at_once(db: Path):
             if proc.poll() is None:
                 proc.kill()
                 proc.communicate()
-    for proc, (_, err) in zip(procs, results):
+    for proc, (_, err) in zip(procs, results, strict=False):
         assert proc.returncode == 0 and err == "", err
 
     with ConversationStore(db) as store:

@@ -8,7 +8,6 @@ from ..prompts import CLASSIFY_SCHEMA, render_prompt
 from ..tools.base import ToolContext, ask_structured
 
 
-
 async def classify(ctx: ToolContext) -> Classified:
     """The mode for ``ctx.request``. A malformed answer falls back to ReAct, and the event says so."""
     try:

@@ -13,7 +13,8 @@ import logging
 import os
 import time
 import uuid
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from traitlets.config import Config
 
@@ -27,8 +28,8 @@ from ..run_requests import RunRequest
 from ..sandbox import SandboxKernel
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
-from ..tools.files import attach, describe_file
 from ..tools.file_analyzer import FileAnalyzerTool
+from ..tools.files import attach, describe_file
 from ..tools.python_coder import PythonCoderTool
 from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
@@ -92,7 +93,7 @@ class AgentSession:
         *,
         config: Config | None = None,
         tools: ToolRegistry | None = None,
-    ) -> "AgentSession":
+    ) -> AgentSession:
         """Build a session from configuration; the sandbox kernel starts launching now, in the background."""
         config = config or Config()
         llm_config = LLMConfig(config=config)
@@ -160,7 +161,7 @@ class AgentSession:
                 await self.sandbox.async_shutdown()
             self.store.close()
 
-    async def __aenter__(self) -> "AgentSession":
+    async def __aenter__(self) -> AgentSession:
         await self.start()
         return self
 

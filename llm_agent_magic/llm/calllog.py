@@ -16,9 +16,9 @@ import collections
 import json
 import logging
 import os
+import random
 import threading
 import time
-import random
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +30,7 @@ __all__ = ["LOG_FILES", "REDACTED", "CallLog", "CallRecord", "redact"]
 
 LOG_FILES = {"jsonl": "llm_calls.jsonl", "structured": "llm_calls.log", "compact": "llm_calls.compact.log"}
 _log = logging.getLogger(__name__)
-_OPEN_LOGS: "weakref.WeakSet[CallLog]" = weakref.WeakSet()
+_OPEN_LOGS: weakref.WeakSet[CallLog] = weakref.WeakSet()
 
 
 @atexit.register

@@ -22,8 +22,9 @@ import os
 import threading
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 
 import httpx
 
@@ -62,7 +63,7 @@ class Cassette:
 
     # --- file -----------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> "Cassette":
+    def load(cls, path: str | os.PathLike[str], **kwargs: Any) -> Cassette:
         cassette = cls(path, **kwargs)
         try:
             lines = cassette.path.read_text(encoding="utf-8").splitlines()

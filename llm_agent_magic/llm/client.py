@@ -20,8 +20,9 @@ import asyncio
 import json
 import os
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, NoReturn, Sequence, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import httpx
 import ollama
@@ -29,7 +30,6 @@ import pydantic
 import tenacity
 
 from ..config import LLMConfig, PathsConfig
-from ..redaction import redact, redact_messages
 from ..exceptions import (
     CassetteError,
     ContextOverflow,
@@ -42,6 +42,7 @@ from ..exceptions import (
     StructuredOutputError,
 )
 from ..prompts import render_prompt
+from ..redaction import redact, redact_messages
 from ..text import estimate_tokens as text_tokens
 from .calllog import CallLog, CallRecord
 from .cassette import PURPOSE_HEADER, Cassette, CassetteTransport, SharedTransport
@@ -161,7 +162,7 @@ class LLMClient:
         self.call_log.close()
         await self._transport.aclose()
 
-    async def __aenter__(self) -> "LLMClient":
+    async def __aenter__(self) -> LLMClient:
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -366,10 +367,8 @@ class LLMClient:
             record.options = {"num_ctx": self.config.num_ctx}
             started = time.perf_counter()
 
-            async def call(batch: list[str] = batch) -> ollama.EmbedResponse:
-                return await client.embed(
-                    model=model, input=batch, options=record.options, keep_alive=self.config.keep_alive
-                )
+            async def call(batch: list[str] = batch, options: dict[str, Any] = record.options) -> ollama.EmbedResponse:
+                return await client.embed(model=model, input=batch, options=options, keep_alive=self.config.keep_alive)
 
             try:
                 resp = await self._with_retries(call, record)

@@ -14,10 +14,9 @@ from typing import Any
 import fastjsonschema
 import json_repair
 
-from .thinking import strip_thinking
 from ..exceptions import JSONReplyError
 from ..text import fenced_blocks as text_fenced_blocks
-
+from .thinking import strip_thinking
 
 
 def balanced_spans(text: str) -> list[str]:

@@ -18,10 +18,10 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from ..sandbox.untrusted import clean_markdown
-from .render import table_data
 from ..exceptions import LLMAgentError, SetupError
 from ..run_requests import BadRequest, RunRequest
+from ..sandbox.untrusted import clean_markdown
+from .render import table_data
 from .sessions import ShellSessions, default_session_id, env_cassette
 from .stream import RunStream
 

@@ -12,11 +12,11 @@ through ``clean_markdown`` and every interpolation into HTML is escaped or sanit
 from __future__ import annotations
 
 import html
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from ..cells import CELLS_MIME, render_html
-from ..sandbox.untrusted import clean_markdown
 from ..events import (
     Answer,
     CellOutput,
@@ -32,6 +32,7 @@ from ..events import (
     Token,
     ToolCall,
 )
+from ..sandbox.untrusted import clean_markdown
 
 MODE_NAMES = {"chat": "chat", "react": "ReAct", "plan_execute": "plan and execute"}
 STEP_MARKS = {"pending": "○", "running": "▶", "ok": "✓", "error": "✗", "skipped": "–"}
@@ -236,8 +237,8 @@ def table_data(headers: list[str] | None, rows: list[list[Any]], empty: str = "(
     cells = [[str(c) for c in row] for row in rows]
     ncols = len(cells[0])
     widths = [max(len(r[i]) for r in cells + ([list(headers)] if headers else [])) for i in range(ncols)]
-    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()] if headers else []
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in cells]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()] if headers else []
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells]
     head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in headers) + "</tr></thead>" if headers else ""
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells)
     return {"text/plain": "\n".join(lines), "text/html": f"<table>{head}<tbody>{body}</tbody></table>"}

@@ -18,13 +18,14 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from ..run_requests import RunRequest
 from ..agents.session import AgentSession
 from ..cells import make_bundle
 from ..events import Error, Event, RunFinished, Token
+from ..run_requests import RunRequest
 from .loop import AgentLoop
 from .render import LiveView, answer_data, bundle_data
 

@@ -6,7 +6,7 @@ conversation, laid out so that consecutive calls share one long prefix a local m
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ def _environment() -> jinja2.Environment:
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def prompt_sections(name: str) -> dict[str, str]:
     """The ``## key`` sections of ``templates/<name>.md`` (prompt text that is data, such as error guidance)."""
     text = (PROMPTS_DIR / f"{name}.md").read_text(encoding="utf-8")

@@ -29,11 +29,11 @@ from typing import Any
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 
-from .isolation import LayerCheck, IsolationReport, analysis_imports, probe
+from .inside.summaries import VariableSummary, render_summaries
+from .isolation import IsolationReport, LayerCheck, analysis_imports, probe
 from .kernel import SandboxKernel, load_snapshot
 from .paths import SessionPaths
 from .results import ExecutionResult
-from .inside.summaries import VariableSummary, render_summaries
 
 __all__ = [
     "LayerCheck", "ExecutionResult", "IsolationReport", "SandboxKernel", "SessionPaths", "VariableSummary",

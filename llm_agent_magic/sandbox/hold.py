@@ -21,8 +21,9 @@ import os
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 from llm_agent_magic import atomic
 from llm_agent_magic.exceptions import SessionBusy
@@ -44,7 +45,7 @@ class SessionHold:
         self.released = False
 
     @classmethod
-    async def acquire(cls, paths: SessionPaths, timeout: float) -> "SessionHold":
+    async def acquire(cls, paths: SessionPaths, timeout: float) -> SessionHold:
         """Claim the session, waiting up to ``timeout`` seconds for the process that holds it."""
         hold = cls(paths)
         deadline = time.monotonic() + max(timeout, 0.0)

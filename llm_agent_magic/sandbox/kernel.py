@@ -26,7 +26,12 @@ from traitlets.utils.importstring import import_item
 from llm_agent_magic import atomic, volatile
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import (
-    ConfigurationError, SandboxClosed, SandboxError, SandboxStartError, SessionBusy, SnapshotNotFound,
+    ConfigurationError,
+    SandboxClosed,
+    SandboxError,
+    SandboxStartError,
+    SessionBusy,
+    SnapshotNotFound,
 )
 
 from . import isolation
@@ -227,14 +232,14 @@ class SandboxKernel:
     is_alive = run_sync(async_is_alive)
     shutdown = run_sync(async_shutdown)
 
-    async def __aenter__(self) -> "SandboxKernel":
+    async def __aenter__(self) -> SandboxKernel:
         await self.async_start()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.async_shutdown()
 
-    def __enter__(self) -> "SandboxKernel":
+    def __enter__(self) -> SandboxKernel:
         self.start()
         return self
 

@@ -6,7 +6,8 @@ import asyncio
 import functools
 import os
 import threading
-from typing import Any, Awaitable, Callable, Coroutine, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 
@@ -20,7 +21,7 @@ class SandboxLoop:
     thread must live as long as the kernel.
     """
 
-    _instance: "SandboxLoop | None" = None
+    _instance: SandboxLoop | None = None
     _guard = threading.Lock()
 
     def __init__(self) -> None:
@@ -34,7 +35,7 @@ class SandboxLoop:
         self.loop.run_forever()
 
     @classmethod
-    def get(cls) -> "SandboxLoop":
+    def get(cls) -> SandboxLoop:
         with cls._guard:
             # A forked child inherits the object but not the thread: it needs its own.
             if cls._instance is None or cls._instance.pid != os.getpid():

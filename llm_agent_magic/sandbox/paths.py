@@ -33,7 +33,7 @@ class SessionPaths:
     root: Path
 
     @classmethod
-    def for_session(cls, session_id: str, paths: PathsConfig | None = None) -> "SessionPaths":
+    def for_session(cls, session_id: str, paths: PathsConfig | None = None) -> SessionPaths:
         paths = paths or PathsConfig()
         root = paths.sessions_dir / session_folder_name(session_id)
         return cls(session_id=session_id, data_root=paths.root, root=root)
@@ -114,7 +114,7 @@ class SessionPaths:
     def ipc_base() -> Path:
         return Path(tempfile.gettempdir()) / f"llm-agent-{os.getuid()}"
 
-    def ensure(self) -> "SessionPaths":
+    def ensure(self) -> SessionPaths:
         for folder in (self.workspace, self.snapshots, self.outputs, self.kernel, self.run):
             folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.kernel, 0o700)  # holds the connection key

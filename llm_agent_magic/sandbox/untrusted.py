@@ -24,7 +24,8 @@ import html
 import json
 import re
 import xml.dom.minidom
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import nh3
 

@@ -11,8 +11,9 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from queue import Empty
-from typing import Any, Awaitable, Callable, Literal
+from typing import Any, Literal
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 

@@ -8,8 +8,9 @@ must not import them. It reads only the ``code_cell`` and ``cell_output`` wire t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from .records import Message, Run, Session
 

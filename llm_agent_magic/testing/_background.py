@@ -54,7 +54,7 @@ class BackgroundServer(abc.ABC):
     def _make_server(self) -> Any:
         """A ``socketserver`` server bound to (host, port), with a ``stopping`` threading.Event."""
 
-    def _release(self, server: Any) -> None:
+    def _release(self, server: Any) -> None:  # noqa: B027 - an optional hook: most servers need nothing here
         """Called after shutdown, before the socket closes."""
 
     def start(self: S) -> S:

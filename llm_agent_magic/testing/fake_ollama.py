@@ -19,8 +19,8 @@ Script keys (a dict, or a path to a JSON file holding one):
   ``purpose`` (compared, case-insensitively, with the ``X-LLM-Agent-Purpose`` header),
   ``match`` (regex, ``re.search`` with DOTALL over the request rendered as
   ``role: content`` lines), ``match_last`` (regex over the last message only: what the
-  model is asked now, in a conversation that keeps everything asked before), ``reply`` (text, or any JSON value sent as its JSON text;
-  absent: the script's default), ``thinking`` (text sent as the model's thinking),
+  model is asked now, in a conversation that keeps everything asked before), ``reply``
+  (text, or any JSON value sent as its JSON text; absent: the script's default), ``thinking`` (text sent as the model's thinking),
   ``times`` (how often the rule may fire; absent: always), ``fault`` (one of
   `FAULTS`), ``delay_ms`` (before answering), ``token_delay_ms`` (between streamed
   chunks).
@@ -61,8 +61,8 @@ from typing import Any
 
 from ..llm.cassette import PURPOSE_HEADER
 from ..text import full_model_name
-from ._script import ScriptReader, ScriptSource
 from ._background import BackgroundServer, QuietHTTPServer
+from ._script import ScriptReader, ScriptSource
 
 __all__ = [
     "FAULTS",

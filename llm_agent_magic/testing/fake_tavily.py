@@ -157,7 +157,7 @@ class _Reply:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: "_Server"
+    server: _Server
     protocol_version = "HTTP/1.1"
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
@@ -189,7 +189,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _Server(QuietHTTPServer):
-    def __init__(self, address: tuple[str, int], fake: "FakeTavily") -> None:
+    def __init__(self, address: tuple[str, int], fake: FakeTavily) -> None:
         super().__init__(address, fake, _Handler)
 
 
@@ -208,7 +208,7 @@ class FakeTavily(BackgroundServer):
     def _make_server(self) -> _Server:
         return _Server((self.host, self._requested_port), self)
 
-    def load(self, script: ScriptSource) -> "FakeTavily":
+    def load(self, script: ScriptSource) -> FakeTavily:
         """Replace the script; rule counters start again."""
         parsed = _parse_script(load_tavily_script(script))
         with self._lock:

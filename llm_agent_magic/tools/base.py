@@ -7,9 +7,9 @@ report progress by emitting events; they never import the agent loops.
 from __future__ import annotations
 
 import abc
-
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..config import AgentConfig
 from ..events import Event, Usage
@@ -19,8 +19,8 @@ from ..prompts import VERIFY_SCHEMA, Transcript, render_prompt
 if TYPE_CHECKING:
     from ..llm import ChatResult, LLMClient
     from ..llm.client import StructuredResult
-    from ..sandbox.results import ExecutionResult
     from ..sandbox.inside.summaries import VariableSummary
+    from ..sandbox.results import ExecutionResult
 
 
 class SandboxHandle(Protocol):
@@ -31,9 +31,9 @@ class SandboxHandle(Protocol):
     @property
     def workspace(self) -> str: ...
 
-    async def async_variables(self) -> list["VariableSummary"]: ...
+    async def async_variables(self) -> list[VariableSummary]: ...
 
-    async def async_execute(self, code: str, timeout: float | None = None) -> "ExecutionResult": ...
+    async def async_execute(self, code: str, timeout: float | None = None) -> ExecutionResult: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ class ToolResult:
 class ToolContext:
     """Everything a tool may use during one run."""
 
-    llm: "LLMClient"
+    llm: LLMClient
     config: AgentConfig
     emit: Callable[[Event], None]
     request: str
@@ -130,7 +130,7 @@ class ToolRegistry:
         return [tool.describe() for tool in self._tools.values()]
 
 
-def emit_usage(ctx: ToolContext, result: "ChatResult | None") -> None:
+def emit_usage(ctx: ToolContext, result: ChatResult | None) -> None:
     if result is None:
         return
     ctx.emit(
@@ -145,7 +145,7 @@ def emit_usage(ctx: ToolContext, result: "ChatResult | None") -> None:
     )
 
 
-async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any) -> "ChatResult":
+async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any) -> ChatResult:
     """One call of the run: the transcript so far plus ``instruction``; the reply joins the transcript."""
     reply = await ctx.llm.chat(ctx.conversation.messages(instruction), purpose=purpose, model=ctx.model, **kwargs)
     ctx.conversation.record(instruction, reply.content)
@@ -153,7 +153,7 @@ async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any
     return reply
 
 
-async def ask_structured(ctx: ToolContext, instruction: str, *, purpose: str, schema: dict[str, Any]) -> "StructuredResult":
+async def ask_structured(ctx: ToolContext, instruction: str, *, purpose: str, schema: dict[str, Any]) -> StructuredResult:
     """Like ``ask``, for a JSON reply matching ``schema`` (read defensively, repaired once)."""
     result = await ctx.llm.structured(
         ctx.conversation.messages(instruction), purpose=purpose, schema=schema, model=ctx.model

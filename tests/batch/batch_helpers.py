@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import cli_helpers
 import nbformat
 
-import cli_helpers
 from llm_agent_magic.cells import CELLS_MIME
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"

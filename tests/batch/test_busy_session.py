@@ -10,11 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
-
-from llm_agent_magic.testing.fake_ollama import FakeOllama
-
 from batch_helpers import agent_outputs, read, write_notebook
 from cli_helpers import OUR_ENV
+
+from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
 

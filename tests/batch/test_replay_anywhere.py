@@ -10,10 +10,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
-
-from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
 
 RECORDED = {"LLM_AGENT_NOW": "2026-11-28T09:15:00+00:00", "TZ": "UTC"}  # a Saturday, in UTC
 RECORDED_TEXT = "2026-11-28 09:15 UTC (Saturday)"

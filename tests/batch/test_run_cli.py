@@ -8,15 +8,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from agent_helpers import coder_script
+from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
 
-from llm_agent_magic.cells import CELLS_MIME, FAILED_TAG
-from llm_agent_magic.cells import drop_materialized, materialize
+from llm_agent_magic.cells import CELLS_MIME, FAILED_TAG, drop_materialized, materialize
 from llm_agent_magic.cli.run import kernel_name_for, plan_jobs
 from llm_agent_magic.exceptions import UsageProblem
 from llm_agent_magic.testing.fake_ollama import FakeOllama
-
-from agent_helpers import coder_script
-from batch_helpers import SCENARIOS, agent_outputs, read, run_cli, write_notebook
 
 CSV_QUESTION = "%%agent --files sales.csv\nWhat is the mean price in sales.csv?"
 CHAT_QUESTION = "%%agent --mode chat\nWhat is a p-value?"
@@ -127,7 +125,7 @@ def test_kernels_are_told_the_session_cassette_and_settings(folder):
     assert job.output == folder / "a.out.ipynb" and job.session_id == f"{a}#run"
     assert job.env == {
         "LLM_AGENT_SESSION": f"{a}#run", "LLM_AGENT_FRESH_SESSION": "1", "LLM_AGENT_CASSETTE_MODE": "record",
-        "LLM_AGENT_CASSETTE_PATH": str(Path.cwd() / "cassettes" / "a.jsonl"), "LLM_AGENT_CONFIG_JSON": '{"LLMConfig": {"model": "m"}}',
+        "LLM_AGENT_CASSETTE_PATH": str(Path.cwd() / "cassettes" / "a.jsonl"), "LLM_AGENT_CONFIG_JSON": '{"LLMConfig": {"model": "m"}}',  # noqa: E501 - test data reads best on one line
     }
     (job,) = plan_jobs([str(a)], live=True, session="s-{name}", fresh=False, output_dir=str(folder / "out"),
                        base_env={"LLM_AGENT_CASSETTE_PATH": "stale"})

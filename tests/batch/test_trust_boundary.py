@@ -10,13 +10,12 @@ import json
 
 import nbformat
 import pytest
+from batch_helpers import read, run_cli, write_notebook
+from html_checks import active_parts
 from nbformat.sign import NotebookNotary
 
 from llm_agent_magic.cells import CELLS_MIME
 from llm_agent_magic.testing.fake_ollama import FakeOllama
-
-from batch_helpers import read, run_cli, write_notebook
-from html_checks import active_parts
 
 pytestmark = pytest.mark.slow
 

@@ -11,11 +11,11 @@ from collections.abc import Iterator
 
 import nbformat
 import pytest
+from magic_helpers import CELL_TIMEOUT, NotebookKernel
 from nbclient import NotebookClient
 
 from llm_agent_magic.magic import env as kernel_env
 from llm_agent_magic.testing.fake_ollama import FakeOllama
-from magic_helpers import CELL_TIMEOUT, NotebookKernel
 
 
 @pytest.fixture(scope="module")

@@ -13,14 +13,13 @@ import signal
 import threading
 import time
 
+import pytest
+from cli_helpers import run_cli
+from magic_helpers import bundle, stream, texts
+
 from llm_agent_magic.agents.diagnostics import Diagnostic
 from llm_agent_magic.cells import CELLS_MIME
 from llm_agent_magic.sandbox.isolation import landlock_abi
-
-import pytest
-
-from cli_helpers import run_cli
-from magic_helpers import bundle, stream, texts
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("own_session")]
 
@@ -295,7 +294,8 @@ def test_unloading_closes_the_sessions_and_removes_the_magic(kernel):
     pid = kernel.run("%agent status")
     sandbox_pid = int(texts(pid)[0].split("running (pid ")[1].split(")")[0])
     kernel.run("%unload_ext llm_agent_magic")
-    gone = kernel.run("import os\ntry:\n    os.kill(%d, 0)\n    print('alive')\nexcept ProcessLookupError:\n    print('gone')" % sandbox_pid)
+    gone = kernel.run(f"import os\ntry:\n    os.kill({sandbox_pid}, 0)\n    print('alive')\n"
+                      "except ProcessLookupError:\n    print('gone')")
     assert stream(gone) == "gone\n"
     assert "%agent" in stream(kernel.run("%agent status", raises=True), "stderr")
     assert "LLMConfig" not in stream(kernel.run("%config"))

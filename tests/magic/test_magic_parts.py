@@ -8,12 +8,21 @@ from IPython.core.error import UsageError
 
 from llm_agent_magic.cells import CELLS_MIME, make_bundle
 from llm_agent_magic.events import (
-    Answer, CellOutput, Classified, CodeCell, Error, PlanCreated, RunFinished, RunStarted, StepFinished, StepStarted,
+    Answer,
+    CellOutput,
+    Classified,
+    CodeCell,
+    Error,
+    PlanCreated,
+    RunFinished,
+    RunStarted,
+    StepFinished,
+    StepStarted,
     Token,
 )
+from llm_agent_magic.exceptions import SetupError
 from llm_agent_magic.magic import default_session_id, interpolate
 from llm_agent_magic.magic.render import LiveView, answer_data, bundle_data, table_data
-from llm_agent_magic.exceptions import SetupError
 from llm_agent_magic.magic.sessions import env_cassette
 
 RID = "run-7f3a9c"

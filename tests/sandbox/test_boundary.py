@@ -11,13 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sandbox_helpers import defeat_hook, denied, need_landlock
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import SandboxUnavailable
 from llm_agent_magic.sandbox import SandboxKernel, isolation
 from llm_agent_magic.sandbox.paths import SessionPaths
-
-from sandbox_helpers import defeat_hook, denied, need_landlock
 
 pytestmark = pytest.mark.slow
 

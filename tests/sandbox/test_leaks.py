@@ -10,11 +10,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from sandbox_helpers import defeat_hook, need_landlock
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel
-
-from sandbox_helpers import defeat_hook, need_landlock
 
 pytestmark = pytest.mark.slow
 

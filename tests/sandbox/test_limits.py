@@ -12,7 +12,6 @@ from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.sandbox.isolation import bubblewrap_check
 
-
 pytestmark = pytest.mark.slow
 
 # Writes 256 KB at a time, up to 500 MB in all: far past the quota unless something stops it.

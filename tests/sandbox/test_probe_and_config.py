@@ -12,12 +12,11 @@ import pytest
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import ConfigurationError, SandboxStartError, SandboxUnavailable
-from llm_agent_magic.sandbox import SandboxKernel, analysis_imports, probe
-from llm_agent_magic.sandbox import isolation
+from llm_agent_magic.sandbox import SandboxKernel, analysis_imports, isolation, probe
 from llm_agent_magic.sandbox.inside import seccomp
 from llm_agent_magic.sandbox.isolation import resolve_level
-from llm_agent_magic.sandbox.python_env import scrub_env
 from llm_agent_magic.sandbox.paths import SessionPaths, session_folder_name
+from llm_agent_magic.sandbox.python_env import scrub_env
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import xml.dom.minidom
 
 import mistune
 import pytest
-
 from html_checks import active_html as active
+
 from llm_agent_magic.sandbox.untrusted import clean_bundle, clean_html, clean_markdown, clean_svg
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="

@@ -6,13 +6,12 @@ import json
 import os
 
 import pytest
+from tool_helpers import make_ctx, write_docx, write_pdf
 
 from llm_agent_magic.config import ToolsConfig
+from llm_agent_magic.exceptions import DocumentError
 from llm_agent_magic.tools.rag import DocumentIndex, RagSearchTool, chunk_text, load_document
 from llm_agent_magic.tools.rag.index import CHUNKS_FILE, HASHES_FILE, INDEX_FILE
-from llm_agent_magic.exceptions import DocumentError
-
-from tool_helpers import make_ctx, write_docx, write_pdf
 
 TEXTS = {
     "revenue.txt": "Quarterly revenue grew twelve percent in the northern region.\n\nCosts stayed flat.",
@@ -28,7 +27,7 @@ def docs(tmp_path):
     for name, text in TEXTS.items():
         (folder / name).write_text(text)
     write_pdf(folder / "glacier.pdf", ["The glacier retreated four kilometres since 1900."], title="Ice")
-    write_docx(folder / "policy.docx", "Remote work", ["Employees may work remotely on Fridays."], [["day", "office"], ["Friday", "no"]])
+    write_docx(folder / "policy.docx", "Remote work", ["Employees may work remotely on Fridays."], [["day", "office"], ["Friday", "no"]])  # noqa: E501 - test data reads best on one line
     (folder / "page.html").write_text(
         "<html><head><title>Birds</title><script>var x = 1</script></head>"
         "<body><h2>Migration</h2><p>Swallows migrate south in autumn.</p></body></html>"

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from agent_helpers import collect, of
 
 from llm_agent_magic.events import Answer, Observation, ToolCall
 from llm_agent_magic.testing.tavily_plugin import FAKE_TAVILY_KEY
-
-from agent_helpers import collect, of
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -36,7 +35,7 @@ async def test_react_searches_the_web(make_session, fake_tavily, agent_data_root
     fake_tavily.load(
         {
             "results": [
-                {"title": "Pandas 3.0 released", "url": "https://pandas.example/3.0", "content": "Copy-on-write is now the default."},
+                {"title": "Pandas 3.0 released", "url": "https://pandas.example/3.0", "content": "Copy-on-write is now the default."},  # noqa: E501 - test data reads best on one line
                 {"title": "Changelog", "url": "https://pandas.example/changes", "content": "A string dtype."},
             ]
         }

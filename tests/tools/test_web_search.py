@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
+from tool_helpers import make_ctx
 
 from llm_agent_magic.agents.session import default_tools
 from llm_agent_magic.config import ToolsConfig, trait_rows
@@ -12,8 +13,6 @@ from llm_agent_magic.exceptions import CassetteMiss
 from llm_agent_magic.testing.fake_tavily import FakeTavily
 from llm_agent_magic.testing.tavily_plugin import FAKE_TAVILY_KEY
 from llm_agent_magic.tools.web_search import NO_KEY, WebSearchTool
-
-from tool_helpers import make_ctx
 
 RESULTS = [
     {"title": "Pandas 3.0 released", "url": "https://pandas.example/3.0", "content": "Copy-on-write is now the default."},

@@ -23,8 +23,9 @@ import contextlib
 import os
 import secrets
 import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, Callable, Iterator, Union
+from typing import IO, Union
 
 if __package__:
     from ...exceptions import UnsafePath

@@ -11,8 +11,9 @@ from __future__ import annotations
 import reprlib
 import sys
 import types
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 #: Names IPython puts in the user namespace that are not the user's variables.
 IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
@@ -183,7 +184,7 @@ class VariableSummary:
     repr: str = ""
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "VariableSummary":
+    def from_dict(cls, data: dict[str, Any]) -> VariableSummary:
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 

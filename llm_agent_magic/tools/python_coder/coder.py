@@ -22,9 +22,9 @@ from typing import Any
 
 from ...events import CellOutput, CodeCell
 from ...exceptions import UnsafePath
+from ...prompts import render_prompt
 from ...sandbox.inside.confined import list_confined, read_confined
 from ...sandbox.inside.summaries import render_summaries
-from ...prompts import render_prompt
 from ...text import fenced_blocks
 from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
 from .errors import ErrorClass, classify_error, guidance_for

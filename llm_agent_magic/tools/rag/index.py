@@ -20,9 +20,10 @@ import json
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterable, Union
+from typing import IO, TYPE_CHECKING, Any, Union
 
 import numpy as np
 
@@ -119,7 +120,7 @@ class DocumentIndex:
     def __init__(
         self,
         folder: str | os.PathLike[str],
-        llm: "LLMClient",
+        llm: LLMClient,
         *,
         chunk_size: int = 1000,
         chunk_overlap: int = 150,
@@ -141,7 +142,7 @@ class DocumentIndex:
         self._load()
 
     @classmethod
-    def for_collection(cls, name: str, llm: "LLMClient", *, paths: PathsConfig | None = None, **kwargs: Any) -> "DocumentIndex":
+    def for_collection(cls, name: str, llm: LLMClient, *, paths: PathsConfig | None = None, **kwargs: Any) -> DocumentIndex:
         return cls(collection_folder(name, paths or getattr(llm, "paths", None)), llm, **kwargs)
 
     def __len__(self) -> int:
@@ -310,7 +311,7 @@ class DocumentIndex:
             )
         scores, rows = self._index.search(vector, min(top_k, self._index.ntotal))
         hits = []
-        for score, row in zip(scores[0], rows[0]):
+        for score, row in zip(scores[0], rows[0], strict=False):
             if row < 0:
                 continue
             chunk = self._chunks[int(row)]

@@ -213,6 +213,6 @@ def _table(source: str, delimiter: str) -> LoadedDocument:
             return LoadedDocument("\n".join(lines), "table", {"rows": rows, "columns": header, "truncated": True})
         if not any(cell.strip() for cell in row):
             continue
-        lines.append("; ".join(f"{h}: {v.strip()}" for h, v in zip(header, row)))
+        lines.append("; ".join(f"{h}: {v.strip()}" for h, v in zip(header, row, strict=False)))
         rows += 1
     return LoadedDocument("\n".join(lines), "table", {"rows": rows, "columns": header})

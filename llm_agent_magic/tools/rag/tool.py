@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from ...config import PathsConfig, ToolsConfig
 from ...sandbox.inside.confined import list_confined
