@@ -81,3 +81,35 @@ class ScriptReader:
         if raw[key] not in choices:
             raise self.problem(where, f"unknown {key} {raw[key]!r} (expected one of: {', '.join(choices)})")
         return str(raw[key])
+
+
+class Scripted:
+    """What both scripted servers do with their script: replace it, add a rule, under one lock.
+
+    A subclass sets ``parse_script(raw) -> script`` and ``parse_rule(index, raw) -> rule``, keeps its
+    script in ``_script`` (with a ``rules`` list) and a ``threading.Lock`` in ``_lock``.
+    """
+
+    _script: Any
+    _lock: Any
+    reader: ScriptReader
+
+    def parse_script(self, raw: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def parse_rule(self, index: int, raw: Any) -> Any:
+        raise NotImplementedError
+
+    def load(self, script: ScriptSource) -> Any:
+        """Replace the script (a dict or a JSON file path); rule counters start again."""
+        parsed = self.parse_script(self.reader.load(script))
+        with self._lock:
+            self._script = parsed
+        return self
+
+    def add_rule(self, rule: Mapping[str, Any] | None = None, **fields: Any) -> int:
+        """Append a rule (given as a dict and/or keywords); returns its index."""
+        with self._lock:
+            index = len(self._script.rules)
+            self._script.rules.append(self.parse_rule(index, {**(rule or {}), **fields}))
+        return index

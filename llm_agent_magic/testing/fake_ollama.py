@@ -62,7 +62,7 @@ from typing import Any
 from ..llm.cassette import PURPOSE_HEADER
 from ..text import full_model_name
 from ._background import BackgroundServer, QuietHTTPServer
-from ._script import ScriptReader, ScriptSource
+from ._script import Scripted, ScriptReader, ScriptSource
 
 __all__ = [
     "FAULTS",
@@ -510,7 +510,7 @@ class _Server(QuietHTTPServer):
 # --- the public object ---------------------------------------------------------------
 
 
-class FakeOllama(BackgroundServer):
+class FakeOllama(Scripted, BackgroundServer):
     """A scripted, Ollama-compatible HTTP server running in a background thread.
 
     Use it as a context manager (sync or async), or call `start()` and `stop()`.
@@ -540,20 +540,13 @@ class FakeOllama(BackgroundServer):
 
     # the script
 
-    def load(self, script: ScriptSource) -> FakeOllama:
-        """Replace the script (a dict or a JSON file path); rule counters start again."""
-        parsed = _parse_script(load_script(script))
-        with self._lock:
-            self._script = parsed
-        return self
+    reader = _READER
 
+    def parse_script(self, raw: Mapping[str, Any]) -> _Script:
+        return _parse_script(raw)
 
-    def add_rule(self, rule: Mapping[str, Any] | None = None, **fields: Any) -> int:
-        """Append a rule (given as a dict and/or keywords); returns its index."""
-        with self._lock:
-            index = len(self._script.rules)
-            self._script.rules.append(_parse_rule(index, {**(rule or {}), **fields}))
-        return index
+    def parse_rule(self, index: int, raw: Any) -> _Rule:
+        return _parse_rule(index, raw)
 
     def unused_rules(self) -> list[int]:
         """Indexes of rules that never fired: scripted calls the code under test never made."""

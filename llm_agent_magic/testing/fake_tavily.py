@@ -50,7 +50,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from ._background import BackgroundServer, QuietHTTPServer
-from ._script import ScriptReader, ScriptSource
+from ._script import Scripted, ScriptReader, ScriptSource
 
 __all__ = ["FAULTS", "FakeTavily", "RecordedSearch", "load_tavily_script"]
 
@@ -193,7 +193,7 @@ class _Server(QuietHTTPServer):
         super().__init__(address, fake, _Handler)
 
 
-class FakeTavily(BackgroundServer):
+class FakeTavily(Scripted, BackgroundServer):
     """A scripted Tavily-compatible server in a background thread (context manager, sync or async)."""
 
     label = "fake-tavily"
@@ -208,18 +208,13 @@ class FakeTavily(BackgroundServer):
     def _make_server(self) -> _Server:
         return _Server((self.host, self._requested_port), self)
 
-    def load(self, script: ScriptSource) -> FakeTavily:
-        """Replace the script; rule counters start again."""
-        parsed = _parse_script(load_tavily_script(script))
-        with self._lock:
-            self._script = parsed
-        return self
+    reader = _READER
 
-    def add_rule(self, rule: Mapping[str, Any] | None = None, **fields: Any) -> int:
-        with self._lock:
-            index = len(self._script.rules)
-            self._script.rules.append(_parse_rule(index, {**(rule or {}), **fields}))
-        return index
+    def parse_script(self, raw: Mapping[str, Any]) -> _Script:
+        return _parse_script(raw)
+
+    def parse_rule(self, index: int, raw: Any) -> _Rule:
+        return _parse_rule(index, raw)
 
     @property
     def requests(self) -> list[RecordedSearch]:
