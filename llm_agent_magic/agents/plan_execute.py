@@ -7,17 +7,13 @@ a numbered list, or, as the last resort, the whole request as a single step.
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
-import json_repair
-
 from ..events import PlanCreated, StepFinished, StepStarted
-from ..llm.structured import balanced_spans, fenced_blocks, strip_thinking
+from ..llm.structured import json_readings, strip_thinking
 from ..prompts import PLAN_SCHEMA, clip, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask, review
 from .answer import stream_answer
@@ -50,24 +46,11 @@ def _steps_from(value: Any) -> list[dict[str, Any]] | None:
 
 def parse_plan(text: str) -> tuple[list[dict[str, Any]] | None, str]:
     """The steps in a plan answer and how they were read; ``None`` when no reading worked."""
-    text = strip_thinking(text).strip()
-    readings: list[tuple[str, str]] = [("", text)]
-    readings += [("read from a code fence", b) for b in fenced_blocks(text)]
-    readings += [("extracted from narration around the JSON", s) for s in balanced_spans(text)]
-    parsers = (
-        (json.loads, ""),
-        (ast.literal_eval, "parsed with ast.literal_eval (a Python literal)"),
-        (json_repair.loads, "repaired malformed JSON"),
-    )
-    for parser, how in parsers:
-        for where, candidate in readings:
-            try:
-                steps = _steps_from(parser(candidate))
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-            if steps:
-                return steps, "; ".join(filter(None, [where, how]))
-    lines = _NUMBERED.findall(text)
+    for value, how, problem in json_readings(text):
+        steps = None if problem else _steps_from(value)
+        if steps:
+            return steps, how
+    lines = _NUMBERED.findall(strip_thinking(text).strip())
     if len(lines) >= 2:
         return [{"goal": line.strip()} for line in lines], "read from a numbered list"
     return None, ""

@@ -7,7 +7,9 @@ reading first and falls back step by step; ``json_repair`` does the mending.
 
 from __future__ import annotations
 
+import ast
 import json
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -52,34 +54,55 @@ def fenced_blocks(text: str) -> list[str]:
     return [block.strip() for block in text_fenced_blocks(text, ("json", "javascript", "js"))]
 
 
-def _candidates(text: str) -> list[str]:
-    found = [text.strip()]
-    found += fenced_blocks(text)
-    found += sorted(balanced_spans(text), key=len, reverse=True)
+def _candidates(text: str) -> list[tuple[str, str]]:
+    """Where JSON may be in a reply, and how each place is described: the whole text, code fences,
+    spans inside narration (longest first)."""
+    found = [("", text.strip())]
+    found += [("read from a code fence", b) for b in fenced_blocks(text)]
+    found += [("extracted from narration around the JSON", s) for s in sorted(balanced_spans(text), key=len, reverse=True)]
     seen: set[str] = set()
-    return [c for c in found if c and not (c in seen or seen.add(c))]
+    return [(where, c) for where, c in found if c and not (c in seen or seen.add(c))]
+
+
+#: How a candidate is read, strictest first, and how the reading is described.
+_PARSERS: tuple[tuple[Callable[[str], Any], str], ...] = (
+    (json.loads, ""),
+    (ast.literal_eval, "parsed with ast.literal_eval (a Python literal)"),
+    (json_repair.loads, "repaired malformed JSON"),
+)
+
+
+def json_readings(text: str) -> Iterator[tuple[Any, str, str]]:
+    """Every value that can be read out of a model's reply, strictest reading first: ``(value, how, problem)``,
+    where ``how`` says how it was read ("" for strict JSON of the whole reply) and ``problem`` is set, with
+    ``value`` None, for a reading that failed. The one defensive reader of JSON answers."""
+    text = strip_thinking(text or "")
+    candidates = _candidates(text)
+    for parser, parsed_how in _PARSERS:
+        for where, cand in candidates:
+            try:
+                value = parser(cand)
+            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError) as exc:
+                yield None, "", f"invalid JSON: {exc}"
+                continue
+            if parser is json_repair.loads and value in ("", None, [], {}) and cand not in ("[]", "{}"):
+                continue  # json_repair returns an empty value when it finds nothing
+            yield value, "; ".join(filter(None, [where, parsed_how])), ""
 
 
 def parse_json_reply(text: str, schema: dict[str, Any] | None = None) -> Any:
     """The first JSON value in ``text`` that matches ``schema``; raises ``JSONReplyError`` otherwise."""
-    text = strip_thinking(text or "")
-    if not text.strip():
+    if not strip_thinking(text or "").strip():
         raise JSONReplyError("the answer was empty")
-    candidates = _candidates(text)
     last_problem = "no JSON object found in the answer"
-    for strict in (True, False):
-        for cand in candidates:
-            try:
-                value = json.loads(cand) if strict else json_repair.loads(cand)
-            except (ValueError, RecursionError) as exc:
-                last_problem = f"invalid JSON: {exc}"
-                continue
-            if value in ("", None, [], {}) and cand not in ("[]", "{}"):
-                continue  # json_repair returns an empty value when it finds nothing
-            problem = schema_problem(value, schema)
-            if problem is None:
-                return value
+    for value, _, problem in json_readings(text):
+        if problem:
             last_problem = problem
+            continue
+        problem = schema_problem(value, schema)
+        if problem is None:
+            return value
+        last_problem = problem
     raise JSONReplyError(last_problem)
 
 
