@@ -398,3 +398,38 @@ def test_waits_for_another_writer_then_fails_clearly(db: Path):
             other.execute("ROLLBACK")
         finally:
             impatient.close()
+
+
+def test_close_waits_for_a_write_in_another_thread(db: Path):
+    """Closing a connection under a thread that is inside a write would crash the process; close waits."""
+    store = ConversationStore(db)
+    store.ensure_session("s")
+    run_id = store.start_run("s", "hello")
+    done: list[int] = []
+    connected, go = threading.Event(), threading.Event()
+
+    def write() -> None:
+        store.recent_messages("s")  # the thread's own connection is open before the file gets locked
+        connected.set()
+        go.wait(30)
+        done.append(store.append_event(run_id, Answer("hi").to_dict()))
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    connected.wait(30)
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # another writer holds the file: the thread's write has to wait
+    go.set()
+    while store._active == 0:  # the writer is inside its write now
+        threading.Event().wait(0.01)
+    closer = threading.Thread(target=store.close)
+    closer.start()
+    closer.join(0.3)
+    assert closer.is_alive()  # waiting for the write, not closing under it
+    blocker.execute("COMMIT")
+    blocker.close()
+    writer.join(30)
+    closer.join(30)
+    assert done and not closer.is_alive()
+    with ConversationStore(db) as again:
+        assert [e["type"] for e in again.run_events(run_id)] == ["answer"]

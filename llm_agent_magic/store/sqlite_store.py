@@ -73,6 +73,8 @@ class ConversationStore:
         self.timeout = timeout
         self._local = threading.local()
         self._lock = threading.Lock()
+        self._idle = threading.Condition()
+        self._active = 0
         self._connections: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._pid = os.getpid()
         self._closed = False
@@ -187,38 +189,57 @@ class ConversationStore:
             raise
 
     @contextmanager
+    def _in_use(self) -> Iterator[None]:
+        """Counts a store method in progress, so that ``close`` waits for it instead of closing its connection
+        under it (SQLite would crash the process)."""
+        with self._idle:
+            self._active += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._active -= 1
+                self._idle.notify_all()
+
+    @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction: all its statements happen, or none."""
-        conn = self._conn()
-        with self._translate():
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        with self._in_use():
+            conn = self._conn()
+            with self._translate():
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         """One read transaction: its statements see the same snapshot of the file."""
-        conn = self._conn()
-        with self._translate():
-            conn.execute("BEGIN")
-            try:
-                yield conn
-            finally:
-                if conn.in_transaction:
-                    conn.execute("COMMIT")
+        with self._in_use():
+            conn = self._conn()
+            with self._translate():
+                conn.execute("BEGIN")
+                try:
+                    yield conn
+                finally:
+                    if conn.in_transaction:
+                        conn.execute("COMMIT")
 
     def close(self) -> None:
         """Close every connection this store opened (in any thread). Idempotent.
 
-        Call it when no other thread is inside a store method.
+        A store method running in another thread finishes first (bounded by the store's timeout); new calls
+        are refused from now on.
         """
         with self._lock:
             self._closed = True
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=self.timeout + 5)
+        with self._lock:
             connections, self._connections = self._connections, []
         for _, conn in connections:
             conn.close()
