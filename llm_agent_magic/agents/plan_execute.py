@@ -17,7 +17,8 @@ from typing import Any
 import json_repair
 
 from ..events import PlanCreated, StepFinished, StepStarted
-from ..llm.structured import balanced_spans, fenced_blocks, strip_thinking
+from ..llm.structured import balanced_spans, fenced_blocks
+from ..llm.thinking import strip_thinking
 from ..prompts import PLAN_SCHEMA, clip, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask, review
 from .answer import stream_answer

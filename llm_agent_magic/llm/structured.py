@@ -57,7 +57,12 @@ def _candidates(text: str) -> list[str]:
     found += fenced_blocks(text)
     found += sorted(balanced_spans(text), key=len, reverse=True)
     seen: set[str] = set()
-    return [c for c in found if c and not (c in seen or seen.add(c))]
+    unique: list[str] = []
+    for c in found:
+        if c and c not in seen:
+            seen.add(c)
+            unique.append(c)
+    return unique
 
 
 def parse_json_reply(text: str, schema: dict[str, Any] | None = None) -> Any:

@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from .fake_ollama import FakeOllama, ScriptSource, load_script
+from ._script import ScriptSource
+from .fake_ollama import FakeOllama, load_script
 
 __all__ = ["fake_ollama", "fake_ollama_factory", "load_scenario"]
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import IO, Union
 
 if __package__:
-    from ...exceptions import UnsafePath
+    from ...exceptions import UnsafePath as UnsafePath  # re-exported: the modules beside this one raise it
 else:  # loaded by path inside the sandbox, where this package may not be importable
     # A stand-in for exceptions.UnsafePath with the same message, since exceptions.py cannot be imported there.
 

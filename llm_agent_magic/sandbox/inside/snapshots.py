@@ -24,10 +24,10 @@ if __package__:
     from . import catalog as _catalog
     from . import restore as _restore
 else:  # loaded by path inside the sandbox, after its siblings (entrypoint._register_helpers)
-    import _llm_agent_sandbox_atomic as atomic  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_catalog as _catalog  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_restore as _restore  # type: ignore[import-not-found, no-redef]
+    import _llm_agent_sandbox_atomic as atomic  # type: ignore[no-redef]
+    import _llm_agent_sandbox_catalog as _catalog  # type: ignore[no-redef]
+    import _llm_agent_sandbox_confined as confined  # type: ignore[no-redef]
+    import _llm_agent_sandbox_restore as _restore  # type: ignore[no-redef]
 
 CATALOG = _catalog.CATALOG
 CATALOG_VERSION = _catalog.CATALOG_VERSION

@@ -100,6 +100,7 @@ def _pdf(data: bytes) -> LoadedDocument:
 
 def _docx(data: bytes) -> LoadedDocument:
     import docx
+    from docx.table import Table
 
     document = docx.Document(io.BytesIO(data))
     blocks: list[str] = []
@@ -110,7 +111,7 @@ def _docx(data: bytes) -> LoadedDocument:
         *document.tables,
     ]
     for item in inner:
-        if hasattr(item, "rows"):  # a table: one line per row, cells separated by " | "
+        if isinstance(item, Table):  # a table: one line per row, cells separated by " | "
             tables += 1
             rows = [" | ".join(" ".join(c.text.split()) for c in row.cells) for row in item.rows]
             blocks.append("\n".join(rows))
