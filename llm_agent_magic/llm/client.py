@@ -399,7 +399,9 @@ class LLMClient:
     async def version(self) -> str:
         """The server's version; raises ``OllamaUnavailable`` when nothing answers."""
         try:
-            return str((await self._client("")._request_raw("GET", "/api/version")).json().get("version", "?"))
+            # ollama has no version() call; its private _request_raw is unannotated.
+            response = await self._client("")._request_raw("GET", "/api/version")  # type: ignore[no-untyped-call]
+            return str(response.json().get("version", "?"))
         except Exception as exc:
             self._raise_translated(exc, "", "version", 1)
 

@@ -45,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def load_scenario(
-    name_or_path: str | os.PathLike, directory: str | os.PathLike = DEFAULT_SCRIPTS_FOLDER
+    name_or_path: str | os.PathLike[str], directory: str | os.PathLike[str] = DEFAULT_SCRIPTS_FOLDER
 ) -> dict[str, Any]:
     """Read and validate a fake-ollama script.
 

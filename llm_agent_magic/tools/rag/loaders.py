@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -101,12 +102,13 @@ def _pdf(data: bytes) -> LoadedDocument:
 def _docx(data: bytes) -> LoadedDocument:
     import docx
     from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     document = docx.Document(io.BytesIO(data))
     blocks: list[str] = []
     headings: list[str] = []
     tables = 0
-    inner = document.iter_inner_content() if hasattr(document, "iter_inner_content") else [
+    inner: Iterable[Paragraph | Table] = document.iter_inner_content() if hasattr(document, "iter_inner_content") else [
         *document.paragraphs,
         *document.tables,
     ]
