@@ -76,9 +76,10 @@ class LLMConfig(Configurable):
 
     @validate("num_ctx")
     def _check_num_ctx(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 512:
+        value: int = proposal["value"]
+        if value < 512:
             raise TraitError("LLMConfig.num_ctx must be at least 512 tokens")
-        return proposal["value"]
+        return value
 
     @validate("host")
     def _normalise_host(self, proposal: dict[str, Any]) -> str:
@@ -242,21 +243,24 @@ class SandboxConfig(Configurable):
 
     @validate("max_cell_output_kb", "max_displays")
     def _check_output_limits(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
+        value: int = proposal["value"]
+        if value < 1:
             raise TraitError(f"SandboxConfig.{proposal['trait'].name} must be at least 1")
-        return proposal["value"]
+        return value
 
     @validate("max_rich_output_mb")
     def _check_rich_limit(self, proposal: dict[str, Any]) -> float:
-        if proposal["value"] <= 0:
+        value: float = proposal["value"]
+        if value <= 0:
             raise TraitError("SandboxConfig.max_rich_output_mb must be more than 0")
-        return proposal["value"]
+        return value
 
     @validate("kernel_manager_class")
     def _check_kernel_manager_class(self, proposal: dict[str, Any]) -> str:
-        if "." not in proposal["value"]:
+        value: str = proposal["value"]
+        if "." not in value:
             raise ValueError("SandboxConfig.kernel_manager_class must be an import path such as 'package.module.Class'")
-        return proposal["value"]
+        return value
 
 
 class AgentConfig(Configurable):
@@ -379,15 +383,17 @@ class ToolsConfig(Configurable):
 
     @validate("rag_chunk_overlap")
     def _check_overlap(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 0:
+        value: int = proposal["value"]
+        if value < 0:
             raise TraitError("ToolsConfig.rag_chunk_overlap must be 0 or more")
-        return proposal["value"]
+        return value
 
     @validate("rag_chunk_size", "rag_top_k", "web_max_results", "analyzer_max_rows", "analyzer_max_chars")
     def _check_positive(self, proposal: dict[str, Any]) -> int:
-        if proposal["value"] < 1:
+        value: int = proposal["value"]
+        if value < 1:
             raise TraitError(f"ToolsConfig.{proposal['trait'].name} must be at least 1")
-        return proposal["value"]
+        return value
 
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..events import PlanCreated, StepFinished, StepStarted
-from ..llm.structured import json_readings, strip_thinking
+from ..llm.structured import json_readings
+from ..llm.thinking import strip_thinking
 from ..prompts import PLAN_SCHEMA, clip, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask, review
 from .answer import stream_answer

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..events import Observation, Thought, ToolCall
-from ..exceptions import MalformedSteps
-from ..llm.structured import JSONReplyError, parse_json_reply
+from ..exceptions import JSONReplyError, MalformedSteps
+from ..llm.structured import parse_json_reply
 from ..prompts import REACT_SCHEMA, clip, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask
 from .answer import stream_answer

@@ -129,9 +129,10 @@ def plan_jobs(
         cassette = None
         if chosen:
             mode, value = chosen[0]
-            path = "" if mode == "live" else str(Path(str(value).replace("{name}", _stem(source))).expanduser().resolve())
-            cassette = (mode, path)
-            env[kernel_env.CASSETTE_MODE], env[kernel_env.CASSETTE_PATH] = mode, path
+            cassette_path = "" if mode == "live" else str(
+                Path(str(value).replace("{name}", _stem(source))).expanduser().resolve())
+            cassette = (mode, cassette_path)
+            env[kernel_env.CASSETTE_MODE], env[kernel_env.CASSETTE_PATH] = mode, cassette_path
         else:
             env.pop(kernel_env.CASSETTE_MODE, None)
             env.pop(kernel_env.CASSETTE_PATH, None)

@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn, TypeVar
+from typing import Any, Literal, NoReturn, TypeVar
 
 import httpx
 import ollama
@@ -33,6 +33,7 @@ from ..config import LLMConfig, PathsConfig
 from ..exceptions import (
     CassetteError,
     ContextOverflow,
+    JSONReplyError,
     LLMError,
     LLMProtocolError,
     LLMServerError,
@@ -47,7 +48,7 @@ from ..text import estimate_tokens as text_tokens
 from .calllog import CallLog, CallRecord
 from .cassette import PURPOSE_HEADER, Cassette, CassetteTransport, SharedTransport
 from .stream import ChatStream
-from .structured import JSONReplyError, parse_json_reply
+from .structured import parse_json_reply
 from .thinking import strip_thinking
 
 PURPOSES = ("classify", "plan", "react", "code", "verify", "fix", "answer", "summarize", "embed")
@@ -284,7 +285,7 @@ class LLMClient:
         *,
         purpose: str,
         model: str | None = None,
-        format: dict[str, Any] | str | None = None,
+        format: dict[str, Any] | Literal["", "json"] | None = None,
         temperature: float | None = None,
     ) -> ChatResult:
         """One whole answer."""
@@ -398,7 +399,9 @@ class LLMClient:
     async def version(self) -> str:
         """The server's version; raises ``OllamaUnavailable`` when nothing answers."""
         try:
-            return str((await self._client("")._request_raw("GET", "/api/version")).json().get("version", "?"))
+            # ollama has no version() call; its private _request_raw is unannotated.
+            response = await self._client("")._request_raw("GET", "/api/version")  # type: ignore[no-untyped-call]
+            return str(response.json().get("version", "?"))
         except Exception as exc:
             self._raise_translated(exc, "", "version", 1)
 

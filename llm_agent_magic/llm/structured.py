@@ -61,7 +61,12 @@ def _candidates(text: str) -> list[tuple[str, str]]:
     found += [("read from a code fence", b) for b in fenced_blocks(text)]
     found += [("extracted from narration around the JSON", s) for s in sorted(balanced_spans(text), key=len, reverse=True)]
     seen: set[str] = set()
-    return [(where, c) for where, c in found if c and not (c in seen or seen.add(c))]
+    unique: list[tuple[str, str]] = []
+    for where, c in found:
+        if c and c not in seen:
+            seen.add(c)
+            unique.append((where, c))
+    return unique
 
 
 #: How a candidate is read, strictest first, and how the reading is described.
@@ -95,9 +100,9 @@ def parse_json_reply(text: str, schema: dict[str, Any] | None = None) -> Any:
     if not strip_thinking(text or "").strip():
         raise JSONReplyError("the answer was empty")
     last_problem = "no JSON object found in the answer"
-    for value, _, problem in json_readings(text):
-        if problem:
-            last_problem = problem
+    for value, _, failed in json_readings(text):
+        if failed:
+            last_problem = failed
             continue
         problem = schema_problem(value, schema)
         if problem is None:

@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
@@ -86,7 +87,8 @@ def parse_cell_options(line: str) -> argparse.Namespace:
     the quotes)."""
     words = split_words(line, CELL_USAGE)
     try:
-        return _cell_options.parser.parse_args(words)
+        options: argparse.Namespace = _cell_options.parser.parse_args(words)
+        return options
     except UsageError as exc:
         raise _usage_error(str(exc)) from None
 
@@ -135,9 +137,12 @@ def interpolate(request: str, namespace: dict[str, Any]) -> tuple[str, dict[str,
 class AgentMagics(Magics):
     """The ``agent`` magic: ``%%agent`` asks, ``%agent COMMAND`` manages the session."""
 
+    shell: InteractiveShell  # always given: load_ipython_extension passes the running shell
+
     def __init__(self, shell: Any, agent: ShellSessions) -> None:
         super().__init__(shell)
-        self.agent = agent
+        # Not `self.agent`: that would hide the magic method of the same name.
+        self.sessions = agent
 
     @line_cell_magic
     def agent(self, line: str, cell: str | None = None) -> None:
@@ -165,7 +170,7 @@ class AgentMagics(Magics):
         session = self._session(session_id)
         for name, df in frames.items():
             try:
-                self.agent.loop.call(session.sandbox.async_push(name, df))
+                self.sessions.loop.call(session.sandbox.async_push(name, df))
             except PUSH_ERRORS as exc:
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         try:
@@ -173,14 +178,14 @@ class AgentMagics(Magics):
                              origin="magic")
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
-        stream = RunStream(self.agent.loop, session, quiet=args.quiet, dry_run=args.dry_run)
+        stream = RunStream(self.sessions.loop, session, quiet=args.quiet, dry_run=args.dry_run)
         stream.run(run)
         stream.finish(session_id=session_id, model=args.model or session.llm.config.model,
                       include_failed=session.config.include_failed_cells)
 
     def _session(self, session_id: str) -> Any:
         try:
-            return self.agent.session(session_id)
+            return self.sessions.session(session_id)
         except SetupError as exc:
             raise UsageError(str(exc)) from None
 
@@ -216,13 +221,13 @@ class AgentMagics(Magics):
         self._expect(rest, 0, "status")
         from .status import gather_status, status_data
 
-        display(status_data(*gather_status(self.agent, session_id)), raw=True)
+        display(status_data(*gather_status(self.sessions, session_id)), raw=True)
 
     def _cmd_history(self, rest: list[str], session_id: str) -> None:
         if len(rest) > 1 or (rest and not rest[0].isdigit()):
             raise _usage_error("Expected: %agent history [N]", LINE_USAGE)
         try:
-            messages = self.agent.manager.history(session_id, int(rest[0]) if rest else 20)
+            messages = self.sessions.manager.history(session_id, int(rest[0]) if rest else 20)
         except SetupError as exc:
             raise UsageError(str(exc)) from None
         if not messages:
@@ -236,7 +241,7 @@ class AgentMagics(Magics):
     def _cmd_reset(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "reset")
         try:
-            self.agent.reset(session_id)
+            self.sessions.reset(session_id)
         except SetupError as exc:
             raise UsageError(str(exc)) from None
         print(f"Session {session_id}: new conversation; fresh sandbox, no variables or snapshots.")
@@ -244,7 +249,8 @@ class AgentMagics(Magics):
     def _cmd_vars(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "vars")
         self._session(session_id)
-        rows = [[r.name, r.type, r.size, r.snapshot] for r in self.agent.loop.call(self.agent.manager.variables(session_id))]
+        variables = self.sessions.loop.call(self.sessions.manager.variables(session_id))
+        rows = [[r.name, r.type, r.size, r.snapshot] for r in variables]
         display(table_data(["name", "type", "size", "snapshot"], rows, "The sandbox has no variables yet."), raw=True)
 
     def _cmd_pull(self, rest: list[str], session_id: str) -> None:
@@ -257,7 +263,7 @@ class AgentMagics(Magics):
         if not local.isidentifier():
             raise _usage_error(f"{local!r} is not a valid Python name.", LINE_USAGE)
         try:
-            value = self.agent.loop.call(self.agent.manager.pull(session_id, name))
+            value = self.sessions.loop.call(self.sessions.manager.pull(session_id, name))
         except KeyError as exc:
             message = exc.args[0] if exc.args else str(exc)
             raise UsageError(f"%agent pull: {message}") from None
@@ -274,7 +280,7 @@ class AgentMagics(Magics):
             raise _usage_error(f"%agent push takes a pandas DataFrame; {name} is of type {type(value).__name__}.", LINE_USAGE)
         session = self._session(session_id)
         try:
-            self.agent.loop.call(session.sandbox.async_push(name, value))
+            self.sessions.loop.call(session.sandbox.async_push(name, value))
         except PUSH_ERRORS as exc:
             raise UsageError(f"%agent push: could not copy {name!r} into the sandbox: {exc}") from None
         print(f"{name} is in the sandbox ({type(value).__name__}{_shape(value)})")
@@ -285,7 +291,7 @@ class AgentMagics(Magics):
 
         llm, _, _, _ = self._effective()
         try:
-            models = list_models(self.agent, llm)
+            models = list_models(self.sessions, llm)
         except LLMAgentError as exc:
             raise UsageError(str(exc)) from None
         in_use = {llm.model, llm.coder_model, llm.classifier_model, llm.embedding_model} - {""}
@@ -323,13 +329,13 @@ class AgentMagics(Magics):
         # Silent, like %config: the cell's output must not depend on whether the environment overrides it
         # (notebooks are checked with nbval under `make test`, which does).
         try:
-            self.agent.set_cassette(mode, path)
+            self.sessions.set_cassette(mode, path)
         except SetupError as exc:
             raise UsageError(str(exc)) from None
 
     def _effective(self) -> Any:
         try:
-            return self.agent.effective()
+            return self.sessions.effective()
         except SetupError as exc:
             raise UsageError(str(exc)) from None
 

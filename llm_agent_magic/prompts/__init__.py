@@ -12,8 +12,10 @@ from typing import Any
 
 import jinja2
 
+from ..text import clip
+from ..text import estimate_tokens as tokens_of
 from ..volatile import now_text
-from .transcript import Transcript, clip, fit, tokens_of
+from .transcript import Transcript, fit
 
 __all__ = ["CLASSIFY_SCHEMA", "PLAN_SCHEMA", "REACT_SCHEMA", "VERIFY_SCHEMA", "PROMPTS_DIR", "Transcript", "clip", "fit",
            "prompt_sections", "render_prompt", "tokens_of"]

@@ -116,7 +116,8 @@ class OutputCollector:
         traceback = content.get("traceback", [])
         if not isinstance(traceback, list):
             traceback = [str(traceback)]
-        lines, used = [], 0
+        lines: list[str] = []
+        used = 0
         for line in traceback:
             line = strip_ansi(str(line))
             if used + len(line) > limit:

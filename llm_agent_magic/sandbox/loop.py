@@ -71,7 +71,8 @@ def run_sync(method: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 
     @functools.wraps(method)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
-        return self._loop.call_sync(method(self, *args, **kwargs))
+        result: T = self._loop.call_sync(method(self, *args, **kwargs))
+        return result
 
     wrapper.__doc__ = f"Blocking version of ``{method.__name__}``." + ("\n\n" + method.__doc__ if method.__doc__ else "")
     return wrapper

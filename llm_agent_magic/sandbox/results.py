@@ -76,6 +76,7 @@ class ExecutionResult:
     @property
     def error(self) -> dict[str, Any] | None:
         """The error output (ename, evalue, traceback), if the code raised."""
+        out: dict[str, Any]  # mypy reads reversed() of a list of dicts as Any
         for out in reversed(self.outputs):
             if out["output_type"] == "error":
                 return out

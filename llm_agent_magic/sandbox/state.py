@@ -75,6 +75,7 @@ def describe_process(pid: int) -> str:
 
 def read_json(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        data: dict[str, Any] | None = json.loads(path.read_text(encoding="utf-8"))
+        return data
     except (OSError, ValueError):
         return None

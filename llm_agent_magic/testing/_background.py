@@ -26,7 +26,8 @@ class QuietHTTPServer(ThreadingHTTPServer):
     def server_bind(self) -> None:
         # HTTPServer.server_bind calls getfqdn(), a DNS lookup that can take seconds.
         socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = self.server_address[:2]
+        # An AF_INET address: the host is a str (typeshed allows bytes for other families).
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # A client that hangs up mid-answer (a timeout, a closed stream, stop()) is normal here.
@@ -97,7 +98,8 @@ class BackgroundServer(abc.ABC):
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError(f"{type(self).__name__} is not running; call start() first")
-        return self._server.server_address[1]
+        port: int = self._server.server_address[1]
+        return port
 
     @property
     def url(self) -> str:

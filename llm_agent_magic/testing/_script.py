@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Union
 
-ScriptSource = Union[Mapping[str, Any], str, os.PathLike, None]
+ScriptSource = Union[Mapping[str, Any], str, "os.PathLike[str]", None]
 
 
 class ScriptReader:

@@ -267,7 +267,7 @@ def _generation(
     stream: bool, started_ns: int,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """The whole response, or the NDJSON parts of a streamed one, for chat or generate."""
-    pieces = [(None, t) for t in split_into_chunks(thinking or "")]
+    pieces: list[tuple[str | None, str | None]] = [(None, t) for t in split_into_chunks(thinking or "")]
     pieces += [(c, None) for c in split_into_chunks(reply)]
 
     def shaped(content: str, thinking_part: str | None, **extra: Any) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from typing import Any
 
 import pytest
 
-from .fake_ollama import FakeOllama, ScriptSource, load_script
+from ._script import ScriptSource
+from .fake_ollama import FakeOllama, load_script
 
 __all__ = ["fake_ollama", "fake_ollama_factory", "load_scenario"]
 
@@ -44,7 +45,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def load_scenario(
-    name_or_path: str | os.PathLike, directory: str | os.PathLike = DEFAULT_SCRIPTS_FOLDER
+    name_or_path: str | os.PathLike[str], directory: str | os.PathLike[str] = DEFAULT_SCRIPTS_FOLDER
 ) -> dict[str, Any]:
     """Read and validate a fake-ollama script.
 

@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..config import ToolsConfig
-from ..exceptions import UnsafePath
+from ..exceptions import DocumentError, UnsafePath
 from ..sandbox.inside.confined import list_confined
 from .base import Tool, ToolContext, ToolInput, ToolResult
 from .files import TABLE_SUFFIXES
 from .rag.index import Source
-from .rag.loaders import DocumentError, LoadedDocument, is_document, load_document
+from .rag.loaders import LoadedDocument, is_document, load_document
 
 PREVIEW_ROWS = 5
 MAX_COLUMNS_SHOWN = 40
@@ -303,15 +303,15 @@ def find_source(name: str, workspace: Path | None, folders: list[Path]) -> Sourc
         for entry in entries:
             if entry.relpath == wanted_rel:
                 return _in_workspace(workspace, entry.relpath)
-    path = find_file(name, folders, by_name=False)
-    if path is not None:
-        return Source(str(path), path)
+    found = find_file(name, folders, by_name=False)
+    if found is not None:
+        return Source(str(found), found)
     wanted = candidate.name.casefold()
     for entry in entries:
-        if entry.name.casefold() == wanted and not _in_dot_folder(entry.relpath):
-            return _in_workspace(workspace, entry.relpath)  # type: ignore[arg-type]
-    path = find_file(name, folders)
-    return Source(str(path), path) if path is not None else None
+        if workspace is not None and entry.name.casefold() == wanted and not _in_dot_folder(entry.relpath):
+            return _in_workspace(workspace, entry.relpath)
+    found = find_file(name, folders)
+    return Source(str(found), found) if found is not None else None
 
 
 def _in_workspace(workspace: Path, relpath: str) -> Source:

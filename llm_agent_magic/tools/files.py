@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import IO, Any
 
 from ..sandbox.inside.confined import open_confined, write_confined
 
@@ -61,7 +62,7 @@ def describe_file(path: Path) -> str:
     return f"{head}; columns: {dtypes}\n  first rows:\n" + "\n".join("    " + line for line in preview.splitlines())
 
 
-def _read_sample(fh, suffix: str):  # -> pandas.DataFrame | None
+def _read_sample(fh: IO[bytes], suffix: str) -> Any:  # a pandas.DataFrame, or None
     import pandas as pd
 
     if suffix in (".csv", ".tsv"):

@@ -90,7 +90,7 @@ def install(policy: dict[str, Any]) -> None:
     sys.addaudithook(_make_hook(policy))
 
 
-def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
+def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple[Any, ...]], None]:
     # Bind everything the hook uses now; later rebinding of module attributes by user code has no effect.
     realpath, abspath, join, getcwd, readlink, split = (
         os.path.realpath, os.path.abspath, os.path.join, os.getcwd, os.readlink, os.path.split
@@ -145,7 +145,8 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
                 except OSError:
                     pass
             path = join(base, path)
-        return path
+        resolved: str = path  # text by now: bytes and path-likes were decoded above
+        return resolved
 
     def under(path: str, roots: tuple[str, ...]) -> bool:
         for root in roots:
@@ -210,7 +211,7 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
         base = name.rsplit("/", 1)[-1]
         return ("/" + base) in text or (name in text and name.startswith("/"))
 
-    def hook(event: str, args: tuple) -> None:
+    def hook(event: str, args: tuple[Any, ...]) -> None:
         if event == "open":
             path, mode, flags = args
             if isinstance_(mode, str_):
@@ -230,14 +231,14 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
                 if pos < len_(args):
                     dir_fd = args[fd_pos] if fd_pos is not None and fd_pos < len_(args) else None
                     check_write(event, args[pos], dir_fd)
-            pos = read_events.get(event)
-            if pos is not None:
-                check_read(event, args[pos])
+            read_pos = read_events.get(event)
+            if read_pos is not None:
+                check_read(event, args[read_pos])
             return
-        pos = read_events.get(event)
-        if pos is not None:
+        read_pos = read_events.get(event)
+        if read_pos is not None:
             if args:
-                check_read(event, args[pos] if args[pos] is not None else ".")
+                check_read(event, args[read_pos] if args[read_pos] is not None else ".")
             return
         if event in process_events:
             detail = repr(args[1] if event == "subprocess.Popen" and len_(args) > 1 else (args[0] if args else ""))
@@ -282,7 +283,7 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple], None]:
     return hook
 
 
-def _describe_address(args: tuple) -> str:
+def _describe_address(args: tuple[Any, ...]) -> str:
     # socket.connect/bind/sendto: (socket, address, ...); DNS lookups: (host, port, ...);
     # http.client.connect: (conn, host, port); urllib.Request: (url, data, headers, method)
     if not args:

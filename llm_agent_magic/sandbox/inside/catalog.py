@@ -20,8 +20,8 @@ from typing import Any
 if __package__:
     from . import atomic, confined
 else:  # loaded by path inside the sandbox, after its siblings (entrypoint._register_helpers)
-    import _llm_agent_sandbox_atomic as atomic  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
+    import _llm_agent_sandbox_atomic as atomic  # type: ignore[no-redef]
+    import _llm_agent_sandbox_confined as confined  # type: ignore[no-redef]
 
 CATALOG = "catalog.json"
 CATALOG_VERSION = 1

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import IO, Union
 
 if __package__:
-    from ...exceptions import UnsafePath
+    from ...exceptions import UnsafePath as UnsafePath  # re-exported: the modules beside this one raise it
 else:  # loaded by path inside the sandbox, where this package may not be importable
     # A stand-in for exceptions.UnsafePath with the same message, since exceptions.py cannot be imported there.
 
@@ -253,7 +253,7 @@ def _name(name: str, where: str) -> str:
 def _parts(relpath: object, where: str) -> list[str]:
     """The components of a relative path; refuses absolute paths, ``..``, empty names and NUL bytes."""
     try:
-        text = os.fspath(relpath)  # type: ignore[arg-type]
+        text = os.fspath(relpath)  # type: ignore[call-overload]  # any object: fspath's TypeError is the check
     except TypeError:
         raise UnsafePath("open", where, "the path is not text") from None
     if isinstance(text, bytes):

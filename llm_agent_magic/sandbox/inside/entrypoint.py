@@ -25,6 +25,9 @@ import sys
 import threading
 import time
 import types
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
+from typing import Any
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER_MODULE = "_llm_agent_sandbox"
@@ -79,19 +82,20 @@ def main() -> None:
         sys.meta_path.insert(0, _RcFrom(policy["start_dir"]))
     if policy.get("workspace"):
         os.chdir(policy["workspace"])
-        if sys.flags.safe_path and "" not in sys.path:
+        if getattr(sys.flags, "safe_path", False) and "" not in sys.path:  # safe_path: Python 3.11+
             sys.path.append("")  # modules the code writes import, but never shadow installed ones
     if policy.get("preload"):
         # Import the usual analysis libraries while the kernel is idle, so the first analysis cell finds them.
         activity = {"busy": False, "last": time.monotonic()}
-        app.shell.events.register("pre_execute", lambda: activity.update(busy=True))
-        app.shell.events.register("post_execute", lambda: activity.update(busy=False, last=time.monotonic()))
+        shell: Any = app.shell  # set by initialize()
+        shell.events.register("pre_execute", lambda: activity.update(busy=True))
+        shell.events.register("post_execute", lambda: activity.update(busy=False, last=time.monotonic()))
         threading.Thread(target=_preload, args=(policy["preload"], activity), name="llm-agent-preload",
                          daemon=True).start()
     app.start()
 
 
-def _preload(modules: list[str], activity: dict) -> None:
+def _preload(modules: list[str], activity: dict[str, Any]) -> None:
     # Stay out of the way of cells: start each import only after the kernel has been idle a moment, run at
     # the lowest CPU priority, and let the main thread take the GIL back within a millisecond, not five.
     try:
@@ -121,7 +125,9 @@ class _RcFrom:
     def __init__(self, folder: str) -> None:
         self.folder = folder
 
-    def find_spec(self, name: str, path: object = None, target: object = None) -> object:
+    def find_spec(
+        self, name: str, path: Sequence[str] | None = None, target: types.ModuleType | None = None
+    ) -> ModuleSpec | None:
         if name != "matplotlib":
             return None
         sys.meta_path.remove(self)
@@ -155,7 +161,7 @@ def _drop_capabilities() -> None:
         print(f"llm-agent sandbox: could not drop capabilities (errno {ctypes.get_errno()})", file=sys.stderr)
 
 
-def _extend_path(policy: dict) -> None:
+def _extend_path(policy: dict[str, Any]) -> None:
     """The user's site-packages (with its .pth files) and a kernel spec's PYTHONPATH, which ``-I`` ignored."""
     if policy.get("user_site") and os.path.isdir(policy["user_site"]):
         import site
@@ -207,7 +213,7 @@ def _load(name: str) -> types.ModuleType:
     return module
 
 
-def _install_audit_hook(policy: dict) -> None:
+def _install_audit_hook(policy: dict[str, Any]) -> None:
     # Load, install, forget: nothing reachable from the user's namespace keeps the hook or its module.
     module = _load("audit_hook")
     del sys.modules[module.__name__]
@@ -217,17 +223,17 @@ def _install_audit_hook(policy: dict) -> None:
 class _JSON:
     """Returned from user_expressions: IPython's JSON formatter sends it as application/json."""
 
-    def __init__(self, data: dict) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
         self.data = data
 
-    def _repr_json_(self) -> dict:
+    def _repr_json_(self) -> dict[str, Any]:
         return self.data
 
     def __repr__(self) -> str:
         return "<llm-agent sandbox data>"
 
 
-def _register_helpers(policy: dict) -> None:
+def _register_helpers(policy: dict[str, Any]) -> None:
     """The ``_llm_agent_sandbox`` module the parent calls through silent user_expressions."""
     summaries = _load("summaries")
     # snapshots.py imports these by the names _load gives them, and catalog.py and restore.py the ones before them.
@@ -235,10 +241,10 @@ def _register_helpers(policy: dict) -> None:
         _load(sibling)
     snapshots = _load("snapshots")
     helper = types.ModuleType(HELPER_MODULE)
-    state: dict = {"writer": None}
+    state: dict[str, Any] = {"writer": None}
     snap_dir = policy["snapshots"]
 
-    def writer():
+    def writer() -> Any:  # a snapshots.SnapshotWriter
         if state["writer"] is None:
             state["writer"] = snapshots.SnapshotWriter(snap_dir, background=True)
         return state["writer"]
@@ -247,15 +253,16 @@ def _register_helpers(policy: dict) -> None:
         done = state["writer"].flush(timeout) if state["writer"] is not None else True
         return _JSON({"flushed": done})
 
-    def user_vars() -> dict:
+    def user_vars() -> dict[str, Any]:
         from IPython import get_ipython
 
         shell = get_ipython()
-        return summaries.user_variables(shell.user_ns, shell.user_ns_hidden)
+        variables: dict[str, Any] = summaries.user_variables(shell.user_ns, shell.user_ns_hidden)
+        return variables
 
     def after_cell(summary: bool = True, snapshot: bool = True, max_vars: int = 50) -> _JSON:
         variables = user_vars()
-        out: dict = {}
+        out: dict[str, Any] = {}
         if summary:
             out["summary"] = summaries.summarize_namespace(variables, max_vars)
         if snapshot:
@@ -281,11 +288,8 @@ def _register_helpers(policy: dict) -> None:
 
     # A kernel shut down politely finishes its snapshots first.
     atexit.register(lambda: state["writer"] is not None and state["writer"].flush(30.0))
-    helper.after_cell = after_cell
-    helper.flush = flush
-    helper.restore = restore
-    helper.load_pushed = load_pushed
-    helper.level = policy.get("level", "off")
+    helper.__dict__.update(after_cell=after_cell, flush=flush, restore=restore, load_pushed=load_pushed,
+                           level=policy.get("level", "off"))
     sys.modules[HELPER_MODULE] = helper
 
 

@@ -20,8 +20,8 @@ if __package__:
     from . import catalog as _catalog
     from . import confined
 else:  # loaded by path inside the sandbox, after its siblings
-    import _llm_agent_sandbox_catalog as _catalog  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
+    import _llm_agent_sandbox_catalog as _catalog  # type: ignore[no-redef]
+    import _llm_agent_sandbox_confined as confined  # type: ignore[no-redef]
 
 #: Limits on what one snapshot may become when loaded (``SandboxConfig.snapshot_max_rows`` and
 #: ``snapshot_max_mb`` have the same defaults; the kernel and the magic pass the configured values).

@@ -24,10 +24,10 @@ if __package__:
     from . import catalog as _catalog
     from . import restore as _restore
 else:  # loaded by path inside the sandbox, after its siblings (entrypoint._register_helpers)
-    import _llm_agent_sandbox_atomic as atomic  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_catalog as _catalog  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_confined as confined  # type: ignore[import-not-found, no-redef]
-    import _llm_agent_sandbox_restore as _restore  # type: ignore[import-not-found, no-redef]
+    import _llm_agent_sandbox_atomic as atomic  # type: ignore[no-redef]
+    import _llm_agent_sandbox_catalog as _catalog  # type: ignore[no-redef]
+    import _llm_agent_sandbox_confined as confined  # type: ignore[no-redef]
+    import _llm_agent_sandbox_restore as _restore  # type: ignore[no-redef]
 
 CATALOG = _catalog.CATALOG
 CATALOG_VERSION = _catalog.CATALOG_VERSION
@@ -85,7 +85,7 @@ _CLASSES = (
 )
 
 
-def _loaded_class(module: str, name: str) -> type | None:
+def _loaded_class(module: str, name: str) -> type[Any] | None:
     # Only classes of fully imported modules: the kernel may still be importing pandas in the background.
     cls = getattr(sys.modules.get(module), name, None)
     return cls if isinstance(cls, type) else None
@@ -275,7 +275,7 @@ def _frozen_copy(obj: Any, kind: str) -> Any:
     """
     if kind not in ("dataframe", "series"):
         return None
-    pd = sys.modules.get("pandas")
+    pd: Any = sys.modules.get("pandas")  # loaded: checked on the next line
     if _loaded_class("pandas", "DataFrame") is None:
         return None
     try:

@@ -68,7 +68,7 @@ def summarize_value(name: str, obj: Any) -> dict[str, Any]:
     return info
 
 
-def loaded_class(module: str, name: str) -> type | None:
+def loaded_class(module: str, name: str) -> type[Any] | None:
     """``module.name`` if that module is imported *and* finished initialising, else None.
 
     The kernel may be importing pandas in a background thread (preload) while a summary runs; until

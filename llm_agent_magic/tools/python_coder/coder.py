@@ -25,6 +25,7 @@ from ...exceptions import UnsafePath
 from ...prompts import render_prompt
 from ...sandbox.inside.confined import list_confined, read_confined
 from ...sandbox.inside.summaries import render_summaries
+from ...sandbox.results import ExecutionResult
 from ...text import fenced_blocks
 from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
 from .errors import ErrorClass, classify_error, guidance_for
@@ -163,7 +164,8 @@ class PythonCoderTool(Tool):
         return verdict.issues or "the reviewer found the output inadequate"
 
     # --- outputs ----------------------------------------------------------------------------
-    def _output_for_model(self, result: Any, before: dict[str, tuple[int, int]], ctx: ToolContext) -> str:
+    def _output_for_model(self, result: ExecutionResult, before: dict[str, tuple[int, int]], ctx: ToolContext) -> str:
+        assert ctx.sandbox is not None  # run() returns before executing anything without a sandbox
         limit = ctx.config.max_output_chars
         text = result.text_for_model(limit)
         files = self._result_files(ctx.sandbox.workspace, before, max(500, limit - len(text)))

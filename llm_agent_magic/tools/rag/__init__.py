@@ -12,9 +12,10 @@
             print(hit.name, round(hit.score, 2), hit.text[:80])
 """
 
+from ...exceptions import DocumentError
 from .chunking import TextChunk, chunk_text
 from .index import DocumentIndex, IndexReport, SearchHit, collection_folder
-from .loaders import SUPPORTED_SUFFIXES, DocumentError, LoadedDocument, is_document, load_document
+from .loaders import SUPPORTED_SUFFIXES, LoadedDocument, is_document, load_document
 from .tool import RagSearchTool
 
 __all__ = [

@@ -29,10 +29,10 @@ import numpy as np
 
 from ... import atomic
 from ...config import PathsConfig
-from ...exceptions import ConfigurationError, UnsafePath
+from ...exceptions import ConfigurationError, DocumentError, UnsafePath
 from ...sandbox.inside.confined import open_confined, stat_confined
 from .chunking import chunk_text
-from .loaders import DocumentError, load_document
+from .loaders import load_document
 
 if TYPE_CHECKING:
     from ...llm import LLMClient

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
@@ -100,17 +101,19 @@ def _pdf(data: bytes) -> LoadedDocument:
 
 def _docx(data: bytes) -> LoadedDocument:
     import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
 
     document = docx.Document(io.BytesIO(data))
     blocks: list[str] = []
     headings: list[str] = []
     tables = 0
-    inner = document.iter_inner_content() if hasattr(document, "iter_inner_content") else [
+    inner: Iterable[Paragraph | Table] = document.iter_inner_content() if hasattr(document, "iter_inner_content") else [
         *document.paragraphs,
         *document.tables,
     ]
     for item in inner:
-        if hasattr(item, "rows"):  # a table: one line per row, cells separated by " | "
+        if isinstance(item, Table):  # a table: one line per row, cells separated by " | "
             tables += 1
             rows = [" | ".join(" ".join(c.text.split()) for c in row.cells) for row in item.rows]
             blocks.append("\n".join(rows))

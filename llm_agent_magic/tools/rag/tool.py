@@ -119,8 +119,8 @@ class RagSearchTool(Tool):
                 folders.append(path)
             else:
                 notes.append(f"{folder}: configured in ToolsConfig.rag_folders but not a folder")
-        for folder in folders:
-            for path in _documents_under(folder):
+        for root in folders:
+            for path in _documents_under(root):
                 if len(found) >= MAX_FILES:
                     notes.append(f"only the first {MAX_FILES} documents are searched")
                     return list(found), notes
