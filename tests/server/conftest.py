@@ -88,7 +88,7 @@ def api(jp_serverapp, http_server_client, jp_base_url, token):
 
 
 @pytest.fixture
-def ws(jp_serverapp, jp_http_port, jp_base_url, token):
+def ws(jp_serverapp, http_server, jp_http_port, jp_base_url, token):
     """``await ws(session_id, auth=True, **query)``: the session's WebSocket."""
 
     def connect(session_id: str, *, auth: bool = True, **query):
