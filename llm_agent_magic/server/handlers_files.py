@@ -26,7 +26,12 @@ class FilesHandler(AgentAPIHandler):
         if self.request.files:
             parts = [(f["filename"], f["body"]) for files in self.request.files.values() for f in files]
         else:
-            name = self.get_argument("name", "")
+            # Read raw: tornado's get_argument turns control characters into spaces, hiding a hostile name.
+            raw = self.request.query_arguments.get("name", [b""])[-1]
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                fail(400, "The file name is not valid UTF-8.")
             if not name:
                 fail(400, "Send the file as multipart/form-data, or as the raw body with ?name=FILE.")
             parts = [(name, self.request.body)]
@@ -51,7 +56,7 @@ class FilesHandler(AgentAPIHandler):
         self.send_json({"session_id": session_id, "files": written}, 201)
 
     def _too_large(self, limit: int, name: str = "the upload") -> None:
-        fail(413, f"{name} is larger than the limit of {limit / 2**20:g} MB "
+        fail(413, f"{name} is larger than the limit of {self.app.max_upload_mb:g} MB "
                   "(LLMAgentExtension.max_upload_mb); send a smaller file or raise the limit.")
 
 
