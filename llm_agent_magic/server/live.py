@@ -49,12 +49,11 @@ class LiveRun:
     def add(self, event: dict[str, Any]) -> None:
         event["seq"] = len(self.events) + 1
         self.events.append(event)
-        if event.get("type") == RunFinished.type:
-            self.done = True
         self._more.set()
         self._more = asyncio.Event()
 
     def finish(self) -> None:
+        """The run is over and its session free for the next one (after ``RunFinished``, once it is stored)."""
         self.done = True
         self._more.set()
 

@@ -20,7 +20,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
 from ..cells import make_bundle
-from ..events import Answer, Error, RunFinished, Token, Usage, event_from_dict
+from ..events import Answer, Error, Token, Usage, event_from_dict
 from ..exceptions import LLMError
 from ..llm import LLMClient
 from ..run_requests import MODE_ALIASES, BadRequest, RunRequest
@@ -177,8 +177,6 @@ class ChatCompletionsHandler(OpenAIHandler):
                 if text:
                     await self._send({**base, "choices": [{"index": 0, "delta": {"content": text},
                                                            "finish_reason": None}]})
-                if event["type"] == RunFinished.type:
-                    break
             await self._send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
                               "usage": self._usage(events), "llm_agent": self._extra(events, live, session_id)})
             self.write("data: [DONE]\n\n")

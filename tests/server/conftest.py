@@ -66,8 +66,8 @@ def token(jp_serverapp) -> str:
 
 
 @pytest.fixture
-def server_url(jp_serverapp, jp_http_port, jp_base_url) -> str:
-    return f"http://localhost:{jp_http_port}{jp_base_url.rstrip('/')}"
+def server_url(jp_serverapp, http_server, jp_http_port, jp_base_url) -> str:
+    return f"http://127.0.0.1:{jp_http_port}{jp_base_url.rstrip('/')}"
 
 
 @pytest.fixture
