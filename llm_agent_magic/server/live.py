@@ -46,6 +46,11 @@ class LiveRun:
         last = self.events[-1] if self.events else {}
         return str(last.get("status", "error")) if last.get("type") == RunFinished.type else "error"
 
+    @property
+    def finishing(self) -> bool:
+        """``RunFinished`` was sent; the run is only storing its last events."""
+        return bool(self.events) and self.events[-1].get("type") == RunFinished.type
+
     def add(self, event: dict[str, Any]) -> None:
         event["seq"] = len(self.events) + 1
         self.events.append(event)
@@ -89,6 +94,11 @@ class RunHub:
     async def start(self, session_id: str, request: RunRequest) -> LiveRun:
         """Start ``request`` on the session; returns once the run has its id (its first event)."""
         busy = self.current(session_id)
+        if busy is not None and busy.finishing and busy.task is not None:
+            # Its RunFinished went out, it is writing its last events: a client that saw it may go on.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(busy.task)
+            busy = self.current(session_id)
         if busy is not None:
             raise RunRefused(f"Session {session_id!r} is already running {busy.run_id}; "
                              "stop it (a stop request) or wait for it to finish.")
