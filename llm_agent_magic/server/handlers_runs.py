@@ -67,7 +67,7 @@ class RunEventsHandler(AgentAPIHandler):
                 events, status = await stored_events(self, run_id, after)
             except RunNotFound:
                 fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
-        self.send_json({"run_id": run_id, "status": status, "live": live is not None and not live.done,
+        self.send_json({"run_id": run_id, "status": status, "live": live is not None and live.status == "running",
                         "events": events})
 
 

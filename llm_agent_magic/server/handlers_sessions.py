@@ -139,6 +139,7 @@ class StatusHandler(AgentAPIHandler):
     @authorized
     async def get(self) -> None:
         """The checks of ``llm-agent doctor``; ``ok`` is false when a required one fails."""
+        running = [live.run_id for live in self.hub.runs.values() if not live.done]
         checks = await diagnostics(*self.configs())
         self.send_json({"ok": not any(c["status"] == "fail" for c in checks), "checks": checks,
-                        "running_runs": [live.run_id for live in self.hub.runs.values() if not live.done]})
+                        "running_runs": running})

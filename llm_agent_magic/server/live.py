@@ -41,10 +41,10 @@ class LiveRun:
 
     @property
     def status(self) -> str:
-        if not self.done:
-            return "running"
-        last = self.events[-1] if self.events else {}
-        return str(last.get("status", "error")) if last.get("type") == RunFinished.type else "error"
+        """"running" until its ``RunFinished`` went out, then that event's status."""
+        if self.finishing:
+            return str(self.events[-1].get("status", "error"))
+        return "error" if self.done else "running"
 
     @property
     def finishing(self) -> bool:

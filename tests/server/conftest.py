@@ -11,7 +11,10 @@ import pytest
 import tornado.httpclient
 import tornado.websocket
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+# pytest_jupyter's fixtures (jp_serverapp, jp_server_config, http_server_client, ...) for these tests only:
+# pytest refuses `pytest_plugins` outside the root conftest, and loaded for the whole suite its autouse
+# fixtures would start and clean up a Jupyter server around every test.
+from pytest_jupyter.jupyter_server import *  # noqa: E402,F403
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 CSV = b"item,price\na,10\nb,30\nc,20\n"  # mean price 20.0, as the react_csv scenario expects
