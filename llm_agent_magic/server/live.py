@@ -25,7 +25,11 @@ _log = logging.getLogger(__name__)
 
 
 class RunRefused(LLMAgentError):
-    """A run that could not start (the session is busy, the sandbox could not start, ...)."""
+    """A run that could not start (the sandbox could not start, a cassette is missing, ...)."""
+
+
+class SessionBusy(RunRefused):
+    """The session is running another request of this server."""
 
 
 class LiveRun:
@@ -100,7 +104,7 @@ class RunHub:
                 await asyncio.shield(busy.task)
             busy = self.current(session_id)
         if busy is not None:
-            raise RunRefused(f"Session {session_id!r} is already running {busy.run_id}; "
+            raise SessionBusy(f"Session {session_id!r} is already running {busy.run_id}; "
                              "stop it (a stop request) or wait for it to finish.")
         live = LiveRun(session_id)
         self._current[session_id] = live

@@ -25,7 +25,7 @@ from ..exceptions import LLMError
 from ..llm import LLMClient
 from ..run_requests import MODE_ALIASES, BadRequest, RunRequest
 from .base import AgentAPIHandler, fail, json_body
-from .live import LiveRun, RunRefused
+from .live import LiveRun, RunRefused, SessionBusy
 from .uploads import BadName, attached
 
 #: The model name meaning "the agent's configured model"; any model Ollama has may be named instead.
@@ -88,8 +88,10 @@ class ChatCompletionsHandler(OpenAIHandler):
             await self.in_store(seed)
         try:
             live = await self.hub.start(session_id, request)
-        except RunRefused as exc:
+        except SessionBusy as exc:
             fail(409, str(exc))
+        except RunRefused as exc:
+            fail(503, f"The run could not start: {exc}")
         model = str(body.get("model") or AGENT_MODEL)
         created = int(time.time())
         if body.get("stream"):

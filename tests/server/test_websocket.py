@@ -51,11 +51,14 @@ async def test_a_streamed_csv_run_with_its_cells_outputs_and_answer(api, ws, oll
     conn.close()
 
 
-async def test_stop_cancels_the_run(ws, ollama):
+async def test_a_busy_session_refuses_a_second_run_and_stop_cancels_the_first(ws, ollama):
     ollama.load(slow_chat(delay_ms=300))
     conn = await ws("stop-me")
     conn.write_message(json.dumps({"type": "run", "request": "Talk slowly."}))
     first = await receive(conn, until="token")
+    conn.write_message(json.dumps({"type": "run", "request": "And another thing."}))
+    busy = (await receive(conn, until="error"))[-1]
+    assert "already running" in busy["message"] and first[0]["run_id"] in busy["message"]
     conn.write_message(json.dumps({"type": "stop"}))
     rest = await receive(conn)
     assert {"type": "stopping", "run_id": first[0]["run_id"]} in rest
