@@ -152,7 +152,7 @@ class RunHub:
     def stop(self, run_id: str) -> bool:
         """Cancel the run (it ends "cancelled"); False when it is not running here."""
         live = self.runs.get(run_id)
-        if live is None or live.done:
+        if live is None or live.done or live.finishing:  # a finishing run is writing its status: let it
             return False
         session = self.manager.find(live.session_id)
         return bool(session is not None and session.cancel())
