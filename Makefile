@@ -42,6 +42,7 @@ bench: install
 	$(PY) bench/agent_overhead.py
 	$(PY) bench/batch.py
 	$(PY) bench/prompt_cache.py
+	$(PY) bench/server.py
 
 # Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
 examples-cassettes: install

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ROLES = ("user", "assistant", "system", "tool")
-RUN_STATUSES = ("running", "ok", "error", "cancelled")
+#: "interrupted": the process running it ended (a server restart) before the run could finish.
+RUN_STATUSES = ("running", "ok", "error", "cancelled", "interrupted")
 
 
 @dataclass(frozen=True)

@@ -397,7 +397,7 @@ class ConversationStore:
         return list(range(start, start + len(payloads)))
 
     def finish_run(self, run_id: str, status: str) -> None:
-        """Mark the run ended: status "ok", "error" or "cancelled"."""
+        """Mark the run ended: status "ok", "error", "cancelled" (or "interrupted")."""
         if status not in RUN_STATUSES or status == "running":
             raise ValueError(f"A finished run's status must be 'ok', 'error' or 'cancelled', not {status!r}")
         with self._write() as conn:
@@ -406,6 +406,28 @@ class ConversationStore:
             )
             if cursor.rowcount == 0:
                 raise RunNotFound(run_id, self.path)
+
+    def mark_interrupted(self, started_before: float, session_ids: Iterable[str] | None = None) -> list[str]:
+        """Mark runs still "running" that started before ``started_before`` as "interrupted"; returns their ids.
+
+        A process that drives runs (the server) calls this when it starts: whatever it was running when it
+        stopped can no longer finish. ``session_ids`` limits it to those sessions.
+        """
+        query = "SELECT id FROM runs WHERE status = 'running' AND started_at < ?"
+        params: list[Any] = [started_before]
+        if session_ids is not None:
+            ids = list(session_ids)
+            if not ids:
+                return []
+            query += f" AND session_id IN ({', '.join('?' for _ in ids)})"
+            params += ids
+        with self._write() as conn:
+            run_ids = [row[0] for row in conn.execute(query, params).fetchall()]
+            conn.executemany(
+                "UPDATE runs SET status = 'interrupted', finished_at = ? WHERE id = ? AND status = 'running'",
+                [(time.time(), run_id) for run_id in run_ids],
+            )
+        return run_ids
 
     def get_run(self, run_id: str) -> Run:
         with self._read() as conn:

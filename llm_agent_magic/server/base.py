@@ -1,0 +1,87 @@
+"""What every handler of the extension shares: authorization resource, JSON errors, the manager, the store."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado import web
+
+from ..agents.manager import SessionManager
+from ..config import LLMConfig, PathsConfig, SandboxConfig
+from ..store import ConversationStore
+from .live import RunHub
+
+AUTH_RESOURCE = "llm-agent"
+T = TypeVar("T")
+
+
+def fail(status: int, message: str) -> NoReturn:
+    """Raise ``HTTPError(status)`` whose reason is ``message`` (one line: it is also the HTTP status line)."""
+    line = " ".join(message.split()).encode("ascii", "backslashreplace").decode("ascii")
+    raise web.HTTPError(status, reason=line)
+
+
+def json_body(handler: web.RequestHandler) -> dict[str, Any]:
+    """The request's JSON object, or a 400 saying what is wrong with it."""
+    raw = handler.request.body or b"{}"
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        fail(400, f"The request body is not valid JSON: {exc}")
+    if not isinstance(data, dict):
+        fail(400, "The request body must be a JSON object.")
+    return data
+
+
+class AgentHandlerMixin(ExtensionHandlerMixin):
+    """Gives handlers the extension's ``SessionManager``, ``RunHub`` and a store read off the event loop."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> SessionManager:
+        manager: SessionManager = self.settings["llm_agent_manager"]
+        return manager
+
+    @property
+    def hub(self) -> RunHub:
+        hub: RunHub = self.settings["llm_agent_hub"]
+        return hub
+
+    @property
+    def app(self) -> Any:
+        return self.settings["llm_agent_app"]
+
+    def configs(self) -> tuple[LLMConfig, SandboxConfig, PathsConfig]:
+        llm, sandbox, _, paths = self.manager.effective()
+        return llm, sandbox, paths
+
+    async def in_store(self, action: Callable[[ConversationStore], T]) -> T:
+        """Run ``action(store)`` in a worker thread: SQLite never blocks the server's loop."""
+        paths = self.manager.paths()
+
+        def work() -> T:
+            with ConversationStore.from_config(paths) as store:
+                return action(store)
+
+        return await asyncio.get_running_loop().run_in_executor(None, work)
+
+
+class AgentAPIHandler(AgentHandlerMixin, APIHandler):
+    """A REST handler: errors are JSON ``{"message": ...}`` with the reason a person can act on."""
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        message = getattr(exc, "reason", None) or getattr(exc, "log_message", None) or self._reason
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message, "status": status_code}))
+
+    def send_json(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(data, default=str))

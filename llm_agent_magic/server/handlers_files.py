@@ -1,0 +1,91 @@
+"""Files into a session's workspace, and its variables (list; a bounded preview of a snapshot)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+
+from ..exceptions import LLMAgentError
+from ..sandbox.inside.confined import write_confined
+from .base import AgentAPIHandler, fail
+from .preview import preview
+from .uploads import BadName, check_name, workspace
+
+
+class FilesHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, session_id: str) -> None:
+        """Multipart (each part's file name) or a raw body with ``?name=``; 201 with what was written."""
+        limit = int(self.app.max_upload_mb * 2**20)
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit + 2**16:  # room for multipart headers
+            self._too_large(limit)
+        if self.request.files:
+            parts = [(f["filename"], f["body"]) for files in self.request.files.values() for f in files]
+        else:
+            # Read raw: tornado's get_argument turns control characters into spaces, hiding a hostile name.
+            raw = self.request.query_arguments.get("name", [b""])[-1]
+            try:
+                name = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                fail(400, "The file name is not valid UTF-8.")
+            if not name:
+                fail(400, "Send the file as multipart/form-data, or as the raw body with ?name=FILE.")
+            parts = [(name, self.request.body)]
+        for name, body in parts:
+            try:
+                check_name(name)
+            except BadName as exc:
+                fail(400, str(exc))
+            if len(body) > limit:
+                self._too_large(limit, name)
+        folder = workspace(session_id, self.manager.paths())
+        await self.in_store(lambda store: store.ensure_session(session_id))
+
+        def write() -> list[dict[str, object]]:
+            folder.mkdir(parents=True, exist_ok=True)
+            return [{"name": name, "bytes": write_confined(folder, name, body)} for name, body in parts]
+
+        try:
+            written = await asyncio.get_running_loop().run_in_executor(None, write)
+        except OSError as exc:
+            fail(400, f"The file could not be written into the workspace: {getattr(exc, 'reason', '') or exc}")
+        self.send_json({"session_id": session_id, "files": written}, 201)
+
+    def _too_large(self, limit: int, name: str = "the upload") -> None:
+        fail(413, f"{name} is larger than the limit of {self.app.max_upload_mb:g} MB "
+                  "(LLMAgentExtension.max_upload_mb); send a smaller file or raise the limit.")
+
+
+class VariablesHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, session_id: str) -> None:
+        """The live sandbox's variables with their snapshots (this opens the session if it is not open)."""
+        try:
+            rows = await self.manager.variables(session_id)
+        except LLMAgentError as exc:
+            fail(503, f"The session's sandbox could not be reached: {exc}")
+        self.send_json({"session_id": session_id, "variables": [row.to_dict() for row in rows]})
+
+
+class VariableHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, session_id: str, name: str) -> None:
+        """``?rows=N`` (at most the extension's ``preview_rows``): the snapshot's first rows as JSON and HTML."""
+        raw = self.get_argument("rows", "")
+        if raw and not raw.isdigit():
+            fail(400, f"rows must be a whole number, not {raw!r}.")
+        rows = min(int(raw) if raw else self.app.preview_rows, self.app.preview_rows)
+        try:
+            value = await self.manager.pull(session_id, name)
+        except KeyError as exc:
+            fail(404, str(exc.args[0]) if exc.args else f"No snapshot of {name!r} in this session.")
+        except (LLMAgentError, OSError, ValueError) as exc:
+            fail(422, f"The snapshot of {name!r} cannot be shown: {exc}")
+        loop = asyncio.get_running_loop()
+        self.send_json({"session_id": session_id, **await loop.run_in_executor(None, preview, name, value, rows)})

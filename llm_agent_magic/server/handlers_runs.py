@@ -1,0 +1,168 @@
+"""A run's events after N (REST), and the WebSocket of a session: requests in, events out.
+
+WebSocket protocol (JSON text frames):
+
+- in: ``{"type": "run", "request": str, "mode"?: auto|chat|react|plan, "model"?: str, "files"?: [names]}``,
+  ``{"type": "stop", "run_id"?: str}``, ``{"type": "approval", "run_id", "cell_id", "action", "source"?}``,
+  ``{"type": "resume", "run_id": str, "after": N}`` (also as the query string ``?run_id=R&after=N``);
+- out: each event's ``to_dict()`` with its ``seq`` (1, 2, ... per run, tokens included); ``{"type": "error",
+  "message": str}`` for a message that cannot be carried out (the socket stays open); ``{"type": "stopping",
+  "run_id"}``; after a replay from the store, ``{"type": "replayed", "run_id", "status", "last_seq"}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized, ws_authenticated
+from jupyter_server.base.handlers import JupyterHandler
+from jupyter_server.base.websocket import WebSocketMixin
+from tornado.websocket import WebSocketClosedError, WebSocketHandler
+
+from ..run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
+from ..store import RunNotFound
+from .base import AgentAPIHandler, AgentHandlerMixin, fail
+from .live import LiveRun, RunRefused
+from .uploads import BadName, attached
+
+
+def _after(raw: Any) -> int:
+    try:
+        after = int(raw or 0)
+    except (TypeError, ValueError):
+        raise BadRequest(f"after must be a whole number (the last seq you received), not {raw!r}.") from None
+    if after < 0:
+        raise BadRequest("after must be 0 or more.")
+    return after
+
+
+async def stored_events(handler: AgentHandlerMixin, run_id: str, after: int) -> tuple[list[dict[str, Any]], str]:
+    """The stored events of a run this server does not hold in memory, numbered from 1; and its status."""
+    def read(store: Any) -> tuple[list[dict[str, Any]], str]:
+        events = store.run_events(run_id)
+        status = store.get_run(run_id).status
+        return [{**e, "seq": i} for i, e in enumerate(events, 1) if i > after], status
+
+    return await handler.in_store(read)
+
+
+class RunEventsHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        """``?after=N``: the events with ``seq > N``, the run's status, and whether it is still going here."""
+        try:
+            after = _after(self.get_argument("after", "0"))
+        except BadRequest as exc:
+            fail(400, str(exc))
+        live = self.hub.find(run_id)
+        if live is not None:
+            events, status = [e for e in live.events if e["seq"] > after], live.status
+        else:
+            try:
+                events, status = await stored_events(self, run_id, after)
+            except RunNotFound:
+                fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
+        self.send_json({"run_id": run_id, "status": status, "live": live is not None and live.status == "running",
+                        "events": events})
+
+
+class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, JupyterHandler):
+    """The WebSocket of one session (``/llm-agent/api/sessions/<id>/ws``)."""
+
+    session_id = ""
+
+    @ws_authenticated
+    @authorized("execute")
+    async def get(self, session_id: str) -> None:  # type: ignore[override]  # tornado's get takes *args
+        self.session_id = session_id
+        self._followers: set[asyncio.Task[None]] = set()
+        await super().get(session_id=session_id)
+
+    async def open(self, session_id: str) -> None:
+        super().open()
+        run_id = self.get_argument("run_id", "")
+        if run_id:
+            await self.on_message(json.dumps({"type": "resume", "run_id": run_id, "after": self.get_argument("after", "0")}))
+
+    def on_close(self) -> None:
+        super().on_close()
+        for task in getattr(self, "_followers", ()):
+            task.cancel()  # the runs themselves go on: they belong to the server
+
+    def send(self, message: dict[str, Any]) -> None:
+        with contextlib.suppress(WebSocketClosedError):
+            self.write_message(json.dumps(message, default=str))
+
+    def refuse(self, message: str, **extra: Any) -> None:
+        self.send({"type": "error", "message": message, **extra})
+
+    async def on_message(self, raw: str | bytes) -> None:
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return self.refuse(f"A message is one JSON object; this one is not valid JSON: {exc}")
+        try:
+            if isinstance(data, dict) and data.get("type") == "resume":
+                return await self.resume(str(data.get("run_id") or ""), _after(data.get("after")))
+            request = request_from_dict(data)
+            if isinstance(request, RunRequest):
+                await self.start(request)
+            elif isinstance(request, StopRequest):
+                self.stop(request)
+            elif isinstance(request, ApprovalReply):
+                self.approve(request)
+        except (BadRequest, BadName, RunRefused) as exc:
+            self.refuse(str(exc), request=data.get("type") if isinstance(data, dict) else None)
+
+    async def start(self, request: RunRequest) -> None:
+        if request.files:
+            request.files = attached(self.session_id, request.files, self.manager.paths())
+        request.origin = request.origin or "panel"
+        live = await self.hub.start(self.session_id, request)
+        self.follow(live, 0)
+
+    def stop(self, request: StopRequest) -> None:
+        current = self.hub.current(self.session_id)
+        run_id = request.run_id or (current.run_id if current else "")
+        if not run_id or not self.hub.stop(run_id):
+            raise BadRequest(f"No run {run_id or 'of this session'} is running on this server; nothing to stop.")
+        self.send({"type": "stopping", "run_id": run_id})
+
+    def approve(self, reply: ApprovalReply) -> None:
+        # No agent asks for approval yet (there is no ApprovalRequested event); say so rather than drop it.
+        raise BadRequest(f"Run {reply.run_id!r} is not waiting for an approval of cell {reply.cell_id!r}.")
+
+    async def resume(self, run_id: str, after: int) -> None:
+        if not run_id:
+            raise BadRequest("A resume needs the run_id of the run to follow.")
+        live = self.hub.find(run_id)
+        if live is not None:
+            if live.session_id != self.session_id:
+                raise BadRequest(f"Run {run_id!r} belongs to another session.")
+            self.follow(live, after)
+            return
+        try:
+            events, status = await stored_events(self, run_id, after)
+        except RunNotFound:
+            raise BadRequest(f"There is no run {run_id!r}.") from None
+        for event in events:
+            self.send(event)
+        self.send({"type": "replayed", "run_id": run_id, "status": status,
+                   "last_seq": events[-1]["seq"] if events else after})
+
+    def follow(self, live: LiveRun, after: int) -> None:
+        task = asyncio.create_task(self._forward(live, after))
+        self._followers.add(task)
+        task.add_done_callback(self._followers.discard)
+
+    async def _forward(self, live: LiveRun, after: int) -> None:
+        async for event in live.follow(after):
+            try:
+                await self.write_message(json.dumps(event, default=str))
+            except WebSocketClosedError:
+                return

@@ -1,0 +1,149 @@
+"""Sessions (list, create, rename, delete, messages, export), the models Ollama has, and the diagnostics."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+
+from ..exceptions import LLMError
+from ..llm import LLMClient
+from ..store import ConversationStore, Session, SessionNotFound
+from .base import AgentAPIHandler, fail, json_body
+from .status import diagnostics
+
+
+def session_json(session: Session) -> dict[str, object]:
+    return {"id": session.id, "title": session.title, "created_at": session.created_at,
+            "updated_at": session.updated_at, "message_count": session.message_count}
+
+
+def not_found(session_id: str) -> str:
+    return f"There is no session {session_id!r}; GET /llm-agent/api/sessions lists them."
+
+
+class SessionsHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        sessions = await self.in_store(lambda store: store.list_sessions())
+        self.send_json({"sessions": [session_json(s) for s in sessions]})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """``{"id"?: str, "title"?: str}``: 201 with the new session, 200 with the existing one of that id."""
+        body = json_body(self)
+        session_id, title = body.get("id") or uuid.uuid4().hex[:12], body.get("title", "")
+        if not isinstance(session_id, str) or not isinstance(title, str):
+            fail(400, "A session's id and title are strings.")
+
+        def ensure(store: ConversationStore) -> tuple[Session, bool]:
+            try:
+                return store.get_session(session_id), False
+            except SessionNotFound:
+                return store.create_session(session_id, title), True
+
+        session, created = await self.in_store(ensure)
+        self.send_json(session_json(session), 201 if created else 200)
+
+
+class SessionHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, session_id: str) -> None:
+        try:
+            session = await self.in_store(lambda store: store.get_session(session_id))
+        except SessionNotFound:
+            fail(404, not_found(session_id))
+        current = self.hub.current(session_id)
+        self.send_json({**session_json(session), "running": current.run_id if current else None})
+
+    @tornado.web.authenticated
+    @authorized
+    async def patch(self, session_id: str) -> None:
+        """``{"title": str}`` renames the session."""
+        title = json_body(self).get("title")
+        if not isinstance(title, str):
+            fail(400, 'Send {"title": "..."} to rename a session.')
+        def rename(store: ConversationStore) -> Any:
+            store.rename_session(session_id, title)
+            return store.get_session(session_id)
+
+        try:
+            session = await self.in_store(rename)
+        except SessionNotFound:
+            fail(404, not_found(session_id))
+        self.send_json(session_json(session))
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, session_id: str) -> None:
+        """Deletes the conversation (messages, runs, events) and closes the session's sandbox."""
+        if self.hub.current(session_id) is not None:
+            fail(409, f"Session {session_id!r} is running a request; stop it before deleting the session.")
+        await self.manager.close(session_id)
+        try:
+            await self.in_store(lambda store: store.delete_session(session_id))
+        except SessionNotFound:
+            fail(404, not_found(session_id))
+        self.set_status(204)
+        self.finish()
+
+
+class MessagesHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, session_id: str) -> None:
+        """``?limit=N`` (default all): the last N messages, oldest first."""
+        raw = self.get_argument("limit", "")
+        if raw and not raw.isdigit():
+            fail(400, f"limit must be a whole number, not {raw!r}.")
+        limit = int(raw) if raw else None
+        try:
+            messages = await self.in_store(lambda store: store.recent_messages(session_id, limit))
+        except SessionNotFound:
+            fail(404, not_found(session_id))
+        self.send_json({"session_id": session_id, "messages": [
+            {"id": m.id, "role": m.role, "content": m.content, "mode": m.mode, "run_id": m.run_id,
+             "created_at": m.created_at} for m in messages]})
+
+
+class ExportHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, session_id: str) -> None:
+        try:
+            text = await self.in_store(lambda store: store.export_markdown(session_id))
+        except SessionNotFound:
+            fail(404, not_found(session_id))
+        self.finish(text, set_content_type="text/markdown; charset=utf-8")
+
+
+class ModelsHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The models Ollama has pulled, and the configured default."""
+        llm_config, _, paths = self.configs()
+        client = LLMClient(llm_config, paths=paths)
+        try:
+            models = await client.list_models()
+        except LLMError as exc:
+            fail(502, str(exc))
+        finally:
+            await client.aclose()
+        self.send_json({"models": models, "default": llm_config.model, "host": llm_config.host})
+
+
+class StatusHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """The checks of ``llm-agent doctor``; ``ok`` is false when a required one fails."""
+        running = [live.run_id for live in self.hub.runs.values() if not live.done]
+        checks = await diagnostics(self.manager.config())
+        self.send_json({"ok": not any(c["status"] == "fail" for c in checks), "checks": checks,
+                        "running_runs": running})
