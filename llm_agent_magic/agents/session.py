@@ -276,10 +276,12 @@ class AgentSession:
             emit(Error("internal", f"The agent hit an internal error: {exc!r}. The session is still usable.", False))
         finally:
             emit(RunFinished(status, duration=time.monotonic() - started))
+            # Queued now, behind the run's events, on the one writer thread: a cancellation from here on cannot
+            # keep the run's status from the store.
+            writes.append(asyncio.get_running_loop().run_in_executor(self._writer, self.store.finish_run, run_id, status))
             for failed in await asyncio.shield(asyncio.gather(*writes, return_exceptions=True)):
                 if isinstance(failed, BaseException):
                     _log.error("run %s: an event could not be stored: %r", run_id, failed)
-            await asyncio.shield(self._store(self.store.finish_run, run_id, status))
 
     async def _dry_run(self, ctx: ToolContext) -> str:
         coder = self.tools.get("python_coder")
