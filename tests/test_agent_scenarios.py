@@ -268,3 +268,13 @@ async def test_reset_forgets_the_conversation_and_the_sandbox(make_session, sand
     after = await sandbox.async_execute("print('kept_before_reset' in dir())")
     assert after.stdout == "False\n"
     assert not any(Path(sandbox.snapshots_dir).iterdir())
+
+
+async def test_a_run_cancelled_after_it_finished_still_has_its_status_stored(make_session):
+    session, _ = make_session(scenario("route_chat"))
+    async for event in session.run("What is a p-value?", mode="chat"):
+        if isinstance(event, RunFinished):
+            session._task.cancel()  # e.g. a server stopping right after the run's last event went out
+    run = session.store.get_run(event.run_id)
+    assert run.status == "ok"
+    assert [e["type"] for e in session.store.run_events(event.run_id)][-1] == "run_finished"
