@@ -13,6 +13,8 @@ from tornado import web
 
 from ..agents.manager import SessionManager
 from ..config import LLMConfig, PathsConfig, SandboxConfig
+from ..exceptions import LLMError
+from ..llm import LLMClient
 from ..store import ConversationStore
 from .live import RunHub
 
@@ -56,6 +58,17 @@ class AgentHandlerMixin(ExtensionHandlerMixin):
     @property
     def app(self) -> Any:
         return self.settings["llm_agent_app"]
+
+    async def ollama_models(self) -> list[str]:
+        """The models the configured Ollama has pulled; 502 saying why when it cannot be asked."""
+        llm_config, _, paths = self.configs()
+        client = LLMClient(llm_config, paths=paths)
+        try:
+            return await client.list_models()
+        except LLMError as exc:
+            fail(502, str(exc))
+        finally:
+            await client.aclose()
 
     def configs(self) -> tuple[LLMConfig, SandboxConfig, PathsConfig]:
         llm, sandbox, _, paths = self.manager.effective()

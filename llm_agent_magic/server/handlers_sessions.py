@@ -8,8 +8,6 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from ..exceptions import LLMError
-from ..llm import LLMClient
 from ..store import ConversationStore, Session, SessionNotFound
 from .base import AgentAPIHandler, fail, json_body
 from .status import diagnostics
@@ -127,14 +125,8 @@ class ModelsHandler(AgentAPIHandler):
     @authorized
     async def get(self) -> None:
         """The models Ollama has pulled, and the configured default."""
-        llm_config, _, paths = self.configs()
-        client = LLMClient(llm_config, paths=paths)
-        try:
-            models = await client.list_models()
-        except LLMError as exc:
-            fail(502, str(exc))
-        finally:
-            await client.aclose()
+        llm_config, _, _ = self.configs()
+        models = await self.ollama_models()
         self.send_json({"models": models, "default": llm_config.model, "host": llm_config.host})
 
 

@@ -21,8 +21,6 @@ from tornado.iostream import StreamClosedError
 
 from ..cells import make_bundle
 from ..events import Answer, Error, Token, Usage, event_from_dict
-from ..exceptions import LLMError
-from ..llm import LLMClient
 from ..run_requests import MODE_ALIASES, BadRequest, RunRequest
 from .base import AgentAPIHandler, fail, json_body
 from .live import LiveRun, RunRefused, SessionBusy
@@ -58,14 +56,7 @@ class OpenAIModelsHandler(OpenAIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        llm_config, _, paths = self.configs()
-        client = LLMClient(llm_config, paths=paths)
-        try:
-            models = await client.list_models()
-        except LLMError as exc:
-            fail(502, str(exc))
-        finally:
-            await client.aclose()
+        models = await self.ollama_models()
         data = [{"id": name, "object": "model", "created": 0, "owned_by": owner}
                 for name, owner in [(AGENT_MODEL, "llm-agent")] + [(m, "ollama") for m in models]]
         self.send_json({"object": "list", "data": data})
