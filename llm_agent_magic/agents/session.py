@@ -210,6 +210,8 @@ class AgentSession:
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task  # after RunFinished it only finishes writing the run to the store
+            # Even when the task was cancelled meanwhile, the store has the whole run before run() returns.
+            await asyncio.gather(*writes, return_exceptions=True)
 
     async def _store(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: method(*args, **kwargs))
