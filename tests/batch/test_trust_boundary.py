@@ -10,6 +10,7 @@ import json
 
 import nbformat
 import pytest
+from agent_helpers import coder_script
 from batch_helpers import read, run_cli, write_notebook
 from html_checks import active_parts
 from nbformat.sign import NotebookNotary
@@ -30,22 +31,10 @@ HOSTILE_CODE = (
 )
 
 
-def react_script(code: str, answer: str) -> dict:
-    return {"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-        {"purpose": "react", "match": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "It was displayed."}},
-        {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "Display it"}},
-        {"purpose": "code", "reply": f"```python\n{code}```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": answer},
-    ]}
-
-
 def test_html_and_scripts_from_the_sandbox_never_reach_the_notebook(folder, data_root, tmp_path):
     write_notebook(folder / "hostile.ipynb", "%load_ext llm_agent_magic", "%%agent\nShow me the table.")
     # The model was talked into echoing the markup in its answer too.
-    with FakeOllama(react_script(HOSTILE_CODE, f"Here it is: {ATTACK} **done**")) as server:
+    with FakeOllama(coder_script(HOSTILE_CODE, f"Here it is: {ATTACK} **done**")) as server:
         out = run_cli("hostile.ipynb", cwd=folder, host=server.url, data_root=data_root)
     assert out.returncode == 0, out.stderr
     nb = read(folder / "hostile.out.ipynb")
