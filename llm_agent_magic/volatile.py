@@ -92,12 +92,10 @@ def _machine_folders() -> list[str]:
     return [f.rstrip("/") for f in folders if f and len(f.rstrip("/")) > 3]
 
 
-def scrub(text: str, extra: dict[str, str] | None = None) -> str:
-    """``text`` with every registered (and ``extra``) volatile text replaced by its placeholder."""
-    items = texts()
-    if extra:
-        items = dict(sorted({**items, **extra}.items(), key=lambda kv: len(kv[0]), reverse=True))
-    for literal, placeholder in items.items():
+def scrub(text: str, items: dict[str, str] | None = None) -> str:
+    """``text`` with every volatile text replaced by its placeholder; ``items``: ``texts()``, when a caller
+    scrubs many strings at once and has read them already."""
+    for literal, placeholder in (texts() if items is None else items).items():
         if literal in text:
             text = text.replace(literal, placeholder)
     return text

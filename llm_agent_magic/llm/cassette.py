@@ -37,14 +37,14 @@ PURPOSE_HEADER = "X-LLM-Agent-Purpose"
 _FINGERPRINT_KEYS = ("model", "stream", "messages", "prompt", "system", "input", "format", "tools", "query")
 
 
-def _scrubbed(value: Any) -> Any:
-    """``value`` with volatile texts replaced in every string it holds (before JSON escapes them)."""
+def _scrubbed(value: Any, items: dict[str, str]) -> Any:
+    """``value`` with the volatile texts ``items`` replaced in every string it holds (before JSON escapes them)."""
     if isinstance(value, str):
-        return volatile.scrub(value)
+        return volatile.scrub(value, items)
     if isinstance(value, dict):
-        return {k: _scrubbed(v) for k, v in value.items()}
+        return {k: _scrubbed(v, items) for k, v in value.items()}
     if isinstance(value, list):
-        return [_scrubbed(v) for v in value]
+        return [_scrubbed(v, items) for v in value]
     return value
 
 
@@ -108,7 +108,7 @@ class Cassette:
         purpose = request.headers.get(PURPOSE_HEADER, "")
         key = {"path": request.url.path, "purpose": purpose}
         key.update({k: body[k] for k in _FINGERPRINT_KEYS if k in body})
-        canonical = json.dumps(_scrubbed(key), sort_keys=True, ensure_ascii=False)
+        canonical = json.dumps(_scrubbed(key, volatile.texts()), sort_keys=True, ensure_ascii=False)
         last = ""
         if isinstance(body.get("messages"), list) and body["messages"]:
             last = str(body["messages"][-1].get("content", ""))
