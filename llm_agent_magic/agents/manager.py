@@ -165,7 +165,7 @@ class SessionManager:
 
     async def variables(self, session_id: str) -> list[VariableRow]:
         """The live sandbox's variables with their snapshots, then variables kept only as snapshots."""
-        session = await self.open(session_id)
+        session = self.find(session_id) or await self.open(session_id)
         sandbox = session.sandbox
         if sandbox is None:
             return []
