@@ -53,10 +53,6 @@ class Transcript:
         self.turns += [self._current(instruction), {"role": "assistant", "content": reply}]
         self._pending = []
 
-    @property
-    def pending(self) -> str:
-        return "\n\n".join(self._pending)
-
 
 def fit(head: list[Message], opening: Message, turns: list[Message], current: Message, budget: int) -> list[Message]:
     """``[*head, opening, *turns, current]`` within ``budget`` tokens.
