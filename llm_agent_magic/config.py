@@ -282,6 +282,23 @@ class AgentConfig(Configurable):
     include_failed_cells = Bool(True, help="Keep failed attempts (marked) among the generated cells.").tag(
         config=True
     )
+    approval = Bool(
+        False,
+        help="Ask before each generated cell runs (Run / Edit / Skip): the default of a run whose request does not "
+             "say (RunRequest.approval; %%agent --approve, the panel's toggle).",
+    ).tag(config=True)
+    approval_timeout = Float(
+        600.0,
+        help="Seconds a cell waits for its approval; then the run stops with an ApprovalTimeout error and the cell "
+             "does not run. 0: wait until the run is stopped.",
+    ).tag(config=True)
+
+    @validate("approval_timeout")
+    def _check_approval_timeout(self, proposal: dict[str, Any]) -> float:
+        value: float = proposal["value"]
+        if value < 0:
+            raise TraitError("AgentConfig.approval_timeout must be 0 (wait until stopped) or more seconds")
+        return value
 
 
 class PathsConfig(Configurable):

@@ -139,6 +139,23 @@ class MalformedSteps(AgentError):
         )
 
 
+class ApprovalTimeout(AgentError):
+    """A generated cell waited longer than ``AgentConfig.approval_timeout`` for Run / Edit / Skip."""
+
+    recoverable = False
+
+    def __init__(self, attempt: int, seconds: float):
+        super().__init__(
+            f"Generated cell (attempt {attempt}) waited {seconds:g} s for Run / Edit / Skip and got no answer, so it "
+            f"did not run and the run stopped. Ask again and answer sooner, or raise AgentConfig.approval_timeout "
+            f"(0 waits until you stop the run)."
+        )
+
+
+class NotWaitingForApproval(AgentError, ValueError):
+    """An ``ApprovalReply`` for a run or cell that is not waiting for one."""
+
+
 # --- Sandbox ---------------------------------------------------------------------
 
 

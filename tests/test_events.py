@@ -21,7 +21,10 @@ SAMPLES: list[ev.Event] = [
     ev.StepFinished(0, "ok", summary="df has 120 rows"),
     ev.Thought("I should look at the columns first."),
     ev.ToolCall("web_search", "population of Lyon 2023"),
-    ev.CodeCell("import pandas as pd\ndf = pd.read_csv('sales.csv')", attempt=2, step=0, cell_id="c1"),
+    ev.CodeCell("import pandas as pd\ndf = pd.read_csv('sales.csv')", attempt=2, step=0, cell_id="c1",
+                approval="edited", original_source="df = pd.read_csv('sales.csv')"),
+    ev.ApprovalRequested("c1", "df = pd.read_csv('sales.csv')", attempt=2, step=0, task="load sales.csv",
+                         reason="attempt 1 failed (name_error)", timeout=600.0),
     ev.CellOutput(
         "c1",
         [

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -24,7 +25,7 @@ from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, 
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
 from ..prompts import Transcript, render_prompt
-from ..run_requests import RunRequest
+from ..run_requests import ApprovalReply, RunRequest
 from ..sandbox import SandboxKernel
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
@@ -33,6 +34,7 @@ from ..tools.files import attach, describe_file
 from ..tools.python_coder import PythonCoderTool
 from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
+from .approval import ApprovalDesk
 from .chat import run_chat
 from .classifier import classify
 from .plan_execute import run_plan_execute
@@ -82,6 +84,7 @@ class AgentSession:
         self.tools = tools or default_tools()
         self._owns = owns
         self._task: asyncio.Task[None] | None = None
+        self._approvals = ApprovalDesk()
         #: One thread writes the store (events, messages) in order, so the event loop never waits on SQLite.
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-store")
         store.ensure_session(session_id)
@@ -132,6 +135,18 @@ class AgentSession:
             self._task.cancel()
             return True
         return False
+
+    def approve(self, reply: ApprovalReply) -> None:
+        """Hand the user's Run / Edit / Skip to the cell waiting for it; safe to call from any thread.
+
+        ``NotWaitingForApproval`` (saying what is waiting) when no cell of that run and id waits now.
+        """
+        self._approvals.reply(reply)
+
+    @property
+    def waiting_for_approval(self) -> list[tuple[str, str]]:
+        """(run id, cell id) of the cells waiting for an approval now."""
+        return self._approvals.waiting()
 
     async def reset(self, *, restart_sandbox: bool = True) -> None:
         """A new conversation and a fresh sandbox: stored messages and runs, snapshots and variables go.
@@ -247,6 +262,7 @@ class AgentSession:
                 sandbox=self.sandbox,
                 transcript=transcript,
                 model=request.model,
+                approve=self._approver(request, emit),
             )
             if mode == "auto":
                 classified = await classify(ctx)
@@ -284,6 +300,13 @@ class AgentSession:
             for failed in await asyncio.shield(asyncio.gather(*writes, return_exceptions=True)):
                 if isinstance(failed, BaseException):
                     _log.error("run %s: an event could not be stored: %r", run_id, failed)
+
+    def _approver(self, request: RunRequest, emit: Callable[[Event], None]) -> Any:
+        """How the run's cells wait for the user, or None when they run without asking (a dry run runs nothing)."""
+        wanted = self.config.approval if request.approval is None else request.approval
+        if not wanted or request.dry_run:
+            return None
+        return functools.partial(self._approvals.ask, emit=emit, timeout=self.config.approval_timeout)
 
     async def _dry_run(self, ctx: ToolContext) -> str:
         coder = self.tools.get("python_coder")

@@ -22,6 +22,7 @@ from IPython.display import display
 from ..exceptions import LLMAgentError, SetupError
 from ..run_requests import BadRequest, RunRequest
 from ..sandbox.untrusted import clean_markdown
+from .approve import kernel_takes_input
 from .render import table_data
 from .sessions import ShellSessions, default_session_id, env_cassette
 from .stream import RunStream
@@ -54,6 +55,8 @@ MAX_LISTED_COLUMNS = 20
 @argument("--session", default=None, help="Session id (default: $LLM_AGENT_SESSION, else the notebook's path).")
 @argument("--files", nargs="+", default=[], metavar="PATH", help="Files to copy into the sandbox's workspace.")
 @argument("--dry-run", action="store_true", help="Show the code the agent would run first; run nothing.")
+@argument("--approve", action="store_true",
+          help="Ask Run / edit / skip before each generated cell runs (default: AgentConfig.approval).")
 @argument("--quiet", action="store_true", help="No live display; only the final result.")
 def _cell_options(line: str, cell: str | None = None) -> None:
     """The options of %%agent (the parser is built from the decorators)."""
@@ -168,6 +171,13 @@ class AgentMagics(Magics):
             files.append(full)
         session_id = args.session or default_session_id(ns)
         session = self._session(session_id)
+        approval = True if args.approve else None  # None: the session's AgentConfig.approval
+        if (args.approve or session.config.approval) and not args.dry_run and not kernel_takes_input(self.shell):
+            raise UsageError(
+                "Approval (--approve or AgentConfig.approval) asks Run / edit / skip through an input request, and "
+                "this front end cannot answer one (llm-agent run and nbclient cannot). Remove --approve, or set "
+                "AgentConfig.approval = False for this run (llm-agent run --AgentConfig.approval=False)."
+            )
         for name, df in frames.items():
             try:
                 self.sessions.loop.call(session.sandbox.async_push(name, df))
@@ -175,7 +185,7 @@ class AgentMagics(Magics):
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         try:
             run = RunRequest(request, mode=args.mode, model=args.model, files=files, dry_run=args.dry_run,
-                             origin="magic")
+                             approval=approval, origin="magic")
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
         stream = RunStream(self.sessions.loop, session, quiet=args.quiet, dry_run=args.dry_run)
