@@ -14,14 +14,14 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from traitlets.config import Config
 
 from .. import volatile
 from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
-from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, Token
+from ..events import Answer, ApprovalRequested, Classified, Error, Event, RunFinished, RunStarted, Token
 from ..exceptions import LLMAgentError
 from ..llm import LLMClient
 from ..prompts import Transcript, render_prompt
@@ -301,7 +301,9 @@ class AgentSession:
                 if isinstance(failed, BaseException):
                     _log.error("run %s: an event could not be stored: %r", run_id, failed)
 
-    def _approver(self, request: RunRequest, emit: Callable[[Event], None]) -> Any:
+    def _approver(
+        self, request: RunRequest, emit: Callable[[Event], None]
+    ) -> Callable[[ApprovalRequested], Awaitable[ApprovalReply]] | None:
         """How the run's cells wait for the user, or None when they run without asking (a dry run runs nothing)."""
         wanted = self.config.approval if request.approval is None else request.approval
         if not wanted or request.dry_run:
