@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from pathlib import Path
 
 import pytest
 from agent_helpers import coder_script, of
@@ -22,6 +23,7 @@ from llm_agent_magic.events import (
     Error,
     Observation,
     RunFinished,
+    StepFinished,
 )
 from llm_agent_magic.exceptions import NotWaitingForApproval
 from llm_agent_magic.run_requests import ApprovalReply, RunRequest
@@ -198,3 +200,21 @@ async def test_a_reply_from_another_thread_reaches_the_run(make_session):
 
     events = await asyncio.wait_for(answering(session, RunRequest("Print it.", approval=True), answer), 120)
     assert "from a thread" in outputs_text(of(events, CellOutput)[0]) and events[-1].status == "ok"
+
+
+async def test_plan_steps_ask_for_their_cells_and_a_skipped_step_goes_on(make_session, tmp_path):
+    (tmp_path / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
+    session, server = make_session(Path(__file__).parent / "scenarios" / "plan_two_steps.json")
+    request = RunRequest("Load sales.csv and total the price by region.", files=[str(tmp_path / "sales.csv")],
+                         approval=True)
+    events = await answering(session, request,
+                             lambda e: ApprovalReply(e.run_id, e.cell_id, "run" if e.step == 0 else "skip"))
+    asked = of(events, ApprovalRequested)
+    assert [(a.step, a.task) for a in asked] == [(0, "Load sales.csv as sales"), (1, "Total price by region")]
+    assert [(o.status, o.cell_id) for o in of(events, CellOutput)] == [("ok", asked[0].cell_id),
+                                                                     ("skipped", asked[1].cell_id)]
+    assert [e.index for e in of(events, StepFinished)] == [0, 1] and events[-1].status == "ok"
+    names = {v.name for v in await session.sandbox.async_variables()}
+    assert "sales" in names and "totals" not in names
+    step_two = [r for r in server.requests_for("react") if "The user skipped this cell" in r.text]
+    assert step_two and not server.requests_for("fix")
