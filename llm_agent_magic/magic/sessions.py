@@ -73,7 +73,7 @@ class ShellSessions:
         self.agent_config = AgentConfig(parent=shell)
         self.paths_config = PathsConfig(parent=shell)
         self.loop = AgentLoop()
-        self.manager = SessionManager(explicit=self.explicit, imposed=imposed_by_runner)
+        self.manager = SessionManager(explicit=self.explicit, imposed=imposed_by_runner, front_end=front_end())
         self._fresh_done: set[str] = set()
 
     @property
@@ -136,6 +136,11 @@ class ShellSessions:
             except Exception:  # shutting down anyway
                 pass
         self.loop.stop()
+
+
+def front_end() -> str:
+    """"batch" in a kernel ``llm-agent run`` started (it always sets ``LLM_AGENT_FRESH_SESSION``), else "magic"."""
+    return "batch" if env.FRESH_SESSION in os.environ else "magic"
 
 
 def imposed_by_runner() -> Config:
