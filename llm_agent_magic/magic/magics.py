@@ -167,6 +167,8 @@ class AgentMagics(Magics):
                 raise _usage_error(f"--files: {path} does not exist (looked in {os.path.dirname(full)}).")
             files.append(full)
         session_id = args.session or default_session_id(ns)
+        if self.sessions.resets_on_open(session_id):
+            self._say_if_busy(session_id)
         session = self._session(session_id)
         if frames:
             self._say_if_busy(session_id)
