@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -27,7 +28,16 @@ from typing import Any
 from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
-from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
+from ..config import (
+    CONFIG_CLASSES,
+    CONFIG_FILE_NAME,
+    AgentConfig,
+    LLMConfig,
+    PathsConfig,
+    SandboxConfig,
+    config_search_path,
+    load_config_files,
+)
 from ..exceptions import LLMAgentError, SessionBusy, SetupError
 from ..llm import LLMClient
 from ..sandbox import SessionPaths, load_variable
@@ -93,10 +103,26 @@ class SessionManager:
         self._imposed = imposed or Config
         self.front_end = front_end
         self.sessions: dict[str, AgentSession] = {}
+        self._files: tuple[tuple[Any, ...], Config] | None = None
+
+    def _config_files(self) -> Config:
+        """The config files' settings, read again only when a file appeared, went or changed: every run on the
+        server resolves the settings, and parsing the files each time is the bulk of that work."""
+        signature = []
+        for folder in config_search_path():
+            for ext in (".py", ".json"):
+                path = os.path.join(folder, CONFIG_FILE_NAME + ext)
+                with contextlib.suppress(OSError):
+                    st = os.stat(path)
+                    signature.append((path, st.st_mtime_ns, st.st_size, st.st_ino))
+        key = tuple(signature)
+        if self._files is None or self._files[0] != key:
+            self._files = (key, load_config_files()[0])
+        return copy.deepcopy(self._files[1])  # merging shares sub-configs: the cached one must stay as read
 
     # --- settings -------------------------------------------------------------------------------------
     def config(self) -> Config:
-        return resolve_config(self._explicit(), self._imposed())
+        return resolve_config(self._explicit(), self._imposed(), files=self._config_files())
 
     def effective(self) -> tuple[LLMConfig, SandboxConfig, AgentConfig, PathsConfig]:
         cfg = self.config()
@@ -160,6 +186,7 @@ class SessionManager:
     async def close_all(self) -> None:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
 
     # --- what front ends ask about a session ---------------------------------------------------------------
     def history(self, session_id: str, limit: int = 20) -> list[dict[str, str]]:

@@ -94,6 +94,7 @@ class AgentSession:
         self.tools = tools or default_tools()
         self._owns = owns
         self._task: asyncio.Task[None] | None = None
+        self._ended = False
         #: One thread writes the store (events, messages) in order, so the event loop never waits on SQLite.
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-store")
         store.ensure_session(session_id)
@@ -137,7 +138,9 @@ class AgentSession:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """A run is going (until its ``RunFinished``: what it still writes to the store is queued by then, in
+        order on the session's writer thread, so the next run need not wait for the disk)."""
+        return self._task is not None and not self._task.done() and not self._ended
 
     def cancel(self) -> bool:
         """Stop the current run: the model stream closes, the sandbox is interrupted, the run ends 'cancelled'."""
@@ -254,6 +257,7 @@ class AgentSession:
                 writes.append(loop.run_in_executor(self._writer, self.store.append_event, run_id, event.to_dict()))
             queue.put_nowait(event)
 
+        self._ended = False
         task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes, recorded))
         finished = False
         try:
@@ -360,6 +364,7 @@ class AgentSession:
             # Queued now, behind the run's events, on the one writer thread: a cancellation from here on cannot
             # keep the run's status from the store.
             writes.append(asyncio.get_running_loop().run_in_executor(self._writer, self.store.finish_run, run_id, status))
+            self._ended = True
             for failed in await asyncio.shield(asyncio.gather(*writes, return_exceptions=True)):
                 if isinstance(failed, BaseException):
                     _log.error("run %s: an event could not be stored: %r", run_id, failed)
