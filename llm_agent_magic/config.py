@@ -162,8 +162,9 @@ class SandboxConfig(Configurable):
     session_wait_timeout = Float(
         60.0,
         help=(
-            "Seconds to wait for a session that another process is using (its sandbox kernel belongs to that "
-            "process) before giving up with SessionBusy. 0: refuse at once."
+            "Seconds a run (or %agent vars/pull/push/reset) waits for the session's run lock while another run, of "
+            "this or another process or front end, is using the session's sandbox, before giving up with "
+            "SessionBusy. 0: refuse at once."
         ),
     ).tag(config=True)
     execution_timeout = Float(120.0, help="Seconds one execution may run before it is interrupted.").tag(config=True)

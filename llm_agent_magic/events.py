@@ -36,6 +36,7 @@ __all__ = [
     "Token",
     "ToolCall",
     "Usage",
+    "Waiting",
     "event_from_dict",
 ]
 
@@ -71,6 +72,20 @@ class RunStarted(Event):
     request: str
     mode_requested: str = "auto"
     session_id: str = ""
+
+
+@dataclass
+class Waiting(Event):
+    """The run waits for its session: ``holder`` (e.g. "a run started from the side panel (pid 123, since
+    18:02:05)") is using the session's sandbox. ``front_end``, ``pid`` and ``since`` are the holder's, when known;
+    the run gives up after ``timeout`` seconds. Sent again if the holder changes."""
+
+    type: ClassVar[str] = "waiting"
+    holder: str
+    front_end: str = ""
+    pid: int | None = None
+    since: float | None = None
+    timeout: float = 0.0
 
 
 @dataclass
@@ -258,6 +273,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         RunStarted,
+        Waiting,
         Classified,
         PlanCreated,
         StepStarted,

@@ -12,6 +12,8 @@ from llm_agent_magic import events as ev
 
 SAMPLES: list[ev.Event] = [
     ev.RunStarted("plot sales by month", mode_requested="auto", session_id="nb/analysis.ipynb", run_id="r1"),
+    ev.Waiting("a run started from the side panel (pid 123, since 18:02:05)", front_end="panel", pid=123,
+               since=1764612125.0, timeout=60.0, run_id="r1"),
     ev.Classified("plan_execute", "needs data loading and a chart", fallback=True, run_id="r1"),
     ev.PlanCreated(
         [{"goal": "load sales.csv", "tool": "python_coder", "success_criteria": "a DataFrame `df`"}],

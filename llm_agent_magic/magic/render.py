@@ -38,6 +38,7 @@ from ..events import (
     Thought,
     Token,
     ToolCall,
+    Waiting,
 )
 from ..sandbox.untrusted import clean_markdown
 
@@ -72,8 +73,11 @@ class LiveView:
     errors: list[Error] = field(default_factory=list)
     stopping: bool = False
     finished: str = ""
+    waiting: Waiting | None = None
 
     def apply(self, event: Event) -> None:
+        # Whatever the run does after waiting means it has the session now.
+        self.waiting = event if isinstance(event, Waiting) else None
         if isinstance(event, Classified):
             self.mode, self.reason = event.mode, event.reason
         elif isinstance(event, PlanCreated):
@@ -112,9 +116,14 @@ class LiveView:
             head += f" · {MODE_NAMES.get(self.mode, self.mode)}"
             if self.reason:
                 head += f" — {self.reason}"
+        elif self.waiting is not None:
+            head += " · waiting for the session…"
         else:
             head += " · choosing how to answer…"
         parts.append(head)
+        if self.waiting is not None:
+            parts.append(f"_Waiting for {self.waiting.holder} to finish: this session's sandbox runs one thing at "
+                         f"a time (giving up after {self.waiting.timeout:g} s)._")
         if self.steps:
             lines = [f"{i + 1}. {STEP_MARKS[s['state']]} {s['goal']}" for i, s in enumerate(self.steps)]
             parts.append("**Plan**\n\n" + "\n".join(lines))
