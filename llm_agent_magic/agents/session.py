@@ -271,6 +271,9 @@ class AgentSession:
             queue.put_nowait(event)
 
         self._ended = False
+        # Emitted here, not in the task: the first event is ready when the caller first asks, without waiting
+        # for the loop to start the task (on a busy server each wait is a turn behind every other run).
+        emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id))
         task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes, recorded))
         finished = False
         try:
@@ -312,7 +315,6 @@ class AgentSession:
         started = time.monotonic()
         status = "ok"
         text, mode = request.request, request.resolved_mode
-        emit(RunStarted(text, mode_requested=request.mode, session_id=self.session_id))
         locked = False
         try:
             await recorded  # e.g. SessionNotFound: the session was deleted meanwhile

@@ -88,6 +88,9 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
 
     async def open(self, session_id: str) -> None:
         super().open()
+        # Events are small frames sent one by one: without TCP_NODELAY, Nagle's algorithm holds each one behind the
+        # peer's delayed ACK (40 ms on Linux), so a token would reach the client up to 40 ms late.
+        self.set_nodelay(True)
         run_id = self.get_argument("run_id", "")
         if run_id:
             await self.on_message(json.dumps({"type": "resume", "run_id": run_id, "after": self.get_argument("after", "0")}))
@@ -169,13 +172,24 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                    "last_seq": events[-1]["seq"] if events else after})
 
     def follow(self, live: LiveRun, after: int) -> None:
-        task = asyncio.create_task(self._forward(live, after))
+        # What the run has now goes out at once, the rest from a task: a new run's first event does not wait
+        # for that task's first turn of the loop.
+        seen = max(after, 0)
+        for event in live.events[seen:]:
+            self.send(event)
+        task = asyncio.create_task(self._forward(live, max(seen, len(live.events))))
         self._followers.add(task)
         task.add_done_callback(self._followers.discard)
 
     async def _forward(self, live: LiveRun, after: int) -> None:
-        async for event in live.follow(after):
+        # A burst (a fast model's tokens) is written frame by frame without a wait between frames; the wait for
+        # the socket to take it comes once per burst, so a slow client slows only its own run's stream.
+        async for batch in live.batches(after):
             try:
-                await self.write_message(json.dumps(event, default=str))
+                written = None
+                for event in batch:
+                    written = self.write_message(json.dumps(event, default=str))
+                if written is not None:
+                    await written
             except WebSocketClosedError:
                 return
