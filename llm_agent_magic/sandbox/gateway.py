@@ -8,7 +8,7 @@ both gateways with retries, TLS client certificates and token renewal, and it fo
 variables Enterprise Gateway reads to place a kernel (``KERNEL_NAMESPACE``, ``KERNEL_IMAGE``,
 ``KERNEL_USERNAME``...). It needs no running server: its only process-wide state is the
 ``GatewayClient`` singleton, which ``configure`` fills from ``SandboxConfig``. It is built for the
-server, though, and four of its habits would hurt a plain process such as ``llm-agent run``; the
+server, though, and five of its habits would hurt a plain process such as ``llm-agent run``; the
 subclasses below change only those:
 
 - ``is_alive`` answers True for a kernel the gateway no longer has (it only refreshes the model);
@@ -16,7 +16,9 @@ subclasses below change only those:
 - once the WebSocket closes (the kernel was deleted), every read raises at once without yielding, so a
   reader that retries would block the event loop; here a closed channel is an empty one, and the
   liveness check (the REST model) says the kernel is gone;
-- the WebSocket is opened without the token, which a gateway started with an auth token refuses.
+- the WebSocket is opened without the token, which a gateway started with an auth token refuses;
+- messages are sent without their channel, so the gateway puts them all on shell (a control channel
+  interrupt request too).
 
 The token comes from ``$LLM_AGENT_GATEWAY_TOKEN`` (or jupyter_server's own ``$JUPYTER_GATEWAY_AUTH_TOKEN``),
 never from a setting that could be printed, and is never logged.
@@ -98,7 +100,11 @@ def auth_header() -> list[str]:
 
 
 class _QuietChannel(ChannelQueue):
-    """A channel that waits without spinning, and reads as empty once the gateway closed the WebSocket."""
+    """A channel that waits without spinning, reads as empty once the gateway closed the WebSocket, and says
+    which channel a message is for (without it, gateways put everything on shell: an interrupt too)."""
+
+    def send(self, msg: dict[str, Any]) -> None:
+        super().send({**msg, "channel": self.channel_name})
 
     async def _async_get(self, timeout: float | None = None) -> Any:
         deadline = None if timeout is None else time.monotonic() + max(0.0, timeout)

@@ -138,8 +138,8 @@ class RemoteFiles:
             if self._sent.get(entry.relpath) == state or self._fetched.get(entry.relpath) == state:
                 continue
             if entry.size > self.limit:
-                self._note(f"{entry.relpath} was not sent to the sandbox: it is {entry.size:,} bytes, more than "
-                           f"SandboxConfig.transfer_max_mb allows")
+                self._note(f"{entry.relpath} was not sent to the sandbox: it is {entry.size:,} bytes, more than the "
+                           f"{self.limit:,} bytes SandboxConfig.transfer_max_mb allows")
                 self._sent[entry.relpath] = state
                 continue
             await self.send("workspace", self.paths.workspace, entry.relpath)
@@ -204,7 +204,11 @@ class RemoteFiles:
         fetched = []
         for item in _files(listing)[:MAX_LISTED]:
             name, state = item["name"], (item["size"], item["mtime_ns"])
-            if item["refused"] or self._fetched.get(name) == state:
+            if self._fetched.get(name) == state:
+                continue
+            if item["refused"]:  # a link, a FIFO...: never fetched, and the model hears why
+                self._note(f"{name[:100]} was not fetched from the sandbox: {item['refused'][:200]}")
+                self._fetched[name] = state
                 continue
             if self._sent.get(name) == state:  # what this side sent (with its time), unchanged
                 self._fetched[name] = state
@@ -212,10 +216,11 @@ class RemoteFiles:
             try:
                 _check_name(name)
                 if item["size"] > self.limit:
-                    raise TransferError(f"it is {item['size']:,} bytes, more than SandboxConfig.transfer_max_mb allows")
+                    raise TransferError(f"it is {item['size']:,} bytes, more than the {self.limit:,} bytes "
+                                        f"SandboxConfig.transfer_max_mb allows")
                 await self.fetch("workspace", name, self.paths.workspace)
             except (TransferError, UnsafePath, ValueError) as exc:
-                self._note(f"{name} was not fetched from the sandbox: {exc}")
+                self._note(f"{name[:100]} was not fetched from the sandbox: {exc}")
                 self._fetched[name] = state
                 continue
             local = _local_state(self.paths.workspace, name)

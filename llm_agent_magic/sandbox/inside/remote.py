@@ -20,7 +20,6 @@ import base64
 import fnmatch
 import os
 import secrets
-import shutil
 import sys
 import tempfile
 from typing import Any
@@ -147,8 +146,23 @@ class Transfers:
         """Remove this launch's folders (the parent has what it needs: it fetched it)."""
         for key in list(self._uploads):
             self._abort(key)
-        shutil.rmtree(self.where["root"], ignore_errors=True)
-        return {"removed": self.where["root"]}
+        # By path, bottom up (not shutil.rmtree's descriptor walk, which the audit hook cannot follow).
+        errors: list[str] = []
+        for folder, subfolders, files in os.walk(self.where["root"], topdown=False):
+            for name in files:
+                _remove(os.unlink, os.path.join(folder, name), errors)
+            for name in subfolders:
+                path = os.path.join(folder, name)
+                _remove(os.unlink if os.path.islink(path) else os.rmdir, path, errors)
+        _remove(os.rmdir, self.where["root"], errors)
+        return {"removed": self.where["root"], "errors": errors[:10]}
+
+
+def _remove(fn: Any, path: str, errors: list[str]) -> None:
+    try:
+        fn(path)
+    except OSError as exc:
+        errors.append(f"{path}: {exc}")
 
 
 def _check_name(name: object) -> None:
