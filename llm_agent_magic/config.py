@@ -481,7 +481,10 @@ def _default_repr(cls: type[Configurable], name: str, trait: Any) -> str:
         return f"${env} or {DEFAULT_OLLAMA_HOST}"
     if env:
         return f"${env} or {trait.default_value!r}"
-    if isinstance(trait, (Dict, Type)):  # a Type's default is its import path, not the class it names
+    if isinstance(trait, Type):  # its import path (traitlets replaces it by the class once an instance exists)
+        value = trait.default_value
+        return repr(value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}")
+    if isinstance(trait, Dict):
         return repr(trait.default_value)
     return repr(trait.default())
 

@@ -52,7 +52,23 @@ async def run_checks(
 
 
 def _machine_checks(sandbox: SandboxConfig, paths: PathsConfig) -> list[Diagnostic]:
+    if resolve_layers(sandbox).level == "gateway":  # this machine's layers and Python do not run the code
+        return [*check_gateway(sandbox), check_data_root(paths)]
     return [*check_sandbox(sandbox), check_libraries(sandbox), check_data_root(paths)]
+
+
+def check_gateway(config: SandboxConfig) -> list[Diagnostic]:
+    """The gateway that runs the sandbox's kernels: does it answer, with the kernel spec asked for; and the
+    isolation it stands for (what its kernel image, pod or container enforces, which this process cannot see)."""
+    from ..sandbox import gateway
+
+    found = gateway.probe(config)
+    return [
+        Diagnostic("sandbox gateway", "ok" if found["ok"] else "fail", found["detail"], found["fix"]),
+        Diagnostic("sandbox isolation", "warn", f"level in force: {gateway.describe_level()}",
+                   "make sure the gateway's kernels run in containers or pods without your credentials or network "
+                   "access they do not need (see the README: running the sandbox on Kubernetes)"),
+    ]
 
 
 async def check_ollama(config: LLMConfig, paths: PathsConfig, timeout: float = 10.0) -> list[Diagnostic]:

@@ -18,7 +18,10 @@ subclasses below change only those:
   liveness check (the REST model) says the kernel is gone;
 - the WebSocket is opened without the token, which a gateway started with an auth token refuses;
 - messages are sent without their channel, so the gateway puts them all on shell (a control channel
-  interrupt request too).
+  interrupt request too);
+- its HTTP requests resolve host names in a thread pool, which is gone when the process exits: the kernel
+  could not be deleted from an ``atexit`` handler (where the magic closes its sessions), and would be left
+  running on the gateway. Here resolving falls back to a direct lookup then.
 
 The token comes from ``$LLM_AGENT_GATEWAY_TOKEN`` (or jupyter_server's own ``$JUPYTER_GATEWAY_AUTH_TOKEN``),
 never from a setting that could be printed, and is never logged.
@@ -28,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from queue import Empty
 from threading import Thread
@@ -37,6 +41,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_server.gateway.gateway_client import GatewayClient
 from jupyter_server.gateway.managers import ChannelQueue, GatewayKernelClient, HBChannelQueue
 from jupyter_server.gateway.managers import GatewayKernelManager as _ServerGatewayKernelManager
+from tornado.netutil import DefaultLoopResolver
 from traitlets import Type
 
 from llm_agent_magic.config import SandboxConfig
@@ -88,7 +93,29 @@ def configure(config: SandboxConfig) -> GatewayClient:
     # KERNEL_LAUNCH_TIMEOUT is what Enterprise Gateway waits for a pod; the request must outlast it.
     client.request_timeout = max(float(config.startup_timeout) + client.launch_timeout_pad, 20.0)
     client._connection_args = {}  # built once from the settings above; rebuild after a change
+    _install_resolver()
     return client
+
+
+class _ExitSafeResolver(DefaultLoopResolver):
+    """tornado's resolver, looking the name up directly once the thread pool it uses is shut down."""
+
+    async def resolve(self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC) -> list[Any]:
+        try:
+            return await super().resolve(host, port, family)
+        except RuntimeError:  # "cannot schedule new futures after shutdown": the process is exiting
+            return [(fam, addr) for fam, _, _, _, addr in socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)]
+
+
+def _install_resolver() -> None:
+    """Make the HTTP client of the running loop (the sandbox's own) use ``_ExitSafeResolver``.
+
+    tornado keeps one client per loop and takes settings from its first creation, so this affects only the
+    sandbox loop's requests, never a Jupyter server's loop.
+    """
+    from tornado.httpclient import AsyncHTTPClient
+
+    AsyncHTTPClient(resolver=_ExitSafeResolver())
 
 
 def auth_header() -> list[str]:
@@ -259,3 +286,40 @@ def _short(exc: BaseException) -> str:
             text = log_message
     secret = token()
     return (text.replace(secret, "[REDACTED]") if secret else text)[:300]
+
+
+def probe(config: SandboxConfig, timeout: float = 10.0) -> dict[str, Any]:
+    """What ``llm-agent doctor`` shows: does the gateway answer, which kernel specs it offers, and is the one
+    the sandbox asks for among them. ``{"ok", "detail", "fix", "specs", "version"}``; never the token."""
+    import httpx
+
+    url, name = config.gateway_url, kernel_name(config)
+    headers = {"Authorization": f"token {token()}"} if token() else {}
+    try:
+        with httpx.Client(timeout=timeout, headers=headers, follow_redirects=False) as http:
+            api = http.get(f"{url}/api")
+            specs_reply = http.get(f"{url}/api/kernelspecs")
+    except httpx.HTTPError as exc:
+        return {"ok": False, "detail": f"{url} does not answer ({type(exc).__name__}: {_short(exc)})",
+                "fix": "start the gateway (jupyter kernelgateway / jupyter enterprisegateway) or correct "
+                       "SandboxConfig.gateway_url ($LLM_AGENT_GATEWAY_URL)", "specs": [], "version": ""}
+    if specs_reply.status_code in (401, 403):
+        return {"ok": False, "detail": f"{url} refuses this process (HTTP {specs_reply.status_code})",
+                "fix": f"set the gateway's token in ${TOKEN_ENV[0]}", "specs": [], "version": ""}
+    try:
+        version = str(api.json().get("version", ""))[:40] if api.status_code == 200 else ""
+        found = specs_reply.json().get("kernelspecs", {}) if specs_reply.status_code == 200 else None
+    except ValueError:
+        found = None
+    if not isinstance(found, dict):
+        return {"ok": False, "detail": f"{url} answered HTTP {specs_reply.status_code} without kernel specs: it "
+                f"does not look like a Jupyter gateway", "fix": "point SandboxConfig.gateway_url at the gateway's "
+                "base URL", "specs": [], "version": ""}
+    specs = sorted(str(k)[:80] for k in found)[:50]
+    listed = ", ".join(specs) or "none"
+    if name not in found:
+        return {"ok": False, "detail": f"{url} answers (version {version or '?'}) but has no kernel spec {name!r}; "
+                f"it offers: {listed}", "fix": f"set SandboxConfig.kernel_name to one of: {listed}", "specs": specs,
+                "version": version}
+    return {"ok": True, "detail": f"{url} answers (version {version or '?'}); kernel specs: {listed}; the sandbox "
+            f"uses {name!r}", "fix": "", "specs": specs, "version": version}

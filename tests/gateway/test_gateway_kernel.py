@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PLANTED, Gateway
+from gateway_helpers import PLANTED, Gateway
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel, load_variable
