@@ -207,7 +207,8 @@ async def describe_sandbox(kernel: SandboxKernel | None, config: SandboxConfig) 
         alive = await asyncio.wait_for(kernel.async_is_alive(), 10)
     except Exception:  # a kernel that cannot say it is alive (no answer, its loop gone) is not usable
         alive = False
-    state = f"running (pid {kernel.pid})" if alive else "stopped (it restarts with the next cell)"
+    where = f"on the gateway {kernel.config.gateway_url}" if kernel.level == "gateway" else f"(pid {kernel.pid})"
+    state = f"running {where}" if alive else "stopped (it restarts with the next cell)"
     if kernel.attached:
         state += ", shared with another process"
     if kernel.restarts:

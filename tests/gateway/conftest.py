@@ -23,3 +23,13 @@ def gateway_env(kernel_gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> Gat
     """This process talks to the gateway with the token from the environment, as a user sets it."""
     monkeypatch.setenv("LLM_AGENT_GATEWAY_TOKEN", kernel_gateway.token)
     return kernel_gateway
+
+
+@pytest.fixture(autouse=True)
+def _forget_the_gateway_client() -> Iterator[None]:
+    """jupyter_server's GatewayClient is a process-wide singleton: a Jupyter server made by a later test in this
+    process must not find it pointing at this gateway (it would take every kernel there)."""
+    yield
+    from jupyter_server.gateway.gateway_client import GatewayClient
+
+    GatewayClient.clear_instance()

@@ -122,3 +122,12 @@ def test_gateway_settings_are_checked(setting: str) -> None:
 
     with pytest.raises(TraitError, match="must start with http"):
         SandboxConfig(**{setting: "gateway:8888"})
+
+
+def test_a_timeout_interrupts_the_gateways_kernel_and_keeps_its_variables(tmp_path: Path, gateway_env: Gateway) -> None:
+    with gateway_kernel("timeout", tmp_path / "data", gateway_env) as sk:
+        assert sk.execute("kept = 7").status == "ok"
+        r = sk.execute("import time\nfor _ in range(600):\n    time.sleep(0.1)", timeout=1.5)
+        assert r.status == "timeout" and "interrupted" in r.message, r.text_for_model()
+        assert sk.restarts == 0  # the interrupt reached the kernel: no restart was needed
+        assert sk.execute("print(kept)").stdout == "7\n"
