@@ -44,12 +44,14 @@ from .quota import QuotaWatch
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
 from .state import describe_process, kill_pid, pid_alive, process_start_time, read_json
 from .transport import RemoteFiles, TransferError
-from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
+from .wire import EXPR_KEY, HELPER, KernelWire, expression_data, reply_data
 
 log = logging.getLogger(__name__)
 
 SPEC_NAME = "llm-agent-sandbox"
 SILENT_TIMEOUT = 30.0
+#: user_expressions key of the workspace listing a gateway's kernel sends with each execute reply.
+FILES_KEY = "llm_agent_files"
 KERNEL_ARGS = ["--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor"]
 
 
@@ -398,12 +400,14 @@ class SandboxKernel:
         except (TransferError, OSError) as exc:
             log.warning("snapshots of session %s not fetched from the gateway's kernel: %s", self.session_id, exc)
 
-    async def _sync_after(self, result: ExecutionResult, data: dict[str, Any] | None) -> None:
+    async def _sync_after(
+        self, result: ExecutionResult, data: dict[str, Any] | None, listing: dict[str, Any] | None
+    ) -> None:
         """Fetch what the code wrote in the gateway's kernel: workspace files, then the snapshots that changed."""
         assert self.remote is not None
         notes: list[str] = []
         try:
-            await self.remote.pull_workspace()
+            await self.remote.pull_workspace(listing)
             snaps = (data or {}).get("snapshots") or {}
             if snaps.get("written") or snaps.get("removed") or snaps.get("not_persisted"):
                 if snaps.get("pending"):
@@ -506,6 +510,8 @@ class SandboxKernel:
         expressions = {}
         if summary or snapshot:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
+        if self.remote is not None:  # what the code left in its workspace, in the same reply: no extra round trip
+            expressions[FILES_KEY] = f"{HELPER}.listing('workspace')"
         watch = self._quota_watch()
         if watch is not None:
             await watch.start()
@@ -526,8 +532,11 @@ class SandboxKernel:
                 watcher.cancel()
         result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
         data: dict[str, Any] | None = None
+        listing: dict[str, Any] | None = None
         if outcome == "done":
             content = (reply or {}).get("content", {})
+            if self.remote is not None and isinstance(content.get("user_expressions"), dict):
+                listing = expression_data(content["user_expressions"].get(FILES_KEY))
             result.status = "ok" if content.get("status") == "ok" else "error"
             data = reply_data(content)
             if result.status == "error" and summary:
@@ -578,7 +587,7 @@ class SandboxKernel:
         if sent_note:
             result.message = " ".join(filter(None, [result.message, sent_note]))
         if self.remote is not None and self.kc is not None and result.status != "died":
-            await self._sync_after(result, data)
+            await self._sync_after(result, data, listing)
         self._keep_long_output(result)
         return result
 

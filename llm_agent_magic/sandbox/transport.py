@@ -98,6 +98,8 @@ class RemoteFiles:
         self.helper = helper
         self.paths = paths
         self.limit = max_bytes(config)
+        #: Most bytes one sync after an execution fetches from the workspace (the disk quota, else 4 files' worth).
+        self.sync_limit = int(config.workspace_quota_mb * 2**20) if config.workspace_quota_mb > 0 else 4 * self.limit
         #: Workspace files as last seen on each side: name -> (size, mtime_ns). What both sides agree on.
         self._sent: dict[str, tuple[int, int]] = {}
         self._fetched: dict[str, tuple[int, int]] = {}
@@ -198,10 +200,13 @@ class RemoteFiles:
                 mtime = data.get("mtime_ns")
                 return offset, mtime if isinstance(mtime, int) and mtime > 0 else 0
 
-    async def pull_workspace(self) -> list[str]:
-        """Fetch the files the code wrote or changed in the kernel's workspace."""
-        listing = await self._call("listing('workspace')")
-        fetched = []
+    async def pull_workspace(self, listing: dict[str, Any] | None = None) -> list[str]:
+        """Fetch the files the code wrote or changed in the kernel's workspace (``listing``: the kernel's
+        listing if it came with the execute reply; otherwise it is asked for)."""
+        if listing is None or "error" in listing:
+            listing = await self._call("listing('workspace')")
+        fetched: list[str] = []
+        budget = self.sync_limit
         for item in _files(listing)[:MAX_LISTED]:
             name, state = item["name"], (item["size"], item["mtime_ns"])
             if self._fetched.get(name) == state:
@@ -213,6 +218,10 @@ class RemoteFiles:
             if self._sent.get(name) == state:  # what this side sent (with its time), unchanged
                 self._fetched[name] = state
                 continue
+            if item["size"] > budget:
+                self._note(f"{name[:100]} was not fetched from the sandbox: the files it wrote in one execution "
+                           f"pass {self.sync_limit:,} bytes (SandboxConfig.workspace_quota_mb)")
+                continue  # tried again after the next execution
             try:
                 _check_name(name)
                 if item["size"] > self.limit:
@@ -223,6 +232,7 @@ class RemoteFiles:
                 self._note(f"{name[:100]} was not fetched from the sandbox: {exc}")
                 self._fetched[name] = state
                 continue
+            budget -= item["size"]
             local = _local_state(self.paths.workspace, name)
             self._fetched[name] = state
             if local is not None:
@@ -266,6 +276,12 @@ class RemoteFiles:
             except (TransferError, UnsafePath, ValueError) as exc:
                 self._note(f"the snapshot of {name} was not fetched from the sandbox: {exc}")
         write_confined(self.paths.snapshots, catalog_module.CATALOG, bytes(raw))
+        for name, entry in here.items():  # variables the kernel dropped: their old files go too
+            if name not in variables and entry["file"] not in {e.get("file") for e in variables.values() if isinstance(e, dict)}:
+                try:
+                    (self.paths.snapshots / entry["file"]).unlink(missing_ok=True)  # a checked plain name
+                except OSError:
+                    pass
         return fetched
 
     def take_notes(self) -> list[str]:
