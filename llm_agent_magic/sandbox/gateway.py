@@ -54,11 +54,6 @@ DEFAULT_KERNEL = "python3"
 POLL_MAX = 0.01
 
 
-def enabled(config: SandboxConfig) -> bool:
-    """Do this configuration's kernels run through a gateway?"""
-    return bool(config.gateway_url) or issubclass(config.kernel_manager_class, _ServerGatewayKernelManager)
-
-
 def token() -> str:
     return next((os.environ[name] for name in TOKEN_ENV if os.environ.get(name)), "")
 
