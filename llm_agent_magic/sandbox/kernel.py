@@ -31,7 +31,7 @@ from llm_agent_magic.exceptions import (
     SnapshotNotFound,
 )
 
-from . import isolation, transport
+from . import isolation
 from .hold import SessionHold, holder_alive, session_lock
 from .inside import snapshots
 from .inside.summaries import VariableSummary, parse_summaries
@@ -43,15 +43,13 @@ from .python_env import sandbox_python
 from .quota import QuotaWatch
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
 from .state import describe_process, kill_pid, pid_alive, process_start_time, read_json
-from .transport import RemoteFiles, TransferError
+from .transport import FILES_KEY, RemoteFiles, TransferError
 from .wire import EXPR_KEY, HELPER, KernelWire, expression_data, reply_data
 
 log = logging.getLogger(__name__)
 
 SPEC_NAME = "llm-agent-sandbox"
 SILENT_TIMEOUT = 30.0
-#: user_expressions key of the workspace listing a gateway's kernel sends with each execute reply.
-FILES_KEY = "llm_agent_files"
 KERNEL_ARGS = ["--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor"]
 
 
@@ -97,8 +95,6 @@ class SandboxKernel:
         self._closed = False
         #: The session's files on both sides, for a kernel that shares no disk with this process (a gateway's).
         self.remote: RemoteFiles | None = None
-        #: What the gateway's kernel said when it was set up (its folders, Python, scrubbed variables).
-        self.remote_info: dict[str, Any] = {}
         self._launch_id = ""
 
     # --- public API ---------------------------------------------------------------------------------
@@ -115,6 +111,11 @@ class SandboxKernel:
     def pid(self) -> int | None:
         """Process id of the kernel (of bubblewrap around it at the ``full`` level)."""
         return self._pid
+
+    @property
+    def remote_info(self) -> dict[str, Any]:
+        """What a gateway's kernel said when it was set up: its folders, Python, the variables it scrubbed."""
+        return self.remote.info if self.remote is not None else {}
 
     @property
     def attached(self) -> bool:
@@ -200,7 +201,7 @@ class SandboxKernel:
                 return True
             data = await self._helper(f"flush({timeout!r})", timeout=timeout + 5)
             if self.remote is not None:  # the front end reads the snapshots here: fetch them
-                await self._fetch_snapshots()
+                await self.remote.fetch_snapshots(snapshot_limits(self.config)[1])
             return bool(data and data.get("flushed"))
 
         return await self._loop.call(go())
@@ -374,51 +375,6 @@ class SandboxKernel:
                  "kernel_id": getattr(km, "kernel_id", None), "kernel_name": gateway.kernel_name(self.config)}
         atomic.write_text(self.paths.state_file, json.dumps(state, indent=1))
 
-    async def _set_up_remote(self) -> None:
-        """Send ``inside/`` to the gateway's kernel and set it up (folders, environment, helpers, audit hook),
-        then send the workspace: the new kernel has none of the session's files."""
-        assert self.remote is not None and self.kc is not None and self.wire is not None
-        policy = transport.boot_policy(self.config, self.paths, self._launch_id)
-        msg_id = self.kc.execute(transport.bootstrap_code(policy), silent=True, store_history=False,
-                                 user_expressions={EXPR_KEY: transport.BOOT_ANSWER}, allow_stdin=False)
-        reply = await self.wire.reply(msg_id, max(SILENT_TIMEOUT, self.config.startup_timeout))
-        content = (reply or {}).get("content", {})
-        data = reply_data(content) if reply else None
-        if data is None or not isinstance(data.get("folders"), dict):
-            why = f"{content.get('ename', '')}: {content.get('evalue', '')}" if content.get("status") == "error" else ""
-            raise SandboxStartError(
-                self.session_id, "the gateway's kernel did not take the sandbox's set-up code"
-                + (f" ({why[:300]})" if why else " (no answer)") + "; its kernel spec must be a Python 3.10+ ipykernel")
-        self.remote_info = data
-        self.remote.forget()
-        await self.remote.push_workspace()
-
-    async def _fetch_snapshots(self) -> None:
-        assert self.remote is not None
-        try:
-            await self.remote.pull_snapshots(snapshot_limits(self.config)[1])
-        except (TransferError, OSError) as exc:
-            log.warning("snapshots of session %s not fetched from the gateway's kernel: %s", self.session_id, exc)
-
-    async def _sync_after(
-        self, result: ExecutionResult, data: dict[str, Any] | None, listing: dict[str, Any] | None
-    ) -> None:
-        """Fetch what the code wrote in the gateway's kernel: workspace files, then the snapshots that changed."""
-        assert self.remote is not None
-        notes: list[str] = []
-        try:
-            await self.remote.pull_workspace(listing)
-            snaps = (data or {}).get("snapshots") or {}
-            if snaps.get("written") or snaps.get("removed") or snaps.get("not_persisted"):
-                if snaps.get("pending"):
-                    await self._helper("flush(60.0)", timeout=65.0)
-                await self.remote.pull_snapshots(snapshot_limits(self.config)[1])
-        except (TransferError, OSError) as exc:
-            notes.append(f"files could not be fetched from the gateway's kernel ({exc})")
-        notes += self.remote.take_notes()
-        if notes:
-            result.message = " ".join(filter(None, [result.message, *notes]))
-
     def _remove_stale_files(self) -> None:
         """Connection files and sockets of dead launches (called under the session lock, with no live kernel)."""
         for old in self.paths.kernel.glob("connection-*.json"):
@@ -472,7 +428,8 @@ class SandboxKernel:
                 self.session_id, f"no answer within {self.config.startup_timeout:g} s", log_tail(self.paths.log_file)
             )
         if self.remote is not None and self.owns_kernel:
-            await self._set_up_remote()
+            assert self.kc is not None
+            await self.remote.set_up(self.kc, self.wire, self._launch_id, max(SILENT_TIMEOUT, self.config.startup_timeout))
 
     async def _alive(self) -> bool:
         if self.km is not None:
@@ -587,7 +544,8 @@ class SandboxKernel:
         if sent_note:
             result.message = " ".join(filter(None, [result.message, sent_note]))
         if self.remote is not None and self.kc is not None and result.status != "died":
-            await self._sync_after(result, data, listing)
+            notes = await self.remote.after_execution(data, listing, snapshot_limits(self.config)[1])
+            result.message = " ".join(filter(None, [result.message, *notes]))
         self._keep_long_output(result)
         return result
 
@@ -688,7 +646,7 @@ class SandboxKernel:
         if self.kc is not None and self._start_error is None and await self._alive():
             await self._helper("flush(30.0)", timeout=35.0)  # snapshots still being written
             if self.remote is not None:  # keep this side's copy whole, then leave nothing behind on the gateway
-                await self._fetch_snapshots()
+                await self.remote.fetch_snapshots(snapshot_limits(self.config)[1])
                 await self._helper("cleanup()", timeout=SILENT_TIMEOUT)
         if self.kc is not None:
             self.kc.stop_channels()

@@ -29,12 +29,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from llm_agent_magic.config import SandboxConfig
+from llm_agent_magic.exceptions import SandboxStartError
 
 from .inside import catalog as catalog_module
 from .inside.confined import UnsafePath, list_confined, open_confined, stat_confined, write_confined
 from .inside.remote import MAX_LISTED
 from .paths import SessionPaths
 from .python_env import ALWAYS_SCRUB
+from .wire import EXPR_KEY, reply_data
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,8 @@ INSIDE_FILES = ("entrypoint", "summaries", "confined", "atomic", "catalog", "res
 CHUNK = 2**20
 #: Seconds one chunk may take to cross.
 CHUNK_TIMEOUT = 60.0
+#: user_expressions key of the workspace listing a gateway's kernel sends with each execute reply.
+FILES_KEY = "llm_agent_files"
 
 Helper = Callable[[str, float], Awaitable["dict[str, Any] | None"]]
 
@@ -97,6 +101,7 @@ class RemoteFiles:
     def __init__(self, helper: Helper, paths: SessionPaths, config: SandboxConfig) -> None:
         self.helper = helper
         self.paths = paths
+        self.config = config
         self.limit = max_bytes(config)
         #: Most bytes one sync after an execution fetches from the workspace (the disk quota, else 4 files' worth).
         self.sync_limit = int(config.workspace_quota_mb * 2**20) if config.workspace_quota_mb > 0 else 4 * self.limit
@@ -105,6 +110,50 @@ class RemoteFiles:
         self._fetched: dict[str, tuple[int, int]] = {}
         #: Notes for the model about files that were not moved (too large, refused).
         self.notes: list[str] = []
+        #: What the kernel said when it was set up (``inside/remote.boot``): its folders, Python, scrubbed names.
+        self.info: dict[str, Any] = {}
+
+    async def set_up(self, kc: Any, wire: Any, launch_id: str, timeout: float) -> None:
+        """Send ``inside/`` to a new kernel (a ``KernelWire`` and its client) and set it up as the sandbox
+        (folders, environment, helpers, audit hook); then send the workspace, of which it has nothing."""
+        policy = boot_policy(self.config, self.paths, launch_id)
+        msg_id = kc.execute(bootstrap_code(policy), silent=True, store_history=False,
+                            user_expressions={EXPR_KEY: BOOT_ANSWER}, allow_stdin=False)
+        reply = await wire.reply(msg_id, timeout)
+        content = (reply or {}).get("content", {})
+        data = reply_data(content) if reply else None
+        if data is None or not isinstance(data.get("folders"), dict):
+            why = f"{content.get('ename', '')}: {content.get('evalue', '')}" if content.get("status") == "error" else ""
+            raise SandboxStartError(
+                self.paths.session_id, "the gateway's kernel did not take the sandbox's set-up code"
+                + (f" ({why[:300]})" if why else " (no answer)") + "; its kernel spec must be a Python 3.10+ ipykernel")
+        self.info = data
+        self.forget()
+        await self.push_workspace()
+
+    async def after_execution(
+        self, data: dict[str, Any] | None, listing: dict[str, Any] | None, snapshot_limit: int
+    ) -> list[str]:
+        """Fetch what an execution wrote: workspace files, then the snapshots that changed (after the kernel's
+        background writes). Returns the notes for the model (what was not fetched, and why)."""
+        notes: list[str] = []
+        try:
+            await self.pull_workspace(listing)
+            snaps = (data or {}).get("snapshots") or {}
+            if snaps.get("written") or snaps.get("removed") or snaps.get("not_persisted"):
+                if snaps.get("pending"):
+                    await self.helper("flush(60.0)", 65.0)
+                await self.pull_snapshots(snapshot_limit)
+        except (TransferError, OSError) as exc:
+            notes.append(f"files could not be fetched from the gateway's kernel ({exc})")
+        return notes + self.take_notes()
+
+    async def fetch_snapshots(self, snapshot_limit: int) -> None:
+        """``pull_snapshots`` for a front end about to read them: a failure is logged, the last copy stays."""
+        try:
+            await self.pull_snapshots(snapshot_limit)
+        except (TransferError, OSError) as exc:
+            log.warning("snapshots of session %s not fetched from the gateway's kernel: %s", self.paths.session_id, exc)
 
     async def _call(self, call: str, timeout: float = CHUNK_TIMEOUT) -> dict[str, Any]:
         data = await self.helper(call, timeout)
