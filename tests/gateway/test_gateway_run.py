@@ -11,7 +11,6 @@ import nbformat
 import pytest
 from gateway_helpers import Gateway, write_notebook
 
-from llm_agent_magic.cells import CELLS_MIME
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 FIRST = "import os\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\nprint(os.getcwd())\nprint(sales['price'].mean())"
@@ -70,9 +69,8 @@ def test_a_notebook_runs_its_agent_code_in_the_gateways_kernel(tmp_path: Path, k
     assert nb.cells[sources.index("import glob, json, os, urllib.request")].outputs[0].text == "deleted 204\n"
     second = nb.cells[sources.index(SECOND)]
     assert second.outputs[0].text == "rows after the restart: 2 40\n"
-    agent_cell = nb.cells[sources.index("%%agent")]
-    bundle = agent_cell.outputs[1].data[CELLS_MIME]
-    assert bundle["status"] == "ok"
+    assert second.metadata.llm_agent["status"] == "final"
+    assert "llm-agent run: 1 notebook, all ok" in out.stderr
     # The restarted kernel removed its folder on the gateway's side at the end; the deleted one could not.
     [session_folder] = (data_root / "sessions").iterdir()
     [left] = kernel_gateway.home.glob(f".llm-agent/{session_folder.name}-*")
