@@ -12,17 +12,24 @@
 (c) cold start to the first result, sandboxed vs bare (median of a few starts). Target: at most 1.5x.
 (d) snapshot of a 1,000,000 x 10 float DataFrame (target: under 0.5 s) and deciding that it did not
     change (target: under 20 ms), with the writer the kernel uses.
+(e) warm round trip of a trivial cell through a Jupyter Kernel Gateway on loopback (its kernel set up as
+    the sandbox: files and snapshots over the kernel protocol) vs the direct local sandbox kernel,
+    alternating as in (a). Reported, no target: what running kernels elsewhere costs per cell, before
+    the network between here and there is counted. ``--gateway-calls 0`` leaves it out.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -190,11 +197,74 @@ def snapshot_costs(folder: Path) -> tuple[float, float]:
     return write, statistics.median(checks)
 
 
+def start_gateway(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """``jupyter kernelgateway`` on a free loopback port, run in ``folder``; returns (process, url, token)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    token = "bench-token"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1", f"--KernelGatewayApp.port={port}",
+         "--KernelGatewayApp.port_retries=0", f"--KernelGatewayApp.auth_token={token}"],
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            request = urllib.request.Request(f"{url}/api", headers={"Authorization": f"token {token}"})
+            with urllib.request.urlopen(request, timeout=5):
+                return proc, url, token
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("jupyter kernelgateway did not start") from None
+            time.sleep(0.2)
+
+
+async def gateway_round_trip(direct: SandboxKernel, remote: SandboxKernel, calls: int, rounds: int) -> dict[str, float]:
+    def cell(sk: SandboxKernel, full: bool) -> Any:
+        return lambda: sk.async_execute(TRIVIAL, summary=full, snapshot=full)
+
+    for sk in (direct, remote):  # warm up
+        await timed(5, cell(sk, True))
+    figures: dict[str, list[float]] = {"direct_only": [], "remote_only": [], "direct_full": [], "remote_full": []}
+    for _ in range(rounds):
+        for full in (False, True):
+            kind = "full" if full else "only"
+            d1 = await timed(calls, cell(direct, full))
+            r = await timed(calls, cell(remote, full))
+            d2 = await timed(calls, cell(direct, full))
+            figures[f"direct_{kind}"].append((d1 + d2) / 2)
+            figures[f"remote_{kind}"].append(r)
+    out = {k: statistics.median(v) * 1e3 for k, v in figures.items()}
+    out["only_ratio"] = statistics.median(r / d for r, d in zip(figures["remote_only"], figures["direct_only"], strict=True))
+    out["full_ratio"] = statistics.median(r / d for r, d in zip(figures["remote_full"], figures["direct_full"], strict=True))
+    return out
+
+
+async def through_gateway(tmp: Path, paths: PathsConfig, direct: SandboxKernel, calls: int, rounds: int) -> dict[str, float]:
+    home = tmp / "gateway-home"
+    home.mkdir()
+    proc, url, token = start_gateway(home)
+    os.environ["LLM_AGENT_GATEWAY_TOKEN"] = token
+    remote = SandboxKernel("via-gateway", config=SandboxConfig(gateway_url=url), paths=paths)
+    try:
+        await remote.async_start()
+        await remote.async_wait_ready()
+        return await gateway_round_trip(direct, remote, calls, rounds)
+    finally:
+        await remote.async_shutdown()
+        proc.terminate()
+        proc.wait(20)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=100, help="cells per round in (a)")
     parser.add_argument("--rounds", type=int, default=7, help="rounds in (a)")
     parser.add_argument("--starts", type=int, default=3, help="cold starts of each kind in (c)")
+    parser.add_argument("--gateway-calls", type=int, default=30, help="cells per round in (e); 0 leaves (e) out")
     args = parser.parse_args()
 
     config = SandboxConfig()
@@ -226,6 +296,7 @@ async def main() -> None:
             warm = await warm_round_trip(bare, sk, args.calls, args.rounds)
             default_ms = statistics.median([await timed(args.calls, lambda: default.run(TRIVIAL)) for _ in range(3)])
             steps_warm, steps_fresh = await pandas_steps(sk)
+            gateway = await through_gateway(Path(tmp), paths, sk, args.gateway_calls, 3) if args.gateway_calls else None
         finally:
             await bare.stop()
             await default.stop()
@@ -254,6 +325,12 @@ async def main() -> None:
         print(f"{name:<{width}}  {figure:<44}  target {target:<9} {verdict(ok)}")
     print(f"for reference, jupyter_client's default ipykernel (tcp, history on): trivial cell {default_ms * 1e3:.2f} ms, "
           f"cold start {default_start:.2f} s")
+    if gateway is not None:
+        print("(e) through a Jupyter Kernel Gateway on loopback vs the direct sandbox kernel (reported, no target):")
+        print(f"    trivial cell, execute only: {gateway['remote_only']:.2f} ms vs direct {gateway['direct_only']:.2f} ms = "
+              f"{gateway['only_ratio']:.2f}x")
+        print(f"    trivial cell, execute + summary + snapshot: {gateway['remote_full']:.2f} ms vs direct "
+              f"{gateway['direct_full']:.2f} ms = {gateway['full_ratio']:.2f}x")
 
 
 if __name__ == "__main__":

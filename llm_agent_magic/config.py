@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Type, Unicode, default, validate
 from traitlets.config import Config, Configurable
 
 CONFIG_FILE_NAME = "llm_agent_config"
@@ -125,11 +125,26 @@ class SandboxConfig(Configurable):
             "code can switch off, and the limits). Every result then says so."
         ),
     ).tag(config=True)
-    kernel_manager_class = Unicode(
+    kernel_manager_class = Type(
         "jupyter_client.manager.AsyncKernelManager",
+        klass="jupyter_client.manager.AsyncKernelManager",
         help=(
-            "Import path of the AsyncKernelManager subclass that starts sandbox kernels "
-            "(swap for a gateway-backed one)."
+            "AsyncKernelManager subclass (or its import path) that starts sandbox kernels. With gateway_url set, "
+            "the default becomes llm_agent_magic.sandbox.gateway.GatewayKernelManager."
+        ),
+    ).tag(config=True)
+    gateway_url = Unicode(
+        help=(
+            "URL of a Jupyter Kernel Gateway or Enterprise Gateway that runs the sandbox kernels (e.g. "
+            "http://gateway:8888). Defaults to $LLM_AGENT_GATEWAY_URL. Empty: kernels run on this machine. The "
+            "token is read from $LLM_AGENT_GATEWAY_TOKEN (or $JUPYTER_GATEWAY_AUTH_TOKEN) and never logged."
+        ),
+    ).tag(config=True, env="LLM_AGENT_GATEWAY_URL")
+    transfer_max_mb = Float(
+        256.0,
+        help=(
+            "Largest file, in MB, sent to or fetched from a gateway's kernel over the kernel protocol (attached "
+            "files, results files, snapshots); larger ones stay where they are, with a note."
         ),
     ).tag(config=True)
     kernel_name = Unicode(
@@ -256,11 +271,22 @@ class SandboxConfig(Configurable):
             raise TraitError("SandboxConfig.max_rich_output_mb must be more than 0")
         return value
 
-    @validate("kernel_manager_class")
-    def _check_kernel_manager_class(self, proposal: dict[str, Any]) -> str:
-        value: str = proposal["value"]
-        if "." not in value:
-            raise ValueError("SandboxConfig.kernel_manager_class must be an import path such as 'package.module.Class'")
+    @default("gateway_url")
+    def _gateway_url_default(self) -> str:
+        return os.environ.get("LLM_AGENT_GATEWAY_URL", "")
+
+    @validate("gateway_url")
+    def _check_gateway_url(self, proposal: dict[str, Any]) -> str:
+        value: str = proposal["value"].strip().rstrip("/")
+        if value and not value.startswith(("http://", "https://")):
+            raise TraitError(f"SandboxConfig.gateway_url must start with http:// or https://, not {value!r}")
+        return value
+
+    @validate("transfer_max_mb")
+    def _check_transfer_limit(self, proposal: dict[str, Any]) -> float:
+        value: float = proposal["value"]
+        if value <= 0:
+            raise TraitError("SandboxConfig.transfer_max_mb must be more than 0")
         return value
 
 
@@ -473,6 +499,9 @@ def _default_repr(cls: type[Configurable], name: str, trait: Any) -> str:
         return f"${env} or {DEFAULT_OLLAMA_HOST}"
     if env:
         return f"${env} or {trait.default_value!r}"
+    if isinstance(trait, Type):  # its import path (traitlets replaces it by the class once an instance exists)
+        value = trait.default_value
+        return repr(value if isinstance(value, str) else f"{value.__module__}.{value.__qualname__}")
     if isinstance(trait, Dict):
         return repr(trait.default_value)
     return repr(trait.default())

@@ -14,7 +14,7 @@ from llm_agent_magic.store import ConversationStore
 
 pytest_plugins = ["llm_agent_magic.testing.pytest_plugin", "llm_agent_magic.testing.tavily_plugin"]
 #: Fixtures that start a real kernel: a test that uses one is slow, whether or not it says so.
-KERNEL_FIXTURES = frozenset({"sandbox", "make_session", "kernel", "sk", "sb", "own_session"})
+KERNEL_FIXTURES = frozenset({"sandbox", "make_session", "kernel", "sk", "sb", "own_session", "kernel_gateway"})
 
 
 def pytest_collection_modifyitems(items):

@@ -52,7 +52,23 @@ async def run_checks(
 
 
 def _machine_checks(sandbox: SandboxConfig, paths: PathsConfig) -> list[Diagnostic]:
+    if resolve_layers(sandbox).level == "gateway":  # this machine's layers and Python do not run the code
+        return [*check_gateway(sandbox), check_data_root(paths)]
     return [*check_sandbox(sandbox), check_libraries(sandbox), check_data_root(paths)]
+
+
+def check_gateway(config: SandboxConfig) -> list[Diagnostic]:
+    """The gateway that runs the sandbox's kernels: does it answer, with the kernel spec asked for; and the
+    isolation it stands for (what its kernel image, pod or container enforces, which this process cannot see)."""
+    from ..sandbox import gateway
+
+    found = gateway.probe(config)
+    return [
+        Diagnostic("sandbox gateway", "ok" if found["ok"] else "fail", found["detail"], found["fix"]),
+        Diagnostic("sandbox isolation", "warn", f"level in force: {gateway.describe_level()}",
+                   "make sure the gateway's kernels run in containers or pods without your credentials or network "
+                   "access they do not need (see the README: running the sandbox on Kubernetes)"),
+    ]
 
 
 async def check_ollama(config: LLMConfig, paths: PathsConfig, timeout: float = 10.0) -> list[Diagnostic]:
@@ -191,7 +207,8 @@ async def describe_sandbox(kernel: SandboxKernel | None, config: SandboxConfig) 
         alive = await asyncio.wait_for(kernel.async_is_alive(), 10)
     except Exception:  # a kernel that cannot say it is alive (no answer, its loop gone) is not usable
         alive = False
-    state = f"running (pid {kernel.pid})" if alive else "stopped (it restarts with the next cell)"
+    where = f"on the gateway {kernel.config.gateway_url}" if kernel.level == "gateway" else f"(pid {kernel.pid})"
+    state = f"running {where}" if alive else "stopped (it restarts with the next cell)"
     if kernel.attached:
         state += ", shared with another process"
     if kernel.restarts:

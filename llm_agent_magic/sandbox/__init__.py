@@ -11,6 +11,8 @@ Map:
   ``launch_plan.py``  argv (bubblewrap), environment and policy of one kernel launch; its fresh folders
   ``mounts.py``       what the sandbox sees, as bubblewrap mounts and as Landlock rules
   ``python_env.py``   which Python runs the sandbox; the environment allowlist
+  ``gateway.py``      kernels on a Jupyter Kernel Gateway / Enterprise Gateway (jupyter_server's client); doctor's probe
+  ``transport.py``    files and snapshots over the kernel protocol, for a kernel that shares no disk with us
   ``hold.py``         the run lock: one run at a time in a session's kernel, across processes (``SessionBusy``);
                       the lock around a kernel's start
   ``state.py``        the kernel's state file and the holder's file; pid helpers (a reused pid is not ours)

@@ -78,11 +78,16 @@ class Layers:
     @property
     def enforced_by(self) -> list[str]:
         """What the operating system enforces on files and network (what code inside cannot switch off)."""
+        if self.level == "gateway":
+            return ["gateway"]  # whatever the gateway's kernel image, pod or container holds: not ours to check
         return (["bubblewrap"] if self.bubblewrap else []) + ([f"landlock-abi-{self.landlock}"] if self.landlock else [])
 
     def describe(self) -> str:
         if self.level == "off":
             return "off: no isolation"
+        if self.level == "gateway":
+            return ("gateway: what the gateway's kernel image, pod or container enforces (none of this machine's "
+                    "bubblewrap, Landlock, seccomp or limits) + scrubbed environment + audit hook")
         parts = (["bubblewrap"] if self.bubblewrap else []) + ([f"Landlock ABI {self.landlock}"] if self.landlock else [])
         parts += (["seccomp"] if self.seccomp else []) + ["limits", "audit hook"]
         text = f"{self.level}: " + " + ".join(parts)
@@ -93,7 +98,8 @@ class Layers:
         return {
             "isolation": self.level,
             "enforced_by": self.enforced_by,
-            "kernel_enforced": bool(self.enforced_by),
+            # A gateway's kernel runs under whatever its operator set up; this process cannot vouch for it.
+            "kernel_enforced": bool(self.enforced_by) and self.level != "gateway",
             "isolation_layers": self.describe(),
         }
 
@@ -247,6 +253,8 @@ def resolve_layers(config: SandboxConfig) -> Layers:
     """The layers a kernel launched now gets; refuses a level that nothing enforces unless opted in."""
     from .inside import seccomp
 
+    if config.gateway_url or config.kernel_manager_class.__name__ == "GatewayKernelManager":
+        return Layers("gateway")
     level = _requested_level(config)
     if level == "off":
         return Layers("off")

@@ -21,13 +21,10 @@ from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.kernelspec import KernelSpecManager
-from jupyter_client.manager import AsyncKernelManager
-from traitlets.utils.importstring import import_item
 
 from llm_agent_magic import atomic, volatile
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.exceptions import (
-    ConfigurationError,
     SandboxClosed,
     SandboxError,
     SandboxStartError,
@@ -46,7 +43,8 @@ from .python_env import sandbox_python
 from .quota import QuotaWatch
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
 from .state import kill_pid, pid_alive, process_start_time, read_json
-from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
+from .transport import FILES_KEY, RemoteFiles, TransferError
+from .wire import EXPR_KEY, HELPER, KernelWire, expression_data, reply_data
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +98,9 @@ class SandboxKernel:
         self._exec_lock: asyncio.Lock | None = None
         self._quota: QuotaWatch | None = None
         self._closed = False
+        #: The session's files on both sides, for a kernel that shares no disk with this process (a gateway's).
+        self.remote: RemoteFiles | None = None
+        self._launch_id = ""
 
     # --- public API ---------------------------------------------------------------------------------
 
@@ -115,6 +116,11 @@ class SandboxKernel:
     def pid(self) -> int | None:
         """Process id of the kernel (of bubblewrap around it at the ``full`` level)."""
         return self._pid
+
+    @property
+    def remote_info(self) -> dict[str, Any]:
+        """What a gateway's kernel said when it was set up: its folders, Python, the variables it scrubbed."""
+        return self.remote.info if self.remote is not None else {}
 
     @property
     def attached(self) -> bool:
@@ -175,7 +181,12 @@ class SandboxKernel:
 
         async def go() -> None:
             await self._ensure_ready()
-            data = await self._helper(f"load_pushed({name!r}, {str(path)!r})")
+            where = str(path)
+            if self.remote is not None:  # no shared disk: the file goes over the kernel protocol
+                await self.remote.send("pushed", path.parent, path.name)
+                path.unlink(missing_ok=True)
+                where = f"{self.remote_info['folders']['pushed']}/{path.name}"
+            data = await self._helper(f"load_pushed({name!r}, {where!r})")
             if data is None:
                 raise SandboxError(f"The sandbox did not load the pushed DataFrame {name!r}; try again.")
 
@@ -189,6 +200,8 @@ class SandboxKernel:
             if not await self._alive():
                 return True
             data = await self._helper(f"flush({timeout!r})", timeout=timeout + 5)
+            if self.remote is not None:  # the front end reads the snapshots here: fetch them
+                await self.remote.fetch_snapshots(snapshot_limits(self.config)[1])
             return bool(data and data.get("flushed"))
 
         return await self._loop.call(go())
@@ -298,6 +311,9 @@ class SandboxKernel:
     async def _launch(self) -> None:
         self.layers = isolation.resolve_layers(self.config)
         self.level = self.layers.level
+        if self.level == "gateway":
+            await self._launch_on_gateway()
+            return
         runtime = await asyncio.to_thread(sandbox_python, self.config)
         prepare_launch(self.paths)
         launch_id = uuid.uuid4().hex[:8]
@@ -310,8 +326,7 @@ class SandboxKernel:
                 "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
         atomic.write_text(spec_dir / "kernel.json", json.dumps(spec, indent=1), mode=0o644)
         self._remove_stale_files()
-        km_class = _manager_class(self.config.kernel_manager_class)
-        km = km_class(
+        km = self.config.kernel_manager_class(
             kernel_name=SPEC_NAME,
             kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(kernel_dir / "spec")]),
             transport="ipc",
@@ -337,6 +352,23 @@ class SandboxKernel:
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
         self.kc = kc
         self.wire = KernelWire(kc, self._alive)
+
+    async def _launch_on_gateway(self) -> None:
+        """A kernel the gateway starts where it runs kernels; the sandbox is set up in it once it answers."""
+        from . import gateway  # jupyter_server's gateway client: imported only by sessions that use one
+
+        self.paths.ensure()
+        km, kc = await gateway.start_kernel(self.config, self.session_id)
+        self.km, self.kc, self.owns_kernel = km, kc, True
+        self.wire = KernelWire(kc, self._alive)
+        self._pid, self._pid_start = None, ""
+        self._launch_id = uuid.uuid4().hex[:8]
+        self.remote = RemoteFiles(self._helper, self.paths, self.config)
+        state = {"pid": None, "owner_pid": os.getpid(), "owner_start": process_start_time(os.getpid()),
+                 "level": self.level, "layers": dataclasses.asdict(self.layers or isolation.Layers("gateway")),
+                 "launch_id": self._launch_id, "started": time.time(), "gateway": self.config.gateway_url,
+                 "kernel_id": getattr(km, "kernel_id", None), "kernel_name": gateway.kernel_name(self.config)}
+        atomic.write_text(self.paths.state_file, json.dumps(state, indent=1))
 
     def _remove_stale_files(self) -> None:
         """Connection files and sockets of dead launches (called under the session lock, with no live kernel)."""
@@ -407,6 +439,9 @@ class SandboxKernel:
             raise SandboxStartError(
                 self.session_id, f"no answer within {self.config.startup_timeout:g} s", log_tail(self.paths.log_file)
             )
+        if self.remote is not None and self.owns_kernel:
+            assert self.kc is not None
+            await self.remote.set_up(self.kc, self.wire, self._launch_id, max(SILENT_TIMEOUT, self.config.startup_timeout))
 
     async def _alive(self) -> bool:
         if self.km is not None:
@@ -444,9 +479,17 @@ class SandboxKernel:
         expressions = {}
         if summary or snapshot:
             expressions[EXPR_KEY] = f"{HELPER}.after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
+        if self.remote is not None:  # what the code left in its workspace, in the same reply: no extra round trip
+            expressions[FILES_KEY] = f"{HELPER}.listing('workspace')"
         watch = self._quota_watch()
         if watch is not None:
             await watch.start()
+        sent_note = ""
+        if self.remote is not None:  # files attached or uploaded here since the last execution
+            try:
+                await self.remote.push_workspace()
+            except (TransferError, OSError) as exc:
+                sent_note = f"files could not be sent to the gateway's kernel ({exc})"
         msg_id = kc.execute(code, store_history=True, user_expressions=expressions, allow_stdin=False, stop_on_error=False)
         collector = OutputCollector(self._output_limits())
         malformed_before = wire.malformed
@@ -458,8 +501,11 @@ class SandboxKernel:
                 watcher.cancel()
         result = ExecutionResult(status="ok", max_output_chars=self.max_output_chars)
         data: dict[str, Any] | None = None
+        listing: dict[str, Any] | None = None
         if outcome == "done":
             content = (reply or {}).get("content", {})
+            if self.remote is not None and isinstance(content.get("user_expressions"), dict):
+                listing = expression_data(content["user_expressions"].get(FILES_KEY))
             result.status = "ok" if content.get("status") == "ok" else "error"
             data = reply_data(content)
             if result.status == "error" and summary:
@@ -507,12 +553,17 @@ class SandboxKernel:
             if watch.exceeded:
                 result.status = "error" if result.status == "ok" else result.status
                 result.message = " ".join(filter(None, [result.message, watch.message()]))
+        if sent_note:
+            result.message = " ".join(filter(None, [result.message, sent_note]))
+        if self.remote is not None and self.kc is not None and result.status != "died":
+            notes = await self.remote.after_execution(data, listing, snapshot_limits(self.config)[1])
+            result.message = " ".join(filter(None, [result.message, *notes]))
         self._keep_long_output(result)
         return result
 
     def _quota_watch(self) -> QuotaWatch | None:
         quota = self.config.workspace_quota_mb
-        if quota <= 0:
+        if quota <= 0 or self.remote is not None:  # a gateway's kernel fills its own disk, not this one
             return None
         if self._quota is None or self._quota.quota != quota * 2**20:
             self._quota = QuotaWatch([self.paths.workspace, self.paths.run], quota)
@@ -524,6 +575,13 @@ class SandboxKernel:
 
     async def _restore(self) -> dict[str, Any]:
         max_rows, max_bytes = snapshot_limits(self.config)
+        if self.remote is not None:  # the gateway's kernel restores from the copies sent to it
+            try:
+                await self.remote.push_snapshots()
+            except (TransferError, OSError) as exc:
+                report = {"restored": [], "failed": {"*": f"the snapshots could not be sent to the gateway's kernel ({exc})"}}
+                self.last_restore = report
+                return report
         data = await self._helper(f"restore({max_rows!r}, {max_bytes!r})",
                                   timeout=max(SILENT_TIMEOUT, self.config.startup_timeout))
         report = data or {"restored": [], "failed": {"*": "the kernel did not answer the restore request"}}
@@ -591,9 +649,15 @@ class SandboxKernel:
         self._closed = True
         if self._ready is not None and not self._ready.is_set():
             await self._ready.wait()
+        # No other process can attach to a gateway's kernel (it is reached through this one's manager): left
+        # running, it would only be leaked on the gateway.
+        leave_running = leave_running and self.remote is None
         alive = self.kc is not None and self._start_error is None and await self._alive()
         if alive and not leave_running:
             await self._helper("flush(30.0)", timeout=35.0)  # snapshots still being written
+            if self.remote is not None:  # keep this side's copy whole, then leave nothing behind on the gateway
+                await self.remote.fetch_snapshots(snapshot_limits(self.config)[1])
+                await self._helper("cleanup()", timeout=SILENT_TIMEOUT)
         if self.kc is not None:
             self.kc.stop_channels()
             self.kc = self.wire = None
@@ -614,7 +678,8 @@ class SandboxKernel:
             except Exception as exc:
                 log.debug("sandbox kernel shutdown: %s", exc)
             state = read_json(self.paths.state_file) or {}
-            if state.get("pid") == self._pid:
+            ours = self.remote is None or state.get("kernel_id") == getattr(self.km, "kernel_id", None)  # pid is None
+            if state.get("pid") == self._pid and ours:
                 self.paths.state_file.unlink(missing_ok=True)
             _launched_here.discard(self._pid or 0)
             self.km = None
@@ -665,22 +730,6 @@ def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None =
 def snapshot_limits(config: SandboxConfig) -> tuple[int, int]:
     """Rows and bytes one snapshot may take when loaded back."""
     return int(config.snapshot_max_rows), int(config.snapshot_max_mb * 2**20)
-
-
-def _manager_class(path: str) -> type[AsyncKernelManager]:
-    try:
-        cls = import_item(path)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise ConfigurationError(
-            f"SandboxConfig.kernel_manager_class {path!r} cannot be imported ({exc}). Give the import path of an "
-            f"AsyncKernelManager subclass, e.g. 'jupyter_client.manager.AsyncKernelManager'."
-        ) from exc
-    if not (isinstance(cls, type) and issubclass(cls, AsyncKernelManager)):
-        raise ConfigurationError(
-            f"SandboxConfig.kernel_manager_class {path!r} is not an AsyncKernelManager subclass; the sandbox drives "
-            f"kernels asynchronously. Use jupyter_client.manager.AsyncKernelManager or a subclass of it."
-        )
-    return cls
 
 
 def _apply_restore(result: ExecutionResult, report: dict[str, Any]) -> None:

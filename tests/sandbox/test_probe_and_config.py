@@ -110,17 +110,29 @@ def test_python_setting_and_the_off_level(paths: PathsConfig, config_for: Callab
         assert r.metadata["isolation"] == "off"
 
 
-def test_kernel_manager_class_must_be_an_import_path() -> None:
-    with pytest.raises(Exception, match="import path"):
-        SandboxConfig(kernel_manager_class="NotAPath")
+def test_kernel_manager_class_is_a_type_trait() -> None:
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import TraitError
 
+    from llm_agent_magic.sandbox.gateway import GatewayKernelManager, manager_class
 
-def test_kernel_manager_class_must_be_an_async_manager(paths: PathsConfig) -> None:
-    config = SandboxConfig(kernel_manager_class="jupyter_client.manager.KernelManager")
-    with pytest.raises(ConfigurationError, match="not an AsyncKernelManager subclass"):
-        SandboxKernel("sync-manager", config=config, paths=paths).start()
-    with pytest.raises(ConfigurationError, match="cannot be imported"):
-        SandboxKernel("no-manager", config=SandboxConfig(kernel_manager_class="nowhere.Manager"), paths=paths).start()
+    assert SandboxConfig().kernel_manager_class is AsyncKernelManager
+    assert SandboxConfig(kernel_manager_class=GatewayKernelManager).kernel_manager_class is GatewayKernelManager
+    by_path = SandboxConfig(kernel_manager_class="llm_agent_magic.sandbox.gateway.GatewayKernelManager")
+    assert by_path.kernel_manager_class is GatewayKernelManager
+    with pytest.raises(TraitError):
+        SandboxConfig(kernel_manager_class="jupyter_client.manager.KernelManager")  # not an async manager
+    with pytest.raises(TraitError):
+        SandboxConfig(kernel_manager_class="nowhere.Manager")
+    # A gateway URL makes the default manager the gateway's; another local manager with it is a mistake.
+    assert manager_class(SandboxConfig(gateway_url="http://gw:8888")) is GatewayKernelManager
+    assert manager_class(SandboxConfig()) is AsyncKernelManager
+
+    class Custom(AsyncKernelManager):
+        pass
+
+    with pytest.raises(ConfigurationError, match="does not talk to a gateway"):
+        manager_class(SandboxConfig(gateway_url="http://gw:8888", kernel_manager_class=Custom))
 
 
 @pytest.mark.slow

@@ -26,4 +26,6 @@ readable inside the sandbox (bubblewrap's mounts and Landlock's rules, ``mounts.
   ``restore.py``     snapshots read back (``load``, ``restore_into``) within limits
   ``confined.py``    reading/writing files in folders the sandbox can change
   ``atomic.py``      temp file beside the target, then rename (this side's copy of ``llm_agent_magic/atomic.py``)
+  ``remote.py``      a gateway's kernel set up as the sandbox (these files arrive as text over the kernel
+                     protocol, ``entrypoint._load`` builds modules from them); its end of file transfers
 """

@@ -32,6 +32,9 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 HELPER_MODULE = "_llm_agent_sandbox"
 IDLE_BEFORE_PRELOAD = 0.2  # seconds without a cell before a background import starts
+#: Text of the sibling modules, when the parent sent them over the kernel protocol (a gateway's kernel, see
+#: ``remote.py``); empty for a local launch, which reads them from this folder.
+_SOURCES: dict[str, str] = {}
 
 
 def main() -> None:
@@ -205,12 +208,25 @@ def _apply_limits(limits: dict[str, int]) -> None:
 
 
 def _load(name: str) -> types.ModuleType:
+    if name in _SOURCES:
+        module = types.ModuleType(f"{HELPER_MODULE}_{name}")
+        module.__file__ = f"<llm-agent sandbox {name}.py>"
+        sys.modules[module.__name__] = module
+        exec(compile(_SOURCES[name], module.__file__, "exec"), module.__dict__)
+        return module
     spec = importlib.util.spec_from_file_location(f"{HELPER_MODULE}_{name}", os.path.join(HERE, f"{name}.py"))
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up in sys.modules
     spec.loader.exec_module(module)
     return module
+
+
+def boot_remote(sources: dict[str, str], policy: dict[str, Any]) -> _JSON:
+    """Set up a kernel a gateway started (it ran no entry point): see ``remote.py``."""
+    _SOURCES.update(sources)
+    _load("confined")  # remote.py imports it by the name _load gives it
+    return _JSON(_load("remote").boot(policy, sys.modules[__name__]))
 
 
 def _install_audit_hook(policy: dict[str, Any]) -> None:
@@ -233,7 +249,7 @@ class _JSON:
         return "<llm-agent sandbox data>"
 
 
-def _register_helpers(policy: dict[str, Any]) -> None:
+def _register_helpers(policy: dict[str, Any]) -> types.ModuleType:
     """The ``_llm_agent_sandbox`` module the parent calls through silent user_expressions."""
     summaries = _load("summaries")
     # snapshots.py imports these by the names _load gives them, and catalog.py and restore.py the ones before them.
@@ -291,6 +307,7 @@ def _register_helpers(policy: dict[str, Any]) -> None:
     helper.__dict__.update(after_cell=after_cell, flush=flush, restore=restore, load_pushed=load_pushed,
                            level=policy.get("level", "off"))
     sys.modules[HELPER_MODULE] = helper
+    return helper
 
 
 if __name__ == "__main__":
