@@ -101,9 +101,10 @@ def main() -> int:
 
     harness_ms = 1000 * median("harness")
     model = statistics.median(r["cost"]["model_seconds"] for r in serial_results)
+    wall = statistics.median(r["wall_seconds"] for r in serial_results)
     print(f"llm-agent eval, {args.questions} questions, {calls} model calls each ({args.delay_ms:g} ms a call)")
     print(f"  per question at -j 1 (median): open {median('open'):.2f} s, run {median('run'):.2f} s "
-          f"(model {model:.2f} s), close {median('close'):.2f} s, wall {statistics.median(r['wall_seconds'] for r in serial_results):.2f} s")
+          f"(model {model:.2f} s), close {median('close'):.2f} s, wall {wall:.2f} s")
     print(f"  harness time per question: {harness_ms:.1f} ms (target < {HARNESS_TARGET_MS:g} ms) "
           f"{'PASS' if harness_ms < HARNESS_TARGET_MS else 'MISS'}")
     ratio = min(parallel) / min(serial)

@@ -81,7 +81,8 @@ def _text(item: dict[str, Any], key: str, required: bool = True) -> str:
     return value
 
 
-def _read_jsonl(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
+def _read_jsonl(path: Path, what: str) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
+    """The JSON objects of the file with their line numbers, and the lines that are not one."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -92,28 +93,29 @@ def _read_jsonl(path: Path, what: str) -> list[tuple[int, dict[str, Any]]]:
         text = raw.decode("utf-8-sig")  # a byte-order mark from a Windows editor is not part of the first line
     except UnicodeDecodeError as exc:
         raise UsageProblem(f"{what} file {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
-    rows, problems = [], []
+    rows: list[tuple[int, dict[str, Any]]] = []
+    problems: list[tuple[int, str]] = []
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         try:
             item = json.loads(line)
         except json.JSONDecodeError as exc:
-            problems.append(f"line {number}: not JSON ({exc.msg})")
+            problems.append((number, f"not JSON ({exc.msg})"))
             continue
         if not isinstance(item, dict):
-            problems.append(f"line {number}: a JSON object is expected, not {type(item).__name__}")
+            problems.append((number, f"a JSON object is expected, not {type(item).__name__}"))
             continue
         rows.append((number, item))
-    _raise_problems(path, what, problems)
-    if not rows:
+    if not rows and not problems:
         raise UsageProblem(f"{what} file {path} holds no lines; it should have one JSON object per line")
-    return rows
+    return rows, problems
 
 
-def _raise_problems(path: Path, what: str, problems: list[str]) -> None:
-    if not problems:
+def _raise_problems(path: Path, what: str, found: list[tuple[int, str]]) -> None:
+    if not found:
         return
+    problems = [f"line {number}: {problem}" for number, problem in sorted(found)]
     listed = problems[:_MAX_LISTED]
     more = f"\n  ... and {len(problems) - _MAX_LISTED} more" if len(problems) > _MAX_LISTED else ""
     raise UsageProblem(f"{what} file {path} has {len(problems)} problem(s):\n  " + "\n  ".join(listed) + more)
@@ -127,8 +129,9 @@ def _plain_file_name(name: str) -> str:
 
 
 def read_questions(path: Path) -> list[Question]:
-    questions, problems, seen = [], [], set()
-    for number, item in _read_jsonl(path, "questions"):
+    questions, seen = [], set()
+    rows, problems = _read_jsonl(path, "questions")
+    for number, item in rows:
         try:
             qid = _id_of(item.get("id"))
             if qid in seen:
@@ -145,15 +148,15 @@ def read_questions(path: Path) -> list[Question]:
             ))
             seen.add(qid)
         except ValueError as exc:
-            problems.append(f"line {number}: {exc}")
+            problems.append((number, str(exc)))
     _raise_problems(path, "questions", problems)
     return questions
 
 
 def read_labels(path: Path) -> dict[str, Label]:
     labels: dict[str, Label] = {}
-    problems = []
-    for number, item in _read_jsonl(path, "labels"):
+    rows, problems = _read_jsonl(path, "labels")
+    for number, item in rows:
         try:
             qid = _id_of(item.get("id"))
             answers = item.get("common_answers")
@@ -167,7 +170,7 @@ def read_labels(path: Path) -> dict[str, Label]:
                 pairs.append((pair[0], pair[1] if isinstance(pair[1], str) else json.dumps(pair[1])))
             labels[qid] = Label(qid, tuple(pairs))
         except ValueError as exc:
-            problems.append(f"line {number}: {exc}")
+            problems.append((number, str(exc)))
     _raise_problems(path, "labels", problems)
     return labels
 

@@ -141,8 +141,13 @@ def session_config(base: Config, job: Job, plan: EvalPlan) -> Config:
 
 
 async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
-                       release: Callable[[], None] = lambda: None) -> QuestionResult:
-    """Run one question in a fresh session and write its folder; never raises for what went wrong in the run."""
+                       release: Callable[[], None] = lambda: None,
+                       cleanups: list[asyncio.Future[None]] | None = None) -> QuestionResult:
+    """Run one question in a fresh session and write its folder; never raises for what went wrong in the run.
+
+    The session's data root is removed in a worker thread (``cleanups`` collects those, for the caller to
+    await): deleting a kernel's files is slow and nothing waits for it.
+    """
     started = time.perf_counter()
     question, label = job.question, dataset.labels[job.question.id]
     shutil.rmtree(job.folder, ignore_errors=True)  # what an interrupted earlier attempt left
@@ -195,7 +200,11 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
     )
     data = job.folder / SESSION_DATA
     records.move_call_log(data / "logs", job.folder)
-    shutil.rmtree(data, ignore_errors=True)
+    removal = asyncio.ensure_future(asyncio.to_thread(shutil.rmtree, data, True))
+    if cleanups is None:
+        await removal
+    else:
+        cleanups.append(removal)
     records.write_run(job.folder, question, result, events)
     # The harness's own time: all but opening, running and closing the session (model and sandbox time).
     result.wall_seconds = round(time.perf_counter() - started, 4)
@@ -225,6 +234,7 @@ async def run_eval(run: EvalRun, *, base: Config, parallel: int = 1,
             pending.append(job)
     recording = CassetteFile(Path(plan.cassette), fresh=not run.resumed) if plan.cassette_mode == "record" else None
     slot = asyncio.Semaphore(parallel)
+    cleanups: list[asyncio.Future[None]] = []
 
     async def one(job: Job) -> None:
         await slot.acquire()
@@ -237,7 +247,7 @@ async def run_eval(run: EvalRun, *, base: Config, parallel: int = 1,
                 slot.release()
 
         try:
-            result = await run_question(job, plan, run.dataset, base, release)
+            result = await run_question(job, plan, run.dataset, base, release, cleanups)
         finally:
             release()
         if recording is not None:
@@ -246,7 +256,10 @@ async def run_eval(run: EvalRun, *, base: Config, parallel: int = 1,
         if on_result:
             on_result(result)
 
-    await asyncio.gather(*(one(job) for job in pending))
+    try:
+        await asyncio.gather(*(one(job) for job in pending))
+    finally:
+        await asyncio.gather(*cleanups, return_exceptions=True)
     order = {(j.model, j.question.id): n for n, j in enumerate(jobs)}
     run.results.sort(key=lambda r: order.get((r.model, r.id), len(order)))
     run.seconds = time.perf_counter() - started
