@@ -30,7 +30,8 @@ LABELS = [
 ]
 #: The code each question's cell runs: it has to read the table as it is.
 CODE = {
-    "WAGE": "import pandas as pd\ndf = pd.read_csv('rate=a+b survey 2016.csv')\nprint('wage', df['wage'].mean())",
+    "WAGE": "import pandas as pd\ndf = pd.read_csv('rate=a+b survey 2016.csv')\n"
+            "print('wage', round(df['wage'].mean(), 3), 'rows', len(df))",
     "LATIN": "import pandas as pd\ndf = pd.read_csv('ventes latin1.csv', sep=';', encoding='latin-1')\n"
              "print('total', df['prix'].sum(), 'first', df['région'][0])",
     "ROWS": "import pandas as pd\nprint('rows', len(pd.read_csv('plain.csv')))",
