@@ -93,6 +93,8 @@ def _resumed_plan(args: EvalArgs, out: Path) -> tuple[EvalPlan, dataset.Dataset]
     if conflicts:
         raise UsageProblem("--resume continues the eval as it was started; these differ: " + "; ".join(conflicts)
                            + ". Leave them out, or start a new eval in another --out folder")
+    if saved.cassette_mode == "replay" and not Path(saved.cassette).is_file():
+        raise UsageProblem(f"--resume: the cassette {saved.cassette} this eval replays from is gone; put it back")
     data = dataset.load(saved.questions, saved.labels, saved.tables, ids=saved.ids)
     return saved, data
 

@@ -92,6 +92,11 @@ def jobs_of(plan: EvalPlan, dataset: Dataset, out: Path) -> list[Job]:
     slugs = [records.slug(m) for m in plan.models]
     if len(set(slugs)) != len(slugs):
         raise UsageProblem(f"--model names {plan.models} give the same folder name twice; name each model once")
+    folders: dict[str, str] = {}
+    for q in dataset.questions:
+        other = folders.setdefault(records.slug(q.id), q.id)
+        if other != q.id:
+            raise UsageProblem(f"question ids {other!r} and {q.id!r} would share one folder; leave one out with --ids")
     return [Job(m, q, records.question_dir(out, m, q.id)) for q in dataset.questions for m in plan.models]
 
 
@@ -170,8 +175,11 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
 
     try:
         await asyncio.wait_for(drive(), plan.timeout or None)
-    except asyncio.TimeoutError:
-        status, error = "timeout", f"the question took longer than {plan.timeout:g} s (--timeout)"
+    except asyncio.TimeoutError as exc:
+        if plan.timeout:
+            status, error = "timeout", f"the question took longer than {plan.timeout:g} s (--timeout)"
+        else:  # not ours: something below gave up waiting
+            status, error = "error", f"TimeoutError: {exc}"
     except LLMAgentError as exc:  # the session could not be opened: the message says why
         status, error = "error", str(exc)
     except Exception as exc:  # a bug must not stop the other questions; it is counted and logged

@@ -137,3 +137,28 @@ async def test_the_file_analyzer_reads_the_same_tables(tmp_path):
     with open(tmp_path / "tables" / "rate=a+b survey 2016.csv", "rb") as fh:
         frame, _ = analyzer(fh, ".csv", 0)
     assert list(frame.columns) == ["wage", "looks"] and len(frame) == 2
+
+
+def test_every_model_and_question_gets_a_folder_of_its_own(tmp_path):
+    from llm_agent_magic.evaluation.runner import jobs_of
+
+    folder = write_dataset(tmp_path)
+    run = prepare(EvalArgs(questions=str(folder / "questions.jsonl"), labels=str(folder / "labels.jsonl"),
+                           tables=str(folder / "tables"), out=str(tmp_path / "out"), models=["qwen3:8b", "llama3.1:8b"]),
+                  default_model="m:1b")
+    jobs = jobs_of(run.plan, run.dataset, run.out)
+    # Models side by side: every model's first question before anyone's second.
+    assert [(j.model, j.question.id) for j in jobs][:3] == [("qwen3:8b", "1"), ("llama3.1:8b", "1"), ("qwen3:8b", "2")]
+    assert jobs[0].folder == tmp_path / "out" / "qwen3_8b" / "1"
+    run.plan.models = ["a:1b", "a/1b"]
+    with pytest.raises(UsageProblem, match="give the same folder name twice"):
+        jobs_of(run.plan, run.dataset, run.out)
+    run.plan.models = ["a:1b"]
+    run.dataset.questions = [question_with_id("x/1"), question_with_id("x_1")]
+    with pytest.raises(UsageProblem, match="question ids 'x/1' and 'x_1' would share one folder"):
+        jobs_of(run.plan, run.dataset, run.out)
+
+
+def question_with_id(qid: str) -> dataset.Question:
+    q = QUESTIONS[0]
+    return dataset.Question(qid, q["question"], q["constraints"], q["format"], q["file_name"], q["level"])
