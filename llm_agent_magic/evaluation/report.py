@@ -80,7 +80,7 @@ def markdown(summary: dict[str, Any]) -> str:
             else "-"))
     table += row("questions", lambda s: s["questions"])
     table += row("runs ok / error / timeout", lambda s: "{ok} / {error} / {timeout}".format(**s["runs"]))
-    table += row("model calls (median per question)",
+    table += row("model calls answered (median per question)",
                  lambda s: f"{s['cost']['model_calls']} ({s['cost']['model_calls_median']:g})")
     table += row("prompt + completion tokens",
                  lambda s: f"{s['cost']['prompt_tokens']:,} + {s['cost']['completion_tokens']:,}")

@@ -131,7 +131,7 @@ class CassetteFile:
         atomic.write_text(self.path, "\n".join([json.dumps(header, ensure_ascii=False), *self.lines]) + "\n", mode=0o666)
 
 
-def session_config(base: Config, job: Job, plan: EvalPlan) -> Config:
+def session_config(job: Job, plan: EvalPlan) -> Config:
     """What this run imposes on its question's session: its own data root, and its cassette."""
     imposed = Config()
     imposed.PathsConfig.data_root = str(job.folder / SESSION_DATA)
@@ -157,7 +157,7 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
     question, label = job.question, dataset.labels[job.question.id]
     shutil.rmtree(job.folder, ignore_errors=True)  # what an interrupted earlier attempt left
     job.folder.mkdir(parents=True, exist_ok=True)
-    imposed = session_config(base, job, plan)
+    imposed = session_config(job, plan)
     manager = SessionManager(explicit=lambda: base, imposed=lambda: imposed)
     events: list[Event] = []
     status, error = "ok", ""
@@ -180,7 +180,7 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
             status, error = "timeout", f"the question took longer than {plan.timeout:g} s (--timeout)"
         else:  # not ours: something below gave up waiting
             status, error = "error", f"TimeoutError: {exc}"
-    except LLMAgentError as exc:  # the session could not be opened: the message says why
+    except LLMAgentError as exc:  # e.g. the session could not be opened: the message says why
         status, error = "error", str(exc)
     except Exception as exc:  # a bug must not stop the other questions; it is counted and logged
         _log.exception("eval question %s (%s) failed", question.id, job.model)
