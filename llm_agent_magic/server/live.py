@@ -100,10 +100,13 @@ class RunHub:
         """Start ``request`` on the session; returns once the run has its id (its first event)."""
         busy = self.current(session_id)
         if busy is not None and busy.finishing and busy.task is not None:
-            # Its RunFinished went out, it is writing its last events: a client that saw it may go on.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(busy.task)
-            busy = self.current(session_id)
+            # Its RunFinished went out, it is writing its last events: a client that saw it may go on. Once its
+            # session has queued those writes (in order, ahead of the next run's) there is nothing to wait for.
+            session = self.manager.find(session_id)
+            if session is None or session.running:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(busy.task)
+            busy = self.current(session_id) if session is None or session.running else None
         if busy is not None:
             raise SessionBusy(f"Session {session_id!r} is already running {busy.run_id}; "
                              "stop it (a stop request) or wait for it to finish.")
