@@ -158,7 +158,7 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
     shutil.rmtree(job.folder, ignore_errors=True)  # what an interrupted earlier attempt left
     job.folder.mkdir(parents=True, exist_ok=True)
     imposed = session_config(job, plan)
-    manager = SessionManager(explicit=lambda: base, imposed=lambda: imposed)
+    manager = SessionManager(explicit=lambda: base, imposed=lambda: imposed, front_end="llm-agent eval")
     events: list[Event] = []
     status, error = "ok", ""
     timing = {"open": 0.0, "run": 0.0, "close": 0.0}
@@ -168,7 +168,8 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
         nonlocal phase, mark
         session = await manager.open(f"dabench-{records.slug(question.id)}", fresh=True)
         timing["open"], phase, mark = time.perf_counter() - mark, "run", time.perf_counter()
-        request = RunRequest(question.request(), mode=plan.mode, model=job.model,
+        # No one is there to approve cells, whatever AgentConfig.approval says.
+        request = RunRequest(question.request(), mode=plan.mode, model=job.model, approval=False,
                              files=[str(dataset.table(question))], origin="eval")
         async for event in session.run(request):  # a timeout lands inside run(), which then stops the run
             events.append(event)

@@ -108,7 +108,9 @@ async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
     faults = {"LATIN": {"fault": "http_500"}, "ROWS": {"fault": "timeout"}}  # timeout: the model never answers
     with FakeOllama(script(faults=faults)) as server:
         run = prepare(args_for(folder, "out", timeout=20, mode="react"), default_model="qwen3:8b")
-        await run_eval(run, base=settings(server.url), parallel=3)
+        cfg = settings(server.url)
+        cfg.AgentConfig.approval = True  # a user's setting for notebooks: no one would approve the eval's cells
+        await run_eval(run, base=cfg, parallel=3)
         assert not server.requests_for("classify")  # --mode react: no classifier
     assert [(r.id, r.status) for r in run.results] == [("1", "ok"), ("2", "error"), ("3", "timeout")]
     errored, timed_out = run.results[1], run.results[2]
