@@ -59,8 +59,21 @@ class EvalPlan:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalPlan:
+        """The plan an ``eval.json`` holds; a ValueError saying what is wrong with one of the wrong shape."""
+        if not isinstance(data, dict):
+            raise ValueError("it is not a JSON object")
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in data.items() if k in names})
+        plan = cls(**{k: v for k, v in data.items() if k in names})
+        texts = (plan.questions, plan.labels, plan.tables, plan.cassette, plan.mode, plan.cassette_mode)
+        if not all(isinstance(t, str) for t in texts) or not isinstance(plan.timeout, (int, float)):
+            raise ValueError("a field has the wrong type")
+        for key in ("ids", "models"):
+            value = getattr(plan, key)
+            if not isinstance(value, list) or not value or not all(isinstance(v, str) and v for v in value):
+                raise ValueError(f"{key!r} must be a non-empty list of names")
+        if plan.mode not in MODES or plan.cassette_mode not in ("live", "record", "replay"):
+            raise ValueError("its mode or cassette_mode is not one this version knows")
+        return plan
 
 
 @dataclass

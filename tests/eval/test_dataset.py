@@ -107,6 +107,12 @@ def test_the_command_line_is_checked_and_a_finished_eval_is_not_overwritten(tmp_
         prepare(EvalArgs(out=args.out, resume=True, limit=1), default_model="m:1b")
     resumed = prepare(EvalArgs(out=args.out, resume=True), default_model="other:2b")
     assert resumed.plan == run.plan and [q.id for q in resumed.dataset.questions] == ["1", "2", "3"]
+    plan_file = tmp_path / "out" / "eval.json"
+    for broken in ("[1, 2]", '{"questions": "q"}', json.dumps({**run.plan.to_dict(), "models": "m:1b"}),
+                   json.dumps({**run.plan.to_dict(), "mode": "sideways"}), "{not json"):
+        plan_file.write_text(broken)
+        with pytest.raises(UsageProblem, match="eval.json cannot be read .*; start again in a new --out folder"):
+            prepare(EvalArgs(out=args.out, resume=True), default_model="m:1b")
 
 
 def test_real_world_tables_attach_under_their_names_and_are_previewed(tmp_path):
