@@ -10,6 +10,7 @@ from traitlets import Bool, Int, Unicode
 
 from ..config import markdown_table, trait_rows
 from .app import LLMAgentApp
+from .eval import EvalApp
 from .run import RunApp
 
 
@@ -122,6 +123,7 @@ SUBCOMMANDS: dict[str, type[LLMAgentApp]] = {
     "demo": DemoApp,
     "sessions": SessionsApp,
     "run": RunApp,
+    "eval": EvalApp,
 }
 
 

@@ -24,7 +24,7 @@ from ..config import ToolsConfig
 from ..exceptions import DocumentError, UnsafePath
 from ..sandbox.inside.confined import list_confined
 from .base import Tool, ToolContext, ToolInput, ToolResult
-from .files import TABLE_SUFFIXES
+from .files import TABLE_SUFFIXES, read_delimited
 from .rag.index import Source
 from .rag.loaders import LoadedDocument, is_document, load_document
 
@@ -119,7 +119,7 @@ class FileAnalyzerTool(Tool):
         limit = self.config.analyzer_max_rows
         facts: dict[str, Any] = {}
         if suffix in (".csv", ".tsv"):
-            frame = pd.read_csv(handle, nrows=limit + 1, sep="\t" if suffix == ".tsv" else ",")
+            frame = read_delimited(handle, suffix, limit + 1)
         elif suffix in (".xlsx", ".xls"):
             if size > MAX_DOCUMENT_BYTES:  # a workbook is read whole
                 raise ValueError(f"larger than {MAX_DOCUMENT_BYTES / 1e6:g} MB")

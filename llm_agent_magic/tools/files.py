@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from typing import IO, Any
@@ -62,11 +63,44 @@ def describe_file(path: Path) -> str:
     return f"{head}; columns: {dtypes}\n  first rows:\n" + "\n".join("    " + line for line in preview.splitlines())
 
 
+#: Delimiters a ``.csv`` may use instead of a comma (Excel in much of Europe writes ``;``).
+_OTHER_DELIMITERS = (";", "\t", "|")
+
+
+def _delimiter(head: bytes, suffix: str) -> str:
+    if suffix == ".tsv":
+        return "\t"
+    first = re.split(rb"\r\n|\r|\n", head, maxsplit=1)[0].decode("latin-1")
+    if "," in first:
+        return ","
+    counts = {d: first.count(d) for d in _OTHER_DELIMITERS}
+    best = max(counts, key=lambda d: counts[d])
+    return best if counts[best] else ","
+
+
+def read_delimited(fh: IO[bytes], suffix: str, nrows: int) -> Any:  # a pandas.DataFrame
+    """A CSV or TSV as real-world files come: UTF-8 with or without a byte-order mark, else Latin-1; a
+    header without commas but with ``;``, tabs or ``|`` split on those; any line ends (pandas reads
+    CR-only ones too)."""
+    import pandas as pd
+
+    start = fh.tell()
+    head = fh.read(64 * 1024)
+    fh.seek(start)
+    sep = _delimiter(head, suffix)
+    engine = "python" if sep == "\t" else "c"
+    try:
+        return pd.read_csv(fh, nrows=nrows, sep=sep, engine=engine, encoding="utf-8-sig")
+    except UnicodeDecodeError:  # Latin-1 decodes any byte: the text may be off, the table is there
+        fh.seek(start)
+        return pd.read_csv(fh, nrows=nrows, sep=sep, engine=engine, encoding="latin-1")
+
+
 def _read_sample(fh: IO[bytes], suffix: str) -> Any:  # a pandas.DataFrame, or None
     import pandas as pd
 
     if suffix in (".csv", ".tsv"):
-        return pd.read_csv(fh, nrows=200, sep="\t" if suffix == ".tsv" else ",", engine="python" if suffix == ".tsv" else "c")
+        return read_delimited(fh, suffix, 200)
     if suffix in (".xlsx", ".xls"):
         return pd.read_excel(fh, nrows=200)
     if suffix == ".parquet":
