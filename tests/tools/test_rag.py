@@ -12,6 +12,7 @@ from llm_agent_magic.config import ToolsConfig
 from llm_agent_magic.exceptions import DocumentError
 from llm_agent_magic.tools.rag import DocumentIndex, RagSearchTool, chunk_text, load_document
 from llm_agent_magic.tools.rag.index import CHUNKS_FILE, HASHES_FILE, INDEX_FILE
+from llm_agent_magic.tools.rag.keywords import KEYWORDS_FILE
 
 TEXTS = {
     "revenue.txt": "Quarterly revenue grew twelve percent in the northern region.\n\nCosts stayed flat.",
@@ -124,7 +125,7 @@ async def test_index_ranks_updates_and_reloads(docs, llm, fake_ollama):
 
     # Everything is on disk, written whole, and survives a reload.
     files = sorted(p.name for p in index.folder.iterdir())
-    assert files == sorted([INDEX_FILE, CHUNKS_FILE, HASHES_FILE])
+    assert files == sorted([INDEX_FILE, CHUNKS_FILE, HASHES_FILE, KEYWORDS_FILE])
     record = json.loads((index.folder / HASHES_FILE).read_text())
     assert record["chunks"] == len(index) and set(record["files"]) == {str(p) for p in docs.iterdir()}
     assert record["settings"]["embedding_model"] == "nomic-embed-text"
