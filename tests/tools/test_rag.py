@@ -175,8 +175,8 @@ async def test_rag_search_over_workspace_and_folders(docs, tmp_path, llm):
     result = await tool.run("What is the launch date of project Falcon?", make_ctx(llm, workspace=workspace))
     assert result.success
     lines = result.observation.splitlines()
-    assert lines[0].startswith("Passages from 7 document(s)") and "Cite them by file name" in lines[0]
-    assert lines[1].startswith("[1] notes.md (from character 0, similarity")
+    assert lines[0].startswith("Passages from 7 document(s)") and "Cite each passage you use" in lines[0]
+    assert lines[1].startswith("[1] notes.md, characters 0-54 (matched: keyword, vector)")
     assert lines[2] == "    The launch date of project Falcon is the ninth of May."
     assert "- broken.pdf: skipped, not a readable PDF file" in result.observation
     assert "missing: configured in ToolsConfig.rag_folders but not a folder" in result.observation

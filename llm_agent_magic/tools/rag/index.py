@@ -174,6 +174,7 @@ class DocumentIndex:
         approximate_above: int = 20_000,
         nprobe: int = 16,
         on_model_change: str = "refuse",
+        kind: str = "session",
     ):
         """``confined_roots``: folders the sandbox can change (the session's workspace); documents inside
         them are read without following links and only as regular files. ``on_model_change``: "refuse"
@@ -187,6 +188,8 @@ class DocumentIndex:
         self.max_file_bytes = max_file_bytes
         self.approximate_above, self.nprobe = approximate_above, nprobe
         self.on_model_change = on_model_change
+        #: "learned" (documents added and removed on purpose: learn, forget) or "session" (rag_search's own).
+        self.kind = kind
         self._vectors: VectorStore | None = None
         self._keywords = KeywordIndex(self.folder)
         self._chunks: dict[int, dict[str, Any]] = {}
@@ -217,6 +220,9 @@ class DocumentIndex:
     @property
     def index_kind(self) -> str:
         return self._vectors.kind if self._vectors is not None else "flat"
+
+    def chunks_of(self, source: str) -> int:
+        return int(self._files.get(source, {}).get("chunks", 0))
 
     def chunks(self) -> list[dict[str, Any]]:
         return [dict(c) for c in self._chunks.values()]
@@ -304,6 +310,11 @@ class DocumentIndex:
             self._replace(files, [], np.zeros((0, self._dim), "float32"), set())
             self._save()
         return sorted(keys)
+
+    def set_roots(self, roots: list[str]) -> None:
+        """The folders this collection was learned from (``update(roots=...)`` sets them too)."""
+        self._settings["roots"] = sorted(set(roots))
+        self._save()
 
     def source(self, source: SourceLike) -> Source:
         """A source path as the index reads it: confined when it lies inside a confined root.
@@ -484,6 +495,7 @@ class DocumentIndex:
 
     def _save(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
+        self._settings.update(kind=self.kind, index=self.index_kind)
         if self._vectors is not None and self._chunks:
             atomic.write_bytes(self.folder / INDEX_FILE, self._vectors.to_bytes(), fsync=True)
             self._settings["trained_at"] = self._vectors.trained_at
