@@ -10,6 +10,8 @@ from traitlets import Bool, Int, Unicode
 
 from ..config import markdown_table, trait_rows
 from .app import LLMAgentApp
+from .collections import CollectionsApp, ForgetApp, LearnApp
+from .fake_tavily import FakeTavilyApp
 from .run import RunApp
 
 
@@ -119,9 +121,13 @@ SUBCOMMANDS: dict[str, type[LLMAgentApp]] = {
     "config": ConfigApp,
     "doctor": DoctorApp,
     "fake-ollama": FakeOllamaApp,
+    "fake-tavily": FakeTavilyApp,
     "demo": DemoApp,
     "sessions": SessionsApp,
     "run": RunApp,
+    "learn": LearnApp,
+    "forget": ForgetApp,
+    "collections": CollectionsApp,
 }
 
 

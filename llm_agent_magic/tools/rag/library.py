@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -53,6 +54,24 @@ class CollectionInfo:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def row(self) -> list[str]:
+        """The cells of ``COLUMNS``, as text."""
+        updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.updated_at)) if self.updated_at else "-"
+        return [self.name, self.kind, str(self.files), str(self.chunks), self.embedding_model, self.index,
+                _size(self.size_bytes), updated]
+
+
+COLUMNS = ("collection", "kind", "files", "chunks", "embedding model", "index", "size on disk", "updated")
+
+
+def _size(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB"):
+        if value < 1024:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} GB"
 
 
 @dataclass
