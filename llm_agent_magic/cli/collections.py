@@ -50,7 +50,7 @@ class LearnApp(LLMAgentApp):
         def progress(done: int, total: int) -> None:
             nonlocal bar
             if bar is None:
-                bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr, leave=False)
+                bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
             bar.update(done - bar.n)
 
         async def go() -> Any:
