@@ -407,6 +407,13 @@ class ToolsConfig(Configurable):
     def _normalise_tavily_url(self, proposal: dict[str, Any]) -> str:
         return normalise_host(proposal["value"]) or DEFAULT_TAVILY_URL
 
+    @validate("web_cache_minutes")
+    def _check_cache_minutes(self, proposal: dict[str, Any]) -> float:
+        value: float = proposal["value"]
+        if value < 0:
+            raise TraitError("ToolsConfig.web_cache_minutes must be 0 (no cache) or more")
+        return value
+
     @validate("rag_chunk_overlap")
     def _check_overlap(self, proposal: dict[str, Any]) -> int:
         value: int = proposal["value"]
