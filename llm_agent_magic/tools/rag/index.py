@@ -429,11 +429,14 @@ class DocumentIndex:
         return str(self.llm.config.embedding_model)
 
     # --- searching --------------------------------------------------------------------
-    async def search(self, query: str, top_k: int = 4) -> list[SearchHit]:
+    async def search(self, query: str, top_k: int = 4, *, mode: str = "hybrid") -> list[SearchHit]:
         """The ``top_k`` best chunks for ``query``, best first: vector and keyword rankings fused
-        (``score``), chunks holding the query's identifiers verbatim first."""
+        (``score``), chunks holding the query's identifiers verbatim first. ``mode`` "vector" or
+        "keyword" uses one ranking alone (to see what each finds)."""
         if not self._chunks or self._vectors is None or top_k < 1:
             return []
+        if mode not in ("hybrid", "vector", "keyword"):
+            raise ValueError(f"mode is 'hybrid', 'vector' or 'keyword', not {mode!r}")
         stored = str(self._settings.get("embedding_model", ""))
         if stored and stored != self._model:
             raise EmbeddingModelMismatch(self.name, stored, self._model)
@@ -443,10 +446,11 @@ class DocumentIndex:
             raise EmbeddingModelMismatch(self.name, stored, self._model,
                                          f" ({self._vectors.dim} dimensions; the model now gives {vector.shape[1]})")
         candidates = max(MIN_CANDIDATES, CANDIDATES_PER_HIT * top_k)
-        by_vector = await asyncio.to_thread(self._vectors.search, vector, candidates)
-        by_keyword = await asyncio.to_thread(self._keywords.search, query, candidates)
+        by_vector = await asyncio.to_thread(self._vectors.search, vector, candidates) if mode != "keyword" else []
+        by_keyword = await asyncio.to_thread(self._keywords.search, query, candidates) if mode != "vector" else []
         by_keyword = [i for i in by_keyword if i in self._chunks]
-        ranked = fuse(by_vector, by_keyword, identifiers(query), lambda i: str(self._chunks[i]["text"]))
+        idents = identifiers(query) if mode == "hybrid" else []
+        ranked = fuse(by_vector, by_keyword, idents, lambda i: str(self._chunks[i]["text"]))
         hits = []
         for fused in ranked[:top_k]:
             chunk = self._chunks.get(fused.id)
