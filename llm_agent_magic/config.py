@@ -379,7 +379,7 @@ class ToolsConfig(Configurable):
         ),
     ).tag(config=True)
     rag_nprobe = Int(
-        16, help="Lists of the approximate (IVF) index searched per query: more is slower and closer to exact."
+        64, help="Lists of the approximate (IVF) index searched per query: more is slower and closer to exact."
     ).tag(config=True)
     web_cache_minutes = Float(
         60.0,

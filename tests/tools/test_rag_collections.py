@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tool_helpers import make_ctx, write_pdf
 
-from llm_agent_magic.config import LLMConfig, PathsConfig, ToolsConfig
+from llm_agent_magic.config import LLMConfig, ToolsConfig
 from llm_agent_magic.llm import LLMClient
 from llm_agent_magic.testing.fake_ollama import embed_text
 from llm_agent_magic.tools.rag import RagSearchTool

@@ -162,7 +162,8 @@ async def test_results_are_cached_per_query_for_the_configured_time(fake_tavily,
     monkeypatch.setenv("LLM_AGENT_NOW", "2026-11-28T09:29:00+00:00")
     second = await search.run("what changed  in pandas 3", make_ctx(llm))  # the same query, spaced otherwise
     assert len(fake_tavily.requests) == 1  # answered from the cache
-    assert second.observation.splitlines()[1:] == first.observation.splitlines()[1:] and second.data["cached"] and second.data["age_minutes"] == 29.0
+    assert second.observation.splitlines()[1:] == first.observation.splitlines()[1:]
+    assert second.data["cached"] and second.data["age_minutes"] == 29.0
     other = await search.run("pandas release date", make_ctx(llm))
     assert len(fake_tavily.requests) == 2 and "cached" not in other.data  # another query is asked
     monkeypatch.setenv("LLM_AGENT_NOW", "2026-11-28T09:31:00+00:00")

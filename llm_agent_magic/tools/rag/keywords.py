@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
 KEYWORDS_FILE = "keywords.sqlite"
+#: Words of a query ranked by, besides its identifiers: the rarest in the collection. A common word
+#: ranks little and costs much (BM25 scores every row holding it).
+MAX_WORDS = 6
 _WORD = re.compile(r"\w+")
 _EDGE = "\"'`()[]{}<>,;?!.:"
 _JOINED = re.compile(r"[A-Za-z0-9][_.:/-][A-Za-z0-9]")
@@ -44,12 +48,17 @@ def identifiers(query: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def fts_query(query: str) -> str:
-    """``query`` as an FTS5 expression: each identifier as a phrase, OR each other word (quoted: no syntax)."""
-    terms = [" ".join(_WORD.findall(ident.lower())) for ident in identifiers(query)]
-    terms += [w for w in _WORD.findall(query.lower()) if w not in _STOP]
-    unique = list(dict.fromkeys(t for t in terms if t))
-    return " OR ".join(f'"{t}"' for t in unique)
+def query_terms(query: str) -> tuple[list[str], list[str]]:
+    """The identifiers of ``query`` as FTS5 phrases (their words, lowercased), and its other words."""
+    phrases = [" ".join(_WORD.findall(ident.lower())) for ident in identifiers(query)]
+    plain = "".join(c for c in unicodedata.normalize("NFKD", query.lower()) if not unicodedata.combining(c))
+    words = [w for w in _WORD.findall(plain) if w not in _STOP]  # as the table's tokenizer keeps them
+    return list(dict.fromkeys(p for p in phrases if p)), list(dict.fromkeys(words))
+
+
+def fts_expression(terms: list[str]) -> str:
+    """Terms OR-ed, each quoted (so no word is read as FTS5 syntax)."""
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
 
 
 class KeywordIndex:
@@ -64,6 +73,8 @@ class KeywordIndex:
             self._db.execute(
                 "CREATE VIRTUAL TABLE IF NOT EXISTS chunks USING fts5(text, tokenize='unicode61 remove_diacritics 2')"
             )
+            # How many chunks hold each word (the table's own index, read per word): picks a query's rarest.
+            self._db.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.vocab USING fts5vocab(main, chunks, 'row')")
         return self._db
 
     def close(self) -> None:
@@ -92,11 +103,19 @@ class KeywordIndex:
         self.replace((), rows)
 
     def search(self, query: str, k: int) -> list[int]:
-        """Chunk ids whose text holds the query's words, best BM25 first."""
-        expression = fts_query(query)
-        if not expression or k < 1:
+        """Chunk ids whose text holds the query's identifiers or rarest words, best BM25 first."""
+        phrases, words = query_terms(query)
+        if k < 1 or not (phrases or words):
             return []
-        rows = self._conn().execute(
+        db = self._conn()
+        if words:
+            marks = ",".join("?" * len(words))
+            held = dict(db.execute(f"SELECT term, doc FROM temp.vocab WHERE term IN ({marks})", words).fetchall())
+            words = sorted((w for w in words if held.get(w)), key=lambda w: held[w])[:MAX_WORDS]
+        expression = fts_expression(phrases + words)
+        if not expression:
+            return []
+        rows = db.execute(
             "SELECT rowid FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?", (expression, k)
         )
         return [int(r[0]) for r in rows]

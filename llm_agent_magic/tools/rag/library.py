@@ -138,15 +138,15 @@ async def learn(
     tools = tools or ToolsConfig()
     paths = paths or getattr(llm, "paths", None) or PathsConfig()
     name = safe_name(collection or tools.rag_learn_collection)
-    targets = [Path(os.path.abspath(Path(t).expanduser())) for t in targets]
-    if not targets and not reembed:
+    chosen = [Path(os.path.abspath(Path(t).expanduser())) for t in targets]
+    if not chosen and not reembed:
         raise CollectionError("Name the files or folders to learn (e.g. `learn docs/ --collection papers`).")
-    missing = [str(t) for t in targets if not t.exists()]
+    missing = [str(t) for t in chosen if not t.exists()]
     if missing:
         raise CollectionError(f"Nothing to learn at {', '.join(missing)}: no such file or folder. Check the path.")
     index = open_collection(name, llm, tools, paths)
     try:
-        files, roots, notes = _expand(targets, tools.rag_max_learn_files)
+        files, roots, notes = _expand(chosen, tools.rag_max_learn_files)
         kept = [s for s in index.sources if not any(Path(s).is_relative_to(r) for r in roots)]
         wanted = list(dict.fromkeys([*kept, *files]))
         known_roots = index.settings.get("roots", [])
@@ -178,18 +178,18 @@ def forget(
             index.close()
             shutil.rmtree(folder)
             return ForgetResult(name, removed, [], 0, 0, deleted=True)
-        targets = [Path(os.path.abspath(Path(t).expanduser())) for t in targets]
-        if not targets:
+        named = [Path(os.path.abspath(Path(t).expanduser())) for t in targets]
+        if not named:
             raise CollectionError("Name the files or folders to forget, or forget --all to delete the collection.")
         chosen, not_found = [], []
-        for target in targets:
+        for target in named:
             resolved = target.resolve()
             hits = [s for s in index.sources if Path(s) == resolved or Path(s).is_relative_to(resolved)]
             chosen += hits
             if not hits:
                 not_found.append(str(target))
         removed = index.remove(chosen)
-        roots = [r for r in index.settings.get("roots", []) if not any(Path(r).is_relative_to(t) for t in targets)]
+        roots = [r for r in index.settings.get("roots", []) if not any(Path(r).is_relative_to(t.resolve()) for t in named)]
         if roots != index.settings.get("roots", []):
             index.set_roots(roots)
         return ForgetResult(name, removed, not_found, len(index.sources), len(index))

@@ -32,7 +32,7 @@ def faiss_module() -> Any:
 class VectorStore:
     """Add, remove and search vectors by int64 id; ``kind`` is ``"flat"`` or ``"ivf"``."""
 
-    def __init__(self, dim: int, *, approximate_above: int = 20_000, nprobe: int = 16, index: Any = None,
+    def __init__(self, dim: int, *, approximate_above: int = 20_000, nprobe: int = 64, index: Any = None,
                  trained_at: int = 0):
         self.dim = dim
         self.approximate_above = approximate_above
