@@ -255,3 +255,13 @@ async def test_a_collection_switches_to_the_approximate_index_above_the_configur
     assert list_collections(llm.paths)[0].index == "flat"
 
 
+
+
+async def test_two_learns_of_one_collection_take_turns(manuals, llm, fake_ollama):
+    import asyncio
+
+    first, second = await asyncio.gather(*(learn([manuals], llm, collection="shared", paths=llm.paths)
+                                           for _ in range(2)))
+    # The one that waited found the other's work on disk: nothing embedded twice, nothing lost.
+    assert sorted([first.report.embedded_chunks, second.report.embedded_chunks]) == [0, 21]
+    assert first.chunks == second.chunks == 21 and embed_calls(fake_ollama) == 1

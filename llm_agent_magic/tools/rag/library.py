@@ -11,11 +11,14 @@ folder: learning it again embeds only new and changed files, and forgets the one
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fcntl
 import json
 import os
 import shutil
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -115,6 +118,32 @@ class ForgetResult:
         return [head, *(f"  {p}: not in the collection" for p in self.not_found)]
 
 
+@contextlib.contextmanager
+def _lock_file(name: str, paths: PathsConfig) -> Iterator[int]:
+    """The collection's lock file (beside its folder, so deleting the folder leaves it), open."""
+    paths.rag_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(paths.rag_dir / f".{name}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        yield fd
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def _locked(name: str, paths: PathsConfig) -> Iterator[None]:
+    """One writer per collection across processes (the magic, the CLI and the server may all learn)."""
+    with _lock_file(name, paths) as fd:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _locked_async(name: str, paths: PathsConfig) -> AsyncIterator[None]:
+    with _lock_file(name, paths) as fd:
+        await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)  # waiting for another writer blocks no loop
+        yield
+
+
 def open_collection(name: str, llm: LLMClient | None, tools: ToolsConfig, paths: PathsConfig) -> DocumentIndex:
     return DocumentIndex(
         collection_folder(name, paths), llm, chunk_size=tools.rag_chunk_size, chunk_overlap=tools.rag_chunk_overlap,
@@ -144,6 +173,12 @@ async def learn(
     missing = [str(t) for t in chosen if not t.exists()]
     if missing:
         raise CollectionError(f"Nothing to learn at {', '.join(missing)}: no such file or folder. Check the path.")
+    async with _locked_async(name, paths):
+        return await _learn(name, chosen, llm, tools, paths, reembed, progress)
+
+
+async def _learn(name: str, chosen: list[Path], llm: LLMClient, tools: ToolsConfig, paths: PathsConfig,
+                 reembed: bool, progress: Progress | None) -> LearnResult:
     index = open_collection(name, llm, tools, paths)
     try:
         files, roots, notes = _expand(chosen, tools.rag_max_learn_files)
@@ -168,6 +203,12 @@ def forget(
     """Remove files (or every file under a folder) from a collection; ``everything`` deletes the collection."""
     tools, paths = tools or ToolsConfig(), paths or PathsConfig()
     name = safe_name(collection or tools.rag_learn_collection)
+    with _locked(name, paths):
+        return _forget(name, targets, everything, tools, paths)
+
+
+def _forget(name: str, targets: Iterable[str | os.PathLike[str]], everything: bool, tools: ToolsConfig,
+            paths: PathsConfig) -> ForgetResult:
     folder = collection_folder(name, paths)
     if not (folder / HASHES_FILE).is_file():
         raise CollectionNotFound(f"There is no collection {name!r}; `collections` lists them.")
