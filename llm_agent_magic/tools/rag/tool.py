@@ -17,13 +17,15 @@ from pathlib import Path
 from ...config import PathsConfig, ToolsConfig
 from ...sandbox.inside.confined import list_confined
 from ..base import Tool, ToolContext, ToolInput, ToolResult
-from .index import DocumentIndex, EmbeddingModelMismatch, SearchHit, collection_folder
+from .index import HASHES_FILE, DocumentIndex, EmbeddingModelMismatch, SearchHit, collection_folder
 from .library import list_collections, open_collection
 from .loaders import SUPPORTED_SUFFIXES, is_document
 
 #: Most files one collection takes from a folder tree (a home folder given by mistake must not hang the run).
 MAX_FILES = 500
 PASSAGE_CHARS = 1200
+#: Learned collections read in this process, by folder: (mtime of their record, the index).
+_LOADED: dict[str, tuple[int, DocumentIndex]] = {}
 NO_DOCUMENTS = (
     "There are no documents to search: attach files ({types}) to the request, list folders in "
     "ToolsConfig.rag_folders, or learn some (`%agent learn PATH`). Answer without rag_search."
@@ -98,9 +100,22 @@ class RagSearchTool(Tool):
         """The learned collections to search as well (``ToolsConfig.rag_search_collections``; empty: all)."""
         paths = self.paths or getattr(ctx.llm, "paths", None) or PathsConfig()
         wanted = set(self.config.rag_search_collections)
-        return [open_collection(info.name, ctx.llm, self.config, paths)
-                for info in list_collections(paths, kind="learned")
-                if info.chunks and (not wanted or info.name in wanted)]
+        found = []
+        for info in list_collections(paths, kind="learned"):
+            if not info.chunks or (wanted and info.name not in wanted):
+                continue
+            folder = collection_folder(info.name, paths)
+            try:
+                stamp = (folder / HASHES_FILE).stat().st_mtime_ns
+            except OSError:
+                continue
+            cached = _LOADED.get(str(folder))
+            # A large collection's vectors take a while to read: keep them while its record is unchanged.
+            if cached is None or cached[0] != stamp:
+                cached = _LOADED[str(folder)] = (stamp, open_collection(info.name, ctx.llm, self.config, paths))
+            cached[1].llm = ctx.llm
+            found.append(cached[1])
+        return found
 
     @staticmethod
     def _workspace(ctx: ToolContext) -> Path | None:
