@@ -81,8 +81,12 @@ class Corpus:
 
     def __init__(self, seed: int = 14):
         self.rng = random.Random(seed)
-        self.topics = [[f"t{t}w{w}" for w in range(300)] for t in range(60)]
-        self.common = [f"word{w}" for w in range(2000)]
+        # Made-up words of letters only, as prose has (letters with digits would be identifiers to the keyword search).
+        syllables = [c + v for c in "bcdfghjklmnprstvwxz" for v in "aeiou"]
+        spell = random.Random(0)
+        words = list(dict.fromkeys("".join(spell.choices(syllables, k=3)) for _ in range(40_000)))
+        self.topics = [words[t * 300:(t + 1) * 300] for t in range(60)]
+        self.common = words[18_000:20_000]
 
     def paragraph(self) -> str:
         topic = self.rng.choice(self.topics)
