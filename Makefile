@@ -44,6 +44,7 @@ bench: install
 	$(PY) bench/prompt_cache.py
 	$(PY) bench/server.py
 	$(PY) bench/eval_overhead.py
+	$(PY) bench/rag.py
 
 # Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
 examples-cassettes: install

@@ -406,6 +406,32 @@ class ToolsConfig(Configurable):
         Unicode(), default_value=[], help="Folders whose documents rag_search searches, besides the session's files."
     ).tag(config=True)
     rag_max_file_mb = Float(25.0, help="Documents larger than this (MB) are skipped by rag_search.").tag(config=True)
+    rag_learn_collection = Unicode(
+        "notes", help="Collection that `learn` adds documents to when no --collection is given."
+    ).tag(config=True)
+    rag_search_collections = List(
+        Unicode(),
+        default_value=[],
+        help="Learned collections rag_search searches besides the session's documents. Empty: every learned collection.",
+    ).tag(config=True)
+    rag_max_learn_files = Int(10_000, help="Most files one `learn` takes from the folders it is given.").tag(config=True)
+    rag_approximate_above = Int(
+        20_000,
+        help=(
+            "Chunks above which a collection's vectors move from the exact (flat) faiss index to an approximate "
+            "one (IVF), kept up to date as files come and go; bench/rag.py measures its recall against the flat one."
+        ),
+    ).tag(config=True)
+    rag_nprobe = Int(
+        64, help="Lists of the approximate (IVF) index searched per query: more is slower and closer to exact."
+    ).tag(config=True)
+    web_cache_minutes = Float(
+        60.0,
+        help=(
+            "Minutes a web search's results are reused for the same query (and depth and result count), under "
+            "<data_root>/web_cache/. 0: always ask Tavily. Not used while a cassette records or replays."
+        ),
+    ).tag(config=True)
     analyzer_max_rows = Int(100_000, help="Rows of a table file_analyzer reads at most.").tag(config=True)
     analyzer_max_chars = Int(200_000, help="Characters of a document file_analyzer reads at most.").tag(config=True)
 
@@ -425,6 +451,13 @@ class ToolsConfig(Configurable):
     def _normalise_tavily_url(self, proposal: dict[str, Any]) -> str:
         return normalise_host(proposal["value"]) or DEFAULT_TAVILY_URL
 
+    @validate("web_cache_minutes")
+    def _check_cache_minutes(self, proposal: dict[str, Any]) -> float:
+        value: float = proposal["value"]
+        if value < 0:
+            raise TraitError("ToolsConfig.web_cache_minutes must be 0 (no cache) or more")
+        return value
+
     @validate("rag_chunk_overlap")
     def _check_overlap(self, proposal: dict[str, Any]) -> int:
         value: int = proposal["value"]
@@ -432,7 +465,8 @@ class ToolsConfig(Configurable):
             raise TraitError("ToolsConfig.rag_chunk_overlap must be 0 or more")
         return value
 
-    @validate("rag_chunk_size", "rag_top_k", "web_max_results", "analyzer_max_rows", "analyzer_max_chars")
+    @validate("rag_chunk_size", "rag_top_k", "web_max_results", "analyzer_max_rows", "analyzer_max_chars",
+              "rag_max_learn_files", "rag_approximate_above", "rag_nprobe")
     def _check_positive(self, proposal: dict[str, Any]) -> int:
         value: int = proposal["value"]
         if value < 1:

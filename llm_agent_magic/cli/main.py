@@ -11,6 +11,8 @@ from traitlets import Bool, Int, Unicode
 from ..config import markdown_table, trait_rows
 from .app import LLMAgentApp
 from .eval import EvalApp
+from .collections import CollectionsApp, ForgetApp, LearnApp
+from .fake_tavily import FakeTavilyApp
 from .run import RunApp
 
 
@@ -120,10 +122,14 @@ SUBCOMMANDS: dict[str, type[LLMAgentApp]] = {
     "config": ConfigApp,
     "doctor": DoctorApp,
     "fake-ollama": FakeOllamaApp,
+    "fake-tavily": FakeTavilyApp,
     "demo": DemoApp,
     "sessions": SessionsApp,
     "run": RunApp,
     "eval": EvalApp,
+    "learn": LearnApp,
+    "forget": ForgetApp,
+    "collections": CollectionsApp,
 }
 
 

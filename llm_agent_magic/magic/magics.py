@@ -36,6 +36,9 @@ LINE_COMMANDS = {
     "push NAME": "a DataFrame of this notebook into the sandbox",
     "models": "the models the Ollama server has",
     "sessions": "every stored session",
+    "learn PATH... [--collection NAME] [--reembed]": "add documents to a retrieval collection rag_search searches",
+    "forget PATH... | --all [--collection NAME]": "remove documents from a collection, or delete it",
+    "collections": "the retrieval collections: files, chunks, embedding model, size on disk, last update",
     "record PATH": "record model answers to a cassette (sessions from now on; $LLM_AGENT_CASSETTE_MODE wins)",
     "replay PATH": "answer from a cassette instead of the model ($LLM_AGENT_CASSETTE_MODE wins)",
     "live": "talk to the model again, no cassette ($LLM_AGENT_CASSETTE_MODE wins)",
@@ -337,6 +340,22 @@ class AgentMagics(Magics):
                  s.message_count, s.title] for s in sessions]
         display(table_data(["session", "updated", "messages", "title"], rows, "No sessions yet."), raw=True)
 
+    def _cmd_learn(self, rest: list[str], session_id: str) -> None:
+        from .collections import learn_command
+
+        print("\n".join(learn_command(self.sessions, rest)))
+
+    def _cmd_forget(self, rest: list[str], session_id: str) -> None:
+        from .collections import forget_command
+
+        print("\n".join(forget_command(self.sessions, rest)))
+
+    def _cmd_collections(self, rest: list[str], session_id: str) -> None:
+        self._expect(rest, 0, "collections")
+        from .collections import collections_table
+
+        display(collections_table(self.sessions), raw=True)
+
     def _cmd_record(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 1, "record PATH")
         self._cassette("record", os.path.expanduser(rest[0]))
@@ -370,7 +389,7 @@ class AgentMagics(Magics):
 
 HELP = "\n".join([
     _PLAIN.format_help(), LINE_USAGE, "",
-    *(f"  %agent {c:<22} {h}" for c, h in LINE_COMMANDS.items()),
+    *(f"  %agent {c:<22} {h}" if len(c) <= 22 else f"  %agent {c}\n  {'':<29} {h}" for c, h in LINE_COMMANDS.items()),
 ])
 AgentMagics.agent.__doc__ = HELP  # what %agent? shows
 

@@ -17,6 +17,7 @@ from .live import RunHub
 
 API = "/llm-agent/api"
 SESSION = r"(?P<session_id>[^/]+)"
+COLLECTION = r"(?P<name>[^/]+)"
 
 
 class LLMAgentExtension(ExtensionApp):
@@ -63,7 +64,7 @@ class LLMAgentExtension(ExtensionApp):
         return run_ids
 
     def initialize_handlers(self) -> None:
-        from . import handlers_files, handlers_runs, handlers_sessions, openai_api
+        from . import handlers_collections, handlers_files, handlers_runs, handlers_sessions, openai_api
 
         routes: list[tuple[str, Any]] = [
             (rf"{API}/sessions", handlers_sessions.SessionsHandler),
@@ -77,6 +78,10 @@ class LLMAgentExtension(ExtensionApp):
             (rf"{API}/runs/(?P<run_id>[^/]+)/events", handlers_runs.RunEventsHandler),
             (rf"{API}/models", handlers_sessions.ModelsHandler),
             (rf"{API}/status", handlers_sessions.StatusHandler),
+            (rf"{API}/collections", handlers_collections.CollectionsHandler),
+            (rf"{API}/collections/{COLLECTION}", handlers_collections.CollectionHandler),
+            (rf"{API}/collections/{COLLECTION}/learn", handlers_collections.LearnHandler),
+            (rf"{API}/collections/{COLLECTION}/forget", handlers_collections.ForgetHandler),
             (r"/llm-agent/v1/chat/completions", openai_api.ChatCompletionsHandler),
             (r"/llm-agent/v1/models", openai_api.OpenAIModelsHandler),
         ]

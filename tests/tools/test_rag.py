@@ -12,6 +12,7 @@ from llm_agent_magic.config import ToolsConfig
 from llm_agent_magic.exceptions import DocumentError
 from llm_agent_magic.tools.rag import DocumentIndex, RagSearchTool, chunk_text, load_document
 from llm_agent_magic.tools.rag.index import CHUNKS_FILE, HASHES_FILE, INDEX_FILE
+from llm_agent_magic.tools.rag.keywords import KEYWORDS_FILE
 
 TEXTS = {
     "revenue.txt": "Quarterly revenue grew twelve percent in the northern region.\n\nCosts stayed flat.",
@@ -124,7 +125,7 @@ async def test_index_ranks_updates_and_reloads(docs, llm, fake_ollama):
 
     # Everything is on disk, written whole, and survives a reload.
     files = sorted(p.name for p in index.folder.iterdir())
-    assert files == sorted([INDEX_FILE, CHUNKS_FILE, HASHES_FILE])
+    assert files == sorted([INDEX_FILE, CHUNKS_FILE, HASHES_FILE, KEYWORDS_FILE])
     record = json.loads((index.folder / HASHES_FILE).read_text())
     assert record["chunks"] == len(index) and set(record["files"]) == {str(p) for p in docs.iterdir()}
     assert record["settings"]["embedding_model"] == "nomic-embed-text"
@@ -174,8 +175,8 @@ async def test_rag_search_over_workspace_and_folders(docs, tmp_path, llm):
     result = await tool.run("What is the launch date of project Falcon?", make_ctx(llm, workspace=workspace))
     assert result.success
     lines = result.observation.splitlines()
-    assert lines[0].startswith("Passages from 7 document(s)") and "Cite them by file name" in lines[0]
-    assert lines[1].startswith("[1] notes.md (from character 0, similarity")
+    assert lines[0].startswith("Passages from 7 document(s)") and "Cite each passage you use" in lines[0]
+    assert lines[1].startswith("[1] notes.md, characters 0-54 (matched: keyword, vector)")
     assert lines[2] == "    The launch date of project Falcon is the ninth of May."
     assert "- broken.pdf: skipped, not a readable PDF file" in result.observation
     assert "missing: configured in ToolsConfig.rag_folders but not a folder" in result.observation

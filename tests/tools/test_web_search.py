@@ -151,3 +151,35 @@ async def test_searches_are_recorded_and_replayed_with_the_models_answers(tmp_pa
     with pytest.raises(CassetteMiss, match="other news"):
         await WebSearchTool(ToolsConfig(tavily_base_url=base_url)).run("other news", make_ctx(player))
     await player.aclose()
+
+
+async def test_results_are_cached_per_query_for_the_configured_time(fake_tavily, llm, monkeypatch):
+    fake_tavily.load({"rules": [{"match": "pandas", "results": RESULTS}]})
+    search = tool(fake_tavily, web_cache_minutes=30)
+    monkeypatch.setenv("LLM_AGENT_NOW", "2026-11-28T09:00:00+00:00")
+    first = await search.run("what changed in pandas 3", make_ctx(llm))
+    assert len(fake_tavily.requests) == 1 and "cached" not in first.data
+    monkeypatch.setenv("LLM_AGENT_NOW", "2026-11-28T09:29:00+00:00")
+    second = await search.run("what changed  in pandas 3", make_ctx(llm))  # the same query, spaced otherwise
+    assert len(fake_tavily.requests) == 1  # answered from the cache
+    assert second.observation.splitlines()[1:] == first.observation.splitlines()[1:]
+    assert second.data["cached"] and second.data["age_minutes"] == 29.0
+    other = await search.run("pandas release date", make_ctx(llm))
+    assert len(fake_tavily.requests) == 2 and "cached" not in other.data  # another query is asked
+    monkeypatch.setenv("LLM_AGENT_NOW", "2026-11-28T09:31:00+00:00")
+    await search.run("what changed in pandas 3", make_ctx(llm))
+    assert len(fake_tavily.requests) == 3  # older than 30 minutes: asked again
+    assert list((llm.paths.root / "web_cache").iterdir())
+    assert FAKE_TAVILY_KEY not in "".join(p.read_text() for p in (llm.paths.root / "web_cache").iterdir())
+    # 0 turns the cache off; so does a cassette (it must hold every search).
+    await tool(fake_tavily, web_cache_minutes=0).run("what changed in pandas 3", make_ctx(llm))
+    assert len(fake_tavily.requests) == 4
+
+
+async def test_failed_searches_are_not_cached(fake_tavily, llm):
+    fake_tavily.load({"rules": [{"fault": "http_500", "times": 1}]})
+    search = tool(fake_tavily, web_cache_minutes=30)
+    failed = await search.run("anything", make_ctx(llm))
+    assert not failed.success
+    ok = await search.run("anything", make_ctx(llm))
+    assert ok.success and len(fake_tavily.requests) == 2 and "cached" not in ok.data

@@ -1,4 +1,7 @@
-"""Documents to plain text: txt/md, csv/tsv, pdf (pypdf), docx (python-docx), html (stdlib parser).
+"""Documents to plain text: txt/md, csv/tsv, pdf (pypdf), docx (python-docx), html (stdlib parser), ipynb.
+
+Where a format has pages (PDF) or cells (notebooks), ``meta["sections"]`` lists where each
+starts in the text, ``[(offset, "page 2"), ...]``, so a passage can say where it came from.
 
 Headings come out as markdown ``#`` lines whatever the format, so chunks keep them and
 ``file_analyzer`` can show a document's outline. A file that cannot be read raises
@@ -20,7 +23,7 @@ from ...exceptions import DocumentError
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
 TABLE_TEXT_SUFFIXES = {".csv", ".tsv"}
-SUPPORTED_SUFFIXES = TEXT_SUFFIXES | TABLE_TEXT_SUFFIXES | {".pdf", ".docx", ".html", ".htm"}
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | TABLE_TEXT_SUFFIXES | {".pdf", ".docx", ".html", ".htm", ".ipynb"}
 #: Rows of a CSV turned into text; a data file bigger than this is for python_coder, not retrieval.
 MAX_TABLE_ROWS = 2000
 
@@ -29,7 +32,7 @@ MAX_TABLE_ROWS = 2000
 class LoadedDocument:
     text: str
     kind: str
-    #: Format-specific facts: pages, headings, tables, title, rows, truncated.
+    #: Format-specific facts: pages, headings, tables, title, rows, truncated, sections.
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -49,6 +52,8 @@ def load_document(path: Path, *, max_chars: int | None = None, data: bytes | Non
             doc = _pdf(raw)
         elif suffix == ".docx":
             doc = _docx(raw)
+        elif suffix == ".ipynb":
+            doc = _notebook(_text(raw))
         elif suffix in (".html", ".htm"):
             doc = _html(_text(raw))
         elif suffix in TABLE_TEXT_SUFFIXES:
@@ -93,10 +98,49 @@ def _pdf(data: bytes) -> LoadedDocument:
         raise DocumentError("is an encrypted PDF")
     pages = [(page.extract_text() or "").strip() for page in reader.pages]
     title = reader.metadata.title if reader.metadata is not None else None
-    meta: dict[str, Any] = {"pages": len(pages), "headings": []}
+    text, sections = _joined([(f"page {n}", p) for n, p in enumerate(pages, 1)])
+    meta: dict[str, Any] = {"pages": len(pages), "headings": [], "sections": sections}
     if title:
         meta["title"] = str(title)
-    return LoadedDocument("\n\n".join(p for p in pages if p), "pdf", meta)
+    return LoadedDocument(text, "pdf", meta)
+
+
+def _joined(parts: list[tuple[str, str]]) -> tuple[str, list[tuple[int, str]]]:
+    """The non-empty parts joined by blank lines, and where each starts (offset, label)."""
+    pieces: list[str] = []
+    sections: list[tuple[int, str]] = []
+    offset = 0
+    for label, body in parts:
+        if not body:
+            continue
+        if pieces:
+            offset += 2
+        sections.append((offset, label))
+        pieces.append(body)
+        offset += len(body)
+    return "\n\n".join(pieces), sections
+
+
+def _notebook(source: str) -> LoadedDocument:
+    """The cells' sources (markdown and code; outputs left out: they are results, often large), numbered
+    as JupyterLab shows them, from 1."""
+    import json
+
+    try:
+        notebook = json.loads(source)
+    except ValueError as exc:
+        raise DocumentError(f"not a readable IPYNB file (not JSON: {exc})") from None
+    cells = notebook.get("cells") if isinstance(notebook, dict) else None
+    if not isinstance(cells, list):
+        raise DocumentError("not a readable IPYNB file (no list of cells)")
+    parts = []
+    for n, cell in enumerate(cells, 1):
+        body = cell.get("source", "") if isinstance(cell, dict) else ""
+        text = "".join(str(line) for line in body) if isinstance(body, list) else str(body)
+        parts.append((f"cell {n}", text.strip()))
+    text, sections = _joined(parts)
+    return LoadedDocument(text, "notebook", {"cells": len(cells), "sections": sections,
+                                             "headings": _markdown_headings(text)})
 
 
 def _docx(data: bytes) -> LoadedDocument:

@@ -1,8 +1,10 @@
-"""``rag_search``: answer from the session's documents, with the file each passage came from.
+"""``rag_search``: answer from the session's documents and the learned collections, with citations.
 
-The collection is the session's files (attached files are copied into its workspace)
-plus the folders in ``ToolsConfig.rag_folders``. Every call brings the index up to date
-first, which costs a hash per changed file and embeddings only for new or changed ones.
+The session's own index holds its files (attached files are copied into its workspace) plus the
+folders in ``ToolsConfig.rag_folders``; every call brings it up to date first, which costs a hash
+per changed file and embeddings only for new or changed ones. Collections filled by ``learn``
+(``library.py``) are searched as they are. Each passage says its file, page or cell and character
+range, which the answer cites.
 """
 
 from __future__ import annotations
@@ -15,15 +17,18 @@ from pathlib import Path
 from ...config import PathsConfig, ToolsConfig
 from ...sandbox.inside.confined import list_confined
 from ..base import Tool, ToolContext, ToolInput, ToolResult
-from .index import DocumentIndex, SearchHit, collection_folder
+from .index import HASHES_FILE, DocumentIndex, EmbeddingModelMismatch, SearchHit, collection_folder
+from .library import list_collections, open_collection
 from .loaders import SUPPORTED_SUFFIXES, is_document
 
 #: Most files one collection takes from a folder tree (a home folder given by mistake must not hang the run).
 MAX_FILES = 500
 PASSAGE_CHARS = 1200
+#: Learned collections read in this process, by folder: (mtime of their record, the index).
+_LOADED: dict[str, tuple[int, DocumentIndex]] = {}
 NO_DOCUMENTS = (
-    "There are no documents to search: attach files ({types}) to the request, or list folders in "
-    "ToolsConfig.rag_folders. Answer without rag_search."
+    "There are no documents to search: attach files ({types}) to the request, list folders in "
+    "ToolsConfig.rag_folders, or learn some (`%agent learn PATH`). Answer without rag_search."
 )
 
 
@@ -31,7 +36,8 @@ class RagSearchTool(Tool):
     name = "rag_search"
     description = (
         "Searches the session's documents (attached or configured text, markdown, CSV, PDF, Word and HTML files) and "
-        "returns the passages most relevant to a question, each with its file name. Cite the file names you use."
+        "and the learned collections, and returns the passages most relevant to a question (by meaning and by exact "
+        "words, names and codes), each with its file, page or cell and character range. Cite the passages you use."
     )
     input = ToolInput("question", "the question, or keywords, to look up in the documents")
 
@@ -42,29 +48,74 @@ class RagSearchTool(Tool):
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
         question = action_input.strip() or ctx.request
         sources, notes = self.sources(ctx)
-        if not sources:
+        learned = self.learned(ctx)
+        if not sources and not learned:
             types = ", ".join(sorted(s.lstrip(".") for s in SUPPORTED_SUFFIXES))
             return ToolResult(NO_DOCUMENTS.format(types=types), success=False, data={"documents": 0})
-        index = self.index_for(ctx)
-        report = await index.update(sources)
-        notes += report.notes()
+        indexes: list[DocumentIndex] = []
+        skipped: dict[str, str] = {}
+        embedded = 0
+        if sources:
+            own = self.index_for(ctx)
+            report = await own.update(sources)
+            notes += report.notes()
+            skipped, embedded = report.skipped, report.embedded_chunks
+            indexes.append(own)
+        indexes += learned
+        hits: list[SearchHit] = []
+        documents = 0
+        try:
+            for index in indexes:
+                try:
+                    hits += await index.search(question, self.config.rag_top_k)
+                except EmbeddingModelMismatch as exc:
+                    notes.append(f"collection {index.name}: {exc}")
+                    continue
+                documents += sum(1 for s in index.sources if index.chunks_of(s))
+        finally:
+            for index in indexes:
+                index.close()
+        hits = sorted(hits, key=lambda h: ("identifier" in h.matched, h.score), reverse=True)[: self.config.rag_top_k]
         note_text = ("\nNot searched:\n" + "\n".join(f"- {n}" for n in notes)) if notes else ""
-        if not len(index):
+        if not hits:
             return ToolResult(
-                f"None of the {len(sources)} document(s) held searchable text.{note_text}",
+                f"None of the {len(sources)} document(s) held searchable text.{note_text}"
+                if not learned else f'Nothing in the documents matched "{question}".{note_text}',
                 success=False,
-                data={"documents": len(sources), "skipped": report.skipped},
+                data={"documents": len(sources), "skipped": skipped},
             )
-        hits = await index.search(question, self.config.rag_top_k)
-        text = self._render(question, hits, len(index.sources) - len(report.empty)) + note_text
+        text = self._render(question, hits, documents) + note_text
         return ToolResult(
             text,
             data={
-                "hits": [{"source": h.source, "position": h.position, "score": h.score} for h in hits],
-                "skipped": report.skipped,
-                "embedded_chunks": report.embedded_chunks,
+                "hits": [{"source": h.source, "position": h.position, "end": h.end, "where": h.where,
+                          "matched": list(h.matched), "collection": h.collection, "score": h.score,
+                          "citation": h.citation()} for h in hits],
+                "skipped": skipped,
+                "embedded_chunks": embedded,
             },
         )
+
+    def learned(self, ctx: ToolContext) -> list[DocumentIndex]:
+        """The learned collections to search as well (``ToolsConfig.rag_search_collections``; empty: all)."""
+        paths = self.paths or getattr(ctx.llm, "paths", None) or PathsConfig()
+        wanted = set(self.config.rag_search_collections)
+        found = []
+        for info in list_collections(paths, kind="learned"):
+            if not info.chunks or (wanted and info.name not in wanted):
+                continue
+            folder = collection_folder(info.name, paths)
+            try:
+                stamp = (folder / HASHES_FILE).stat().st_mtime_ns
+            except OSError:
+                continue
+            cached = _LOADED.get(str(folder))
+            # A large collection's vectors take a while to read: keep them while its record is unchanged.
+            if cached is None or cached[0] != stamp:
+                cached = _LOADED[str(folder)] = (stamp, open_collection(info.name, ctx.llm, self.config, paths))
+            cached[1].llm = ctx.llm
+            found.append(cached[1])
+        return found
 
     @staticmethod
     def _workspace(ctx: ToolContext) -> Path | None:
@@ -85,6 +136,9 @@ class RagSearchTool(Tool):
             chunk_overlap=self.config.rag_chunk_overlap,
             max_file_bytes=int(self.config.rag_max_file_mb * 1e6),
             confined_roots=[w for w in [self._workspace(ctx)] if w is not None],
+            approximate_above=self.config.rag_approximate_above,
+            nprobe=self.config.rag_nprobe,
+            on_model_change="rebuild",  # nobody curates it: it is re-made from the session's files
         )
 
     def sources(self, ctx: ToolContext) -> tuple[list[Path], list[str]]:
@@ -129,10 +183,16 @@ class RagSearchTool(Tool):
 
     @staticmethod
     def _render(question: str, hits: list[SearchHit], documents: int) -> str:
-        lines = [f'Passages from {documents} document(s) for "{question}", best first. Cite them by file name.']
+        lines = [
+            f'Passages from {documents} document(s) for "{question}", best first. Cite each passage you use by '
+            f"its file and place as given, e.g. ({hits[0].citation()})."
+        ]
         for n, hit in enumerate(hits, 1):
             passage = hit.text if len(hit.text) <= PASSAGE_CHARS else hit.text[:PASSAGE_CHARS] + " ..."
-            lines.append(f"[{n}] {hit.name} (from character {hit.position}, similarity {hit.score:.2f}):")
+            found = f"matched: {', '.join(hit.matched)}"
+            if hit.collection and not hit.collection.startswith("session-"):
+                found += f"; collection {hit.collection}"
+            lines.append(f"[{n}] {hit.citation()} ({found}):")
             lines.append(re.sub(r"(?m)^", "    ", passage))
         return "\n".join(lines)
 

@@ -3,7 +3,9 @@
 The base URL goes to ``AsyncTavilyClient(api_base_url=...)`` (tavily-python >= 0.7.9),
 which is how tests and offline demos point it at ``testing.fake_tavily``. The key is
 passed explicitly, never read by the client from the environment behind our back, and
-is scrubbed from anything the tool returns. What Tavily or the network gets wrong
+is scrubbed from anything the tool returns. Answers are reused for the same query for
+``ToolsConfig.web_cache_minutes`` (``cache.py``), except while a cassette records or replays (the
+cassette must hold every search). What Tavily or the network gets wrong
 (bad key, quota, HTTP 5xx, timeout, no connection) becomes an observation, so the model
 can answer without the web or tell the user what to fix.
 """
@@ -15,8 +17,9 @@ from typing import Any
 
 import httpx
 
-from ..config import ToolsConfig
-from .base import Tool, ToolContext, ToolInput, ToolResult
+from ...config import ToolsConfig
+from ..base import Tool, ToolContext, ToolInput, ToolResult
+from .cache import SearchCache
 
 NO_KEY = "web search needs TAVILY_API_KEY; set it or ask without web search."
 SNIPPET_CHARS = 500
@@ -40,6 +43,14 @@ class WebSearchTool(Tool):
             key = "replayed-from-cassette"  # the answer comes from the cassette; Tavily is never asked
         if not key:
             return ToolResult(NO_KEY, success=False, data={"error": "no_key"})
+        cache = self._cache(ctx)
+        cache_key = SearchCache.key(query, depth=self.config.web_search_depth, results=self.config.web_max_results,
+                                    url=self.config.tavily_base_url)
+        cached = cache.get(cache_key) if cache is not None else None
+        if cached is not None:
+            result = self._observation(query, cached[0], key)
+            result.data.update(cached=True, age_minutes=round(cached[1], 1))
+            return result
         # While the session records or replays a cassette, searches go through it too: a replayed
         # notebook then needs neither the model nor the web.
         transport = ctx.llm.cassette_transport() if ctx.llm is not None else None
@@ -63,7 +74,15 @@ class WebSearchTool(Tool):
             await client.close()
             if http is not None:
                 await http.aclose()
+        if cache is not None and isinstance(response, dict):
+            cache.put(cache_key, response)
         return self._observation(query, response, key)
+
+    def _cache(self, ctx: ToolContext) -> SearchCache | None:
+        """The data root's cache, when there is one to use: a live session (an agent's LLM client) and a lifetime."""
+        if ctx.llm is None or self.config.web_cache_minutes <= 0 or ctx.llm.config.cassette_mode != "live":
+            return None
+        return SearchCache(ctx.llm.paths.root / "web_cache", self.config.web_cache_minutes)
 
     # --- results ------------------------------------------------------------------------
     def _observation(self, query: str, response: dict[str, Any], key: str) -> ToolResult:

@@ -1,0 +1,122 @@
+"""``llm-agent learn / forget / collections``: the retrieval collections, from a shell.
+
+Each command calls one function of ``tools/rag/library.py`` and prints what it returns;
+``learn`` shows a progress bar (tqdm, on stderr) while it embeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from traitlets import Bool, Unicode
+
+from ..exceptions import LLMAgentError
+from .app import LLMAgentApp
+
+
+def _fail(app: LLMAgentApp, exc: Exception) -> None:
+    print(f"{app.name}: {exc}", file=sys.stderr)
+    app.exit(1)
+
+
+class LearnApp(LLMAgentApp):
+    name = "llm-agent learn"
+    description = "Add files and folders to a retrieval collection (embeds only new or changed files)."
+    examples = """
+    llm-agent learn docs/ notes.md                  # into ToolsConfig.rag_learn_collection ('notes')
+    llm-agent learn papers/ --collection papers
+    llm-agent learn --reembed --collection papers   # again, with the embedding model configured now
+    """
+    collection = Unicode("", help="Collection to add to (default: ToolsConfig.rag_learn_collection).").tag(config=True)
+    reembed = Bool(False, help="Embed the whole collection again with the current embedding model.").tag(config=True)
+    as_json = Bool(False, help="Print the result as JSON.").tag(config=True)
+    aliases = {**LLMAgentApp.aliases, "collection": "LearnApp.collection"}
+    flags = {
+        "reembed": ({"LearnApp": {"reembed": True}}, "Embed the whole collection again with the current model."),
+        "json": ({"LearnApp": {"as_json": True}}, "Print the result as JSON."),
+    }
+
+    def start(self) -> None:
+        from tqdm import tqdm
+
+        from ..llm import LLMClient
+        from ..tools.rag.library import learn
+
+        bar: Any = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
+            bar.update(done - bar.n)
+
+        async def go() -> Any:
+            async with LLMClient(self.llm_config, paths=self.paths_config) as llm:
+                return await learn(self.extra_args, llm, collection=self.collection, tools=self.tools_config,
+                                   paths=self.paths_config, reembed=self.reembed, progress=progress)
+
+        try:
+            result = asyncio.run(go())
+        except LLMAgentError as exc:
+            _fail(self, exc)
+            return
+        finally:
+            if bar is not None:
+                bar.close()
+        print(json.dumps(result.to_dict(), indent=1) if self.as_json else "\n".join(result.lines()))
+
+
+class ForgetApp(LLMAgentApp):
+    name = "llm-agent forget"
+    description = "Remove files or folders from a retrieval collection, or delete it (--all)."
+    examples = """
+    llm-agent forget docs/old.md
+    llm-agent forget --all --collection papers
+    """
+    collection = Unicode("", help="Collection to remove from (default: ToolsConfig.rag_learn_collection).").tag(
+        config=True
+    )
+    everything = Bool(False, help="Delete the whole collection.").tag(config=True)
+    aliases = {**LLMAgentApp.aliases, "collection": "ForgetApp.collection"}
+    flags = {"all": ({"ForgetApp": {"everything": True}}, "Delete the whole collection.")}
+
+    def start(self) -> None:
+        from ..tools.rag.library import forget
+
+        try:
+            result = forget(self.extra_args, collection=self.collection, everything=self.everything,
+                            tools=self.tools_config, paths=self.paths_config)
+        except LLMAgentError as exc:
+            _fail(self, exc)
+            return
+        print("\n".join(result.lines()))
+
+
+class CollectionsApp(LLMAgentApp):
+    name = "llm-agent collections"
+    description = "List the retrieval collections: files, chunks, embedding model, index, size on disk, last update."
+    as_json = Bool(False, help="Print the collections as JSON.").tag(config=True)
+    flags = {"json": ({"CollectionsApp": {"as_json": True}}, "Print the collections as JSON.")}
+
+    def start(self) -> None:
+        from ..tools.rag.library import list_collections
+
+        found = list_collections(self.paths_config)
+        if self.as_json:
+            print(json.dumps([c.to_dict() for c in found], indent=1))
+            return
+        if not found:
+            print(f"No collections yet in {self.paths_config.rag_dir}; `llm-agent learn PATH` makes one.")
+            return
+        print(render_table(found))
+
+
+def render_table(found: list[Any]) -> str:
+    from ..tools.rag.library import COLUMNS
+
+    rows = [list(COLUMNS)] + [c.row() for c in found]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)

@@ -1,0 +1,131 @@
+"""Retrieval collections over REST: list, show, learn, forget, delete (what the side panel's /learn, /forget use).
+
+Paths in a request are the server's: relative to its root folder (as JupyterLab's file browser shows
+them), or absolute inside it; anything outside the root is refused, as Jupyter's contents API refuses it.
+Learning runs in a worker thread with its own event loop, so embedding a large folder never blocks the
+server's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+import tornado.web
+from jupyter_server.auth.decorator import authorized
+
+from ..config import ToolsConfig
+from ..exceptions import LLMError
+from ..llm import LLMClient
+from ..tools.rag.index import EmbeddingModelMismatch
+from ..tools.rag.library import CollectionError, CollectionNotFound, collection_info, forget, learn, list_collections
+from .base import AgentAPIHandler, fail, json_body
+
+
+class CollectionsBase(AgentAPIHandler):
+    def tools(self) -> ToolsConfig:
+        return ToolsConfig(config=self.manager.config())
+
+    def root(self) -> Path:
+        server = getattr(self.app, "serverapp", None)
+        root = getattr(server, "root_dir", "") or os.path.expanduser(self.settings.get("server_root_dir") or "")
+        return Path(os.path.realpath(root or os.getcwd()))
+
+    def paths_in_body(self, data: dict[str, Any], *, required: bool) -> list[str]:
+        raw = data.get("paths", [])
+        if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+            fail(400, 'Send {"paths": ["docs/", "notes.md"]}: a list of paths relative to the server\'s root folder.')
+        if required and not raw:
+            fail(400, 'Name the files or folders: {"paths": ["docs/"]} (relative to the server\'s root folder).')
+        root = self.root()
+        resolved = []
+        for path in raw:
+            full = Path(os.path.realpath(root / path.lstrip("/") if not os.path.isabs(path) else path))
+            if full != root and not full.is_relative_to(root):
+                fail(400, f"{path} is outside the server's root folder {root}; only files under it can be learned.")
+            resolved.append(str(full))
+        return resolved
+
+    async def _forget(self, name: str, targets: list[str], *, everything: bool) -> None:
+        tools, paths = self.tools(), self.manager.paths()
+        try:
+            result = await asyncio.to_thread(lambda: forget(targets, collection=name, everything=everything,
+                                                            tools=tools, paths=paths))
+        except CollectionError as exc:
+            self.fail_for(exc)
+        self.send_json(result.to_dict())
+
+    def fail_for(self, exc: Exception) -> None:
+        if isinstance(exc, CollectionNotFound):
+            fail(404, str(exc))
+        if isinstance(exc, EmbeddingModelMismatch):
+            fail(409, f'{exc} Over HTTP: POST /llm-agent/api/collections/{exc.collection}/learn {{"reembed": true}}.')
+        if isinstance(exc, CollectionError):
+            fail(400, str(exc))
+        if isinstance(exc, LLMError):
+            fail(502, str(exc))
+        raise exc
+
+
+class CollectionsHandler(CollectionsBase):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        paths = self.manager.paths()
+        found = await asyncio.to_thread(list_collections, paths)
+        self.send_json({"collections": [c.to_dict() for c in found], "default": self.tools().rag_learn_collection})
+
+
+class CollectionHandler(CollectionsBase):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        try:
+            info = await asyncio.to_thread(collection_info, name, self.manager.paths())
+        except CollectionError as exc:
+            self.fail_for(exc)
+        self.send_json(info.to_dict())
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, name: str) -> None:
+        await self._forget(name, [], everything=True)
+
+
+class LearnHandler(CollectionsBase):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """``{"paths": [...], "reembed"?: bool}``: the files and folders to add (or re-embed them all)."""
+        data = json_body(self)
+        reembed = data.get("reembed", False)
+        if not isinstance(reembed, bool):
+            fail(400, '"reembed" is true or false.')
+        targets = self.paths_in_body(data, required=not reembed)
+        llm_config, _, _, paths = self.manager.effective()
+        tools = self.tools()
+
+        async def work() -> Any:
+            async with LLMClient(llm_config, paths=paths) as llm:
+                return await learn(targets, llm, collection=name, tools=tools, paths=paths, reembed=reembed)
+
+        try:
+            result = await asyncio.to_thread(asyncio.run, work())
+        except (CollectionError, EmbeddingModelMismatch, LLMError) as exc:
+            self.fail_for(exc)
+        self.send_json(result.to_dict())
+
+
+class ForgetHandler(CollectionsBase):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        """``{"paths": [...]}`` forgets those files (every file under a folder); ``{"all": true}`` the collection."""
+        data = json_body(self)
+        everything = data.get("all", False)
+        if not isinstance(everything, bool):
+            fail(400, '"all" is true or false.')
+        targets = [] if everything else self.paths_in_body(data, required=True)
+        await self._forget(name, targets, everything=everything)
