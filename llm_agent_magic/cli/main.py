@@ -10,8 +10,8 @@ from traitlets import Bool, Int, Unicode
 
 from ..config import markdown_table, trait_rows
 from .app import LLMAgentApp
-from .eval import EvalApp
 from .collections import CollectionsApp, ForgetApp, LearnApp
+from .eval import EvalApp
 from .fake_tavily import FakeTavilyApp
 from .run import RunApp
 

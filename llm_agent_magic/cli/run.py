@@ -17,9 +17,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-import nbformat
 from traitlets import Bool, Float, Int, Unicode
 
 from .. import atomic
@@ -28,6 +27,9 @@ from ..config import CONFIG_CLASSES
 from ..exceptions import UsageProblem
 from ..magic import env as kernel_env
 from .app import LLMAgentApp
+
+if TYPE_CHECKING:  # nbformat is imported where a notebook is read: with jsonschema it is a second of every command's start
+    import nbformat
 
 DEFAULT_KERNEL = "python3"
 
@@ -203,6 +205,7 @@ async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed
 
 async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, progress: Progress,
                         release: Callable[[], None]) -> NotebookResult:
+    import nbformat
     from jupyter_core.utils import ensure_async
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, DeadKernelError
