@@ -9,7 +9,6 @@ import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMime, IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import { Message } from '@lumino/messaging';
-import { Widget } from '@lumino/widgets';
 import React, { useEffect, useRef, useState } from 'react';
 
 import { AgentModel, ChatItem, ICellView, IRunView, MODES, Mode } from './model';
@@ -31,9 +30,9 @@ function Markdown(props: { text: string; rendermime: IRenderMimeRegistry; classN
   useEffect(() => {
     const widget = props.rendermime.createRenderer('text/markdown');
     renderer.current = widget;
-    if (host.current) {
-      Widget.attach(widget, host.current);
-    }
+    // The node goes in by hand, not Widget.attach: React removes the host before the cleanup runs,
+    // and Lumino refuses to detach a widget whose node has already left the document.
+    host.current?.appendChild(widget.node);
     return () => {
       window.cancelAnimationFrame(frame.current);
       widget.dispose();
@@ -55,9 +54,7 @@ function Outputs(props: { cell: ICellView; rendermime: IRenderMimeRegistry }): J
   useEffect(() => {
     const model = new OutputAreaModel({ values: props.cell.outputs, trusted: false });
     const area = new OutputArea({ model, rendermime: props.rendermime });
-    if (host.current) {
-      Widget.attach(area, host.current);
-    }
+    host.current?.appendChild(area.node);
     return () => {
       area.dispose();
       model.dispose();
