@@ -28,12 +28,15 @@ PLOT = (
 ANSWER = "South had the highest revenue: **30**, then east with 20 and north with 10. The chart shows all three regions."
 STORY = " ".join(f"word{i}" for i in range(80))
 AGENT_REQUEST = "Summarise the revenue per region of sales.csv"
+# The %%agent cell has a session of its own: the server keeps the sandbox of the notebook's session (which the
+# panel used first) for itself, and a second process waits for a sandbox another process holds (SessionBusy).
+AGENT_SESSION = "sales-magic"
 NOTEBOOK = {
     "cells": [
         {"cell_type": "code", "execution_count": None, "id": "load", "metadata": {}, "outputs": [],
          "source": "%load_ext llm_agent_magic"},
         {"cell_type": "code", "execution_count": None, "id": "agent", "metadata": {}, "outputs": [],
-         "source": f"%%agent --mode react --files sales.csv\n{AGENT_REQUEST}"},
+         "source": f"%%agent --mode react --session {AGENT_SESSION} --files sales.csv\n{AGENT_REQUEST}"},
         {"cell_type": "markdown", "id": "end", "metadata": {}, "source": "The end."},
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -239,6 +242,7 @@ def agent_output(page) -> list[dict]:
 
 
 def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
+    wait_idle(page)  # the notebook's kernel is up
     page.evaluate("""async () => {
       const app = window.jupyterapp;
       const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
@@ -246,7 +250,7 @@ def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
       nb.content.activeCellIndex = 0;
       await app.commands.execute('notebook:run-cell');
     }""")
-    wait_idle(page)
+    page.wait_for_function(f"() => ({CELLS})()[0].executionCount !== null", timeout=120_000)
     run_agent_cell(page)
     materialized = """() => {
       const out = (%s)().find(c => c.source.startsWith('%%%%agent')).outputs;
@@ -258,8 +262,8 @@ def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
     first = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "magic"]
     assert len(first) == 1 and "groupby('region')" in first[0]["source"]
     assert any("image/png" in o.get("data", {}) for o in first[0]["outputs"])
-    order = [c["source"].split("\n")[0] for c in cells(page)]
-    assert order.index(first[0]["source"].split("\n")[0]) == order.index(f"%%agent --mode react --files sales.csv") + 1
+    order = [c["id"] for c in cells(page)]
+    assert order.index(first[0]["id"]) == order.index("agent") + 1  # right below the %%agent cell
     # The %%agent output keeps the answer, not a second copy of the cells and their chart.
     outputs = agent_output(page)
     assert not any(browser_lab_mime(o) for o in outputs)
@@ -303,13 +307,18 @@ def test_history_after_a_reload_has_the_panel_and_agent_runs(page, lab):
     page.reload()
     browser_lab.open_lab(page, lab, "analysis.ipynb")
     browser_lab.open_panel(page)
-    page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-user').length >= 2", timeout=60_000)
-    asked = page.locator(f"{PANEL} .lam-user-text").all_inner_texts()
-    assert any("Plot the revenue by region" in a for a in asked), asked
-    assert any(AGENT_REQUEST in a for a in asked), asked
     panel = page.locator(PANEL)
-    assert panel.locator(".lam-cell .lam-outputs img").count() >= 1  # cells come back with their outputs
+    # The notebook's own session, with the panel's run: request, answer, and its cell with the chart.
+    assert page.get_attribute(f"{PANEL} .lam-panel", "data-session-id") == str(lab.root / "analysis.ipynb")
+    page.wait_for_selector(f"{PANEL} .lam-run-ok .lam-cell .lam-outputs img", timeout=60_000)
+    assert any("Plot the revenue by region" in a for a in panel.locator(".lam-user-text").all_inner_texts())
     assert "South had the highest revenue" in panel.locator(".lam-answer").first.inner_text()
+    # The %%agent runs are in the session list; picking it shows them, cells and outputs included.
+    page.select_option(f"{PANEL} .lam-session-select", AGENT_SESSION)
+    page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-run-ok').length === 3", timeout=60_000)
+    asked = panel.locator(".lam-user-text").all_inner_texts()
+    assert asked == [AGENT_REQUEST] * 3, asked
+    assert panel.locator(".lam-cell .lam-outputs img").count() == 3
 
 
 def test_dark_theme_screenshot(page):
