@@ -51,7 +51,7 @@ def main(runs: int = 15) -> None:
             browser_lab.chromium(Path(tmp) / "profile") as context:
         page = context.new_page()
         browser_lab.open_lab(page, lab)
-        browser_lab.open_panel(page)
+        browser_lab.open_panel(page, connected=False)  # no notebook open: a new chat gives it a session
         page.click(f"{browser_lab.PANEL} .lam-new-chat")
         page.wait_for_selector(f'{browser_lab.PANEL} .lam-panel[data-connected="true"]')
         for i in range(runs + 1):  # the first run warms up (imports, first sandbox-free session open)

@@ -336,6 +336,12 @@ interface ILuminoDragEvent extends Event {
   mimeData: { getData(mime: string): unknown; hasData(mime: string): boolean };
   dropAction: string;
   proposedAction: string;
+  supportedActions: string;
+}
+
+/** The file browser only offers "move"; the panel copies the file's content, it never moves the file. */
+function dropActionFor(drag: ILuminoDragEvent): string {
+  return ['copy', 'copy-move', 'copy-link', 'all'].includes(drag.supportedActions) ? 'copy' : drag.proposedAction;
 }
 
 export class AgentPanel extends ReactWidget {
@@ -360,9 +366,9 @@ export class AgentPanel extends ReactWidget {
     event.preventDefault();
     event.stopPropagation();
     if (event.type === 'lm-dragover') {
-      drag.dropAction = 'copy';
+      drag.dropAction = dropActionFor(drag);
     } else if (event.type === 'lm-drop') {
-      drag.dropAction = 'copy';
+      drag.dropAction = dropActionFor(drag);
       const paths = drag.mimeData.getData(CONTENTS_MIME);
       this.dropPaths((Array.isArray(paths) ? paths : [paths]).filter((p): p is string => typeof p === 'string'));
     }

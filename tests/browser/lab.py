@@ -151,11 +151,13 @@ def open_lab(page: Any, lab: Lab, path: str = "") -> None:
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
 
 
-def open_panel(page: Any) -> None:
+def open_panel(page: Any, connected: bool = True) -> None:
+    """Click the panel's tab in the right sidebar; wait for its session's socket (there is none without a notebook)."""
     tab = page.locator(f'.jp-SideBar .lm-TabBar-tab[data-id="{PANEL.lstrip("#")}"]')
     if not page.locator(PANEL).is_visible():
         tab.click()
-    page.wait_for_selector(f'{PANEL} .lam-panel[data-connected="true"]', timeout=60_000)
+    page.wait_for_selector(f'{PANEL} .lam-panel[data-connected="true"]' if connected else f"{PANEL} .lam-panel",
+                           timeout=60_000)
 
 
 def send(page: Any, text: str) -> None:

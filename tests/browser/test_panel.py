@@ -14,6 +14,8 @@ import lab as browser_lab
 import pytest
 
 from llm_agent_magic import events
+from llm_agent_magic.config import PathsConfig
+from llm_agent_magic.sandbox.paths import SessionPaths
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
@@ -126,6 +128,10 @@ def page(lab, tmp_path_factory):
         yield page
 
 
+def workspace(lab, session_id: str) -> Path:
+    return SessionPaths.for_session(session_id, PathsConfig(data_root=str(lab.data_root))).workspace
+
+
 def cells(page) -> list[dict]:
     return page.evaluate(CELLS)
 
@@ -151,7 +157,7 @@ def test_panel_follows_the_notebook_and_streams_an_answer_about_a_csv(page, lab,
 
     page.set_input_files(f"{PANEL} .lam-file-input", str(lab.root / "sales.csv"))
     page.wait_for_selector(f"{PANEL} .lam-attachment:has-text('sales.csv')")
-    assert (lab.data_root / "sessions").exists()
+    assert (workspace(lab, session_id) / "sales.csv").read_text() == CSV
     page.evaluate(WATCH_ANSWERS)
     page.click(f"{PANEL} .lam-input")
     page.keyboard.type("Plot the revenue by region")
@@ -220,7 +226,7 @@ def test_approve_one_cell_and_skip_another(page, lab):
     assert "3 rows" in run.locator(".lam-cell").first.inner_text()
     assert run.locator(".lam-cell-skipped").count() == 1
     session = page.get_attribute(f"{PANEL} .lam-panel", "data-session-id")
-    assert (lab.data_root / "sessions" / session / "workspace" / "sales.csv").exists()  # the skipped cell did not run
+    assert (workspace(lab, session) / "sales.csv").exists()  # the skipped cell did not run
     page.uncheck(f"{PANEL} .lam-approval-toggle input")
 
 
@@ -304,10 +310,20 @@ def test_an_edited_cell_is_kept_when_the_agent_cell_runs_again(page):
 
 
 def test_history_after_a_reload_has_the_panel_and_agent_runs(page, lab):
+    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+    page.wait_for_function("""() => {
+      const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+      return !nb.context.model.dirty;
+    }""")
+    saved = json.loads((lab.root / "analysis.ipynb").read_text())
+    assert not any("application/vnd.llm-agent.cells+json" in json.dumps(c.get("outputs", [])) for c in saved["cells"])
     page.reload()
     browser_lab.open_lab(page, lab, "analysis.ipynb")
     browser_lab.open_panel(page)
     panel = page.locator(PANEL)
+    # The saved notebook has its cells once: nothing is materialized a second time on opening it.
+    origins = [c["meta"].get("origin") for c in cells(page) if c["meta"]]
+    assert sorted(origins) == ["magic", "magic", "panel"], origins
     # The notebook's own session, with the panel's run: request, answer, and its cell with the chart.
     assert page.get_attribute(f"{PANEL} .lam-panel", "data-session-id") == str(lab.root / "analysis.ipynb")
     page.wait_for_selector(f"{PANEL} .lam-run-ok .lam-cell .lam-outputs img", timeout=60_000)
@@ -319,6 +335,24 @@ def test_history_after_a_reload_has_the_panel_and_agent_runs(page, lab):
     asked = panel.locator(".lam-user-text").all_inner_texts()
     assert asked == [AGENT_REQUEST] * 3, asked
     assert panel.locator(".lam-cell .lam-outputs img").count() == 3
+
+
+def test_a_file_dragged_from_the_file_browser_is_attached(page, lab):
+    page.click(f"{PANEL} .lam-new-chat")
+    page.wait_for_function(f"() => document.querySelector('{PANEL} .lam-panel').querySelectorAll('.lam-run').length === 0")
+    page.evaluate("() => window.jupyterapp.shell.activateById('filebrowser')")
+    item = page.locator(".jp-DirListing-item:has-text('sales.csv')")
+    item.wait_for()
+    source = item.bounding_box()
+    target = page.locator(f"{PANEL} .lam-log").bounding_box()
+    page.mouse.move(source["x"] + 20, source["y"] + source["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(source["x"] + 40, source["y"] + source["height"] / 2, steps=5)
+    page.mouse.move(target["x"] + target["width"] / 2, target["y"] + target["height"] / 2, steps=10)
+    page.mouse.up()
+    page.wait_for_selector(f"{PANEL} .lam-attachment:has-text('sales.csv')", timeout=30_000)
+    session = page.get_attribute(f"{PANEL} .lam-panel", "data-session-id")
+    assert (workspace(lab, session) / "sales.csv").read_text() == CSV  # uploaded into that chat's workspace
 
 
 def test_dark_theme_screenshot(page):
