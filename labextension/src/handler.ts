@@ -56,7 +56,7 @@ export interface IRunMessage {
   mode: string;
   model?: string;
   files: string[];
-  approval: boolean;
+  approval?: boolean;
   notebook_path: string;
 }
 

@@ -14,7 +14,7 @@ export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
 export type Mode = (typeof MODES)[number];
 export type InsertPolicy = 'always' | 'ask' | 'never';
 export type StepState = 'pending' | 'running' | 'ok' | 'error' | 'skipped';
-export type CellState = 'awaiting' | 'running' | 'ok' | 'error' | 'timeout' | 'died' | 'skipped';
+export type CellState = 'awaiting' | 'running' | 'ok' | 'error' | 'timeout' | 'died' | 'skipped' | 'stopped';
 
 export interface IStep {
   goal: string;
@@ -32,6 +32,9 @@ export interface ICellView {
   state: CellState;
   failed: boolean;
   final: boolean;
+  /** How the user let it run when approval was on ("approved", "edited"), from its code_cell event. */
+  approval: string;
+  originalSource: string;
 }
 
 export interface IRunView {
@@ -75,7 +78,18 @@ export function newRun(runId: string, request = ''): IRunView {
 function cellOf(run: IRunView, cellId: string): ICellView {
   let cell = run.cells.find(c => c.cellId === cellId);
   if (!cell) {
-    cell = { cellId, source: '', attempt: 1, step: null, outputs: [], state: 'running', failed: false, final: false };
+    cell = {
+      cellId,
+      source: '',
+      attempt: 1,
+      step: null,
+      outputs: [],
+      state: 'running',
+      failed: false,
+      final: false,
+      approval: '',
+      originalSource: ''
+    };
     run.cells.push(cell);
   }
   return cell;
@@ -125,6 +139,8 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
       cell.source = str(event.source);
       cell.attempt = num(event.attempt, 1);
       cell.step = typeof event.step === 'number' ? event.step : null;
+      cell.approval = str(event.approval, cell.approval);
+      cell.originalSource = str(event.original_source, cell.originalSource);
       if (cell.state !== 'awaiting' && cell.state !== 'skipped') {
         cell.state = 'running';
       }
@@ -142,7 +158,7 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
       const cell = cellOf(run, str(event.cell_id));
       cell.outputs = Array.isArray(event.outputs) ? (event.outputs as nbformat.IOutput[]) : [];
       const status = str(event.status, 'ok');
-      cell.state = status === 'error' || status === 'timeout' || status === 'died' ? status : 'ok';
+      cell.state = status === 'error' || status === 'timeout' || status === 'died' || status === 'skipped' ? status : 'ok';
       cell.failed = event.failed === true;
       cell.final = event.final === true;
       break;
@@ -165,7 +181,7 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
       run.tool = '';
       for (const cell of run.cells) {
         if (cell.state === 'awaiting' || cell.state === 'running') {
-          cell.state = cell.state === 'awaiting' ? 'skipped' : 'died';
+          cell.state = 'stopped';
         }
       }
       break;
@@ -173,25 +189,36 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
   }
 }
 
-/** nbformat code cells of a run, with the provenance cells.py writes (failed attempts collapsed, tagged). */
+/**
+ * nbformat code cells of a run, with the provenance cells.py writes: failed attempts collapsed and tagged,
+ * skipped ones kept (no outputs, tagged) so the notebook shows what was proposed.
+ */
 export function runCells(run: IRunView): nbformat.ICodeCell[] {
   return run.cells
-    .filter(c => c.state !== 'awaiting' && c.state !== 'running' && c.state !== 'skipped')
+    .filter(c => c.state !== 'awaiting' && c.state !== 'running' && c.state !== 'stopped')
     .map(c => {
-      const metadata: Record<string, unknown> = {
-        llm_agent: {
-          run_id: run.runId,
-          cell_id: c.cellId,
-          step: c.step,
-          attempt: c.attempt,
-          status: c.failed ? 'failed' : c.final ? 'final' : c.state,
-          execution_status: c.state,
-          model: run.model
-        }
+      const skipped = c.state === 'skipped';
+      const provenance: Record<string, unknown> = {
+        run_id: run.runId,
+        cell_id: c.cellId,
+        step: c.step,
+        attempt: c.attempt,
+        status: c.failed ? 'failed' : c.final ? 'final' : c.state,
+        execution_status: c.state,
+        model: run.model
       };
+      if (skipped || c.approval) {
+        provenance.approval = skipped ? 'skipped' : c.approval;
+      }
+      if (c.approval === 'edited' && c.originalSource) {
+        provenance.original_source = c.originalSource;
+      }
+      const metadata: Record<string, unknown> = { llm_agent: provenance };
       if (c.failed) {
         metadata.tags = ['llm-agent-failed'];
         metadata.jupyter = { source_hidden: true, outputs_hidden: true };
+      } else if (skipped) {
+        metadata.tags = ['llm-agent-skipped'];
       }
       return { cell_type: 'code', execution_count: null, metadata, outputs: c.outputs, source: c.source } as nbformat.ICodeCell;
     });
@@ -421,9 +448,11 @@ export class AgentModel {
       request,
       mode: this.mode,
       files: [...this.attachments],
-      approval: this.approval,
       notebook_path: this.notebookPath
     };
+    if (this.approval) {
+      message.approval = true; // left out, the server's own AgentConfig.approval decides
+    }
     if (this.model) {
       message.model = this.model;
     }

@@ -70,7 +70,8 @@ const CELL_LABELS: Record<string, string> = {
   error: 'failed',
   timeout: 'timed out',
   died: 'the sandbox died',
-  skipped: 'skipped'
+  skipped: 'skipped, not run',
+  stopped: 'stopped before it ran'
 };
 
 function CodeCellView(props: { run: IRunView; cell: ICellView; model: AgentModel; rendermime: IRenderMimeRegistry }): JSX.Element {
