@@ -10,7 +10,8 @@ import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
 import { AgentAPI } from './handler';
-import { AgentModel, IPanelSettings, IRunView, MODES, Mode, runCells } from './model';
+import { AgentModel, IPanelSettings, MODES, Mode } from './model';
+import { IRunView, runCells } from './runs';
 import { AgentCellWatcher, insertBelowActive } from './notebook';
 import { AgentPanel } from './widget';
 

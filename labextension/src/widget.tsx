@@ -11,7 +11,8 @@ import { IRenderMime, IRenderMimeRegistry, MimeModel } from '@jupyterlab/renderm
 import { Message } from '@lumino/messaging';
 import React, { useEffect, useRef, useState } from 'react';
 
-import { AgentModel, ChatItem, ICellView, IRunView, MODES, Mode } from './model';
+import { AgentModel, MODES, Mode } from './model';
+import { ChatItem, ICellView, IRunView } from './runs';
 
 /** The drag the file browser starts carries the dragged items' paths under this MIME type. */
 const CONTENTS_MIME = 'application/x-jupyter-icontents';
