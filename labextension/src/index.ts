@@ -137,18 +137,19 @@ const plugin: JupyterFrontEndPlugin<void> = {
     });
     model.insertRequested.connect((_, run) => insert(run));
 
-    tracker.widgetAdded.connect((_, nb) => {
+    const watch = (nb: NotebookPanel): void => {
       new AgentCellWatcher(
         nb,
         () => current.materializeAgentCells,
         (where, added) => {
           if (added && model.notebookPath === where.context.path) {
-            void model.reloadHistory();
+            void model.reloadHistory(); // the %%agent run is in the session's history now
           }
         }
       );
-    });
-    tracker.forEach(nb => new AgentCellWatcher(nb, () => current.materializeAgentCells, () => undefined));
+    };
+    tracker.widgetAdded.connect((_, nb) => watch(nb));
+    tracker.forEach(watch);
 
     app.commands.addCommand('llm-agent:open-panel', {
       label: 'Open the LLM agent panel',
