@@ -364,3 +364,13 @@ def test_dark_theme_screenshot(page):
     assert Path(browser_lab.SCREENSHOTS / "panel-light.png").exists()
     red, green, blue = (int(x) for x in background[background.index("(") + 1:background.index(")")].split(",")[:3])
     assert red + green + blue < 3 * 100, background  # the panel follows the dark theme
+
+
+def test_ollama_down_is_said_with_what_to_do(page, lab, ollama):
+    ollama.stop()
+    page.reload()
+    browser_lab.open_lab(page, lab, "analysis.ipynb")
+    browser_lab.open_panel(page)
+    alert = page.locator(f"{PANEL} .lam-error")
+    alert.wait_for(timeout=60_000)
+    assert "Ollama does not answer" in alert.inner_text() and "ollama serve" in alert.inner_text()
