@@ -1,11 +1,23 @@
 """Generated code as notebook cells: the bundle every front end understands.
 
 A run's ``CodeCell`` + ``CellOutput`` event pairs become nbformat code cells with
-``metadata.llm_agent`` provenance (run id, step, attempt, status, model). The bundle
-travels as the MIME type ``application/vnd.llm-agent.cells+json`` next to a plain
-HTML/markdown rendering, so any front end shows something useful:
-JupyterLab (with the labextension) inserts the cells, ``llm-agent run`` writes
-them into the output notebook, and anything else shows the rendering.
+``metadata.llm_agent`` provenance (run id, cell id, step, attempt, status, model, and with
+approval on how the user decided: ``approval`` "approved", "edited" (then ``original_source``
+holds the model's code) or "skipped"). The bundle travels as the MIME type
+``application/vnd.llm-agent.cells+json`` next to a plain HTML/markdown rendering, so any
+front end shows something useful: JupyterLab (with the labextension) inserts the cells,
+``llm-agent run`` writes them into the output notebook, and anything else shows the rendering.
+
+The shape of a ``%%agent`` cell's outputs (``magic/render.py`` makes them), which front ends rely on:
+
+1. one ``display_data`` with the answer: ``text/markdown`` + ``text/plain``, nothing else;
+2. one ``display_data`` with the cells: ``CELLS_MIME`` (the bundle below), ``text/html`` (the
+   rendering, with the cells' images), ``text/markdown`` (the code) and ``text/plain`` (a one-line
+   summary, no images).
+
+Once the cells are real cells in the notebook, the second output has done its work: keep only its
+``text/plain`` (``slim_cells_output``), so the notebook holds each chart once. ``materialize``
+does that for ``llm-agent run``; the labextension does the same in the browser.
 
 This module only reads events; it holds no agent logic.
 """
@@ -26,6 +38,8 @@ if TYPE_CHECKING:
 CELLS_MIME = "application/vnd.llm-agent.cells+json"
 BUNDLE_VERSION = 1
 FAILED_TAG = "llm-agent-failed"
+#: A cell the user chose not to run (approval on): kept, with no outputs, so the notebook shows what was proposed.
+SKIPPED_TAG = "llm-agent-skipped"
 #: Written into the provenance of cells ``llm-agent run`` adds to a notebook, so a re-run replaces them.
 MATERIALIZED_BY = "llm-agent run"
 
@@ -45,20 +59,26 @@ def cells_from_events(
                 continue
             # Plain nbformat-4 dicts: the kernel that builds them should not pay for importing nbformat
             # (it imports jsonschema, about a second).
-            metadata: dict[str, Any] = {
-                "llm_agent": {
-                    "run_id": event.run_id,
-                    "cell_id": event.cell_id,
-                    "step": code.step,
-                    "attempt": code.attempt,
-                    "status": "failed" if event.failed else ("final" if event.final else event.status),
-                    "execution_status": event.status,
-                    "model": model,
-                }
+            skipped = event.status == "skipped"
+            provenance: dict[str, Any] = {
+                "run_id": event.run_id,
+                "cell_id": event.cell_id,
+                "step": code.step,
+                "attempt": code.attempt,
+                "status": "failed" if event.failed else ("final" if event.final else event.status),
+                "execution_status": event.status,
+                "model": model,
             }
+            if skipped or code.approval:
+                provenance["approval"] = "skipped" if skipped else code.approval
+            if code.approval == "edited":
+                provenance["original_source"] = code.original_source
+            metadata: dict[str, Any] = {"llm_agent": provenance}
             if event.failed:
                 metadata["tags"] = [FAILED_TAG]
                 metadata["jupyter"] = {"source_hidden": True, "outputs_hidden": True}
+            elif skipped:
+                metadata["tags"] = [SKIPPED_TAG]
             cell = {
                 "cell_type": "code",
                 "execution_count": None,
@@ -104,9 +124,12 @@ def bundle_cells(bundle: dict[str, Any]) -> list[nbformat.NotebookNode]:
 def render_html(bundle: dict[str, Any]) -> str:
     """A plain rendering of the generated cells, for front ends that do not know the bundle."""
     parts = []
+    notes = {"failed": " (failed)", "skipped": " (skipped by you, not run)"}
     for cell in bundle.get("cells", []):
         meta = cell.get("metadata", {}).get("llm_agent", {})
-        label = f"attempt {meta.get('attempt')}" + (" (failed)" if meta.get("status") == "failed" else "")
+        label = f"attempt {meta.get('attempt')}" + notes.get(str(meta.get("status")), "")
+        if meta.get("approval") == "edited":
+            label += " (edited by you)"
         parts.append(
             f"<details{'' if meta.get('status') == 'failed' else ' open'}><summary>Generated cell, {html.escape(label)}"
             f"</summary><pre><code class=\"language-python\">{html.escape(cell.get('source', ''))}</code></pre>"
@@ -160,8 +183,26 @@ def cell_bundles(cell: nbformat.NotebookNode) -> list[dict[str, Any]]:
     ]
 
 
+def slim_cells_output(output: Any, written: int) -> None:
+    """Reduce an output that carried a bundle to its one-line ``text/plain``, once its cells are real cells.
+
+    The bundle, its HTML rendering (with every image again) and its markdown go; ``metadata.llm_agent``
+    says which run it was and how many cells were written, so the output still tells where they came from.
+    """
+    bundle = output["data"][CELLS_MIME]
+    plain = output["data"].get("text/plain") or f"llm-agent: run {bundle.get('status', 'unknown')}"
+    output["data"] = {"text/plain": plain}
+    output.setdefault("metadata", {})["llm_agent"] = {
+        "run_id": bundle.get("run_id", ""), "status": bundle.get("status", "unknown"), "cells_written": written,
+    }
+
+
 def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
-    """Write every bundle's cells as real code cells right after the cell that made them; returns how many."""
+    """Write every bundle's cells as real code cells right after the cell that made them; returns how many.
+
+    The output that carried each bundle is then slimmed (``slim_cells_output``): the notebook keeps the
+    answer and one copy of each cell and chart, the real cell's.
+    """
     cells: list[Any] = []
     added = 0
     with_ids = (nb.nbformat, nb.nbformat_minor) >= (4, 5)
@@ -170,7 +211,11 @@ def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
         cells.append(cell)
         if cell.cell_type != "code":
             continue
-        for bundle in cell_bundles(cell):
+        for output in cell.get("outputs", []):
+            bundle = output.get("data", {}).get(CELLS_MIME)
+            if not isinstance(bundle, dict):
+                continue
+            written = 0
             for new in bundle_cells(bundle):
                 if not include_failed and FAILED_TAG in new.metadata.get("tags", []):
                     continue
@@ -180,7 +225,9 @@ def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
                 if with_ids:
                     new["id"] = _new_id(f"llm-agent-{meta.get('cell_id', '')}", used)
                 cells.append(new)
-                added += 1
+                written += 1
+            slim_cells_output(output, written)
+            added += written
     nb.cells = cells
     return added
 

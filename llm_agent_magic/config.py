@@ -162,8 +162,9 @@ class SandboxConfig(Configurable):
     session_wait_timeout = Float(
         60.0,
         help=(
-            "Seconds to wait for a session that another process is using (its sandbox kernel belongs to that "
-            "process) before giving up with SessionBusy. 0: refuse at once."
+            "Seconds a run (or %agent vars/pull/push/reset) waits for the session's run lock while another run, of "
+            "this or another process or front end, is using the session's sandbox, before giving up with "
+            "SessionBusy. 0: refuse at once."
         ),
     ).tag(config=True)
     execution_timeout = Float(120.0, help="Seconds one execution may run before it is interrupted.").tag(config=True)
@@ -282,6 +283,23 @@ class AgentConfig(Configurable):
     include_failed_cells = Bool(True, help="Keep failed attempts (marked) among the generated cells.").tag(
         config=True
     )
+    approval = Bool(
+        False,
+        help="Ask before each generated cell runs (Run / Edit / Skip): the default of a run whose request does not "
+             "say (RunRequest.approval; %%agent --approve, the panel's toggle).",
+    ).tag(config=True)
+    approval_timeout = Float(
+        600.0,
+        help="Seconds a cell waits for its approval; then the run stops with an ApprovalTimeout error and the cell "
+             "does not run. 0: wait until the run is stopped.",
+    ).tag(config=True)
+
+    @validate("approval_timeout")
+    def _check_approval_timeout(self, proposal: dict[str, Any]) -> float:
+        value: float = proposal["value"]
+        if value < 0:
+            raise TraitError("AgentConfig.approval_timeout must be 0 (wait until stopped) or more seconds")
+        return value
 
 
 class PathsConfig(Configurable):

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 __all__ = [
     "EVENT_TYPES",
     "Answer",
+    "ApprovalRequested",
     "CellOutput",
     "Classified",
     "CodeCell",
@@ -35,10 +36,13 @@ __all__ = [
     "Token",
     "ToolCall",
     "Usage",
+    "Waiting",
     "event_from_dict",
 ]
 
-CELL_STATUSES = ("ok", "error", "timeout", "died")
+CELL_STATUSES = ("ok", "error", "timeout", "died", "skipped")
+#: How a cell that waited for approval went ahead: as generated, or as the user edited it.
+APPROVALS = ("", "approved", "edited")
 RUN_STATUSES = ("ok", "error", "cancelled")
 
 
@@ -68,6 +72,20 @@ class RunStarted(Event):
     request: str
     mode_requested: str = "auto"
     session_id: str = ""
+
+
+@dataclass
+class Waiting(Event):
+    """The run waits for its session: ``holder`` (e.g. "a run started from the side panel (pid 123, since
+    18:02:05)") is using the session's sandbox. ``front_end``, ``pid`` and ``since`` are the holder's, when known;
+    the run gives up after ``timeout`` seconds. Sent again if the holder changes."""
+
+    type: ClassVar[str] = "waiting"
+    holder: str
+    front_end: str = ""
+    pid: int | None = None
+    since: float | None = None
+    timeout: float = 0.0
 
 
 @dataclass
@@ -127,18 +145,55 @@ class ToolCall(Event):
 
 @dataclass
 class CodeCell(Event):
-    """Generated code about to run: attempt 1 is the first try, later ones are fixes; ``step`` is the plan step."""
+    """Generated code about to run: attempt 1 is the first try, later ones are fixes; ``step`` is the plan step.
+
+    With approval on, a cell the user edited is sent again with the same ``cell_id``: ``source`` is then the
+    code that runs, ``original_source`` what the model wrote and ``approval`` is "edited" (a later event of a
+    cell id replaces the earlier one). ``approval`` is "approved" for a cell the user let run as it was and
+    "" when nobody was asked.
+    """
 
     type: ClassVar[str] = "code_cell"
     source: str
     attempt: int = 1
     step: int | None = None
     cell_id: str = field(default_factory=_new_cell_id)
+    approval: str = ""
+    original_source: str = ""
+
+    def __post_init__(self) -> None:
+        if self.approval not in APPROVALS:
+            raise ValueError(f"CodeCell.approval must be one of {APPROVALS}, not {self.approval!r}")
+
+
+@dataclass
+class ApprovalRequested(Event):
+    """The cell ``cell_id`` (its ``CodeCell`` came just before) waits for the user before it runs.
+
+    A front end shows ``code`` and answers with ``ApprovalReply(run_id, cell_id, action=run|edit|skip, source)``.
+    ``attempt`` 1 is the coder's first try, later ones are fixes (``reason`` then says what failed); ``task``
+    is what the code is meant to do; ``actions`` the replies accepted; ``timeout`` the seconds the run waits
+    before it stops with an ``ApprovalTimeout`` error (0: it waits until stopped).
+    """
+
+    type: ClassVar[str] = "approval_requested"
+    cell_id: str
+    code: str
+    attempt: int = 1
+    step: int | None = None
+    task: str = ""
+    reason: str = ""
+    tool: str = "python_coder"
+    actions: list[str] = field(default_factory=lambda: ["run", "edit", "skip"])
+    timeout: float = 0.0
 
 
 @dataclass
 class CellOutput(Event):
-    """What ``cell_id`` produced: nbformat ``outputs``; ``final`` on the last attempt; ``failed`` if it did not work."""
+    """What ``cell_id`` produced: nbformat ``outputs``; ``final`` on the last attempt; ``failed`` if it did not work.
+
+    ``status`` "skipped": the user skipped the cell, it never ran (no outputs; neither final nor failed).
+    """
 
     type: ClassVar[str] = "cell_output"
     cell_id: str
@@ -218,6 +273,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
     for cls in (
         RunStarted,
+        Waiting,
         Classified,
         PlanCreated,
         StepStarted,
@@ -225,6 +281,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Thought,
         ToolCall,
         CodeCell,
+        ApprovalRequested,
         CellOutput,
         Observation,
         Token,

@@ -139,6 +139,23 @@ class MalformedSteps(AgentError):
         )
 
 
+class ApprovalTimeout(AgentError):
+    """A generated cell waited longer than ``AgentConfig.approval_timeout`` for Run / Edit / Skip."""
+
+    recoverable = False
+
+    def __init__(self, attempt: int, seconds: float):
+        super().__init__(
+            f"Generated cell (attempt {attempt}) waited {seconds:g} s for Run / Edit / Skip and got no answer, so it "
+            f"did not run and the run stopped. Ask again and answer sooner, or raise AgentConfig.approval_timeout "
+            f"(0 waits until you stop the run)."
+        )
+
+
+class NotWaitingForApproval(AgentError, ValueError):
+    """An ``ApprovalReply`` for a run or cell that is not waiting for one."""
+
+
 # --- Sandbox ---------------------------------------------------------------------
 
 
@@ -172,20 +189,17 @@ class SandboxStartError(SandboxError):
 
 
 class SessionBusy(SandboxError):
-    """Another process is using the session (its sandbox kernel belongs to that process)."""
+    """Another run (of another process or front end) holds the session's run lock past the wait allowed."""
 
-    def __init__(self, session_id: str, holder: str, since: float | None, waited: float):
-        import time
-
+    def __init__(self, session_id: str, holder: str, waited: float):
         self.session_id = session_id
         self.holder = holder
-        when = f" since {time.strftime('%H:%M:%S', time.localtime(since))}" if since else ""
-        waited_text = f" Waited {waited:g} s." if waited > 0 else ""
+        waited_text = f" after waiting {waited:g} s" if waited > 0 else ""
         super().__init__(
-            f"Session {session_id!r} is in use by another process: {holder}{when}.{waited_text} Its sandbox kernel "
-            f"belongs to that process and is left alone. Wait until that run finishes (or stop it), or use another "
-            f"session (`llm-agent run --session NAME`, `%%agent --session NAME`); "
-            f"SandboxConfig.session_wait_timeout sets how long to wait."
+            f"Session {session_id!r} is busy: {holder} is using its sandbox, and this gave up{waited_text}. "
+            f"Wait until that finishes (or stop it), then try again, or use another session "
+            f"(`%%agent --session NAME`, `llm-agent run --session NAME`); SandboxConfig.session_wait_timeout "
+            f"sets how long to wait."
         )
 
 

@@ -34,7 +34,11 @@ class _Request:
 
 @dataclass
 class RunRequest(_Request):
-    """Answer ``request``. ``model``: for this run only. ``origin``: who asks ("magic", "panel", "batch", ...)."""
+    """Answer ``request``. ``model``: for this run only. ``origin``: who asks ("magic", "panel", "batch", ...).
+
+    ``approval``: True, each generated cell waits for an ``ApprovalReply`` before it runs; False, none does;
+    None (the default), ``AgentConfig.approval`` decides.
+    """
 
     type: ClassVar[str] = "run"
     request: str
@@ -42,7 +46,7 @@ class RunRequest(_Request):
     model: str | None = None
     files: list[str] = field(default_factory=list)
     dry_run: bool = False
-    approval: bool = False
+    approval: bool | None = None
     notebook_path: str = ""
     origin: str = ""
 
@@ -55,6 +59,8 @@ class RunRequest(_Request):
             raise BadRequest("The model must be a model name such as 'qwen3:8b', or left out.")
         if not isinstance(self.files, list) or not all(isinstance(f, str) for f in self.files):
             raise BadRequest("files must be a list of file names.")
+        if self.approval is not None and not isinstance(self.approval, bool):
+            raise BadRequest("approval must be true, false or left out (the session's setting).")
 
     @property
     def resolved_mode(self) -> str:
@@ -81,6 +87,10 @@ class ApprovalReply(_Request):
     def __post_init__(self) -> None:
         if self.action not in APPROVAL_ACTIONS:
             raise BadRequest(f"Unknown approval action {self.action!r}; use one of {', '.join(APPROVAL_ACTIONS)}.")
+        if not isinstance(self.run_id, str) or not isinstance(self.cell_id, str) or not self.run_id or not self.cell_id:
+            raise BadRequest("An approval names the run_id and cell_id of its approval_requested event.")
+        if not isinstance(self.source, str):
+            raise BadRequest("An approval's source is the cell's new code, as text.")
         if self.action == "edit" and not self.source.strip():
             raise BadRequest("An edit needs the cell's new source.")
 

@@ -39,6 +39,7 @@ CASES = {
     "react_unknown": {"action": "'crystal_ball'", "tool_names": ["python_coder"]},
     "observation": {"tool": "python_coder", "text": "mean price: 20.0"},
     "fix": {"task": "Print the first score", "error_class": "index_error", "guidance": "Check lengths.", "rethink": True},
+    "approval": {"action": "skip", "attempt": 1, "code": "print(scores[0])"},
 }
 
 

@@ -10,13 +10,16 @@ order, lowest first:
 5. what a runner imposes on the notebooks it runs (``llm-agent run --replay``, ``--model``).
 
 Besides opening sessions it answers what front ends ask about one: its history, its variables
-(summaries merged with the snapshot catalog) and a snapshot pulled into this process.
+(summaries merged with the snapshot catalog), a snapshot pulled into this process, a DataFrame pushed
+into the sandbox, whether another run holds the session, and which runs an earlier process left cut off.
+Whatever of these executes in the sandbox kernel holds the session's run lock (``AgentSession.using_sandbox``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,10 +28,20 @@ from typing import Any
 from traitlets import TraitError
 from traitlets.config import Config, Configurable
 
-from ..config import CONFIG_CLASSES, AgentConfig, LLMConfig, PathsConfig, SandboxConfig, load_config_files
-from ..exceptions import LLMAgentError, SetupError
+from ..config import (
+    CONFIG_CLASSES,
+    CONFIG_FILE_NAME,
+    AgentConfig,
+    LLMConfig,
+    PathsConfig,
+    SandboxConfig,
+    config_search_path,
+    load_config_files,
+)
+from ..exceptions import LLMAgentError, SessionBusy, SetupError
 from ..llm import LLMClient
-from ..sandbox import load_variable
+from ..sandbox import SessionPaths, load_variable
+from ..sandbox.hold import lock_taken, read_holder
 from ..sandbox.inside.snapshots import read_catalog
 from ..store import ConversationStore, SessionNotFound
 from .session import AgentSession
@@ -81,16 +94,35 @@ class SessionManager:
 
     ``explicit`` returns the explicit settings of the moment (``%config`` can change between cells);
     ``imposed`` what a runner imposes. Both are read again whenever a session is opened or refreshed.
+    ``front_end`` ("magic", "panel", "batch") is who opened the sessions, as other runs waiting for one are told.
     """
 
-    def __init__(self, explicit: Callable[[], Config] | None = None, imposed: Callable[[], Config] | None = None):
+    def __init__(self, explicit: Callable[[], Config] | None = None, imposed: Callable[[], Config] | None = None,
+                 *, front_end: str = ""):
         self._explicit = explicit or Config
         self._imposed = imposed or Config
+        self.front_end = front_end
         self.sessions: dict[str, AgentSession] = {}
+        self._files: tuple[tuple[Any, ...], Config] | None = None
+
+    def _config_files(self) -> Config:
+        """The config files' settings, read again only when a file appeared, went or changed: every run on the
+        server resolves the settings, and parsing the files each time is the bulk of that work."""
+        signature = []
+        for folder in config_search_path():
+            for ext in (".py", ".json"):
+                path = os.path.join(folder, CONFIG_FILE_NAME + ext)
+                with contextlib.suppress(OSError):
+                    st = os.stat(path)
+                    signature.append((path, st.st_mtime_ns, st.st_size, st.st_ino))
+        key = tuple(signature)
+        if self._files is None or self._files[0] != key:
+            self._files = (key, load_config_files()[0])
+        return copy.deepcopy(self._files[1])  # merging shares sub-configs: the cached one must stay as read
 
     # --- settings -------------------------------------------------------------------------------------
     def config(self) -> Config:
-        return resolve_config(self._explicit(), self._imposed())
+        return resolve_config(self._explicit(), self._imposed(), files=self._config_files())
 
     def effective(self) -> tuple[LLMConfig, SandboxConfig, AgentConfig, PathsConfig]:
         cfg = self.config()
@@ -114,7 +146,7 @@ class SessionManager:
             await self.refresh(session)
             return session
         try:
-            session = AgentSession.open(session_id, config=self.config())
+            session = AgentSession.open(session_id, config=self.config(), front_end=self.front_end)
         except (LLMAgentError, TraitError, OSError) as exc:  # e.g. a replay cassette that does not exist
             raise SetupError(str(exc)) from exc
         try:
@@ -155,6 +187,7 @@ class SessionManager:
         sessions, self.sessions = list(self.sessions.values()), {}
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
 
+
     # --- what front ends ask about a session ---------------------------------------------------------------
     def history(self, session_id: str, limit: int = 20) -> list[dict[str, str]]:
         """The session's last ``limit`` messages, oldest first (empty for a session never used)."""
@@ -163,14 +196,40 @@ class SessionManager:
                 return [{"role": m.role, "content": m.content} for m in store.recent_messages(session_id, limit)]
         return []
 
-    async def variables(self, session_id: str) -> list[VariableRow]:
-        """The live sandbox's variables with their snapshots, then variables kept only as snapshots."""
+    def busy(self, session_id: str) -> str | None:
+        """Who holds the session's run lock now ("a run started from the side panel (pid 1, since ...)"), or None."""
+        paths = SessionPaths.for_session(session_id, self.paths())
+        if not lock_taken(paths):
+            return None
+        holder = read_holder(paths)
+        return holder.describe() if holder else "another run"
+
+    def mark_interrupted(self, started_before: float) -> list[str]:
+        """Mark runs left "running" before ``started_before`` interrupted; returns their ids.
+
+        A process that drives runs (the server) calls this when it starts: what an earlier one was running when
+        it stopped can no longer finish. Sessions whose run lock a live process holds are left alone: that
+        process (a notebook's ``%%agent``, ``llm-agent run``) may be running them right now.
+        """
+        paths = self.paths()
+        with ConversationStore.from_config(paths) as store:
+            free = [s.id for s in store.list_sessions()
+                    if not lock_taken(SessionPaths.for_session(s.id, paths))]
+            return store.mark_interrupted(started_before, free)
+
+    async def variables(self, session_id: str, *, wait: float | None = None) -> list[VariableRow]:
+        """The live sandbox's variables with their snapshots, then variables kept only as snapshots.
+
+        Holds the session's run lock, waiting up to ``wait`` seconds (default: the session's wait timeout) for a
+        run that holds it; ``SessionBusy`` after that.
+        """
         session = self.find(session_id) or await self.open(session_id)
         sandbox = session.sandbox
         if sandbox is None:
             return []
-        summaries = await sandbox.async_variables()
-        await sandbox.async_flush_snapshots()
+        async with session.using_sandbox("a variable listing", wait=wait):
+            summaries = await sandbox.async_variables()
+            await sandbox.async_flush_snapshots()
         catalog = read_catalog(sandbox.snapshots_dir)
         saved, failed = catalog["variables"], catalog["not_persisted"]
         rows = []
@@ -192,10 +251,24 @@ class SessionManager:
             rows.append(VariableRow(name, "", "", f"refused: {why}"))
         return rows
 
-    async def pull(self, session_id: str, name: str) -> Any:
-        """The snapshot of ``name`` loaded into this process (``KeyError`` saying what exists when there is none)."""
+    async def pull(self, session_id: str, name: str, *, wait: float | None = None) -> Any:
+        """The snapshot of ``name`` loaded into this process (``KeyError`` saying what exists when there is none).
+
+        Snapshots still being written are waited for first, under the session's run lock; when a run keeps the
+        lock past ``wait`` seconds, the snapshot is read as it is on disk (each is written whole, then renamed).
+        """
         session = self.sessions.get(session_id)
         if session is not None and session.sandbox is not None:
-            await session.sandbox.async_flush_snapshots()
+            with contextlib.suppress(SessionBusy):
+                async with session.using_sandbox("a pull", wait=wait):
+                    await session.sandbox.async_flush_snapshots()
         _, sandbox_config, _, paths = self.effective()
         return load_variable(session_id, name, paths, sandbox_config)
+
+    async def push(self, session_id: str, name: str, dataframe: Any) -> None:
+        """Put a pandas DataFrame into the session's sandbox as ``name``, under the session's run lock."""
+        session = self.find(session_id) or await self.open(session_id)
+        if session.sandbox is None:
+            raise LLMAgentError(f"Session {session_id!r} has no sandbox to push {name!r} into.")
+        async with session.using_sandbox("a push of a DataFrame"):
+            await session.sandbox.async_push(name, dataframe)

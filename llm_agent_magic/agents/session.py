@@ -2,6 +2,12 @@
 
 Front ends (the magic, the side panel, the batch runner) open a session by id and
 render what ``run(request)`` yields; nothing else crosses the boundary.
+
+A run holds the session's run lock (``sandbox/hold.py``) from just after ``RunStarted`` to its end, so runs
+of other processes and front ends on the same session never interleave in its sandbox kernel; a run that
+has to wait says whom it waits for (a ``Waiting`` event) and gives up after
+``SandboxConfig.session_wait_timeout`` with ``SessionBusy``. What else executes in the kernel outside a
+run (variables, pull, push, reset, the kernel's shutdown) holds the lock too (``using_sandbox``).
 """
 
 from __future__ import annotations
@@ -9,23 +15,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import functools
 import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from traitlets.config import Config
 
 from .. import volatile
 from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
-from ..events import Answer, Classified, Error, Event, RunFinished, RunStarted, Token
-from ..exceptions import LLMAgentError
+from ..events import Answer, ApprovalRequested, Classified, Error, Event, RunFinished, RunStarted, Token, Waiting
+from ..exceptions import LLMAgentError, SessionBusy
 from ..llm import LLMClient
 from ..prompts import Transcript, render_prompt
-from ..run_requests import RunRequest
+from ..run_requests import ApprovalReply, RunRequest
 from ..sandbox import SandboxKernel
+from ..sandbox.hold import Holder, RunLock
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
 from ..tools.file_analyzer import FileAnalyzerTool
@@ -33,6 +41,7 @@ from ..tools.files import attach, describe_file
 from ..tools.python_coder import PythonCoderTool
 from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
+from .approval import ApprovalDesk
 from .chat import run_chat
 from .classifier import classify
 from .plan_execute import run_plan_execute
@@ -71,8 +80,12 @@ class AgentSession:
         agent_config: AgentConfig | None = None,
         tools: ToolRegistry | None = None,
         owns: bool = False,
+        front_end: str = "",
     ):
         self.session_id = session_id
+        #: Who opened it ("magic", "panel", "batch", ...): named to runs that wait for this session's lock.
+        self.front_end = front_end
+        self.run_lock = RunLock(sandbox.paths) if sandbox is not None else None
         if os.sep in session_id:  # a notebook's path: moves with the folder
             volatile.register(session_id, volatile.PATH)
         self.llm = llm
@@ -82,6 +95,8 @@ class AgentSession:
         self.tools = tools or default_tools()
         self._owns = owns
         self._task: asyncio.Task[None] | None = None
+        self._approvals = ApprovalDesk()
+        self._ended = False
         #: One thread writes the store (events, messages) in order, so the event loop never waits on SQLite.
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-store")
         store.ensure_session(session_id)
@@ -93,6 +108,7 @@ class AgentSession:
         *,
         config: Config | None = None,
         tools: ToolRegistry | None = None,
+        front_end: str = "",
     ) -> AgentSession:
         """Build a session from configuration; the sandbox kernel starts launching now, in the background."""
         config = config or Config()
@@ -114,6 +130,7 @@ class AgentSession:
             agent_config=agent_config,
             tools=tools or default_tools(config),
             owns=True,
+            front_end=front_end,
         )
 
     async def start(self) -> None:
@@ -123,7 +140,9 @@ class AgentSession:
 
     @property
     def running(self) -> bool:
-        return self._task is not None and not self._task.done()
+        """A run is going (until its ``RunFinished``: what it still writes to the store is queued by then, in
+        order on the session's writer thread, so the next run need not wait for the disk)."""
+        return self._task is not None and not self._task.done() and not self._ended
 
     def cancel(self) -> bool:
         """Stop the current run: the model stream closes, the sandbox is interrupted, the run ends 'cancelled'."""
@@ -133,21 +152,58 @@ class AgentSession:
             return True
         return False
 
+    def approve(self, reply: ApprovalReply) -> None:
+        """Hand the user's Run / Edit / Skip to the cell waiting for it; safe to call from any thread.
+
+        ``NotWaitingForApproval`` (saying what is waiting) when no cell of that run and id waits now.
+        """
+        self._approvals.reply(reply)
+
+    @property
+    def waiting_for_approval(self) -> list[tuple[str, str]]:
+        """(run id, cell id) of the cells waiting for an approval now."""
+        return self._approvals.waiting()
+    def wait_timeout(self, wait: float | None = None) -> float:
+        """Seconds to wait for the session's run lock: ``wait``, else ``SandboxConfig.session_wait_timeout``."""
+        if wait is not None:
+            return wait
+        return float(self.sandbox.config.session_wait_timeout) if self.sandbox is not None else 0.0
+
+    @contextlib.asynccontextmanager
+    async def using_sandbox(self, task: str, *, wait: float | None = None, front_end: str = "",
+                            on_wait: Callable[[Holder | None], None] | None = None) -> AsyncIterator[None]:
+        """Hold the session's run lock while doing ``task`` ("a variable listing") in its sandbox outside a run.
+
+        Waits up to ``wait_timeout(wait)`` seconds for a run that holds it, then raises ``SessionBusy``.
+        """
+        if self.run_lock is None:
+            yield
+            return
+        async with self.run_lock.hold(front_end or self.front_end, self.wait_timeout(wait), task=task,
+                                      on_wait=on_wait):
+            yield
+
     async def reset(self, *, restart_sandbox: bool = True) -> None:
         """A new conversation and a fresh sandbox: stored messages and runs, snapshots and variables go.
 
-        ``restart_sandbox=False`` is for a sandbox that has not started yet (it then starts empty).
+        ``restart_sandbox=False`` is for a sandbox that has not started yet: it starts now, empty (and the
+        session's live kernel, if another process launched one, is restarted empty).
         """
         if self.running:
             raise LLMAgentError("This session is running a request; cancel it before resetting.")
-        if self.sandbox is not None:
-            await self.sandbox.async_claim()  # another process's session is not ours to wipe (SessionBusy)
-        with contextlib.suppress(SessionNotFound):
-            self.store.delete_session(self.session_id)
-        self.store.ensure_session(self.session_id)
-        if self.sandbox is not None:
+        async with self.using_sandbox("a reset"):  # never wipes what a run of another process is using
+            with contextlib.suppress(SessionNotFound):
+                self.store.delete_session(self.session_id)
+            self.store.ensure_session(self.session_id)
+            if self.sandbox is None:
+                return
             if restart_sandbox:
                 await self.sandbox.async_restart(restore=False)
+            else:
+                self.sandbox.forget_snapshots()  # before it starts: nothing to restore
+                await self.sandbox.async_start()
+                if self.sandbox.attached:  # another process's kernel: it still has the old variables
+                    await self.sandbox.async_restart(restore=False)
             self.sandbox.forget_snapshots()
 
     async def close(self) -> None:
@@ -158,8 +214,21 @@ class AgentSession:
         if self._owns:
             await self.llm.aclose()
             if self.sandbox is not None:
-                await self.sandbox.async_shutdown()
+                await self._close_sandbox(self.sandbox)
             self.store.close()
+
+    async def _close_sandbox(self, sandbox: SandboxKernel) -> None:
+        """Shut the sandbox down once no run of another process is in its kernel.
+
+        The process that launched the kernel waits for such a run (up to the session's wait timeout) before
+        stopping it; past that, or when this process only attached, it leaves the kernel to that run (the
+        next process that closes the session while attached stops it: ``SandboxKernel.async_shutdown``).
+        """
+        try:
+            async with self.using_sandbox("a shutdown", wait=None if sandbox.owns_kernel else 0.0):
+                await sandbox.async_shutdown()
+        except SessionBusy:
+            await sandbox.async_shutdown(leave_running=True)
 
     async def __aenter__(self) -> AgentSession:
         await self.start()
@@ -187,10 +256,13 @@ class AgentSession:
         if self.running:
             raise LLMAgentError("This session is already running a request; wait for it or cancel it first.")
         mode = request.resolved_mode
-        run_id = self.store.start_run(self.session_id, request.request, None if mode == "auto" else mode)
+        run_id = uuid.uuid4().hex
         queue: asyncio.Queue[Event] = asyncio.Queue()
         loop = asyncio.get_running_loop()
-        writes: list[asyncio.Future[Any]] = []
+        # The run is recorded by the writer thread, ahead of its events: its first event never waits on SQLite.
+        recorded = loop.run_in_executor(self._writer, functools.partial(
+            self.store.start_run, self.session_id, request.request, None if mode == "auto" else mode, run_id=run_id))
+        writes: list[asyncio.Future[Any]] = [recorded]
 
         def emit(event: Event) -> None:
             event.run_id = run_id
@@ -198,7 +270,11 @@ class AgentSession:
                 writes.append(loop.run_in_executor(self._writer, self.store.append_event, run_id, event.to_dict()))
             queue.put_nowait(event)
 
-        task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes))
+        self._ended = False
+        # Emitted here, not in the task: the first event is ready when the caller first asks, without waiting
+        # for the loop to start the task (on a busy server each wait is a turn behind every other run).
+        emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id))
+        task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes, recorded))
         finished = False
         try:
             while not finished:
@@ -216,17 +292,36 @@ class AgentSession:
     async def _store(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: method(*args, **kwargs))
 
+    async def _lock_for_run(self, request: RunRequest, emit: Callable[[Event], None]) -> bool:
+        """Take the session's run lock for this run, saying whom it waits for while it waits."""
+        if self.run_lock is None:
+            return False
+        timeout = self.wait_timeout()
+
+        def waiting(holder: Holder | None) -> None:
+            if holder is None:
+                emit(Waiting("another run (it has not said who it is)", timeout=timeout))
+            else:
+                emit(Waiting(holder.describe(), front_end=holder.front_end, pid=holder.pid, since=holder.since,
+                             timeout=timeout))
+
+        await self.run_lock.acquire(request.origin or self.front_end, timeout, on_wait=waiting)
+        return True
+
     async def _drive(
-        self, run_id: str, request: RunRequest, emit: Callable[[Event], None], writes: list[asyncio.Future[Any]]
+        self, run_id: str, request: RunRequest, emit: Callable[[Event], None], writes: list[asyncio.Future[Any]],
+        recorded: Awaitable[Any],
     ) -> None:
         started = time.monotonic()
         status = "ok"
         text, mode = request.request, request.resolved_mode
-        emit(RunStarted(text, mode_requested=request.mode, session_id=self.session_id))
+        locked = False
         try:
+            await recorded  # e.g. SessionNotFound: the session was deleted meanwhile
+            locked = await self._lock_for_run(request, emit)
             history = [
                 {"role": m.role, "content": m.content}
-                for m in self.store.recent_messages(self.session_id, self.config.history_messages)
+                for m in await self._store(self.store.recent_messages, self.session_id, self.config.history_messages)
             ]
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
             attached = self._attach(request.files)
@@ -247,6 +342,7 @@ class AgentSession:
                 sandbox=self.sandbox,
                 transcript=transcript,
                 model=request.model,
+                approve=self._approver(request, emit),
             )
             if mode == "auto":
                 classified = await classify(ctx)
@@ -265,7 +361,8 @@ class AgentSession:
                               run_id=run_id)
         except asyncio.CancelledError:
             status = "cancelled"
-            await self._interrupt_sandbox()
+            if locked:  # otherwise the sandbox is busy with another run, not ours
+                await self._interrupt_sandbox()
         except LLMAgentError as exc:
             status = "error"
             emit(Error(type(exc).__name__, str(exc), recoverable=bool(getattr(exc, "recoverable", False))))
@@ -277,13 +374,25 @@ class AgentSession:
             status = "error"
             emit(Error("internal", f"The agent hit an internal error: {exc!r}. The session is still usable.", False))
         finally:
+            if locked and self.run_lock is not None:
+                self.run_lock.release()
             emit(RunFinished(status, duration=time.monotonic() - started))
             # Queued now, behind the run's events, on the one writer thread: a cancellation from here on cannot
             # keep the run's status from the store.
             writes.append(asyncio.get_running_loop().run_in_executor(self._writer, self.store.finish_run, run_id, status))
+            self._ended = True
             for failed in await asyncio.shield(asyncio.gather(*writes, return_exceptions=True)):
                 if isinstance(failed, BaseException):
                     _log.error("run %s: an event could not be stored: %r", run_id, failed)
+
+    def _approver(
+        self, request: RunRequest, emit: Callable[[Event], None]
+    ) -> Callable[[ApprovalRequested], Awaitable[ApprovalReply]] | None:
+        """How the run's cells wait for the user, or None when they run without asking (a dry run runs nothing)."""
+        wanted = self.config.approval if request.approval is None else request.approval
+        if not wanted or request.dry_run:
+            return None
+        return functools.partial(self._approvals.ask, emit=emit, timeout=self.config.approval_timeout)
 
     async def _dry_run(self, ctx: ToolContext) -> str:
         coder = self.tools.get("python_coder")

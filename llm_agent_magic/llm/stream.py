@@ -7,6 +7,7 @@ fails after that fails.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from collections.abc import AsyncIterator
@@ -126,6 +127,9 @@ class ChatStream:
                     piece = received.take(part)
                     if piece:
                         yield piece
+                        # A burst (a fast model, a buffered read) arrives without the stream ever waiting on the
+                        # socket: give other tasks of the loop (other runs, new requests) a turn between pieces.
+                        await asyncio.sleep(0)
             except Exception as exc:
                 llm._raise_translated(exc, self._model, self._purpose, record.attempts)
             finally:

@@ -22,6 +22,7 @@ from IPython.display import display
 from ..exceptions import LLMAgentError, SetupError
 from ..run_requests import BadRequest, RunRequest
 from ..sandbox.untrusted import clean_markdown
+from .approve import kernel_takes_input
 from .render import table_data
 from .sessions import ShellSessions, default_session_id, env_cassette
 from .stream import RunStream
@@ -54,6 +55,8 @@ MAX_LISTED_COLUMNS = 20
 @argument("--session", default=None, help="Session id (default: $LLM_AGENT_SESSION, else the notebook's path).")
 @argument("--files", nargs="+", default=[], metavar="PATH", help="Files to copy into the sandbox's workspace.")
 @argument("--dry-run", action="store_true", help="Show the code the agent would run first; run nothing.")
+@argument("--approve", action="store_true",
+          help="Ask Run / edit / skip before each generated cell runs (default: AgentConfig.approval).")
 @argument("--quiet", action="store_true", help="No live display; only the final result.")
 def _cell_options(line: str, cell: str | None = None) -> None:
     """The options of %%agent (the parser is built from the decorators)."""
@@ -167,15 +170,26 @@ class AgentMagics(Magics):
                 raise _usage_error(f"--files: {path} does not exist (looked in {os.path.dirname(full)}).")
             files.append(full)
         session_id = args.session or default_session_id(ns)
+        if self.sessions.resets_on_open(session_id):
+            self._say_if_busy(session_id)
         session = self._session(session_id)
+        approval = True if args.approve else None  # None: the session's AgentConfig.approval
+        if (args.approve or session.config.approval) and not args.dry_run and not kernel_takes_input(self.shell):
+            raise UsageError(
+                "Approval (--approve or AgentConfig.approval) asks Run / edit / skip through an input request, and "
+                "this front end cannot answer one (llm-agent run and nbclient cannot). Remove --approve, or set "
+                "AgentConfig.approval = False for this run (llm-agent run --AgentConfig.approval=False)."
+            )
+        if frames:
+            self._say_if_busy(session_id)
         for name, df in frames.items():
             try:
-                self.sessions.loop.call(session.sandbox.async_push(name, df))
+                self.sessions.loop.call(self.sessions.manager.push(session_id, name, df))
             except PUSH_ERRORS as exc:
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         try:
             run = RunRequest(request, mode=args.mode, model=args.model, files=files, dry_run=args.dry_run,
-                             origin="magic")
+                             approval=approval, origin=self.sessions.manager.front_end)
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
         stream = RunStream(self.sessions.loop, session, quiet=args.quiet, dry_run=args.dry_run)
@@ -188,6 +202,13 @@ class AgentMagics(Magics):
             return self.sessions.session(session_id)
         except SetupError as exc:
             raise UsageError(str(exc)) from None
+
+    def _say_if_busy(self, session_id: str) -> None:
+        """Before a command that waits for the session's run lock: whom it waits for (a run shows it live)."""
+        holder = self.sessions.manager.busy(session_id)
+        if holder is not None:
+            _, sandbox, _, _ = self._effective()
+            print(f"Waiting for {holder} to finish (at most {sandbox.session_wait_timeout:g} s)...")
 
     # --- %agent COMMAND ----------------------------------------------------------------------------------
 
@@ -240,16 +261,21 @@ class AgentMagics(Magics):
 
     def _cmd_reset(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "reset")
+        self._say_if_busy(session_id)
         try:
             self.sessions.reset(session_id)
-        except SetupError as exc:
+        except LLMAgentError as exc:  # SetupError, or SessionBusy: another run kept the session past the wait
             raise UsageError(str(exc)) from None
         print(f"Session {session_id}: new conversation; fresh sandbox, no variables or snapshots.")
 
     def _cmd_vars(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "vars")
         self._session(session_id)
-        variables = self.sessions.loop.call(self.sessions.manager.variables(session_id))
+        self._say_if_busy(session_id)
+        try:
+            variables = self.sessions.loop.call(self.sessions.manager.variables(session_id))
+        except LLMAgentError as exc:  # SessionBusy: another run kept the session past the wait
+            raise UsageError(f"%agent vars: {exc}") from None
         rows = [[r.name, r.type, r.size, r.snapshot] for r in variables]
         display(table_data(["name", "type", "size", "snapshot"], rows, "The sandbox has no variables yet."), raw=True)
 
@@ -262,6 +288,7 @@ class AgentMagics(Magics):
             raise _usage_error("Expected: %agent pull NAME [as LOCAL]", LINE_USAGE)
         if not local.isidentifier():
             raise _usage_error(f"{local!r} is not a valid Python name.", LINE_USAGE)
+        self._say_if_busy(session_id)
         try:
             value = self.sessions.loop.call(self.sessions.manager.pull(session_id, name))
         except KeyError as exc:
@@ -278,9 +305,10 @@ class AgentMagics(Magics):
         value = self.shell.user_ns[name]
         if not _is_dataframe(value):
             raise _usage_error(f"%agent push takes a pandas DataFrame; {name} is of type {type(value).__name__}.", LINE_USAGE)
-        session = self._session(session_id)
+        self._session(session_id)
+        self._say_if_busy(session_id)
         try:
-            self.sessions.loop.call(session.sandbox.async_push(name, value))
+            self.sessions.loop.call(self.sessions.manager.push(session_id, name, value))
         except PUSH_ERRORS as exc:
             raise UsageError(f"%agent push: could not copy {name!r} into the sandbox: {exc}") from None
         print(f"{name} is in the sandbox ({type(value).__name__}{_shape(value)})")

@@ -1,5 +1,11 @@
 """Events into pixels: the live view of a run and its final outputs, as MIME bundles.
 
+A finished ``%%agent`` cell has two outputs, in this order (front ends rely on it; ``cells.py`` says more):
+``answer_data`` (the answer as ``text/markdown`` + ``text/plain``) and ``bundle_data`` (the generated cells
+as the ``application/vnd.llm-agent.cells+json`` bundle, with an HTML and markdown rendering for front ends
+that do not know it, and a one-line ``text/plain``). A front end that turns the bundle into real cells
+drops the second output's rendering and keeps its ``text/plain``, so nothing is shown twice.
+
 Pure functions of the events (no IPython, no clocks), so the same events always give the
 same final outputs: example notebooks are checked with nbval. Ids (run, cell) appear only
 inside the cells bundle JSON, never in text, markdown or HTML.
@@ -19,6 +25,7 @@ from typing import Any
 from ..cells import CELLS_MIME, render_html
 from ..events import (
     Answer,
+    ApprovalRequested,
     CellOutput,
     Classified,
     CodeCell,
@@ -31,6 +38,7 @@ from ..events import (
     Thought,
     Token,
     ToolCall,
+    Waiting,
 )
 from ..sandbox.untrusted import clean_markdown
 
@@ -65,8 +73,11 @@ class LiveView:
     errors: list[Error] = field(default_factory=list)
     stopping: bool = False
     finished: str = ""
+    waiting: Waiting | None = None
 
     def apply(self, event: Event) -> None:
+        # Whatever the run does after waiting means it has the session now.
+        self.waiting = event if isinstance(event, Waiting) else None
         if isinstance(event, Classified):
             self.mode, self.reason = event.mode, event.reason
         elif isinstance(event, PlanCreated):
@@ -83,9 +94,14 @@ class LiveView:
             self.tool, self.tool_input = event.tool, event.input
         elif isinstance(event, CodeCell):
             self.code, self.attempt = event.source, event.attempt
-            self.code_state = "drafted" if self.dry_run else "running"
+            self.code_state = "drafted" if self.dry_run else ("edited" if event.approval == "edited" else "running")
+        elif isinstance(event, ApprovalRequested):
+            self.code_state = "waiting"
         elif isinstance(event, CellOutput):
-            self.code_state = "failed" if event.failed or event.status != "ok" else "ok"
+            if event.status == "skipped":
+                self.code_state = "skipped"
+            else:
+                self.code_state = "failed" if event.failed or event.status != "ok" else "ok"
         elif isinstance(event, Token):
             self.tokens.append(event.text)
         elif isinstance(event, Error):
@@ -100,9 +116,14 @@ class LiveView:
             head += f" · {MODE_NAMES.get(self.mode, self.mode)}"
             if self.reason:
                 head += f" — {self.reason}"
+        elif self.waiting is not None:
+            head += " · waiting for the session…"
         else:
             head += " · choosing how to answer…"
         parts.append(head)
+        if self.waiting is not None:
+            parts.append(f"_Waiting for {self.waiting.holder} to finish: this session's sandbox runs one thing at "
+                         f"a time (giving up after {self.waiting.timeout:g} s)._")
         if self.steps:
             lines = [f"{i + 1}. {STEP_MARKS[s['state']]} {s['goal']}" for i, s in enumerate(self.steps)]
             parts.append("**Plan**\n\n" + "\n".join(lines))
@@ -113,7 +134,9 @@ class LiveView:
         if self.code and not self.tokens:
             lines = self.code.rstrip().splitlines()
             shown = "\n".join(lines[-MAX_LIVE_CODE_LINES:])
-            state = {"running": "running…", "ok": "done", "failed": "failed", "drafted": "drafted, not run"}
+            state = {"running": "running…", "ok": "done", "failed": "failed", "drafted": "drafted, not run",
+                     "waiting": "waiting for your approval", "edited": "edited by you, running…",
+                     "skipped": "skipped by you, not run"}
             parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{_fence(shown)}")
         if self.tokens:
             parts.append("".join(self.tokens))
@@ -140,8 +163,14 @@ def _status(events: list[Event]) -> str:
 
 
 def _attempts(events: Iterable[Event]) -> list[tuple[CodeCell, CellOutput | None]]:
+    """Each cell once, in the order cells first appeared, as its last ``CodeCell`` says (an approved or
+    edited cell is sent again with the same id)."""
     outputs = {e.cell_id: e for e in events if isinstance(e, CellOutput)}
-    return [(e, outputs.get(e.cell_id)) for e in events if isinstance(e, CodeCell)]
+    cells: dict[str, CodeCell] = {}
+    for e in events:
+        if isinstance(e, CodeCell):
+            cells[e.cell_id] = e
+    return [(cell, outputs.get(cell_id)) for cell_id, cell in cells.items()]
 
 
 def _errors_markdown(events: list[Event]) -> str:
@@ -175,12 +204,14 @@ def code_markdown(events: list[Event], include_failed: bool = True, dry_run: boo
     for cell, output in _attempts(events):
         if output is None:
             label = "drafted, not run" if dry_run else "stopped before it finished"
+        elif output.status == "skipped":
+            label = "skipped by you, not run"
         elif output.failed or output.status != "ok":
             if not include_failed:
                 continue
             label = f"failed ({output.status})"
         else:
-            label = "ran"
+            label = "edited by you, ran" if cell.approval == "edited" else "ran"
         blocks.append(f"_Generated cell, attempt {cell.attempt}: {label}_\n\n{_fence(cell.source)}")
     return "\n\n".join(blocks)
 
@@ -192,11 +223,13 @@ def _count(n: int, word: str) -> str:
 def summary_text(bundle: dict[str, Any], events: list[Event], dry_run: bool = False) -> str:
     """One short plain line about the run: cells, failures and status (no ids, no times)."""
     cells = bundle.get("cells", [])
-    failed = sum(1 for c in cells if c.get("metadata", {}).get("llm_agent", {}).get("status") == "failed")
+    statuses = [c.get("metadata", {}).get("llm_agent", {}).get("status") for c in cells]
+    failed, skipped = statuses.count("failed"), statuses.count("skipped")
     unfinished = sum(1 for _, out in _attempts(events) if out is None)
     parts = []
     if cells:
-        parts.append(_count(len(cells), "generated cell") + (f" ({_count(failed, 'failed attempt')})" if failed else ""))
+        notes = [_count(n, word) for n, word in ((failed, "failed attempt"), (skipped, "skipped cell")) if n]
+        parts.append(_count(len(cells), "generated cell") + (f" ({', '.join(notes)})" if notes else ""))
     if unfinished and dry_run:
         parts.append(_count(unfinished, "drafted cell") + ", nothing was run")
     elif unfinished:

@@ -73,7 +73,7 @@ class ShellSessions:
         self.agent_config = AgentConfig(parent=shell)
         self.paths_config = PathsConfig(parent=shell)
         self.loop = AgentLoop()
-        self.manager = SessionManager(explicit=self.explicit, imposed=imposed_by_runner)
+        self.manager = SessionManager(explicit=self.explicit, imposed=imposed_by_runner, front_end=front_end())
         self._fresh_done: set[str] = set()
 
     @property
@@ -117,6 +117,12 @@ class ShellSessions:
 
     # --- sessions -----------------------------------------------------------------------------------
 
+    def resets_on_open(self, session_id: str) -> bool:
+        """Does opening this session now start it empty (``llm-agent run`` without ``--continue``)? That waits
+        for a run of another process that holds the session."""
+        return (os.environ.get(env.FRESH_SESSION, "") not in ("", "0") and session_id not in self._fresh_done
+                and session_id not in self.sessions)
+
     def session(self, session_id: str) -> AgentSession:
         """The open session with this id (opened now, sandbox starting in the background, if new)."""
         fresh = os.environ.get(env.FRESH_SESSION, "") not in ("", "0") and session_id not in self._fresh_done
@@ -136,6 +142,11 @@ class ShellSessions:
             except Exception:  # shutting down anyway
                 pass
         self.loop.stop()
+
+
+def front_end() -> str:
+    """"batch" in a kernel ``llm-agent run`` started (it always sets ``LLM_AGENT_FRESH_SESSION``), else "magic"."""
+    return "batch" if env.FRESH_SESSION in os.environ else "magic"
 
 
 def imposed_by_runner() -> Config:

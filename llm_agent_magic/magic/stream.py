@@ -5,6 +5,10 @@ thread through a thread-safe queue, and the main thread updates ONE output area 
 handle). A kernel interrupt (the notebook's stop button) cancels the run cleanly: the agent
 stops, the sandbox is interrupted, the output says "stopped" and the kernel stays usable.
 
+With approval on, a cell's ``ApprovalRequested`` is answered here, on the main thread, through
+``approve.ask_approval`` (the kernel's input request); the reply goes to the session, whose run waits
+for it on the loop. An interrupt while the question is open stops the run like any other.
+
 When the run is over the live area gives way to the final outputs (``clear_output(wait=True)``,
 then the answer and the generated cells as new outputs). The live area opens with an empty
 data bundle: a reader that ignores display updates and clears (nbval) then records exactly
@@ -24,8 +28,10 @@ from typing import Any
 
 from ..agents.session import AgentSession
 from ..cells import make_bundle
-from ..events import Error, Event, RunFinished, Token
+from ..events import ApprovalRequested, Error, Event, RunFinished, Token
+from ..exceptions import NotWaitingForApproval
 from ..run_requests import RunRequest
+from .approve import Ask, ask_approval
 from .loop import AgentLoop
 from .render import LiveView, answer_data, bundle_data
 
@@ -48,8 +54,10 @@ class RunStream:
     """Drives one ``session.run`` from the main thread; ``events`` holds everything it yielded."""
 
     def __init__(self, loop: AgentLoop, session: AgentSession, *, quiet: bool = False, dry_run: bool = False,
-                 display: Display | None = None, clear: Callable[..., Any] | None = None) -> None:
+                 display: Display | None = None, clear: Callable[..., Any] | None = None,
+                 ask: Ask | None = None) -> None:
         self.loop = loop
+        self._ask = ask or _input
         self.session = session
         self.quiet = quiet
         self.dry_run = dry_run
@@ -143,12 +151,28 @@ class RunStream:
     def _add(self, event: Event) -> None:
         self.events.append(event)
         self.view.apply(event)
-        if self.quiet:
+        if not self.quiet:
+            if isinstance(event, Token) and len(self.view.tokens) > 1:
+                self._dirty = True  # drawn by the throttle
+            else:
+                self._draw()
+        if isinstance(event, ApprovalRequested) and not self._interrupts:
+            self._approve(event)
+
+    def _approve(self, request: ApprovalRequested) -> None:
+        """Ask the user (the code is in the live view, or in the question when quiet) and pass the reply on."""
+        previous = _install_sigint(signal.default_int_handler)  # so an interrupt ends the open question
+        try:
+            reply = ask_approval(request, self._ask, show_code=self.quiet)
+        except (KeyboardInterrupt, EOFError):  # EOF: the front end closed its input, nobody is there to answer
+            self._on_interrupt()
             return
-        if isinstance(event, Token) and len(self.view.tokens) > 1:
-            self._dirty = True  # drawn by the throttle
-        else:
-            self._draw()
+        finally:
+            _restore_sigint(previous)
+        try:
+            self.session.approve(reply)
+        except NotWaitingForApproval:
+            pass  # the run stopped waiting meanwhile (timed out, or stopped): its own events say so
 
     def _draw(self) -> None:
         self._dirty = False
@@ -167,6 +191,13 @@ class RunStream:
         bundle = make_bundle(self.events, session_id=session_id, model=model, include_failed=include_failed)
         self._display(bundle_data(self.events, bundle, include_failed, self.dry_run), raw=True)
         return bundle
+
+
+def _input(prompt: str) -> str:
+    # Looked up at call time: ipykernel swaps builtins.input for its input request while a cell runs.
+    import builtins
+
+    return builtins.input(prompt)
 
 
 def _ipython_display(data: dict[str, Any], **kwargs: Any) -> Any:

@@ -11,7 +11,8 @@ Map:
   ``launch_plan.py``  argv (bubblewrap), environment and policy of one kernel launch; its fresh folders
   ``mounts.py``       what the sandbox sees, as bubblewrap mounts and as Landlock rules
   ``python_env.py``   which Python runs the sandbox; the environment allowlist
-  ``hold.py``         one process at a time per session (``SessionBusy``); the lock around a kernel's start
+  ``hold.py``         the run lock: one run at a time in a session's kernel, across processes (``SessionBusy``);
+                      the lock around a kernel's start
   ``state.py``        the kernel's state file and the holder's file; pid helpers (a reused pid is not ours)
   ``kernel_log.py``   the kernel's own log, rotated at each launch; its tail for error messages
   ``loop.py``         the private event loop all sandbox kernels of a process run on; ``run_sync``

@@ -8,6 +8,7 @@ for the magic. Every kernel operation runs on one private loop thread (see ``loo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import logging
@@ -30,12 +31,11 @@ from llm_agent_magic.exceptions import (
     SandboxClosed,
     SandboxError,
     SandboxStartError,
-    SessionBusy,
     SnapshotNotFound,
 )
 
 from . import isolation
-from .hold import SessionHold, holder_alive, session_lock
+from .hold import holder_alive, lock_taken, session_lock
 from .inside import snapshots
 from .inside.summaries import VariableSummary, parse_summaries
 from .kernel_log import log_tail, rotate_log
@@ -45,7 +45,7 @@ from .paths import SessionPaths
 from .python_env import sandbox_python
 from .quota import QuotaWatch
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
-from .state import describe_process, kill_pid, pid_alive, process_start_time, read_json
+from .state import kill_pid, pid_alive, process_start_time, read_json
 from .wire import EXPR_KEY, HELPER, KernelWire, reply_data
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,19 @@ log = logging.getLogger(__name__)
 SPEC_NAME = "llm-agent-sandbox"
 SILENT_TIMEOUT = 30.0
 KERNEL_ARGS = ["--HistoryManager.enabled=False", "--InteractiveShell.colors=nocolor"]
+#: Pids of the kernels SandboxKernels of this process launched and still own.
+_launched_here: set[int] = set()
 
 
 class SandboxKernel:
     """The sandbox of one session: starts (or attaches to) its kernel and runs code in it.
 
-    Whoever starts the kernel owns it and shuts it down; a SandboxKernel that attached to a kernel
-    another process started only disconnects on ``shutdown``.
+    Any process attaches to the session's live kernel, whoever launched it; the session's run lock
+    (``hold.py``, taken by the agent layer) keeps two runs out of it at once. Whoever launched the kernel
+    shuts it down (``shutdown``); a SandboxKernel that attached to a kernel another live process launched
+    only disconnects, and one attached to a kernel whose launcher is gone (it died, or left the kernel to
+    a run of this process) shuts that orphan down. Another process's next execution then finds the
+    kernel gone and starts a new one, restoring the variables from the snapshots.
     """
 
     def __init__(
@@ -92,7 +98,6 @@ class SandboxKernel:
         self._ready: asyncio.Event | None = None
         self._start_error: BaseException | None = None
         self._exec_lock: asyncio.Lock | None = None
-        self._hold: SessionHold | None = None
         self._quota: QuotaWatch | None = None
         self._closed = False
 
@@ -118,11 +123,6 @@ class SandboxKernel:
     async def async_start(self) -> None:
         """Launch the kernel (or attach to the session's live one) and return without waiting for it to be ready."""
         await self._loop.call(self._start())
-
-    async def async_claim(self) -> None:
-        """Claim the session for this process (``SessionBusy`` if another keeps it past
-        ``SandboxConfig.session_wait_timeout``). ``start`` claims it too; shutting down releases it."""
-        await self._loop.call(self._claim())
 
     async def async_wait_ready(self) -> None:
         """Wait until the kernel answers (and variables from snapshots are restored)."""
@@ -215,12 +215,15 @@ class SandboxKernel:
     async def async_is_alive(self) -> bool:
         return await self._loop.call(self._alive())
 
-    async def async_shutdown(self) -> None:
-        """Stop the kernel if this object started it; otherwise just disconnect."""
-        await self._loop.call(self._shutdown())
+    async def async_shutdown(self, *, leave_running: bool = False) -> None:
+        """Stop the kernel if this object launched it, or if its launcher is gone; otherwise just disconnect.
+
+        ``leave_running``: only disconnect, even from a kernel this object launched (a run of another
+        process is still using it).
+        """
+        await self._loop.call(self._shutdown(leave_running))
 
     start = run_sync(async_start)
-    claim = run_sync(async_claim)
     wait_ready = run_sync(async_wait_ready)
     execute = run_sync(async_execute)
     interrupt = run_sync(async_interrupt)
@@ -260,7 +263,7 @@ class SandboxKernel:
         self._ready = asyncio.Event()
         self._exec_lock = asyncio.Lock()
         try:
-            await self._claim()
+            self.paths.ensure()
             async with session_lock(self.paths.lock_file):
                 attached = self._try_attach()
                 if not attached:
@@ -271,20 +274,10 @@ class SandboxKernel:
             raise
         asyncio.get_running_loop().create_task(self._become_ready(attached))
 
-    async def _claim(self) -> None:
-        if self._closed:
-            raise SandboxClosed(self.session_id)
-        if self._hold is None:
-            self.paths.ensure()
-            self._hold = await SessionHold.acquire(self.paths, self.config.session_wait_timeout)
-
     def _try_attach(self) -> bool:
         state = read_json(self.paths.state_file)
         if not state or not pid_alive(state.get("pid"), state.get("pid_start", "")):
             return False
-        if holder_alive(state):
-            # The process that launched it is alive yet does not hold the session (an older version): never take its kernel.
-            raise SessionBusy(self.session_id, describe_process(state["owner_pid"]), state.get("started"), 0)
         connection_file = self.paths.connection_file(state.get("launch_id", ""))
         if not connection_file.exists():
             return False
@@ -331,6 +324,8 @@ class SandboxKernel:
             await km.start_kernel(env=plan.env, cwd=str(self.paths.workspace), stdout=logf, stderr=logf)
         self.km, self.owns_kernel = km, True
         self._pid = getattr(km.provisioner, "pid", None)
+        if self._pid:
+            _launched_here.add(self._pid)
         self._pid_start = process_start_time(self._pid) if self._pid else ""
         state = {"pid": self._pid, "pid_start": self._pid_start, "owner_pid": os.getpid(),
                  "owner_start": process_start_time(os.getpid()), "level": self.level,
@@ -359,10 +354,11 @@ class SandboxKernel:
             except SandboxStartError:
                 if not attached:
                     raise
-                # The session's kernel is alive but does not answer: take it over.
-                await self._replace_kernel(kill=True)
-                await self._wait_ready()
-                attached = False
+                if not await self._answers_after_other_runs():
+                    # The session's kernel is alive but does not answer, and no run is using it: take it over.
+                    await self._replace_kernel(kill=True)
+                    await self._wait_ready()
+                    attached = False
             if not attached and self.restore_on_start:
                 catalog = snapshots.read_catalog(self.paths.snapshots)
                 if catalog["variables"]:
@@ -375,6 +371,22 @@ class SandboxKernel:
                 await self._teardown(kill=True)  # a kernel that never became usable must not linger
         finally:
             self._ready.set()
+
+    async def _answers_after_other_runs(self) -> bool:
+        """An attached kernel that is silent while another process's run holds the session is busy running
+        that run's cells (they come before our kernel_info): wait for that run instead of killing its kernel."""
+        waited = False
+        while lock_taken(self.paths, by_others_only=True):
+            waited = True
+            with contextlib.suppress(SandboxStartError):
+                await self._wait_ready()
+                return True
+        if not waited:
+            return False
+        with contextlib.suppress(SandboxStartError):
+            await self._wait_ready()  # that run just ended: its last cell's replies come first
+            return True
+        return False
 
     async def _ensure_ready(self) -> None:
         if self._closed:
@@ -568,28 +580,34 @@ class SandboxKernel:
                 await self.km.shutdown_kernel(now=True)
             except Exception as exc:  # already dead: only the files remain to clean up
                 log.debug("sandbox kernel shutdown: %s", exc)
+            _launched_here.discard(self._pid or 0)
             self.km = None
         elif kill:
             kill_pid(self._pid)  # a hung kernel another process started: it cannot be shut down politely
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, leave_running: bool = False) -> None:
         if self._closed:
             return
         self._closed = True
-        try:
-            await self._stop_own_kernel()
-        finally:
-            if self._hold is not None:
-                self._hold.release()
-
-    async def _stop_own_kernel(self) -> None:
         if self._ready is not None and not self._ready.is_set():
             await self._ready.wait()
-        if self.kc is not None and self._start_error is None and await self._alive():
+        alive = self.kc is not None and self._start_error is None and await self._alive()
+        if alive and not leave_running:
             await self._helper("flush(30.0)", timeout=35.0)  # snapshots still being written
         if self.kc is not None:
             self.kc.stop_channels()
             self.kc = self.wire = None
+        if leave_running:
+            if self.km is not None:  # dropped, not stopped: whoever closes the session next while attached stops it
+                _launched_here.discard(self._pid or 0)
+                self.km = None
+            return
+        state = read_json(self.paths.state_file) or {}
+        if (self.km is None and alive and state.get("pid") == self._pid and not holder_alive(state)
+                and self._pid not in _launched_here):
+            # An orphan: the process that launched it is gone (or is this one, having left it to a run).
+            kill_pid(self._pid)
+            self.paths.state_file.unlink(missing_ok=True)
         if self.km is not None and self.owns_kernel:
             try:
                 await self.km.shutdown_kernel(now=False)
@@ -598,6 +616,7 @@ class SandboxKernel:
             state = read_json(self.paths.state_file) or {}
             if state.get("pid") == self._pid:
                 self.paths.state_file.unlink(missing_ok=True)
+            _launched_here.discard(self._pid or 0)
             self.km = None
 
     def _output_limits(self) -> OutputLimits:

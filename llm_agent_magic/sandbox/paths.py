@@ -86,11 +86,12 @@ class SessionPaths:
 
     @property
     def holder_file(self) -> Path:
-        """Which process holds the session (see ``hold.py``)."""
+        """Who holds the session's run lock, for waiters to name (see ``hold.py``; only a label)."""
         return self.kernel / "holder.json"
 
     @property
     def hold_file(self) -> Path:
+        """The session's run lock (see ``hold.py``)."""
         return self.kernel / "hold"
 
     @property

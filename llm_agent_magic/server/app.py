@@ -13,7 +13,6 @@ from traitlets.config import Config
 
 from ..agents.manager import SessionManager
 from ..config import CONFIG_CLASSES
-from ..store import ConversationStore
 from .live import RunHub
 
 API = "/llm-agent/api"
@@ -46,16 +45,16 @@ class LLMAgentExtension(ExtensionApp):
 
     def initialize_settings(self) -> None:
         self.started_at = time.time()
-        self.manager = SessionManager(explicit=self._explicit)
+        self.manager = SessionManager(explicit=self._explicit, front_end="panel")
         self.hub = RunHub(self.manager, keep=self.keep_runs)
         self.interrupted = self._mark_interrupted()
         self.settings.update(llm_agent_manager=self.manager, llm_agent_hub=self.hub, llm_agent_app=self)
 
     def _mark_interrupted(self) -> list[str]:
-        """Runs an earlier server left "running" can no longer finish: say so in the store."""
+        """Runs an earlier server left "running" can no longer finish: say so in the store (not those of sessions
+        whose run lock a live process holds: a notebook's ``%%agent`` may be running them)."""
         try:
-            with ConversationStore.from_config(self.manager.paths()) as store:
-                run_ids = store.mark_interrupted(self.started_at)
+            run_ids = self.manager.mark_interrupted(self.started_at)
         except Exception as exc:  # a store that cannot be opened is reported by /status, not fatal here
             self.log.warning("llm-agent: could not check the store for interrupted runs: %s", exc)
             return []

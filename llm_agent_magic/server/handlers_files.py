@@ -7,7 +7,7 @@ import asyncio
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from ..exceptions import LLMAgentError
+from ..exceptions import LLMAgentError, SessionBusy
 from ..sandbox.inside.confined import write_confined
 from .base import AgentAPIHandler, fail
 from .preview import preview
@@ -64,9 +64,13 @@ class VariablesHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, session_id: str) -> None:
-        """The live sandbox's variables with their snapshots (this opens the session if it is not open)."""
+        """The live sandbox's variables with their snapshots (this opens the session if it is not open).
+
+        409 at once while a run holds the session: its kernel is busy, and a request does not wait for it."""
         try:
-            rows = await self.manager.variables(session_id)
+            rows = await self.manager.variables(session_id, wait=0)
+        except SessionBusy as exc:
+            fail(409, str(exc))
         except LLMAgentError as exc:
             fail(503, f"The session's sandbox could not be reached: {exc}")
         self.send_json({"session_id": session_id, "variables": [row.to_dict() for row in rows]})
@@ -82,7 +86,7 @@ class VariableHandler(AgentAPIHandler):
             fail(400, f"rows must be a whole number, not {raw!r}.")
         rows = min(int(raw) if raw else self.app.preview_rows, self.app.preview_rows)
         try:
-            value = await self.manager.pull(session_id, name)
+            value = await self.manager.pull(session_id, name, wait=0)  # busy: the snapshot as it is on disk
         except KeyError as exc:
             fail(404, str(exc.args[0]) if exc.args else f"No snapshot of {name!r} in this session.")
         except (LLMAgentError, OSError, ValueError) as exc:

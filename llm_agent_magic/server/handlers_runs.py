@@ -2,8 +2,10 @@
 
 WebSocket protocol (JSON text frames):
 
-- in: ``{"type": "run", "request": str, "mode"?: auto|chat|react|plan, "model"?: str, "files"?: [names]}``,
-  ``{"type": "stop", "run_id"?: str}``, ``{"type": "approval", "run_id", "cell_id", "action", "source"?}``,
+- in: ``{"type": "run", "request": str, "mode"?: auto|chat|react|plan, "model"?: str, "files"?: [names],
+  "approval"?: bool}`` (approval left out: the server's ``AgentConfig.approval``), ``{"type": "stop", "run_id"?: str}``,
+  ``{"type": "approval", "run_id", "cell_id", "action": run|edit|skip, "source"?: str}`` (the answer to an
+  ``approval_requested`` event; ``source`` is the new code of an edit),
   ``{"type": "resume", "run_id": str, "after": N}`` (also as the query string ``?run_id=R&after=N``);
 - out: each event's ``to_dict()`` with its ``seq`` (1, 2, ... per run, tokens included); ``{"type": "error",
   "message": str}`` for a message that cannot be carried out (the socket stays open); ``{"type": "stopping",
@@ -23,6 +25,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ..exceptions import NotWaitingForApproval
 from ..run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
 from ..store import RunNotFound
 from .base import AgentAPIHandler, AgentHandlerMixin, fail
@@ -85,6 +88,9 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
 
     async def open(self, session_id: str) -> None:
         super().open()
+        # Events are small frames sent one by one: without TCP_NODELAY, Nagle's algorithm holds each one behind the
+        # peer's delayed ACK (40 ms on Linux), so a token would reach the client up to 40 ms late.
+        self.set_nodelay(True)
         run_id = self.get_argument("run_id", "")
         if run_id:
             await self.on_message(json.dumps({"type": "resume", "run_id": run_id, "after": self.get_argument("after", "0")}))
@@ -116,7 +122,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                 self.stop(request)
             elif isinstance(request, ApprovalReply):
                 self.approve(request)
-        except (BadRequest, BadName, RunRefused) as exc:
+        except (BadRequest, BadName, RunRefused, NotWaitingForApproval) as exc:
             self.refuse(str(exc), request=data.get("type") if isinstance(data, dict) else None)
 
     async def start(self, request: RunRequest) -> None:
@@ -134,8 +140,18 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
         self.send({"type": "stopping", "run_id": run_id})
 
     def approve(self, reply: ApprovalReply) -> None:
-        # No agent asks for approval yet (there is no ApprovalRequested event); say so rather than drop it.
-        raise BadRequest(f"Run {reply.run_id!r} is not waiting for an approval of cell {reply.cell_id!r}.")
+        """Pass Run / Edit / Skip to the cell of this session's run that waits for it; what follows (the cell
+        sent again, its output, or a skipped cell_output) comes as the run's events."""
+        live = self.hub.find(reply.run_id)
+        if live is None or live.done or live.finishing:
+            raise BadRequest(f"Run {reply.run_id!r} is not running on this server, so it is not waiting for an "
+                             f"approval of cell {reply.cell_id!r}.")
+        if live.session_id != self.session_id:
+            raise BadRequest(f"Run {reply.run_id!r} belongs to another session; answer it on that session's socket.")
+        session = self.manager.find(self.session_id)
+        if session is None:
+            raise BadRequest(f"Run {reply.run_id!r} is not waiting for an approval of cell {reply.cell_id!r}.")
+        session.approve(reply)
 
     async def resume(self, run_id: str, after: int) -> None:
         if not run_id:
@@ -156,13 +172,24 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                    "last_seq": events[-1]["seq"] if events else after})
 
     def follow(self, live: LiveRun, after: int) -> None:
-        task = asyncio.create_task(self._forward(live, after))
+        # What the run has now goes out at once, the rest from a task: a new run's first event does not wait
+        # for that task's first turn of the loop.
+        seen = max(after, 0)
+        for event in live.events[seen:]:
+            self.send(event)
+        task = asyncio.create_task(self._forward(live, max(seen, len(live.events))))
         self._followers.add(task)
         task.add_done_callback(self._followers.discard)
 
     async def _forward(self, live: LiveRun, after: int) -> None:
-        async for event in live.follow(after):
+        # A burst (a fast model's tokens) is written frame by frame without a wait between frames; the wait for
+        # the socket to take it comes once per burst, so a slow client slows only its own run's stream.
+        async for batch in live.batches(after):
             try:
-                await self.write_message(json.dumps(event, default=str))
+                written = None
+                for event in batch:
+                    written = self.write_message(json.dumps(event, default=str))
+                if written is not None:
+                    await written
             except WebSocketClosedError:
                 return

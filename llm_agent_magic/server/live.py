@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..agents.manager import SessionManager
-from ..events import Error, RunFinished
+from ..events import Error, Event, RunFinished
 from ..exceptions import LLMAgentError
 from ..run_requests import RunRequest
 
@@ -69,15 +69,25 @@ class LiveRun:
 
     async def follow(self, after: int = 0) -> AsyncIterator[dict[str, Any]]:
         """The events with ``seq > after``, then each new one until the run ends."""
+        async for batch in self.batches(after):
+            for event in batch:
+                yield event
+
+    async def batches(self, after: int = 0) -> AsyncIterator[list[dict[str, Any]]]:
+        """``follow`` by the list of what has arrived since the last one (a burst of tokens at once)."""
         index = max(after, 0)
         while True:
             more = self._more
-            while index < len(self.events):
-                yield self.events[index]
-                index += 1
+            if index < len(self.events):
+                batch = self.events[index:]
+                index += len(batch)
+                yield batch
             if self.done:
-                return
-            await more.wait()
+                if index >= len(self.events):
+                    return
+                continue
+            if index >= len(self.events):
+                await more.wait()
 
 
 class RunHub:
@@ -100,47 +110,51 @@ class RunHub:
         """Start ``request`` on the session; returns once the run has its id (its first event)."""
         busy = self.current(session_id)
         if busy is not None and busy.finishing and busy.task is not None:
-            # Its RunFinished went out, it is writing its last events: a client that saw it may go on.
-            with contextlib.suppress(Exception):
-                await asyncio.shield(busy.task)
-            busy = self.current(session_id)
+            # Its RunFinished went out, it is writing its last events: a client that saw it may go on. Once its
+            # session has queued those writes (in order, ahead of the next run's) there is nothing to wait for.
+            session = self.manager.find(session_id)
+            if session is None or session.running:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(busy.task)
+            busy = self.current(session_id) if session is None or session.running else None
         if busy is not None:
             raise SessionBusy(f"Session {session_id!r} is already running {busy.run_id}; "
                              "stop it (a stop request) or wait for it to finish.")
         live = LiveRun(session_id)
         self._current[session_id] = live
-        started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        live.task = asyncio.create_task(self._drive(live, request, started))
         try:
-            await asyncio.shield(started)
-        except BaseException:
+            # The run's first event is taken here, in the request's own turn of the loop: on a busy server a
+            # new request should not wait for a task to be scheduled behind every other run's tokens.
+            session = await self.manager.open(session_id)
+            events = session.run(request)
+            first = await anext(events)
+        except StopAsyncIteration:
+            del self._current[session_id]
+            raise RunRefused("The run ended before it started.") from None
+        except BaseException as exc:
             if self._current.get(session_id) is live:
                 del self._current[session_id]
+            if isinstance(exc, Exception):
+                raise RunRefused(str(exc)) from exc
             raise
+        live.run_id = first.run_id
+        self._remember(live)
+        live.add(first.to_dict())
+        live.task = asyncio.create_task(self._drive(live, events))
         return live
 
-    async def _drive(self, live: LiveRun, request: RunRequest, started: asyncio.Future[None]) -> None:
+    async def _drive(self, live: LiveRun, events: AsyncIterator[Event]) -> None:
         try:
-            session = await self.manager.open(live.session_id)
-            async for event in session.run(request):
-                if not live.run_id:
-                    live.run_id = event.run_id
-                    self._remember(live)
-                    started.set_result(None)
+            async for event in events:
                 live.add(event.to_dict())
         except asyncio.CancelledError:  # the server is stopping
             raise
         except Exception as exc:
-            if not started.done():
-                started.set_exception(RunRefused(str(exc)))
-                return
             _log.exception("run %s of %s failed", live.run_id, live.session_id)
             live.add(Error("internal", f"The run stopped: {exc}", run_id=live.run_id).to_dict())
             live.add(RunFinished("error", run_id=live.run_id).to_dict())
         finally:
             live.finish()
-            if not started.done():
-                started.set_exception(RunRefused("The run ended before it started."))
 
     def _remember(self, live: LiveRun) -> None:
         self.runs[live.run_id] = live

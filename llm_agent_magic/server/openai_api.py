@@ -117,6 +117,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         request = RunRequest(
             text, mode=agent_type, model=None if model in (None, "", AGENT_MODEL) else str(model),
             files=attached(session_id, files, self.manager.paths()), origin="openai",
+            approval=False,  # an OpenAI client has no way to answer Run / Edit / Skip: never wait for one
         )
         return request, session_id, earlier
 

@@ -7,18 +7,19 @@ report progress by emitting events; they never import the agent loops.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from ..config import AgentConfig
-from ..events import Event, Usage
+from ..events import ApprovalRequested, Event, Usage
 from ..exceptions import StructuredOutputError
 from ..prompts import VERIFY_SCHEMA, Transcript, render_prompt
 
 if TYPE_CHECKING:
     from ..llm import ChatResult, LLMClient
     from ..llm.client import StructuredResult
+    from ..run_requests import ApprovalReply
     from ..sandbox.inside.summaries import VariableSummary
     from ..sandbox.results import ExecutionResult
 
@@ -77,6 +78,9 @@ class ToolContext:
     transcript: Transcript | None = None
     #: The model for every call of this run (a ``RunRequest``'s ``model``); None: each purpose's configured one.
     model: str | None = None
+    #: With approval on for the run: emits the ``ApprovalRequested`` and waits for the user's reply. None: code
+    #: runs without asking.
+    approve: Callable[[ApprovalRequested], Awaitable[ApprovalReply]] | None = None
 
     @property
     def conversation(self) -> Transcript:

@@ -35,12 +35,19 @@ def read(path: Path) -> nbformat.NotebookNode:
 
 
 def agent_outputs(nb: nbformat.NotebookNode) -> list[dict]:
-    """What each %%agent cell showed: its answer markdown and its bundle (without ids)."""
+    """What each %%agent cell left (without ids): its answer markdown, its run's status, and the real cells
+    written below it (the cells output itself keeps only a line of text once they are written)."""
     found = []
-    for cell in nb.cells:
+    for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and cell.source.startswith("%%agent"):
             answer = cell.outputs[0].data["text/markdown"]
-            bundle = cell.outputs[1].data[CELLS_MIME]
-            found.append({"answer": answer, "status": bundle["status"],
-                          "cells": [(c["source"], [o.get("text") for o in c["outputs"]]) for c in bundle["cells"]]})
+            note = cell.outputs[1]
+            assert CELLS_MIME not in note.data and set(note.data) == {"text/plain"}
+            written = []
+            for after in nb.cells[index + 1:]:
+                if after.get("metadata", {}).get("llm_agent", {}).get("materialized_by") != "llm-agent run":
+                    break
+                written.append((after.source, [o.get("text") for o in after.outputs]))
+            assert len(written) == note.metadata["llm_agent"]["cells_written"]
+            found.append({"answer": answer, "status": note.metadata["llm_agent"]["status"], "cells": written})
     return found

@@ -46,7 +46,9 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     assert generated.outputs[0].text == "mean price: 20.0\n"
     provenance = generated.metadata.llm_agent
     assert provenance["status"] == "final" and provenance["attempt"] == 1 and provenance["model"] == "tiny:1b"
-    assert provenance["run_id"] == nb.cells[1].outputs[1].data[CELLS_MIME]["run_id"]
+    assert provenance["run_id"] == nb.cells[1].outputs[1].metadata["llm_agent"]["run_id"]
+    # the cells are real now: the %%agent cell keeps the answer and a line, not a second copy of the cells
+    assert nb.cells[1].outputs[1].data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
     assert provenance["materialized_by"] == "llm-agent run"
     assert nb.cells[1].outputs[0].data["text/markdown"] == "The mean price in `sales.csv` is **20.0**."
     assert nb.cells[4].outputs[0].text == "after\n"
@@ -151,13 +153,16 @@ def _generated(source: str, failed: bool) -> dict:
 
 
 def test_materialized_cells_are_replaced_not_duplicated_on_the_next_run():
+    generated = [_generated("bad()", True), _generated("good()", False)]
     nb = nbformat.v4.new_notebook()
-    nb.cells = [_agent_cell([_generated("bad()", True), _generated("good()", False)]), nbformat.v4.new_code_cell("x")]
+    nb.cells = [_agent_cell(generated), nbformat.v4.new_code_cell("x")]
     assert materialize(nb) == 2
     assert [c.source for c in nb.cells] == ["%%agent\nq", "bad()", "good()", "x"]
     assert FAILED_TAG in nb.cells[1].metadata.tags
+    assert nb.cells[0].outputs[0].data == {"text/plain": "x"}  # the bundle has done its work
     nbformat.validate(nb)
     assert drop_materialized(nb) == 2 and [c.source for c in nb.cells] == ["%%agent\nq", "x"]
+    nb.cells[0] = _agent_cell(generated)  # the next run executes the %%agent cell again
     assert materialize(nb, include_failed=False) == 1 and [c.source for c in nb.cells] == ["%%agent\nq", "good()", "x"]
 
 

@@ -12,10 +12,10 @@ import nbformat
 import pytest
 from agent_helpers import coder_script
 from batch_helpers import read, run_cli, write_notebook
-from html_checks import active_parts
+from html_checks import active_html, active_parts
 from nbformat.sign import NotebookNotary
 
-from llm_agent_magic.cells import CELLS_MIME
+from llm_agent_magic.cells import render_html
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
@@ -42,17 +42,18 @@ def test_html_and_scripts_from_the_sandbox_never_reach_the_notebook(folder, data
     assert generated.metadata.llm_agent["materialized_by"] == "llm-agent run"
     assert [o.get("text") for o in generated.outputs if o.output_type == "stream"] == ["displayed\n"]
 
-    # Everything the %%agent cell shows (answer markdown, the cells' HTML rendering, the bundle) and every
-    # output of the materialized cell: no script, no handler, no active MIME type.
+    # Everything the %%agent cell shows (answer markdown, the line left of its cells output) and every output
+    # of the materialized cell: no script, no handler, no active MIME type.
     assert active_parts(agent_cell.outputs + generated.outputs) == []
     html = generated.outputs[0].data["text/html"]
     assert "<table>" in html and "<b>kept</b>" in html  # tables and formatting stay
     assert generated.outputs[2].data == {"text/plain": "a widget"}
     answer = agent_cell.outputs[0].data["text/markdown"]
     assert answer.startswith("Here it is: <img>") and answer.endswith("**done**")
-    rendering = agent_cell.outputs[1].data["text/html"]
-    assert "<b>kept</b>" in rendering and agent_cell.outputs[1].data[CELLS_MIME]["cells"][0]["outputs"] == \
-        [dict(o) for o in generated.outputs]
+    assert agent_cell.outputs[1].data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
+    # The rendering of the same cell that %%agent shows in a live notebook (before the cells are real)
+    rendering = render_html({"cells": [dict(generated)]})
+    assert "<b>kept</b>" in rendering and active_html(rendering) == []
 
     # The written notebook is not signed, and its generated cells are not trusted: JupyterLab sanitizes them
     # again until the user runs them.

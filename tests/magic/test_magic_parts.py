@@ -19,6 +19,7 @@ from llm_agent_magic.events import (
     StepFinished,
     StepStarted,
     Token,
+    Waiting,
 )
 from llm_agent_magic.exceptions import SetupError
 from llm_agent_magic.magic import default_session_id, interpolate
@@ -92,6 +93,19 @@ def test_the_live_view_follows_the_plan_code_and_tokens():
     for event in events[5:11]:
         view.apply(event)
     assert view.markdown().endswith("1. ✓ load\n2. ○ sum\n\nIt is **1**.")
+
+
+def test_the_live_view_says_whom_a_run_waits_for_until_it_has_the_session():
+    view = LiveView()
+    view.apply(RunStarted("q", run_id=RID))
+    view.apply(Waiting("a run started from the side panel (pid 7, since 18:02:05)", front_end="panel", pid=7,
+                       timeout=60.0, run_id=RID))
+    text = view.markdown()
+    assert text.startswith("**Agent** · waiting for the session…")
+    assert "_Waiting for a run started from the side panel (pid 7, since 18:02:05) to finish" in text
+    assert "(giving up after 60 s)" in text
+    view.apply(Classified("chat", "talk", run_id=RID))
+    assert "Waiting" not in view.markdown() and "waiting" not in view.markdown()
 
 
 def test_final_outputs_are_the_same_for_the_same_events_and_hold_no_ids():

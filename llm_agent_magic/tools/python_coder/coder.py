@@ -13,14 +13,20 @@ One call of the tool runs this loop, at most ``max_execution_attempts`` executio
    fresh approach instead of another patch;
 5. on success, read back result files and check the output is adequate; an inadequate
    output counts as a failed attempt.
+
+With approval on for the run (``ctx.approve``), every execution, first attempts and fixes alike,
+waits for the user first: run executes the cell as generated, edit executes the user's code instead
+(the cell is sent again with the edited source), skip executes nothing and ends this call with an
+observation saying so (no fix follows a cell the user chose not to run).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Any
 
-from ...events import CellOutput, CodeCell
+from ...events import ApprovalRequested, CellOutput, CodeCell
 from ...exceptions import UnsafePath
 from ...prompts import render_prompt
 from ...sandbox.inside.confined import list_confined, read_confined
@@ -88,6 +94,13 @@ class PythonCoderTool(Tool):
         for execution in range(1, cfg.max_execution_attempts + 1):
             cell = CodeCell(source=code, attempt=execution, step=ctx.step, run_id=ctx.run_id)
             ctx.emit(cell)
+            if ctx.approve is not None:
+                decided = await self._approval(cell, task, ctx, previous_class)
+                if decided is None:
+                    attempts.append(Attempt(len(attempts) + 1, code, "skipped by the user"))
+                    skipped = render_prompt("approval", action="skip", attempt=execution, code=code)
+                    return ToolResult(skipped, success=False, data={"skipped": True, "attempts": execution})
+                cell, code = decided, decided.source
             before = workspace_state(ctx.sandbox.workspace)
             result = await ctx.sandbox.async_execute(code)
             if result.ok:
@@ -126,6 +139,25 @@ class PythonCoderTool(Tool):
             success=False,
             data={"attempts": cfg.max_execution_attempts},
         )
+
+    async def _approval(self, cell: CodeCell, task: str, ctx: ToolContext, failed_class: str) -> CodeCell | None:
+        """The cell to execute as the user decided (edited, or as it was), or None when they skipped it."""
+        assert ctx.approve is not None
+        reason = f"attempt {cell.attempt - 1} failed ({failed_class})" if cell.attempt > 1 and failed_class else ""
+        reply = await ctx.approve(ApprovalRequested(
+            cell.cell_id, cell.source, attempt=cell.attempt, step=cell.step, task=task, reason=reason,
+            tool=self.name, timeout=ctx.config.approval_timeout, run_id=ctx.run_id,
+        ))
+        if reply.action == "skip":
+            ctx.emit(CellOutput(cell.cell_id, [], status="skipped", run_id=ctx.run_id))
+            return None
+        if reply.action == "edit" and reply.source.strip() != cell.source.strip():
+            edited = replace(cell, source=reply.source, approval="edited", original_source=cell.source, ts=time.time())
+            ctx.conversation.add(render_prompt("approval", action="edit", attempt=cell.attempt, code=reply.source))
+        else:  # run, or an edit that changed nothing
+            edited = replace(cell, approval="approved", ts=time.time())
+        ctx.emit(edited)  # the same cell id again: front ends replace the cell they show
+        return edited
 
     async def draft(self, task: str, ctx: ToolContext) -> str:
         """Generate and review a cell without running it (dry runs); emits its ``CodeCell`` only."""
