@@ -102,7 +102,7 @@ function bundleOf(output: nbformat.IOutput): IBundle | null {
 
 /**
  * Turn every `%%agent` bundle in `cell`'s outputs into real cells below it, once; then rewrite that output
- * to a one-line note so the notebook holds the cells (and their images) once, not twice.
+ * to its one-line text/plain so the notebook holds the cells (and their images) once, not twice.
  * Returns how many cells were inserted.
  */
 export function materialize(model: INotebookModel, cell: ICodeCellModel): number {
@@ -113,24 +113,25 @@ export function materialize(model: INotebookModel, cell: ICodeCellModel): number
     if (!bundle) {
       continue;
     }
-    const count = bundle.cells.length;
-    if (!hasRun(model, bundle.run_id)) {
+    let written = 0;
+    if (hasRun(model, bundle.run_id)) {
+      written = bundle.cells.length; // already real cells (an executed notebook from llm-agent run)
+    } else {
       removeEarlier(model, cell.id);
       const index = indexOf(model, cell.id) + 1;
       const ready = prepared(bundle.cells, { inserted_by: INSERTED_BY, origin: 'magic', from_cell: cell.id });
       if (index > 0 && ready.length) {
         model.sharedModel.insertCells(index, ready);
-        added += ready.length;
+        written = ready.length;
+        added += written;
       }
     }
-    const plain = sourceOf((output as nbformat.IDisplayData).data?.['text/plain']);
-    const note = count
-      ? `${count} generated cell${count === 1 ? '' : 's'} of this run ${count === 1 ? 'is' : 'are'} below as real cells.`
-      : plain || 'llm-agent: no code was run.';
+    // As cells.py's slim_cells_output does for `llm-agent run`: only the one-line text/plain stays.
+    const plain = sourceOf((output as nbformat.IDisplayData).data?.['text/plain']) || `llm-agent: run ${bundle.status ?? 'unknown'}`;
     cell.outputs.set(o, {
       output_type: 'display_data',
-      data: { 'text/plain': plain ? `${plain} (cells inserted below)` : note, 'text/markdown': `_${note}_` },
-      metadata: { llm_agent: { run_id: bundle.run_id, materialized: count } }
+      data: { 'text/plain': plain },
+      metadata: { llm_agent: { run_id: bundle.run_id, status: bundle.status ?? 'unknown', cells_written: written } }
     });
   }
   return added;

@@ -37,6 +37,8 @@ export interface IRunView {
   mode: string;
   steps: IStep[];
   tool: string;
+  /** Who holds the session's sandbox while this run waits for it (a `waiting` event), else "". */
+  waiting: string;
   answer: string;
   cells: ICellView[];
   errors: { kind: string; message: string; recoverable: boolean }[];
@@ -59,6 +61,7 @@ export function newRun(runId: string, request = ''): IRunView {
     mode: '',
     steps: [],
     tool: '',
+    waiting: '',
     answer: '',
     cells: [],
     errors: [],
@@ -94,7 +97,13 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
   if (typeof event.seq === 'number') {
     run.lastSeq = Math.max(run.lastSeq, event.seq);
   }
+  if (event.type !== 'waiting' && event.type !== 'run_started' && event.type !== 'usage') {
+    run.waiting = ''; // the run has its session now
+  }
   switch (event.type) {
+    case 'waiting':
+      run.waiting = str(event.holder, 'another run');
+      break;
     case 'run_started':
       run.request = str(event.request, run.request);
       break;

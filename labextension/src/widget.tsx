@@ -142,6 +142,7 @@ function RunView(props: { run: IRunView; model: AgentModel; rendermime: IRenderM
           ))}
         </ol>
       )}
+      {live && run.waiting && <div className="lam-waiting">waiting for the session: {run.waiting} is using its sandbox…</div>}
       {live && run.tool && <div className="lam-tool">using {run.tool}…</div>}
       {run.cells.map(cell => (
         <CodeCellView key={cell.cellId} run={run} cell={cell} model={model} rendermime={rendermime} />
@@ -155,7 +156,7 @@ function RunView(props: { run: IRunView; model: AgentModel; rendermime: IRenderM
       {run.status === 'cancelled' && <div className="lam-stopped">Stopped before it finished.</div>}
       {run.status === 'interrupted' && <div className="lam-stopped">Cut off by a server restart.</div>}
       {run.status === 'stopping' && <div className="lam-stopped">Stopping…</div>}
-      {live && !run.answer && !run.tool && <div className="lam-thinking">working…</div>}
+      {live && !run.answer && !run.tool && !run.waiting && <div className="lam-thinking">working…</div>}
       {run.insert === 'ask' && (
         <div className="lam-insert">
           <button className="jp-Button jp-mod-accept lam-insert-yes" onClick={() => model.requestInsert(run, true)}>

@@ -260,7 +260,7 @@ def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
     run_agent_cell(page)
     materialized = """() => {
       const out = (%s)().find(c => c.source.startsWith('%%%%agent')).outputs;
-      return out.some(o => o.metadata && o.metadata.llm_agent && o.metadata.llm_agent.materialized !== undefined
+      return out.some(o => o.metadata && o.metadata.llm_agent && o.metadata.llm_agent.cells_written !== undefined
                         && o.metadata.llm_agent.run_id !== %s);
     }"""
     page.wait_for_function(materialized % (CELLS, "null"), timeout=180_000)
