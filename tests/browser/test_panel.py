@@ -30,15 +30,12 @@ PLOT = (
 ANSWER = "South had the highest revenue: **30**, then east with 20 and north with 10. The chart shows all three regions."
 STORY = " ".join(f"word{i}" for i in range(80))
 AGENT_REQUEST = "Summarise the revenue per region of sales.csv"
-# The %%agent cell has a session of its own: the server keeps the sandbox of the notebook's session (which the
-# panel used first) for itself, and a second process waits for a sandbox another process holds (SessionBusy).
-AGENT_SESSION = "sales-magic"
 NOTEBOOK = {
     "cells": [
         {"cell_type": "code", "execution_count": None, "id": "load", "metadata": {}, "outputs": [],
          "source": "%load_ext llm_agent_magic"},
         {"cell_type": "code", "execution_count": None, "id": "agent", "metadata": {}, "outputs": [],
-         "source": f"%%agent --mode react --session {AGENT_SESSION} --files sales.csv\n{AGENT_REQUEST}"},
+         "source": f"%%agent --mode react --files sales.csv\n{AGENT_REQUEST}"},
         {"cell_type": "markdown", "id": "end", "metadata": {}, "source": "The end."},
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
@@ -324,17 +321,14 @@ def test_history_after_a_reload_has_the_panel_and_agent_runs(page, lab):
     # The saved notebook has its cells once: nothing is materialized a second time on opening it.
     origins = [c["meta"].get("origin") for c in cells(page) if c["meta"]]
     assert origins.count("magic") == 2 and origins.count("panel") in (1, 3), origins  # 3: with the approval run's two
-    # The notebook's own session, with the panel's run: request, answer, and its cell with the chart.
+    # The notebook's own session: the panel's run, then the three %%agent runs of its kernel (the same session),
+    # each with its request, its answer and its cell with the chart, read back from the store.
     assert page.get_attribute(f"{PANEL} .lam-panel", "data-session-id") == str(lab.root / "analysis.ipynb")
-    page.wait_for_selector(f"{PANEL} .lam-run-ok .lam-cell .lam-outputs img", timeout=60_000)
-    assert any("Plot the revenue by region" in a for a in panel.locator(".lam-user-text").all_inner_texts())
-    assert "South had the highest revenue" in panel.locator(".lam-answer").first.inner_text()
-    # The %%agent runs are in the session list; picking it shows them, cells and outputs included.
-    page.select_option(f"{PANEL} .lam-session-select", AGENT_SESSION)
-    page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-run-ok').length === 3", timeout=60_000)
+    page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-run-ok').length === 4", timeout=60_000)
     asked = panel.locator(".lam-user-text").all_inner_texts()
-    assert asked == [AGENT_REQUEST] * 3, asked
-    assert panel.locator(".lam-cell .lam-outputs img").count() == 3
+    assert "Plot the revenue by region" in asked[0] and asked[1:] == [AGENT_REQUEST] * 3, asked
+    assert panel.locator(".lam-run-ok .lam-cell .lam-outputs img").count() == 4
+    assert all("South had the highest revenue" in a for a in panel.locator(".lam-answer").all_inner_texts())
 
 
 def test_a_file_dragged_from_the_file_browser_is_attached(page, lab):
