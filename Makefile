@@ -4,14 +4,26 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps bench clean readme examples-cassettes
+.PHONY: demo test install system-deps browser-deps bench clean readme examples-cassettes
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
+# The labextension is built by the rule below, with the venv's jlpm, not by pip's build hook (that is for wheels).
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[analysis,test]"
+	SKIP_JUPYTER_BUILDER=1 $(PY) -m pip install --quiet -e ".[analysis,test]"
+	touch $@
+
+# The JupyterLab extension (labextension/, TypeScript): jlpm comes with jupyterlab; the build goes to
+# llm_agent_magic/labextension/, which `jupyter labextension develop` links into the venv.
+WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+LABEXT_STAMP := $(VENV)/.labextension
+LABEXT_SOURCES := $(wildcard labextension/src/*) $(wildcard labextension/style/*) $(wildcard labextension/schema/*) \
+	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
+$(LABEXT_STAMP): $(LABEXT_SOURCES) $(STAMP)
+	cd labextension && $(WITH_VENV) jlpm install --immutable && $(WITH_VENV) jlpm build:prod
+	$(WITH_VENV) jupyter labextension develop --overwrite . >/dev/null 2>&1
 	touch $@
 
 # Debian packages: bubblewrap isolates the sandbox kernel. Installed only when running as root with apt.
@@ -22,7 +34,15 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	else echo "note: bubblewrap is not installed; the sandbox runs at the 'reduced' isolation level"; fi
 
-install: $(STAMP) system-deps
+# Debian's chromium for the browser test (tests/browser), when root with apt; the test skips without it.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "note: /usr/bin/chromium is not installed; the browser test is skipped"; fi
+
+install: $(STAMP) $(LABEXT_STAMP) system-deps browser-deps
 
 demo: install
 	$(VENV)/bin/llm-agent demo
@@ -45,13 +65,14 @@ bench: install
 	$(PY) bench/server.py
 	$(PY) bench/eval_overhead.py
 	$(PY) bench/rag.py
+	$(PY) bench/panel.py
 
 # Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
 examples-cassettes: install
 	$(PY) examples/refresh.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .llm_agent
+	rm -rf $(VENV) .pytest_cache .llm_agent labextension/node_modules labextension/lib llm_agent_magic/labextension
 
 # Regenerate the README's configuration table from the traits (a test checks it is current).
 readme: install

@@ -14,3 +14,8 @@ def unload_ipython_extension(ipython: object) -> None:
     from .magic import unload_ipython_extension as unload
 
     unload(ipython)
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """Where the built JupyterLab extension is (``jupyter labextension develop`` links it for a checkout)."""
+    return [{"src": "labextension", "dest": "llm-agent-magic"}]

@@ -120,6 +120,23 @@ class ExportHandler(AgentAPIHandler):
         self.finish(text, set_content_type="text/markdown; charset=utf-8")
 
 
+class NotebookSessionHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        """``?path=dir/nb.ipynb`` (a contents path): the session id ``%%agent`` uses in that notebook's kernel.
+
+        The kernel's id is ``$JPY_SESSION_NAME``, which Jupyter Server sets when it starts the kernel of a
+        notebook; asking the same function here gives the panel the very same id, whatever the root folder.
+        """
+        path = self.get_argument("path", "").strip("/")
+        if not path or "\x00" in path:
+            fail(400, "Send ?path=<the notebook's path in the file browser>, such as ?path=work/sales.ipynb.")
+        name = path.rsplit("/", 1)[-1]
+        env = self.settings["session_manager"].get_kernel_env(path, name)
+        self.send_json({"path": path, "session_id": env["JPY_SESSION_NAME"]})
+
+
 class ModelsHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized

@@ -1,4 +1,4 @@
-"""A wheel installed into a fresh venv enables the extension with no other step."""
+"""A wheel installed into a fresh venv enables the server extension and the labextension with no other step."""
 
 from __future__ import annotations
 
@@ -33,3 +33,10 @@ def test_a_fresh_venv_lists_the_extension_enabled(tmp_path):
     out = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", listed.stdout + listed.stderr).split())  # no colours
     assert "llm_agent_magic.server enabled" in out, out
     assert "Validating llm_agent_magic.server... llm_agent_magic.server OK" in out, out
+    # The side panel comes prebuilt in the wheel: JupyterLab lists it enabled, with no `jupyter lab build`.
+    assert (venv / "share" / "jupyter" / "labextensions" / "llm-agent-magic" / "package.json").is_file()
+    assert (venv / "share" / "jupyter" / "labextensions" / "llm-agent-magic" / "schemas").is_dir()
+    labext = subprocess.run([str(venv / "bin" / "jupyter"), "labextension", "list"], capture_output=True, text=True,
+                            cwd=tmp_path, env={"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)})
+    out = " ".join(re.sub(r"\x1b\[[0-9;]*m", "", labext.stdout + labext.stderr).split())
+    assert "llm-agent-magic v0.1.0 enabled OK" in out, out

@@ -18,6 +18,7 @@ ROUTES = [
     ("GET", "/llm-agent/api/sessions/x/variables/df"),
     ("GET", "/llm-agent/api/runs/r1/events"),
     ("GET", "/llm-agent/api/models"),
+    ("GET", "/llm-agent/api/notebook-session?path=a.ipynb"),
     ("GET", "/llm-agent/api/status"),
     ("GET", "/llm-agent/v1/models"),
     ("POST", "/llm-agent/v1/chat/completions"),
@@ -67,6 +68,16 @@ async def test_bad_bodies_get_messages_a_person_can_act_on(api):
     assert limit.code == 400 and "whole number" in body(limit)["message"]
     run = await api("/llm-agent/api/runs/nope/events")
     assert run.code == 404 and "no run" in body(run)["message"]
+
+
+async def test_a_notebook_path_gives_the_session_id_its_kernel_uses(api, jp_serverapp, jp_root_dir):
+    """The id is $JPY_SESSION_NAME of the notebook's kernel, which Jupyter Server makes from the same path."""
+    reply = body(await api("/llm-agent/api/notebook-session?path=work/sales%20data.ipynb"))
+    kernel_env = jp_serverapp.session_manager.get_kernel_env("work/sales data.ipynb", "sales data.ipynb")
+    assert reply["session_id"] == kernel_env["JPY_SESSION_NAME"] == str(jp_root_dir / "sales data.ipynb")
+    assert reply["path"] == "work/sales data.ipynb"
+    missing = await api("/llm-agent/api/notebook-session")
+    assert missing.code == 400 and "?path=" in body(missing)["message"]
 
 
 async def test_models_come_from_ollama(api, ollama):

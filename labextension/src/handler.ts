@@ -1,0 +1,174 @@
+/**
+ * Typed calls to the server extension: REST under /llm-agent/api/ and the WebSocket of a session.
+ *
+ * The shapes mirror llm_agent_magic/events.py (to_dict + seq) and run_requests.py; readers ignore
+ * keys they do not know, as the Python side does, so a newer server does not break an older tab.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+const API = 'llm-agent/api';
+
+export interface ISessionInfo {
+  id: string;
+  title: string;
+  created_at: number;
+  updated_at: number;
+  message_count: number;
+}
+
+export interface IStoredMessage {
+  id: number;
+  role: string;
+  content: string;
+  mode: string;
+  run_id: string | null;
+  created_at: number;
+}
+
+export interface IModels {
+  models: string[];
+  default: string;
+  host: string;
+}
+
+/** One event as the server sends it: the common fields, and whatever its type carries. */
+export interface IAgentEvent {
+  type: string;
+  run_id?: string;
+  seq?: number;
+  ts?: number;
+  [key: string]: unknown;
+}
+
+export interface IRunEvents {
+  run_id: string;
+  status: string;
+  live: boolean;
+  events: IAgentEvent[];
+}
+
+export type ApprovalAction = 'run' | 'edit' | 'skip';
+
+export interface IRunMessage {
+  type: 'run';
+  request: string;
+  mode: string;
+  model?: string;
+  files: string[];
+  approval?: boolean;
+  notebook_path: string;
+}
+
+/** A server answer that was not 2xx, with the message the server wrote for a person. */
+export class AgentAPIError extends Error {
+  constructor(
+    message: string,
+    readonly status: number
+  ) {
+    super(message);
+  }
+}
+
+/** What is wrong when the server cannot be reached at all, said so that the user knows what to do. */
+function unreachable(error: unknown): AgentAPIError {
+  const detail = error instanceof Error ? error.message : String(error);
+  return new AgentAPIError(
+    `The Jupyter server did not answer (${detail}). Check that it is still running, then reload the page.`,
+    0
+  );
+}
+
+export class AgentAPI {
+  constructor(readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()) {}
+
+  private url(...parts: string[]): string {
+    return URLExt.join(this.settings.baseUrl, API, ...parts);
+  }
+
+  private async request<T>(path: string[], init: RequestInit = {}, query = ''): Promise<T> {
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(this.url(...path) + query, init, this.settings);
+    } catch (error) {
+      throw unreachable(error);
+    }
+    const text = await response.text();
+    let data: unknown = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const message =
+        data && typeof data === 'object' && typeof (data as { message?: unknown }).message === 'string'
+          ? (data as { message: string }).message
+          : `${response.status} ${response.statusText}`;
+      throw new AgentAPIError(message, response.status);
+    }
+    return data as T;
+  }
+
+  async sessions(): Promise<ISessionInfo[]> {
+    return (await this.request<{ sessions: ISessionInfo[] }>(['sessions'])).sessions;
+  }
+
+  createSession(id?: string, title = ''): Promise<ISessionInfo> {
+    return this.request<ISessionInfo>(['sessions'], {
+      method: 'POST',
+      body: JSON.stringify(id ? { id, title } : { title })
+    });
+  }
+
+  async messages(sessionId: string): Promise<IStoredMessage[]> {
+    try {
+      const reply = await this.request<{ messages: IStoredMessage[] }>(['sessions', encodeURIComponent(sessionId), 'messages']);
+      return reply.messages;
+    } catch (error) {
+      if (error instanceof AgentAPIError && error.status === 404) {
+        return []; // a notebook that never talked to the agent has no session yet
+      }
+      throw error;
+    }
+  }
+
+  runEvents(runId: string, after = 0): Promise<IRunEvents> {
+    return this.request<IRunEvents>(['runs', encodeURIComponent(runId), 'events'], {}, `?after=${after}`);
+  }
+
+  models(): Promise<IModels> {
+    return this.request<IModels>(['models']);
+  }
+
+  /** The session id `%%agent` uses in the kernel of the notebook at this contents path. */
+  async notebookSession(path: string): Promise<string> {
+    const reply = await this.request<{ session_id: string }>(['notebook-session'], {}, `?path=${encodeURIComponent(path)}`);
+    return reply.session_id;
+  }
+
+  async upload(sessionId: string, name: string, body: Blob): Promise<string> {
+    const reply = await this.request<{ files: { name: string }[] }>(
+      ['sessions', encodeURIComponent(sessionId), 'files'],
+      { method: 'POST', body },
+      `?name=${encodeURIComponent(name)}`
+    );
+    return reply.files[0]?.name ?? name;
+  }
+
+  /** The session's WebSocket; `resume` asks for the events of a run after a seq it already has. */
+  socket(sessionId: string, resume?: { runId: string; after: number }): WebSocket {
+    let url = URLExt.join(this.settings.wsUrl, API, 'sessions', encodeURIComponent(sessionId), 'ws');
+    const query: string[] = [];
+    if (resume) {
+      query.push(`run_id=${encodeURIComponent(resume.runId)}`, `after=${resume.after}`);
+    }
+    if (this.settings.token) {
+      query.push(`token=${encodeURIComponent(this.settings.token)}`);
+    }
+    if (query.length) {
+      url += `?${query.join('&')}`;
+    }
+    return new this.settings.WebSocket(url);
+  }
+}

@@ -1,0 +1,446 @@
+/**
+ * The side panel's state and the signals it emits; no DOM here (widget.tsx renders it). The runs it holds
+ * are built by runs.ts from their events.
+ */
+import { ISignal, Signal } from '@lumino/signaling';
+
+import { AgentAPI, AgentAPIError, ApprovalAction, IAgentEvent, IRunMessage, ISessionInfo, IStoredMessage } from './handler';
+import { ChatItem, IRunView, applyEvent, newRun, runCells } from './runs';
+
+
+export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
+export type Mode = (typeof MODES)[number];
+export type InsertPolicy = 'always' | 'ask' | 'never';
+
+const str = (value: unknown, fallback = ''): string => (typeof value === 'string' ? value : fallback);
+
+export interface IPanelSettings {
+  insertCells: InsertPolicy;
+  approval: boolean;
+  mode: Mode;
+}
+
+export class AgentModel {
+  constructor(readonly api: AgentAPI = new AgentAPI()) {}
+
+  readonly items: ChatItem[] = [];
+  sessions: ISessionInfo[] = [];
+  sessionId = '';
+  /** The contents path of the notebook whose session this is, when there is one. */
+  notebookPath = '';
+  models: string[] = [];
+  defaultModel = '';
+  model = '';
+  mode: Mode = 'auto';
+  approval = false;
+  insertPolicy: InsertPolicy = 'always';
+  attachments: string[] = [];
+  error = '';
+  notice = '';
+  connected = false;
+
+  get changed(): ISignal<this, void> {
+    return this._changed;
+  }
+
+  /** A run this panel started finished: its cells may go into the notebook. */
+  get runFinished(): ISignal<this, IRunView> {
+    return this._runFinished;
+  }
+
+  /** The user said yes to "insert the cells" for a run (policy "ask"). */
+  get insertRequested(): ISignal<this, IRunView> {
+    return this._insertRequested;
+  }
+
+  get running(): IRunView | null {
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      const item = this.items[i];
+      if (item.kind === 'run' && (item.run.status === 'running' || item.run.status === 'stopping')) {
+        return item.run;
+      }
+    }
+    return null;
+  }
+
+  applySettings(settings: IPanelSettings): void {
+    this.insertPolicy = settings.insertCells;
+    this.approval = settings.approval;
+    this.mode = settings.mode;
+    this.emit();
+  }
+
+  /** Show session `id` (its history, then its live runs), creating it on the server if it is new. */
+  async selectSession(id: string, notebookPath = ''): Promise<void> {
+    if (id === this.sessionId && this._socket) {
+      return;
+    }
+    this.closeSocket();
+    this.sessionId = id;
+    this.notebookPath = notebookPath;
+    this.items.length = 0;
+    this.attachments = [];
+    this.error = '';
+    this.emit();
+    await this.loadHistory();
+    this.openSocket();
+    await this.refreshSessions();
+  }
+
+  async newChat(): Promise<void> {
+    try {
+      const stamp = new Date().toISOString().slice(0, 16).replace('T', ' ');
+      const session = await this.api.createSession(undefined, `Chat ${stamp}`);
+      await this.selectSession(session.id, '');
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  async refreshSessions(): Promise<void> {
+    try {
+      this.sessions = await this.api.sessions();
+    } catch (error) {
+      this.fail(error);
+    }
+    this.emit();
+  }
+
+  async refreshModels(): Promise<void> {
+    try {
+      const reply = await this.api.models();
+      this.models = reply.models;
+      this.defaultModel = reply.default;
+    } catch (error) {
+      this.models = [];
+      this.notice =
+        error instanceof AgentAPIError && error.status === 502
+          ? `Ollama does not answer: ${error.message} Start Ollama (ollama serve) or set LLMConfig.host, then reopen the panel.`
+          : `The models could not be listed: ${error instanceof Error ? error.message : String(error)}`;
+    }
+    this.emit();
+  }
+
+  /** The session's stored messages and, for each answer, its run's events (cells, plan, errors). */
+  async loadHistory(): Promise<void> {
+    const sessionId = this.sessionId;
+    let messages: IStoredMessage[] = [];
+    try {
+      messages = await this.api.messages(sessionId);
+    } catch (error) {
+      this.fail(error);
+      return;
+    }
+    const runIds = [...new Set(messages.map(m => m.run_id).filter((r): r is string => !!r))].slice(-HISTORY_RUNS);
+    const runs = new Map<string, IRunView>();
+    await Promise.all(
+      runIds.map(async runId => {
+        try {
+          const reply = await this.api.runEvents(runId);
+          const run = newRun(runId);
+          reply.events.forEach(e => applyEvent(run, e));
+          if (reply.status === 'interrupted') {
+            run.status = 'interrupted';
+          } else if (reply.live && run.status !== 'running') {
+            run.status = 'running';
+          }
+          runs.set(runId, run);
+        } catch {
+          // a run whose events are gone still shows its stored answer below
+        }
+      })
+    );
+    if (sessionId !== this.sessionId) {
+      return; // the user switched sessions while this loaded
+    }
+    const shown = new Set<string>();
+    for (const message of messages) {
+      if (message.role === 'user') {
+        this.items.push({ kind: 'user', text: message.content, files: [] });
+        const run = message.run_id ? runs.get(message.run_id) : undefined;
+        if (run && !shown.has(run.runId)) {
+          shown.add(run.runId);
+          this.items.push({ kind: 'run', run });
+        }
+      } else if (message.role === 'assistant' && !(message.run_id && shown.has(message.run_id))) {
+        const run = (message.run_id && runs.get(message.run_id)) || newRun(message.run_id ?? '');
+        if (!run.answer) {
+          run.answer = message.content;
+          run.status = run.status === 'running' ? 'ok' : run.status;
+        }
+        shown.add(run.runId);
+        this.items.push({ kind: 'run', run });
+      }
+    }
+    this.emit();
+    const live = this.running;
+    if (live) {
+      this._resume = { runId: live.runId, after: live.lastSeq };
+    }
+  }
+
+  /** Read the history again (a `%%agent` run in the notebook added to it); not while a run streams here. */
+  async reloadHistory(): Promise<void> {
+    if (this.running) {
+      return;
+    }
+    this.items.length = 0;
+    await this.loadHistory();
+  }
+
+  showError(message: string): void {
+    this.error = message;
+    this.emit();
+  }
+
+  async attach(files: { name: string; body: Blob }[]): Promise<void> {
+    if (!this.sessionId) {
+      this.error = 'Open a notebook or start a new chat before attaching files.';
+      this.emit();
+      return;
+    }
+    for (const file of files) {
+      try {
+        const name = await this.api.upload(this.sessionId, file.name, file.body);
+        if (!this.attachments.includes(name)) {
+          this.attachments.push(name);
+        }
+      } catch (error) {
+        this.fail(error);
+      }
+    }
+    this.emit();
+  }
+
+  detach(name: string): void {
+    this.attachments = this.attachments.filter(n => n !== name);
+    this.emit();
+  }
+
+  send(text: string): boolean {
+    const request = text.trim();
+    if (!request) {
+      return false;
+    }
+    if (this.running) {
+      this.error = 'A run is still going in this session: stop it or wait for it to finish.';
+      this.emit();
+      return false;
+    }
+    if (!this._socket || this._socket.readyState !== WebSocket.OPEN) {
+      this.error = 'Not connected to the server yet; try again in a moment (or reload the page if this stays).';
+      this.emit();
+      this.openSocket();
+      return false;
+    }
+    const message: IRunMessage = {
+      type: 'run',
+      request,
+      mode: this.mode,
+      files: [...this.attachments],
+      notebook_path: this.notebookPath
+    };
+    if (this.approval) {
+      message.approval = true; // left out, the server's own AgentConfig.approval decides
+    }
+    if (this.model) {
+      message.model = this.model;
+    }
+    this.items.push({ kind: 'user', text: request, files: [...this.attachments] });
+    this._pending = newRun('', request);
+    this.items.push({ kind: 'run', run: this._pending });
+    this.attachments = [];
+    this.error = '';
+    this._socket.send(JSON.stringify(message));
+    this.emit();
+    return true;
+  }
+
+  stop(): void {
+    const run = this.running;
+    if (!run || !this._socket) {
+      return;
+    }
+    this._socket.send(JSON.stringify({ type: 'stop', run_id: run.runId }));
+    run.status = 'stopping';
+    this.emit();
+  }
+
+  approve(run: IRunView, cellId: string, action: ApprovalAction, source = ''): void {
+    if (!this._socket) {
+      return;
+    }
+    const reply: Record<string, string> = { type: 'approval', run_id: run.runId, cell_id: cellId, action };
+    if (action === 'edit') {
+      reply.source = source;
+    }
+    this._socket.send(JSON.stringify(reply));
+    const cell = run.cells.find(c => c.cellId === cellId);
+    if (cell) {
+      cell.state = action === 'skip' ? 'skipped' : 'running';
+      if (action === 'edit') {
+        cell.source = source;
+      }
+    }
+    this.emit();
+  }
+
+  requestInsert(run: IRunView, yes: boolean): void {
+    if (yes) {
+      this._insertRequested.emit(run);
+    }
+    run.insert = yes ? 'inserted' : 'declined';
+    this.emit();
+  }
+
+  setMode(mode: Mode): void {
+    this.mode = mode;
+    this.emit();
+  }
+
+  setModel(model: string): void {
+    this.model = model;
+    this.emit();
+  }
+
+  setApproval(on: boolean): void {
+    this.approval = on;
+    this.emit();
+  }
+
+  dismissError(): void {
+    this.error = '';
+    this.notice = '';
+    this.emit();
+  }
+
+  dispose(): void {
+    this.closeSocket();
+    Signal.clearData(this);
+  }
+
+  private openSocket(): void {
+    if (!this.sessionId) {
+      return;
+    }
+    this.closeSocket();
+    const resume = this._resume;
+    this._resume = null;
+    const socket = this.api.socket(this.sessionId, resume ?? undefined);
+    this._socket = socket;
+    socket.onopen = () => {
+      this.connected = true;
+      this._retries = 0;
+      this.emit();
+    };
+    socket.onmessage = message => this.receive(String(message.data));
+    socket.onclose = () => {
+      if (this._socket !== socket) {
+        return; // closed on purpose
+      }
+      this._socket = null;
+      this.connected = false;
+      const live = this.running;
+      if (live && live.runId) {
+        this._resume = { runId: live.runId, after: live.lastSeq };
+      }
+      this._retries += 1;
+      if (this._retries > 5) {
+        this.error = 'Lost the connection to the server. Check that Jupyter is still running, then reload the page.';
+      } else {
+        window.setTimeout(() => this.openSocket(), 500 * this._retries);
+      }
+      this.emit();
+    };
+  }
+
+  private closeSocket(): void {
+    const socket = this._socket;
+    this._socket = null;
+    this.connected = false;
+    socket?.close();
+  }
+
+  private receive(raw: string): void {
+    let event: IAgentEvent;
+    try {
+      event = JSON.parse(raw) as IAgentEvent;
+    } catch {
+      return; // the server only sends JSON; anything else is not ours to show
+    }
+    if (event.type === 'error' && !event.run_id) {
+      this.error = str(event.message, 'The server refused the request.');
+      if (this._pending && !this._pending.runId && (event.request === 'run' || event.request == null)) {
+        this._pending.status = 'error';
+        this._pending.errors.push({ kind: 'refused', message: this.error, recoverable: false });
+        this._pending = null;
+      }
+      this.emit();
+      return;
+    }
+    if (event.type === 'stopping' || event.type === 'replayed') {
+      return;
+    }
+    const runId = str(event.run_id);
+    let run = this.findRun(runId);
+    if (!run && event.type === 'run_started' && this._pending) {
+      run = this._pending;
+      run.runId = runId;
+      this._pending = null;
+      this._ownRuns.add(runId);
+      run.insert = 'none';
+    }
+    if (!run) {
+      run = newRun(runId);
+      this.items.push({ kind: 'run', run });
+    }
+    if (typeof event.seq === 'number' && event.seq <= run.lastSeq && event.type !== 'run_started') {
+      return; // already applied (a replay after a reconnect overlaps what we had)
+    }
+    applyEvent(run, event);
+    if (event.type === 'run_finished') {
+      if (this._ownRuns.has(runId)) {
+        this._ownRuns.delete(runId);
+        const cells = runCells(run).length;
+        if (cells && this.insertPolicy === 'ask') {
+          run.insert = 'ask';
+        } else if (cells && this.insertPolicy === 'always') {
+          run.insert = 'inserted';
+        }
+        this._runFinished.emit(run);
+      }
+      void this.refreshSessions();
+    }
+    this.emit();
+  }
+
+  private findRun(runId: string): IRunView | null {
+    for (const item of this.items) {
+      if (item.kind === 'run' && item.run.runId === runId && runId) {
+        return item.run;
+      }
+    }
+    return null;
+  }
+
+  private fail(error: unknown): void {
+    this.error = error instanceof Error ? error.message : String(error);
+    this.emit();
+  }
+
+  private emit(): void {
+    this._changed.emit();
+  }
+
+  private _socket: WebSocket | null = null;
+  private _retries = 0;
+  private _resume: { runId: string; after: number } | null = null;
+  private _pending: IRunView | null = null;
+  private _ownRuns = new Set<string>();
+  private _changed = new Signal<this, void>(this);
+  private _runFinished = new Signal<this, IRunView>(this);
+  private _insertRequested = new Signal<this, IRunView>(this);
+}
+
+/** How many of a session's latest runs the history reads back in full (older ones show their answer). */
+const HISTORY_RUNS = 30;
