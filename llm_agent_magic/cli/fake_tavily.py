@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-
 from traitlets import Int, Unicode
 
 from .app import LLMAgentApp
@@ -19,15 +16,7 @@ class FakeTavilyApp(LLMAgentApp):
     aliases = {"script": "FakeTavilyApp.script", "port": "FakeTavilyApp.port", "bind": "FakeTavilyApp.bind"}
 
     def start(self) -> None:
+        from ..testing._background import serve_until_signal
         from ..testing.fake_tavily import FakeTavily
 
-        stop = threading.Event()
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
-            with FakeTavily(self.script or None, host=self.bind, port=self.port) as server:
-                print(f"fake-tavily listening on {server.url}", flush=True)
-                while not stop.wait(0.5):
-                    pass
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
+        serve_until_signal(FakeTavily(self.script or None, host=self.bind, port=self.port), "fake-tavily")

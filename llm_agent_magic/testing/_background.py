@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import signal
 import socketserver
 import sys
 import threading
@@ -104,3 +105,17 @@ class BackgroundServer(abc.ABC):
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+def serve_until_signal(server: BackgroundServer, name: str) -> None:
+    """Run ``server`` until SIGINT or SIGTERM, saying where it listens (``llm-agent fake-ollama``, ``fake-tavily``)."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with server:
+            print(f"{name} listening on {server.url}", flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

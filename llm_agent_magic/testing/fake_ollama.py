@@ -49,7 +49,6 @@ import logging
 import math
 import re
 import select
-import signal
 import socket
 import threading
 import time
@@ -61,7 +60,7 @@ from typing import Any
 
 from ..llm.cassette import PURPOSE_HEADER
 from ..text import full_model_name
-from ._background import BackgroundServer, QuietHTTPServer
+from ._background import BackgroundServer, QuietHTTPServer, serve_until_signal
 from ._script import Scripted, ScriptReader, ScriptSource
 
 __all__ = [
@@ -692,14 +691,4 @@ class FakeOllama(Scripted, BackgroundServer):
 
 def serve_forever_cli(script_path: str | None, port: int, host: str = "127.0.0.1") -> None:
     """Serve a script until SIGINT or SIGTERM (for ``llm-agent fake-ollama``)."""
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set())
-                for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        with FakeOllama(script_path, host=host, port=port) as server:
-            print(f"fake-ollama listening on {server.url}", flush=True)
-            while not stop.wait(0.5):
-                pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    serve_until_signal(FakeOllama(script_path, host=host, port=port), "fake-ollama")
