@@ -41,7 +41,7 @@ from .chunking import chunk_text
 from .fusion import fuse
 from .keywords import KEYWORDS_FILE, KeywordIndex, identifiers
 from .loaders import SUPPORTED_SUFFIXES, load_document
-from .vectors import VectorStore
+from .vectors import Approximate, VectorStore
 
 if TYPE_CHECKING:
     from ...llm import LLMClient
@@ -172,7 +172,7 @@ class DocumentIndex:
         max_file_bytes: int | None = None,
         confined_roots: Iterable[str | os.PathLike[str]] = (),
         approximate_above: int = 20_000,
-        nprobe: int = 64,
+        approximate: Approximate | None = None,
         on_model_change: str = "refuse",
         kind: str = "session",
     ):
@@ -186,7 +186,7 @@ class DocumentIndex:
         self.chunk_size = chunk_size
         self.chunk_overlap = max(0, min(chunk_overlap, chunk_size // 2))
         self.max_file_bytes = max_file_bytes
-        self.approximate_above, self.nprobe = approximate_above, nprobe
+        self.approximate_above, self.approximate = approximate_above, approximate or Approximate()
         self.on_model_change = on_model_change
         #: "learned" (documents added and removed on purpose: learn, forget) or "session" (rag_search's own).
         self.kind = kind
@@ -401,7 +401,7 @@ class DocumentIndex:
         ids = np.arange(next_id, next_id + len(new_chunks), dtype="int64")
         dim = int(vectors.shape[1]) if len(new_chunks) else self._dim
         if self._vectors is None and dim:
-            self._vectors = VectorStore(dim, approximate_above=self.approximate_above, nprobe=self.nprobe)
+            self._vectors = VectorStore(dim, approximate_above=self.approximate_above, approximate=self.approximate)
         if self._vectors is not None:
             self._vectors.remove(gone)
             self._vectors.add(ids, vectors)
@@ -484,7 +484,7 @@ class DocumentIndex:
             settings = record.get("settings", {})
             vectors = (
                 VectorStore.from_bytes((self.folder / INDEX_FILE).read_bytes(), approximate_above=self.approximate_above,
-                                       nprobe=self.nprobe, trained_at=int(settings.get("trained_at", 0)))
+                                       approximate=self.approximate)
                 if chunks else None
             )
         except (OSError, ValueError, RuntimeError, AttributeError):
@@ -507,7 +507,6 @@ class DocumentIndex:
         self._settings.update(kind=self.kind, index=self.index_kind)
         if self._vectors is not None and self._chunks:
             atomic.write_bytes(self.folder / INDEX_FILE, self._vectors.to_bytes(), fsync=True)
-            self._settings["trained_at"] = self._vectors.trained_at
         else:
             (self.folder / INDEX_FILE).unlink(missing_ok=True)
         atomic.write_bytes(
