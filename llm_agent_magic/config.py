@@ -438,7 +438,7 @@ class ToolsConfig(Configurable):
         ),
     ).tag(config=True)
     rag_hnsw_ef_search = Int(
-        128,
+        160,
         help=(
             "Candidates a query of the approximate (HNSW) index keeps: more is slower and closer to exact "
             "(bench/rag.py prints the trade)."

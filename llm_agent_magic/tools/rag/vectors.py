@@ -43,7 +43,7 @@ class Approximate:
 
     m: int = 48  # links per node: more, better recall per visited node, bigger and slower to build
     ef_construction: int = 64  # candidates weighed when linking a new node: build time against graph quality
-    ef_search: int = 128  # candidates a query keeps: the recall/time trade at search
+    ef_search: int = 160  # candidates a query keeps: the recall/time trade at search
     threads: int = 2  # OpenMP threads while adding (one query uses one thread whatever this is)
 
     @classmethod
@@ -83,7 +83,8 @@ class VectorStore:
         id_map = self._index.id_map
         if not id_map.size():
             return np.zeros(0, "int64")
-        return faiss_module().rev_swig_ptr(id_map.data(), id_map.size())
+        labels: np.ndarray = faiss_module().rev_swig_ptr(id_map.data(), id_map.size())
+        return labels
 
     def add(self, ids: np.ndarray, vectors: np.ndarray) -> None:
         if len(ids):
