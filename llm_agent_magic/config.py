@@ -419,11 +419,33 @@ class ToolsConfig(Configurable):
         20_000,
         help=(
             "Chunks above which a collection's vectors move from the exact (flat) faiss index to an approximate "
-            "one (IVF), kept up to date as files come and go; bench/rag.py measures its recall against the flat one."
+            "one (an HNSW graph), kept up to date as files come and go; bench/rag.py measures its recall against "
+            "the flat one."
         ),
     ).tag(config=True)
-    rag_nprobe = Int(
-        64, help="Lists of the approximate (IVF) index searched per query: more is slower and closer to exact."
+    rag_hnsw_m = Int(
+        48,
+        help=(
+            "Links per vector in the approximate (HNSW) index: more gives better recall for the time of a query, "
+            "a bigger index and a slower build. Applies when the index is next built."
+        ),
+    ).tag(config=True)
+    rag_hnsw_ef_construction = Int(
+        64,
+        help=(
+            "Candidates the approximate (HNSW) index weighs when it links in a new vector: more builds a better "
+            "graph, slower (100,000 x 1024 dims took about a minute on 2 cores at 64)."
+        ),
+    ).tag(config=True)
+    rag_hnsw_ef_search = Int(
+        160,
+        help=(
+            "Candidates a query of the approximate (HNSW) index keeps: more is slower and closer to exact "
+            "(bench/rag.py prints the trade)."
+        ),
+    ).tag(config=True)
+    rag_index_threads = Int(
+        2, help="Threads faiss uses while it builds or adds to the approximate index (a query uses one)."
     ).tag(config=True)
     web_cache_minutes = Float(
         60.0,
@@ -466,7 +488,8 @@ class ToolsConfig(Configurable):
         return value
 
     @validate("rag_chunk_size", "rag_top_k", "web_max_results", "analyzer_max_rows", "analyzer_max_chars",
-              "rag_max_learn_files", "rag_approximate_above", "rag_nprobe")
+              "rag_max_learn_files", "rag_approximate_above", "rag_hnsw_m",
+              "rag_hnsw_ef_construction", "rag_hnsw_ef_search", "rag_index_threads")
     def _check_positive(self, proposal: dict[str, Any]) -> int:
         value: int = proposal["value"]
         if value < 1:

@@ -17,7 +17,7 @@ from llm_agent_magic.tools.rag import index as index_module
 from llm_agent_magic.tools.rag.index import DocumentIndex, EmbeddingModelMismatch
 from llm_agent_magic.tools.rag.keywords import identifiers
 from llm_agent_magic.tools.rag.library import CollectionError, forget, learn, list_collections
-from llm_agent_magic.tools.rag.vectors import VectorStore
+from llm_agent_magic.tools.rag.vectors import Approximate, VectorStore
 
 IDENTIFIER_TEXT = "ERR_4012: breaker tripped, replace fuse F7."
 
@@ -212,30 +212,84 @@ def recall_at(k: int, exact: VectorStore, approx: VectorStore, queries: np.ndarr
     return found / (k * len(queries))
 
 
+SMALL_GRAPH = Approximate(m=16, ef_construction=40, ef_search=64, threads=1)
+
+
 def test_the_approximate_index_keeps_recall_against_flat_as_it_grows_and_shrinks():
     vectors, _ = synthetic_vectors(6000, 128)
     ids = np.arange(len(vectors))
     flat = VectorStore(128, approximate_above=10**9)
-    approx = VectorStore(128, approximate_above=3000, nprobe=16)
+    approx = VectorStore(128, approximate_above=3000, approximate=SMALL_GRAPH)
     flat.add(ids[:4000], vectors[:4000])
     approx.add(ids[:4000], vectors[:4000])
-    assert flat.kind == "flat" and approx.kind == "ivf" and approx.trained_at == 4000
+    assert flat.kind == "flat" and approx.kind == "hnsw" and approx.ntotal == 4000
     queries = vectors[::50] + 0.01
     assert recall_at(4, flat, approx, queries) >= 0.95
-    # Incremental: more vectors go into the trained lists, removed ones come out; nothing is retrained.
+    # Incremental: more vectors are linked into the graph, removed ones become tombstones (no rebuild yet).
     flat.add(ids[4000:], vectors[4000:])
     approx.add(ids[4000:], vectors[4000:])
     flat.remove(list(range(0, 1000)))
     approx.remove(list(range(0, 1000)))
-    assert approx.kind == "ivf" and approx.trained_at == 4000 and approx.ntotal == 5000
+    assert approx.kind == "hnsw" and approx.ntotal == 5000 and approx.dead == 1000
     assert recall_at(4, flat, approx, queries) >= 0.95
-    assert all(i >= 1000 for q in queries[:5] for i, _ in approx.search(q[None, :], 4))
-    # Saved and read back, it is the same index.
-    again = VectorStore.from_bytes(approx.to_bytes(), approximate_above=3000, nprobe=16, trained_at=approx.trained_at)
-    assert again.kind == "ivf" and again.search(queries[:1], 4) == approx.search(queries[:1], 4)
+    removed_ones = vectors[:1000:40]  # asked for exactly, a removed vector is not found: its neighbours are
+    assert all(i >= 1000 for q in removed_ones for i, _ in approx.search(q[None, :], 4))
+    assert all(i >= 1000 for q in removed_ones for i, _ in approx.search(q[None, :], 50))
+    # Saved and read back, it is the same index, tombstones included.
+    again = VectorStore.from_bytes(approx.to_bytes(), approximate_above=3000, approximate=SMALL_GRAPH)
+    assert again.kind == "hnsw" and again.ntotal == 5000 and again.dead == 1000
+    assert again.search(queries[:3], 4) == approx.search(queries[:3], 4)
+    assert sorted(again.everything()[0].tolist()) == list(range(1000, 6000))
+    # A removal read back from disk works on the copy too.
+    again.remove([1000, 1001])
+    assert again.ntotal == 4998 and {1000, 1001}.isdisjoint(i for i, _ in again.search(vectors[1000:1001], 10))
+    # A quarter of the graph dead: rebuilt from the live vectors, with no tombstones left.
+    approx.remove(list(range(1000, 1600)))
+    assert approx.kind == "hnsw" and approx.dead == 0 and approx.ntotal == 4400
+    flat.remove(list(range(1000, 1600)))
+    assert recall_at(4, flat, approx, queries) >= 0.95
+    assert sorted(approx.everything()[0].tolist()) == list(range(1600, 6000))
     # Shrunk under half the threshold: exact again.
-    approx.remove(list(range(1000, 4600)))
-    assert approx.kind == "flat" and approx.ntotal == 1400
+    approx.remove(list(range(1600, 4600)))
+    assert approx.kind == "flat" and approx.ntotal == 1400 and approx.dead == 0
+    assert sorted(approx.everything()[0].tolist()) == list(range(4600, 6000))
+
+
+def test_the_search_parameter_trades_recall_for_work():
+    vectors, _ = synthetic_vectors(4000, 128, seed=3)
+    flat = VectorStore(128, approximate_above=10**9)
+    approx = VectorStore(128, approximate_above=1000, approximate=SMALL_GRAPH)
+    for store in (flat, approx):
+        store.add(np.arange(len(vectors)), vectors)
+    queries = vectors[::40] + 0.01
+
+    def recall(ef: int) -> float:
+        found = 0
+        for q in queries:
+            truth = {i for i, _ in flat.search(q[None, :], 4)}
+            found += len(truth & {i for i, _ in approx.search(q[None, :], 4, ef_search=ef)})
+        return found / (4 * len(queries))
+
+    assert recall(4) < recall(256) and recall(256) >= 0.95
+
+
+def test_an_ivf_index_saved_before_hnsw_is_read_into_the_new_index():
+    import faiss
+
+    vectors, _ = synthetic_vectors(3000, 64)
+    quantizer = faiss.IndexFlatIP(64)
+    ivf = faiss.IndexIVFScalarQuantizer(quantizer, 64, 16, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
+    ivf.by_residual = False
+    ivf.train(vectors)
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+    ivf.add_with_ids(vectors, np.arange(100, 3100))
+    data = faiss.serialize_index(ivf).tobytes()
+    store = VectorStore.from_bytes(data, approximate_above=2000, approximate=SMALL_GRAPH)
+    assert store.kind == "hnsw" and store.ntotal == 3000
+    assert sorted(store.everything()[0].tolist()) == list(range(100, 3100))
+    assert store.search(vectors[7:8], 1)[0][0] == 107
+    small = VectorStore.from_bytes(data, approximate_above=10_000)
+    assert small.kind == "flat" and small.ntotal == 3000
 
 
 async def test_a_collection_switches_to_the_approximate_index_above_the_configured_size(tmp_path, llm):
@@ -246,12 +300,20 @@ async def test_a_collection_switches_to_the_approximate_index_above_the_configur
     tools = ToolsConfig(rag_approximate_above=40)
     result = await learn([docs], llm, collection="many", tools=tools, paths=llm.paths)
     (info,) = list_collections(llm.paths)
-    assert result.chunks == 60 and info.index == "ivf"
+    assert result.chunks == 60 and info.index == "hnsw"
     index = DocumentIndex.for_collection("many", llm, approximate_above=40)
-    assert index.index_kind == "ivf"
+    assert index.index_kind == "hnsw"
     assert (await index.search("what is item17 about", 1))[0].name == "d17.txt"
     index.close()
-    forget([docs / f"d{n}.txt" for n in range(45)], collection="many", tools=tools, paths=llm.paths)
+    # Forgotten files leave the graph as tombstones: never found again, here or read back from disk.
+    forget([docs / f"d{n}.txt" for n in range(10)], collection="many", tools=tools, paths=llm.paths)
+    index = DocumentIndex.for_collection("many", llm, approximate_above=40)
+    assert index.index_kind == "hnsw" and len(index) == 50 and index._vectors is not None
+    assert index._vectors.dead == 10 and index._vectors.ntotal == 50
+    hits = await index.search("what is item7 about", 50, mode="vector")
+    assert len(hits) == 50 and {h.name for h in hits} == {f"d{n}.txt" for n in range(10, 60)}
+    index.close()
+    forget([docs / f"d{n}.txt" for n in range(10, 45)], collection="many", tools=tools, paths=llm.paths)
     assert list_collections(llm.paths)[0].index == "flat"
 
 

@@ -41,7 +41,7 @@ from .chunking import chunk_text
 from .fusion import fuse
 from .keywords import KEYWORDS_FILE, KeywordIndex, identifiers
 from .loaders import SUPPORTED_SUFFIXES, load_document
-from .vectors import VectorStore
+from .vectors import Approximate, VectorStore
 
 if TYPE_CHECKING:
     from ...llm import LLMClient
@@ -172,7 +172,7 @@ class DocumentIndex:
         max_file_bytes: int | None = None,
         confined_roots: Iterable[str | os.PathLike[str]] = (),
         approximate_above: int = 20_000,
-        nprobe: int = 64,
+        approximate: Approximate | None = None,
         on_model_change: str = "refuse",
         kind: str = "session",
     ):
@@ -186,7 +186,7 @@ class DocumentIndex:
         self.chunk_size = chunk_size
         self.chunk_overlap = max(0, min(chunk_overlap, chunk_size // 2))
         self.max_file_bytes = max_file_bytes
-        self.approximate_above, self.nprobe = approximate_above, nprobe
+        self.approximate_above, self.approximate = approximate_above, approximate or Approximate()
         self.on_model_change = on_model_change
         #: "learned" (documents added and removed on purpose: learn, forget) or "session" (rag_search's own).
         self.kind = kind
@@ -401,7 +401,7 @@ class DocumentIndex:
         ids = np.arange(next_id, next_id + len(new_chunks), dtype="int64")
         dim = int(vectors.shape[1]) if len(new_chunks) else self._dim
         if self._vectors is None and dim:
-            self._vectors = VectorStore(dim, approximate_above=self.approximate_above, nprobe=self.nprobe)
+            self._vectors = VectorStore(dim, approximate_above=self.approximate_above, approximate=self.approximate)
         if self._vectors is not None:
             self._vectors.remove(gone)
             self._vectors.add(ids, vectors)
@@ -448,12 +448,16 @@ class DocumentIndex:
         candidates = max(MIN_CANDIDATES, CANDIDATES_PER_HIT * top_k)
         store = self._vectors
 
-        def both() -> tuple[list[tuple[int, float]], list[int]]:  # one hop to a worker thread, not two
-            by_vector = store.search(vector, candidates) if mode != "keyword" else []
-            by_keyword = self._keywords.search(query, candidates) if mode != "vector" else []
-            return by_vector, [i for i in by_keyword if i in self._chunks]
+        async def nothing() -> list[Any]:
+            return []
 
-        by_vector, by_keyword = await asyncio.to_thread(both)
+        # Two worker threads at once: faiss and sqlite3 both let go of the GIL, so the keyword search
+        # costs no time beside the vector one when a second core is free.
+        by_vector, by_keyword = await asyncio.gather(
+            asyncio.to_thread(store.search, vector, candidates) if mode != "keyword" else nothing(),
+            asyncio.to_thread(self._keywords.search, query, candidates) if mode != "vector" else nothing(),
+        )
+        by_keyword = [i for i in by_keyword if i in self._chunks]
         idents = identifiers(query) if mode == "hybrid" else []
         ranked = fuse(by_vector, by_keyword, idents, lambda i: str(self._chunks[i]["text"]))
         hits = []
@@ -484,7 +488,7 @@ class DocumentIndex:
             settings = record.get("settings", {})
             vectors = (
                 VectorStore.from_bytes((self.folder / INDEX_FILE).read_bytes(), approximate_above=self.approximate_above,
-                                       nprobe=self.nprobe, trained_at=int(settings.get("trained_at", 0)))
+                                       approximate=self.approximate)
                 if chunks else None
             )
         except (OSError, ValueError, RuntimeError, AttributeError):
@@ -507,7 +511,6 @@ class DocumentIndex:
         self._settings.update(kind=self.kind, index=self.index_kind)
         if self._vectors is not None and self._chunks:
             atomic.write_bytes(self.folder / INDEX_FILE, self._vectors.to_bytes(), fsync=True)
-            self._settings["trained_at"] = self._vectors.trained_at
         else:
             (self.folder / INDEX_FILE).unlink(missing_ok=True)
         atomic.write_bytes(

@@ -27,6 +27,7 @@ from ...config import PathsConfig, ToolsConfig
 from ...exceptions import LLMAgentError
 from .index import HASHES_FILE, DocumentIndex, IndexReport, Progress, collection_folder, safe_name
 from .loaders import is_document
+from .vectors import Approximate
 
 if TYPE_CHECKING:
     from ...llm import LLMClient
@@ -48,7 +49,7 @@ class CollectionInfo:
     files: int
     chunks: int
     embedding_model: str
-    #: "flat" (exact) or "ivf" (approximate, above ToolsConfig.rag_approximate_above chunks).
+    #: "flat" (exact) or "hnsw" (approximate, above ToolsConfig.rag_approximate_above chunks).
     index: str
     size_bytes: int
     updated_at: float | None
@@ -148,7 +149,7 @@ def open_collection(name: str, llm: LLMClient | None, tools: ToolsConfig, paths:
     return DocumentIndex(
         collection_folder(name, paths), llm, chunk_size=tools.rag_chunk_size, chunk_overlap=tools.rag_chunk_overlap,
         max_file_bytes=int(tools.rag_max_file_mb * 1e6), approximate_above=tools.rag_approximate_above,
-        nprobe=tools.rag_nprobe, kind="learned",
+        approximate=Approximate.from_config(tools), kind="learned",
     )
 
 

@@ -20,6 +20,7 @@ from ..base import Tool, ToolContext, ToolInput, ToolResult
 from .index import HASHES_FILE, DocumentIndex, EmbeddingModelMismatch, SearchHit, collection_folder
 from .library import list_collections, open_collection
 from .loaders import SUPPORTED_SUFFIXES, is_document
+from .vectors import Approximate
 
 #: Most files one collection takes from a folder tree (a home folder given by mistake must not hang the run).
 MAX_FILES = 500
@@ -137,7 +138,7 @@ class RagSearchTool(Tool):
             max_file_bytes=int(self.config.rag_max_file_mb * 1e6),
             confined_roots=[w for w in [self._workspace(ctx)] if w is not None],
             approximate_above=self.config.rag_approximate_above,
-            nprobe=self.config.rag_nprobe,
+            approximate=Approximate.from_config(self.config),
             on_model_change="rebuild",  # nobody curates it: it is re-made from the session's files
         )
 
