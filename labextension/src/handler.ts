@@ -60,6 +60,32 @@ export interface IRunMessage {
   notebook_path: string;
 }
 
+export interface ICollections {
+  collections: { name: string; files: number; chunks: number }[];
+  default: string;
+}
+
+export interface ILearnResult {
+  collection: string;
+  files: number;
+  chunks: number;
+  added: string[];
+  changed: string[];
+  unchanged: string[];
+  removed: string[];
+  skipped: Record<string, string>;
+  embedded_chunks: number;
+}
+
+export interface IForgetResult {
+  collection: string;
+  removed: string[];
+  not_found: string[];
+  files: number;
+  chunks: number;
+  deleted: boolean;
+}
+
 /** A server answer that was not 2xx, with the message the server wrote for a person. */
 export class AgentAPIError extends Error {
   constructor(
@@ -154,6 +180,27 @@ export class AgentAPI {
       `?name=${encodeURIComponent(name)}`
     );
     return reply.files[0]?.name ?? name;
+  }
+
+  /** The retrieval collections, and the one `/learn` and `/forget` use when none is named. */
+  collections(): Promise<ICollections> {
+    return this.request<ICollections>(['collections']);
+  }
+
+  /** Embed files and folders (paths under the server's root folder) into a collection. */
+  learn(collection: string, paths: string[]): Promise<ILearnResult> {
+    return this.request<ILearnResult>(['collections', encodeURIComponent(collection), 'learn'], {
+      method: 'POST',
+      body: JSON.stringify({ paths })
+    });
+  }
+
+  /** Forget files (every file under a folder) of a collection, or the whole collection. */
+  forget(collection: string, paths: string[], everything: boolean): Promise<IForgetResult> {
+    return this.request<IForgetResult>(['collections', encodeURIComponent(collection), 'forget'], {
+      method: 'POST',
+      body: JSON.stringify(everything ? { all: true } : { paths })
+    });
   }
 
   /** The session's WebSocket; `resume` asks for the events of a run after a seq it already has. */

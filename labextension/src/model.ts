@@ -222,6 +222,11 @@ export class AgentModel {
     if (!request) {
       return false;
     }
+    const command = parseCollectionCommand(request);
+    if (command) {
+      void this.runCollectionCommand(request, command);
+      return true;
+    }
     if (this.running) {
       this.error = 'A run is still going in this session: stop it or wait for it to finish.';
       this.emit();
@@ -254,6 +259,47 @@ export class AgentModel {
     this._socket.send(JSON.stringify(message));
     this.emit();
     return true;
+  }
+
+  /** `/learn` and `/forget`: the collections routes, answered in the chat as a note (no agent run). */
+  async runCollectionCommand(text: string, command: ICollectionCommand): Promise<void> {
+    if ('error' in command) {
+      this.items.push({ kind: 'note', text: command.error, state: 'error' });
+      this.emit();
+      return;
+    }
+    this.items.push({ kind: 'user', text, files: [] });
+    const note: ChatItem = { kind: 'note', text: '', state: 'working' };
+    this.items.push(note);
+    this.error = '';
+    try {
+      const collection = command.collection || (await this.api.collections()).default;
+      if (command.verb === 'learn') {
+        note.text = `Learning ${command.paths.join(', ')} into the collection ${collection}…`;
+        this.emit();
+        const result = await this.api.learn(collection, command.paths);
+        const skipped = Object.entries(result.skipped).map(([path, why]) => `${path} (${why})`);
+        note.text =
+          `Learned into ${result.collection}: ${result.added.length} added, ${result.changed.length} changed, ` +
+          `${result.unchanged.length} unchanged, ${result.removed.length} removed (${result.embedded_chunks} chunks embedded); ` +
+          `it now holds ${result.files} files, ${result.chunks} chunks.` +
+          (skipped.length ? ` Skipped: ${skipped.join('; ')}.` : '');
+      } else {
+        note.text = `Forgetting ${command.all ? 'everything' : command.paths.join(', ')} in ${collection}…`;
+        this.emit();
+        const result = await this.api.forget(collection, command.paths, command.all);
+        note.text = result.deleted
+          ? `Deleted the collection ${result.collection}.`
+          : `Forgot ${result.removed.length} files of ${result.collection}; it now holds ${result.files} files, ` +
+            `${result.chunks} chunks.` +
+            (result.not_found.length ? ` Not in it: ${result.not_found.join(', ')}.` : '');
+      }
+      note.state = 'ok';
+    } catch (error) {
+      note.text = error instanceof Error ? error.message : String(error);
+      note.state = 'error';
+    }
+    this.emit();
   }
 
   stop(): void {
@@ -444,3 +490,41 @@ export class AgentModel {
 
 /** How many of a session's latest runs the history reads back in full (older ones show their answer). */
 const HISTORY_RUNS = 30;
+
+type ICollectionCommand =
+  | { verb: 'learn' | 'forget'; paths: string[]; collection: string; all: boolean }
+  | { error: string };
+
+const USAGE =
+  'Use /learn PATH... [--collection NAME] or /forget PATH... | --all [--collection NAME] ' +
+  '(paths under the folder Jupyter serves).';
+
+/** `/learn docs/ notes.md --collection papers`, `/forget --all`: null when the text is not such a command. */
+export function parseCollectionCommand(text: string): ICollectionCommand | null {
+  const words = text.split(/\s+/);
+  const verb = words[0] === '/learn' ? 'learn' : words[0] === '/forget' ? 'forget' : null;
+  if (!verb) {
+    return null;
+  }
+  const paths: string[] = [];
+  let collection = '';
+  let all = false;
+  for (let i = 1; i < words.length; i++) {
+    if (words[i] === '--collection') {
+      collection = words[++i] ?? '';
+      if (!collection) {
+        return { error: `--collection needs a name. ${USAGE}` };
+      }
+    } else if (words[i] === '--all' && verb === 'forget') {
+      all = true;
+    } else if (words[i].startsWith('--')) {
+      return { error: `Unknown option ${words[i]}. ${USAGE}` };
+    } else {
+      paths.push(words[i]);
+    }
+  }
+  if (!paths.length && !all) {
+    return { error: `/${verb} needs at least one path. ${USAGE}` };
+  }
+  return { verb, paths, collection, all };
+}

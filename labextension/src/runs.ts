@@ -49,7 +49,10 @@ export interface IRunView {
   insert: 'none' | 'ask' | 'inserted' | 'declined';
 }
 
-export type ChatItem = { kind: 'user'; text: string; files: string[] } | { kind: 'run'; run: IRunView };
+export type ChatItem =
+  | { kind: 'user'; text: string; files: string[] }
+  | { kind: 'run'; run: IRunView }
+  | { kind: 'note'; text: string; state: 'working' | 'ok' | 'error' };
 
 const str = (value: unknown, fallback = ''): string => (typeof value === 'string' ? value : fallback);
 const num = (value: unknown, fallback = 0): number => (typeof value === 'number' && isFinite(value) ? value : fallback);

@@ -181,6 +181,9 @@ function Item(props: { item: ChatItem; model: AgentModel; rendermime: IRenderMim
       </div>
     );
   }
+  if (item.kind === 'note') {
+    return <div className={`lam-note lam-note-${item.state}`}>{item.text}</div>;
+  }
   return <RunView run={item.run} model={props.model} rendermime={props.rendermime} />;
 }
 

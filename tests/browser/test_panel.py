@@ -349,6 +349,30 @@ def test_a_file_dragged_from_the_file_browser_is_attached(page, lab):
     assert (workspace(lab, session) / "sales.csv").read_text() == CSV  # uploaded into that chat's workspace
 
 
+def test_learn_and_forget_from_the_message_box(page, lab):
+    browser_lab.open_panel(page)
+    docs = lab.root / "handbook"
+    docs.mkdir()
+    (docs / "refunds.md").write_text("Refunds are paid within 14 days of the request, code RF-2291.\n")
+    (docs / "travel.md").write_text("Travel is booked through the office; trains under four hours.\n")
+    note = f"{PANEL} .lam-note"
+    browser_lab.send(page, "/learn")
+    page.wait_for_selector(f"{note}-error:has-text('needs at least one path')", timeout=30_000)
+    browser_lab.send(page, "/learn handbook --collection policies")
+    done = page.locator(f"{note}-ok:has-text('Learned into policies')")
+    done.wait_for(timeout=120_000)
+    assert "2 added" in done.inner_text() and "2 files" in done.inner_text()
+    assert (lab.data_root / "rag" / "policies").is_dir()  # the collection exists on disk, embedded
+    learned = lab.api("/llm-agent/api/collections/policies")
+    assert learned["files"] == 2 and learned["chunks"] >= 2
+    browser_lab.send(page, "/forget handbook/travel.md --collection policies")
+    page.wait_for_selector(f"{note}-ok:has-text('Forgot 1 files of policies')", timeout=60_000)
+    assert lab.api("/llm-agent/api/collections/policies")["files"] == 1
+    browser_lab.send(page, "/forget --all --collection policies")
+    page.wait_for_selector(f"{note}-ok:has-text('Deleted the collection policies')", timeout=60_000)
+    assert not (lab.data_root / "rag" / "policies").exists()
+
+
 def test_dark_theme_screenshot(page):
     page.evaluate("() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})")
     page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=30_000)
