@@ -51,17 +51,23 @@ def _new_cell_id() -> str:
 
 
 @dataclass
-class Event:
-    """Base of every event. ``run_id`` and ``ts`` are keyword-only so subclasses keep positional fields."""
+class WireMessage:
+    """What goes over the wire, either way (events here, requests in ``run_requests``): a ``type`` and fields."""
 
     type: ClassVar[str] = ""
 
+    def to_dict(self) -> dict[str, Any]:
+        """The wire format: ``{"type": ..., <fields>}``."""
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+
+@dataclass
+class Event(WireMessage):
+    """Base of every event, ``{"type", "run_id", "ts", <fields>}`` on the wire. ``run_id`` and ``ts`` are
+    keyword-only so subclasses keep positional fields."""
+
     run_id: str = field(default="", kw_only=True)
     ts: float = field(default_factory=time.time, kw_only=True)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The wire format: ``{"type": ..., "run_id": ..., "ts": ..., <fields>}``."""
-        return {"type": self.type, **dataclasses.asdict(self)}
 
 
 @dataclass

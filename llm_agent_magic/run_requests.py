@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from .events import WireMessage
 from .exceptions import LLMAgentError
 
 #: What users may type for a mode, and the mode it means.
@@ -25,11 +26,8 @@ class BadRequest(LLMAgentError, ValueError):
 
 
 @dataclass
-class _Request:
-    type: ClassVar[str] = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"type": self.type, **dataclasses.asdict(self)}
+class _Request(WireMessage):
+    """Base of the requests front ends send."""
 
 
 @dataclass
