@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 
 Parts = AsyncIterator[ollama.ChatResponse]
 
+#: Seconds of streamed pieces after which a stream lets the other tasks of its event loop run.
+YIELD_AFTER = 0.0005
+
 
 class _Received:
     """What a stream has brought so far, across attempts: visible text, thinking, the closing part."""
@@ -123,13 +126,17 @@ class ChatStream:
             try:
                 if first:
                     yield first
+                turn = time.perf_counter()
                 async for part in parts:
                     piece = received.take(part)
                     if piece:
                         yield piece
-                        # A burst (a fast model, a buffered read) arrives without the stream ever waiting on the
-                        # socket: give other tasks of the loop (other runs, new requests) a turn between pieces.
-                        await asyncio.sleep(0)
+                        # A burst (a fast model, a buffered read) arrives without the stream waiting on the
+                        # socket, so it would keep the loop from other tasks (other runs, new requests) until it
+                        # ends: after YIELD_AFTER seconds of pieces, give them a turn.
+                        if time.perf_counter() - turn > YIELD_AFTER:
+                            await asyncio.sleep(0)
+                            turn = time.perf_counter()
             except Exception as exc:
                 llm._raise_translated(exc, self._model, self._purpose, record.attempts)
             finally:
