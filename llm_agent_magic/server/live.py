@@ -82,11 +82,9 @@ class LiveRun:
                 batch = self.events[index:]
                 index += len(batch)
                 yield batch
-            if self.done:
-                if index >= len(self.events):
-                    return
-                continue
-            if index >= len(self.events):
+            elif self.done:
+                return
+            else:
                 await more.wait()
 
 
