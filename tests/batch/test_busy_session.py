@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+from agent_helpers import coder_script
 from batch_helpers import agent_outputs, read, write_notebook
 from cli_helpers import OUR_ENV
 
@@ -29,17 +30,6 @@ HOLD_CODE = (
     "print('first done', os.path.exists('release'))"
 )
 AFTER_CODE = "import os\nprint('second done', os.path.exists('release'))"
-
-
-def script(code: str, answer: str) -> dict:
-    return {"rules": [
-        {"purpose": "react", "match": "Observation from python_coder",
-         "reply": {"thought": "ok", "action": "finish", "action_input": answer}},
-        {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "run it"}},
-        {"purpose": "code", "reply": f"```python\n{code}\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": answer},
-    ]}
 
 
 def start_run(notebook: str, *args: str, cwd: Path, host: str, data_root: Path) -> subprocess.Popen:
@@ -77,7 +67,7 @@ def finish_first(first: subprocess.Popen, workspace: Path, folder: Path) -> None
 
 def test_a_second_run_on_a_busy_session_is_refused_naming_the_holder(notebooks: Path, data_root: Path) -> None:
     workspace = data_root / "sessions" / "shared" / "workspace"
-    with FakeOllama(script(HOLD_CODE, "held")) as one, FakeOllama(script(AFTER_CODE, "used")) as two:
+    with FakeOllama(coder_script(HOLD_CODE, "held")) as one, FakeOllama(coder_script(AFTER_CODE, "used")) as two:
         first = start_run("a.ipynb", cwd=notebooks, host=one.url, data_root=data_root)
         try:
             wait_for(workspace / "started", first)
@@ -98,7 +88,7 @@ def test_a_second_run_on_a_busy_session_is_refused_naming_the_holder(notebooks: 
 
 def test_a_second_run_waits_for_the_session_then_runs(notebooks: Path, data_root: Path) -> None:
     workspace = data_root / "sessions" / "shared" / "workspace"
-    with FakeOllama(script(HOLD_CODE, "held")) as one, FakeOllama(script(AFTER_CODE, "used")) as two:
+    with FakeOllama(coder_script(HOLD_CODE, "held")) as one, FakeOllama(coder_script(AFTER_CODE, "used")) as two:
         first = start_run("a.ipynb", cwd=notebooks, host=one.url, data_root=data_root)
         try:
             wait_for(workspace / "started", first)

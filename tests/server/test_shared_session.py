@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from agent_helpers import coder_script
 from cli_helpers import OUR_ENV
 from conftest import receive, scenario
 
@@ -62,17 +63,6 @@ asyncio.run(lock.acquire("batch", 0))
 print("LOCKED", flush=True)
 time.sleep(600)
 """
-
-
-def coder_script(code: str, answer: str) -> dict:
-    return {"rules": [
-        {"purpose": "react", "match": "Observation from python_coder",
-         "reply": {"thought": "ok", "action": "finish", "action_input": answer}},
-        {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "run it"}},
-        {"purpose": "code", "reply": f"```python\n{code}\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": answer},
-    ]}
 
 
 @pytest.fixture
