@@ -51,7 +51,7 @@ class RunRequest(_Request):
     def __post_init__(self) -> None:
         if not isinstance(self.request, str) or not self.request.strip():
             raise BadRequest("The request is empty: say what you want the agent to do.")
-        if self.mode not in MODE_ALIASES:
+        if not isinstance(self.mode, str) or self.mode not in MODE_ALIASES:
             raise BadRequest(f"Unknown mode {self.mode!r}; use one of {', '.join(MODE_ALIASES)}.")
         if self.model is not None and (not isinstance(self.model, str) or not self.model.strip()):
             raise BadRequest("The model must be a model name such as 'qwen3:8b', or left out.")
@@ -59,6 +59,10 @@ class RunRequest(_Request):
             raise BadRequest("files must be a list of file names.")
         if self.approval is not None and not isinstance(self.approval, bool):
             raise BadRequest("approval must be true, false or left out (the session's setting).")
+        if not isinstance(self.dry_run, bool):
+            raise BadRequest("dry_run must be true or false.")
+        if not isinstance(self.notebook_path, str) or not isinstance(self.origin, str):
+            raise BadRequest("notebook_path and origin must be strings, or left out.")
 
     @property
     def resolved_mode(self) -> str:
@@ -70,6 +74,11 @@ class RunRequest(_Request):
 class StopRequest(_Request):
     type: ClassVar[str] = "stop"
     run_id: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.run_id, str):
+            raise BadRequest("A stop names the run_id (a string) of the run to stop, or leaves it out for the "
+                             "session's current run.")
 
 
 @dataclass
@@ -83,7 +92,7 @@ class ApprovalReply(_Request):
     source: str = ""
 
     def __post_init__(self) -> None:
-        if self.action not in APPROVAL_ACTIONS:
+        if not isinstance(self.action, str) or self.action not in APPROVAL_ACTIONS:
             raise BadRequest(f"Unknown approval action {self.action!r}; use one of {', '.join(APPROVAL_ACTIONS)}.")
         if not isinstance(self.run_id, str) or not isinstance(self.cell_id, str) or not self.run_id or not self.cell_id:
             raise BadRequest("An approval names the run_id and cell_id of its approval_requested event.")

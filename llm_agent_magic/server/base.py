@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
@@ -15,8 +17,10 @@ from ..agents.manager import SessionManager
 from ..config import LLMConfig, PathsConfig, SandboxConfig
 from ..exceptions import LLMError
 from ..llm import LLMClient
+from ..run_requests import BadRequest
 from ..store import ConversationStore
 from .live import RunHub
+from .parsing import MAX_WHOLE, TooLarge, parse_json_object, whole_number
 
 AUTH_RESOURCE = "llm-agent"
 T = TypeVar("T")
@@ -29,15 +33,22 @@ def fail(status: int, message: str) -> NoReturn:
 
 
 def json_body(handler: web.RequestHandler) -> dict[str, Any]:
-    """The request's JSON object, or a 400 saying what is wrong with it."""
-    raw = handler.request.body or b"{}"
+    """The request's JSON object (bounded in size and depth), or a 400 (413) saying what is wrong with it."""
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        fail(400, f"The request body is not valid JSON: {exc}")
-    if not isinstance(data, dict):
-        fail(400, "The request body must be a JSON object.")
-    return data
+        return parse_json_object(handler.request.body or b"{}")
+    except TooLarge as exc:
+        fail(413, str(exc))
+    except BadRequest as exc:
+        fail(400, str(exc))
+
+
+def query_number(handler: web.RequestHandler, name: str, default: int, *, high: int = MAX_WHOLE,
+                 meaning: str = "") -> int:
+    """The query argument ``name`` as a whole number in ``0..high`` (``default`` when absent), else a 400."""
+    try:
+        return whole_number(handler.get_argument(name, ""), name, default=default, high=high, meaning=meaning)
+    except BadRequest as exc:
+        fail(400, str(exc))
 
 
 class AgentHandlerMixin(ExtensionHandlerMixin):
@@ -69,6 +80,13 @@ class AgentHandlerMixin(ExtensionHandlerMixin):
             fail(502, str(exc))
         finally:
             await client.aclose()
+
+    @property
+    def root_dir(self) -> Path:
+        """The server's root folder (as its file browser shows it), links resolved."""
+        server = getattr(self.app, "serverapp", None)
+        root = getattr(server, "root_dir", "") or os.path.expanduser(self.settings.get("server_root_dir") or "")
+        return Path(os.path.realpath(root or os.getcwd()))
 
     def configs(self) -> tuple[LLMConfig, SandboxConfig, PathsConfig]:
         llm, sandbox, _, paths = self.manager.effective()

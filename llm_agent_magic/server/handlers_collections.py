@@ -29,9 +29,7 @@ class CollectionsBase(AgentAPIHandler):
         return ToolsConfig(config=self.manager.config())
 
     def root(self) -> Path:
-        server = getattr(self.app, "serverapp", None)
-        root = getattr(server, "root_dir", "") or os.path.expanduser(self.settings.get("server_root_dir") or "")
-        return Path(os.path.realpath(root or os.getcwd()))
+        return self.root_dir
 
     def paths_in_body(self, data: dict[str, Any], *, required: bool) -> list[str]:
         raw = data.get("paths", [])

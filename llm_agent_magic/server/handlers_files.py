@@ -9,7 +9,7 @@ from jupyter_server.auth.decorator import authorized
 
 from ..exceptions import LLMAgentError, SessionBusy
 from ..sandbox.inside.confined import write_confined
-from .base import AgentAPIHandler, fail
+from .base import AgentAPIHandler, fail, query_number
 from .preview import preview
 from .uploads import BadName, check_name, workspace
 
@@ -81,10 +81,7 @@ class VariableHandler(AgentAPIHandler):
     @authorized
     async def get(self, session_id: str, name: str) -> None:
         """``?rows=N`` (at most the extension's ``preview_rows``): the snapshot's first rows as JSON and HTML."""
-        raw = self.get_argument("rows", "")
-        if raw and not raw.isdigit():
-            fail(400, f"rows must be a whole number, not {raw!r}.")
-        rows = min(int(raw) if raw else self.app.preview_rows, self.app.preview_rows)
+        rows = min(query_number(self, "rows", self.app.preview_rows), self.app.preview_rows)
         try:
             value = await self.manager.pull(session_id, name, wait=0)  # busy: the snapshot as it is on disk
         except KeyError as exc:

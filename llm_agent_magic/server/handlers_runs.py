@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from typing import Any
 
 import tornado.web
@@ -28,29 +29,34 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 from ..exceptions import NotWaitingForApproval
 from ..run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
 from ..store import RunNotFound
-from .base import AgentAPIHandler, AgentHandlerMixin, fail
+from .base import AgentAPIHandler, AgentHandlerMixin, fail, query_number
 from .live import LiveRun, RunRefused
+from .parsing import parse_json, whole_number
 from .uploads import BadName, attached
+
+_log = logging.getLogger(__name__)
 
 
 def _after(raw: Any) -> int:
-    try:
-        after = int(raw or 0)
-    except (TypeError, ValueError):
-        raise BadRequest(f"after must be a whole number (the last seq you received), not {raw!r}.") from None
-    if after < 0:
-        raise BadRequest("after must be 0 or more.")
-    return after
+    return whole_number(raw, "after", default=0, meaning="the last seq you received")
 
 
-async def stored_events(handler: AgentHandlerMixin, run_id: str, after: int) -> tuple[list[dict[str, Any]], str]:
-    """The stored events of a run this server does not hold in memory, numbered from 1; and its status."""
+async def stored_events(handler: AgentHandlerMixin, run_id: str, after: int,
+                        session_id: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """The stored events of a run this server does not hold in memory, numbered from 1; and its status.
+    With ``session_id``, a run of another session is refused (``BadRequest``)."""
     def read(store: Any) -> tuple[list[dict[str, Any]], str]:
+        run = store.get_run(run_id)
+        if session_id is not None and run.session_id != session_id:
+            raise BadRequest(another_session(run_id, "follow"))
         events = store.run_events(run_id)
-        status = store.get_run(run_id).status
-        return [{**e, "seq": i} for i, e in enumerate(events, 1) if i > after], status
+        return [{**e, "seq": i} for i, e in enumerate(events, 1) if i > after], run.status
 
     return await handler.in_store(read)
+
+
+def another_session(run_id: str, action: str) -> str:
+    return f"Run {run_id!r} belongs to another session; {action} it on that session's socket."
 
 
 class RunEventsHandler(AgentAPIHandler):
@@ -58,10 +64,7 @@ class RunEventsHandler(AgentAPIHandler):
     @authorized
     async def get(self, run_id: str) -> None:
         """``?after=N``: the events with ``seq > N``, the run's status, and whether it is still going here."""
-        try:
-            after = _after(self.get_argument("after", "0"))
-        except BadRequest as exc:
-            fail(400, str(exc))
+        after = query_number(self, "after", 0, meaning="the last seq you received")
         live = self.hub.find(run_id)
         if live is not None:
             events, status = [e for e in live.events if e["seq"] > after], live.status
@@ -109,12 +112,15 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
 
     async def on_message(self, raw: str | bytes) -> None:
         try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return self.refuse(f"A message is one JSON object; this one is not valid JSON: {exc}")
+            data = parse_json(raw, "This message")
+        except BadRequest as exc:
+            return self.refuse(f"A message is one JSON object. {exc}")
         try:
             if isinstance(data, dict) and data.get("type") == "resume":
-                return await self.resume(str(data.get("run_id") or ""), _after(data.get("after")))
+                run_id = data.get("run_id") or ""
+                if not isinstance(run_id, str):
+                    raise BadRequest("A resume's run_id is the id (a string) of the run to follow.")
+                return await self.resume(run_id, _after(data.get("after")))
             request = request_from_dict(data)
             if isinstance(request, RunRequest):
                 await self.start(request)
@@ -124,6 +130,10 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                 self.approve(request)
         except (BadRequest, BadName, RunRefused, NotWaitingForApproval) as exc:
             self.refuse(str(exc), request=data.get("type") if isinstance(data, dict) else None)
+        except Exception:  # a bug, not the client's mistake: the client hears of it, the socket stays open
+            _log.exception("message %.200r on the socket of session %s", raw, self.session_id)
+            self.refuse("The server failed to carry out this message (its log says why); the socket stays open.",
+                        request=data.get("type") if isinstance(data, dict) else None)
 
     async def start(self, request: RunRequest) -> None:
         if request.files:
@@ -132,9 +142,19 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
         live = await self.hub.start(self.session_id, request)
         self.follow(live, 0)
 
+    def own_run(self, run_id: str, action: str) -> LiveRun | None:
+        """The run ``run_id`` held here, if any; ``BadRequest`` when it is another session's: a socket
+        addresses the runs of its own session only (stop, approval, resume)."""
+        live = self.hub.find(run_id)
+        if live is not None and live.session_id != self.session_id:
+            raise BadRequest(another_session(run_id, action))
+        return live
+
     def stop(self, request: StopRequest) -> None:
         current = self.hub.current(self.session_id)
         run_id = request.run_id or (current.run_id if current else "")
+        if run_id:
+            self.own_run(run_id, "stop")
         if not run_id or not self.hub.stop(run_id):
             raise BadRequest(f"No run {run_id or 'of this session'} is running on this server; nothing to stop.")
         self.send({"type": "stopping", "run_id": run_id})
@@ -142,12 +162,10 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
     def approve(self, reply: ApprovalReply) -> None:
         """Pass Run / Edit / Skip to the cell of this session's run that waits for it; what follows (the cell
         sent again, its output, or a skipped cell_output) comes as the run's events."""
-        live = self.hub.find(reply.run_id)
+        live = self.own_run(reply.run_id, "answer")
         if live is None or live.done or live.finishing:
             raise BadRequest(f"Run {reply.run_id!r} is not running on this server, so it is not waiting for an "
                              f"approval of cell {reply.cell_id!r}.")
-        if live.session_id != self.session_id:
-            raise BadRequest(f"Run {reply.run_id!r} belongs to another session; answer it on that session's socket.")
         session = self.manager.find(self.session_id)
         if session is None:
             raise BadRequest(f"Run {reply.run_id!r} is not waiting for an approval of cell {reply.cell_id!r}.")
@@ -156,14 +174,12 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
     async def resume(self, run_id: str, after: int) -> None:
         if not run_id:
             raise BadRequest("A resume needs the run_id of the run to follow.")
-        live = self.hub.find(run_id)
+        live = self.own_run(run_id, "follow")
         if live is not None:
-            if live.session_id != self.session_id:
-                raise BadRequest(f"Run {run_id!r} belongs to another session.")
             self.follow(live, after)
             return
         try:
-            events, status = await stored_events(self, run_id, after)
+            events, status = await stored_events(self, run_id, after, self.session_id)
         except RunNotFound:
             raise BadRequest(f"There is no run {run_id!r}.") from None
         for event in events:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+from pathlib import Path
 from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..store import ConversationStore, Session, SessionNotFound
-from .base import AgentAPIHandler, fail, json_body
+from .base import AgentAPIHandler, fail, json_body, query_number
 from .status import diagnostics
 
 
@@ -96,12 +98,9 @@ class MessagesHandler(AgentAPIHandler):
     @authorized
     async def get(self, session_id: str) -> None:
         """``?limit=N`` (default all): the last N messages, oldest first."""
-        raw = self.get_argument("limit", "")
-        if raw and not raw.isdigit():
-            fail(400, f"limit must be a whole number, not {raw!r}.")
-        limit = int(raw) if raw else None
+        limit = query_number(self, "limit", -1, meaning="how many of the last messages; leave it out for all")
         try:
-            messages = await self.in_store(lambda store: store.recent_messages(session_id, limit))
+            messages = await self.in_store(lambda store: store.recent_messages(session_id, None if limit < 0 else limit))
         except SessionNotFound:
             fail(404, not_found(session_id))
         self.send_json({"session_id": session_id, "messages": [
@@ -129,13 +128,27 @@ class NotebookSessionHandler(AgentAPIHandler):
         The kernel's id is ``$JPY_SESSION_NAME``, which Jupyter Server sets when it starts the kernel of a
         notebook; asking the same function here gives the panel the very same id, whatever the root folder.
         """
-        path = self.get_argument("path", "").strip("/")
-        if not path or "\x00" in path:
-            fail(400, "Send ?path=<the notebook's path in the file browser>, such as ?path=work/sales.ipynb.")
+        path = self.contents_path(self.get_argument("path", ""))
         name = path.rsplit("/", 1)[-1]
         env = self.settings["session_manager"].get_kernel_env(path, name)
         self.send_json({"path": path, "session_id": env["JPY_SESSION_NAME"]})
 
+    def contents_path(self, raw: str) -> str:
+        """``raw`` as a path relative to the server's root folder, or a 400: no ``..``, and neither an absolute
+        path nor a link may lead out of the root (the session id names a notebook under it)."""
+        usage = "Send ?path=<the notebook's path in the file browser>, such as ?path=work/sales.ipynb."
+        if not raw.strip("/") or "\x00" in raw:
+            fail(400, usage)
+        if ".." in raw.replace("\\", "/").split("/"):
+            fail(400, f"{raw!r} holds '..'; {usage}")
+        root = self.root_dir
+        # The id is made from the path as given (as Jupyter makes the kernel's): links are resolved only to check.
+        relative = os.path.relpath(raw, root) if os.path.isabs(raw) else raw.strip("/")
+        full = Path(os.path.realpath(root / relative))
+        if full == root or not full.is_relative_to(root):
+            fail(400, f"{raw!r} is outside the server's root folder {root} (as an absolute path or through a link); "
+                      f"{usage}")
+        return relative
 
 class ModelsHandler(AgentAPIHandler):
     @tornado.web.authenticated

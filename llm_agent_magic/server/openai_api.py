@@ -37,7 +37,8 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(p["text"] for p in content
+                       if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
     return ""
 
 
@@ -99,8 +100,8 @@ class ChatCompletionsHandler(OpenAIHandler):
         if not users:
             raise BadRequest("messages holds no user message: the last user message is the request.")
         text = _text(messages[users[-1]].get("content"))
-        agent_type = str(body.get("agent_type") or "auto")
-        if agent_type not in MODE_ALIASES:
+        agent_type = body.get("agent_type") or "auto"
+        if not isinstance(agent_type, str) or agent_type not in MODE_ALIASES:
             raise BadRequest(f"Unknown agent_type {agent_type!r}; use auto, chat, react or plan.")
         given = body.get("session_id")
         if given is not None and (not isinstance(given, str) or not given):
@@ -114,8 +115,12 @@ class ChatCompletionsHandler(OpenAIHandler):
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise BadRequest("files must be a list of names uploaded through the files route.")
         model = body.get("model")
+        if model is not None and not isinstance(model, str):
+            raise BadRequest(f"model must be a model name (a string) such as {AGENT_MODEL!r}, or left out.")
+        if not isinstance(body.get("stream", False), (bool, type(None))):
+            raise BadRequest("stream must be true or false.")
         request = RunRequest(
-            text, mode=agent_type, model=None if model in (None, "", AGENT_MODEL) else str(model),
+            text, mode=agent_type, model=None if model in (None, "", AGENT_MODEL) else model,
             files=attached(session_id, files, self.manager.paths()), origin="openai",
             approval=False,  # an OpenAI client has no way to answer Run / Edit / Skip: never wait for one
         )
