@@ -58,6 +58,10 @@ class TransferError(OSError):
     """A file that could not be moved between this process and the kernel (the reason says why)."""
 
 
+class TooLargeToFetch(TransferError):
+    """A file of the kernel's that is (or grew, or turned out) larger than the bytes one fetch may take."""
+
+
 def bootstrap_code(policy: dict[str, Any]) -> str:
     """Code that turns a gateway's plain ipykernel into the session's sandbox (``entrypoint.boot_remote``).
 
@@ -110,6 +114,8 @@ class RemoteFiles:
         self._fetched: dict[str, tuple[int, int]] = {}
         #: Notes for the model about files that were not moved (too large, refused).
         self.notes: list[str] = []
+        #: Bytes of file data received from the kernel so far: what budgets count (never the sizes it claims).
+        self.received = 0
         #: What the kernel said when it was set up (``inside/remote.boot``): its folders, Python, scrubbed names.
         self.info: dict[str, Any] = {}
 
@@ -232,30 +238,40 @@ class RemoteFiles:
         return size, mtime_ns
 
     async def _fetch_into(self, area: str, name: str, out: IO[bytes], limit: int) -> tuple[int, int]:
+        # The kernel's answers are hostile: its sizes are claims, so what counts is the data that arrives, asked
+        # for a chunk at a time and never past ``limit``; a file not at its end there is too large.
         offset = 0
         while True:
-            data = await self._call(f"get({area!r}, {name!r}, {offset}, {CHUNK})")
+            ask = min(CHUNK, limit - offset)
+            data = await self._call(f"get({area!r}, {name!r}, {offset}, {ask})")
             size, chunk = data.get("size"), data.get("data")
             if not isinstance(size, int) or not isinstance(chunk, str):
                 raise TransferError(f"the kernel's answer for {name} is not a file chunk")
             if size > limit:
-                raise TransferError(f"{name} is {size:,} bytes, more than the {limit:,} allowed")
+                raise TooLargeToFetch(f"{name} is {size:,} bytes, more than the {limit:,} allowed")
+            if len(chunk) > 4 * ((ask + 2) // 3):
+                raise TransferError(f"the kernel sent more of {name} than the {ask:,} bytes asked for")
             raw = base64.b64decode(chunk.encode("ascii"), validate=True)
+            if len(raw) > ask:
+                raise TransferError(f"the kernel sent more of {name} than the {ask:,} bytes asked for")
+            self.received += len(raw)
             offset += len(raw)
-            if offset > limit:
-                raise TransferError(f"{name} grew past the {limit:,} bytes allowed")
             out.write(raw)
-            if data.get("eof") or not raw:
+            if not data.get("eof") and offset >= limit:
+                raise TooLargeToFetch(f"{name} grew past the {limit:,} bytes allowed")
+            if data.get("eof") or not raw:  # no more: at its end (or it shrank while it was read)
                 mtime = data.get("mtime_ns")
                 return offset, mtime if isinstance(mtime, int) and mtime > 0 else 0
 
     async def pull_workspace(self, listing: dict[str, Any] | None = None) -> list[str]:
         """Fetch the files the code wrote or changed in the kernel's workspace (``listing``: the kernel's
-        listing if it came with the execute reply; otherwise it is asked for)."""
+        listing if it came with the execute reply; otherwise it is asked for), at most ``sync_limit`` bytes of
+        them: the bytes received count, whatever sizes the listing claims."""
         if listing is None or "error" in listing:
             listing = await self._call("listing('workspace')")
         fetched: list[str] = []
-        budget = self.sync_limit
+        over_budget: list[str] = []
+        start = self.received
         for item in _files(listing)[:MAX_LISTED]:
             name, state = item["name"], (item["size"], item["mtime_ns"])
             if self._fetched.get(name) == state:
@@ -267,26 +283,37 @@ class RemoteFiles:
             if self._sent.get(name) == state:  # what this side sent (with its time), unchanged
                 self._fetched[name] = state
                 continue
-            if item["size"] > budget:
-                self._note(f"{name[:100]} was not fetched from the sandbox: the files it wrote in one execution "
-                           f"pass {self.sync_limit:,} bytes (SandboxConfig.workspace_quota_mb)")
+            room = self.sync_limit - (self.received - start)
+            if item["size"] > room or room <= 0:
+                over_budget.append(name)
                 continue  # tried again after the next execution
             try:
                 _check_name(name)
                 if item["size"] > self.limit:
                     raise TransferError(f"it is {item['size']:,} bytes, more than the {self.limit:,} bytes "
                                         f"SandboxConfig.transfer_max_mb allows")
-                await self.fetch("workspace", name, self.paths.workspace)
+                await self.fetch("workspace", name, self.paths.workspace, min(self.limit, room))
+            except TooLargeToFetch as exc:
+                if room < self.limit:  # the budget ran out in this file: the size the kernel claimed was false
+                    over_budget.append(name)
+                    continue
+                self._note(f"{name[:100]} was not fetched from the sandbox: {exc}")
+                self._fetched[name] = state
+                continue
             except (TransferError, UnsafePath, ValueError) as exc:
                 self._note(f"{name[:100]} was not fetched from the sandbox: {exc}")
                 self._fetched[name] = state
                 continue
-            budget -= item["size"]
             local = _local_state(self.paths.workspace, name)
             self._fetched[name] = state
             if local is not None:
                 self._sent[name] = local
             fetched.append(name)
+        if over_budget:
+            shown = ", ".join(n[:100] for n in over_budget[:5]) + (", ..." if len(over_budget) > 5 else "")
+            self._note(f"{len(over_budget):,} file(s) were not fetched from the sandbox ({shown}): the files written "
+                       f"in one execution pass {self.sync_limit:,} bytes (SandboxConfig.workspace_quota_mb); "
+                       f"{self.received - start:,} bytes were received")
         return fetched
 
     async def pull_snapshots(self, snapshot_limit: int) -> list[str]:
@@ -311,7 +338,9 @@ class RemoteFiles:
             write_confined(self.paths.snapshots, catalog_module.CATALOG, bytes(raw))
             return []
         here = catalog_module.read_catalog(self.paths.snapshots)["variables"]
-        fetched = []
+        fetched: list[str] = []
+        over_budget: list[str] = []
+        start = self.received  # the snapshots of one pull share the workspace's budget (a catalog of many entries)
         for name, entry in variables.items():
             if catalog_module.entry_problem(name, entry) is not None:
                 continue  # the local reader reports it from the catalog; its file is not fetched
@@ -319,11 +348,24 @@ class RemoteFiles:
             if old is not None and old.get("fingerprint") == entry.get("fingerprint") and entry.get("fingerprint") \
                     and _local_state(self.paths.snapshots, entry["file"]) is not None:
                 continue
+            room = self.sync_limit - (self.received - start)
+            if room <= 0:
+                over_budget.append(name)
+                continue
             try:
-                await self.fetch("snapshots", entry["file"], self.paths.snapshots, min(self.limit, snapshot_limit))
+                await self.fetch("snapshots", entry["file"], self.paths.snapshots, min(self.limit, snapshot_limit, room))
                 fetched.append(name)
+            except TooLargeToFetch as exc:
+                if room < min(self.limit, snapshot_limit):
+                    over_budget.append(name)
+                else:
+                    self._note(f"the snapshot of {name} was not fetched from the sandbox: {exc}")
             except (TransferError, UnsafePath, ValueError) as exc:
                 self._note(f"the snapshot of {name} was not fetched from the sandbox: {exc}")
+        if over_budget:
+            shown = ", ".join(over_budget[:5]) + (", ..." if len(over_budget) > 5 else "")
+            self._note(f"the snapshots of {len(over_budget):,} variable(s) were not fetched from the sandbox ({shown}): "
+                       f"they pass {self.sync_limit:,} bytes at once (SandboxConfig.workspace_quota_mb)")
         write_confined(self.paths.snapshots, catalog_module.CATALOG, bytes(raw))
         for name, entry in here.items():  # variables the kernel dropped: their old files go too
             if name not in variables and entry["file"] not in {e.get("file") for e in variables.values() if isinstance(e, dict)}:

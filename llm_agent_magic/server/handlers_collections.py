@@ -33,7 +33,7 @@ class CollectionsBase(AgentAPIHandler):
 
     def paths_in_body(self, data: dict[str, Any], *, required: bool) -> list[str]:
         raw = data.get("paths", [])
-        if not isinstance(raw, list) or not all(isinstance(p, str) and p for p in raw):
+        if not isinstance(raw, list) or not all(isinstance(p, str) and p and "\x00" not in p for p in raw):
             fail(400, 'Send {"paths": ["docs/", "notes.md"]}: a list of paths relative to the server\'s root folder.')
         if required and not raw:
             fail(400, 'Name the files or folders: {"paths": ["docs/"]} (relative to the server\'s root folder).')

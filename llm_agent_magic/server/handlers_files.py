@@ -21,7 +21,7 @@ class FilesHandler(AgentAPIHandler):
         """Multipart (each part's file name) or a raw body with ``?name=``; 201 with what was written."""
         limit = int(self.app.max_upload_mb * 2**20)
         declared = self.request.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit + 2**16:  # room for multipart headers
+        if declared.isascii() and declared.isdigit() and int(declared) > limit + 2**16:  # room for multipart headers
             self._too_large(limit)
         if self.request.files:
             parts = [(f["filename"], f["body"]) for files in self.request.files.values() for f in files]

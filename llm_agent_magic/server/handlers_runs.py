@@ -10,6 +10,10 @@ WebSocket protocol (JSON text frames):
 - out: each event's ``to_dict()`` with its ``seq`` (1, 2, ... per run, tokens included); ``{"type": "error",
   "message": str}`` for a message that cannot be carried out (the socket stays open); ``{"type": "stopping",
   "run_id"}``; after a replay from the store, ``{"type": "replayed", "run_id", "status", "last_seq"}``.
+
+A socket addresses the runs of its own session only: a stop, approval or resume naming another session's run
+(held here or stored) is refused with an ``error`` message, as a message that is not strict JSON or has a
+malformed field is (``parsing.py``).
 """
 
 from __future__ import annotations

@@ -131,3 +131,41 @@ def test_a_timeout_interrupts_the_gateways_kernel_and_keeps_its_variables(tmp_pa
         assert r.status == "timeout" and "interrupted" in r.message, r.text_for_model()
         assert sk.restarts == 0  # the interrupt reached the kernel: no restart was needed
         assert sk.execute("print(kept)").stdout == "7\n"
+
+
+def test_the_fetch_budget_counts_the_bytes_received_not_the_sizes_the_kernel_claims(
+    tmp_path: Path, gateway_env: Gateway
+) -> None:
+    """Code in the kernel makes its listing and its reads claim 0 bytes for every file: the bytes that arrive
+    count, and the fetch stops where they reach the budget."""
+    part = 400_000
+    with gateway_kernel("liar", tmp_path / "data", gateway_env, workspace_quota_mb=1, transfer_max_mb=1) as sk:
+        r = sk.execute(
+            "import sys\n"
+            "helper = sys.modules['_llm_agent_sandbox']\n"
+            "real_listing = helper.listing\n"
+            "def lying_listing(area):\n"
+            "    answer = real_listing(area)\n"
+            "    answer.data = {'files': [dict(f, size=0) for f in answer.data['files']]}\n"
+            "    return answer\n"
+            "helper.listing = lying_listing\n"
+            "real_get = helper.get\n"
+            "def lying_get(*args):\n"
+            "    answer = real_get(*args)\n"
+            "    answer.data['size'] = 0\n"
+            "    return answer\n"
+            "helper.get = lying_get\n"
+            f"for i in range(6):\n"
+            f"    open(f'part{{i}}.bin', 'wb').write(bytes([65 + i]) * {part})\n"
+        )
+        assert r.status == "ok", r.text_for_model()
+        fetched = sorted(p.name for p in sk.paths.workspace.iterdir())
+        budget = 2**20
+        assert sum((sk.paths.workspace / name).stat().st_size for name in fetched) <= budget
+        assert len(fetched) == budget // part == 2  # whole files only: the third ran into the budget
+        for name in fetched:
+            assert (sk.paths.workspace / name).read_bytes() == bytes([65 + int(name[4])]) * part
+        assert (f"4 file(s) were not fetched from the sandbox (part"
+                f"{', part'.join(str(i) + '.bin' for i in range(6) if f'part{i}.bin' not in fetched)}): "
+                f"the files written in one execution pass {budget:,} bytes (SandboxConfig.workspace_quota_mb); "
+                f"{budget:,} bytes were received") in r.message

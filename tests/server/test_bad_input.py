@@ -109,3 +109,10 @@ async def test_notebook_session_paths_stay_under_the_server_root(api, jp_root_di
         assert says in body(response)["message"] and "?path=work/sales.ipynb" in body(response)["message"]
     inside = body(await api(f"/llm-agent/api/notebook-session?path={q(str(jp_root_dir / 'nb.ipynb'))}"))
     assert inside == {"path": "nb.ipynb", "session_id": str(jp_root_dir / "nb.ipynb")}
+
+
+async def test_a_nul_in_a_path_to_learn_or_forget_gets_400(api):
+    for route in ("learn", "forget"):
+        response = await api(f"/llm-agent/api/collections/c/{route}", method="POST", body={"paths": ["docs\u0000x"]})
+        assert response.code == 400, response.body[:300]
+        assert "a list of paths relative to the server's root folder" in body(response)["message"]
