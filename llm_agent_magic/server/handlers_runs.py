@@ -98,9 +98,12 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
         # Events are small frames sent one by one: without TCP_NODELAY, Nagle's algorithm holds each one behind the
         # peer's delayed ACK (40 ms on Linux), so a token would reach the client up to 40 ms late.
         self.set_nodelay(True)
-        run_id = self.get_argument("run_id", "")
+        try:
+            run_id, after = self.get_argument("run_id", ""), self.get_argument("after", "0")
+        except tornado.web.HTTPError as exc:  # not UTF-8: the socket is open, so the client hears why on it
+            return self.refuse(f"The query string cannot be read ({exc.log_message}); send ?run_id=R&after=N.")
         if run_id:
-            await self.on_message(json.dumps({"type": "resume", "run_id": run_id, "after": self.get_argument("after", "0")}))
+            await self.on_message(json.dumps({"type": "resume", "run_id": run_id, "after": after}))
 
     def on_close(self) -> None:
         super().on_close()

@@ -74,7 +74,8 @@ def parse_json(raw: bytes | str, what: str = "The request body") -> Any:
         raise _too_deep(what) from None
     except ValueError as exc:
         raise BadRequest(f"{what} is not valid JSON: {exc}") from None
-    if _depth(data) > MAX_JSON_DEPTH:
+    brackets = raw.count("[") + raw.count("{")  # fewer than the bound: no need to walk the document
+    if brackets > MAX_JSON_DEPTH and _depth(data) > MAX_JSON_DEPTH:
         raise _too_deep(what)
     return data
 
@@ -91,18 +92,12 @@ def _too_deep(what: str) -> BadRequest:
 
 
 def _depth(data: Any) -> int:
-    """How deep arrays and objects nest in ``data`` (walked with a list, not by recursion)."""
-    deepest, stack = 0, [(data, 1)]
-    while stack:
-        value, level = stack.pop()
-        if isinstance(value, dict):
-            children: Any = value.values()
-        elif isinstance(value, list):
-            children = value
-        else:
-            continue
-        deepest = max(deepest, level)
-        if level > MAX_JSON_DEPTH:
-            return level
-        stack.extend((child, level + 1) for child in children)
-    return deepest
+    """How deep arrays and objects nest in ``data``, a level at a time (no recursion), stopping past the bound."""
+    depth, level = 0, [data]
+    while depth <= MAX_JSON_DEPTH:
+        containers = [value for value in level if isinstance(value, (dict, list))]
+        if not containers:
+            break
+        depth += 1
+        level = [child for value in containers for child in (value.values() if isinstance(value, dict) else value)]
+    return depth

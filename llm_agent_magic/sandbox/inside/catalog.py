@@ -96,6 +96,9 @@ def read_catalog(folder: str | os.PathLike[str]) -> dict[str, Any]:
         data = json.loads(confined.read_confined(folder, CATALOG, MAX_CATALOG_BYTES).decode("utf-8"))
     except FileNotFoundError:
         return catalog
+    except RecursionError:  # arrays nested deeper than the interpreter's stack: not a catalog
+        catalog["problems"][CATALOG] = _set_aside(folder, "it nests too deeply to be a catalog")
+        return catalog
     except (confined.UnsafePath, ValueError) as exc:  # a link, a FIFO, too large; not JSON or not UTF-8
         catalog["problems"][CATALOG] = _set_aside(folder, _short(exc))
         return catalog

@@ -62,7 +62,10 @@ def load_entry(
             fh.seek(0)
             return np.load(fh, allow_pickle=False)
     if kind == "json":
-        value = json.loads(confined.read_confined(folder, file, max(1, max_bytes // JSON_EXPANSION)))
+        try:
+            value = json.loads(confined.read_confined(folder, file, max(1, max_bytes // JSON_EXPANSION)))
+        except RecursionError:
+            raise ValueError(f"{where} nests lists and objects too deeply to be read back") from None
         return tuple(value) if entry.get("python_type") == "tuple" and isinstance(value, list) else value
     if kind == "figure":
         return confined.read_confined(folder, file, max_bytes)
