@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import PathsConfig, ToolsConfig
 from ...exceptions import LLMAgentError
-from .index import HASHES_FILE, DocumentIndex, IndexReport, Progress, collection_folder, safe_name
+from ...sandbox.inside.confined import list_confined
+from .index import HASHES_FILE, DocumentIndex, IndexReport, Progress, Source, collection_folder, safe_name
 from .loaders import is_document
 from .vectors import Approximate
 
@@ -182,12 +183,15 @@ async def _learn(name: str, chosen: list[Path], llm: LLMClient, tools: ToolsConf
                  reembed: bool, progress: Progress | None) -> LearnResult:
     index = open_collection(name, llm, tools, paths)
     try:
-        files, roots, notes = _expand(chosen, tools.rag_max_learn_files)
-        kept = [s for s in index.sources if not any(Path(s).is_relative_to(r) for r in roots)]
-        wanted = list(dict.fromkeys([*kept, *files]))
+        files, roots, refused, notes = await asyncio.to_thread(_expand, chosen, tools.rag_max_learn_files)
         known_roots = index.settings.get("roots", [])
+        # Files learned earlier from a folder stay confined to it when they are read again.
+        index.confined_roots = [Path(r) for r in dict.fromkeys([*known_roots, *(str(r) for r in roots)])]
+        kept = [s for s in index.sources if not any(Path(s).is_relative_to(r) for r in roots)]
+        wanted = list({source.key: source for source in [*map(index.source, kept), *files]}.values())
         report = await index.update(wanted, reembed=reembed, progress=progress,
                                     roots=[*known_roots, *(str(r) for r in roots)])
+        report.skipped.update(refused)
         return LearnResult(name, report, len(index.sources), len(index), notes)
     finally:
         index.close()
@@ -275,36 +279,65 @@ def _info(folder: Path) -> CollectionInfo | None:
     )
 
 
-def _expand(targets: list[Path], max_files: int) -> tuple[list[str], list[Path], list[str]]:
-    """The files to learn, the folders among the targets (resolved), and notes on what was left out."""
-    files: dict[str, None] = {}
+def _expand(targets: list[Path], max_files: int) -> tuple[list[Source], list[Path], dict[str, str], list[str]]:
+    """The files to learn, the folders among the targets (resolved), what was refused in them (path: why),
+    and notes on what was left out."""
+    files: dict[str, Source] = {}
     roots: list[Path] = []
+    refused: dict[str, str] = {}
     notes: list[str] = []
     others = 0
     for target in targets:
-        if target.is_dir():
-            roots.append(target.resolve())
-            for path, document in _files_under(target):
-                if not document:
-                    others += 1
-                elif len(files) >= max_files:
-                    notes.append(f"only the first {max_files} files were learned (ToolsConfig.rag_max_learn_files)")
-                    return list(files), roots, notes
-                else:
-                    files.setdefault(str(path.resolve()), None)
-        else:
-            files.setdefault(str(target.resolve()), None)  # named on purpose: the index says why if it cannot read it
+        if not target.is_dir():  # named on purpose: the index says why if it cannot read it
+            resolved = target.resolve()
+            files.setdefault(str(resolved), Source(str(resolved), resolved))
+            continue
+        root = target.resolve()  # the folder as named (a link the user names is followed, once, here)
+        roots.append(root)
+        found, why_not = folder_sources(root)
+        refused.update(why_not)
+        for source in found:
+            if not is_document(source.path):
+                others += 1
+            elif len(files) >= max_files:
+                notes.append(f"only the first {max_files} files were learned (ToolsConfig.rag_max_learn_files)")
+                return list(files.values()), roots, refused, notes
+            else:
+                files.setdefault(source.key, source)
     if others:
         notes.append(f"{others} file(s) of other types in the folders were left out")
-    return list(files), roots, notes
+    if refused:
+        notes.append(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} in the folders not read: "
+                     f"{REFUSED_HINT}")
+    return list(files.values()), roots, refused, notes
 
 
-def _files_under(root: Path) -> Iterator[tuple[Path, bool]]:
-    """Files below ``root`` in name order, skipping dot folders and files (caches, checkpoints), and whether
-    each is a document."""
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-        for name in sorted(names):
-            if not name.startswith("."):
-                path = Path(folder) / name
-                yield path, is_document(path)
+#: What a refused entry of a learned folder means, and what to do about it.
+REFUSED_HINT = (
+    "links are not followed and only regular files are read (no pipes, sockets or devices; no hard-linked "
+    "files, which may be a file from elsewhere under a second name); to learn such a file, copy it into the "
+    "folder or name the file it points to"
+)
+
+
+def folder_sources(root: Path) -> tuple[list[Source], dict[str, str]]:
+    """The regular files below ``root`` in name order, each confined to it, and what was refused (path: why).
+
+    The walk never follows a link: a link to a file or to a folder, inside the folder or out of it, is
+    refused, as are FIFOs, sockets, devices and files with more than one name (a hard link is the same
+    file under another name, perhaps outside the folder, and nothing on it says which name came first).
+    Dot folders and files (caches, checkpoints) and ``__pycache__`` are left out; the walk is bounded in
+    depth and entries (``confined.list_confined``). Each file is later opened again from ``root``
+    without following links, so a file swapped for a link after this walk is refused then.
+    """
+    sources: list[Source] = []
+    refused: dict[str, str] = {}
+    for entry in list_confined(root, recursive=True):
+        if "__pycache__" in entry.relpath.split("/"):
+            continue
+        path = root / entry.relpath
+        if entry.refused:
+            refused[str(path)] = entry.refused
+        else:
+            sources.append(Source(str(path), path, root, entry.relpath))
+    return sources, refused
