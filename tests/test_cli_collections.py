@@ -102,6 +102,7 @@ def test_learn_follows_no_link_out_of_the_folder_and_a_pipe_does_not_hang_it(fol
         learned = run_cli("learn", "docs", "--json", f"--host={server.url}", f"--data-root={folder / 'root'}",
                           cwd=folder, timeout=60)  # a FIFO opened for reading would hang it until then
         assert learned.returncode == 0, learned.stderr
+        assert not any("SECRET_TOKEN" in json.dumps(r.body) for r in server.requests)  # nothing of it embedded
         report = json.loads(learned.stdout)
         assert report["files"] == 7 and len(report["added"]) == 7
         assert report["skipped"] == {
@@ -111,7 +112,6 @@ def test_learn_follows_no_link_out_of_the_folder_and_a_pipe_does_not_hang_it(fol
             str(docs / "private"): "it is a symbolic link",
         }
         assert any("to learn such a file, copy it into the folder" in n for n in report["notes"])
-        assert not any("SECRET_TOKEN" in json.dumps(r.body) for r in server.requests)
     kept = [p for p in (folder / "root").rglob("*") if p.is_file()]
     assert any(p.name == "chunks.jsonl" for p in kept) and any(p.name == "keywords.sqlite" for p in kept)
     assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in kept)

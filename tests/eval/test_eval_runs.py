@@ -139,26 +139,27 @@ def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(t
     (folder / "tables" / "passwd.csv").symlink_to("../../secret.txt")
     os.mkfifo(folder / "tables" / "pipe.csv")
     with FakeOllama(script()) as server:
-        done = cli_helpers.run_cli(
-            "eval", "questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "out", "-j", "2",
-            cwd=folder, env={"OLLAMA_HOST": server.url, "EVAL_SECRET": "SECRET_TOKEN=xyz-in-the-environment"},
-            clean=True, timeout=300)
-        assert done.returncode == 0, done.stderr
-        sent = [json.dumps(r.body) for r in server.requests]
+        for ids, out in (("1,4,5", "out"), ("6", "out-pipe")):  # a FIFO table once stopped the whole eval
+            done = cli_helpers.run_cli(
+                "eval", "questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables",
+                "--ids", ids, "-j", "2", "--out", out, cwd=folder, clean=True, timeout=300,
+                env={"OLLAMA_HOST": server.url, "EVAL_SECRET": "SECRET_TOKEN=xyz-in-the-environment"})
+            sent = [json.dumps(r.body) for r in server.requests]
+            assert not any("SECRET_TOKEN" in text for text in sent)  # the eval's environment, the file beside it
+            assert done.returncode == 0, done.stderr
         assert requests_about(server, "WAGE")  # the good question ran
         assert not any(requests_about(server, m) for _, m in bad.values())  # the refused ones asked nothing
-    assert sent and not any("SECRET_TOKEN" in text for text in sent)
     out = folder / "out"
     assert result(out, "qwen3_8b", "1")["status"] == "ok"  # the rest of the eval went on
     for qid, (name, _) in bad.items():
-        failed = result(out, "qwen3_8b", qid)
+        failed = result(out if qid != "6" else folder / "out-pipe", "qwen3_8b", qid)
         assert failed["status"] == "error" and failed["error"].startswith(f"AttachmentRefused: Refused to attach "
                                                                           f"{folder / 'tables' / name}: it is a")
         assert "Attach the file itself: copy it into place" in failed["error"]
     assert "it is a symbolic link." in result(out, "qwen3_8b", "4")["error"]
-    assert "it is a FIFO (named pipe), not a regular file." in result(out, "qwen3_8b", "6")["error"]
+    assert "it is a FIFO (named pipe), not a regular file." in result(folder / "out-pipe", "qwen3_8b", "6")["error"]
     # Nothing the eval kept (records, call logs, notebooks; the sessions' workspaces) holds the secrets.
-    assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in out.rglob("*") if p.is_file())
+    assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def eval_cli(*args: str, cwd: Path, host: str) -> subprocess.CompletedProcess:
