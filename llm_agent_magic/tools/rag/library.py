@@ -7,6 +7,9 @@ rag_search searches the learned ones too (``ToolsConfig.rag_search_collections``
 
 Learning a folder learns the documents under it (dot folders and files left out) and remembers the
 folder: learning it again embeds only new and changed files, and forgets the ones deleted from it.
+A folder's files are strangers' files (a cloned repository keeps links): the folder is walked and each
+file read without following any link, only as a regular file with one name (``folder_sources``); what
+is refused is reported as skipped, with why.
 """
 
 from __future__ import annotations
