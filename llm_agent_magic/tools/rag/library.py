@@ -191,13 +191,20 @@ async def _learn(name: str, chosen: list[Path], llm: LLMClient, tools: ToolsConf
         # Files learned earlier from a folder stay confined to it when they are read again.
         index.confined_roots = [Path(r) for r in dict.fromkeys([*known_roots, *(str(r) for r in roots)])]
         kept = [s for s in index.sources if not any(Path(s).is_relative_to(r) for r in roots)]
-        wanted = list({source.key: source for source in [*map(index.source, kept), *files]}.values())
+        wanted = list({source.key: source for source in [*(_kept(index, k) for k in kept), *files]}.values())
         report = await index.update(wanted, reembed=reembed, progress=progress,
                                     roots=[*known_roots, *(str(r) for r in roots)])
         report.skipped.update(refused)
         return LearnResult(name, report, len(index.sources), len(index), notes)
     finally:
         index.close()
+
+
+def _kept(index: DocumentIndex, key: str) -> Source:
+    """A file learned earlier, as it is read again: confined to its learned folder when it lies in one;
+    a file named on its own is not resolved again (a link put in its place since is refused, not followed)."""
+    source = index.source(key)
+    return source if source.root is not None else Source(key, Path(key))
 
 
 def forget(
