@@ -352,3 +352,15 @@ async def test_a_learned_file_swapped_for_a_link_is_dropped_not_followed(manuals
         str(other / "more.md")]
     chunks = (llm.paths.rag_dir / "notes" / "chunks.jsonl").read_text()
     assert "SECRET_TOKEN" not in chunks and "learned by its own name" not in chunks
+
+
+async def test_learning_within_a_folder_refuses_what_resolves_outside_it(manuals, llm, fake_ollama, tmp_path):
+    root = tmp_path / "served"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.md").write_text("Served document.")
+    (root / "away").symlink_to(manuals)  # named through a link that leads out
+    with pytest.raises(CollectionError, match=r"away is outside .*served; only files under it can be learned"):
+        await learn([root / "away"], llm, tools=ToolsConfig(), paths=llm.paths, within=root)
+    assert not fake_ollama.requests_for("embed")
+    done = await learn([root / "docs"], llm, tools=ToolsConfig(), paths=llm.paths, within=root)
+    assert done.report.added == [str(root / "docs" / "a.md")]

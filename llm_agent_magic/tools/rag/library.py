@@ -166,9 +166,14 @@ async def learn(
     paths: PathsConfig | None = None,
     reembed: bool = False,
     progress: Progress | None = None,
+    within: str | os.PathLike[str] | None = None,
 ) -> LearnResult:
     """Add files and folders to a collection (embedding only what is new or changed); with ``reembed``,
-    embed the whole collection again with the current embedding model."""
+    embed the whole collection again with the current embedding model.
+
+    ``within``: a folder every target must lie in (the server's root). Their files are then opened from
+    it, walking down without following any link, so a folder swapped for a link after the caller checked
+    the path leads nowhere outside it."""
     tools = tools or ToolsConfig()
     paths = paths or getattr(llm, "paths", None) or PathsConfig()
     name = safe_name(collection or tools.rag_learn_collection)
@@ -178,15 +183,16 @@ async def learn(
     missing = [str(t) for t in chosen if not t.exists()]
     if missing:
         raise CollectionError(f"Nothing to learn at {', '.join(missing)}: no such file or folder. Check the path.")
+    base = Path(os.path.realpath(within)) if within is not None else None
     async with _locked_async(name, paths):
-        return await _learn(name, chosen, llm, tools, paths, reembed, progress)
+        return await _learn(name, chosen, llm, tools, paths, reembed, progress, base)
 
 
 async def _learn(name: str, chosen: list[Path], llm: LLMClient, tools: ToolsConfig, paths: PathsConfig,
-                 reembed: bool, progress: Progress | None) -> LearnResult:
+                 reembed: bool, progress: Progress | None, within: Path | None) -> LearnResult:
     index = open_collection(name, llm, tools, paths)
     try:
-        files, roots, refused, notes = await asyncio.to_thread(_expand, chosen, tools.rag_max_learn_files)
+        files, roots, refused, notes = await asyncio.to_thread(_expand, chosen, tools.rag_max_learn_files, within)
         known_roots = index.settings.get("roots", [])
         # Files learned earlier from a folder stay confined to it when they are read again.
         index.confined_roots = [Path(r) for r in dict.fromkeys([*known_roots, *(str(r) for r in roots)])]
@@ -289,22 +295,25 @@ def _info(folder: Path) -> CollectionInfo | None:
     )
 
 
-def _expand(targets: list[Path], max_files: int) -> tuple[list[Source], list[Path], dict[str, str], list[str]]:
+def _expand(targets: list[Path], max_files: int, within: Path | None = None,
+            ) -> tuple[list[Source], list[Path], dict[str, str], list[str]]:
     """The files to learn, the folders among the targets (resolved), what was refused in them (path: why),
-    and notes on what was left out."""
+    and notes on what was left out. With ``within``, each is confined to that folder (see ``learn``)."""
     files: dict[str, Source] = {}
     roots: list[Path] = []
     refused: dict[str, str] = {}
     notes: list[str] = []
     others = 0
     for target in targets:
-        if not target.is_dir():  # named on purpose: the index says why if it cannot read it
-            resolved = target.resolve()
-            files.setdefault(str(resolved), Source(str(resolved), resolved))
+        resolved = target.resolve()  # as named (a link the user names is followed, once, here)
+        if within is not None and resolved != within and not resolved.is_relative_to(within):
+            raise CollectionError(f"{target} is outside {within}; only files under it can be learned.")
+        if not resolved.is_dir():  # named on purpose: the index says why if it cannot read it
+            files.setdefault(str(resolved), _named(resolved, within))
             continue
-        root = target.resolve()  # the folder as named (a link the user names is followed, once, here)
+        root = resolved
         roots.append(root)
-        found, why_not = folder_sources(root)
+        found, why_not = folder_sources(root, within)
         refused.update(why_not)
         for source in found:
             if not is_document(source.path):
@@ -330,7 +339,14 @@ REFUSED_HINT = (
 )
 
 
-def folder_sources(root: Path) -> tuple[list[Source], dict[str, str]]:
+def _named(path: Path, within: Path | None) -> Source:
+    if within is None or path == within:
+        return Source(str(path), path)
+    relpath = path.relative_to(within).as_posix()
+    return Source(str(path), path, within, relpath)
+
+
+def folder_sources(root: Path, within: Path | None = None) -> tuple[list[Source], dict[str, str]]:
     """The regular files below ``root`` in name order, each confined to it, and what was refused (path: why).
 
     The walk never follows a link: a link to a file or to a folder, inside the folder or out of it, is
@@ -338,16 +354,19 @@ def folder_sources(root: Path) -> tuple[list[Source], dict[str, str]]:
     file under another name, perhaps outside the folder, and nothing on it says which name came first).
     Dot folders and files (caches, checkpoints) and ``__pycache__`` are left out; the walk is bounded in
     depth and entries (``confined.list_confined``). Each file is later opened again from ``root``
-    without following links, so a file swapped for a link after this walk is refused then.
+    without following links, so a file swapped for a link after this walk is refused then. With
+    ``within`` (a folder ``root`` lies in), the walk and those opens start from ``within`` instead.
     """
+    base = within if within is not None else root
+    prefix = root.relative_to(base).as_posix() if root != base else ""
     sources: list[Source] = []
     refused: dict[str, str] = {}
-    for entry in list_confined(root, recursive=True):
+    for entry in list_confined(base, prefix, recursive=True):
         if "__pycache__" in entry.relpath.split("/"):
             continue
-        path = root / entry.relpath
+        path = base / entry.relpath
         if entry.refused:
             refused[str(path)] = entry.refused
         else:
-            sources.append(Source(str(path), path, root, entry.relpath))
+            sources.append(Source(str(path), path, base, entry.relpath))
     return sources, refused
