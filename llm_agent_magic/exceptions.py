@@ -31,6 +31,17 @@ class DocumentError(LLMAgentError):
     """A file that is not a readable document of its type (the message says why)."""
 
 
+class AttachmentRefused(LLMAgentError):
+    """A file attached to a request (``--files``, ``RunRequest.files``, an eval's table) that is not read:
+    a link, not a regular file, or too large. The message names the file, says why and what to do."""
+
+    recoverable = True
+
+    def __init__(self, name: str, reason: str, remedy: str):
+        self.name, self.reason = name, reason
+        super().__init__(f"Refused to attach {name}: {reason}. {remedy}")
+
+
 # --- LLM layer ------------------------------------------------------------------
 
 

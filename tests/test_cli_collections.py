@@ -1,6 +1,7 @@
 """``llm-agent learn / forget / collections`` and ``llm-agent fake-tavily``, run as a user runs them."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -85,6 +86,35 @@ def test_learn_errors_say_what_to_do(folder):
         assert {r.model for r in server.requests_for("embed")} == {"mxbai-embed-large"}
     unknown = run_cli("forget", "x.md", "--collection", "nope", f"--data-root={folder / 'root'}", cwd=folder)
     assert unknown.returncode == 1 and "There is no collection 'nope'" in unknown.stderr
+
+
+def test_learn_follows_no_link_out_of_the_folder_and_a_pipe_does_not_hang_it(folder):
+    private = folder / "private"
+    private.mkdir()
+    (private / "keys.md").write_text("SECRET_TOKEN=xyz-in-a-linked-folder")
+    (folder / "secret.txt").write_text("SECRET_TOKEN=xyz-beside-the-folder")
+    docs = folder / "docs"
+    (docs / "leak.txt").symlink_to(folder / "secret.txt")
+    (docs / "deep" / "up.md").symlink_to("../../secret.txt")  # a relative link out
+    (docs / "private").symlink_to(private)  # a linked folder is not walked
+    os.mkfifo(docs / "pipe.md")
+    with FakeOllama() as server:
+        learned = run_cli("learn", "docs", "--json", f"--host={server.url}", f"--data-root={folder / 'root'}",
+                          cwd=folder, timeout=60)  # a FIFO opened for reading would hang it until then
+        assert learned.returncode == 0, learned.stderr
+        assert not any("SECRET_TOKEN" in json.dumps(r.body) for r in server.requests)  # nothing of it embedded
+        report = json.loads(learned.stdout)
+        assert report["files"] == 7 and len(report["added"]) == 7
+        assert report["skipped"] == {
+            str(docs / "deep" / "up.md"): "it is a symbolic link",
+            str(docs / "leak.txt"): "it is a symbolic link",
+            str(docs / "pipe.md"): "it is a FIFO (named pipe), not a regular file",
+            str(docs / "private"): "it is a symbolic link",
+        }
+        assert any("to learn such a file, copy it into the folder" in n for n in report["notes"])
+    kept = [p for p in (folder / "root").rglob("*") if p.is_file()]
+    assert any(p.name == "chunks.jsonl" for p in kept) and any(p.name == "keywords.sqlite" for p in kept)
+    assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in kept)
 
 
 def test_fake_tavily_command_prints_its_url_and_serves(tmp_path):

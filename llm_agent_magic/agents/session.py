@@ -37,7 +37,7 @@ from ..sandbox.hold import Holder, RunLock
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
 from ..tools.file_analyzer import FileAnalyzerTool
-from ..tools.files import attach, describe_file
+from ..tools.files import attach, attach_limit, describe_file
 from ..tools.python_coder import PythonCoderTool
 from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
@@ -408,7 +408,8 @@ class AgentSession:
             return []
         if self.sandbox is None:
             raise LLMAgentError("Files can only be attached to a session with a sandbox.")
-        return [describe_file(path) for path in attach(files, self.sandbox.workspace)]
+        limit = attach_limit(self.sandbox.config.workspace_quota_mb)
+        return [describe_file(path) for path in attach(files, self.sandbox.workspace, limit)]
 
     async def _interrupt_sandbox(self) -> None:
         if self.sandbox is None:

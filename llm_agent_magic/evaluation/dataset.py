@@ -15,9 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..exceptions import UsageProblem
+from ..exceptions import UnsafePath, UsageProblem
+from ..sandbox.inside.confined import read_confined
 
 LEVELS = ("easy", "medium", "hard")
+#: The largest questions or labels file read (DABench's are well under 1 MB).
+MAX_JSONL_BYTES = 256 * 2**20
 #: Problems listed in one error message at most; the rest are counted.
 _MAX_LISTED = 10
 
@@ -83,10 +86,13 @@ def _text(item: dict[str, Any], key: str, required: bool = True) -> str:
 
 def _read_jsonl(path: Path, what: str) -> tuple[list[tuple[int, dict[str, Any]]], list[tuple[int, str]]]:
     """The JSON objects of the file with their line numbers, and the lines that are not one."""
-    try:
-        raw = path.read_bytes()
+    try:  # a cloned dataset keeps links: the file itself is read, a regular file, never a link or a pipe
+        raw = read_confined(os.path.realpath(path.parent), path.name, MAX_JSONL_BYTES)
     except FileNotFoundError:
         raise UsageProblem(f"{what} file {path} does not exist") from None
+    except UnsafePath as exc:
+        raise UsageProblem(f"{what} file {path} is not read: {exc.reason}; name the regular file itself "
+                           f"(copy it with `cp -L` if it is a link you trust)") from None
     except OSError as exc:
         raise UsageProblem(f"{what} file {path} cannot be read: {exc.strerror or exc}") from None
     try:
@@ -212,7 +218,9 @@ def load(questions: str | os.PathLike[str], labels: str | os.PathLike[str], tabl
     if unlabelled:
         raise UsageProblem(f"no label for question(s) {', '.join(unlabelled[:20])} in {labels}; "
                            f"check that the labels file belongs to these questions, or leave them out with --ids")
-    missing = sorted({q.file_name for q in chosen if not (tables_dir / q.file_name).is_file()})
+    # Anything at the name passes here (a link too): the table is read when its question runs, without
+    # following links and only as a regular file (``tools/files.attach``); a refused one fails that question.
+    missing = sorted({q.file_name for q in chosen if not os.path.lexists(tables_dir / q.file_name)})
     if missing:
         raise UsageProblem(f"table(s) not found in {tables_dir}: {', '.join(missing[:20])}; check --tables, "
                            f"or leave those questions out with --ids")

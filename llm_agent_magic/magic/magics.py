@@ -169,7 +169,7 @@ class AgentMagics(Magics):
         files = []
         for path in args.files:
             full = os.path.abspath(os.path.expanduser(path))
-            if not os.path.isfile(full):
+            if not os.path.lexists(full):  # a link, a folder or a pipe is refused when attached, with why
                 raise _usage_error(f"--files: {path} does not exist (looked in {os.path.dirname(full)}).")
             files.append(full)
         session_id = args.session or default_session_id(ns)

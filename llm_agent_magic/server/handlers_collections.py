@@ -103,11 +103,12 @@ class LearnHandler(CollectionsBase):
             fail(400, '"reembed" is true or false.')
         targets = self.paths_in_body(data, required=not reembed)
         llm_config, _, _, paths = self.manager.effective()
-        tools = self.tools()
+        tools, root = self.tools(), self.root()
 
         async def work() -> Any:
             async with LLMClient(llm_config, paths=paths) as llm:
-                return await learn(targets, llm, collection=name, tools=tools, paths=paths, reembed=reembed)
+                return await learn(targets, llm, collection=name, tools=tools, paths=paths, reembed=reembed,
+                                   within=root)  # every file opened from the root down, no link followed
 
         try:
             result = await asyncio.to_thread(asyncio.run, work())

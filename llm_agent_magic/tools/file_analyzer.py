@@ -22,10 +22,11 @@ from typing import IO, Any
 
 from ..config import ToolsConfig
 from ..exceptions import DocumentError, UnsafePath
-from ..sandbox.inside.confined import list_confined
+from ..sandbox.inside.confined import list_confined, stat_confined
 from .base import Tool, ToolContext, ToolInput, ToolResult
 from .files import TABLE_SUFFIXES, read_delimited
 from .rag.index import Source
+from .rag.library import folder_sources
 from .rag.loaders import LoadedDocument, is_document, load_document
 
 PREVIEW_ROWS = 5
@@ -305,13 +306,12 @@ def find_source(name: str, workspace: Path | None, folders: list[Path]) -> Sourc
                 return _in_workspace(workspace, entry.relpath)
     found = find_file(name, folders, by_name=False)
     if found is not None:
-        return Source(str(found), found)
+        return found
     wanted = candidate.name.casefold()
     for entry in entries:
         if workspace is not None and entry.name.casefold() == wanted and not _in_dot_folder(entry.relpath):
             return _in_workspace(workspace, entry.relpath)
-    found = find_file(name, folders)
-    return Source(str(found), found) if found is not None else None
+    return find_file(name, folders)
 
 
 def _in_workspace(workspace: Path, relpath: str) -> Source:
@@ -332,33 +332,43 @@ def _in_dot_folder(relpath: str) -> bool:
     return any(part.startswith(".") for part in relpath.split("/")[:-1])
 
 
-def find_file(name: str, roots: list[Path], *, by_name: bool = True) -> Path | None:
-    """``name`` inside one of ``roots`` (relative path first, then by file name anywhere below); never outside them."""
+def find_file(name: str, roots: list[Path], *, by_name: bool = True) -> Source | None:
+    """``name`` inside one of ``roots`` (relative path first, then by file name anywhere below); never outside
+    them, and never through a link: a configured folder is read as a learned one is (``folder_sources``)."""
     candidate = Path(name).expanduser()
     for root in roots:
-        path = (candidate if candidate.is_absolute() else root / candidate).resolve()
-        if path.is_file() and path.is_relative_to(root):
-            return path
+        path = Path(os.path.abspath(candidate if candidate.is_absolute() else root / candidate))
+        if path != root and path.is_relative_to(root):
+            relpath = path.relative_to(root).as_posix()
+            try:
+                stat_confined(root, relpath)
+            except UnsafePath:
+                pass  # there, but a link, a pipe...: found, and ``analyse`` says why it is not read
+            except OSError:
+                continue
+            return Source(str(path), path, root, relpath)
     if not by_name:
         return None
     wanted = candidate.name.casefold()
     for root in roots:
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            for file in sorted(files):
-                path = (Path(folder) / file).resolve()
-                if file.casefold() == wanted and path.is_relative_to(root):
-                    return path
+        for source in _sources_under(root):
+            if source.path.name.casefold() == wanted:
+                return source
     return None
+
+
+def _sources_under(root: Path) -> list[Source]:
+    try:
+        return folder_sources(root)[0]
+    except OSError:
+        return []
 
 
 def _listing(workspace: Path | None, folders: list[Path]) -> list[Path]:
     found = [Path(e.relpath) for e in _workspace_files(workspace)
              if not e.refused and not any(p.startswith(".") for p in e.relpath.split("/"))][:MAX_LISTED_FILES]
     for root in folders:
-        for folder, dirs, files in os.walk(root):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found += [Path(folder) / f for f in sorted(files) if not f.startswith(".")]
-            if len(found) >= MAX_LISTED_FILES:
-                return found[:MAX_LISTED_FILES]
+        found += [source.path for source in _sources_under(root)]
+        if len(found) >= MAX_LISTED_FILES:
+            return found[:MAX_LISTED_FILES]
     return found

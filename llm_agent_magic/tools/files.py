@@ -4,19 +4,40 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import IO, Any
 
+from ..exceptions import AttachmentRefused, UnsafePath
 from ..sandbox.inside.confined import open_confined, write_confined
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xls", ".parquet", ".json"}
 PREVIEW_ROWS = 3
 
 
-def attach(paths: list[str], workspace: str) -> list[Path]:
-    """Copy files into the workspace (keeping their names); returns the copies. Missing files are an error.
+#: Why attached files are read as they are, for the error that refuses one.
+_ONLY_REGULAR = (
+    "Attached files are read without following links and only as regular files with one name (a link, or "
+    "a hard link, could be any file of yours, such as /proc/self/environ or ~/.ssh/id_rsa). Attach the file "
+    "itself: copy it into place (`cp -L` copies what a link you trust points to)."
+)
+CHUNK = 2**20
+#: The largest file attached when the workspace has no quota.
+MAX_ATTACHED_BYTES = 16 * 2**30
 
+
+def attach_limit(quota_mb: float) -> int:
+    """The largest file attached, in bytes: what the workspace quota holds (``SandboxConfig.workspace_quota_mb``;
+    without a quota, ``MAX_ATTACHED_BYTES``)."""
+    return int(quota_mb * 2**20) if quota_mb > 0 else MAX_ATTACHED_BYTES
+
+
+def attach(paths: list[str], workspace: str, max_bytes: int = MAX_ATTACHED_BYTES) -> list[Path]:
+    """Copy files into the workspace (keeping their names); returns the copies.
+
+    Each file is opened without following a link at its name (the folders above it are the user's own,
+    resolved as a shell would), accepted only as a regular file with a single name (a FIFO must not hang
+    the run, a device or a hard link may be anything), checked on the open descriptor, and copied at most
+    ``max_bytes`` long. A missing file is a ``FileNotFoundError``, a refused one ``AttachmentRefused``.
     The workspace is the sandbox's: whatever it left under a name (a link to one of your files, a FIFO)
     is replaced by the copy, never written through.
     """
@@ -24,17 +45,44 @@ def attach(paths: list[str], workspace: str) -> list[Path]:
     target.mkdir(parents=True, exist_ok=True)
     copies = []
     for name in paths:
-        src = Path(name).expanduser()
-        if not src.is_file():
-            raise FileNotFoundError(f"Attached file {name} does not exist (looked in {src.resolve().parent}).")
+        src = Path(os.path.abspath(Path(name).expanduser()))
         dst = target / src.name
-        if os.path.abspath(src) != os.path.abspath(dst):  # a file already in the workspace stays as it is
-            with open(src, "rb") as fh:
-                st = os.fstat(fh.fileno())
-                write_confined(target, src.name, lambda out: shutil.copyfileobj(fh, out, 2**20),
-                               mode=st.st_mode & 0o777, times_ns=(st.st_atime_ns, st.st_mtime_ns))
+        if src == Path(os.path.abspath(dst)):  # already in the workspace: describe_file reads it, confined
+            if not os.path.lexists(src):
+                raise FileNotFoundError(f"Attached file {name} does not exist (looked in {src.parent}).")
+        else:
+            _copy_confined(name, src, target, max_bytes)
         copies.append(dst)
     return copies
+
+
+def _copy_confined(name: str, src: Path, target: Path, max_bytes: int) -> None:
+    folder = os.path.realpath(src.parent)
+    try:
+        fh = open_confined(folder, src.name)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"Attached file {name} does not exist (looked in {folder}).") from None
+    except UnsafePath as exc:
+        raise AttachmentRefused(name, exc.reason, _ONLY_REGULAR) from None
+    except PermissionError:
+        raise AttachmentRefused(name, "permission denied", "Check that you may read the file.") from None
+    with fh:
+        st = os.fstat(fh.fileno())
+        too_large = AttachmentRefused(
+            name, f"it is larger than the {max_bytes:,} bytes allowed",
+            "Attach a smaller file (a sample of it), or raise SandboxConfig.workspace_quota_mb.")
+        if st.st_size > max_bytes:
+            raise too_large
+
+        def copy(out: IO[bytes]) -> None:
+            left = max_bytes + 1  # the bound holds for a file that grows while it is copied
+            while left > 0 and (chunk := fh.read(min(CHUNK, left))):
+                out.write(chunk)
+                left -= len(chunk)
+            if left <= 0:
+                raise too_large
+
+        write_confined(target, src.name, copy, mode=st.st_mode & 0o777, times_ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 def describe_file(path: Path) -> str:

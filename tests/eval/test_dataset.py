@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ from eval_helpers import QUESTIONS, TABLES, write_dataset
 
 from llm_agent_magic.evaluation import dataset
 from llm_agent_magic.evaluation.prepare import EvalArgs, prepare, split_ids
-from llm_agent_magic.exceptions import UsageProblem
+from llm_agent_magic.exceptions import AttachmentRefused, UsageProblem
 from llm_agent_magic.tools.file_analyzer import FileAnalyzerTool
 from llm_agent_magic.tools.files import attach, describe_file
 
@@ -129,6 +131,39 @@ def test_real_world_tables_attach_under_their_names_and_are_previewed(tmp_path):
     assert "prix (int64)" in described["ventes latin1.csv"]
     assert "nord" in described["ventes latin1.csv"]
     assert "columns: x (int64)" in described["plain.csv"]
+
+
+def test_attach_copies_only_regular_files_within_the_limit(tmp_path):
+    write_dataset(tmp_path)
+    tables, workspace = tmp_path / "tables", tmp_path / "workspace"
+    (tmp_path / "passwd").write_text("root:x:0:0:SECRET_TOKEN=xyz\n")
+    (tables / "up.csv").symlink_to("../passwd")  # a relative link out of the tables folder
+    (tables / "inside.csv").symlink_to("plain.csv")  # one that stays inside is not followed either
+    os.link(tmp_path / "passwd", tables / "hard.csv")
+    (tables / "folder.csv").mkdir()
+    refused = {"up.csv": "it is a symbolic link", "inside.csv": "it is a symbolic link",
+               "hard.csv": "it is a hard link (the same file has other names, perhaps outside the folder)",
+               "folder.csv": "it is a folder, not a file"}
+    for name, why in refused.items():
+        with pytest.raises(AttachmentRefused, match=re.escape(f"Refused to attach {tables / name}: {why}. ")):
+            attach([str(tables / name)], str(workspace))
+    with pytest.raises(AttachmentRefused, match=r"it is larger than the 5 bytes allowed\. Attach a smaller file"):
+        attach([str(tables / "plain.csv")], str(workspace), max_bytes=5)
+    with pytest.raises(FileNotFoundError, match="Attached file nowhere.csv does not exist"):
+        attach(["nowhere.csv"], str(workspace))
+    assert sorted(p.name for p in workspace.iterdir()) == []  # nothing of them reached the workspace
+    (copy,) = attach([str(tables / "plain.csv")], str(workspace), max_bytes=len(TABLES["plain.csv"]))
+    assert copy.read_bytes() == TABLES["plain.csv"]
+
+
+def test_a_table_that_is_a_link_passes_loading_and_is_refused_when_its_question_runs(tmp_path):
+    folder = write_dataset(tmp_path)
+    (folder / "tables" / "plain.csv").unlink()
+    (folder / "tables" / "plain.csv").symlink_to("/proc/self/environ")
+    data = dataset.load(folder / "questions.jsonl", folder / "labels.jsonl", folder / "tables")
+    (question,) = [q for q in data.questions if q.file_name == "plain.csv"]
+    with pytest.raises(AttachmentRefused, match="plain.csv: it is a symbolic link"):
+        attach([str(data.table(question))], str(tmp_path / "workspace"))
 
 
 async def test_the_file_analyzer_reads_the_same_tables(tmp_path):

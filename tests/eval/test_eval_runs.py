@@ -13,7 +13,7 @@ from pathlib import Path
 import cli_helpers
 import nbformat
 import pytest
-from eval_helpers import requests_about, script, write_dataset
+from eval_helpers import LABELS, QUESTIONS, requests_about, script, write_dataset
 from traitlets.config import Config
 
 from llm_agent_magic.evaluation import report
@@ -125,6 +125,41 @@ async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
     nb = nbformat.read(tmp_path / "out" / "qwen3_8b" / "3" / "run.ipynb", as_version=4)
     assert "**Status:** timeout (the question took longer than 20 s (--timeout))" in nb.cells[-1].source
     assert not (tmp_path / "out" / "qwen3_8b" / "3" / "agent-data").exists()
+
+
+def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(tmp_path):
+    # A cloned dataset keeps links: to the eval's own environment, to a file beside the dataset, or a FIFO.
+    (tmp_path / "secret.txt").write_text("SECRET_TOKEN=xyz-beside-the-dataset\n")
+    bad = {"4": ("environ.csv", "ENV"), "5": ("passwd.csv", "UP"), "6": ("pipe.csv", "PIPE")}
+    questions = [QUESTIONS[0], *({"id": int(i), "question": f"How many rows? [{m}]", "constraints": "",
+                                  "format": "@n_rows[n]", "file_name": f, "level": "easy"} for i, (f, m) in bad.items())]
+    labels = [LABELS[0], *({"id": int(i), "common_answers": [["n_rows", "3"]]} for i in bad)]
+    folder = write_dataset(tmp_path / "dabench", questions, labels)
+    (folder / "tables" / "environ.csv").symlink_to("/proc/self/environ")
+    (folder / "tables" / "passwd.csv").symlink_to("../../secret.txt")
+    os.mkfifo(folder / "tables" / "pipe.csv")
+    with FakeOllama(script()) as server:
+        for ids, out in (("1,4,5", "out"), ("6", "out-pipe")):  # a FIFO table once stopped the whole eval
+            done = cli_helpers.run_cli(
+                "eval", "questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables",
+                "--ids", ids, "-j", "2", "--out", out, cwd=folder, clean=True, timeout=300,
+                env={"OLLAMA_HOST": server.url, "EVAL_SECRET": "SECRET_TOKEN=xyz-in-the-environment"})
+            sent = [json.dumps(r.body) for r in server.requests]
+            assert not any("SECRET_TOKEN" in text for text in sent)  # the eval's environment, the file beside it
+            assert done.returncode == 0, done.stderr
+        assert requests_about(server, "WAGE")  # the good question ran
+        assert not any(requests_about(server, m) for _, m in bad.values())  # the refused ones asked nothing
+    out = folder / "out"
+    assert result(out, "qwen3_8b", "1")["status"] == "ok"  # the rest of the eval went on
+    for qid, (name, _) in bad.items():
+        failed = result(out if qid != "6" else folder / "out-pipe", "qwen3_8b", qid)
+        assert failed["status"] == "error" and failed["error"].startswith(f"AttachmentRefused: Refused to attach "
+                                                                          f"{folder / 'tables' / name}: it is a")
+        assert "Attach the file itself: copy it into place" in failed["error"]
+    assert "it is a symbolic link." in result(out, "qwen3_8b", "4")["error"]
+    assert "it is a FIFO (named pipe), not a regular file." in result(folder / "out-pipe", "qwen3_8b", "6")["error"]
+    # Nothing the eval kept (records, call logs, notebooks; the sessions' workspaces) holds the secrets.
+    assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def eval_cli(*args: str, cwd: Path, host: str) -> subprocess.CompletedProcess:

@@ -82,3 +82,19 @@ def test_learn_and_forget_mistakes_are_usage_errors(kernel):
     assert "There is no collection 'never-made'" in unknown
     bad_flag = usage_error(kernel.run("%agent learn a.md --frobnicate", raises=True))
     assert "unrecognized arguments: --frobnicate" in bad_flag
+
+
+def test_learn_in_a_notebook_follows_no_link_out_of_the_folder(kernel, tmp_path_factory):
+    kernel.script({"default": "OK"})
+    outside = tmp_path_factory.mktemp("outside")
+    (outside / "token.md").write_text("SECRET_TOKEN=xyz-outside-the-folder")
+    docs = kernel.folder / "linked-manuals"
+    docs.mkdir()
+    (docs / "codes.md").write_text("ERR_4012 means the rotor stalled.")
+    (docs / "token.md").symlink_to(outside / "token.md")
+    (docs / "more").symlink_to(outside)  # a linked folder is not walked
+    out = stream(kernel.run("%agent learn linked-manuals --collection links"))
+    assert not [t for t in embedded(kernel.server) if "SECRET_TOKEN" in t]
+    assert out.startswith("Collection 'links': 1 file(s), 1 chunk(s) (1 added,")
+    assert "  token.md: skipped, it is a symbolic link" in out and "  more: skipped, it is a symbolic link" in out
+    assert "2 entries in the folders not read: links are not followed" in out

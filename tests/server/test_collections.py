@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 from conftest import body
 
@@ -91,3 +94,38 @@ async def test_another_embedding_model_is_refused_with_the_way_to_reembed(api, d
     redone = await api("/llm-agent/api/collections/p/learn", method="POST", body={"reembed": True})
     assert redone.code == 200 and body(redone)["embedded_chunks"] == 2
     assert {r.model for r in ollama.requests_for("embed")} == {"mxbai-embed-large"}
+
+
+async def test_learning_a_folder_follows_no_link_and_reads_no_pipe(api, docs, ollama, data_root, tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.md").write_text("SECRET_TOKEN=xyz-from-outside-the-root")
+    (docs / "leak.md").symlink_to(outside / "secret.md")  # a link out of the server's root
+    (docs / "alias.md").symlink_to(docs / "codes.md")  # a link that stays inside is not followed either
+    (docs / "linked").symlink_to(outside)  # a linked folder is not walked
+    (docs / "deep").mkdir()
+    (docs / "deep" / "pumps.md").write_text("Hall 9 has two pumps.")
+    os.link(outside / "secret.md", docs / "deep" / "hard.md")  # the outside file under a second name
+    os.mkfifo(docs / "pipe.md")  # would block a reader forever
+    learned = await api("/llm-agent/api/collections/papers/learn", method="POST", body={"paths": ["docs"]})
+    assert learned.code == 200, learned.body
+    assert not any("SECRET_TOKEN" in json.dumps(r.body) for r in ollama.requests)  # nothing of it was embedded
+    report = body(learned)
+    assert sorted(report["added"]) == [str(docs / "codes.md"), str(docs / "deep" / "pumps.md"), str(docs / "pumps.txt")]
+    assert report["skipped"] == {
+        str(docs / "alias.md"): "it is a symbolic link",
+        str(docs / "deep" / "hard.md"): "it is a hard link (the same file has other names, perhaps outside the folder)",
+        str(docs / "leak.md"): "it is a symbolic link",
+        str(docs / "linked"): "it is a symbolic link",
+        str(docs / "pipe.md"): "it is a FIFO (named pipe), not a regular file",
+    }
+    assert "leak.md: skipped, it is a symbolic link" in report["skipped_notes"]
+    assert any(n.startswith("5 entries in the folders not read: links are not followed") for n in report["notes"])
+    folder = data_root / "rag" / "papers"
+    assert b"Hall 9" in (folder / "chunks.jsonl").read_bytes()  # what was learned is there
+    for name in ("keywords.sqlite", "chunks.jsonl"):
+        assert b"SECRET_TOKEN" not in (folder / name).read_bytes()
+    logged = [p for p in (data_root / "logs").rglob("*") if p.is_file()]
+    assert logged and all(b"SECRET_TOKEN" not in p.read_bytes() for p in logged)
+    assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in data_root.rglob("*") if p.is_file())
+    assert ollama.requests_for("embed")

@@ -127,3 +127,22 @@ async def test_links_fifos_and_hard_links_in_the_workspace_are_refused(workspace
         assert "password" not in text and "fine" not in text
         assert f"Refused to read '{name}'" in text, text
     assert "inside.txt (4 bytes): text document" in await analyse(workspace, "inside.txt")
+
+
+async def test_configured_folders_are_read_without_following_links(workspace, tmp_path):
+    (tmp_path / "secret.txt").write_text("password")
+    folder = tmp_path / "shared"
+    (folder / "deep").mkdir(parents=True)
+    (folder / "deep" / "notes.txt").write_text("fine")
+    (folder / "outside.txt").symlink_to(tmp_path / "secret.txt")
+    (folder / "alias.txt").symlink_to(folder / "deep" / "notes.txt")  # even a link that stays inside
+    (folder / "linked").symlink_to(tmp_path)  # a linked folder is not walked: secret.txt is not found through it
+    os.link(tmp_path / "secret.txt", folder / "hard.txt")
+    os.mkfifo(folder / "pipe.csv")  # opening it to read blocked the tool forever
+    for name in ("outside.txt", "alias.txt", "hard.txt", "pipe.csv"):
+        text = await analyse(workspace, name, rag_folders=[str(folder)])
+        assert "password" not in text and "fine" not in text
+        assert f"Refused to read '{name}'" in text, text
+    missing = await analyse(workspace, "secret.txt", rag_folders=[str(folder)])
+    assert "No file named 'secret.txt'" in missing and "password" not in missing
+    assert "notes.txt (4 bytes): text document" in await analyse(workspace, "notes.txt", rag_folders=[str(folder)])

@@ -327,3 +327,40 @@ async def test_two_learns_of_one_collection_take_turns(manuals, llm, fake_ollama
     # The one that waited found the other's work on disk: nothing embedded twice, nothing lost.
     assert sorted([first.report.embedded_chunks, second.report.embedded_chunks]) == [0, 21]
     assert first.chunks == second.chunks == 21 and embed_calls(fake_ollama) == 1
+
+
+async def test_a_learned_file_swapped_for_a_link_is_dropped_not_followed(manuals, llm, fake_ollama, tmp_path):
+    tools = ToolsConfig()
+    secret = tmp_path / "secret.md"
+    secret.write_text("SECRET_TOKEN=xyz, kept outside every learned folder")
+    named = tmp_path / "named.md"
+    named.write_text("A file learned by its own name.")
+    await learn([manuals, named], llm, tools=tools, paths=llm.paths)
+    # Both replaced by links since: one in the learned folder, one learned by its own name.
+    for learned in (manuals / "codes.md", named):
+        learned.unlink()
+        learned.symlink_to(secret)
+    fake_ollama.clear_requests()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "more.md").write_text("Another folder, learned later.")
+    again = await learn([other], llm, tools=tools, paths=llm.paths)  # the files learned earlier are checked again
+    assert not any("SECRET_TOKEN" in json.dumps(r.body) for r in fake_ollama.requests)
+    assert again.report.skipped == {str(manuals / "codes.md"): "it is a symbolic link",
+                                    str(named): "it is a symbolic link"}
+    assert again.report.removed == [str(manuals / "codes.md"), str(named)] and again.report.added == [
+        str(other / "more.md")]
+    chunks = (llm.paths.rag_dir / "notes" / "chunks.jsonl").read_text()
+    assert "SECRET_TOKEN" not in chunks and "learned by its own name" not in chunks
+
+
+async def test_learning_within_a_folder_refuses_what_resolves_outside_it(manuals, llm, fake_ollama, tmp_path):
+    root = tmp_path / "served"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "a.md").write_text("Served document.")
+    (root / "away").symlink_to(manuals)  # named through a link that leads out
+    with pytest.raises(CollectionError, match=r"away is outside .*served; only files under it can be learned"):
+        await learn([root / "away"], llm, tools=ToolsConfig(), paths=llm.paths, within=root)
+    assert not fake_ollama.requests_for("embed")
+    done = await learn([root / "docs"], llm, tools=ToolsConfig(), paths=llm.paths, within=root)
+    assert done.report.added == [str(root / "docs" / "a.md")]

@@ -24,7 +24,6 @@ import hashlib
 import json
 import os
 import re
-import stat
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
@@ -119,8 +118,14 @@ class IndexReport:
 
 @dataclass(frozen=True)
 class Source:
-    """One document to index: a path of the user's, followed as the user would follow it, or a file inside
-    a folder the sandbox can change (``root``), read only as a regular file inside it (no links, no FIFOs)."""
+    """One document to index, always read through ``confined.open_confined``: without following a link,
+    only as a regular file with a single name (no FIFO that would hang the read, no device, no hard link
+    that may be a file from elsewhere under a second name), and within the size limit.
+
+    ``root`` is the folder it is confined to: the sandbox's workspace, a learned or configured folder
+    (every folder between it and the file is walked without following links), or, for a file named on
+    its own, the folder it is in (its path is resolved once, when it is named, as the user's shell would).
+    """
 
     key: str
     path: Path
@@ -128,17 +133,15 @@ class Source:
     relpath: str = ""
 
     def stat(self) -> os.stat_result:
-        if self.root is not None:
-            return stat_confined(self.root, self.relpath)
-        st = self.path.stat()
-        if not stat.S_ISREG(st.st_mode):
-            raise FileNotFoundError(f"{self.path} is not a file")
-        return st
+        return stat_confined(*self._where())
 
     def open(self, max_bytes: int | None = None) -> IO[bytes]:
+        return open_confined(*self._where(), max_bytes)
+
+    def _where(self) -> tuple[Path, str]:
         if self.root is not None:
-            return open_confined(self.root, self.relpath, max_bytes)
-        return open(self.path, "rb")
+            return self.root, self.relpath
+        return Path(os.path.realpath(self.path.parent)), self.path.name  # the folders above it are the user's
 
 
 SourceLike = Union[str, "os.PathLike[str]", Source]

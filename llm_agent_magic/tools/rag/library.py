@@ -7,6 +7,9 @@ rag_search searches the learned ones too (``ToolsConfig.rag_search_collections``
 
 Learning a folder learns the documents under it (dot folders and files left out) and remembers the
 folder: learning it again embeds only new and changed files, and forgets the ones deleted from it.
+A folder's files are strangers' files (a cloned repository keeps links): the folder is walked and each
+file read without following any link, only as a regular file with one name (``folder_sources``); what
+is refused is reported as skipped, with why.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from ...config import PathsConfig, ToolsConfig
 from ...exceptions import LLMAgentError
-from .index import HASHES_FILE, DocumentIndex, IndexReport, Progress, collection_folder, safe_name
+from ...sandbox.inside.confined import list_confined
+from .index import HASHES_FILE, DocumentIndex, IndexReport, Progress, Source, collection_folder, safe_name
 from .loaders import is_document
 from .vectors import Approximate
 
@@ -162,9 +166,14 @@ async def learn(
     paths: PathsConfig | None = None,
     reembed: bool = False,
     progress: Progress | None = None,
+    within: str | os.PathLike[str] | None = None,
 ) -> LearnResult:
     """Add files and folders to a collection (embedding only what is new or changed); with ``reembed``,
-    embed the whole collection again with the current embedding model."""
+    embed the whole collection again with the current embedding model.
+
+    ``within``: a folder every target must lie in (the server's root). Their files are then opened from
+    it, walking down without following any link, so a folder swapped for a link after the caller checked
+    the path leads nowhere outside it."""
     tools = tools or ToolsConfig()
     paths = paths or getattr(llm, "paths", None) or PathsConfig()
     name = safe_name(collection or tools.rag_learn_collection)
@@ -174,23 +183,34 @@ async def learn(
     missing = [str(t) for t in chosen if not t.exists()]
     if missing:
         raise CollectionError(f"Nothing to learn at {', '.join(missing)}: no such file or folder. Check the path.")
+    base = Path(os.path.realpath(within)) if within is not None else None
     async with _locked_async(name, paths):
-        return await _learn(name, chosen, llm, tools, paths, reembed, progress)
+        return await _learn(name, chosen, llm, tools, paths, reembed, progress, base)
 
 
 async def _learn(name: str, chosen: list[Path], llm: LLMClient, tools: ToolsConfig, paths: PathsConfig,
-                 reembed: bool, progress: Progress | None) -> LearnResult:
+                 reembed: bool, progress: Progress | None, within: Path | None) -> LearnResult:
     index = open_collection(name, llm, tools, paths)
     try:
-        files, roots, notes = _expand(chosen, tools.rag_max_learn_files)
-        kept = [s for s in index.sources if not any(Path(s).is_relative_to(r) for r in roots)]
-        wanted = list(dict.fromkeys([*kept, *files]))
+        files, roots, refused, notes = await asyncio.to_thread(_expand, chosen, tools.rag_max_learn_files, within)
         known_roots = index.settings.get("roots", [])
+        # Files learned earlier from a folder stay confined to it when they are read again.
+        index.confined_roots = [Path(r) for r in dict.fromkeys([*known_roots, *(str(r) for r in roots)])]
+        kept = [s for s in index.sources if not any(Path(s).is_relative_to(r) for r in roots)]
+        wanted = list({source.key: source for source in [*(_kept(index, k) for k in kept), *files]}.values())
         report = await index.update(wanted, reembed=reembed, progress=progress,
                                     roots=[*known_roots, *(str(r) for r in roots)])
+        report.skipped.update(refused)
         return LearnResult(name, report, len(index.sources), len(index), notes)
     finally:
         index.close()
+
+
+def _kept(index: DocumentIndex, key: str) -> Source:
+    """A file learned earlier, as it is read again: confined to its learned folder when it lies in one;
+    a file named on its own is not resolved again (a link put in its place since is refused, not followed)."""
+    source = index.source(key)
+    return source if source.root is not None else Source(key, Path(key))
 
 
 def forget(
@@ -275,36 +295,78 @@ def _info(folder: Path) -> CollectionInfo | None:
     )
 
 
-def _expand(targets: list[Path], max_files: int) -> tuple[list[str], list[Path], list[str]]:
-    """The files to learn, the folders among the targets (resolved), and notes on what was left out."""
-    files: dict[str, None] = {}
+def _expand(targets: list[Path], max_files: int, within: Path | None = None,
+            ) -> tuple[list[Source], list[Path], dict[str, str], list[str]]:
+    """The files to learn, the folders among the targets (resolved), what was refused in them (path: why),
+    and notes on what was left out. With ``within``, each is confined to that folder (see ``learn``)."""
+    files: dict[str, Source] = {}
     roots: list[Path] = []
+    refused: dict[str, str] = {}
     notes: list[str] = []
     others = 0
     for target in targets:
-        if target.is_dir():
-            roots.append(target.resolve())
-            for path, document in _files_under(target):
-                if not document:
-                    others += 1
-                elif len(files) >= max_files:
-                    notes.append(f"only the first {max_files} files were learned (ToolsConfig.rag_max_learn_files)")
-                    return list(files), roots, notes
-                else:
-                    files.setdefault(str(path.resolve()), None)
-        else:
-            files.setdefault(str(target.resolve()), None)  # named on purpose: the index says why if it cannot read it
+        resolved = target.resolve()  # as named (a link the user names is followed, once, here)
+        if within is not None and resolved != within and not resolved.is_relative_to(within):
+            raise CollectionError(f"{target} is outside {within}; only files under it can be learned.")
+        if not resolved.is_dir():  # named on purpose: the index says why if it cannot read it
+            files.setdefault(str(resolved), _named(resolved, within))
+            continue
+        root = resolved
+        roots.append(root)
+        found, why_not = folder_sources(root, within)
+        refused.update(why_not)
+        for source in found:
+            if not is_document(source.path):
+                others += 1
+            elif len(files) >= max_files:
+                notes.append(f"only the first {max_files} files were learned (ToolsConfig.rag_max_learn_files)")
+                return list(files.values()), roots, refused, notes
+            else:
+                files.setdefault(source.key, source)
     if others:
         notes.append(f"{others} file(s) of other types in the folders were left out")
-    return list(files), roots, notes
+    if refused:
+        notes.append(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} in the folders not read: "
+                     f"{REFUSED_HINT}")
+    return list(files.values()), roots, refused, notes
 
 
-def _files_under(root: Path) -> Iterator[tuple[Path, bool]]:
-    """Files below ``root`` in name order, skipping dot folders and files (caches, checkpoints), and whether
-    each is a document."""
-    for folder, dirs, names in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-        for name in sorted(names):
-            if not name.startswith("."):
-                path = Path(folder) / name
-                yield path, is_document(path)
+#: What a refused entry of a learned folder means, and what to do about it.
+REFUSED_HINT = (
+    "links are not followed and only regular files are read (no pipes, sockets or devices; no hard-linked "
+    "files, which may be a file from elsewhere under a second name); to learn such a file, copy it into the "
+    "folder or name the file it points to"
+)
+
+
+def _named(path: Path, within: Path | None) -> Source:
+    if within is None or path == within:
+        return Source(str(path), path)
+    relpath = path.relative_to(within).as_posix()
+    return Source(str(path), path, within, relpath)
+
+
+def folder_sources(root: Path, within: Path | None = None) -> tuple[list[Source], dict[str, str]]:
+    """The regular files below ``root`` in name order, each confined to it, and what was refused (path: why).
+
+    The walk never follows a link: a link to a file or to a folder, inside the folder or out of it, is
+    refused, as are FIFOs, sockets, devices and files with more than one name (a hard link is the same
+    file under another name, perhaps outside the folder, and nothing on it says which name came first).
+    Dot folders and files (caches, checkpoints) and ``__pycache__`` are left out; the walk is bounded in
+    depth and entries (``confined.list_confined``). Each file is later opened again from ``root``
+    without following links, so a file swapped for a link after this walk is refused then. With
+    ``within`` (a folder ``root`` lies in), the walk and those opens start from ``within`` instead.
+    """
+    base = within if within is not None else root
+    prefix = root.relative_to(base).as_posix() if root != base else ""
+    sources: list[Source] = []
+    refused: dict[str, str] = {}
+    for entry in list_confined(base, prefix, recursive=True):
+        if "__pycache__" in entry.relpath.split("/"):
+            continue
+        path = base / entry.relpath
+        if entry.refused:
+            refused[str(path)] = entry.refused
+        else:
+            sources.append(Source(str(path), path, base, entry.relpath))
+    return sources, refused

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,11 +20,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
-from ...exceptions import DocumentError
+from ...exceptions import DocumentError, UnsafePath
+from ...sandbox.inside.confined import read_confined
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
 TABLE_TEXT_SUFFIXES = {".csv", ".tsv"}
 SUPPORTED_SUFFIXES = TEXT_SUFFIXES | TABLE_TEXT_SUFFIXES | {".pdf", ".docx", ".html", ".htm", ".ipynb"}
+#: The largest file ``load_document`` reads itself (callers that read the bytes bound them their own way).
+MAX_DOCUMENT_BYTES = 2**30
 #: Rows of a CSV turned into text; a data file bigger than this is for python_coder, not retrieval.
 MAX_TABLE_ROWS = 2000
 
@@ -42,12 +46,13 @@ def is_document(path: Path) -> bool:
 
 def load_document(path: Path, *, max_chars: int | None = None, data: bytes | None = None) -> LoadedDocument:
     """The text of ``path`` (or of ``data``, its bytes, already read: the suffix of ``path`` says the type);
-    `DocumentError` when the file cannot be read as its suffix says."""
+    `DocumentError` when the file cannot be read as its suffix says. ``path`` itself is read as every
+    file is (``confined.read_confined``): not through a link, a regular file, at most ``MAX_DOCUMENT_BYTES``."""
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
         raise DocumentError(f"unsupported file type {suffix or '(none)'}")
     try:
-        raw = data if data is not None else path.read_bytes()
+        raw = data if data is not None else read_confined(os.path.realpath(path.parent), path.name, MAX_DOCUMENT_BYTES)
         if suffix == ".pdf":
             doc = _pdf(raw)
         elif suffix == ".docx":
@@ -63,6 +68,8 @@ def load_document(path: Path, *, max_chars: int | None = None, data: bytes | Non
             doc = LoadedDocument(text, "markdown" if suffix in (".md", ".markdown") else "text")
     except DocumentError:
         raise
+    except UnsafePath as exc:
+        raise DocumentError(f"not read: {exc.reason}") from None
     except OSError as exc:
         raise DocumentError(f"could not be read ({exc.strerror or exc})") from None
     except Exception as exc:  # third-party parsers raise anything on a malformed file

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 from ...config import PathsConfig, ToolsConfig
 from ...sandbox.inside.confined import list_confined
 from ..base import Tool, ToolContext, ToolInput, ToolResult
-from .index import HASHES_FILE, DocumentIndex, EmbeddingModelMismatch, SearchHit, collection_folder
-from .library import list_collections, open_collection
+from .index import HASHES_FILE, DocumentIndex, EmbeddingModelMismatch, SearchHit, Source, collection_folder
+from .library import folder_sources, list_collections, open_collection
 from .loaders import SUPPORTED_SUFFIXES, is_document
 from .vectors import Approximate
 
@@ -142,13 +141,13 @@ class RagSearchTool(Tool):
             on_model_change="rebuild",  # nobody curates it: it is re-made from the session's files
         )
 
-    def sources(self, ctx: ToolContext) -> tuple[list[Path], list[str]]:
+    def sources(self, ctx: ToolContext) -> tuple[list[Source], list[str]]:
         """Documents in the session's workspace and the configured folders, and notes on what was left out.
 
         The workspace is the sandbox's: it is listed without following links, and what is not a regular
         file there (a link to a dotfile or to /proc/self/environ, a FIFO) is named in the notes, not read.
         """
-        found: dict[Path, None] = {}
+        found: dict[str, Source] = {}
         notes: list[str] = []
         workspace = self._workspace(ctx)
         if workspace is not None:
@@ -164,9 +163,10 @@ class RagSearchTool(Tool):
                     notes.append(f"{entry.relpath}: skipped, {entry.refused}")
                 elif len(found) >= MAX_FILES:
                     notes.append(f"only the first {MAX_FILES} documents are searched")
-                    return list(found), notes
+                    return list(found.values()), notes
                 else:
-                    found.setdefault(workspace / entry.relpath, None)
+                    path = workspace / entry.relpath
+                    found.setdefault(str(path), Source(str(path), path, workspace, entry.relpath))
         folders: list[Path] = []
         for folder in self.config.rag_folders:
             path = Path(folder).expanduser()
@@ -175,12 +175,20 @@ class RagSearchTool(Tool):
             else:
                 notes.append(f"{folder}: configured in ToolsConfig.rag_folders but not a folder")
         for root in folders:
-            for path in _documents_under(root):
+            try:
+                listed, refused = folder_sources(root.resolve())  # the folder as configured; nothing below followed
+            except OSError as exc:
+                notes.append(f"{root}: could not be listed ({getattr(exc, 'reason', '') or exc})")
+                continue
+            notes += [f"{Path(p).name}: skipped, {why}" for p, why in refused.items() if is_document(Path(p))]
+            for source in listed:
+                if not is_document(source.path):
+                    continue
                 if len(found) >= MAX_FILES:
                     notes.append(f"only the first {MAX_FILES} documents are searched")
-                    return list(found), notes
-                found.setdefault(path.resolve(), None)
-        return list(found), notes
+                    return list(found.values()), notes
+                found.setdefault(source.key, source)
+        return list(found.values()), notes
 
     @staticmethod
     def _render(question: str, hits: list[SearchHit], documents: int) -> str:
@@ -197,12 +205,3 @@ class RagSearchTool(Tool):
             lines.append(re.sub(r"(?m)^", "    ", passage))
         return "\n".join(lines)
 
-
-def _documents_under(root: Path) -> Iterator[Path]:
-    """Document files below ``root`` in name order, skipping dot folders and files (caches, checkpoints)."""
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__")
-        for name in sorted(files):
-            path = Path(folder) / name
-            if not name.startswith(".") and is_document(path):
-                yield path
