@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from llm_agent_magic.safe_text import MAX_RENDERED_CHARS, literal_markdown, markdown_data, render_markdown
+from llm_agent_magic.safe_text import MAX_NESTING, MAX_RENDERED_CHARS, literal_markdown, markdown_data, render_markdown
 
 #: The answer of issue 19: the closing fence is followed by a tab, which marked does not take as a close.
 PAYLOAD = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned=1">\n```'
@@ -154,6 +154,12 @@ def test_a_huge_text_is_rendered_up_to_the_bound_and_says_so() -> None:
     assert data["text/html"].endswith("<p><em>[llm-agent: 5000 more characters are not rendered here; the "
                                       "plain-text view of this output has all of it]</em></p>")
     assert data["text/html"].count("word") == MAX_RENDERED_CHARS // 5
+
+
+def test_nesting_is_bounded_and_the_rest_stays_text() -> None:
+    assert render_markdown(">" * 10_000 + " deep").count("<blockquote>") == MAX_NESTING
+    deep = render_markdown("".join("  " * i + "- item\n" for i in range(1000)))
+    assert 0 < deep.count("<ul>") <= MAX_NESTING and active(deep) == []
 
 
 # --- properties -------------------------------------------------------------------------------------------
