@@ -180,7 +180,7 @@ MARKDOWN = st.lists(
 ).map("".join)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, database=None)
 @given(MARKDOWN)
 def test_no_active_markup_survives_any_mix(text: str) -> None:
     assert active(published(text)) == []
@@ -210,7 +210,7 @@ def _shown(text: str) -> str:
                    for c in text)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, database=None)
 @given(st.one_of(MARKDOWN, st.text(max_size=60)))
 @pytest.mark.parametrize("reader", sorted(READERS))
 def test_a_literal_markdown_cell_shows_its_text_in_every_reader(reader: str, text: str) -> None:
