@@ -8,6 +8,8 @@ quotes, HTML blocks and entities; the examples are the variants an attacker trie
 from __future__ import annotations
 
 import html
+import subprocess
+import sys
 import unicodedata
 from html.parser import HTMLParser
 
@@ -225,3 +227,10 @@ def test_literal_markdown_keeps_words_and_turns_the_rest_into_references() -> No
     assert literal_markdown("Mean é 20\n```<img>") == "<pre>Mean é 20&#10;&#96;&#96;&#96;&#60;img&#62;</pre>"
     assert literal_markdown("a [b](c)", block=False) == "a &#91;b&#93;&#40;c&#41;"
     assert html.unescape(literal_markdown(PAYLOAD, block=False)) == PAYLOAD
+
+
+def test_the_renderer_stands_alone_so_every_front_end_may_import_it() -> None:
+    code = ("import sys, llm_agent_magic.safe_text\n"
+            "print(sorted(m for m in sys.modules if m.startswith('llm_agent_magic.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['llm_agent_magic.safe_text']"
