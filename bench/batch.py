@@ -129,7 +129,7 @@ def latency_figure(args: argparse.Namespace) -> list[float]:
                     now = time.perf_counter()
                     kind, content = msg["msg_type"], msg["content"]
                     if seen is None and kind in ("display_data", "update_display_data") and \
-                            FIRST in content["data"].get("text/markdown", ""):
+                            FIRST in content["data"].get("text/plain", ""):
                         seen = now
                     if kind == "status" and content["execution_state"] == "idle":
                         return started, seen

@@ -2,7 +2,7 @@
 
 The generated-cells bundle (application/vnd.llm-agent.cells+json) carries run and cell ids
 that differ on every run by design; its cells are still compared through the plain
-renderings (text/plain, text/markdown, text/html) of the same output, so nothing the
+renderings (text/plain, text/html) of the same output, so nothing the
 user sees goes unchecked.
 """
 

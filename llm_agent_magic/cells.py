@@ -10,10 +10,15 @@ front end shows something useful: JupyterLab (with the labextension) inserts the
 
 The shape of a ``%%agent`` cell's outputs (``magic/render.py`` makes them), which front ends rely on:
 
-1. one ``display_data`` with the answer: ``text/markdown`` + ``text/plain``, nothing else;
+1. one ``display_data`` with the answer: ``text/html`` (the model's markdown rendered and sanitized by
+   ``safe_text.markdown_data``) + ``text/plain``, nothing else;
 2. one ``display_data`` with the cells: ``CELLS_MIME`` (the bundle below), ``text/html`` (the
-   rendering, with the cells' images), ``text/markdown`` (the code) and ``text/plain`` (a one-line
-   summary, no images).
+   rendering, with the cells' images) and ``text/plain`` (a one-line summary, no images).
+
+Neither holds ``text/markdown``: a notebook written by ``llm-agent run`` is opened, exported (nbconvert)
+and checked (nbval) by readers whose markdown parsers may read a crafted fence differently from ours, and
+in a live session the outputs are trusted. Sanitized HTML and plain text mean the same to all of them.
+Markdown cells are never written with the model's text as markdown (``safe_text.literal_markdown``).
 
 Once the cells are real cells in the notebook, the second output has done its work: keep only its
 ``text/plain`` (``slim_cells_output``), so the notebook holds each chart once. ``materialize``

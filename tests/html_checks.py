@@ -5,8 +5,6 @@ from __future__ import annotations
 from html.parser import HTMLParser
 from typing import Any
 
-import mistune
-
 from llm_agent_magic.cells import CELLS_MIME
 
 ACTIVE_TAGS = ("script", "iframe", "object", "embed", "style", "link", "form", "base", "meta")
@@ -36,15 +34,16 @@ def active_html(html: str) -> list[str]:
 
 
 def active_parts(outputs: list[dict[str, Any]]) -> list[str]:
-    """Active HTML in every output a browser would render as HTML (markdown rendered to HTML first), and
-    every MIME type that is not plain text or an image; the cells bundle's outputs are checked too."""
+    """Active HTML in every output a browser would render as HTML, and every MIME type that is not plain
+    text, HTML or an image (``text/markdown`` too: each markdown reader may read a crafted fence its own
+    way, so nothing published may be markdown); the cells bundle's outputs are checked too."""
     found = []
     for out in outputs:
         for mime, value in out.get("data", {}).items():
             if mime == CELLS_MIME:
                 found += active_parts([o for cell in value["cells"] for o in cell["outputs"]])
-            elif mime in ("text/html", "text/markdown", "image/svg+xml"):
-                found += active_html(mistune.html(value) if mime == "text/markdown" else value)
+            elif mime in ("text/html", "image/svg+xml"):
+                found += active_html(value)
             elif mime not in ("text/plain", "image/png"):
                 found.append(mime)
     return found

@@ -15,7 +15,7 @@ from llm_agent_magic.config import AgentConfig
 from llm_agent_magic.events import Answer, ApprovalRequested, CellOutput, CodeCell, RunFinished, RunStarted
 from llm_agent_magic.exceptions import ApprovalTimeout, NotWaitingForApproval
 from llm_agent_magic.magic.approve import ask_approval, kernel_takes_input
-from llm_agent_magic.magic.render import LiveView, answer_data, bundle_data, code_markdown
+from llm_agent_magic.magic.render import LiveView, answer_data, bundle_data
 from llm_agent_magic.prompts import render_prompt
 from llm_agent_magic.run_requests import ApprovalReply, BadRequest, RunRequest, request_from_dict
 
@@ -150,11 +150,10 @@ def test_edited_and_skipped_cells_render_once_each_and_say_so():
     edited, skipped = bundle["cells"]
     assert edited["source"] == "print('user')" and edited["metadata"]["llm_agent"]["approval"] == "edited"
     assert skipped["metadata"]["tags"] == [SKIPPED_TAG] and skipped["outputs"] == []
-    markdown = code_markdown(events)
-    assert markdown.count("_Generated cell") == 2
-    assert "attempt 1: edited by you, ran_" in markdown and "attempt 1: skipped by you, not run_" in markdown
     html = render_html(bundle)
-    assert "(edited by you)" in html and "(skipped by you, not run)" in html
+    assert html.count("Generated cell") == 2
+    assert "attempt 1 (edited by you)" in html and "attempt 1 (skipped by you, not run)" in html
+    assert bundle_data(events, bundle)["text/html"] == f'<div class="llm-agent-cells">{html}</div>'
     assert bundle_data(events, bundle)["text/plain"] == "llm-agent: 2 generated cells (1 skipped cell); run ok"
 
 
@@ -197,7 +196,8 @@ def test_materialized_notebooks_hold_each_image_once_and_keep_the_answer():
     assert text.count(PNG) == 1 and CELLS_MIME not in text
     agent, generated = nb.cells
     answer, cells_note = agent.outputs
-    assert answer.data["text/markdown"] == "Here is the **chart**."
+    assert answer.data == {"text/html": "<p>Here is the <strong>chart</strong>.</p>\n",
+                           "text/plain": "Here is the **chart**."}
     assert cells_note.data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
     assert cells_note.metadata["llm_agent"] == {"run_id": "r9", "status": "ok", "cells_written": 1}
     assert generated.outputs[0].data["image/png"] == PNG

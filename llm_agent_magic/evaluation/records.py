@@ -18,6 +18,7 @@ from typing import Any
 from .. import atomic
 from ..cells import cells_from_events
 from ..events import Event, Token
+from ..safe_text import literal_markdown
 from .dataset import Question
 from .scoring import Score
 
@@ -113,27 +114,35 @@ def write_result(folder: Path, result: QuestionResult) -> None:
 
 
 def notebook(question: Question, result: QuestionResult, cells: list[dict[str, Any]]) -> dict[str, Any]:
-    """The executed notebook of one run, as nbformat 4 JSON: never signed, so its outputs open untrusted."""
+    """The executed notebook of one run, as nbformat 4 JSON: never signed, so its outputs open untrusted.
+
+    The question (the dataset's), the answer and the values the model gave (the model's) go into markdown
+    cells only as ``literal_markdown``: whoever opens or exports the notebook sees them, never their markup.
+    """
     ids = iter(range(1, 10**9))
 
     def markdown(text: str) -> dict[str, Any]:
         return {"cell_type": "markdown", "id": f"eval-{next(ids)}", "metadata": {}, "source": text}
 
-    head = f"# DABench question {question.id} ({question.level})\n\n{question.question}\n\n"
+    def inline(text: Any) -> str:
+        return literal_markdown(str(text), block=False)
+
+    head = f"# DABench question {inline(question.id)} ({inline(question.level)})\n\n{literal_markdown(question.question)}\n\n"
     if question.constraints.strip():
-        head += f"**Constraints:** {question.constraints}\n\n"
-    head += f"**Format:** {question.format}\n\n**Table:** `{question.file_name}` · **model:** `{result.model}`"
+        head += f"**Constraints:** {inline(question.constraints)}\n\n"
+    head += (f"**Format:** {inline(question.format)}\n\n**Table:** {inline(question.file_name)} · "
+             f"**model:** {inline(result.model)}")
     body = [markdown(head)]
     for cell in cells:
         body.append({**cell, "id": f"eval-{next(ids)}"})
-    verdict = f"**Status:** {result.status}" + (f" ({result.error})" if result.error else "")
+    verdict = f"**Status:** {inline(result.status)}" + (f" ({inline(result.error)})" if result.error else "")
     if result.score is not None:
         rows = "\n".join(
-            f"| `{name}` | `{expected}` | `{result.score.predicted.get(name, '(missing)')}` | "
+            f"| {inline(name)} | {inline(expected)} | {inline(result.score.predicted.get(name, '(missing)'))} | "
             f"{'right' if result.score.correct.get(name) else 'wrong'} |"
             for name, expected in result.score.expected.items())
         verdict += f"\n\n| answer | expected | given | |\n| --- | --- | --- | --- |\n{rows}"
-    body += [markdown("## Answer\n\n" + (result.answer or "(no answer)")), markdown(verdict)]
+    body += [markdown("## Answer\n\n" + literal_markdown(result.answer or "(no answer)")), markdown(verdict)]
     return {
         "cells": body,
         "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},

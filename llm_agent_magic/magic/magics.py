@@ -21,7 +21,7 @@ from IPython.display import display
 
 from ..exceptions import LLMAgentError, SetupError
 from ..run_requests import BadRequest, RunRequest
-from ..sandbox.untrusted import clean_markdown
+from ..safe_text import render_markdown
 from .approve import kernel_takes_input
 from .render import table_data
 from .sessions import ShellSessions, default_session_id, env_cassette
@@ -256,11 +256,12 @@ class AgentMagics(Magics):
             raise UsageError(str(exc)) from None
         if not messages:
             text = f"No messages yet in session {session_id}."
-            display({"text/plain": text, "text/markdown": clean_markdown(text)}, raw=True)
+            display({"text/plain": text}, raw=True)
             return
-        md = clean_markdown("\n\n".join(f"**{m['role']}**: {m['content']}" for m in messages))
+        # Each message read alone: a fence one leaves open cannot take the next ones in.
+        rendered = "".join(render_markdown(f"**{m['role']}**: {m['content']}") for m in messages)
         plain = "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
-        display({"text/markdown": md, "text/plain": plain}, raw=True)
+        display({"text/html": rendered, "text/plain": plain}, raw=True)
 
     def _cmd_reset(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "reset")

@@ -1,9 +1,9 @@
 """Events into pixels: the live view of a run and its final outputs, as MIME bundles.
 
 A finished ``%%agent`` cell has two outputs, in this order (front ends rely on it; ``cells.py`` says more):
-``answer_data`` (the answer as ``text/markdown`` + ``text/plain``) and ``bundle_data`` (the generated cells
-as the ``application/vnd.llm-agent.cells+json`` bundle, with an HTML and markdown rendering for front ends
-that do not know it, and a one-line ``text/plain``). A front end that turns the bundle into real cells
+``answer_data`` (the answer as sanitized ``text/html`` + ``text/plain``) and ``bundle_data`` (the generated
+cells as the ``application/vnd.llm-agent.cells+json`` bundle, with an HTML rendering for front ends that do
+not know it, and a one-line ``text/plain``). A front end that turns the bundle into real cells
 drops the second output's rendering and keeps its ``text/plain``, so nothing is shown twice.
 
 Pure functions of the events (no IPython, no clocks), so the same events always give the
@@ -11,8 +11,9 @@ same final outputs: example notebooks are checked with nbval. Ids (run, cell) ap
 inside the cells bundle JSON, never in text, markdown or HTML.
 
 These outputs are shown in the user's live notebook, where JupyterLab trusts them. What they
-hold came from the model, which read the sandbox's outputs: every markdown output goes
-through ``clean_markdown`` and every interpolation into HTML is escaped or sanitized.
+hold came from the model, which read the sandbox's outputs: no output holds ``text/markdown``;
+markdown is rendered and sanitized here (``safe_text.markdown_data``) and every interpolation
+into HTML is escaped or sanitized.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from ..events import (
     ToolCall,
     Waiting,
 )
-from ..sandbox.untrusted import clean_markdown
+from ..safe_text import markdown_data
 
 MODE_NAMES = {"chat": "chat", "react": "ReAct", "plan_execute": "plan and execute"}
 STEP_MARKS = {"pending": "○", "running": "▶", "ok": "✓", "error": "✗", "skipped": "–"}
@@ -147,8 +148,7 @@ class LiveView:
         return "\n\n".join(parts)
 
     def display_data(self) -> dict[str, Any]:
-        text = self.markdown()
-        return {"text/markdown": clean_markdown(text), "text/plain": text}
+        return markdown_data(self.markdown())
 
 
 # --- final outputs --------------------------------------------------------------------------------
@@ -195,25 +195,7 @@ def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]
         parts.append(errors)
     text = "\n\n".join(parts)
     plain = STOPPED if status == "cancelled" else text
-    return {"text/markdown": clean_markdown(text), "text/plain": plain}
-
-
-def code_markdown(events: list[Event], include_failed: bool = True, dry_run: bool = False) -> str:
-    """Every code attempt as a fenced block, labelled with how it went."""
-    blocks = []
-    for cell, output in _attempts(events):
-        if output is None:
-            label = "drafted, not run" if dry_run else "stopped before it finished"
-        elif output.status == "skipped":
-            label = "skipped by you, not run"
-        elif output.failed or output.status != "ok":
-            if not include_failed:
-                continue
-            label = f"failed ({output.status})"
-        else:
-            label = "edited by you, ran" if cell.approval == "edited" else "ran"
-        blocks.append(f"_Generated cell, attempt {cell.attempt}: {label}_\n\n{_fence(cell.source)}")
-    return "\n\n".join(blocks)
+    return markdown_data(text, plain)
 
 
 def _count(n: int, word: str) -> str:
@@ -240,9 +222,8 @@ def summary_text(bundle: dict[str, Any], events: list[Event], dry_run: bool = Fa
 
 def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: bool = True,
                 dry_run: bool = False) -> dict[str, Any]:
-    """The second output: the generated cells, for people (markdown, HTML) and for front ends (the bundle)."""
+    """The second output: the generated cells, for people (HTML) and for front ends (the bundle)."""
     # The answer is the output just before this one; here only the cells, so nothing shows twice.
-    markdown = code_markdown(events, include_failed, dry_run)
     what = "Drafted cell" if dry_run else "Stopped cell"
     why = "not run" if dry_run else "stopped before it finished"
     drafted = "".join(
@@ -251,11 +232,11 @@ def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: boo
         for cell, output in _attempts(events)
         if output is None
     )
-    body = render_html(bundle) + drafted
+    summary = summary_text(bundle, events, dry_run)
+    body = render_html(bundle) + drafted or f"<p>{html.escape(summary)}</p>"
     return {
-        "text/markdown": clean_markdown(markdown or summary_text(bundle, events, dry_run)),
         "text/html": f'<div class="llm-agent-cells">{body}</div>',
-        "text/plain": summary_text(bundle, events, dry_run),
+        "text/plain": summary,
         CELLS_MIME: bundle,
     }
 

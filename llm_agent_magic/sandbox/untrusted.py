@@ -8,26 +8,27 @@ reaches a notebook as it came. ``clean_output`` keeps an allowlist of inert MIME
   styles, event handlers, forms, frames and ``javascript:`` links go. Images only from ``data:`` URLs, so a
   display cannot make the browser fetch (the sandbox has no network; its outputs get none either).
 - ``image/svg+xml``: the same sanitizer with SVG's drawing elements, no scripts, no external references.
-- ``text/markdown``: raw HTML in it sanitized the same way, links limited to http(s)/mailto, images to
-  ``data:`` URLs; code blocks kept as they are.
+- ``text/markdown``: rendered here to HTML and sanitized (``safe_text.render_markdown``, the same path as the
+  model's text), published as ``text/html``; markdown itself never leaves, since another markdown reader
+  could read a crafted fence differently. A display that has its own ``text/html`` keeps that one.
 - ``text/latex`` without the commands that make links or HTML; images as base64; ``application/json``.
 
 Everything else (``application/javascript``, widget views, Vega, Plotly, this project's own cells bundle,
 ...) is dropped, and an output left with nothing shows a note saying what was removed. Output metadata
-keeps only display hints (size, background). ``clean_markdown`` and ``clean_html`` are also used for the
-markdown and HTML the agent shows, which the model may have copied from sandbox output.
+keeps only display hints (size, background). ``clean_html`` is also used for the HTML of the generated
+cells' outputs that the agent shows.
 """
 
 from __future__ import annotations
 
-import html
 import json
 import re
 import xml.dom.minidom
-from collections.abc import Iterator
 from typing import Any
 
 import nh3
+
+from ..safe_text import render_markdown
 
 SAFE_MIME = frozenset({
     "text/plain", "text/html", "text/markdown", "text/latex", "application/json",
@@ -143,109 +144,6 @@ def clean_svg(text: str) -> str | None:
     return cleaned
 
 
-# --- markdown ---------------------------------------------------------------------------------------------
-
-_FENCE = re.compile(r"( {0,3})(`{3,}|~{3,})(.*)")
-_FENCE_LIKE = re.compile(r"\s*(`{3,}|~{3,})")
-_CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)(.+?)(?<!`)\1(?!`)", re.DOTALL)
-_AUTOLINK = re.compile(r"<((?:https?|mailto):[^\s<>]*)>", re.IGNORECASE)
-_TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
-_LINK_TARGET = re.compile(r"(\]\(\s*|\]:[ \t]*\n?[ \t]*)(<?[^\s)>]*)")
-_IMAGE = re.compile(r"!\[")
-_DATA_IMAGE_MD = re.compile(r"!\[[^\[\]\n]*\]\(\s*data:image/(?:png|jpeg|gif|webp);base64,[A-Za-z0-9+/=]*\s*\)")
-_INVISIBLE = re.compile(r"[\x00-\x20\x7f\\]")
-
-
-def _markdown_chunks(text: str) -> Iterator[tuple[str, str]]:
-    """("fence" | "code" | "text", chunk): fenced blocks every markdown reader agrees are code, inline code, the rest.
-
-    A fence is kept as it is only when no reader could see it otherwise: it opens at the margin after a blank
-    line, no other fence-like line is inside, and its closing line is the opening fence again, followed by a
-    blank line. Any other fence is treated as text (only its look may suffer, never safety).
-    """
-    lines = text.splitlines(keepends=True)
-    prose: list[str] = []
-    i = 0
-    while i < len(lines):
-        opened = _FENCE.fullmatch(lines[i].rstrip("\r\n"))
-        if not opened or (opened.group(2)[0] == "`" and "`" in opened.group(3)):
-            prose.append(lines[i])
-            i += 1
-            continue
-        fence = opened.group(2)
-        j = i + 1
-        while j < len(lines) and not re.fullmatch(rf" {{0,3}}{re.escape(fence[0])}{{{len(fence)},}}[`~ \t]*",
-                                                  lines[j].rstrip("\r\n")):
-            j += 1
-        verified = (
-            not opened.group(1) and (i == 0 or not lines[i - 1].strip()) and j < len(lines)
-            and lines[j].rstrip("\r\n").rstrip(" ") == fence and (j + 1 == len(lines) or not lines[j + 1].strip())
-            and not any(_FENCE_LIKE.match(line) for line in lines[i + 1:j])
-        )
-        if verified:
-            if prose:
-                yield from _inline_chunks("".join(prose))
-                prose = []
-            yield "fence", "".join(lines[i:j + 1])
-        else:
-            prose.extend(lines[i:j + 1])
-        i = j + 1
-    if prose:
-        yield from _inline_chunks("".join(prose))
-
-
-def _inline_chunks(text: str) -> Iterator[tuple[str, str]]:
-    at = 0
-    for span in _CODE_SPAN.finditer(text):
-        if span.start() > at:
-            yield "text", text[at:span.start()]
-        yield "code", span.group(0)
-        at = span.end()
-    if at < len(text):
-        yield "text", text[at:]
-
-
-def _safe_target(match: re.Match[str]) -> str:
-    decoded = html.unescape(match.group(2))
-    for candidate in (decoded, html.unescape(decoded)):  # some renderers decode entities once more
-        plain = _INVISIBLE.sub("", candidate.lstrip("<")).lower()
-        scheme = _SCHEME.match(plain)
-        if scheme and scheme.group(1) not in _LINK_SCHEMES and not _DATA_IMAGE.match(plain):
-            return match.group(1) + "#"
-    return match.group(0)
-
-
-def _safe_images(text: str) -> str:
-    # Only images carried inside the output; a remote one would make the browser fetch what the sandbox chose.
-    return _IMAGE.sub(lambda m: m.group(0) if _DATA_IMAGE_MD.match(text, m.start()) else "!\u200b[", text)
-
-
-def clean_markdown(text: str) -> str:
-    """Markdown that renders the same, minus what could run or fetch: raw HTML sanitized, links and images limited.
-
-    Safe however the markdown is read: every ``<`` outside kept code blocks either starts a tag the sanitizer
-    wrote or cannot start one.
-    """
-    out = []
-    before = ""
-    for kind, chunk in _markdown_chunks(text):
-        if kind == "fence":
-            if before and not before.endswith("\n\n"):
-                out.append("\n" if before.endswith("\n") else "\n\n")  # the blank line the fence was checked with
-            out.append(chunk)
-            before = chunk
-            continue
-        if kind == "code":
-            chunk = _TAG_START.sub("<\u200b", chunk)
-        else:
-            # A lone ">" starts nothing, and markdown needs it for quotes.
-            chunk = clean_html(_AUTOLINK.sub(r"\1", chunk)).replace("&gt;", ">")
-        chunk = _safe_images(_LINK_TARGET.sub(_safe_target, chunk))
-        out.append(chunk)
-        before = chunk
-    return "".join(out)
-
-
 # --- LaTeX, images, JSON ----------------------------------------------------------------------------------
 
 _LATEX_ACTIVE = re.compile(r"\\(?:href|url|html|class|style|cssId|data|unicode|require|mmlToken|input|include)\b")
@@ -285,7 +183,9 @@ def clean_data(data: Any) -> tuple[dict[str, Any], list[str]]:
             elif mime == "text/html":
                 clean = clean_html(text)
             elif mime == "text/markdown":
-                clean = clean_markdown(text)
+                if "text/html" not in data:
+                    kept["text/html"] = render_markdown(text)
+                continue
             elif mime == "image/svg+xml":
                 clean = clean_svg(text)
             elif mime == "text/latex":

@@ -35,12 +35,13 @@ def read(path: Path) -> nbformat.NotebookNode:
 
 
 def agent_outputs(nb: nbformat.NotebookNode) -> list[dict]:
-    """What each %%agent cell left (without ids): its answer markdown, its run's status, and the real cells
+    """What each %%agent cell left (without ids): its answer's text, its run's status, and the real cells
     written below it (the cells output itself keeps only a line of text once they are written)."""
     found = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type == "code" and cell.source.startswith("%%agent"):
-            answer = cell.outputs[0].data["text/markdown"]
+            assert set(cell.outputs[0].data) == {"text/html", "text/plain"}  # the answer: never markdown
+            answer = cell.outputs[0].data["text/plain"]
             note = cell.outputs[1]
             assert CELLS_MIME not in note.data and set(note.data) == {"text/plain"}
             written = []

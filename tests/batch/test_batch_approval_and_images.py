@@ -30,7 +30,8 @@ def test_an_executed_notebook_holds_each_chart_once(folder, data_root):
     (png,) = images(generated.outputs)
     assert written.count(png) == 1 and CELLS_MIME not in written
     answer, note = agent.outputs
-    assert answer.data["text/markdown"] == "The chart shows **south** ahead."
+    assert answer.data == {"text/html": "<p>The chart shows <strong>south</strong> ahead.</p>\n",
+                           "text/plain": "The chart shows **south** ahead."}
     assert note.data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
     assert note.metadata["llm_agent"]["cells_written"] == 1
     assert note.metadata["llm_agent"]["run_id"] == generated.metadata["llm_agent"]["run_id"]

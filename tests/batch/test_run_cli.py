@@ -50,7 +50,10 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     # the cells are real now: the %%agent cell keeps the answer and a line, not a second copy of the cells
     assert nb.cells[1].outputs[1].data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
     assert provenance["materialized_by"] == "llm-agent run"
-    assert nb.cells[1].outputs[0].data["text/markdown"] == "The mean price in `sales.csv` is **20.0**."
+    assert nb.cells[1].outputs[0].data == {
+        "text/html": "<p>The mean price in <code>sales.csv</code> is <strong>20.0</strong>.</p>\n",
+        "text/plain": "The mean price in `sales.csv` is **20.0**.",
+    }
     assert nb.cells[4].outputs[0].text == "after\n"
     nbformat.validate(nb)
     assert read(source) == read(folder / "csv.ipynb")  # the input is left alone
@@ -97,9 +100,9 @@ def test_failing_notebooks_fail_the_run_with_a_summary(folder, data_root):
     assert "cell 2 (%%agent --mode chat --model missing:1b): the agent run ended with status 'error' (ModelNotFound" in summary
     assert "cell 3 (1 / 0): ZeroDivisionError: division by zero" in summary
     broken = read(folder / "broken.out.ipynb")  # written anyway, up to the failing cell
-    assert "ollama pull missing:1b" in broken.cells[1].outputs[0].data["text/markdown"]
+    assert "ollama pull missing:1b" in broken.cells[1].outputs[0].data["text/html"]
     assert broken.cells[2].outputs[-1].ename == "ZeroDivisionError" and broken.cells[3].outputs == []
-    assert read(folder / "good.out.ipynb").cells[1].outputs[0].data["text/markdown"].startswith("A **p-value**")
+    assert read(folder / "good.out.ipynb").cells[1].outputs[0].data["text/html"].startswith("<p>A <strong>p-value</strong>")
 
 
 @pytest.mark.slow

@@ -7,6 +7,7 @@ the notebook (as something JupyterLab would run) or the model and the store (as 
 from __future__ import annotations
 
 import json
+from html import escape
 
 import nbformat
 import pytest
@@ -19,6 +20,10 @@ from llm_agent_magic.cells import render_html
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow
+
+
+def html_text(text: str) -> str:
+    return escape(text, quote=False)
 
 ATTACK = '<img src=x onerror="alert(1)"><script>fetch("/api/kernels")</script>'
 HOSTILE_CODE = (
@@ -48,8 +53,11 @@ def test_html_and_scripts_from_the_sandbox_never_reach_the_notebook(folder, data
     html = generated.outputs[0].data["text/html"]
     assert "<table>" in html and "<b>kept</b>" in html  # tables and formatting stay
     assert generated.outputs[2].data == {"text/plain": "a widget"}
-    answer = agent_cell.outputs[0].data["text/markdown"]
-    assert answer.startswith("Here it is: <img>") and answer.endswith("**done**")
+    # The model's answer: its markup shown as text, in HTML rendered and sanitized before the notebook saw it.
+    assert agent_cell.outputs[0].data == {
+        "text/html": f"<p>Here it is: {html_text(ATTACK)} <strong>done</strong></p>\n",
+        "text/plain": f"Here it is: {ATTACK} **done**",
+    }
     assert agent_cell.outputs[1].data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
     # The rendering of the same cell that %%agent shows in a live notebook (before the cells are real)
     rendering = render_html({"cells": [dict(generated)]})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import signal
@@ -66,8 +67,9 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
     assert kinds == ["markdown", "code", "markdown", "markdown"]
     assert nb.cells[1].outputs[0]["text"] == "total 40 first nord\n"
     assert nb.cells[1].metadata["llm_agent"]["status"] == "final"
-    assert "@total_prix[40.0] @first_region[Nord]" in nb.cells[2].source
-    assert "| `first_region` | `nord` | `Nord` | wrong |" in nb.cells[3].source
+    # The model's words and the dataset's are in markdown cells as literal text: shown, never read as markup.
+    assert "@total_prix[40.0] @first_region[Nord]" in html.unescape(nb.cells[2].source) and "[" not in nb.cells[2].source
+    assert "| first_region | nord | Nord | wrong |" in html.unescape(nb.cells[3].source)
     wage = nbformat.read(out / "qwen3_8b" / "1" / "run.ipynb", as_version=4)
     assert wage.cells[1].outputs[0]["text"] == "wage 5.005 rows 2\n"  # BOM and CR-only line ends read as a table
     for qid in ("1", "2", "3"):
@@ -123,7 +125,7 @@ async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
     assert [f["id"] for f in summary["failed"]] == ["2", "3"]
     # A timed-out run still leaves its folder: a notebook saying so, and the calls it made.
     nb = nbformat.read(tmp_path / "out" / "qwen3_8b" / "3" / "run.ipynb", as_version=4)
-    assert "**Status:** timeout (the question took longer than 20 s (--timeout))" in nb.cells[-1].source
+    assert "**Status:** timeout (the question took longer than 20 s (--timeout))" in html.unescape(nb.cells[-1].source)
     assert not (tmp_path / "out" / "qwen3_8b" / "3" / "agent-data").exists()
 
 

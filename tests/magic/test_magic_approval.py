@@ -137,7 +137,7 @@ def test_skip_with_quiet_shows_the_code_in_the_question_and_runs_nothing(lab, se
                             "Run / edit / skip [r/e/s]? "]
     (cell,) = seen.bundle()["cells"]
     assert cell["outputs"] == [] and cell["metadata"]["llm_agent"]["approval"] == "skipped"
-    assert seen.text("text/markdown")[0] == "Nothing ran: you skipped the cell."
+    assert seen.text("text/html")[0] == "<p>Nothing ran: you skipped the cell.</p>\n"
     react = lab.server.requests_for("react")[-1].body["messages"][-1]["content"]
     assert "The user skipped this cell (attempt 1), so it did not run" in react
     after = lab.execute("print('skipped_marker' in dir())")  # the user's kernel never had it either

@@ -15,6 +15,7 @@ import time
 
 import pytest
 from cli_helpers import run_cli
+from html_checks import active_parts
 from magic_helpers import bundle, stream, texts
 
 from llm_agent_magic.agents.diagnostics import Diagnostic
@@ -52,26 +53,52 @@ def test_a_question_streams_then_leaves_the_answer_and_the_cells(kernel):
                                     "print('mean price:', sales['price'].mean())", "The mean price is **20.0**."))
     cell = kernel.run("%%agent --files sales.csv\nWhat is the mean price in sales.csv?")
     answer, cells = cell.outputs
-    assert answer.output_type == "display_data" and answer.data["text/markdown"] == "The mean price is **20.0**."
+    assert answer.output_type == "display_data"
+    assert answer.data == {"text/html": "<p>The mean price is <strong>20.0</strong>.</p>\n",
+                           "text/plain": "The mean price is **20.0**."}
     assert cells.data["text/plain"] == "llm-agent: 1 generated cell; run ok"
-    assert "```python\nimport pandas as pd" in cells.data["text/markdown"]
+    assert '<pre><code class="language-python">import pandas as pd' in cells.data["text/html"]
+    assert set(cells.data) == {"text/html", "text/plain", CELLS_MIME}  # no markdown another reader could misread
     assert "mean price: 20.0" in cells.data["text/html"]
-    assert "The mean price is" not in cells.data["text/html"] + cells.data["text/markdown"]  # the answer shows once
+    assert "The mean price is" not in cells.data["text/html"]  # the answer shows once
     generated = cells.data[CELLS_MIME]
     assert isinstance(generated, dict) and generated["status"] == "ok"
     (code,) = generated["cells"]
     assert code["outputs"][0]["text"] == "mean price: 20.0\n"
     assert code["metadata"]["llm_agent"]["status"] == "final" and code["metadata"]["llm_agent"]["model"] == "qwen3:8b"
     # No ids or timings outside the bundle: the same events render the same outputs.
-    assert generated["run_id"] not in str(answer.data) + cells.data["text/html"] + cells.data["text/markdown"]
+    assert generated["run_id"] not in str(answer.data) + cells.data["text/html"] + cells.data["text/plain"]
+
+
+#: Issue 19: a closing fence followed by a tab, which JupyterLab's markdown reader (marked) does not take as a
+#: close, so the <img> after it was live HTML in a trusted output.
+PAYLOAD = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned=1">\n```'
+
+
+def test_a_hostile_answer_reaches_the_notebook_only_as_sanitized_html_and_text(kernel, own_session):
+    kernel.script({"rules": [{"purpose": "answer", "reply": PAYLOAD}]})
+    cell = kernel.run("%%agent --mode chat\nSummarize the report.")
+    history = kernel.run("%agent history 2")
+    outputs = cell.outputs + history.outputs
+    assert [sorted(o.data) for o in outputs] == [["text/html", "text/plain"], [CELLS_MIME, "text/html", "text/plain"],
+                                                 ["text/html", "text/plain"]]  # no markdown for another reader
+    assert active_parts(outputs) == []
+    assert cell.outputs[0].data == {
+        "text/html": '<p>Result:</p>\n<pre><code>x\n</code></pre>\n'
+                     '<pre><code>&lt;img src=x onerror="window.__pwned=1"&gt;\n</code></pre>\n',
+        "text/plain": PAYLOAD,
+    }
+    assert history.outputs[0].data["text/plain"] == f"user: Summarize the report.\n\nassistant: {PAYLOAD}"
+    assert '<pre><code>&lt;img src=x onerror="window.__pwned=1"&gt;\n</code></pre>' in history.outputs[0].data["text/html"]
 
 
 def test_dry_run_shows_the_code_and_runs_nothing(kernel):
     kernel.script(react_script("set a marker", "dry_marker = 'ran'\nprint(dry_marker)", "unused"))
     cell = kernel.run("%%agent --dry-run\nSet a marker called {{dry_marker}}")
     answer, cells = cell.outputs
-    assert "```python\ndry_marker = 'ran'" in answer.data["text/markdown"]
-    assert "Dry run" in answer.data["text/markdown"]
+    assert "```python\ndry_marker = 'ran'" in answer.data["text/plain"]
+    assert '<pre><code class="language-python">dry_marker = \'ran\'' in answer.data["text/html"]
+    assert "Dry run" in answer.data["text/html"] and "text/markdown" not in answer.data
     assert bundle(cell)["cells"] == [] and cells.data["text/plain"] == "llm-agent: 1 drafted cell, nothing was run; run ok"
     assert "Drafted cell" in cells.data["text/html"]
     assert "{dry_marker}" in kernel.server.requests_for("classify")[0].text  # {{ }} are literal braces
@@ -91,7 +118,7 @@ def test_variables_fill_the_request_and_dataframes_reach_the_sandbox(kernel):
     assert "The DataFrame `prices` (3 rows x 2 columns: region, price) is available in the sandbox" in request
     (code,) = bundle(cell)["cells"]
     assert code["outputs"][0]["text"] == "2\n"  # the code read `prices` inside the sandbox
-    assert texts(cell, "text/markdown")[0] == "Two regions sell above 15."
+    assert texts(cell, "text/html")[0] == "<p>Two regions sell above 15.</p>\n"
 
 
 def test_push_and_pull_round_trip(kernel):
@@ -120,7 +147,7 @@ def test_two_cells_share_the_sandbox(kernel):
     assert bundle(first)["cells"][0]["outputs"][0]["text"] == "42\n"
     (code,) = bundle(second)["cells"]
     assert code["source"] == "print(max(totals, key=totals.get))" and code["outputs"][0]["text"] == "q2\n"
-    assert texts(second, "text/markdown")[0] == "q2 is the largest quarter."
+    assert texts(second, "text/html")[0] == "<p>q2 is the largest quarter.</p>\n"
     pulled = kernel.run("%agent pull totals\nprint(totals['q2'])")
     assert stream(pulled).endswith("32\n")
 
@@ -179,7 +206,7 @@ def test_interrupt_stops_the_run_and_the_kernel_stays_usable(kernel):
     threading.Thread(target=interrupt_while_the_code_runs, daemon=True).start()
     cell = kernel.run("%%agent --mode react\nWait a minute, then say slept.")
     assert texts(cell)[0] == "Stopped: the run was interrupted before it finished."
-    assert "**Stopped**" in texts(cell, "text/markdown")[0]
+    assert "<strong>Stopped</strong>" in texts(cell, "text/html")[0]
     assert bundle(cell)["status"] == "cancelled"
     assert texts(cell)[1] == "llm-agent: 1 cell stopped before it finished; run cancelled"
     assert not [o for o in cell.outputs if o.output_type == "error"]
@@ -239,15 +266,15 @@ def test_record_replay_and_live_in_the_notebook(kernel):
     kernel.script({"rules": [{"purpose": "answer", "reply": "Recorded answer."}]})
     assert kernel.run("%agent record answers.cassette.jsonl").outputs == []  # silent, like %config
     recorded = kernel.run("%%agent --mode chat --session cassette-1\nRemember this.\n")
-    assert texts(recorded, "text/markdown")[0] == "Recorded answer."
+    assert texts(recorded, "text/html")[0] == "<p>Recorded answer.</p>\n"
     assert (kernel.folder / "answers.cassette.jsonl").is_file()
     kernel.script({"rules": [{"purpose": "answer", "reply": "A live answer."}]})
     kernel.run("%agent replay answers.cassette.jsonl")
     assert "cassette   replay " in texts(kernel.run("%agent status"))[0]
     replayed = kernel.run("%%agent --mode chat --session cassette-2\nRemember this.\n")  # same prompt: no history
-    assert texts(replayed, "text/markdown")[0] == "Recorded answer." and not kernel.server.requests_for("answer")
+    assert texts(replayed, "text/html")[0] == "<p>Recorded answer.</p>\n" and not kernel.server.requests_for("answer")
     kernel.run("%agent live")
-    assert texts(kernel.run("%%agent --mode chat --session cassette-2\nAnd now?"), "text/markdown")[0] == "A live answer."
+    assert texts(kernel.run("%%agent --mode chat --session cassette-2\nAnd now?"))[0] == "A live answer."
     missing = usage_error(kernel.run("%agent replay nothere.jsonl", raises=True))
     assert "cassette nothere.jsonl does not exist" in missing
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
+from html_checks import active_html
 from IPython.core.error import UsageError
 
 from llm_agent_magic.cells import CELLS_MIME, make_bundle
@@ -18,7 +19,9 @@ from llm_agent_magic.events import (
     RunStarted,
     StepFinished,
     StepStarted,
+    Thought,
     Token,
+    ToolCall,
     Waiting,
 )
 from llm_agent_magic.exceptions import SetupError
@@ -113,17 +116,45 @@ def test_final_outputs_are_the_same_for_the_same_events_and_hold_no_ids():
     bundle = make_bundle(events, session_id="s", model="m")
     first, second = answer_data(events), bundle_data(events, bundle)
     again = bundle_data(_run_events(), make_bundle(_run_events(), session_id="s", model="m"))
-    assert first == {"text/markdown": "It is **1**.", "text/plain": "It is **1**."}
+    assert first == {"text/html": "<p>It is <strong>1</strong>.</p>\n", "text/plain": "It is **1**."}
     assert {k: v for k, v in second.items() if k != CELLS_MIME} == {k: v for k, v in again.items() if k != CELLS_MIME}
     assert second["text/plain"] == "llm-agent: 2 generated cells (1 failed attempt); run ok"
-    assert "_Generated cell, attempt 1: failed (error)_" in second["text/markdown"]
-    for mime in ("text/plain", "text/markdown", "text/html"):
+    assert "<summary>Generated cell, attempt 1 (failed)</summary>" in second["text/html"]
+    assert set(second) == {"text/html", "text/plain", CELLS_MIME}
+    for mime in ("text/plain", "text/html"):
         assert RID not in second[mime] and events[4].cell_id not in second[mime]
     failed = _run_events()[:-1] + [Error("ModelNotFound", "pull it", run_id=RID), RunFinished("error", run_id=RID)]
-    assert answer_data(failed)["text/markdown"].startswith("**The agent could not finish this request.**")
-    assert "> **ModelNotFound**: pull it" in answer_data(failed)["text/markdown"]
+    assert answer_data(failed)["text/html"].startswith("<p><strong>The agent could not finish this request.</strong>")
+    assert "<blockquote>\n<p><strong>ModelNotFound</strong>: pull it</p>\n</blockquote>" in answer_data(failed)["text/html"]
+    assert "> **ModelNotFound**: pull it" in answer_data(failed)["text/plain"]
     stopped = _run_events()[:8] + [RunFinished("cancelled", run_id=RID)]
     assert answer_data(stopped)["text/plain"] == "Stopped: the run was interrupted before it finished."
+
+
+HOSTILE = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned=1">\n```'
+
+
+def test_every_view_of_the_models_text_is_sanitized_html_and_plain_text():
+    # The model chooses its thoughts, tool inputs, plan goals, tokens, answer, and the errors that quote it.
+    events = [
+        RunStarted("q", run_id=RID), Classified("plan_execute", HOSTILE, run_id=RID),
+        PlanCreated([{"goal": HOSTILE, "tool": "python_coder"}], run_id=RID), StepStarted(0, HOSTILE, run_id=RID),
+        Thought(HOSTILE, run_id=RID), ToolCall("web_search", HOSTILE, run_id=RID),
+        CodeCell(f"print({HOSTILE!r})", cell_id="c1", run_id=RID),
+        Error("BadReply", f"the model said: {HOSTILE}", recoverable=True, run_id=RID),
+        Token(HOSTILE, run_id=RID), Answer(HOSTILE, run_id=RID), RunFinished("error", run_id=RID),
+    ]
+    view = LiveView()
+    shown = []
+    for event in events:
+        view.apply(event)
+        shown.append(view.display_data())
+    final = answer_data(events)
+    shown += [final, answer_data(events, dry_run=True), bundle_data(events, make_bundle(events, session_id="s"))]
+    for data in shown:
+        assert "text/markdown" not in data and active_html(data["text/html"]) == []
+    assert final["text/html"].count('&lt;img src=x onerror="window.__pwned=1"&gt;') == 2  # the answer, the error
+    assert final["text/plain"].count(HOSTILE) == 2
 
 
 def test_tables_render_as_text_and_html():

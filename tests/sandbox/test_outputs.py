@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from html_checks import active_html
 
 from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel
@@ -192,9 +193,11 @@ def test_rich_outputs_from_the_sandbox_are_made_inert(sk: SandboxKernel) -> None
     assert "application/vnd.llm-agent.cells+json" not in bundle and "removed output" in bundle["text/plain"]
     drawing = svg["image/svg+xml"]
     assert "<rect" in drawing and "script" not in drawing and "onload" not in drawing
-    text = md["text/markdown"]
-    assert "**bold**" in text and "onerror" not in text and "<script" not in text
-    assert "javascript:" not in text and "![t](http" not in text
+    assert "text/markdown" not in md  # rendered and sanitized here, never left to another markdown reader
+    text = md["text/html"]
+    assert "<strong>bold</strong>" in text and active_html(text) == [] and "<script" not in text
+    assert "&lt;img src=x onerror=" in text  # the raw HTML shows as text
+    assert "href" not in text and "[x](javascript:alert(5))" in text and "attacker.test" not in text  # left as text
 
 
 def test_a_huge_print_is_cut_in_the_cell_and_kept_whole_on_disk(sk: SandboxKernel) -> None:

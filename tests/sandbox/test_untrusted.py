@@ -5,11 +5,18 @@ from __future__ import annotations
 import io
 import xml.dom.minidom
 
-import mistune
 import pytest
 from html_checks import active_html as active
 
-from llm_agent_magic.sandbox.untrusted import clean_bundle, clean_html, clean_markdown, clean_svg
+from llm_agent_magic.sandbox.untrusted import clean_bundle, clean_data, clean_html, clean_svg
+
+
+def markdown_html(text: str) -> str:
+    """What a sandbox's ``text/markdown`` display becomes: sanitized HTML, and no markdown left."""
+    kept, dropped = clean_data({"text/markdown": text})
+    assert list(kept) == ["text/html"] and dropped == []
+    return str(kept["text/html"])
+
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -32,7 +39,7 @@ HTML_ATTACKS = [
 @pytest.mark.parametrize("attack", HTML_ATTACKS)
 def test_html_keeps_nothing_that_runs_or_fetches(attack: str) -> None:
     assert active(clean_html(attack)) == []
-    assert active(mistune.html(clean_markdown(attack))) == []
+    assert active(markdown_html(attack)) == []
 
 
 def test_html_keeps_tables_images_links_and_formatting() -> None:
@@ -63,7 +70,7 @@ MARKDOWN_ATTACKS = [
 
 @pytest.mark.parametrize("attack", MARKDOWN_ATTACKS)
 def test_markdown_renders_nothing_that_runs_or_fetches(attack: str) -> None:
-    assert active(mistune.html(clean_markdown(attack))) == []
+    assert active(markdown_html(attack)) == []
 
 
 def test_markdown_keeps_its_formatting_and_code_blocks() -> None:
@@ -71,7 +78,20 @@ def test_markdown_keeps_its_formatting_and_code_blocks() -> None:
             "| region | revenue |\n| --- | --- |\n| West | 10 |\n\n"
             "```python\nif a < b and c & d:\n    print('<b>')\n```\n\n"
             f"![chart](data:image/png;base64,{PNG})\n")
-    assert clean_markdown(text) == text
+    assert markdown_html(text) == (
+        "<h1>Sales</h1>\n<p><strong>West</strong> leads; see "
+        '<a href="https://example.com" rel="noopener noreferrer">docs</a> and <code>df[df.a &gt; 1]</code>.</p>\n'
+        "<blockquote>\n<p>a quote</p>\n</blockquote>\n"
+        "<table>\n<thead>\n<tr>\n<th>region</th>\n<th>revenue</th>\n</tr>\n</thead>\n"
+        "<tbody>\n<tr>\n<td>West</td>\n<td>10</td>\n</tr>\n</tbody>\n</table>\n"
+        '<pre><code class="language-python">if a &lt; b and c &amp; d:\n    print(\'&lt;b&gt;\')\n</code></pre>\n'
+        f'<p><img src="data:image/png;base64,{PNG}" alt="chart"></p>\n'
+    )
+
+
+def test_a_display_with_its_own_html_keeps_that_and_drops_the_markdown() -> None:
+    kept, dropped = clean_data({"text/markdown": "**md**", "text/html": "<b>html</b>", "text/plain": "p"})
+    assert kept == {"text/html": "<b>html</b>", "text/plain": "p"} and dropped == []
 
 
 def test_svg_keeps_the_drawing_and_nothing_else() -> None:
