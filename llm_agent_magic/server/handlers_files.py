@@ -9,7 +9,9 @@ from jupyter_server.auth.decorator import authorized
 
 from ..exceptions import LLMAgentError, SessionBusy
 from ..sandbox.inside.confined import write_confined
+from ..store import SessionNotFound
 from .base import AgentAPIHandler, fail
+from .handlers_sessions import not_found
 from .preview import preview
 from .uploads import BadName, check_name, workspace
 
@@ -64,11 +66,14 @@ class VariablesHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, session_id: str) -> None:
-        """The live sandbox's variables with their snapshots (this opens the session if it is not open).
+        """The live sandbox's variables with their snapshots; without a live kernel, what its snapshots hold.
 
-        409 at once while a run holds the session: its kernel is busy, and a request does not wait for it."""
+        Starts nothing. 404 for a session that does not exist; 409 at once while a run holds the session: its
+        kernel is busy, and a request does not wait for it."""
         try:
             rows = await self.manager.variables(session_id, wait=0)
+        except SessionNotFound:
+            fail(404, not_found(session_id))
         except SessionBusy as exc:
             fail(409, str(exc))
         except LLMAgentError as exc:
