@@ -279,19 +279,20 @@ class SessionManager:
         catalog = await loop.run_in_executor(None, lambda: read_catalog(folder, set_aside=False))
         return variable_rows(summaries, catalog)
 
-    async def pull(self, session_id: str, name: str, *, wait: float | None = None) -> Any:
+    async def pull(self, session_id: str, name: str, *, wait: float | None = None, set_aside: bool = True) -> Any:
         """The snapshot of ``name`` loaded into this process (``KeyError`` saying what exists when there is none).
 
         Snapshots still being written are waited for first, under the session's run lock; when a run keeps the
         lock past ``wait`` seconds, the snapshot is read as it is on disk (each is written whole, then renamed).
+        Starts no kernel. ``set_aside=False`` (a GET) leaves an unusable catalog where it is.
         """
         session = self.sessions.get(session_id)
-        if session is not None and session.sandbox is not None:
+        if session is not None and session.sandbox is not None and session.sandbox.started:
             with contextlib.suppress(SessionBusy):
                 async with session.using_sandbox("a pull", wait=wait):
                     await session.sandbox.async_flush_snapshots()
         _, sandbox_config, _, paths = self.effective()
-        return load_variable(session_id, name, paths, sandbox_config)
+        return load_variable(session_id, name, paths, sandbox_config, set_aside=set_aside)
 
     async def push(self, session_id: str, name: str, dataframe: Any) -> None:
         """Put a pandas DataFrame into the session's sandbox as ``name``, under the session's run lock."""

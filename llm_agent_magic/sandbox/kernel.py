@@ -768,13 +768,15 @@ class SandboxKernel:
         result.full_output_path = str(path)
 
 
-def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None = None) -> Any:
+def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None = None, *,
+                  set_aside: bool = True) -> Any:
     """Read one snapshot of a session, within ``config``'s snapshot limits.
 
     ``SnapshotNotFound`` says which variables exist, and why this one was not saved or was refused
-    (a catalog entry or file the sandbox tampered with, or one beyond the limits).
+    (a catalog entry or file the sandbox tampered with, or one beyond the limits). ``set_aside=False``:
+    an unusable catalog stays where it is (``read_catalog``).
     """
-    catalog = snapshots.read_catalog(paths.snapshots)
+    catalog = snapshots.read_catalog(paths.snapshots, set_aside=set_aside)
     known = sorted(catalog["variables"])
     entry = catalog["variables"].get(name)
     if entry is None:

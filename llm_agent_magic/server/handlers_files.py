@@ -91,7 +91,8 @@ class VariableHandler(AgentAPIHandler):
             fail(400, f"rows must be a whole number, not {raw!r}.")
         rows = min(int(raw) if raw else self.app.preview_rows, self.app.preview_rows)
         try:
-            value = await self.manager.pull(session_id, name, wait=0)  # busy: the snapshot as it is on disk
+            # Busy: the snapshot as it is on disk. A GET changes nothing, not even an unusable catalog.
+            value = await self.manager.pull(session_id, name, wait=0, set_aside=False)
         except KeyError as exc:
             fail(404, str(exc.args[0]) if exc.args else f"No snapshot of {name!r} in this session.")
         except (LLMAgentError, OSError, ValueError) as exc:
