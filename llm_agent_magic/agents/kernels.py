@@ -49,13 +49,14 @@ class KernelKeeper:
         self.settings = settings
         self.clock = clock
         self._admission = asyncio.Lock()
-        self._admitted: set[SandboxKernel] = set()  # admitted, their kernel maybe not started yet
+        self._admitted: set[SandboxKernel] = set()  # admitted (until stopped or gone), maybe not started yet
         self._sweeper: asyncio.Task[None] | None = None
 
     # --- what is live ----------------------------------------------------------------------------------
     def live(self) -> list[str]:
         """Ids of the sessions whose sandbox has a kernel (or is starting one), least recently used first."""
-        self._admitted = {s for s in self._admitted if s.started}
+        ours = {id(s.sandbox) for s in self.sessions.values()}
+        self._admitted = {s for s in self._admitted if not s.gone and id(s) in ours}
         return [sid for sid, session in sorted(self.sessions.items(), key=lambda item: item[1].last_used)
                 if session.sandbox is not None and session.sandbox.started]
 
@@ -137,9 +138,10 @@ class KernelKeeper:
 
     def start_sweeping(self) -> None:
         """Sweep in the background, on the running loop, until ``stop_sweeping``."""
-        if self._sweeper is not None and not self._sweeper.done():
+        loop = asyncio.get_running_loop()
+        if self._sweeper is not None and not self._sweeper.done() and self._sweeper.get_loop() is loop:
             return
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+        self._sweeper = loop.create_task(self._sweep_forever())
 
     async def stop_sweeping(self) -> None:
         sweeper, self._sweeper = self._sweeper, None

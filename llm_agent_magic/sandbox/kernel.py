@@ -140,6 +140,11 @@ class SandboxKernel:
         """This object has a kernel, or is starting one (launched or attached; not stopped, closed or failed)."""
         return self._ready is not None and not self._closed and self._start_error is None
 
+    @property
+    def gone(self) -> bool:
+        """Closed, or its kernel failed to start: it holds no kernel and starts none by itself."""
+        return self._closed or self._start_error is not None
+
     def kernel_running(self) -> bool:
         """Does a live kernel of this session exist, started by this object or by another process?"""
         if self.started:

@@ -103,14 +103,19 @@ async def test_completions_that_run_code_keep_at_most_max_live_kernels(api, olla
 
     watcher = asyncio.create_task(watch())
     try:
-        for name in ("a", "b", "c"):
-            response = await complete(api, "compute the answer", name)
-            assert response.code == 200 and "42" in outputs(response)
-        assert set(manager.live_kernels()) == {"b", "c"}  # a's, the least recently used, was stopped
-        await eventually(lambda: kernel_processes(data_root) == {"b", "c"}, "down to b's and c's kernels")
-        again = await complete(api, "add one to the answer", "a")  # a's variables come back from its snapshots
+        # Three at once: the third to need a kernel waits until one of the others is idle, then stops it.
+        responses = await asyncio.gather(*(complete(api, "compute the answer", name) for name in "abc"))
+        assert [r.code for r in responses] == [200] * 3 and all("42" in outputs(r) for r in responses)
+        live = set(manager.live_kernels())
+        assert len(live) == 2
+        await eventually(lambda: kernel_processes(data_root) == live, "down to the two live kernels")
+        (stopped,) = {"a", "b", "c"} - live
+        for name in sorted(live):  # used last: the stopped one's next run stops the other one
+            assert (await complete(api, "compute the answer", name)).code == 200
+        again = await complete(api, "add one to the answer", stopped)  # its variables come back from snapshots
         assert again.code == 200 and "43" in outputs(again)
-        assert set(manager.live_kernels()) == {"c", "a"}
+        assert set(manager.live_kernels()) == {max(live), stopped}  # min(live) was the least recently used
+        await eventually(lambda: kernel_processes(data_root) == {max(live), stopped}, "the two live kernels")
     finally:
         watcher.cancel()
     assert peak == 2
