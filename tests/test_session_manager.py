@@ -14,7 +14,7 @@ from llm_agent_magic.agents.manager import (
     variable_rows,
 )
 from llm_agent_magic.config import LLMConfig, PathsConfig
-from llm_agent_magic.events import CellOutput
+from llm_agent_magic.events import CellOutput, CodeCell
 from llm_agent_magic.run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
 from llm_agent_magic.sandbox import SessionPaths
 from llm_agent_magic.sandbox.state import pid_alive
@@ -128,6 +128,9 @@ async def test_a_kernel_idle_past_the_timeout_on_the_managers_clock_stops_and_it
             session = await manager.open("s")
             chat = [e async for e in session.run(RunRequest("hello", mode="chat"))]
             assert chat[-1].status == "ok" and manager.live_kernels() == []  # no code, no kernel
+            dry = [e async for e in session.run(RunRequest("make a total", mode="react", dry_run=True))]
+            assert dry[-1].status == "ok" and "total = 40 + 2" in next(e for e in dry if isinstance(e, CodeCell)).source
+            assert manager.live_kernels() == []  # a dry run runs nothing, and there is nothing to restore
             first = [e async for e in session.run(RunRequest("make a total", mode="react"))]
             assert first[-1].status == "ok" and manager.live_kernels() == ["s"]
             pid = session.sandbox.pid

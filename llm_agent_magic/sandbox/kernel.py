@@ -208,6 +208,17 @@ class SandboxKernel:
         await self._admit()
         return await self._loop.call(go())
 
+    async def async_known_variables(self) -> list[VariableSummary]:
+        """The variables code would see: with no kernel running anywhere and no snapshot to restore, none, and
+        no kernel is started for that; otherwise the kernel's (started, restoring the snapshots, if need be)."""
+        if not self.kernel_running():
+            if not self.restore_on_start:
+                return []
+            catalog = await asyncio.to_thread(snapshots.read_catalog, self.paths.snapshots, set_aside=False)
+            if not catalog["variables"]:
+                return []
+        return await self.async_variables()
+
     async def async_live_variables(self) -> list[VariableSummary] | None:
         """The live kernel's variables, once its pending snapshots are written; None, starting nothing, when
         this object has no kernel (the snapshots' catalog then says what the session holds)."""
