@@ -340,7 +340,7 @@ def variable_rows(live: list[VariableSummary] | None, catalog: dict[str, Any]) -
             only.append(VariableRow(short(name), short(info["type"]), "", f"not saved: {short(info['reason'])}"))
     for name, why in sorted(catalog["problems"].items()):
         only.append(VariableRow(short(name), "", "", f"refused: {short(why)}"))
-    room = max(MAX_LISTED - len(rows), 0)
+    room = max(MAX_LISTED - len(rows), 1)
     if len(only) > room:
         left = len(only) - room + 1
         only = only[: room - 1] + [VariableRow("...", "", "", f"{left} more not listed")]
