@@ -183,6 +183,24 @@ class SandboxConfig(Configurable):
         ),
     ).tag(config=True)
     execution_timeout = Float(120.0, help="Seconds one execution may run before it is interrupted.").tag(config=True)
+    idle_timeout = Float(
+        900.0,
+        help=(
+            "Seconds a sandbox kernel may sit unused (no run, push or reset of its session) before it is stopped to "
+            "free its memory; its variables come back from the snapshots at the session's next execution, and a "
+            "session left idle that long with no kernel is closed (its conversation stays in the store). A kernel "
+            "that a run of any process holds is never stopped. 0: never."
+        ),
+    ).tag(config=True)
+    max_live_kernels = Int(
+        8,
+        help=(
+            "Most sandbox kernels one process (the server, a notebook's kernel) keeps running for its sessions. A "
+            "session that needs one more stops the least recently used idle kernel first; when every kernel is in "
+            "use by a run, it waits up to session_wait_timeout for one to finish, then fails with KernelsBusy. "
+            "0: no limit."
+        ),
+    ).tag(config=True)
     interrupt_grace = Float(5.0, help="Seconds to wait after an interrupt before the kernel is restarted.").tag(
         config=True
     )
@@ -263,6 +281,12 @@ class SandboxConfig(Configurable):
         if value < 1:
             raise TraitError(f"SandboxConfig.{proposal['trait'].name} must be at least 1")
         return value
+
+    @validate("idle_timeout", "max_live_kernels")
+    def _check_lifecycle(self, proposal: dict[str, Any]) -> Any:
+        if proposal["value"] < 0:
+            raise TraitError(f"SandboxConfig.{proposal['trait'].name} must be 0 (no limit) or more")
+        return proposal["value"]
 
     @validate("max_rich_output_mb")
     def _check_rich_limit(self, proposal: dict[str, Any]) -> float:

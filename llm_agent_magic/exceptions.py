@@ -214,6 +214,19 @@ class SessionBusy(SandboxError):
         )
 
 
+class KernelsBusy(SandboxError):
+    """Every sandbox kernel this process may keep is in use by a run, past the wait allowed."""
+
+    def __init__(self, session_id: str, limit: int, waited: float):
+        self.session_id = session_id
+        self.limit = limit
+        super().__init__(
+            f"Session {session_id!r} needs a sandbox kernel, but all {limit} that this process may keep running "
+            f"(SandboxConfig.max_live_kernels) are in use by runs, and none finished within {waited:g} s. Try again "
+            f"when one of those runs finishes (or stop one), or raise SandboxConfig.max_live_kernels."
+        )
+
+
 class SandboxClosed(SandboxError):
     """The sandbox was shut down; it cannot run code any more."""
 

@@ -5,9 +5,20 @@ from __future__ import annotations
 import pytest
 from traitlets.config import Config
 
-from llm_agent_magic.agents.manager import SessionManager, environment_config, resolve_config
+from llm_agent_magic.agents.manager import (
+    MAX_LISTED,
+    MAX_LISTED_TEXT,
+    SessionManager,
+    environment_config,
+    resolve_config,
+    variable_rows,
+)
 from llm_agent_magic.config import LLMConfig, PathsConfig
+from llm_agent_magic.events import CellOutput, CodeCell
 from llm_agent_magic.run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
+from llm_agent_magic.sandbox import SessionPaths
+from llm_agent_magic.sandbox.state import pid_alive
+from llm_agent_magic.store import ConversationStore, SessionNotFound
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 
@@ -91,3 +102,77 @@ async def test_a_run_with_its_own_model_history_variables_and_pull(tmp_path, mon
             await manager.close_all()
     assert manager.find("nb.ipynb") is None
     assert PathsConfig(config=manager.config()).data_root == str(tmp_path / "data")
+
+
+def _coder(first: str, again: str) -> dict:
+    """A ReAct script whose code is ``first``, or ``again`` once the conversation says "the total again"."""
+    return {"rules": [
+        {"purpose": "react", "match_last": "Observation from python_coder",
+         "reply": {"thought": "done", "action": "finish", "action_input": "done"}},
+        {"purpose": "react", "reply": {"thought": "code", "action": "python_coder", "action_input": "code"}},
+        {"purpose": "code", "match": "the total again", "reply": f"```python\n{again}\n```"},
+        {"purpose": "code", "reply": f"```python\n{first}\n```"},
+        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+        {"purpose": "answer", "reply": "Done."},
+    ]}
+
+
+@pytest.mark.slow
+async def test_a_kernel_idle_past_the_timeout_on_the_managers_clock_stops_and_its_variables_come_back(tmp_path):
+    now = [1000.0]
+    with FakeOllama(_coder("total = 40 + 2\nprint(total)", "print(total + 1)")) as server:
+        explicit = Config({"LLMConfig": {"host": server.url}, "PathsConfig": {"data_root": str(tmp_path / "data")},
+                           "SandboxConfig": {"idle_timeout": 60.0}})
+        manager = SessionManager(explicit=lambda: explicit, clock=lambda: now[0])
+        try:
+            session = await manager.open("s")
+            chat = [e async for e in session.run(RunRequest("hello", mode="chat"))]
+            assert chat[-1].status == "ok" and manager.live_kernels() == []  # no code, no kernel
+            dry = [e async for e in session.run(RunRequest("make a total", mode="react", dry_run=True))]
+            assert dry[-1].status == "ok" and "total = 40 + 2" in next(e for e in dry if isinstance(e, CodeCell)).source
+            assert manager.live_kernels() == []  # a dry run runs nothing, and there is nothing to restore
+            first = [e async for e in session.run(RunRequest("make a total", mode="react"))]
+            assert first[-1].status == "ok" and manager.live_kernels() == ["s"]
+            pid = session.sandbox.pid
+            now[0] += 59
+            await manager.sweep()
+            assert manager.live_kernels() == ["s"]
+            now[0] += 2
+            await manager.sweep()
+            assert manager.live_kernels() == [] and not pid_alive(pid)
+            rows = {r.name: r for r in await manager.variables("s")}  # from the snapshots; starts nothing
+            assert rows["total"].type == "int" and "restored when the sandbox starts" in rows["total"].snapshot
+            assert manager.live_kernels() == []
+            again = [e async for e in session.run(RunRequest("the total again", mode="react"))]
+            assert again[-1].status == "ok" and manager.live_kernels() == ["s"]
+            assert [o["text"] for e in again if isinstance(e, CellOutput) for o in e.outputs] == ["43\n"]
+            now[0] += 61
+            await manager.sweep()  # the kernel stops, then the session without one closes
+            await manager.sweep()
+            assert manager.sessions == {} and manager.history("s")[-1]["content"] == "Done."
+        finally:
+            await manager.close_all()
+
+
+async def test_a_listing_reads_the_catalog_without_changing_it_and_bounds_what_it_says(tmp_path):
+    data = tmp_path / "data"
+    manager = SessionManager(explicit=lambda: Config({"PathsConfig": {"data_root": str(data)}}))
+    with pytest.raises(SessionNotFound):
+        await manager.variables("nobody")
+    assert not data.exists()  # nothing made for a session that does not exist
+    with ConversationStore.from_config(PathsConfig(data_root=str(data))) as store:
+        store.ensure_session("s")
+    folder = SessionPaths.for_session("s", PathsConfig(data_root=str(data))).snapshots
+    folder.mkdir(parents=True)
+    (folder / "catalog.json").write_text("[1, 2")
+    rows = await manager.variables("s")
+    assert [r.snapshot for r in rows] == ["refused: the catalog could not be used (JSONDecodeError: Expecting ',' "
+                                          "delimiter: line 1 column 6 (char 5)); nothing can be restored from it"]
+    assert (folder / "catalog.json").read_text() == "[1, 2"  # a listing sets nothing aside
+
+    entries = {f"v{i}": {"kind": "json", "file": f"v{i}.value.json", "type": "x" * 10_000} for i in range(2000)}
+    catalog = {"variables": entries, "not_persisted": {}, "problems": {}}
+    rows = variable_rows(None, catalog)
+    assert len(rows) == MAX_LISTED and rows[-1].snapshot == f"{2000 - MAX_LISTED + 1} more not listed"
+    assert {len(r.type) for r in rows[:-1]} == {MAX_LISTED_TEXT}
+    assert manager.sessions == {} and manager.live_kernels() == []

@@ -202,7 +202,12 @@ async def describe_sandbox(kernel: SandboxKernel | None, config: SandboxConfig) 
             level = f"{(await asyncio.to_thread(resolve_layers, config)).describe()} (when it starts)"
         except LLMAgentError as exc:
             level = f"unavailable: {exc}"
-        return SandboxState("not started (it starts with the first %%agent cell)", level)
+        return SandboxState("not started (it starts with the first code the agent runs)", level)
+    if not kernel.started:  # never started (layers are chosen at the launch), or stopped when idle
+        if kernel.layers is None:
+            return SandboxState("not started (it starts with the first code the agent runs)", "chosen when it starts")
+        return SandboxState("stopped (it starts again, restoring the variables, with the next code the agent runs)",
+                            kernel.layers.describe())
     try:
         alive = await asyncio.wait_for(kernel.async_is_alive(), 10)
     except Exception:  # a kernel that cannot say it is alive (no answer, its loop gone) is not usable

@@ -13,6 +13,8 @@ Besides opening sessions it answers what front ends ask about one: its history, 
 (summaries merged with the snapshot catalog), a snapshot pulled into this process, a DataFrame pushed
 into the sandbox, whether another run holds the session, and which runs an earlier process left cut off.
 Whatever of these executes in the sandbox kernel holds the session's run lock (``AgentSession.using_sandbox``).
+Listing variables and reading snapshots start nothing and create nothing: a session without a live kernel
+answers from its snapshots' catalog. How long kernels and idle sessions live is ``kernels.KernelKeeper``'s.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import asyncio
 import contextlib
 import copy
 import os
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,11 +43,17 @@ from ..config import (
 )
 from ..exceptions import LLMAgentError, SessionBusy, SetupError
 from ..llm import LLMClient
-from ..sandbox import SessionPaths, load_variable
+from ..sandbox import SessionPaths, VariableSummary, load_variable
 from ..sandbox.hold import lock_taken, read_holder
 from ..sandbox.inside.snapshots import read_catalog
 from ..store import ConversationStore, SessionNotFound
+from .kernels import KernelKeeper
 from .session import AgentSession
+
+#: Most variables a listing shows from a snapshots' catalog (written by the sandbox, so of any length).
+MAX_LISTED = 500
+#: Longest type name or reason a listing shows from that catalog.
+MAX_LISTED_TEXT = 200
 
 
 def environment_config(environ: Mapping[str, str] | None = None) -> Config:
@@ -90,20 +99,22 @@ class VariableRow:
 
 
 class SessionManager:
-    """Open sessions by id, each opened once and kept (its sandbox stays warm) until closed.
+    """Open sessions by id, each opened once and kept until closed or idle (``kernels.KernelKeeper``).
 
     ``explicit`` returns the explicit settings of the moment (``%config`` can change between cells);
     ``imposed`` what a runner imposes. Both are read again whenever a session is opened or refreshed.
     ``front_end`` ("magic", "panel", "batch") is who opened the sessions, as other runs waiting for one are told.
+    ``clock`` (seconds, ``time.monotonic`` by default) measures how long sessions are idle.
     """
 
     def __init__(self, explicit: Callable[[], Config] | None = None, imposed: Callable[[], Config] | None = None,
-                 *, front_end: str = ""):
+                 *, front_end: str = "", clock: Callable[[], float] = time.monotonic):
         self._explicit = explicit or Config
         self._imposed = imposed or Config
         self.front_end = front_end
         self.sessions: dict[str, AgentSession] = {}
         self._files: tuple[tuple[Any, ...], Config] | None = None
+        self.kernels = KernelKeeper(self.sessions, lambda: SandboxConfig(config=self.config()), clock)
 
     def _config_files(self) -> Config:
         """The config files' settings, read again only when a file appeared, went or changed: every run on the
@@ -136,23 +147,28 @@ class SessionManager:
         return self.sessions.get(session_id)
 
     async def open(self, session_id: str, *, fresh: bool = False) -> AgentSession:
-        """The open session with this id, opened now (its sandbox starting) if it is not open yet.
+        """The open session with this id, opened now if it is not open yet (its kernel starts with its first
+        execution).
 
         ``fresh``: a new session starts empty (no conversation, no snapshots). Settings that changed since
         an open session was opened apply to it from now on.
         """
+        self.kernels.start_sweeping()
         session = self.sessions.get(session_id)
         if session is not None:
+            session.touch()
             await self.refresh(session)
             return session
         try:
-            session = AgentSession.open(session_id, config=self.config(), front_end=self.front_end)
+            session = AgentSession.open(session_id, config=self.config(), front_end=self.front_end,
+                                        before_start=self.kernels.admit)
         except (LLMAgentError, TraitError, OSError) as exc:  # e.g. a replay cassette that does not exist
             raise SetupError(str(exc)) from exc
+        session.clock = self.kernels.clock
+        session.touch()
         try:
             if fresh:
                 await session.reset(restart_sandbox=False)  # waits for, or refuses, a session another process uses
-            await session.start()
         except BaseException as exc:
             await session.close()
             if isinstance(exc, LLMAgentError):  # e.g. the isolation asked for is not available here
@@ -184,8 +200,34 @@ class SessionManager:
             await session.close()
 
     async def close_all(self) -> None:
-        sessions, self.sessions = list(self.sessions.values()), {}
+        await self.kernels.stop_sweeping()
+        sessions = list(self.sessions.values())
+        self.sessions.clear()  # the same dict the keeper holds
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+    def live_kernels(self) -> list[str]:
+        """Ids of the sessions whose sandbox kernel is running (or starting) in this process, least recently used
+        first."""
+        return self.kernels.live()
+
+    async def sweep(self) -> None:
+        """Stop the kernels and close the sessions idle past ``SandboxConfig.idle_timeout`` now (this also
+        happens in the background)."""
+        await self.kernels.sweep()
+
+    def exists(self, session_id: str) -> bool:
+        """Is there such a session: open here, or in the store? (Creates nothing.)"""
+        if session_id in self.sessions:
+            return True
+        paths = self.paths()
+        if not os.path.exists(paths.store_path):
+            return False
+        with ConversationStore.from_config(paths) as store:
+            try:
+                store.get_session(session_id)
+            except SessionNotFound:
+                return False
+        return True
 
 
     # --- what front ends ask about a session ---------------------------------------------------------------
@@ -220,55 +262,86 @@ class SessionManager:
     async def variables(self, session_id: str, *, wait: float | None = None) -> list[VariableRow]:
         """The live sandbox's variables with their snapshots, then variables kept only as snapshots.
 
-        Holds the session's run lock, waiting up to ``wait`` seconds (default: the session's wait timeout) for a
-        run that holds it; ``SessionBusy`` after that.
+        ``SessionNotFound`` for a session that does not exist. Starts no kernel: without a live one here the
+        rows come from the snapshots' catalog. With one, holds the session's run lock, waiting up to ``wait``
+        seconds (default: the session's wait timeout) for a run that holds it; ``SessionBusy`` after that.
         """
-        session = self.find(session_id) or await self.open(session_id)
-        sandbox = session.sandbox
-        if sandbox is None:
-            return []
-        async with session.using_sandbox("a variable listing", wait=wait):
-            summaries = await sandbox.async_variables()
-            await sandbox.async_flush_snapshots()
-        catalog = read_catalog(sandbox.snapshots_dir)
-        saved, failed = catalog["variables"], catalog["not_persisted"]
-        rows = []
-        for s in summaries:
-            size = "x".join(str(n) for n in s.shape) if s.shape is not None else (
-                str(s.length) if s.length is not None else "")
-            if s.name in saved:
-                snap = f"{saved[s.name]['kind']} ({saved[s.name].get('bytes', 0):,} bytes)"
-            elif s.name in failed:
-                snap = f"not saved: {failed[s.name]['reason']}"
-            else:
-                snap = "not saved"
-            rows.append(VariableRow(s.name, s.type, size, snap))
-        live = {s.name for s in summaries}
-        for name, entry in sorted(saved.items()):
-            if name not in live:
-                rows.append(VariableRow(name, str(entry.get("type", "")), "", f"{entry['kind']} (snapshot only)"))
-        for name, why in sorted(catalog["problems"].items()):  # what the sandbox left that is not trusted
-            rows.append(VariableRow(name, "", "", f"refused: {why}"))
-        return rows
+        loop = asyncio.get_running_loop()
+        session = self.find(session_id)
+        if session is None and not await loop.run_in_executor(None, self.exists, session_id):
+            raise SessionNotFound(session_id, self.paths().store_path)
+        summaries: list[VariableSummary] | None = None
+        sandbox = session.sandbox if session is not None else None
+        if session is not None and sandbox is not None and sandbox.started:
+            async with session.using_sandbox("a variable listing", wait=wait):
+                summaries = await sandbox.async_live_variables()  # None: it stopped while we waited
+        folder = SessionPaths.for_session(session_id, self.paths()).snapshots
+        catalog = await loop.run_in_executor(None, lambda: read_catalog(folder, set_aside=False))
+        return variable_rows(summaries, catalog)
 
-    async def pull(self, session_id: str, name: str, *, wait: float | None = None) -> Any:
+    async def pull(self, session_id: str, name: str, *, wait: float | None = None, set_aside: bool = True) -> Any:
         """The snapshot of ``name`` loaded into this process (``KeyError`` saying what exists when there is none).
 
         Snapshots still being written are waited for first, under the session's run lock; when a run keeps the
         lock past ``wait`` seconds, the snapshot is read as it is on disk (each is written whole, then renamed).
+        Starts no kernel. ``set_aside=False`` (a GET) leaves an unusable catalog where it is.
         """
         session = self.sessions.get(session_id)
-        if session is not None and session.sandbox is not None:
+        if session is not None and session.sandbox is not None and session.sandbox.started:
             with contextlib.suppress(SessionBusy):
                 async with session.using_sandbox("a pull", wait=wait):
                     await session.sandbox.async_flush_snapshots()
         _, sandbox_config, _, paths = self.effective()
-        return load_variable(session_id, name, paths, sandbox_config)
+        return load_variable(session_id, name, paths, sandbox_config, set_aside=set_aside)
 
     async def push(self, session_id: str, name: str, dataframe: Any) -> None:
         """Put a pandas DataFrame into the session's sandbox as ``name``, under the session's run lock."""
         session = self.find(session_id) or await self.open(session_id)
         if session.sandbox is None:
             raise LLMAgentError(f"Session {session_id!r} has no sandbox to push {name!r} into.")
+        session.touch()
         async with session.using_sandbox("a push of a DataFrame"):
             await session.sandbox.async_push(name, dataframe)
+
+
+def variable_rows(live: list[VariableSummary] | None, catalog: dict[str, Any]) -> list[VariableRow]:
+    """Rows of a listing: the live kernel's variables (``live``; None when there is no kernel) with their
+    snapshots, then what only the catalog holds, then what the catalog had that is refused. The catalog was
+    written by the sandbox: what it says is cut to ``MAX_LISTED_TEXT`` and its rows to ``MAX_LISTED``."""
+    saved, failed = catalog["variables"], catalog["not_persisted"]
+
+    def short(value: object) -> str:
+        return str(value)[:MAX_LISTED_TEXT]
+
+    def stored(entry: dict[str, Any]) -> str:
+        return f"{entry['kind']} ({int(entry.get('bytes', 0)):,} bytes)"
+
+    rows = []
+    for s in live or []:
+        size = "x".join(str(n) for n in s.shape) if s.shape is not None else (
+            str(s.length) if s.length is not None else "")
+        if s.name in saved:
+            snap = stored(saved[s.name])
+        elif s.name in failed:
+            snap = f"not saved: {short(failed[s.name]['reason'])}"
+        else:
+            snap = "not saved"
+        rows.append(VariableRow(s.name, s.type, size, snap))
+    names = {s.name for s in live or []}
+    only: list[VariableRow] = []
+    for name, entry in sorted(saved.items()):
+        if name not in names:
+            shape = entry.get("shape")
+            size = short("x".join(str(n) for n in shape[:8])) if isinstance(shape, list) else ""
+            where = "snapshot only" if live is not None else "snapshot; restored when the sandbox starts"
+            only.append(VariableRow(short(name), short(entry.get("type", "")), size, f"{entry['kind']} ({where})"))
+    if live is None:  # no live kernel here to ask: the catalog also says what could not be saved
+        for name, info in sorted(failed.items()):
+            only.append(VariableRow(short(name), short(info["type"]), "", f"not saved: {short(info['reason'])}"))
+    for name, why in sorted(catalog["problems"].items()):
+        only.append(VariableRow(short(name), "", "", f"refused: {short(why)}"))
+    room = max(MAX_LISTED - len(rows), 1)
+    if len(only) > room:
+        left = len(only) - room + 1
+        only = only[: room - 1] + [VariableRow("...", "", "", f"{left} more not listed")]
+    return rows + only

@@ -8,6 +8,10 @@ of other processes and front ends on the same session never interleave in its sa
 has to wait says whom it waits for (a ``Waiting`` event) and gives up after
 ``SandboxConfig.session_wait_timeout`` with ``SessionBusy``. What else executes in the kernel outside a
 run (variables, pull, push, reset, the kernel's shutdown) holds the lock too (``using_sandbox``).
+
+The sandbox kernel starts at the first execution, not when the session opens: a run that executes no
+code starts none (``SessionManager`` decides how long kernels live: ``kernels.py``). ``last_used`` says
+when the session was last used, on its ``clock``.
 """
 
 from __future__ import annotations
@@ -97,6 +101,9 @@ class AgentSession:
         self._task: asyncio.Task[None] | None = None
         self._approvals = ApprovalDesk()
         self._ended = False
+        #: When the session was last used (a run, a push, a reset, opening it), on ``clock``.
+        self.clock: Callable[[], float] = time.monotonic
+        self.last_used = self.clock()
         #: One thread writes the store (events, messages) in order, so the event loop never waits on SQLite.
         self._writer = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-store")
         store.ensure_session(session_id)
@@ -109,8 +116,11 @@ class AgentSession:
         config: Config | None = None,
         tools: ToolRegistry | None = None,
         front_end: str = "",
+        before_start: Callable[[SandboxKernel], Awaitable[None]] | None = None,
     ) -> AgentSession:
-        """Build a session from configuration; the sandbox kernel starts launching now, in the background."""
+        """Build a session from configuration; its sandbox kernel starts when code first runs.
+
+        ``before_start`` is handed to the sandbox (``SandboxKernel.before_start``)."""
         config = config or Config()
         llm_config = LLMConfig(config=config)
         paths = PathsConfig(config=config)
@@ -121,6 +131,7 @@ class AgentSession:
             config=SandboxConfig(config=config),
             paths=paths,
             max_output_chars=agent_config.max_output_chars,
+            before_start=before_start,
         )
         return cls(
             session_id,
@@ -134,9 +145,13 @@ class AgentSession:
         )
 
     async def start(self) -> None:
-        """Begin launching the sandbox kernel so the first execution does not wait for it."""
+        """Begin launching the sandbox kernel now (a warm-up: otherwise it starts at the first execution)."""
         if self.sandbox is not None:
             await self.sandbox.async_start()
+
+    def touch(self) -> None:
+        """The session is being used now (see ``last_used``)."""
+        self.last_used = self.clock()
 
     @property
     def running(self) -> bool:
@@ -186,24 +201,24 @@ class AgentSession:
     async def reset(self, *, restart_sandbox: bool = True) -> None:
         """A new conversation and a fresh sandbox: stored messages and runs, snapshots and variables go.
 
-        ``restart_sandbox=False`` is for a sandbox that has not started yet: it starts now, empty (and the
-        session's live kernel, if another process launched one, is restarted empty).
+        A kernel that is running (this object's, or another process's for this session) is restarted empty;
+        otherwise none is started: the next execution starts one, with nothing to restore.
+        ``restart_sandbox=False`` is for a sandbox this object has not started yet.
         """
         if self.running:
             raise LLMAgentError("This session is running a request; cancel it before resetting.")
+        self.touch()
         async with self.using_sandbox("a reset"):  # never wipes what a run of another process is using
             with contextlib.suppress(SessionNotFound):
                 self.store.delete_session(self.session_id)
             self.store.ensure_session(self.session_id)
             if self.sandbox is None:
                 return
-            if restart_sandbox:
+            if restart_sandbox and self.sandbox.started:
                 await self.sandbox.async_restart(restore=False)
-            else:
-                self.sandbox.forget_snapshots()  # before it starts: nothing to restore
-                await self.sandbox.async_start()
-                if self.sandbox.attached:  # another process's kernel: it still has the old variables
-                    await self.sandbox.async_restart(restore=False)
+            elif self.sandbox.kernel_running():  # another process's kernel: it still has the old variables
+                self.sandbox.forget_snapshots()  # before this object attaches: nothing to restore
+                await self.sandbox.async_restart(restore=False)
             self.sandbox.forget_snapshots()
 
     async def close(self) -> None:
@@ -223,7 +238,11 @@ class AgentSession:
         The process that launched the kernel waits for such a run (up to the session's wait timeout) before
         stopping it; past that, or when this process only attached, it leaves the kernel to that run (the
         next process that closes the session while attached stops it: ``SandboxKernel.async_shutdown``).
+        A sandbox that never started has no kernel to wait for.
         """
+        if not sandbox.started:
+            await sandbox.async_shutdown()
+            return
         try:
             async with self.using_sandbox("a shutdown", wait=None if sandbox.owns_kernel else 0.0):
                 await sandbox.async_shutdown()
@@ -231,7 +250,6 @@ class AgentSession:
             await sandbox.async_shutdown(leave_running=True)
 
     async def __aenter__(self) -> AgentSession:
-        await self.start()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
@@ -271,6 +289,7 @@ class AgentSession:
             queue.put_nowait(event)
 
         self._ended = False
+        self.touch()
         # Emitted here, not in the task: the first event is ready when the caller first asks, without waiting
         # for the loop to start the task (on a busy server each wait is a turn behind every other run).
         emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id))
@@ -381,6 +400,7 @@ class AgentSession:
             # keep the run's status from the store.
             writes.append(asyncio.get_running_loop().run_in_executor(self._writer, self.store.finish_run, run_id, status))
             self._ended = True
+            self.touch()
             for failed in await asyncio.shield(asyncio.gather(*writes, return_exceptions=True)):
                 if isinstance(failed, BaseException):
                     _log.error("run %s: an event could not be stored: %r", run_id, failed)

@@ -45,7 +45,8 @@ __all__ = [
 
 
 def load_variable(
-    session_id: str, name: str, paths: PathsConfig | None = None, config: SandboxConfig | None = None
+    session_id: str, name: str, paths: PathsConfig | None = None, config: SandboxConfig | None = None, *,
+    set_aside: bool = True,
 ) -> Any:
     """Read variable ``name`` from a session's snapshots into this process (no kernel needed).
 
@@ -54,6 +55,6 @@ def load_variable(
     ``snapshot_max_mb``. Raises ``SnapshotNotFound`` (a KeyError) naming the variables that were saved,
     and why this one was not saved or was refused. DataFrames are written in the background after a
     cell's reply: if a kernel may still be writing, call its ``flush_snapshots()`` first
-    (``SandboxKernel.load`` does).
+    (``SandboxKernel.load`` does). ``set_aside=False`` leaves an unusable catalog where it is.
     """
-    return load_snapshot(SessionPaths.for_session(session_id, paths), name, config)
+    return load_snapshot(SessionPaths.for_session(session_id, paths), name, config, set_aside=set_aside)

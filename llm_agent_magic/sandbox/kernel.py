@@ -17,6 +17,7 @@ import shutil
 import stat
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
@@ -64,6 +65,12 @@ class SandboxKernel:
     only disconnects, and one attached to a kernel whose launcher is gone (it died, or left the kernel to
     a run of this process) shuts that orphan down. Another process's next execution then finds the
     kernel gone and starts a new one, restoring the variables from the snapshots.
+
+    Nothing starts a kernel before it is needed: the first operation that needs one (an execution, the
+    variables, a push, ``start``) launches or attaches to it. ``before_start`` (the session service's) is
+    awaited first, on the caller's loop, each time this object is about to start a kernel (not when it
+    replaces a dead one): it may stop another session's idle kernel to make room. ``stop`` ends the kernel
+    and keeps the object usable: the next operation starts a new one, restoring the snapshots.
     """
 
     def __init__(
@@ -74,8 +81,10 @@ class SandboxKernel:
         paths: PathsConfig | None = None,
         max_output_chars: int = 8000,
         restore: bool = True,
+        before_start: Callable[[SandboxKernel], Awaitable[None]] | None = None,
     ) -> None:
         self.session_id = session_id
+        self.before_start = before_start
         self.config = config or SandboxConfig()
         self.paths = SessionPaths.for_session(session_id, paths)
         # The session's folder (its name holds a hash of the id) reaches prompts in tracebacks and paths.
@@ -126,18 +135,44 @@ class SandboxKernel:
     def attached(self) -> bool:
         return self.kc is not None and not self.owns_kernel
 
+    @property
+    def started(self) -> bool:
+        """This object has a kernel, or is starting one (launched or attached; not stopped, closed or failed)."""
+        return self._ready is not None and not self._closed and self._start_error is None
+
+    @property
+    def gone(self) -> bool:
+        """Closed, or its kernel failed to start: it holds no kernel and starts none by itself."""
+        return self._closed or self._start_error is not None
+
+    def kernel_running(self) -> bool:
+        """Does a live kernel of this session exist, started by this object or by another process?"""
+        if self.started:
+            return True
+        state = read_json(self.paths.state_file) or {}
+        return (pid_alive(state.get("pid"), state.get("pid_start", ""))
+                and self.paths.connection_file(str(state.get("launch_id", ""))).exists())
+
+    async def _admit(self) -> None:
+        """Let the session service make room before this object starts a kernel (see the class docstring)."""
+        if self.before_start is not None and self._ready is None and not self._closed:
+            await self.before_start(self)
+
     async def async_start(self) -> None:
         """Launch the kernel (or attach to the session's live one) and return without waiting for it to be ready."""
+        await self._admit()
         await self._loop.call(self._start())
 
     async def async_wait_ready(self) -> None:
         """Wait until the kernel answers (and variables from snapshots are restored)."""
+        await self._admit()
         await self._loop.call(self._ensure_ready())
 
     async def async_execute(
         self, code: str, timeout: float | None = None, *, summary: bool = True, snapshot: bool = True
     ) -> ExecutionResult:
         """Run ``code``; never raises for errors in the code, timeouts or kernel death (see ``ExecutionResult``)."""
+        await self._admit()
         return await self._loop.call(self._execute(code, timeout, summary, snapshot))
 
     async def async_interrupt(self) -> None:
@@ -151,6 +186,7 @@ class SandboxKernel:
             async with self._exec_lock:
                 return await self._recover(kill=True, restore=restore)
 
+        await self._admit()
         return await self._loop.call(go())
 
     async def async_restore(self) -> dict[str, Any]:
@@ -159,6 +195,7 @@ class SandboxKernel:
             await self._ensure_ready()
             return await self._restore()
 
+        await self._admit()
         return await self._loop.call(go())
 
     async def async_variables(self) -> list[VariableSummary]:
@@ -166,6 +203,31 @@ class SandboxKernel:
         async def go() -> list[VariableSummary]:
             await self._ensure_ready()
             data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+            return parse_summaries((data or {}).get("summary"))[0]
+
+        await self._admit()
+        return await self._loop.call(go())
+
+    async def async_known_variables(self) -> list[VariableSummary]:
+        """The variables code would see: with no kernel running anywhere and no snapshot to restore, none, and
+        no kernel is started for that; otherwise the kernel's (started, restoring the snapshots, if need be)."""
+        if not self.kernel_running():
+            if not self.restore_on_start:
+                return []
+            catalog = await asyncio.to_thread(snapshots.read_catalog, self.paths.snapshots, set_aside=False)
+            if not catalog["variables"]:
+                return []
+        return await self.async_variables()
+
+    async def async_live_variables(self) -> list[VariableSummary] | None:
+        """The live kernel's variables, once its pending snapshots are written; None, starting nothing, when
+        this object has no kernel (the snapshots' catalog then says what the session holds)."""
+        async def go() -> list[VariableSummary] | None:
+            if not self.started:
+                return None
+            await self._ensure_ready()
+            data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+            await self._flush(60.0)
             return parse_summaries((data or {}).get("summary"))[0]
 
         return await self._loop.call(go())
@@ -190,21 +252,22 @@ class SandboxKernel:
             if data is None:
                 raise SandboxError(f"The sandbox did not load the pushed DataFrame {name!r}; try again.")
 
+        await self._admit()
         await self._loop.call(go())
 
     async def async_flush_snapshots(self, timeout: float = 60.0) -> bool:
         """Wait until the kernel has written every snapshot it started (DataFrames are written in the background)."""
-        async def go() -> bool:
-            if self._closed or self._ready is None or not self._ready.is_set() or self._start_error is not None:
-                return True
-            if not await self._alive():
-                return True
-            data = await self._helper(f"flush({timeout!r})", timeout=timeout + 5)
-            if self.remote is not None:  # the front end reads the snapshots here: fetch them
-                await self.remote.fetch_snapshots(snapshot_limits(self.config)[1])
-            return bool(data and data.get("flushed"))
+        return await self._loop.call(self._flush(timeout))
 
-        return await self._loop.call(go())
+    async def _flush(self, timeout: float) -> bool:
+        if self._closed or self._ready is None or not self._ready.is_set() or self._start_error is not None:
+            return True
+        if not await self._alive():
+            return True
+        data = await self._helper(f"flush({timeout!r})", timeout=timeout + 5)
+        if self.remote is not None:  # the front end reads the snapshots here: fetch them
+            await self.remote.fetch_snapshots(snapshot_limits(self.config)[1])
+        return bool(data and data.get("flushed"))
 
     def load(self, name: str) -> Any:
         """Read variable ``name`` from the session's snapshots into this process (after pending snapshots)."""
@@ -236,6 +299,22 @@ class SandboxKernel:
         """
         await self._loop.call(self._shutdown(leave_running))
 
+    async def async_stop(self) -> None:
+        """Stop the kernel as ``shutdown`` does (its snapshots written first) and stay usable: the next operation
+        that needs a kernel starts one, restoring the variables from the snapshots. The caller holds the
+        session's run lock, so no execution is under way."""
+        async def go() -> None:
+            if self._closed or self._ready is None:
+                return
+            await self._shutdown()
+            self._closed = False
+            self._ready = self._start_error = self._exec_lock = self.remote = self._quota = None
+            self._pid, self._pid_start = None, ""
+            self.owns_kernel = False
+            self.restore_on_start = True
+
+        await self._loop.call(go())
+
     start = run_sync(async_start)
     wait_ready = run_sync(async_wait_ready)
     execute = run_sync(async_execute)
@@ -247,6 +326,7 @@ class SandboxKernel:
     flush_snapshots = run_sync(async_flush_snapshots)
     is_alive = run_sync(async_is_alive)
     shutdown = run_sync(async_shutdown)
+    stop = run_sync(async_stop)
 
     async def __aenter__(self) -> SandboxKernel:
         await self.async_start()
@@ -704,13 +784,15 @@ class SandboxKernel:
         result.full_output_path = str(path)
 
 
-def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None = None) -> Any:
+def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None = None, *,
+                  set_aside: bool = True) -> Any:
     """Read one snapshot of a session, within ``config``'s snapshot limits.
 
     ``SnapshotNotFound`` says which variables exist, and why this one was not saved or was refused
-    (a catalog entry or file the sandbox tampered with, or one beyond the limits).
+    (a catalog entry or file the sandbox tampered with, or one beyond the limits). ``set_aside=False``:
+    an unusable catalog stays where it is (``read_catalog``).
     """
-    catalog = snapshots.read_catalog(paths.snapshots)
+    catalog = snapshots.read_catalog(paths.snapshots, set_aside=set_aside)
     known = sorted(catalog["variables"])
     entry = catalog["variables"].get(name)
     if entry is None:

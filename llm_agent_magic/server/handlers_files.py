@@ -9,7 +9,9 @@ from jupyter_server.auth.decorator import authorized
 
 from ..exceptions import LLMAgentError, SessionBusy
 from ..sandbox.inside.confined import write_confined
+from ..store import SessionNotFound
 from .base import AgentAPIHandler, fail, query_number
+from .handlers_sessions import not_found
 from .preview import preview
 from .uploads import BadName, check_name, workspace
 
@@ -64,11 +66,14 @@ class VariablesHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self, session_id: str) -> None:
-        """The live sandbox's variables with their snapshots (this opens the session if it is not open).
+        """The live sandbox's variables with their snapshots; without a live kernel, what its snapshots hold.
 
-        409 at once while a run holds the session: its kernel is busy, and a request does not wait for it."""
+        Starts nothing. 404 for a session that does not exist; 409 at once while a run holds the session: its
+        kernel is busy, and a request does not wait for it."""
         try:
             rows = await self.manager.variables(session_id, wait=0)
+        except SessionNotFound:
+            fail(404, not_found(session_id))
         except SessionBusy as exc:
             fail(409, str(exc))
         except LLMAgentError as exc:
@@ -83,7 +88,8 @@ class VariableHandler(AgentAPIHandler):
         """``?rows=N`` (at most the extension's ``preview_rows``): the snapshot's first rows as JSON and HTML."""
         rows = min(query_number(self, "rows", self.app.preview_rows), self.app.preview_rows)
         try:
-            value = await self.manager.pull(session_id, name, wait=0)  # busy: the snapshot as it is on disk
+            # Busy: the snapshot as it is on disk. A GET changes nothing, not even an unusable catalog.
+            value = await self.manager.pull(session_id, name, wait=0, set_aside=False)
         except KeyError as exc:
             fail(404, str(exc.args[0]) if exc.args else f"No snapshot of {name!r} in this session.")
         except (LLMAgentError, OSError, ValueError) as exc:

@@ -316,8 +316,11 @@ def test_reset_starts_a_new_conversation_and_an_empty_sandbox(kernel):
     assert "No snapshot of 'totals'" in usage_error(kernel.run("%agent pull totals", raises=True))
 
 
-def test_unloading_closes_the_sessions_and_removes_the_magic(kernel):
-    kernel.run("%agent vars")  # opens the session: its sandbox starts
+def test_vars_starts_no_sandbox_and_unloading_closes_the_sessions_and_removes_the_magic(kernel):
+    kernel.run("%agent vars")  # opens the session; its sandbox starts only with code to run
+    assert "not started" in texts(kernel.run("%agent status"))[0]
+    kernel.script(react_script("make totals", "totals = {'q2': 32}\nprint(totals)", "Made."))
+    kernel.run("%%agent --mode react\nMake totals.")
     pid = kernel.run("%agent status")
     sandbox_pid = int(texts(pid)[0].split("running (pid ")[1].split(")")[0])
     kernel.run("%unload_ext llm_agent_magic")

@@ -86,10 +86,11 @@ def empty_catalog() -> dict[str, Any]:
     return {"version": CATALOG_VERSION, "variables": {}, "not_persisted": {}, "problems": {}}
 
 
-def read_catalog(folder: str | os.PathLike[str]) -> dict[str, Any]:
+def read_catalog(folder: str | os.PathLike[str], *, set_aside: bool = True) -> dict[str, Any]:
     """The usable part of a snapshots folder's catalog (an empty one if there is none yet).
 
     ``problems`` maps what was left out (a variable's name, or ``catalog.json`` itself) to the reason.
+    ``set_aside=False`` changes nothing on disk (a listing), leaving an unusable catalog where it is.
     """
     catalog = empty_catalog()
     try:
@@ -100,7 +101,7 @@ def read_catalog(folder: str | os.PathLike[str]) -> dict[str, Any]:
         catalog["problems"][CATALOG] = _set_aside(folder, "it nests too deeply to be a catalog")
         return catalog
     except (confined.UnsafePath, ValueError) as exc:  # a link, a FIFO, too large; not JSON or not UTF-8
-        catalog["problems"][CATALOG] = _set_aside(folder, _short(exc))
+        catalog["problems"][CATALOG] = _set_aside(folder, _short(exc)) if set_aside else _unusable(_short(exc))
         return catalog
     except OSError as exc:  # the file may be fine (permissions, I/O): report it, leave it where it is
         catalog["problems"][CATALOG] = f"the catalog could not be read ({_short(exc)})"
@@ -109,7 +110,8 @@ def read_catalog(folder: str | os.PathLike[str]) -> dict[str, Any]:
     not_persisted = data.get("not_persisted", {}) if isinstance(data, dict) else None
     if not isinstance(variables, dict) or not isinstance(not_persisted, dict):
         what = _JSON_KINDS.get(type(data), "a value") if not isinstance(data, dict) else "an object of the wrong shape"
-        catalog["problems"][CATALOG] = _set_aside(folder, f"it is {what}, not a catalog")
+        why = f"it is {what}, not a catalog"
+        catalog["problems"][CATALOG] = _set_aside(folder, why) if set_aside else _unusable(why)
         return catalog
     for name, entry in variables.items():
         problem = entry_problem(name, entry)
@@ -152,6 +154,10 @@ def _set_aside(folder: str | os.PathLike[str], reason: str) -> str:
             return f"the catalog could not be used ({reason}) nor set aside ({_short(exc)})"
         return f"the catalog could not be used ({reason}); it was set aside as {aside}, and nothing was restored from it"
     return f"the catalog could not be used ({reason}); too many corrupt catalogs to set another one aside"
+
+
+def _unusable(reason: str) -> str:
+    return f"the catalog could not be used ({reason}); nothing can be restored from it"
 
 
 def _short(exc: BaseException) -> str:

@@ -161,7 +161,8 @@ class PythonCoderTool(Tool):
 
     async def draft(self, task: str, ctx: ToolContext) -> str:
         """Generate and review a cell without running it (dry runs); emits its ``CodeCell`` only."""
-        variables = render_summaries(await ctx.sandbox.async_variables()) if ctx.sandbox else "Variables: (unknown)"
+        # Nothing runs in a dry run: a session with no kernel and nothing to restore starts none to say so.
+        variables = render_summaries(await ctx.sandbox.async_known_variables()) if ctx.sandbox else "Variables: (unknown)"
         code = await self._generate(task, ctx, variables=variables)
         code = await self._review(task, ctx, code)
         ctx.emit(CodeCell(source=code, attempt=1, step=ctx.step, run_id=ctx.run_id))
