@@ -298,9 +298,15 @@ class AgentConfig(Configurable):
     max_replans = Int(1, help="How often a failed step may trigger a re-plan of the remaining steps.").tag(
         config=True
     )
-    max_verification_iterations = Int(3, help="Rounds of 'does this code answer the question?' before running.").tag(
-        config=True
-    )
+    max_verification_iterations = Int(
+        3, help="Rounds of 'does this code answer the question?' before running, when review_before_run is on."
+    ).tag(config=True)
+    review_before_run = Bool(
+        False,
+        help="Ask the model to review each generated cell before it runs (a 'verify' call per round). Off by default: "
+             "with a local model every call costs seconds, and running the cell tells more; turn it on for a large "
+             "or hosted model.",
+    ).tag(config=True)
     max_execution_attempts = Int(5, help="Executions of generated code (first try plus fixes) per coder call.").tag(
         config=True
     )

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from agent_helpers import collect, of
+from agent_helpers import coder_script, collect, of
 
 from llm_agent_magic.events import (
     Answer,
@@ -97,6 +97,36 @@ async def test_react_analyses_a_csv_end_to_end(make_session, sales_csv):
     stored = session.store.run_events(events[0].run_id)
     assert [e["type"] for e in stored][0] == "run_started" and stored[-1]["type"] == "run_finished"
     assert not any(e["type"] == "token" for e in stored)
+
+
+async def test_a_table_and_a_question_take_four_calls(make_session, sales_csv, monkeypatch):
+    monkeypatch.delenv("TAVILY_API_KEY", raising=False)
+    session, server = make_session(scenario("react_csv"))
+    events = await collect(session, "What is the mean price in sales.csv?", files=[sales_csv])
+    classified = of(events, Classified)[0]
+    assert classified.mode == "react" and "no classifier call" in classified.reason
+    # No classifier, no review before the cell runs, no adequacy check of an output that printed the mean.
+    assert [r.purpose for r in server.requests] == ["react", "code", "react", "answer"]
+    react = server.requests_for("react")[0]
+    assert react.body["format"]["properties"]["action"] == {"enum": ["python_coder", "file_analyzer", "finish"]}
+    assert "- web_search:" not in react.text and "- rag_search:" not in react.text  # no key, no documents
+    assert events[-1].status == "ok"
+
+
+async def test_the_review_before_a_cell_runs_is_a_setting(make_session, sales_csv):
+    session, server = make_session(scenario("react_csv"), review_before_run=True)
+    events = await collect(session, "What is the mean price in sales.csv?", files=[sales_csv])
+    assert [r.purpose for r in server.requests] == ["react", "code", "verify", "react", "answer"]
+    assert "[review] Before it runs" in server.requests_for("verify")[0].text
+    assert events[-1].status == "ok"
+
+
+async def test_an_empty_output_gets_the_adequacy_check(make_session):
+    session, server = make_session(coder_script("x = 1", answer="x is 1."))
+    events = await collect(session, "Set x", mode="react")
+    assert [r.purpose for r in server.requests] == ["react", "code", "verify", "react", "answer"]
+    assert "[review] Is this output an adequate answer" in server.requests_for("verify")[0].text
+    assert events[-1].status == "ok"
 
 
 async def test_plan_execute_runs_checked_steps(make_session, sales_csv):
