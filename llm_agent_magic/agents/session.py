@@ -325,7 +325,7 @@ class AgentSession:
                 for m in await self._store(self.store.recent_messages, self.session_id, self.config.history_messages)
             ]
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
-            attached = self._attach(request.files)
+            attached = await asyncio.to_thread(self._attach, request.files)  # reads tables whole when small
             ctx = ToolContext(
                 llm=self.llm,
                 config=self.config,
