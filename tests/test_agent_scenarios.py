@@ -167,6 +167,30 @@ async def test_retry_path_feeds_back_attempts_and_rethinks(make_session):
     assert events[-1].status == "ok"
 
 
+async def test_a_failed_cell_shows_the_model_its_own_frames_not_the_libraries(make_session):
+    session, server = make_session({"rules": [
+        {"purpose": "react", "match_last": "Observation from python_coder",
+         "reply": {"thought": "Done.", "action": "finish", "action_input": "the mean of a"}},
+        {"purpose": "react", "reply": {"thought": "Compute.", "action": "python_coder", "action_input": "mean of b"}},
+        {"purpose": "code", "reply": "```python\nimport pandas as pd\nframe = pd.DataFrame({'a': [1, 3]})\n"
+                                     "def column(d):\n    return d['b']\nprint(column(frame).mean())\n```"},
+        {"purpose": "fix", "reply": "```python\n# cause: the column is named a, not b\nprint(frame['a'].mean())\n```"},
+        {"purpose": "answer", "reply": "The mean is 2.0."},
+    ]})
+    events = await collect(session, "What is the mean of b?", mode="react")
+    assert [o.status for o in of(events, CellOutput)] == ["error", "ok"]
+    fix = server.requests_for("fix")[0].text
+    failed = fix[fix.index("Attempt 1 failed (key_error)"):fix.rindex("[fix]")]
+    # The user's frames and the exception; pandas' frames counted, not shown.
+    assert "Traceback, your code's frames (" in failed and "library frames left out):" in failed
+    assert "], line 5\n      4     return d['b']\n----> 5 print(column(frame).mean())\nCell In[" in failed
+    assert "], line 4, in column(d)\n      3 def column(d):\n----> 4     return d['b']\nKeyError: 'b'\n" in failed
+    assert "\nKeyError: 'b'\n" in failed and "site-packages" not in failed and "get_loc" not in failed
+    assert "Start the cell with one comment line, `# cause:" in fix
+    assert of(events, CodeCell)[1].source.startswith("# cause: ")
+    assert events[-1].status == "ok"
+
+
 async def test_attempt_limit_ends_with_a_clear_failure(make_session):
     session, server = make_session(scenario("attempt_limit"))
     events = await collect(session, "Divide by the count", mode="react")

@@ -38,7 +38,7 @@ from ...sandbox.inside.summaries import render_summaries
 from ...sandbox.results import ExecutionResult
 from ...text import fenced_blocks
 from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
-from .errors import ErrorClass, classify_error, guidance_for
+from .errors import ErrorClass, classify_error, error_text, guidance_for
 
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
 ERROR_CHARS = 1500
@@ -137,7 +137,7 @@ class PythonCoderTool(Tool):
             else:
                 err = result.error or {}
                 error_class = classify_error(result.status, err.get("ename", ""), err.get("evalue", ""))
-                last_error = result.text_for_model(ERROR_CHARS + 500)
+                last_error = error_text(result, ERROR_CHARS + 500)  # its own frames, not the libraries'
                 ctx.conversation.add(render_prompt("execution", ok=False, attempt=execution, output=last_error,
                                                    error_class=error_class.name))
             ctx.emit(self._cell_output(cell, result, ctx, final=False, failed=True))
