@@ -52,6 +52,12 @@ class LLMConfig(Configurable):
     keep_alive = Unicode("30m", help="How long Ollama keeps the model loaded after a call (Ollama duration syntax).").tag(
         config=True
     )
+    seed = Int(
+        None,
+        allow_none=True,
+        help="Sampling seed sent with every chat call, for repeatable runs (compare settings with the same seed). "
+             "None: the server picks one each call.",
+    ).tag(config=True)
     think = Bool(False, help="Let thinking models think. Thinking never reaches answers either way.").tag(config=True)
     max_retries = Int(2, help="Retries after an HTTP 5xx or a garbled response, with exponential backoff.").tag(
         config=True

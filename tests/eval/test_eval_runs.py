@@ -206,3 +206,50 @@ def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path):
 
     again = eval_cli(*base, cwd=folder, host="http://127.0.0.1:9")
     assert again.returncode == 2 and "already holds an eval; continue it with --resume" in again.stderr
+
+
+def test_two_variants_side_by_side_with_a_seed(tmp_path):
+    folder = write_dataset(tmp_path)
+    with FakeOllama(script()) as server:
+        done = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "out",
+                        "--ids", "1,3", "--LLMConfig.seed=7", "--variant", "base:",
+                        "--variant", "review:--AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1",
+                        cwd=folder, host=server.url)
+        assert done.returncode == 0, done.stderr
+        chats = [r for r in server.requests if r.path == "/api/chat"]
+        reviews = server.requests_for("verify")
+    # Every question ran under each variant, with the same seed; only the review variant reviewed its cells.
+    assert all(r.body["options"]["seed"] == 7 for r in chats)
+    assert len(reviews) == 2 and all("[review] Before it runs" in r.text for r in reviews)
+    out = folder / "out"
+    assert sorted(p.parent.name + "/" + p.name for p in out.glob("*/*") if p.is_dir()) == \
+        ["qwen3_8b--base/1", "qwen3_8b--base/3", "qwen3_8b--review/1", "qwen3_8b--review/3"]
+    summary = json.loads((out / "summary.json").read_text())
+    base, review = summary["models"]["qwen3:8b [base]"], summary["models"]["qwen3:8b [review]"]
+    assert summary["plan"]["variants"] == {"base": [], "review": ["--AgentConfig.review_before_run=True",
+                                                                   "--AgentConfig.max_verification_iterations=1"]}
+    assert (base["abq"], review["abq"]) == (1.0, 1.0) and base["format_miss"] == review["format_miss"] == 0.0
+    assert (base["cost"]["model_calls_per_question"], review["cost"]["model_calls_per_question"]) == (4, 5)
+    assert "| | `qwen3:8b [base]` | `qwen3:8b [review]` |" in done.stdout
+    assert "| model calls per question | 4 | 5 |" in done.stdout
+    assert "| format miss (requested names absent from the answer) | 0.0% | 0.0% |" in done.stdout
+    assert "Variant `review`: --AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1" \
+        in done.stdout
+    result = json.loads((out / "qwen3_8b--review" / "1" / "result.json").read_text())
+    assert result["variant"] == "review" and result["model"] == "qwen3:8b"
+
+    bad = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "other",
+                   "--variant", "a:--AgentConfig.no_such=1", "--variant", "b:", cwd=folder, host="http://127.0.0.1:9")
+    assert bad.returncode == 2 and "AgentConfig has no setting 'no_such'" in bad.stderr
+
+
+def test_the_format_miss_rate_counts_names_absent_from_the_answer():
+    from llm_agent_magic.evaluation.dataset import Label
+    from llm_agent_magic.evaluation.records import QuestionResult
+    from llm_agent_magic.evaluation.scoring import score
+
+    label = Label("2", (("total_prix", "40"), ("first_region", "nord")))
+    results = [QuestionResult("2", "m", "easy", "t.csv", "ok", score=score("@total_prix[41]", label)),
+               QuestionResult("3", "m", "easy", "t.csv", "ok", score=score("no format at all", label))]
+    summary = report.model_summary(results)
+    assert summary["format_miss"] == 0.75  # 3 of 4 requested names absent; a wrong value is not a miss
