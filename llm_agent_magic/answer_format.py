@@ -101,12 +101,23 @@ def printed_values(outputs: list[str], names: tuple[str, ...]) -> dict[str, str]
     return values
 
 
+def _has_word(text: str, word: str) -> bool:
+    """``word`` in ``text`` as a whole word (not inside a longer name): one pass of ``find`` per occurrence."""
+    at = text.find(word)
+    while at != -1:
+        end = at + len(word)
+        if (at == 0 or not _is_name_char(text[at - 1])) and (end == len(text) or not _is_name_char(text[end])):
+            return True
+        at = text.find(word, at + 1)
+    return False
+
+
 def carries_any(output: str, names: tuple[str, ...]) -> bool:
-    """Whether ``output`` holds at least one requested value: as ``@name[value]``, or the name itself."""
+    """Whether ``output`` holds at least one requested value: as ``@name[value]``, or the name as a word."""
     if any(name in set(names) for name, _ in scan(output[-MAX_SCANNED:])):
         return True
     lowered = output[-MAX_SCANNED:].lower()
-    return any(name.lower() in lowered for name in names)
+    return any(_has_word(lowered, name.lower()) for name in names)
 
 
 def complete_answer(answer: str, outputs: list[str], names: tuple[str, ...]) -> tuple[str, dict[str, str]]:

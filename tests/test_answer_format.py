@@ -61,6 +61,8 @@ def test_the_adequacy_check_runs_only_when_the_output_carries_nothing_requested(
     assert not needs_adequacy_check("@mean_wage[5.01]", DABENCH)
     assert not needs_adequacy_check("mean_wage = 5.01", DABENCH)
     assert needs_adequacy_check("shape (3, 2)", DABENCH)
+    assert needs_adequacy_check("rows_n = 3, mean_wages = 5", DABENCH)  # 'n' and 'mean_wage' only inside names
+    assert not needs_adequacy_check("n: 3", DABENCH)
 
 
 def test_a_table_and_a_question_go_to_react_without_the_classifier():
