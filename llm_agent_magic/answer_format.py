@@ -20,8 +20,8 @@ MAX_SCANNED = 200_000
 MAX_VALUE_CHARS = 200
 #: Most names one format may request; the rest are ignored.
 MAX_NAMES = 40
-#: Longest format line restated to the model.
-MAX_LINE_CHARS = 600
+#: Longest format paragraph restated to the model.
+MAX_PARAGRAPH_CHARS = 600
 
 
 def _is_name_char(ch: str) -> bool:
@@ -60,33 +60,34 @@ def scan(text: str, limit: int = MAX_SCANNED) -> list[tuple[str, str]]:
 
 @dataclass(frozen=True)
 class AnswerFormat:
-    """The names a request asks for (in order, once each) and the lines of the request that ask for them."""
+    """The names a request asks for (in order, once each) and the paragraphs of the request that ask for them
+    (a format's explanation often follows its ``@name[...]`` on the next line)."""
 
     names: tuple[str, ...] = ()
-    lines: tuple[str, ...] = ()
+    paragraphs: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return bool(self.names)
 
     @property
     def text(self) -> str:
-        """The request's format, verbatim (its lines that name a value)."""
-        return "\n".join(self.lines)
+        """The request's format, verbatim (its paragraphs that name a value)."""
+        return "\n".join(self.paragraphs)
 
 
 def requested(request: str) -> AnswerFormat:
     """The answer format ``request`` carries, or an empty one."""
     names: list[str] = []
-    lines: list[str] = []
-    for line in request[:MAX_SCANNED].splitlines():
-        found = [name for name, _ in scan(line)]
+    paragraphs: list[str] = []
+    for paragraph in request[:MAX_SCANNED].replace("\r\n", "\n").split("\n\n"):
+        found = [name for name, _ in scan(paragraph)]
         if not found:
             continue
-        lines.append(line.strip()[:MAX_LINE_CHARS])
+        paragraphs.append(paragraph.strip()[:MAX_PARAGRAPH_CHARS])
         for name in found:
             if name not in names:
                 names.append(name)
-    return AnswerFormat(tuple(names[:MAX_NAMES]), tuple(lines))
+    return AnswerFormat(tuple(names[:MAX_NAMES]), tuple(paragraphs))
 
 
 def printed_values(outputs: list[str], names: tuple[str, ...]) -> dict[str, str]:

@@ -32,6 +32,9 @@ def test_requested_names_and_lines():
     assert wanted.text == "Answer format: @mean_wage[value] @n[count], two decimals"
     assert not answer_format.requested("What is the mean wage?")
     assert answer_format.requested("@a[x] @a[y]").names == ("a",)
+    two_lines = "Mean fare?\n\nAnswer format: @mean_fare[value]\nwhere value is rounded to two decimals.\n\nThanks"
+    assert answer_format.requested(two_lines).text == \
+        "Answer format: @mean_fare[value]\nwhere value is rounded to two decimals."
 
 
 def test_stated_constraints_are_verbatim():
