@@ -250,7 +250,7 @@ class AgentSession:
         """Answer ``request``, yielding events until (and including) ``RunFinished``.
 
         ``request`` is a ``RunRequest`` (what front ends send), or the text of one with ``mode``, ``files``
-        and ``dry_run`` (write and review the code the agent would run first, show it, run nothing).
+        and ``dry_run`` (write the code the agent would run first, reviewed with ``review_before_run``; show it, run nothing).
         """
         if not isinstance(request, RunRequest):
             request = RunRequest(request, mode=mode, files=list(files), dry_run=dry_run)
