@@ -1,7 +1,7 @@
 """Batch runs in parallel, and how soon a streamed token reaches the screen.
 
-1. Eight notebooks, each one %%agent cell that analyses a CSV (classify, react, code, verify
-   twice, react, answer: seven model calls), through ``llm-agent run`` with ``-j 1`` and ``-j 4``,
+1. Eight notebooks, each one %%agent cell that asks a question of a CSV (react, code, react, answer:
+   four model calls; seven before issue 25), through ``llm-agent run`` with ``-j 1`` and ``-j 4``,
    against the scripted model answering every call after 500 ms. Each setting runs twice,
    alternating, and the better time counts (two shared cores make single runs noisy).
    Target: the ``-j 4`` wall time at most 0.45x the ``-j 1`` one.

@@ -1,14 +1,17 @@
 """``llm-agent eval``: the harness's own time per question, and questions in parallel.
 
-Eight DABench-format questions on one small CSV, each a ReAct run (classify, react, code, verify, react,
-answer: six model calls) against the scripted model answering every call after 500 ms, through
-``llm-agent eval`` as a user runs it, with ``-j 1`` and ``-j 4``. Each setting runs twice, alternating, and
-the better wall time counts (two shared cores make single runs noisy).
+Eight DABench-format questions on one small CSV, each a ReAct run against the scripted model answering every
+call after 500 ms, through ``llm-agent eval`` as a user runs it, with ``-j 1`` and ``-j 4``. Each setting runs
+twice, alternating, and the better wall time counts (two shared cores make single runs noisy).
 
 1. Harness time per question: each question's wall time less the time spent opening its session (the
    sandbox starting), running it (model and sandbox) and closing it, as ``result.json`` records it; the
    median over the ``-j 1`` questions. Target: under 50 ms.
 2. The ``-j 4`` wall time over the ``-j 1`` one. Target: at most 0.45x.
+3. Model calls per one-table question (median, from ``result.json``): a table attached and a question go
+   to ReAct without a classifier call, the cell is not reviewed before it runs and its output, which
+   prints the requested value, needs no adequacy check: react, code, react (finish), answer. Target: at
+   most 4 (issue 25; it was 7).
 
     python bench/eval_overhead.py [--questions 8] [--jobs 4] [--delay-ms 500] [--repeat 2]
 """
@@ -28,17 +31,18 @@ from pathlib import Path
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 HARNESS_TARGET_MS = 50.0
+CALLS_TARGET = 4
 PARALLEL_TARGET = 0.45
 
 
 def script(delay_ms: float) -> dict:
     rules = [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs the data"}},
+        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs the data"}},  # not asked any more
         {"purpose": "react", "match_last": "Observation from python_coder",
          "reply": {"thought": "Done.", "action": "finish", "action_input": "mean price is 20.0"}},
         {"purpose": "react", "reply": {"thought": "Compute.", "action": "python_coder", "action_input": "mean price"}},
         {"purpose": "code", "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales data.csv')\n"
-                                     "print('mean price:', sales['price'].mean())\n```"},
+                                     "print(f\"@mean_price[{sales['price'].mean():.2f}]\")\n```"},
         {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
         {"purpose": "answer", "reply": "The mean price is @mean_price[20.00]."},
     ]
@@ -112,6 +116,9 @@ def main() -> int:
           f"{' / '.join(f'{t:.1f}' for t in parallel)} s")
     print(f"  -j {args.jobs} / -j 1 wall time: {ratio:.2f}x (target <= {PARALLEL_TARGET}x) "
           f"{'PASS' if ratio <= PARALLEL_TARGET else 'MISS'}")
+    per_question = statistics.median(r["cost"]["model_calls"] for r in serial_results)
+    print(f"  model calls per one-table question (median): {per_question:g} (target <= {CALLS_TARGET}) "
+          f"{'PASS' if per_question <= CALLS_TARGET else 'MISS'}")
     return 0
 
 

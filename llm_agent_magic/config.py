@@ -52,6 +52,12 @@ class LLMConfig(Configurable):
     keep_alive = Unicode("30m", help="How long Ollama keeps the model loaded after a call (Ollama duration syntax).").tag(
         config=True
     )
+    seed = Int(
+        None,
+        allow_none=True,
+        help="Sampling seed sent with every chat call, for repeatable runs (compare settings with the same seed). "
+             "None: the server picks one each call.",
+    ).tag(config=True)
     think = Bool(False, help="Let thinking models think. Thinking never reaches answers either way.").tag(config=True)
     max_retries = Int(2, help="Retries after an HTTP 5xx or a garbled response, with exponential backoff.").tag(
         config=True
@@ -322,9 +328,15 @@ class AgentConfig(Configurable):
     max_replans = Int(1, help="How often a failed step may trigger a re-plan of the remaining steps.").tag(
         config=True
     )
-    max_verification_iterations = Int(3, help="Rounds of 'does this code answer the question?' before running.").tag(
-        config=True
-    )
+    max_verification_iterations = Int(
+        3, help="Rounds of 'does this code answer the question?' before running, when review_before_run is on."
+    ).tag(config=True)
+    review_before_run = Bool(
+        False,
+        help="Ask the model to review each generated cell before it runs (a 'verify' call per round). Off by default: "
+             "with a local model every call costs seconds, and running the cell tells more; turn it on for a large "
+             "or hosted model.",
+    ).tag(config=True)
     max_execution_attempts = Int(5, help="Executions of generated code (first try plus fixes) per coder call.").tag(
         config=True
     )

@@ -134,3 +134,51 @@ def test_tools_are_data_a_name_a_description_and_an_input_schema():
         assert tool["input"]["type"] == "string" and tool["input"]["description"]
     system = render_prompt("system", tools=described)
     assert "- python_coder: " in system and "Input (string): a precise description of what the code must do." in system
+
+
+async def test_tools_that_cannot_work_are_not_offered(tmp_path, monkeypatch):
+    from traitlets.config import Config
+
+    from llm_agent_magic.agents.session import default_tools
+    from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig
+    from llm_agent_magic.llm import LLMClient
+    from llm_agent_magic.tools.base import ToolContext
+
+    class Workspace:  # what the tools read of a sandbox here: its folder
+        session_id = "s"
+        workspace = str(tmp_path / "ws")
+
+    (tmp_path / "ws").mkdir()
+    (tmp_path / "ws" / "sales.csv").write_text("a\n1\n")
+    monkeypatch.delenv("TAVILY_API_KEY", raising=False)
+    cfg = Config()
+    cfg.PathsConfig.data_root = str(tmp_path / "data")
+    llm = LLMClient(LLMConfig(config=cfg), paths=PathsConfig(config=cfg))
+    ctx = ToolContext(llm=llm, config=AgentConfig(), emit=lambda e: None, request="?", sandbox=Workspace())
+    try:
+        # No Tavily key, nothing to search but a table: neither web_search nor rag_search is offered.
+        assert default_tools(cfg).offered(ctx).names == ["python_coder", "file_analyzer"]
+        (tmp_path / "ws" / "notes.md").write_text("# Notes\n")  # a document: rag_search has something to search
+        assert default_tools(cfg).offered(ctx).names == ["python_coder", "rag_search", "file_analyzer"]
+        monkeypatch.setenv("TAVILY_API_KEY", "tvly-test")
+        assert "web_search" in default_tools(cfg).offered(ctx).names
+    finally:
+        await llm.aclose()
+
+
+def test_rag_search_does_not_claim_csv_files():
+    from llm_agent_magic.tools.rag import RagSearchTool
+
+    assert "CSV" not in RagSearchTool.description and "csv" not in RagSearchTool.description
+
+
+def test_react_actions_are_an_enum_of_the_tools_offered():
+    from llm_agent_magic.llm.structured import parse_json_reply
+    from llm_agent_magic.prompts import REACT_SCHEMA, react_schema
+
+    schema = react_schema(["python_coder", "file_analyzer"])
+    assert schema["properties"]["action"] == {"enum": ["python_coder", "file_analyzer", "finish"]}
+    assert schema["required"] == REACT_SCHEMA["required"]
+    # Replies are read with the looser schema: an unknown action is the model's mistake to be told about.
+    step = parse_json_reply('{"thought": "t", "action": "telepathy", "action_input": ""}', REACT_SCHEMA)
+    assert step["action"] == "telepathy"

@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from agent_helpers import collect, of
+from agent_helpers import coder_script, collect, of
 
 from llm_agent_magic.events import (
     Answer,
@@ -99,6 +99,36 @@ async def test_react_analyses_a_csv_end_to_end(make_session, sales_csv):
     assert not any(e["type"] == "token" for e in stored)
 
 
+async def test_a_table_and_a_question_take_four_calls(make_session, sales_csv, monkeypatch):
+    monkeypatch.delenv("TAVILY_API_KEY", raising=False)
+    session, server = make_session(scenario("react_csv"))
+    events = await collect(session, "What is the mean price in sales.csv?", files=[sales_csv])
+    classified = of(events, Classified)[0]
+    assert classified.mode == "react" and "no classifier call" in classified.reason
+    # No classifier, no review before the cell runs, no adequacy check of an output that printed the mean.
+    assert [r.purpose for r in server.requests] == ["react", "code", "react", "answer"]
+    react = server.requests_for("react")[0]
+    assert react.body["format"]["properties"]["action"] == {"enum": ["python_coder", "file_analyzer", "finish"]}
+    assert "- web_search:" not in react.text and "- rag_search:" not in react.text  # no key, no documents
+    assert events[-1].status == "ok"
+
+
+async def test_the_review_before_a_cell_runs_is_a_setting(make_session, sales_csv):
+    session, server = make_session(scenario("react_csv"), review_before_run=True)
+    events = await collect(session, "What is the mean price in sales.csv?", files=[sales_csv])
+    assert [r.purpose for r in server.requests] == ["react", "code", "verify", "react", "answer"]
+    assert "[review] Before it runs" in server.requests_for("verify")[0].text
+    assert events[-1].status == "ok"
+
+
+async def test_an_empty_output_gets_the_adequacy_check(make_session):
+    session, server = make_session(coder_script("x = 1", answer="x is 1."))
+    events = await collect(session, "Set x", mode="react")
+    assert [r.purpose for r in server.requests] == ["react", "code", "verify", "react", "answer"]
+    assert "[review] Is this output an adequate answer" in server.requests_for("verify")[0].text
+    assert events[-1].status == "ok"
+
+
 async def test_plan_execute_runs_checked_steps(make_session, sales_csv):
     session, server = make_session(scenario("plan_two_steps"))
     events = await collect(session, "Load sales.csv and total the price by region.", files=[sales_csv])
@@ -134,6 +164,30 @@ async def test_retry_path_feeds_back_attempts_and_rethinks(make_session):
     assert "rethink the approach" in second_fix
     # One growing conversation: the second fix prompt begins with the whole first one.
     assert second_fix.startswith(first_fix.rsplit("user: ", 1)[0])
+    assert events[-1].status == "ok"
+
+
+async def test_a_failed_cell_shows_the_model_its_own_frames_not_the_libraries(make_session):
+    session, server = make_session({"rules": [
+        {"purpose": "react", "match_last": "Observation from python_coder",
+         "reply": {"thought": "Done.", "action": "finish", "action_input": "the mean of a"}},
+        {"purpose": "react", "reply": {"thought": "Compute.", "action": "python_coder", "action_input": "mean of b"}},
+        {"purpose": "code", "reply": "```python\nimport pandas as pd\nframe = pd.DataFrame({'a': [1, 3]})\n"
+                                     "def column(d):\n    return d['b']\nprint(column(frame).mean())\n```"},
+        {"purpose": "fix", "reply": "```python\n# cause: the column is named a, not b\nprint(frame['a'].mean())\n```"},
+        {"purpose": "answer", "reply": "The mean is 2.0."},
+    ]})
+    events = await collect(session, "What is the mean of b?", mode="react")
+    assert [o.status for o in of(events, CellOutput)] == ["error", "ok"]
+    fix = server.requests_for("fix")[0].text
+    failed = fix[fix.index("Attempt 1 failed (key_error)"):fix.rindex("[fix]")]
+    # The user's frames and the exception; pandas' frames counted, not shown.
+    assert "Traceback, your code's frames (" in failed and "library frames left out):" in failed
+    assert "], line 5\n      4     return d['b']\n----> 5 print(column(frame).mean())\nCell In[" in failed
+    assert "], line 4, in column(d)\n      3 def column(d):\n----> 4     return d['b']\nKeyError: 'b'\n" in failed
+    assert "\nKeyError: 'b'\n" in failed and "site-packages" not in failed and "get_loc" not in failed
+    assert "Start the cell with one comment line, `# cause:" in fix
+    assert of(events, CodeCell)[1].source.startswith("# cause: ")
     assert events[-1].status == "ok"
 
 

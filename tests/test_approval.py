@@ -90,9 +90,10 @@ async def test_edit_executes_the_users_code_and_the_model_is_told(make_session):
     (cell,) = make_bundle(events)["cells"]
     meta = cell["metadata"]["llm_agent"]
     assert cell["source"] == new_code and meta["approval"] == "edited" and meta["original_source"] == first.source
-    # the next call of the model saw the code that ran
-    adequacy = server.requests_for("verify")[-1].body["messages"][-1]["content"]
-    assert "The user edited this cell (attempt 1) before it ran" in adequacy and new_code in adequacy
+    # the next call of the model (the react step after the cell) saw the code that ran
+    following = server.requests_for("react")[-1].body["messages"]
+    told = next(m["content"] for m in following if "The user edited this cell" in m["content"])
+    assert "The user edited this cell (attempt 1) before it ran" in told and new_code in told
     assert events[-1].status == "ok"
 
 

@@ -109,9 +109,9 @@ def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path, day):
 def test_demo_uses_a_live_server_when_one_answers(tmp_path):
     with FakeOllama(EXAMPLES / "scripts" / "quickstart.json") as server:
         result, out = _demo(tmp_path, server.url)
-        asked = len(server.requests_for("classify"))
+        asked = len(server.requests_for("react"))
     assert result.returncode == 0, result.stderr
-    assert "against the live Ollama at" in result.stdout and asked == 1
+    assert "against the live Ollama at" in result.stdout and asked == 2
     assert out.exists()
 
 

@@ -66,6 +66,15 @@ async def test_chat_sends_num_ctx_purpose_and_keep_alive(fake_ollama, make_clien
     assert req.body["keep_alive"] == "5m" and req.body["stream"] is False
 
 
+async def test_a_seed_goes_with_every_chat_call_when_set(fake_ollama, make_client):
+    await make_client().chat(ASK, purpose="answer")
+    await make_client(seed=7).chat(ASK, purpose="code")
+    await make_client(seed=7).stream_chat(ASK, purpose="answer").text()
+    unseeded, *seeded = fake_ollama.requests
+    assert "seed" not in unseeded.body["options"]
+    assert [r.body["options"]["seed"] for r in seeded] == [7, 7]
+
+
 async def test_every_purpose_sends_its_header_and_num_ctx(fake_ollama, make_client):
     client = make_client()
     for purpose in PURPOSES:

@@ -27,9 +27,11 @@ CASES = {
     "replan": {"failed": {"index": 1, "goal": "Load", "summary": "file missing"}, "max_steps": 7},
     "step": {"index": 2, "total": 2, "steps": STEPS},
     "check_step": {"index": 1, "goal": "Load", "success_criteria": "rows"},
-    "answer": {"note": "(The agent stopped after 8 steps without finishing; say what is still open.)"},
+    "answer": {"note": "(The agent stopped after 8 steps without finishing; say what is still open.)",
+               "answer_format": "Answer format: @mean_price[value], rounded to two decimals", "printed": "@mean_price[20.00]"},
     "code": {"task": "Print the first score", "variables": "Variables:\n- scores: list (EMPTY - length=0)",
-             "review": "It does not print anything."},
+             "review": "It does not print anything.", "constraints": "Constraints: use ddof=1; drop missing values.",
+             "answer_format": "Answer format: @first[value] @n[count]", "names": ("first", "n")},
     "verify": {"task": "Print the mean"},
     "execution": {"ok": False, "attempt": 2, "error_class": "index_error",
                   "output": "Status: error\nIndexError: list index out of range\nVariables:\n- scores: list length=1"},
@@ -38,7 +40,8 @@ CASES = {
     "react_malformed": {"reason": "not JSON", "tool_names": ["python_coder", "web_search"]},
     "react_unknown": {"action": "'crystal_ball'", "tool_names": ["python_coder"]},
     "observation": {"tool": "python_coder", "text": "mean price: 20.0"},
-    "fix": {"task": "Print the first score", "error_class": "index_error", "guidance": "Check lengths.", "rethink": True},
+    "fix": {"task": "Print the first score", "error_class": "index_error", "guidance": "Check lengths.", "rethink": True,
+            "names": ("first",)},
     "approval": {"action": "skip", "attempt": 1, "code": "print(scores[0])"},
 }
 

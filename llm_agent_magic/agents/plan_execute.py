@@ -17,7 +17,7 @@ from ..llm.structured import json_readings
 from ..llm.thinking import strip_thinking
 from ..prompts import PLAN_SCHEMA, clip, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask, review
-from .answer import stream_answer
+from .answer import answer_instruction, stream_answer
 from .react import react_loop
 
 STEP_ITERATIONS = 4
@@ -134,4 +134,4 @@ async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry) -> str:
             note = "; ".join(filter(None, [f"re-planned after step {i} failed", how]))
             ctx.emit(PlanCreated([s.to_dict() for s in steps], note=note, run_id=ctx.run_id))
     summary = "\n".join(f"Step {s.index + 1} ({s.status}): {s.goal}: {s.summary}" for s in done)
-    return await stream_answer(ctx, render_prompt("answer", note=f"The steps and how they ended:\n{summary}"))
+    return await stream_answer(ctx, answer_instruction(ctx, f"The steps and how they ended:\n{summary}"))

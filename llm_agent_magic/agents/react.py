@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from ..events import Observation, Thought, ToolCall
 from ..exceptions import JSONReplyError, MalformedSteps
 from ..llm.structured import parse_json_reply
-from ..prompts import REACT_SCHEMA, clip, render_prompt
+from ..prompts import REACT_SCHEMA, clip, react_schema, render_prompt
 from ..tools.base import ToolContext, ToolRegistry, ask
-from .answer import stream_answer
+from .answer import answer_instruction, stream_answer
 
 MAX_MALFORMED_IN_A_ROW = 3
 
@@ -47,8 +47,9 @@ async def react_loop(ctx: ToolContext, tools: ToolRegistry, *, max_iterations: i
     outcome = ReActOutcome(finished=False)
     malformed = 0
     limit = ctx.config.max_output_chars
+    constrained = react_schema(tools.names)
     for _ in range(max_iterations):
-        reply = await ask(ctx, instruction, purpose="react", format=REACT_SCHEMA)
+        reply = await ask(ctx, instruction, purpose="react", format=constrained)
         try:
             step = parse_json_reply(reply.content, REACT_SCHEMA)
         except JSONReplyError as exc:
@@ -89,4 +90,4 @@ async def run_react(ctx: ToolContext, tools: ToolRegistry) -> str:
             f"(The agent stopped after {ctx.config.max_react_iterations} steps without finishing; "
             f"say what is still open.)"
         )
-    return await stream_answer(ctx, render_prompt("answer", note=note))
+    return await stream_answer(ctx, answer_instruction(ctx, note))

@@ -47,7 +47,7 @@ from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
 from .approval import ApprovalDesk
 from .chat import run_chat
-from .classifier import classify
+from .classifier import classify, clear_mode
 from .plan_execute import run_plan_execute
 from .react import run_react
 
@@ -57,8 +57,9 @@ NOT_STORED = (Token,)
 
 
 def default_tools(config: Config | None = None) -> ToolRegistry:
-    """The tools of a session, always the same four, so prompts (and recorded cassettes) do not depend on
-    whether a Tavily key happens to be set; without one, web_search says so to the model."""
+    """The tools of a session, always the same four; each run offers the model those that can work in it
+    (``Tool.offered``: web_search with a Tavily key or a replayed cassette, rag_search with something to
+    search besides tables)."""
     tools_config = ToolsConfig(config=config) if config is not None else ToolsConfig()
     paths = PathsConfig(config=config) if config is not None else None
     return ToolRegistry(
@@ -267,7 +268,7 @@ class AgentSession:
         """Answer ``request``, yielding events until (and including) ``RunFinished``.
 
         ``request`` is a ``RunRequest`` (what front ends send), or the text of one with ``mode``, ``files``
-        and ``dry_run`` (write and review the code the agent would run first, show it, run nothing).
+        and ``dry_run`` (write the code the agent would run first, reviewed with ``review_before_run``; show it, run nothing).
         """
         if not isinstance(request, RunRequest):
             request = RunRequest(request, mode=mode, files=list(files), dry_run=dry_run)
@@ -343,13 +344,7 @@ class AgentSession:
                 for m in await self._store(self.store.recent_messages, self.session_id, self.config.history_messages)
             ]
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
-            attached = self._attach(request.files)
-            transcript = Transcript(
-                render_prompt("system", tools=self.tools.describe()),
-                history,
-                render_prompt("request", request=text, files=attached),
-                num_ctx=self.llm.config.num_ctx,
-            )
+            attached = await asyncio.to_thread(self._attach, request.files)  # reads tables whole when small
             ctx = ToolContext(
                 llm=self.llm,
                 config=self.config,
@@ -359,12 +354,18 @@ class AgentSession:
                 history=history,
                 files=attached,
                 sandbox=self.sandbox,
-                transcript=transcript,
                 model=request.model,
                 approve=self._approver(request, emit),
             )
+            tools = self.tools.offered(ctx)  # a tool that cannot work here is not offered (no key, no documents)
+            ctx.transcript = Transcript(
+                render_prompt("system", tools=tools.describe()),
+                history,
+                render_prompt("request", request=text, files=attached),
+                num_ctx=self.llm.config.num_ctx,
+            )
             if mode == "auto":
-                classified = await classify(ctx)
+                classified = clear_mode(text, request.files) or await classify(ctx)
             else:
                 classified = Classified(mode, "chosen by the user")
             emit(classified)
@@ -373,9 +374,9 @@ class AgentSession:
             elif request.dry_run:
                 answer = await self._dry_run(ctx)
             elif classified.mode == "plan_execute":
-                answer = await run_plan_execute(ctx, self.tools)
+                answer = await run_plan_execute(ctx, tools)
             else:
-                answer = await run_react(ctx, self.tools)
+                answer = await run_react(ctx, tools)
             await self._store(self.store.add_message, self.session_id, "assistant", answer, mode=classified.mode,
                               run_id=run_id)
         except asyncio.CancelledError:

@@ -17,7 +17,8 @@ from .app import LLMAgentApp
 
 USAGE = ("usage: llm-agent eval QUESTIONS.jsonl --labels LABELS.jsonl --tables DIR [--limit N] [--ids 1,2,...] "
          "[--level easy|medium|hard] [--mode auto|react|plan] [--model NAME ...] [-j N] [--out DIR] "
-         "[--replay CASSETTE | --record CASSETTE] [--timeout S] [--resume]")
+         "[--variant NAME:--Class.trait=value ... (two or more)] [--replay CASSETTE | --record CASSETTE] [--timeout S] "
+         "[--resume]")
 
 
 class ProgressBar:
@@ -59,6 +60,8 @@ class EvalApp(LLMAgentApp):
     examples = """
     llm-agent eval da-dev-questions.jsonl --labels da-dev-labels.jsonl --tables da-dev-tables --out eval-qwen3
     llm-agent eval q.jsonl --labels l.jsonl --tables t --model qwen3:8b --model llama3.1:8b -j 2 --limit 20
+    llm-agent eval q.jsonl --labels l.jsonl --tables t --ids 1,2,3 --LLMConfig.seed=7 \\
+        --variant base: --variant review:--AgentConfig.review_before_run=True
     llm-agent eval --resume --out eval-qwen3
     """
     labels = Unicode("", help="DABench labels file (JSONL: id, common_answers).").tag(config=True)
@@ -70,6 +73,9 @@ class EvalApp(LLMAgentApp):
     mode = Unicode("auto", help="How the agent answers: auto (its classifier decides), react or plan.").tag(config=True)
     models = List(Unicode(), help="Model to evaluate; give several (--model A --model B) for a side-by-side table. "
                                   "Default: LLMConfig.model.").tag(config=True)
+    variants = List(Unicode(), help="Settings to compare: NAME:--AgentConfig.x=y ... (settings separated by spaces); "
+                                    "give two or more, every question runs under each, side by side in the summary."
+                    ).tag(config=True)
     jobs = Int(1, help="Questions run at once, each in its own sandbox kernel.").tag(config=True)
     out = Unicode("eval-results", help="Output folder: one folder per model and question, and the summary.").tag(
         config=True)
@@ -84,6 +90,7 @@ class EvalApp(LLMAgentApp):
         "labels": "EvalApp.labels", "tables": "EvalApp.tables", "limit": "EvalApp.limit", "ids": "EvalApp.ids",
         "level": "EvalApp.level", "mode": "EvalApp.mode", "model": "EvalApp.models", ("j", "jobs"): "EvalApp.jobs",
         "out": "EvalApp.out", "replay": "EvalApp.replay", "record": "EvalApp.record", "timeout": "EvalApp.timeout",
+        "variant": "EvalApp.variants",
     }
     flags = {"resume": ({"EvalApp": {"resume": True}}, "Continue the eval in --out where it stopped.")}
 
@@ -102,12 +109,12 @@ class EvalApp(LLMAgentApp):
                 questions=self.extra_args[0] if self.extra_args else "", labels=self.labels, tables=self.tables,
                 out=self.out, ids=list(self.ids), level=self.level, limit=self.limit, mode=self.mode,
                 models=list(self.models), timeout=self.timeout, replay=self.replay, record=self.record,
-                resume=self.resume,
+                resume=self.resume, variants=list(self.variants),
             ), default_model=self.llm_config.model)
         except UsageProblem as exc:
             print(f"llm-agent eval: {exc}\n{USAGE}", file=sys.stderr)
             self.exit(2)
-        total = len(run.dataset.questions) * len(run.plan.models)
+        total = len(run.dataset.questions) * len(run.plan.arms())
         bar = ProgressBar(total)
         try:
             asyncio.run(run_eval(run, base=self.cli_config, parallel=self.jobs, on_result=bar.update,

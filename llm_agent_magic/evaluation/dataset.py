@@ -43,7 +43,7 @@ class Question:
         parts.append(f"Answer format: {self.format.strip()}")
         parts.append(
             f"Use the attached file {self.file_name}. End your answer with every requested value written exactly "
-            f"as @answer_name[value], as the format says."
+            f"as the answer format says."
         )
         return "\n\n".join(parts)
 

@@ -16,6 +16,7 @@ from .. import atomic
 from ..exceptions import UsageProblem
 from . import dataset
 from .runner import EvalPlan, EvalRun, check_mode
+from .variants import parse_variants
 
 PLAN = "eval.json"
 
@@ -37,6 +38,8 @@ class EvalArgs:
     replay: str = ""
     record: str = ""
     resume: bool = False
+    #: ``--variant NAME:--Class.trait=value ...`` values, as given.
+    variants: list[str] = field(default_factory=list)
 
 
 def _absolute(path: str) -> str:
@@ -66,7 +69,7 @@ def _new_plan(args: EvalArgs, default_model: str) -> tuple[EvalPlan, dataset.Dat
         questions=_absolute(args.questions), labels=_absolute(args.labels), tables=str(data.tables),
         ids=[q.id for q in data.questions], models=models, mode=check_mode(args.mode), timeout=args.timeout,
         cassette_mode="replay" if args.replay else "record" if args.record else "live",
-        cassette=_absolute(args.replay or args.record),
+        cassette=_absolute(args.replay or args.record), variants=parse_variants(args.variants),
     )
     return plan, data
 
@@ -88,6 +91,8 @@ def _resumed_plan(args: EvalArgs, out: Path) -> tuple[EvalPlan, dataset.Dataset]
         given["timeout"] = args.timeout
     conflicts = [f"{key} ({value} here, {getattr(saved, key)} in {PLAN})" for key, value in given.items()
                  if value and value != getattr(saved, key)]
+    if args.variants and parse_variants(args.variants) != saved.variants:
+        conflicts.append(f"--variant (the eval was started with {list(saved.variants) or 'none'})")
     if args.ids or args.level or args.limit:
         conflicts.append("--ids/--level/--limit (the questions were chosen when the eval started)")
     if conflicts:

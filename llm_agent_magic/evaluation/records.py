@@ -55,6 +55,8 @@ class QuestionResult:
     timing: dict[str, float] = field(default_factory=dict)
     run_id: str = ""
     cells: int = 0
+    #: The ``--variant`` it ran under; "" without variants.
+    variant: str = ""
 
     @property
     def all_correct(self) -> bool:
@@ -77,7 +79,7 @@ class QuestionResult:
             cost=Cost(**{k: v for k, v in dict(data.get("cost", {})).items() if k in Cost.__dataclass_fields__}),
             wall_seconds=float(data.get("wall_seconds", 0.0)),
             timing={str(k): float(v) for k, v in dict(data.get("timing", {})).items()},
-            run_id=str(data.get("run_id", "")), cells=int(data.get("cells", 0)),
+            run_id=str(data.get("run_id", "")), cells=int(data.get("cells", 0)), variant=str(data.get("variant", "")),
         )
 
 

@@ -1,5 +1,6 @@
-"""The summary of an eval: per model the three DABench metrics (overall and by level), the runs that errored
-or timed out, and the cost; as JSON (``summary.json``) and markdown (``summary.md``), models side by side."""
+"""The summary of an eval: per model (and ``--variant``) the three DABench metrics (overall and by level), the
+format miss rate (requested names absent from the answer), the runs that errored or timed out, and the cost
+with the model calls per question; as JSON (``summary.json``) and markdown (``summary.md``), side by side."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from .. import atomic, volatile
 from .records import QuestionResult
-from .runner import EvalRun
+from .runner import EvalRun, arm_label
 from .scoring import Score, metrics
 
 
@@ -24,12 +25,17 @@ def model_summary(results: Sequence[QuestionResult]) -> dict[str, Any]:
     m = metrics(scored)
     walls = [r.wall_seconds for r in results]
     calls = [r.cost.model_calls for r in results]
+    # A requested name the answer does not carry at all (not a wrong value): the format was missed.
+    requested = sum(len(s.expected) for _, s in scored)
+    missed = sum(sum(name not in s.predicted for name in s.expected) for _, s in scored)
     return {
         **m.to_dict(),
+        "format_miss": round(missed / requested, 4) if requested else 0.0,
         "runs": {status: sum(r.status == status for r in results) for status in ("ok", "error", "timeout")},
         "cost": {
             "model_calls": sum(calls),
             "model_calls_median": _median(calls),
+            "model_calls_per_question": round(sum(calls) / len(calls), 2) if calls else 0.0,
             "prompt_tokens": sum(r.cost.prompt_tokens for r in results),
             "completion_tokens": sum(r.cost.completion_tokens for r in results),
             "model_seconds": round(sum(r.cost.model_seconds for r in results), 3),
@@ -43,7 +49,8 @@ def model_summary(results: Sequence[QuestionResult]) -> dict[str, Any]:
 
 
 def summarize(run: EvalRun) -> dict[str, Any]:
-    models = {m: model_summary([r for r in run.results if r.model == m]) for m in run.plan.models}
+    models = {arm_label(m, v): model_summary([r for r in run.results if r.model == m and r.variant == v])
+              for m, v in run.plan.arms()}
     return {
         "benchmark": "InfiAgent-DABench (closed-form scoring)",
         "date": volatile.now().isoformat(timespec="seconds"),
@@ -60,7 +67,7 @@ def _pct(value: float) -> str:
 
 
 def markdown(summary: dict[str, Any]) -> str:
-    """The summary as markdown: one column per model."""
+    """The summary as markdown: one column per model (and variant), the variants' settings below the table."""
     models: dict[str, dict[str, Any]] = summary["models"]
     names = list(models)
     head = "| | " + " | ".join(f"`{n}`" for n in names) + " |\n|---|" + "---|" * len(names) + "\n"
@@ -72,6 +79,7 @@ def markdown(summary: dict[str, Any]) -> str:
     table += row("ABQ (all sub-answers right)", lambda s: _pct(s["abq"]))
     table += row("PSAQ (share right, per question)", lambda s: _pct(s["psaq"]))
     table += row("UASQ (all sub-answers)", lambda s: _pct(s["uasq"]))
+    table += row("format miss (requested names absent from the answer)", lambda s: _pct(s.get("format_miss", 0.0)))
     levels = sorted({lv for s in models.values() for lv in s.get("by_level", {})},
                     key=lambda lv: ("easy", "medium", "hard").index(lv) if lv in ("easy", "medium", "hard") else 9)
     for lv in levels:
@@ -82,6 +90,7 @@ def markdown(summary: dict[str, Any]) -> str:
     table += row("runs ok / error / timeout", lambda s: "{ok} / {error} / {timeout}".format(**s["runs"]))
     table += row("model calls answered (median per question)",
                  lambda s: f"{s['cost']['model_calls']} ({s['cost']['model_calls_median']:g})")
+    table += row("model calls per question", lambda s: f"{s['cost'].get('model_calls_per_question', 0.0):g}")
     table += row("prompt + completion tokens",
                  lambda s: f"{s['cost']['prompt_tokens']:,} + {s['cost']['completion_tokens']:,}")
     table += row("wall time per question, median", lambda s: f"{s['cost']['wall_seconds_median']:.1f} s")
@@ -90,6 +99,8 @@ def markdown(summary: dict[str, Any]) -> str:
              f"{summary['questions']} questions, {summary['date']}, mode {summary['plan']['mode']}"
              + (f", {summary['resumed']} results resumed" if summary["resumed"] else "")
              + f", {summary['elapsed_seconds']:.1f} s elapsed.", "", table]
+    for name, settings in summary["plan"].get("variants", {}).items():
+        lines.append(f"Variant `{name}`: {' '.join(settings) or '(the configuration as it is)'}\n")
     for name, s in models.items():
         if s["failed"]:
             lines.append(f"`{name}`: runs that did not finish well: " + "; ".join(

@@ -34,6 +34,7 @@ from . import records
 from .dataset import Dataset, Question
 from .records import Cost, QuestionResult
 from .scoring import score
+from .variants import variant_config
 
 _log = logging.getLogger(__name__)
 MODES = ("auto", "react", "plan")
@@ -53,9 +54,15 @@ class EvalPlan:
     timeout: float = 0.0
     cassette_mode: str = "live"
     cassette: str = ""
+    #: Variant name -> its settings (``--variant``); empty: one run of each question per model.
+    variants: dict[str, list[str]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def arms(self) -> list[tuple[str, str]]:
+        """(model, variant) of each column of the summary, models first; variant "" when there are none."""
+        return [(m, v) for m in self.models for v in (list(self.variants) or [""])]
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EvalPlan:
@@ -73,6 +80,10 @@ class EvalPlan:
                 raise ValueError(f"{key!r} must be a non-empty list of names")
         if plan.mode not in MODES or plan.cassette_mode not in ("live", "record", "replay"):
             raise ValueError("its mode or cassette_mode is not one this version knows")
+        if not isinstance(plan.variants, dict) or not all(
+                isinstance(k, str) and k and isinstance(v, list) and all(isinstance(x, str) for x in v)
+                for k, v in plan.variants.items()):
+            raise ValueError("'variants' must map names to lists of settings")
         return plan
 
 
@@ -81,7 +92,16 @@ class Job:
     model: str
     question: Question
     folder: Path
+    variant: str = ""
 
+
+def arm_label(model: str, variant: str) -> str:
+    """The summary's name of a column: the model, and the variant when there are variants."""
+    return f"{model} [{variant}]" if variant else model
+
+
+def arm_folder(model: str, variant: str) -> str:
+    return f"{records.slug(model)}--{records.slug(variant)}" if variant else model
 
 @dataclass
 class EvalRun:
@@ -101,16 +121,18 @@ def check_mode(mode: str) -> str:
 
 
 def jobs_of(plan: EvalPlan, dataset: Dataset, out: Path) -> list[Job]:
-    """One job per model and question, models side by side: every model's first question before any second one."""
-    slugs = [records.slug(m) for m in plan.models]
+    """One job per model, variant and question, side by side: every column's first question before any second."""
+    slugs = [records.slug(arm_folder(m, v)) for m, v in plan.arms()]
     if len(set(slugs)) != len(slugs):
-        raise UsageProblem(f"--model names {plan.models} give the same folder name twice; name each model once")
+        raise UsageProblem(f"--model and --variant names {plan.models} {list(plan.variants)} give the same folder "
+                           f"name twice; name each once")
     folders: dict[str, str] = {}
     for q in dataset.questions:
         other = folders.setdefault(records.slug(q.id), q.id)
         if other != q.id:
             raise UsageProblem(f"question ids {other!r} and {q.id!r} would share one folder; leave one out with --ids")
-    return [Job(m, q, records.question_dir(out, m, q.id)) for q in dataset.questions for m in plan.models]
+    return [Job(m, q, records.question_dir(out, arm_folder(m, v), q.id), v)
+            for q in dataset.questions for m, v in plan.arms()]
 
 
 class CassetteFile:
@@ -145,8 +167,8 @@ class CassetteFile:
 
 
 def session_config(job: Job, plan: EvalPlan) -> Config:
-    """What this run imposes on its question's session: its own data root, and its cassette."""
-    imposed = Config()
+    """What this run imposes on its question's session: its variant's settings, its own data root, its cassette."""
+    imposed = variant_config(plan.variants[job.variant]) if job.variant else Config()
     imposed.PathsConfig.data_root = str(job.folder / SESSION_DATA)
     if plan.cassette_mode == "replay":
         imposed.LLMConfig.cassette_mode, imposed.LLMConfig.cassette_path = "replay", plan.cassette
@@ -214,7 +236,8 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
     answer = next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
     usage = [e for e in events if isinstance(e, Usage)]
     result = QuestionResult(
-        id=question.id, model=job.model, level=question.level, file_name=question.file_name, status=status,
+        id=question.id, model=job.model, variant=job.variant, level=question.level, file_name=question.file_name,
+        status=status,
         answer=answer, error=error, score=score(answer, label),
         cost=Cost(len(usage), sum(e.prompt_tokens for e in usage), sum(e.completion_tokens for e in usage),
                   round(sum(e.duration for e in usage), 4)),
@@ -282,7 +305,7 @@ async def run_eval(run: EvalRun, *, base: Config, parallel: int = 1,
         await asyncio.gather(*(one(job) for job in pending))
     finally:
         await asyncio.gather(*cleanups, return_exceptions=True)
-    order = {(j.model, j.question.id): n for n, j in enumerate(jobs)}
-    run.results.sort(key=lambda r: order.get((r.model, r.id), len(order)))
+    order = {(j.model, j.variant, j.question.id): n for n, j in enumerate(jobs)}
+    run.results.sort(key=lambda r: order.get((r.model, r.variant, r.id), len(order)))
     run.seconds = time.perf_counter() - started
     return run

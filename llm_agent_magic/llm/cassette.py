@@ -122,6 +122,11 @@ class Cassette:
             "excerpt": " ".join(last.split())[:160],
         }
 
+    def holds(self, path: str) -> bool:
+        """Whether any recorded request went to ``path`` (``/search``: a web search was recorded)."""
+        with self._lock:
+            return any(e.get("path") == path for e in self.entries)
+
     def next_response(self, fingerprint: str) -> dict[str, Any] | None:
         """Recorded answers to the same request are served in order; the last one repeats after that."""
         with self._lock:

@@ -147,7 +147,10 @@ class LLMClient:
 
     def options(self, purpose: str, temperature: float | None = None) -> dict[str, Any]:
         t = self.config.temperature_for(purpose) if temperature is None else temperature
-        return {"num_ctx": self.config.num_ctx, "temperature": t}
+        options: dict[str, Any] = {"num_ctx": self.config.num_ctx, "temperature": t}
+        if self.config.seed is not None:
+            options["seed"] = self.config.seed
+        return options
 
     def _think_kwargs(self, model: str) -> dict[str, Any]:
         return {} if model in self._no_think_field else {"think": bool(self.config.think)}

@@ -18,7 +18,7 @@ from ..volatile import now_text
 from .transcript import Transcript, fit
 
 __all__ = ["CLASSIFY_SCHEMA", "PLAN_SCHEMA", "REACT_SCHEMA", "VERIFY_SCHEMA", "PROMPTS_DIR", "Transcript", "clip", "fit",
-           "prompt_sections", "render_prompt", "tokens_of"]
+           "prompt_sections", "react_schema", "render_prompt", "tokens_of"]
 
 PROMPTS_DIR = Path(__file__).parent / "templates"
 
@@ -46,7 +46,7 @@ PLAN_SCHEMA = {
     },
     "required": ["steps"],
 }
-REACT_SCHEMA = {
+REACT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "thought": {"type": "string"},
@@ -55,6 +55,18 @@ REACT_SCHEMA = {
     },
     "required": ["thought", "action", "action_input"],
 }
+
+
+def react_schema(tool_names: list[str]) -> dict[str, Any]:
+    """The ``react`` schema sent to the model: ``action`` is one of the tools offered, or ``finish``.
+
+    Replies are still read with the looser ``REACT_SCHEMA``, so that a model that ignores the constraint and
+    names an unknown action is told which ones exist (an observation) rather than that its reply is malformed.
+    """
+    actions = [*tool_names, "finish"]
+    return {**REACT_SCHEMA, "properties": {**REACT_SCHEMA["properties"], "action": {"enum": actions}}}
+
+
 VERIFY_SCHEMA = {
     "type": "object",
     "properties": {"answers_question": {"type": "boolean"}, "issues": {"type": "string"}},

@@ -83,6 +83,9 @@ class ToolContext:
     #: With approval on for the run: emits the ``ApprovalRequested`` and waits for the user's reply. None: code
     #: runs without asking.
     approve: Callable[[ApprovalRequested], Awaitable[ApprovalReply]] | None = None
+    #: What the run's successful cells printed, in order (shared by a plan's steps): the answer step copies
+    #: requested ``@name[value]`` values from it, and the final answer gets those it left out.
+    outputs: list[str] = field(default_factory=list)
 
     @property
     def conversation(self) -> Transcript:
@@ -111,6 +114,11 @@ class Tool(abc.ABC):
         """The tool as data: what prompts list and what a front end can show."""
         return {"name": self.name, "description": self.description, "input": asdict(self.input)}
 
+    def offered(self, ctx: ToolContext) -> bool:
+        """Whether the model is offered this tool in ``ctx``'s run: a tool that could only say it cannot work
+        (no key, nothing to search) costs the model a call and prompt tokens for nothing."""
+        return True
+
 
 class ToolRegistry:
     """The tools an agent may call, by name."""
@@ -134,6 +142,10 @@ class ToolRegistry:
 
     def describe(self) -> list[dict[str, Any]]:
         return [tool.describe() for tool in self._tools.values()]
+
+    def offered(self, ctx: ToolContext) -> ToolRegistry:
+        """The tools that can do something in ``ctx``'s run (``Tool.offered``), in the same order."""
+        return ToolRegistry([tool for tool in self._tools.values() if tool.offered(ctx)])
 
 
 def emit_usage(ctx: ToolContext, result: ChatResult | None) -> None:

@@ -12,6 +12,12 @@ from ..sandbox.inside.confined import open_confined, write_confined
 
 TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xls", ".parquet", ".json"}
 PREVIEW_ROWS = 3
+#: A table up to this size is read whole for its description (exact dtypes, rows, missing values).
+WHOLE_TABLE_BYTES = 5_000_000
+#: Rows read of a larger table.
+SAMPLE_ROWS = 200
+#: Columns with missing values named in a description; the rest are counted.
+MISSING_LISTED = 20
 
 
 #: Why attached files are read as they are, for the error that refuses one.
@@ -86,9 +92,13 @@ def _copy_confined(name: str, src: Path, target: Path, max_bytes: int) -> None:
 
 
 def describe_file(path: Path) -> str:
-    """One line (or a few) the model can plan with: name, size, and for tables the columns, dtypes and first rows.
+    """A few lines the model can plan with: name, size, and for tables the columns and dtypes, the row count,
+    the missing values per column and the first rows.
 
-    ``path`` is in the workspace, so it is read as the sandbox may have left it: a regular file or nothing.
+    A table up to ``WHOLE_TABLE_BYTES`` is read whole, so dtypes, rows and missing values are the file's; a
+    larger one only in its first ``SAMPLE_ROWS`` rows (never whole: it is read in this process), and the
+    description says so. ``path`` is in the workspace, so it is read as the sandbox may have left it: a
+    regular file or nothing.
     """
     try:
         fh = open_confined(path.parent, path.name)
@@ -100,15 +110,30 @@ def describe_file(path: Path) -> str:
         suffix = path.suffix.lower()
         if suffix not in TABLE_SUFFIXES:
             return head
+        whole = size <= WHOLE_TABLE_BYTES
         try:
-            frame = _read_sample(fh, suffix)
+            frame, total = _read_table(fh, suffix, whole)
         except Exception as exc:  # a file the model should still hear about, with why it could not be previewed
             return f"{head}; could not be previewed ({type(exc).__name__}: {str(exc)[:120]})"
     if frame is None:
         return head
     dtypes = ", ".join(f"{c} ({t})" for c, t in frame.dtypes.astype(str).items())
     preview = frame.head(PREVIEW_ROWS).to_string(max_colwidth=40, max_cols=20)
-    return f"{head}; columns: {dtypes}\n  first rows:\n" + "\n".join("    " + line for line in preview.splitlines())
+    lines = [f"{head}; columns: {dtypes}", "  " + _shape_and_missing(frame, whole, total), "  first rows:"]
+    return "\n".join(lines + ["    " + line for line in preview.splitlines()])
+
+
+def _shape_and_missing(frame: Any, whole: bool, total: int | None) -> str:
+    """``1,234 rows; missing values: price 3, region 1`` (or ``none``), saying when only a sample was read."""
+    missing = {str(c): int(n) for c, n in frame.isna().sum().items() if n}
+    listed = ", ".join(f"{c} {n:,}" for c, n in list(missing.items())[:MISSING_LISTED]) or "none"
+    if len(missing) > MISSING_LISTED:
+        listed += f" (and {len(missing) - MISSING_LISTED} more columns)"
+    if whole:
+        return f"{len(frame):,} rows; missing values: {listed}"
+    rows = f"{total:,} rows" if total is not None else f"more than {len(frame):,} rows (too large to count here)"
+    return (f"{rows}; dtypes and missing values from the first {len(frame):,} rows only (the file is larger than "
+            f"{WHOLE_TABLE_BYTES / 1e6:g} MB); missing values there: {listed}")
 
 
 #: Delimiters a ``.csv`` may use instead of a comma (Excel in much of Europe writes ``;``).
@@ -126,7 +151,7 @@ def _delimiter(head: bytes, suffix: str) -> str:
     return best if counts[best] else ","
 
 
-def read_delimited(fh: IO[bytes], suffix: str, nrows: int) -> Any:  # a pandas.DataFrame
+def read_delimited(fh: IO[bytes], suffix: str, nrows: int | None) -> Any:  # a pandas.DataFrame
     """A CSV or TSV as real-world files come: UTF-8 with or without a byte-order mark, else Latin-1; a
     header without commas but with ``;``, tabs or ``|`` split on those; any line ends (pandas reads
     CR-only ones too)."""
@@ -144,21 +169,28 @@ def read_delimited(fh: IO[bytes], suffix: str, nrows: int) -> Any:  # a pandas.D
         return pd.read_csv(fh, nrows=nrows, sep=sep, engine=engine, encoding="latin-1")
 
 
-def _read_sample(fh: IO[bytes], suffix: str) -> Any:  # a pandas.DataFrame, or None
+def _read_table(fh: IO[bytes], suffix: str, whole: bool) -> tuple[Any, int | None]:
+    """(a pandas.DataFrame or None, the file's row count when known without reading it all): the whole
+    table, or its first ``SAMPLE_ROWS`` rows."""
     import pandas as pd
 
+    nrows = None if whole else SAMPLE_ROWS
     if suffix in (".csv", ".tsv"):
-        return read_delimited(fh, suffix, 200)
+        return read_delimited(fh, suffix, nrows), None
     if suffix in (".xlsx", ".xls"):
-        return pd.read_excel(fh, nrows=200)
+        return pd.read_excel(fh, nrows=nrows), None
     if suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        batch = next(pq.ParquetFile(fh).iter_batches(batch_size=200), None)  # not the whole file
-        return batch.to_pandas() if batch is not None else None
+        parquet = pq.ParquetFile(fh)
+        total = parquet.metadata.num_rows
+        if whole:
+            return parquet.read().to_pandas(), total
+        batch = next(parquet.iter_batches(batch_size=SAMPLE_ROWS), None)  # not the whole file
+        return (batch.to_pandas() if batch is not None else None), total
     if suffix == ".json":
         try:
-            return pd.read_json(fh, lines=True, nrows=200)
+            return pd.read_json(fh, lines=True, nrows=nrows), None
         except ValueError:
-            return None
-    return None
+            return None, None
+    return None, None

@@ -28,13 +28,15 @@ LABELS = [
     {"id": 2, "common_answers": [["total_prix", "40"], ["first_region", "nord"]]},
     {"id": 3, "common_answers": [["n_rows", "3"]]},
 ]
-#: The code each question's cell runs: it has to read the table as it is.
+#: The code each question's cell runs: it has to read the table as it is. WAGE and ROWS print the requested
+#: values in the answer format, as the code prompt asks; LATIN prints none of them, so its output gets an
+#: adequacy check.
 CODE = {
     "WAGE": "import pandas as pd\ndf = pd.read_csv('rate=a+b survey 2016.csv')\n"
-            "print('wage', round(df['wage'].mean(), 3), 'rows', len(df))",
+            "print('wage', round(df['wage'].mean(), 3), 'rows', len(df))\nprint('@mean_wage[5.01]')",
     "LATIN": "import pandas as pd\ndf = pd.read_csv('ventes latin1.csv', sep=';', encoding='latin-1')\n"
              "print('total', df['prix'].sum(), 'first', df['région'][0])",
-    "ROWS": "import pandas as pd\nprint('rows', len(pd.read_csv('plain.csv')))",
+    "ROWS": "import pandas as pd\nprint(f\"@n_rows[{len(pd.read_csv('plain.csv'))}]\")",
 }
 #: Scripted answers: 1 right; 2 half right (40.0 equals 40 as numbers, "Nord" is not "nord"); 3 right, in a code block.
 ANSWERS = {
@@ -55,10 +57,12 @@ def write_dataset(folder: Path, questions: list[dict] | None = None, labels: lis
     return folder
 
 
-def script(*, faults: dict[str, dict] | None = None, models: list[str] | None = None) -> dict:
+def script(*, faults: dict[str, dict] | None = None, models: list[str] | None = None,
+           answers: dict[str, str] | None = None) -> dict:
     """ReAct for every question: python_coder runs the question's code, then finish and the answer.
 
     ``faults``: marker -> extra rule keys (e.g. ``{"fault": "http_500"}``) for that question's react call.
+    ``answers``: marker -> the final answer, instead of ``ANSWERS``'.
     """
     rules: list[dict] = [{"purpose": "react", "match": marker, **extra} for marker, extra in (faults or {}).items()]
     rules += [
@@ -69,7 +73,7 @@ def script(*, faults: dict[str, dict] | None = None, models: list[str] | None = 
     ]
     rules += [{"purpose": "code", "match": rf"\[{m}\]", "reply": f"```python\n{code}\n```"} for m, code in CODE.items()]
     rules.append({"purpose": "verify", "reply": {"answers_question": True, "issues": ""}})
-    rules += [{"purpose": "answer", "match": rf"\[{m}\]", "reply": text} for m, text in ANSWERS.items()]
+    rules += [{"purpose": "answer", "match": rf"\[{m}\]", "reply": text} for m, text in {**ANSWERS, **(answers or {})}.items()]
     out: dict = {"rules": rules}
     if models:
         out["models"] = models

@@ -34,7 +34,7 @@ def test_questions_and_labels_are_read_with_their_fields(tmp_path):
     request = first.request()
     assert request.startswith("What is the mean wage? [WAGE]\n\nConstraints: Round to two decimals.")
     assert "Answer format: @mean_wage[value], a number rounded to two decimals" in request
-    assert "rate=a+b survey 2016.csv" in request and "@answer_name[value]" in request
+    assert "rate=a+b survey 2016.csv" in request and "written exactly as the answer format says" in request
 
 
 def test_every_problem_in_a_file_is_reported_with_its_line(tmp_path):

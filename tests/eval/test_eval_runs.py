@@ -6,6 +6,7 @@ import html
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -52,13 +53,19 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
         assert "ventes latin1.csv (27 bytes); columns: région (" in latin and "could not be previewed" not in latin
         assert "rate=a+b survey 2016.csv (28 bytes); columns: wage (float64), looks (int64)" in \
             requests_about(server, "WAGE")[0].text
+        # Model calls per one-table question: no classifier (a table and a question), no review before the
+        # cell runs, an adequacy check only for LATIN, whose output carries none of the requested values.
+        calls = {m: [r.purpose for r in requests_about(server, m)] for m in ("WAGE", "LATIN", "ROWS")}
+        assert calls["WAGE"] == calls["ROWS"] == ["react", "code", "react", "answer"]
+        assert calls["LATIN"] == ["react", "code", "verify", "react", "answer"]
+        assert statistics.median(len(c) for c in calls.values()) <= 4
     out = tmp_path / "out"
     assert [(r.id, r.status, r.all_correct) for r in run.results] == [("1", "ok", True), ("2", "ok", False),
                                                                        ("3", "ok", True)]
     latin_result = result(out, "qwen3_8b", "2")
     assert latin_result["score"]["correct"] == {"total_prix": True, "first_region": False}
     assert latin_result["score"]["predicted"] == {"total_prix": "40.0", "first_region": "Nord"}
-    assert latin_result["cost"]["model_calls"] == 7 and latin_result["cost"]["prompt_tokens"] > 0
+    assert latin_result["cost"]["model_calls"] == 5 and latin_result["cost"]["prompt_tokens"] > 0
     assert set(latin_result["timing"]) == {"open", "run", "close", "harness"}
     # The executed notebook: the question, the cell that read the table (with what it printed), the answer.
     nb = nbformat.read(out / "qwen3_8b" / "2" / "run.ipynb", as_version=4)
@@ -71,13 +78,13 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
     assert "@total_prix[40.0] @first_region[Nord]" in html.unescape(nb.cells[2].source) and "[" not in nb.cells[2].source
     assert "| first_region | nord | Nord | wrong |" in html.unescape(nb.cells[3].source)
     wage = nbformat.read(out / "qwen3_8b" / "1" / "run.ipynb", as_version=4)
-    assert wage.cells[1].outputs[0]["text"] == "wage 5.005 rows 2\n"  # BOM and CR-only line ends read as a table
+    # BOM and CR-only line ends read as a table
+    assert wage.cells[1].outputs[0]["text"] == "wage 5.005 rows 2\n@mean_wage[5.01]\n"
     for qid in ("1", "2", "3"):
         kept = sorted(p.name for p in (out / "qwen3_8b" / qid).iterdir())
         assert kept == ["answer.md", "calls.jsonl", "cassette.jsonl", "events.jsonl", "result.json", "run.ipynb"]
     calls = [json.loads(line) for line in (out / "qwen3_8b" / "3" / "calls.jsonl").read_text().splitlines()]
-    # classify, react, code, verify the code, verify its output is adequate, react again (finish), answer
-    assert [c["purpose"] for c in calls] == ["classify", "react", "code", "verify", "verify", "react", "answer"]
+    assert [c["purpose"] for c in calls] == ["react", "code", "react", "answer"]
     assert (out / "qwen3_8b" / "3" / "answer.md").read_text() == "```\n@n_rows[3]\n```\n"
     events = [json.loads(line) for line in (out / "qwen3_8b" / "1" / "events.jsonl").read_text().splitlines()]
     assert events[0]["type"] == "run_started" and events[-1] == {**events[-1], "type": "run_finished", "status": "ok"}
@@ -86,7 +93,7 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
     m = summary["models"]["qwen3:8b"]
     assert (m["abq"], m["psaq"], m["uasq"]) == (round(2 / 3, 4), round(2.5 / 3, 4), 0.75)
     assert m["by_level"]["medium"]["psaq"] == 0.5 and m["runs"] == {"ok": 3, "error": 0, "timeout": 0}
-    assert m["cost"]["model_calls"] == 21 and m["wrong"] == ["2"]
+    assert m["cost"]["model_calls"] == 13 and m["wrong"] == ["2"]
     as_json, as_md = report.write(summary, out)
     assert json.loads(as_json.read_text())["models"]["qwen3:8b"]["abq"] == 0.6667
     table = as_md.read_text()
@@ -96,13 +103,35 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
     # The cassette holds every question's calls; replaying it needs no model at all.
     recorded = [json.loads(line) for line in cassette.read_text().splitlines()]
     assert recorded[0]["llm_agent_cassette"] == 1 and recorded[0]["models"] == ["qwen3:8b"]
-    assert len(recorded) == 1 + 21
+    assert len(recorded) == 1 + 13
     replayed = prepare(args_for(folder, "replayed", replay=str(cassette)), default_model="qwen3:8b")
     await run_eval(replayed, base=settings("http://127.0.0.1:9"), parallel=2)  # nothing listens there
     assert [(r.id, r.status, r.score.correct) for r in replayed.results] == \
         [(r.id, r.status, r.score.correct) for r in run.results]
     again = nbformat.read(tmp_path / "replayed" / "qwen3_8b" / "2" / "run.ipynb", as_version=4)
     assert again.cells[1].outputs[0]["text"] == "total 40 first nord\n"  # the code ran again, in a new sandbox
+
+
+async def test_a_printed_value_the_answer_left_out_is_added_and_scored(tmp_path):
+    folder = write_dataset(tmp_path)
+    with FakeOllama(script(answers={"ROWS": "The table has three rows."})) as server:
+        run = prepare(args_for(folder, "out", ids=["3"]), default_model="qwen3:8b")
+        await run_eval(run, base=settings(server.url))
+        (code_prompt,) = [r.text for r in requests_about(server, "ROWS") if r.purpose == "code"]
+        (answer_prompt,) = [r.text for r in requests_about(server, "ROWS") if r.purpose == "answer"]
+    # The code step was told the format; the answer step got it verbatim, with the value the code printed.
+    assert "The request asks for this answer format:\nAnswer format: @n_rows[n]" in code_prompt
+    assert "exactly in that format (@n_rows[...])" in code_prompt
+    assert "Answer format: @n_rows[n]\nEnd the answer with every requested value" in answer_prompt
+    assert answer_prompt.rstrip().endswith("copying the values the code printed:\n@n_rows[3]")
+    (only,) = run.results
+    assert only.answer == "The table has three rows.\n\n@n_rows[3]"
+    assert only.score.correct == {"n_rows": True} and only.all_correct
+    out = tmp_path / "out" / "qwen3_8b" / "3"
+    assert (out / "answer.md").read_text() == "The table has three rows.\n\n@n_rows[3]\n"
+    events = [json.loads(line) for line in (out / "events.jsonl").read_text().splitlines()]
+    (added,) = [e for e in events if e["type"] == "observation" and e["tool"] == "answer_format"]
+    assert added["text"] == "The answer left out requested value(s) the code printed; added: @n_rows[3]"
 
 
 async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
@@ -214,3 +243,50 @@ def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path):
 
     again = eval_cli(*base, cwd=folder, host="http://127.0.0.1:9")
     assert again.returncode == 2 and "already holds an eval; continue it with --resume" in again.stderr
+
+
+def test_two_variants_side_by_side_with_a_seed(tmp_path):
+    folder = write_dataset(tmp_path)
+    with FakeOllama(script()) as server:
+        done = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "out",
+                        "--ids", "1,3", "--LLMConfig.seed=7", "--variant", "base:",
+                        "--variant", "review:--AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1",
+                        cwd=folder, host=server.url)
+        assert done.returncode == 0, done.stderr
+        chats = [r for r in server.requests if r.path == "/api/chat"]
+        reviews = server.requests_for("verify")
+    # Every question ran under each variant, with the same seed; only the review variant reviewed its cells.
+    assert all(r.body["options"]["seed"] == 7 for r in chats)
+    assert len(reviews) == 2 and all("[review] Before it runs" in r.text for r in reviews)
+    out = folder / "out"
+    assert sorted(p.parent.name + "/" + p.name for p in out.glob("*/*") if p.is_dir()) == \
+        ["qwen3_8b--base/1", "qwen3_8b--base/3", "qwen3_8b--review/1", "qwen3_8b--review/3"]
+    summary = json.loads((out / "summary.json").read_text())
+    base, review = summary["models"]["qwen3:8b [base]"], summary["models"]["qwen3:8b [review]"]
+    assert summary["plan"]["variants"] == {"base": [], "review": ["--AgentConfig.review_before_run=True",
+                                                                   "--AgentConfig.max_verification_iterations=1"]}
+    assert (base["abq"], review["abq"]) == (1.0, 1.0) and base["format_miss"] == review["format_miss"] == 0.0
+    assert (base["cost"]["model_calls_per_question"], review["cost"]["model_calls_per_question"]) == (4, 5)
+    assert "| | `qwen3:8b [base]` | `qwen3:8b [review]` |" in done.stdout
+    assert "| model calls per question | 4 | 5 |" in done.stdout
+    assert "| format miss (requested names absent from the answer) | 0.0% | 0.0% |" in done.stdout
+    assert "Variant `review`: --AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1" \
+        in done.stdout
+    result = json.loads((out / "qwen3_8b--review" / "1" / "result.json").read_text())
+    assert result["variant"] == "review" and result["model"] == "qwen3:8b"
+
+    bad = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "other",
+                   "--variant", "a:--AgentConfig.no_such=1", "--variant", "b:", cwd=folder, host="http://127.0.0.1:9")
+    assert bad.returncode == 2 and "AgentConfig has no setting 'no_such'" in bad.stderr
+
+
+def test_the_format_miss_rate_counts_names_absent_from_the_answer():
+    from llm_agent_magic.evaluation.dataset import Label
+    from llm_agent_magic.evaluation.records import QuestionResult
+    from llm_agent_magic.evaluation.scoring import score
+
+    label = Label("2", (("total_prix", "40"), ("first_region", "nord")))
+    results = [QuestionResult("2", "m", "easy", "t.csv", "ok", score=score("@total_prix[41]", label)),
+               QuestionResult("3", "m", "easy", "t.csv", "ok", score=score("no format at all", label))]
+    summary = report.model_summary(results)
+    assert summary["format_miss"] == 0.75  # 3 of 4 requested names absent; a wrong value is not a miss

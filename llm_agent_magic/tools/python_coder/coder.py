@@ -5,14 +5,17 @@ One call of the tool runs this loop, at most ``max_execution_attempts`` executio
 1. generate a cell from the task and everything the model should know: the run's transcript
    (conversation, request, files, the date, plan, earlier attempts and their outputs) and
    the sandbox's variables;
-2. review it ("does this code answer the question?", up to ``max_verification_iterations``
-   rounds, regenerating with the reviewer's issues);
+2. with ``review_before_run`` on, review it ("does this code answer the question?", up to
+   ``max_verification_iterations`` rounds, regenerating with the reviewer's issues);
 3. execute it in the sandbox kernel; every attempt is a ``CodeCell`` + ``CellOutput``;
 4. on failure, name the error class, give the model its guidance, the variables as they
    were at the failure and every earlier attempt; when the same class repeats, ask for a
    fresh approach instead of another patch;
-5. on success, read back result files and check the output is adequate; an inadequate
-   output counts as a failed attempt.
+5. on success, read back result files; when the output is empty, or carries none of the values the
+   request's answer format names, ask whether it is adequate; an inadequate output counts as a
+   failed attempt.
+
+The code prompt carries the request's constraints and answer format verbatim (``answer_format.py``).
 
 With approval on for the run (``ctx.approve``), every execution, first attempts and fixes alike,
 waits for the user first: run executes the cell as generated, edit executes the user's code instead
@@ -26,6 +29,7 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ... import answer_format
 from ...events import ApprovalRequested, CellOutput, CodeCell
 from ...exceptions import UnsafePath
 from ...prompts import render_prompt
@@ -34,7 +38,7 @@ from ...sandbox.inside.summaries import render_summaries
 from ...sandbox.results import ExecutionResult
 from ...text import fenced_blocks
 from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
-from .errors import ErrorClass, classify_error, guidance_for
+from .errors import ErrorClass, classify_error, error_text, guidance_for
 
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
 ERROR_CHARS = 1500
@@ -69,6 +73,15 @@ def workspace_state(workspace: str) -> dict[str, tuple[int, int]]:
         return {e.relpath: entry_state(e) for e in list_confined(workspace)}
     except OSError:
         return {}
+
+
+def needs_adequacy_check(printed: str, request: str) -> bool:
+    """Whether a cell that ran is worth an adequacy call: it printed nothing, or none of the values the
+    request's answer format names. Anything else the answer step judges, with the output in front of it."""
+    if not printed.strip():
+        return True
+    wanted = answer_format.requested(request)
+    return bool(wanted) and not answer_format.carries_any(printed, wanted.names)
 
 
 class PythonCoderTool(Tool):
@@ -107,8 +120,10 @@ class PythonCoderTool(Tool):
                 output = self._output_for_model(result, before, ctx)
                 ctx.conversation.add(render_prompt("execution", ok=True, attempt=execution, output=output,
                                                    error_class=""))
-                issues = await self._inadequacy(task, ctx)
+                printed = result.output_text()
+                issues = await self._inadequacy(task, ctx) if needs_adequacy_check(printed, ctx.request) else None
                 if issues is None:
+                    ctx.outputs.append(printed)
                     ctx.emit(self._cell_output(cell, result, ctx, final=True, failed=False))
                     attempts.append(Attempt(len(attempts) + 1, code, "succeeded"))
                     return ToolResult(
@@ -122,7 +137,7 @@ class PythonCoderTool(Tool):
             else:
                 err = result.error or {}
                 error_class = classify_error(result.status, err.get("ename", ""), err.get("evalue", ""))
-                last_error = result.text_for_model(ERROR_CHARS + 500)
+                last_error = error_text(result, ERROR_CHARS + 500)  # its own frames, not the libraries'
                 ctx.conversation.add(render_prompt("execution", ok=False, attempt=execution, output=last_error,
                                                    error_class=error_class.name))
             ctx.emit(self._cell_output(cell, result, ctx, final=False, failed=True))
@@ -170,11 +185,16 @@ class PythonCoderTool(Tool):
 
     # --- model calls: each one a turn of the run's transcript ---------------------------------------
     async def _generate(self, task: str, ctx: ToolContext, *, variables: str = "", review: str = "") -> str:
-        instruction = render_prompt("code", task=task, variables=variables, review=review)
+        wanted = answer_format.requested(ctx.request)
+        instruction = render_prompt("code", task=task, variables=variables, review=review,
+                                    constraints=answer_format.stated_constraints(ctx.request),
+                                    answer_format=wanted.text, names=wanted.names)
         reply = await ask(ctx, instruction, purpose="code")
         return extract_code(reply.content)
 
     async def _review(self, task: str, ctx: ToolContext, code: str) -> str:
+        if not ctx.config.review_before_run:
+            return code
         for _ in range(ctx.config.max_verification_iterations):
             verdict = await review(ctx, render_prompt("verify", task=task))
             if verdict is None or verdict.ok:
@@ -184,7 +204,8 @@ class PythonCoderTool(Tool):
 
     async def _fix(self, task: str, ctx: ToolContext, error_class: ErrorClass, rethink: bool) -> str:
         instruction = render_prompt(
-            "fix", task=task, error_class=error_class.name, guidance=error_class.guidance, rethink=rethink
+            "fix", task=task, error_class=error_class.name, guidance=error_class.guidance, rethink=rethink,
+            names=answer_format.requested(ctx.request).names,
         )
         reply = await ask(ctx, instruction, purpose="fix")
         return extract_code(reply.content)

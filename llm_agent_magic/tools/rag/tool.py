@@ -18,7 +18,7 @@ from ...sandbox.inside.confined import list_confined
 from ..base import Tool, ToolContext, ToolInput, ToolResult
 from .index import HASHES_FILE, DocumentIndex, EmbeddingModelMismatch, SearchHit, Source, collection_folder
 from .library import folder_sources, list_collections, open_collection
-from .loaders import SUPPORTED_SUFFIXES, is_document
+from .loaders import SUPPORTED_SUFFIXES, TABLE_TEXT_SUFFIXES, is_document
 from .vectors import Approximate
 
 #: Most files one collection takes from a folder tree (a home folder given by mistake must not hang the run).
@@ -35,8 +35,8 @@ NO_DOCUMENTS = (
 class RagSearchTool(Tool):
     name = "rag_search"
     description = (
-        "Searches the session's documents (attached or configured text, markdown, CSV, PDF, Word and HTML files) and "
-        "and the learned collections, and returns the passages most relevant to a question (by meaning and by exact "
+        "Searches the session's documents (attached or configured text, markdown, PDF, Word and HTML files) and the "
+        "learned collections, and returns the passages most relevant to a question (by meaning and by exact "
         "words, names and codes), each with its file, page or cell and character range. Cite the passages you use."
     )
     input = ToolInput("question", "the question, or keywords, to look up in the documents")
@@ -44,6 +44,25 @@ class RagSearchTool(Tool):
     def __init__(self, config: ToolsConfig | None = None, *, paths: PathsConfig | None = None):
         self.config = config or ToolsConfig()
         self.paths = paths
+
+    def offered(self, ctx: ToolContext) -> bool:
+        """Offered when there is something to search besides tables: a learned collection, a configured folder,
+        or a document (not a CSV or TSV, which python_coder reads) at the top of the working folder, where
+        attached files go (a listing of one folder, not of the tree, on every run)."""
+        if self.config.rag_folders:
+            return True
+        paths = self.paths or getattr(ctx.llm, "paths", None) or PathsConfig()
+        if any(info.chunks for info in list_collections(paths, kind="learned")):
+            return True
+        workspace = self._workspace(ctx)
+        if workspace is None:
+            return False
+        try:
+            entries = list_confined(workspace)
+        except OSError:
+            return False
+        return any(is_document(Path(e.name)) and Path(e.name).suffix.lower() not in TABLE_TEXT_SUFFIXES
+                   for e in entries)
 
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
         question = action_input.strip() or ctx.request

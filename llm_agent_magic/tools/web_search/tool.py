@@ -23,6 +23,8 @@ from .cache import SearchCache
 
 NO_KEY = "web search needs TAVILY_API_KEY; set it or ask without web search."
 SNIPPET_CHARS = 500
+#: Where Tavily's client sends a search (how a cassette's recorded searches are recognised).
+SEARCH_PATH = "/search"
 
 
 class WebSearchTool(Tool):
@@ -35,6 +37,14 @@ class WebSearchTool(Tool):
 
     def __init__(self, config: ToolsConfig | None = None):
         self.config = config or ToolsConfig()
+
+    def offered(self, ctx: ToolContext) -> bool:
+        """Offered with a key, or while a cassette that recorded searches replays (they come from it; a
+        cassette recorded without a key, and so without the tool, replays without it)."""
+        if str(self.config.tavily_api_key):
+            return True
+        cassette = ctx.llm.cassette if ctx.llm is not None and ctx.llm.config.cassette_mode == "replay" else None
+        return cassette is not None and cassette.holds(SEARCH_PATH)
 
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
         query = action_input.strip().strip('"') or ctx.request
