@@ -15,7 +15,7 @@ async def stream_answer(ctx: ToolContext, instruction: str, purpose: str = "answ
             pieces.append(piece)
             ctx.emit(Token(piece, run_id=ctx.run_id))
     text = "".join(pieces).strip()
-    ctx.conversation.record(instruction, text)
+    await ctx.conversation.arecord(instruction, text)
     emit_usage(ctx, stream.result)
     ctx.emit(Answer(text, run_id=ctx.run_id))
     return text
