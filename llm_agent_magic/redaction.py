@@ -37,10 +37,10 @@ from .linear_regex import SPACE, linear
 REDACTED = "[REDACTED]"
 #: Environment values shorter than this are not treated as secrets: "1", "true" and "github" are everywhere.
 MIN_SECRET_LENGTH = 8
-#: Texts at least this long are remembered once redacted (shorter ones cost less to scan than to remember).
-MEMO_MIN_CHARS = 64
-#: Characters of remembered texts kept at most (least recently used go first): a few long conversations.
+#: Characters of remembered texts kept at most, and how many texts (least recently used go first): a few long
+#: conversations, and the short values every event repeats (its type, the run's id).
 MEMO_MAX_CHARS = 16_000_000
+MEMO_MAX_TEXTS = 100_000
 #: Characters of new text above which ``redact_messages_off_loop`` works in a thread, not on the event loop.
 OFF_LOOP_CHARS = 64_000
 
@@ -150,8 +150,6 @@ class _Generation:
         self._lock = threading.Lock()  # the call log's writer thread redacts too
 
     def redact(self, text: str) -> str:
-        if len(text) < MEMO_MIN_CHARS:
-            return _scan(text, self.values)
         with self._lock:
             done = self._memo.get(text)
             if done is not None:
@@ -162,7 +160,7 @@ class _Generation:
             if text not in self._memo:
                 self._memo[text] = done
                 self._memo_chars += len(text) + len(done)
-            while self._memo_chars > MEMO_MAX_CHARS and self._memo:
+            while (self._memo_chars > MEMO_MAX_CHARS or len(self._memo) > MEMO_MAX_TEXTS) and self._memo:
                 old, old_done = self._memo.popitem(last=False)
                 self._memo_chars -= len(old) + len(old_done)
         return done
