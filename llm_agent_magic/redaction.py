@@ -69,8 +69,9 @@ _SHAPES = linear(
     r"|xox[abprs]-[A-Za-z0-9\-]{10,}"
     r"|hf_[A-Za-z0-9]{30,})"
 )
-# The lines that open and close a private key block; what lies between is found by pairing them in one pass.
-_KEY_MARKER = linear(r"-----(BEGIN|END) [A-Z ]{0,40}PRIVATE KEY-----")
+# The lines that open and close a private key block, read only where ``-----BEGIN `` or ``-----END `` is.
+_KEY_LINE = linear(r"-----(?:BEGIN|END) [A-Z ]{0,40}PRIVATE KEY-----")
+_KEY_LINE_MAX = 70
 # Cheap tests that tell when none of the regular expressions can match (most texts): no scan then.
 _SHAPE_HINTS = ("tvly-", "sk-", "bearer", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "akia", "xox", "hf_")
 _FIELD_HINTS = ("pass", "pwd", "accountkey", "sharedaccess")
@@ -104,20 +105,33 @@ def secret_values(environ: Mapping[str, str]) -> list[str]:
     return sorted(found, key=len, reverse=True)
 
 
+def _key_line(text: str, start: int, marker: str) -> tuple[int, int]:
+    """Where the first BEGIN or END line of a private key (``marker`` names which) at or after ``start`` begins
+    and ends; (-1, -1) when there is none. Each place ``marker`` occurs is looked at once, over at most
+    ``_KEY_LINE_MAX`` characters."""
+    while (found := text.find(marker, start)) != -1:
+        if text.find("PRIVATE KEY-----", found, found + _KEY_LINE_MAX) != -1:
+            line = _KEY_LINE.match(text[found : found + _KEY_LINE_MAX])
+            if line is not None:
+                return found, found + line.end()
+        start = found + 1
+    return -1, -1
+
+
 def _private_keys(text: str) -> str:
-    """``text`` with each private key block replaced; pairs BEGIN and END lines in one pass."""
+    """``text`` with each private key block, from its BEGIN line to its END line, replaced; a block without
+    an END (an output cut in the middle) to the end of the text. One pass: blocks do not nest."""
     pieces: list[str] = []
     kept = 0  # text[kept:] is not written yet
-    start: int | None = None  # where the open block began
-    for marker in _KEY_MARKER.finditer(text):
-        if marker.group(1) == "BEGIN" and start is None:
-            start = marker.start()
-        elif marker.group(1) == "END" and start is not None:
-            pieces += [text[kept:start], REDACTED]
-            kept, start = marker.end(), None
-    if start is not None:  # cut before its end: what is there of the key goes too
-        pieces += [text[kept:start], REDACTED]
-        kept = len(text)
+    while True:
+        begin, header_end = _key_line(text, kept, "-----BEGIN ")
+        if begin == -1:
+            break
+        pieces += [text[kept:begin], REDACTED]
+        kept = _key_line(text, header_end, "-----END ")[1]
+        if kept == -1:
+            kept = len(text)
+            break
     return "".join([*pieces, text[kept:]]) if pieces else text
 
 

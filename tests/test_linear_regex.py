@@ -57,7 +57,7 @@ def test_the_patterns_over_untrusted_text_are_re2() -> None:
     found = module_patterns()
     left = {name for name, value in found.items() if not is_linear(value)}
     assert left <= STILL_RE, f"patterns on re to check (RE2 through linear_regex.linear, or STILL_RE): {left - STILL_RE}"
-    for name in ("redaction._URL_CREDENTIALS", "redaction._SHAPES", "redaction._KEY_MARKER", "text._FENCE",
+    for name in ("redaction._URL_CREDENTIALS", "redaction._SHAPES", "redaction._KEY_LINE", "text._FENCE",
                  "sandbox.collector.ANSI", "evaluation.scoring.ANSWER", "agents.plan_execute._NUMBERED",
                  "tools.rag.loaders._MD_HEADING", "tools.file_analyzer._LIST_ITEM", "llm.thinking._THINK_BLOCK",
                  "sandbox.untrusted._URL_FUNCTION"):
