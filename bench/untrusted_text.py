@@ -213,9 +213,12 @@ def server_figures() -> bool:
             for session, request in SCENARIOS.values():
                 asyncio.run(hostile_run(server_port, session, request))
             measure_status(server_port, None, 2.0)  # the first status runs its probes cold
+            lag(server_port, "POST")
             idle, _ = measure_status(server_port, None, 3.0)
+            idle_lags = lag(server_port, "DELETE")
             print(f"/status idle: p50 {statistics.median(idle):.1f} ms, p99 {pct(idle, 99):.1f} ms "
-                  f"({len(idle)} requests, each runs the doctor's checks)")
+                  f"({len(idle)} requests, each runs the doctor's checks); event-loop lag meanwhile: p99 "
+                  f"{pct(idle_lags, 99):.1f} ms, max {max(idle_lags):.1f} ms")
             for name, (session, request) in SCENARIOS.items():
                 lag(server_port, "POST")
                 busy, outcome = measure_status(
