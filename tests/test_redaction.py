@@ -187,3 +187,36 @@ async def test_a_secret_that_joins_mid_run_is_redacted_in_the_next_request(
         await _steps(monkeypatch, server, tmp_path, 1)
         last = json.dumps(server.requests[-1].body)
     assert "rows: 0" in last and "rows: 1\\nx" not in last
+
+
+async def test_long_new_text_is_redacted_off_the_event_loop(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """A 1 MB output or answer is redacted in a worker thread (the loop may be the Jupyter server's); short
+    text stays on the loop, where a thread would cost more than the scan."""
+    import threading
+
+    from llm_agent_magic import redaction
+    from llm_agent_magic.prompts import Transcript
+
+    where: dict[str, str] = {}
+    scan = redaction._scan
+
+    def noted(text, secrets):
+        where[text[:12]] = threading.current_thread().name
+        return scan(text, secrets)
+
+    monkeypatch.setattr(redaction, "_scan", noted)
+    loop_thread = threading.current_thread().name
+    transcript = Transcript("system", [], "Request: x", num_ctx=1 << 20)
+    long_reply = "long reply " + "a-" * 500_000 + " ://u:sk-0123456789abcdefgh@db"
+    await transcript.arecord("[code] first call", "a short reply")
+    await transcript.arecord("[answer] second call", long_reply)
+    assert where["a short repl"] == loop_thread and where["long reply a"] != loop_thread
+    assert transcript.turns[3]["content"].endswith(f"://u:{REDACTED}@db")
+
+    transcript.add("big output " + "x" * 100_000 + " password=;pwd=hunter2;")
+    with FakeOllama({"rules": [], "default": "ok"}) as server:
+        config = LLMConfig(host=server.url, max_retries=0, num_ctx=1 << 20)
+        async with LLMClient(config, paths=PathsConfig(data_root=str(tmp_path))) as client:
+            await client.chat(transcript.messages("[react] go on"), purpose="react")
+        sent = json.dumps(server.requests[-1].body)
+    assert where["big output x"] != loop_thread and f"pwd={REDACTED};" in sent and "hunter2" not in sent
