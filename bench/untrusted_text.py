@@ -3,7 +3,8 @@
 1. ``redact`` and the function that renders the model's markdown (``render_model_markdown`` below, one line
    to repoint) on crafted inputs (``'a-' * n + ' ://@'``, private-key headers without an end, runs of
    backticks, ...) and on plain text of the same size, at 100, 200, 400 and 800 KB: the time at each size and
-   the ratio time(2n) / time(n). Linear is about 2 (target <= 3); quadratic is 4. A case that takes longer
+   the ratio time(2n) / time(n), each time the best of a few calls. Linear is about 2 (target <= 3, held only
+   where time(n) > 10 ms: below that the neighbours' noise decides); quadratic is 4. A case that takes longer
    than ``BUDGET_S`` at one size is not run at the next (it is printed as stopped, a MISS).
 2. The server's ``GET /llm-agent/api/status`` while a run processes a 1 MB hostile output: a real Jupyter
    server with the extension and the scripted Ollama in processes of their own (as ``bench/server.py``), a
@@ -13,7 +14,7 @@
    p99 (the same requests, no run: each runs the doctor's checks) and the server's event-loop lag are printed
    beside it.
 
-    python bench/untrusted_text.py [--sizes 100,200,400,800] [--skip-server]
+    python bench/untrusted_text.py [--sizes 100,200,400,800] [--skip-server | --only-server]
 """
 
 from __future__ import annotations
