@@ -66,6 +66,7 @@ bench: install
 	$(PY) bench/eval_overhead.py
 	$(PY) bench/rag.py
 	$(PY) bench/panel.py
+	$(PY) bench/untrusted_text.py
 
 # Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
 examples-cassettes: install

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import re
+from .linear_regex import linear
 
 #: A deliberately generous reading of "characters per token": refuse only prompts that surely overflow.
 CHARS_PER_TOKEN = 4.0
 #: Share of the kept characters taken from the start of a clipped text (errors and results are at the end).
 HEAD_SHARE = 0.6
 
-_FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```", re.DOTALL)
+# RE2: model text (``` followed by a long run of spaces made ``re`` quadratic between the two ``[ \t]*``).
+_FENCE = linear(r"(?s)```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```")
 
 
 def estimate_tokens(text: str) -> int:

@@ -33,7 +33,7 @@ async def stream_answer(ctx: ToolContext, instruction: str, purpose: str = "answ
             pieces.append(piece)
             ctx.emit(Token(piece, run_id=ctx.run_id))
     written = "".join(pieces).strip()
-    ctx.conversation.record(instruction, written)
+    await ctx.conversation.arecord(instruction, written)
     emit_usage(ctx, stream.result)
     text, added = answer_format.complete_answer(written, ctx.outputs, answer_format.requested(ctx.request).names)
     if added:

@@ -8,11 +8,11 @@ a numbered list, or, as the last resort, the whole request as a single step.
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..events import PlanCreated, StepFinished, StepStarted
+from ..linear_regex import SPACE, linear
 from ..llm.structured import json_readings
 from ..llm.thinking import strip_thinking
 from ..prompts import PLAN_SCHEMA, clip, render_prompt
@@ -21,7 +21,8 @@ from .answer import answer_instruction, stream_answer
 from .react import react_loop
 
 STEP_ITERATIONS = 4
-_NUMBERED = re.compile(r"^\s*(?:\d+[.)]|[-*])\s+(.+)$", re.MULTILINE)
+# RE2: the model writes the plan (``\s*`` crosses lines, so blank lines made ``re`` quadratic).
+_NUMBERED = linear(rf"(?m)^[{SPACE}]*(?:\p{{Nd}}+[.)]|[-*])[{SPACE}]+(.+)$")
 
 
 @dataclass

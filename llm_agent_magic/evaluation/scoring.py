@@ -15,14 +15,16 @@ sub-answers.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..linear_regex import linear
 from .dataset import Label
 
-ANSWER = re.compile(r"@(\w+)\[(.*?)\]")
+# RE2 (a model writes the answer; ``@a[`` repeated on one line made ``re`` quadratic); ``[\pL\pN_]`` is ``re``'s
+# Unicode ``\w``.
+ANSWER = linear(r"@([\pL\pN_]+)\[(.*?)\]")
 TOLERANCE = 1e-6
 
 

@@ -6,13 +6,17 @@ Three formats, chosen by ``LLMConfig.log_format``:
 ``compact`` (``llm_calls.compact.log``, one line a call).
 Secrets (values of environment variables that look like keys or tokens, and
 well-known key shapes) are replaced before anything is written, by the one
-redactor that also cleans prompts and the store (``llm_agent_magic.redaction``).
+redactor that also cleans prompts and the store (``llm_agent_magic.redaction``):
+each field of a record before it is rendered (the messages were redacted once, as
+they joined the conversation, and cost nothing here), and the compact line, which
+rewrites the answer's spacing, once more after.
 """
 
 from __future__ import annotations
 
 import atexit
 import collections
+import dataclasses
 import json
 import logging
 import os
@@ -24,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..redaction import REDACTED, redact
+from ..redaction import REDACTED, redact, redact_data, redact_messages
 
 __all__ = ["LOG_FILES", "REDACTED", "CallLog", "CallRecord", "redact"]
 
@@ -57,6 +61,19 @@ class CallRecord:
     attempts: int = 1
     error: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+def _redacted(r: CallRecord) -> CallRecord:
+    """``r`` with every text redacted; its messages are usually already (``RedactedMessage``): a look each."""
+    return dataclasses.replace(
+        r,
+        model=redact(r.model),
+        messages=redact_messages(r.messages),
+        response=redact(r.response),
+        thinking=redact(r.thinking),
+        error=None if r.error is None else redact(r.error),
+        options=redact_data(r.options),
+    )
 
 
 class CallLog:
@@ -129,7 +146,8 @@ class CallLog:
 
     def _append_batch(self, batch: list[CallRecord]) -> None:
         render = getattr(self, f"_render_{self.fmt}")
-        data = redact("".join(render(r) for r in batch)).encode("utf-8")
+        text = "".join(render(_redacted(r)) for r in batch)
+        data = (redact(text) if self.fmt == "compact" else text).encode("utf-8")
         try:
             # One write() on an O_APPEND descriptor: batches from the magic and the server never interleave.
             if self._fd is None:

@@ -43,7 +43,7 @@ from ..exceptions import (
     StructuredOutputError,
 )
 from ..prompts import render_prompt
-from ..redaction import redact, redact_messages
+from ..redaction import redact, redact_messages_off_loop
 from ..text import estimate_tokens as text_tokens
 from .calllog import CallLog, CallRecord
 from .cassette import PURPOSE_HEADER, Cassette, CassetteTransport, SharedTransport
@@ -292,7 +292,7 @@ class LLMClient:
         temperature: float | None = None,
     ) -> ChatResult:
         """One whole answer."""
-        messages = redact_messages(messages)
+        messages = await redact_messages_off_loop(messages)
         model = model or self.config.model_for(purpose)
         record = self._record(messages, purpose, model, temperature)
         started = time.perf_counter()

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import ollama
 
 from ..exceptions import LLMProtocolError
-from ..redaction import redact_messages
+from ..redaction import redact_messages_off_loop
 from .calllog import CallRecord
 from .thinking import ThinkFilter
 
@@ -68,7 +68,7 @@ class ChatStream:
         self, llm: LLMClient, messages: Messages, *, purpose: str, model: str, temperature: float | None
     ) -> None:
         self._llm = llm
-        self._messages = redact_messages(messages)
+        self._messages: Messages = messages  # redacted when the stream starts (``_run``), off the loop if long
         self._purpose = purpose
         self._model = model
         self._temperature = temperature
@@ -117,6 +117,7 @@ class ChatStream:
 
     async def _run(self) -> AsyncIterator[str]:
         llm = self._llm
+        self._messages = await redact_messages_off_loop(self._messages)
         record = llm._record(self._messages, self._purpose, self._model, self._temperature, stream=True)
         started = time.perf_counter()
         received = _Received()

@@ -8,10 +8,11 @@ could still turn into a tag.
 
 from __future__ import annotations
 
-import re
+from ..linear_regex import linear
 
 OPEN, CLOSE = "<think>", "</think>"
-_THINK_BLOCK = re.compile(r"<think>.*?(</think>|\Z)", re.DOTALL)
+# RE2, as every pattern over the model's words (this one is linear in ``re`` too: the end always matches).
+_THINK_BLOCK = linear(r"(?s)<think>.*?(</think>|\z)")
 
 
 def strip_thinking(text: str) -> str:

@@ -13,12 +13,17 @@ same growing conversation:
 Each call's prompt begins with the whole previous call and its reply; only the new tail
 is computed. What is specific to a purpose (classify, react, code, verify, fix, answer)
 is the instruction at the end; the model protocol of each purpose is unchanged.
+
+Each message is redacted once, when it joins (``redact_messages``): the client, which redacts
+everything it sends, then passes these on unread, so a call costs its new text, not the whole
+conversation again.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..redaction import redact_messages, redact_messages_off_loop
 from ..text import CHARS_PER_TOKEN, clip
 from ..text import estimate_tokens as tokens_of
 
@@ -29,8 +34,8 @@ class Transcript:
     """The messages of one run: a fixed head, the run's turns, and context waiting for the next call."""
 
     def __init__(self, system: str, history: list[Message], opening: str, *, num_ctx: int, reserve: int = 2048):
-        self.head: list[Message] = [{"role": "system", "content": system}, *history]
-        self.opening: Message = {"role": "user", "content": opening}
+        self.head: list[Message] = redact_messages([{"role": "system", "content": system}, *history])
+        self.opening: Message = redact_messages([{"role": "user", "content": opening}])[0]
         self.turns: list[Message] = []
         self.num_ctx = num_ctx
         self.reserve = reserve
@@ -50,7 +55,14 @@ class Transcript:
 
     def record(self, instruction: str, reply: str) -> None:
         """The call was answered: its message and the reply become part of every later prompt."""
-        self.turns += [self._current(instruction), {"role": "assistant", "content": reply}]
+        self.turns += redact_messages([self._current(instruction), {"role": "assistant", "content": reply}])
+        self._pending = []
+
+    async def arecord(self, instruction: str, reply: str) -> None:
+        """``record`` for the agents, on an event loop: a long reply is redacted in a worker thread."""
+        self.turns += await redact_messages_off_loop(
+            [self._current(instruction), {"role": "assistant", "content": reply}]
+        )
         self._pending = []
 
 
@@ -68,11 +80,18 @@ def fit(head: list[Message], opening: Message, turns: list[Message], current: Me
     def size(messages: list[Message]) -> int:
         return sum(tokens_of(str(m.get("content", ""))) for m in messages)
 
-    while history and size([*system, *history, opening, *turns, current]) > budget:
-        history.pop(0)
-    while turns and size([*system, opening, *turns, current]) > budget:
-        del turns[:2]
-    used = size([*system, opening, *turns, current])
+    # One count of the whole prompt, less what each drop takes away (not a recount per drop).
+    used = size([*system, *history, opening, *turns, current])
+    dropped = 0
+    while dropped < len(history) and used > budget:
+        used -= size(history[dropped : dropped + 1])
+        dropped += 1
+    del history[:dropped]
+    dropped = 0
+    while dropped < len(turns) and used > budget:
+        used -= size(turns[dropped : dropped + 2])
+        dropped += 2
+    del turns[:dropped]
     if used > budget:
         room = max(200, int((budget - (used - tokens_of(str(current["content"])))) * CHARS_PER_TOKEN))
         current = {**current, "content": clip(str(current["content"]), room)}

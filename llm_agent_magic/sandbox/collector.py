@@ -13,16 +13,18 @@ from __future__ import annotations
 import collections
 import io
 import os
-import re
+import threading
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..linear_regex import linear
 from .untrusted import clean_bundle, data_size
 
-ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
+# RE2: an unterminated ``ESC ]`` repeated (``\x1b]`` * n) made ``re`` scan to the end from each one.
+ANSI = linear(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 NOTE = "[llm-agent: {}]"
 
 
@@ -71,14 +73,18 @@ class OutputCollector:
         self._finished = False
         # display_id -> indices of outputs showing it, for update_display_data
         self._displays: dict[str, list[int]] = {}
+        # Rich outputs are cleaned in a worker thread (``wire.RICH_OUTPUTS``); one message at a time, whatever
+        # thread hands it over (a kernel that died is drained while the last one may still be in the thread).
+        self._lock = threading.Lock()
 
     # --- messages ---------------------------------------------------------------------------------------
 
     def handle(self, msg: Any) -> None:
-        try:
-            self._handle(msg["msg_type"], msg["content"])
-        except (KeyError, TypeError, AttributeError, ValueError):
-            self.malformed += 1
+        with self._lock:
+            try:
+                self._handle(msg["msg_type"], msg["content"])
+            except (KeyError, TypeError, AttributeError, ValueError):
+                self.malformed += 1
 
     def _handle(self, kind: str, content: dict[str, Any]) -> None:
         if not isinstance(content, dict):

@@ -28,6 +28,10 @@ HELPER = "__import__('_llm_agent_sandbox')"
 EXPR_KEY = "llm_agent"
 
 Outcome = Literal["done", "timeout", "died"]
+#: Outputs whose cleaning can take long (HTML, SVG and markdown are parsed and sanitized, tracebacks lose
+#: their colours): handled in a worker thread, so that the loop they arrive on (the Jupyter server's) goes on
+#: serving meanwhile. Streams only append text and stay on the loop.
+RICH_OUTPUTS = frozenset({"display_data", "execute_result", "update_display_data", "error"})
 
 
 def parent_id(msg: Any) -> Any:
@@ -86,7 +90,21 @@ class KernelWire:
             except Empty:
                 return
             if collector is not None and parent_id(msg) == msg_id and msg["msg_type"] != "status":
-                collector.handle(msg)
+                await self._handle(collector, msg)
+
+    @staticmethod
+    async def _handle(collector: OutputCollector, msg: dict[str, Any]) -> None:
+        """``collector.handle(msg)``, rich outputs in a worker thread (``RICH_OUTPUTS``). Awaited one at a time,
+        so outputs keep their order."""
+        if msg.get("msg_type") not in RICH_OUTPUTS:
+            collector.handle(msg)
+            return
+        work = asyncio.ensure_future(asyncio.to_thread(collector.handle, msg))
+        try:
+            await asyncio.shield(work)
+        except asyncio.CancelledError:
+            await asyncio.wait({work})  # whoever reads the collector next finds this output whole
+            raise
 
     async def reply(self, msg_id: str, timeout: float | None) -> dict[str, Any] | None:
         """The shell reply to ``msg_id`` (others are dropped), or None after ``timeout`` seconds."""
@@ -136,7 +154,7 @@ class KernelWire:
                 if isinstance(content, dict) and content.get("execution_state") == "idle":
                     return
                 continue
-            collector.handle(msg)
+            await self._handle(collector, msg)
 
     async def helper(self, call: str, timeout: float) -> dict[str, Any] | None:
         """Evaluate ``_llm_agent_sandbox.<call>`` silently in the kernel (no history, no outputs).

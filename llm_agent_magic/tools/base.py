@@ -166,7 +166,7 @@ def emit_usage(ctx: ToolContext, result: ChatResult | None) -> None:
 async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any) -> ChatResult:
     """One call of the run: the transcript so far plus ``instruction``; the reply joins the transcript."""
     reply = await ctx.llm.chat(ctx.conversation.messages(instruction), purpose=purpose, model=ctx.model, **kwargs)
-    ctx.conversation.record(instruction, reply.content)
+    await ctx.conversation.arecord(instruction, reply.content)
     emit_usage(ctx, reply)
     return reply
 
@@ -176,7 +176,7 @@ async def ask_structured(ctx: ToolContext, instruction: str, *, purpose: str, sc
     result = await ctx.llm.structured(
         ctx.conversation.messages(instruction), purpose=purpose, schema=schema, model=ctx.model
     )
-    ctx.conversation.record(instruction, result.raw)
+    await ctx.conversation.arecord(instruction, result.raw)
     for call in result.calls:
         emit_usage(ctx, call)
     return result

@@ -22,6 +22,7 @@ from typing import IO, Any
 
 from ..config import ToolsConfig
 from ..exceptions import DocumentError, UnsafePath
+from ..linear_regex import SPACE, linear
 from ..sandbox.inside.confined import list_confined, stat_confined
 from .base import Tool, ToolContext, ToolInput, ToolResult
 from .files import TABLE_SUFFIXES, read_delimited
@@ -202,9 +203,14 @@ def _describe_table(frame: Any, facts: dict[str, Any], head: str) -> str:
 
 
 # --- documents ------------------------------------------------------------------------------
+# RE2: the document is the user's (``^\s*`` crosses lines, so blank lines made ``re`` quadratic).
+_PARAGRAPH_BREAK = linear(rf"\n[{SPACE}]*\n")
+_LIST_ITEM = linear(rf"(?m)^[{SPACE}]*(?:[-*+]|\p{{Nd}}+[.)])[{SPACE}]+[^{SPACE}]")
+
+
 def _describe_document(doc: LoadedDocument, head: str) -> str:
     text = doc.text
-    paragraphs = [p.strip() for p in re.split(r"\n\s*\n", text) if p.strip()]
+    paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
     words = len(text.split())
     lines = [f"{head}: {doc.kind} document, {len(text):,} characters, {words:,} words, {len(paragraphs):,} paragraphs."]
     if doc.meta.get("truncated"):
@@ -220,7 +226,7 @@ def _describe_document(doc: LoadedDocument, head: str) -> str:
     tables = doc.meta.get("tables", 0) or sum(1 for block in paragraphs if _is_markdown_table(block))
     if tables:
         structure.append(f"{tables} tables")
-    items = len(re.findall(r"(?m)^\s*(?:[-*+]|\d+[.)])\s+\S", text))
+    items = len(_LIST_ITEM.findall(text))
     if items:
         structure.append(f"{items} list items")
     fences = text.count("```") // 2

@@ -245,3 +245,28 @@ def test_malformed_messages_from_the_kernel_are_skipped_with_a_note(sk: SandboxK
     assert display == {"text/plain": "[llm-agent: removed output the notebook must not run or trust: "
                                      "a malformed MIME bundle]"}
     assert sk.execute("print('still fine')").stdout == "still fine\n"
+
+
+def test_rich_outputs_are_cleaned_off_the_shared_sandbox_loop_in_order(
+    sk: SandboxKernel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One loop thread serves every session's kernel: a display that takes long to clean (sanitized HTML, SVG,
+    markdown) is cleaned in a worker thread so the others' outputs keep flowing; streams stay on the loop,
+    and the cell keeps the order the kernel sent."""
+    import threading
+
+    seen: list[tuple[str, str]] = []
+    handle = OutputCollector.handle
+
+    def noted(self: OutputCollector, msg: dict) -> None:
+        seen.append((msg.get("msg_type", ""), threading.current_thread().name))
+        handle(self, msg)
+
+    monkeypatch.setattr(OutputCollector, "handle", noted)
+    r = sk.execute("from IPython.display import HTML, display\nprint('a', flush=True)\n"
+                   "display(HTML('<b>bold</b>'))\nprint('c', flush=True)\n1/0\n")
+    kinds = [o["output_type"] for o in r.outputs]
+    assert kinds == ["stream", "display_data", "stream", "error"] and "<b>bold</b>" in str(r.outputs[1]["data"])
+    threads = {kind: name for kind, name in seen if kind in ("stream", "display_data", "error")}
+    assert threads["stream"] == "llm-agent-sandbox-loop"
+    assert threads["display_data"] != "llm-agent-sandbox-loop" and threads["error"] != "llm-agent-sandbox-loop"

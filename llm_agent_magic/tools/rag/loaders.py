@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ...exceptions import DocumentError, UnsafePath
+from ...linear_regex import SPACE, linear
 from ...sandbox.inside.confined import read_confined
 
 TEXT_SUFFIXES = {".txt", ".md", ".markdown", ".rst", ".text"}
@@ -90,7 +91,8 @@ def _text(data: bytes) -> str:
         return data.decode("latin-1")
 
 
-_MD_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$", re.MULTILINE)
+# RE2: a file the user points at (a heading followed by a long run of spaces made ``re`` quadratic).
+_MD_HEADING = linear(rf"(?m)^(#{{1,6}})[{SPACE}]+(.+?)[{SPACE}]*#*[{SPACE}]*$")
 
 
 def _markdown_headings(text: str) -> list[str]:
