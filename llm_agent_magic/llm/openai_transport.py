@@ -39,6 +39,7 @@ from .transport import Embeddings, ModelTransport, Piece, PieceStream
 
 #: Optional request fields, by the name a server's refusal mentions.
 SCHEMA, USAGE, THINK = "response_format", "stream_options", "chat_template_kwargs"
+NO_KEY = "none"
 _BROKEN_REPLY = (json.JSONDecodeError, pydantic.ValidationError, httpx.RemoteProtocolError, httpx.ReadError)
 
 
@@ -97,9 +98,9 @@ class OpenAITransport(ModelTransport):
         self.key_set = bool(os.environ.get(self.key_env, ""))
         timeout = httpx.Timeout(config.request_timeout, connect=min(10.0, config.request_timeout))
         self._client = openai.AsyncOpenAI(
-            # An empty key sends no Authorization header (local servers need none); None would make the
-            # client read $OPENAI_API_KEY whatever api_key_env says.
-            api_key=os.environ.get(self.key_env, ""),
+            # The client insists on a key; local servers ignore this stand-in (it says "none" to a server that
+            # checks, and is no secret). None would make the client read $OPENAI_API_KEY whatever api_key_env says.
+            api_key=os.environ.get(self.key_env, "") or NO_KEY,
             base_url=base_url,
             max_retries=0,
             timeout=timeout,
