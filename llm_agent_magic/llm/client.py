@@ -32,7 +32,7 @@ import httpx
 import tenacity
 
 from ..config import LLMConfig, PathsConfig, split_model
-from ..exceptions import CassetteError, ContextOverflow, JSONReplyError, LLMError, LLMProtocolError, StructuredOutputError
+from ..exceptions import CassetteError, ContextOverflow, JSONReplyError, LLMProtocolError, StructuredOutputError
 from ..prompts import render_prompt
 from ..redaction import redact, redact_messages
 from ..text import estimate_tokens as text_tokens

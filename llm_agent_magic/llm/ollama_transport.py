@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 import httpx
 import ollama
@@ -70,11 +70,8 @@ class OllamaTransport(ModelTransport):
             self._clients[purpose] = client
         return client
 
-    def _request_options(self, model: str, options: dict[str, Any], think: bool) -> dict[str, Any]:
-        extra: dict[str, Any] = {"options": options, "keep_alive": self.config.keep_alive}
-        if model not in self._no_think_field:
-            extra["think"] = think
-        return extra
+    def _think(self, model: str, think: bool) -> bool | None:
+        return None if model in self._no_think_field else think  # None: the client leaves the field out
 
     async def chat(
         self,
@@ -89,9 +86,11 @@ class OllamaTransport(ModelTransport):
         resp = await self._client(purpose).chat(
             model=model,
             messages=list(messages),
-            format=format,  # type: ignore[arg-type]
+            format=cast("dict[str, Any] | Literal['', 'json'] | None", format),
+            options=options,
+            keep_alive=self.config.keep_alive,
             stream=False,
-            **self._request_options(model, options, think),
+            think=self._think(model, think),
         )
         message = resp.message
         return Piece(message.content or "", message.thinking or "", True, resp.prompt_eval_count, resp.eval_count)
@@ -100,7 +99,12 @@ class OllamaTransport(ModelTransport):
         self, purpose: str, model: str, messages: Sequence[dict[str, Any]], *, options: dict[str, Any], think: bool
     ) -> PieceStream:
         parts = await self._client(purpose).chat(
-            model=model, messages=list(messages), stream=True, **self._request_options(model, options, think)
+            model=model,
+            messages=list(messages),
+            options=options,
+            keep_alive=self.config.keep_alive,
+            stream=True,
+            think=self._think(model, think),
         )
         return _OllamaStream(parts)
 

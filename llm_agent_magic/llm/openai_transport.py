@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import openai
@@ -111,17 +111,17 @@ class OpenAITransport(ModelTransport):
     def _headers(self, purpose: str) -> dict[str, str]:
         return {PURPOSE_HEADER: purpose} if purpose else {}
 
-    def _extra(self, model: str, think: bool) -> dict[str, Any]:
+    def _extra_body(self, model: str, think: bool) -> dict[str, Any] | None:
         if THINK in self._refused.get(model, ()):
-            return {}
-        return {"extra_body": {THINK: {"enable_thinking": think}}}
+            return None
+        return {THINK: {"enable_thinking": think}}
 
-    def _response_format(self, model: str, format: dict[str, Any] | str | None) -> dict[str, Any]:
+    def _response_format(self, model: str, format: dict[str, Any] | str | None) -> Any:
         if not format or SCHEMA in self._refused.get(model, ()):
-            return {}
+            return openai.NOT_GIVEN
         if format == "json":
-            return {"response_format": {"type": "json_object"}}
-        return {"response_format": {"type": "json_schema", "json_schema": {"name": "reply", "schema": format}}}
+            return {"type": "json_object"}
+        return {"type": "json_schema", "json_schema": {"name": "reply", "schema": format}}
 
     async def chat(
         self,
@@ -135,12 +135,12 @@ class OpenAITransport(ModelTransport):
     ) -> Piece:
         resp = await self._client.chat.completions.create(
             model=model,
-            messages=list(messages),  # type: ignore[arg-type]
+            messages=cast(Any, list(messages)),
             temperature=options.get("temperature"),
             stream=False,
             extra_headers=self._headers(purpose),
-            **self._response_format(model, format),
-            **self._extra(model, think),
+            response_format=self._response_format(model, format),
+            extra_body=self._extra_body(model, think),
         )
         if not resp.choices:
             raise LLMProtocolError(f"The {self.where} server answered the {purpose!r} call with no choices.")
@@ -157,17 +157,15 @@ class OpenAITransport(ModelTransport):
     async def stream(
         self, purpose: str, model: str, messages: Sequence[dict[str, Any]], *, options: dict[str, Any], think: bool
     ) -> PieceStream:
-        usage: dict[str, Any] = {}
-        if USAGE not in self._refused.get(model, ()):
-            usage["stream_options"] = {"include_usage": True}
+        usage: Any = openai.NOT_GIVEN if USAGE in self._refused.get(model, ()) else {"include_usage": True}
         chunks = await self._client.chat.completions.create(
             model=model,
-            messages=list(messages),  # type: ignore[arg-type]
+            messages=cast(Any, list(messages)),
             temperature=options.get("temperature"),
             stream=True,
+            stream_options=usage,
             extra_headers=self._headers(purpose),
-            **usage,
-            **self._extra(model, think),
+            extra_body=self._extra_body(model, think),
         )
         return _OpenAIStream(chunks)
 

@@ -103,10 +103,10 @@ def from_ollama(
     text = "".join(body_chunks)
     if status >= 400:
         try:
-            message = str(json.loads(text).get("error", text))
+            said = str(json.loads(text).get("error", text))
         except (json.JSONDecodeError, AttributeError):
-            message = text
-        return {"content-type": "application/json"}, [json.dumps(error(status, message))]
+            said = text
+        return {"content-type": "application/json"}, [json.dumps(error(status, said))]
     if kind == "embed":
         body = json.loads(text)
         return {"content-type": "application/json"}, [
@@ -150,10 +150,10 @@ def to_ollama(kind: str, status: int, body_chunks: list[str], *, stream: bool) -
     if status >= 400:
         try:
             found = json.loads(text).get("error", text)
-            message = str(found.get("message", found) if isinstance(found, dict) else found)
+            said = str(found.get("message", found) if isinstance(found, dict) else found)
         except (json.JSONDecodeError, AttributeError):
-            message = text
-        return {"content-type": "application/json"}, [json.dumps({"error": message})]
+            said = text
+        return {"content-type": "application/json"}, [json.dumps({"error": said})]
     if kind == "embed":
         body = json.loads(text)
         vectors = [item["embedding"] for item in sorted(body.get("data", []), key=lambda item: item.get("index", 0))]

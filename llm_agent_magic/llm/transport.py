@@ -100,5 +100,6 @@ class ModelTransport(abc.ABC):
         usage request): leave it out from now on and return True, so the same call can be sent again."""
         return False
 
+    @abc.abstractmethod
     async def aclose(self) -> None:
         """Release what the transport holds (the shared httpx transport is closed by ``LLMClient``)."""

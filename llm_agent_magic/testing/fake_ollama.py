@@ -501,7 +501,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "text/event-stream" if plan.sse else "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
-        frame = (lambda data: b"data: " + data + b"\n\n") if plan.sse else (lambda data: data + b"\n")
+
+        def frame(data: bytes) -> bytes:
+            return b"data: " + data + b"\n\n" if plan.sse else data + b"\n"
+
         # Faults strike halfway, never at the final (done) part, so some text arrives first.
         cut = min(len(parts) // 2, len(parts) - 1)
         for i, part in enumerate(parts):
