@@ -167,9 +167,10 @@ class LLMClient:
     # --- errors and retries -----------------------------------------------------------
     def _raise_translated(self, exc: BaseException, model: str, purpose: str, attempts: int) -> NoReturn:
         """Raise the user-facing error for a failure talking to ``model``'s server (a bug keeps its own)."""
-        translated = self._route(model)[0].translate(exc, split_model(model, self.config.provider)[1], purpose, attempts)
+        transport, name = self._route(model)
+        translated = transport.translate(exc, name, purpose, attempts)
         if translated is None:
-            raise exc
+            raise transport.own_failure(exc)
         raise translated from exc
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]], record: CallRecord) -> T:
@@ -361,7 +362,7 @@ class LLMClient:
         except Exception as exc:
             translated = transport.translate(exc, "", "list models", 1)
             if translated is None:
-                raise
+                raise transport.own_failure(exc) from None
             raise translated from exc
 
     async def version(self, provider: str | None = None) -> str:
@@ -373,5 +374,5 @@ class LLMClient:
         except Exception as exc:
             translated = transport.translate(exc, "", "version", 1)
             if translated is None:
-                raise
+                raise transport.own_failure(exc) from None
             raise translated from exc

@@ -196,6 +196,8 @@ class OpenAITransport(ModelTransport):
         if isinstance(exc, openai.APIConnectionError):
             if isinstance(exc.__cause__, (httpx.ConnectError, ConnectionError)):
                 return ModelServerUnavailable("openai", where)
+            if not isinstance(exc.__cause__, (httpx.HTTPError, OSError)):
+                return None  # a bug below the client, not the server's failure
             return LLMProtocolError(f"The connection to {where} broke during the {purpose!r} call ({exc.__cause__}).")
         if isinstance(exc, (openai.AuthenticationError, openai.PermissionDeniedError)):
             return ModelServerAuthError("openai", where, exc.status_code, self.key_env, self.key_set)
@@ -214,12 +216,23 @@ class OpenAITransport(ModelTransport):
             if "context" in lowered and ("length" in lowered or "exceed" in lowered or "too long" in lowered):
                 return ContextOverflow(0, self.config.num_ctx, purpose)
             return LLMProtocolError(f"The server at {where} refused the {purpose!r} call: {text} (HTTP {exc.status_code}).")
+        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
+            return LLMProtocolError(f"The connection to {where} broke during the {purpose!r} call ({exc}).")
         if isinstance(exc, (*_BROKEN_REPLY, openai.APIResponseValidationError, openai.APIError)):
             return LLMProtocolError(
                 f"The reply of {where} to the {purpose!r} call was garbled ({exc.__class__.__name__}: {exc}). "
                 f"Is it really an OpenAI-compatible API?"
             )
         return None
+
+    def own_failure(self, exc: BaseException) -> BaseException:
+        # The client wraps whatever its transport raises in APIConnectionError, a bug included.
+        cause = exc.__cause__
+        if isinstance(exc, openai.APIConnectionError) and cause is not None and not isinstance(
+            cause, (httpx.HTTPError, OSError)
+        ):
+            return cause
+        return exc
 
     def retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, openai.APIStatusError):

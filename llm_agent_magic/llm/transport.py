@@ -91,6 +91,11 @@ class ModelTransport(abc.ABC):
         """The user-facing error for a failure talking to this server; None for anything else (a bug keeps
         its own exception)."""
 
+    def own_failure(self, exc: BaseException) -> BaseException:
+        """What to raise for a failure ``translate`` does not know (a bug): the exception itself, unwrapped where
+        the client library wrapped it."""
+        return exc
+
     @abc.abstractmethod
     def retryable(self, exc: BaseException) -> bool:
         """May a second try cure it (an HTTP 5xx, a garbled or broken reply)?"""
