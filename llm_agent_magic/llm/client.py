@@ -111,7 +111,7 @@ class LLMClient:
             self.cassette = Cassette.load(self.config.cassette_path, scrub_literals=scrub)
             return CassetteTransport(self.cassette, "replay")
         path = self.config.cassette_path
-        where = f"an OpenAI-compatible server at {self.config.base_url}" if self.config.provider == "openai" else \
+        where = f"OpenAI-compatible server at {self.config.base_url}" if self.config.provider == "openai" else \
             f"Ollama at {self.config.host}"
         self.cassette = Cassette.load(path, scrub_literals=scrub) if os.path.exists(path) else Cassette(
             path, scrub_literals=scrub, source=f"recorded from a live {where}"
