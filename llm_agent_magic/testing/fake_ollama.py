@@ -26,7 +26,8 @@ Script keys (a dict, or a path to a JSON file holding one):
   (text, or any JSON value sent as its JSON text; absent: the script's default), ``thinking`` (text sent as the model's thinking),
   ``times`` (how often the rule may fire; absent: always), ``fault`` (one of
   `FAULTS`), ``delay_ms`` (before answering), ``token_delay_ms`` (between streamed
-  chunks).
+  chunks), ``wait_for`` (hold the answer until that many requests are in flight at
+  once, or 30 s have passed: a barrier that shows concurrency without timing).
 - ``default``: the reply when no rule applies (``"OK"``).
 - ``models``: the installed models; other names get Ollama's 404. Absent: any name works.
 - ``embedding_dim``: length of embedding vectors (64).
@@ -99,7 +100,8 @@ MAX_HANG_SECONDS = 60.0
 MALFORMED_JSON = b'{"model": <fake-ollama: scripted malformed_json>'
 
 _RULE_KEYS = frozenset(
-    {"purpose", "match", "match_last", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms"}
+    {"purpose", "match", "match_last", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms",
+     "wait_for"}
 )
 _SCRIPT_KEYS = frozenset({"rules", "default", "models", "embedding_dim", "description", "api_key", "refuse_fields"})
 _CHAT_PATHS = ("/api/chat", "/v1/chat/completions")
@@ -124,6 +126,7 @@ class _Rule:
     fault: str | None = None
     delay_ms: float = 0
     token_delay_ms: float = 0
+    wait_for: int = 0
     fired: int = 0
 
     def applies(self, purpose: str | None, text: str, last: str, *, embedding: bool) -> bool:
@@ -171,6 +174,7 @@ def _parse_rule(index: int, raw: Any) -> _Rule:
     rule.fault = _READER.choice(where, raw, "fault", FAULTS)
     rule.delay_ms = _READER.number(where, raw, "delay_ms")
     rule.token_delay_ms = _READER.number(where, raw, "token_delay_ms")
+    rule.wait_for = int(_READER.number(where, raw, "wait_for"))
     return rule
 
 
@@ -443,6 +447,8 @@ class _Handler(BaseHTTPRequestHandler):
         with fake.counting():
             plan = fake._plan(self.command, path, headers, raw)
             rule = plan.rule
+            if rule and rule.wait_for:
+                fake.wait_for_in_flight(rule.wait_for, self.server.stopping)
             if rule and rule.delay_ms and self._pause(rule.delay_ms):
                 return
             fault = rule.fault if rule else None
@@ -573,6 +579,7 @@ class FakeOllama(Scripted, BackgroundServer):
     def __init__(self, script: ScriptSource = None, *, host: str = "127.0.0.1", port: int = 0):
         super().__init__(host, port)
         self._lock = threading.Lock()
+        self._in_flight_changed = threading.Condition(self._lock)
         self._script = _Script()
         self._requests: list[RecordedRequest] = []
         self._loaded: dict[str, None] = {}  # models used so far, for /api/ps; ordered
@@ -635,11 +642,24 @@ class FakeOllama(Scripted, BackgroundServer):
         with self._lock:
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            self._in_flight_changed.notify_all()
         try:
             yield
         finally:
             with self._lock:
                 self._in_flight -= 1
+                self._in_flight_changed.notify_all()
+
+    def wait_for_in_flight(self, count: int, stopping: threading.Event) -> bool:
+        """Block until ``count`` requests are in flight at once (True), or 30 s pass or the server stops."""
+        deadline = time.monotonic() + MAX_HANG_SECONDS / 2
+        with self._in_flight_changed:
+            while self._in_flight < count and not stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._in_flight_changed.wait(min(left, 0.1))
+            return self._in_flight >= count
 
     def _plan(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Plan:
         started = time.monotonic_ns()

@@ -103,6 +103,28 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
     assert again.cells[1].outputs[0]["text"] == "total 40 first nord\n"  # the code ran again, in a new sandbox
 
 
+@pytest.mark.parametrize("jobs", [1, 3])
+async def test_jobs_keep_that_many_requests_in_flight_on_one_openai_server(tmp_path, jobs):
+    """-j N against one OpenAI-compatible server: every question's first call waits until N calls are in flight
+    at once (or 30 s), so the server's count says how many the eval kept going, whatever the machine's speed."""
+    folder = write_dataset(tmp_path)
+    scripted = script()
+    for rule in scripted["rules"]:
+        if rule["purpose"] == "classify":
+            rule["wait_for"] = jobs
+    with FakeOllama(scripted) as server:
+        cfg = settings("http://127.0.0.1:9")  # nothing listens there: every call must go to base_url
+        cfg.LLMConfig.provider = "openai"
+        cfg.LLMConfig.base_url = f"{server.url}/v1"
+        run = prepare(args_for(folder, "out"), default_model="qwen3:8b")
+        await run_eval(run, base=cfg, parallel=jobs)
+        assert server.max_in_flight == jobs
+        assert {r.path for r in server.requests} == {"/v1/chat/completions"}
+    assert [(r.id, r.status, r.all_correct) for r in run.results] == [("1", "ok", True), ("2", "ok", False),
+                                                                       ("3", "ok", True)]
+    assert result(tmp_path / "out", "qwen3_8b", "3")["cost"]["prompt_tokens"] > 0  # usage from the server
+
+
 async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
     folder = write_dataset(tmp_path)
     faults = {"LATIN": {"fault": "http_500"}, "ROWS": {"fault": "timeout"}}  # timeout: the model never answers
