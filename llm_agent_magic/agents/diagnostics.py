@@ -3,8 +3,8 @@ server's status route, computed here once, as plain data; the front ends only re
 
 ``run_checks`` gives a list of ``Diagnostic`` (name, ``ok``/``warn``/``fail``, what was seen, how to fix it):
 each configured model server (Ollama, an OpenAI-compatible API) and model, the Tavily key, each isolation
-layer of the sandbox and the level in force, the analysis libraries the sandbox can import, and the data root. ``describe_sandbox`` says how one
-session's sandbox kernel is doing, for the front ends that hold a session.
+layer of the sandbox and the level in force, the analysis libraries the sandbox can import, and the data root.
+``describe_sandbox`` says how one session's sandbox kernel is doing, for the front ends that hold a session.
 """
 
 from __future__ import annotations
