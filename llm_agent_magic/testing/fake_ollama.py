@@ -26,8 +26,8 @@ Script keys (a dict, or a path to a JSON file holding one):
   (text, or any JSON value sent as its JSON text; absent: the script's default), ``thinking`` (text sent as the model's thinking),
   ``times`` (how often the rule may fire; absent: always), ``fault`` (one of
   `FAULTS`), ``delay_ms`` (before answering), ``token_delay_ms`` (between streamed
-  chunks), ``wait_for`` (hold the answer until that many requests are in flight at
-  once, or 30 s have passed: a barrier that shows concurrency without timing).
+  chunks), ``wait_for`` (hold the answer until that many requests have been in flight
+  at once, or 30 s have passed: a barrier that shows concurrency without timing).
 - ``default``: the reply when no rule applies (``"OK"``).
 - ``models``: the installed models; other names get Ollama's 404. Absent: any name works.
 - ``embedding_dim``: length of embedding vectors (64).
@@ -651,15 +651,16 @@ class FakeOllama(Scripted, BackgroundServer):
                 self._in_flight_changed.notify_all()
 
     def wait_for_in_flight(self, count: int, stopping: threading.Event) -> bool:
-        """Block until ``count`` requests are in flight at once (True), or 30 s pass or the server stops."""
+        """Block until ``count`` requests have been in flight at once (True), or 30 s pass or the server stops.
+        The most at once, not the number now: the request that made it ``count`` may already be answered."""
         deadline = time.monotonic() + MAX_HANG_SECONDS / 2
         with self._in_flight_changed:
-            while self._in_flight < count and not stopping.is_set():
+            while self.max_in_flight < count and not stopping.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return False
                 self._in_flight_changed.wait(min(left, 0.1))
-            return self._in_flight >= count
+            return self.max_in_flight >= count
 
     def _plan(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Plan:
         started = time.monotonic_ns()
