@@ -412,3 +412,15 @@ async def test_a_cassette_replays_to_either_protocol_with_no_server(fake_ollama,
     paths_recorded = {json.loads(line).get("path") for line in cassette.read_text().splitlines()[1:]}
     assert paths_recorded == ({"/v1/chat/completions", "/v1/embeddings"} if recorded == "openai"
                               else {"/api/chat", "/api/embed"})
+
+
+@pytest.mark.parametrize(("recorded", "replayed"), [("ollama", "openai"), ("openai", "ollama")])
+async def test_a_recorded_model_list_replays_to_the_other_protocol(fake_ollama, paths, tmp_path, recorded, replayed):
+    fake_ollama.load({"models": ["qwen3:8b", "nomic-embed-text"]})
+    cassette = tmp_path / "models.jsonl"
+    settings = {"host": fake_ollama.url, "base_url": f"{fake_ollama.url}/v1", "cassette_path": str(cassette)}
+    async with LLMClient(LLMConfig(provider=recorded, cassette_mode="record", **settings), paths=paths) as client:
+        live = await client.list_models()
+    fake_ollama.stop()
+    async with LLMClient(LLMConfig(provider=replayed, cassette_mode="replay", **settings), paths=paths) as client:
+        assert await client.list_models() == live == ["nomic-embed-text", "qwen3:8b"]

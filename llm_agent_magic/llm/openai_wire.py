@@ -112,6 +112,9 @@ def from_ollama(
         return {"content-type": "application/json"}, [
             json.dumps(embeddings(body.get("model", ""), body.get("embeddings", []), body.get("prompt_eval_count")))
         ]
+    if kind == "models":
+        names = [m.get("model") or m.get("name", "") for m in json.loads(text).get("models", [])]
+        return {"content-type": "application/json"}, [json.dumps(models(names))]
     parts = [json.loads(line) for line in text.splitlines() if line.strip()]
     if not stream:
         part = parts[0] if parts else {}
@@ -154,6 +157,9 @@ def to_ollama(kind: str, status: int, body_chunks: list[str], *, stream: bool) -
         except (json.JSONDecodeError, AttributeError):
             said = text
         return {"content-type": "application/json"}, [json.dumps({"error": said})]
+    if kind == "models":
+        listed = [{"name": m.get("id", ""), "model": m.get("id", "")} for m in json.loads(text).get("data", [])]
+        return {"content-type": "application/json"}, [json.dumps({"models": listed})]
     if kind == "embed":
         body = json.loads(text)
         vectors = [item["embedding"] for item in sorted(body.get("data", []), key=lambda item: item.get("index", 0))]
