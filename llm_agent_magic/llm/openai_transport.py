@@ -44,8 +44,13 @@ _BROKEN_REPLY = (json.JSONDecodeError, pydantic.ValidationError, httpx.RemotePro
 
 
 def _reasoning(message: Any) -> str:
-    """Thinking the server split off: vLLM, DeepSeek and llama.cpp say ``reasoning_content``, others ``reasoning``."""
-    value = getattr(message, "reasoning_content", None) or getattr(message, "reasoning", None)
+    """Thinking the server split off: vLLM, DeepSeek and llama.cpp say ``reasoning_content``, others ``reasoning``.
+    Both are fields the client's models do not declare, so they are in ``model_extra`` (read there: a missing
+    attribute of a pydantic model costs an exception, on every streamed piece)."""
+    extra = message.model_extra
+    if not extra:
+        return ""
+    value = extra.get("reasoning_content") or extra.get("reasoning")
     return value if isinstance(value, str) else ""
 
 
@@ -66,8 +71,10 @@ class _OpenAIStream(PieceStream):
                 continue
             choice = chunk.choices[0]
             delta = choice.delta
-            if delta is not None and (delta.content or delta.model_extra):
-                yield Piece(delta.content or "", _reasoning(delta))
+            if delta is not None:
+                thinking = _reasoning(delta)
+                if delta.content or thinking:
+                    yield Piece(delta.content or "", thinking)
             if choice.finish_reason is not None:
                 finished = True
         if finished:  # a stream cut off before the server said why it stopped has no done part
