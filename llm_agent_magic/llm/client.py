@@ -130,7 +130,7 @@ class LLMClient:
             if name == "openai":
                 found = OpenAITransport(self.config, self._transport, replaying=self.config.cassette_mode == "replay")
             else:
-                found = OllamaTransport(self.config, self._transport, PURPOSES)
+                found = OllamaTransport(self.config, self._transport)
             self._providers[name] = found
         return found
 
@@ -360,10 +360,10 @@ class LLMClient:
         try:
             return await transport.list_models()
         except Exception as exc:
-            translated = transport.translate(exc, "", "list models", 1)
-            if translated is None:
-                raise transport.own_failure(exc) from None
-            raise translated from exc
+            failure = self._admin_failure(transport, exc, "list models")
+            if failure is exc:
+                raise
+            raise failure from exc
 
     async def version(self, provider: str | None = None) -> str:
         """What the provider's server says it is (``Ollama 0.12.0``); raises ``ModelServerUnavailable`` (for
@@ -372,7 +372,12 @@ class LLMClient:
         try:
             return await transport.version()
         except Exception as exc:
-            translated = transport.translate(exc, "", "version", 1)
-            if translated is None:
-                raise transport.own_failure(exc) from None
-            raise translated from exc
+            failure = self._admin_failure(transport, exc, "version")
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    @staticmethod
+    def _admin_failure(transport: ModelTransport, exc: BaseException, what: str) -> BaseException:
+        """The error to raise for a failed request that is not a model call (no retries, no call log)."""
+        return transport.translate(exc, "", what, 1) or transport.own_failure(exc)

@@ -47,11 +47,10 @@ class _OllamaStream(PieceStream):
 class OllamaTransport(ModelTransport):
     name = "ollama"
 
-    def __init__(self, config: LLMConfig, transport: httpx.AsyncBaseTransport, purposes: Sequence[str]):
+    def __init__(self, config: LLMConfig, transport: httpx.AsyncBaseTransport):
         self.config = config
         self.where = config.host
         self._transport = transport
-        self._purposes = purposes
         self._clients: dict[str, ollama.AsyncClient] = {}
         self._no_think_field: set[str] = set()
 
