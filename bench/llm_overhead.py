@@ -1,4 +1,5 @@
-"""What the LLM client adds on top of a bare ``ollama.AsyncClient``, measured side by side in one run.
+"""What the LLM client adds on top of a bare ``ollama.AsyncClient`` and a bare ``openai.AsyncOpenAI`` (the
+scripted server's OpenAI-compatible API), measured side by side in one run.
 
 The scripted server runs in its own process with zero delay, so the figures are
 the client's own cost: call log, thinking filter, retries and error mapping,
@@ -7,9 +8,9 @@ give it - the same request fields (options, keep_alive, think) and the same
 timeout - so the ratio is what our layer adds, not what those settings cost.
 Rounds alternate bare and wrapped calls so that machine noise hits both alike; the figure is the median of the per-round ratios.
 
-    python bench/llm_overhead.py [--calls 60] [--rounds 7] [--tokens 300]
+    python bench/llm_overhead.py [--calls 60] [--rounds 7] [--tokens 300] [--protocol ollama|openai|both]
 
-Target (issue 2): wrapped / bare under 1.10, per call and per streamed token.
+Target (issues 2 and 24): wrapped / bare under 1.10, per call and per streamed token, for each protocol.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 
 import httpx
 import ollama
+import openai
 
 from llm_agent_magic.config import LLMConfig, PathsConfig
 from llm_agent_magic.llm import LLMClient
@@ -62,6 +64,22 @@ async def bare_call(client: ollama.AsyncClient, stream: bool) -> int:
     return n
 
 
+async def bare_openai_call(client: openai.AsyncOpenAI, stream: bool) -> int:
+    # What a careful caller sends: the same temperature, usage at the end of a stream, thinking switched off.
+    kwargs: dict[str, Any] = {"temperature": 0.2, "extra_body": {"chat_template_kwargs": {"enable_thinking": False}}}
+    if not stream:
+        await client.chat.completions.create(model="qwen3:8b", messages=MESSAGES, stream=False, **kwargs)  # type: ignore[arg-type]
+        return 1
+    n = 0
+    chunks = await client.chat.completions.create(
+        model="qwen3:8b", messages=MESSAGES, stream=True, stream_options={"include_usage": True}, **kwargs  # type: ignore[arg-type]
+    )
+    async for chunk in chunks:
+        if chunk.choices and chunk.choices[0].delta.content:
+            n += 1
+    return n
+
+
 async def wrapped_call(client: LLMClient, stream: bool) -> int:
     if not stream:
         await client.chat(MESSAGES, purpose="answer")
@@ -80,17 +98,27 @@ async def timed(fn, calls: int) -> tuple[float, int]:
     return time.perf_counter() - start, units
 
 
-async def measure(url: str, calls: int, rounds: int, data_root: str) -> dict[str, tuple[float, float, float]]:
-    config = LLMConfig(host=url)
+async def measure(
+    url: str, calls: int, rounds: int, data_root: str, protocol: str
+) -> dict[str, tuple[float, float, float]]:
+    config = LLMConfig(provider=protocol, host=url, base_url=f"{url}/v1")
     timeout = httpx.Timeout(config.request_timeout, connect=10.0)
-    bare = ollama.AsyncClient(host=url, headers={"X-LLM-Agent-Purpose": "answer"}, timeout=timeout)
+    purpose = {"X-LLM-Agent-Purpose": "answer"}
+    bare: Any
+    if protocol == "openai":
+        bare = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=timeout,
+                                  default_headers=purpose)
+        call = bare_openai_call
+    else:
+        bare = ollama.AsyncClient(host=url, headers=purpose, timeout=timeout)
+        call = bare_call  # type: ignore[assignment]
     wrapped = LLMClient(config, paths=PathsConfig(data_root=data_root))
     results: dict[str, tuple[float, float, float]] = {}
     try:
         for stream in (False, True):
             # Warm both connection pools and code paths first.
             def bare_once(stream: bool = stream) -> Any:
-                return bare_call(bare, stream)
+                return call(bare, stream)
 
             def wrapped_once(stream: bool = stream) -> Any:
                 return wrapped_call(wrapped, stream)
@@ -119,26 +147,33 @@ def main() -> int:
     parser.add_argument("--calls", type=int, default=60, help="calls per round")
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--tokens", type=int, default=300, help="words in the streamed reply")
+    parser.add_argument("--protocol", choices=["ollama", "openai", "both"], default="both")
     args = parser.parse_args()
+    protocols = ["ollama", "openai"] if args.protocol == "both" else [args.protocol]
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "script.json"
         reply = " ".join(f"word{i}" for i in range(args.tokens))
         script.write_text(f'{{"default": "{reply}"}}')
         proc, url = start_server(script)
         try:
-            results = asyncio.run(measure(url, args.calls, args.rounds, str(Path(tmp) / "data")))
+            results = {
+                protocol: asyncio.run(measure(url, args.calls, args.rounds, str(Path(tmp) / "data"), protocol))
+                for protocol in protocols
+            }
         finally:
             proc.terminate()
             proc.wait(10)
-    print(f"LLM client overhead vs bare ollama.AsyncClient (scripted server, zero delay, {args.rounds} rounds)")
     worst = 0.0
-    for name, (bare, wrapped, ratio) in results.items():
-        worst = max(worst, ratio)
-        verdict = "PASS" if ratio < TARGET else "MISS"
-        print(
-            f"  {name:<19} bare {bare * 1e6:9.1f} us   wrapped {wrapped * 1e6:9.1f} us   "
-            f"ratio {ratio:.3f}  (target < {TARGET:.2f}) {verdict}"
-        )
+    bare_names = {"ollama": "ollama.AsyncClient", "openai": "openai.AsyncOpenAI (/v1 API)"}
+    for protocol, figures in results.items():
+        print(f"LLM client overhead vs bare {bare_names[protocol]} (scripted server, zero delay, {args.rounds} rounds)")
+        for name, (bare, wrapped, ratio) in figures.items():
+            worst = max(worst, ratio)
+            verdict = "PASS" if ratio < TARGET else "MISS"
+            print(
+                f"  {name:<19} bare {bare * 1e6:9.1f} us   wrapped {wrapped * 1e6:9.1f} us   "
+                f"ratio {ratio:.3f}  (target < {TARGET:.2f}) {verdict}"
+            )
     return 0 if worst < TARGET else 1
 
 

@@ -7,6 +7,9 @@ the outputs in the notebook for nbval, and marks the cassette as scripted.
 
     python examples/refresh.py [NAME ...]          (make examples-cassettes)
 
+The cassettes are protocol-neutral: recorded through Ollama's API, they replay through the openai
+provider too (``LLM_AGENT_PROVIDER=openai``; docs/model-servers.md).
+
 To record from a live model instead: ``llm-agent run examples/NAME.ipynb --record
 examples/cassettes/NAME.jsonl`` with OLLAMA_HOST pointing at it.
 """

@@ -28,9 +28,41 @@ def normalise_host(host: str) -> str:
     return host
 
 
-class LLMConfig(Configurable):
-    """How the agent talks to Ollama."""
+#: The model servers the client speaks to; a model named ``<provider>:<name>`` comes from that provider.
+PROVIDERS = ("ollama", "openai")
 
+
+def split_model(spec: str, default_provider: str) -> tuple[str, str]:
+    """``(provider, model name)`` of a configured model: ``openai:gpt-4o-mini`` -> ``("openai", "gpt-4o-mini")``.
+    Only a known provider's prefix counts: Ollama's names have colons of their own (``qwen3:8b``)."""
+    head, sep, rest = spec.partition(":")
+    if sep and head in PROVIDERS and rest:
+        return head, rest
+    return default_provider, spec
+
+
+class LLMConfig(Configurable):
+    """How the agent talks to its model server(s)."""
+
+    provider = Enum(
+        list(PROVIDERS),
+        default_value="ollama",
+        help=(
+            "Model server protocol: 'ollama' (host) or 'openai' (any OpenAI-compatible API at base_url: vLLM, "
+            "llama.cpp server, LM Studio, LiteLLM, a hosted API). A model named 'ollama:NAME' or 'openai:NAME' "
+            "comes from that provider whatever this says."
+        ),
+    ).tag(config=True, env="LLM_AGENT_PROVIDER")
+    base_url = Unicode(
+        "",
+        help="URL of the OpenAI-compatible API for the 'openai' provider, usually ending in /v1 (e.g. "
+        "http://gpu-box:8000/v1).",
+    ).tag(config=True, env="LLM_AGENT_BASE_URL")
+    api_key_env = Unicode(
+        "OPENAI_API_KEY",
+        help="Name of the environment variable holding the 'openai' provider's API key. The key itself is read "
+        "from there only, never stored, logged or recorded. Unset: no key is sent (local servers need none).",
+    ).tag(config=True)
     host = Unicode(help="URL of the Ollama server. Defaults to $OLLAMA_HOST, else http://127.0.0.1:11434.").tag(
         config=True, env="OLLAMA_HOST"
     )
@@ -100,6 +132,15 @@ class LLMConfig(Configurable):
         if purpose == "embed":
             return self.embedding_model
         return self.model
+
+    def providers_in_use(self) -> list[str]:
+        """The providers the configured models come from, the default provider first."""
+        used = [self.provider]
+        for spec in (self.model, self.classifier_model, self.coder_model, self.embedding_model):
+            provider = split_model(spec, self.provider)[0] if spec else self.provider
+            if provider not in used:
+                used.append(provider)
+        return used
 
     def probe(self, timeout: float) -> LLMConfig:
         """The same server for a quick question (is it there, which models): live, short timeout, no retries."""

@@ -52,23 +52,59 @@ class LLMError(LLMAgentError):
     recoverable = True
 
 
-class OllamaUnavailable(LLMError):
-    def __init__(self, host: str):
-        self.host = host
+class ModelServerUnavailable(LLMError):
+    """Nothing answers at the address of a model server (any provider)."""
+
+    def __init__(self, provider: str, where: str, message: str = ""):
+        self.provider = provider
+        self.host = where
         super().__init__(
+            message
+            or f"Could not reach the {provider} server at {where}. Check LLMConfig.base_url (an OpenAI-compatible "
+            f"API usually ends in /v1, e.g. http://HOST:8000/v1) and that the server runs."
+        )
+
+
+class OllamaUnavailable(ModelServerUnavailable):
+    def __init__(self, host: str):
+        super().__init__(
+            "ollama",
+            host,
             f"Could not reach Ollama at {host}. Start it with `ollama serve` (or open the Ollama app), "
-            f"or point the agent elsewhere with OLLAMA_HOST=http://HOST:PORT or `%config LLMConfig.host = '...'`."
+            f"or point the agent elsewhere with OLLAMA_HOST=http://HOST:PORT or `%config LLMConfig.host = '...'`.",
         )
 
 
 class ModelNotFound(LLMError):
     recoverable = False
 
-    def __init__(self, model: str, host: str):
+    def __init__(self, model: str, host: str, provider: str = "ollama"):
         self.model = model
+        self.provider = provider
+        if provider == "ollama":
+            fix = f"Pull it with `ollama pull {model}`"
+            where = f"the Ollama server at {host}"
+        else:
+            fix = "Load it on that server, or use a name the server lists"
+            where = f"the {provider} server at {host}"
         super().__init__(
-            f"Model {model!r} is not available on the Ollama server at {host}. Pull it with `ollama pull {model}`, "
+            f"Model {model!r} is not available on {where}. {fix}, "
             f"or choose a model you have (`llm-agent doctor` or `%agent models` lists them)."
+        )
+
+
+class ModelServerAuthError(LLMError):
+    """The model server refused the API key (or its absence)."""
+
+    recoverable = False
+
+    def __init__(self, provider: str, where: str, status: int, key_env: str, key_set: bool):
+        self.provider = provider
+        have = f"the key in ${key_env}" if key_set else f"no key (${key_env} is not set)"
+        super().__init__(
+            f"The {provider} server at {where} refused the request (HTTP {status}) with {have}. "
+            f"Export the API key in ${key_env} before starting Jupyter, or name the variable that holds it in "
+            f"LLMConfig.api_key_env; the key is read from the environment only, never from configuration files."
         )
 
 
@@ -81,16 +117,16 @@ class LLMTimeout(LLMError):
 
 
 class LLMServerError(LLMError):
-    def __init__(self, status: int, detail: str, attempts: int):
+    def __init__(self, status: int, detail: str, attempts: int, server: str = "Ollama"):
         self.status = status
         super().__init__(
-            f"Ollama answered HTTP {status} ({detail.strip()[:300]}) on {attempts} attempt(s). "
-            f"Check the Ollama server's log; it may be out of memory for this model."
+            f"{server} answered HTTP {status} ({detail.strip()[:300]}) on {attempts} attempt(s). "
+            f"Check the {server} server's log; it may be out of memory for this model."
         )
 
 
 class LLMProtocolError(LLMError):
-    """The server's reply was not what Ollama's API promises (garbled JSON, cut-off stream)."""
+    """The server's reply was not what its API promises (garbled JSON, cut-off stream)."""
 
 
 class ContextOverflow(LLMError):

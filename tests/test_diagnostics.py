@@ -8,7 +8,7 @@ import socket
 import pytest
 from cli_helpers import run_cli
 
-from llm_agent_magic.agents.diagnostics import Diagnostic, check_ollama, check_tavily, run_checks
+from llm_agent_magic.agents.diagnostics import Diagnostic, check_models, check_ollama, check_tavily, run_checks
 from llm_agent_magic.config import LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
 
 
@@ -64,3 +64,42 @@ async def test_the_checks_come_in_one_order(fake_ollama, tmp_path):
         "sandbox user namespaces", "sandbox landlock", "sandbox resource limits", "sandbox seccomp",
         "sandbox audit hook", "sandbox isolation", "sandbox libraries", "data root"]
     assert all(c.status in ("ok", "warn", "fail") for c in checks)
+
+
+async def test_an_openai_provider_is_checked_with_its_models(fake_ollama, tmp_path, monkeypatch):
+    monkeypatch.setenv("TEAM_LLM_KEY", "sk-team-0123456789abcdef0123")
+    fake_ollama.load({"models": ["Qwen/Qwen3-32B", "qwen3:8b"], "api_key": "sk-team-0123456789abcdef0123"})
+    paths = PathsConfig(data_root=str(tmp_path))
+    llm = LLMConfig(provider="openai", base_url=f"{fake_ollama.url}/v1", api_key_env="TEAM_LLM_KEY",
+                    model="Qwen/Qwen3-32B", coder_model="ollama:qwen3:8b", embedding_model="bge-m3",
+                    host=fake_ollama.url)
+    checks = {c.name: c for c in await check_models(llm, paths)}
+    assert list(checks) == ["openai", "ollama", "model Qwen/Qwen3-32B", "model ollama:qwen3:8b", "model bge-m3"]
+    assert checks["openai"].status == "ok" and "key from $TEAM_LLM_KEY" in checks["openai"].detail
+    assert "serving 2 model(s)" in checks["openai"].detail
+    assert checks["model Qwen/Qwen3-32B"].status == "ok" and checks["model ollama:qwen3:8b"].status == "ok"
+    missing = checks["model bge-m3"]
+    assert missing.status == "fail" and "it serves: Qwen/Qwen3-32B, qwen3:8b" in missing.detail
+    assert "LLMConfig.embedding_model" in missing.fix and "vllm serve bge-m3" in missing.fix
+
+
+@pytest.mark.parametrize(
+    ("base_url", "key", "detail", "fix"),
+    [
+        ("{url}", "sk-team-0123456789abcdef0123", "No OpenAI-compatible API answers at", "usually ends in /v1"),
+        ("http://127.0.0.1:{port}/v1", "sk-team-0123456789abcdef0123", "Could not reach the openai server",
+         "the server must run there"),
+        ("{url}/v1", "", "HTTP 401", "export the server's API key as TEAM_LLM_KEY"),
+        ("", "", "needs the address", "set LLMConfig.base_url"),
+    ],
+    ids=["no-v1", "nothing-there", "missing-key", "no-base-url"],
+)
+async def test_an_openai_provider_that_cannot_be_used_says_what_to_do(fake_ollama, tmp_path, monkeypatch,
+                                                                     base_url, key, detail, fix):
+    monkeypatch.setenv("TEAM_LLM_KEY", key)
+    fake_ollama.load({"api_key": "sk-team-0123456789abcdef0123"})
+    llm = LLMConfig(provider="openai", api_key_env="TEAM_LLM_KEY",
+                    base_url=base_url.format(url=fake_ollama.url, port=closed_port()))
+    (check,) = await check_models(llm, PathsConfig(data_root=str(tmp_path)))
+    assert check.name == "openai" and check.status == "fail"
+    assert detail in check.detail and fix in check.fix

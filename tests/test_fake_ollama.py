@@ -358,6 +358,9 @@ def test_requests_are_recorded(fake_ollama):
         ({"rules": ["reply"]}, r"rule 0: expected an object"),
         ({"rule": []}, r"unknown key 'rule'"),
         ({"models": "qwen3:8b"}, r"'models' must be a list"),
+        ({"api_key": ""}, r"'api_key' must be a non-empty string"),
+        ({"refuse_fields": "response_format"}, r"'refuse_fields' must be a list"),
+        ({"rules": [{"wait_for": "all"}]}, r"rule 0: 'wait_for' must be"),
     ],
 )
 def test_invalid_scripts_fail_at_load_time(script, message):
@@ -436,3 +439,54 @@ def test_cli_serves_until_sigterm():
             assert proc.wait(5) == 0
         finally:
             proc.kill()
+
+
+def test_the_openai_api_whole_streamed_embeddings_and_models(fake_ollama):
+    """The wire format the openai client reads, from the same script as Ollama's API."""
+    fake_ollama.load({"models": ["qwen3:8b"], "rules": [{"purpose": "answer", "reply": "four two", "thinking": "hm"}]})
+    headers = {"X-LLM-Agent-Purpose": "answer"}
+    with httpx.Client(base_url=f"{fake_ollama.url}/v1") as http:
+        whole = http.post("/chat/completions", json={"model": "qwen3:8b", "messages": USER_HI}, headers=headers).json()
+        assert whole["object"] == "chat.completion" and whole["choices"][0]["message"] == {
+            "role": "assistant", "content": "four two", "reasoning_content": "hm"}
+        assert whole["usage"]["completion_tokens"] == 3 and whole["choices"][0]["finish_reason"] == "stop"
+        streamed = http.post("/chat/completions", headers=headers, json={
+            "model": "qwen3:8b", "messages": USER_HI, "stream": True, "stream_options": {"include_usage": True}})
+        assert streamed.headers["content-type"] == "text/event-stream"
+        events = streamed.text.split("\n\n")
+        assert events[-2:] == ["data: [DONE]", ""]
+        chunks = [json.loads(e[len("data: "):]) for e in events[:-2]]
+        deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
+        assert "".join(d.get("content", "") for d in deltas) == "four two"
+        assert [d["reasoning_content"] for d in deltas if "reasoning_content" in d] == ["hm"]
+        assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 3
+        vectors = http.post("/embeddings", json={"model": "qwen3:8b", "input": ["a b", "c"]}).json()
+        assert [d["index"] for d in vectors["data"]] == [0, 1] and vectors["data"][0]["embedding"] == embed_text("a b")
+        assert [m["id"] for m in http.get("/models").json()["data"]] == ["qwen3:8b"]
+        missing = http.post("/chat/completions", json={"model": "llama9", "messages": USER_HI})
+        assert missing.status_code == 404 and missing.json()["error"]["message"] == "The model `llama9` does not exist."
+
+
+def test_openai_key_and_refused_fields(fake_ollama):
+    fake_ollama.load({"api_key": "sk-k-0123456789", "refuse_fields": ["response_format"]})
+    body = {"model": "qwen3:8b", "messages": USER_HI}
+    with httpx.Client(base_url=f"{fake_ollama.url}/v1") as http:
+        assert http.post("/chat/completions", json=body).status_code == 401
+        wrong = http.get("/models", headers={"Authorization": "Bearer nope"})
+        assert wrong.status_code == 401 and wrong.json()["error"]["type"] == "AuthenticationError"
+        keyed = {"Authorization": "Bearer sk-k-0123456789"}
+        assert http.post("/chat/completions", json=body, headers=keyed).status_code == 200
+        refused = http.post("/chat/completions", json={**body, "response_format": {"type": "json_object"}}, headers=keyed)
+        assert refused.status_code == 400 and "response_format" in refused.json()["error"]["message"]
+    assert chat(fake_ollama).message.content == "OK"  # Ollama's API needs no key
+
+
+def test_wait_for_holds_answers_until_that_many_are_in_flight(fake_ollama):
+    fake_ollama.load({"rules": [{"wait_for": 3, "reply": "together"}]})
+    replies: list[str] = []
+    threads = [threading.Thread(target=lambda: replies.append(chat(fake_ollama).message.content)) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert replies == ["together"] * 3 and fake_ollama.max_in_flight == 3

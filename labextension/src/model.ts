@@ -115,7 +115,7 @@ export class AgentModel {
       this.models = [];
       this.notice =
         error instanceof AgentAPIError && error.status === 502
-          ? `Ollama does not answer: ${error.message} Start Ollama (ollama serve) or set LLMConfig.host, then reopen the panel.`
+          ? `The model server does not answer: ${error.message} Then reopen the panel.`
           : `The models could not be listed: ${error instanceof Error ? error.message : String(error)}`;
     }
     this.emit();

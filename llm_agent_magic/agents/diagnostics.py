@@ -2,19 +2,20 @@
 server's status route, computed here once, as plain data; the front ends only render them.
 
 ``run_checks`` gives a list of ``Diagnostic`` (name, ``ok``/``warn``/``fail``, what was seen, how to fix it):
-Ollama and each configured model, the Tavily key, each isolation layer of the sandbox and the level in
-force, the analysis libraries the sandbox can import, and the data root. ``describe_sandbox`` says how one
-session's sandbox kernel is doing, for the front ends that hold a session.
+each configured model server (Ollama, an OpenAI-compatible API) and model, the Tavily key, each isolation
+layer of the sandbox and the level in force, the analysis libraries the sandbox can import, and the data root.
+``describe_sandbox`` says how one session's sandbox kernel is doing, for the front ends that hold a session.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import tempfile
 from dataclasses import asdict, dataclass
 
-from ..config import LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
-from ..exceptions import LLMAgentError, LLMError
+from ..config import LLMConfig, PathsConfig, SandboxConfig, ToolsConfig, split_model
+from ..exceptions import LLMAgentError, LLMError, ModelServerAuthError
 from ..llm import LLMClient
 from ..sandbox import SandboxKernel
 from ..sandbox.isolation import analysis_imports, probe, resolve_layers
@@ -46,7 +47,7 @@ async def run_checks(
     """Every check, in a fixed order. The probes that run programs (the sandbox's layers and Python, the data
     root) run in a thread, beside the questions to Ollama, so that a caller's event loop is never blocked."""
     models, machine = await asyncio.gather(
-        check_ollama(llm, paths, timeout), asyncio.to_thread(_machine_checks, sandbox, paths)
+        check_models(llm, paths, timeout), asyncio.to_thread(_machine_checks, sandbox, paths)
     )
     return [*models, check_tavily(tools), *machine]
 
@@ -71,37 +72,78 @@ def check_gateway(config: SandboxConfig) -> list[Diagnostic]:
     ]
 
 
-async def check_ollama(config: LLMConfig, paths: PathsConfig, timeout: float = 10.0) -> list[Diagnostic]:
-    """The server, then each model the configuration names (general, classifier, coder, embeddings)."""
+async def check_models(config: LLMConfig, paths: PathsConfig, timeout: float = 10.0) -> list[Diagnostic]:
+    """Each provider the configuration uses (its server, its key), then each model it names (general,
+    classifier, coder, embeddings) on the provider that serves it."""
     if config.cassette_mode == "replay":
-        return [Diagnostic("ollama", "ok", f"not needed: replaying {config.cassette_path}")]
+        return [Diagnostic(p, "ok", f"not needed: replaying {config.cassette_path}") for p in config.providers_in_use()]
+    checks: list[Diagnostic] = []
+    offered: dict[str, set[str]] = {}
     async with LLMClient(config.probe(timeout), paths=paths) as client:
-        try:
-            version = await client.version()
-            pulled = set(await client.list_models())
-        except LLMError as exc:
-            return [
-                Diagnostic(
-                    "ollama",
-                    "fail",
-                    f"no Ollama server answers at {config.host} ({exc.__class__.__name__})",
-                    "start it with `ollama serve`, or set OLLAMA_HOST to where it runs",
-                )
-            ]
-    checks = [Diagnostic("ollama", "ok", f"Ollama {version} reachable at {config.host}")]
+        for provider in config.providers_in_use():
+            check, names = await _check_provider(client, config, provider)
+            checks.append(check)
+            if names is not None:
+                offered[provider] = names
     roles: dict[str, list[str]] = {}  # one check per model, naming every role it has
     for role, purpose in (("model", "answer"), ("classifier_model", "classify"), ("coder_model", "code"),
                           ("embedding_model", "embed")):
         roles.setdefault(config.model_for(purpose), []).append(role)
-    for name, named in roles.items():
+    for spec, named in roles.items():
+        provider, name = split_model(spec, config.provider)
+        if provider not in offered:
+            continue  # its server failed its own check, which says what to do
         who = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
         verb = "are" if len(named) > 1 else "is"
-        if full_model_name(name) in pulled:
-            checks.append(Diagnostic(f"model {name}", "ok", f"{who} {verb} pulled"))
+        names = offered[provider]
+        if provider == "ollama":
+            if full_model_name(name) in names:
+                checks.append(Diagnostic(f"model {spec}", "ok", f"{who} {verb} pulled"))
+            else:
+                checks.append(Diagnostic(f"model {spec}", "fail", f"{who} {name!r} {verb} not pulled",
+                                         f"ollama pull {name}"))
+        elif name in names:
+            checks.append(Diagnostic(f"model {spec}", "ok", f"{who} {verb} served by the openai server"))
         else:
-            missing = f"{who} {name!r} {verb} not pulled"
-            checks.append(Diagnostic(f"model {name}", "fail", missing, f"ollama pull {name}"))
+            listed = ", ".join(sorted(names)[:8]) or "none"
+            checks.append(Diagnostic(
+                f"model {spec}", "fail", f"{who} {name!r} {verb} not served at {config.base_url} (it serves: {listed})",
+                f"serve {name} there (e.g. `vllm serve {name}`), or set LLMConfig.{named[0]} to a model it serves",
+            ))
     return checks
+
+
+#: Kept for callers of the Ollama-only name.
+check_ollama = check_models
+
+
+async def _check_provider(client: LLMClient, config: LLMConfig, provider: str) -> tuple[Diagnostic, set[str] | None]:
+    """Whether one provider's server answers, and the names of the models it offers (None when it does not)."""
+    try:
+        version = await client.version(provider)
+        names = await client.provider_models(provider)
+    except LLMError as exc:
+        if provider == "ollama":
+            return Diagnostic(
+                "ollama", "fail", f"no Ollama server answers at {config.host} ({exc.__class__.__name__})",
+                "start it with `ollama serve`, or set OLLAMA_HOST to where it runs",
+            ), None
+        return Diagnostic("openai", "fail", f"{exc.__class__.__name__}: {exc}", _openai_fix(config, exc)), None
+    if provider == "ollama":
+        full = {full_model_name(n) for n in names}
+        return Diagnostic("ollama", "ok", f"{version} reachable at {config.host}"), full
+    key = f"key from ${config.api_key_env}" if os.environ.get(config.api_key_env) else \
+        f"no key (${config.api_key_env} is not set; fine for a server that needs none)"
+    return Diagnostic("openai", "ok", f"{version} at {config.base_url}, {key}"), set(names)
+
+
+def _openai_fix(config: LLMConfig, exc: LLMError) -> str:
+    if isinstance(exc, ModelServerAuthError):
+        return f"export the server's API key as {config.api_key_env} before starting Jupyter (LLMConfig.api_key_env " \
+               f"names the variable)"
+    if not config.base_url:
+        return "set LLMConfig.base_url (or $LLM_AGENT_BASE_URL) to the server's API, e.g. http://HOST:8000/v1"
+    return f"check LLMConfig.base_url ({config.base_url}): the server must run there, and the URL usually ends in /v1"
 
 
 def check_tavily(tools: ToolsConfig) -> Diagnostic:

@@ -1,4 +1,5 @@
-"""Layer 2: talking to Ollama (chat, streaming, structured output, embeddings), the call log, cassettes."""
+"""Layer 2: talking to model servers (Ollama, OpenAI-compatible APIs): chat, streaming, structured output,
+embeddings, the call log, cassettes."""
 
 from .calllog import CallLog, CallRecord
 from .cassette import Cassette, CassetteTransport

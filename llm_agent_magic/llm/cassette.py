@@ -12,6 +12,11 @@ keep_alive). Volatile text - the clock, the data root, the working folder, the
 session's folder - is replaced first by the exact texts registered in ``volatile``
 (never guessed with patterns), so a notebook replays on another machine, another
 day and in another time zone.
+
+Cassettes are protocol-neutral: an OpenAI chat-completions request is fingerprinted as the Ollama request
+that asks the same (``openai_wire.neutral_request``), and an answer recorded in one protocol is re-shaped
+for the other when it is replayed (``openai_wire.from_ollama``/``to_ollama``). So one cassette replays to
+either provider; the example notebooks' cassettes serve both.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import httpx
 
 from .. import atomic, volatile
 from ..exceptions import CassetteError, CassetteMiss
+from . import openai_wire
 
 FORMAT_VERSION = 1
 #: The header every model call carries its purpose in (HTTP headers are case-insensitive).
@@ -105,9 +111,12 @@ class Cassette:
             body = json.loads(request.content or b"{}")
         except json.JSONDecodeError:
             body = {"raw": request.content.decode("utf-8", "replace")}
+        if not isinstance(body, dict):
+            body = {"raw": body}
         purpose = request.headers.get(PURPOSE_HEADER, "")
-        key = {"path": request.url.path, "purpose": purpose}
-        key.update({k: body[k] for k in _FINGERPRINT_KEYS if k in body})
+        path, neutral = openai_wire.neutral_request(request.url.path, body)
+        key = {"path": path, "purpose": purpose}
+        key.update({k: neutral[k] for k in _FINGERPRINT_KEYS if k in neutral})
         canonical = json.dumps(_scrubbed(key, volatile.texts()), sort_keys=True, ensure_ascii=False)
         last = ""
         if isinstance(body.get("messages"), list) and body["messages"]:
@@ -120,6 +129,10 @@ class Cassette:
             "purpose": purpose,
             "model": body.get("model", ""),
             "excerpt": " ".join(last.split())[:160],
+            # What the replay needs to re-shape an answer for the other protocol (not part of the fingerprint).
+            "stream": body.get("stream") is True,
+            "include_usage": isinstance(body.get("stream_options"), dict)
+            and body["stream_options"].get("include_usage") is True,
         }
 
     def holds(self, path: str) -> bool:
@@ -139,7 +152,8 @@ class Cassette:
 
     def record(self, summary: dict[str, Any], status: int, headers: dict[str, str], chunks: list[str]) -> None:
         with self._lock:
-            entry = dict(summary, recorded_at=time.time(), response={"status": status, "headers": headers, "chunks": chunks})
+            kept = {k: v for k, v in summary.items() if k not in ("stream", "include_usage")}
+            entry = dict(kept, recorded_at=time.time(), response={"status": status, "headers": headers, "chunks": chunks})
             self._add(entry)
             models = sorted({e.get("model", "") for e in self.entries} - {""})
             self.header["models"] = models
@@ -165,20 +179,29 @@ class _ReplayStream(httpx.AsyncByteStream):
 
 
 class _RecordingStream(httpx.AsyncByteStream):
-    """Passes the live body through and saves it once it has arrived whole."""
+    """Passes the live body through and saves it once it has arrived whole. A server-sent-events body is whole
+    at its ``[DONE]`` event: the openai client stops reading there and closes the response."""
 
     def __init__(self, inner: httpx.Response, on_complete: Any):
         self._inner = inner
         self._on_complete = on_complete
+        self._chunks: list[str] = []
+        self._saved = False
+
+    def _save(self) -> None:
+        if not self._saved:
+            self._saved = True
+            self._on_complete(self._chunks)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        chunks: list[str] = []
         async for raw in self._inner.aiter_raw():
-            chunks.append(raw.decode("utf-8", "replace"))
+            self._chunks.append(raw.decode("utf-8", "replace"))
             yield raw
-        self._on_complete(chunks)
+        self._save()
 
     async def aclose(self) -> None:
+        if self._chunks and self._chunks[-1].rstrip().endswith(openai_wire.SSE_DONE.strip()):
+            self._save()
         await self._inner.aclose()
 
 
@@ -201,7 +224,17 @@ class CassetteTransport(httpx.AsyncBaseTransport):
             if entry is None:
                 raise CassetteMiss(str(self.cassette.path), self.cassette.miss_message(summary))
             resp = entry["response"]
-            return httpx.Response(resp["status"], headers=resp.get("headers", {}), stream=_ReplayStream(resp["chunks"]))
+            headers, chunks = resp.get("headers", {}), resp["chunks"]
+            recorded, asked = entry.get("path", ""), summary["path"]
+            if openai_wire.is_openai(asked) != openai_wire.is_openai(recorded):
+                kind = openai_wire.kind_of(asked)
+                if openai_wire.is_openai(asked):
+                    headers, chunks = openai_wire.from_ollama(
+                        kind, resp["status"], chunks, stream=summary["stream"], include_usage=summary["include_usage"]
+                    )
+                else:
+                    headers, chunks = openai_wire.to_ollama(kind, resp["status"], chunks, stream=summary["stream"])
+            return httpx.Response(resp["status"], headers=headers, stream=_ReplayStream(chunks))
 
         assert self.inner is not None
         request.headers["accept-encoding"] = "identity"  # record the body as text, not compressed bytes

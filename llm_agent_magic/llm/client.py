@@ -1,6 +1,10 @@
-"""The one way the agent talks to a model: a thin layer over ``ollama.AsyncClient``.
+"""The one way the agent talks to a model: a thin layer over the official clients of its model servers.
 
-What it adds to the official client, and why:
+Each model comes from a provider (``LLMConfig.provider``, or a ``provider:`` prefix on the model's name):
+``ollama`` (``ollama.AsyncClient``) or ``openai`` (``openai.AsyncOpenAI``, any OpenAI-compatible server).
+A provider is a ``ModelTransport`` (``transport.py``); everything below is the same for all of them.
+
+What it adds to the official clients, and why:
 - ``num_ctx``, temperature and keep_alive on every request (Ollama silently
   truncates prompts to its small default context otherwise);
 - the call's purpose in the ``X-LLM-Agent-Purpose`` header and the call log;
@@ -8,7 +12,7 @@ What it adds to the official client, and why:
 - JSON answers read defensively, with one repair round trip to the model;
 - secrets redacted from every message and text before it leaves (``llm_agent_magic.redaction``): the
   model never sees a key, token or password of the user's environment, whatever the purpose;
-- errors that say what to do (Ollama down, model not pulled, timeout,
+- errors that say what to do, naming the provider (server down, model not there, key refused, timeout,
   context overflow), with bounded retries for HTTP 5xx and garbled replies (one loop,
   ``_with_retries``, on tenacity; a stream is retried only until it shows text, ``stream.py``);
 - record/replay cassettes, below the client, at the HTTP level.
@@ -25,31 +29,21 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NoReturn, TypeVar
 
 import httpx
-import ollama
-import pydantic
 import tenacity
 
-from ..config import LLMConfig, PathsConfig
-from ..exceptions import (
-    CassetteError,
-    ContextOverflow,
-    JSONReplyError,
-    LLMError,
-    LLMProtocolError,
-    LLMServerError,
-    LLMTimeout,
-    ModelNotFound,
-    OllamaUnavailable,
-    StructuredOutputError,
-)
+from ..config import LLMConfig, PathsConfig, split_model
+from ..exceptions import CassetteError, ContextOverflow, JSONReplyError, LLMProtocolError, StructuredOutputError
 from ..prompts import render_prompt
 from ..redaction import redact, redact_messages_off_loop
 from ..text import estimate_tokens as text_tokens
 from .calllog import CallLog, CallRecord
-from .cassette import PURPOSE_HEADER, Cassette, CassetteTransport, SharedTransport
+from .cassette import Cassette, CassetteTransport, SharedTransport
+from .ollama_transport import OllamaTransport
+from .openai_transport import OpenAITransport
 from .stream import ChatStream
 from .structured import parse_json_reply
 from .thinking import strip_thinking
+from .transport import Embeddings, ModelTransport, Piece
 
 PURPOSES = ("classify", "plan", "react", "code", "verify", "fix", "answer", "summarize", "embed")
 Messages = Sequence[dict[str, Any]]
@@ -87,7 +81,7 @@ def estimate_tokens(messages: Messages) -> int:
 
 
 class LLMClient:
-    """Chat, streaming, structured output, embeddings and model listing against one Ollama server."""
+    """Chat, streaming, structured output, embeddings and model listing against the configured model server(s)."""
 
     def __init__(
         self,
@@ -102,8 +96,7 @@ class LLMClient:
         self.call_log = call_log or CallLog(self.paths.logs_dir, fmt=self.config.log_format)
         self.cassette: Cassette | None = None
         self._transport = self._make_transport(transport)
-        self._clients: dict[str, ollama.AsyncClient] = {}
-        self._no_think_field: set[str] = set()
+        self._providers: dict[str, ModelTransport] = {}
 
     # --- plumbing -------------------------------------------------------------------
     def _make_transport(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncBaseTransport:
@@ -118,8 +111,10 @@ class LLMClient:
             self.cassette = Cassette.load(self.config.cassette_path, scrub_literals=scrub)
             return CassetteTransport(self.cassette, "replay")
         path = self.config.cassette_path
+        where = f"OpenAI-compatible server at {self.config.base_url}" if self.config.provider == "openai" else \
+            f"Ollama at {self.config.host}"
         self.cassette = Cassette.load(path, scrub_literals=scrub) if os.path.exists(path) else Cassette(
-            path, scrub_literals=scrub, source=f"recorded from a live Ollama at {self.config.host}"
+            path, scrub_literals=scrub, source=f"recorded from a live {where}"
         )
         return CassetteTransport(self.cassette, "record", inner=live)
 
@@ -128,22 +123,23 @@ class LLMClient:
         answers go into, and come from, the same cassette; ``None`` when live."""
         return SharedTransport(self._transport) if self.cassette is not None else None
 
-    def _client(self, purpose: str) -> ollama.AsyncClient:
-        # One client per purpose: the header is fixed per httpx client, and all of them share one
-        # transport (one connection pool), so this costs nothing per call. Purpose "" is for
-        # administrative requests (model list, version) that are not model calls.
+    def provider(self, name: str) -> ModelTransport:
+        """The transport of one provider, made on first use; all share one httpx transport (one pool, one cassette)."""
+        found = self._providers.get(name)
+        if found is None:
+            if name == "openai":
+                found = OpenAITransport(self.config, self._transport, replaying=self.config.cassette_mode == "replay")
+            else:
+                found = OllamaTransport(self.config, self._transport)
+            self._providers[name] = found
+        return found
+
+    def _route(self, model: str, purpose: str = "") -> tuple[ModelTransport, str]:
+        """The provider that serves ``model`` (a configured name, perhaps ``provider:name``) and its own name."""
         if purpose and purpose not in PURPOSES:
             raise ValueError(f"unknown call purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
-        client = self._clients.get(purpose)
-        if client is None:
-            client = ollama.AsyncClient(
-                host=self.config.host,
-                headers={PURPOSE_HEADER: purpose} if purpose else None,
-                transport=self._transport,
-                timeout=httpx.Timeout(self.config.request_timeout, connect=min(10.0, self.config.request_timeout)),
-            )
-            self._clients[purpose] = client
-        return client
+        provider, name = split_model(model, self.config.provider)
+        return self.provider(provider), name
 
     def options(self, purpose: str, temperature: float | None = None) -> dict[str, Any]:
         t = self.config.temperature_for(purpose) if temperature is None else temperature
@@ -152,9 +148,6 @@ class LLMClient:
             options["seed"] = self.config.seed
         return options
 
-    def _think_kwargs(self, model: str) -> dict[str, Any]:
-        return {} if model in self._no_think_field else {"think": bool(self.config.think)}
-
     def _check_context(self, messages: Messages, purpose: str) -> None:
         needed = estimate_tokens(messages)
         if needed > self.config.num_ctx:
@@ -162,7 +155,9 @@ class LLMClient:
 
     async def aclose(self) -> None:
         """Close the connection pool. The client is not usable afterwards."""
-        self._clients.clear()
+        for provider in self._providers.values():
+            await provider.aclose()
+        self._providers.clear()
         self.call_log.close()
         await self._transport.aclose()
 
@@ -173,76 +168,42 @@ class LLMClient:
         await self.aclose()
 
     # --- errors and retries -----------------------------------------------------------
-    def _translate(self, exc: BaseException, model: str, purpose: str, attempts: int) -> LLMError | None:
-        """The user-facing error for a failure talking to Ollama; None for anything else (a bug keeps its
-        own exception and traceback)."""
-        if isinstance(exc, LLMError):
-            return exc
-        if isinstance(exc, (ConnectionError, httpx.ConnectError)):
-            return OllamaUnavailable(self.config.host)
-        if isinstance(exc, httpx.TimeoutException):
-            return LLMTimeout(self.config.request_timeout, purpose)
-        if isinstance(exc, ollama.ResponseError):
-            text = str(exc.error)
-            if exc.status_code == 404 or "not found" in text and "model" in text:
-                return ModelNotFound(model, self.config.host)
-            if exc.status_code >= 500:
-                return LLMServerError(exc.status_code, text, attempts)
-            if "context" in text.lower() and ("exceed" in text.lower() or "too long" in text.lower()):
-                return ContextOverflow(0, self.config.num_ctx, purpose)
-            return LLMProtocolError(f"Ollama refused the {purpose!r} call: {text} (HTTP {exc.status_code}).")
-        if isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError)):
-            return LLMProtocolError(
-                f"Ollama's reply to the {purpose!r} call was not valid JSON ({exc.__class__.__name__}). "
-                f"Is {self.config.host} really an Ollama server?"
-            )
-        if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return LLMProtocolError(f"The connection to Ollama broke during the {purpose!r} call ({exc}).")
-        return None
-
     def _raise_translated(self, exc: BaseException, model: str, purpose: str, attempts: int) -> NoReturn:
-        translated = self._translate(exc, model, purpose, attempts)
+        """Raise the user-facing error for a failure talking to ``model``'s server (a bug keeps its own)."""
+        transport, name = self._route(model)
+        translated = transport.translate(exc, name, purpose, attempts)
         if translated is None:
-            raise exc
+            raise transport.own_failure(exc)
         raise translated from exc
 
-    @staticmethod
-    def _retryable(exc: BaseException) -> bool:
-        if isinstance(exc, ollama.ResponseError):
-            return exc.status_code >= 500
-        return isinstance(
-            exc, (json.JSONDecodeError, pydantic.ValidationError, httpx.RemoteProtocolError, httpx.ReadError)
-        )
-
-    def _unsupported_think(self, exc: BaseException, model: str) -> bool:
-        if isinstance(exc, ollama.ResponseError) and "does not support thinking" in str(exc.error):
-            self._no_think_field.add(model)
-            return True
-        return False
-
     async def _with_retries(self, call: Callable[[], Awaitable[T]], record: CallRecord) -> T:
-        """``call()`` (one request to Ollama), tried again after what a second try may cure: an HTTP 5xx, a
-        garbled or broken reply. At most ``max_retries`` more attempts, ``retry_backoff`` seconds apart, doubling
-        each time; ``record.attempts`` counts them. A model that cannot think is sent the same request again
-        without the think field, which is not an attempt. Failures leave translated (``_translate``).
+        """``call()`` (one request to the model's server), tried again after what a second try may cure: an HTTP
+        5xx, a garbled or broken reply. At most ``max_retries`` more attempts, ``retry_backoff`` seconds apart,
+        doubling each time; ``record.attempts`` counts them. A request with an optional part the server refuses
+        (Ollama's think field for a model that cannot think, a JSON schema an OpenAI-compatible server does not
+        take) is sent again without it, which is not an attempt (``ModelTransport.adapt``). Failures leave
+        translated (``ModelTransport.translate``).
 
         The one retry loop of the client: ``chat``, ``embed``, and the opening of a stream (up to its first
         visible text, since text already shown cannot be taken back; ``stream.py``).
         """
 
+        transport, name = self._route(record.model)
+
         async def attempt() -> T:
-            try:
-                return await call()
-            except ollama.ResponseError as exc:
-                if not self._unsupported_think(exc, record.model):
-                    raise
-            return await call()  # ``_think_kwargs`` leaves the field out from now on
+            for _ in range(3):  # each refused optional part is left out once; there are at most three
+                try:
+                    return await call()
+                except Exception as exc:
+                    if not transport.adapt(exc, name):
+                        raise
+            return await call()
 
         def count(state: tenacity.RetryCallState) -> None:
             record.attempts = state.attempt_number
 
         retrying = tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(self._retryable),
+            retry=tenacity.retry_if_exception(transport.retryable),
             stop=tenacity.stop_after_attempt(self.config.max_retries + 1),
             wait=tenacity.wait_exponential(multiplier=self.config.retry_backoff),
             before=count,
@@ -298,28 +259,22 @@ class LLMClient:
         started = time.perf_counter()
         try:
             self._check_context(messages, purpose)
-            client = self._client(purpose)
+            transport, name = self._route(model, purpose)
 
-            async def call() -> ollama.ChatResponse:
-                return await client.chat(
-                    model=model,
-                    messages=list(messages),
-                    format=format,
-                    options=record.options,
-                    keep_alive=self.config.keep_alive,
-                    stream=False,
-                    **self._think_kwargs(model),
+            def call() -> Awaitable[Piece]:
+                return transport.chat(
+                    purpose, name, messages, format=format, options=record.options, think=bool(self.config.think)
                 )
 
             resp = await self._with_retries(call, record)
         except BaseException as exc:
             self._finish(record, started, exc)
             raise
-        raw = resp.message.content or ""
+        raw = resp.content
         content = strip_thinking(raw)
-        thinking = (resp.message.thinking or "") + (raw[: len(raw) - len(content)] if content != raw else "")
+        thinking = resp.thinking + (raw[: len(raw) - len(content)] if content != raw else "")
         record.response, record.thinking = content, thinking
-        record.prompt_tokens, record.completion_tokens = resp.prompt_eval_count, resp.eval_count
+        record.prompt_tokens, record.completion_tokens = resp.prompt_tokens, resp.completion_tokens
         self._finish(record, started)
         return self._result(record)
 
@@ -339,7 +294,8 @@ class LLMClient:
         model: str | None = None,
         temperature: float | None = None,
     ) -> StructuredResult:
-        """A JSON answer matching ``schema``: asked for with Ollama's ``format``, read defensively, repaired once."""
+        """A JSON answer matching ``schema``: asked for with the server's own means (Ollama's ``format``, an OpenAI
+        ``response_format``), read defensively, repaired once."""
         first = await self.chat(messages, purpose=purpose, model=model, format=schema, temperature=temperature)
         try:
             return StructuredResult(parse_json_reply(first.content, schema), first.content, calls=[first])
@@ -360,7 +316,7 @@ class LLMClient:
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
         """Embeddings of ``texts`` in order, sent in batches of ``embed_batch_size``."""
         model = model or self.config.embedding_model
-        client = self._client("embed")
+        transport, name = self._route(model, "embed")
         vectors: list[list[float]] = []
         size = max(1, self.config.embed_batch_size)
         for start in range(0, len(texts), size):
@@ -371,40 +327,60 @@ class LLMClient:
             record.options = {"num_ctx": self.config.num_ctx}
             started = time.perf_counter()
 
-            async def call(batch: list[str] = batch, options: dict[str, Any] = record.options) -> ollama.EmbedResponse:
-                return await client.embed(model=model, input=batch, options=options, keep_alive=self.config.keep_alive)
+            def call(batch: list[str] = batch, options: dict[str, Any] = record.options) -> Awaitable[Embeddings]:
+                return transport.embed(name, batch, options)
 
             try:
                 resp = await self._with_retries(call, record)
             except BaseException as exc:
                 self._finish(record, started, exc)
                 raise
-            if len(resp.embeddings) != len(batch):
+            if len(resp.vectors) != len(batch):
                 error = LLMProtocolError(
-                    f"Ollama returned {len(resp.embeddings)} embeddings for {len(batch)} texts with model {model!r}."
+                    f"The {transport.name} server at {transport.where} returned {len(resp.vectors)} embeddings for "
+                    f"{len(batch)} texts with model {model!r}."
                 )
                 self._finish(record, started, error)
                 raise error
-            record.response = f"{len(batch)} vectors of dimension {len(resp.embeddings[0]) if batch else 0}"
-            record.prompt_tokens = resp.prompt_eval_count
+            record.response = f"{len(batch)} vectors of dimension {len(resp.vectors[0]) if batch else 0}"
+            record.prompt_tokens = resp.prompt_tokens
             self._finish(record, started)
-            vectors.extend([list(v) for v in resp.embeddings])
+            vectors.extend(resp.vectors)
         return vectors
 
     async def list_models(self) -> list[str]:
-        """Names of the models the server has pulled."""
-        try:
-            resp = await self._client("").list()
-        except Exception as exc:
-            self._raise_translated(exc, "", "list models", 1)
-        return sorted(m.model or "" for m in resp.models)
+        """Names of the models every configured provider offers; those of a provider other than the default
+        come as ``provider:name``, the way the configuration names them."""
+        names: list[str] = []
+        for provider in self.config.providers_in_use():
+            found = await self.provider_models(provider)
+            names += found if provider == self.config.provider else [f"{provider}:{n}" for n in found]
+        return names
 
-    async def version(self) -> str:
-        """The server's version; raises ``OllamaUnavailable`` when nothing answers."""
+    async def provider_models(self, provider: str) -> list[str]:
+        """Names of the models one provider's server offers (pulled, for Ollama)."""
+        transport = self.provider(provider)
         try:
-            # ollama has no version() call; its private _request_raw is unannotated.
-            response = await self._client("")._request_raw("GET", "/api/version")  # type: ignore[no-untyped-call]
-            return str(response.json().get("version", "?"))
+            return await transport.list_models()
         except Exception as exc:
-            self._raise_translated(exc, "", "version", 1)
+            failure = self._admin_failure(transport, exc, "list models")
+            if failure is exc:
+                raise
+            raise failure from exc
 
+    async def version(self, provider: str | None = None) -> str:
+        """What the provider's server says it is (``Ollama 0.12.0``); raises ``ModelServerUnavailable`` (for
+        Ollama ``OllamaUnavailable``) when nothing answers."""
+        transport = self.provider(provider or self.config.provider)
+        try:
+            return await transport.version()
+        except Exception as exc:
+            failure = self._admin_failure(transport, exc, "version")
+            if failure is exc:
+                raise
+            raise failure from exc
+
+    @staticmethod
+    def _admin_failure(transport: ModelTransport, exc: BaseException, what: str) -> BaseException:
+        """The error to raise for a failed request that is not a model call (no retries, no call log)."""
+        return transport.translate(exc, "", what, 1) or transport.own_failure(exc)

@@ -13,17 +13,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
-import ollama
-
 from ..exceptions import LLMProtocolError
 from ..redaction import redact_messages_off_loop
 from .calllog import CallRecord
 from .thinking import ThinkFilter
+from .transport import Piece, PieceStream
 
 if TYPE_CHECKING:
     from .client import ChatResult, LLMClient, Messages
-
-Parts = AsyncIterator[ollama.ChatResponse]
 
 #: Seconds of streamed pieces after which a stream lets the other tasks of its event loop run.
 YIELD_AFTER = 0.0005
@@ -36,14 +33,13 @@ class _Received:
         self.filter = ThinkFilter()
         self.visible: list[str] = []
         self.thinking: list[str] = []
-        self.done: ollama.ChatResponse | None = None
+        self.done: Piece | None = None
 
-    def take(self, part: ollama.ChatResponse) -> str:
+    def take(self, part: Piece) -> str:
         """The visible text in ``part`` (often none: thinking, or the start of a tag)."""
-        message = part.message
-        if message.thinking:
-            self.thinking.append(message.thinking)
-        piece = self.filter.feed(message.content) if message.content else ""
+        if part.thinking:
+            self.thinking.append(part.thinking)
+        piece = self.filter.feed(part.content) if part.content else ""
         if piece:
             self.visible.append(piece)
         if part.done:
@@ -94,26 +90,24 @@ class ChatStream:
         """Consume the whole stream and return the visible answer."""
         return "".join([piece async for piece in self])
 
-    async def _open(self, record: CallRecord, received: _Received) -> tuple[Parts, str]:
+    async def _open(self, record: CallRecord, received: _Received) -> tuple[PieceStream, AsyncIterator[Piece], str]:
         """Send the request and read up to the first visible text (or the end); the rest is left to read."""
         llm = self._llm
-        parts: Parts = await llm._client(self._purpose).chat(
-            model=self._model,
-            messages=self._messages,
-            options=record.options,
-            keep_alive=llm.config.keep_alive,
-            stream=True,
-            **llm._think_kwargs(self._model),
+        transport, name = llm._route(self._model, self._purpose)
+        parts = await transport.stream(
+            self._purpose, name, self._messages, options=record.options, think=bool(llm.config.think)
         )
+        pieces = aiter(parts)
         try:
-            async for part in parts:
+            async for part in pieces:
                 piece = received.take(part)
                 if piece or part.done:
-                    return parts, piece
+                    return parts, pieces, piece
         except BaseException:
-            await parts.aclose()  # type: ignore[attr-defined]
+            await pieces.aclose()  # type: ignore[attr-defined]
+            await parts.aclose()
             raise
-        return parts, ""
+        return parts, pieces, ""
 
     async def _run(self) -> AsyncIterator[str]:
         llm = self._llm
@@ -123,12 +117,12 @@ class ChatStream:
         received = _Received()
         try:
             llm._check_context(self._messages, self._purpose)
-            parts, first = await llm._with_retries(functools.partial(self._open, record, received), record)
+            parts, pieces, first = await llm._with_retries(functools.partial(self._open, record, received), record)
             try:
                 if first:
                     yield first
                 turn = time.perf_counter()
-                async for part in parts:
+                async for part in pieces:
                     piece = received.take(part)
                     if piece:
                         yield piece
@@ -142,11 +136,12 @@ class ChatStream:
                 llm._raise_translated(exc, self._model, self._purpose, record.attempts)
             finally:
                 # Close the HTTP response now, not whenever the garbage collector gets to it.
-                await parts.aclose()  # type: ignore[attr-defined]
+                await pieces.aclose()  # type: ignore[attr-defined]
+                await parts.aclose()
             done = received.done
             if done is None:
                 raise LLMProtocolError(
-                    f"Ollama's stream for the {self._purpose!r} call ended before it said it was done "
+                    f"The model's stream for the {self._purpose!r} call ended before it said it was done "
                     f"({len(''.join(received.visible))} characters arrived). The server may have restarted; try again."
                 )
             tail = received.flush()
@@ -157,6 +152,6 @@ class ChatStream:
             llm._finish(record, started, exc)
             raise
         received.into(record)
-        record.prompt_tokens, record.completion_tokens = done.prompt_eval_count, done.eval_count
+        record.prompt_tokens, record.completion_tokens = done.prompt_tokens, done.completion_tokens
         llm._finish(record, started)
         self.result = llm._result(record)

@@ -328,7 +328,8 @@ class AgentMagics(Magics):
             raise UsageError(str(exc)) from None
         in_use = {llm.model, llm.coder_model, llm.classifier_model, llm.embedding_model} - {""}
         rows = [[m, "configured" if m in in_use or m.removesuffix(":latest") in in_use else ""] for m in models]
-        display(table_data(["model", ""], rows, f"The server at {llm.host} has no models."), raw=True)
+        where = llm.base_url if llm.provider == "openai" else llm.host
+        display(table_data(["model", ""], rows, f"The server at {where} has no models."), raw=True)
 
     def _cmd_sessions(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "sessions")

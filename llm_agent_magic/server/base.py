@@ -71,7 +71,8 @@ class AgentHandlerMixin(ExtensionHandlerMixin):
         return self.settings["llm_agent_app"]
 
     async def ollama_models(self) -> list[str]:
-        """The models the configured Ollama has pulled; 502 saying why when it cannot be asked."""
+        """The models of every configured provider (Ollama's pulled ones, an OpenAI-compatible server's served
+        ones); 502 saying which server failed and why when one cannot be asked."""
         llm_config, _, paths = self.configs()
         client = LLMClient(llm_config, paths=paths)
         try:

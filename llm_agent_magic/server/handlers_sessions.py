@@ -154,10 +154,13 @@ class ModelsHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        """The models Ollama has pulled, and the configured default."""
+        """The models of every configured provider (``provider:name`` for those of a provider other than the
+        default), the configured default, and where each provider's server is."""
         llm_config, _, _ = self.configs()
         models = await self.ollama_models()
-        self.send_json({"models": models, "default": llm_config.model, "host": llm_config.host})
+        where = {"ollama": llm_config.host, "openai": llm_config.base_url}
+        providers = {p: where[p] for p in llm_config.providers_in_use()}
+        self.send_json({"models": models, "default": llm_config.model, "host": llm_config.host, "providers": providers})
 
 
 class StatusHandler(AgentAPIHandler):

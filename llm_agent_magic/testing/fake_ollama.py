@@ -2,7 +2,10 @@
 
 `FakeOllama` is a real HTTP server on 127.0.0.1 that speaks the parts of Ollama's API
 the official `ollama` client uses (`/api/chat`, `/api/generate`, `/api/embed`,
-`/api/embeddings`, `/api/tags`, `/api/show`, `/api/version`, `/api/ps`). Instead of a
+`/api/embeddings`, `/api/tags`, `/api/show`, `/api/version`, `/api/ps`) and the parts
+of the OpenAI API the official `openai` client uses for an OpenAI-compatible server
+(`/v1/chat/completions`, streamed as server-sent events or not, `/v1/embeddings`,
+`/v1/models`), both from the same script. Instead of a
 model it follows a script, so a test can say what "the model" answers to which call,
 inject failures, and then assert on the requests it received::
 
@@ -23,11 +26,20 @@ Script keys (a dict, or a path to a JSON file holding one):
   (text, or any JSON value sent as its JSON text; absent: the script's default), ``thinking`` (text sent as the model's thinking),
   ``times`` (how often the rule may fire; absent: always), ``fault`` (one of
   `FAULTS`), ``delay_ms`` (before answering), ``token_delay_ms`` (between streamed
-  chunks).
+  chunks), ``wait_for`` (hold the answer until that many requests have been in flight
+  at once, or 30 s have passed: a barrier that shows concurrency without timing).
 - ``default``: the reply when no rule applies (``"OK"``).
 - ``models``: the installed models; other names get Ollama's 404. Absent: any name works.
 - ``embedding_dim``: length of embedding vectors (64).
+- ``api_key``: the key ``/v1/...`` requests must carry (``Authorization: Bearer KEY``);
+  others get a 401. Absent: no key needed, as with a local vLLM or llama.cpp server.
+- ``refuse_fields``: request fields ``/v1/chat/completions`` answers with a 400 naming
+  them (``response_format``, ``stream_options``, ``chat_template_kwargs``), as servers do
+  that do not support them.
 - ``description``: free text for the humans reading the script.
+
+``max_in_flight`` tells the most requests the server was answering at once (for tests
+of concurrency; ``delay_ms`` keeps a request in flight).
 
 Faults, as the client sees them: ``http_500`` is a 500 with ``{"error": ...}``
 (`ollama.ResponseError`); ``timeout`` never answers, so the client's own timeout fires;
@@ -43,6 +55,7 @@ get used up by embeddings while ``{"purpose": "embed", "fault": "http_500"}`` st
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -52,12 +65,13 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
+from ..llm import openai_wire
 from ..llm.cassette import PURPOSE_HEADER
 from ..text import full_model_name
 from ._background import BackgroundServer, QuietHTTPServer, serve_until_signal
@@ -86,9 +100,12 @@ MAX_HANG_SECONDS = 60.0
 MALFORMED_JSON = b'{"model": <fake-ollama: scripted malformed_json>'
 
 _RULE_KEYS = frozenset(
-    {"purpose", "match", "match_last", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms"}
+    {"purpose", "match", "match_last", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms",
+     "wait_for"}
 )
-_SCRIPT_KEYS = frozenset({"rules", "default", "models", "embedding_dim", "description"})
+_SCRIPT_KEYS = frozenset({"rules", "default", "models", "embedding_dim", "description", "api_key", "refuse_fields"})
+_CHAT_PATHS = ("/api/chat", "/v1/chat/completions")
+_OPENAI_POSTS = ("/v1/chat/completions", "/v1/embeddings")
 
 
 _log = logging.getLogger(__name__)
@@ -109,6 +126,7 @@ class _Rule:
     fault: str | None = None
     delay_ms: float = 0
     token_delay_ms: float = 0
+    wait_for: int = 0
     fired: int = 0
 
     def applies(self, purpose: str | None, text: str, last: str, *, embedding: bool) -> bool:
@@ -130,6 +148,8 @@ class _Script:
     default: str = DEFAULT_REPLY
     models: tuple[str, ...] | None = None
     embedding_dim: int = DEFAULT_EMBEDDING_DIM
+    api_key: str | None = None
+    refuse_fields: tuple[str, ...] = ()
 
 
 def _as_text(value: Any) -> str:
@@ -154,6 +174,7 @@ def _parse_rule(index: int, raw: Any) -> _Rule:
     rule.fault = _READER.choice(where, raw, "fault", FAULTS)
     rule.delay_ms = _READER.number(where, raw, "delay_ms")
     rule.token_delay_ms = _READER.number(where, raw, "token_delay_ms")
+    rule.wait_for = int(_READER.number(where, raw, "wait_for"))
     return rule
 
 
@@ -172,6 +193,15 @@ def _parse_script(raw: Mapping[str, Any]) -> _Script:
         if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
             raise _READER.problem("", "'embedding_dim' must be a whole number >= 1")
         script.embedding_dim = dim
+    if "api_key" in raw:
+        if not isinstance(raw["api_key"], str) or not raw["api_key"]:
+            raise _READER.problem("", "'api_key' must be a non-empty string")
+        script.api_key = raw["api_key"]
+    if "refuse_fields" in raw:
+        fields = raw["refuse_fields"]
+        if not isinstance(fields, list) or not all(isinstance(f, str) for f in fields):
+            raise _READER.problem("", "'refuse_fields' must be a list of request field names")
+        script.refuse_fields = tuple(fields)
     return script
 
 
@@ -212,7 +242,7 @@ def embed_text(text: str, dim: int = DEFAULT_EMBEDDING_DIM) -> list[float]:
 
 def _last_message(path: str, body: Mapping[str, Any]) -> str:
     """What ``match_last`` sees: the content of the last message (for generate and embed: the prompt or input)."""
-    if path == "/api/chat":
+    if path in _CHAT_PATHS:
         messages = [m for m in body.get("messages") or [] if isinstance(m, Mapping)]
         return str(messages[-1].get("content") or "") if messages else ""
     return _render_request(path, body)
@@ -220,7 +250,7 @@ def _last_message(path: str, body: Mapping[str, Any]) -> str:
 
 def _render_request(path: str, body: Mapping[str, Any]) -> str:
     """The text that rule regexes see: one ``role: content`` line per message."""
-    if path == "/api/chat":
+    if path in _CHAT_PATHS:
         lines = [
             f"{m.get('role', '')}: {m.get('content') or ''}"
             for m in body.get("messages") or []
@@ -238,7 +268,7 @@ def _render_request(path: str, body: Mapping[str, Any]) -> str:
 
 def _prompt_word_count(path: str, body: Mapping[str, Any]) -> int:
     rendered = _render_request(path, body)
-    if path == "/api/chat" or path == "/api/generate":
+    if path in _CHAT_PATHS or path == "/api/generate":
         # Don't count the "role:" prefixes we added; Ollama counts what the user sent.
         rendered = re.sub(r"^\w+: ", "", rendered, flags=re.MULTILINE)
     return len(rendered.split())
@@ -289,6 +319,20 @@ def _generation(
         return shaped(reply, thinking, **final, **timings)
     parts = [shaped(c or "", t, done=False) for c, t in pieces]
     return [*parts, shaped("", None, **final, **timings)]
+
+
+def _openai_generation(
+    model: str, reply: str, thinking: str | None, prompt_tokens: int, body: Mapping[str, Any]
+) -> _Plan:
+    """A chat completion, whole or as the chunks of a stream (usage last when ``stream_options`` asks)."""
+    pieces = [("", t) for t in split_into_chunks(thinking or "")] + [(c, "") for c in split_into_chunks(reply)]
+    created = int(time.time())
+    if body.get("stream") is not True:  # OpenAI answers whole unless told to stream
+        return _Plan(body=openai_wire.completion(model, reply, thinking or "", prompt_tokens, len(pieces), created))
+    options = body.get("stream_options")
+    include_usage = isinstance(options, Mapping) and options.get("include_usage") is True
+    chunks = openai_wire.chunks(model, pieces, prompt_tokens, len(pieces), include_usage=include_usage, created=created)
+    return _Plan(parts=chunks, sse=True)
 
 
 def _model_details(name: str) -> dict[str, Any]:
@@ -362,9 +406,12 @@ class _Plan:
     parts: list[dict[str, Any]] | None = None  # set for a streamed (NDJSON) answer
     rule: _Rule | None = None
     content_type: str = "application/json"
+    sse: bool = False  # the parts go out as server-sent events (OpenAI), not NDJSON (Ollama)
 
 
-def _error(status: int, message: str) -> _Plan:
+def _error(status: int, message: str, path: str = "") -> _Plan:
+    if path.startswith("/v1/"):
+        return _Plan(status=status, body=openai_wire.error(status, message))
     return _Plan(status=status, body={"error": message})
 
 
@@ -395,20 +442,25 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        plan = self.server.fake._plan(self.command, self.path.split("?", 1)[0], headers, raw)
-        rule = plan.rule
-        if rule and rule.delay_ms and self._pause(rule.delay_ms):
-            return
-        fault = rule.fault if rule else None
-        if fault == "http_500":
-            plan = _error(500, f"fake-ollama: scripted http_500 from rule {rule.index}")
-        elif fault == "timeout":
-            self._hang()
-            return
-        if plan.parts is None:
-            self._send_whole(plan, fault)
-        else:
-            self._send_stream(plan.parts, fault, rule.token_delay_ms if rule else 0)
+        path = self.path.split("?", 1)[0]
+        fake = self.server.fake
+        with fake.counting():
+            plan = fake._plan(self.command, path, headers, raw)
+            rule = plan.rule
+            if rule and rule.wait_for:
+                fake.wait_for_in_flight(rule.wait_for, self.server.stopping)
+            if rule and rule.delay_ms and self._pause(rule.delay_ms):
+                return
+            fault = rule.fault if rule else None
+            if fault == "http_500":
+                plan = _error(500, f"fake-ollama: scripted http_500 from rule {rule.index}", path)
+            elif fault == "timeout":
+                self._hang()
+                return
+            if plan.parts is None:
+                self._send_whole(plan, fault)
+            else:
+                self._send_stream(plan, fault, rule.token_delay_ms if rule else 0)
 
     def _pause(self, milliseconds: float) -> bool:
         """Wait, but give up at once if the server stops; True means stopped."""
@@ -449,11 +501,16 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self.wfile.write(body)
 
-    def _send_stream(self, parts: list[dict[str, Any]], fault: str | None, delay_ms: float) -> None:
+    def _send_stream(self, plan: _Plan, fault: str | None, delay_ms: float) -> None:
+        parts = plan.parts or []
         self.send_response(200)
-        self.send_header("Content-Type", "application/x-ndjson")
+        self.send_header("Content-Type", "text/event-stream" if plan.sse else "application/x-ndjson")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
+
+        def frame(data: bytes) -> bytes:
+            return b"data: " + data + b"\n\n" if plan.sse else data + b"\n"
+
         # Faults strike halfway, never at the final (done) part, so some text arrives first.
         cut = min(len(parts) // 2, len(parts) - 1)
         for i, part in enumerate(parts):
@@ -461,10 +518,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True  # no done part, no terminating chunk
                 return
             if i == cut and fault == "malformed_json":
-                self._write_chunk(MALFORMED_JSON + b"\n")
-            self._write_chunk(json.dumps(part).encode() + b"\n")
+                self._write_chunk(frame(MALFORMED_JSON))
+            self._write_chunk(frame(json.dumps(part).encode()))
             if delay_ms and i < len(parts) - 1 and self._pause(delay_ms):
                 return
+        if plan.sse:
+            self._write_chunk(openai_wire.SSE_DONE.encode())
         self.wfile.write(b"0\r\n\r\n")
 
     def _write_chunk(self, data: bytes) -> None:
@@ -520,9 +579,12 @@ class FakeOllama(Scripted, BackgroundServer):
     def __init__(self, script: ScriptSource = None, *, host: str = "127.0.0.1", port: int = 0):
         super().__init__(host, port)
         self._lock = threading.Lock()
+        self._in_flight_changed = threading.Condition(self._lock)
         self._script = _Script()
         self._requests: list[RecordedRequest] = []
         self._loaded: dict[str, None] = {}  # models used so far, for /api/ps; ordered
+        self._in_flight = 0
+        self.max_in_flight = 0  # the most requests answered at once
         self.load(script)
 
     # lifecycle
@@ -574,6 +636,32 @@ class FakeOllama(Scripted, BackgroundServer):
 
     # answering (called from handler threads)
 
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        """Count one request in flight while it is answered."""
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            self._in_flight_changed.notify_all()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._in_flight_changed.notify_all()
+
+    def wait_for_in_flight(self, count: int, stopping: threading.Event) -> bool:
+        """Block until ``count`` requests have been in flight at once (True), or 30 s pass or the server stops.
+        The most at once, not the number now: the request that made it ``count`` may already be answered."""
+        deadline = time.monotonic() + MAX_HANG_SECONDS / 2
+        with self._in_flight_changed:
+            while self.max_in_flight < count and not stopping.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._in_flight_changed.wait(min(left, 0.1))
+            return self.max_in_flight >= count
+
     def _plan(self, method: str, path: str, headers: dict[str, str], raw: bytes) -> _Plan:
         started = time.monotonic_ns()
         purpose = headers.get(PURPOSE_HEADER.lower())
@@ -587,7 +675,7 @@ class FakeOllama(Scripted, BackgroundServer):
         with self._lock:
             rule = None
             try:
-                plan = self._route(method, path, body, bad_body, purpose, started)
+                plan = self._route(method, path, headers, body, bad_body, purpose, started)
                 rule = plan.rule
             finally:
                 self._requests.append(RecordedRequest(
@@ -597,7 +685,7 @@ class FakeOllama(Scripted, BackgroundServer):
         return plan
 
     def _route(
-        self, method: str, path: str, body: Any, bad_body: str | None,
+        self, method: str, path: str, headers: Mapping[str, str], body: Any, bad_body: str | None,
         purpose: str | None, started: int,
     ) -> _Plan:
         script = self._script
@@ -610,20 +698,33 @@ class FakeOllama(Scripted, BackgroundServer):
                 return _Plan(body={"models": [_model_entry(m) for m in self._installed()]})
             if path == "/api/ps":
                 return _Plan(body={"models": [self._running_entry(m) for m in self._loaded]})
-            return _error(404, "404 page not found")
-        if path not in ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show"):
-            return _error(404, "404 page not found")
+            if path == "/v1/models":
+                return self._refused_key(path, headers) or _Plan(body=openai_wire.models(self._installed()))
+            return _error(404, "404 page not found", path)
+        if path not in (
+            "/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show", *_OPENAI_POSTS
+        ):
+            return _error(404, "404 page not found", path)
+        refused = self._refused_key(path, headers)
+        if refused:
+            return refused
         if bad_body or not isinstance(body, Mapping):
-            return _error(400, bad_body or "invalid request body: expected a JSON object")
+            return _error(400, bad_body or "invalid request body: expected a JSON object", path)
         model = body.get("model")
         if not model or not isinstance(model, str):
-            return _error(400, "model is required")
+            return _error(400, "model is required", path)
         if script.models is not None and not any(_same_model(model, m) for m in script.models):
+            if path.startswith("/v1/"):
+                return _error(404, f"The model `{model}` does not exist.", path)
             return _error(404, f'model "{model}" not found, try pulling it first')
         if path == "/api/show":
             return _Plan(body=self._show(model))
+        if path == "/v1/chat/completions":
+            unsupported = [f for f in script.refuse_fields if f in body]
+            if unsupported:
+                return _error(400, f"{unsupported[0]} is not supported by this server", path)
 
-        embedding = path in ("/api/embed", "/api/embeddings")
+        embedding = path in ("/api/embed", "/api/embeddings", "/v1/embeddings")
         text = _render_request(path, body)
         last = _last_message(path, body)
         rule = next(
@@ -635,6 +736,9 @@ class FakeOllama(Scripted, BackgroundServer):
         prompt_tokens = _prompt_word_count(path, body)
         if embedding:
             plan = self._embedding(path, model, body, prompt_tokens, started)
+        elif path == "/v1/chat/completions":
+            reply = rule.reply if rule and rule.reply is not None else script.default
+            plan = _openai_generation(model, reply, rule.thinking if rule else None, prompt_tokens, body)
         else:
             reply = rule.reply if rule and rule.reply is not None else script.default
             thinking = rule.thinking if rule else None
@@ -644,10 +748,24 @@ class FakeOllama(Scripted, BackgroundServer):
         plan.rule = rule
         return plan
 
+    def _refused_key(self, path: str, headers: Mapping[str, str]) -> _Plan | None:
+        """A 401 for an OpenAI-protocol request without the script's ``api_key``."""
+        key = self._script.api_key
+        if key is None or not path.startswith("/v1/"):
+            return None
+        sent = headers.get("authorization", "")
+        if sent == f"Bearer {key}":
+            return None
+        return _error(401, "Incorrect API key provided." if sent else "Missing API key.", path)
+
     def _embedding(
         self, path: str, model: str, body: Mapping[str, Any], prompt_tokens: int, started: int
     ) -> _Plan:
         dim = body.get("dimensions") or self._script.embedding_dim
+        if path == "/v1/embeddings":
+            inputs = body.get("input", "")
+            texts = [inputs] if isinstance(inputs, str) else [str(t) for t in inputs]
+            return _Plan(body=openai_wire.embeddings(model, [embed_text(t, dim) for t in texts], prompt_tokens))
         if path == "/api/embeddings":
             return _Plan(body={"embedding": embed_text(body.get("prompt") or "", dim)})
         inputs = body.get("input", "")

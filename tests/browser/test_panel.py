@@ -391,4 +391,6 @@ def test_ollama_down_is_said_with_what_to_do(page, lab, ollama):
     browser_lab.open_panel(page)
     alert = page.locator(f"{PANEL} .lam-error")
     alert.wait_for(timeout=60_000)
-    assert "Ollama does not answer" in alert.inner_text() and "ollama serve" in alert.inner_text()
+    # The server's message names the provider and what to do (here: Ollama, `ollama serve`).
+    assert "The model server does not answer: Could not reach Ollama" in alert.inner_text()
+    assert "ollama serve" in alert.inner_text()

@@ -134,6 +134,28 @@ async def test_a_printed_value_the_answer_left_out_is_added_and_scored(tmp_path)
     assert added["text"] == "The answer left out requested value(s) the code printed; added: @n_rows[3]"
 
 
+@pytest.mark.parametrize("jobs", [1, 3])
+async def test_jobs_keep_that_many_requests_in_flight_on_one_openai_server(tmp_path, jobs):
+    """-j N against one OpenAI-compatible server: every question's first call (react) waits until N calls are in flight
+    at once (or 30 s), so the server's count says how many the eval kept going, whatever the machine's speed."""
+    folder = write_dataset(tmp_path)
+    scripted = script()
+    for rule in scripted["rules"]:
+        if rule["purpose"] == "react" and rule.get("reply", {}).get("action") == "python_coder":
+            rule["wait_for"] = jobs  # each question's first call (a question with a format asks no classifier)
+    with FakeOllama(scripted) as server:
+        cfg = settings("http://127.0.0.1:9")  # nothing listens there: every call must go to base_url
+        cfg.LLMConfig.provider = "openai"
+        cfg.LLMConfig.base_url = f"{server.url}/v1"
+        run = prepare(args_for(folder, "out"), default_model="qwen3:8b")
+        await run_eval(run, base=cfg, parallel=jobs)
+        assert server.max_in_flight == jobs
+        assert {r.path for r in server.requests} == {"/v1/chat/completions"}
+    assert [(r.id, r.status, r.all_correct) for r in run.results] == [("1", "ok", True), ("2", "ok", False),
+                                                                       ("3", "ok", True)]
+    assert result(tmp_path / "out", "qwen3_8b", "3")["cost"]["prompt_tokens"] > 0  # usage from the server
+
+
 async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
     folder = write_dataset(tmp_path)
     faults = {"LATIN": {"fault": "http_500"}, "ROWS": {"fault": "timeout"}}  # timeout: the model never answers
