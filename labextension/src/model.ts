@@ -5,7 +5,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { AgentAPI, AgentAPIError, ApprovalAction, IAgentEvent, IRunMessage, ISessionInfo, IStoredMessage } from './handler';
-import { ChatItem, IRunView, applyEvent, newRun, runCells } from './runs';
+import { ChatItem, IRunView, applyEvent, endedCells, newRun } from './runs';
 
 
 export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
@@ -447,7 +447,7 @@ export class AgentModel {
     if (event.type === 'run_finished') {
       if (this._ownRuns.has(runId)) {
         this._ownRuns.delete(runId);
-        const cells = runCells(run).length;
+        const cells = endedCells(run);
         if (cells && this.insertPolicy === 'ask') {
           run.insert = 'ask';
         } else if (cells && this.insertPolicy === 'always') {

@@ -43,6 +43,7 @@ from ..llm import LLMClient
 from ..sandbox import SessionPaths, load_variable
 from ..sandbox.hold import lock_taken, read_holder
 from ..sandbox.inside.snapshots import read_catalog
+from ..sandbox.results import ExecutionResult
 from ..store import ConversationStore, SessionNotFound
 from .session import AgentSession
 
@@ -264,6 +265,11 @@ class SessionManager:
                     await session.sandbox.async_flush_snapshots()
         _, sandbox_config, _, paths = self.effective()
         return load_variable(session_id, name, paths, sandbox_config)
+
+    async def execute_cell(self, session_id: str, source: str) -> ExecutionResult:
+        """A ``%%sandbox`` cell run in the session's sandbox (``AgentSession.execute_cell``); opens the session."""
+        session = self.find(session_id) or await self.open(session_id)
+        return await session.execute_cell(source, front_end=self.front_end)
 
     async def push(self, session_id: str, name: str, dataframe: Any) -> None:
         """Put a pandas DataFrame into the session's sandbox as ``name``, under the session's run lock."""

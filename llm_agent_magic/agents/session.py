@@ -34,6 +34,7 @@ from ..prompts import Transcript, render_prompt
 from ..run_requests import ApprovalReply, RunRequest
 from ..sandbox import SandboxKernel
 from ..sandbox.hold import Holder, RunLock
+from ..sandbox.results import ExecutionResult
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
 from ..tools.file_analyzer import FileAnalyzerTool
@@ -206,6 +207,21 @@ class AgentSession:
                     await self.sandbox.async_restart(restore=False)
             self.sandbox.forget_snapshots()
 
+    async def execute_cell(self, source: str, *, front_end: str = "", wait: float | None = None) -> ExecutionResult:
+        """Run a cell's code in the session's sandbox kernel, as the agent's code runs; the model is not asked.
+
+        What ``%%sandbox`` cells (generated cells run again, or the user's own) do: the same kernel, output
+        cleaning and bounds, execution limits and variable snapshots as a run's executions, under the session's
+        run lock (``SessionBusy`` past ``wait`` seconds). The result says whether the code failed; it does not raise
+        for that (the front end decides).
+        """
+        if self.sandbox is None:
+            raise LLMAgentError(f"Session {self.session_id!r} has no sandbox to run the cell in.")
+        if self.running:
+            raise LLMAgentError("This session is running a request; wait for it or stop it, then run the cell again.")
+        async with self.using_sandbox("a %%sandbox cell", wait=wait, front_end=front_end):
+            return await self.sandbox.async_execute(source)
+
     async def close(self) -> None:
         if self.cancel() and self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -324,7 +340,7 @@ class AgentSession:
                 for m in await self._store(self.store.recent_messages, self.session_id, self.config.history_messages)
             ]
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
-            attached = self._attach(request.files)
+            attached = self._attach(request.files, request.folder)
             transcript = Transcript(
                 render_prompt("system", tools=self.tools.describe()),
                 history,
@@ -403,12 +419,13 @@ class AgentSession:
         ctx.emit(Answer(answer, run_id=ctx.run_id))
         return answer
 
-    def _attach(self, files: list[str]) -> list[str]:
+    def _attach(self, files: list[str], folder: str) -> list[str]:
         if not files:
             return []
         if self.sandbox is None:
             raise LLMAgentError("Files can only be attached to a session with a sandbox.")
-        return [describe_file(path) for path in attach(files, self.sandbox.workspace)]
+        workspace = self.sandbox.workspace
+        return [describe_file(workspace, rel) for rel in attach(files, workspace, folder)]
 
     async def _interrupt_sandbox(self) -> None:
         if self.sandbox is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
@@ -24,6 +24,7 @@ from ..run_requests import BadRequest, RunRequest
 from ..sandbox.untrusted import clean_markdown
 from .approve import kernel_takes_input
 from .render import table_data
+from .sandbox_cell import SKIP_FLAG, SKIPPED_NOTE, raise_if_failed, show_outputs
 from .sessions import ShellSessions, default_session_id, env_cassette
 from .stream import RunStream
 
@@ -72,6 +73,21 @@ _PLAIN = argparse.ArgumentParser(
                 "(a DataFrame is copied into the sandbox under that name); {{ and }} are literal braces.",
 )
 CELL_USAGE = " ".join(_PLAIN.format_usage().split())
+
+
+@magic_arguments(name="%%sandbox")
+@argument("--session", default=None, help="Session id (default: the one %%agent uses in this notebook).")
+@argument(SKIP_FLAG, action="store_true", help="Run nothing: a cell kept for the record (skipped or failed).")
+def _sandbox_options(line: str, cell: str | None = None) -> None:
+    """The options of %%sandbox (the parser is built from the decorators)."""
+
+
+_SANDBOX_PLAIN = argparse.ArgumentParser(
+    prog="%%sandbox", parents=[_sandbox_options.parser], add_help=False,
+    description="Run the cell in the sandbox kernel of this notebook's agent session (where the agent's code "
+                "runs): its variables are there for the next %%agent and for %agent pull. The model is not asked.",
+)
+SANDBOX_USAGE = " ".join(_SANDBOX_PLAIN.format_usage().split())
 LINE_USAGE = "usage: %agent COMMAND [--session ID]   commands: " + ", ".join(c.split()[0] for c in LINE_COMMANDS)
 
 
@@ -157,6 +173,27 @@ class AgentMagics(Magics):
         else:
             self._cell(line, cell)
 
+    @cell_magic
+    def sandbox(self, line: str, cell: str) -> None:
+        """Run the cell in the sandbox kernel of this notebook's agent session (``%%sandbox?`` for the options)."""
+        words = split_words(line, SANDBOX_USAGE)
+        try:
+            args = _sandbox_options.parser.parse_args(words)
+        except UsageError as exc:
+            raise _usage_error(str(exc), SANDBOX_USAGE) from None
+        if args.skip:
+            print(SKIPPED_NOTE)
+            return
+        session_id = args.session or default_session_id(self.shell.user_ns)
+        self._session(session_id)
+        self._say_if_busy(session_id)
+        try:
+            result = self.sessions.loop.call(self.sessions.manager.execute_cell(session_id, cell))
+        except LLMAgentError as exc:  # SessionBusy (a run kept the session past the wait), or a run of this session
+            raise UsageError(str(exc)) from None
+        show_outputs(result.outputs)
+        raise_if_failed(result)
+
     # --- %%agent ---------------------------------------------------------------------------------------
 
     def _cell(self, line: str, cell: str) -> None:
@@ -192,7 +229,8 @@ class AgentMagics(Magics):
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         try:
             run = RunRequest(request, mode=args.mode, model=args.model, files=files, dry_run=args.dry_run,
-                             approval=approval, origin=self.sessions.manager.front_end)
+                             approval=approval, origin=self.sessions.manager.front_end,
+                             folder=os.getcwd())
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
         stream = RunStream(self.sessions.loop, session, quiet=args.quiet, dry_run=args.dry_run)

@@ -123,7 +123,8 @@ class ChatCompletionsHandler(OpenAIHandler):
 
     def _extra(self, events: list[dict[str, Any]], live: LiveRun, session_id: str) -> dict[str, Any]:
         typed = [event_from_dict(e) for e in events]
-        bundle = make_bundle(typed, session_id=session_id)
+        include_failed = self.manager.effective()[2].include_failed_cells
+        bundle = make_bundle(typed, session_id=session_id, include_failed=include_failed)
         return {"session_id": session_id, "run_id": live.run_id, "status": live.status, "cells": bundle["cells"],
                 "errors": bundle["errors"]}
 

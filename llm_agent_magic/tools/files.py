@@ -14,11 +14,29 @@ TABLE_SUFFIXES = {".csv", ".tsv", ".xlsx", ".xls", ".parquet", ".json"}
 PREVIEW_ROWS = 3
 
 
-def attach(paths: list[str], workspace: str) -> list[Path]:
-    """Copy files into the workspace (keeping their names); returns the copies. Missing files are an error.
+def workspace_name(src: str | os.PathLike[str], workspace: str, folder: str = "") -> str:
+    """Where an attached file goes in the workspace, as a path relative to it (what the model is told).
 
-    The workspace is the sandbox's: whatever it left under a name (a link to one of your files, a FIFO)
-    is replaced by the copy, never written through.
+    A file inside ``folder`` (the notebook's folder) keeps its path relative to it (``data/sales.csv``), so the
+    code the agent writes means the same in the sandbox and beside the notebook; a file already in the
+    workspace keeps its place; any other file gets its name.
+    """
+    path = os.path.abspath(src)
+    for root in (workspace, folder):
+        if not root:
+            continue
+        rel = os.path.relpath(path, os.path.abspath(root))
+        if rel != os.curdir and not rel.startswith(os.pardir + os.sep) and rel != os.pardir and not os.path.isabs(rel):
+            return Path(rel).as_posix()
+    return os.path.basename(path)
+
+
+def attach(paths: list[str], workspace: str, folder: str = "") -> list[str]:
+    """Copy files into the workspace (see ``workspace_name``); returns their paths relative to it. Missing files
+    are an error.
+
+    The workspace is the sandbox's: whatever it left under a name (a link to one of your files, a FIFO, a
+    link in place of a folder on the way) is replaced by the copy, never written through.
     """
     target = Path(workspace)
     target.mkdir(parents=True, exist_ok=True)
@@ -27,29 +45,30 @@ def attach(paths: list[str], workspace: str) -> list[Path]:
         src = Path(name).expanduser()
         if not src.is_file():
             raise FileNotFoundError(f"Attached file {name} does not exist (looked in {src.resolve().parent}).")
-        dst = target / src.name
-        if os.path.abspath(src) != os.path.abspath(dst):  # a file already in the workspace stays as it is
+        rel = workspace_name(src, workspace, folder)
+        if os.path.abspath(src) != os.path.abspath(target / rel):  # a file already in the workspace stays as it is
             with open(src, "rb") as fh:
                 st = os.fstat(fh.fileno())
-                write_confined(target, src.name, lambda out: shutil.copyfileobj(fh, out, 2**20),
+                write_confined(target, rel, lambda out: shutil.copyfileobj(fh, out, 2**20),
                                mode=st.st_mode & 0o777, times_ns=(st.st_atime_ns, st.st_mtime_ns))
-        copies.append(dst)
+        copies.append(rel)
     return copies
 
 
-def describe_file(path: Path) -> str:
-    """One line (or a few) the model can plan with: name, size, and for tables the columns, dtypes and first rows.
+def describe_file(workspace: str | os.PathLike[str], relpath: str) -> str:
+    """One line (or a few) the model can plan with: the path to open it by, its size, and for tables the columns,
+    dtypes and first rows.
 
-    ``path`` is in the workspace, so it is read as the sandbox may have left it: a regular file or nothing.
+    ``relpath`` is in the workspace, so it is read as the sandbox may have left it: a regular file or nothing.
     """
     try:
-        fh = open_confined(path.parent, path.name)
+        fh = open_confined(workspace, relpath)
     except OSError as exc:
-        return f"{path.name}: could not be read ({getattr(exc, 'reason', '') or exc})"
+        return f"{relpath}: could not be read ({getattr(exc, 'reason', '') or exc})"
     with fh:
         size = os.fstat(fh.fileno()).st_size
-        head = f"{path.name} ({size:,} bytes)"
-        suffix = path.suffix.lower()
+        head = f"{relpath} ({size:,} bytes)"
+        suffix = Path(relpath).suffix.lower()
         if suffix not in TABLE_SUFFIXES:
             return head
         try:

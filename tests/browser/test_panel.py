@@ -177,12 +177,68 @@ def test_panel_follows_the_notebook_and_streams_an_answer_about_a_csv(page, lab,
     page.wait_for_function(f"() => ({CELLS})().some(c => c.meta && c.meta.origin === 'panel')", timeout=30_000)
     inserted = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "panel"]
     assert len(inserted) == 1 and "groupby('region')" in inserted[0]["source"]
+    assert inserted[0]["source"].startswith("%%sandbox\n")  # run again, it runs where it ran: in the sandbox
     assert inserted[0]["executionCount"] is None
     assert any("image/png" in o.get("data", {}) for o in inserted[0]["outputs"])
     assert inserted[0]["meta"]["run_id"] and inserted[0]["meta"]["status"] == "final"
     assert page.locator(".jp-Notebook .jp-Cell .jp-OutputArea-output img").count() >= 1
     browser_lab.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(browser_lab.SCREENSHOTS / "panel-light.png"))
+
+
+RUN_CELL = """async ([match, source]) => {
+  const app = window.jupyterapp;
+  const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+  app.shell.activateById(nb.id);
+  const cells = nb.content.model.cells;
+  let index = -1;
+  for (let i = 0; i < cells.length; i++) {
+    const meta = cells.get(i).getMetadata('llm_agent');
+    if (match === 'first' ? i === 0 : match === 'panel' ? meta && meta.origin === 'panel' : false) { index = i; }
+  }
+  if (index < 0) {
+    index = cells.length;
+    nb.content.model.sharedModel.insertCell(index, {cell_type: 'code', source: ''});
+  }
+  if (source !== null) { cells.get(index).sharedModel.setSource(source); }
+  nb.content.activeCellIndex = index;
+  await app.commands.execute('notebook:run-cell');
+  return cells.get(index).id;
+}"""
+
+
+def run_cell(page, match: str, source: str | None = None) -> dict:
+    """Run a cell of analysis.ipynb in its kernel (the first, the panel's, or a new one at the end), after setting
+    its source; returns the cell once it has run."""
+    cell_id = page.evaluate(RUN_CELL, [match, source])
+    page.wait_for_function(f"() => ({CELLS})().some(c => c.id === {json.dumps(cell_id)} && c.executionCount !== null)",
+                           timeout=120_000)
+    wait_idle(page)
+    return next(c for c in cells(page) if c["id"] == cell_id)
+
+
+def stream_text(cell: dict) -> str:
+    return "".join("".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+                   for o in cell["outputs"] if o.get("output_type") == "stream")
+
+
+def test_a_panel_cell_edited_and_run_again_runs_in_the_sandbox(page, ollama):
+    wait_idle(page)
+    run_cell(page, "first")  # %load_ext llm_agent_magic
+    asked = len(ollama.requests)
+    (inserted,) = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "panel"]
+    assert "south    30" in stream_text(inserted)  # the output it was inserted with
+    edited = inserted["source"].replace(".sum()", ".sum() * 2")
+    assert edited != inserted["source"] and edited.startswith("%%sandbox\n")
+    again = run_cell(page, "panel", edited)
+    # It ran in the session's sandbox (the notebook's kernel has neither sales.csv nor pandas imported):
+    # new outputs, the chart again, and no error.
+    assert "south    60" in stream_text(again) and "south    30" not in stream_text(again)
+    assert any("image/png" in o.get("data", {}) for o in again["outputs"])
+    assert not [o for o in again["outputs"] if o.get("output_type") == "error"]
+    pulled = run_cell(page, "new", "%agent pull totals\nprint('south is', int(totals['south']))")
+    assert stream_text(pulled).endswith("south is 60\n")
+    assert not [r for r in ollama.requests[asked:] if r.purpose]  # the model was not asked
 
 
 def test_stop_ends_a_slow_run(page):

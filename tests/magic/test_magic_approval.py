@@ -123,7 +123,7 @@ def test_edit_asks_for_the_new_code_and_runs_it_in_the_sandbox(lab, session):
     waiting = [u["text/plain"] for u in seen.updates if "waiting for your approval" in u.get("text/plain", "")]
     assert waiting and "print('model wrote this')" in waiting[-1]  # the live view showed the code to approve
     (cell,) = seen.bundle()["cells"]
-    assert cell["source"] == "for word in ['user', 'wrote', 'this']:\n    print(word)"
+    assert cell["source"] == "%%sandbox\nfor word in ['user', 'wrote', 'this']:\n    print(word)"
     assert cell["metadata"]["llm_agent"]["approval"] == "edited"
     assert cell["metadata"]["llm_agent"]["original_source"] == "print('model wrote this')"
     assert cell["outputs"][0]["text"] == "user\nwrote\nthis\n"

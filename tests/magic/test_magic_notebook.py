@@ -119,7 +119,7 @@ def test_two_cells_share_the_sandbox(kernel):
     second = kernel.run("%%agent --mode react\nWhich quarter in totals is the largest?")
     assert bundle(first)["cells"][0]["outputs"][0]["text"] == "42\n"
     (code,) = bundle(second)["cells"]
-    assert code["source"] == "print(max(totals, key=totals.get))" and code["outputs"][0]["text"] == "q2\n"
+    assert code["source"] == "%%sandbox\nprint(max(totals, key=totals.get))" and code["outputs"][0]["text"] == "q2\n"
     assert texts(second, "text/markdown")[0] == "q2 is the largest quarter."
     pulled = kernel.run("%agent pull totals\nprint(totals['q2'])")
     assert stream(pulled).endswith("32\n")
