@@ -152,6 +152,24 @@ class ApprovalTimeout(AgentError):
         )
 
 
+class AgentRunFailed(AgentError):
+    """A ``%%agent`` run that did not end "ok" (its last code attempt failed, it stopped, or it could not start):
+    the cell fails, so Run All and ``llm-agent run`` stop there as at any failing cell. Its outputs (the answer,
+    the errors) are shown before it is raised."""
+
+    recoverable = False
+
+    def __init__(self, problem: str, model_needed: bool = False):
+        self.problem = problem
+        hint = (" This request has no stored answer here (it is new or changed, or the notebook comes from another "
+                "machine or data root), so running it needs the model: start Ollama (or set OLLAMA_HOST), or answer "
+                "from a recorded cassette with `%agent replay PATH`.") if model_needed else ""
+        super().__init__(f"{problem[:1].upper()}{problem[1:]}.{hint}")
+
+    def _render_traceback_(self) -> list[str]:  # what the run said is in the outputs above: no Python traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
 class NotWaitingForApproval(AgentError, ValueError):
     """An ``ApprovalReply`` for a run or cell that is not waiting for one."""
 

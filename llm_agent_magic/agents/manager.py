@@ -38,8 +38,10 @@ from ..config import (
     config_search_path,
     load_config_files,
 )
+from ..events import Event
 from ..exceptions import LLMAgentError, SessionBusy, SetupError
 from ..llm import LLMClient
+from ..run_requests import RunRequest
 from ..sandbox import SessionPaths, load_variable
 from ..sandbox.hold import lock_taken, read_holder
 from ..sandbox.inside.snapshots import read_catalog
@@ -265,6 +267,12 @@ class SessionManager:
                     await session.sandbox.async_flush_snapshots()
         _, sandbox_config, _, paths = self.effective()
         return load_variable(session_id, name, paths, sandbox_config)
+
+    async def stored_answer(self, session_id: str, request: RunRequest, *, any_session: bool = False
+                            ) -> list[Event] | None:
+        """The stored events of this same request answered before (``AgentSession.stored_answer``), or None."""
+        session = self.find(session_id) or await self.open(session_id)
+        return await session.stored_answer(request, any_session=any_session)
 
     async def execute_cell(self, session_id: str, source: str) -> ExecutionResult:
         """A ``%%sandbox`` cell run in the session's sandbox (``AgentSession.execute_cell``); opens the session."""

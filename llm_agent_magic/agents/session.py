@@ -27,7 +27,19 @@ from traitlets.config import Config
 
 from .. import volatile
 from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
-from ..events import Answer, ApprovalRequested, Classified, Error, Event, RunFinished, RunStarted, Token, Waiting
+from ..events import (
+    Answer,
+    ApprovalRequested,
+    CellOutput,
+    Classified,
+    Error,
+    Event,
+    RunFinished,
+    RunStarted,
+    Token,
+    Waiting,
+    event_from_dict,
+)
 from ..exceptions import LLMAgentError, SessionBusy
 from ..llm import LLMClient
 from ..prompts import Transcript, render_prompt
@@ -42,6 +54,7 @@ from ..tools.files import attach, describe_file
 from ..tools.python_coder import PythonCoderTool
 from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
+from .answers import request_key
 from .approval import ApprovalDesk
 from .chat import run_chat
 from .classifier import classify
@@ -66,6 +79,22 @@ def default_tools(config: Config | None = None) -> ToolRegistry:
             WebSearchTool(tools_config),
         ]
     )
+
+
+def last_attempt_failure(output: CellOutput) -> Error | None:
+    """The ``Error`` a run ends with when its last code attempt failed (kind: the exception's name), else None."""
+    if not output.failed:
+        return None
+    error = next((o for o in reversed(output.outputs) if o.get("output_type") == "error"), None)
+    if error is not None:
+        kind, detail = str(error.get("ename", "")) or "Error", str(error.get("evalue", ""))
+    elif output.status == "ok":
+        kind, detail = "InadequateOutput", "its output did not answer the task"
+    else:
+        kind, detail = {"timeout": "Timeout", "died": "SandboxDied"}.get(output.status, "Error"), output.status
+    first_line = detail.strip().splitlines()[0][:200] if detail.strip() else kind
+    return Error(kind, f"{first_line} (in the last generated cell: the answer may rest on code that did not work)",
+                 recoverable=False)
 
 
 class AgentSession:
@@ -289,7 +318,8 @@ class AgentSession:
         self._ended = False
         # Emitted here, not in the task: the first event is ready when the caller first asks, without waiting
         # for the loop to start the task (on a busy server each wait is a turn behind every other run).
-        emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id))
+        emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id,
+                        request_key=request_key(request, self.llm.config.model)))
         task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes, recorded))
         finished = False
         try:
@@ -304,6 +334,33 @@ class AgentSession:
                 await task  # after RunFinished it only finishes writing the run to the store
             # Even when the task was cancelled meanwhile, the store has the whole run before run() returns.
             await asyncio.gather(*writes, return_exceptions=True)
+
+    async def stored_answer(self, request: RunRequest, *, any_session: bool = False) -> list[Event] | None:
+        """The events of the latest run that answered this same request (``answers.request_key``) and ended "ok",
+        or None; the model is not asked. Its attached files are copied into the workspace again, as a run would,
+        so the generated cells that re-run after it find them.
+
+        Runs of this session come first; ``any_session``: then any session's in the store (a front end that
+        cannot tell which notebook this is: plain nbclient, ``jupyter nbconvert --execute``). A session that
+        replays a cassette answers from it instead.
+        """
+        key = request_key(request, self.llm.config.model)
+        if not key or request.dry_run or self.llm.config.cassette_mode == "replay":
+            return None  # a cassette being replayed is the record: its answers come back as recorded
+
+        def find(store: ConversationStore) -> list[dict[str, Any]] | None:
+            for scope in ([self.session_id, None] if any_session else [self.session_id]):
+                for run in store.answered_runs(request.request, scope):
+                    events = store.run_events(run.id)
+                    if events and events[0].get("request_key") == key:
+                        return events
+            return None
+
+        found = await self._store(find, self.store)  # on the writer thread: behind this session's last writes
+        if found is None:
+            return None
+        self._attach(request.files, request.folder)
+        return [event_from_dict(e) for e in found]
 
     async def _store(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: method(*args, **kwargs))
@@ -347,10 +404,17 @@ class AgentSession:
                 render_prompt("request", request=text, files=attached),
                 num_ctx=self.llm.config.num_ctx,
             )
+            last_output: list[CellOutput] = []
+
+            def tracked(event: Event) -> None:
+                if isinstance(event, CellOutput):  # a skipped cell too: the user chose not to run it
+                    last_output[:] = [event]
+                emit(event)
+
             ctx = ToolContext(
                 llm=self.llm,
                 config=self.config,
-                emit=emit,
+                emit=tracked,
                 request=text,
                 run_id=run_id,
                 history=history,
@@ -375,6 +439,10 @@ class AgentSession:
                 answer = await run_react(ctx, self.tools)
             await self._store(self.store.add_message, self.session_id, "assistant", answer, mode=classified.mode,
                               run_id=run_id)
+            failure = last_attempt_failure(last_output[0]) if last_output else None
+            if failure is not None:  # the answer is there, but the code it rests on did not work: a failed run
+                status = "error"
+                emit(failure)
         except asyncio.CancelledError:
             status = "cancelled"
             if locked:  # otherwise the sandbox is busy with another run, not ours

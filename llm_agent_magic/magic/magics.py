@@ -19,14 +19,15 @@ from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from ..exceptions import LLMAgentError, SetupError
+from ..cells import bundle_problem
+from ..exceptions import AgentRunFailed, LLMAgentError, SetupError
 from ..run_requests import BadRequest, RunRequest
 from ..sandbox.untrusted import clean_markdown
 from .approve import kernel_takes_input
 from .render import table_data
 from .sandbox_cell import SKIP_FLAG, SKIPPED_NOTE, raise_if_failed, show_outputs
-from .sessions import ShellSessions, default_session_id, env_cassette
-from .stream import RunStream
+from .sessions import ShellSessions, default_session_id, env_cassette, notebook_known
+from .stream import RunStream, show_stored
 
 LINE_COMMANDS = {
     "status": "session id, model, cassette mode, sandbox and its isolation; then the checks of `llm-agent doctor`",
@@ -50,6 +51,10 @@ MAX_VALUE_CHARS = 2000
 #: a disk problem, or columns parquet cannot hold (pyarrow's errors are ValueError and TypeError).
 PUSH_ERRORS = (LLMAgentError, OSError, ValueError, TypeError)
 MAX_LISTED_COLUMNS = 20
+#: Errors that mean the model could not be asked at all.
+MODEL_MISSING = ("OllamaUnavailable",)
+STORED_NOTE = ("llm-agent: this request was answered before (same text, options and files): its stored answer "
+               "is shown and the model was not asked; %%agent --rerun asks again.")
 
 
 @magic_arguments(name="%%agent")
@@ -62,6 +67,9 @@ MAX_LISTED_COLUMNS = 20
 @argument("--approve", action="store_true",
           help="Ask Run / edit / skip before each generated cell runs (default: AgentConfig.approval).")
 @argument("--quiet", action="store_true", help="No live display; only the final result.")
+@argument("--rerun", action="store_true",
+          help="Ask the model again, even when this same request was answered before (its stored answer is shown "
+               "otherwise).")
 def _cell_options(line: str, cell: str | None = None) -> None:
     """The options of %%agent (the parser is built from the decorators)."""
 
@@ -233,10 +241,25 @@ class AgentMagics(Magics):
                              folder=os.getcwd())
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
+        model = args.model or session.llm.config.model
+        if not args.rerun and not frames:  # a DataFrame's values are not part of the request: always ask
+            any_session = args.session is None and not notebook_known(ns)
+            try:
+                stored = self.sessions.loop.call(self.sessions.manager.stored_answer(session_id, run,
+                                                                                     any_session=any_session))
+            except LLMAgentError as exc:
+                raise UsageError(str(exc)) from None
+            if stored is not None:
+                print(STORED_NOTE)
+                show_stored(stored, session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
+                return
         stream = RunStream(self.sessions.loop, session, quiet=args.quiet, dry_run=args.dry_run)
         stream.run(run)
-        stream.finish(session_id=session_id, model=args.model or session.llm.config.model,
-                      include_failed=session.config.include_failed_cells)
+        bundle = stream.finish(session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
+        problem = bundle_problem(bundle)
+        if problem is not None:
+            unreachable = any(e.get("kind") in MODEL_MISSING for e in bundle.get("errors", []))
+            raise AgentRunFailed(problem, model_needed=unreachable)
 
     def _session(self, session_id: str) -> Any:
         try:

@@ -283,24 +283,32 @@ def test_approve_one_cell_and_skip_another(page, lab):
     page.uncheck(f"{PANEL} .lam-approval-toggle input")
 
 
-def run_agent_cell(page) -> None:
-    page.evaluate("""async () => {
+def run_agent_cell(page, rerun: bool = False) -> None:
+    """Run the %%agent cell; ``rerun``: with --rerun first (an unchanged request is answered from the store)."""
+    page.evaluate("""async (rerun) => {
       const app = window.jupyterapp;
       const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
       app.shell.activateById(nb.id);
       const cells = nb.content.model.cells;
       for (let i = 0; i < cells.length; i++) {
-        if (cells.get(i).sharedModel.getSource().startsWith('%%agent')) { nb.content.activeCellIndex = i; break; }
+        const source = cells.get(i).sharedModel.getSource();
+        if (source.startsWith('%%agent')) {
+          if (rerun && !source.startsWith('%%agent --rerun')) {
+            cells.get(i).sharedModel.setSource(source.replace('%%agent', '%%agent --rerun'));
+          }
+          nb.content.activeCellIndex = i;
+          break;
+        }
       }
       await app.commands.execute('notebook:run-cell');
-    }""")
+    }""", rerun)
 
 
 def agent_output(page) -> list[dict]:
     return next(c for c in cells(page) if c["source"].startswith("%%agent"))["outputs"]
 
 
-def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
+def test_agent_cell_twice_leaves_one_set_of_real_cells(page, ollama):
     wait_idle(page)  # the notebook's kernel is up
     page.evaluate("""async () => {
       const app = window.jupyterapp;
@@ -330,7 +338,23 @@ def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
     assert any("South had the highest revenue" in json.dumps(o.get("data", {})) for o in outputs)
     first_run = first[0]["meta"]["run_id"]
 
+    # The same request again (what Restart & Run All does): the stored answer, said in one line; no model call,
+    # no second set of cells.
+    asked = len(ollama.requests_for("classify"))
+    count = page.evaluate(f"() => ({CELLS})().find(c => c.source.startsWith('%%agent')).executionCount")
     run_agent_cell(page)
+    page.wait_for_function(f"() => ({CELLS})().find(c => c.source.startsWith('%%agent')).executionCount > {count}",
+                           timeout=180_000)
+    page.wait_for_function(materialized % (CELLS, "null"), timeout=60_000)
+    wait_idle(page)
+    assert len(ollama.requests_for("classify")) == asked
+    stored = agent_output(page)
+    assert "answered before" in "".join(o.get("text", "") for o in stored if o.get("output_type") == "stream")
+    assert any("South had the highest revenue" in json.dumps(o.get("data", {})) for o in stored)
+    again = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "magic"]
+    assert [c["meta"]["run_id"] for c in again] == [first_run]
+
+    run_agent_cell(page, rerun=True)  # asks the model again: its cells replace the earlier ones
     page.wait_for_function(materialized % (CELLS, json.dumps(first_run)), timeout=180_000)
     wait_idle(page)
     second = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "magic"]

@@ -177,12 +177,14 @@ def test_interrupt_stops_the_run_and_the_kernel_stays_usable(kernel):
         os.kill(kernel.pid, signal.SIGINT)  # what the notebook's stop button does: the sandbox is in time.sleep
 
     threading.Thread(target=interrupt_while_the_code_runs, daemon=True).start()
-    cell = kernel.run("%%agent --mode react\nWait a minute, then say slept.")
+    cell = kernel.run("%%agent --mode react\nWait a minute, then say slept.", raises=True)
     assert texts(cell)[0] == "Stopped: the run was interrupted before it finished."
     assert "**Stopped**" in texts(cell, "text/markdown")[0]
     assert bundle(cell)["status"] == "cancelled"
     assert texts(cell)[1] == "llm-agent: 1 cell stopped before it finished; run cancelled"
-    assert not [o for o in cell.outputs if o.output_type == "error"]
+    # A stopped run is a failed cell, so Run All stops there: one line, no Python traceback.
+    (error,) = [o for o in cell.outputs if o.output_type == "error"]
+    assert error.traceback == ["AgentRunFailed: The agent run was stopped before it finished."]
     assert stream(kernel.run("print('kernel alive')")) == "kernel alive\n"
     # The sandbox was interrupted too: it answers at once and did not print 'slept'.
     kernel.script(react_script("say after", "print('after the stop')", "It printed."))
@@ -258,8 +260,8 @@ ODD_NAMES = ["beauty and the labor market.csv", "rate=a+b.csv", "données été.
 def test_file_names_with_spaces_equals_plus_non_ascii_and_tilde(kernel):
     for name in ODD_NAMES:
         (kernel.folder / name).write_text("x\n1\n")
-    home = kernel.folder / "home"
-    home.mkdir()
+    home = kernel.folder.parent / f"{kernel.folder.name}-home"  # outside the notebook's folder: attached by its name
+    home.mkdir(exist_ok=True)
     (home / "in home.csv").write_text("x\n2\n")
     kernel.run(f"import os\nos.environ['HOME'] = {str(home)!r}")  # what ~ means for this kernel
     kernel.script(react_script("list the files", "import os\nprint(sorted(f for f in os.listdir() if f.endswith('.csv')))",
