@@ -102,13 +102,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const notebookFor = (path: string): NotebookPanel | null =>
       (path && tracker.find(p => p.context.path === path)) || tracker.currentWidget;
 
+    // After a reload the restored notebooks become current one after another, and each answer below arrives in
+    // its own time: only the notebook that is still the current one when its answer arrives is followed, so the
+    // panel ends on the active notebook's session whatever order the answers come in.
     const followNotebook = async (nb: NotebookPanel | null): Promise<void> => {
       if (!nb) {
         return;
       }
       await nb.context.ready;
+      if (nb !== tracker.currentWidget) {
+        return;
+      }
       try {
         const sessionId = await api.notebookSession(nb.context.path);
+        if (nb !== tracker.currentWidget || nb.isDisposed) {
+          return;
+        }
         await model.selectSession(sessionId, nb.context.path);
       } catch (error) {
         model.showError(`The session of ${nb.context.path} is unknown: ${error instanceof Error ? error.message : String(error)}`);

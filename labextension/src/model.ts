@@ -448,7 +448,10 @@ export class AgentModel {
       if (this._ownRuns.has(runId)) {
         this._ownRuns.delete(runId);
         const cells = endedCells(run);
-        if (cells && this.insertPolicy === 'ask') {
+        // A chat that is not a notebook's session ("New chat") never puts cells into a notebook by itself: the
+        // run offers "Insert the cells into the notebook" instead.
+        const ownNotebook = this.notebookPath !== '';
+        if (cells && this.insertPolicy !== 'never' && (this.insertPolicy === 'ask' || !ownNotebook)) {
           run.insert = 'ask';
         } else if (cells && this.insertPolicy === 'always') {
           run.insert = 'inserted';

@@ -359,7 +359,9 @@ class AgentSession:
         found = await self._store(find, self.store)  # on the writer thread: behind this session's last writes
         if found is None:
             return None
-        self._attach(request.files, request.folder)
+        if request.files:
+            async with self.using_sandbox("attaching files"):  # as a run attaches them: under the run lock
+                self._attach(request.files, request.folder)
         return [event_from_dict(e) for e in found]
 
     async def _store(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:

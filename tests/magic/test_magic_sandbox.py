@@ -72,3 +72,20 @@ def test_a_generated_cell_edited_and_run_again_changes_what_the_agent_sees(kerne
     kernel.run("%%agent\nDouble the total")
     (code_request,) = kernel.server.requests_for("code")
     assert "total" in code_request.text and "30" in code_request.text  # the variables the model is shown
+
+
+def test_an_unchanged_request_shows_its_stored_answer_and_rerun_asks_again(kernel):
+    kernel.script(react_script("count", "counted = 3\nprint('counted', counted)", "There are **3**."))
+    first = kernel.run("%%agent --mode react\nCount them")
+    kernel.server.clear_requests()
+    again = kernel.run("%%agent --mode react\nCount them")  # what Restart & Run All does
+    assert not kernel.server.requests  # the model was not asked
+    assert stream(again).startswith("llm-agent: this request was answered before")
+    assert texts(again, "text/markdown")[0] == "There are **3**."
+    assert bundle(again)["run_id"] == bundle(first)["run_id"]  # the same run: front ends insert nothing twice
+    assert bundle(again)["cells"] == bundle(first)["cells"]
+    kernel.run("%%agent --mode chat\nCount them")  # another option: asked (and the scripted model answers)
+    assert kernel.server.requests_for("answer")
+    kernel.server.clear_requests()
+    rerun = kernel.run("%%agent --mode react --rerun\nCount them")
+    assert kernel.server.requests_for("code") and bundle(rerun)["run_id"] != bundle(first)["run_id"]
