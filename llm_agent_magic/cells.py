@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .events import Answer, CellOutput, CodeCell, Error, Event, RunFinished, RunStarted
+from .events import Answer, CellOutput, CodeCell, Error, Event, RunFinished, RunStarted, Usage
 from .sandbox.untrusted import BINARY_IMAGES, clean_html, is_base64
 
 if TYPE_CHECKING:
@@ -115,6 +115,11 @@ def generated_code(source: str) -> str:
         if kept and lines and lines[0].startswith("# Not run: "):
             lines = lines[1:]
     return "\n".join(lines)
+
+
+def run_model(events: Iterable[Event]) -> str:
+    """The model a run's last model call used (for the provenance of cells built after the run)."""
+    return next((e.model for e in reversed(list(events)) if isinstance(e, Usage) and e.model), "")
 
 
 def make_bundle(events: list[Event], *, session_id: str = "", model: str = "", include_failed: bool = True) -> dict[str, Any]:

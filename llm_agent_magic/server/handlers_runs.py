@@ -25,8 +25,8 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..cells import make_bundle
-from ..events import Usage, event_from_dict
+from ..cells import make_bundle, run_model
+from ..events import event_from_dict
 from ..exceptions import NotWaitingForApproval
 from ..run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
 from ..store import RunNotFound
@@ -92,9 +92,8 @@ class RunCellsHandler(AgentAPIHandler):
             except RunNotFound:
                 fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
         typed = [event_from_dict(e) for e in events]
-        model = next((e.model for e in reversed(typed) if isinstance(e, Usage) and e.model), "")
         include_failed = self.manager.effective()[2].include_failed_cells
-        self.send_json(make_bundle(typed, session_id=session_id, model=model, include_failed=include_failed))
+        self.send_json(make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed))
 
 
 class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, JupyterHandler):

@@ -476,3 +476,41 @@ def test_ollama_down_is_said_with_what_to_do(page, lab, ollama):
     alert = page.locator(f"{PANEL} .lam-error")
     alert.wait_for(timeout=60_000)
     assert "Ollama does not answer" in alert.inner_text() and "ollama serve" in alert.inner_text()
+
+
+def test_restart_and_run_all_without_the_model_reproduces_the_notebook(page, lab, ollama):
+    # After test_ollama_down_is_said_with_what_to_do: the scripted Ollama is stopped.
+    page.evaluate("""() => {
+      const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+      const cells = nb.content.model.cells;
+      for (let i = 0; i < cells.length; i++) {
+        const source = cells.get(i).sharedModel.getSource();
+        if (source.startsWith('%%agent --rerun')) { cells.get(i).sharedModel.setSource(source.replace('--rerun ', '')); }
+      }
+    }""")
+    before = cells(page)
+    panel_cell = next(c for c in before if c["meta"] and c["meta"].get("origin") == "panel")
+    code_cells = sum(1 for c in before if c["type"] == "code")
+    wait_idle(page)
+    page.evaluate("""() => {
+      const app = window.jupyterapp;
+      const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+      app.shell.activateById(nb.id);
+      void app.commands.execute('notebook:restart-run-all');
+    }""")
+    page.click(".jp-Dialog .jp-mod-accept", timeout=60_000)  # "Restart the kernel?"
+    page.wait_for_function(f"""() => {{
+      const code = ({CELLS})().filter(c => c.type === 'code');
+      return code.length === {code_cells} && code[code.length - 1].executionCount === {code_cells};
+    }}""", timeout=300_000)  # every code cell ran, in order, none failed (Run All stops at an error)
+    wait_idle(page)
+    after = cells(page)
+    assert [c["source"] for c in after] == [c["source"] for c in before]  # no cell added or duplicated
+    assert not [o for c in after for o in c["outputs"] if o.get("output_type") == "error"]
+    agent = next(c for c in after if c["source"].startswith("%%agent"))
+    assert "answered before" in "".join(o.get("text", "") for o in agent["outputs"] if o.get("output_type") == "stream")
+    rerun = next(c for c in after if c["id"] == panel_cell["id"])
+    assert "south    60" in stream_text(rerun)  # the edited cell, run again in the sandbox
+    # Top to bottom: the %%agent cell's generated cell (below the panel's) sets totals again, undoubled.
+    assert [c["type"] for c in after][-1] == "code"
+    assert stream_text(after[-1]).endswith("south is 30\n")
