@@ -34,11 +34,15 @@ def request_key(request: RunRequest, model: str) -> str:
     request)."""
     if not request.folder:
         return ""
+    try:
+        files = [[workspace_name(path, "", request.folder), file_digest(path)] for path in request.files]
+    except OSError:  # a file that cannot be read: the run says so; such a request is never answered from the store
+        return ""
     spec = {
         "request": request.request,
         "mode": request.resolved_mode,
         "model": request.model or model,
         "folder": request.folder,
-        "files": [[workspace_name(path, "", request.folder), file_digest(path)] for path in request.files],
+        "files": files,
     }
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()

@@ -37,8 +37,8 @@ from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
 from .errors import ErrorClass, classify_error, guidance_for
 
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
-#: How many times the model is asked again when its fix is code that already failed; then that code counts as a
-#: failed attempt (not run again) and the loop goes on.
+#: How many times the model is asked again when its fix is code that already failed; if it still is, the coder
+#: call ends as failed without running that code again.
 MAX_REPEATS_ASKED = 2
 ERROR_CHARS = 1500
 
