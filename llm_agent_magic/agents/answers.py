@@ -31,8 +31,8 @@ def request_key(request: RunRequest, model: str) -> str:
     """A digest of what decides the answer: the text, the options, the model (``model``: the session's, unless
     the request names one), the notebook's folder, and each attached file's path (as the sandbox sees it) and
     content. Empty for a request that is never answered from the store (no notebook folder: a panel or API
-    request)."""
-    if not request.folder:
+    request; a dry run)."""
+    if not request.folder or request.dry_run:  # a dry run answers nothing a later run could show again
         return ""
     try:
         files = [[workspace_name(path, "", request.folder), file_digest(path)] for path in request.files]

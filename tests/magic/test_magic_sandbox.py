@@ -76,7 +76,9 @@ def test_a_generated_cell_edited_and_run_again_changes_what_the_agent_sees(kerne
 
 def test_an_unchanged_request_shows_its_stored_answer_and_rerun_asks_again(kernel):
     kernel.script(react_script("count", "counted = 3\nprint('counted', counted)", "There are **3**."))
+    kernel.run("%%agent --mode react --dry-run\nCount them")  # drafted only: never shown again as an answer
     first = kernel.run("%%agent --mode react\nCount them")
+    assert not stream(first)
     kernel.server.clear_requests()
     again = kernel.run("%%agent --mode react\nCount them")  # what Restart & Run All does
     assert not kernel.server.requests  # the model was not asked
