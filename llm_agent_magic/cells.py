@@ -34,7 +34,7 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .events import Answer, CellOutput, CodeCell, Error, Event, RunFinished, RunStarted
+from .events import Answer, CellOutput, CodeCell, Error, Event, RunFinished, RunStarted, Usage
 from .sandbox.untrusted import BINARY_IMAGES, clean_html, is_base64
 
 if TYPE_CHECKING:
@@ -45,6 +45,10 @@ BUNDLE_VERSION = 1
 FAILED_TAG = "llm-agent-failed"
 #: A cell the user chose not to run (approval on): kept, with no outputs, so the notebook shows what was proposed.
 SKIPPED_TAG = "llm-agent-skipped"
+#: The first line of every generated cell: run again, it runs in the session's sandbox (``magic/sandbox_cell.py``).
+SANDBOX_MAGIC = "%%sandbox"
+#: Added to that line for a cell kept for the record and not run again (skipped by the user, or a failed attempt).
+SKIP_FLAG = "--skip"
 #: Written into the provenance of cells ``llm-agent run`` adds to a notebook, so a re-run replaces them.
 MATERIALIZED_BY = "llm-agent run"
 
@@ -89,10 +93,38 @@ def cells_from_events(
                 "execution_count": None,
                 "metadata": metadata,
                 "outputs": [dict(o) for o in event.outputs],
-                "source": code.source,
+                "source": cell_source(code.source, "skipped" if skipped else "failed" if event.failed else ""),
             }
             cells.append(cell)
     return cells
+
+
+def cell_source(code: str, kept: str = "") -> str:
+    """A generated cell's source: ``%%sandbox`` first, so running it again runs it where it ran.
+
+    ``kept`` ("skipped", "failed") marks a cell kept for the record: ``--skip`` runs nothing, and a comment
+    says why, so Run All goes past it and a reader sees it without opening the metadata.
+    """
+    if not kept:
+        return f"{SANDBOX_MAGIC}\n{code}"
+    why = "you skipped it when the agent asked" if kept == "skipped" else "a failed attempt, kept for the record"
+    return f"{SANDBOX_MAGIC} {SKIP_FLAG}\n# Not run: {why}. Remove {SKIP_FLAG} above to run it.\n{code}"
+
+
+def generated_code(source: str) -> str:
+    """The code of a generated cell's source, without the lines ``cell_source`` added."""
+    lines = source.split("\n")
+    if lines and lines[0].split()[:1] == [SANDBOX_MAGIC]:
+        kept = SKIP_FLAG in lines[0].split()
+        lines = lines[1:]
+        if kept and lines and lines[0].startswith("# Not run: "):
+            lines = lines[1:]
+    return "\n".join(lines)
+
+
+def run_model(events: Iterable[Event]) -> str:
+    """The model a run's last model call used (for the provenance of cells built after the run)."""
+    return next((e.model for e in reversed(list(events)) if isinstance(e, Usage) and e.model), "")
 
 
 def make_bundle(events: list[Event], *, session_id: str = "", model: str = "", include_failed: bool = True) -> dict[str, Any]:
@@ -137,7 +169,7 @@ def render_html(bundle: dict[str, Any]) -> str:
             label += " (edited by you)"
         parts.append(
             f"<details{'' if meta.get('status') == 'failed' else ' open'}><summary>Generated cell, {html.escape(label)}"
-            f"</summary><pre><code class=\"language-python\">{html.escape(cell.get('source', ''))}</code></pre>"
+            f"</summary><pre><code class=\"language-python\">{html.escape(generated_code(cell.get('source', '')))}</code></pre>"
             f"{_outputs_html(cell.get('outputs', []))}</details>"
         )
     return "\n".join(parts)

@@ -383,7 +383,8 @@ class AgentConfig(Configurable):
     )
     max_output_chars = Int(8000, help="Characters of tool output fed back to the model.").tag(config=True)
     history_messages = Int(10, help="Recent conversation messages given to the model.").tag(config=True)
-    include_failed_cells = Bool(True, help="Keep failed attempts (marked) among the generated cells.").tag(
+    include_failed_cells = Bool(False, help="Also write failed attempts (marked, not run again) among the generated "
+                                            "cells, in every front end; they are always kept in the run's stored events.").tag(
         config=True
     )
     approval = Bool(

@@ -78,6 +78,8 @@ class RunStarted(Event):
     request: str
     mode_requested: str = "auto"
     session_id: str = ""
+    #: What makes two requests the same (``agents/answers.request_key``); empty for requests never reused.
+    request_key: str = ""
 
 
 @dataclass

@@ -199,6 +199,24 @@ class ApprovalTimeout(AgentError):
         )
 
 
+class AgentRunFailed(AgentError):
+    """A ``%%agent`` run that did not end "ok" (its last code attempt failed, it stopped, or it could not start):
+    the cell fails, so Run All and ``llm-agent run`` stop there as at any failing cell. Its outputs (the answer,
+    the errors) are shown before it is raised."""
+
+    recoverable = False
+
+    def __init__(self, problem: str, model_needed: bool = False):
+        self.problem = problem
+        hint = (" This request has no stored answer here (it is new or changed, or the notebook comes from another "
+                "machine or data root), so running it needs the model: start Ollama (or set OLLAMA_HOST), or answer "
+                "from a recorded cassette with `%agent replay PATH`.") if model_needed else ""
+        super().__init__(f"{problem[:1].upper()}{problem[1:]}.{hint}")
+
+    def _render_traceback_(self) -> list[str]:  # what the run said is in the outputs above: no Python traceback
+        return [f"{type(self).__name__}: {self}"]
+
+
 class NotWaitingForApproval(AgentError, ValueError):
     """An ``ApprovalReply`` for a run or cell that is not waiting for one."""
 
@@ -307,3 +325,30 @@ class UnsafePath(SandboxError, OSError):
 
     def __str__(self) -> str:  # OSError would show the message as its tuple of arguments
         return str(self.args[0])
+
+
+class SandboxCellFailed(SandboxError):
+    """A ``%%sandbox`` cell's code raised, timed out, or ended its kernel: the cell fails, so Run All stops there.
+
+    ``traceback`` is the sandbox's own (already cleaned and bounded): IPython shows it in place of this
+    process's (``_render_traceback_``), so the user reads where their code failed, not where the magic is.
+    """
+
+    def __init__(self, status: str, ename: str, evalue: str, traceback: list[str] | None = None):
+        self.status = status
+        self.ename = ename
+        self.evalue = evalue
+        self.traceback = list(traceback or [])
+        if status == "error":
+            what = f"{ename}: {evalue}" if ename else "the code raised an error"
+            message = f"The cell's code failed in the sandbox ({what}). Fix the code and run the cell again."
+        elif status == "timeout":
+            message = ("The cell ran longer than SandboxConfig.execution_timeout and was stopped. Make it faster, "
+                       "or raise the timeout.")
+        else:
+            message = (f"The sandbox kernel died while running the cell ({evalue or status}); it was restarted and "
+                       f"the saved variables restored. Run the cell again, or make it use less memory.")
+        super().__init__(message)
+
+    def _render_traceback_(self) -> list[str]:
+        return [*self.traceback, f"{type(self).__name__}: {self}"]

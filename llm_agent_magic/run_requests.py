@@ -47,6 +47,8 @@ class RunRequest(_Request):
     approval: bool | None = None
     notebook_path: str = ""
     origin: str = ""
+    #: The notebook's folder: an attached file inside it keeps its path relative to it in the workspace.
+    folder: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.request, str) or not self.request.strip():
@@ -57,6 +59,8 @@ class RunRequest(_Request):
             raise BadRequest("The model must be a model name such as 'qwen3:8b', or left out.")
         if not isinstance(self.files, list) or not all(isinstance(f, str) for f in self.files):
             raise BadRequest("files must be a list of file names.")
+        if not isinstance(self.folder, str):
+            raise BadRequest("folder must be the path of the notebook's folder, or left out.")
         if self.approval is not None and not isinstance(self.approval, bool):
             raise BadRequest("approval must be true, false or left out (the session's setting).")
         if not isinstance(self.dry_run, bool):

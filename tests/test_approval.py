@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from agent_helpers import coder_script, of
 
-from llm_agent_magic.cells import SKIPPED_TAG, make_bundle
+from llm_agent_magic.cells import SKIPPED_TAG, cell_source, make_bundle
 from llm_agent_magic.events import (
     ApprovalRequested,
     CellOutput,
@@ -68,7 +68,7 @@ async def test_run_executes_the_cell_as_generated(make_session):
     assert events[-1].status == "ok"
     assert name in {v.name for v in await session.sandbox.async_variables()}
     (cell,) = make_bundle(events)["cells"]
-    assert cell["metadata"]["llm_agent"]["approval"] == "approved" and cell["source"] == first.source
+    assert cell["metadata"]["llm_agent"]["approval"] == "approved" and cell["source"] == cell_source(first.source)
     # the stored run has the same events, the approval among them
     stored = [e["type"] for e in session.store.run_events(events[0].run_id)]
     assert stored.count("approval_requested") == 1 and stored.count("code_cell") == 2
@@ -89,7 +89,7 @@ async def test_edit_executes_the_users_code_and_the_model_is_told(make_session):
     assert edited_name in names and generated not in names
     (cell,) = make_bundle(events)["cells"]
     meta = cell["metadata"]["llm_agent"]
-    assert cell["source"] == new_code and meta["approval"] == "edited" and meta["original_source"] == first.source
+    assert cell["source"] == cell_source(new_code) and meta["approval"] == "edited" and meta["original_source"] == first.source
     # the next call of the model (the react step after the cell) saw the code that ran
     following = server.requests_for("react")[-1].body["messages"]
     told = next(m["content"] for m in following if "The user edited this cell" in m["content"])
@@ -116,6 +116,8 @@ async def test_skip_runs_nothing_and_the_next_react_step_sees_it(make_session):
     (cell,) = make_bundle(events)["cells"]
     assert cell["outputs"] == [] and cell["metadata"]["llm_agent"]["approval"] == "skipped"
     assert cell["metadata"]["tags"] == [SKIPPED_TAG] and cell["metadata"]["llm_agent"]["status"] == "skipped"
+    # Marked in its source too: run again (Run All), it runs nothing, and a reader sees why.
+    assert cell["source"].startswith("%%sandbox --skip\n# Not run: you skipped it when the agent asked.")
 
 
 async def test_fixes_wait_for_approval_too(make_session):

@@ -148,7 +148,7 @@ def test_edited_and_skipped_cells_render_once_each_and_say_so():
     events = approval_events()
     bundle = make_bundle(events)
     edited, skipped = bundle["cells"]
-    assert edited["source"] == "print('user')" and edited["metadata"]["llm_agent"]["approval"] == "edited"
+    assert edited["source"] == "%%sandbox\nprint('user')" and edited["metadata"]["llm_agent"]["approval"] == "edited"
     assert skipped["metadata"]["tags"] == [SKIPPED_TAG] and skipped["outputs"] == []
     html = render_html(bundle)
     assert html.count("Generated cell") == 2

@@ -5,6 +5,7 @@
  * keys they do not know, as the Python side does, so a newer server does not break an older tab.
  */
 import { URLExt } from '@jupyterlab/coreutils';
+import type * as nbformat from '@jupyterlab/nbformat';
 import { ServerConnection } from '@jupyterlab/services';
 
 const API = 'llm-agent/api';
@@ -46,6 +47,15 @@ export interface IRunEvents {
   status: string;
   live: boolean;
   events: IAgentEvent[];
+}
+
+/** The `application/vnd.llm-agent.cells+json` bundle of one run (cells.py's make_bundle). */
+export interface IRunCells {
+  version: number;
+  run_id: string;
+  session_id: string;
+  status: string;
+  cells: nbformat.ICodeCell[];
 }
 
 export type ApprovalAction = 'run' | 'edit' | 'skip';
@@ -161,6 +171,11 @@ export class AgentAPI {
 
   runEvents(runId: string, after = 0): Promise<IRunEvents> {
     return this.request<IRunEvents>(['runs', encodeURIComponent(runId), 'events'], {}, `?after=${after}`);
+  }
+
+  /** A run's generated cells, ready to insert (the server builds them as the magic's are built). */
+  runCells(runId: string): Promise<IRunCells> {
+    return this.request<IRunCells>(['runs', encodeURIComponent(runId), 'cells']);
   }
 
   models(): Promise<IModels> {

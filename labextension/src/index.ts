@@ -11,7 +11,7 @@ import { LabIcon } from '@jupyterlab/ui-components';
 
 import { AgentAPI } from './handler';
 import { AgentModel, IPanelSettings, MODES, Mode } from './model';
-import { IRunView, runCells } from './runs';
+import { IRunView } from './runs';
 import { AgentCellWatcher, insertBelowActive } from './notebook';
 import { AgentPanel } from './widget';
 
@@ -102,13 +102,22 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const notebookFor = (path: string): NotebookPanel | null =>
       (path && tracker.find(p => p.context.path === path)) || tracker.currentWidget;
 
+    // After a reload the restored notebooks become current one after another, and each answer below arrives in
+    // its own time: only the notebook that is still the current one when its answer arrives is followed, so the
+    // panel ends on the active notebook's session whatever order the answers come in.
     const followNotebook = async (nb: NotebookPanel | null): Promise<void> => {
       if (!nb) {
         return;
       }
       await nb.context.ready;
+      if (nb !== tracker.currentWidget) {
+        return;
+      }
       try {
         const sessionId = await api.notebookSession(nb.context.path);
+        if (nb !== tracker.currentWidget || nb.isDisposed) {
+          return;
+        }
         await model.selectSession(sessionId, nb.context.path);
       } catch (error) {
         model.showError(`The session of ${nb.context.path} is unknown: ${error instanceof Error ? error.message : String(error)}`);
@@ -116,11 +125,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     tracker.currentChanged.connect((_, nb) => void followNotebook(nb));
 
-    const insert = (run: IRunView): void => {
-      const cells = runCells(run);
+    const insert = async (run: IRunView): Promise<void> => {
       const nb = notebookFor(model.notebookPath);
       if (!nb) {
         model.showError('Open a notebook to get the generated cells into it.');
+        return;
+      }
+      let cells;
+      try {
+        cells = (await api.runCells(run.runId)).cells;
+      } catch (error) {
+        model.showError(`The generated cells could not be fetched: ${error instanceof Error ? error.message : String(error)}`);
         return;
       }
       const added = insertBelowActive(nb, run.runId, cells);
@@ -132,10 +147,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     };
     model.runFinished.connect((_, run) => {
       if (run.insert === 'inserted') {
-        insert(run);
+        void insert(run);
       }
     });
-    model.insertRequested.connect((_, run) => insert(run));
+    model.insertRequested.connect((_, run) => void insert(run));
 
     const watch = (nb: NotebookPanel): void => {
       new AgentCellWatcher(

@@ -5,7 +5,7 @@
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { AgentAPI, AgentAPIError, ApprovalAction, IAgentEvent, IRunMessage, ISessionInfo, IStoredMessage } from './handler';
-import { ChatItem, IRunView, applyEvent, newRun, runCells } from './runs';
+import { ChatItem, IRunView, applyEvent, endedCells, newRun } from './runs';
 
 
 export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
@@ -447,8 +447,11 @@ export class AgentModel {
     if (event.type === 'run_finished') {
       if (this._ownRuns.has(runId)) {
         this._ownRuns.delete(runId);
-        const cells = runCells(run).length;
-        if (cells && this.insertPolicy === 'ask') {
+        const cells = endedCells(run);
+        // A chat that is not a notebook's session ("New chat") never puts cells into a notebook by itself: the
+        // run offers "Insert the cells into the notebook" instead.
+        const ownNotebook = this.notebookPath !== '';
+        if (cells && this.insertPolicy !== 'never' && (this.insertPolicy === 'ask' || !ownNotebook)) {
           run.insert = 'ask';
         } else if (cells && this.insertPolicy === 'always') {
           run.insert = 'inserted';

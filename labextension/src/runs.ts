@@ -196,36 +196,9 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
 }
 
 /**
- * nbformat code cells of a run, with the provenance cells.py writes: failed attempts collapsed and tagged,
- * skipped ones kept (no outputs, tagged) so the notebook shows what was proposed.
+ * How many of a run's cells ended (ran, failed or were skipped): whether there is anything to insert. The cells
+ * themselves come ready from the server (`GET runs/{id}/cells`, built by cells.py as the magic's are).
  */
-export function runCells(run: IRunView): nbformat.ICodeCell[] {
-  return run.cells
-    .filter(c => c.state !== 'awaiting' && c.state !== 'running' && c.state !== 'stopped')
-    .map(c => {
-      const skipped = c.state === 'skipped';
-      const provenance: Record<string, unknown> = {
-        run_id: run.runId,
-        cell_id: c.cellId,
-        step: c.step,
-        attempt: c.attempt,
-        status: c.failed ? 'failed' : c.final ? 'final' : c.state,
-        execution_status: c.state,
-        model: run.model
-      };
-      if (skipped || c.approval) {
-        provenance.approval = skipped ? 'skipped' : c.approval;
-      }
-      if (c.approval === 'edited' && c.originalSource) {
-        provenance.original_source = c.originalSource;
-      }
-      const metadata: Record<string, unknown> = { llm_agent: provenance };
-      if (c.failed) {
-        metadata.tags = ['llm-agent-failed'];
-        metadata.jupyter = { source_hidden: true, outputs_hidden: true };
-      } else if (skipped) {
-        metadata.tags = ['llm-agent-skipped'];
-      }
-      return { cell_type: 'code', execution_count: null, metadata, outputs: c.outputs, source: c.source } as nbformat.ICodeCell;
-    });
+export function endedCells(run: IRunView): number {
+  return run.cells.filter(c => c.state !== 'awaiting' && c.state !== 'running' && c.state !== 'stopped').length;
 }

@@ -41,11 +41,14 @@ from ..config import (
     config_search_path,
     load_config_files,
 )
+from ..events import Event
 from ..exceptions import LLMAgentError, SessionBusy, SetupError
 from ..llm import LLMClient
+from ..run_requests import RunRequest
 from ..sandbox import SessionPaths, VariableSummary, load_variable
 from ..sandbox.hold import lock_taken, read_holder
 from ..sandbox.inside.snapshots import read_catalog
+from ..sandbox.results import ExecutionResult
 from ..store import ConversationStore, SessionNotFound
 from .kernels import KernelKeeper
 from .session import AgentSession
@@ -293,6 +296,17 @@ class SessionManager:
                     await session.sandbox.async_flush_snapshots()
         _, sandbox_config, _, paths = self.effective()
         return load_variable(session_id, name, paths, sandbox_config, set_aside=set_aside)
+
+    async def stored_answer(self, session_id: str, request: RunRequest, *, any_session: bool = False
+                            ) -> list[Event] | None:
+        """The stored events of this same request answered before (``AgentSession.stored_answer``), or None."""
+        session = self.find(session_id) or await self.open(session_id)
+        return await session.stored_answer(request, any_session=any_session)
+
+    async def execute_cell(self, session_id: str, source: str) -> ExecutionResult:
+        """A ``%%sandbox`` cell run in the session's sandbox (``AgentSession.execute_cell``); opens the session."""
+        session = self.find(session_id) or await self.open(session_id)
+        return await session.execute_cell(source, front_end=self.front_end)
 
     async def push(self, session_id: str, name: str, dataframe: Any) -> None:
         """Put a pandas DataFrame into the session's sandbox as ``name``, under the session's run lock."""

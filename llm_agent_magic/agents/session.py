@@ -31,13 +31,26 @@ from traitlets.config import Config
 
 from .. import volatile
 from ..config import AgentConfig, LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
-from ..events import Answer, ApprovalRequested, Classified, Error, Event, RunFinished, RunStarted, Token, Waiting
+from ..events import (
+    Answer,
+    ApprovalRequested,
+    CellOutput,
+    Classified,
+    Error,
+    Event,
+    RunFinished,
+    RunStarted,
+    Token,
+    Waiting,
+    event_from_dict,
+)
 from ..exceptions import LLMAgentError, SessionBusy
 from ..llm import LLMClient
 from ..prompts import Transcript, render_prompt
 from ..run_requests import ApprovalReply, RunRequest
 from ..sandbox import SandboxKernel
 from ..sandbox.hold import Holder, RunLock
+from ..sandbox.results import ExecutionResult
 from ..store import ConversationStore, SessionNotFound
 from ..tools.base import ToolContext, ToolRegistry
 from ..tools.file_analyzer import FileAnalyzerTool
@@ -45,6 +58,7 @@ from ..tools.files import attach, attach_limit, describe_file
 from ..tools.python_coder import PythonCoderTool
 from ..tools.rag import RagSearchTool
 from ..tools.web_search import WebSearchTool
+from .answers import request_key
 from .approval import ApprovalDesk
 from .chat import run_chat
 from .classifier import classify, clear_mode
@@ -70,6 +84,22 @@ def default_tools(config: Config | None = None) -> ToolRegistry:
             WebSearchTool(tools_config),
         ]
     )
+
+
+def last_attempt_failure(output: CellOutput) -> Error | None:
+    """The ``Error`` a run ends with when its last code attempt failed (kind: the exception's name), else None."""
+    if not output.failed:
+        return None
+    error = next((o for o in reversed(output.outputs) if o.get("output_type") == "error"), None)
+    if error is not None:
+        kind, detail = str(error.get("ename", "")) or "Error", str(error.get("evalue", ""))
+    elif output.status == "ok":
+        kind, detail = "InadequateOutput", "its output did not answer the task"
+    else:
+        kind, detail = {"timeout": "Timeout", "died": "SandboxDied"}.get(output.status, "Error"), output.status
+    first_line = detail.strip().splitlines()[0][:200] if detail.strip() else kind
+    return Error(kind, f"{first_line} (in the last generated cell: the answer may rest on code that did not work)",
+                 recoverable=False)
 
 
 class AgentSession:
@@ -222,6 +252,21 @@ class AgentSession:
                 await self.sandbox.async_restart(restore=False)
             self.sandbox.forget_snapshots()
 
+    async def execute_cell(self, source: str, *, front_end: str = "", wait: float | None = None) -> ExecutionResult:
+        """Run a cell's code in the session's sandbox kernel, as the agent's code runs; the model is not asked.
+
+        What ``%%sandbox`` cells (generated cells run again, or the user's own) do: the same kernel, output
+        cleaning and bounds, execution limits and variable snapshots as a run's executions, under the session's
+        run lock (``SessionBusy`` past ``wait`` seconds). The result says whether the code failed; it does not raise
+        for that (the front end decides).
+        """
+        if self.sandbox is None:
+            raise LLMAgentError(f"Session {self.session_id!r} has no sandbox to run the cell in.")
+        if self.running:
+            raise LLMAgentError("This session is running a request; wait for it or stop it, then run the cell again.")
+        async with self.using_sandbox("a %%sandbox cell", wait=wait, front_end=front_end):
+            return await self.sandbox.async_execute(source)
+
     async def close(self) -> None:
         if self.cancel() and self._task is not None:
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -293,7 +338,8 @@ class AgentSession:
         self.touch()
         # Emitted here, not in the task: the first event is ready when the caller first asks, without waiting
         # for the loop to start the task (on a busy server each wait is a turn behind every other run).
-        emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id))
+        emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id,
+                        request_key=request_key(request, self.llm.config.model)))
         task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes, recorded))
         finished = False
         try:
@@ -308,6 +354,35 @@ class AgentSession:
                 await task  # after RunFinished it only finishes writing the run to the store
             # Even when the task was cancelled meanwhile, the store has the whole run before run() returns.
             await asyncio.gather(*writes, return_exceptions=True)
+
+    async def stored_answer(self, request: RunRequest, *, any_session: bool = False) -> list[Event] | None:
+        """The events of the latest run that answered this same request (``answers.request_key``) and ended "ok",
+        or None; the model is not asked. Its attached files are copied into the workspace again, as a run would,
+        so the generated cells that re-run after it find them.
+
+        Runs of this session come first; ``any_session``: then any session's in the store (a front end that
+        cannot tell which notebook this is: plain nbclient, ``jupyter nbconvert --execute``). A session that
+        replays a cassette answers from it instead.
+        """
+        key = request_key(request, self.llm.config.model)
+        if not key or request.dry_run or self.llm.config.cassette_mode == "replay":
+            return None  # a cassette being replayed is the record: its answers come back as recorded
+
+        def find(store: ConversationStore) -> list[dict[str, Any]] | None:
+            for scope in ([self.session_id, None] if any_session else [self.session_id]):
+                for run in store.answered_runs(request.request, scope):
+                    events = store.run_events(run.id)
+                    if events and events[0].get("request_key") == key:
+                        return events
+            return None
+
+        found = await self._store(find, self.store)  # on the writer thread: behind this session's last writes
+        if found is None:
+            return None
+        if request.files:
+            async with self.using_sandbox("attaching files"):  # as a run attaches them: under the run lock
+                self._attach(request.files, request.folder)
+        return [event_from_dict(e) for e in found]
 
     async def _store(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: method(*args, **kwargs))
@@ -344,11 +419,18 @@ class AgentSession:
                 for m in await self._store(self.store.recent_messages, self.session_id, self.config.history_messages)
             ]
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
-            attached = await asyncio.to_thread(self._attach, request.files)  # reads tables whole when small
+            attached = await asyncio.to_thread(self._attach, request.files, request.folder)  # reads small tables whole
+            last_output: list[CellOutput] = []
+
+            def tracked(event: Event) -> None:
+                if isinstance(event, CellOutput):  # a skipped cell too: the user chose not to run it
+                    last_output[:] = [event]
+                emit(event)
+
             ctx = ToolContext(
                 llm=self.llm,
                 config=self.config,
-                emit=emit,
+                emit=tracked,
                 request=text,
                 run_id=run_id,
                 history=history,
@@ -379,6 +461,10 @@ class AgentSession:
                 answer = await run_react(ctx, tools)
             await self._store(self.store.add_message, self.session_id, "assistant", answer, mode=classified.mode,
                               run_id=run_id)
+            failure = last_attempt_failure(last_output[0]) if last_output else None
+            if failure is not None:  # the answer is there, but the code it rests on did not work: a failed run
+                status = "error"
+                emit(failure)
         except asyncio.CancelledError:
             status = "cancelled"
             if locked:  # otherwise the sandbox is busy with another run, not ours
@@ -424,13 +510,14 @@ class AgentSession:
         ctx.emit(Answer(answer, run_id=ctx.run_id))
         return answer
 
-    def _attach(self, files: list[str]) -> list[str]:
+    def _attach(self, files: list[str], folder: str) -> list[str]:
         if not files:
             return []
         if self.sandbox is None:
             raise LLMAgentError("Files can only be attached to a session with a sandbox.")
+        workspace = self.sandbox.workspace
         limit = attach_limit(self.sandbox.config.workspace_quota_mb)
-        return [describe_file(path) for path in attach(files, self.sandbox.workspace, limit)]
+        return [describe_file(workspace, rel) for rel in attach(files, workspace, folder, limit)]
 
     async def _interrupt_sandbox(self) -> None:
         if self.sandbox is None:

@@ -1,7 +1,8 @@
-"""The IPython extension: ``%load_ext llm_agent_magic`` registers ``%%agent`` and ``%agent``.
+"""The IPython extension: ``%load_ext llm_agent_magic`` registers ``%%agent``, ``%agent`` and ``%%sandbox``.
 
 Map: ``magics.py`` (parsing and dispatch), ``stream.py`` (one run, rendered live), ``render.py``
-(events into MIME bundles), ``sessions.py`` (configuration, session ids, open sessions),
+(events into MIME bundles), ``sandbox_cell.py`` (``%%sandbox``: a cell run in the sandbox),
+``sessions.py`` (configuration, session ids, open sessions),
 ``status.py`` (``%agent status`` / ``models``), ``loop.py`` (the private event loop),
 ``env.py`` (the environment variables ``llm-agent run`` steers kernels with).
 
@@ -44,6 +45,7 @@ def unload_ipython_extension(shell: Any) -> None:
     agent.close()
     for kind in ("line", "cell"):
         shell.magics_manager.magics[kind].pop("agent", None)
+    shell.magics_manager.magics["cell"].pop("sandbox", None)
     shell.configurables[:] = [c for c in shell.configurables if c not in agent.configurables]
 
 

@@ -15,17 +15,19 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
-from ..exceptions import LLMAgentError, SetupError
+from ..cells import bundle_problem
+from ..exceptions import AgentRunFailed, LLMAgentError, SetupError
 from ..run_requests import BadRequest, RunRequest
 from ..safe_text import render_markdown
 from .approve import kernel_takes_input
 from .render import table_data
-from .sessions import ShellSessions, default_session_id, env_cassette
-from .stream import RunStream
+from .sandbox_cell import SKIP_FLAG, SKIPPED_NOTE, raise_if_failed, show_outputs
+from .sessions import ShellSessions, default_session_id, env_cassette, notebook_known
+from .stream import RunStream, show_stored
 
 LINE_COMMANDS = {
     "status": "session id, model, cassette mode, sandbox and its isolation; then the checks of `llm-agent doctor`",
@@ -49,6 +51,10 @@ MAX_VALUE_CHARS = 2000
 #: a disk problem, or columns parquet cannot hold (pyarrow's errors are ValueError and TypeError).
 PUSH_ERRORS = (LLMAgentError, OSError, ValueError, TypeError)
 MAX_LISTED_COLUMNS = 20
+#: Errors that mean the model could not be asked at all.
+MODEL_MISSING = ("OllamaUnavailable",)
+STORED_NOTE = ("llm-agent: this request was answered before (same text, options and files): its stored answer "
+               "is shown and the model was not asked; %%agent --rerun asks again.")
 
 
 @magic_arguments(name="%%agent")
@@ -61,6 +67,9 @@ MAX_LISTED_COLUMNS = 20
 @argument("--approve", action="store_true",
           help="Ask Run / edit / skip before each generated cell runs (default: AgentConfig.approval).")
 @argument("--quiet", action="store_true", help="No live display; only the final result.")
+@argument("--rerun", action="store_true",
+          help="Ask the model again, even when this same request was answered before (its stored answer is shown "
+               "otherwise).")
 def _cell_options(line: str, cell: str | None = None) -> None:
     """The options of %%agent (the parser is built from the decorators)."""
 
@@ -72,6 +81,21 @@ _PLAIN = argparse.ArgumentParser(
                 "(a DataFrame is copied into the sandbox under that name); {{ and }} are literal braces.",
 )
 CELL_USAGE = " ".join(_PLAIN.format_usage().split())
+
+
+@magic_arguments(name="%%sandbox")
+@argument("--session", default=None, help="Session id (default: the one %%agent uses in this notebook).")
+@argument(SKIP_FLAG, action="store_true", help="Run nothing: a cell kept for the record (skipped or failed).")
+def _sandbox_options(line: str, cell: str | None = None) -> None:
+    """The options of %%sandbox (the parser is built from the decorators)."""
+
+
+_SANDBOX_PLAIN = argparse.ArgumentParser(
+    prog="%%sandbox", parents=[_sandbox_options.parser], add_help=False,
+    description="Run the cell in the sandbox kernel of this notebook's agent session (where the agent's code "
+                "runs): its variables are there for the next %%agent and for %agent pull. The model is not asked.",
+)
+SANDBOX_USAGE = " ".join(_SANDBOX_PLAIN.format_usage().split())
 LINE_USAGE = "usage: %agent COMMAND [--session ID]   commands: " + ", ".join(c.split()[0] for c in LINE_COMMANDS)
 
 
@@ -157,6 +181,27 @@ class AgentMagics(Magics):
         else:
             self._cell(line, cell)
 
+    @cell_magic
+    def sandbox(self, line: str, cell: str) -> None:
+        """Run the cell in the sandbox kernel of this notebook's agent session (``%%sandbox?`` for the options)."""
+        words = split_words(line, SANDBOX_USAGE)
+        try:
+            args = _sandbox_options.parser.parse_args(words)
+        except UsageError as exc:
+            raise _usage_error(str(exc), SANDBOX_USAGE) from None
+        if args.skip:
+            print(SKIPPED_NOTE)
+            return
+        session_id = args.session or default_session_id(self.shell.user_ns)
+        self._session(session_id)
+        self._say_if_busy(session_id)
+        try:
+            result = self.sessions.loop.call(self.sessions.manager.execute_cell(session_id, cell))
+        except LLMAgentError as exc:  # SessionBusy (a run kept the session past the wait), or a run of this session
+            raise UsageError(str(exc)) from None
+        show_outputs(result.outputs)
+        raise_if_failed(result)
+
     # --- %%agent ---------------------------------------------------------------------------------------
 
     def _cell(self, line: str, cell: str) -> None:
@@ -192,13 +237,29 @@ class AgentMagics(Magics):
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         try:
             run = RunRequest(request, mode=args.mode, model=args.model, files=files, dry_run=args.dry_run,
-                             approval=approval, origin=self.sessions.manager.front_end)
+                             approval=approval, origin=self.sessions.manager.front_end,
+                             folder=os.getcwd())
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
+        model = args.model or session.llm.config.model
+        if not args.rerun and not frames:  # a DataFrame's values are not part of the request: always ask
+            any_session = args.session is None and not notebook_known(ns)
+            try:
+                stored = self.sessions.loop.call(self.sessions.manager.stored_answer(session_id, run,
+                                                                                     any_session=any_session))
+            except LLMAgentError as exc:
+                raise UsageError(str(exc)) from None
+            if stored is not None:
+                print(STORED_NOTE)
+                show_stored(stored, session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
+                return
         stream = RunStream(self.sessions.loop, session, quiet=args.quiet, dry_run=args.dry_run)
         stream.run(run)
-        stream.finish(session_id=session_id, model=args.model or session.llm.config.model,
-                      include_failed=session.config.include_failed_cells)
+        bundle = stream.finish(session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
+        problem = bundle_problem(bundle)
+        if problem is not None:
+            unreachable = any(e.get("kind") in MODEL_MISSING for e in bundle.get("errors", []))
+            raise AgentRunFailed(problem, model_needed=unreachable)
 
     def _session(self, session_id: str) -> Any:
         try:

@@ -212,11 +212,19 @@ def summary_text(bundle: dict[str, Any], events: list[Event], dry_run: bool = Fa
     if cells:
         notes = [_count(n, word) for n, word in ((failed, "failed attempt"), (skipped, "skipped cell")) if n]
         parts.append(_count(len(cells), "generated cell") + (f" ({', '.join(notes)})" if notes else ""))
+    hidden = sum(1 for _, out in _attempts(events) if out is not None and out.failed) - failed
+    if hidden > 0:  # AgentConfig.include_failed_cells off: they are in the run's stored events only
+        parts.append(_count(hidden, "failed attempt") + " not written as cells")
     if unfinished and dry_run:
         parts.append(_count(unfinished, "drafted cell") + ", nothing was run")
     elif unfinished:
         parts.append(_count(unfinished, "cell") + " stopped before it finished")
     what = ", ".join(parts) or "no code was run"
+    errors = bundle.get("errors", [])
+    if bundle.get("status") == "error" and errors:  # "failed: FileNotFoundError: [Errno 2] ...", one line
+        detail = str(errors[-1].get("message", "")).strip().split("\n")[0]
+        detail = detail if len(detail) <= 100 else detail[:99] + "…"
+        return f"llm-agent: {what}; run failed: {errors[-1].get('kind', 'Error')}" + (f": {detail}" if detail else "")
     return f"llm-agent: {what}; run {bundle.get('status', 'unknown')}"
 
 

@@ -49,6 +49,12 @@ def default_session_id(user_ns: dict[str, Any]) -> str:
     return kernel_session_id()
 
 
+def notebook_known(user_ns: dict[str, Any]) -> bool:
+    """Whether the session id says which notebook this is (set by ``llm-agent run``, Jupyter server, VS Code),
+    rather than being this kernel's own id (plain nbclient, ``jupyter nbconvert --execute``)."""
+    return default_session_id(user_ns) != kernel_session_id()
+
+
 def env_cassette() -> tuple[str, str] | None:
     """The cassette mode and path the environment imposes, or None."""
     mode = os.environ.get(env.CASSETTE_MODE, "").strip().lower()

@@ -193,6 +193,16 @@ class RunStream:
         return bundle
 
 
+def show_stored(events: list[Event], *, session_id: str, model: str, include_failed: bool,
+                display: Display | None = None) -> dict[str, Any]:
+    """A stored run's final outputs, as ``RunStream.finish`` shows a run that just ended; returns the bundle."""
+    show = display or _ipython_display
+    show(answer_data(events), raw=True)
+    bundle = make_bundle(events, session_id=session_id, model=model, include_failed=include_failed)
+    show(bundle_data(events, bundle, include_failed), raw=True)
+    return bundle
+
+
 def _input(prompt: str) -> str:
     # Looked up at call time: ipykernel swaps builtins.input for its input request while a cell runs.
     import builtins

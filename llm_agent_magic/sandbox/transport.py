@@ -188,8 +188,9 @@ class RemoteFiles:
     async def push_workspace(self) -> list[str]:
         """Send the workspace files that changed here since they were last sent or fetched."""
         sent = []
-        for entry in list_confined(self.paths.workspace):
-            if "/" in entry.relpath or entry.refused:
+        # Below the top folder too: an attached file keeps its folder (data/sales.csv).
+        for entry in list_confined(self.paths.workspace, recursive=True):
+            if entry.refused:
                 continue
             state = (entry.size, entry.mtime_ns)
             if self._sent.get(entry.relpath) == state or self._fetched.get(entry.relpath) == state:

@@ -1,4 +1,4 @@
-"""A run's events after N (REST), and the WebSocket of a session: requests in, events out.
+"""A run's events after N and its generated cells (REST), and the WebSocket of a session: requests in, events out.
 
 WebSocket protocol (JSON text frames):
 
@@ -30,6 +30,8 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ..cells import make_bundle, run_model
+from ..events import event_from_dict
 from ..exceptions import NotWaitingForApproval
 from ..run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
 from ..store import RunNotFound
@@ -79,6 +81,26 @@ class RunEventsHandler(AgentAPIHandler):
                 fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
         self.send_json({"run_id": run_id, "status": status, "live": live is not None and live.status == "running",
                         "events": events})
+
+
+class RunCellsHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        """The run's generated cells, ready to insert: the bundle ``cells.make_bundle`` builds, as the magic and
+        ``llm-agent run`` write them (``AgentConfig.include_failed_cells`` applied), so the panel only inserts."""
+        live = self.hub.find(run_id)
+        if live is not None:
+            events, session_id = list(live.events), live.session_id
+        else:
+            try:
+                events, _ = await stored_events(self, run_id, 0)
+                session_id = await self.in_store(lambda store: store.get_run(run_id).session_id)
+            except RunNotFound:
+                fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
+        typed = [event_from_dict(e) for e in events]
+        include_failed = self.manager.effective()[2].include_failed_cells
+        self.send_json(make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed))
 
 
 class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, JupyterHandler):
@@ -143,6 +165,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                         request=data.get("type") if isinstance(data, dict) else None)
 
     async def start(self, request: RunRequest) -> None:
+        request.folder = ""  # files come from this session's workspace (uploads), never from a folder a client names
         if request.files:
             request.files = attached(self.session_id, request.files, self.manager.paths())
         request.origin = request.origin or "panel"

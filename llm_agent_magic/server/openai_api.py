@@ -19,7 +19,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
-from ..cells import make_bundle
+from ..cells import make_bundle, run_model
 from ..events import Answer, Error, Token, Usage, event_from_dict
 from ..run_requests import MODE_ALIASES, BadRequest, RunRequest
 from .base import AgentAPIHandler, fail, json_body
@@ -128,7 +128,8 @@ class ChatCompletionsHandler(OpenAIHandler):
 
     def _extra(self, events: list[dict[str, Any]], live: LiveRun, session_id: str) -> dict[str, Any]:
         typed = [event_from_dict(e) for e in events]
-        bundle = make_bundle(typed, session_id=session_id)
+        include_failed = self.manager.effective()[2].include_failed_cells
+        bundle = make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed)
         return {"session_id": session_id, "run_id": live.run_id, "status": live.status, "cells": bundle["cells"],
                 "errors": bundle["errors"]}
 

@@ -454,6 +454,17 @@ class ConversationStore:
                 self._get_session(conn, session_id)
         return [Run(*row) for row in rows]
 
+    def answered_runs(self, request: str, session_id: str | None = None) -> list[Run]:
+        """Runs that finished "ok" on exactly this request text, newest first; of one session, or of any."""
+        where, params = "request = ? AND status = 'ok'", [request]
+        if session_id is not None:
+            where += " AND session_id = ?"
+            params.append(session_id)
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY started_at DESC, rowid DESC",
+                                params).fetchall()
+        return [Run(*row) for row in rows]
+
     # --- export ---------------------------------------------------------------------------
 
     def export_markdown(self, session_id: str) -> str:

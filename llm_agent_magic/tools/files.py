@@ -37,32 +37,50 @@ def attach_limit(quota_mb: float) -> int:
     return int(quota_mb * 2**20) if quota_mb > 0 else MAX_ATTACHED_BYTES
 
 
-def attach(paths: list[str], workspace: str, max_bytes: int = MAX_ATTACHED_BYTES) -> list[Path]:
-    """Copy files into the workspace (keeping their names); returns the copies.
+def workspace_name(src: str | os.PathLike[str], workspace: str, folder: str = "") -> str:
+    """Where an attached file goes in the workspace, as a path relative to it (what the model is told).
+
+    A file inside ``folder`` (the notebook's folder) keeps its path relative to it (``data/sales.csv``), so the
+    code the agent writes means the same in the sandbox and beside the notebook; a file already in the
+    workspace keeps its place; any other file gets its name.
+    """
+    path = os.path.abspath(src)
+    for root in (workspace, folder):
+        if not root:
+            continue
+        rel = os.path.relpath(path, os.path.abspath(root))
+        if rel != os.curdir and not rel.startswith(os.pardir + os.sep) and rel != os.pardir and not os.path.isabs(rel):
+            return Path(rel).as_posix()
+    return os.path.basename(path)
+
+
+def attach(paths: list[str], workspace: str, folder: str = "", max_bytes: int = MAX_ATTACHED_BYTES) -> list[str]:
+    """Copy files into the workspace (see ``workspace_name``); returns their paths relative to it (what the
+    model is told).
 
     Each file is opened without following a link at its name (the folders above it are the user's own,
     resolved as a shell would), accepted only as a regular file with a single name (a FIFO must not hang
     the run, a device or a hard link may be anything), checked on the open descriptor, and copied at most
     ``max_bytes`` long. A missing file is a ``FileNotFoundError``, a refused one ``AttachmentRefused``.
-    The workspace is the sandbox's: whatever it left under a name (a link to one of your files, a FIFO)
-    is replaced by the copy, never written through.
+    The workspace is the sandbox's: whatever it left under a name (a link to one of your files, a FIFO, a
+    link in place of a folder on the way) is replaced by the copy, never written through.
     """
     target = Path(workspace)
     target.mkdir(parents=True, exist_ok=True)
     copies = []
     for name in paths:
         src = Path(os.path.abspath(Path(name).expanduser()))
-        dst = target / src.name
-        if src == Path(os.path.abspath(dst)):  # already in the workspace: describe_file reads it, confined
+        rel = workspace_name(src, workspace, folder)
+        if src == Path(os.path.abspath(target / rel)):  # already in the workspace: describe_file reads it, confined
             if not os.path.lexists(src):
                 raise FileNotFoundError(f"Attached file {name} does not exist (looked in {src.parent}).")
         else:
-            _copy_confined(name, src, target, max_bytes)
-        copies.append(dst)
+            _copy_confined(name, src, target, rel, max_bytes)
+        copies.append(rel)
     return copies
 
 
-def _copy_confined(name: str, src: Path, target: Path, max_bytes: int) -> None:
+def _copy_confined(name: str, src: Path, target: Path, rel: str, max_bytes: int) -> None:
     folder = os.path.realpath(src.parent)
     try:
         fh = open_confined(folder, src.name)
@@ -88,26 +106,26 @@ def _copy_confined(name: str, src: Path, target: Path, max_bytes: int) -> None:
             if left <= 0:
                 raise too_large
 
-        write_confined(target, src.name, copy, mode=st.st_mode & 0o777, times_ns=(st.st_atime_ns, st.st_mtime_ns))
+        write_confined(target, rel, copy, mode=st.st_mode & 0o777, times_ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
-def describe_file(path: Path) -> str:
-    """A few lines the model can plan with: name, size, and for tables the columns and dtypes, the row count,
-    the missing values per column and the first rows.
+def describe_file(workspace: str | os.PathLike[str], relpath: str) -> str:
+    """A few lines the model can plan with: the path to open it by, its size, and for tables the columns and
+    dtypes, the row count, the missing values per column and the first rows.
 
     A table up to ``WHOLE_TABLE_BYTES`` is read whole, so dtypes, rows and missing values are the file's; a
     larger one only in its first ``SAMPLE_ROWS`` rows (never whole: it is read in this process), and the
-    description says so. ``path`` is in the workspace, so it is read as the sandbox may have left it: a
+    description says so. ``relpath`` is in the workspace, so it is read as the sandbox may have left it: a
     regular file or nothing.
     """
     try:
-        fh = open_confined(path.parent, path.name)
+        fh = open_confined(workspace, relpath)
     except OSError as exc:
-        return f"{path.name}: could not be read ({getattr(exc, 'reason', '') or exc})"
+        return f"{relpath}: could not be read ({getattr(exc, 'reason', '') or exc})"
     with fh:
         size = os.fstat(fh.fileno()).st_size
-        head = f"{path.name} ({size:,} bytes)"
-        suffix = path.suffix.lower()
+        head = f"{relpath} ({size:,} bytes)"
+        suffix = Path(relpath).suffix.lower()
         if suffix not in TABLE_SUFFIXES:
             return head
         whole = size <= WHOLE_TABLE_BYTES

@@ -40,7 +40,7 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     nb = read(folder / "csv.out.ipynb")
     kinds = [(c.cell_type, c.source.splitlines()[0]) for c in nb.cells]
     assert kinds == [("code", "%load_ext llm_agent_magic"), ("code", "%%agent --files sales.csv"),
-                     ("code", "import pandas as pd"), ("markdown", "The agent's cells are above."),
+                     ("code", "%%sandbox"), ("markdown", "The agent's cells are above."),
                      ("code", "print('after')")]
     generated = nb.cells[2]
     assert generated.outputs[0].text == "mean price: 20.0\n"
@@ -97,11 +97,14 @@ def test_failing_notebooks_fail_the_run_with_a_summary(folder, data_root):
     summary = out.stderr[out.stderr.index("llm-agent run: 3 notebooks, 2 failed"):]
     assert "ok      good.ipynb" in summary and "FAILED  broken.ipynb" in summary and "FAILED  slow.ipynb" in summary
     assert "cell 1 (import time): CellTimeoutError: the cell ran longer than 12 s" in summary
-    assert "cell 2 (%%agent --mode chat --model missing:1b): the agent run ended with status 'error' (ModelNotFound" in summary
-    assert "cell 3 (1 / 0): ZeroDivisionError: division by zero" in summary
+    # A failed agent run is a failed cell: the notebook stops there, as at any failing cell.
+    assert ("cell 2 (%%agent --mode chat --model missing:1b): AgentRunFailed: The agent run ended with status "
+            "'error' (ModelNotFound") in summary
+    assert "cell 3 (1 / 0)" not in summary
     broken = read(folder / "broken.out.ipynb")  # written anyway, up to the failing cell
     assert "ollama pull missing:1b" in broken.cells[1].outputs[0].data["text/html"]
-    assert broken.cells[2].outputs[-1].ename == "ZeroDivisionError" and broken.cells[3].outputs == []
+    assert broken.cells[1].outputs[-1].ename == "AgentRunFailed"
+    assert broken.cells[2].outputs == [] and broken.cells[3].outputs == []
     assert read(folder / "good.out.ipynb").cells[1].outputs[0].data["text/html"].startswith("<p>A <strong>p-value</strong>")
 
 

@@ -177,12 +177,68 @@ def test_panel_follows_the_notebook_and_streams_an_answer_about_a_csv(page, lab,
     page.wait_for_function(f"() => ({CELLS})().some(c => c.meta && c.meta.origin === 'panel')", timeout=30_000)
     inserted = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "panel"]
     assert len(inserted) == 1 and "groupby('region')" in inserted[0]["source"]
+    assert inserted[0]["source"].startswith("%%sandbox\n")  # run again, it runs where it ran: in the sandbox
     assert inserted[0]["executionCount"] is None
     assert any("image/png" in o.get("data", {}) for o in inserted[0]["outputs"])
     assert inserted[0]["meta"]["run_id"] and inserted[0]["meta"]["status"] == "final"
     assert page.locator(".jp-Notebook .jp-Cell .jp-OutputArea-output img").count() >= 1
     browser_lab.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(browser_lab.SCREENSHOTS / "panel-light.png"))
+
+
+RUN_CELL = """async ([match, source]) => {
+  const app = window.jupyterapp;
+  const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+  app.shell.activateById(nb.id);
+  const cells = nb.content.model.cells;
+  let index = -1;
+  for (let i = 0; i < cells.length; i++) {
+    const meta = cells.get(i).getMetadata('llm_agent');
+    if (match === 'first' ? i === 0 : match === 'panel' ? meta && meta.origin === 'panel' : false) { index = i; }
+  }
+  if (index < 0) {
+    index = cells.length;
+    nb.content.model.sharedModel.insertCell(index, {cell_type: 'code', source: ''});
+  }
+  if (source !== null) { cells.get(index).sharedModel.setSource(source); }
+  nb.content.activeCellIndex = index;
+  await app.commands.execute('notebook:run-cell');
+  return cells.get(index).id;
+}"""
+
+
+def run_cell(page, match: str, source: str | None = None) -> dict:
+    """Run a cell of analysis.ipynb in its kernel (the first, the panel's, or a new one at the end), after setting
+    its source; returns the cell once it has run."""
+    cell_id = page.evaluate(RUN_CELL, [match, source])
+    page.wait_for_function(f"() => ({CELLS})().some(c => c.id === {json.dumps(cell_id)} && c.executionCount !== null)",
+                           timeout=120_000)
+    wait_idle(page)
+    return next(c for c in cells(page) if c["id"] == cell_id)
+
+
+def stream_text(cell: dict) -> str:
+    return "".join("".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+                   for o in cell["outputs"] if o.get("output_type") == "stream")
+
+
+def test_a_panel_cell_edited_and_run_again_runs_in_the_sandbox(page, ollama):
+    wait_idle(page)
+    run_cell(page, "first")  # %load_ext llm_agent_magic
+    asked = len(ollama.requests)
+    (inserted,) = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "panel"]
+    assert "south    30" in stream_text(inserted)  # the output it was inserted with
+    edited = inserted["source"].replace(".sum()", ".sum() * 2")
+    assert edited != inserted["source"] and edited.startswith("%%sandbox\n")
+    again = run_cell(page, "panel", edited)
+    # It ran in the session's sandbox (the notebook's kernel has neither sales.csv nor pandas imported):
+    # new outputs, the chart again, and no error.
+    assert "south    60" in stream_text(again) and "south    30" not in stream_text(again)
+    assert any("image/png" in o.get("data", {}) for o in again["outputs"])
+    assert not [o for o in again["outputs"] if o.get("output_type") == "error"]
+    pulled = run_cell(page, "new", "%agent pull totals\nprint('south is', int(totals['south']))")
+    assert stream_text(pulled).endswith("south is 60\n")
+    assert not [r for r in ollama.requests[asked:] if r.purpose]  # the model was not asked
 
 
 def test_stop_ends_a_slow_run(page):
@@ -224,27 +280,39 @@ def test_approve_one_cell_and_skip_another(page, lab):
     assert run.locator(".lam-cell-skipped").count() == 1
     session = page.get_attribute(f"{PANEL} .lam-panel", "data-session-id")
     assert (workspace(lab, session) / "sales.csv").exists()  # the skipped cell did not run
+    # A "New chat" is not the notebook's session: its cells go into the notebook only when asked.
+    panel_cells = sum(1 for c in cells(page) if c["meta"] and c["meta"].get("origin") == "panel")
+    run.locator(".lam-insert-yes").wait_for(timeout=30_000)
+    assert sum(1 for c in cells(page) if c["meta"] and c["meta"].get("origin") == "panel") == panel_cells
     page.uncheck(f"{PANEL} .lam-approval-toggle input")
 
 
-def run_agent_cell(page) -> None:
-    page.evaluate("""async () => {
+def run_agent_cell(page, rerun: bool = False) -> None:
+    """Run the %%agent cell; ``rerun``: with --rerun first (an unchanged request is answered from the store)."""
+    page.evaluate("""async (rerun) => {
       const app = window.jupyterapp;
       const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
       app.shell.activateById(nb.id);
       const cells = nb.content.model.cells;
       for (let i = 0; i < cells.length; i++) {
-        if (cells.get(i).sharedModel.getSource().startsWith('%%agent')) { nb.content.activeCellIndex = i; break; }
+        const source = cells.get(i).sharedModel.getSource();
+        if (source.startsWith('%%agent')) {
+          if (rerun && !source.startsWith('%%agent --rerun')) {
+            cells.get(i).sharedModel.setSource(source.replace('%%agent', '%%agent --rerun'));
+          }
+          nb.content.activeCellIndex = i;
+          break;
+        }
       }
       await app.commands.execute('notebook:run-cell');
-    }""")
+    }""", rerun)
 
 
 def agent_output(page) -> list[dict]:
     return next(c for c in cells(page) if c["source"].startswith("%%agent"))["outputs"]
 
 
-def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
+def test_agent_cell_twice_leaves_one_set_of_real_cells(page, ollama):
     wait_idle(page)  # the notebook's kernel is up
     page.evaluate("""async () => {
       const app = window.jupyterapp;
@@ -274,7 +342,23 @@ def test_agent_cell_twice_leaves_one_set_of_real_cells(page):
     assert any("South had the highest revenue" in json.dumps(o.get("data", {})) for o in outputs)
     first_run = first[0]["meta"]["run_id"]
 
+    # The same request again (what Restart & Run All does): the stored answer, said in one line; no model call,
+    # no second set of cells.
+    asked = len(ollama.requests_for("classify"))
+    count = page.evaluate(f"() => ({CELLS})().find(c => c.source.startsWith('%%agent')).executionCount")
     run_agent_cell(page)
+    page.wait_for_function(f"() => ({CELLS})().find(c => c.source.startsWith('%%agent')).executionCount > {count}",
+                           timeout=180_000)
+    page.wait_for_function(materialized % (CELLS, "null"), timeout=60_000)
+    wait_idle(page)
+    assert len(ollama.requests_for("classify")) == asked
+    stored = agent_output(page)
+    assert "answered before" in "".join(o.get("text", "") for o in stored if o.get("output_type") == "stream")
+    assert any("South had the highest revenue" in json.dumps(o.get("data", {})) for o in stored)
+    again = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "magic"]
+    assert [c["meta"]["run_id"] for c in again] == [first_run]
+
+    run_agent_cell(page, rerun=True)  # asks the model again: its cells replace the earlier ones
     page.wait_for_function(materialized % (CELLS, json.dumps(first_run)), timeout=180_000)
     wait_idle(page)
     second = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "magic"]
@@ -320,7 +404,7 @@ def test_history_after_a_reload_has_the_panel_and_agent_runs(page, lab):
     panel = page.locator(PANEL)
     # The saved notebook has its cells once: nothing is materialized a second time on opening it.
     origins = [c["meta"].get("origin") for c in cells(page) if c["meta"]]
-    assert origins.count("magic") == 2 and origins.count("panel") in (1, 3), origins  # 3: with the approval run's two
+    assert origins.count("magic") == 2 and origins.count("panel") == 1, origins  # none from the "New chat" runs
     # The notebook's own session: the panel's run, then the three %%agent runs of its kernel (the same session),
     # each with its request, its answer and its cell with the chart, read back from the store.
     assert page.get_attribute(f"{PANEL} .lam-panel", "data-session-id") == str(lab.root / "analysis.ipynb")
@@ -394,3 +478,41 @@ def test_ollama_down_is_said_with_what_to_do(page, lab, ollama):
     # The server's message names the provider and what to do (here: Ollama, `ollama serve`).
     assert "The model server does not answer: Could not reach Ollama" in alert.inner_text()
     assert "ollama serve" in alert.inner_text()
+
+
+def test_restart_and_run_all_without_the_model_reproduces_the_notebook(page, lab, ollama):
+    # After test_ollama_down_is_said_with_what_to_do: the scripted Ollama is stopped.
+    page.evaluate("""() => {
+      const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+      const cells = nb.content.model.cells;
+      for (let i = 0; i < cells.length; i++) {
+        const source = cells.get(i).sharedModel.getSource();
+        if (source.startsWith('%%agent --rerun')) { cells.get(i).sharedModel.setSource(source.replace('--rerun ', '')); }
+      }
+    }""")
+    before = cells(page)
+    panel_cell = next(c for c in before if c["meta"] and c["meta"].get("origin") == "panel")
+    code_cells = sum(1 for c in before if c["type"] == "code")
+    wait_idle(page)
+    page.evaluate("""() => {
+      const app = window.jupyterapp;
+      const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+      app.shell.activateById(nb.id);
+      void app.commands.execute('notebook:restart-run-all');
+    }""")
+    page.click(".jp-Dialog .jp-mod-accept", timeout=60_000)  # "Restart the kernel?"
+    page.wait_for_function(f"""() => {{
+      const code = ({CELLS})().filter(c => c.type === 'code');
+      return code.length === {code_cells} && code[code.length - 1].executionCount === {code_cells};
+    }}""", timeout=300_000)  # every code cell ran, in order, none failed (Run All stops at an error)
+    wait_idle(page)
+    after = cells(page)
+    assert [c["source"] for c in after] == [c["source"] for c in before]  # no cell added or duplicated
+    assert not [o for c in after for o in c["outputs"] if o.get("output_type") == "error"]
+    agent = next(c for c in after if c["source"].startswith("%%agent"))
+    assert "answered before" in "".join(o.get("text", "") for o in agent["outputs"] if o.get("output_type") == "stream")
+    rerun = next(c for c in after if c["id"] == panel_cell["id"])
+    assert "south    60" in stream_text(rerun)  # the edited cell, run again in the sandbox
+    # Top to bottom: the %%agent cell's generated cell (below the panel's) sets totals again, undoubled.
+    assert [c["type"] for c in after][-1] == "code"
+    assert stream_text(after[-1]).endswith("south is 30\n")

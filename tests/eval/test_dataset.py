@@ -119,10 +119,11 @@ def test_the_command_line_is_checked_and_a_finished_eval_is_not_overwritten(tmp_
 
 def test_real_world_tables_attach_under_their_names_and_are_previewed(tmp_path):
     write_dataset(tmp_path)
-    copies = attach([str(tmp_path / "tables" / name) for name in TABLES], str(tmp_path / "workspace"))
-    assert [c.name for c in copies] == list(TABLES)
-    assert [c.read_bytes() for c in copies] == list(TABLES.values())  # byte for byte: BOM, CR, Latin-1 kept
-    described = {c.name: describe_file(c) for c in copies}
+    workspace = tmp_path / "workspace"
+    copies = attach([str(tmp_path / "tables" / name) for name in TABLES], str(workspace))
+    assert copies == list(TABLES)  # outside any notebook folder: under their names
+    assert [(workspace / c).read_bytes() for c in copies] == list(TABLES.values())  # byte for byte: BOM, CR, Latin-1 kept
+    described = {c: describe_file(workspace, c) for c in copies}
     # The byte-order mark is not part of the first column's name; CR-only line ends are rows.
     assert "columns: wage (float64), looks (int64)" in described["rate=a+b survey 2016.csv"]
     assert "5.73" in described["rate=a+b survey 2016.csv"]

@@ -13,7 +13,7 @@ from gateway_helpers import Gateway, write_notebook
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
-FIRST = "import os\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\nprint(os.getcwd())\nprint(sales['price'].mean())"
+FIRST = "import os\nimport pandas as pd\nsales = pd.read_csv('data/sales.csv')\nprint(os.getcwd())\nprint(sales['price'].mean())"
 SECOND = "print('rows after the restart:', len(sales), sales['price'].sum())"
 KILL = (
     "import glob, json, os, urllib.request\n"
@@ -41,12 +41,12 @@ def script() -> dict:
 @pytest.mark.slow
 def test_a_notebook_runs_its_agent_code_in_the_gateways_kernel(tmp_path: Path, kernel_gateway: Gateway) -> None:
     folder = tmp_path / "project"
-    folder.mkdir()
-    (folder / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")  # sent keeping its folder
     data_root = folder / ".llm_agent"
     write_notebook(
         folder / "gw.ipynb", "%load_ext llm_agent_magic",
-        "%%agent --files sales.csv\nWhat is the mean price?",
+        "%%agent --files data/sales.csv\nWhat is the mean price?",
         "%agent pull sales", "print(type(sales).__name__, sales.shape, sales['price'].sum())",
         KILL,
         "%%agent\nHow many rows are there now?",
@@ -57,7 +57,8 @@ def test_a_notebook_runs_its_agent_code_in_the_gateways_kernel(tmp_path: Path, k
         out = cli_helpers.run_cli("run", "gw.ipynb", cwd=folder, env=settings, timeout=300, clean=True)
     assert out.returncode == 0, out.stderr
     nb = nbformat.read(folder / "gw.out.ipynb", as_version=4)
-    sources = [c.source.splitlines()[0] for c in nb.cells]
+    # Generated cells start with %%sandbox: key them by their code's first line.
+    sources = [c.source.removeprefix("%%sandbox\n").splitlines()[0] for c in nb.cells]
     first = sources.index("import os")
     cwd, mean = nb.cells[first].outputs[0].text.splitlines()
     assert Path(cwd).is_relative_to(kernel_gateway.home), cwd  # ran in the gateway's folder, not the project's
@@ -74,4 +75,4 @@ def test_a_notebook_runs_its_agent_code_in_the_gateways_kernel(tmp_path: Path, k
     # The restarted kernel removed its folder on the gateway's side at the end; the deleted one could not.
     [session_folder] = (data_root / "sessions").iterdir()
     [left] = kernel_gateway.home.glob(f".llm-agent/{session_folder.name}-*")
-    assert (left / "workspace" / "sales.csv").is_file()
+    assert (left / "workspace" / "data" / "sales.csv").is_file()

@@ -123,7 +123,7 @@ def test_edit_asks_for_the_new_code_and_runs_it_in_the_sandbox(lab, session):
     waiting = [u["text/plain"] for u in seen.updates if "waiting for your approval" in u.get("text/plain", "")]
     assert waiting and "print('model wrote this')" in waiting[-1]  # the live view showed the code to approve
     (cell,) = seen.bundle()["cells"]
-    assert cell["source"] == "for word in ['user', 'wrote', 'this']:\n    print(word)"
+    assert cell["source"] == "%%sandbox\nfor word in ['user', 'wrote', 'this']:\n    print(word)"
     assert cell["metadata"]["llm_agent"]["approval"] == "edited"
     assert cell["metadata"]["llm_agent"]["original_source"] == "print('model wrote this')"
     assert cell["outputs"][0]["text"] == "user\nwrote\nthis\n"
@@ -158,7 +158,10 @@ def test_run_and_an_unknown_answer_that_asks_again(lab, session):
 def test_an_interrupt_while_the_question_is_open_stops_the_run(lab, session):
     script(lab, "print('never')")
     seen = lab.execute("%%agent --approve\nPrint it.", on_input=lambda prompt: lab.km.interrupt_kernel())
-    assert seen.reply["status"] == "ok"  # the run stopped cleanly: no traceback in the cell
+    # A stopped run is a failed cell (Run All stops there), with one line of why and no Python traceback.
+    assert seen.reply["status"] == "error" and seen.reply["ename"] == "AgentRunFailed"
+    (error,) = [o for o in seen.outputs if o["output_type"] == "error"]
+    assert error["traceback"] == ["AgentRunFailed: The agent run was stopped before it finished."]
     assert seen.text()[0] == "Stopped: the run was interrupted before it finished."
     assert seen.bundle()["status"] == "cancelled" and seen.bundle()["cells"] == []
     assert lab.execute("print('kernel alive')").outputs[0]["text"] == "kernel alive\n"
@@ -170,7 +173,7 @@ def test_without_approval_nothing_is_asked(lab, session):
     assert seen.prompts == [] and seen.bundle()["cells"][0]["outputs"][0]["text"] == "no questions\n"
     lab.execute("%config AgentConfig.approval = True")
     try:
-        asked = lab.execute("%%agent\nPrint it.", ["r"])
+        asked = lab.execute("%%agent --rerun\nPrint it.", ["r"])  # the same request: asked again only with --rerun
         assert len(asked.prompts) == 1
     finally:
         lab.execute("%config AgentConfig.approval = False")

@@ -69,7 +69,8 @@ class Transfers:
     def __init__(self, where: dict[str, str], max_bytes: int) -> None:
         self.where = where
         self.max_bytes = max_bytes
-        self._uploads: dict[tuple[str, str], tuple[int, str, int]] = {}  # (area, name) -> (fd, temp name, size)
+        #: (area, name) -> (fd, temp name, size, descriptor of its folder)
+        self._uploads: dict[tuple[str, str], tuple[int, str, int, int]] = {}
 
     def _folder(self, area: str) -> str:
         if area not in AREAS:
@@ -77,46 +78,58 @@ class Transfers:
         return self.where[area]
 
     def put(self, area: str, name: str, data: str, offset: int, last: bool, mtime_ns: int = 0) -> dict[str, Any]:
+        """One chunk of ``name``, a path inside the area (``data/sales.csv``: an attached file keeps its folder);
+        folders on the way are made, and none is entered through a link."""
         folder = self._folder(area)
-        _check_name(name)
+        parts = name.split("/") if isinstance(name, str) else [name]
+        for part in parts:
+            _check_name(part)
         chunk = base64.b64decode(data.encode("ascii"), validate=True)
         key = (area, name)
         if offset == 0:
             self._abort(key)
-            dir_fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
-            tmp = f".{name[:64]}.{secrets.token_hex(6)}.upload"
+            with confined._folder(folder, parts[:-1], name, create=True) as dir_fd:
+                held = os.dup(dir_fd)
+            tmp = f".{parts[-1][:64]}.{secrets.token_hex(6)}.upload"
             try:
-                fd = os.open(tmp, _CREATE, 0o644, dir_fd=dir_fd)
-            finally:
-                os.close(dir_fd)
-            self._uploads[key] = (fd, tmp, 0)
+                fd = os.open(tmp, _CREATE, 0o644, dir_fd=held)
+            except BaseException:
+                os.close(held)
+                raise
+            self._uploads[key] = (fd, tmp, 0, held)
         if key not in self._uploads or self._uploads[key][2] != offset:
             self._abort(key)
             raise ValueError(f"chunk of {name} at {offset} is out of order; send the file again from the start")
-        fd, tmp, size = self._uploads[key]
+        fd, tmp, size, held = self._uploads[key]
         size += len(chunk)
         if size > self.max_bytes:
             self._abort(key)
             raise ValueError(f"{name} is larger than the {self.max_bytes:,} bytes allowed")
         os.write(fd, chunk)
-        self._uploads[key] = (fd, tmp, size)
+        self._uploads[key] = (fd, tmp, size, held)
         if not last:
             return {"size": size}
         del self._uploads[key]
-        if mtime_ns:
-            os.utime(fd, ns=(mtime_ns, mtime_ns))
-        os.close(fd)
-        os.replace(os.path.join(folder, tmp), os.path.join(folder, name))  # a link planted at name is replaced
+        try:
+            if mtime_ns:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
+            os.close(fd)
+            # A link planted at the name is replaced, never followed.
+            os.replace(tmp, parts[-1], src_dir_fd=held, dst_dir_fd=held)
+        finally:
+            os.close(held)
         return {"size": size, "done": True}
 
     def _abort(self, key: tuple[str, str]) -> None:
         upload = self._uploads.pop(key, None)
         if upload is not None:
-            os.close(upload[0])
+            fd, tmp, _, held = upload
+            os.close(fd)
             try:
-                os.unlink(os.path.join(self._folder(key[0]), upload[1]))
+                os.unlink(tmp, dir_fd=held)
             except OSError:
                 pass
+            os.close(held)
 
     def get(self, area: str, name: str, offset: int, size: int) -> dict[str, Any]:
         """One chunk of a regular file (``eof`` at its end), never through a link."""

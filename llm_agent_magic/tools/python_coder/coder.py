@@ -41,6 +41,9 @@ from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
 from .errors import ErrorClass, classify_error, error_text, guidance_for
 
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
+#: How many times the model is asked again when its fix is code that already failed; if it still is, the coder
+#: call ends as failed without running that code again.
+MAX_REPEATS_ASKED = 2
 ERROR_CHARS = 1500
 
 
@@ -53,6 +56,11 @@ class Attempt:
     outcome: str
     error: str = ""
     error_class: str = ""
+
+
+def _same_code(code: str) -> str:
+    """Code as compared with earlier attempts: the same lines, ignoring blank lines and trailing spaces."""
+    return "\n".join(line.rstrip() for line in code.strip().splitlines() if line.strip())
 
 
 def extract_code(reply: str) -> str:
@@ -104,6 +112,7 @@ class PythonCoderTool(Tool):
 
         previous_class = ""
         last_error = ""
+        failed_code: dict[str, int] = {}  # code that failed (compared as _same_code) -> its attempt
         for execution in range(1, cfg.max_execution_attempts + 1):
             cell = CodeCell(source=code, attempt=execution, step=ctx.step, run_id=ctx.run_id)
             ctx.emit(cell)
@@ -146,7 +155,20 @@ class PythonCoderTool(Tool):
                 break
             rethink = error_class.name == previous_class
             previous_class = error_class.name
+            failed_code[_same_code(code)] = execution
             code = await self._fix(task, ctx, error_class, rethink)
+            for _ in range(MAX_REPEATS_ASKED):  # the same code would fail the same way: never run it again
+                repeated = failed_code.get(_same_code(code))
+                if repeated is None:
+                    break
+                code = await self._fix(task, ctx, error_class, True, repeated=repeated)
+            repeated = failed_code.get(_same_code(code))
+            if repeated is not None:
+                return ToolResult(
+                    f"The code failed and every fix the model wrote was the code of attempt {repeated} again, which "
+                    f"had failed; it was not run again. Last error ({attempts[-1].error_class}):\n{last_error}",
+                    success=False, data={"attempts": execution, "repeated": repeated},
+                )
 
         return ToolResult(
             f"The code still failed after {cfg.max_execution_attempts} attempts. Last error "
@@ -202,10 +224,11 @@ class PythonCoderTool(Tool):
             code = await self._generate(task, ctx, review=verdict.issues)
         return code
 
-    async def _fix(self, task: str, ctx: ToolContext, error_class: ErrorClass, rethink: bool) -> str:
+    async def _fix(self, task: str, ctx: ToolContext, error_class: ErrorClass, rethink: bool, repeated: int = 0) -> str:
+        """A new cell after a failure; ``repeated``: the model's last fix was attempt N's failed code again."""
         instruction = render_prompt(
             "fix", task=task, error_class=error_class.name, guidance=error_class.guidance, rethink=rethink,
-            names=answer_format.requested(ctx.request).names,
+            names=answer_format.requested(ctx.request).names, repeated=repeated,
         )
         reply = await ask(ctx, instruction, purpose="fix")
         return extract_code(reply.content)
