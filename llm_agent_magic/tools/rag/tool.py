@@ -47,8 +47,8 @@ class RagSearchTool(Tool):
 
     def offered(self, ctx: ToolContext) -> bool:
         """Offered when there is something to search besides tables: a learned collection, a configured folder,
-        or a document (not a CSV or TSV, which python_coder reads) at the top of the working folder, where
-        attached files go (a listing of one folder, not of the tree, on every run)."""
+        or a document (not a CSV or TSV, which python_coder reads) in the working folder, where attached files
+        go, keeping their folders (``data/docs/refunds.md``): the same bounded, link-free walk ``sources`` makes."""
         if self.config.rag_folders:
             return True
         paths = self.paths or getattr(ctx.llm, "paths", None) or PathsConfig()
@@ -58,11 +58,11 @@ class RagSearchTool(Tool):
         if workspace is None:
             return False
         try:
-            entries = list_confined(workspace)
+            entries = list_confined(workspace, recursive=True)
         except OSError:
             return False
-        return any(is_document(Path(e.name)) and Path(e.name).suffix.lower() not in TABLE_TEXT_SUFFIXES
-                   for e in entries)
+        return any(not e.refused and "__pycache__" not in e.relpath.split("/") and is_document(Path(e.name))
+                   and Path(e.name).suffix.lower() not in TABLE_TEXT_SUFFIXES for e in entries)
 
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
         question = action_input.strip() or ctx.request
