@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps browser-deps bench clean readme examples-cassettes
+.PHONY: demo test install system-deps browser-deps bench clean docs-config examples-cassettes
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -76,6 +76,6 @@ examples-cassettes: install
 clean:
 	rm -rf $(VENV) .pytest_cache .llm_agent labextension/node_modules labextension/lib llm_agent_magic/labextension
 
-# Regenerate the README's configuration table from the traits (a test checks it is current).
-readme: install
-	$(PY) -c "import re, pathlib; from llm_agent_magic.config import markdown_table; p = pathlib.Path('README.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^>]*-->\n).*?(\n<!-- config-table:end -->)', lambda m: m.group(1) + markdown_table() + m.group(2), s, flags=re.S))"
+# Regenerate the configuration table of docs/configuration.md from the traits (a test checks it is current).
+docs-config: install
+	$(PY) -c "import re, pathlib; from llm_agent_magic.config import markdown_table; p = pathlib.Path('docs/configuration.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^>]*-->\n).*?(\n<!-- config-table:end -->)', lambda m: m.group(1) + markdown_table() + m.group(2), s, flags=re.S))"

@@ -643,7 +643,7 @@ def _default_repr(cls: type[Configurable], name: str, trait: Any) -> str:
 
 
 def markdown_table() -> str:
-    """The README's configuration table, generated from the traits."""
+    """The configuration table of docs/configuration.md, generated from the traits."""
     lines = ["| setting | default | what it does |", "| --- | --- | --- |"]
     for cls in CONFIG_CLASSES:
         for name, trait in sorted(cls.class_traits(config=True).items()):

@@ -1,4 +1,4 @@
-"""Configuration: defaults, environment, config files, and the README table generated from the traits."""
+"""Configuration: defaults, environment, config files, and the table of docs/configuration.md generated from the traits."""
 
 import json
 from pathlib import Path
@@ -69,9 +69,12 @@ def test_python_config_file_is_read(tmp_path):
     assert line.split()[1] == "3" and "llm_agent_config.py" in line
 
 
-def test_readme_configuration_table_is_generated_from_the_traits():
-    readme = (ROOT / "README.md").read_text()
-    assert markdown_table() in readme, "README's table is stale: regenerate with `llm-agent config --markdown`"
+def test_the_documented_configuration_table_is_generated_from_the_traits():
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    start = page.index("<!-- config-table:start")
+    table = page[page.index("-->", start) + len("-->"):page.index("<!-- config-table:end -->")]
+    assert table.strip() == markdown_table().strip(), \
+        "docs/configuration.md's table is stale: regenerate it with `make docs-config`"
 
 
 def test_paths_layout(tmp_path):

@@ -68,7 +68,7 @@ def check_gateway(config: SandboxConfig) -> list[Diagnostic]:
         Diagnostic("sandbox gateway", "ok" if found["ok"] else "fail", found["detail"], found["fix"]),
         Diagnostic("sandbox isolation", "warn", f"level in force: {gateway.describe_level()}",
                    "make sure the gateway's kernels run in containers or pods without your credentials or network "
-                   "access they do not need (see the README: running the sandbox on Kubernetes)"),
+                   "access they do not need (see docs/sandbox.md: running the sandbox on Kubernetes)"),
     ]
 
 

@@ -19,7 +19,7 @@ from .run import RunApp
 class ConfigApp(LLMAgentApp):
     name = "llm-agent config"
     description = "Print every setting with its current value and where that value came from."
-    markdown = Bool(False, help="Print the README's configuration table instead.").tag(config=True)
+    markdown = Bool(False, help="Print the configuration table of docs/configuration.md instead.").tag(config=True)
     flags = {"markdown": ({"ConfigApp": {"markdown": True}}, "Print the configuration table as markdown.")}
 
     def start(self) -> None:

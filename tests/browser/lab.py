@@ -24,7 +24,7 @@ from typing import Any
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                   "--disable-sync", "--no-first-run"]
-#: Screenshots the browser test saves (the README names this folder).
+#: Screenshots the browser test saves (docs/panel.md names this folder).
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "browser-screenshots"
 PANEL = "#llm-agent-panel"
 
