@@ -10,6 +10,16 @@ import { ChatItem, IRunView, applyEvent, newRun, runCells } from './runs';
 
 export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
 export type Mode = (typeof MODES)[number];
+/** What the mode picker says for each mode (the server's names are the values). */
+export const MODE_LABELS: Record<Mode, string> = { auto: 'Auto', chat: 'Answer only', react: 'Use tools', plan: 'Plan steps' };
+/** While no model could be listed (Ollama down), the panel asks again this often. */
+export const MODELS_RETRY_MS = 60_000;
+
+/** Ollama's "qwen3" is "qwen3:latest". */
+export function sameModel(a: string, b: string): boolean {
+  const full = (name: string): string => (name.includes(':') ? name : `${name}:latest`);
+  return full(a) === full(b);
+}
 export type InsertPolicy = 'always' | 'ask' | 'never';
 
 const str = (value: unknown, fallback = ''): string => (typeof value === 'string' ? value : fallback);
@@ -36,7 +46,12 @@ export class AgentModel {
   insertPolicy: InsertPolicy = 'always';
   attachments: string[] = [];
   error = '';
-  notice = '';
+  /** Why the models could not be listed (Ollama down): said once, above the chat, with a Retry. */
+  modelsProblem = '';
+  modelsLoading = false;
+  /** Text an example request (or another part of the panel) puts into the message box; `draftSeq` says when. */
+  draft = '';
+  draftSeq = 0;
   connected = false;
 
   get changed(): ISignal<this, void> {
@@ -106,18 +121,39 @@ export class AgentModel {
     this.emit();
   }
 
+  /** Ask the server for the chat models again; while none can be listed, again every minute. */
   async refreshModels(): Promise<void> {
+    window.clearTimeout(this._modelsTimer);
+    this.modelsLoading = true;
+    this.emit();
     try {
       const reply = await this.api.models();
       this.models = reply.models;
       this.defaultModel = reply.default;
+      this.modelsProblem = '';
     } catch (error) {
       this.models = [];
-      this.notice =
+      this.modelsProblem =
         error instanceof AgentAPIError && error.status === 502
-          ? `Ollama does not answer: ${error.message} Start Ollama (ollama serve) or set LLMConfig.host, then reopen the panel.`
+          ? `Ollama does not answer: ${error.message} Start it with \`ollama serve\` (or set LLMConfig.host), then Retry.`
           : `The models could not be listed: ${error instanceof Error ? error.message : String(error)}`;
     }
+    this.modelsLoading = false;
+    if (!this.models.length && !this._disposed) {
+      this._modelsTimer = window.setTimeout(() => void this.refreshModels(), MODELS_RETRY_MS);
+    }
+    this.emit();
+  }
+
+  /** The model a run would use when Ollama answers but has not pulled it ('' when it has, or nothing is known). */
+  get missingModel(): string {
+    const wanted = this.model || this.defaultModel;
+    return wanted && this.models.length && !this.models.some(m => sameModel(m, wanted)) ? wanted : '';
+  }
+
+  setDraft(text: string): void {
+    this.draft = text;
+    this.draftSeq += 1;
     this.emit();
   }
 
@@ -356,11 +392,12 @@ export class AgentModel {
 
   dismissError(): void {
     this.error = '';
-    this.notice = '';
     this.emit();
   }
 
   dispose(): void {
+    this._disposed = true;
+    window.clearTimeout(this._modelsTimer);
     this.closeSocket();
     Signal.clearData(this);
   }
@@ -479,6 +516,8 @@ export class AgentModel {
   }
 
   private _socket: WebSocket | null = null;
+  private _modelsTimer = 0;
+  private _disposed = false;
   private _retries = 0;
   private _resume: { runId: string; after: number } | null = null;
   private _pending: IRunView | null = null;

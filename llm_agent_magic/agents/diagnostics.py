@@ -19,6 +19,7 @@ from ..llm import LLMClient
 from ..sandbox import SandboxKernel
 from ..sandbox.isolation import analysis_imports, probe, resolve_layers
 from ..text import full_model_name
+from ..tools.rag.library import list_collections
 
 MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
 
@@ -46,7 +47,8 @@ async def run_checks(
     """Every check, in a fixed order. The probes that run programs (the sandbox's layers and Python, the data
     root) run in a thread, beside the questions to Ollama, so that a caller's event loop is never blocked."""
     models, machine = await asyncio.gather(
-        check_ollama(llm, paths, timeout), asyncio.to_thread(_machine_checks, sandbox, paths)
+        check_ollama(llm, paths, timeout, retrieval=retrieval_in_use(tools, paths)),
+        asyncio.to_thread(_machine_checks, sandbox, paths),
     )
     return [*models, check_tavily(tools), *machine]
 
@@ -71,8 +73,16 @@ def check_gateway(config: SandboxConfig) -> list[Diagnostic]:
     ]
 
 
-async def check_ollama(config: LLMConfig, paths: PathsConfig, timeout: float = 10.0) -> list[Diagnostic]:
-    """The server, then each model the configuration names (general, classifier, coder, embeddings)."""
+def retrieval_in_use(tools: ToolsConfig, paths: PathsConfig) -> bool:
+    """Whether anything needs the embedding model: a collection learned, or folders set to search."""
+    return bool(tools.rag_folders) or bool(list_collections(paths))
+
+
+async def check_ollama(
+    config: LLMConfig, paths: PathsConfig, timeout: float = 10.0, *, retrieval: bool = True
+) -> list[Diagnostic]:
+    """The server, then each model the configuration names (general, classifier, coder, embeddings). Without
+    ``retrieval`` in use, a missing embedding model is a warning: nothing the user does yet needs it."""
     if config.cassette_mode == "replay":
         return [Diagnostic("ollama", "ok", f"not needed: replaying {config.cassette_path}")]
     async with LLMClient(config.probe(timeout), paths=paths) as client:
@@ -100,7 +110,10 @@ async def check_ollama(config: LLMConfig, paths: PathsConfig, timeout: float = 1
             checks.append(Diagnostic(f"model {name}", "ok", f"{who} {verb} pulled"))
         else:
             missing = f"{who} {name!r} {verb} not pulled"
-            checks.append(Diagnostic(f"model {name}", "fail", missing, f"ollama pull {name}"))
+            if named == ["embedding_model"] and not retrieval:
+                missing += " (needed only for retrieval: /learn, %agent learn, ToolsConfig.rag_folders)"
+            status = "warn" if named == ["embedding_model"] and not retrieval else "fail"
+            checks.append(Diagnostic(f"model {name}", status, missing, f"ollama pull {name}"))
     return checks
 
 

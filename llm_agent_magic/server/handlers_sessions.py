@@ -11,6 +11,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..store import ConversationStore, Session, SessionNotFound
+from ..text import is_embedding_model
 from .base import AgentAPIHandler, fail, json_body, query_number
 from .status import diagnostics
 
@@ -154,10 +155,12 @@ class ModelsHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        """The models Ollama has pulled, and the configured default."""
+        """The chat models Ollama has pulled (the embedding ones apart: they cannot answer), and the default."""
         llm_config, _, _ = self.configs()
-        models = await self.ollama_models()
-        self.send_json({"models": models, "default": llm_config.model, "host": llm_config.host})
+        pulled = await self.ollama_models()
+        embedding = [m for m in pulled if is_embedding_model(m, llm_config.embedding_model)]
+        self.send_json({"models": [m for m in pulled if m not in embedding], "embedding_models": embedding,
+                        "default": llm_config.model, "host": llm_config.host})
 
 
 class StatusHandler(AgentAPIHandler):

@@ -389,6 +389,6 @@ def test_ollama_down_is_said_with_what_to_do(page, lab, ollama):
     page.reload()
     browser_lab.open_lab(page, lab, "analysis.ipynb")
     browser_lab.open_panel(page)
-    alert = page.locator(f"{PANEL} .lam-error")
+    alert = page.locator(f"{PANEL} .lam-ollama-down")
     alert.wait_for(timeout=60_000)
     assert "Ollama does not answer" in alert.inner_text() and "ollama serve" in alert.inner_text()

@@ -83,6 +83,8 @@ async def test_a_notebook_path_gives_the_session_id_its_kernel_uses(api, jp_serv
 async def test_models_come_from_ollama(api, ollama):
     models = body(await api("/llm-agent/api/models"))
     assert "qwen3:8b" in models["models"] and models["host"] == ollama.url
+    # The picker offers chat models only: the embedding model is listed apart.
+    assert not any("embed" in m for m in models["models"]) and models["embedding_models"] == ["nomic-embed-text"]
     oai = body(await api("/llm-agent/v1/models"))
     assert oai["object"] == "list" and {"llm-agent", "qwen3:8b"} <= {m["id"] for m in oai["data"]}
 

@@ -1,0 +1,167 @@
+"""The panel as a person first meets it, in a real browser: its width, names, pickers, what an empty panel
+offers, wide tables and charts, and the way out when Ollama or a model is missing.
+
+One JupyterLab and one browser for the module; the tests run in order (the last ones stop the scripted Ollama).
+"""
+
+from __future__ import annotations
+
+import json
+
+import lab as browser_lab
+import pytest
+
+from llm_agent_magic.testing.fake_ollama import FakeOllama
+
+pytestmark = pytest.mark.slow
+
+PANEL = browser_lab.PANEL
+LONG_LINE = "summary = " + " + ".join(f"wide[{i}]" for i in range(40))
+CODE = (
+    "```python\nimport pandas as pd\nimport matplotlib.pyplot as plt\n"
+    "wide = pd.DataFrame({f'a_rather_long_column_name_{i}': [i, 2 * i, 3 * i] for i in range(16)})\n"
+    "display(wide)\nwide.iloc[1].plot.bar(title='second row')\nplt.show()\n"
+    f"# {LONG_LINE}\n```"
+)
+ANSWER = f"The table has 16 columns. The sum, as code:\n\n```python\n{LONG_LINE}\n```\n"
+SCRIPT = {"rules": [
+    {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
+    {"purpose": "react", "match_last": "Observation from python_coder", "reply": {
+        "thought": "Done.", "action": "finish", "action_input": "see the output"}},
+    {"purpose": "react", "reply": {"thought": "Table it.", "action": "python_coder", "action_input": "A wide table"}},
+    {"purpose": "code", "reply": CODE},
+    {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+    {"purpose": "answer", "reply": ANSWER},
+]}
+NOTEBOOK = {
+    "cells": [{"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Sales"}],
+    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+@pytest.fixture(scope="module")
+def ollama():
+    with FakeOllama(SCRIPT) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory, ollama):
+    problem = browser_lab.missing()
+    if problem:
+        pytest.skip(problem)
+    with browser_lab.jupyter_lab(tmp_path_factory.mktemp("lab"), ollama.url, {"sales.ipynb": json.dumps(NOTEBOOK)}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def page(lab, tmp_path_factory):
+    with browser_lab.chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
+        page = context.new_page()
+        browser_lab.open_lab(page, lab, "sales.ipynb")
+        yield page
+
+
+def panel_width(page) -> float:
+    return page.locator(PANEL).bounding_box()["width"]
+
+
+def test_an_empty_panel_opens_wide_enough_and_says_what_it_can_do(page):
+    browser_lab.open_panel(page)
+    assert 400 <= panel_width(page) <= 440
+    # The session is named after the notebook, not the server's absolute path.
+    picker = page.locator(f"{PANEL} .lam-session-select")
+    assert picker.locator("option:checked").inner_text() == "sales.ipynb"
+    assert not any(t.startswith("/") for t in picker.locator("option").all_inner_texts())
+    # Readable modes, chat models only.
+    assert page.locator(f"{PANEL} .lam-mode option").all_inner_texts() == ["Auto", "Answer only", "Use tools", "Plan steps"]
+    page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-model option').length > 1")
+    models = page.locator(f"{PANEL} .lam-model option").all_inner_texts()
+    assert "qwen3:8b" in models and not any("embed" in m for m in models), models
+    # Three requests about this notebook; a click puts one in the message box. Attaching and /learn are explained.
+    empty = page.locator(f"{PANEL} .lam-empty")
+    examples = empty.locator(".lam-example")
+    assert examples.count() == 3 and all("sales.ipynb" in t for t in examples.all_inner_texts())
+    assert "Attach" in empty.inner_text() and "/learn" in empty.inner_text()
+    examples.nth(1).click()
+    assert page.input_value(f"{PANEL} .lam-input") == examples.nth(1).inner_text()
+
+
+def test_the_width_the_user_drags_to_is_remembered(page, lab):
+    left = page.locator(PANEL).bounding_box()["x"]
+    box = page.evaluate(f"""() => {{  // the split handle between the main area and the panel
+      const handles = [...document.querySelectorAll('#jp-main-split-panel > .lm-SplitPanel-handle')]
+        .map(h => h.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
+      const r = handles.sort((a, b) => Math.abs(a.x - {left}) - Math.abs(b.x - {left}))[0];
+      return {{x: r.x, y: r.y, width: r.width}};
+    }}""")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] - 100, box["y"] + 200, steps=8)
+    page.mouse.up()
+    dragged = panel_width(page)
+    assert dragged > 480
+    page.reload()
+    browser_lab.open_lab(page, lab, "sales.ipynb")
+    browser_lab.open_panel(page)
+    assert abs(panel_width(page) - dragged) < 12
+
+
+def test_a_wide_table_scrolls_in_the_panel_and_the_chart_fills_it(page):
+    browser_lab.send(page, "Show the wide table")
+    run = page.locator(f"{PANEL} .lam-run").last
+    run.locator(".lam-outputs table").wait_for(timeout=120_000)
+    run.locator(".lam-outputs img").wait_for(timeout=120_000)
+    page.wait_for_selector(f"{PANEL} .lam-run-ok", timeout=120_000)
+    sizes = page.evaluate(f"""() => {{
+      const log = document.querySelector('{PANEL} .lam-log');
+      const table = log.querySelector('.lam-outputs table');
+      const scroller = table.closest('.jp-OutputArea-output');
+      const img = log.querySelector('.lam-outputs img');
+      const pre = [...log.querySelectorAll('.lam-answer pre, .lam-code pre')];
+      return {{log: [log.scrollWidth, log.clientWidth], table: [table.scrollWidth, table.clientWidth],
+               scroller: scroller.clientWidth, img: img.getBoundingClientRect().width,
+               cells: log.querySelector('.lam-cell').getBoundingClientRect().width,
+               pre: pre.map(p => [getComputedStyle(p).whiteSpace, p.scrollWidth, p.clientWidth])}};
+    }}""")
+    assert sizes["log"][0] <= sizes["log"][1], sizes  # nothing pushes the panel wider than itself
+    assert sizes["table"][0] > sizes["table"][1], sizes  # the table scrolls inside
+    assert sizes["img"] >= sizes["cells"] - 24, sizes  # the chart fills the panel's width
+    assert len(sizes["pre"]) == 2 and all(ws == "pre" and sw > cw for ws, sw, cw in sizes["pre"]), sizes
+    image = run.locator(".lam-outputs img")
+    image.click()
+    enlarged = page.locator(".lam-enlarged img")
+    enlarged.wait_for()
+    assert enlarged.bounding_box()["width"] > image.bounding_box()["width"] * 1.5
+    page.keyboard.press("Escape")
+    enlarged.wait_for(state="detached")
+
+
+def test_ollama_down_is_said_once_with_a_retry_that_works(page, lab, ollama):
+    port = ollama.port
+    ollama.stop()
+    page.reload()
+    browser_lab.open_lab(page, lab, "sales.ipynb")
+    browser_lab.open_panel(page)
+    down = page.locator(f"{PANEL} .lam-ollama-down")
+    down.wait_for(timeout=60_000)
+    assert page.locator(PANEL).inner_text().count("Ollama does not answer") == 1
+    assert "ollama serve" in down.inner_text()
+    down.locator(".lam-retry").click()  # still down: said again, still once
+    page.wait_for_selector(f"{PANEL} .lam-ollama-down .lam-retry:not([disabled])")
+    assert page.locator(PANEL).inner_text().count("Ollama does not answer") == 1
+    # Ollama starts, with the default model not pulled yet: Retry lists the models and says how to pull it.
+    with FakeOllama({**SCRIPT, "models": ["llama3.2:3b", "nomic-embed-text"]}, port=port) as started:
+        page.locator(f"{PANEL} .lam-retry").click()
+        missing = page.locator(f"{PANEL} .lam-model-missing")
+        missing.wait_for(timeout=30_000)
+        assert down.count() == 0
+        assert "ollama pull qwen3:8b" in missing.locator("code").inner_text()
+        models = page.locator(f"{PANEL} .lam-model option").all_inner_texts()
+        assert "llama3.2:3b" in models and not any("embed" in m for m in models)
+        missing.locator(".lam-copy").click()
+        assert missing.locator(".lam-copy").inner_text() == "Copied"
+        started.load(SCRIPT)  # pulled now
+        missing.locator(".lam-retry").click()
+        missing.wait_for(state="detached", timeout=30_000)
