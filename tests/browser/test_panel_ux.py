@@ -43,6 +43,7 @@ NOTEBOOK = {
 @pytest.fixture(scope="module")
 def ollama():
     with FakeOllama(SCRIPT) as server:
+        server.first_port = server.port  # where the lab looks for it, after a stop too
         yield server
 
 
@@ -139,7 +140,7 @@ def test_a_wide_table_scrolls_in_the_panel_and_the_chart_fills_it(page):
 
 
 def test_ollama_down_is_said_once_with_a_retry_that_works(page, lab, ollama):
-    port = ollama.port
+    port = ollama.first_port
     ollama.stop()
     page.reload()
     browser_lab.open_lab(page, lab, "sales.ipynb")
@@ -165,3 +166,34 @@ def test_ollama_down_is_said_once_with_a_retry_that_works(page, lab, ollama):
         started.load(SCRIPT)  # pulled now
         missing.locator(".lam-retry").click()
         missing.wait_for(state="detached", timeout=30_000)
+
+
+def models_listed(page) -> list[str]:
+    return page.locator(f"{PANEL} .lam-model option").all_inner_texts()
+
+
+def test_models_are_asked_for_again_on_opening_the_panel_and_every_minute_while_none(page, lab, ollama):
+    # Ollama is down again (the previous test's one stopped): opening the panel asks, and says so.
+    page.clock.install()  # the page's timers, under the test's hand from the next load on
+    page.reload()
+    browser_lab.open_lab(page, lab, "sales.ipynb")
+    browser_lab.open_panel(page)
+    page.locator(f"{PANEL} .lam-ollama-down").wait_for(timeout=60_000)
+    tab = page.locator(f'.jp-SideBar .lm-TabBar-tab[data-id="{PANEL.lstrip("#")}"]')
+    tab.click()  # closed
+    page.locator(PANEL).wait_for(state="hidden")
+    with FakeOllama(SCRIPT, port=ollama.first_port):
+        tab.click()  # opened again: the models are there without a Retry
+        page.wait_for_selector(f"{PANEL} .lam-model option[value='qwen3:8b']", state="attached", timeout=30_000)
+        assert page.locator(f"{PANEL} .lam-ollama-down").count() == 0
+    # Down again; the panel stays open and says so after its next look.
+    page.reload()
+    browser_lab.open_lab(page, lab, "sales.ipynb")
+    browser_lab.open_panel(page)
+    page.locator(f"{PANEL} .lam-ollama-down").wait_for(timeout=60_000)
+    with FakeOllama(SCRIPT, port=ollama.first_port):
+        page.clock.fast_forward("00:30")
+        assert "qwen3:8b" not in models_listed(page)  # not asked again yet
+        page.clock.fast_forward("00:31")  # a minute after the last look
+        page.wait_for_selector(f"{PANEL} .lam-model option[value='qwen3:8b']", state="attached", timeout=30_000)
+        assert page.locator(f"{PANEL} .lam-ollama-down").count() == 0
