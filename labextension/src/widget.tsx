@@ -375,7 +375,8 @@ export class AgentPanel extends ReactWidget {
   constructor(
     readonly model: AgentModel,
     readonly rendermime: IRenderMimeRegistry,
-    private readonly dropPaths: (paths: string[]) => void
+    private readonly dropPaths: (paths: string[]) => void,
+    private readonly leave: () => void = () => undefined
   ) {
     super();
     this.addClass('lam-widget');
@@ -385,7 +386,36 @@ export class AgentPanel extends ReactWidget {
     return <UseSignal signal={this.model.changed}>{() => <PanelView model={this.model} rendermime={this.rendermime} />}</UseSignal>;
   }
 
+  /** Put the cursor in the message box (the panel's keyboard shortcut). */
+  focusInput(): void {
+    const box = this.node.querySelector<HTMLTextAreaElement>('.lam-input');
+    if (box) {
+      box.focus();
+    } else {
+      this._focusWhenRendered = true; // not rendered yet: the first render's box takes it
+    }
+  }
+
+  protected onUpdateRequest(msg: Message): void {
+    super.onUpdateRequest(msg);
+    if (this._focusWhenRendered) {
+      window.requestAnimationFrame(() => this.node.querySelector<HTMLTextAreaElement>('.lam-input')?.focus());
+      this._focusWhenRendered = false;
+    }
+  }
+
+  private _focusWhenRendered = false;
+
   handleEvent(event: Event): void {
+    if (event.type === 'keydown') {
+      const key = event as KeyboardEvent;
+      if (key.key === 'Escape' && (key.target as HTMLElement | null)?.classList.contains('lam-input')) {
+        key.preventDefault();
+        key.stopPropagation();
+        this.leave(); // back to the notebook
+      }
+      return;
+    }
     const drag = event as ILuminoDragEvent;
     if (!drag.mimeData?.hasData(CONTENTS_MIME)) {
       return;
@@ -427,13 +457,13 @@ export class AgentPanel extends ReactWidget {
 
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop']) {
+    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop', 'keydown']) {
       this.node.addEventListener(type, this);
     }
   }
 
   protected onBeforeDetach(msg: Message): void {
-    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop']) {
+    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop', 'keydown']) {
       this.node.removeEventListener(type, this);
     }
     super.onBeforeDetach(msg);

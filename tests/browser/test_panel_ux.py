@@ -139,6 +139,54 @@ def test_a_wide_table_scrolls_in_the_panel_and_the_chart_fills_it(page):
     enlarged.wait_for(state="detached")
 
 
+def test_a_shortcut_focuses_the_message_box_and_escape_goes_back_to_the_notebook(page):
+    page.locator(".jp-Notebook .jp-Cell").first.click()
+    active = "() => { const a = document.activeElement; return a ? [a.className, !!a.closest('.jp-Notebook')] : null; }"
+    assert page.evaluate(active)[1]
+    page.keyboard.press("Alt+Shift+A")
+    page.wait_for_function("() => document.activeElement && document.activeElement.classList.contains('lam-input')")
+    page.keyboard.press("Escape")
+    page.wait_for_function("() => document.activeElement && !!document.activeElement.closest('.jp-Notebook')")
+    assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == "sales.ipynb"
+
+
+def test_the_palette_offers_opening_the_panel_before_a_new_chat(page):
+    page.evaluate("() => window.jupyterapp.commands.execute('apputils:activate-command-palette')")
+    page.wait_for_selector(".lm-CommandPalette-item[data-command='llm-agent:open-panel']", state="attached")
+    listed = page.evaluate("() => [...document.querySelectorAll('.lm-CommandPalette-item')].map(li => li.dataset.command)")
+    page.keyboard.press("Escape")
+    ours = [command for command in listed if command.startswith("llm-agent:")]
+    assert ours == ["llm-agent:open-panel", "llm-agent:new-chat", "llm-agent:focus-input"], ours
+
+
+def test_the_settings_editors_model_host_and_context_apply_to_the_panels_runs(page, lab):
+    other_script = {"models": ["llama3.2:3b"], "rules": [
+        {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+        {"purpose": "answer", "reply": "Hello from llama."}]}
+    with FakeOllama(other_script) as other:
+        settings = {"model": "llama3.2:3b", "ollamaHost": other.url, "contextWindow": 4096, "historyMessages": 2}
+        save = "raw => window.jupyterapp.serviceManager.settings.save('llm-agent-magic:plugin', raw)"
+        page.evaluate(save, json.dumps(settings))  # as the Settings editor stores them
+        page.reload()
+        browser_lab.open_lab(page, lab, "sales.ipynb")
+        browser_lab.open_panel(page)
+        page.wait_for_selector(f"{PANEL} .lam-model option:has-text('default (llama3.2:3b)')", state="attached")
+        page.click(f"{PANEL} .lam-new-chat")
+        page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-run').length === 0")
+        browser_lab.send(page, "Say hello")
+        page.wait_for_selector(f"{PANEL} .lam-run-ok", timeout=120_000)
+        assert "Hello from llama." in page.locator(f"{PANEL} .lam-answer").last.inner_text()
+        answers = other.requests_for("answer")
+        assert answers and all(r.model == "llama3.2:3b" and r.body["options"]["num_ctx"] == 4096 for r in answers)
+        assert lab.api("/llm-agent/api/settings")["user"] == {
+            "model": "llama3.2:3b", "host": other.url, "num_ctx": 4096, "history_messages": 2}
+        page.evaluate(save, "{}")  # back to the server's settings for the tests after this one
+        page.reload()
+        browser_lab.open_lab(page, lab, "sales.ipynb")
+        browser_lab.open_panel(page)
+    assert lab.api("/llm-agent/api/settings")["user"] == {}
+
+
 def test_ollama_down_is_said_once_with_a_retry_that_works(page, lab, ollama):
     port = ollama.first_port
     ollama.stop()

@@ -20,6 +20,8 @@ ROUTES = [
     ("GET", "/llm-agent/api/models"),
     ("GET", "/llm-agent/api/notebook-session?path=a.ipynb"),
     ("GET", "/llm-agent/api/status"),
+    ("GET", "/llm-agent/api/settings"),
+    ("PUT", "/llm-agent/api/settings"),
     ("GET", "/llm-agent/v1/models"),
     ("POST", "/llm-agent/v1/chat/completions"),
 ]
@@ -27,7 +29,7 @@ ROUTES = [
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 async def test_every_route_refuses_a_request_without_the_token(api, method, path, data_root):
-    response = await api(path, method=method, body="{}" if method in ("POST", "PATCH") else None, auth=False)
+    response = await api(path, method=method, body="{}" if method in ("POST", "PATCH", "PUT") else None, auth=False)
     assert response.code == 403, (method, path, response.code, response.body)
     assert not (data_root / "sessions" / "x").exists()
 
