@@ -97,6 +97,9 @@ async def test_react_analyses_a_csv_end_to_end(make_session, sales_csv):
     stored = session.store.run_events(events[0].run_id)
     assert [e["type"] for e in stored][0] == "run_started" and stored[-1]["type"] == "run_finished"
     assert not any(e["type"] == "token" for e in stored)
+    # What streamed is stored in parts (for a front end of another process), together the streamed text.
+    streamed = "".join(e.text for e in events if e.type == "token")
+    assert streamed and "".join(e["text"] for e in stored if e["type"] == "answer_part") == streamed
 
 
 async def test_plan_execute_runs_checked_steps(make_session, sales_csv):

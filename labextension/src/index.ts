@@ -4,7 +4,7 @@
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
@@ -177,6 +177,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       );
     };
+    // A %%agent cell of the panel's notebook starts: its run shows live in the panel, read from the store.
+    const magicCells = new Set<string>();
+    NotebookActions.executionScheduled.connect((_, { notebook, cell }) => {
+      const nb = tracker.find(p => p.content === notebook);
+      if (!nb || nb.context.path !== model.notebookPath || !cell.model.sharedModel.getSource().startsWith('%%agent')) {
+        return;
+      }
+      magicCells.add(cell.model.id);
+      void model.followMagicRuns(() => magicCells.size === 0);
+    });
+    NotebookActions.executed.connect((_, { cell }) => magicCells.delete(cell.model.id));
     tracker.widgetAdded.connect((_, nb) => watch(nb));
     tracker.forEach(watch);
 

@@ -215,6 +215,84 @@ export class AgentModel {
     }
   }
 
+  /**
+   * Show the `%%agent` runs another process (the notebook's kernel) is making in this session, live: their
+   * request and events are in the store as they happen, read here every FOLLOW_MS until `done()` says the
+   * cell finished and the last run read has ended.
+   */
+  async followMagicRuns(done: () => boolean): Promise<void> {
+    const sessionId = this.sessionId;
+    if (!sessionId || this._following) {
+      return;
+    }
+    this._following = true;
+    try {
+      let finishedAt = 0;
+      while (sessionId === this.sessionId && !this._disposed) {
+        const live = await this.readStoredRuns(sessionId);
+        if (done() && !live) {
+          if (++finishedAt > 1) {
+            break; // one more look after the cell ended, for the run's last events
+          }
+        }
+        await new Promise(resolve => window.setTimeout(resolve, FOLLOW_MS));
+      }
+    } finally {
+      this._following = false;
+    }
+  }
+
+  /** New runs of the session in the store, and the new events of those still going; true while one is. */
+  private async readStoredRuns(sessionId: string): Promise<boolean> {
+    let messages: IStoredMessage[];
+    try {
+      messages = await this.api.messages(sessionId);
+    } catch {
+      return false; // the next look tries again
+    }
+    let live = false;
+    for (const message of messages) {
+      if (message.role !== 'user' || !message.run_id || sessionId !== this.sessionId || this._pending) {
+        continue;
+      }
+      let run = this.findRun(message.run_id);
+      if (!run) {
+        run = newRun(message.run_id, message.content);
+        this.items.push({ kind: 'user', text: message.content, files: [] });
+        this.items.push({ kind: 'run', run });
+        this._followed.add(message.run_id);
+      }
+      if (!this._followed.has(run.runId)) {
+        continue; // a run of this panel (its socket brings the events) or one read from the history
+      }
+      try {
+        const reply = await this.api.runEvents(run.runId, run.lastSeq);
+        for (const event of reply.events) {
+          if (event.type === 'answer_part') {
+            // What streamed since the last part (the store keeps no single tokens); the answer event replaces it.
+            run.answer += str(event.text);
+            run.lastSeq = Math.max(run.lastSeq, typeof event.seq === 'number' ? event.seq : 0);
+          } else {
+            applyEvent(run, event);
+          }
+        }
+        if (reply.status === 'running') {
+          run.status = run.status === 'stopping' ? 'stopping' : 'running';
+          live = true;
+        } else {
+          this._followed.delete(run.runId);
+          if (run.status === 'running') {
+            run.status = reply.status === 'interrupted' ? 'interrupted' : (reply.status as IRunView['status']);
+          }
+        }
+      } catch {
+        live = true; // not readable yet: look again
+      }
+    }
+    this.emit();
+    return live;
+  }
+
   /** Read the history again (a `%%agent` run in the notebook added to it); not while a run streams here. */
   async reloadHistory(): Promise<void> {
     if (this.running) {
@@ -516,6 +594,8 @@ export class AgentModel {
   }
 
   private _socket: WebSocket | null = null;
+  private _following = false;
+  private _followed = new Set<string>();
   private _modelsTimer = 0;
   private _disposed = false;
   private _retries = 0;
@@ -526,6 +606,9 @@ export class AgentModel {
   private _runFinished = new Signal<this, IRunView>(this);
   private _insertRequested = new Signal<this, IRunView>(this);
 }
+
+/** How often the panel reads the store while a `%%agent` cell of its notebook runs. */
+const FOLLOW_MS = 400;
 
 /** How many of a session's latest runs the history reads back in full (older ones show their answer). */
 const HISTORY_RUNS = 30;

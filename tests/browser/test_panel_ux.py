@@ -24,7 +24,10 @@ CODE = (
     f"# {LONG_LINE}\n```"
 )
 ANSWER = f"The table has 16 columns. The sum, as code:\n\n```python\n{LONG_LINE}\n```\n"
+STORY = " ".join(f"word{i}" for i in range(60))
 SCRIPT = {"rules": [
+    {"purpose": "classify", "match": "SLOW", "reply": {"mode": "chat", "reason": "talk"}},
+    {"purpose": "answer", "match": "SLOW", "reply": STORY, "token_delay_ms": 200},
     {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
     {"purpose": "react", "match_last": "Observation from python_coder", "reply": {
         "thought": "Done.", "action": "finish", "action_input": "see the output"}},
@@ -34,7 +37,11 @@ SCRIPT = {"rules": [
     {"purpose": "answer", "reply": ANSWER},
 ]}
 NOTEBOOK = {
-    "cells": [{"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Sales"}],
+    "cells": [{"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Sales"},
+              {"cell_type": "code", "execution_count": None, "id": "load", "metadata": {}, "outputs": [],
+               "source": "%load_ext llm_agent_magic"},
+              {"cell_type": "code", "execution_count": None, "id": "agent", "metadata": {}, "outputs": [],
+               "source": "%%agent --mode chat\nTell me a SLOW story"}],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     "nbformat": 4, "nbformat_minor": 5,
 }
@@ -185,6 +192,55 @@ def test_the_settings_editors_model_host_and_context_apply_to_the_panels_runs(pa
         browser_lab.open_lab(page, lab, "sales.ipynb")
         browser_lab.open_panel(page)
     assert lab.api("/llm-agent/api/settings")["user"] == {}
+
+
+RUN_CELL = """index => {  // not awaited: the command's promise ends with the cell
+  const app = window.jupyterapp;
+  const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb');
+  app.shell.activateById(nb.id);
+  nb.content.activeCellIndex = index;
+  void app.commands.execute('notebook:run-cell');
+}"""
+KERNEL = """() => {
+  const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb');
+  const kernel = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
+  return kernel ? kernel.status : '';
+}"""
+AGENT_OUTPUT = """() => {
+  const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb');
+  return JSON.stringify(nb.content.model.cells.get(2).outputs.toJSON());
+}"""
+
+
+def test_an_agent_cell_in_progress_shows_live_in_the_panel_and_a_stop_keeps_its_text(page):
+    page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
+    page.evaluate(RUN_CELL, 1)  # %load_ext
+    page.wait_for_function(f"() => ({AGENT_OUTPUT.replace('get(2)', 'get(1)')})() !== '[]' || "
+                           "document.querySelector('.jp-Cell:nth-child(2) .jp-InputPrompt').textContent.includes('1')",
+                           timeout=120_000)
+    page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
+    page.evaluate(RUN_CELL, 2)  # the %%agent cell, streaming slowly
+    answer = page.locator(f"{PANEL} .lam-run").last.locator(".lam-answer")
+    page.wait_for_function(f"""() => {{
+      const all = document.querySelectorAll('{PANEL} .lam-answer');
+      const text = all.length ? all[all.length - 1].textContent : '';
+      return text.includes('word3');
+    }}""", timeout=120_000)
+    shown = answer.inner_text()
+    assert page.evaluate(KERNEL) == "busy"  # the cell is still running: the panel shows it as it goes
+    assert "word59" not in shown
+    assert "Tell me a SLOW story" in page.locator(f"{PANEL} .lam-user-text").last.inner_text()
+    page.wait_for_function(f"""() => {{
+      const all = document.querySelectorAll('{PANEL} .lam-answer');
+      return all[all.length - 1].textContent.includes('word8');
+    }}""", timeout=60_000)
+    # Stopping the cell keeps, in its output, the text streamed so far.
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
+    page.wait_for_function(f"() => ({AGENT_OUTPUT})().includes('Stopped')", timeout=60_000)
+    output = page.evaluate(AGENT_OUTPUT)
+    assert "word8" in output and "word59" not in output
+    page.wait_for_selector(f"{PANEL} .lam-run-cancelled", timeout=60_000)
+    assert "word8" in page.locator(f"{PANEL} .lam-run-cancelled .lam-answer").last.inner_text()
 
 
 def test_ollama_down_is_said_once_with_a_retry_that_works(page, lab, ollama):
