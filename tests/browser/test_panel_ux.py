@@ -75,6 +75,50 @@ def panel_width(page) -> float:
     return page.locator(PANEL).bounding_box()["width"]
 
 
+#: The window sizes and themes the screenshots are taken at (build/browser-screenshots/NAME-WxH-THEME.png).
+VIEWPORTS = [(1280, 800), (1920, 1080)]
+THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
+
+
+def set_theme(page, theme: str) -> None:
+    page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{THEMES[theme]}'}})")
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{str(theme == 'light').lower()}'",
+                           timeout=30_000)
+    page.wait_for_timeout(300)  # the theme's stylesheet paints before the picture (not an assertion)
+
+
+def shoot(page, name: str) -> list[str]:
+    """Screenshots of the page as it is, at each size and in each theme; back to 1400x900, light, afterwards."""
+    browser_lab.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    saved = []
+    for theme in THEMES:
+        set_theme(page, theme)
+        for width, height in VIEWPORTS:
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(200)  # the layout follows the new size
+            path = browser_lab.SCREENSHOTS / f"{name}-{width}x{height}-{theme}.png"
+            page.screenshot(path=str(path))
+            saved.append(path.name)
+    page.set_viewport_size({"width": 1400, "height": 900})
+    set_theme(page, "light")
+    return saved
+
+
+def drag_panel_edge(page, dx: float) -> None:
+    """Drag the split handle between the main area and the panel by ``dx`` pixels (negative: wider)."""
+    left = page.locator(PANEL).bounding_box()["x"]
+    box = page.evaluate(f"""() => {{
+      const handles = [...document.querySelectorAll('#jp-main-split-panel > .lm-SplitPanel-handle')]
+        .map(h => h.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
+      const r = handles.sort((a, b) => Math.abs(a.x - {left}) - Math.abs(b.x - {left}))[0];
+      return {{x: r.x, y: r.y, width: r.width}};
+    }}""")
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 200)
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + 200, steps=8)
+    page.mouse.up()
+
+
 def test_an_empty_panel_opens_wide_enough_and_says_what_it_can_do(page):
     browser_lab.open_panel(page)
     assert 400 <= panel_width(page) <= 440
@@ -92,22 +136,13 @@ def test_an_empty_panel_opens_wide_enough_and_says_what_it_can_do(page):
     examples = empty.locator(".lam-example")
     assert examples.count() == 3 and all("sales.ipynb" in t for t in examples.all_inner_texts())
     assert "Attach" in empty.inner_text() and "/learn" in empty.inner_text()
+    assert len(shoot(page, "empty-panel")) == 4
     examples.nth(1).click()
     assert page.input_value(f"{PANEL} .lam-input") == examples.nth(1).inner_text()
 
 
 def test_the_width_the_user_drags_to_is_remembered(page, lab):
-    left = page.locator(PANEL).bounding_box()["x"]
-    box = page.evaluate(f"""() => {{  // the split handle between the main area and the panel
-      const handles = [...document.querySelectorAll('#jp-main-split-panel > .lm-SplitPanel-handle')]
-        .map(h => h.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
-      const r = handles.sort((a, b) => Math.abs(a.x - {left}) - Math.abs(b.x - {left}))[0];
-      return {{x: r.x, y: r.y, width: r.width}};
-    }}""")
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + 200)
-    page.mouse.down()
-    page.mouse.move(box["x"] - 100, box["y"] + 200, steps=8)
-    page.mouse.up()
+    drag_panel_edge(page, -100)
     dragged = panel_width(page)
     assert dragged > 480
     page.reload()
@@ -144,6 +179,29 @@ def test_a_wide_table_scrolls_in_the_panel_and_the_chart_fills_it(page):
     assert enlarged.bounding_box()["width"] > image.bounding_box()["width"] * 1.5
     page.keyboard.press("Escape")
     enlarged.wait_for(state="detached")
+    assert len(shoot(page, "finished-run")) == 4
+    # At 250 px the run still fits: nothing pushes the panel wider than itself.
+    width = panel_width(page)
+    drag_panel_edge(page, width - 250)
+    assert abs(panel_width(page) - 250) < 12
+    assert page.evaluate(f"() => {{ const l = document.querySelector('{PANEL} .lam-log'); "
+                         "return l.scrollWidth <= l.clientWidth; }") is True
+    page.screenshot(path=str(browser_lab.SCREENSHOTS / "finished-run-250px.png"))
+    drag_panel_edge(page, 250 - width)
+
+
+def test_the_approval_prompt(page):
+    page.click(f"{PANEL} .lam-new-chat")
+    page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-run').length === 0")
+    page.check(f"{PANEL} .lam-approval-toggle input")
+    browser_lab.send(page, "Show the wide table, after asking")
+    waiting = page.locator(f"{PANEL} .lam-cell-awaiting")
+    waiting.wait_for(timeout=120_000)
+    assert waiting.locator(".lam-approve-run").is_visible()
+    assert len(shoot(page, "approval-prompt")) == 4
+    waiting.locator(".lam-approve-skip").click()
+    page.wait_for_selector(f"{PANEL} .lam-run-ok, {PANEL} .lam-run-error", timeout=120_000)
+    page.uncheck(f"{PANEL} .lam-approval-toggle input")
 
 
 def test_a_shortcut_focuses_the_message_box_and_escape_goes_back_to_the_notebook(page):
@@ -253,6 +311,7 @@ def test_ollama_down_is_said_once_with_a_retry_that_works(page, lab, ollama):
     down.wait_for(timeout=60_000)
     assert page.locator(PANEL).inner_text().count("Ollama does not answer") == 1
     assert "ollama serve" in down.inner_text()
+    assert len(shoot(page, "ollama-down")) == 4
     down.locator(".lam-retry").click()  # still down: said again, still once
     page.wait_for_selector(f"{PANEL} .lam-ollama-down .lam-retry:not([disabled])")
     assert page.locator(PANEL).inner_text().count("Ollama does not answer") == 1
