@@ -135,7 +135,8 @@ export class AgentModel {
       this.models = [];
       this.modelsProblem =
         error instanceof AgentAPIError && error.status === 502
-          ? `Ollama does not answer: ${error.message} Start it with \`ollama serve\` (or set LLMConfig.host), then Retry.`
+          ? `Ollama does not answer: ${error.message}` +
+            (error.message.includes('ollama serve') ? ' Then press Retry.' : ' Start it with `ollama serve`, then press Retry.')
           : `The models could not be listed: ${error instanceof Error ? error.message : String(error)}`;
     }
     this.modelsLoading = false;

@@ -119,6 +119,15 @@ def drag_panel_edge(page, dx: float) -> None:
     page.mouse.up()
 
 
+def new_chat(page) -> None:
+    page.click(f"{PANEL} .lam-new-chat")
+    page.wait_for_function(f"""() => {{
+      const p = document.querySelector('{PANEL} .lam-panel');
+      return p && p.dataset.connected === 'true' && p.querySelectorAll('.lam-run').length === 0
+        && !p.dataset.sessionId.startsWith('/');
+    }}""", timeout=60_000)
+
+
 def test_an_empty_panel_opens_wide_enough_and_says_what_it_can_do(page):
     browser_lab.open_panel(page)
     assert 400 <= panel_width(page) <= 440
@@ -191,8 +200,7 @@ def test_a_wide_table_scrolls_in_the_panel_and_the_chart_fills_it(page):
 
 
 def test_the_approval_prompt(page):
-    page.click(f"{PANEL} .lam-new-chat")
-    page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-run').length === 0")
+    new_chat(page)
     page.check(f"{PANEL} .lam-approval-toggle input")
     browser_lab.send(page, "Show the wide table, after asking")
     waiting = page.locator(f"{PANEL} .lam-cell-awaiting")
@@ -236,8 +244,7 @@ def test_the_settings_editors_model_host_and_context_apply_to_the_panels_runs(pa
         browser_lab.open_lab(page, lab, "sales.ipynb")
         browser_lab.open_panel(page)
         page.wait_for_selector(f"{PANEL} .lam-model option:has-text('default (llama3.2:3b)')", state="attached")
-        page.click(f"{PANEL} .lam-new-chat")
-        page.wait_for_function(f"() => document.querySelectorAll('{PANEL} .lam-run').length === 0")
+        new_chat(page)
         browser_lab.send(page, "Say hello")
         page.wait_for_selector(f"{PANEL} .lam-run-ok", timeout=120_000)
         assert "Hello from llama." in page.locator(f"{PANEL} .lam-answer").last.inner_text()
@@ -252,11 +259,14 @@ def test_the_settings_editors_model_host_and_context_apply_to_the_panels_runs(pa
     assert lab.api("/llm-agent/api/settings")["user"] == {}
 
 
-RUN_CELL = """index => {  // not awaited: the command's promise ends with the cell
+RUN_CELL = """start => {  // the cell whose source starts so; not awaited: the command's promise ends with the cell
   const app = window.jupyterapp;
   const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb');
   app.shell.activateById(nb.id);
-  nb.content.activeCellIndex = index;
+  const cells = nb.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    if (cells.get(i).sharedModel.getSource().startsWith(start)) { nb.content.activeCellIndex = i; break; }
+  }
   void app.commands.execute('notebook:run-cell');
 }"""
 KERNEL = """() => {
@@ -264,20 +274,31 @@ KERNEL = """() => {
   const kernel = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
   return kernel ? kernel.status : '';
 }"""
-AGENT_OUTPUT = """() => {
+OUTPUT_OF = """start => {
   const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb');
-  return JSON.stringify(nb.content.model.cells.get(2).outputs.toJSON());
+  const cells = nb.content.model.cells;
+  for (let i = 0; i < cells.length; i++) {
+    const cell = cells.get(i);
+    if (cell.sharedModel.getSource().startsWith(start)) return JSON.stringify(cell.outputs.toJSON());
+  }
+  return '';
 }"""
 
 
 def test_an_agent_cell_in_progress_shows_live_in_the_panel_and_a_stop_keeps_its_text(page):
     page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
-    page.evaluate(RUN_CELL, 1)  # %load_ext
-    page.wait_for_function(f"() => ({AGENT_OUTPUT.replace('get(2)', 'get(1)')})() !== '[]' || "
-                           "document.querySelector('.jp-Cell:nth-child(2) .jp-InputPrompt').textContent.includes('1')",
-                           timeout=120_000)
+    page.evaluate(RUN_CELL, "%load_ext")
+    page.wait_for_function("""() => {
+      const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb');
+      const cells = nb.content.model.cells;
+      for (let i = 0; i < cells.length; i++) {
+        const cell = cells.get(i);
+        if (cell.sharedModel.getSource().startsWith('%load_ext')) return cell.executionCount !== null;
+      }
+      return false;
+    }""", timeout=120_000)
     page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
-    page.evaluate(RUN_CELL, 2)  # the %%agent cell, streaming slowly
+    page.evaluate(RUN_CELL, "%%agent")  # streaming slowly
     answer = page.locator(f"{PANEL} .lam-run").last.locator(".lam-answer")
     page.wait_for_function(f"""() => {{
       const all = document.querySelectorAll('{PANEL} .lam-answer');
@@ -294,8 +315,8 @@ def test_an_agent_cell_in_progress_shows_live_in_the_panel_and_a_stop_keeps_its_
     }}""", timeout=60_000)
     # Stopping the cell keeps, in its output, the text streamed so far.
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
-    page.wait_for_function(f"() => ({AGENT_OUTPUT})().includes('Stopped')", timeout=60_000)
-    output = page.evaluate(AGENT_OUTPUT)
+    page.wait_for_function(f"() => ({OUTPUT_OF})('%%agent').includes('Stopped')", timeout=60_000)
+    output = page.evaluate(OUTPUT_OF, "%%agent")
     assert "word8" in output and "word59" not in output
     page.wait_for_selector(f"{PANEL} .lam-run-cancelled", timeout=60_000)
     assert "word8" in page.locator(f"{PANEL} .lam-run-cancelled .lam-answer").last.inner_text()
