@@ -280,8 +280,13 @@ class AgentSession:
             if isinstance(event, NOT_STORED):
                 unstored += event.text
             if unstored and (not isinstance(event, NOT_STORED) or now - stored_at >= ANSWER_PART_SECONDS):
-                store({"type": "answer_part", "text": unstored, "run_id": run_id})
-                unstored, stored_at = "", now
+                # Up to the last whitespace while tokens still come: a word (a secret) is never cut between two
+                # parts, so that the store's redaction sees it whole.
+                cut = len(unstored) if not isinstance(event, NOT_STORED) else max(
+                    unstored.rfind(" "), unstored.rfind("\n"), unstored.rfind("\t")) + 1
+                if cut:
+                    store({"type": "answer_part", "text": unstored[:cut], "run_id": run_id})
+                    unstored, stored_at = unstored[cut:], now
             if not isinstance(event, NOT_STORED):
                 store(event.to_dict())
             queue.put_nowait(event)
