@@ -56,6 +56,15 @@ NOT_STORED = (Token,)
 ANSWER_PART_SECONDS = 0.3
 
 
+def answer_part_end(text: str, *, final: bool) -> int:
+    """How much of the streamed ``text`` to store as a part now: all of it once the tokens ended (``final``),
+    else up to its last whitespace, so that a word (a secret) is never cut in two parts and the store's
+    redaction sees it whole."""
+    if final:
+        return len(text)
+    return max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
+
+
 def default_tools(config: Config | None = None) -> ToolRegistry:
     """The tools of a session, always the same four, so prompts (and recorded cassettes) do not depend on
     whether a Tavily key happens to be set; without one, web_search says so to the model."""
@@ -280,10 +289,7 @@ class AgentSession:
             if isinstance(event, NOT_STORED):
                 unstored += event.text
             if unstored and (not isinstance(event, NOT_STORED) or now - stored_at >= ANSWER_PART_SECONDS):
-                # Up to the last whitespace while tokens still come: a word (a secret) is never cut between two
-                # parts, so that the store's redaction sees it whole.
-                cut = len(unstored) if not isinstance(event, NOT_STORED) else max(
-                    unstored.rfind(" "), unstored.rfind("\n"), unstored.rfind("\t")) + 1
+                cut = answer_part_end(unstored, final=not isinstance(event, NOT_STORED))
                 if cut:
                     store({"type": "answer_part", "text": unstored[:cut], "run_id": run_id})
                     unstored, stored_at = unstored[cut:], now
