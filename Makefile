@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install system-deps browser-deps bench clean docs-config examples-cassettes
+.PHONY: demo lab test install system-deps browser-deps bench clean docs-config examples-cassettes
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,8 +44,20 @@ browser-deps:
 
 install: $(STAMP) $(LABEXT_STAMP) system-deps browser-deps
 
-demo: install
-	$(VENV)/bin/llm-agent demo
+# The setup's output (pip, jlpm: some 1,900 lines) goes to a log file; the demo says only what it did.
+DEMO_LOG := build/demo-setup.log
+DEMO_OUT := .llm_agent/demo/quickstart.out.ipynb
+demo:
+	@mkdir -p build
+	@echo "Setting up .venv and the JupyterLab extension (full log: $(DEMO_LOG))..."
+	@$(MAKE) --no-print-directory install >$(DEMO_LOG) 2>&1 || { tail -n 25 $(DEMO_LOG); \
+	  echo "make demo: the setup failed; the whole log is $(DEMO_LOG)"; exit 1; }
+	@echo "Set up."
+	@$(VENV)/bin/llm-agent demo --output=$(DEMO_OUT)
+
+# JupyterLab with the panel, on the demo's executed notebook when there is one.
+lab: install
+	$(VENV)/bin/jupyter lab $(wildcard $(DEMO_OUT))
 
 # The examples are checked on two other days and zones than the Saturday (UTC) they were recorded on, the last
 # time through the OpenAI protocol (the cassettes are protocol-neutral: recorded once, they replay to either).

@@ -40,3 +40,15 @@ def fenced_blocks(text: str, languages: tuple[str, ...] | None = None) -> list[s
 def full_model_name(name: str) -> str:
     """A model name with its tag, as Ollama lists it: ``qwen3`` is ``qwen3:latest``."""
     return name if ":" in name else f"{name}:latest"
+
+
+#: Parts of the names of the embedding models Ollama's library has (nomic-embed-text, mxbai-embed-large,
+#: snowflake-arctic-embed, granite-embedding, bge-m3, all-minilm): they cannot chat.
+_EMBEDDING_NAMES = ("embed", "bge-", "minilm")
+
+
+def is_embedding_model(name: str, configured: str = "") -> bool:
+    """Whether ``name`` is an embedding model: the one configured for embeddings, or named like one."""
+    base = name.lower().split("/")[-1]
+    return (bool(configured) and full_model_name(name) == full_model_name(configured)) or any(
+        part in base for part in _EMBEDDING_NAMES)

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from agent_helpers import coder_script, collect, of
 
+from llm_agent_magic.agents.session import answer_part_end
 from llm_agent_magic.events import (
     Answer,
     CellOutput,
@@ -97,6 +98,9 @@ async def test_react_analyses_a_csv_end_to_end(make_session, sales_csv):
     stored = session.store.run_events(events[0].run_id)
     assert [e["type"] for e in stored][0] == "run_started" and stored[-1]["type"] == "run_finished"
     assert not any(e["type"] == "token" for e in stored)
+    # What streamed is stored in parts (for a front end of another process), together the streamed text.
+    streamed = "".join(e.text for e in events if e.type == "token")
+    assert streamed and "".join(e["text"] for e in stored if e["type"] == "answer_part") == streamed
 
 
 async def test_a_table_and_a_question_take_four_calls(make_session, sales_csv, monkeypatch):
@@ -336,3 +340,11 @@ async def test_a_run_cancelled_after_it_finished_still_has_its_status_stored(mak
     run = session.store.get_run(event.run_id)
     assert run.status == "ok"
     assert [e["type"] for e in session.store.run_events(event.run_id)][-1] == "run_finished"
+
+
+def test_a_streamed_answer_is_stored_in_parts_that_never_cut_a_word():
+    streaming = "The key is sk-abc"  # the token "def123" of the same word is still to come
+    assert streaming[:answer_part_end(streaming, final=False)] == "The key is "
+    assert answer_part_end("sk-abc", final=False) == 0  # no whole word yet: nothing stored
+    assert answer_part_end("line one\nsk-ab", final=False) == len("line one\n")
+    assert answer_part_end("sk-abc", final=True) == len("sk-abc")  # the run went on to another event

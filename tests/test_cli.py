@@ -100,6 +100,9 @@ def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path, day):
     assert result.returncode == 0, result.stderr
     assert "No live model" in result.stdout and "replaying its recorded cassette" in result.stdout
     assert f"The executed notebook, with the agent's cells, is {out}" in result.stdout
+    assert "make lab" in result.stdout  # how to open it in JupyterLab
+    # The notebook's kernel talks over Unix sockets: ipykernel does not warn about unencrypted TCP.
+    assert "without encryption" not in result.stdout + result.stderr, result.stderr
     nb = nbformat.read(out, as_version=4)
     generated = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent")]
     assert generated and "groupby(\"region\")" in generated[0].source

@@ -103,3 +103,24 @@ async def test_an_openai_provider_that_cannot_be_used_says_what_to_do(fake_ollam
     (check,) = await check_models(llm, PathsConfig(data_root=str(tmp_path)))
     assert check.name == "openai" and check.status == "fail"
     assert detail in check.detail and fix in check.fix
+
+
+async def test_a_missing_embedding_model_is_a_warning_until_retrieval_is_in_use(fake_ollama, tmp_path):
+    fake_ollama.load({"models": ["qwen3:8b"]})  # a CSV-only user: no embedding model pulled
+    llm, paths = LLMConfig(host=fake_ollama.url), PathsConfig(data_root=str(tmp_path))
+
+    async def embed_check(tools: ToolsConfig) -> Diagnostic:
+        checks = await run_checks(llm, SandboxConfig(), paths, tools, timeout=5)
+        return {c.name: c for c in checks}["model nomic-embed-text"]
+
+    unused = await embed_check(ToolsConfig(tavily_api_key=""))
+    assert unused.status == "warn" and "only for retrieval" in unused.detail
+    assert unused.fix == "ollama pull nomic-embed-text"
+    assert (await embed_check(ToolsConfig(tavily_api_key="", rag_folders=[str(tmp_path)]))).status == "fail"
+    learned = tmp_path / "rag" / "notes"  # a collection learned earlier needs the model to be searched
+    learned.mkdir(parents=True)
+    (learned / "hashes.json").write_text(json.dumps({"settings": {"kind": "library"}, "files": {"a.md": "x"}}))
+    assert (await embed_check(ToolsConfig(tavily_api_key=""))).status == "fail"
+    # The chat model stays a problem either way.
+    fake_ollama.load({"models": ["nomic-embed-text"]})
+    assert {c.name: c for c in await check_models(llm, paths, retrieval=False)}["model qwen3:8b"].status == "fail"

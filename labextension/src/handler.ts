@@ -70,6 +70,14 @@ export interface IRunMessage {
   notebook_path: string;
 }
 
+/** The user's choices from the Settings editor that the server applies to its sessions (empty or 0: its own). */
+export interface IServerSettings {
+  model: string;
+  host: string;
+  num_ctx: number;
+  history_messages: number;
+}
+
 export interface ICollections {
   collections: { name: string; files: number; chunks: number }[];
   default: string;
@@ -180,6 +188,11 @@ export class AgentAPI {
 
   models(): Promise<IModels> {
     return this.request<IModels>(['models']);
+  }
+
+  /** Give the server the user's settings (all of them: what is empty goes back to the server's own). */
+  putSettings(settings: IServerSettings): Promise<IServerSettings> {
+    return this.request<IServerSettings>(['settings'], { method: 'PUT', body: JSON.stringify(settings) });
   }
 
   /** The session id `%%agent` uses in the kernel of the notebook at this contents path. */

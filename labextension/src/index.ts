@@ -4,12 +4,12 @@
  */
 import { ILayoutRestorer, JupyterFrontEnd, JupyterFrontEndPlugin } from '@jupyterlab/application';
 import { ICommandPalette, Notification } from '@jupyterlab/apputils';
-import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
+import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { LabIcon } from '@jupyterlab/ui-components';
 
-import { AgentAPI } from './handler';
+import { AgentAPI, IServerSettings } from './handler';
 import { AgentModel, IPanelSettings, MODES, Mode } from './model';
 import { IRunView } from './runs';
 import { AgentCellWatcher, insertBelowActive } from './notebook';
@@ -26,7 +26,12 @@ const agentIcon = new LabIcon({
     '</g></svg>'
 });
 
-function readSettings(settings: ISettingRegistry.ISettings | null): IPanelSettings & { materializeAgentCells: boolean } {
+interface ISettings extends IPanelSettings {
+  materializeAgentCells: boolean;
+  server: IServerSettings;
+}
+
+function readSettings(settings: ISettingRegistry.ISettings | null): ISettings {
   const get = <T>(key: string, fallback: T): T => (settings?.get(key).composite as T | undefined) ?? fallback;
   const mode = get<string>('mode', 'auto');
   const insert = get<string>('insertCells', 'always');
@@ -34,7 +39,13 @@ function readSettings(settings: ISettingRegistry.ISettings | null): IPanelSettin
     insertCells: insert === 'ask' || insert === 'never' ? insert : 'always',
     approval: get<boolean>('approval', false),
     mode: (MODES as readonly string[]).includes(mode) ? (mode as Mode) : 'auto',
-    materializeAgentCells: get<boolean>('materializeAgentCells', true)
+    materializeAgentCells: get<boolean>('materializeAgentCells', true),
+    server: {
+      model: get<string>('model', '').trim(),
+      host: get<string>('ollamaHost', '').trim(),
+      num_ctx: get<number>('contextWindow', 0),
+      history_messages: get<number>('historyMessages', 0)
+    }
   };
 }
 
@@ -65,6 +76,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const model = new AgentModel(api);
     let settings: ISettingRegistry.ISettings | null = null;
     let current = readSettings(null);
+    /** The model, host and context settings are the server's to apply: its sessions run with them. */
+    const sendToServer = async (): Promise<void> => {
+      try {
+        await api.putSettings(current.server);
+      } catch (error) {
+        model.showError(`The settings were not applied: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    };
     if (registry) {
       try {
         settings = await registry.load(PLUGIN_ID);
@@ -72,12 +91,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
         settings.changed.connect(() => {
           current = readSettings(settings);
           model.applySettings(current);
+          void sendToServer().then(() => model.refreshModels()); // the default model or the host may be others
         });
       } catch (error) {
         console.warn('llm-agent-magic: settings could not be loaded, using the defaults', error);
       }
     }
     model.applySettings(current);
+    await sendToServer();
 
     const dropPaths = (paths: string[]): void => {
       void Promise.all(
@@ -91,7 +112,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       );
     };
 
-    const panel = new AgentPanel(model, rendermime, dropPaths);
+    /** Escape in the message box: back to the notebook, its active cell focused. */
+    const backToNotebook = (): void => {
+      const nb = notebookFor(model.notebookPath);
+      if (nb) {
+        app.shell.activateById(nb.id);
+        nb.content.activate();
+      }
+    };
+    const panel = new AgentPanel(model, rendermime, dropPaths, backToNotebook);
     panel.id = PANEL_ID;
     panel.title.icon = agentIcon;
     panel.title.caption = 'LLM agent';
@@ -163,6 +192,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
       );
     };
+    // A %%agent cell of the panel's notebook starts: its run shows live in the panel, read from the store.
+    const magicCells = new Set<string>();
+    NotebookActions.executionScheduled.connect((_, { notebook, cell }) => {
+      const nb = tracker.find(p => p.content === notebook);
+      if (!nb || nb.context.path !== model.notebookPath || !cell.model.sharedModel.getSource().startsWith('%%agent')) {
+        return;
+      }
+      magicCells.add(cell.model.id);
+      void model.followMagicRuns(() => magicCells.size === 0);
+    });
+    NotebookActions.executed.connect((_, { cell }) => magicCells.delete(cell.model.id));
     tracker.widgetAdded.connect((_, nb) => watch(nb));
     tracker.forEach(watch);
 
@@ -178,8 +218,17 @@ const plugin: JupyterFrontEndPlugin<void> = {
         await model.newChat();
       }
     });
-    palette?.addItem({ command: 'llm-agent:open-panel', category: 'LLM agent' });
-    palette?.addItem({ command: 'llm-agent:new-chat', category: 'LLM agent' });
+    app.commands.addCommand('llm-agent:focus-input', {
+      label: 'LLM agent: write to the agent (Escape goes back to the notebook)',
+      execute: () => {
+        app.shell.activateById(PANEL_ID);
+        panel.focusInput();
+      }
+    });
+    // Ranks, not labels, order the palette: opening the panel first.
+    palette?.addItem({ command: 'llm-agent:open-panel', category: 'LLM agent', rank: 0 });
+    palette?.addItem({ command: 'llm-agent:new-chat', category: 'LLM agent', rank: 1 });
+    palette?.addItem({ command: 'llm-agent:focus-input', category: 'LLM agent', rank: 2 });
 
     void model.refreshModels();
     void model.refreshSessions();

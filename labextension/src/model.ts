@@ -10,6 +10,16 @@ import { ChatItem, IRunView, applyEvent, endedCells, newRun } from './runs';
 
 export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
 export type Mode = (typeof MODES)[number];
+/** What the mode picker says for each mode (the server's names are the values). */
+export const MODE_LABELS: Record<Mode, string> = { auto: 'Auto', chat: 'Answer only', react: 'Use tools', plan: 'Plan steps' };
+/** While no model could be listed (Ollama down), the panel asks again this often. */
+export const MODELS_RETRY_MS = 60_000;
+
+/** Ollama's "qwen3" is "qwen3:latest". */
+export function sameModel(a: string, b: string): boolean {
+  const full = (name: string): string => (name.includes(':') ? name : `${name}:latest`);
+  return full(a) === full(b);
+}
 export type InsertPolicy = 'always' | 'ask' | 'never';
 
 const str = (value: unknown, fallback = ''): string => (typeof value === 'string' ? value : fallback);
@@ -36,7 +46,12 @@ export class AgentModel {
   insertPolicy: InsertPolicy = 'always';
   attachments: string[] = [];
   error = '';
-  notice = '';
+  /** Why the models could not be listed (Ollama down): said once, above the chat, with a Retry. */
+  modelsProblem = '';
+  modelsLoading = false;
+  /** Text an example request (or another part of the panel) puts into the message box; `draftSeq` says when. */
+  draft = '';
+  draftSeq = 0;
   connected = false;
 
   get changed(): ISignal<this, void> {
@@ -106,18 +121,40 @@ export class AgentModel {
     this.emit();
   }
 
+  /** Ask the server for the chat models again; while none can be listed, again every minute. */
   async refreshModels(): Promise<void> {
+    window.clearTimeout(this._modelsTimer);
+    this.modelsLoading = true;
+    this.emit();
     try {
       const reply = await this.api.models();
       this.models = reply.models;
       this.defaultModel = reply.default;
+      this.modelsProblem = '';
     } catch (error) {
       this.models = [];
-      this.notice =
+      this.modelsProblem =
         error instanceof AgentAPIError && error.status === 502
-          ? `The model server does not answer: ${error.message} Then reopen the panel.`
+          ? `The model server does not answer: ${error.message}` +
+            (error.message.includes('ollama serve') ? ' Then press Retry.' : ' Start it, then press Retry.')
           : `The models could not be listed: ${error instanceof Error ? error.message : String(error)}`;
     }
+    this.modelsLoading = false;
+    if (!this.models.length && !this._disposed) {
+      this._modelsTimer = window.setTimeout(() => void this.refreshModels(), MODELS_RETRY_MS);
+    }
+    this.emit();
+  }
+
+  /** The model a run would use when Ollama answers but has not pulled it ('' when it has, or nothing is known). */
+  get missingModel(): string {
+    const wanted = this.model || this.defaultModel;
+    return wanted && this.models.length && !this.models.some(m => sameModel(m, wanted)) ? wanted : '';
+  }
+
+  setDraft(text: string): void {
+    this.draft = text;
+    this.draftSeq += 1;
     this.emit();
   }
 
@@ -177,6 +214,84 @@ export class AgentModel {
     if (live) {
       this._resume = { runId: live.runId, after: live.lastSeq };
     }
+  }
+
+  /**
+   * Show the `%%agent` runs another process (the notebook's kernel) is making in this session, live: their
+   * request and events are in the store as they happen, read here every FOLLOW_MS until `done()` says the
+   * cell finished and the last run read has ended.
+   */
+  async followMagicRuns(done: () => boolean): Promise<void> {
+    const sessionId = this.sessionId;
+    if (!sessionId || this._following) {
+      return;
+    }
+    this._following = true;
+    try {
+      let finishedAt = 0;
+      while (sessionId === this.sessionId && !this._disposed) {
+        const live = await this.readStoredRuns(sessionId);
+        if (done() && !live) {
+          if (++finishedAt > 1) {
+            break; // one more look after the cell ended, for the run's last events
+          }
+        }
+        await new Promise(resolve => window.setTimeout(resolve, FOLLOW_MS));
+      }
+    } finally {
+      this._following = false;
+    }
+  }
+
+  /** New runs of the session in the store, and the new events of those still going; true while one is. */
+  private async readStoredRuns(sessionId: string): Promise<boolean> {
+    let messages: IStoredMessage[];
+    try {
+      messages = await this.api.messages(sessionId);
+    } catch {
+      return false; // the next look tries again
+    }
+    let live = false;
+    for (const message of messages) {
+      if (message.role !== 'user' || !message.run_id || sessionId !== this.sessionId || this._pending) {
+        continue;
+      }
+      let run = this.findRun(message.run_id);
+      if (!run) {
+        run = newRun(message.run_id, message.content);
+        this.items.push({ kind: 'user', text: message.content, files: [] });
+        this.items.push({ kind: 'run', run });
+        this._followed.add(message.run_id);
+      }
+      if (!this._followed.has(run.runId)) {
+        continue; // a run of this panel (its socket brings the events) or one read from the history
+      }
+      try {
+        const reply = await this.api.runEvents(run.runId, run.lastSeq);
+        for (const event of reply.events) {
+          if (event.type === 'answer_part') {
+            // What streamed since the last part (the store keeps no single tokens); the answer event replaces it.
+            run.answer += str(event.text);
+            run.lastSeq = Math.max(run.lastSeq, typeof event.seq === 'number' ? event.seq : 0);
+          } else {
+            applyEvent(run, event);
+          }
+        }
+        if (reply.status === 'running') {
+          run.status = run.status === 'stopping' ? 'stopping' : 'running';
+          live = true;
+        } else {
+          this._followed.delete(run.runId);
+          if (run.status === 'running') {
+            run.status = reply.status === 'interrupted' ? 'interrupted' : (reply.status as IRunView['status']);
+          }
+        }
+      } catch {
+        live = true; // not readable yet: look again
+      }
+    }
+    this.emit();
+    return live;
   }
 
   /** Read the history again (a `%%agent` run in the notebook added to it); not while a run streams here. */
@@ -356,11 +471,12 @@ export class AgentModel {
 
   dismissError(): void {
     this.error = '';
-    this.notice = '';
     this.emit();
   }
 
   dispose(): void {
+    this._disposed = true;
+    window.clearTimeout(this._modelsTimer);
     this.closeSocket();
     Signal.clearData(this);
   }
@@ -482,6 +598,10 @@ export class AgentModel {
   }
 
   private _socket: WebSocket | null = null;
+  private _following = false;
+  private _followed = new Set<string>();
+  private _modelsTimer = 0;
+  private _disposed = false;
   private _retries = 0;
   private _resume: { runId: string; after: number } | null = null;
   private _pending: IRunView | null = null;
@@ -490,6 +610,9 @@ export class AgentModel {
   private _runFinished = new Signal<this, IRunView>(this);
   private _insertRequested = new Signal<this, IRunView>(this);
 }
+
+/** How often the panel reads the store while a `%%agent` cell of its notebook runs. */
+const FOLLOW_MS = 400;
 
 /** How many of a session's latest runs the history reads back in full (older ones show their answer). */
 const HISTORY_RUNS = 30;

@@ -9,9 +9,12 @@ import { ReactWidget, UseSignal } from '@jupyterlab/apputils';
 import { OutputArea, OutputAreaModel } from '@jupyterlab/outputarea';
 import { IRenderMime, IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
 import React, { useEffect, useRef, useState } from 'react';
 
-import { AgentModel, MODES, Mode } from './model';
+import { AgentModel, MODES, MODE_LABELS, Mode } from './model';
+import { EmptyState, ModelStatus, enlarge, sessionLabel } from './panelparts';
+import { rememberWidth, rememberedWidth, setSidebarWidth } from './sizing';
 import { ChatItem, ICellView, IRunView } from './runs';
 
 /** The drag the file browser starts carries the dragged items' paths under this MIME type. */
@@ -191,6 +194,13 @@ function Composer(props: { model: AgentModel }): JSX.Element {
   const { model } = props;
   const [text, setText] = useState('');
   const files = useRef<HTMLInputElement>(null);
+  const box = useRef<HTMLTextAreaElement>(null);
+  useEffect(() => {
+    if (model.draftSeq) {
+      setText(model.draft);
+      box.current?.focus();
+    }
+  }, [model.draftSeq]);
   const running = model.running;
   const send = (): void => {
     if (model.send(text)) {
@@ -212,6 +222,7 @@ function Composer(props: { model: AgentModel }): JSX.Element {
         </div>
       )}
       <textarea
+        ref={box}
         className="lam-input jp-mod-styled"
         placeholder="Ask the agent (Enter sends, Shift+Enter for a new line)"
         rows={3}
@@ -271,10 +282,10 @@ function Toolbar(props: { model: AgentModel }): JSX.Element {
           value={model.sessionId}
           onChange={e => void model.selectSession(e.target.value)}
         >
-          {!known && model.sessionId && <option value={model.sessionId}>{model.sessionId}</option>}
+          {!known && model.sessionId && <option value={model.sessionId}>{sessionLabel({ id: model.sessionId, title: '' })}</option>}
           {model.sessions.map(s => (
             <option key={s.id} value={s.id}>
-              {s.title || s.id}
+              {sessionLabel(s)}
             </option>
           ))}
         </select>
@@ -286,7 +297,7 @@ function Toolbar(props: { model: AgentModel }): JSX.Element {
         <select className="lam-mode jp-mod-styled" title="Mode" value={model.mode} onChange={e => model.setMode(e.target.value as Mode)}>
           {MODES.map(m => (
             <option key={m} value={m}>
-              {m}
+              {MODE_LABELS[m]}
             </option>
           ))}
         </select>
@@ -318,16 +329,26 @@ function PanelView(props: { model: AgentModel; rendermime: IRenderMimeRegistry }
   return (
     <div className="lam-panel" data-session-id={model.sessionId} data-connected={String(model.connected)}>
       <Toolbar model={model} />
-      {(model.error || model.notice) && (
+      <ModelStatus model={model} />
+      {model.error && (
         <div className="lam-error" role="alert">
-          <span>{model.error || model.notice}</span>
+          <span>{model.error}</span>
           <button className="lam-dismiss" title="Dismiss" onClick={() => model.dismissError()}>
             ×
           </button>
         </div>
       )}
-      <div className="lam-log" ref={log}>
-        {!model.sessionId && <div className="lam-empty">Open a notebook to talk about it, or start a new chat.</div>}
+      <div
+        className="lam-log"
+        ref={log}
+        onClick={e => {
+          const target = e.target as HTMLElement;
+          if (target instanceof HTMLImageElement && target.closest('.lam-outputs')) {
+            enlarge(target.src); // a chart, at the window's size
+          }
+        }}
+      >
+        {model.items.length === 0 && <EmptyState model={model} />}
         {model.items.map((item, i) => (
           <Item key={i} item={item} model={model} rendermime={rendermime} />
         ))}
@@ -354,7 +375,8 @@ export class AgentPanel extends ReactWidget {
   constructor(
     readonly model: AgentModel,
     readonly rendermime: IRenderMimeRegistry,
-    private readonly dropPaths: (paths: string[]) => void
+    private readonly dropPaths: (paths: string[]) => void,
+    private readonly leave: () => void = () => undefined
   ) {
     super();
     this.addClass('lam-widget');
@@ -364,7 +386,36 @@ export class AgentPanel extends ReactWidget {
     return <UseSignal signal={this.model.changed}>{() => <PanelView model={this.model} rendermime={this.rendermime} />}</UseSignal>;
   }
 
+  /** Put the cursor in the message box (the panel's keyboard shortcut). */
+  focusInput(): void {
+    const box = this.node.querySelector<HTMLTextAreaElement>('.lam-input');
+    if (box) {
+      box.focus();
+    } else {
+      this._focusWhenRendered = true; // not rendered yet: the first render's box takes it
+    }
+  }
+
+  protected onUpdateRequest(msg: Message): void {
+    super.onUpdateRequest(msg);
+    if (this._focusWhenRendered) {
+      window.requestAnimationFrame(() => this.node.querySelector<HTMLTextAreaElement>('.lam-input')?.focus());
+      this._focusWhenRendered = false;
+    }
+  }
+
+  private _focusWhenRendered = false;
+
   handleEvent(event: Event): void {
+    if (event.type === 'keydown') {
+      const key = event as KeyboardEvent;
+      if (key.key === 'Escape' && (key.target as HTMLElement | null)?.classList.contains('lam-input')) {
+        key.preventDefault();
+        key.stopPropagation();
+        this.leave(); // back to the notebook
+      }
+      return;
+    }
     const drag = event as ILuminoDragEvent;
     if (!drag.mimeData?.hasData(CONTENTS_MIME)) {
       return;
@@ -380,15 +431,39 @@ export class AgentPanel extends ReactWidget {
     }
   }
 
+  /** Opening the panel asks for the models again while there are none (Ollama may have started since). */
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    // After the sidebar itself is shown and laid out (it is shown after the panel in it).
+    window.requestAnimationFrame(() => {
+      if (!this._sized && this.isVisible) {
+        this._sized = setSidebarWidth(this, rememberedWidth());
+      }
+    });
+    if (!this.model.models.length && !this.model.modelsLoading) {
+      void this.model.refreshModels();
+    }
+  }
+
+  /** A width the user dragged the panel to is the one it opens at next time. */
+  protected onResize(msg: Widget.ResizeMessage): void {
+    super.onResize(msg);
+    if (this._sized && this.isVisible) {
+      rememberWidth(msg.width >= 0 ? msg.width : this.node.offsetWidth);
+    }
+  }
+
+  private _sized = false;
+
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
-    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop']) {
+    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop', 'keydown']) {
       this.node.addEventListener(type, this);
     }
   }
 
   protected onBeforeDetach(msg: Message): void {
-    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop']) {
+    for (const type of ['lm-dragenter', 'lm-dragover', 'lm-drop', 'keydown']) {
       this.node.removeEventListener(type, this);
     }
     super.onBeforeDetach(msg);

@@ -20,6 +20,7 @@ from ..llm import LLMClient
 from ..sandbox import SandboxKernel
 from ..sandbox.isolation import analysis_imports, probe, resolve_layers
 from ..text import full_model_name
+from ..tools.rag.library import list_collections
 
 MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
 
@@ -47,7 +48,8 @@ async def run_checks(
     """Every check, in a fixed order. The probes that run programs (the sandbox's layers and Python, the data
     root) run in a thread, beside the questions to Ollama, so that a caller's event loop is never blocked."""
     models, machine = await asyncio.gather(
-        check_models(llm, paths, timeout), asyncio.to_thread(_machine_checks, sandbox, paths)
+        check_models(llm, paths, timeout, retrieval=retrieval_in_use(tools, paths)),
+        asyncio.to_thread(_machine_checks, sandbox, paths),
     )
     return [*models, check_tavily(tools), *machine]
 
@@ -72,9 +74,17 @@ def check_gateway(config: SandboxConfig) -> list[Diagnostic]:
     ]
 
 
-async def check_models(config: LLMConfig, paths: PathsConfig, timeout: float = 10.0) -> list[Diagnostic]:
+def retrieval_in_use(tools: ToolsConfig, paths: PathsConfig) -> bool:
+    """Whether anything needs the embedding model: a collection learned, or folders set to search."""
+    return bool(tools.rag_folders) or bool(list_collections(paths))
+
+
+async def check_models(
+    config: LLMConfig, paths: PathsConfig, timeout: float = 10.0, *, retrieval: bool = True
+) -> list[Diagnostic]:
     """Each provider the configuration uses (its server, its key), then each model it names (general,
-    classifier, coder, embeddings) on the provider that serves it."""
+    classifier, coder, embeddings) on the provider that serves it. Without ``retrieval`` in use, a missing
+    embedding model is a warning: nothing the user does yet needs it."""
     if config.cassette_mode == "replay":
         return [Diagnostic(p, "ok", f"not needed: replaying {config.cassette_path}") for p in config.providers_in_use()]
     checks: list[Diagnostic] = []
@@ -96,18 +106,23 @@ async def check_models(config: LLMConfig, paths: PathsConfig, timeout: float = 1
         who = " and ".join([", ".join(named[:-1]), named[-1]] if len(named) > 1 else named)
         verb = "are" if len(named) > 1 else "is"
         names = offered[provider]
+        # An embedding model nothing uses yet (no collection learned, no folder to search) is not a problem.
+        optional = named == ["embedding_model"] and not retrieval
+        status, note = ("warn", " (needed only for retrieval: /learn, %agent learn, ToolsConfig.rag_folders)") \
+            if optional else ("fail", "")
         if provider == "ollama":
             if full_model_name(name) in names:
                 checks.append(Diagnostic(f"model {spec}", "ok", f"{who} {verb} pulled"))
             else:
-                checks.append(Diagnostic(f"model {spec}", "fail", f"{who} {name!r} {verb} not pulled",
+                checks.append(Diagnostic(f"model {spec}", status, f"{who} {name!r} {verb} not pulled{note}",
                                          f"ollama pull {name}"))
         elif name in names:
             checks.append(Diagnostic(f"model {spec}", "ok", f"{who} {verb} served by the openai server"))
         else:
             listed = ", ".join(sorted(names)[:8]) or "none"
             checks.append(Diagnostic(
-                f"model {spec}", "fail", f"{who} {name!r} {verb} not served at {config.base_url} (it serves: {listed})",
+                f"model {spec}", status,
+                f"{who} {name!r} {verb} not served at {config.base_url} (it serves: {listed}){note}",
                 f"serve {name} there (e.g. `vllm serve {name}`), or set LLMConfig.{named[0]} to a model it serves",
             ))
     return checks

@@ -68,6 +68,19 @@ from .react import run_react
 _log = logging.getLogger(__name__)
 #: Events not kept in the store: the ``Answer`` event holds the whole streamed text.
 NOT_STORED = (Token,)
+#: Tokens are not stored one by one; what streamed is stored as an ``answer_part`` (the text since the last
+#: part) at most this often, so that a front end of another process (the side panel beside a ``%%agent`` cell)
+#: can show the answer as it streams. The ``answer`` event, at the end, supersedes the parts.
+ANSWER_PART_SECONDS = 0.3
+
+
+def answer_part_end(text: str, *, final: bool) -> int:
+    """How much of the streamed ``text`` to store as a part now: all of it once the tokens ended (``final``),
+    else up to its last whitespace, so that a word (a secret) is never cut in two parts and the store's
+    redaction sees it whole."""
+    if final:
+        return len(text)
+    return max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
 
 
 def default_tools(config: Config | None = None) -> ToolRegistry:
@@ -328,10 +341,24 @@ class AgentSession:
             self.store.start_run, self.session_id, request.request, None if mode == "auto" else mode, run_id=run_id))
         writes: list[asyncio.Future[Any]] = [recorded]
 
+        unstored, stored_at = "", 0.0  # the answer's text not stored yet, and when a part last was
+
+        def store(data: dict[str, Any]) -> None:  # written in order by one thread: the loop never waits on disk
+            writes.append(loop.run_in_executor(self._writer, self.store.append_event, run_id, data))
+
         def emit(event: Event) -> None:
+            nonlocal unstored, stored_at
             event.run_id = run_id
-            if not isinstance(event, NOT_STORED):  # written in order by one thread: the loop never waits on disk
-                writes.append(loop.run_in_executor(self._writer, self.store.append_event, run_id, event.to_dict()))
+            now = time.monotonic()
+            if isinstance(event, NOT_STORED):
+                unstored += event.text
+            if unstored and (not isinstance(event, NOT_STORED) or now - stored_at >= ANSWER_PART_SECONDS):
+                cut = answer_part_end(unstored, final=not isinstance(event, NOT_STORED))
+                if cut:
+                    store({"type": "answer_part", "text": unstored[:cut], "run_id": run_id})
+                    unstored, stored_at = unstored[cut:], now
+            if not isinstance(event, NOT_STORED):
+                store(event.to_dict())
             queue.put_nowait(event)
 
         self._ended = False

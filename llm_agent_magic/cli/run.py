@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,6 +33,16 @@ if TYPE_CHECKING:  # nbformat is imported where a notebook is read: with jsonsch
     import nbformat
 
 DEFAULT_KERNEL = "python3"
+
+
+def kernel_transport(folder: str) -> Any:
+    """The kernel's channels as Unix sockets in ``folder``, not TCP on loopback: nothing else on the machine can
+    connect to them, and ipykernel has no reason to warn that it runs "over TCP without encryption"."""
+    from traitlets.config import Config
+
+    if sys.platform == "win32":  # no ipc transport there
+        return Config()
+    return Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(folder, "kernel")}})
 
 
 @dataclass
@@ -221,11 +232,12 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
         return result
     drop_materialized(nb)
     kernel = kernel_name_for(nb)
+    sockets = tempfile.TemporaryDirectory(prefix="llm-agent-kernel-")
     client = NotebookClient(
         nb, kernel_name=kernel, timeout=timeout or None, interrupt_on_timeout=True, record_timing=False,
         error_on_timeout={"ename": "CellTimeoutError", "evalue": f"the cell ran longer than {timeout:g} s",
                           "traceback": [f"CellTimeoutError: the cell ran longer than {timeout:g} s"]},
-        resources={"metadata": {"path": str(job.source.parent)}},
+        resources={"metadata": {"path": str(job.source.parent)}}, config=kernel_transport(sockets.name),
     )
     cassette = f", cassette {' '.join(p for p in job.cassette if p)}" if job.cassette else ""
     progress.say(f"[{name}] start (kernel {kernel}, session {job.session_id}{cassette})")
@@ -264,6 +276,8 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
         result.failures.append(f"the kernel died: {exc}")
     except Exception as exc:  # the kernel did not start, or the client failed: the notebook failed
         result.failures.append(f"could not run the notebook: {_error_text(exc)}")
+    finally:
+        sockets.cleanup()
     progress.say(f"[{name}] kernel stopped ({time.monotonic() - started:.1f} s)")
     result.generated = materialize(nb, include_failed)
     try:

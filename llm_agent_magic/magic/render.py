@@ -179,8 +179,11 @@ def _errors_markdown(events: list[Event]) -> str:
 
 
 def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]:
-    """What replaces the live view when the run is over: the answer (or why there is none)."""
+    """What replaces the live view when the run is over: the answer (or why there is none). A run stopped while
+    its answer streamed keeps the text that had arrived (as the side panel does)."""
     status, answer = _status(events), _answer(events)
+    if status == "cancelled" and not answer:
+        answer = "".join(e.text for e in events if isinstance(e, Token))
     parts = []
     if dry_run:
         parts += [_fence(cell.source) for cell, _ in _attempts(events)]
@@ -188,13 +191,13 @@ def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]
         parts.append("**Stopped**: the run was interrupted before it finished.")
     elif status == "error":
         parts.append("**The agent could not finish this request.**")
-    if answer and status != "cancelled":
+    if answer:
         parts.append(answer)
     errors = _errors_markdown(events)
     if errors:
         parts.append(errors)
     text = "\n\n".join(parts)
-    plain = STOPPED if status == "cancelled" else text
+    plain = "\n\n".join([STOPPED, answer] if answer else [STOPPED]) if status == "cancelled" else text
     return markdown_data(text, plain)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import time
 from typing import Any
 
@@ -39,13 +40,21 @@ class LLMAgentExtension(ExtensionApp):
         config=True
     )
 
+    #: The user's choices from JupyterLab's Settings editor (handlers_settings.py), over the server's config.
+    user_settings: Config
+
     def _explicit(self) -> Config:
-        """Our Configurable classes' settings from the server's own config (``c.LLMConfig.model = ...``)."""
+        """Our Configurable classes' settings from the server's own config (``c.LLMConfig.model = ...``), then
+        what the user chose in JupyterLab's Settings editor."""
         source = self.serverapp.config if self.serverapp is not None else self.config
-        return Config({cls.__name__: source[cls.__name__] for cls in CONFIG_CLASSES if cls.__name__ in source})
+        explicit = copy.deepcopy(  # merging changes sub-configs in place: the server's and ours stay as they are
+            Config({cls.__name__: source[cls.__name__] for cls in CONFIG_CLASSES if cls.__name__ in source}))
+        explicit.merge(copy.deepcopy(self.user_settings))
+        return explicit
 
     def initialize_settings(self) -> None:
         self.started_at = time.time()
+        self.user_settings = Config()
         self.manager = SessionManager(explicit=self._explicit, front_end="panel")
         self.hub = RunHub(self.manager, keep=self.keep_runs)
         self.interrupted = self._mark_interrupted()
@@ -64,7 +73,14 @@ class LLMAgentExtension(ExtensionApp):
         return run_ids
 
     def initialize_handlers(self) -> None:
-        from . import handlers_collections, handlers_files, handlers_runs, handlers_sessions, openai_api
+        from . import (
+            handlers_collections,
+            handlers_files,
+            handlers_runs,
+            handlers_sessions,
+            handlers_settings,
+            openai_api,
+        )
 
         routes: list[tuple[str, Any]] = [
             (rf"{API}/sessions", handlers_sessions.SessionsHandler),
@@ -80,6 +96,7 @@ class LLMAgentExtension(ExtensionApp):
             (rf"{API}/notebook-session", handlers_sessions.NotebookSessionHandler),
             (rf"{API}/models", handlers_sessions.ModelsHandler),
             (rf"{API}/status", handlers_sessions.StatusHandler),
+            (rf"{API}/settings", handlers_settings.SettingsHandler),
             (rf"{API}/collections", handlers_collections.CollectionsHandler),
             (rf"{API}/collections/{COLLECTION}", handlers_collections.CollectionHandler),
             (rf"{API}/collections/{COLLECTION}/learn", handlers_collections.LearnHandler),

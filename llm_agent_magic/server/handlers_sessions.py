@@ -11,6 +11,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..store import ConversationStore, Session, SessionNotFound
+from ..text import is_embedding_model
 from .base import AgentAPIHandler, fail, json_body, query_number
 from .status import diagnostics
 
@@ -154,13 +155,16 @@ class ModelsHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        """The models of every configured provider (``provider:name`` for those of a provider other than the
-        default), the configured default, and where each provider's server is."""
+        """The chat models of every configured provider (``provider:name`` for those of a provider other than
+        the default; the embedding ones apart: they cannot answer), the configured default, and where each
+        provider's server is."""
         llm_config, _, _ = self.configs()
         models = await self.ollama_models()
+        embedding = [m for m in models if is_embedding_model(m, llm_config.embedding_model)]
         where = {"ollama": llm_config.host, "openai": llm_config.base_url}
         providers = {p: where[p] for p in llm_config.providers_in_use()}
-        self.send_json({"models": models, "default": llm_config.model, "host": llm_config.host, "providers": providers})
+        self.send_json({"models": [m for m in models if m not in embedding], "embedding_models": embedding,
+                        "default": llm_config.model, "host": llm_config.host, "providers": providers})
 
 
 class StatusHandler(AgentAPIHandler):

@@ -473,7 +473,7 @@ def test_ollama_down_is_said_with_what_to_do(page, lab, ollama):
     page.reload()
     browser_lab.open_lab(page, lab, "analysis.ipynb")
     browser_lab.open_panel(page)
-    alert = page.locator(f"{PANEL} .lam-error")
+    alert = page.locator(f"{PANEL} .lam-ollama-down")
     alert.wait_for(timeout=60_000)
     # The server's message names the provider and what to do (here: Ollama, `ollama serve`).
     assert "The model server does not answer: Could not reach Ollama" in alert.inner_text()

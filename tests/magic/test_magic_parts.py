@@ -129,6 +129,10 @@ def test_final_outputs_are_the_same_for_the_same_events_and_hold_no_ids():
     assert "> **ModelNotFound**: pull it" in answer_data(failed)["text/plain"]
     stopped = _run_events()[:8] + [RunFinished("cancelled", run_id=RID)]
     assert answer_data(stopped)["text/plain"] == "Stopped: the run was interrupted before it finished."
+    # Stopped while the answer streamed: the text that had arrived stays, below the note.
+    streaming = _run_events()[:10] + [RunFinished("cancelled", run_id=RID)]
+    assert answer_data(streaming)["text/plain"] == "Stopped: the run was interrupted before it finished.\n\nIt is "
+    assert answer_data(streaming)["text/html"].endswith("<p>It is</p>\n")
 
 
 HOSTILE = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned=1">\n```'

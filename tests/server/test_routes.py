@@ -20,6 +20,8 @@ ROUTES = [
     ("GET", "/llm-agent/api/models"),
     ("GET", "/llm-agent/api/notebook-session?path=a.ipynb"),
     ("GET", "/llm-agent/api/status"),
+    ("GET", "/llm-agent/api/settings"),
+    ("PUT", "/llm-agent/api/settings"),
     ("GET", "/llm-agent/v1/models"),
     ("POST", "/llm-agent/v1/chat/completions"),
 ]
@@ -27,7 +29,7 @@ ROUTES = [
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 async def test_every_route_refuses_a_request_without_the_token(api, method, path, data_root):
-    response = await api(path, method=method, body="{}" if method in ("POST", "PATCH") else None, auth=False)
+    response = await api(path, method=method, body="{}" if method in ("POST", "PATCH", "PUT") else None, auth=False)
     assert response.code == 403, (method, path, response.code, response.body)
     assert not (data_root / "sessions" / "x").exists()
 
@@ -83,6 +85,8 @@ async def test_a_notebook_path_gives_the_session_id_its_kernel_uses(api, jp_serv
 async def test_models_come_from_ollama(api, ollama):
     models = body(await api("/llm-agent/api/models"))
     assert "qwen3:8b" in models["models"] and models["host"] == ollama.url
+    # The picker offers chat models only: the embedding model is listed apart.
+    assert not any("embed" in m for m in models["models"]) and models["embedding_models"] == ["nomic-embed-text"]
     oai = body(await api("/llm-agent/v1/models"))
     assert oai["object"] == "list" and {"llm-agent", "qwen3:8b"} <= {m["id"] for m in oai["data"]}
 
