@@ -33,6 +33,8 @@ STILL_RE = {
     "llm_agent_magic.sandbox.untrusted._SCHEME", "llm_agent_magic.sandbox.untrusted._LOCAL_REFERENCE",
     "llm_agent_magic.sandbox.untrusted._INVISIBLE", "llm_agent_magic.sandbox.untrusted._TAG_START",
     "llm_agent_magic.sandbox.untrusted._LATEX_ACTIVE",  # fixed words after one backslash
+    # safe_text.py: matched from the start, one character class then the end (or at most 40 of it)
+    "llm_agent_magic.safe_text._INLINE_IMAGE", "llm_agent_magic.safe_text._LANGUAGE_CLASS",
 }
 
 

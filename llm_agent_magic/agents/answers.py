@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from pathlib import Path
 
 from ..run_requests import RunRequest
+from ..sandbox.inside.confined import open_confined
 from ..tools.files import workspace_name
 
 CHUNK = 2**20
 
 
 def file_digest(path: str) -> str:
-    """SHA-256 of a file's bytes (read in chunks: files can be large)."""
+    """SHA-256 of a file's bytes (read in chunks: files can be large), read as attachments are: no link at its
+    name followed, a regular file with one name only (a FIFO must not hang the run), else ``UnsafePath``."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    src = Path(os.path.abspath(Path(path).expanduser()))
+    with open_confined(os.path.realpath(src.parent), src.name) as fh:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
@@ -36,7 +41,7 @@ def request_key(request: RunRequest, model: str) -> str:
         return ""
     try:
         files = [[workspace_name(path, "", request.folder), file_digest(path)] for path in request.files]
-    except OSError:  # a file that cannot be read: the run says so; such a request is never answered from the store
+    except OSError:  # unreadable or refused (UnsafePath): the run says why; such a request is never answered again
         return ""
     spec = {
         "request": request.request,

@@ -55,8 +55,8 @@ def answered(folder, data_root):
     write_notebook(folder / "report.ipynb", "%load_ext llm_agent_magic", AGENT_CELL, "print('after')")
     with FakeOllama(coder_script(CODE, "The mean price is **20.0**.")) as server:
         out = run_cli("report.ipynb", cwd=folder, host=server.url, data_root=data_root)
-        (classify,) = server.requests_for("classify")
-        assert "- data/sales.csv (" in classify.text  # the model is told the path it has beside the notebook
+        first = server.requests_for("react")[0]  # a table and a question: no classifier call
+        assert "- data/sales.csv (" in first.text  # the model is told the path it has beside the notebook
     assert out.returncode == 0, out.stderr
     return read(folder / "report.out.ipynb")
 
@@ -69,7 +69,7 @@ def test_plain_nbclient_reproduces_the_notebook_without_the_model(answered, fold
     assert [c.source for c in again.cells] == sources  # the same cells, none added
     agent = again.cells[1]
     assert stream_texts(agent) == [STORED_NOTE + "\n"]
-    assert agent.outputs[1].data["text/markdown"] == "The mean price is **20.0**."
+    assert agent.outputs[1].data["text/html"] == "<p>The mean price is <strong>20.0</strong>.</p>\n"
     assert not [o for c in again.cells for o in c.get("outputs", []) if o.output_type == "error"]
     # The generated cell ran again, in a sandbox of this kernel's session, reading data/sales.csv there.
     assert again.cells[2].execution_count is not None

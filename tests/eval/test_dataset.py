@@ -154,7 +154,7 @@ def test_attach_copies_only_regular_files_within_the_limit(tmp_path):
         attach(["nowhere.csv"], str(workspace))
     assert sorted(p.name for p in workspace.iterdir()) == []  # nothing of them reached the workspace
     (copy,) = attach([str(tables / "plain.csv")], str(workspace), max_bytes=len(TABLES["plain.csv"]))
-    assert copy.read_bytes() == TABLES["plain.csv"]
+    assert copy == "plain.csv" and (workspace / copy).read_bytes() == TABLES["plain.csv"]
 
 
 def test_a_table_that_is_a_link_passes_loading_and_is_refused_when_its_question_runs(tmp_path):

@@ -27,7 +27,7 @@ QUESTION = "%%agent --files sales.csv --session {}\nWhat is the mean price in sa
 
 def _check_answer(cell) -> None:
     answer, cells = cell.outputs
-    assert answer.data["text/markdown"] == "The mean price is **20.0**."
+    assert answer.data["text/html"] == "<p>The mean price is <strong>20.0</strong>.</p>\n"
     generated = cells.data[CELLS_MIME]
     assert generated["status"] == "ok"
     assert generated["cells"][0]["outputs"][0]["text"] == "mean price: 20.0\n"

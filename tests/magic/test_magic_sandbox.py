@@ -83,7 +83,7 @@ def test_an_unchanged_request_shows_its_stored_answer_and_rerun_asks_again(kerne
     again = kernel.run("%%agent --mode react\nCount them")  # what Restart & Run All does
     assert not kernel.server.requests  # the model was not asked
     assert stream(again).startswith("llm-agent: this request was answered before")
-    assert texts(again, "text/markdown")[0] == "There are **3**."
+    assert texts(again, "text/html")[0] == "<p>There are <strong>3</strong>.</p>\n"
     assert bundle(again)["run_id"] == bundle(first)["run_id"]  # the same run: front ends insert nothing twice
     assert bundle(again)["cells"] == bundle(first)["cells"]
     kernel.run("%%agent --mode chat\nCount them")  # another option: asked (and the scripted model answers)
