@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -38,6 +38,7 @@ __all__ = [
     "Usage",
     "Waiting",
     "event_from_dict",
+    "events_from_store",
 ]
 
 CELL_STATUSES = ("ok", "error", "timeout", "died", "skipped")
@@ -299,6 +300,16 @@ EVENT_TYPES: dict[str, type[Event]] = {
         RunFinished,
     )
 }
+
+
+#: Records a run's stored events hold besides its events: ``answer_part`` (the streamed answer so far, for a front
+#: end of another process to show while the run streams; the ``answer`` event supersedes the parts).
+PROGRESS_RECORDS = frozenset({"answer_part"})
+
+
+def events_from_store(items: Iterable[Mapping[str, Any]]) -> list[Event]:
+    """A run's events rebuilt from what the store holds, without the progress records (``PROGRESS_RECORDS``)."""
+    return [event_from_dict(item) for item in items if item.get("type") not in PROGRESS_RECORDS]
 
 
 def event_from_dict(data: Mapping[str, Any]) -> Event:

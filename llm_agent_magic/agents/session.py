@@ -42,7 +42,7 @@ from ..events import (
     RunStarted,
     Token,
     Waiting,
-    event_from_dict,
+    events_from_store,
 )
 from ..exceptions import LLMAgentError, SessionBusy
 from ..llm import LLMClient
@@ -409,7 +409,7 @@ class AgentSession:
         if request.files:
             async with self.using_sandbox("attaching files"):  # as a run attaches them: under the run lock
                 self._attach(request.files, request.folder)
-        return [event_from_dict(e) for e in found]
+        return events_from_store(found)
 
     async def _store(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._writer, lambda: method(*args, **kwargs))

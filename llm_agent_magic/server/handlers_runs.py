@@ -31,7 +31,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..cells import make_bundle, run_model
-from ..events import event_from_dict
+from ..events import events_from_store
 from ..exceptions import NotWaitingForApproval
 from ..run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
 from ..store import RunNotFound
@@ -98,7 +98,7 @@ class RunCellsHandler(AgentAPIHandler):
                 session_id = await self.in_store(lambda store: store.get_run(run_id).session_id)
             except RunNotFound:
                 fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
-        typed = [event_from_dict(e) for e in events]
+        typed = events_from_store(events)
         include_failed = self.manager.effective()[2].include_failed_cells
         self.send_json(make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed))
 

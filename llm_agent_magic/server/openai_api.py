@@ -20,7 +20,7 @@ from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
 from ..cells import make_bundle, run_model
-from ..events import Answer, Error, Token, Usage, event_from_dict
+from ..events import Answer, Error, Token, Usage, events_from_store
 from ..run_requests import MODE_ALIASES, BadRequest, RunRequest
 from .base import AgentAPIHandler, fail, json_body
 from .live import LiveRun, RunRefused, SessionBusy
@@ -127,7 +127,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         return request, session_id, earlier
 
     def _extra(self, events: list[dict[str, Any]], live: LiveRun, session_id: str) -> dict[str, Any]:
-        typed = [event_from_dict(e) for e in events]
+        typed = events_from_store(events)
         include_failed = self.manager.effective()[2].include_failed_cells
         bundle = make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed)
         return {"session_id": session_id, "run_id": live.run_id, "status": live.status, "cells": bundle["cells"],
