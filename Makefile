@@ -46,7 +46,8 @@ install: $(STAMP) $(LABEXT_STAMP) system-deps browser-deps
 
 # The setup's output (pip, jlpm: some 1,900 lines) goes to a log file; the demo says only what it did.
 DEMO_LOG := build/demo-setup.log
-DEMO_OUT := .llm_agent/demo/quickstart.out.ipynb
+# Beside the example, so its data/ and cassettes/ paths hold when the executed notebook is run again.
+DEMO_OUT := examples/quickstart.out.ipynb
 demo:
 	@mkdir -p build
 	@echo "Setting up .venv and the JupyterLab extension (full log: $(DEMO_LOG))..."
@@ -61,7 +62,7 @@ lab: install
 
 # The examples are checked on two other days and zones than the Saturday (UTC) they were recorded on, the last
 # time through the OpenAI protocol (the cassettes are protocol-neutral: recorded once, they replay to either).
-NBVAL := $(PY) -m pytest --nbval examples --nbval-sanitize-with examples/nbval_sanitize.cfg -p no:cacheprovider -q
+NBVAL := $(PY) -m pytest --nbval $(filter-out %.out.ipynb,$(wildcard examples/*.ipynb)) --nbval-sanitize-with examples/nbval_sanitize.cfg -p no:cacheprovider -q
 test: install
 	$(VENV)/bin/ruff check llm_agent_magic tests bench examples
 	$(VENV)/bin/mypy

@@ -1,6 +1,8 @@
 """The command line: doctor, demo and fake-ollama, run as a user runs them."""
 
 import json
+import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -11,6 +13,7 @@ import httpx
 import nbformat
 import pytest
 from cli_helpers import run_cli
+from nbclient import NotebookClient
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
@@ -107,6 +110,26 @@ def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path, day):
     generated = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent")]
     assert generated and "groupby(\"region\")" in generated[0].source
     assert any("West" in str(o) for c in nb.cells for o in c.get("outputs", []))
+
+
+def test_the_demos_notebook_runs_again_where_it_was_written_without_a_model(tmp_path):
+    """The executed notebook sits beside its example: plain nbclient runs it again, top to bottom, with no model
+    (the %%agent cell replays, its %%sandbox cell reads data/sales.csv in the sandbox), with the same outputs."""
+    examples = tmp_path / "examples"
+    shutil.copytree(EXAMPLES, examples, ignore=shutil.ignore_patterns("*.out.ipynb"))
+    closed = f"http://127.0.0.1:{closed_port()}"
+    result = cli("demo", f"--host={closed}", f"--notebook={examples / 'quickstart.ipynb'}", cwd=tmp_path,
+                 env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data")}, timeout=300)
+    assert result.returncode == 0, result.stderr
+    written = nbformat.read(examples / "quickstart.out.ipynb", as_version=4)
+    again = nbformat.read(examples / "quickstart.out.ipynb", as_version=4)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_AGENT_")}  # not llm-agent run's steering
+    env.update({"OLLAMA_HOST": closed, "LLM_AGENT_DATA_ROOT": str(tmp_path / "data")})
+    NotebookClient(again, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(examples)}}).execute(
+        env=env)
+    assert [c.source for c in again.cells] == [c.source for c in written.cells]
+    (sandboxed,) = [c for c in again.cells if c.source.startswith("%%sandbox")]
+    assert sandboxed.outputs[0]["text"].startswith("region\nWest     7996.75")
 
 
 def test_demo_uses_a_live_server_when_one_answers(tmp_path):

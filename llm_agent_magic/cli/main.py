@@ -69,7 +69,11 @@ class DemoApp(LLMAgentApp):
     name = "llm-agent demo"
     description = "Run examples/quickstart.ipynb through llm-agent run: live Ollama if one answers, else its cassette."
     notebook = Unicode("examples/quickstart.ipynb", help="The notebook to run.").tag(config=True)
-    output = Unicode(".llm_agent/demo/quickstart.out.ipynb", help="Where the executed notebook goes.").tag(config=True)
+    output = Unicode(
+        "examples/quickstart.out.ipynb",
+        help="Where the executed notebook goes: beside the notebook by default, so that the paths its cells use "
+        "(data/, cassettes/) hold when it is run again.",
+    ).tag(config=True)
     aliases = {**LLMAgentApp.aliases, "notebook": "DemoApp.notebook", "output": "DemoApp.output"}
 
     def start(self) -> None:
