@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lab test install system-deps browser-deps bench clean docs-config examples-cassettes
+.PHONY: demo lab test install system-deps browser-deps bench clean docs-config docs-screenshots examples-cassettes
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -92,3 +92,8 @@ clean:
 # Regenerate the configuration table of docs/configuration.md from the traits (a test checks it is current).
 docs-config: install
 	$(PY) -c "import re, pathlib; from llm_agent_magic.config import markdown_table; p = pathlib.Path('docs/configuration.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^>]*-->\n).*?(\n<!-- config-table:end -->)', lambda m: m.group(1) + markdown_table() + m.group(2), s, flags=re.S))"
+
+# The README's screenshots, as the browser tests took them in their last run (make test, or pytest tests/browser).
+docs-screenshots:
+	cp build/browser-screenshots/panel-light.png docs/images/panel.png
+	cp build/browser-screenshots/agent-cell.png docs/images/agent-cell.png

@@ -341,6 +341,15 @@ def test_agent_cell_twice_leaves_one_set_of_real_cells(page, ollama):
     assert not any("image/png" in o.get("data", {}) for o in outputs)
     assert any("South had the highest revenue" in json.dumps(o.get("data", {})) for o in outputs)
     first_run = first[0]["meta"]["run_id"]
+    # The README's picture of a %%agent cell (`make docs-screenshots`): its answer, the generated cell below.
+    page.evaluate("""async () => {
+      const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
+      const index = nb.content.widgets.findIndex(c => c.model.sharedModel.getSource().startsWith('%%agent'));
+      nb.content.activeCellIndex = index;
+      await nb.content.scrollToItem(index, 'start');
+    }""")
+    page.wait_for_timeout(500)  # the scroll and the chart's layout settle
+    page.screenshot(path=str(browser_lab.SCREENSHOTS / "agent-cell.png"))
 
     # The same request again (what Restart & Run All does): the stored answer, said in one line; no model call,
     # no second set of cells.
