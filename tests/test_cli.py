@@ -116,7 +116,7 @@ def test_the_demos_notebook_runs_again_where_it_was_written_without_a_model(tmp_
     """The executed notebook sits beside its example: plain nbclient runs it again, top to bottom, with no model
     (the %%agent cell replays, its %%sandbox cell reads data/sales.csv in the sandbox), with the same outputs."""
     examples = tmp_path / "examples"
-    shutil.copytree(EXAMPLES, examples, ignore=shutil.ignore_patterns("*.out.ipynb"))
+    shutil.copytree(EXAMPLES, examples, ignore=shutil.ignore_patterns("*.out.ipynb", ".llm_agent"))
     closed = f"http://127.0.0.1:{closed_port()}"
     result = cli("demo", f"--host={closed}", f"--notebook={examples / 'quickstart.ipynb'}", cwd=tmp_path,
                  env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data")}, timeout=300)
