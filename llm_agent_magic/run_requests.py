@@ -52,6 +52,9 @@ class RunRequest(_Request):
     folder: str = ""
     #: What the front end sees of the notebook (cells, selection, the user's variables); None: nothing.
     context: NotebookContext | None = None
+    #: The folder whose file names and sizes the model is shown (``folder`` when empty). The server sets it to
+    #: the notebook's folder inside its root, whatever a client sent.
+    context_folder: str = ""
 
     def __post_init__(self) -> None:
         if self.context is not None:
@@ -67,7 +70,7 @@ class RunRequest(_Request):
             raise BadRequest("The model must be a model name such as 'qwen3:8b', or left out.")
         if not isinstance(self.files, list) or not all(isinstance(f, str) for f in self.files):
             raise BadRequest("files must be a list of file names.")
-        if not isinstance(self.folder, str):
+        if not isinstance(self.folder, str) or not isinstance(self.context_folder, str):
             raise BadRequest("folder must be the path of the notebook's folder, or left out.")
         if self.approval is not None and not isinstance(self.approval, bool):
             raise BadRequest("approval must be true, false or left out (the session's setting).")

@@ -424,7 +424,8 @@ class AgentSession:
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
             attached = await asyncio.to_thread(self._attach, request.files, request.folder)  # reads small tables whole
             gathered = await asyncio.to_thread(  # lists a folder: off the loop
-                gather_context, request.context, request.folder, self.config.context, self.llm.config.num_ctx)
+                gather_context, request.context, request.context_folder or request.folder, self.config.context,
+                self.llm.config.num_ctx)
             if gathered is not None:
                 emit(replace(gathered.event, run_id=run_id))
             last_output: list[CellOutput] = []
