@@ -68,6 +68,7 @@ bench: install
 	$(PY) bench/rag.py
 	$(PY) bench/panel.py
 	$(PY) bench/untrusted_text.py
+	$(PY) bench/context.py
 
 # Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
 examples-cassettes: install
