@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from agent_helpers import coder_script, collect, of
 
+from llm_agent_magic import volatile
 from llm_agent_magic.agents.context import cells_from_notebook, describe_variables, gather, named_files
 from llm_agent_magic.events import CellOutput, ContextGathered, event_from_dict
 from llm_agent_magic.notebook_context import ContextCell, ContextVariable, NotebookContext
@@ -46,6 +47,8 @@ def test_gathering_lists_the_folder_without_contents_and_cuts_the_biggest_part_f
     assert gathered is not None
     assert "- f000.csv (16 B, table)" in gathered.text and "secret contents" not in gathered.text
     assert "link.csv" not in gathered.text  # links are not followed, nor listed
+    listing = gathered.text.split("ask the file_analyzer:\n")[1].split("\n\n")[0]
+    assert volatile.texts()[listing] == "<FILES>"  # a cassette recorded here replays after the folder changed
     assert "[2] code cell (active, last error)" in gathered.text and "ZeroDivisionError" in gathered.text
     assert gathered.event.summary == "Context: 2 cells, 300 files, 0 variables"
     small = gather(NotebookContext(cells, active=1), str(tmp_path), "notebook", num_ctx=2048)

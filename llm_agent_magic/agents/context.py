@@ -14,12 +14,15 @@ asks the file analyzer), through the same confined copy as attachments.
 
 from __future__ import annotations
 
+import collections
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import volatile
 from ..events import ContextGathered
 from ..exceptions import UnsafePath
 from ..linear_regex import linear
@@ -36,6 +39,10 @@ OUTPUT_CHARS = 1500
 BUDGET_SHARE = 0.35
 #: The largest notebook file read from disk (the magic's notebook).
 MAX_NOTEBOOK_BYTES = 50 * 2**20
+#: Folder listings kept registered as volatile at once (the runs in progress need theirs).
+MAX_REGISTERED_LISTINGS = 16
+#: What the folder's listing becomes in a cassette's fingerprint.
+FILES_PLACEHOLDER = "<FILES>"
 #: Names of the shell's own that are not the user's variables.
 SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
 
@@ -198,15 +205,32 @@ def _render(parts: dict[str, list[tuple[str, bool]]], counts: dict[str, int]) ->
     if parts["files"]:
         left = counts["files"] - len(parts["files"])
         note = f"; {left} more not listed" if left else ""
+        listing = "\n".join(t for t, _ in parts["files"])
+        _register_listing(listing)
         sections.append(
             "Files in the notebook's folder (names and sizes only" + note + "). Open one by this path in code (it "
             "is copied into the sandbox's working folder when your code names it), or ask the file_analyzer:\n"
-            + "\n".join(t for t, _ in parts["files"]))
+            + listing)
     if parts["variables"]:
         sections.append(
             "Variables in the user's own kernel (not in the sandbox; names, types and columns only):\n"
             + "\n".join(t for t, _ in parts["variables"]))
     return "\n\n".join(sections)
+
+
+_listings: collections.deque[str] = collections.deque()
+_listings_lock = threading.Lock()
+
+
+def _register_listing(listing: str) -> None:
+    """The folder changes under a recorded notebook (its cassette grows), so a replay must still match: the
+    listing is volatile. Only the last few are remembered (a server runs for months)."""
+    with _listings_lock:
+        volatile.register(listing, FILES_PLACEHOLDER)
+        if listing not in _listings:
+            _listings.append(listing)
+        while len(_listings) > MAX_REGISTERED_LISTINGS:
+            volatile.unregister(_listings.popleft())
 
 
 def named_files(text: str, listed: list[str], present: set[str]) -> list[str]:
