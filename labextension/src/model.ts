@@ -6,6 +6,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { AgentAPI, AgentAPIError, ApprovalAction, IAgentEvent, IRunMessage, ISessionInfo, IStoredMessage } from './handler';
 import { ChatItem, IRunView, applyEvent, endedCells, newRun } from './runs';
+import { INotebookContext } from './context';
 
 
 export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
@@ -28,6 +29,8 @@ export class AgentModel {
   sessionId = '';
   /** The contents path of the notebook whose session this is, when there is one. */
   notebookPath = '';
+  /** What the open notebook shows now (its cells, active cell, selection), sent with each run. */
+  notebookContext: () => INotebookContext | null = () => null;
   models: string[] = [];
   defaultModel = '';
   model = '';
@@ -245,6 +248,10 @@ export class AgentModel {
       files: [...this.attachments],
       notebook_path: this.notebookPath
     };
+    const context = this.notebookContext();
+    if (context) {
+      message.context = context;
+    }
     if (this.approval) {
       message.approval = true; // left out, the server's own AgentConfig.approval decides
     }
