@@ -39,10 +39,10 @@ OUTPUT_CHARS = 1500
 BUDGET_SHARE = 0.35
 #: The largest notebook file read from disk (the magic's notebook).
 MAX_NOTEBOOK_BYTES = 50 * 2**20
-#: Folder listings kept registered as volatile at once (the runs in progress need theirs).
-MAX_REGISTERED_LISTINGS = 16
-#: What the folder's listing becomes in a cassette's fingerprint.
-FILES_PLACEHOLDER = "<FILES>"
+#: Contexts kept registered as volatile at once (the runs in progress need theirs).
+MAX_REGISTERED_CONTEXTS = 16
+#: What a run's context becomes in a cassette's fingerprint.
+CONTEXT_PLACEHOLDER = "<NOTEBOOK CONTEXT>"
 #: Names of the shell's own that are not the user's variables.
 SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
 
@@ -115,6 +115,7 @@ def gather(context: NotebookContext | None, folder: str, setting: str, num_ctx: 
     counts = {name: len(items) for name, items in parts.items()}
     trimmed = _fit(parts, int(num_ctx * BUDGET_SHARE * CHARS_PER_TOKEN))
     text = redact(_render(parts, counts))
+    _register_context(text)
     kept_files = [f.relpath for f in listing][: len(parts["files"])]
     kept_vars = [v.name for v in context.variables][: len(parts["variables"])]
     summary = "Context: " + ", ".join([
@@ -206,7 +207,6 @@ def _render(parts: dict[str, list[tuple[str, bool]]], counts: dict[str, int]) ->
         left = counts["files"] - len(parts["files"])
         note = f"; {left} more not listed" if left else ""
         listing = "\n".join(t for t, _ in parts["files"])
-        _register_listing(listing)
         sections.append(
             "Files in the notebook's folder (names and sizes only" + note + "). Open one by this path in code (it "
             "is copied into the sandbox's working folder when your code names it), or ask the file_analyzer:\n"
@@ -218,19 +218,21 @@ def _render(parts: dict[str, list[tuple[str, bool]]], counts: dict[str, int]) ->
     return "\n\n".join(sections)
 
 
-_listings: collections.deque[str] = collections.deque()
-_listings_lock = threading.Lock()
+_contexts: collections.deque[str] = collections.deque()
+_contexts_lock = threading.Lock()
 
 
-def _register_listing(listing: str) -> None:
-    """The folder changes under a recorded notebook (its cassette grows), so a replay must still match: the
-    listing is volatile. Only the last few are remembered (a server runs for months)."""
-    with _listings_lock:
-        volatile.register(listing, FILES_PLACEHOLDER)
-        if listing not in _listings:
-            _listings.append(listing)
-        while len(_listings) > MAX_REGISTERED_LISTINGS:
-            volatile.unregister(_listings.popleft())
+def _register_context(text: str) -> None:
+    """The context is what surrounds the question, like the clock: the folder changes under a recorded notebook
+    (its cassette grows), and front ends see different histories (nbval runs cells without storing them). So a
+    cassette's fingerprint holds a placeholder for it. Only the last few are remembered (a server runs for
+    months)."""
+    with _contexts_lock:
+        volatile.register(text, CONTEXT_PLACEHOLDER)
+        if text not in _contexts:
+            _contexts.append(text)
+        while len(_contexts) > MAX_REGISTERED_CONTEXTS:
+            volatile.unregister(_contexts.popleft())
 
 
 def named_files(text: str, listed: list[str], present: set[str]) -> list[str]:

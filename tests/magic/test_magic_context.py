@@ -69,3 +69,25 @@ def test_agent_explain_names_the_cell_and_its_output(kernel):
     (asked,) = kernel.server.requests_for("answer")
     assert "40 + 2" in asked.text and "42" in asked.text
     assert texts(cell, "text/html")[0] == "<p>It adds two numbers.</p>\n"
+
+
+def test_the_notebook_on_disk_gives_the_cells_outputs_and_last_error(kernel):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    failing = nbformat.v4.new_code_cell("df.groupby('regoin').sum()")
+    failing.outputs = [nbformat.v4.new_output("error", ename="KeyError", evalue="'regoin'",
+                                              traceback=["\x1b[31mKeyError\x1b[0m: 'regoin'"])]
+    shown = nbformat.v4.new_code_cell("print('loaded')")
+    shown.outputs = [nbformat.v4.new_output("stream", name="stdout", text="loaded\n")]
+    nb.cells = [nbformat.v4.new_markdown_cell("# Sales"), shown, failing,
+                nbformat.v4.new_code_cell("%%agent --quiet\nwhy does the groupby fail?")]
+    path = kernel.folder / "on-disk.ipynb"
+    nbformat.write(nb, path)
+    kernel.script({"rules": [CHAT, {"purpose": "answer", "reply": "A typo: `regoin`."}]})
+    kernel.run(f"_os.environ['JPY_SESSION_NAME'] = {str(path)!r}")
+    kernel.run("%%agent --quiet\nwhy does the groupby fail?")
+    request = kernel.server.requests_for("classify")[0].text
+    assert "[1] markdown cell\n# Sales" in request and "Output:\nloaded" in request
+    assert "[3] code cell (last error)" in request and "Error:\nKeyError: 'regoin'" in request  # no colours
+    assert "[4] code cell (active)" in request
