@@ -9,7 +9,7 @@ from agent_helpers import coder_script, collect, of
 
 from llm_agent_magic import volatile
 from llm_agent_magic.agents.context import cells_from_notebook, describe_variables, gather, named_files
-from llm_agent_magic.events import CellOutput, ContextGathered, event_from_dict
+from llm_agent_magic.events import CellOutput, Classified, ContextGathered, event_from_dict
 from llm_agent_magic.notebook_context import ContextCell, ContextVariable, NotebookContext
 from llm_agent_magic.run_requests import BadRequest, RunRequest, request_from_dict
 
@@ -124,3 +124,13 @@ async def test_secrets_in_cells_outputs_and_variables_never_reach_the_model(make
     assert bodies and all(SECRET not in b and "a1B2c3D4" * 5 not in b for b in bodies)
     assert any("key = '" in b for b in bodies)  # the cell itself was sent, its secret replaced
     assert SECRET not in repr([e.to_dict() for e in events])
+
+
+def test_the_magics_live_view_shows_the_context_line():
+    from llm_agent_magic.magic.render import LiveView
+
+    view = LiveView()
+    view.apply(ContextGathered(cells=12, files=40, variables=3, summary="Context: 12 cells, 40 files, 3 variables"))
+    view.apply(Classified("chat", "talk"))
+    assert view.markdown().startswith("**Agent** · chat — talk\n\n_Context: 12 cells, 40 files, 3 variables_")
+    assert "Context: 12 cells" in view.display_data()["text/html"]
