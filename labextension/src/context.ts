@@ -19,12 +19,24 @@ export interface IContextCell {
   error: string;
 }
 
+export interface IContextVariable {
+  name: string;
+  type: string;
+  shape: string;
+  columns: string[][];
+}
+
 export interface INotebookContext {
   cells: IContextCell[];
   active: number;
   selection: string;
-  variables: never[];
+  variables: IContextVariable[];
 }
+
+/** How long the panel waits for the kernel to describe its variables before it sends the run without them. */
+const VARIABLES_TIMEOUT_MS = 2000;
+/** A user expression: evaluated by the kernel without running a cell, storing or changing anything. */
+const VARIABLES_EXPRESSION = "__import__('llm_agent_magic.magic.namespace', fromlist=['_']).PanelVariables()";
 
 function trim(text: string): string {
   const clean = text.replace(ANSI, '');
@@ -54,8 +66,41 @@ function outputsOf(model: ICodeCellModel): { outputs: string; error: string } {
   return { outputs: trim(texts.join('')), error: trim(error) };
 }
 
+/**
+ * The names, types, shapes and DataFrame columns of the variables in `nb`'s kernel (never their values), or []
+ * when the kernel is busy (a run never waits behind the user's cell), has no llm_agent_magic, or is slow.
+ */
+export async function kernelVariables(nb: NotebookPanel): Promise<IContextVariable[]> {
+  const kernel = nb.sessionContext.session?.kernel;
+  if (!kernel || kernel.status !== 'idle') {
+    return [];
+  }
+  const future = kernel.requestExecute(
+    { code: '', silent: true, store_history: false, allow_stdin: false, user_expressions: { v: VARIABLES_EXPRESSION } },
+    true
+  );
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>(resolve => {
+    timer = setTimeout(() => resolve(null), VARIABLES_TIMEOUT_MS);
+  });
+  try {
+    const reply = await Promise.race([future.done, late]);
+    if (!reply || reply.content.status !== 'ok') {
+      return [];
+    }
+    const found = (reply.content.user_expressions as Record<string, any>)?.v;
+    const text = found?.status === 'ok' ? found.data?.['text/plain'] : undefined;
+    const parsed: unknown = typeof text === 'string' ? JSON.parse(text) : [];
+    return Array.isArray(parsed) ? (parsed as IContextVariable[]) : [];
+  } catch {
+    return []; // a kernel that answered something else: the run goes without variables
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The context of `nb` as the user sees it now, or null when no notebook is open. */
-export function notebookContext(nb: NotebookPanel | null): INotebookContext | null {
+export async function notebookContext(nb: NotebookPanel | null): Promise<INotebookContext | null> {
   if (!nb || nb.isDisposed) {
     return null;
   }
@@ -75,5 +120,6 @@ export function notebookContext(nb: NotebookPanel | null): INotebookContext | nu
     const end = editor.getOffsetAt(range.end);
     selection = trim(editor.model.sharedModel.getSource().slice(Math.min(start, end), Math.max(start, end)));
   }
-  return { cells, active: active >= 0 && active < cells.length ? active : -1, selection, variables: [] };
+  const variables = await kernelVariables(nb);
+  return { cells, active: active >= 0 && active < cells.length ? active : -1, selection, variables };
 }

@@ -125,7 +125,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
     tracker.currentChanged.connect((_, nb) => void followNotebook(nb));
-    model.notebookContext = () => (model.notebookPath ? notebookContext(notebookFor(model.notebookPath)) : null);
+    model.notebookContext = async () => (model.notebookPath ? notebookContext(notebookFor(model.notebookPath)) : null);
 
     const insert = async (run: IRunView): Promise<void> => {
       const nb = notebookFor(model.notebookPath);

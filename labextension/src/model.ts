@@ -30,7 +30,7 @@ export class AgentModel {
   /** The contents path of the notebook whose session this is, when there is one. */
   notebookPath = '';
   /** What the open notebook shows now (its cells, active cell, selection), sent with each run. */
-  notebookContext: () => INotebookContext | null = () => null;
+  notebookContext: () => Promise<INotebookContext | null> = async () => null;
   models: string[] = [];
   defaultModel = '';
   model = '';
@@ -248,10 +248,6 @@ export class AgentModel {
       files: [...this.attachments],
       notebook_path: this.notebookPath
     };
-    const context = this.notebookContext();
-    if (context) {
-      message.context = context;
-    }
     if (this.approval) {
       message.approval = true; // left out, the server's own AgentConfig.approval decides
     }
@@ -263,7 +259,18 @@ export class AgentModel {
     this.items.push({ kind: 'run', run: this._pending });
     this.attachments = [];
     this.error = '';
-    this._socket.send(JSON.stringify(message));
+    const socket = this._socket;
+    // The notebook's context (its kernel's variables take a moment, bounded in context.ts) goes with the run.
+    void this.notebookContext().then(context => {
+      if (context) {
+        message.context = context;
+      }
+      try {
+        socket.send(JSON.stringify(message));
+      } catch (error) {
+        this.fail(error);
+      }
+    });
     this.emit();
     return true;
   }

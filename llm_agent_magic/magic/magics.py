@@ -30,6 +30,7 @@ from ..notebook_context import MAX_CELLS, NotebookContext
 from ..run_requests import BadRequest, RunRequest
 from ..safe_text import markdown_data, render_markdown
 from .approve import kernel_takes_input
+from .namespace import user_variables
 from .render import table_data
 from .sandbox_cell import SKIP_FLAG, SKIPPED_NOTE, raise_if_failed, show_outputs
 from .sessions import ShellSessions, default_session_id, env_cassette, notebook_known
@@ -294,8 +295,7 @@ class AgentMagics(Magics):
             cells = cells_from_history(list(ns.get("In", [])), dict(ns.get("Out", {})))
         request = cell.strip()
         active = next((i for i in range(len(cells) - 1, -1, -1) if request and request in cells[i].source), -1)
-        hidden = getattr(self.shell, "user_ns_hidden", {})
-        variables = describe_variables({k: v for k, v in ns.items() if k not in hidden})
+        variables = user_variables(self.shell)
         return NotebookContext(cells=cells[-MAX_CELLS:], active=active - max(0, len(cells) - MAX_CELLS)
                                if active >= max(0, len(cells) - MAX_CELLS) else -1, variables=variables)
 

@@ -35,6 +35,24 @@ SCRIPT = {"rules": [
 ]}
 
 
+# A new cell at the end of the notebook, run in its kernel (the user's own variables).
+RUN_CELL = """async (source) => {
+  const app = window.jupyterapp;
+  const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'regions.ipynb');
+  await nb.sessionContext.ready;
+  const cells = nb.content.model.cells;
+  nb.content.model.sharedModel.insertCell(cells.length, {cell_type: 'code', source});
+  nb.content.activeCellIndex = cells.length - 1;
+  await app.commands.execute('notebook:run-cell');
+}"""
+IDLE_AFTER_RUN = """() => {
+  const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'regions.ipynb');
+  const cells = nb.content.model.cells;
+  const kernel = nb.sessionContext.session && nb.sessionContext.session.kernel;
+  return cells.get(cells.length - 1).executionCount !== null && kernel && kernel.status === 'idle';
+}"""
+
+
 @pytest.fixture(scope="module")
 def ollama():
     with FakeOllama(SCRIPT) as server:
@@ -57,15 +75,20 @@ def test_the_unattached_csv_question_succeeds_because_the_agent_saw_the_notebook
         page = context.new_page()
         browser_lab.open_lab(page, lab, "regions.ipynb")
         browser_lab.open_panel(page)
+        page.evaluate(RUN_CELL, "import pandas as pd\nsales_df = pd.DataFrame({'region': ['n'], 'amount': [1]})")
+        page.wait_for_function(IDLE_AFTER_RUN, timeout=120_000)
         browser_lab.send(page, "which region sold most?")
         page.wait_for_selector(f"{PANEL} .lam-run-ok", timeout=120_000)
         run = page.locator(f"{PANEL} .lam-run").last
-        assert run.locator(".lam-context").inner_text() == "Context: 2 cells, 2 files, 0 variables"
+        assert run.locator(".lam-context").inner_text() == "Context: 3 cells, 2 files, 1 variable"
         assert run.locator(".lam-answer strong").inner_text() == "South"
     asked = ollama.requests_for("classify")[-1].text
     assert "[1] markdown cell" in asked and "# Regional sales" in asked
     assert "totals = sales.sum()" in asked and "Error:\nNameError: name 'sales' is not defined" in asked  # no colours
     assert "- sales.csv (" in asked and "- regions.ipynb (" in asked
+    assert "[3] code cell (active)" in asked and "- sales_df: pandas.DataFrame, shape (1, 2); columns: region (" in asked
+    variables = asked.split("Variables in the user's own kernel")[1].split("Request:")[0]
+    assert "sales_df" in variables and "pd" not in variables.replace("pandas", "")  # modules are not variables
     (code,) = [r for r in ollama.requests if r.purpose == "code"]
     assert "- sales.csv (" in code.text
     outputs = [r.text for r in ollama.requests if r.purpose == "react"][-1]
