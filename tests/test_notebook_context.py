@@ -69,6 +69,17 @@ def test_variables_are_described_never_their_values():
     assert described["sales"].shape == "(1, 2)"
     assert SECRET not in repr(described)
 
+    class Touchy:
+        def __len__(self):
+            raise RuntimeError("no")
+
+    class Frame:  # not pandas: a foreign DataFrame's dtypes are not read as pandas' are
+        __name__ = "DataFrame"
+        dtypes = ["x"]
+
+    odd = {v.name: v for v in describe_variables({"t": Touchy(), "f": Frame()})}
+    assert odd["t"].type.endswith("Touchy") and odd["f"].columns == []
+
 
 def test_cells_from_a_notebook_keep_outputs_and_the_error_without_colours():
     nb = {"cells": [
@@ -88,6 +99,7 @@ def test_named_files_are_the_listed_ones_the_text_names():
     assert named_files("pd.read_csv('data/costs.csv')", listed, set()) == ["data/costs.csv"]
     assert named_files("open('notes.txt')", listed, {"notes.txt"}) == []
     assert named_files("read sales.csv", listed, set()) == ["sales.csv"]  # the path itself, not the ambiguous name
+    assert named_files("open('mysales.csv'); open('notes.txt.bak')", listed, set()) == []  # inside longer names
 
 
 async def test_the_csv_next_to_the_notebook_answers_without_being_attached(make_session, tmp_path):

@@ -46,6 +46,8 @@ CONTEXT_PLACEHOLDER = "<NOTEBOOK CONTEXT>"
 #: Names of the shell's own that are not the user's variables.
 SHELL_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython", "open"})
 
+#: Characters that continue a file name: a name inside a longer one is not that file.
+_PATH_CHARS = frozenset("_./-")
 _ANSI = linear(r"\x1b\[[0-9;]*[A-Za-z]")
 _KINDS = {
     **dict.fromkeys((".csv", ".tsv", ".xlsx", ".xls", ".parquet", ".feather"), "table"),
@@ -245,9 +247,21 @@ def named_files(text: str, listed: list[str], present: set[str]) -> list[str]:
         if rel in present:
             continue
         name = rel.rsplit("/", 1)[-1]
-        if rel in text or (len(by_name[name]) == 1 and name in text):
+        if _names(text, rel) or (len(by_name[name]) == 1 and _names(text, name)):
             found.append(rel)
     return found
+
+
+def _names(text: str, name: str) -> bool:
+    """Does ``text`` hold ``name`` as a whole path (``'data.csv'``, not ``mydata.csv`` or ``data.csv.bak``)?"""
+    at = text.find(name)
+    while at >= 0:
+        before = text[at - 1] if at else " "
+        after = text[at + len(name)] if at + len(name) < len(text) else " "
+        if not (before.isalnum() or before in _PATH_CHARS) and not (after.isalnum() or after in _PATH_CHARS):
+            return True
+        at = text.find(name, at + 1)
+    return False
 
 
 # --- what front ends see, made into a NotebookContext ------------------------------------------------------
@@ -331,15 +345,23 @@ def describe_variables(namespace: Mapping[str, Any], limit: int = MAX_VARIABLES)
         if len(found) >= limit:
             break
         kind = type(value)
-        shape = getattr(value, "shape", None) if kind.__module__.split(".")[0] in ("pandas", "numpy") else None
-        columns: list[list[str]] = []
-        dtypes = getattr(value, "dtypes", None) if kind.__name__ == "DataFrame" else None
-        if dtypes is not None:
-            columns = [[str(c), str(t)] for c, t in list(dtypes.items())[:MAX_COLUMNS]]
-        elif isinstance(value, (list, dict, tuple, set, str, bytes)):
-            shape = (len(value),)
-        found.append(ContextVariable(
-            name=name, type=f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__,
-            shape=str(tuple(shape)) if isinstance(shape, tuple) else "", columns=columns,
-        ))
+        type_name = f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+        try:
+            shape, columns = _shape_and_columns(value)
+        except Exception:  # a user's object that fails when looked at: its type is still worth telling
+            shape, columns = "", []
+        found.append(ContextVariable(name=name, type=type_name, shape=shape, columns=columns))
     return found
+
+
+def _shape_and_columns(value: Any) -> tuple[str, list[list[str]]]:
+    """A pandas or numpy object's shape (a DataFrame's columns and dtypes too), a container's length."""
+    library = type(value).__module__.split(".")[0]
+    if library in ("pandas", "numpy"):
+        shape = getattr(value, "shape", None)
+        dtypes = getattr(value, "dtypes", None) if type(value).__name__ == "DataFrame" else None
+        columns = [[str(c), str(t)] for c, t in list(dtypes.items())[:MAX_COLUMNS]] if dtypes is not None else []
+        return (str(tuple(shape)) if isinstance(shape, tuple) else ""), columns
+    if isinstance(value, (list, dict, tuple, set, str, bytes)):
+        return f"({len(value)},)", []
+    return "", []
