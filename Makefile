@@ -63,6 +63,7 @@ bench: install
 	$(PY) bench/agent_overhead.py
 	$(PY) bench/batch.py
 	$(PY) bench/prompt_cache.py
+	BENCH_CONTEXT=1 $(PY) bench/prompt_cache.py
 	$(PY) bench/server.py
 	$(PY) bench/eval_overhead.py
 	$(PY) bench/rag.py

@@ -71,7 +71,8 @@ def main() -> None:
             return statistics.median(times)
 
         base, full = median_ms(without), median_ms(with_context)
-        gathered = gather(NotebookContext(cells=read_notebook(str(notebook))), tmp, "notebook", 32768)
+        gathered = gather(NotebookContext(cells=read_notebook(str(notebook)), variables=describe_variables(namespace)),
+                          tmp, "notebook", 32768)
         assert gathered is not None
     added = full - base
     print(f"notebook of {CELLS} cells, folder of {FILES} files, {len(namespace)} variables")
