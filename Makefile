@@ -76,11 +76,13 @@ bench: install
 	$(PY) bench/agent_overhead.py
 	$(PY) bench/batch.py
 	$(PY) bench/prompt_cache.py
+	BENCH_CONTEXT=1 $(PY) bench/prompt_cache.py
 	$(PY) bench/server.py
 	$(PY) bench/eval_overhead.py
 	$(PY) bench/rag.py
 	$(PY) bench/panel.py
 	$(PY) bench/untrusted_text.py
+	$(PY) bench/context.py
 
 # Re-record the example notebooks' cassettes and stored outputs from their hand-written scripts.
 examples-cassettes: install

@@ -61,12 +61,35 @@ async def _run_scenario(tree: Path, script: str, request: str, mode: str, attach
         session = AgentSession.open(f"bench-{script}", config=config)
         try:
             await session.start()
-            async for _ in session.run(request, mode=mode, files=[str(csv)] if attach else []):
+            files = [str(csv)] if attach else []
+            with_context = _request(request, mode, files, work)
+            runs = session.run(with_context) if with_context is not None else session.run(request, mode=mode,
+                                                                                          files=files)
+            async for _ in runs:
                 pass
         finally:
             await session.close()
         return [{"model": r.model, "purpose": r.purpose, "text": r.text} for r in server.requests
                 if r.path == "/api/chat"]
+
+
+def _request(text: str, mode: str, files: list[str], work: Path) -> object | None:
+    """With ``BENCH_CONTEXT=1``, in a tree that gathers the notebook's context (issue 22), the request carries
+    what a %%agent cell sends: a notebook of 20 cells with outputs and an error, a DataFrame, and the folder's
+    files. None: the request as text (the baseline's way; without a context the trees compare like for like)."""
+    try:
+        from llm_agent_magic.notebook_context import ContextCell, ContextVariable, NotebookContext
+        from llm_agent_magic.run_requests import RunRequest
+    except ImportError:  # the baseline tree: the request as text
+        return None
+    if os.environ.get("BENCH_CONTEXT", "0") != "1":
+        return None
+    cells = [ContextCell(f"step{i} = prepare(step{i - 1})\nprint(step{i}.describe())", outputs=f"{i} rows\n" * 5)
+             for i in range(19)]
+    cells.append(ContextCell("sales.groupby('regoin').sum()", error="KeyError: 'regoin'"))
+    variables = [ContextVariable("sales", "pandas.DataFrame", "(2, 2)", [["region", "object"], ["price", "int64"]])]
+    return RunRequest(text, mode=mode, files=files, folder=str(work),
+                      context=NotebookContext(cells, active=19, variables=variables))
 
 
 WARM_UP = ("route_chat", "What is a p-value?", "chat", False)

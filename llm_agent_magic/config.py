@@ -392,6 +392,13 @@ class AgentConfig(Configurable):
         help="Ask before each generated cell runs (Run / Edit / Skip): the default of a run whose request does not "
              "say (RunRequest.approval; %%agent --approve, the panel's toggle).",
     ).tag(config=True)
+    context = Enum(
+        ["notebook", "selection", "none"],
+        default_value="notebook",
+        help="What the agent is shown of the notebook it runs from: 'notebook' (its cells, outputs and last error, "
+             "its folder's file names and sizes, the user's variables' names, types and columns; never values or "
+             "file contents), 'selection' (only the active cell and the selected text), 'none' (nothing).",
+    ).tag(config=True)
     approval_timeout = Float(
         600.0,
         help="Seconds a cell waits for its approval; then the run stops with an ApprovalTimeout error and the cell "

@@ -23,6 +23,7 @@ __all__ = [
     "ApprovalRequested",
     "CellOutput",
     "Classified",
+    "ContextGathered",
     "CodeCell",
     "Error",
     "Event",
@@ -95,6 +96,22 @@ class Waiting(Event):
     pid: int | None = None
     since: float | None = None
     timeout: float = 0.0
+
+
+@dataclass
+class ContextGathered(Event):
+    """What the model was shown of the notebook (``AgentConfig.context``): counts, and the names of the files and
+    variables, so the user sees what was sent. ``summary`` is the line front ends show ("Context: ...")."""
+
+    type: ClassVar[str] = "context_gathered"
+    cells: int = 0
+    files: int = 0
+    variables: int = 0
+    summary: str = ""
+    file_names: list[str] = field(default_factory=list)
+    variable_names: list[str] = field(default_factory=list)
+    #: Parts cut to fit the model's context window, biggest first ("outputs", "cells", ...).
+    trimmed: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -283,6 +300,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         RunStarted,
         Waiting,
+        ContextGathered,
         Classified,
         PlanCreated,
         StepStarted,

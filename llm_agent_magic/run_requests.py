@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from .events import WireMessage
 from .exceptions import LLMAgentError
+from .notebook_context import BadContext, NotebookContext
 
 #: What users may type for a mode, and the mode it means.
 MODE_ALIASES = {"auto": "auto", "chat": "chat", "react": "react", "plan": "plan_execute", "plan_execute": "plan_execute"}
@@ -49,8 +50,18 @@ class RunRequest(_Request):
     origin: str = ""
     #: The notebook's folder: an attached file inside it keeps its path relative to it in the workspace.
     folder: str = ""
+    #: What the front end sees of the notebook (cells, selection, the user's variables); None: nothing.
+    context: NotebookContext | None = None
+    #: The folder whose file names and sizes the model is shown (``folder`` when empty). The server sets it to
+    #: the notebook's folder inside its root, whatever a client sent.
+    context_folder: str = ""
 
     def __post_init__(self) -> None:
+        if self.context is not None:
+            try:
+                self.context = NotebookContext.from_dict(self.context)
+            except BadContext as exc:
+                raise BadRequest(str(exc)) from None
         if not isinstance(self.request, str) or not self.request.strip():
             raise BadRequest("The request is empty: say what you want the agent to do.")
         if not isinstance(self.mode, str) or self.mode not in MODE_ALIASES:
@@ -59,7 +70,7 @@ class RunRequest(_Request):
             raise BadRequest("The model must be a model name such as 'qwen3:8b', or left out.")
         if not isinstance(self.files, list) or not all(isinstance(f, str) for f in self.files):
             raise BadRequest("files must be a list of file names.")
-        if not isinstance(self.folder, str):
+        if not isinstance(self.folder, str) or not isinstance(self.context_folder, str):
             raise BadRequest("folder must be the path of the notebook's folder, or left out.")
         if self.approval is not None and not isinstance(self.approval, bool):
             raise BadRequest("approval must be true, false or left out (the session's setting).")

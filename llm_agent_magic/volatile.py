@@ -63,6 +63,12 @@ def register(text: str, placeholder: str) -> None:
             _texts[text] = placeholder
 
 
+def unregister(text: str) -> None:
+    """Forget ``text`` (a large text registered for a while, such as a folder's listing)."""
+    with _lock:
+        _texts.pop(text, None)
+
+
 def register_path(path: str | os.PathLike[str]) -> None:
     """A folder that may appear in prompts (data root, workspace, working folder, session folder)."""
     text = str(path).rstrip("/")

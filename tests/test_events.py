@@ -14,6 +14,8 @@ SAMPLES: list[ev.Event] = [
     ev.RunStarted("plot sales by month", mode_requested="auto", session_id="nb/analysis.ipynb", run_id="r1"),
     ev.Waiting("a run started from the side panel (pid 123, since 18:02:05)", front_end="panel", pid=123,
                since=1764612125.0, timeout=60.0, run_id="r1"),
+    ev.ContextGathered(cells=12, files=40, variables=3, summary="Context: 12 cells, 40 files, 3 variables",
+                       file_names=["sales.csv"], variable_names=["df"], trimmed=["files"], run_id="r1"),
     ev.Classified("plan_execute", "needs data loading and a chart", fallback=True, run_id="r1"),
     ev.PlanCreated(
         [{"goal": "load sales.csv", "tool": "python_coder", "success_criteria": "a DataFrame `df`"}],

@@ -7,6 +7,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import type * as nbformat from '@jupyterlab/nbformat';
 import { ServerConnection } from '@jupyterlab/services';
+import { INotebookContext } from './context';
 
 const API = 'llm-agent/api';
 
@@ -68,6 +69,8 @@ export interface IRunMessage {
   files: string[];
   approval?: boolean;
   notebook_path: string;
+  /** What the panel sees of the open notebook (context.ts). */
+  context?: INotebookContext;
 }
 
 /** The user's choices from the Settings editor that the server applies to its sessions (empty or 0: its own). */

@@ -14,6 +14,7 @@ import { AgentModel, IPanelSettings, MODES, Mode } from './model';
 import { IRunView } from './runs';
 import { AgentCellWatcher, insertBelowActive } from './notebook';
 import { AgentPanel } from './widget';
+import { notebookContext } from './context';
 
 const PLUGIN_ID = 'llm-agent-magic:plugin';
 const PANEL_ID = 'llm-agent-panel';
@@ -153,6 +154,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
     tracker.currentChanged.connect((_, nb) => void followNotebook(nb));
+    model.notebookContext = async () => (model.notebookPath ? notebookContext(notebookFor(model.notebookPath)) : null);
 
     const insert = async (run: IRunView): Promise<void> => {
       const nb = notebookFor(model.notebookPath);

@@ -6,6 +6,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { AgentAPI, AgentAPIError, ApprovalAction, IAgentEvent, IRunMessage, ISessionInfo, IStoredMessage } from './handler';
 import { ChatItem, IRunView, applyEvent, endedCells, newRun } from './runs';
+import { INotebookContext } from './context';
 
 
 export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
@@ -38,6 +39,8 @@ export class AgentModel {
   sessionId = '';
   /** The contents path of the notebook whose session this is, when there is one. */
   notebookPath = '';
+  /** What the open notebook shows now (its cells, active cell, selection), sent with each run. */
+  notebookContext: () => Promise<INotebookContext | null> = async () => null;
   models: string[] = [];
   defaultModel = '';
   model = '';
@@ -371,7 +374,18 @@ export class AgentModel {
     this.items.push({ kind: 'run', run: this._pending });
     this.attachments = [];
     this.error = '';
-    this._socket.send(JSON.stringify(message));
+    const socket = this._socket;
+    // The notebook's context (its kernel's variables take a moment, bounded in context.ts) goes with the run.
+    void this.notebookContext().then(context => {
+      if (context) {
+        message.context = context;
+      }
+      try {
+        socket.send(JSON.stringify(message));
+      } catch (error) {
+        this.fail(error);
+      }
+    });
     this.emit();
     return true;
   }

@@ -35,6 +35,8 @@ export interface IRunView {
   runId: string;
   request: string;
   mode: string;
+  /** What the model was shown of the notebook ("Context: 12 cells, 40 files, 3 variables"), else "". */
+  context: string;
   steps: IStep[];
   tool: string;
   /** Who holds the session's sandbox while this run waits for it (a `waiting` event), else "". */
@@ -62,6 +64,7 @@ export function newRun(runId: string, request = ''): IRunView {
     runId,
     request,
     mode: '',
+    context: '',
     steps: [],
     tool: '',
     waiting: '',
@@ -109,6 +112,9 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
       break;
     case 'run_started':
       run.request = str(event.request, run.request);
+      break;
+    case 'context_gathered':
+      run.context = str(event.summary);
       break;
     case 'classified':
       run.mode = str(event.mode);

@@ -136,6 +136,7 @@ function RunView(props: { run: IRunView; model: AgentModel; rendermime: IRenderM
   return (
     <div className={`lam-run lam-run-${run.status}`} data-run-id={run.runId}>
       {run.mode && <div className="lam-mode-used">mode: {run.mode}</div>}
+      {run.context && <div className="lam-context">{run.context}</div>}
       {run.steps.length > 0 && (
         <ol className="lam-plan">
           {run.steps.map((step, i) => (

@@ -25,6 +25,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 from traitlets.config import Config
@@ -62,6 +63,8 @@ from .answers import request_key
 from .approval import ApprovalDesk
 from .chat import run_chat
 from .classifier import classify, clear_mode
+from .context import GatheredContext, named_files
+from .context import gather as gather_context
 from .plan_execute import run_plan_execute
 from .react import run_react
 
@@ -447,6 +450,11 @@ class AgentSession:
             ]
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
             attached = await asyncio.to_thread(self._attach, request.files, request.folder)  # reads small tables whole
+            gathered = await asyncio.to_thread(  # lists a folder: off the loop
+                gather_context, request.context, request.context_folder or request.folder, self.config.context,
+                self.llm.config.num_ctx)
+            if gathered is not None:
+                emit(replace(gathered.event, run_id=run_id))
             last_output: list[CellOutput] = []
 
             def tracked(event: Event) -> None:
@@ -465,12 +473,13 @@ class AgentSession:
                 sandbox=self.sandbox,
                 model=request.model,
                 approve=self._approver(request, emit),
+                fetch_named=self._fetcher(gathered, attached),
             )
             tools = self.tools.offered(ctx)  # a tool that cannot work here is not offered (no key, no documents)
             ctx.transcript = Transcript(
                 render_prompt("system", tools=tools.describe()),
                 history,
-                render_prompt("request", request=text, files=attached),
+                render_prompt("request", request=text, files=attached, context=gathered.text if gathered else ""),
                 num_ctx=self.llm.config.num_ctx,
             )
             if mode == "auto":
@@ -536,6 +545,27 @@ class AgentSession:
         answer = "Dry run: above is the code the agent would run first. Nothing was executed."
         ctx.emit(Answer(answer, run_id=ctx.run_id))
         return answer
+
+    def _fetcher(self, gathered: GatheredContext | None, attached: list[str]) -> Callable[[str], Awaitable[list[str]]] | None:
+        """Copies the folder's files a text names into the workspace (once each), as attachments are copied."""
+        if gathered is None or not gathered.files or self.sandbox is None:
+            return None
+        present = set(attached)
+
+        async def fetch(text: str) -> list[str]:
+            wanted = named_files(text, gathered.files, present)
+            if not wanted:
+                return []
+            paths = [os.path.join(gathered.folder, rel) for rel in wanted]
+            try:
+                copied = await asyncio.to_thread(self._attach, paths, gathered.folder)
+            except (FileNotFoundError, LLMAgentError) as exc:  # gone or refused meanwhile: the code will say so
+                _log.info("a file the model named was not copied: %s", exc)
+                return []
+            present.update(wanted)
+            return copied
+
+        return fetch
 
     def _attach(self, files: list[str], folder: str) -> list[str]:
         if not files:

@@ -43,6 +43,9 @@ def unload_ipython_extension(shell: Any) -> None:
         return
     atexit.unregister(agent.close)
     agent.close()
+    magics = shell.magics_manager.registry.get("AgentMagics")
+    if magics is not None:  # %agent fix stops watching for failed cells
+        shell.events.unregister("post_run_cell", magics.remember_failure)
     for kind in ("line", "cell"):
         shell.magics_manager.magics[kind].pop("agent", None)
     shell.magics_manager.magics["cell"].pop("sandbox", None)

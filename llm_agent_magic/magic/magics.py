@@ -11,6 +11,8 @@ import os
 import re
 import shlex
 import time
+import traceback
+from dataclasses import dataclass
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -19,11 +21,16 @@ from IPython.core.magic import Magics, cell_magic, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.display import display
 
+from ..agents.context import cells_from_history, describe_variables, read_notebook
+from ..agents.fix import explain_request, fix_diff, fix_request, names_used, proposed_fix
 from ..cells import bundle_problem
+from ..events import Answer
 from ..exceptions import AgentRunFailed, LLMAgentError, SetupError
+from ..notebook_context import MAX_CELLS, NotebookContext
 from ..run_requests import BadRequest, RunRequest
-from ..safe_text import render_markdown
+from ..safe_text import markdown_data, render_markdown
 from .approve import kernel_takes_input
+from .namespace import user_variables
 from .render import table_data
 from .sandbox_cell import SKIP_FLAG, SKIPPED_NOTE, raise_if_failed, show_outputs
 from .sessions import ShellSessions, default_session_id, env_cassette, notebook_known
@@ -44,6 +51,8 @@ LINE_COMMANDS = {
     "record PATH": "record model answers to a cassette (sessions from now on; $LLM_AGENT_CASSETTE_MODE wins)",
     "replay PATH": "answer from a cassette instead of the model ($LLM_AGENT_CASSETTE_MODE wins)",
     "live": "talk to the model again, no cassette ($LLM_AGENT_CASSETTE_MODE wins)",
+    "fix [--apply]": "ask for a fix of the last cell that failed; shown as a diff, --apply puts it into the next cell",
+    "explain [N]": "ask what cell N (default: the last that failed, else the previous one) does, or why it failed",
 }
 _FIELD = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 MAX_VALUE_CHARS = 2000
@@ -173,6 +182,19 @@ class AgentMagics(Magics):
         super().__init__(shell)
         # Not `self.agent`: that would hide the magic method of the same name.
         self.sessions = agent
+        #: The last cell of this kernel that raised (not an agent command): what %agent fix fixes.
+        self.last_failure: FailedCell | None = None
+        shell.events.register("post_run_cell", self.remember_failure)
+
+    def remember_failure(self, result: Any) -> None:
+        error = result.error_in_exec or result.error_before_exec
+        source = getattr(result.info, "raw_cell", "") or ""
+        if error is None or source.lstrip().startswith(("%agent", "%%agent")):
+            return
+        frames = [f for f in traceback.extract_tb(error.__traceback__) if "IPython" + os.sep + "core" not in f.filename]
+        text = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
+                        *traceback.format_exception_only(type(error), error)])
+        self.last_failure = FailedCell(int(getattr(result, "execution_count", 0) or 0), source, text)
 
     @line_cell_magic
     def agent(self, line: str, cell: str | None = None) -> None:
@@ -236,9 +258,10 @@ class AgentMagics(Magics):
             except PUSH_ERRORS as exc:
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         try:
+            context = None if session.config.context == "none" else self._notebook_context(cell)
             run = RunRequest(request, mode=args.mode, model=args.model, files=files, dry_run=args.dry_run,
                              approval=approval, origin=self.sessions.manager.front_end,
-                             folder=os.getcwd())
+                             folder=os.getcwd(), context=context)
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
         model = args.model or session.llm.config.model
@@ -260,6 +283,21 @@ class AgentMagics(Magics):
         if problem is not None:
             unreachable = any(e.get("kind") in MODEL_MISSING for e in bundle.get("errors", []))
             raise AgentRunFailed(problem, model_needed=unreachable)
+
+    def _notebook_context(self, cell: str) -> NotebookContext:
+        """What this kernel sees of its notebook: the file on disk when the notebook is known (cells, outputs and
+        errors as last saved), else the shell's history; the user's variables (names, types, columns only)."""
+        ns = self.shell.user_ns
+        path = next((p for p in (os.environ.get("JPY_SESSION_NAME"), ns.get("__vsc_ipynb_file__"))
+                     if isinstance(p, str) and p.endswith(".ipynb") and os.path.isfile(p)), "")
+        cells = read_notebook(path) if path else []
+        if not cells:
+            cells = cells_from_history(list(ns.get("In", [])), dict(ns.get("Out", {})))
+        request = cell.strip()
+        active = next((i for i in range(len(cells) - 1, -1, -1) if request and request in cells[i].source), -1)
+        variables = user_variables(self.shell)
+        return NotebookContext(cells=cells[-MAX_CELLS:], active=active - max(0, len(cells) - MAX_CELLS)
+                               if active >= max(0, len(cells) - MAX_CELLS) else -1, variables=variables)
 
     def _session(self, session_id: str) -> Any:
         try:
@@ -435,6 +473,58 @@ class AgentMagics(Magics):
         self._expect(rest, 0, "live")
         self._cassette("live", "")
 
+    def _cmd_fix(self, rest: list[str], session_id: str) -> None:
+        if rest not in ([], ["--apply"]):
+            raise _usage_error("Usage: %agent fix [--apply]", LINE_USAGE)
+        failed = self.last_failure
+        if failed is None:
+            raise UsageError("No cell of this kernel has failed yet: run the cell, then %agent fix.")
+        answer = self._ask_about(session_id, fix_request(failed.number, failed.source, failed.traceback), failed.source)
+        fixed = proposed_fix(answer)
+        if fixed is None:
+            print("llm-agent: the answer holds no corrected cell (no python block); nothing to apply.")
+            return
+        display(markdown_data(f"**Proposed fix of cell [{failed.number}]**\n\n"
+                              + _diff_fence(fix_diff(failed.source, fixed, failed.number))), raw=True)
+        if rest == ["--apply"]:
+            self.shell.set_next_input(fixed, replace=False)
+            print("llm-agent: the fix is in the next cell; run it to use it.")
+        else:
+            print("llm-agent: %agent fix --apply puts it into the next cell.")
+
+    def _cmd_explain(self, rest: list[str], session_id: str) -> None:
+        ns, failed = self.shell.user_ns, self.last_failure
+        if len(rest) > 1 or (rest and not rest[0].isdigit()):
+            raise _usage_error("Usage: %agent explain [N] (N: the cell's execution number)", LINE_USAGE)
+        inputs = list(ns.get("In", []))
+        if rest:
+            number = int(rest[0])
+        else:
+            number = failed.number if failed is not None else len(inputs) - 2
+        if failed is not None and number == failed.number:
+            source, error = failed.source, failed.traceback
+        elif 0 < number < len(inputs):
+            source, error = inputs[number], ""
+        else:
+            raise UsageError(f"There is no cell [{number}] in this kernel's history; give a number from In.")
+        output = repr(ns.get("Out", {}).get(number, "")) if number in ns.get("Out", {}) else ""
+        self._ask_about(session_id, explain_request(number, source, error, output), source)
+
+    def _ask_about(self, session_id: str, request: str, source: str) -> str:
+        """Ask the model once (a chat run, shown live) about a cell; the answer's markdown."""
+        session = self._session(session_id)
+        hidden = getattr(self.shell, "user_ns_hidden", {})
+        used = {n: self.shell.user_ns[n] for n in names_used(source) if n in self.shell.user_ns and n not in hidden}
+        context = None if session.config.context == "none" else NotebookContext(variables=describe_variables(used))
+        run = RunRequest(request, mode="chat", origin=self.sessions.manager.front_end, folder=os.getcwd(),
+                         context=context)
+        self._say_if_busy(session_id)
+        stream = RunStream(self.sessions.loop, session)
+        events = stream.run(run)
+        stream.finish(session_id=session_id, model=session.llm.config.model,
+                      include_failed=session.config.include_failed_cells)
+        return next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
+
     def _cassette(self, mode: str, path: str) -> None:
         # Silent, like %config: the cell's output must not depend on whether the environment overrides it
         # (notebooks are checked with nbval under `make test`, which does).
@@ -455,6 +545,22 @@ HELP = "\n".join([
     *(f"  %agent {c:<22} {h}" if len(c) <= 22 else f"  %agent {c}\n  {'':<29} {h}" for c, h in LINE_COMMANDS.items()),
 ])
 AgentMagics.agent.__doc__ = HELP  # what %agent? shows
+
+
+@dataclass
+class FailedCell:
+    """A cell that raised: its execution number, source and traceback (IPython's own frames left out)."""
+
+    number: int
+    source: str
+    traceback: str
+
+
+def _diff_fence(diff: str) -> str:
+    ticks = "```"
+    while ticks in diff:
+        ticks += "`"
+    return f"{ticks}diff\n{diff.rstrip()}\n{ticks}"
 
 
 def _shape(value: Any) -> str:

@@ -30,6 +30,7 @@ from ..events import (
     CellOutput,
     Classified,
     CodeCell,
+    ContextGathered,
     Error,
     Event,
     PlanCreated,
@@ -75,11 +76,15 @@ class LiveView:
     stopping: bool = False
     finished: str = ""
     waiting: Waiting | None = None
+    #: "Context: 12 cells, 40 files, 3 variables": what the model was shown of the notebook.
+    context: str = ""
 
     def apply(self, event: Event) -> None:
         # Whatever the run does after waiting means it has the session now.
         self.waiting = event if isinstance(event, Waiting) else None
-        if isinstance(event, Classified):
+        if isinstance(event, ContextGathered):
+            self.context = event.summary
+        elif isinstance(event, Classified):
             self.mode, self.reason = event.mode, event.reason
         elif isinstance(event, PlanCreated):
             self.steps = [{"goal": str(s.get("goal", "")), "state": "pending"} for s in event.steps]
@@ -122,6 +127,8 @@ class LiveView:
         else:
             head += " · choosing how to answer…"
         parts.append(head)
+        if self.context:
+            parts.append(f"_{self.context}_")
         if self.waiting is not None:
             parts.append(f"_Waiting for {self.waiting.holder} to finish: this session's sandbox runs one thing at "
                          f"a time (giving up after {self.waiting.timeout:g} s)._")

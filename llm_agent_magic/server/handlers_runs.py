@@ -22,6 +22,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import tornado.web
@@ -59,6 +61,18 @@ async def stored_events(handler: AgentHandlerMixin, run_id: str, after: int,
         return [{**e, "seq": i} for i, e in enumerate(events, 1) if i > after], run.status
 
     return await handler.in_store(read)
+
+
+def notebook_folder(root: Path, notebook_path: str) -> str:
+    """The folder of the notebook at ``notebook_path`` (a path in the server's file browser) inside ``root``, whose
+    file names the model is shown; "" for a path that leaves the root (``..``, an absolute path, a link)."""
+    parts = PurePosixPath(notebook_path).parent.parts if notebook_path else ()
+    if not notebook_path or any(p in ("..", "/", "") or "\\" in p for p in parts):
+        return ""
+    folder = os.path.realpath(root.joinpath(*parts))
+    if os.path.commonpath([folder, str(root)]) != str(root) or not os.path.isdir(folder):
+        return ""
+    return folder
 
 
 def another_session(run_id: str, action: str) -> str:
@@ -166,6 +180,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
 
     async def start(self, request: RunRequest) -> None:
         request.folder = ""  # files come from this session's workspace (uploads), never from a folder a client names
+        request.context_folder = notebook_folder(self.root_dir, request.notebook_path)
         if request.files:
             request.files = attached(self.session_id, request.files, self.manager.paths())
         request.origin = request.origin or "panel"

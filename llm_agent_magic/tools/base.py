@@ -86,6 +86,9 @@ class ToolContext:
     #: What the run's successful cells printed, in order (shared by a plan's steps): the answer step copies
     #: requested ``@name[value]`` values from it, and the final answer gets those it left out.
     outputs: list[str] = field(default_factory=list)
+    #: Copies files of the notebook's folder that a text names (the model's code, its request to the file
+    #: analyzer) into the workspace, confined like attachments; returns the paths it copied. None: no folder.
+    fetch_named: Callable[[str], Awaitable[list[str]]] | None = None
 
     @property
     def conversation(self) -> Transcript:

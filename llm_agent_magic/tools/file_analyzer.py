@@ -59,6 +59,8 @@ class FileAnalyzerTool(Tool):
         if workspace is None and not folders:
             return ToolResult("This session has no working folder, so there are no files to analyse.", success=False)
         name = action_input.strip().strip("`'\"").strip()
+        if name and ctx.fetch_named is not None:  # a file of the notebook's folder: copied in, confined, first
+            await ctx.fetch_named(name)
         source = find_source(name, workspace, folders) if name else None
         if source is None:
             listing = ", ".join(p.name for p in _listing(workspace, folders)) or "(none)"

@@ -123,6 +123,8 @@ class PythonCoderTool(Tool):
                     skipped = render_prompt("approval", action="skip", attempt=execution, code=code)
                     return ToolResult(skipped, success=False, data={"skipped": True, "attempts": execution})
                 cell, code = decided, decided.source
+            if ctx.fetch_named is not None:  # a file of the notebook's folder the code opens is copied in first
+                await ctx.fetch_named(code)
             before = workspace_state(ctx.sandbox.workspace)
             result = await ctx.sandbox.async_execute(code)
             if result.ok:
