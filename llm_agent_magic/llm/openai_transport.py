@@ -144,6 +144,7 @@ class OpenAITransport(ModelTransport):
             model=model,
             messages=cast(Any, list(messages)),
             temperature=options.get("temperature"),
+            seed=options.get("seed", openai.NOT_GIVEN),  # LLMConfig.seed, as Ollama gets it in options
             stream=False,
             extra_headers=self._headers(purpose),
             response_format=self._response_format(model, format),
@@ -169,6 +170,7 @@ class OpenAITransport(ModelTransport):
             model=model,
             messages=cast(Any, list(messages)),
             temperature=options.get("temperature"),
+            seed=options.get("seed", openai.NOT_GIVEN),  # LLMConfig.seed, as Ollama gets it in options
             stream=True,
             stream_options=usage,
             extra_headers=self._headers(purpose),

@@ -80,6 +80,35 @@ def script(*, faults: dict[str, dict] | None = None, models: list[str] | None = 
     return out
 
 
+#: The protocols the scripted server speaks, and the path each one's chat calls go to.
+CHAT_PATHS = {"ollama": "/api/chat", "openai": "/v1/chat/completions"}
+#: A port nothing listens on: the protocol not under test points there, so a call that went there would fail.
+NOWHERE = "http://127.0.0.1:9"
+
+
+def model_settings(protocol: str, url: str) -> dict[str, str]:
+    """LLMConfig settings that reach the scripted server at ``url`` through ``protocol`` and only through it."""
+    if protocol == "ollama":
+        return {"provider": "ollama", "host": url}
+    return {"provider": "openai", "host": NOWHERE, "base_url": f"{url}/v1"}
+
+
+def model_env(protocol: str, url: str) -> dict[str, str]:
+    """The same for ``llm-agent``, as environment variables."""
+    names = {"provider": "LLM_AGENT_PROVIDER", "host": "OLLAMA_HOST", "base_url": "LLM_AGENT_BASE_URL"}
+    return {names[k]: v for k, v in model_settings(protocol, url).items()}
+
+
+def chat_requests(server) -> list:
+    """The chat calls the scripted server got, by either protocol."""
+    return [r for r in server.requests if r.path in CHAT_PATHS.values()]
+
+
+def seed_of(request) -> object:
+    """The seed a chat call asked for: in Ollama's ``options``, at the top of an OpenAI request."""
+    return request.body["options"]["seed"] if request.path == CHAT_PATHS["ollama"] else request.body["seed"]
+
+
 def requests_about(server, marker: str) -> list:
     """The model calls the scripted server got for the question with ``marker``."""
-    return [r for r in server.requests if r.path == "/api/chat" and f"[{marker}]" in r.text]
+    return [r for r in chat_requests(server) if f"[{marker}]" in r.text]

@@ -1,4 +1,7 @@
-"""Whole evals: real sandbox kernels, the scripted Ollama server, the files an eval leaves behind."""
+"""Whole evals: real sandbox kernels, the scripted model server, the files an eval leaves behind.
+
+Every eval runs against the scripted server through each protocol (``protocol``): Ollama's and the OpenAI
+chat-completions API, with the other one pointing nowhere."""
 
 from __future__ import annotations
 
@@ -15,7 +18,19 @@ from pathlib import Path
 import cli_helpers
 import nbformat
 import pytest
-from eval_helpers import LABELS, QUESTIONS, requests_about, script, write_dataset
+from eval_helpers import (
+    CHAT_PATHS,
+    LABELS,
+    NOWHERE,
+    QUESTIONS,
+    chat_requests,
+    model_env,
+    model_settings,
+    requests_about,
+    script,
+    seed_of,
+    write_dataset,
+)
 from traitlets.config import Config
 
 from llm_agent_magic.evaluation import report
@@ -26,11 +41,23 @@ from llm_agent_magic.testing.fake_ollama import FakeOllama
 pytestmark = pytest.mark.slow
 
 
-def settings(host: str) -> Config:
+@pytest.fixture(params=list(CHAT_PATHS))
+def protocol(request) -> str:
+    """The protocol the eval talks to the scripted server in: ``ollama`` or ``openai``."""
+    return request.param
+
+
+def settings(protocol: str, url: str) -> Config:
     cfg = Config()
-    cfg.LLMConfig.host = host
+    for name, value in model_settings(protocol, url).items():
+        setattr(cfg.LLMConfig, name, value)
     cfg.LLMConfig.max_retries = 0
     return cfg
+
+
+def other(protocol: str) -> str:
+    (name,) = set(CHAT_PATHS) - {protocol}
+    return name
 
 
 def args_for(folder: Path, out: str, **more) -> EvalArgs:
@@ -42,12 +69,13 @@ def result(out: Path, model: str, qid: str) -> dict:
     return json.loads((out / model / qid / "result.json").read_text())
 
 
-async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path):
+async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path, protocol):
     folder = write_dataset(tmp_path)
     cassette = tmp_path / "cassettes" / "dabench.jsonl"
     with FakeOllama(script()) as server:
         run = prepare(args_for(folder, "out", record=str(cassette)), default_model="qwen3:8b")
-        await run_eval(run, base=settings(server.url), parallel=2)
+        await run_eval(run, base=settings(protocol, server.url), parallel=2)
+        assert {r.path for r in server.requests} == {CHAT_PATHS[protocol]}
         # Every table reached the model as a preview, whatever its name, encoding or delimiter.
         latin = requests_about(server, "LATIN")[0].text
         assert "ventes latin1.csv (27 bytes); columns: région (" in latin and "could not be previewed" not in latin
@@ -100,23 +128,24 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
     assert "| ABQ (all sub-answers right) | 66.7% |" in table and "| ABQ, medium | 0.0% of 1 |" in table
     assert "| runs ok / error / timeout | 3 / 0 / 0 |" in table
 
-    # The cassette holds every question's calls; replaying it needs no model at all.
+    # The cassette holds every question's calls; replaying it needs no model at all, and it does not matter
+    # which protocol it was recorded through: it replays through the other one.
     recorded = [json.loads(line) for line in cassette.read_text().splitlines()]
     assert recorded[0]["llm_agent_cassette"] == 1 and recorded[0]["models"] == ["qwen3:8b"]
     assert len(recorded) == 1 + 13
     replayed = prepare(args_for(folder, "replayed", replay=str(cassette)), default_model="qwen3:8b")
-    await run_eval(replayed, base=settings("http://127.0.0.1:9"), parallel=2)  # nothing listens there
+    await run_eval(replayed, base=settings(other(protocol), NOWHERE), parallel=2)
     assert [(r.id, r.status, r.score.correct) for r in replayed.results] == \
         [(r.id, r.status, r.score.correct) for r in run.results]
     again = nbformat.read(tmp_path / "replayed" / "qwen3_8b" / "2" / "run.ipynb", as_version=4)
     assert again.cells[1].outputs[0]["text"] == "total 40 first nord\n"  # the code ran again, in a new sandbox
 
 
-async def test_a_printed_value_the_answer_left_out_is_added_and_scored(tmp_path):
+async def test_a_printed_value_the_answer_left_out_is_added_and_scored(tmp_path, protocol):
     folder = write_dataset(tmp_path)
     with FakeOllama(script(answers={"ROWS": "The table has three rows."})) as server:
         run = prepare(args_for(folder, "out", ids=["3"]), default_model="qwen3:8b")
-        await run_eval(run, base=settings(server.url))
+        await run_eval(run, base=settings(protocol, server.url))
         (code_prompt,) = [r.text for r in requests_about(server, "ROWS") if r.purpose == "code"]
         (answer_prompt,) = [r.text for r in requests_about(server, "ROWS") if r.purpose == "answer"]
     # The code step was told the format; the answer step got it verbatim, with the value the code printed.
@@ -137,16 +166,15 @@ async def test_a_printed_value_the_answer_left_out_is_added_and_scored(tmp_path)
 @pytest.mark.parametrize("jobs", [1, 3])
 async def test_jobs_keep_that_many_requests_in_flight_on_one_openai_server(tmp_path, jobs):
     """-j N against one OpenAI-compatible server: every question's first call (react) waits until N calls are in flight
-    at once (or 30 s), so the server's count says how many the eval kept going, whatever the machine's speed."""
+    at once (or 30 s), so the server's count says how many the eval kept going, whatever the machine's speed.
+    OpenAI only: scaling out on one OpenAI-compatible server (vLLM and the like) is what this checks."""
     folder = write_dataset(tmp_path)
     scripted = script()
     for rule in scripted["rules"]:
         if rule["purpose"] == "react" and rule.get("reply", {}).get("action") == "python_coder":
             rule["wait_for"] = jobs  # each question's first call (a question with a format asks no classifier)
     with FakeOllama(scripted) as server:
-        cfg = settings("http://127.0.0.1:9")  # nothing listens there: every call must go to base_url
-        cfg.LLMConfig.provider = "openai"
-        cfg.LLMConfig.base_url = f"{server.url}/v1"
+        cfg = settings("openai", server.url)  # the Ollama host points nowhere: every call must go to base_url
         run = prepare(args_for(folder, "out"), default_model="qwen3:8b")
         await run_eval(run, base=cfg, parallel=jobs)
         assert server.max_in_flight == jobs
@@ -156,18 +184,19 @@ async def test_jobs_keep_that_many_requests_in_flight_on_one_openai_server(tmp_p
     assert result(tmp_path / "out", "qwen3_8b", "3")["cost"]["prompt_tokens"] > 0  # usage from the server
 
 
-async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
+async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path, protocol):
     folder = write_dataset(tmp_path)
     faults = {"LATIN": {"fault": "http_500"}, "ROWS": {"fault": "timeout"}}  # timeout: the model never answers
     with FakeOllama(script(faults=faults)) as server:
         run = prepare(args_for(folder, "out", timeout=20, mode="react"), default_model="qwen3:8b")
-        cfg = settings(server.url)
+        cfg = settings(protocol, server.url)
         cfg.AgentConfig.approval = True  # a user's setting for notebooks: no one would approve the eval's cells
         await run_eval(run, base=cfg, parallel=3)
         assert not server.requests_for("classify")  # --mode react: no classifier
+        answered = {"ollama": "Ollama", "openai": f"The OpenAI-compatible server at {server.url}/v1"}[protocol]
     assert [(r.id, r.status) for r in run.results] == [("1", "ok"), ("2", "error"), ("3", "timeout")]
     errored, timed_out = run.results[1], run.results[2]
-    assert errored.error.startswith("LLMServerError: Ollama answered HTTP 500")
+    assert errored.error.startswith(f"LLMServerError: {answered} answered HTTP 500")
     assert timed_out.error == "the question took longer than 20 s (--timeout)"
     assert errored.score.correct == {"total_prix": False, "first_region": False}  # counted, as wrong
     summary = report.summarize(run)["models"]["qwen3:8b"]
@@ -180,7 +209,7 @@ async def test_errors_and_timeouts_are_counted_and_the_eval_goes_on(tmp_path):
     assert not (tmp_path / "out" / "qwen3_8b" / "3" / "agent-data").exists()
 
 
-def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(tmp_path):
+def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(tmp_path, protocol):
     # A cloned dataset keeps links: to the eval's own environment, to a file beside the dataset, or a FIFO.
     (tmp_path / "secret.txt").write_text("SECRET_TOKEN=xyz-beside-the-dataset\n")
     bad = {"4": ("environ.csv", "ENV"), "5": ("passwd.csv", "UP"), "6": ("pipe.csv", "PIPE")}
@@ -196,7 +225,7 @@ def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(t
             done = cli_helpers.run_cli(
                 "eval", "questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables",
                 "--ids", ids, "-j", "2", "--out", out, cwd=folder, clean=True, timeout=300,
-                env={"OLLAMA_HOST": server.url, "EVAL_SECRET": "SECRET_TOKEN=xyz-in-the-environment"})
+                env={**model_env(protocol, server.url), "EVAL_SECRET": "SECRET_TOKEN=xyz-in-the-environment"})
             sent = [json.dumps(r.body) for r in server.requests]
             assert not any("SECRET_TOKEN" in text for text in sent)  # the eval's environment, the file beside it
             assert done.returncode == 0, done.stderr
@@ -215,11 +244,12 @@ def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(t
     assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
-def eval_cli(*args: str, cwd: Path, host: str) -> subprocess.CompletedProcess:
-    return cli_helpers.run_cli("eval", *args, cwd=cwd, env={"OLLAMA_HOST": host}, clean=True, timeout=300)
+def eval_cli(*args: str, cwd: Path, protocol: str, url: str) -> subprocess.CompletedProcess:
+    """``llm-agent eval ARGS`` talking to the model server at ``url`` through ``protocol``."""
+    return cli_helpers.run_cli("eval", *args, cwd=cwd, env=model_env(protocol, url), clean=True, timeout=300)
 
 
-def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path):
+def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path, protocol):
     folder = write_dataset(tmp_path)
     base = ("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "out")
     with FakeOllama(script(models=["qwen3:8b"])) as server:
@@ -227,7 +257,7 @@ def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path):
         env = {k: v for k, v in os.environ.items() if k not in cli_helpers.OUR_ENV}
         proc = subprocess.Popen([sys.executable, "-m", "llm_agent_magic.cli", "eval", *base, "--ids", "1,3",
                                  "--model", "qwen3:8b", "--model", "ghost:1b", "--mode", "react"],
-                                cwd=folder, env={**env, "OLLAMA_HOST": server.url},
+                                cwd=folder, env={**env, **model_env(protocol, server.url)},
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         first = folder / "out" / "qwen3_8b" / "1" / "result.json"
         deadline = time.monotonic() + 240
@@ -245,7 +275,7 @@ def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path):
         assert "qwen3_8b/1/result.json" in finished and len(finished) < 4
         qwen_wage = [r for r in requests_about(server, "WAGE") if r.model == "qwen3:8b"]
 
-        done = eval_cli("--resume", "--out", "out", cwd=folder, host=server.url)
+        done = eval_cli("--resume", "--out", "out", cwd=folder, protocol=protocol, url=server.url)
         assert done.returncode == 0, done.stderr
         # What had finished is not asked again; what had not is.
         assert [r for r in requests_about(server, "WAGE") if r.model == "qwen3:8b"] == qwen_wage
@@ -263,22 +293,22 @@ def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path):
     assert "| runs ok / error / timeout | 2 / 0 / 0 | 0 / 2 / 0 |" in done.stdout
     assert done.stdout == (folder / "out" / "summary.md").read_text() + "\n"
 
-    again = eval_cli(*base, cwd=folder, host="http://127.0.0.1:9")
+    again = eval_cli(*base, cwd=folder, protocol=protocol, url=NOWHERE)
     assert again.returncode == 2 and "already holds an eval; continue it with --resume" in again.stderr
 
 
-def test_two_variants_side_by_side_with_a_seed(tmp_path):
+def test_two_variants_side_by_side_with_a_seed(tmp_path, protocol):
     folder = write_dataset(tmp_path)
     with FakeOllama(script()) as server:
         done = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "out",
                         "--ids", "1,3", "--LLMConfig.seed=7", "--variant", "base:",
                         "--variant", "review:--AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1",
-                        cwd=folder, host=server.url)
+                        cwd=folder, protocol=protocol, url=server.url)
         assert done.returncode == 0, done.stderr
-        chats = [r for r in server.requests if r.path == "/api/chat"]
+        chats = chat_requests(server)
         reviews = server.requests_for("verify")
     # Every question ran under each variant, with the same seed; only the review variant reviewed its cells.
-    assert all(r.body["options"]["seed"] == 7 for r in chats)
+    assert chats and all(seed_of(r) == 7 for r in chats)
     assert len(reviews) == 2 and all("[review] Before it runs" in r.text for r in reviews)
     out = folder / "out"
     assert sorted(p.parent.name + "/" + p.name for p in out.glob("*/*") if p.is_dir()) == \
@@ -298,7 +328,8 @@ def test_two_variants_side_by_side_with_a_seed(tmp_path):
     assert result["variant"] == "review" and result["model"] == "qwen3:8b"
 
     bad = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "other",
-                   "--variant", "a:--AgentConfig.no_such=1", "--variant", "b:", cwd=folder, host="http://127.0.0.1:9")
+                   "--variant", "a:--AgentConfig.no_such=1", "--variant", "b:", cwd=folder, protocol=protocol,
+                   url=NOWHERE)
     assert bad.returncode == 2 and "AgentConfig has no setting 'no_such'" in bad.stderr
 
 
