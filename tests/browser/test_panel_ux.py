@@ -26,8 +26,10 @@ CODE = (
 ANSWER = f"The table has 16 columns. The sum, as code:\n\n```python\n{LONG_LINE}\n```\n"
 STORY = " ".join(f"word{i}" for i in range(60))
 SCRIPT = {"rules": [
-    {"purpose": "classify", "match": "SLOW", "reply": {"mode": "chat", "reason": "talk"}},
-    {"purpose": "answer", "match": "SLOW", "reply": STORY, "token_delay_ms": 200},
+    # "Request: ..." is this run's own request: the notebook's cells (the %%agent cell's text among them) are in
+    # every run's context, and earlier requests in its history.
+    {"purpose": "classify", "match": "Request: Tell me a SLOW", "reply": {"mode": "chat", "reason": "talk"}},
+    {"purpose": "answer", "match": "Request: Tell me a SLOW", "reply": STORY, "token_delay_ms": 200},
     {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
     {"purpose": "react", "match_last": "Observation from python_coder", "reply": {
         "thought": "Done.", "action": "finish", "action_input": "see the output"}},
