@@ -130,6 +130,20 @@ class OpenAITransport(ModelTransport):
             return {"type": "json_object"}
         return {"type": "json_schema", "json_schema": {"name": "reply", "schema": format}}
 
+    def _request(
+        self, purpose: str, model: str, messages: Sequence[dict[str, Any]], options: dict[str, Any], think: bool
+    ) -> dict[str, Any]:
+        """What a whole answer and a stream ask alike: one place, so that an option reaches both (the seed once
+        reached only one)."""
+        return {
+            "model": model,
+            "messages": cast(Any, list(messages)),
+            "temperature": options.get("temperature"),
+            "seed": options.get("seed", openai.NOT_GIVEN),  # LLMConfig.seed, as Ollama gets it in options
+            "extra_headers": self._headers(purpose),
+            "extra_body": self._extra_body(model, think),
+        }
+
     async def chat(
         self,
         purpose: str,
@@ -141,14 +155,9 @@ class OpenAITransport(ModelTransport):
         think: bool,
     ) -> Piece:
         resp = await self._client.chat.completions.create(
-            model=model,
-            messages=cast(Any, list(messages)),
-            temperature=options.get("temperature"),
-            seed=options.get("seed", openai.NOT_GIVEN),  # LLMConfig.seed, as Ollama gets it in options
+            **self._request(purpose, model, messages, options, think),
             stream=False,
-            extra_headers=self._headers(purpose),
             response_format=self._response_format(model, format),
-            extra_body=self._extra_body(model, think),
         )
         if not resp.choices:
             raise LLMProtocolError(f"The {self.where} server answered the {purpose!r} call with no choices.")
@@ -167,14 +176,9 @@ class OpenAITransport(ModelTransport):
     ) -> PieceStream:
         usage: Any = openai.NOT_GIVEN if USAGE in self._refused.get(model, ()) else {"include_usage": True}
         chunks = await self._client.chat.completions.create(
-            model=model,
-            messages=cast(Any, list(messages)),
-            temperature=options.get("temperature"),
-            seed=options.get("seed", openai.NOT_GIVEN),  # LLMConfig.seed, as Ollama gets it in options
+            **self._request(purpose, model, messages, options, think),
             stream=True,
             stream_options=usage,
-            extra_headers=self._headers(purpose),
-            extra_body=self._extra_body(model, think),
         )
         return _OpenAIStream(chunks)
 
