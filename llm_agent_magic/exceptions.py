@@ -6,6 +6,8 @@ A shallow hierarchy: errors the model caused become observations fed back to it
 
 from __future__ import annotations
 
+from pathlib import Path
+
 
 class LLMAgentError(Exception):
     """Base class for every error this package raises on purpose."""
@@ -352,3 +354,118 @@ class SandboxCellFailed(SandboxError):
 
     def _render_traceback_(self) -> list[str]:
         return [*self.traceback, f"{type(self).__name__}: {self}"]
+
+
+# The conversation store (store/). Each message names the file or id and says what to do next.
+
+_LIST_HINT = "List the sessions with `%agent sessions`, `llm-agent sessions` or `ConversationStore.list_sessions()`."
+
+
+class StoreError(LLMAgentError):
+    """The conversation store could not do what was asked."""
+
+
+class _NotFound(StoreError, KeyError):
+    # KeyError.__str__ quotes its argument; these messages are sentences.
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class SessionNotFound(_NotFound):
+    def __init__(self, session_id: str, path: str | Path):
+        self.session_id = session_id
+        super().__init__(f"No conversation session {session_id!r} in {path}. {_LIST_HINT}")
+
+
+class SessionExists(StoreError):
+    def __init__(self, session_id: str, path: str | Path):
+        self.session_id = session_id
+        super().__init__(
+            f"A session {session_id!r} already exists in {path}. Use ensure_session() to reuse it, "
+            f"or pick another id (create_session() without an id makes a fresh one)."
+        )
+
+
+class RunNotFound(_NotFound):
+    def __init__(self, run_id: str, path: str | Path):
+        self.run_id = run_id
+        super().__init__(
+            f"No run {run_id!r} in {path}. Runs are listed per session with `ConversationStore.runs(session_id)`."
+        )
+
+
+class StoreCorrupted(StoreError):
+    """The file is not an SQLite database, or SQLite found it damaged. Never deleted for the user."""
+
+    def __init__(self, path: str | Path, detail: str):
+        self.path = str(path)
+        super().__init__(
+            f"The conversation store {path} is not a readable SQLite database ({detail}). Nothing was changed. "
+            f"Move it aside (e.g. `mv {path} {path}.broken`) and a new, empty store is created on the next start; "
+            f"the old file may still be recoverable with `sqlite3 {path}.broken .recover`."
+        )
+
+
+class StoreVersionError(StoreError):
+    def __init__(self, path: str | Path, found: int, supported: int):
+        super().__init__(
+            f"The conversation store {path} has schema version {found}, but this llm-agent-magic understands up to "
+            f"{supported}. It was written by a newer release: upgrade llm-agent-magic "
+            f"(`pip install -U llm-agent-magic`), or point PathsConfig.data_root elsewhere."
+        )
+
+
+# Requests front ends send (run_requests.py).
+
+
+class BadRequest(LLMAgentError, ValueError):
+    """A request that cannot be carried out as written; the message says what to change."""
+
+
+# The notebook context a front end sends with a run (notebook_context.py).
+
+
+class BadContext(LLMAgentError, ValueError):
+    """A run's context that is not what it should be; the message says what to send instead."""
+
+
+# Files uploaded to a session's workspace (server/uploads.py).
+
+
+class BadName(ValueError):
+    """A file name refused; the message says why and what a good name looks like."""
+
+
+# Files moved between this process and a gateway's kernel (sandbox/transport.py).
+
+
+class TransferError(OSError):
+    """A file that could not be moved between this process and the kernel (the reason says why)."""
+
+
+class TooLargeToFetch(TransferError):
+    """A file of the kernel's that is (or grew, or turned out) larger than the bytes one fetch may take."""
+
+
+# Document collections: learn, forget, search (tools/rag/).
+
+
+class CollectionError(LLMAgentError):
+    """A learn or forget that cannot be done as asked (the message says what to do instead)."""
+
+
+class CollectionNotFound(CollectionError):
+    pass
+
+
+class EmbeddingModelMismatch(ConfigurationError):
+    """A collection embedded with one model, asked with another."""
+
+    def __init__(self, collection: str, stored: str, current: str, detail: str = ""):
+        self.collection, self.stored, self.current = collection, stored, current
+        super().__init__(
+            f"Collection {collection!r} was embedded with {stored!r}{detail}, but the embedding model now is "
+            f"{current!r}: its vectors cannot be compared. Either set LLMConfig.embedding_model = {stored!r} "
+            f"again, or re-embed the collection with {current!r}: `%agent learn --reembed --collection {collection}` "
+            f"(or `llm-agent learn --reembed --collection {collection}`)."
+        )

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .exceptions import LLMAgentError
+from .exceptions import BadContext
 
 #: Bounds on what a run's context may hold (what a client may send; the prompt is fitted separately).
 MAX_CELLS = 2000
@@ -22,11 +22,6 @@ MAX_VARIABLES = 1000
 MAX_COLUMNS = 500
 MAX_NAME_CHARS = 300
 CELL_KINDS = ("code", "markdown", "raw")
-
-
-class BadContext(LLMAgentError, ValueError):
-    """A run's context that is not what it should be; the message says what to send instead."""
-
 
 @dataclass
 class ContextCell:

@@ -14,17 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from .events import WireMessage
-from .exceptions import LLMAgentError
-from .notebook_context import BadContext, NotebookContext
+from .exceptions import BadContext, BadRequest
+from .notebook_context import NotebookContext
 
 #: What users may type for a mode, and the mode it means.
 MODE_ALIASES = {"auto": "auto", "chat": "chat", "react": "react", "plan": "plan_execute", "plan_execute": "plan_execute"}
 APPROVAL_ACTIONS = ("run", "edit", "skip")
-
-
-class BadRequest(LLMAgentError, ValueError):
-    """A request that cannot be carried out as written; the message says what to change."""
-
 
 @dataclass
 class _Request(WireMessage):

@@ -13,11 +13,11 @@ from llm_agent_magic.agents.approval import ApprovalDesk
 from llm_agent_magic.cells import CELLS_MIME, SKIPPED_TAG, make_bundle, materialize, render_html
 from llm_agent_magic.config import AgentConfig
 from llm_agent_magic.events import Answer, ApprovalRequested, CellOutput, CodeCell, RunFinished, RunStarted
-from llm_agent_magic.exceptions import ApprovalTimeout, NotWaitingForApproval
+from llm_agent_magic.exceptions import ApprovalTimeout, BadRequest, NotWaitingForApproval
 from llm_agent_magic.magic.approve import ask_approval, kernel_takes_input
 from llm_agent_magic.magic.render import LiveView, answer_data, bundle_data
 from llm_agent_magic.prompts import render_prompt
-from llm_agent_magic.run_requests import ApprovalReply, BadRequest, RunRequest, request_from_dict
+from llm_agent_magic.run_requests import ApprovalReply, RunRequest, request_from_dict
 
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 REQUEST = ApprovalRequested("c1", "print(1)", attempt=2, reason="attempt 1 failed (name_error)", run_id="r1")

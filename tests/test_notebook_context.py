@@ -10,8 +10,9 @@ from agent_helpers import coder_script, collect, of
 from llm_agent_magic import volatile
 from llm_agent_magic.agents.context import cells_from_notebook, describe_variables, gather, named_files
 from llm_agent_magic.events import CellOutput, Classified, ContextGathered, event_from_dict
+from llm_agent_magic.exceptions import BadRequest
 from llm_agent_magic.notebook_context import ContextCell, ContextVariable, NotebookContext
-from llm_agent_magic.run_requests import BadRequest, RunRequest, request_from_dict
+from llm_agent_magic.run_requests import RunRequest, request_from_dict
 
 SECRET = "sk-" + "A1b2C3d4E5f6G7h8J9k0L1m2"
 

@@ -15,10 +15,11 @@ from llm_agent_magic.agents.manager import (
 )
 from llm_agent_magic.config import LLMConfig, PathsConfig
 from llm_agent_magic.events import CellOutput, CodeCell
-from llm_agent_magic.run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
+from llm_agent_magic.exceptions import BadRequest, SessionNotFound
+from llm_agent_magic.run_requests import ApprovalReply, RunRequest, StopRequest, request_from_dict
 from llm_agent_magic.sandbox import SessionPaths
 from llm_agent_magic.sandbox.state import pid_alive
-from llm_agent_magic.store import ConversationStore, SessionNotFound
+from llm_agent_magic.store import ConversationStore
 from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 

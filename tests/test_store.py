@@ -14,10 +14,8 @@ import pytest
 
 from llm_agent_magic.config import PathsConfig
 from llm_agent_magic.events import Answer, CellOutput, CodeCell, RunFinished, RunStarted, Token
-from llm_agent_magic.exceptions import LLMAgentError
-from llm_agent_magic.store import (
-    SCHEMA_VERSION,
-    ConversationStore,
+from llm_agent_magic.exceptions import (
+    LLMAgentError,
     RunNotFound,
     SessionExists,
     SessionNotFound,
@@ -25,6 +23,7 @@ from llm_agent_magic.store import (
     StoreError,
     StoreVersionError,
 )
+from llm_agent_magic.store import SCHEMA_VERSION, ConversationStore
 
 
 @pytest.fixture

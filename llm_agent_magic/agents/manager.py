@@ -42,14 +42,14 @@ from ..config import (
     load_config_files,
 )
 from ..events import Event
-from ..exceptions import LLMAgentError, SessionBusy, SetupError
+from ..exceptions import LLMAgentError, SessionBusy, SessionNotFound, SetupError
 from ..llm import LLMClient
 from ..run_requests import RunRequest
 from ..sandbox import SessionPaths, VariableSummary, load_variable
 from ..sandbox.hold import lock_taken, read_holder
 from ..sandbox.inside.snapshots import read_catalog
 from ..sandbox.results import ExecutionResult
-from ..store import ConversationStore, SessionNotFound
+from ..store import ConversationStore
 from .kernels import KernelKeeper
 from .session import AgentSession
 

@@ -45,14 +45,14 @@ from ..events import (
     Waiting,
     events_from_store,
 )
-from ..exceptions import LLMAgentError, SessionBusy
+from ..exceptions import LLMAgentError, SessionBusy, SessionNotFound
 from ..llm import LLMClient
 from ..prompts import Transcript, render_prompt
 from ..run_requests import ApprovalReply, RunRequest
 from ..sandbox import SandboxKernel
 from ..sandbox.hold import Holder, RunLock
 from ..sandbox.results import ExecutionResult
-from ..store import ConversationStore, SessionNotFound
+from ..store import ConversationStore
 from ..tools.base import ToolContext, ToolRegistry
 from ..tools.file_analyzer import FileAnalyzerTool
 from ..tools.files import attach, attach_limit, describe_file

@@ -96,7 +96,8 @@ class SessionsApp(LLMAgentApp):
     """
 
     def start(self) -> None:
-        from ..store import ConversationStore, StoreError
+        from ..exceptions import StoreError
+        from ..store import ConversationStore
 
         action, *rest = self.extra_args or ["list"]
         usage = "usage: llm-agent sessions [list | export ID | rename ID TITLE | delete ID]"

@@ -25,9 +25,9 @@ from ..agents.context import cells_from_history, describe_variables, read_notebo
 from ..agents.fix import explain_request, fix_diff, fix_request, names_used, proposed_fix
 from ..cells import bundle_problem
 from ..events import Answer
-from ..exceptions import AgentRunFailed, LLMAgentError, SetupError
+from ..exceptions import AgentRunFailed, BadRequest, LLMAgentError, SetupError
 from ..notebook_context import MAX_CELLS, NotebookContext
-from ..run_requests import BadRequest, RunRequest
+from ..run_requests import RunRequest
 from ..safe_text import markdown_data, render_markdown
 from .approve import kernel_takes_input
 from .namespace import user_variables

@@ -32,6 +32,7 @@ from llm_agent_magic.exceptions import (
     SnapshotNotFound,
 )
 
+from ..exceptions import TransferError
 from . import isolation
 from .hold import holder_alive, lock_taken, session_lock
 from .inside import snapshots
@@ -44,7 +45,7 @@ from .python_env import sandbox_python
 from .quota import QuotaWatch
 from .results import ExecutionResult, OutputCollector, OutputLimits, describe_death
 from .state import kill_pid, pid_alive, process_start_time, read_json
-from .transport import FILES_KEY, RemoteFiles, TransferError
+from .transport import FILES_KEY, RemoteFiles
 from .wire import EXPR_KEY, HELPER, KernelWire, expression_data, reply_data
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from llm_agent_magic.config import SandboxConfig
-from llm_agent_magic.exceptions import SandboxStartError
+from llm_agent_magic.exceptions import SandboxStartError, TooLargeToFetch, TransferError
 
 from .inside import catalog as catalog_module
 from .inside.confined import UnsafePath, list_confined, open_confined, stat_confined, write_confined
@@ -52,15 +52,6 @@ CHUNK_TIMEOUT = 60.0
 FILES_KEY = "llm_agent_files"
 
 Helper = Callable[[str, float], Awaitable["dict[str, Any] | None"]]
-
-
-class TransferError(OSError):
-    """A file that could not be moved between this process and the kernel (the reason says why)."""
-
-
-class TooLargeToFetch(TransferError):
-    """A file of the kernel's that is (or grew, or turned out) larger than the bytes one fetch may take."""
-
 
 def bootstrap_code(policy: dict[str, Any]) -> str:
     """Code that turns a gateway's plain ipykernel into the session's sandbox (``entrypoint.boot_remote``).

@@ -15,9 +15,8 @@ from tornado import web
 
 from ..agents.manager import SessionManager
 from ..config import LLMConfig, PathsConfig, SandboxConfig
-from ..exceptions import LLMError
+from ..exceptions import BadRequest, LLMError
 from ..llm import LLMClient
-from ..run_requests import BadRequest
 from ..store import ConversationStore
 from .live import RunHub
 from .parsing import MAX_WHOLE, TooLarge, parse_json_object, whole_number

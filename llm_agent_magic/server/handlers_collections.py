@@ -17,10 +17,9 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..config import ToolsConfig
-from ..exceptions import LLMError
+from ..exceptions import CollectionError, CollectionNotFound, EmbeddingModelMismatch, LLMError
 from ..llm import LLMClient
-from ..tools.rag.index import EmbeddingModelMismatch
-from ..tools.rag.library import CollectionError, CollectionNotFound, collection_info, forget, learn, list_collections
+from ..tools.rag.library import collection_info, forget, learn, list_collections
 from .base import AgentAPIHandler, fail, json_body
 
 

@@ -7,13 +7,12 @@ import asyncio
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from ..exceptions import LLMAgentError, SessionBusy
+from ..exceptions import BadName, LLMAgentError, SessionBusy, SessionNotFound
 from ..sandbox.inside.confined import write_confined
-from ..store import SessionNotFound
 from .base import AgentAPIHandler, fail, query_number
 from .handlers_sessions import not_found
 from .preview import preview
-from .uploads import BadName, check_name, workspace
+from .uploads import check_name, workspace
 
 
 class FilesHandler(AgentAPIHandler):

@@ -34,13 +34,12 @@ from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..cells import make_bundle, run_model
 from ..events import events_from_store
-from ..exceptions import NotWaitingForApproval
-from ..run_requests import ApprovalReply, BadRequest, RunRequest, StopRequest, request_from_dict
-from ..store import RunNotFound
+from ..exceptions import BadName, BadRequest, NotWaitingForApproval, RunNotFound
+from ..run_requests import ApprovalReply, RunRequest, StopRequest, request_from_dict
 from .base import AgentAPIHandler, AgentHandlerMixin, fail, query_number
 from .live import LiveRun, RunRefused
 from .parsing import parse_json, whole_number
-from .uploads import BadName, attached
+from .uploads import attached
 
 _log = logging.getLogger(__name__)
 

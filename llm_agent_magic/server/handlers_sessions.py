@@ -10,7 +10,8 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from ..store import ConversationStore, Session, SessionNotFound
+from ..exceptions import SessionNotFound
+from ..store import ConversationStore, Session
 from ..text import is_embedding_model
 from .base import AgentAPIHandler, fail, json_body, query_number
 from .status import diagnostics

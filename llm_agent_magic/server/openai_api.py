@@ -21,10 +21,11 @@ from tornado.iostream import StreamClosedError
 
 from ..cells import make_bundle, run_model
 from ..events import Answer, Error, Token, Usage, events_from_store
-from ..run_requests import MODE_ALIASES, BadRequest, RunRequest
+from ..exceptions import BadName, BadRequest
+from ..run_requests import MODE_ALIASES, RunRequest
 from .base import AgentAPIHandler, fail, json_body
 from .live import LiveRun, RunRefused, SessionBusy
-from .uploads import BadName, attached
+from .uploads import attached
 
 #: The model name meaning "the agent's configured model"; any model Ollama has may be named instead.
 AGENT_MODEL = "llm-agent"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any, overload
 
-from ..run_requests import BadRequest
+from ..exceptions import BadRequest
 
 #: Largest JSON document (a request body, a WebSocket message) read, in bytes.
 MAX_JSON_BYTES = 16 * 2**20

@@ -6,15 +6,11 @@ import unicodedata
 from pathlib import Path
 
 from ..config import PathsConfig
+from ..exceptions import BadName
 from ..sandbox.inside.confined import exists_confined
 from ..sandbox.paths import SessionPaths
 
 MAX_NAME = 255
-
-
-class BadName(ValueError):
-    """A file name refused; the message says why and what a good name looks like."""
-
 
 def check_name(name: str) -> str:
     """``name`` if it is one plain file name: no folders, no leading dot, no control characters."""

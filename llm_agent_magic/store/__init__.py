@@ -1,6 +1,6 @@
 """SQLite conversation store: sessions, messages, runs and their events, shared by every front end."""
 
-from .errors import RunNotFound, SessionExists, SessionNotFound, StoreCorrupted, StoreError, StoreVersionError
+from ..exceptions import RunNotFound, SessionExists, SessionNotFound, StoreCorrupted, StoreError, StoreVersionError
 from .records import Message, Run, Session
 from .schema import SCHEMA_VERSION, migrate
 from .sqlite_store import ConversationStore

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from .errors import StoreVersionError
+from ..exceptions import StoreVersionError
 
 MIGRATIONS: list[tuple[str, ...]] = [
     # 0 -> 1: sessions, messages, runs, run events.

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from llm_agent_magic.redaction import redact, redact_data
 
-from .errors import RunNotFound, SessionExists, SessionNotFound, StoreCorrupted, StoreError
+from ..exceptions import RunNotFound, SessionExists, SessionNotFound, StoreCorrupted, StoreError
 from .markdown import render_session
 from .records import ROLES, RUN_STATUSES, Message, Run, Session
 from .schema import migrate

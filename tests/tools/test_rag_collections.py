@@ -10,13 +10,14 @@ import pytest
 from tool_helpers import make_ctx, write_pdf
 
 from llm_agent_magic.config import LLMConfig, ToolsConfig
+from llm_agent_magic.exceptions import CollectionError, EmbeddingModelMismatch
 from llm_agent_magic.llm import LLMClient
 from llm_agent_magic.testing.fake_ollama import embed_text
 from llm_agent_magic.tools.rag import RagSearchTool
 from llm_agent_magic.tools.rag import index as index_module
-from llm_agent_magic.tools.rag.index import DocumentIndex, EmbeddingModelMismatch
+from llm_agent_magic.tools.rag.index import DocumentIndex
 from llm_agent_magic.tools.rag.keywords import identifiers
-from llm_agent_magic.tools.rag.library import CollectionError, forget, learn, list_collections
+from llm_agent_magic.tools.rag.library import forget, learn, list_collections
 from llm_agent_magic.tools.rag.vectors import Approximate, VectorStore
 
 IDENTIFIER_TEXT = "ERR_4012: breaker tripped, replace fuse F7."

@@ -38,7 +38,7 @@ from ...sandbox.inside.summaries import render_summaries
 from ...sandbox.results import ExecutionResult
 from ...text import fenced_blocks
 from ..base import Tool, ToolContext, ToolInput, ToolResult, ask, review
-from .errors import ErrorClass, classify_error, error_text, guidance_for
+from .errors import FailureKind, classify_error, error_text, guidance_for
 
 RESULT_SUFFIXES = (".csv", ".txt", ".md", ".json", ".tsv")
 #: How many times the model is asked again when its fix is code that already failed; if it still is, the coder
@@ -226,7 +226,7 @@ class PythonCoderTool(Tool):
             code = await self._generate(task, ctx, review=verdict.issues)
         return code
 
-    async def _fix(self, task: str, ctx: ToolContext, error_class: ErrorClass, rethink: bool, repeated: int = 0) -> str:
+    async def _fix(self, task: str, ctx: ToolContext, error_class: FailureKind, rethink: bool, repeated: int = 0) -> str:
         """A new cell after a failure; ``repeated``: the model's last fix was attempt N's failed code again."""
         instruction = render_prompt(
             "fix", task=task, error_class=error_class.name, guidance=error_class.guidance, rethink=rethink,

@@ -13,7 +13,7 @@ from ...sandbox.results import ExecutionResult, render_outputs, truncate_middle
 
 
 @dataclass(frozen=True)
-class ErrorClass:
+class FailureKind:
     name: str
     guidance: str
 
@@ -40,7 +40,7 @@ _BY_ENAME = {
 }
 
 
-def classify_error(status: str, ename: str = "", evalue: str = "") -> ErrorClass:
+def classify_error(status: str, ename: str = "", evalue: str = "") -> FailureKind:
     """The class of a failed execution, from its status and the exception's name and message."""
     if status in ("timeout", "died"):
         name = status
@@ -53,9 +53,9 @@ def classify_error(status: str, ename: str = "", evalue: str = "") -> ErrorClass
     return guidance_for(name)
 
 
-def guidance_for(name: str) -> ErrorClass:
+def guidance_for(name: str) -> FailureKind:
     """The class ``name`` with its guidance (``prompts/templates/error_guidance.md``)."""
-    return ErrorClass(name, prompt_sections("error_guidance")[name])
+    return FailureKind(name, prompt_sections("error_guidance")[name])
 
 
 #: About how much of a traceback the model is shown: its own frames and the exception, not pandas' internals.

@@ -34,7 +34,7 @@ import numpy as np
 
 from ... import atomic
 from ...config import PathsConfig
-from ...exceptions import ConfigurationError, DocumentError, UnsafePath
+from ...exceptions import ConfigurationError, DocumentError, EmbeddingModelMismatch, UnsafePath
 from ...sandbox.inside.confined import open_confined, stat_confined
 from .chunking import chunk_text
 from .fusion import fuse
@@ -54,20 +54,6 @@ MAX_READ_BYTES = 2**30
 #: Candidates each ranking hands to the fusion, per hit asked for (at least ``MIN_CANDIDATES``).
 CANDIDATES_PER_HIT, MIN_CANDIDATES = 8, 50
 Progress = Callable[[int, int], None]
-
-
-class EmbeddingModelMismatch(ConfigurationError):
-    """A collection embedded with one model, asked with another."""
-
-    def __init__(self, collection: str, stored: str, current: str, detail: str = ""):
-        self.collection, self.stored, self.current = collection, stored, current
-        super().__init__(
-            f"Collection {collection!r} was embedded with {stored!r}{detail}, but the embedding model now is "
-            f"{current!r}: its vectors cannot be compared. Either set LLMConfig.embedding_model = {stored!r} "
-            f"again, or re-embed the collection with {current!r}: `%agent learn --reembed --collection {collection}` "
-            f"(or `llm-agent learn --reembed --collection {collection}`)."
-        )
-
 
 @dataclass(frozen=True)
 class SearchHit:

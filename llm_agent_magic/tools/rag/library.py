@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...config import PathsConfig, ToolsConfig
-from ...exceptions import LLMAgentError
+from ...exceptions import CollectionError, CollectionNotFound
 from ...sandbox.inside.confined import list_confined
 from .index import HASHES_FILE, DocumentIndex, IndexReport, Progress, Source, collection_folder, safe_name
 from .loaders import is_document
@@ -35,15 +35,6 @@ from .vectors import Approximate
 
 if TYPE_CHECKING:
     from ...llm import LLMClient
-
-
-class CollectionError(LLMAgentError):
-    """A learn or forget that cannot be done as asked (the message says what to do instead)."""
-
-
-class CollectionNotFound(CollectionError):
-    pass
-
 
 @dataclass
 class CollectionInfo:

@@ -14,9 +14,10 @@ import re
 from pathlib import Path
 
 from ...config import PathsConfig, ToolsConfig
+from ...exceptions import EmbeddingModelMismatch
 from ...sandbox.inside.confined import list_confined
 from ..base import Tool, ToolContext, ToolInput, ToolResult
-from .index import HASHES_FILE, DocumentIndex, EmbeddingModelMismatch, SearchHit, Source, collection_folder
+from .index import HASHES_FILE, DocumentIndex, SearchHit, Source, collection_folder
 from .library import folder_sources, list_collections, open_collection
 from .loaders import SUPPORTED_SUFFIXES, TABLE_TEXT_SUFFIXES, is_document
 from .vectors import Approximate
