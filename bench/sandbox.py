@@ -42,7 +42,7 @@ from llm_agent_magic.config import PathsConfig, SandboxConfig
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.sandbox.inside.snapshots import SnapshotWriter
 from llm_agent_magic.sandbox.isolation import bubblewrap_check, resolve_level
-from llm_agent_magic.sandbox.kernel import KERNEL_ARGS
+from llm_agent_magic.sandbox.launch import KERNEL_ARGS
 
 TRIVIAL = "x = 1"
 STEPS = [
