@@ -82,38 +82,45 @@ class LiveView:
     def apply(self, event: Event) -> None:
         # Whatever the run does after waiting means it has the session now.
         self.waiting = event if isinstance(event, Waiting) else None
-        if isinstance(event, ContextGathered):
+        if isinstance(event, (PlanCreated, StepStarted, StepFinished)):
+            self._apply_plan(event)
+        elif isinstance(event, (CodeCell, ApprovalRequested, CellOutput)):
+            self._apply_code(event)
+        elif isinstance(event, ContextGathered):
             self.context = event.summary
         elif isinstance(event, Classified):
             self.mode, self.reason = event.mode, event.reason
-        elif isinstance(event, PlanCreated):
-            self.steps = [{"goal": str(s.get("goal", "")), "state": "pending"} for s in event.steps]
-        elif isinstance(event, StepStarted):
-            if 0 <= event.index < len(self.steps):
-                self.steps[event.index]["state"] = "running"
-            self.tool = self.tool_input = self.thought = self.code = ""  # the last step's work is done
-        elif isinstance(event, StepFinished) and 0 <= event.index < len(self.steps):
-            self.steps[event.index]["state"] = event.status if event.status in STEP_MARKS else "error"
         elif isinstance(event, Thought):
             self.thought = event.text
         elif isinstance(event, ToolCall):
             self.tool, self.tool_input = event.tool, event.input
-        elif isinstance(event, CodeCell):
-            self.code, self.attempt = event.source, event.attempt
-            self.code_state = "drafted" if self.dry_run else ("edited" if event.approval == "edited" else "running")
-        elif isinstance(event, ApprovalRequested):
-            self.code_state = "waiting"
-        elif isinstance(event, CellOutput):
-            if event.status == "skipped":
-                self.code_state = "skipped"
-            else:
-                self.code_state = "failed" if event.failed or event.status != "ok" else "ok"
         elif isinstance(event, Token):
             self.tokens.append(event.text)
         elif isinstance(event, Error):
             self.errors.append(event)
         elif isinstance(event, RunFinished):
             self.finished = event.status
+
+    def _apply_plan(self, event: PlanCreated | StepStarted | StepFinished) -> None:
+        if isinstance(event, PlanCreated):
+            self.steps = [{"goal": str(s.get("goal", "")), "state": "pending"} for s in event.steps]
+        elif isinstance(event, StepStarted):
+            if 0 <= event.index < len(self.steps):
+                self.steps[event.index]["state"] = "running"
+            self.tool = self.tool_input = self.thought = self.code = ""  # the last step's work is done
+        elif 0 <= event.index < len(self.steps):
+            self.steps[event.index]["state"] = event.status if event.status in STEP_MARKS else "error"
+
+    def _apply_code(self, event: CodeCell | ApprovalRequested | CellOutput) -> None:
+        if isinstance(event, CodeCell):
+            self.code, self.attempt = event.source, event.attempt
+            self.code_state = "drafted" if self.dry_run else ("edited" if event.approval == "edited" else "running")
+        elif isinstance(event, ApprovalRequested):
+            self.code_state = "waiting"
+        elif event.status == "skipped":
+            self.code_state = "skipped"
+        else:
+            self.code_state = "failed" if event.failed or event.status != "ok" else "ok"
 
     def markdown(self) -> str:
         parts = []

@@ -64,7 +64,7 @@ def home_hidden(home: str, readable: list[str], hide_dotfiles: bool) -> list[str
         from jupyter_core.paths import jupyter_runtime_dir
 
         hidden.append(jupyter_runtime_dir())
-    except Exception:
+    except (ImportError, OSError):  # no Jupyter here, or no home to find its folders in: nothing of it to hide
         pass
     return sorted({real(h) for h in hidden} | {h for h in hidden})
 

@@ -95,7 +95,7 @@ class FileAnalyzerTool(Tool):
         if suffix in TABLES:
             try:
                 frame, facts = self._read_table(handle, suffix, size)
-            except Exception as exc:  # pandas, openpyxl and pyarrow raise anything on a malformed file
+            except Exception as exc:  # noqa: BLE001  # pandas, openpyxl and pyarrow raise anything on a malformed file
                 return f"{head}: could not be read as {suffix.lstrip('.')} ({type(exc).__name__}: {str(exc)[:200]})."
             if frame is None:
                 return f"{head}: JSON, not a table.\n{facts.get('structure', '')}".rstrip()

@@ -112,7 +112,7 @@ def _preload(modules: list[str], activity: dict[str, Any]) -> None:
         sys.setswitchinterval(0.001)
         try:
             importlib.import_module(name)
-        except Exception:  # a missing library is the user's cell's business, not the kernel's
+        except Exception:  # noqa: BLE001  # a missing library is the user's cell's business, not the kernel's
             pass
         finally:
             sys.setswitchinterval(interval)

@@ -63,7 +63,7 @@ def summarize_value(name: str, obj: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"name": name, "type": _type_name(obj)}
     try:
         _describe(obj, info)
-    except Exception as exc:  # a broken __len__/__repr__ must not lose the whole summary
+    except Exception as exc:  # noqa: BLE001  # a broken __len__/__repr__ must not lose the whole summary
         info["repr"] = f"<could not describe: {type(exc).__name__}>"
     return info
 
@@ -140,14 +140,14 @@ def _safe_len(obj: Any) -> int | None:
         return None
     try:
         return int(len(obj))
-    except Exception:
+    except Exception:  # noqa: BLE001  # a user's object's __len__ may raise anything
         return None
 
 
 def _safe_repr(obj: Any) -> str:
     try:
         return repr(obj)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # a user's object's __repr__ may raise anything
         return f"<repr failed: {type(exc).__name__}>"
 
 

@@ -73,7 +73,7 @@ def load_document(path: Path, *, max_chars: int | None = None, data: bytes | Non
         raise DocumentError(f"not read: {exc.reason}") from None
     except OSError as exc:
         raise DocumentError(f"could not be read ({exc.strerror or exc})") from None
-    except Exception as exc:  # third-party parsers raise anything on a malformed file
+    except Exception as exc:  # noqa: BLE001  # third-party parsers raise anything on a malformed file
         raise DocumentError(f"not a readable {suffix[1:].upper()} file ({type(exc).__name__}: {str(exc)[:160]})") from None
     if doc.kind in ("text", "markdown"):
         doc.meta.setdefault("headings", _markdown_headings(doc.text))
