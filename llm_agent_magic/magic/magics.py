@@ -226,7 +226,7 @@ class AgentMagics(Magics):
 
     # --- %%agent ---------------------------------------------------------------------------------------
 
-    def _cell(self, line: str, cell: str) -> None:
+    def _cell(self, line: str, cell: str) -> None:  # noqa: C901  # the options of %%agent, each checked where it is read
         args = parse_cell_options(line)
         request = cell.strip()
         if not request:

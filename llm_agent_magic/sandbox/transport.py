@@ -275,14 +275,7 @@ class RemoteFiles:
         start = self.received
         for item in _files(listing)[:MAX_LISTED]:
             name, state = item["name"], (item["size"], item["mtime_ns"])
-            if self._fetched.get(name) == state:
-                continue
-            if item["refused"]:  # a link, a FIFO...: never fetched, and the model hears why
-                self._note(f"{name[:100]} was not fetched from the sandbox: {item['refused'][:200]}")
-                self._fetched[name] = state
-                continue
-            if self._sent.get(name) == state:  # what this side sent (with its time), unchanged
-                self._fetched[name] = state
+            if self._settled(item, name, state):
                 continue
             room = self.sync_limit - (self.received - start)
             if item["size"] > room or room <= 0:
@@ -316,6 +309,19 @@ class RemoteFiles:
                        f"in one execution pass {self.sync_limit:,} bytes (SandboxConfig.workspace_quota_mb); "
                        f"{self.received - start:,} bytes were received")
         return fetched
+
+    def _settled(self, item: dict[str, Any], name: str, state: tuple[Any, Any]) -> bool:
+        """Nothing to fetch for this workspace file: fetched or sent as it is now, or refused (the model hears why)."""
+        if self._fetched.get(name) == state:
+            return True
+        if item["refused"]:  # a link, a FIFO...: never fetched
+            self._note(f"{name[:100]} was not fetched from the sandbox: {item['refused'][:200]}")
+            self._fetched[name] = state
+            return True
+        if self._sent.get(name) == state:  # what this side sent (with its time), unchanged
+            self._fetched[name] = state
+            return True
+        return False
 
     async def pull_snapshots(self, snapshot_limit: int) -> list[str]:
         """Fetch the kernel's catalog and the files of its changed entries; write the catalog last."""
