@@ -52,7 +52,9 @@ class KernelExecution(KernelLifecycle):
             return result
 
     def _summary_call(self, summary: bool = True, snapshot: bool = False) -> str:
-        return f"after_cell(summary={summary}, snapshot={snapshot}, max_vars={self._max_vars})"
+        """The helper's call that summarizes (and snapshots) the kernel's variables after a cell."""
+        max_vars = int(self.config.summary_max_variables)
+        return f"after_cell(summary={summary}, snapshot={snapshot}, max_vars={max_vars})"
 
     async def _run_cell(self, code: str, timeout: float | None, summary: bool, snapshot: bool) -> ExecutionResult:
         kc, wire = self.kc, self.wire

@@ -148,7 +148,7 @@ class SandboxKernel(KernelExecution):
         """Summaries of the kernel's variables, without running user code."""
         async def go() -> list[VariableSummary]:
             await self._ensure_ready()
-            data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+            data = await self._helper(self._summary_call())
             return parse_summaries((data or {}).get("summary"))[0]
 
         await self._admit()
@@ -172,7 +172,7 @@ class SandboxKernel(KernelExecution):
             if not self.started:
                 return None
             await self._ensure_ready()
-            data = await self._helper(f"after_cell(summary=True, snapshot=False, max_vars={self._max_vars})")
+            data = await self._helper(self._summary_call())
             await self._flush(60.0)
             return parse_summaries((data or {}).get("summary"))[0]
 

@@ -119,9 +119,13 @@ async def launch_on_gateway(config: SandboxConfig, paths: SessionPaths, session_
     paths.ensure()
     km, kc = await gateway.start_kernel(config, session_id)
     launch_id = uuid.uuid4().hex[:8]
-    _write_state(paths, {"pid": None, "level": layers.level, "layers": dataclasses.asdict(layers),
-                         "launch_id": launch_id, "gateway": config.gateway_url,
-                         "kernel_id": getattr(km, "kernel_id", None), "kernel_name": gateway.kernel_name(config)})
+    try:
+        _write_state(paths, {"pid": None, "level": layers.level, "layers": dataclasses.asdict(layers),
+                             "launch_id": launch_id, "gateway": config.gateway_url,
+                             "kernel_id": getattr(km, "kernel_id", None), "kernel_name": gateway.kernel_name(config)})
+    except BaseException:  # a kernel nobody can find again must not be left running on the gateway
+        await km.shutdown_kernel(now=True)
+        raise
     return Started(kc, km, None, "", layers.level, layers, launch_id)
 
 

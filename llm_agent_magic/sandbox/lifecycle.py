@@ -72,10 +72,6 @@ class KernelLifecycle:
         self.remote: RemoteFiles | None = None
         self._launch_id = ""
 
-    @property
-    def _max_vars(self) -> int:
-        return int(self.config.summary_max_variables)
-
     # --- start, attach, ready -------------------------------------------------------------------------
 
     async def _start(self) -> None:
