@@ -116,6 +116,26 @@ def report(name: str, value: float, target: str, ok: bool) -> None:
     print(f"{name:<58} {value:9.2f}   target {target:<12} {'PASS' if ok else 'MISS'}")
 
 
+async def session_asks(port: int, session: str, pause: list[float]) -> list:
+    answers: list = []
+    for seconds in pause:
+        await asyncio.sleep(seconds)
+        try:
+            answers.append(await ask(port, session))
+        except Exception as exc:  # noqa: BLE001  # counted, not raised: the figure is how many fail
+            answers.append(exc)
+    return answers
+
+
+def ok(rows: list) -> list:
+    return [r for r in rows if not isinstance(r, BaseException)]
+
+
+def p95s(one: list, many: list) -> dict:
+    return {(name, i): pct([r[i] for r in rows], 95) for name, rows in (("one", ok(one)), ("many", ok(many)))
+            for i in range(3)}
+
+
 async def main(port: int) -> int:
     sessions = [f"bench/session-{i}.ipynb" for i in range(20)]
     print("warming 20 sessions (sandbox kernels start once, not counted) ...", flush=True)
@@ -136,23 +156,13 @@ async def main(port: int) -> int:
     # 20 sessions active at once, each asking 3 times with a pause before each request, against one session
     # asking 60 times with the same pauses; half the single requests before and half after, so both p95s are
     # read at the same rank under the same load of this shared machine.
-    async def session_asks(session: str, pause: list[float]) -> list:
-        answers: list = []
-        for seconds in pause:
-            await asyncio.sleep(seconds)
-            try:
-                answers.append(await ask(port, session))
-            except Exception as exc:  # counted, not raised: the figure is how many fail
-                answers.append(exc)
-        return answers
-
     async def phase(low: float, high: float) -> tuple[list, list]:
         pauses = random.Random(7)
         waits = [[pauses.uniform(low, high) for _ in range(ROUNDS)] for _ in sessions]
         flat = [w for row in waits for w in row]
-        single = await session_asks(sessions[0], flat[: len(flat) // 2])
-        together = await asyncio.gather(*(session_asks(s, w) for s, w in zip(sessions, waits, strict=True)))
-        single += await session_asks(sessions[0], flat[len(flat) // 2:])
+        single = await session_asks(port, sessions[0], flat[: len(flat) // 2])
+        together = await asyncio.gather(*(session_asks(port, s, w) for s, w in zip(sessions, waits, strict=True)))
+        single += await session_asks(port, sessions[0], flat[len(flat) // 2:])
         return single, [r for rows in together for r in rows]
 
     single, results = await phase(0.5, 1.5)
@@ -161,13 +171,6 @@ async def main(port: int) -> int:
     everything = single + results + single_busy + results_busy + burst
     errors = [r for r in everything if isinstance(r, BaseException)]
     report("20 concurrent sessions: errors", len(errors), "0", not errors)
-
-    def ok(rows: list) -> list:
-        return [r for r in rows if not isinstance(r, BaseException)]
-
-    def p95s(one: list, many: list) -> dict:
-        return {(name, i): pct([r[i] for r in rows], 95) for name, rows in (("one", ok(one)), ("many", ok(many)))
-                for i in range(3)}
 
     if ok(results) and ok(single):
         p95 = p95s(single, results)

@@ -329,7 +329,7 @@ def cells_from_history(inputs: list[str], outputs: Mapping[int, Any]) -> list[Co
 def _safe_repr(value: Any) -> str:
     try:
         return repr(value)
-    except Exception:  # a user's object whose repr fails: say what it is
+    except Exception:  # noqa: BLE001  # a user's object whose repr fails: say what it is
         return f"<{type(value).__name__}>"
 
 
@@ -348,7 +348,7 @@ def describe_variables(namespace: Mapping[str, Any], limit: int = MAX_VARIABLES)
         type_name = f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
         try:
             shape, columns = _shape_and_columns(value)
-        except Exception:  # a user's object that fails when looked at: its type is still worth telling
+        except Exception:  # noqa: BLE001  # a user's object that fails when looked at: its type is still worth telling
             shape, columns = "", []
         found.append(ContextVariable(name=name, type=type_name, shape=shape, columns=columns))
     return found

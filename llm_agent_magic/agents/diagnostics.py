@@ -267,7 +267,7 @@ async def describe_sandbox(kernel: SandboxKernel | None, config: SandboxConfig) 
                             kernel.layers.describe())
     try:
         alive = await asyncio.wait_for(kernel.async_is_alive(), 10)
-    except Exception:  # a kernel that cannot say it is alive (no answer, its loop gone) is not usable
+    except Exception:  # noqa: BLE001  # a kernel that cannot say it is alive (no answer, its loop gone) is not usable
         alive = False
     where = f"on the gateway {kernel.config.gateway_url}" if kernel.level == "gateway" else f"(pid {kernel.pid})"
     state = f"running {where}" if alive else "stopped (it restarts with the next cell)"

@@ -129,7 +129,7 @@ class KernelKeeper:
             if session.sandbox is not None and session.sandbox.started:
                 try:
                     await self.stop_kernel(session)
-                except Exception:  # one kernel that cannot be stopped must not keep the others running
+                except Exception:  # noqa: BLE001  # one kernel that cannot be stopped must not keep the others running
                     _log.exception("llm-agent: the idle sandbox kernel of session %r could not be stopped", sid)
                 continue
             if self.sessions.get(sid) is session and not self.in_use(session):
@@ -155,10 +155,10 @@ class KernelKeeper:
         while True:
             try:
                 timeout = self.settings().idle_timeout
-            except Exception:  # settings that cannot be read now (a config file being edited): look again later
+            except Exception:  # noqa: BLE001  # settings that cannot be read now (a config file being edited): look again later
                 timeout = 0.0
             await asyncio.sleep(min(timeout / 4, MAX_SWEEP_INTERVAL) if timeout else MAX_SWEEP_INTERVAL)
             try:
                 await self.sweep()
-            except Exception:
+            except Exception:  # noqa: BLE001  # a background task: one failed sweep is logged, the next one runs
                 _log.exception("llm-agent: the sweep for idle sandbox kernels failed")

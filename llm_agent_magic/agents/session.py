@@ -433,7 +433,7 @@ class AgentSession:
         await self.run_lock.acquire(request.origin or self.front_end, timeout, on_wait=waiting)
         return True
 
-    async def _drive(
+    async def _drive(  # noqa: C901  # one run from its start to its stored end, every way it can end handled where it is seen
         self, run_id: str, request: RunRequest, emit: Callable[[Event], None], writes: list[asyncio.Future[Any]],
         recorded: Awaitable[Any],
     ) -> None:
@@ -511,7 +511,7 @@ class AgentSession:
         except FileNotFoundError as exc:
             status = "error"
             emit(Error("FileNotFoundError", str(exc), recoverable=True))
-        except Exception as exc:  # a bug: say so plainly, keep the session usable
+        except Exception as exc:  # noqa: BLE001  # a bug: say so plainly, keep the session usable
             _log.exception("agent run %s failed", run_id)
             status = "error"
             emit(Error("internal", f"The agent hit an internal error: {exc!r}. The session is still usable.", False))

@@ -10,9 +10,9 @@ from traitlets import Bool, Int, Unicode
 
 from ..config import markdown_table, trait_rows
 from .app import LLMAgentApp
-from .collections import CollectionsApp, ForgetApp, LearnApp
 from .eval import EvalApp
 from .fake_tavily import FakeTavilyApp
+from .library_commands import CollectionsApp, ForgetApp, LearnApp
 from .run import RunApp
 
 

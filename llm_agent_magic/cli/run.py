@@ -97,7 +97,7 @@ def forwarded_config(cli_config: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def plan_jobs(
+def plan_jobs(  # noqa: C901  # every option of `llm-agent run` checked in one place, in the order its errors are reported
     notebooks: list[str], *, output: str = "", output_dir: str = "", jobs: int = 1, replay: str = "", record: str = "",
     live: bool = False, session: str = "", fresh: bool = True, settings: dict[str, Any] | None = None,
     base_env: dict[str, str] | None = None,
@@ -226,7 +226,7 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
     name = job.source.name
     try:
         nb = nbformat.read(job.source, as_version=4)
-    except Exception as exc:  # not JSON, or not a notebook
+    except Exception as exc:  # noqa: BLE001  # not JSON, or not a notebook
         result.failures.append(f"could not read the notebook: {_error_text(exc)}")
         progress.say(f"[{name}] FAILED: {result.failures[0]}")
         return result
@@ -274,7 +274,7 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
             release()
     except DeadKernelError as exc:
         result.failures.append(f"the kernel died: {exc}")
-    except Exception as exc:  # the kernel did not start, or the client failed: the notebook failed
+    except Exception as exc:  # noqa: BLE001  # the kernel did not start, or the client failed: the notebook failed
         result.failures.append(f"could not run the notebook: {_error_text(exc)}")
     finally:
         sockets.cleanup()
@@ -300,7 +300,7 @@ async def run_notebooks(jobs: list[NotebookJob], *, parallel: int = 1, timeout: 
     progress = progress or Progress()
     slot = asyncio.Semaphore(max(1, parallel))
     for job in jobs:
-        if job.cassette and job.cassette[0] == "record" and os.path.exists(job.cassette[1]):
+        if job.cassette and job.cassette[0] == "record" and os.path.exists(job.cassette[1]):  # noqa: ASYNC240  # one stat a notebook
             os.unlink(job.cassette[1])  # a new recording starts empty; stale answers would be replayed first
     return list(await asyncio.gather(*(
         run_notebook(job, timeout=timeout, include_failed=include_failed, progress=progress, slot=slot) for job in jobs

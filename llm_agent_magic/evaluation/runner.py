@@ -218,7 +218,7 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
             status, error = "error", f"TimeoutError: {exc}"
     except LLMAgentError as exc:  # e.g. the session could not be opened: the message says why
         status, error = "error", str(exc)
-    except Exception as exc:  # a bug must not stop the other questions; it is counted and logged
+    except Exception as exc:  # noqa: BLE001  # a bug must not stop the other questions; it is counted and logged
         _log.exception("eval question %s (%s) failed", question.id, job.model)
         status, error = "error", f"internal error: {exc!r}"
     finally:

@@ -211,7 +211,7 @@ class LLMClient:
         )
         try:
             return await retrying(attempt)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # translated into our errors, raised
             self._raise_translated(exc, record.model, record.purpose, record.attempts)
 
     def _record(

@@ -132,7 +132,7 @@ class ChatStream:
                         if time.perf_counter() - turn > YIELD_AFTER:
                             await asyncio.sleep(0)
                             turn = time.perf_counter()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # translated into our errors, raised
                 llm._raise_translated(exc, self._model, self._purpose, record.attempts)
             finally:
                 # Close the HTTP response now, not whenever the garbage collector gets to it.

@@ -226,7 +226,7 @@ class AgentMagics(Magics):
 
     # --- %%agent ---------------------------------------------------------------------------------------
 
-    def _cell(self, line: str, cell: str) -> None:
+    def _cell(self, line: str, cell: str) -> None:  # noqa: C901  # the options of %%agent, each checked where it is read
         args = parse_cell_options(line)
         request = cell.strip()
         if not request:
@@ -442,18 +442,18 @@ class AgentMagics(Magics):
         display(table_data(["session", "updated", "messages", "title"], rows, "No sessions yet."), raw=True)
 
     def _cmd_learn(self, rest: list[str], session_id: str) -> None:
-        from .collections import learn_command
+        from .library_magics import learn_command
 
         print("\n".join(learn_command(self.sessions, rest)))
 
     def _cmd_forget(self, rest: list[str], session_id: str) -> None:
-        from .collections import forget_command
+        from .library_magics import forget_command
 
         print("\n".join(forget_command(self.sessions, rest)))
 
     def _cmd_collections(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "collections")
-        from .collections import collections_table
+        from .library_magics import collections_table
 
         display(collections_table(self.sessions), raw=True)
 

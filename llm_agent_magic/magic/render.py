@@ -82,32 +82,18 @@ class LiveView:
     def apply(self, event: Event) -> None:
         # Whatever the run does after waiting means it has the session now.
         self.waiting = event if isinstance(event, Waiting) else None
-        if isinstance(event, ContextGathered):
+        if isinstance(event, (PlanCreated, StepStarted, StepFinished)):
+            self._apply_plan(event)
+        elif isinstance(event, (CodeCell, ApprovalRequested, CellOutput)):
+            self._apply_code(event)
+        elif isinstance(event, ContextGathered):
             self.context = event.summary
         elif isinstance(event, Classified):
             self.mode, self.reason = event.mode, event.reason
-        elif isinstance(event, PlanCreated):
-            self.steps = [{"goal": str(s.get("goal", "")), "state": "pending"} for s in event.steps]
-        elif isinstance(event, StepStarted):
-            if 0 <= event.index < len(self.steps):
-                self.steps[event.index]["state"] = "running"
-            self.tool = self.tool_input = self.thought = self.code = ""  # the last step's work is done
-        elif isinstance(event, StepFinished) and 0 <= event.index < len(self.steps):
-            self.steps[event.index]["state"] = event.status if event.status in STEP_MARKS else "error"
         elif isinstance(event, Thought):
             self.thought = event.text
         elif isinstance(event, ToolCall):
             self.tool, self.tool_input = event.tool, event.input
-        elif isinstance(event, CodeCell):
-            self.code, self.attempt = event.source, event.attempt
-            self.code_state = "drafted" if self.dry_run else ("edited" if event.approval == "edited" else "running")
-        elif isinstance(event, ApprovalRequested):
-            self.code_state = "waiting"
-        elif isinstance(event, CellOutput):
-            if event.status == "skipped":
-                self.code_state = "skipped"
-            else:
-                self.code_state = "failed" if event.failed or event.status != "ok" else "ok"
         elif isinstance(event, Token):
             self.tokens.append(event.text)
         elif isinstance(event, Error):
@@ -115,8 +101,48 @@ class LiveView:
         elif isinstance(event, RunFinished):
             self.finished = event.status
 
+    def _apply_plan(self, event: PlanCreated | StepStarted | StepFinished) -> None:
+        if isinstance(event, PlanCreated):
+            self.steps = [{"goal": str(s.get("goal", "")), "state": "pending"} for s in event.steps]
+        elif isinstance(event, StepStarted):
+            if 0 <= event.index < len(self.steps):
+                self.steps[event.index]["state"] = "running"
+            self.tool = self.tool_input = self.thought = self.code = ""  # the last step's work is done
+        elif 0 <= event.index < len(self.steps):
+            self.steps[event.index]["state"] = event.status if event.status in STEP_MARKS else "error"
+
+    def _apply_code(self, event: CodeCell | ApprovalRequested | CellOutput) -> None:
+        if isinstance(event, CodeCell):
+            self.code, self.attempt = event.source, event.attempt
+            self.code_state = "drafted" if self.dry_run else ("edited" if event.approval == "edited" else "running")
+        elif isinstance(event, ApprovalRequested):
+            self.code_state = "waiting"
+        elif event.status == "skipped":
+            self.code_state = "skipped"
+        else:
+            self.code_state = "failed" if event.failed or event.status != "ok" else "ok"
+
     def markdown(self) -> str:
-        parts = []
+        parts = [self._head()]
+        if self.context:
+            parts.append(f"_{self.context}_")
+        if self.waiting is not None:
+            parts.append(f"_Waiting for {self.waiting.holder} to finish: this session's sandbox runs one thing at "
+                         f"a time (giving up after {self.waiting.timeout:g} s)._")
+        if self.steps:
+            lines = [f"{i + 1}. {STEP_MARKS[s['state']]} {s['goal']}" for i, s in enumerate(self.steps)]
+            parts.append("**Plan**\n\n" + "\n".join(lines))
+        if self.tokens:
+            parts.append("".join(self.tokens))
+        else:
+            parts += self._work()
+        for error in self.errors:
+            parts.append(f"> **{error.kind}**: {error.message}")
+        if self.stopping and not self.finished:
+            parts.append("_Stopping…_")
+        return "\n\n".join(parts)
+
+    def _head(self) -> str:
         head = "**Agent**"
         if self.mode:
             head += f" · {MODE_NAMES.get(self.mode, self.mode)}"
@@ -126,33 +152,23 @@ class LiveView:
             head += " · waiting for the session…"
         else:
             head += " · choosing how to answer…"
-        parts.append(head)
-        if self.context:
-            parts.append(f"_{self.context}_")
-        if self.waiting is not None:
-            parts.append(f"_Waiting for {self.waiting.holder} to finish: this session's sandbox runs one thing at "
-                         f"a time (giving up after {self.waiting.timeout:g} s)._")
-        if self.steps:
-            lines = [f"{i + 1}. {STEP_MARKS[s['state']]} {s['goal']}" for i, s in enumerate(self.steps)]
-            parts.append("**Plan**\n\n" + "\n".join(lines))
-        if self.thought and not self.tokens:
+        return head
+
+    def _work(self) -> list[str]:
+        """The step under way, until the answer streams: its thought, its tool, its code and how that went."""
+        parts = []
+        if self.thought:
             parts.append(f"_{self.thought}_")
-        if self.tool and not self.tokens:
+        if self.tool:
             parts.append(f"Using `{self.tool}`: {self.tool_input}")
-        if self.code and not self.tokens:
+        if self.code:
             lines = self.code.rstrip().splitlines()
             shown = "\n".join(lines[-MAX_LIVE_CODE_LINES:])
             state = {"running": "running…", "ok": "done", "failed": "failed", "drafted": "drafted, not run",
                      "waiting": "waiting for your approval", "edited": "edited by you, running…",
                      "skipped": "skipped by you, not run"}
             parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{_fence(shown)}")
-        if self.tokens:
-            parts.append("".join(self.tokens))
-        for error in self.errors:
-            parts.append(f"> **{error.kind}**: {error.message}")
-        if self.stopping and not self.finished:
-            parts.append("_Stopping…_")
-        return "\n\n".join(parts)
+        return parts
 
     def display_data(self) -> dict[str, Any]:
         return markdown_data(self.markdown())

@@ -36,7 +36,7 @@ def kernel_session_id() -> str:
         name = Path(get_connection_file()).stem
         if name:
             return name
-    except Exception:  # not inside a kernel (plain IPython, tests)
+    except (ImportError, RuntimeError, OSError):  # not inside a kernel (plain IPython, tests), or its file is gone
         pass
     return f"ipython-{_PROCESS_ID}"
 
@@ -145,7 +145,7 @@ class ShellSessions:
         if self.sessions and self.loop.alive:
             try:
                 self.loop.call(self.manager.close_all(), timeout=timeout)
-            except Exception:  # shutting down anyway
+            except Exception:  # noqa: BLE001  # shutting down anyway
                 pass
         self.loop.stop()
 

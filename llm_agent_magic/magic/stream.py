@@ -83,7 +83,7 @@ class RunStream:
                 self._items.put(event)
         except asyncio.CancelledError:
             pass
-        except BaseException as exc:  # reported in the output, not as a traceback
+        except BaseException as exc:  # noqa: BLE001  # reported in the output, not as a traceback
             self._items.put(_Failed(exc))
         finally:
             self._items.put(_END)

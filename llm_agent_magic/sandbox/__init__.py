@@ -2,7 +2,11 @@
 summaries and snapshots. Nothing here imports the agent, tools or front ends.
 
 Map:
-  ``kernel.py``       SandboxKernel: start/attach, execute, timeouts, death and recovery
+  ``kernel.py``       SandboxKernel, the public API: start, execute, variables, push, restart, stop, shutdown
+  ``lifecycle.py``    its kernel's life: start or attach, readiness and restore, recovery from death, shutdown
+  ``launch.py``       one kernel launched here or on a gateway, or attached to; the state file others attach by
+  ``execution.py``    one cell: time limit, disk quota, output limits, what became of it (timeout, death)
+  ``snapshot_files.py`` a session's snapshots read back here (within limits) or forgotten, no kernel needed
   ``wire.py``         one client's requests, replies and outputs over the kernel's channels
   ``results.py``      ExecutionResult, nbformat outputs, text for the model, plain-words death reasons
   ``collector.py``    iopub messages of one execution into outputs, within the output limits
@@ -34,9 +38,10 @@ from llm_agent_magic.config import PathsConfig, SandboxConfig
 
 from .inside.summaries import VariableSummary, render_summaries
 from .isolation import IsolationReport, LayerCheck, analysis_imports, probe
-from .kernel import SandboxKernel, load_snapshot
+from .kernel import SandboxKernel
 from .paths import SessionPaths
 from .results import ExecutionResult
+from .snapshot_files import load_snapshot
 
 __all__ = [
     "LayerCheck", "ExecutionResult", "IsolationReport", "SandboxKernel", "SessionPaths", "VariableSummary",

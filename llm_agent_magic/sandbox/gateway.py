@@ -213,7 +213,7 @@ class GatewayKernelManager(_ServerGatewayKernelManager):
             return False
         try:
             await self.refresh_model()  # type: ignore[no-untyped-call]
-        except Exception as exc:  # the gateway is unreachable: the kernel cannot be used either
+        except Exception as exc:  # noqa: BLE001  # the gateway is unreachable: the kernel cannot be used either
             self.log.debug("gateway kernel model: %s", exc)
             return False
         return self.kernel is not None

@@ -64,7 +64,7 @@ def home_hidden(home: str, readable: list[str], hide_dotfiles: bool) -> list[str
         from jupyter_core.paths import jupyter_runtime_dir
 
         hidden.append(jupyter_runtime_dir())
-    except Exception:
+    except (ImportError, OSError):  # no Jupyter here, or no home to find its folders in: nothing of it to hide
         pass
     return sorted({real(h) for h in hidden} | {h for h in hidden})
 
@@ -94,27 +94,11 @@ def build_view(paths: SessionPaths, readable: list[str], keep: list[str], hide_d
 
 def bwrap_args(view: View) -> list[str]:
     """Mount options that build ``view`` inside bubblewrap (later mounts cover earlier ones)."""
-    args: list[str] = []
-    for d in SYSTEM_DIRS:
-        if os.path.islink(d):
-            args += ["--symlink", os.readlink(d), d]
-        elif os.path.isdir(d):
-            args += ["--ro-bind", d, d]
-    for f in SECRET_ETC_FILES:
-        args += _mask(f)
-    args += ["--dev", "/dev", "--proc", "/proc"]
+    args = _system_mounts()
     for tmp in PRIVATE_TMP:
         size = view.tmp_sizes.get(tmp)
         args += (["--size", str(size)] if size else []) + ["--tmpfs", tmp]
-    bound: list[str] = []
-    for root in sorted(view.readable, key=len):
-        if not os.path.exists(root) or any(inside(root, b) for b in bound + ["/usr"]):
-            continue
-        args += ["--ro-bind", root, root]
-        bound.append(root)
-    for secret in view.hidden:
-        if any(inside(secret, b) for b in bound) and secret != view.data_root:
-            args += _mask(secret)
+    args += _readable_mounts(view)
     for kept in sorted(view.keep, key=len):
         if os.path.exists(kept):
             args += ["--ro-bind", kept, kept]
@@ -125,6 +109,34 @@ def bwrap_args(view: View) -> list[str]:
         args += ["--bind", rw, rw]
     if not any(inside(view.ipc, w) for w in view.writable):
         args += ["--bind", view.ipc, view.ipc]
+    return args
+
+
+def _system_mounts() -> list[str]:
+    """The system's folders read-only (its secrets in /etc masked), a fresh /dev and /proc."""
+    args: list[str] = []
+    for d in SYSTEM_DIRS:
+        if os.path.islink(d):
+            args += ["--symlink", os.readlink(d), d]
+        elif os.path.isdir(d):
+            args += ["--ro-bind", d, d]
+    for f in SECRET_ETC_FILES:
+        args += _mask(f)
+    return args + ["--dev", "/dev", "--proc", "/proc"]
+
+
+def _readable_mounts(view: View) -> list[str]:
+    """The view's readable roots read-only (each once, outermost first), with its hidden paths masked in them."""
+    args: list[str] = []
+    bound: list[str] = []
+    for root in sorted(view.readable, key=len):
+        if not os.path.exists(root) or any(inside(root, b) for b in bound + ["/usr"]):
+            continue
+        args += ["--ro-bind", root, root]
+        bound.append(root)
+    for secret in view.hidden:
+        if any(inside(secret, b) for b in bound) and secret != view.data_root:
+            args += _mask(secret)
     return args
 
 

@@ -266,14 +266,7 @@ class RemoteFiles:
         start = self.received
         for item in _files(listing)[:MAX_LISTED]:
             name, state = item["name"], (item["size"], item["mtime_ns"])
-            if self._fetched.get(name) == state:
-                continue
-            if item["refused"]:  # a link, a FIFO...: never fetched, and the model hears why
-                self._note(f"{name[:100]} was not fetched from the sandbox: {item['refused'][:200]}")
-                self._fetched[name] = state
-                continue
-            if self._sent.get(name) == state:  # what this side sent (with its time), unchanged
-                self._fetched[name] = state
+            if self._settled(item, name, state):
                 continue
             room = self.sync_limit - (self.received - start)
             if item["size"] > room or room <= 0:
@@ -308,18 +301,24 @@ class RemoteFiles:
                        f"{self.received - start:,} bytes were received")
         return fetched
 
+    def _settled(self, item: dict[str, Any], name: str, state: tuple[Any, Any]) -> bool:
+        """Nothing to fetch for this workspace file: fetched or sent as it is now, or refused (the model hears why)."""
+        if self._fetched.get(name) == state:
+            return True
+        if item["refused"]:  # a link, a FIFO...: never fetched
+            self._note(f"{name[:100]} was not fetched from the sandbox: {item['refused'][:200]}")
+            self._fetched[name] = state
+            return True
+        if self._sent.get(name) == state:  # what this side sent (with its time), unchanged
+            self._fetched[name] = state
+            return True
+        return False
+
     async def pull_snapshots(self, snapshot_limit: int) -> list[str]:
         """Fetch the kernel's catalog and the files of its changed entries; write the catalog last."""
-        raw = bytearray()
-        with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK) as spool:
-            try:
-                await self._fetch_into("snapshots", catalog_module.CATALOG, spool, catalog_module.MAX_CATALOG_BYTES)
-            except TransferError as exc:
-                if "FileNotFoundError" in str(exc):
-                    return []
-                raise
-            spool.seek(0)
-            raw += spool.read()
+        raw = await self._fetch_catalog()
+        if raw is None:
+            return []
         try:
             remote = json.loads(bytes(raw).decode("utf-8"))
         except ValueError:
@@ -359,13 +358,30 @@ class RemoteFiles:
             self._note(f"the snapshots of {len(over_budget):,} variable(s) were not fetched from the sandbox ({shown}): "
                        f"they pass {self.sync_limit:,} bytes at once (SandboxConfig.workspace_quota_mb)")
         write_confined(self.paths.snapshots, catalog_module.CATALOG, bytes(raw))
-        for name, entry in here.items():  # variables the kernel dropped: their old files go too
-            if name not in variables and entry["file"] not in {e.get("file") for e in variables.values() if isinstance(e, dict)}:
+        self._drop_stale_snapshots(here, variables)
+        return fetched
+
+    async def _fetch_catalog(self) -> bytes | None:
+        """The kernel's snapshot catalog as it sent it; None when it has none yet."""
+        with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK) as spool:
+            try:
+                await self._fetch_into("snapshots", catalog_module.CATALOG, spool, catalog_module.MAX_CATALOG_BYTES)
+            except TransferError as exc:
+                if "FileNotFoundError" in str(exc):
+                    return None
+                raise
+            spool.seek(0)
+            return spool.read()
+
+    def _drop_stale_snapshots(self, here: dict[str, Any], variables: dict[str, Any]) -> None:
+        """The files of variables the kernel dropped (``here``: this side's catalog, ``variables``: the kernel's)."""
+        kept = {e.get("file") for e in variables.values() if isinstance(e, dict)}
+        for name, entry in here.items():
+            if name not in variables and entry["file"] not in kept:
                 try:
                     (self.paths.snapshots / entry["file"]).unlink(missing_ok=True)  # a checked plain name
                 except OSError:
                     pass
-        return fetched
 
     def take_notes(self) -> list[str]:
         notes, self.notes = self.notes, []

@@ -56,7 +56,7 @@ class KernelWire:
                 msg = await channel.get_msg(timeout=left)
             except Empty:
                 raise
-            except Exception as exc:  # deserialising failed: the message was read and is gone
+            except Exception as exc:  # noqa: BLE001  # deserialising failed: the message was read and is gone
                 self.malformed += 1
                 log.debug("skipped a malformed message from the sandbox kernel: %s", str(exc)[:200])
                 continue

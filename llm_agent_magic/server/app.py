@@ -65,7 +65,7 @@ class LLMAgentExtension(ExtensionApp):
         whose run lock a live process holds: a notebook's ``%%agent`` may be running them)."""
         try:
             run_ids = self.manager.mark_interrupted(self.started_at)
-        except Exception as exc:  # a store that cannot be opened is reported by /status, not fatal here
+        except Exception as exc:  # noqa: BLE001  # a store that cannot be opened is reported by /status, not fatal here
             self.log.warning("llm-agent: could not check the store for interrupted runs: %s", exc)
             return []
         if run_ids:

@@ -172,7 +172,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                 self.approve(request)
         except (BadRequest, BadName, RunRefused, NotWaitingForApproval) as exc:
             self.refuse(str(exc), request=data.get("type") if isinstance(data, dict) else None)
-        except Exception:  # a bug, not the client's mistake: the client hears of it, the socket stays open
+        except Exception:  # noqa: BLE001  # a bug, not the client's mistake: the client hears of it, the socket stays open
             _log.exception("message %.200r on the socket of session %s", raw, self.session_id)
             self.refuse("The server failed to carry out this message (its log says why); the socket stays open.",
                         request=data.get("type") if isinstance(data, dict) else None)

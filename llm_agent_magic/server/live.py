@@ -147,7 +147,7 @@ class RunHub:
                 live.add(event.to_dict())
         except asyncio.CancelledError:  # the server is stopping
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # a bug: the run's watchers hear of it as the run's end
             _log.exception("run %s of %s failed", live.run_id, live.session_id)
             live.add(Error("internal", f"The run stopped: {exc}", run_id=live.run_id).to_dict())
             live.add(RunFinished("error", run_id=live.run_id).to_dict())

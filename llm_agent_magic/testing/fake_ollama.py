@@ -690,40 +690,13 @@ class FakeOllama(Scripted, BackgroundServer):
     ) -> _Plan:
         script = self._script
         if method in ("GET", "HEAD"):
-            if path == "/":
-                return _Plan(body=b"Ollama is running", content_type="text/plain; charset=utf-8")
-            if path == "/api/version":
-                return _Plan(body={"version": FAKE_OLLAMA_VERSION})
-            if path == "/api/tags":
-                return _Plan(body={"models": [_model_entry(m) for m in self._installed()]})
-            if path == "/api/ps":
-                return _Plan(body={"models": [self._running_entry(m) for m in self._loaded]})
-            if path == "/v1/models":
-                return self._refused_key(path, headers) or _Plan(body=openai_wire.models(self._installed()))
-            return _error(404, "404 page not found", path)
-        if path not in (
-            "/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show", *_OPENAI_POSTS
-        ):
-            return _error(404, "404 page not found", path)
-        refused = self._refused_key(path, headers)
-        if refused:
+            return self._route_get(path, headers)
+        refused = self._refusal(path, headers, body, bad_body)
+        if refused is not None:
             return refused
-        if bad_body or not isinstance(body, Mapping):
-            return _error(400, bad_body or "invalid request body: expected a JSON object", path)
-        model = body.get("model")
-        if not model or not isinstance(model, str):
-            return _error(400, "model is required", path)
-        if script.models is not None and not any(_same_model(model, m) for m in script.models):
-            if path.startswith("/v1/"):
-                return _error(404, f"The model `{model}` does not exist.", path)
-            return _error(404, f'model "{model}" not found, try pulling it first')
+        model = body["model"]
         if path == "/api/show":
             return _Plan(body=self._show(model))
-        if path == "/v1/chat/completions":
-            unsupported = [f for f in script.refuse_fields if f in body]
-            if unsupported:
-                return _error(400, f"{unsupported[0]} is not supported by this server", path)
-
         embedding = path in ("/api/embed", "/api/embeddings", "/v1/embeddings")
         text = _render_request(path, body)
         last = _last_message(path, body)
@@ -747,6 +720,44 @@ class FakeOllama(Scripted, BackgroundServer):
             plan = _Plan(parts=answer) if isinstance(answer, list) else _Plan(body=answer)
         plan.rule = rule
         return plan
+
+    def _route_get(self, path: str, headers: Mapping[str, str]) -> _Plan:
+        if path == "/":
+            return _Plan(body=b"Ollama is running", content_type="text/plain; charset=utf-8")
+        if path == "/api/version":
+            return _Plan(body={"version": FAKE_OLLAMA_VERSION})
+        if path == "/api/tags":
+            return _Plan(body={"models": [_model_entry(m) for m in self._installed()]})
+        if path == "/api/ps":
+            return _Plan(body={"models": [self._running_entry(m) for m in self._loaded]})
+        if path == "/v1/models":
+            return self._refused_key(path, headers) or _Plan(body=openai_wire.models(self._installed()))
+        return _error(404, "404 page not found", path)
+
+    def _refusal(self, path: str, headers: Mapping[str, str], body: Any, bad_body: str | None) -> _Plan | None:
+        """The error a POST gets as the real server would answer it (unknown path, key, body, model); None if none."""
+        script = self._script
+        if path not in (
+            "/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show", *_OPENAI_POSTS
+        ):
+            return _error(404, "404 page not found", path)
+        refused = self._refused_key(path, headers)
+        if refused:
+            return refused
+        if bad_body or not isinstance(body, Mapping):
+            return _error(400, bad_body or "invalid request body: expected a JSON object", path)
+        model = body.get("model")
+        if not model or not isinstance(model, str):
+            return _error(400, "model is required", path)
+        if script.models is not None and not any(_same_model(model, m) for m in script.models):
+            if path.startswith("/v1/"):
+                return _error(404, f"The model `{model}` does not exist.", path)
+            return _error(404, f'model "{model}" not found, try pulling it first')
+        if path == "/v1/chat/completions":
+            unsupported = [f for f in script.refuse_fields if f in body]
+            if unsupported:
+                return _error(400, f"{unsupported[0]} is not supported by this server", path)
+        return None
 
     def _refused_key(self, path: str, headers: Mapping[str, str]) -> _Plan | None:
         """A 401 for an OpenAI-protocol request without the script's ``api_key``."""

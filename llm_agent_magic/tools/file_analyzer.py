@@ -95,7 +95,7 @@ class FileAnalyzerTool(Tool):
         if suffix in TABLES:
             try:
                 frame, facts = self._read_table(handle, suffix, size)
-            except Exception as exc:  # pandas, openpyxl and pyarrow raise anything on a malformed file
+            except Exception as exc:  # noqa: BLE001  # pandas, openpyxl and pyarrow raise anything on a malformed file
                 return f"{head}: could not be read as {suffix.lstrip('.')} ({type(exc).__name__}: {str(exc)[:200]})."
             if frame is None:
                 return f"{head}: JSON, not a table.\n{facts.get('structure', '')}".rstrip()
@@ -210,6 +210,19 @@ _PARAGRAPH_BREAK = linear(rf"\n[{SPACE}]*\n")
 _LIST_ITEM = linear(rf"(?m)^[{SPACE}]*(?:[-*+]|\p{{Nd}}+[.)])[{SPACE}]+[^{SPACE}]")
 
 
+def _structure(doc: LoadedDocument, paragraphs: list[str]) -> list[str]:
+    """What the document is made of, counted: "12 pages", "3 tables", ...; only what it has."""
+    tables = doc.meta.get("tables", 0) or sum(1 for block in paragraphs if _is_markdown_table(block))
+    counts = [
+        (len(doc.meta.get("headings") or []), "headings"),
+        (tables, "tables"),
+        (len(_LIST_ITEM.findall(doc.text)), "list items"),
+        (doc.text.count("```") // 2, "code blocks"),
+    ]
+    pages = [f"{doc.meta['pages']} pages"] if "pages" in doc.meta else []  # said even when none: a scan, say
+    return pages + [f"{count} {what}" for count, what in counts if count]
+
+
 def _describe_document(doc: LoadedDocument, head: str) -> str:
     text = doc.text
     paragraphs = [p.strip() for p in _PARAGRAPH_BREAK.split(text) if p.strip()]
@@ -219,21 +232,8 @@ def _describe_document(doc: LoadedDocument, head: str) -> str:
         lines.append(f"(Only the first {len(text):,} characters were read.)")
     if doc.meta.get("title"):
         lines.append(f"Title: {doc.meta['title']}")
-    structure = []
-    if "pages" in doc.meta:
-        structure.append(f"{doc.meta['pages']} pages")
     headings = doc.meta.get("headings") or []
-    if headings:
-        structure.append(f"{len(headings)} headings")
-    tables = doc.meta.get("tables", 0) or sum(1 for block in paragraphs if _is_markdown_table(block))
-    if tables:
-        structure.append(f"{tables} tables")
-    items = len(_LIST_ITEM.findall(text))
-    if items:
-        structure.append(f"{items} list items")
-    fences = text.count("```") // 2
-    if fences:
-        structure.append(f"{fences} code blocks")
+    structure = _structure(doc, paragraphs)
     if structure:
         lines.append("Structure: " + ", ".join(structure) + ".")
     if headings:

@@ -131,7 +131,7 @@ def describe_file(workspace: str | os.PathLike[str], relpath: str) -> str:
         whole = size <= WHOLE_TABLE_BYTES
         try:
             frame, total = _read_table(fh, suffix, whole)
-        except Exception as exc:  # a file the model should still hear about, with why it could not be previewed
+        except Exception as exc:  # noqa: BLE001  # a file the model should still hear about, with why it could not be previewed
             return f"{head}; could not be previewed ({type(exc).__name__}: {str(exc)[:120]})"
     if frame is None:
         return head

@@ -167,7 +167,7 @@ def test_a_table_that_is_a_link_passes_loading_and_is_refused_when_its_question_
         attach([str(data.table(question))], str(tmp_path / "workspace"))
 
 
-async def test_the_file_analyzer_reads_the_same_tables(tmp_path):
+def test_the_file_analyzer_reads_the_same_tables(tmp_path):
     from llm_agent_magic.config import ToolsConfig
 
     write_dataset(tmp_path)

@@ -100,7 +100,7 @@ async def test_a_server_run_waits_for_a_magic_run_of_another_process_then_uses_i
     paths = session_paths(data_root)
     quit_file = tmp_path / "quit"
     with FakeOllama(coder_script(HOLD_CODE, "held")) as magic_model:
-        magic = subprocess.Popen(
+        magic = subprocess.Popen(  # noqa: ASYNC220  # started, not waited for
             [sys.executable, "-c", MAGIC, f"--mode react --session {shlex.quote(SESSION)}", str(quit_file)],
             cwd=tmp_path, env=child_env(data_root, magic_model.url), stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True)
@@ -149,7 +149,7 @@ async def test_a_lock_left_by_a_killed_process_is_recovered(ws, ollama, data_roo
     with ConversationStore.from_config(PathsConfig(data_root=str(data_root))) as store:
         store.ensure_session(SESSION)
         cut_off = store.start_run(SESSION, "a run of the process that will be killed")
-    locker = subprocess.Popen([sys.executable, "-c", LOCKER, SESSION, str(data_root)], cwd=tmp_path,
+    locker = subprocess.Popen([sys.executable, "-c", LOCKER, SESSION, str(data_root)], cwd=tmp_path,  # noqa: ASYNC220  # started, not waited for
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         assert locker.stdout is not None and locker.stdout.readline().strip() == "LOCKED", locker.stderr

@@ -45,23 +45,7 @@ def main() -> None:
     policy_file = _pop_option(argv, "--policy")
     with open(policy_file, encoding="utf-8") as fh:
         policy = json.load(fh)
-    _apply_limits(policy.get("limits", {}))
-    seccomp = _load("seccomp") if policy.get("seccomp") else None
-    if seccomp is not None:
-        try:
-            seccomp.install(policy.get("sockets", "all"))  # threads, even earlier ones, get it too
-        except OSError as exc:
-            print(f"llm-agent sandbox: seccomp filter not installed: {exc}", file=sys.stderr)
-            seccomp = None
-    if policy.get("landlock"):
-        try:
-            _load("landlock").install(policy["landlock"])  # this thread only: no other exists yet
-        except OSError as exc:
-            # The parent reports Landlock in every result; a kernel without it must not start.
-            print(f"llm-agent sandbox: Landlock could not be applied ({exc}); not starting", file=sys.stderr)
-            sys.exit(3)
-    if policy.get("drop_capabilities"):
-        _drop_capabilities()
+    seccomp = _confine(policy)
     if policy.get("start_dir"):
         os.chdir(policy["start_dir"])
     _extend_path(policy)
@@ -98,6 +82,28 @@ def main() -> None:
     app.start()
 
 
+def _confine(policy: dict[str, Any]) -> types.ModuleType | None:
+    """Limits, seccomp, Landlock and capabilities, before anything else runs; the seccomp module if its filter is on."""
+    _apply_limits(policy.get("limits", {}))
+    seccomp = _load("seccomp") if policy.get("seccomp") else None
+    if seccomp is not None:
+        try:
+            seccomp.install(policy.get("sockets", "all"))  # threads, even earlier ones, get it too
+        except OSError as exc:
+            print(f"llm-agent sandbox: seccomp filter not installed: {exc}", file=sys.stderr)
+            seccomp = None
+    if policy.get("landlock"):
+        try:
+            _load("landlock").install(policy["landlock"])  # this thread only: no other exists yet
+        except OSError as exc:
+            # The parent reports Landlock in every result; a kernel without it must not start.
+            print(f"llm-agent sandbox: Landlock could not be applied ({exc}); not starting", file=sys.stderr)
+            sys.exit(3)
+    if policy.get("drop_capabilities"):
+        _drop_capabilities()
+    return seccomp
+
+
 def _preload(modules: list[str], activity: dict[str, Any]) -> None:
     # Stay out of the way of cells: start each import only after the kernel has been idle a moment, run at
     # the lowest CPU priority, and let the main thread take the GIL back within a millisecond, not five.
@@ -112,7 +118,7 @@ def _preload(modules: list[str], activity: dict[str, Any]) -> None:
         sys.setswitchinterval(0.001)
         try:
             importlib.import_module(name)
-        except Exception:  # a missing library is the user's cell's business, not the kernel's
+        except Exception:  # noqa: BLE001  # a missing library is the user's cell's business, not the kernel's
             pass
         finally:
             sys.setswitchinterval(interval)

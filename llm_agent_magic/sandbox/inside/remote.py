@@ -199,7 +199,7 @@ def boot(policy: dict[str, Any], entry: Any) -> dict[str, Any]:
         def call(*args: Any, **kwargs: Any) -> Any:
             try:
                 return entry._JSON(fn(*args, **kwargs))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001  # a refusal is an answer: whatever the call raised goes back as its reason
                 return entry._JSON({"error": f"{type(exc).__name__}: {str(exc)[:500]}"})
         return call
 

@@ -149,7 +149,7 @@ def restore_into(
         try:
             ns[name] = load_entry(entry, folder, max_rows=max_rows, max_bytes=max_bytes)
             restored.append(name)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # the sandbox's file: reported, not raised
             failed[name] = str(getattr(exc, "reason", "") or f"{type(exc).__name__}: {exc}")[:300]
     for name, info in catalog["not_persisted"].items():
         failed.setdefault(name, info.get("reason", "not persisted"))

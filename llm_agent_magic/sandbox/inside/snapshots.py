@@ -325,7 +325,7 @@ class SnapshotWriter:
             try:
                 kind = classify(obj)
                 fp = fingerprint(obj, kind)
-            except Exception as exc:  # Unsupported, or a fingerprint that failed: never break an execution
+            except Exception as exc:  # noqa: BLE001  # Unsupported, or a fingerprint that failed: never break an execution
                 reason = str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
                 unsupported[name] = {"type": _type_path(obj), "reason": reason[:300]}
                 self._forget(name)
@@ -369,7 +369,7 @@ class SnapshotWriter:
     def _write(self, name: str, obj: Any, kind: str, fp: str, generation: int, save_catalog: bool) -> bool:
         try:
             entry, tmp = prepare_value(name, obj, kind, self.folder)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  # a user's object: whatever writing it raises, it is reported as not saved
             reason = str(exc) if isinstance(exc, Unsupported) else f"{type(exc).__name__}: {exc}"
             with self._lock:
                 if self._generation.get(name) == generation:

@@ -63,7 +63,7 @@ def summarize_value(name: str, obj: Any) -> dict[str, Any]:
     info: dict[str, Any] = {"name": name, "type": _type_name(obj)}
     try:
         _describe(obj, info)
-    except Exception as exc:  # a broken __len__/__repr__ must not lose the whole summary
+    except Exception as exc:  # noqa: BLE001  # a broken __len__/__repr__ must not lose the whole summary
         info["repr"] = f"<could not describe: {type(exc).__name__}>"
     return info
 
@@ -79,51 +79,7 @@ def loaded_class(module: str, name: str) -> type[Any] | None:
 
 
 def _describe(obj: Any, info: dict[str, Any]) -> None:
-    DataFrame, Series = loaded_class("pandas", "DataFrame"), loaded_class("pandas", "Series")
-    ndarray = loaded_class("numpy", "ndarray")
-    if DataFrame is not None and isinstance(obj, DataFrame):
-        info["shape"] = list(obj.shape)
-        info["empty"] = obj.shape[0] == 0
-        cols = [[str(c), str(t)] for c, t in list(obj.dtypes.items())[:MAX_COLUMNS]]
-        info["columns"] = cols
-        info["more_columns"] = max(0, obj.shape[1] - MAX_COLUMNS)
-        return
-    if Series is not None and isinstance(obj, Series):
-        info["shape"] = list(obj.shape)
-        info["empty"] = len(obj) == 0
-        info["dtype"] = str(obj.dtype)
-        if obj.name is not None:
-            info["repr"] = f"name={obj.name!r}"
-        return
-    if ndarray is not None and isinstance(obj, ndarray):
-        info["shape"] = list(obj.shape)
-        info["dtype"] = str(obj.dtype)
-        info["empty"] = obj.size == 0
-        if obj.size <= 10:
-            info["repr"] = _short(repr(obj))
-        return
-    if isinstance(obj, (str, bytes)):
-        info["length"] = len(obj)
-        info["empty"] = len(obj) == 0
-        info["repr"] = _repr.repr(obj)
-        return
-    if isinstance(obj, dict):
-        info["length"] = len(obj)
-        info["empty"] = len(obj) == 0
-        keys = []
-        for i, key in enumerate(obj):
-            if i >= MAX_KEYS:
-                break
-            keys.append(_repr.repr(key))
-        info["keys"] = keys
-        return
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        info["length"] = len(obj)
-        info["empty"] = len(obj) == 0
-        info["repr"] = _repr.repr(obj)
-        return
-    if isinstance(obj, (int, float, complex, bool)) or obj is None:
-        info["repr"] = _short(repr(obj))
+    if _describe_array(obj, info) or _describe_builtin(obj, info):
         return
     length = _safe_len(obj)
     if length is not None:
@@ -135,19 +91,70 @@ def _describe(obj: Any, info: dict[str, Any]) -> None:
     info["repr"] = _short(_safe_repr(obj))
 
 
+def _describe_array(obj: Any, info: dict[str, Any]) -> bool:
+    """A DataFrame, Series or ndarray described into ``info``; False for anything else."""
+    DataFrame, Series = loaded_class("pandas", "DataFrame"), loaded_class("pandas", "Series")
+    ndarray = loaded_class("numpy", "ndarray")
+    if DataFrame is not None and isinstance(obj, DataFrame):
+        info["shape"] = list(obj.shape)
+        info["empty"] = obj.shape[0] == 0
+        cols = [[str(c), str(t)] for c, t in list(obj.dtypes.items())[:MAX_COLUMNS]]
+        info["columns"] = cols
+        info["more_columns"] = max(0, obj.shape[1] - MAX_COLUMNS)
+        return True
+    if Series is not None and isinstance(obj, Series):
+        info["shape"] = list(obj.shape)
+        info["empty"] = len(obj) == 0
+        info["dtype"] = str(obj.dtype)
+        if obj.name is not None:
+            info["repr"] = f"name={obj.name!r}"
+        return True
+    if ndarray is not None and isinstance(obj, ndarray):
+        info["shape"] = list(obj.shape)
+        info["dtype"] = str(obj.dtype)
+        info["empty"] = obj.size == 0
+        if obj.size <= 10:
+            info["repr"] = _short(repr(obj))
+        return True
+    return False
+
+
+def _describe_builtin(obj: Any, info: dict[str, Any]) -> bool:
+    """A string, container or number described into ``info``; False for anything else."""
+    if isinstance(obj, (str, bytes, list, tuple, set, frozenset)):
+        info["length"] = len(obj)
+        info["empty"] = len(obj) == 0
+        info["repr"] = _repr.repr(obj)
+        return True
+    if isinstance(obj, dict):
+        info["length"] = len(obj)
+        info["empty"] = len(obj) == 0
+        keys = []
+        for i, key in enumerate(obj):
+            if i >= MAX_KEYS:
+                break
+            keys.append(_repr.repr(key))
+        info["keys"] = keys
+        return True
+    if isinstance(obj, (int, float, complex, bool)) or obj is None:
+        info["repr"] = _short(repr(obj))
+        return True
+    return False
+
+
 def _safe_len(obj: Any) -> int | None:
     if not hasattr(type(obj), "__len__"):
         return None
     try:
         return int(len(obj))
-    except Exception:
+    except Exception:  # noqa: BLE001  # a user's object's __len__ may raise anything
         return None
 
 
 def _safe_repr(obj: Any) -> str:
     try:
         return repr(obj)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001  # a user's object's __repr__ may raise anything
         return f"<repr failed: {type(exc).__name__}>"
 
 

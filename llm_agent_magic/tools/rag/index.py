@@ -222,16 +222,10 @@ class DocumentIndex:
         self._reset()
         return await self.update(sources, progress=progress)
 
-    async def update(
-        self, sources: Iterable[SourceLike], *, reembed: bool = False, progress: Progress | None = None,
-        roots: list[str] | None = None,
-    ) -> IndexReport:
-        """Make the index hold exactly ``sources``: embed new and changed files, drop the others.
-
-        ``reembed``: embed everything again (after a change of embedding model). ``roots``: the folders
-        these files were found in, kept with the collection (``collections`` lists them).
-        """
-        report = IndexReport()
+    def _found(
+        self, sources: Iterable[SourceLike], report: IndexReport
+    ) -> tuple[dict[str, Source], dict[str, os.stat_result]]:
+        """The sources that can be read, with their stat records; the others go into ``report.skipped`` with why."""
         wanted: dict[str, Source] = {}
         stats: dict[str, os.stat_result] = {}
         for source in sources:
@@ -246,6 +240,19 @@ class DocumentIndex:
                 report.skipped[src.key] = "the file does not exist"
             else:
                 wanted.setdefault(src.key, src)
+        return wanted, stats
+
+    async def update(
+        self, sources: Iterable[SourceLike], *, reembed: bool = False, progress: Progress | None = None,
+        roots: list[str] | None = None,
+    ) -> IndexReport:
+        """Make the index hold exactly ``sources``: embed new and changed files, drop the others.
+
+        ``reembed``: embed everything again (after a change of embedding model). ``roots``: the folders
+        these files were found in, kept with the collection (``collections`` lists them).
+        """
+        report = IndexReport()
+        wanted, stats = self._found(sources, report)
         self._check_settings(reembed)
         files = {s: dict(rec) for s, rec in self._files.items() if s in wanted}
         report.removed = sorted(set(self._files) - set(wanted))

@@ -148,6 +148,17 @@ def open_collection(name: str, llm: LLMClient | None, tools: ToolsConfig, paths:
     )
 
 
+def _existing_targets(targets: Iterable[str | os.PathLike[str]], reembed: bool) -> list[Path]:
+    """The targets as absolute paths; a ``CollectionError`` saying what to do when there are none or one is missing."""
+    chosen = [Path(os.path.abspath(Path(t).expanduser())) for t in targets]
+    if not chosen and not reembed:
+        raise CollectionError("Name the files or folders to learn (e.g. `learn docs/ --collection papers`).")
+    missing = [str(t) for t in chosen if not t.exists()]
+    if missing:
+        raise CollectionError(f"Nothing to learn at {', '.join(missing)}: no such file or folder. Check the path.")
+    return chosen
+
+
 async def learn(
     targets: Iterable[str | os.PathLike[str]],
     llm: LLMClient,
@@ -168,13 +179,8 @@ async def learn(
     tools = tools or ToolsConfig()
     paths = paths or getattr(llm, "paths", None) or PathsConfig()
     name = safe_name(collection or tools.rag_learn_collection)
-    chosen = [Path(os.path.abspath(Path(t).expanduser())) for t in targets]
-    if not chosen and not reembed:
-        raise CollectionError("Name the files or folders to learn (e.g. `learn docs/ --collection papers`).")
-    missing = [str(t) for t in chosen if not t.exists()]
-    if missing:
-        raise CollectionError(f"Nothing to learn at {', '.join(missing)}: no such file or folder. Check the path.")
-    base = Path(os.path.realpath(within)) if within is not None else None
+    chosen = await asyncio.to_thread(_existing_targets, targets, reembed)
+    base = Path(await asyncio.to_thread(os.path.realpath, within)) if within is not None else None
     async with _locked_async(name, paths):
         return await _learn(name, chosen, llm, tools, paths, reembed, progress, base)
 

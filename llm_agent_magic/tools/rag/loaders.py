@@ -54,32 +54,35 @@ def load_document(path: Path, *, max_chars: int | None = None, data: bytes | Non
         raise DocumentError(f"unsupported file type {suffix or '(none)'}")
     try:
         raw = data if data is not None else read_confined(os.path.realpath(path.parent), path.name, MAX_DOCUMENT_BYTES)
-        if suffix == ".pdf":
-            doc = _pdf(raw)
-        elif suffix == ".docx":
-            doc = _docx(raw)
-        elif suffix == ".ipynb":
-            doc = _notebook(_text(raw))
-        elif suffix in (".html", ".htm"):
-            doc = _html(_text(raw))
-        elif suffix in TABLE_TEXT_SUFFIXES:
-            doc = _table(_text(raw), "\t" if suffix == ".tsv" else ",")
-        else:
-            text = _text(raw)
-            doc = LoadedDocument(text, "markdown" if suffix in (".md", ".markdown") else "text")
+        doc = _parse(raw, suffix)
     except DocumentError:
         raise
     except UnsafePath as exc:
         raise DocumentError(f"not read: {exc.reason}") from None
     except OSError as exc:
         raise DocumentError(f"could not be read ({exc.strerror or exc})") from None
-    except Exception as exc:  # third-party parsers raise anything on a malformed file
+    except Exception as exc:  # noqa: BLE001  # third-party parsers raise anything on a malformed file
         raise DocumentError(f"not a readable {suffix[1:].upper()} file ({type(exc).__name__}: {str(exc)[:160]})") from None
     if doc.kind in ("text", "markdown"):
         doc.meta.setdefault("headings", _markdown_headings(doc.text))
     if max_chars is not None and len(doc.text) > max_chars:
         doc.text, doc.meta["truncated"] = doc.text[:max_chars], True
     return doc
+
+
+def _parse(raw: bytes, suffix: str) -> LoadedDocument:
+    """A file's bytes read as its suffix says."""
+    if suffix == ".pdf":
+        return _pdf(raw)
+    if suffix == ".docx":
+        return _docx(raw)
+    if suffix == ".ipynb":
+        return _notebook(_text(raw))
+    if suffix in (".html", ".htm"):
+        return _html(_text(raw))
+    if suffix in TABLE_TEXT_SUFFIXES:
+        return _table(_text(raw), "\t" if suffix == ".tsv" else ",")
+    return LoadedDocument(_text(raw), "markdown" if suffix in (".md", ".markdown") else "text")
 
 
 def _text(data: bytes) -> str:

@@ -170,23 +170,13 @@ class RagSearchTool(Tool):
         found: dict[str, Source] = {}
         notes: list[str] = []
         workspace = self._workspace(ctx)
-        if workspace is not None:
-            try:
-                entries = list_confined(workspace, recursive=True)
-            except OSError as exc:
-                entries = []
-                notes.append(f"the working folder could not be listed ({getattr(exc, 'reason', '') or exc})")
-            for entry in entries:
-                if "__pycache__" in entry.relpath.split("/") or not is_document(Path(entry.name)):
-                    continue
-                if entry.refused:
-                    notes.append(f"{entry.relpath}: skipped, {entry.refused}")
-                elif len(found) >= MAX_FILES:
-                    notes.append(f"only the first {MAX_FILES} documents are searched")
-                    return list(found.values()), notes
-                else:
-                    path = workspace / entry.relpath
-                    found.setdefault(str(path), Source(str(path), path, workspace, entry.relpath))
+        full = workspace is not None and _add_workspace(workspace, found, notes)
+        if not full:
+            self._add_folders(found, notes)
+        return list(found.values()), notes
+
+    def _add_folders(self, found: dict[str, Source], notes: list[str]) -> None:
+        """The documents of ``rag_folders`` into ``found`` (up to ``MAX_FILES`` in all); what was left out, in ``notes``."""
         folders: list[Path] = []
         for folder in self.config.rag_folders:
             path = Path(folder).expanduser()
@@ -206,9 +196,8 @@ class RagSearchTool(Tool):
                     continue
                 if len(found) >= MAX_FILES:
                     notes.append(f"only the first {MAX_FILES} documents are searched")
-                    return list(found.values()), notes
+                    return
                 found.setdefault(source.key, source)
-        return list(found.values()), notes
 
     @staticmethod
     def _render(question: str, hits: list[SearchHit], documents: int) -> str:
@@ -225,3 +214,24 @@ class RagSearchTool(Tool):
             lines.append(re.sub(r"(?m)^", "    ", passage))
         return "\n".join(lines)
 
+
+def _add_workspace(workspace: Path, found: dict[str, Source], notes: list[str]) -> bool:
+    """The documents of the sandbox's workspace into ``found``, listed without following links; True once
+    ``MAX_FILES`` are found. What is not a regular file is named in ``notes``, not read."""
+    try:
+        entries = list_confined(workspace, recursive=True)
+    except OSError as exc:
+        entries = []
+        notes.append(f"the working folder could not be listed ({getattr(exc, 'reason', '') or exc})")
+    for entry in entries:
+        if "__pycache__" in entry.relpath.split("/") or not is_document(Path(entry.name)):
+            continue
+        if entry.refused:
+            notes.append(f"{entry.relpath}: skipped, {entry.refused}")
+        elif len(found) >= MAX_FILES:
+            notes.append(f"only the first {MAX_FILES} documents are searched")
+            return True
+        else:
+            path = workspace / entry.relpath
+            found.setdefault(str(path), Source(str(path), path, workspace, entry.relpath))
+    return False
