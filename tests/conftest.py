@@ -4,6 +4,7 @@ import uuid
 from pathlib import Path
 
 import cli_helpers
+import hypothesis  # noqa: F401  (see below)
 import pytest
 
 from llm_agent_magic.agents.session import AgentSession
@@ -11,6 +12,10 @@ from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig, SandboxC
 from llm_agent_magic.llm import LLMClient
 from llm_agent_magic.sandbox import SandboxKernel
 from llm_agent_magic.store import ConversationStore
+
+# hypothesis is imported here, at start, because its pytest plugin imports it at the terminal summary otherwise, and
+# pytest rewrites it then with ast.parse, which CPython 3.11.7 can fail with "AST constructor recursion depth mismatch"
+# when a finaliser of a test's leftover objects runs during the parse.
 
 pytest_plugins = ["llm_agent_magic.testing.pytest_plugin", "llm_agent_magic.testing.tavily_plugin"]
 #: Fixtures that start a real kernel: a test that uses one is slow, whether or not it says so.
