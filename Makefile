@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lab test install system-deps browser-deps bench clean docs-config docs-screenshots examples-cassettes
+.PHONY: demo lab test install system-deps browser-deps bench clean docs-config docs-screenshots examples-cassettes events-schema
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,10 @@ clean:
 # Regenerate the configuration table of docs/configuration.md from the traits (a test checks it is current).
 docs-config: install
 	$(PY) -c "import re, pathlib; from llm_agent_magic.config import markdown_table; p = pathlib.Path('docs/configuration.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^>]*-->\n).*?(\n<!-- config-table:end -->)', lambda m: m.group(1) + markdown_table() + m.group(2), s, flags=re.S))"
+
+# Regenerate the events' JSON schema the labextension's TypeScript types are built from (a test checks it is current).
+events-schema: $(STAMP)
+	$(PY) -m llm_agent_magic.events --json-schema > labextension/schema-gen/events.schema.json
 
 # The README's screenshots, as the browser tests took them in their last run (make test, or pytest tests/browser).
 docs-screenshots:
