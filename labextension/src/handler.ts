@@ -3,6 +3,7 @@
  * they carry are in wire.ts (re-exported here for the modules that know this one).
  */
 import { URLExt } from '@jupyterlab/coreutils';
+import type * as nbformat from '@jupyterlab/nbformat';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type {
@@ -10,6 +11,7 @@ import type {
   IForgetResult,
   ILearnResult,
   IModels,
+  IOutputCells,
   IRunCells,
   IRunEvents,
   IServerSettings,
@@ -98,9 +100,17 @@ export class AgentAPI {
     return this.request<IRunEvents>(['runs', encodeURIComponent(runId), 'events'], {}, `?after=${after}`);
   }
 
-  /** A run's generated cells, ready to insert (the server builds them as the magic's are built). */
+  /** A run's generated cells, ready to insert below the active cell (the server builds them as the magic's). */
   runCells(runId: string): Promise<IRunCells> {
-    return this.request<IRunCells>(['runs', encodeURIComponent(runId), 'cells']);
+    return this.request<IRunCells>(['runs', encodeURIComponent(runId), 'cells'], {}, '?origin=panel');
+  }
+
+  /** The cells of a `%%agent` output (its bundle), ready to insert below cell `fromCell`, and the output after. */
+  outputCells(output: nbformat.IOutput, fromCell: string): Promise<IOutputCells> {
+    return this.request<IOutputCells>(['output-cells'], {
+      method: 'POST',
+      body: JSON.stringify({ output, from_cell: fromCell })
+    });
   }
 
   models(): Promise<IModels> {

@@ -187,11 +187,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       new AgentCellWatcher(
         nb,
         () => current.materializeAgentCells,
+        (output, fromCell) => api.outputCells(output, fromCell),
         (where, added) => {
           if (added && model.notebookPath === where.context.path) {
             void model.reloadHistory(); // the %%agent run is in the session's history now
           }
-        }
+        },
+        error => model.showError(error)
       );
     };
     // A %%agent cell of the panel's notebook starts: its run shows live in the panel, read from the store.

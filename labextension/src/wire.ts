@@ -85,6 +85,13 @@ export interface IRunCells {
   cells: nbformat.ICodeCell[];
 }
 
+/** A `%%agent` output's cells as the panel inserts them, and the output once they are in (`POST output-cells`). */
+export interface IOutputCells {
+  run_id: string;
+  cells: nbformat.ICodeCell[];
+  output: nbformat.IOutput;
+}
+
 export type ApprovalAction = 'run' | 'edit' | 'skip';
 
 export interface IRunMessage {
