@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml | $(PY)
 # llm_agent_magic/labextension/, which `jupyter labextension develop` links into the venv.
 WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 LABEXT_STAMP := $(VENV)/.labextension
-LABEXT_SOURCES := $(wildcard labextension/src/*) $(wildcard labextension/style/*) $(wildcard labextension/schema/*) \
+# (src/generated/ is written by the build: the events' TypeScript types, from schema-gen/events.schema.json.)
+LABEXT_SOURCES := $(filter-out labextension/src/generated,$(wildcard labextension/src/*)) $(wildcard labextension/style/*) \
+	$(wildcard labextension/schema/*) $(wildcard labextension/schema-gen/*) \
 	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
 $(LABEXT_STAMP): $(LABEXT_SOURCES) $(STAMP)
 	cd labextension && $(WITH_VENV) jlpm install --immutable && $(WITH_VENV) jlpm build:prod
@@ -63,7 +65,9 @@ lab: install
 # The examples are checked on two other days and zones than the Saturday (UTC) they were recorded on, the last
 # time through the OpenAI protocol (the cassettes are protocol-neutral: recorded once, they replay to either).
 NBVAL := $(PY) -m pytest --nbval $(filter-out %.out.ipynb,$(wildcard examples/*.ipynb)) --nbval-sanitize-with examples/nbval_sanitize.cfg -p no:cacheprovider -q
+# The labextension's lint, formatting and unit tests (its dev dependencies come with `jlpm install` above).
 test: install
+	cd labextension && $(WITH_VENV) jlpm lint:check && $(WITH_VENV) jlpm prettier:check && $(WITH_VENV) jlpm test
 	$(VENV)/bin/ruff check llm_agent_magic tests bench examples
 	$(VENV)/bin/mypy
 	$(PY) -m pytest

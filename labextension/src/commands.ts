@@ -5,8 +5,7 @@
 import type { ICollections, IForgetResult, ILearnResult } from './wire';
 
 export type CollectionCommand =
-  | { verb: 'learn' | 'forget'; paths: string[]; collection: string; all: boolean }
-  | { error: string };
+  { verb: 'learn' | 'forget'; paths: string[]; collection: string; all: boolean } | { error: string };
 
 /** The collections routes a command needs (handler.ts's AgentAPI has them). */
 export interface ICollectionsAPI {

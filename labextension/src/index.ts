@@ -150,7 +150,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         await model.selectSession(sessionId, nb.context.path);
       } catch (error) {
-        model.showError(`The session of ${nb.context.path} is unknown: ${error instanceof Error ? error.message : String(error)}`);
+        model.showError(
+          `The session of ${nb.context.path} is unknown: ${error instanceof Error ? error.message : String(error)}`
+        );
       }
     };
     tracker.currentChanged.connect((_, nb) => void followNotebook(nb));

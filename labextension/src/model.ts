@@ -44,7 +44,7 @@ export class AgentModel {
   /** The contents path of the notebook whose session this is, when there is one. */
   notebookPath = '';
   /** What the open notebook shows now (its cells, active cell, selection), sent with each run. */
-  notebookContext: () => Promise<INotebookContext | null> = async () => null;
+  notebookContext: () => Promise<INotebookContext | null> = () => Promise.resolve(null);
   models: string[] = [];
   defaultModel = '';
   model = '';

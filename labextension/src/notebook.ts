@@ -61,7 +61,7 @@ function indexOf(model: INotebookModel, cellId: string): number {
 export async function materialize(model: INotebookModel, cell: ICodeCellModel, outputCells: OutputCells): Promise<number> {
   const bundles: { index: number; runId: string; output: nbformat.IOutput }[] = [];
   for (let o = 0; o < cell.outputs.length; o++) {
-    const output = cell.outputs.get(o).toJSON() as nbformat.IOutput;
+    const output = cell.outputs.get(o).toJSON();
     const runId = bundleRunOf(output);
     if (runId !== null) {
       bundles.push({ index: o, runId, output });
@@ -70,7 +70,7 @@ export async function materialize(model: INotebookModel, cell: ICodeCellModel, o
   let added = 0;
   for (const { index, runId, output } of bundles) {
     const ready = await outputCells(output, cell.id);
-    const now = index < cell.outputs.length ? (cell.outputs.get(index).toJSON() as nbformat.IOutput) : null;
+    const now = index < cell.outputs.length ? cell.outputs.get(index).toJSON() : null;
     if (cell.isDisposed || !now || bundleRunOf(now) !== runId) {
       continue; // the cell ran again (or went) while the server answered
     }

@@ -30,8 +30,7 @@ export interface ISocketHooks {
 export const MAX_RETRIES = 5;
 export const RETRY_MS = 500;
 
-export const LOST =
-  'Lost the connection to the server. Check that Jupyter is still running, then reload the page.';
+export const LOST = 'Lost the connection to the server. Check that Jupyter is still running, then reload the page.';
 
 export class SessionSocket {
   constructor(
@@ -49,7 +48,7 @@ export class SessionSocket {
   }
 
   get isOpen(): boolean {
-    return this._socket !== null && this._socket.readyState === WebSocket.OPEN;
+    return this._socket !== null && this._socket.readyState === this._socket.OPEN;
   }
 
   open(sessionId: string): void {

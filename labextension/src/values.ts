@@ -4,7 +4,6 @@
  */
 export const str = (value: unknown, fallback = ''): string => (typeof value === 'string' ? value : fallback);
 
-export const num = (value: unknown, fallback = 0): number =>
-  typeof value === 'number' && isFinite(value) ? value : fallback;
+export const num = (value: unknown, fallback = 0): number => (typeof value === 'number' && isFinite(value) ? value : fallback);
 
 export const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
