@@ -1,7 +1,8 @@
 /**
  * The side panel's state and the signals it emits; no DOM here (widget.tsx renders it). The jobs are in their
  * own modules: the socket (socket.ts), the runs and what the socket says of them (runcontrol.ts, runs.ts), the
- * history (history.ts), the request being written (composer.ts) and the slash commands (commands.ts); this
+ * history (history.ts) and the runs of the notebook's kernel read from the store (follow.ts), the request being
+ * written (composer.ts) and the slash commands (commands.ts); this
  * class holds the state they share, fetches, and tells the widget when something changed.
  */
 import { ISignal, Signal } from '@lumino/signaling';
@@ -10,7 +11,8 @@ import { CollectionCommand, parseCollectionCommand, runCollectionCommand } from 
 import { MODES, MODE_LABELS, Mode, runMessage, sameModel, withAttachment } from './composer';
 import { INotebookContext } from './context';
 import { AgentAPI, AgentAPIError } from './handler';
-import { applyFollowed, historyRunIds, runFromEvents, stitchHistory } from './history';
+import { StoreFollower } from './follow';
+import { historyRunIds, runFromEvents, stitchHistory } from './history';
 import { ChatRuns, InsertPolicy, insertDecision } from './runcontrol';
 import { ChatItem, IRunView } from './runs';
 import { LOST, SessionSocket } from './socket';
@@ -22,9 +24,6 @@ export type { InsertPolicy, Mode };
 
 /** While no model could be listed (Ollama down), the panel asks again this often. */
 export const MODELS_RETRY_MS = 60_000;
-
-/** How often the panel reads the store while a `%%agent` cell of its notebook runs. */
-const FOLLOW_MS = 400;
 
 export interface IPanelSettings {
   insertCells: InsertPolicy;
@@ -194,62 +193,11 @@ export class AgentModel {
   }
 
   /**
-   * Show the `%%agent` runs another process (the notebook's kernel) is making in this session, live: their
-   * request and events are in the store as they happen, read here every FOLLOW_MS until `done()` says the
-   * cell finished and the last run read has ended.
+   * Show the `%%agent` runs another process (the notebook's kernel) is making in this session, live, until
+   * `done()` says the cell finished and the last run read has ended (follow.ts).
    */
-  async followMagicRuns(done: () => boolean): Promise<void> {
-    const sessionId = this.sessionId;
-    if (!sessionId || this._following) {
-      return;
-    }
-    this._following = true;
-    try {
-      let finishedAt = 0;
-      while (sessionId === this.sessionId && !this._disposed) {
-        const live = await this.readStoredRuns(sessionId);
-        if (done() && !live) {
-          if (++finishedAt > 1) {
-            break; // one more look after the cell ended, for the run's last events
-          }
-        }
-        await new Promise(resolve => window.setTimeout(resolve, FOLLOW_MS));
-      }
-    } finally {
-      this._following = false;
-    }
-  }
-
-  /** New runs of the session in the store, and the new events of those still going; true while one is. */
-  private async readStoredRuns(sessionId: string): Promise<boolean> {
-    let messages: IStoredMessage[];
-    try {
-      messages = await this.api.messages(sessionId);
-    } catch {
-      return false; // the next look tries again
-    }
-    let live = false;
-    for (const stored of messages) {
-      if (stored.role !== 'user' || !stored.run_id || sessionId !== this.sessionId || this._runs.pending) {
-        continue;
-      }
-      // Not followed: a run of this panel (its socket brings the events) or one read from the history.
-      const run = this._runs.followStored(stored.run_id, stored.content);
-      if (!run) {
-        continue;
-      }
-      try {
-        if (applyFollowed(run, await this.api.runEvents(run.runId, run.lastSeq))) {
-          live = true;
-        } else {
-          this._runs.unfollow(run.runId);
-        }
-      } catch {
-        live = true; // not readable yet: look again
-      }
-    }
-    this.emit();
-    return live;
+  followMagicRuns(done: () => boolean): Promise<void> {
+    return this._follower.follow(done);
   }
 
   /** Read the history again (a `%%agent` run in the notebook added to it); not while a run streams here. */
@@ -449,7 +397,11 @@ export class AgentModel {
       this.error = LOST;
     }
   });
-  private _following = false;
+  private _follower = new StoreFollower(this.api, this._runs, {
+    sessionId: () => this.sessionId,
+    disposed: () => this._disposed,
+    changed: () => this.emit()
+  });
   private _modelsTimer = 0;
   private _disposed = false;
   private _changed = new Signal<this, void>(this);
