@@ -2,8 +2,8 @@
  * The side panel's state and the signals it emits; no DOM here (widget.tsx renders it). The jobs are in their
  * own modules: the socket (socket.ts), the runs and what the socket says of them (runcontrol.ts, runs.ts), the
  * history (history.ts) and the runs of the notebook's kernel read from the store (follow.ts), the request being
- * written (composer.ts) and the slash commands (commands.ts); this
- * class holds the state they share, fetches, and tells the widget when something changed.
+ * written (composer.ts) and the slash commands (commands.ts); this class holds the state they share, fetches,
+ * and tells the widget when something changed.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
