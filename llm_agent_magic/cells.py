@@ -286,8 +286,10 @@ def insertable_cells(bundle: dict[str, Any], *, origin: str, from_cell: str = ""
     for raw in bundle.get("cells", []):
         if not isinstance(raw, dict) or raw.get("cell_type") != "code":
             continue
-        metadata = {k: v for k, v in (raw.get("metadata") or {}).items() if k != "trusted"}
-        provenance = {**(metadata.get("llm_agent") or {}), "inserted_by": INSERTED_BY, "origin": origin}
+        given = raw.get("metadata")
+        metadata = {k: v for k, v in given.items() if k != "trusted"} if isinstance(given, dict) else {}
+        known = metadata.get("llm_agent")
+        provenance = {**(known if isinstance(known, dict) else {}), "inserted_by": INSERTED_BY, "origin": origin}
         if from_cell:
             provenance["from_cell"] = from_cell
         metadata["llm_agent"] = provenance

@@ -73,6 +73,19 @@ async def test_what_is_not_an_agent_output_is_refused_saying_what_is(api, sent):
     assert "bundle of version 1" in body(reply)["message"] or "from_cell is the id" in body(reply)["message"]
 
 
+async def test_cells_of_odd_shapes_are_skipped_or_made_plain(api):
+    output = agent_output("r1")
+    cells = output["data"][CELLS_MIME]["cells"]
+    cells[0]["metadata"] = ["not", "a", "dict"]
+    cells[1]["metadata"]["llm_agent"] = "not a dict"
+    cells[1]["source"] = ["%%sandbox\n", "plot()"]
+    cells.append({"cell_type": "markdown", "metadata": {}, "source": "# not code"})
+    ready = body(await api("/llm-agent/api/output-cells", method="POST", body={"output": output, "from_cell": "a"}))
+    assert [c["metadata"] for c in ready["cells"]] == [
+        {"llm_agent": {"inserted_by": INSERTED_BY, "origin": "magic", "from_cell": "a"}}] * 2
+    assert ready["cells"][1]["source"] == "%%sandbox\nplot()"
+
+
 async def test_output_cells_needs_the_token(api):
     reply = await api("/llm-agent/api/output-cells", method="POST", body={"output": agent_output("r1")}, auth=False)
     assert reply.code == 403
