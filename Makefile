@@ -93,7 +93,7 @@ examples-cassettes: install
 	$(PY) examples/refresh.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .llm_agent labextension/node_modules labextension/lib llm_agent_magic/labextension
+	rm -rf $(VENV) .pytest_cache .llm_agent labextension/node_modules labextension/lib labextension/src/generated llm_agent_magic/labextension
 
 # Regenerate the configuration table of docs/configuration.md from the traits (a test checks it is current).
 docs-config: install
