@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo lab test install system-deps browser-deps bench clean docs-config docs-screenshots examples-cassettes
+.PHONY: demo lab test install system-deps browser-deps bench clean docs-config docs-screenshots examples-cassettes events-schema
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,9 @@ $(STAMP): pyproject.toml | $(PY)
 # llm_agent_magic/labextension/, which `jupyter labextension develop` links into the venv.
 WITH_VENV := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
 LABEXT_STAMP := $(VENV)/.labextension
-LABEXT_SOURCES := $(wildcard labextension/src/*) $(wildcard labextension/style/*) $(wildcard labextension/schema/*) \
+# (src/generated/ is written by the build: the events' TypeScript types, from schema-gen/events.schema.json.)
+LABEXT_SOURCES := $(filter-out labextension/src/generated,$(wildcard labextension/src/*)) $(wildcard labextension/style/*) \
+	$(wildcard labextension/schema/*) $(wildcard labextension/schema-gen/*) \
 	labextension/package.json labextension/yarn.lock labextension/tsconfig.json
 $(LABEXT_STAMP): $(LABEXT_SOURCES) $(STAMP)
 	cd labextension && $(WITH_VENV) jlpm install --immutable && $(WITH_VENV) jlpm build:prod
@@ -63,7 +65,9 @@ lab: install
 # The examples are checked on two other days and zones than the Saturday (UTC) they were recorded on, the last
 # time through the OpenAI protocol (the cassettes are protocol-neutral: recorded once, they replay to either).
 NBVAL := $(PY) -m pytest --nbval $(filter-out %.out.ipynb,$(wildcard examples/*.ipynb)) --nbval-sanitize-with examples/nbval_sanitize.cfg -p no:cacheprovider -q
+# The labextension's lint, formatting and unit tests (its dev dependencies come with `jlpm install` above).
 test: install
+	cd labextension && $(WITH_VENV) jlpm lint:check && $(WITH_VENV) jlpm prettier:check && $(WITH_VENV) jlpm test
 	$(VENV)/bin/ruff check llm_agent_magic tests bench examples
 	$(VENV)/bin/mypy
 	$(PY) -m pytest
@@ -89,11 +93,15 @@ examples-cassettes: install
 	$(PY) examples/refresh.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .llm_agent labextension/node_modules labextension/lib llm_agent_magic/labextension
+	rm -rf $(VENV) .pytest_cache .llm_agent labextension/node_modules labextension/lib labextension/src/generated llm_agent_magic/labextension
 
 # Regenerate the configuration table of docs/configuration.md from the traits (a test checks it is current).
 docs-config: install
 	$(PY) -c "import re, pathlib; from llm_agent_magic.config import markdown_table; p = pathlib.Path('docs/configuration.md'); s = p.read_text(); p.write_text(re.sub(r'(<!-- config-table:start[^>]*-->\n).*?(\n<!-- config-table:end -->)', lambda m: m.group(1) + markdown_table() + m.group(2), s, flags=re.S))"
+
+# Regenerate the events' JSON schema the labextension's TypeScript types are built from (a test checks it is current).
+events-schema: $(STAMP)
+	$(PY) -m llm_agent_magic.events --json-schema > labextension/schema-gen/events.schema.json
 
 # The README's screenshots, as the browser tests took them in their last run (make test, or pytest tests/browser).
 docs-screenshots:

@@ -51,6 +51,10 @@ SANDBOX_MAGIC = "%%sandbox"
 SKIP_FLAG = "--skip"
 #: Written into the provenance of cells ``llm-agent run`` adds to a notebook, so a re-run replaces them.
 MATERIALIZED_BY = "llm-agent run"
+#: Written into the provenance of cells the labextension inserts (``insertable_cells``), with their ``origin``.
+INSERTED_BY = "llm-agent panel"
+#: Where those cells came from: a panel run (below the active cell), a ``%%agent`` output (below that cell).
+INSERT_ORIGINS = ("panel", "magic")
 
 
 def cells_from_events(
@@ -267,6 +271,32 @@ def materialize(nb: nbformat.NotebookNode, include_failed: bool = True) -> int:
             added += written
     nb.cells = cells
     return added
+
+
+def insertable_cells(bundle: dict[str, Any], *, origin: str, from_cell: str = "") -> list[dict[str, Any]]:
+    """A bundle's code cells as the labextension inserts them into a notebook, which then only inserts them.
+
+    No id (the notebook gives its own), no execution count, no trust (the outputs are the sandbox's, untrusted
+    until the user says so); the provenance adds who inserted them, from where (``INSERT_ORIGINS``) and, for a
+    ``%%agent`` output, the id of that cell (a re-run of it replaces the cells the user has not edited).
+    """
+    if origin not in INSERT_ORIGINS:
+        raise ValueError(f"origin is one of {INSERT_ORIGINS}, not {origin!r}")
+    cells = []
+    for raw in bundle.get("cells", []):
+        if not isinstance(raw, dict) or raw.get("cell_type") != "code":
+            continue
+        given = raw.get("metadata")
+        metadata = {k: v for k, v in given.items() if k != "trusted"} if isinstance(given, dict) else {}
+        known = metadata.get("llm_agent")
+        provenance = {**(known if isinstance(known, dict) else {}), "inserted_by": INSERTED_BY, "origin": origin}
+        if from_cell:
+            provenance["from_cell"] = from_cell
+        metadata["llm_agent"] = provenance
+        outputs = raw.get("outputs")
+        cells.append({"cell_type": "code", "execution_count": None, "metadata": metadata,
+                      "outputs": outputs if isinstance(outputs, list) else [], "source": _text(raw.get("source", ""))})
+    return cells
 
 
 def _new_id(base: str, used: set[Any]) -> str:

@@ -11,7 +11,10 @@ breaking an older reader (an old notebook, a cached cassette, a stale browser ta
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
+import types
+import typing
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -40,6 +43,7 @@ __all__ = [
     "Waiting",
     "event_from_dict",
     "events_from_store",
+    "json_schema",
 ]
 
 CELL_STATUSES = ("ok", "error", "timeout", "died", "skipped")
@@ -342,3 +346,74 @@ def event_from_dict(data: Mapping[str, Any]) -> Event:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
         raise ValueError(f"Malformed {kind!r} event {dict(data)!r}: {exc}") from None
+
+
+# --- the events as a JSON schema (the labextension's TypeScript types are generated from it) -----------------
+
+#: Fields whose values are one of a few strings (checked in ``__post_init__``), written as enums in the schema.
+_CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("cell_output", "status"): CELL_STATUSES,
+    ("code_cell", "approval"): APPROVALS,
+    ("run_finished", "status"): RUN_STATUSES,
+}
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _type_schema(hint: Any) -> dict[str, Any]:
+    """The JSON schema of one field's type hint (the few kinds events use)."""
+    if hint is Any:
+        return {}
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    args = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return {"anyOf": [_type_schema(arg) for arg in args]}
+    if hint is type(None):
+        return {"type": "null"}
+    if origin is list:
+        return {"type": "array", "items": _type_schema(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _type_schema(args[1]) or True}
+    raise TypeError(f"an event field of type {hint!r} has no JSON schema here; add it to _type_schema")
+
+
+def _event_schema(cls: type[Event]) -> dict[str, Any]:
+    hints = typing.get_type_hints(cls)
+    properties: dict[str, Any] = {"type": {"type": "string", "const": cls.type}}
+    for f in dataclasses.fields(cls):
+        schema = _type_schema(hints[f.name])
+        if (cls.type, f.name) in _CHOICES:
+            schema = {"type": "string", "enum": list(_CHOICES[(cls.type, f.name)])}
+        properties[f.name] = schema
+    required = list(properties)  # to_dict() writes every field
+    properties["seq"] = {"type": "integer", "description": "The event's number in its run (1, 2, ...), added by the "
+                         "server to what it sends; not in to_dict()."}
+    # Titles name the TypeScript interfaces: I...Event, as the labextension names its interfaces (and not "Error").
+    return {"type": "object", "title": f"I{cls.__name__}Event", "description": inspect.cleandoc(cls.__doc__ or ""),
+            "properties": properties, "required": required, "additionalProperties": False}
+
+
+def json_schema() -> dict[str, Any]:
+    """Every event's wire format (``to_dict()`` plus the server's ``seq``) as one JSON schema: ``AgentEvent`` is
+    one of them, told apart by ``type``. The labextension turns it into TypeScript types when it is built; the
+    committed copy is ``labextension/schema-gen/events.schema.json`` (``make events-schema``; a test checks it)."""
+    return {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "title": "AgentEvent",
+        "description": "One event of a run, as llm_agent_magic/events.py defines it (generated: do not edit).",
+        "oneOf": [{"$ref": f"#/definitions/{cls.type}"} for cls in EVENT_TYPES.values()],
+        "definitions": {cls.type: _event_schema(cls) for cls in EVENT_TYPES.values()},
+    }
+
+
+if __name__ == "__main__":  # python -m llm_agent_magic.events --json-schema
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="The typed events of llm-agent-magic.")
+    parser.add_argument("--json-schema", action="store_true", help="print the JSON schema of every event")
+    if parser.parse_args().json_schema:
+        print(json.dumps(json_schema(), indent=2))
+    else:
+        parser.print_help()

@@ -6,6 +6,8 @@
 import { ICodeCellModel } from '@jupyterlab/cells';
 import { NotebookPanel } from '@jupyterlab/notebook';
 
+import { str } from './values';
+
 /** Bounds the server also checks (`llm_agent_magic/notebook_context.py`). */
 const MAX_CELLS = 2000;
 const MAX_CHARS = 20000;
@@ -60,7 +62,7 @@ function outputsOf(model: ICodeCellModel): { outputs: string; error: string } {
       }
     } else if (out.output_type === 'error') {
       const trace = Array.isArray(out.traceback) ? out.traceback.join('\n') : '';
-      error = trace || `${String(out.ename)}: ${String(out.evalue)}`;
+      error = trace || `${str(out.ename)}: ${str(out.evalue)}`;
     }
   }
   return { outputs: trim(texts.join('')), error: trim(error) };
@@ -88,7 +90,8 @@ export async function kernelVariables(nb: NotebookPanel): Promise<IContextVariab
     if (!reply || reply.content.status !== 'ok') {
       return [];
     }
-    const found = (reply.content.user_expressions as Record<string, any>)?.v;
+    const expressions = reply.content.user_expressions as Record<string, { status?: string; data?: Record<string, unknown> }>;
+    const found = expressions?.v;
     const text = found?.status === 'ok' ? found.data?.['text/plain'] : undefined;
     const parsed: unknown = typeof text === 'string' ? JSON.parse(text) : [];
     return Array.isArray(parsed) ? (parsed as IContextVariable[]) : [];

@@ -1,111 +1,27 @@
 /**
- * Typed calls to the server extension: REST under /llm-agent/api/ and the WebSocket of a session.
- *
- * The shapes mirror llm_agent_magic/events.py (to_dict + seq) and run_requests.py; readers ignore
- * keys they do not know, as the Python side does, so a newer server does not break an older tab.
+ * Typed calls to the server extension: REST under /llm-agent/api/ and the WebSocket of a session. The shapes
+ * they carry are in wire.ts (re-exported here for the modules that know this one).
  */
 import { URLExt } from '@jupyterlab/coreutils';
 import type * as nbformat from '@jupyterlab/nbformat';
 import { ServerConnection } from '@jupyterlab/services';
-import { INotebookContext } from './context';
+
+import type {
+  ICollections,
+  IForgetResult,
+  ILearnResult,
+  IModels,
+  IOutputCells,
+  IRunCells,
+  IRunEvents,
+  IServerSettings,
+  ISessionInfo,
+  IStoredMessage
+} from './wire';
+
+export type * from './wire';
 
 const API = 'llm-agent/api';
-
-export interface ISessionInfo {
-  id: string;
-  title: string;
-  created_at: number;
-  updated_at: number;
-  message_count: number;
-}
-
-export interface IStoredMessage {
-  id: number;
-  role: string;
-  content: string;
-  mode: string;
-  run_id: string | null;
-  created_at: number;
-}
-
-export interface IModels {
-  models: string[];
-  default: string;
-  host: string;
-}
-
-/** One event as the server sends it: the common fields, and whatever its type carries. */
-export interface IAgentEvent {
-  type: string;
-  run_id?: string;
-  seq?: number;
-  ts?: number;
-  [key: string]: unknown;
-}
-
-export interface IRunEvents {
-  run_id: string;
-  status: string;
-  live: boolean;
-  events: IAgentEvent[];
-}
-
-/** The `application/vnd.llm-agent.cells+json` bundle of one run (cells.py's make_bundle). */
-export interface IRunCells {
-  version: number;
-  run_id: string;
-  session_id: string;
-  status: string;
-  cells: nbformat.ICodeCell[];
-}
-
-export type ApprovalAction = 'run' | 'edit' | 'skip';
-
-export interface IRunMessage {
-  type: 'run';
-  request: string;
-  mode: string;
-  model?: string;
-  files: string[];
-  approval?: boolean;
-  notebook_path: string;
-  /** What the panel sees of the open notebook (context.ts). */
-  context?: INotebookContext;
-}
-
-/** The user's choices from the Settings editor that the server applies to its sessions (empty or 0: its own). */
-export interface IServerSettings {
-  model: string;
-  host: string;
-  num_ctx: number;
-  history_messages: number;
-}
-
-export interface ICollections {
-  collections: { name: string; files: number; chunks: number }[];
-  default: string;
-}
-
-export interface ILearnResult {
-  collection: string;
-  files: number;
-  chunks: number;
-  added: string[];
-  changed: string[];
-  unchanged: string[];
-  removed: string[];
-  skipped: Record<string, string>;
-  embedded_chunks: number;
-}
-
-export interface IForgetResult {
-  collection: string;
-  removed: string[];
-  not_found: string[];
-  files: number;
-  chunks: number;
-  deleted: boolean;
-}
 
 /** A server answer that was not 2xx, with the message the server wrote for a person. */
 export class AgentAPIError extends Error {
@@ -184,9 +100,17 @@ export class AgentAPI {
     return this.request<IRunEvents>(['runs', encodeURIComponent(runId), 'events'], {}, `?after=${after}`);
   }
 
-  /** A run's generated cells, ready to insert (the server builds them as the magic's are built). */
+  /** A run's generated cells, ready to insert below the active cell (the server builds them as the magic's). */
   runCells(runId: string): Promise<IRunCells> {
-    return this.request<IRunCells>(['runs', encodeURIComponent(runId), 'cells']);
+    return this.request<IRunCells>(['runs', encodeURIComponent(runId), 'cells'], {}, '?origin=panel');
+  }
+
+  /** The cells of a `%%agent` output (its bundle), ready to insert below cell `fromCell`, and the output after. */
+  outputCells(output: nbformat.IOutput, fromCell: string): Promise<IOutputCells> {
+    return this.request<IOutputCells>(['output-cells'], {
+      method: 'POST',
+      body: JSON.stringify({ output, from_cell: fromCell })
+    });
   }
 
   models(): Promise<IModels> {

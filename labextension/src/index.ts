@@ -150,7 +150,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
         }
         await model.selectSession(sessionId, nb.context.path);
       } catch (error) {
-        model.showError(`The session of ${nb.context.path} is unknown: ${error instanceof Error ? error.message : String(error)}`);
+        model.showError(
+          `The session of ${nb.context.path} is unknown: ${error instanceof Error ? error.message : String(error)}`
+        );
       }
     };
     tracker.currentChanged.connect((_, nb) => void followNotebook(nb));
@@ -187,11 +189,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
       new AgentCellWatcher(
         nb,
         () => current.materializeAgentCells,
+        (output, fromCell) => api.outputCells(output, fromCell),
         (where, added) => {
           if (added && model.notebookPath === where.context.path) {
             void model.reloadHistory(); // the %%agent run is in the session's history now
           }
-        }
+        },
+        error => model.showError(error)
       );
     };
     // A %%agent cell of the panel's notebook starts: its run shows live in the panel, read from the store.

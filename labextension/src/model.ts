@@ -1,29 +1,29 @@
 /**
- * The side panel's state and the signals it emits; no DOM here (widget.tsx renders it). The runs it holds
- * are built by runs.ts from their events.
+ * The side panel's state and the signals it emits; no DOM here (widget.tsx renders it). The jobs are in their
+ * own modules: the socket (socket.ts), the runs and what the socket says of them (runcontrol.ts, runs.ts), the
+ * history (history.ts) and the runs of the notebook's kernel read from the store (follow.ts), the request being
+ * written (composer.ts) and the slash commands (commands.ts); this class holds the state they share, fetches,
+ * and tells the widget when something changed.
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { AgentAPI, AgentAPIError, ApprovalAction, IAgentEvent, IRunMessage, ISessionInfo, IStoredMessage } from './handler';
-import { ChatItem, IRunView, applyEvent, endedCells, newRun } from './runs';
+import { CollectionCommand, parseCollectionCommand, runCollectionCommand } from './commands';
+import { MODES, MODE_LABELS, Mode, runMessage, sameModel, withAttachment } from './composer';
 import { INotebookContext } from './context';
+import { AgentAPI, AgentAPIError } from './handler';
+import { StoreFollower } from './follow';
+import { historyRunIds, runFromEvents, stitchHistory } from './history';
+import { ChatRuns, InsertPolicy, insertDecision } from './runcontrol';
+import { ChatItem, IRunView } from './runs';
+import { LOST, SessionSocket } from './socket';
+import { message } from './values';
+import type { ApprovalAction, ISessionInfo, IStoredMessage, SocketMessage } from './wire';
 
+export { MODES, MODE_LABELS, parseCollectionCommand, sameModel };
+export type { InsertPolicy, Mode };
 
-export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
-export type Mode = (typeof MODES)[number];
-/** What the mode picker says for each mode (the server's names are the values). */
-export const MODE_LABELS: Record<Mode, string> = { auto: 'Auto', chat: 'Answer only', react: 'Use tools', plan: 'Plan steps' };
 /** While no model could be listed (Ollama down), the panel asks again this often. */
 export const MODELS_RETRY_MS = 60_000;
-
-/** Ollama's "qwen3" is "qwen3:latest". */
-export function sameModel(a: string, b: string): boolean {
-  const full = (name: string): string => (name.includes(':') ? name : `${name}:latest`);
-  return full(a) === full(b);
-}
-export type InsertPolicy = 'always' | 'ask' | 'never';
-
-const str = (value: unknown, fallback = ''): string => (typeof value === 'string' ? value : fallback);
 
 export interface IPanelSettings {
   insertCells: InsertPolicy;
@@ -34,13 +34,16 @@ export interface IPanelSettings {
 export class AgentModel {
   constructor(readonly api: AgentAPI = new AgentAPI()) {}
 
-  readonly items: ChatItem[] = [];
+  get items(): ChatItem[] {
+    return this._runs.items;
+  }
+
   sessions: ISessionInfo[] = [];
   sessionId = '';
   /** The contents path of the notebook whose session this is, when there is one. */
   notebookPath = '';
   /** What the open notebook shows now (its cells, active cell, selection), sent with each run. */
-  notebookContext: () => Promise<INotebookContext | null> = async () => null;
+  notebookContext: () => Promise<INotebookContext | null> = () => Promise.resolve(null);
   models: string[] = [];
   defaultModel = '';
   model = '';
@@ -55,7 +58,10 @@ export class AgentModel {
   /** Text an example request (or another part of the panel) puts into the message box; `draftSeq` says when. */
   draft = '';
   draftSeq = 0;
-  connected = false;
+
+  get connected(): boolean {
+    return this._socket.connected;
+  }
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -72,13 +78,7 @@ export class AgentModel {
   }
 
   get running(): IRunView | null {
-    for (let i = this.items.length - 1; i >= 0; i--) {
-      const item = this.items[i];
-      if (item.kind === 'run' && (item.run.status === 'running' || item.run.status === 'stopping')) {
-        return item.run;
-      }
-    }
-    return null;
+    return this._runs.running;
   }
 
   applySettings(settings: IPanelSettings): void {
@@ -90,18 +90,18 @@ export class AgentModel {
 
   /** Show session `id` (its history, then its live runs), creating it on the server if it is new. */
   async selectSession(id: string, notebookPath = ''): Promise<void> {
-    if (id === this.sessionId && this._socket) {
+    if (id === this.sessionId && this._socket.current) {
       return;
     }
-    this.closeSocket();
+    this._socket.close();
     this.sessionId = id;
     this.notebookPath = notebookPath;
-    this.items.length = 0;
+    this._runs.clear();
     this.attachments = [];
     this.error = '';
     this.emit();
     await this.loadHistory();
-    this.openSocket();
+    this._socket.open(this.sessionId);
     await this.refreshSessions();
   }
 
@@ -140,7 +140,7 @@ export class AgentModel {
         error instanceof AgentAPIError && error.status === 502
           ? `The model server does not answer: ${error.message}` +
             (error.message.includes('ollama serve') ? ' Then press Retry.' : ' Start it, then press Retry.')
-          : `The models could not be listed: ${error instanceof Error ? error.message : String(error)}`;
+          : `The models could not be listed: ${message(error)}`;
     }
     this.modelsLoading = false;
     if (!this.models.length && !this._disposed) {
@@ -171,20 +171,11 @@ export class AgentModel {
       this.fail(error);
       return;
     }
-    const runIds = [...new Set(messages.map(m => m.run_id).filter((r): r is string => !!r))].slice(-HISTORY_RUNS);
     const runs = new Map<string, IRunView>();
     await Promise.all(
-      runIds.map(async runId => {
+      historyRunIds(messages).map(async runId => {
         try {
-          const reply = await this.api.runEvents(runId);
-          const run = newRun(runId);
-          reply.events.forEach(e => applyEvent(run, e));
-          if (reply.status === 'interrupted') {
-            run.status = 'interrupted';
-          } else if (reply.live && run.status !== 'running') {
-            run.status = 'running';
-          }
-          runs.set(runId, run);
+          runs.set(runId, runFromEvents(runId, await this.api.runEvents(runId)));
         } catch {
           // a run whose events are gone still shows its stored answer below
         }
@@ -193,108 +184,20 @@ export class AgentModel {
     if (sessionId !== this.sessionId) {
       return; // the user switched sessions while this loaded
     }
-    const shown = new Set<string>();
-    for (const message of messages) {
-      if (message.role === 'user') {
-        this.items.push({ kind: 'user', text: message.content, files: [] });
-        const run = message.run_id ? runs.get(message.run_id) : undefined;
-        if (run && !shown.has(run.runId)) {
-          shown.add(run.runId);
-          this.items.push({ kind: 'run', run });
-        }
-      } else if (message.role === 'assistant' && !(message.run_id && shown.has(message.run_id))) {
-        const run = (message.run_id && runs.get(message.run_id)) || newRun(message.run_id ?? '');
-        if (!run.answer) {
-          run.answer = message.content;
-          run.status = run.status === 'running' ? 'ok' : run.status;
-        }
-        shown.add(run.runId);
-        this.items.push({ kind: 'run', run });
-      }
-    }
+    this.items.push(...stitchHistory(messages, runs));
     this.emit();
     const live = this.running;
     if (live) {
-      this._resume = { runId: live.runId, after: live.lastSeq };
+      this._socket.resume = { runId: live.runId, after: live.lastSeq };
     }
   }
 
   /**
-   * Show the `%%agent` runs another process (the notebook's kernel) is making in this session, live: their
-   * request and events are in the store as they happen, read here every FOLLOW_MS until `done()` says the
-   * cell finished and the last run read has ended.
+   * Show the `%%agent` runs another process (the notebook's kernel) is making in this session, live, until
+   * `done()` says the cell finished and the last run read has ended (follow.ts).
    */
-  async followMagicRuns(done: () => boolean): Promise<void> {
-    const sessionId = this.sessionId;
-    if (!sessionId || this._following) {
-      return;
-    }
-    this._following = true;
-    try {
-      let finishedAt = 0;
-      while (sessionId === this.sessionId && !this._disposed) {
-        const live = await this.readStoredRuns(sessionId);
-        if (done() && !live) {
-          if (++finishedAt > 1) {
-            break; // one more look after the cell ended, for the run's last events
-          }
-        }
-        await new Promise(resolve => window.setTimeout(resolve, FOLLOW_MS));
-      }
-    } finally {
-      this._following = false;
-    }
-  }
-
-  /** New runs of the session in the store, and the new events of those still going; true while one is. */
-  private async readStoredRuns(sessionId: string): Promise<boolean> {
-    let messages: IStoredMessage[];
-    try {
-      messages = await this.api.messages(sessionId);
-    } catch {
-      return false; // the next look tries again
-    }
-    let live = false;
-    for (const message of messages) {
-      if (message.role !== 'user' || !message.run_id || sessionId !== this.sessionId || this._pending) {
-        continue;
-      }
-      let run = this.findRun(message.run_id);
-      if (!run) {
-        run = newRun(message.run_id, message.content);
-        this.items.push({ kind: 'user', text: message.content, files: [] });
-        this.items.push({ kind: 'run', run });
-        this._followed.add(message.run_id);
-      }
-      if (!this._followed.has(run.runId)) {
-        continue; // a run of this panel (its socket brings the events) or one read from the history
-      }
-      try {
-        const reply = await this.api.runEvents(run.runId, run.lastSeq);
-        for (const event of reply.events) {
-          if (event.type === 'answer_part') {
-            // What streamed since the last part (the store keeps no single tokens); the answer event replaces it.
-            run.answer += str(event.text);
-            run.lastSeq = Math.max(run.lastSeq, typeof event.seq === 'number' ? event.seq : 0);
-          } else {
-            applyEvent(run, event);
-          }
-        }
-        if (reply.status === 'running') {
-          run.status = run.status === 'stopping' ? 'stopping' : 'running';
-          live = true;
-        } else {
-          this._followed.delete(run.runId);
-          if (run.status === 'running') {
-            run.status = reply.status === 'interrupted' ? 'interrupted' : (reply.status as IRunView['status']);
-          }
-        }
-      } catch {
-        live = true; // not readable yet: look again
-      }
-    }
-    this.emit();
-    return live;
+  followMagicRuns(done: () => boolean): Promise<void> {
+    return this._follower.follow(done);
   }
 
   /** Read the history again (a `%%agent` run in the notebook added to it); not while a run streams here. */
@@ -302,7 +205,7 @@ export class AgentModel {
     if (this.running) {
       return;
     }
-    this.items.length = 0;
+    this._runs.clear();
     await this.loadHistory();
   }
 
@@ -319,10 +222,7 @@ export class AgentModel {
     }
     for (const file of files) {
       try {
-        const name = await this.api.upload(this.sessionId, file.name, file.body);
-        if (!this.attachments.includes(name)) {
-          this.attachments.push(name);
-        }
+        this.attachments = withAttachment(this.attachments, await this.api.upload(this.sessionId, file.name, file.body));
       } catch (error) {
         this.fail(error);
       }
@@ -350,38 +250,24 @@ export class AgentModel {
       this.emit();
       return false;
     }
-    if (!this._socket || this._socket.readyState !== WebSocket.OPEN) {
+    const socket = this._socket.current;
+    if (!socket || !this._socket.isOpen) {
       this.error = 'Not connected to the server yet; try again in a moment (or reload the page if this stays).';
       this.emit();
-      this.openSocket();
+      this._socket.open(this.sessionId);
       return false;
     }
-    const message: IRunMessage = {
-      type: 'run',
-      request,
-      mode: this.mode,
-      files: [...this.attachments],
-      notebook_path: this.notebookPath
-    };
-    if (this.approval) {
-      message.approval = true; // left out, the server's own AgentConfig.approval decides
-    }
-    if (this.model) {
-      message.model = this.model;
-    }
-    this.items.push({ kind: 'user', text: request, files: [...this.attachments] });
-    this._pending = newRun('', request);
-    this.items.push({ kind: 'run', run: this._pending });
+    const run = runMessage(request, this);
+    this._runs.start(request, [...this.attachments]);
     this.attachments = [];
     this.error = '';
-    const socket = this._socket;
     // The notebook's context (its kernel's variables take a moment, bounded in context.ts) goes with the run.
     void this.notebookContext().then(context => {
       if (context) {
-        message.context = context;
+        run.context = context;
       }
       try {
-        socket.send(JSON.stringify(message));
+        socket.send(JSON.stringify(run));
       } catch (error) {
         this.fail(error);
       }
@@ -391,7 +277,7 @@ export class AgentModel {
   }
 
   /** `/learn` and `/forget`: the collections routes, answered in the chat as a note (no agent run). */
-  async runCollectionCommand(text: string, command: ICollectionCommand): Promise<void> {
+  async runCollectionCommand(text: string, command: CollectionCommand): Promise<void> {
     if ('error' in command) {
       this.items.push({ kind: 'note', text: command.error, state: 'error' });
       this.emit();
@@ -402,61 +288,34 @@ export class AgentModel {
     this.items.push(note);
     this.error = '';
     try {
-      const collection = command.collection || (await this.api.collections()).default;
-      if (command.verb === 'learn') {
-        note.text = `Learning ${command.paths.join(', ')} into the collection ${collection}…`;
+      note.text = await runCollectionCommand(this.api, command, progress => {
+        note.text = progress;
         this.emit();
-        const result = await this.api.learn(collection, command.paths);
-        const skipped = Object.entries(result.skipped).map(([path, why]) => `${path} (${why})`);
-        note.text =
-          `Learned into ${result.collection}: ${result.added.length} added, ${result.changed.length} changed, ` +
-          `${result.unchanged.length} unchanged, ${result.removed.length} removed (${result.embedded_chunks} chunks embedded); ` +
-          `it now holds ${result.files} files, ${result.chunks} chunks.` +
-          (skipped.length ? ` Skipped: ${skipped.join('; ')}.` : '');
-      } else {
-        note.text = `Forgetting ${command.all ? 'everything' : command.paths.join(', ')} in ${collection}…`;
-        this.emit();
-        const result = await this.api.forget(collection, command.paths, command.all);
-        note.text = result.deleted
-          ? `Deleted the collection ${result.collection}.`
-          : `Forgot ${result.removed.length} files of ${result.collection}; it now holds ${result.files} files, ` +
-            `${result.chunks} chunks.` +
-            (result.not_found.length ? ` Not in it: ${result.not_found.join(', ')}.` : '');
-      }
+      });
       note.state = 'ok';
     } catch (error) {
-      note.text = error instanceof Error ? error.message : String(error);
+      note.text = message(error);
       note.state = 'error';
     }
     this.emit();
   }
 
   stop(): void {
-    const run = this.running;
-    if (!run || !this._socket) {
+    if (!this._socket.current) {
       return;
     }
-    this._socket.send(JSON.stringify({ type: 'stop', run_id: run.runId }));
-    run.status = 'stopping';
-    this.emit();
+    const stop = this._runs.stop();
+    if (stop) {
+      this._socket.send(stop);
+      this.emit();
+    }
   }
 
   approve(run: IRunView, cellId: string, action: ApprovalAction, source = ''): void {
-    if (!this._socket) {
+    if (!this._socket.current) {
       return;
     }
-    const reply: Record<string, string> = { type: 'approval', run_id: run.runId, cell_id: cellId, action };
-    if (action === 'edit') {
-      reply.source = source;
-    }
-    this._socket.send(JSON.stringify(reply));
-    const cell = run.cells.find(c => c.cellId === cellId);
-    if (cell) {
-      cell.state = action === 'skip' ? 'skipped' : 'running';
-      if (action === 'edit') {
-        cell.source = source;
-      }
-    }
+    this._socket.send(this._runs.approve(run, cellId, action, source));
     this.emit();
   }
 
@@ -491,119 +350,34 @@ export class AgentModel {
   dispose(): void {
     this._disposed = true;
     window.clearTimeout(this._modelsTimer);
-    this.closeSocket();
+    this._socket.close();
     Signal.clearData(this);
   }
 
-  private openSocket(): void {
-    if (!this.sessionId) {
-      return;
-    }
-    this.closeSocket();
-    const resume = this._resume;
-    this._resume = null;
-    const socket = this.api.socket(this.sessionId, resume ?? undefined);
-    this._socket = socket;
-    socket.onopen = () => {
-      this.connected = true;
-      this._retries = 0;
-      this.emit();
-    };
-    socket.onmessage = message => this.receive(String(message.data));
-    socket.onclose = () => {
-      if (this._socket !== socket) {
-        return; // closed on purpose
-      }
-      this._socket = null;
-      this.connected = false;
-      const live = this.running;
-      if (live && live.runId) {
-        this._resume = { runId: live.runId, after: live.lastSeq };
-      }
-      this._retries += 1;
-      if (this._retries > 5) {
-        this.error = 'Lost the connection to the server. Check that Jupyter is still running, then reload the page.';
-      } else {
-        window.setTimeout(() => this.openSocket(), 500 * this._retries);
-      }
-      this.emit();
-    };
-  }
-
-  private closeSocket(): void {
-    const socket = this._socket;
-    this._socket = null;
-    this.connected = false;
-    socket?.close();
-  }
-
   private receive(raw: string): void {
-    let event: IAgentEvent;
+    let event: SocketMessage;
     try {
-      event = JSON.parse(raw) as IAgentEvent;
+      event = JSON.parse(raw) as SocketMessage;
     } catch {
       return; // the server only sends JSON; anything else is not ours to show
     }
-    if (event.type === 'error' && !event.run_id) {
-      this.error = str(event.message, 'The server refused the request.');
-      if (this._pending && !this._pending.runId && (event.request === 'run' || event.request == null)) {
-        this._pending.status = 'error';
-        this._pending.errors.push({ kind: 'refused', message: this.error, recoverable: false });
-        this._pending = null;
-      }
-      this.emit();
+    const received = this._runs.receive(event, cells => insertDecision(this.insertPolicy, this.notebookPath !== '', cells));
+    if (received.kind === 'ignored') {
       return;
     }
-    if (event.type === 'stopping' || event.type === 'replayed') {
-      return;
-    }
-    const runId = str(event.run_id);
-    let run = this.findRun(runId);
-    if (!run && event.type === 'run_started' && this._pending) {
-      run = this._pending;
-      run.runId = runId;
-      this._pending = null;
-      this._ownRuns.add(runId);
-      run.insert = 'none';
-    }
-    if (!run) {
-      run = newRun(runId);
-      this.items.push({ kind: 'run', run });
-    }
-    if (typeof event.seq === 'number' && event.seq <= run.lastSeq && event.type !== 'run_started') {
-      return; // already applied (a replay after a reconnect overlaps what we had)
-    }
-    applyEvent(run, event);
-    if (event.type === 'run_finished') {
-      if (this._ownRuns.has(runId)) {
-        this._ownRuns.delete(runId);
-        const cells = endedCells(run);
-        // A chat that is not a notebook's session ("New chat") never puts cells into a notebook by itself: the
-        // run offers "Insert the cells into the notebook" instead.
-        const ownNotebook = this.notebookPath !== '';
-        if (cells && this.insertPolicy !== 'never' && (this.insertPolicy === 'ask' || !ownNotebook)) {
-          run.insert = 'ask';
-        } else if (cells && this.insertPolicy === 'always') {
-          run.insert = 'inserted';
-        }
-        this._runFinished.emit(run);
+    if (received.kind === 'refused') {
+      this.error = received.message;
+    } else if (received.finished) {
+      if (received.own) {
+        this._runFinished.emit(received.run);
       }
       void this.refreshSessions();
     }
     this.emit();
   }
 
-  private findRun(runId: string): IRunView | null {
-    for (const item of this.items) {
-      if (item.kind === 'run' && item.run.runId === runId && runId) {
-        return item.run;
-      }
-    }
-    return null;
-  }
-
   private fail(error: unknown): void {
-    this.error = error instanceof Error ? error.message : String(error);
+    this.error = message(error);
     this.emit();
   }
 
@@ -611,60 +385,26 @@ export class AgentModel {
     this._changed.emit();
   }
 
-  private _socket: WebSocket | null = null;
-  private _following = false;
-  private _followed = new Set<string>();
+  private _runs = new ChatRuns();
+  private _socket = new SessionSocket(this.api, {
+    message: raw => this.receive(raw),
+    resumePoint: () => {
+      const live = this.running;
+      return live && live.runId ? { runId: live.runId, after: live.lastSeq } : null;
+    },
+    changed: () => this.emit(),
+    gaveUp: () => {
+      this.error = LOST;
+    }
+  });
+  private _follower = new StoreFollower(this.api, this._runs, {
+    sessionId: () => this.sessionId,
+    disposed: () => this._disposed,
+    changed: () => this.emit()
+  });
   private _modelsTimer = 0;
   private _disposed = false;
-  private _retries = 0;
-  private _resume: { runId: string; after: number } | null = null;
-  private _pending: IRunView | null = null;
-  private _ownRuns = new Set<string>();
   private _changed = new Signal<this, void>(this);
   private _runFinished = new Signal<this, IRunView>(this);
   private _insertRequested = new Signal<this, IRunView>(this);
-}
-
-/** How often the panel reads the store while a `%%agent` cell of its notebook runs. */
-const FOLLOW_MS = 400;
-
-/** How many of a session's latest runs the history reads back in full (older ones show their answer). */
-const HISTORY_RUNS = 30;
-
-type ICollectionCommand =
-  | { verb: 'learn' | 'forget'; paths: string[]; collection: string; all: boolean }
-  | { error: string };
-
-const USAGE =
-  'Use /learn PATH... [--collection NAME] or /forget PATH... | --all [--collection NAME] ' +
-  '(paths under the folder Jupyter serves).';
-
-/** `/learn docs/ notes.md --collection papers`, `/forget --all`: null when the text is not such a command. */
-export function parseCollectionCommand(text: string): ICollectionCommand | null {
-  const words = text.split(/\s+/);
-  const verb = words[0] === '/learn' ? 'learn' : words[0] === '/forget' ? 'forget' : null;
-  if (!verb) {
-    return null;
-  }
-  const paths: string[] = [];
-  let collection = '';
-  let all = false;
-  for (let i = 1; i < words.length; i++) {
-    if (words[i] === '--collection') {
-      collection = words[++i] ?? '';
-      if (!collection) {
-        return { error: `--collection needs a name. ${USAGE}` };
-      }
-    } else if (words[i] === '--all' && verb === 'forget') {
-      all = true;
-    } else if (words[i].startsWith('--')) {
-      return { error: `Unknown option ${words[i]}. ${USAGE}` };
-    } else {
-      paths.push(words[i]);
-    }
-  }
-  if (!paths.length && !all) {
-    return { error: `/${verb} needs at least one path. ${USAGE}` };
-  }
-  return { verb, paths, collection, all };
 }

@@ -44,7 +44,11 @@ export function ModelStatus(props: { model: AgentModel }): JSX.Element | null {
     return (
       <div className="lam-ollama-down" role="alert">
         <span>{model.modelsProblem}</span>
-        <button className="jp-Button jp-mod-accept lam-retry" disabled={model.modelsLoading} onClick={() => void model.refreshModels()}>
+        <button
+          className="jp-Button jp-mod-accept lam-retry"
+          disabled={model.modelsLoading}
+          onClick={() => void model.refreshModels()}
+        >
           {model.modelsLoading ? 'Trying…' : 'Retry'}
         </button>
       </div>
@@ -88,7 +92,10 @@ export function EmptyState(props: { model: AgentModel }): JSX.Element {
   return (
     <div className="lam-empty">
       {model.sessionId ? (
-        <p>Ask about {model.notebookPath ? <strong>{sessionLabel({ id: model.notebookPath, title: '' })}</strong> : 'anything'}, for example:</p>
+        <p>
+          Ask about {model.notebookPath ? <strong>{sessionLabel({ id: model.notebookPath, title: '' })}</strong> : 'anything'},
+          for example:
+        </p>
       ) : (
         <p>Open a notebook to talk about it, or start a new chat. For example:</p>
       )}
@@ -102,8 +109,8 @@ export function EmptyState(props: { model: AgentModel }): JSX.Element {
         ))}
       </ul>
       <p>
-        <strong>Attach</strong> files with the Attach button, or drag them here from the file browser; the agent reads
-        them in its sandbox.
+        <strong>Attach</strong> files with the Attach button, or drag them here from the file browser; the agent reads them in its
+        sandbox.
       </p>
       <p>
         <code>/learn docs/</code> embeds a folder so that answers can cite it; <code>/forget --all</code> undoes it.

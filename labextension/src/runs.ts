@@ -5,7 +5,8 @@
  */
 import type * as nbformat from '@jupyterlab/nbformat';
 
-import type { IAgentEvent } from './handler';
+import type { AgentEvent } from './wire';
+import { num, str } from './values';
 
 export type StepState = 'pending' | 'running' | 'ok' | 'error' | 'skipped';
 export type CellState = 'awaiting' | 'running' | 'ok' | 'error' | 'timeout' | 'died' | 'skipped' | 'stopped';
@@ -56,9 +57,6 @@ export type ChatItem =
   | { kind: 'run'; run: IRunView }
   | { kind: 'note'; text: string; state: 'working' | 'ok' | 'error' };
 
-const str = (value: unknown, fallback = ''): string => (typeof value === 'string' ? value : fallback);
-const num = (value: unknown, fallback = 0): number => (typeof value === 'number' && isFinite(value) ? value : fallback);
-
 export function newRun(runId: string, request = ''): IRunView {
   return {
     runId,
@@ -99,7 +97,7 @@ function cellOf(run: IRunView, cellId: string): ICellView {
 }
 
 /** Apply one event to a run's view. Unknown types are ignored: a newer server may send more. */
-export function applyEvent(run: IRunView, event: IAgentEvent): void {
+export function applyEvent(run: IRunView, event: AgentEvent): void {
   if (typeof event.seq === 'number') {
     run.lastSeq = Math.max(run.lastSeq, event.seq);
   }
@@ -120,7 +118,7 @@ export function applyEvent(run: IRunView, event: IAgentEvent): void {
       run.mode = str(event.mode);
       break;
     case 'plan_created':
-      run.steps = (Array.isArray(event.steps) ? event.steps : []).map((s: Record<string, unknown>) => ({
+      run.steps = (Array.isArray(event.steps) ? event.steps : []).map(s => ({
         goal: str(s?.goal),
         tool: str(s?.tool),
         state: 'pending',

@@ -78,7 +78,12 @@ const CELL_LABELS: Record<string, string> = {
   stopped: 'stopped before it ran'
 };
 
-function CodeCellView(props: { run: IRunView; cell: ICellView; model: AgentModel; rendermime: IRenderMimeRegistry }): JSX.Element {
+function CodeCellView(props: {
+  run: IRunView;
+  cell: ICellView;
+  model: AgentModel;
+  rendermime: IRenderMimeRegistry;
+}): JSX.Element {
   const { run, cell, model, rendermime } = props;
   const [editing, setEditing] = useState<string | null>(null);
   const label = `${cell.failed ? 'failed attempt' : 'cell'} ${cell.attempt}${cell.step !== null ? `, step ${cell.step + 1}` : ''}: ${
@@ -254,11 +259,19 @@ function Composer(props: { model: AgentModel }): JSX.Element {
             void model.attach(chosen.map(f => ({ name: f.name, body: f })));
           }}
         />
-        <button className="jp-Button lam-attach" title="Attach files (or drag them here from the file browser)" onClick={() => files.current?.click()}>
+        <button
+          className="jp-Button lam-attach"
+          title="Attach files (or drag them here from the file browser)"
+          onClick={() => files.current?.click()}
+        >
           Attach
         </button>
         {running ? (
-          <button className="jp-Button jp-mod-warn lam-stop" disabled={!running.runId || running.status === 'stopping'} onClick={() => model.stop()}>
+          <button
+            className="jp-Button jp-mod-warn lam-stop"
+            disabled={!running.runId || running.status === 'stopping'}
+            onClick={() => model.stop()}
+          >
             Stop
           </button>
         ) : (
@@ -283,7 +296,9 @@ function Toolbar(props: { model: AgentModel }): JSX.Element {
           value={model.sessionId}
           onChange={e => void model.selectSession(e.target.value)}
         >
-          {!known && model.sessionId && <option value={model.sessionId}>{sessionLabel({ id: model.sessionId, title: '' })}</option>}
+          {!known && model.sessionId && (
+            <option value={model.sessionId}>{sessionLabel({ id: model.sessionId, title: '' })}</option>
+          )}
           {model.sessions.map(s => (
             <option key={s.id} value={s.id}>
               {sessionLabel(s)}
@@ -295,14 +310,24 @@ function Toolbar(props: { model: AgentModel }): JSX.Element {
         </button>
       </div>
       <div className="lam-row">
-        <select className="lam-mode jp-mod-styled" title="Mode" value={model.mode} onChange={e => model.setMode(e.target.value as Mode)}>
+        <select
+          className="lam-mode jp-mod-styled"
+          title="Mode"
+          value={model.mode}
+          onChange={e => model.setMode(e.target.value as Mode)}
+        >
           {MODES.map(m => (
             <option key={m} value={m}>
               {MODE_LABELS[m]}
             </option>
           ))}
         </select>
-        <select className="lam-model jp-mod-styled" title="Model" value={model.model} onChange={e => model.setModel(e.target.value)}>
+        <select
+          className="lam-model jp-mod-styled"
+          title="Model"
+          value={model.model}
+          onChange={e => model.setModel(e.target.value)}
+        >
           <option value="">{model.defaultModel ? `default (${model.defaultModel})` : 'default model'}</option>
           {model.models.map(m => (
             <option key={m} value={m}>
@@ -384,7 +409,9 @@ export class AgentPanel extends ReactWidget {
   }
 
   render(): JSX.Element {
-    return <UseSignal signal={this.model.changed}>{() => <PanelView model={this.model} rendermime={this.rendermime} />}</UseSignal>;
+    return (
+      <UseSignal signal={this.model.changed}>{() => <PanelView model={this.model} rendermime={this.rendermime} />}</UseSignal>
+    );
   }
 
   /** Put the cursor in the message box (the panel's keyboard shortcut). */

@@ -93,6 +93,7 @@ class LLMAgentExtension(ExtensionApp):
             (rf"{API}/sessions/{SESSION}/ws", handlers_runs.SessionSocket),
             (rf"{API}/runs/(?P<run_id>[^/]+)/events", handlers_runs.RunEventsHandler),
             (rf"{API}/runs/(?P<run_id>[^/]+)/cells", handlers_runs.RunCellsHandler),
+            (rf"{API}/output-cells", handlers_runs.OutputCellsHandler),
             (rf"{API}/notebook-session", handlers_sessions.NotebookSessionHandler),
             (rf"{API}/models", handlers_sessions.ModelsHandler),
             (rf"{API}/status", handlers_sessions.StatusHandler),

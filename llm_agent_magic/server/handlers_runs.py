@@ -32,11 +32,11 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
-from ..cells import make_bundle, run_model
+from ..cells import BUNDLE_VERSION, CELLS_MIME, INSERT_ORIGINS, insertable_cells, make_bundle, run_model, slim_cells_output
 from ..events import events_from_store
 from ..exceptions import BadName, BadRequest, NotWaitingForApproval, RunNotFound
 from ..run_requests import ApprovalReply, RunRequest, StopRequest, request_from_dict
-from .base import AgentAPIHandler, AgentHandlerMixin, fail, query_number
+from .base import AgentAPIHandler, AgentHandlerMixin, fail, json_body, query_number
 from .live import LiveRun, RunRefused
 from .parsing import parse_json, whole_number
 from .uploads import attached
@@ -101,7 +101,11 @@ class RunCellsHandler(AgentAPIHandler):
     @authorized
     async def get(self, run_id: str) -> None:
         """The run's generated cells, ready to insert: the bundle ``cells.make_bundle`` builds, as the magic and
-        ``llm-agent run`` write them (``AgentConfig.include_failed_cells`` applied), so the panel only inserts."""
+        ``llm-agent run`` write them (``AgentConfig.include_failed_cells`` applied), so the panel only inserts.
+        ``?origin=panel`` (or ``magic``, with ``from_cell``): as the panel inserts them (``cells.insertable_cells``)."""
+        origin, from_cell = self.get_argument("origin", ""), self.get_argument("from_cell", "")
+        if origin and origin not in INSERT_ORIGINS:
+            fail(400, f"origin is one of {', '.join(INSERT_ORIGINS)}, or left out (the cells as the magic writes them).")
         live = self.hub.find(run_id)
         if live is not None:
             events, session_id = list(live.events), live.session_id
@@ -113,7 +117,34 @@ class RunCellsHandler(AgentAPIHandler):
                 fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
         typed = events_from_store(events)
         include_failed = self.manager.effective()[2].include_failed_cells
-        self.send_json(make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed))
+        bundle = make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed)
+        if origin:
+            bundle["cells"] = insertable_cells(bundle, origin=origin, from_cell=from_cell)
+        self.send_json(bundle)
+
+
+class OutputCellsHandler(AgentAPIHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """``{"output": <a %%agent output carrying the cells bundle>, "from_cell": <that cell's id>}``: the bundle's
+        cells as the panel inserts them below that cell, and the output as it stays once they are there (its one
+        line of text, ``cells.slim_cells_output``). Nothing is stored: the panel then only inserts and replaces."""
+        body = json_body(self)
+        output, from_cell = body.get("output"), body.get("from_cell", "")
+        output = output if isinstance(output, dict) else {}
+        data: dict[str, Any] = output["data"] if isinstance(output.get("data"), dict) else {}
+        bundle = data.get(CELLS_MIME)
+        if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION or not isinstance(
+                bundle.get("cells"), list):
+            fail(400, f"output is a notebook output whose data holds a {CELLS_MIME} bundle of version {BUNDLE_VERSION} "
+                      "(what %%agent displays).")
+        if not isinstance(from_cell, str):
+            fail(400, "from_cell is the id (a string) of the cell whose output this is.")
+        cells = insertable_cells(bundle, origin="magic", from_cell=from_cell)
+        slim = {**output, "data": dict(data), "metadata": dict(output.get("metadata") or {})}
+        slim_cells_output(slim, len(cells))
+        self.send_json({"run_id": bundle.get("run_id", ""), "cells": cells, "output": slim})
 
 
 class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, JupyterHandler):
