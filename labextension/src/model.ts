@@ -7,6 +7,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { AgentAPI, AgentAPIError, ApprovalAction, IAgentEvent, IRunMessage, ISessionInfo, IStoredMessage } from './handler';
 import { ChatItem, IRunView, applyEvent, endedCells, newRun } from './runs';
 import { INotebookContext } from './context';
+import type { ICellChip, INotebookBridge } from './cellchips';
+import { withCells } from './cellchips';
 
 
 export const MODES = ['auto', 'chat', 'react', 'plan'] as const;
@@ -56,6 +58,10 @@ export class AgentModel {
   draft = '';
   draftSeq = 0;
   connected = false;
+  /** Cells the user added to the chat ("Add selected cells to chat", a drag): sent with the next request. */
+  cellChips: ICellChip[] = [];
+  /** What the panel may do to the open notebook (replace or insert a cell), set by the plugin (cellactions.ts). */
+  bridge: INotebookBridge | null = null;
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -376,9 +382,12 @@ export class AgentModel {
     this.error = '';
     const socket = this._socket;
     // The notebook's context (its kernel's variables take a moment, bounded in context.ts) goes with the run.
+    const chips = this.cellChips;
+    this.cellChips = [];
     void this.notebookContext().then(context => {
-      if (context) {
-        message.context = context;
+      const sent = withCells(context, chips);
+      if (sent) {
+        message.context = sent;
       }
       try {
         socket.send(JSON.stringify(message));
@@ -388,6 +397,49 @@ export class AgentModel {
     });
     this.emit();
     return true;
+  }
+
+  /**
+   * Start a run from a message other than the composer's (a cell's `fix` / `explain`, cellactions.ts), shown in
+   * the chat as `shown`; null when none can start now (the error says why).
+   */
+  startRun(message: Record<string, unknown>, shown: string): IRunView | null {
+    if (this.running || !this._socket || this._socket.readyState !== WebSocket.OPEN) {
+      this.error = this.running
+        ? 'A run is still going in this session: stop it or wait for it to finish.'
+        : 'Not connected to the server yet; try again in a moment.';
+      this.emit();
+      return null;
+    }
+    if (this.model) {
+      message.model = this.model;
+    }
+    this.items.push({ kind: 'user', text: shown, files: [] });
+    const run = newRun('', shown);
+    this._pending = run;
+    this.items.push({ kind: 'run', run });
+    this.error = '';
+    try {
+      this._socket.send(JSON.stringify(message));
+    } catch (error) {
+      this.fail(error);
+    }
+    this.emit();
+    return run;
+  }
+
+  addCells(chips: ICellChip[]): void {
+    for (const chip of chips) {
+      if (!this.cellChips.some(c => c.id === chip.id)) {
+        this.cellChips.push(chip);
+      }
+    }
+    this.emit();
+  }
+
+  removeCell(id: string): void {
+    this.cellChips = this.cellChips.filter(c => c.id !== id);
+    this.emit();
   }
 
   /** `/learn` and `/forget`: the collections routes, answered in the chat as a note (no agent run). */
@@ -546,7 +598,7 @@ export class AgentModel {
     }
     if (event.type === 'error' && !event.run_id) {
       this.error = str(event.message, 'The server refused the request.');
-      if (this._pending && !this._pending.runId && (event.request === 'run' || event.request == null)) {
+      if (this._pending && !this._pending.runId && (event.request == null || STARTS_RUN.includes(String(event.request)))) {
         this._pending.status = 'error';
         this._pending.errors.push({ kind: 'refused', message: this.error, recoverable: false });
         this._pending = null;
@@ -624,6 +676,9 @@ export class AgentModel {
   private _runFinished = new Signal<this, IRunView>(this);
   private _insertRequested = new Signal<this, IRunView>(this);
 }
+
+/** The messages that start a run: a refusal of one ends the run the panel shows as pending. */
+const STARTS_RUN = ['run', 'fix', 'explain'];
 
 /** How often the panel reads the store while a `%%agent` cell of its notebook runs. */
 const FOLLOW_MS = 400;
