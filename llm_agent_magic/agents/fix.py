@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import difflib
-
 from collections.abc import Mapping
 from typing import Any
 
