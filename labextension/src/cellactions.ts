@@ -85,15 +85,19 @@ export function registerCellActions(
   /** The cell a command is about: the one named in its args, else the one right-clicked, else the active one. */
   const cellFor = (args: Record<string, unknown>): { nb: NotebookPanel; cell: Cell } | null => {
     const id = typeof args.cellId === 'string' ? args.cellId : '';
-    const hit = app.contextMenuHitTest(node => node.classList.contains('jp-Cell'));
+    // The right-clicked cell, only when the command came from the context menu (the last right-click stays known).
+    const hit = args.fromMenu ? app.contextMenuHitTest(node => node.classList.contains('jp-Cell')) : undefined;
+    if (!id && !hit) {
+      const nb = tracker.currentWidget;
+      return nb && nb.content.activeCell ? { nb, cell: nb.content.activeCell } : null;
+    }
     for (const nb of [tracker.currentWidget, ...allNotebooks()]) {
       const cell = nb?.content.widgets.find(c => (id ? c.model.id === id : c.node === hit));
       if (nb && cell) {
         return { nb, cell };
       }
     }
-    const nb = tracker.currentWidget;
-    return !id && nb && nb.content.activeCell ? { nb, cell: nb.content.activeCell } : null;
+    return null;
   };
   const allNotebooks = (): NotebookPanel[] => {
     const found: NotebookPanel[] = [];
@@ -158,21 +162,22 @@ export function registerCellActions(
   app.commands.addCommand(ADD_CELLS_COMMAND, {
     label: 'Add selected cells to chat',
     caption: 'The selected cells go with your next request to the agent',
-    execute: () => {
+    execute: args => {
       const nb = tracker.currentWidget;
       if (!nb) {
         return;
       }
-      const hit = app.contextMenuHitTest(node => node.classList.contains('jp-Cell'));
+      const hit = args.fromMenu ? app.contextMenuHitTest(node => node.classList.contains('jp-Cell')) : undefined;
       const chosen = nb.content.widgets.filter(c => nb.content.isSelectedOrActive(c) || c.node === hit);
       model.addCells(chosen.map(c => chipOf(nb, c)));
       app.shell.activateById(panel.id);
     }
   });
   app.contextMenu.addItem({ type: 'separator', selector: '.jp-Notebook .jp-Cell', rank: 20 });
-  app.contextMenu.addItem({ command: FIX_COMMAND, selector: '.jp-Notebook .jp-CodeCell', rank: 21 });
-  app.contextMenu.addItem({ command: EXPLAIN_COMMAND, selector: '.jp-Notebook .jp-Cell', rank: 22 });
-  app.contextMenu.addItem({ command: ADD_CELLS_COMMAND, selector: '.jp-Notebook .jp-Cell', rank: 23 });
+  const fromMenu = { fromMenu: true };
+  app.contextMenu.addItem({ command: FIX_COMMAND, selector: '.jp-Notebook .jp-CodeCell', rank: 21, args: fromMenu });
+  app.contextMenu.addItem({ command: EXPLAIN_COMMAND, selector: '.jp-Notebook .jp-Cell', rank: 22, args: fromMenu });
+  app.contextMenu.addItem({ command: ADD_CELLS_COMMAND, selector: '.jp-Notebook .jp-Cell', rank: 23, args: fromMenu });
   for (const [rank, command] of [FIX_COMMAND, EXPLAIN_COMMAND, ADD_CELLS_COMMAND].entries()) {
     palette?.addItem({ command, category: 'LLM agent', rank: 10 + rank });
   }

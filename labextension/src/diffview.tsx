@@ -58,7 +58,7 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
           <button
             className="jp-Button jp-mod-accept lam-fix-accept"
             title="Replace the cell with the fix (it does not run until you run it)"
-            onClick={() => settle('accepted', bridge ? bridge.replaceCell(target, fix.source, fix.fixed) : 'Open the notebook first.')}
+            onClick={() => settle('accepted', bridge ? bridge.replaceCell(target, fix.source, fix.fixed.replace(/\n$/, '')) : 'Open the notebook first.')}
           >
             Accept
           </button>
@@ -66,7 +66,7 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
             className="jp-Button lam-fix-sandbox"
             title="Keep the cell; put the fix below it as a cell that runs in the agent's sandbox"
             onClick={() =>
-              settle('sandbox', bridge ? bridge.insertBelow(target, fix.source, `${SANDBOX_MAGIC}\n${fix.fixed}`) : 'Open the notebook first.')
+              settle('sandbox', bridge ? bridge.insertBelow(target, fix.source, `${SANDBOX_MAGIC}\n${fix.fixed.replace(/\n$/, '')}`) : 'Open the notebook first.')
             }
           >
             As a sandbox cell
@@ -85,7 +85,7 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
             title="Run the fixed cell in your notebook's kernel"
             onClick={() => {
               setRan(true);
-              void bridge?.runCell(target, fix.fixed).then(setProblem);
+              void bridge?.runCell(target, fix.fixed.replace(/\n$/, '')).then(setProblem);
             }}
           >
             {ran ? 'Ran' : 'Run it'}

@@ -69,7 +69,7 @@ def fix_diff(source: str, fixed: str, number: int) -> str:
     return "".join(difflib.unified_diff(
         [line + "\n" for line in source.rstrip().splitlines()],
         [line + "\n" for line in fixed.rstrip().splitlines()],
-        fromfile=f"cell [{number}]", tofile="proposed fix",
+        fromfile=f"cell [{number}]" if number else "the cell", tofile="proposed fix",
     ))
 
 

@@ -64,7 +64,7 @@ async def test_fix_with_agent_asks_about_the_cell_and_proposes_a_replacement(ws,
     (proposed,) = [e for e in events if e["type"] == "fix_proposed"]
     assert proposed["source"] == source and proposed["fixed"] == FIXED + "\n"
     assert "-totals = sales.sum()" not in proposed["diff"] and "+sales = pd.read_csv('sales.csv')" in proposed["diff"]
-    assert "--- cell [3]" in proposed["diff"]
+    assert proposed["diff"].startswith("--- the cell\n+++ proposed fix\n")
     (asked,) = ollama.requests_for("answer")
     assert "Cell [3] of my notebook failed" in asked.text and "NameError: name 'sales' is not defined" in asked.text
     assert "- sales: int" in asked.text and "unrelated" not in asked.text  # only the variables the cell uses
