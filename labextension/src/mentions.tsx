@@ -43,9 +43,10 @@ export function complete(text: string, mention: IMention, name: string): { text:
   return { text: text.slice(0, mention.start) + inserted + after, caret: mention.start + inserted.length };
 }
 
-/** Candidates whose name starts with the query first, then those that hold it (case does not matter). */
+/** Candidates whose name starts with the query first, then those that hold it (case does not matter), A to Z. */
 export function rank(names: string[], query: string): string[] {
   const q = query.toLowerCase();
+  names = [...names].sort((a, b) => a.localeCompare(b));
   const starts = names.filter(n => n.toLowerCase().startsWith(q));
   const holds = names.filter(n => !n.toLowerCase().startsWith(q) && n.toLowerCase().includes(q));
   return [...starts, ...holds].slice(0, SHOWN);
