@@ -58,10 +58,10 @@ function outputsOf(cell: Cell): string {
   return texts.join('').replace(ANSI, '').slice(0, 4000);
 }
 
-/** "[3]" for a cell that ran, else its place: "cell 4". */
+/** "cell [3]" for a cell that ran (its execution count), else its place: "cell 4". */
 function labelOf(nb: NotebookPanel, cell: Cell): string {
   const count = cell.model.type === 'code' ? (cell.model as ICodeCellModel).executionCount : null;
-  return count ? `[${count}]` : `cell ${nb.content.widgets.indexOf(cell) + 1}`;
+  return count ? `cell [${count}]` : `cell ${nb.content.widgets.indexOf(cell) + 1}`;
 }
 
 function chipOf(nb: NotebookPanel, cell: Cell): ICellChip {
@@ -143,7 +143,7 @@ export function registerCellActions(
       notebook_path: nb.context.path,
       context: { cells: [], active: -1, selection: '', variables: await kernelVariables(nb) }
     };
-    const run = model.startRun(message, action === 'fix' ? `Fix cell ${label}` : `Explain cell ${label}`);
+    const run = model.startRun(message, action === 'fix' ? `Fix ${label}` : `Explain ${label}`);
     if (run) {
       fixTargets.set(run, cell.model.id);
     }
@@ -293,7 +293,13 @@ function addErrorButtons(cell: Cell, app: JupyterFrontEnd): void {
     button.addEventListener('click', () => void app.commands.execute(command, { cellId: cell.model.id }));
     bar.node.appendChild(button);
   }
-  cell.layout.addWidget(bar);
+  const layout = cell.layout;
+  // After the cell's own parts: a cell builds its DOM when it is first rendered (`ready`), not when created.
+  void cell.ready.then(() => {
+    if (!cell.isDisposed) {
+      layout.addWidget(bar);
+    }
+  });
   const update = (): void => bar.setHidden(!errorOf(cell));
   (cell.model as ICodeCellModel).outputs.changed.connect(update);
   update();
@@ -310,7 +316,7 @@ export function dropCells(mime: { getData(mime: string): unknown; hasData(mime: 
       (widgets as Cell[]).map(cell => {
         const count = cell.model.type === 'code' ? (cell.model as ICodeCellModel).executionCount : null;
         const kind = cell.model.type === 'code' || cell.model.type === 'markdown' ? cell.model.type : 'raw';
-        return { id: cell.model.id, label: count ? `[${count}]` : 'cell', source: cell.model.sharedModel.getSource(), kind };
+        return { id: cell.model.id, label: count ? `cell [${count}]` : 'cell', source: cell.model.sharedModel.getSource(), kind };
       })
     );
     return true;

@@ -18,7 +18,7 @@ export function CellChips(props: { model: AgentModel }): JSX.Element | null {
           <span className="lam-cell-chip-label">
             {chip.label} {chip.source.trim().split('\n')[0].slice(0, 40)}
           </span>
-          <button className="lam-detach" title={`Do not send cell ${chip.label}`} onClick={() => model.removeCell(chip.id)}>
+          <button className="lam-detach" title={`Do not send ${chip.label}`} onClick={() => model.removeCell(chip.id)}>
             ×
           </button>
         </span>
@@ -35,7 +35,7 @@ export function FailingCellBar(props: { model: AgentModel }): JSX.Element | null
   }
   return (
     <div className="lam-failing-cell">
-      <span className="lam-failing-label">Cell {failing.label} failed.</span>
+      <span className="lam-failing-label">The active {failing.label} failed.</span>
       <button className="jp-Button jp-mod-accept lam-failing-fix" onClick={() => model.bridge?.act('fix', failing.cellId)}>
         Fix with agent
       </button>

@@ -11,7 +11,7 @@ const CHIP_CHARS = 20000;
 export interface ICellChip {
   /** The cell's model id (one chip per cell). */
   id: string;
-  /** What the chip says: "[3]" (its execution count) or "cell 4" (its place). */
+  /** What the chip says: "cell [3]" (its execution count) or "cell 4" (its place). */
   label: string;
   source: string;
   kind: 'code' | 'markdown' | 'raw';
@@ -47,11 +47,11 @@ export function cellsText(chips: ICellChip[]): string {
     .map(chip => {
       const source = clipped(chip.source.replace(/\s+$/, ''));
       if (chip.kind !== 'code') {
-        return `Cell ${chip.label} (${chip.kind}):\n${source}`;
+        return `${chip.label} (${chip.kind}):\n${source}`;
       }
       const longest = Math.max(2, ...(source.match(/`+/g) ?? []).map(run => run.length));
       const fence = '`'.repeat(longest + 1);
-      return `Cell ${chip.label}:\n${fence}python\n${source}\n${fence}`;
+      return `${chip.label}:\n${fence}python\n${source}\n${fence}`;
     })
     .join('\n\n');
 }

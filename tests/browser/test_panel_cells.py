@@ -112,6 +112,8 @@ def test_a_failing_cell_is_fixed_through_fix_with_agent_then_runs_in_the_users_k
     fix_button = failing.locator(".lam-error-fix")
     fix_button.wait_for(timeout=60_000)
     assert failing.locator(".lam-error-explain").is_visible()
+    # Below the error output, inside the failing cell (not above it).
+    assert fix_button.bounding_box()["y"] > failing.locator(".jp-OutputArea-output").bounding_box()["y"]
     page.locator(".jp-Notebook .jp-Cell").nth(3).locator(".lam-error-actions").wait_for(state="hidden")  # no error
     fix_button.click()
     diff = page.locator(f"{PANEL} .lam-fix .lam-diff")
@@ -197,6 +199,7 @@ def test_copy_insert_and_replace_on_a_code_block(page):
     browser_lab.send(page, "Give me code")
     actions = page.locator(f"{PANEL} .lam-answer .lam-codeblock-actions").last
     actions.wait_for(timeout=120_000)
+    actions.scroll_into_view_if_needed()
     at_widths(page, "code-block-actions", ".lam-codeblock-actions button")
     actions.locator(".lam-code-copy").click()
     assert page.evaluate("() => navigator.clipboard.readText()") == "print('from the agent')"
