@@ -176,3 +176,20 @@ def test_a_fix_run_request_carries_the_cell_and_only_the_variables_it_uses():
     assert event_from_dict(proposed.to_dict()) == proposed
     with pytest.raises(BadRequest, match="Only a cell that failed can be fixed"):
         cell_request({"type": "fix", "source": "x = 1"})
+
+
+async def test_a_file_mentioned_with_an_at_is_attached_at_once_and_described(make_session, tmp_path):
+    from llm_agent_magic.agents.context import mentioned_files
+
+    assert mentioned_files("plot @data/sales.csv by region", ["sales.csv", "data/sales.csv"]) == ["data/sales.csv"]
+    assert mentioned_files("mail me@sales.csv.bak", ["sales.csv"]) == []
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "sales.csv").write_text("region,amount\nnorth,10\nsouth,30\n")
+    session, server = make_session({"rules": [{"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+                                              {"purpose": "answer", "reply": "Two regions."}]})
+    await collect(session, RunRequest("What is in @sales.csv?", folder=str(folder), context=NotebookContext()))
+    (asked,) = server.requests_for("classify")
+    attached = asked.text.split("Attached files")[1]
+    assert "sales.csv (" in attached and "columns: region (" in attached
+    assert (Path(session.sandbox.workspace) / "sales.csv").read_text().startswith("region,amount")

@@ -63,7 +63,7 @@ from .answers import request_key
 from .approval import ApprovalDesk
 from .chat import run_chat
 from .classifier import classify, clear_mode
-from .context import GatheredContext, named_files
+from .context import GatheredContext, mentioned_files, named_files
 from .context import gather as gather_context
 from .fix import fix_proposal
 from .plan_execute import run_plan_execute
@@ -463,6 +463,14 @@ class AgentSession:
                 self.llm.config.num_ctx)
             if gathered is not None:
                 emit(replace(gathered.event, run_id=run_id))
+            mentioned = mentioned_files(text, gathered.files) if gathered is not None and self.sandbox else []
+            if gathered is not None and mentioned:  # "@sales.csv": attached at once, described like an attachment
+                try:
+                    attached += await asyncio.to_thread(
+                        self._attach, [os.path.join(gathered.folder, rel) for rel in mentioned], gathered.folder)
+                except (FileNotFoundError, LLMAgentError) as exc:  # gone or refused meanwhile: named, not attached
+                    _log.info("a file the request mentions was not copied: %s", exc)
+                    mentioned = []
             last_output: list[CellOutput] = []
 
             def tracked(event: Event) -> None:
@@ -481,7 +489,7 @@ class AgentSession:
                 sandbox=self.sandbox,
                 model=request.model,
                 approve=self._approver(request, emit),
-                fetch_named=self._fetcher(gathered, attached, lambda described: fetched(ctx, described)),
+                fetch_named=self._fetcher(gathered, [*attached, *mentioned], lambda described: fetched(ctx, described)),
             )
             tools = self.tools.offered(ctx)  # a tool that cannot work here is not offered (no key, no documents)
             ctx.transcript = Transcript(
@@ -557,13 +565,13 @@ class AgentSession:
         return answer
 
     def _fetcher(
-        self, gathered: GatheredContext | None, attached: list[str], announce: Callable[[list[str]], None],
+        self, gathered: GatheredContext | None, copied_already: list[str], announce: Callable[[list[str]], None],
     ) -> Callable[[str], Awaitable[list[str]]] | None:
         """Copies the folder's files a text names into the workspace (once each), as attachments are copied, and
         ``announce``s their descriptions, so the model hears of them as of an attached file."""
         if gathered is None or not gathered.files or self.sandbox is None:
             return None
-        present = set(attached)
+        present = set(copied_already)
 
         async def fetch(text: str) -> list[str]:
             wanted = named_files(text, gathered.files, present)
