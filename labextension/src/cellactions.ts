@@ -289,7 +289,8 @@ function addErrorButtons(cell: Cell, app: JupyterFrontEnd): void {
     const button = document.createElement('button');
     button.className = `jp-Button jp-mod-styled ${extra} lam-error-${command === FIX_COMMAND ? 'fix' : 'explain'}`;
     button.textContent = label;
-    button.title = command === FIX_COMMAND ? 'Ask the agent for a corrected cell (shown as a diff first)' : 'Ask the agent why it failed';
+    button.title =
+      command === FIX_COMMAND ? 'Ask the agent for a corrected cell (shown as a diff first)' : 'Ask the agent why it failed';
     button.addEventListener('click', () => void app.commands.execute(command, { cellId: cell.model.id }));
     bar.node.appendChild(button);
   }

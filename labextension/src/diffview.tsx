@@ -16,7 +16,13 @@ function lineClass(line: string): string {
   if (line.startsWith('+++') || line.startsWith('---')) {
     return 'lam-diff-file';
   }
-  return line.startsWith('+') ? 'lam-diff-add' : line.startsWith('-') ? 'lam-diff-del' : line.startsWith('@@') ? 'lam-diff-hunk' : '';
+  return line.startsWith('+')
+    ? 'lam-diff-add'
+    : line.startsWith('-')
+      ? 'lam-diff-del'
+      : line.startsWith('@@')
+        ? 'lam-diff-hunk'
+        : '';
 }
 
 export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Element | null {
@@ -58,7 +64,12 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
           <button
             className="jp-Button jp-mod-accept lam-fix-accept"
             title="Replace the cell with the fix (it does not run until you run it)"
-            onClick={() => settle('accepted', bridge ? bridge.replaceCell(target, fix.source, fix.fixed.replace(/\n$/, '')) : 'Open the notebook first.')}
+            onClick={() =>
+              settle(
+                'accepted',
+                bridge ? bridge.replaceCell(target, fix.source, fix.fixed.replace(/\n$/, '')) : 'Open the notebook first.'
+              )
+            }
           >
             Accept
           </button>
@@ -66,12 +77,21 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
             className="jp-Button lam-fix-sandbox"
             title="Keep the cell; put the fix below it as a cell that runs in the agent's sandbox"
             onClick={() =>
-              settle('sandbox', bridge ? bridge.insertBelow(target, fix.source, `${SANDBOX_MAGIC}\n${fix.fixed.replace(/\n$/, '')}`) : 'Open the notebook first.')
+              settle(
+                'sandbox',
+                bridge
+                  ? bridge.insertBelow(target, fix.source, `${SANDBOX_MAGIC}\n${fix.fixed.replace(/\n$/, '')}`)
+                  : 'Open the notebook first.'
+              )
             }
           >
             As a sandbox cell
           </button>
-          <button className="jp-Button jp-mod-warn lam-fix-reject" title="Leave the cell as it is" onClick={() => settle('rejected', '')}>
+          <button
+            className="jp-Button jp-mod-warn lam-fix-reject"
+            title="Leave the cell as it is"
+            onClick={() => settle('rejected', '')}
+          >
             Reject
           </button>
         </div>
@@ -92,7 +112,9 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
           </button>
         </div>
       )}
-      {fix.state === 'sandbox' && <div className="lam-fix-done">The fix is in a %%sandbox cell below the cell; run it there.</div>}
+      {fix.state === 'sandbox' && (
+        <div className="lam-fix-done">The fix is in a %%sandbox cell below the cell; run it there.</div>
+      )}
       {fix.state === 'rejected' && <div className="lam-fix-done">Rejected: the cell is unchanged.</div>}
       {problem && (
         <div className="lam-fix-problem" role="alert">

@@ -79,7 +79,8 @@ export function useMentions(
       return;
     }
     const ask = ++asked.current;
-    const folder = found.kind === 'file' && found.query.includes('/') ? found.query.slice(0, found.query.lastIndexOf('/') + 1) : '';
+    const folder =
+      found.kind === 'file' && found.query.includes('/') ? found.query.slice(0, found.query.lastIndexOf('/') + 1) : '';
     const names = found.kind === 'file' ? model.bridge.listFiles(folder) : model.bridge.listVariables();
     void names.then(all => {
       if (ask !== asked.current) {
