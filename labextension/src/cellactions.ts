@@ -27,6 +27,15 @@ const CELL_WIDGETS_MIME = 'internal:cells';
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
+/** A text field of an output or a cell as nbformat holds it: a string, or a list of lines. */
+function text(value: unknown): string {
+  return Array.isArray(value)
+    ? value.map(part => (typeof part === 'string' ? part : '')).join('')
+    : typeof value === 'string'
+      ? value
+      : '';
+}
+
 type Action = 'fix' | 'explain';
 
 function errorOf(cell: Cell): string {
@@ -36,7 +45,7 @@ function errorOf(cell: Cell): string {
   for (const out of (cell.model as ICodeCellModel).outputs.toJSON()) {
     if (out.output_type === 'error') {
       const trace = Array.isArray(out.traceback) ? out.traceback.join('\n') : '';
-      return (trace || `${String(out.ename)}: ${String(out.evalue)}`).replace(ANSI, '');
+      return (trace || `${text(out.ename)}: ${text(out.evalue)}`).replace(ANSI, '');
     }
   }
   return '';
@@ -49,7 +58,7 @@ function outputsOf(cell: Cell): string {
   const texts: string[] = [];
   for (const out of (cell.model as ICodeCellModel).outputs.toJSON()) {
     if (out.output_type === 'stream') {
-      texts.push(Array.isArray(out.text) ? out.text.join('') : String(out.text ?? ''));
+      texts.push(text(out.text));
     } else if (out.output_type === 'execute_result' || out.output_type === 'display_data') {
       const plain = (out.data as Record<string, unknown> | undefined)?.['text/plain'];
       texts.push(Array.isArray(plain) ? plain.join('') : typeof plain === 'string' ? plain : '');
@@ -326,7 +335,7 @@ export function dropCells(mime: { getData(mime: string): unknown; hasData(mime: 
   if (Array.isArray(cells)) {
     model.addCells(
       cells.map((c: Record<string, unknown>, i: number) => {
-        const source = Array.isArray(c.source) ? c.source.join('') : String(c.source ?? '');
+        const source = text(c.source);
         const kind = c.cell_type === 'code' || c.cell_type === 'markdown' ? c.cell_type : 'raw';
         return { id: typeof c.id === 'string' ? c.id : `dropped-${Date.now()}-${i}`, label: 'cell', source, kind };
       })

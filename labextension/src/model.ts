@@ -598,7 +598,7 @@ export class AgentModel {
     }
     if (event.type === 'error' && !event.run_id) {
       this.error = str(event.message, 'The server refused the request.');
-      if (this._pending && !this._pending.runId && (event.request == null || STARTS_RUN.includes(String(event.request)))) {
+      if (this._pending && !this._pending.runId && (event.request == null || STARTS_RUN.includes(str(event.request)))) {
         this._pending.status = 'error';
         this._pending.errors.push({ kind: 'refused', message: this.error, recoverable: false });
         this._pending = null;
