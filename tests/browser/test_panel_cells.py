@@ -96,6 +96,8 @@ def fits(page, selector: str) -> bool:
 def at_widths(page, name: str, selector: str) -> None:
     """Screenshots at the panel's own width and at 250 px; at both, `selector` is inside the panel."""
     browser_lab.SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shown = page.locator(f"{PANEL} {selector}").last
+    shown.scroll_into_view_if_needed()
     page.screenshot(path=str(browser_lab.SCREENSHOTS / f"{name}.png"))
     assert fits(page, selector)
     width = panel_width(page)
@@ -103,6 +105,7 @@ def at_widths(page, name: str, selector: str) -> None:
     assert abs(panel_width(page) - 250) < 12
     page.wait_for_timeout(200)  # the layout follows the new width (not an assertion)
     assert fits(page, selector)
+    shown.scroll_into_view_if_needed()
     page.screenshot(path=str(browser_lab.SCREENSHOTS / f"{name}-250px.png"))
     drag_panel_edge(page, 250 - width)
 
@@ -147,6 +150,7 @@ def test_a_rejected_fix_leaves_the_cell_unchanged(page, ollama):
     page.locator(f"{PANEL} .lam-fix-rejected").wait_for()
     assert page.evaluate(SOURCES)[3] == BROKEN
     page.evaluate(f"() => {NB}.content.widgets[3].model.sharedModel.setSource('# the last cell')")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")  # its error goes too
 
 
 def test_explain_from_the_cells_context_menu(page, ollama):
