@@ -74,7 +74,7 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
             Accept
           </button>
           <button
-            className="jp-Button lam-fix-sandbox"
+            className="jp-Button lam-fix-as-sandbox"
             title="Keep the cell; put the fix below it as a cell that runs in the agent's sandbox"
             onClick={() =>
               settle(

@@ -138,7 +138,7 @@ def test_a_failing_cell_is_fixed_through_fix_with_agent_then_runs_in_the_users_k
     page.screenshot(path=str(browser_lab.SCREENSHOTS / "fix-accepted.png"))
 
 
-def test_a_rejected_fix_leaves_the_cell_unchanged(page, ollama):
+def test_a_rejected_fix_leaves_the_cell_unchanged_and_a_sandbox_fix_goes_below_it(page, ollama):
     select_cell(page, 3)
     page.evaluate(f"() => {NB}.content.widgets[3].model.sharedModel.setSource({json.dumps(BROKEN)})")
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
@@ -149,6 +149,13 @@ def test_a_rejected_fix_leaves_the_cell_unchanged(page, ollama):
     page.locator(f"{PANEL} .lam-fix-reject").last.click()
     page.locator(f"{PANEL} .lam-fix-rejected").wait_for()
     assert page.evaluate(SOURCES)[3] == BROKEN
+    # Asked again, the fix goes below as a %%sandbox cell: the user's cell stays as it is.
+    page.click(f"{PANEL} .lam-failing-fix")
+    page.locator(f"{PANEL} .lam-fix-proposed .lam-fix-as-sandbox").wait_for(timeout=120_000)
+    page.click(f"{PANEL} .lam-fix-proposed .lam-fix-as-sandbox")
+    page.locator(f"{PANEL} .lam-fix-sandbox .lam-fix-done").wait_for()
+    assert page.evaluate(SOURCES)[3:5] == [BROKEN, f"%%sandbox\n{FIXED}"]
+    page.evaluate(f"() => {NB}.content.model.sharedModel.deleteCell(4)")
     page.evaluate(f"() => {NB}.content.widgets[3].model.sharedModel.setSource('# the last cell')")
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")  # its error goes too
 
