@@ -30,6 +30,7 @@ __all__ = [
     "CodeCell",
     "Error",
     "Event",
+    "FixProposed",
     "Observation",
     "PlanCreated",
     "RunFinished",
@@ -264,6 +265,18 @@ class Answer(Event):
 
 
 @dataclass
+class FixProposed(Event):
+    """The corrected cell a fix run's answer holds (``RunRequest.fix_of``): the cell as it was, the proposed
+    replacement ("" when the answer holds no python block) and the unified diff between them. Nothing is applied:
+    the front end shows the diff and replaces the cell only when the user accepts."""
+
+    type: ClassVar[str] = "fix_proposed"
+    source: str
+    fixed: str = ""
+    diff: str = ""
+
+
+@dataclass
 class Usage(Event):
     """Token counts and wall time of one model call (``purpose`` as in the model protocol)."""
 
@@ -317,6 +330,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         Observation,
         Token,
         Answer,
+        FixProposed,
         Usage,
         Error,
         RunFinished,

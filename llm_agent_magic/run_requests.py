@@ -50,6 +50,8 @@ class RunRequest(_Request):
     #: The folder whose file names and sizes the model is shown (``folder`` when empty). The server sets it to
     #: the notebook's folder inside its root, whatever a client sent.
     context_folder: str = ""
+    #: The source of the user's cell this run fixes: its answer's corrected cell comes back as a ``FixProposed``.
+    fix_of: str = ""
 
     def __post_init__(self) -> None:
         if self.context is not None:
@@ -71,6 +73,8 @@ class RunRequest(_Request):
             raise BadRequest("approval must be true, false or left out (the session's setting).")
         if not isinstance(self.dry_run, bool):
             raise BadRequest("dry_run must be true or false.")
+        if not isinstance(self.fix_of, str):
+            raise BadRequest("fix_of is the source of the cell to fix, as text, or left out.")
         if not isinstance(self.notebook_path, str) or not isinstance(self.origin, str):
             raise BadRequest("notebook_path and origin must be strings, or left out.")
 

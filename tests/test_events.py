@@ -43,6 +43,7 @@ SAMPLES: list[ev.Event] = [
     ev.Observation("df has columns: month, amount", tool="python_coder"),
     ev.Token("The "),
     ev.Answer("**Sales** peaked in March."),
+    ev.FixProposed("df.plot(x='a')", "df.plot(x='b')\n", "--- the cell\n+++ proposed fix\n"),
     ev.Usage(812, 95, duration=3.5, purpose="plan", model="qwen3:8b"),
     ev.Error("LLMTimeout", "The model did not answer in time.", recoverable=True),
     ev.RunFinished("cancelled", duration=12.0),

@@ -147,3 +147,50 @@ def test_the_magics_live_view_shows_the_context_line():
     view.apply(Classified("chat", "talk"))
     assert view.markdown().startswith("**Agent** · chat — talk\n\n_Context: 12 cells, 40 files, 3 variables_")
     assert "Context: 12 cells" in view.display_data()["text/html"]
+
+
+async def test_a_file_fetched_from_the_folder_is_described_to_the_model_like_an_attached_one(make_session, tmp_path):
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "sales.csv").write_text("region,amount\nnorth,10\nsouth,30\n")
+    session, server = make_session(coder_script("import pandas as pd\nprint(len(pd.read_csv('sales.csv')))"))
+    await collect(session, RunRequest("how many rows?", folder=str(folder), context=NotebookContext()))
+    (code,) = server.requests_for("code")
+    assert "columns: region" not in code.text  # not attached: the model had only its name and size
+    later = [r.text for r in server.requests if r.purpose == "react"][-1]
+    assert "Files of the notebook's folder now copied into the sandbox's working folder" in later
+    assert "sales.csv (" in later and "columns: region (" in later and "2 rows; missing values: none" in later
+
+
+def test_a_fix_run_request_carries_the_cell_and_only_the_variables_it_uses():
+    from llm_agent_magic.agents.fix import cell_request, fix_proposal
+
+    request = cell_request({"type": "fix", "source": "df.plot(x='a')", "error": "KeyError: 'a'", "number": 4,
+                            "context": {"variables": [{"name": "df", "type": "DataFrame"},
+                                                      {"name": "other", "type": "int"}]}})
+    assert request.mode == "chat" and request.fix_of == "df.plot(x='a')"
+    assert request.request.startswith("Cell [4] of my notebook failed") and "KeyError: 'a'" in request.request
+    assert request.context is not None and [v.name for v in request.context.variables] == ["df"]
+    proposed = fix_proposal("df.plot(x='a')", "```python\ndf.plot(x='b')\n```\nWrong column.", 4)
+    assert proposed.fixed == "df.plot(x='b')\n" and "-df.plot(x='a')\n+df.plot(x='b')" in proposed.diff
+    assert fix_proposal("x", "No code here.").fixed == ""
+    assert event_from_dict(proposed.to_dict()) == proposed
+    with pytest.raises(BadRequest, match="Only a cell that failed can be fixed"):
+        cell_request({"type": "fix", "source": "x = 1"})
+
+
+async def test_a_file_mentioned_with_an_at_is_attached_at_once_and_described(make_session, tmp_path):
+    from llm_agent_magic.agents.context import mentioned_files
+
+    assert mentioned_files("plot @data/sales.csv by region", ["sales.csv", "data/sales.csv"]) == ["data/sales.csv"]
+    assert mentioned_files("mail me@sales.csv.bak", ["sales.csv"]) == []
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    (folder / "sales.csv").write_text("region,amount\nnorth,10\nsouth,30\n")
+    session, server = make_session({"rules": [{"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+                                              {"purpose": "answer", "reply": "Two regions."}]})
+    await collect(session, RunRequest("What is in @sales.csv?", folder=str(folder), context=NotebookContext()))
+    (asked,) = server.requests_for("classify")
+    attached = asked.text.split("Attached files")[1]
+    assert "sales.csv (" in attached and "columns: region (" in attached
+    assert (Path(session.sandbox.workspace) / "sales.csv").read_text().startswith("region,amount")

@@ -45,6 +45,7 @@ CASES = {
     "fix-repeated": {"task": "Print the first score", "error_class": "index_error", "guidance": "Check lengths.",
                      "rethink": True, "names": ("first",), "repeated": 2},
     "approval": {"action": "skip", "attempt": 1, "code": "print(scores[0])"},
+    "fetched": {"files": ["sales.csv (40 bytes); columns: region (object), amount (int64)"]},
 }
 
 

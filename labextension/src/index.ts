@@ -15,6 +15,7 @@ import { IRunView } from './runs';
 import { AgentCellWatcher, insertBelowActive } from './notebook';
 import { AgentPanel } from './widget';
 import { notebookContext } from './context';
+import { registerCellActions } from './cellactions';
 
 const PLUGIN_ID = 'llm-agent-magic:plugin';
 const PANEL_ID = 'llm-agent-panel';
@@ -156,6 +157,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     };
     tracker.currentChanged.connect((_, nb) => void followNotebook(nb));
+    registerCellActions(app, tracker, model, panel, notebookFor, nb => followNotebook(nb), palette);
     model.notebookContext = async () => (model.notebookPath ? notebookContext(notebookFor(model.notebookPath)) : null);
 
     const insert = async (run: IRunView): Promise<void> => {

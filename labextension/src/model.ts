@@ -18,6 +18,8 @@ import { ChatItem, IRunView } from './runs';
 import { LOST, SessionSocket } from './socket';
 import { message } from './values';
 import type { ApprovalAction, ISessionInfo, IStoredMessage, SocketMessage } from './wire';
+import type { ICellChip, INotebookBridge } from './cellchips';
+import { withCells } from './cellchips';
 
 export { MODES, MODE_LABELS, parseCollectionCommand, sameModel };
 export type { InsertPolicy, Mode };
@@ -62,6 +64,10 @@ export class AgentModel {
   get connected(): boolean {
     return this._socket.connected;
   }
+  /** Cells the user added to the chat ("Add selected cells to chat", a drag): sent with the next request. */
+  cellChips: ICellChip[] = [];
+  /** What the panel may do to the open notebook (replace or insert a cell), set by the plugin (cellactions.ts). */
+  bridge: INotebookBridge | null = null;
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -262,9 +268,12 @@ export class AgentModel {
     this.attachments = [];
     this.error = '';
     // The notebook's context (its kernel's variables take a moment, bounded in context.ts) goes with the run.
+    const chips = this.cellChips;
+    this.cellChips = [];
     void this.notebookContext().then(context => {
-      if (context) {
-        run.context = context;
+      const sent = withCells(context, chips);
+      if (sent) {
+        run.context = sent;
       }
       try {
         socket.send(JSON.stringify(run));
@@ -274,6 +283,47 @@ export class AgentModel {
     });
     this.emit();
     return true;
+  }
+
+  /**
+   * Start a run from a message other than the composer's (a cell's `fix` / `explain`, cellactions.ts), shown in
+   * the chat as `shown`; null when none can start now (the error says why).
+   */
+  startRun(message: Record<string, unknown>, shown: string): IRunView | null {
+    const socket = this._socket.current;
+    if (this.running || !socket || !this._socket.isOpen) {
+      this.error = this.running
+        ? 'A run is still going in this session: stop it or wait for it to finish.'
+        : 'Not connected to the server yet; try again in a moment.';
+      this.emit();
+      return null;
+    }
+    if (this.model) {
+      message.model = this.model;
+    }
+    const run = this._runs.start(shown, []);
+    this.error = '';
+    try {
+      socket.send(JSON.stringify(message));
+    } catch (error) {
+      this.fail(error);
+    }
+    this.emit();
+    return run;
+  }
+
+  addCells(chips: ICellChip[]): void {
+    for (const chip of chips) {
+      if (!this.cellChips.some(c => c.id === chip.id)) {
+        this.cellChips.push(chip);
+      }
+    }
+    this.emit();
+  }
+
+  removeCell(id: string): void {
+    this.cellChips = this.cellChips.filter(c => c.id !== id);
+    this.emit();
   }
 
   /** `/learn` and `/forget`: the collections routes, answered in the chat as a note (no agent run). */

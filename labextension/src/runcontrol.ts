@@ -9,6 +9,9 @@ import type { ApprovalAction, IApprovalMessage, IRefusal, IStopMessage, SocketMe
 
 export type InsertPolicy = 'always' | 'ask' | 'never';
 
+/** The messages that start a run: a refusal of one ends the run the panel shows as pending. */
+const STARTS_RUN = ['run', 'fix', 'explain'];
+
 /** What a frame of the socket did to the chat. */
 export type Received =
   | { kind: 'ignored' }
@@ -78,7 +81,7 @@ export class ChatRuns {
   receive(event: SocketMessage, insert: (cells: number) => IRunView['insert']): Received {
     if (isRefusal(event)) {
       const message = str(event.message, 'The server refused the request.');
-      if (this._pending && !this._pending.runId && (event.request === 'run' || event.request == null)) {
+      if (this._pending && !this._pending.runId && (event.request == null || STARTS_RUN.includes(event.request))) {
         this._pending.status = 'error';
         this._pending.errors.push({ kind: 'refused', message, recoverable: false });
         this._pending = null;

@@ -50,6 +50,15 @@ export interface IRunView {
   model: string;
   /** Cells into the notebook: not for this run, to be asked, or done. */
   insert: 'none' | 'ask' | 'inserted' | 'declined';
+  /** The corrected cell a "Fix with agent" run proposes (its `fix_proposed` event), and what the user did with it. */
+  fix?: IFixView;
+}
+
+export interface IFixView {
+  source: string;
+  fixed: string;
+  diff: string;
+  state: 'proposed' | 'accepted' | 'sandbox' | 'rejected';
 }
 
 export type ChatItem =
@@ -178,6 +187,9 @@ export function applyEvent(run: IRunView, event: AgentEvent): void {
       break;
     case 'answer':
       run.answer = str(event.markdown, run.answer);
+      break;
+    case 'fix_proposed':
+      run.fix = { source: str(event.source), fixed: str(event.fixed), diff: str(event.diff), state: 'proposed' };
       break;
     case 'usage':
       run.model = str(event.model, run.model);

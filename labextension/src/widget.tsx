@@ -16,9 +16,16 @@ import { AgentModel, MODES, MODE_LABELS, Mode } from './model';
 import { EmptyState, ModelStatus, enlarge, sessionLabel } from './panelparts';
 import { rememberWidth, rememberedWidth, setSidebarWidth } from './sizing';
 import { ChatItem, ICellView, IRunView } from './runs';
+import { CellChips, FailingCellBar } from './cellbar';
+import { dropCells } from './cellactions';
+import { useCodeBlockActions } from './codeblocks';
+import { FixView } from './diffview';
+import { useMentions } from './mentions';
 
 /** The drag the file browser starts carries the dragged items' paths under this MIME type. */
 const CONTENTS_MIME = 'application/x-jupyter-icontents';
+/** A notebook's cell drag (cellactions.ts reads it). */
+const CELLS_MIME = 'application/vnd.jupyter.cells';
 
 /** A fence longer than any run of backticks in `source`, so code never closes its own block. */
 export function fenced(source: string, lang = 'python'): string {
@@ -157,6 +164,7 @@ function RunView(props: { run: IRunView; model: AgentModel; rendermime: IRenderM
         <CodeCellView key={cell.cellId} run={run} cell={cell} model={model} rendermime={rendermime} />
       ))}
       {run.answer && <Markdown text={run.answer} rendermime={rendermime} className="lam-answer" />}
+      <FixView run={run} model={model} />
       {run.errors.map((error, i) => (
         <div key={i} className="lam-run-error jp-RenderedText" data-kind={error.kind}>
           <strong>{error.kind}</strong>: {error.message}
@@ -207,6 +215,7 @@ function Composer(props: { model: AgentModel }): JSX.Element {
       box.current?.focus();
     }
   }, [model.draftSeq]);
+  const mentions = useMentions(model, box, text, setText);
   const running = model.running;
   const send = (): void => {
     if (model.send(text)) {
@@ -215,6 +224,8 @@ function Composer(props: { model: AgentModel }): JSX.Element {
   };
   return (
     <div className="lam-composer">
+      <CellChips model={model} />
+      {mentions.popup}
       {model.attachments.length > 0 && (
         <div className="lam-attachments">
           {model.attachments.map(name => (
@@ -234,6 +245,8 @@ function Composer(props: { model: AgentModel }): JSX.Element {
         rows={3}
         value={text}
         onChange={e => setText(e.target.value)}
+        onInput={mentions.update}
+        onClick={mentions.update}
         onKeyDown={e => {
           if (e.key === 'Enter' && !e.shiftKey && !e.nativeEvent.isComposing) {
             e.preventDefault();
@@ -346,6 +359,7 @@ function Toolbar(props: { model: AgentModel }): JSX.Element {
 function PanelView(props: { model: AgentModel; rendermime: IRenderMimeRegistry }): JSX.Element {
   const { model, rendermime } = props;
   const log = useRef<HTMLDivElement>(null);
+  useCodeBlockActions(log, model);
   useEffect(() => {
     const node = log.current;
     if (node && node.scrollHeight - node.scrollTop - node.clientHeight < 120) {
@@ -379,6 +393,7 @@ function PanelView(props: { model: AgentModel; rendermime: IRenderMimeRegistry }
           <Item key={i} item={item} model={model} rendermime={rendermime} />
         ))}
       </div>
+      <FailingCellBar model={model} />
       <Composer model={model} />
     </div>
   );
@@ -445,6 +460,18 @@ export class AgentPanel extends ReactWidget {
       return;
     }
     const drag = event as ILuminoDragEvent;
+    if (drag.mimeData && event.type !== 'lm-drop' && drag.mimeData.hasData(CELLS_MIME)) {
+      event.preventDefault(); // cells from a notebook: copied into the chat on the drop
+      event.stopPropagation();
+      drag.dropAction = 'copy';
+      return;
+    }
+    if (drag.mimeData && event.type === 'lm-drop' && dropCells(drag.mimeData, this.model)) {
+      event.preventDefault();
+      event.stopPropagation();
+      drag.dropAction = 'copy';
+      return;
+    }
     if (!drag.mimeData?.hasData(CONTENTS_MIME)) {
       return;
     }

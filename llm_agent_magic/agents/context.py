@@ -252,6 +252,13 @@ def named_files(text: str, listed: list[str], present: set[str]) -> list[str]:
     return found
 
 
+def mentioned_files(text: str, listed: list[str]) -> list[str]:
+    """The listed files ``text`` mentions as ``@path`` (the panel's ``@file`` completion writes them so)."""
+    if "@" not in text:
+        return []
+    return [rel for rel in listed if _names(text, "@" + rel)]
+
+
 def _names(text: str, name: str) -> bool:
     """Does ``text`` hold ``name`` as a whole path (``'data.csv'``, not ``mydata.csv`` or ``data.csv.bak``)?"""
     at = text.find(name)

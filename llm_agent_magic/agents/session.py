@@ -63,8 +63,9 @@ from .answers import request_key
 from .approval import ApprovalDesk
 from .chat import run_chat
 from .classifier import classify, clear_mode
-from .context import GatheredContext, named_files
+from .context import GatheredContext, mentioned_files, named_files
 from .context import gather as gather_context
+from .fix import fix_proposal
 from .plan_execute import run_plan_execute
 from .react import run_react
 
@@ -116,6 +117,13 @@ def last_attempt_failure(output: CellOutput) -> Error | None:
     first_line = detail.strip().splitlines()[0][:200] if detail.strip() else kind
     return Error(kind, f"{first_line} (in the last generated cell: the answer may rest on code that did not work)",
                  recoverable=False)
+
+
+def fetched(ctx: ToolContext, described: list[str]) -> None:
+    """Files of the notebook's folder copied in during a run: described to the model before its next call, as
+    attached files are in its request (path, size, a table's columns and first rows)."""
+    ctx.files.extend(described)
+    ctx.conversation.add(render_prompt("fetched", files=described))
 
 
 class AgentSession:
@@ -455,6 +463,14 @@ class AgentSession:
                 self.llm.config.num_ctx)
             if gathered is not None:
                 emit(replace(gathered.event, run_id=run_id))
+            mentioned = mentioned_files(text, gathered.files) if gathered is not None and self.sandbox else []
+            if gathered is not None and mentioned:  # "@sales.csv": attached at once, described like an attachment
+                try:
+                    attached += await asyncio.to_thread(
+                        self._attach, [os.path.join(gathered.folder, rel) for rel in mentioned], gathered.folder)
+                except (FileNotFoundError, LLMAgentError) as exc:  # gone or refused meanwhile: named, not attached
+                    _log.info("a file the request mentions was not copied: %s", exc)
+                    mentioned = []
             last_output: list[CellOutput] = []
 
             def tracked(event: Event) -> None:
@@ -473,7 +489,7 @@ class AgentSession:
                 sandbox=self.sandbox,
                 model=request.model,
                 approve=self._approver(request, emit),
-                fetch_named=self._fetcher(gathered, attached),
+                fetch_named=self._fetcher(gathered, [*attached, *mentioned], lambda described: fetched(ctx, described)),
             )
             tools = self.tools.offered(ctx)  # a tool that cannot work here is not offered (no key, no documents)
             ctx.transcript = Transcript(
@@ -497,6 +513,8 @@ class AgentSession:
                 answer = await run_react(ctx, tools)
             await self._store(self.store.add_message, self.session_id, "assistant", answer, mode=classified.mode,
                               run_id=run_id)
+            if request.fix_of:  # the corrected cell, for the front end to show as a diff and apply if accepted
+                emit(fix_proposal(request.fix_of, answer))
             failure = last_attempt_failure(last_output[0]) if last_output else None
             if failure is not None:  # the answer is there, but the code it rests on did not work: a failed run
                 status = "error"
@@ -546,11 +564,14 @@ class AgentSession:
         ctx.emit(Answer(answer, run_id=ctx.run_id))
         return answer
 
-    def _fetcher(self, gathered: GatheredContext | None, attached: list[str]) -> Callable[[str], Awaitable[list[str]]] | None:
-        """Copies the folder's files a text names into the workspace (once each), as attachments are copied."""
+    def _fetcher(
+        self, gathered: GatheredContext | None, copied_already: list[str], announce: Callable[[list[str]], None],
+    ) -> Callable[[str], Awaitable[list[str]]] | None:
+        """Copies the folder's files a text names into the workspace (once each), as attachments are copied, and
+        ``announce``s their descriptions, so the model hears of them as of an attached file."""
         if gathered is None or not gathered.files or self.sandbox is None:
             return None
-        present = set(attached)
+        present = set(copied_already)
 
         async def fetch(text: str) -> list[str]:
             wanted = named_files(text, gathered.files, present)
@@ -563,6 +584,8 @@ class AgentSession:
                 _log.info("a file the model named was not copied: %s", exc)
                 return []
             present.update(wanted)
+            if copied:
+                announce(copied)
             return copied
 
         return fetch

@@ -6,7 +6,10 @@ WebSocket protocol (JSON text frames):
   "approval"?: bool}`` (approval left out: the server's ``AgentConfig.approval``), ``{"type": "stop", "run_id"?: str}``,
   ``{"type": "approval", "run_id", "cell_id", "action": run|edit|skip, "source"?: str}`` (the answer to an
   ``approval_requested`` event; ``source`` is the new code of an edit),
-  ``{"type": "resume", "run_id": str, "after": N}`` (also as the query string ``?run_id=R&after=N``);
+  ``{"type": "resume", "run_id": str, "after": N}`` (also as the query string ``?run_id=R&after=N``),
+  ``{"type": "fix" | "explain", "source": str, "error": str, "outputs"?: str, "number"?: N, "context"?: {...},
+  "notebook_path"?: str, "model"?: str}`` (a chat run about one of the user's cells; a fix ends with a
+  ``fix_proposed`` event, the corrected cell and its diff, applied by the client only if the user accepts);
 - out: each event's ``to_dict()`` with its ``seq`` (1, 2, ... per run, tokens included); ``{"type": "error",
   "message": str}`` for a message that cannot be carried out (the socket stays open); ``{"type": "stopping",
   "run_id"}``; after a replay from the store, ``{"type": "replayed", "run_id", "status", "last_seq"}``.
@@ -32,6 +35,7 @@ from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ..agents.fix import CELL_ACTIONS, cell_request
 from ..cells import BUNDLE_VERSION, CELLS_MIME, INSERT_ORIGINS, insertable_cells, make_bundle, run_model, slim_cells_output
 from ..events import events_from_store
 from ..exceptions import BadName, BadRequest, NotWaitingForApproval, RunNotFound
@@ -194,6 +198,8 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                 if not isinstance(run_id, str):
                     raise BadRequest("A resume's run_id is the id (a string) of the run to follow.")
                 return await self.resume(run_id, _after(data.get("after")))
+            if isinstance(data, dict) and data.get("type") in CELL_ACTIONS:  # a cell's Fix / Explain: a chat run
+                return await self.start(cell_request(data))
             request = request_from_dict(data)
             if isinstance(request, RunRequest):
                 await self.start(request)

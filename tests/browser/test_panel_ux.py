@@ -231,7 +231,8 @@ def test_the_palette_offers_opening_the_panel_before_a_new_chat(page):
     listed = page.evaluate("() => [...document.querySelectorAll('.lm-CommandPalette-item')].map(li => li.dataset.command)")
     page.keyboard.press("Escape")
     ours = [command for command in listed if command.startswith("llm-agent:")]
-    assert ours == ["llm-agent:open-panel", "llm-agent:new-chat", "llm-agent:focus-input"], ours
+    assert ours == ["llm-agent:open-panel", "llm-agent:new-chat", "llm-agent:focus-input", "llm-agent:fix-cell",
+                    "llm-agent:explain-cell", "llm-agent:add-cells"], ours
 
 
 def test_the_settings_editors_model_host_and_context_apply_to_the_panels_runs(page, lab):
