@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..events import FixProposed
-from ..notebook_context import MAX_CELL_CHARS, BadContext, NotebookContext
-from ..run_requests import BadRequest, RunRequest
+from ..exceptions import BadContext, BadRequest
+from ..notebook_context import MAX_CELL_CHARS, NotebookContext
+from ..run_requests import RunRequest
 from ..text import clip, fenced_blocks
 
 #: The messages a front end sends to fix or explain one of the user's cells (besides ``run``).
