@@ -3,7 +3,7 @@
 Every module is parsed with ``ast`` (imports inside functions count: a lazy import is still a dependency),
 relative imports are resolved against the importing module's package, and each import of the package is
 checked: a lower layer never imports a higher one, and the front ends (``magic``, ``cli``, ``server``,
-``evaluation``, plus ``cells.py`` they share) import nothing from ``store``, ``sandbox`` or ``tools``: they
+``evaluation``) import nothing from ``store``, ``sandbox`` or ``tools``: they
 talk to the session service of the agents layer.
 """
 
@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
-
-import pytest
 
 import llm_agent_magic
 
@@ -35,7 +33,7 @@ LAYERS: dict[str, float] = {
     **dict.fromkeys(["magic", "server", "cli", "labextension"], 5),
     "testing": 6,
 }
-FRONT_ENDS = {"magic", "cli", "server", "evaluation", "cells"}
+FRONT_ENDS = {"magic", "cli", "server", "evaluation"}
 BEHIND_THE_SERVICE = {"store", "sandbox", "tools"}
 #: Imports a layer rule does not forbid, each with its reason.
 ALLOWED = {

@@ -1,6 +1,7 @@
 """``llm-agent learn / forget / collections``: the retrieval collections, from a shell.
 
-Each command calls one function of ``tools/rag/library.py`` and prints what it returns;
+Each command calls one method of the session service's ``Library`` (``agents/library.py``) and prints what it
+returns;
 ``learn`` shows a progress bar (tqdm, on stderr) while it embeds.
 """
 
@@ -13,8 +14,14 @@ from typing import Any
 
 from traitlets import Bool, Unicode
 
+from ..agents.library import CollectionInfo, Library, table_rows
 from ..exceptions import LLMAgentError
 from .app import LLMAgentApp
+
+
+def library(app: LLMAgentApp) -> Library:
+    """The retrieval collections under the command's settings (files < environment < its command line)."""
+    return Library(lambda: app.config)
 
 
 def _fail(app: LLMAgentApp, exc: Exception) -> None:
@@ -42,9 +49,6 @@ class LearnApp(LLMAgentApp):
     def start(self) -> None:
         from tqdm import tqdm
 
-        from ..llm import LLMClient
-        from ..tools.rag.library import learn
-
         bar: Any = None
 
         def progress(done: int, total: int) -> None:
@@ -53,13 +57,9 @@ class LearnApp(LLMAgentApp):
                 bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
             bar.update(done - bar.n)
 
-        async def go() -> Any:
-            async with LLMClient(self.llm_config, paths=self.paths_config) as llm:
-                return await learn(self.extra_args, llm, collection=self.collection, tools=self.tools_config,
-                                   paths=self.paths_config, reembed=self.reembed, progress=progress)
-
         try:
-            result = asyncio.run(go())
+            result = asyncio.run(library(self).learn(self.extra_args, collection=self.collection,
+                                                      reembed=self.reembed, progress=progress))
         except LLMAgentError as exc:
             _fail(self, exc)
             return
@@ -84,11 +84,8 @@ class ForgetApp(LLMAgentApp):
     flags = {"all": ({"ForgetApp": {"everything": True}}, "Delete the whole collection.")}
 
     def start(self) -> None:
-        from ..tools.rag.library import forget
-
         try:
-            result = forget(self.extra_args, collection=self.collection, everything=self.everything,
-                            tools=self.tools_config, paths=self.paths_config)
+            result = library(self).forget(self.extra_args, collection=self.collection, everything=self.everything)
         except LLMAgentError as exc:
             _fail(self, exc)
             return
@@ -102,9 +99,7 @@ class CollectionsApp(LLMAgentApp):
     flags = {"json": ({"CollectionsApp": {"as_json": True}}, "Print the collections as JSON.")}
 
     def start(self) -> None:
-        from ..tools.rag.library import list_collections
-
-        found = list_collections(self.paths_config)
+        found = library(self).collections()
         if self.as_json:
             print(json.dumps([c.to_dict() for c in found], indent=1))
             return
@@ -114,9 +109,8 @@ class CollectionsApp(LLMAgentApp):
         print(render_table(found))
 
 
-def render_table(found: list[Any]) -> str:
-    from ..tools.rag.library import COLUMNS
-
-    rows = [list(COLUMNS)] + [c.row() for c in found]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+def render_table(found: list[CollectionInfo]) -> str:
+    header, body = table_rows(found)
+    rows = [header, *body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)

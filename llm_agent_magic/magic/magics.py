@@ -432,11 +432,7 @@ class AgentMagics(Magics):
 
     def _cmd_sessions(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "sessions")
-        from ..store import ConversationStore
-
-        _, _, _, paths = self._effective()
-        with ConversationStore.from_config(paths) as store:
-            sessions = store.list_sessions()
+        sessions = self.sessions.manager.conversations.sessions()
         rows = [[("* " if s.id == session_id else "") + s.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)),
                  s.message_count, s.title] for s in sessions]
         display(table_data(["session", "updated", "messages", "title"], rows, "No sessions yet."), raw=True)

@@ -16,16 +16,15 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from ..config import ToolsConfig
+from ..agents.library import Library
 from ..exceptions import CollectionError, CollectionNotFound, EmbeddingModelMismatch, LLMError
-from ..llm import LLMClient
-from ..tools.rag.library import collection_info, forget, learn, list_collections
 from .base import AgentAPIHandler, fail, json_body
 
 
 class CollectionsBase(AgentAPIHandler):
-    def tools(self) -> ToolsConfig:
-        return ToolsConfig(config=self.manager.config())
+    @property
+    def library(self) -> Library:
+        return self.manager.library
 
     def root(self) -> Path:
         return self.root_dir
@@ -46,10 +45,9 @@ class CollectionsBase(AgentAPIHandler):
         return resolved
 
     async def _forget(self, name: str, targets: list[str], *, everything: bool) -> None:
-        tools, paths = self.tools(), self.manager.paths()
+        library = self.library
         try:
-            result = await asyncio.to_thread(lambda: forget(targets, collection=name, everything=everything,
-                                                            tools=tools, paths=paths))
+            result = await asyncio.to_thread(lambda: library.forget(targets, collection=name, everything=everything))
         except CollectionError as exc:
             self.fail_for(exc)
         self.send_json(result.to_dict())
@@ -70,9 +68,8 @@ class CollectionsHandler(CollectionsBase):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        paths = self.manager.paths()
-        found = await asyncio.to_thread(list_collections, paths)
-        self.send_json({"collections": [c.to_dict() for c in found], "default": self.tools().rag_learn_collection})
+        found = await asyncio.to_thread(self.library.collections)
+        self.send_json({"collections": [c.to_dict() for c in found], "default": self.library.default_collection()})
 
 
 class CollectionHandler(CollectionsBase):
@@ -80,7 +77,7 @@ class CollectionHandler(CollectionsBase):
     @authorized
     async def get(self, name: str) -> None:
         try:
-            info = await asyncio.to_thread(collection_info, name, self.manager.paths())
+            info = await asyncio.to_thread(self.library.collection, name)
         except CollectionError as exc:
             self.fail_for(exc)
         self.send_json(info.to_dict())
@@ -101,16 +98,8 @@ class LearnHandler(CollectionsBase):
         if not isinstance(reembed, bool):
             fail(400, '"reembed" is true or false.')
         targets = self.paths_in_body(data, required=not reembed)
-        llm_config, _, _, paths = self.manager.effective()
-        tools, root = self.tools(), self.root()
-
-        async def work() -> Any:
-            async with LLMClient(llm_config, paths=paths) as llm:
-                return await learn(targets, llm, collection=name, tools=tools, paths=paths, reembed=reembed,
-                                   within=root)  # every file opened from the root down, no link followed
-
-        try:
-            result = await asyncio.to_thread(asyncio.run, work())
+        try:  # every file opened from the root down, no link followed
+            result = await self.library.learn_in_thread(targets, collection=name, reembed=reembed, within=self.root())
         except (CollectionError, EmbeddingModelMismatch, LLMError) as exc:
             self.fail_for(exc)
         self.send_json(result.to_dict())

@@ -25,7 +25,6 @@ from ..exceptions import BadName, BadRequest
 from ..run_requests import MODE_ALIASES, RunRequest
 from .base import AgentAPIHandler, fail, json_body
 from .live import LiveRun, RunRefused, SessionBusy
-from .uploads import attached
 
 #: The model name meaning "the agent's configured model"; any model Ollama has may be named instead.
 AGENT_MODEL = "llm-agent"
@@ -74,11 +73,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         except (BadRequest, BadName) as exc:
             fail(400, str(exc))
         if earlier:  # a new session: the client's earlier turns become its history
-            def seed(store: Any) -> None:
-                store.ensure_session(session_id)
-                for role, text in earlier:
-                    store.add_message(session_id, role, text)
-            await self.in_store(seed)
+            await self.in_store(lambda records: records.seed(session_id, earlier))
         try:
             live = await self.hub.start(session_id, request)
         except SessionBusy as exc:
@@ -122,7 +117,7 @@ class ChatCompletionsHandler(OpenAIHandler):
             raise BadRequest("stream must be true or false.")
         request = RunRequest(
             text, mode=agent_type, model=None if model in (None, "", AGENT_MODEL) else model,
-            files=attached(session_id, files, self.manager.paths()), origin="openai",
+            files=self.manager.workspace.attached(session_id, files), origin="openai",
             approval=False,  # an OpenAI client has no way to answer Run / Edit / Skip: never wait for one
         )
         return request, session_id, earlier
