@@ -19,10 +19,11 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
-from ..cells import make_bundle, run_model
-from ..events import Answer, Error, Token, Usage, events_from_store
+from ..cells import make_bundle
+from ..events import Answer, Error, Token, events_from_store
 from ..exceptions import BadName, BadRequest
 from ..run_requests import MODE_ALIASES, RunRequest
+from ..run_summary import RunSummary
 from .base import AgentAPIHandler, fail, json_body
 from .live import LiveRun, RunRefused, SessionBusy
 
@@ -124,28 +125,23 @@ class ChatCompletionsHandler(OpenAIHandler):
 
     def _extra(self, events: list[dict[str, Any]], live: LiveRun, session_id: str) -> dict[str, Any]:
         typed = events_from_store(events)
+        summary = RunSummary.of(typed)
         include_failed = self.manager.effective()[2].include_failed_cells
-        bundle = make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed)
+        bundle = make_bundle(typed, session_id=session_id, model=summary.model, include_failed=include_failed)
         return {"session_id": session_id, "run_id": live.run_id, "status": live.status, "cells": bundle["cells"],
-                "errors": bundle["errors"]}
-
-    @staticmethod
-    def _usage(events: list[dict[str, Any]]) -> dict[str, int]:
-        prompt = sum(int(e.get("prompt_tokens", 0)) for e in events if e["type"] == Usage.type)
-        completion = sum(int(e.get("completion_tokens", 0)) for e in events if e["type"] == Usage.type)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                "errors": summary.error_dicts()}
 
     def _completion(self, events: list[dict[str, Any]], live: LiveRun, session_id: str, model: str,
                     created: int) -> dict[str, Any]:
-        answer = next((e["markdown"] for e in reversed(events) if e["type"] == Answer.type), None)
-        if answer is None and live.status == "error":
-            errors = "; ".join(e["message"] for e in events if e["type"] == Error.type) or "the run failed"
+        summary = RunSummary.of_dicts(events)
+        if summary.answer is None and live.status == "error":
+            errors = "; ".join(e.message for e in summary.errors) or "the run failed"
             fail(502, f"The agent could not answer: {errors}")
         return {
             "id": f"chatcmpl-{live.run_id}", "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer or ""},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": summary.answer or ""},
                          "finish_reason": "stop"}],
-            "usage": self._usage(events),
+            "usage": summary.usage(),
             "session_id": session_id,
             "llm_agent": self._extra(events, live, session_id),
         }
@@ -174,7 +170,7 @@ class ChatCompletionsHandler(OpenAIHandler):
                     await self._send({**base, "choices": [{"index": 0, "delta": {"content": text},
                                                            "finish_reason": None}]})
             await self._send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                              "usage": self._usage(events), "llm_agent": self._extra(events, live, session_id)})
+                              "usage": RunSummary.of_dicts(events).usage(), "llm_agent": self._extra(events, live, session_id)})
             self.write("data: [DONE]\n\n")
             await self.flush()
         except StreamClosedError:
