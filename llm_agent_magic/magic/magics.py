@@ -29,6 +29,7 @@ from ..exceptions import AgentRunFailed, BadRequest, LLMAgentError, SetupError
 from ..notebook_context import MAX_CELLS, NotebookContext
 from ..run_requests import RunRequest
 from ..safe_text import markdown_data, render_markdown
+from ..text import code_fence
 from .approve import kernel_takes_input
 from .namespace import user_variables
 from .render import table_data
@@ -481,7 +482,7 @@ class AgentMagics(Magics):
             print("llm-agent: the answer holds no corrected cell (no python block); nothing to apply.")
             return
         display(markdown_data(f"**Proposed fix of cell [{failed.number}]**\n\n"
-                              + _diff_fence(fix_diff(failed.source, fixed, failed.number))), raw=True)
+                              + code_fence(fix_diff(failed.source, fixed, failed.number).rstrip(), "diff")), raw=True)
         if rest == ["--apply"]:
             self.shell.set_next_input(fixed, replace=False)
             print("llm-agent: the fix is in the next cell; run it to use it.")
@@ -550,13 +551,6 @@ class FailedCell:
     number: int
     source: str
     traceback: str
-
-
-def _diff_fence(diff: str) -> str:
-    ticks = "```"
-    while ticks in diff:
-        ticks += "`"
-    return f"{ticks}diff\n{diff.rstrip()}\n{ticks}"
 
 
 def _shape(value: Any) -> str:

@@ -43,18 +43,12 @@ from ..events import (
 )
 from ..run_summary import RunSummary
 from ..safe_text import markdown_data
+from ..text import code_fence
 
 MODE_NAMES = {"chat": "chat", "react": "ReAct", "plan_execute": "plan and execute"}
 STEP_MARKS = {"pending": "○", "running": "▶", "ok": "✓", "error": "✗", "skipped": "–"}
 STOPPED = "Stopped: the run was interrupted before it finished."
 MAX_LIVE_CODE_LINES = 40
-
-
-def _fence(source: str, lang: str = "python") -> str:
-    ticks = "```"
-    while ticks in source:
-        ticks += "`"
-    return f"{ticks}{lang}\n{source.rstrip()}\n{ticks}"
 
 
 @dataclass
@@ -167,7 +161,8 @@ class LiveView:
             state = {"running": "running…", "ok": "done", "failed": "failed", "drafted": "drafted, not run",
                      "waiting": "waiting for your approval", "edited": "edited by you, running…",
                      "skipped": "skipped by you, not run"}
-            parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{_fence(shown)}")
+            fenced = code_fence(shown.rstrip(), "python")
+            parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{fenced}")
         return parts
 
     def display_data(self) -> dict[str, Any]:
@@ -201,7 +196,7 @@ def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]
         answer = summary.streamed
     parts = []
     if dry_run:
-        parts += [_fence(cell.source) for cell, _ in _attempts(events)]
+        parts += [code_fence(cell.source.rstrip(), "python") for cell, _ in _attempts(events)]
     if status == "cancelled":
         parts.append("**Stopped**: the run was interrupted before it finished.")
     elif status == "error":

@@ -1,5 +1,5 @@
-"""``RunSummary``: a run's answer, status, errors and usage read from its events, and the ``learn``/``forget``
-grammar every front end parses with."""
+"""Rules every front end shares, each written once: ``RunSummary`` (a run's answer, status, errors and usage
+read from its events), the ``learn``/``forget`` grammar, and the code fence."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from llm_agent_magic.events import Answer, Error, RunFinished, RunStarted, Token
 from llm_agent_magic.exceptions import BadRequest
 from llm_agent_magic.learn_grammar import LibraryCommand, parse_library_words, parse_slash_command
 from llm_agent_magic.run_summary import RunSummary
+from llm_agent_magic.text import code_fence
 
 
 def events() -> list:
@@ -66,3 +67,11 @@ def test_mistakes_say_the_usage(verb: str, words: list[str], said: str) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_library_words(verb, words, prefix="%agent ")
     assert said in str(caught.value)
+
+
+def test_a_fence_is_longer_than_any_backtick_run_inside() -> None:
+    assert code_fence("print(1)\n\n", "python") == "```python\nprint(1)\n```"
+    assert code_fence("a = '````'\n# ``` here", "python") == "`````python\na = '````'\n# ``` here\n`````"
+    assert code_fence("`x` and ``y``") == "```\n`x` and ``y``\n```"
+    # One pass over the text: a long run does not make it quadratic.
+    assert code_fence("`" * 100_000).startswith("`" * 100_001 + "\n")
