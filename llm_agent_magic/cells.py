@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .events import CellOutput, CodeCell, Event
 from .run_summary import RunSummary
-from .sandbox.untrusted import BINARY_IMAGES, clean_html, is_base64
+from .safe_html import BINARY_IMAGES, clean_html, is_base64
 
 if TYPE_CHECKING:
     import nbformat

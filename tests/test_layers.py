@@ -3,7 +3,7 @@
 Every module is parsed with ``ast`` (imports inside functions count: a lazy import is still a dependency),
 relative imports are resolved against the importing module's package, and each import of the package is
 checked: a lower layer never imports a higher one, and the front ends (``magic``, ``cli``, ``server``,
-``evaluation``) import nothing from ``store``, ``sandbox`` or ``tools``: they
+``evaluation``, and ``cells.py`` they share) import nothing from ``store``, ``sandbox`` or ``tools``: they
 talk to the session service of the agents layer.
 """
 
@@ -22,7 +22,7 @@ ROOT = Path(llm_agent_magic.__file__).parent
 LAYERS: dict[str, float] = {
     **dict.fromkeys(["config", "events", "exceptions", "run_requests", "notebook_context", "volatile",
                      "redaction", "linear_regex", "text", "answer_format", "atomic", "safe_text",
-                     "run_summary", "fences", "learn_grammar"], 1),
+                     "run_summary", "learn_grammar", "safe_html"], 1),
     **dict.fromkeys(["llm", "prompts", "sandbox", "store"], 2),
     "tools": 3,
     "agents": 4,
@@ -33,7 +33,7 @@ LAYERS: dict[str, float] = {
     **dict.fromkeys(["magic", "server", "cli", "labextension"], 5),
     "testing": 6,
 }
-FRONT_ENDS = {"magic", "cli", "server", "evaluation"}
+FRONT_ENDS = {"magic", "cli", "server", "evaluation", "cells"}
 BEHIND_THE_SERVICE = {"store", "sandbox", "tools"}
 #: Imports a layer rule does not forbid, each with its reason.
 ALLOWED = {
