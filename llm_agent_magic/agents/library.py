@@ -3,7 +3,8 @@
 The magic, the CLI and the server call this, never ``tools/rag/library.py`` itself: the settings in force are
 resolved once (``SessionManager.config``, or a command line's resolved config) and ``learn`` makes the model
 client that embeds from them, so no front end builds an ``LLMClient``. What each call returns words itself
-(``lines()``) and serializes itself (``to_dict()``).
+(``lines()``) and serializes itself (``to_dict()``). ``carry_out`` runs a command in the one grammar
+(``learn_grammar.py``) every front end reads its user's words with.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from traitlets.config import Config
 
 from ..config import LLMConfig, PathsConfig, ToolsConfig
+from ..learn_grammar import LibraryCommand
 from ..llm import LLMClient
 from ..tools.rag.library import (
     COLUMNS,
@@ -64,6 +66,15 @@ class Library:
         caller's loop (a server's)."""
         work = self.learn(targets, collection=collection, reembed=reembed, within=within)
         return await asyncio.to_thread(asyncio.run, work)
+
+    async def carry_out(self, command: LibraryCommand, *, within: Path | None = None,
+                        progress: Progress | None = None) -> LearnResult | ForgetResult:
+        """``learn`` or ``forget`` as ``command`` says (a forget runs in a worker thread: it reads the disk)."""
+        if command.verb == "learn":
+            return await self.learn(command.paths, collection=command.collection, reembed=command.reembed,
+                                    within=within, progress=progress)
+        return await asyncio.to_thread(self.forget, command.paths, collection=command.collection,
+                                       everything=command.everything)
 
     def forget(self, targets: Iterable[str | os.PathLike[str]], *, collection: str = "",
                everything: bool = False) -> ForgetResult:

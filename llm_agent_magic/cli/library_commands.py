@@ -16,6 +16,7 @@ from traitlets import Bool, Unicode
 
 from ..agents.library import CollectionInfo, Library, table_rows
 from ..exceptions import LLMAgentError
+from ..learn_grammar import LibraryCommand
 from .app import LLMAgentApp
 
 
@@ -58,8 +59,8 @@ class LearnApp(LLMAgentApp):
             bar.update(done - bar.n)
 
         try:
-            result = asyncio.run(library(self).learn(self.extra_args, collection=self.collection,
-                                                      reembed=self.reembed, progress=progress))
+            command = LibraryCommand("learn", self.extra_args, self.collection, reembed=self.reembed)
+            result = asyncio.run(library(self).carry_out(command, progress=progress))
         except LLMAgentError as exc:
             _fail(self, exc)
             return
@@ -85,7 +86,8 @@ class ForgetApp(LLMAgentApp):
 
     def start(self) -> None:
         try:
-            result = library(self).forget(self.extra_args, collection=self.collection, everything=self.everything)
+            command = LibraryCommand("forget", self.extra_args, self.collection, everything=self.everything)
+            result = asyncio.run(library(self).carry_out(command))
         except LLMAgentError as exc:
             _fail(self, exc)
             return

@@ -10,27 +10,22 @@ from IPython.core.error import UsageError
 
 from ..agents.library import table_rows
 from ..exceptions import BadRequest, LLMAgentError
-from ..learn_grammar import LibraryCommand, parse_library_words
+from ..learn_grammar import parse_library_words
 from .render import table_data
 from .sessions import ShellSessions
 
 
-def _words(verb: str, words: list[str]) -> LibraryCommand:
+def library_command(sessions: ShellSessions, verb: str, words: list[str]) -> list[str]:
+    """``%agent learn ...`` or ``%agent forget ...`` carried out; the lines that say what it did."""
     try:
-        return parse_library_words(verb, words, prefix="%agent ")
+        command = parse_library_words(verb, words, prefix="%agent ")
     except BadRequest as exc:  # a UsageError in a notebook, as every other mistake in %agent
         raise UsageError(str(exc)) from None
-
-
-def learn_command(sessions: ShellSessions, words: list[str]) -> list[str]:
-    command = _words("learn", words)
     bar = ProgressLine("embedding")
-    work = sessions.manager.library.learn(command.paths, collection=command.collection, reembed=command.reembed,
-                                          progress=bar.show)
     try:
-        return list(sessions.loop.call(work).lines())
+        return sessions.loop.call(sessions.manager.library.carry_out(command, progress=bar.show)).lines()
     except LLMAgentError as exc:
-        raise UsageError(f"%agent learn: {exc}") from None
+        raise UsageError(f"%agent {verb}: {exc}") from None
     finally:
         bar.close()
 
@@ -68,16 +63,6 @@ class ProgressLine:
     def close(self) -> None:
         if self._handle is not None:  # the last figures, even when the last call came within the interval
             self._handle.update({"text/plain": self.text(self.what, *self._last)}, raw=True)
-
-
-def forget_command(sessions: ShellSessions, words: list[str]) -> list[str]:
-    command = _words("forget", words)
-    try:
-        result = sessions.manager.library.forget(command.paths, collection=command.collection,
-                                                 everything=command.everything)
-    except LLMAgentError as exc:
-        raise UsageError(f"%agent forget: {exc}") from None
-    return result.lines()
 
 
 def collections_table(sessions: ShellSessions) -> dict[str, Any]:

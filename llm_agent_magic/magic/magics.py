@@ -439,14 +439,14 @@ class AgentMagics(Magics):
         display(table_data(["session", "updated", "messages", "title"], rows, "No sessions yet."), raw=True)
 
     def _cmd_learn(self, rest: list[str], session_id: str) -> None:
-        from .library_magics import learn_command
+        from .library_magics import library_command
 
-        print("\n".join(learn_command(self.sessions, rest)))
+        print("\n".join(library_command(self.sessions, "learn", rest)))
 
     def _cmd_forget(self, rest: list[str], session_id: str) -> None:
-        from .library_magics import forget_command
+        from .library_magics import library_command
 
-        print("\n".join(forget_command(self.sessions, rest)))
+        print("\n".join(library_command(self.sessions, "forget", rest)))
 
     def _cmd_collections(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "collections")

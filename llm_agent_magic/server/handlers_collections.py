@@ -1,4 +1,6 @@
-"""Retrieval collections over REST: list, show, learn, forget, delete (what the side panel's /learn, /forget use).
+"""Retrieval collections over REST: list, show, learn, forget, delete, and the side panel's ``/learn`` and
+``/forget`` as typed (``POST /llm-agent/api/collections {"command": "/learn docs/"}``: read by the one grammar,
+``learn_grammar.py``, and answered with the one wording, ``lines``).
 
 Paths in a request are the server's: relative to its root folder (as JupyterLab's file browser shows
 them), or absolute inside it; anything outside the root is refused, as Jupyter's contents API refuses it.
@@ -17,7 +19,8 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 
 from ..agents.library import Library
-from ..exceptions import CollectionError, CollectionNotFound, EmbeddingModelMismatch, LLMError
+from ..exceptions import BadRequest, CollectionError, CollectionNotFound, EmbeddingModelMismatch, LLMError
+from ..learn_grammar import LibraryCommand, parse_slash_command
 from .base import AgentAPIHandler, fail, json_body
 
 
@@ -70,6 +73,30 @@ class CollectionsHandler(CollectionsBase):
     async def get(self) -> None:
         found = await asyncio.to_thread(self.library.collections)
         self.send_json({"collections": [c.to_dict() for c in found], "default": self.library.default_collection()})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """``{"command": "/learn docs/ notes.md --collection papers"}`` (or ``/forget ... | --all``): carried out
+        as the other routes would; the result has ``lines``, what to show."""
+        text = json_body(self).get("command")
+        try:
+            command = parse_slash_command(text) if isinstance(text, str) else None
+        except BadRequest as exc:
+            fail(400, str(exc))
+        if command is None:
+            fail(400, 'Send {"command": "/learn PATH... [--collection NAME] [--reembed]"} or '
+                      '{"command": "/forget PATH... | --all [--collection NAME]"}.')
+        needs_paths = not (command.reembed or command.everything)
+        targets = self.paths_in_body({"paths": command.paths}, required=needs_paths)
+        resolved = LibraryCommand(command.verb, targets, command.collection or self.library.default_collection(),
+                                  reembed=command.reembed, everything=command.everything)
+        work = self.library.carry_out(resolved, within=self.root())  # no file opened above the root
+        try:
+            result = await asyncio.to_thread(asyncio.run, work)
+        except (CollectionError, EmbeddingModelMismatch, LLMError) as exc:
+            self.fail_for(exc)
+        self.send_json(result.to_dict())
 
 
 class CollectionHandler(CollectionsBase):
