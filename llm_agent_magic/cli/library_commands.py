@@ -1,8 +1,9 @@
 """``llm-agent learn / forget / collections``: the retrieval collections, from a shell.
 
-Each command calls one method of the session service's ``Library`` (``agents/library.py``) and prints what it
-returns;
-``learn`` shows a progress bar (tqdm, on stderr) while it embeds.
+Each command asks the session service's ``Library`` (``agents/library.py``) and prints what it returns, worded
+as the magic and the panel word it; ``learn`` shows a progress bar (tqdm, on stderr) while it embeds. The words
+come through traitlets (``--collection``, ``--reembed``, ``--all``, as every ``llm-agent`` option, config files
+included) into the ``LibraryCommand`` the magic's and the panel's grammar (``learn_grammar.py``) makes.
 """
 
 from __future__ import annotations
