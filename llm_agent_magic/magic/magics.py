@@ -24,10 +24,10 @@ from IPython.display import display
 from ..agents.context import cells_from_history, describe_variables, read_notebook
 from ..agents.fix import explain_request, fix_diff, fix_request, names_used, proposed_fix
 from ..cells import bundle_problem
-from ..events import Answer
 from ..exceptions import AgentRunFailed, BadRequest, LLMAgentError, SetupError
 from ..notebook_context import MAX_CELLS, NotebookContext
 from ..run_requests import RunRequest
+from ..run_summary import RunSummary
 from ..safe_text import markdown_data, render_markdown
 from ..text import code_fence
 from .approve import kernel_takes_input
@@ -520,7 +520,7 @@ class AgentMagics(Magics):
         events = stream.run(run)
         stream.finish(session_id=session_id, model=session.llm.config.model,
                       include_failed=session.config.include_failed_cells)
-        return next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
+        return RunSummary.of(events).answer or ""
 
     def _cassette(self, mode: str, path: str) -> None:
         # Silent, like %config: the cell's output must not depend on whether the environment overrides it
