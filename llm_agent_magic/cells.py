@@ -34,8 +34,9 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .events import Answer, CellOutput, CodeCell, Error, Event, RunFinished, RunStarted, Usage
-from .sandbox.untrusted import BINARY_IMAGES, clean_html, is_base64
+from .events import CellOutput, CodeCell, Event
+from .run_summary import RunSummary
+from .safe_html import BINARY_IMAGES, clean_html, is_base64
 
 if TYPE_CHECKING:
     import nbformat
@@ -128,23 +129,21 @@ def generated_code(source: str) -> str:
 
 def run_model(events: Iterable[Event]) -> str:
     """The model a run's last model call used (for the provenance of cells built after the run)."""
-    return next((e.model for e in reversed(list(events)) if isinstance(e, Usage) and e.model), "")
+    return RunSummary.of(events).model
 
 
 def make_bundle(events: list[Event], *, session_id: str = "", model: str = "", include_failed: bool = True) -> dict[str, Any]:
     """The ``application/vnd.llm-agent.cells+json`` payload of one run."""
-    started = next((e for e in events if isinstance(e, RunStarted)), None)
-    finished = next((e for e in events if isinstance(e, RunFinished)), None)
-    answer = next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
+    summary = RunSummary.of(events)
     return {
         "version": BUNDLE_VERSION,
-        "run_id": started.run_id if started else "",
+        "run_id": summary.run_id,
         "session_id": session_id,
-        "request": started.request if started else "",
-        "status": finished.status if finished else "unknown",
-        "answer": answer,
+        "request": summary.request,
+        "status": summary.status(),
+        "answer": summary.answer or "",
         "cells": cells_from_events(events, model=model, include_failed=include_failed),
-        "errors": [{"kind": e.kind, "message": e.message} for e in events if isinstance(e, Error)],
+        "errors": summary.error_dicts(),
     }
 
 

@@ -11,6 +11,7 @@ HEAD_SHARE = 0.6
 
 # RE2: model text (``` followed by a long run of spaces made ``re`` quadratic between the two ``[ \t]*``).
 _FENCE = linear(r"(?s)```[ \t]*([A-Za-z0-9_+-]*)[ \t]*\n(.*?)```")
+_BACKTICK_RUN = linear(r"`{3,}")
 
 
 def estimate_tokens(text: str) -> int:
@@ -35,6 +36,14 @@ def fenced_blocks(text: str, languages: tuple[str, ...] | None = None) -> list[s
     (or unlabelled) when given."""
     wanted = None if languages is None else {lang.lower() for lang in languages} | {""}
     return [m.group(2) for m in _FENCE.finditer(text) if wanted is None or m.group(1).lower() in wanted]
+
+
+def code_fence(text: str, lang: str = "") -> str:
+    """``text`` as one fenced code block, its trailing newlines dropped. The fence is longer than any run of
+    backticks inside (at least three), so code or output holding ``` stays one block; found in one pass."""
+    longest = max((len(run) for run in _BACKTICK_RUN.findall(text)), default=2)
+    ticks = "`" * (longest + 1)
+    return f"{ticks}{lang}\n{text.rstrip(chr(10))}\n{ticks}"
 
 
 def full_model_name(name: str) -> str:

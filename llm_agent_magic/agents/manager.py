@@ -48,10 +48,13 @@ from ..run_requests import RunRequest
 from ..sandbox import SessionPaths, VariableSummary, load_variable
 from ..sandbox.hold import lock_taken, read_holder
 from ..sandbox.inside.snapshots import read_catalog
-from ..sandbox.results import ExecutionResult
+from ..sandbox.results import ExecutionResult as ExecutionResult  # what execute_cell returns, for front ends
 from ..store import ConversationStore
+from .history import Conversations
 from .kernels import KernelKeeper
+from .library import Library
 from .session import AgentSession
+from .workspace import Workspace
 
 #: Most variables a listing shows from a snapshots' catalog (written by the sandbox, so of any length).
 MAX_LISTED = 500
@@ -144,6 +147,22 @@ class SessionManager:
 
     def paths(self) -> PathsConfig:
         return PathsConfig(config=self.config())
+
+    # --- what front ends use besides sessions (each in its module, under the settings in force) -------------
+    @property
+    def library(self) -> Library:
+        """The retrieval collections: learn, forget, list (``agents/library.py``)."""
+        return Library(self.config)
+
+    @property
+    def conversations(self) -> Conversations:
+        """Sessions' records: list, rename, delete, messages, runs and their events, export (``agents/history.py``)."""
+        return Conversations(self.paths)
+
+    @property
+    def workspace(self) -> Workspace:
+        """Files into sessions' workspaces, checked and confined (``agents/workspace.py``)."""
+        return Workspace(self.paths)
 
     # --- sessions -------------------------------------------------------------------------------------
     def find(self, session_id: str) -> AgentSession | None:

@@ -1,7 +1,9 @@
 """``llm-agent learn / forget / collections``: the retrieval collections, from a shell.
 
-Each command calls one function of ``tools/rag/library.py`` and prints what it returns;
-``learn`` shows a progress bar (tqdm, on stderr) while it embeds.
+Each command asks the session service's ``Library`` (``agents/library.py``) and prints what it returns, worded
+as the magic and the panel word it; ``learn`` shows a progress bar (tqdm, on stderr) while it embeds. The words
+come through traitlets (``--collection``, ``--reembed``, ``--all``, as every ``llm-agent`` option, config files
+included) into the ``LibraryCommand`` the magic's and the panel's grammar (``learn_grammar.py``) makes.
 """
 
 from __future__ import annotations
@@ -13,8 +15,15 @@ from typing import Any
 
 from traitlets import Bool, Unicode
 
+from ..agents.library import CollectionInfo, Library, table_rows
 from ..exceptions import LLMAgentError
+from ..learn_grammar import LibraryCommand
 from .app import LLMAgentApp
+
+
+def library(app: LLMAgentApp) -> Library:
+    """The retrieval collections under the command's settings (files < environment < its command line)."""
+    return Library(lambda: app.config)
 
 
 def _fail(app: LLMAgentApp, exc: Exception) -> None:
@@ -42,9 +51,6 @@ class LearnApp(LLMAgentApp):
     def start(self) -> None:
         from tqdm import tqdm
 
-        from ..llm import LLMClient
-        from ..tools.rag.library import learn
-
         bar: Any = None
 
         def progress(done: int, total: int) -> None:
@@ -53,13 +59,9 @@ class LearnApp(LLMAgentApp):
                 bar = tqdm(total=total, unit="chunk", desc="embedding", file=sys.stderr)
             bar.update(done - bar.n)
 
-        async def go() -> Any:
-            async with LLMClient(self.llm_config, paths=self.paths_config) as llm:
-                return await learn(self.extra_args, llm, collection=self.collection, tools=self.tools_config,
-                                   paths=self.paths_config, reembed=self.reembed, progress=progress)
-
         try:
-            result = asyncio.run(go())
+            command = LibraryCommand("learn", self.extra_args, self.collection, reembed=self.reembed)
+            result = asyncio.run(library(self).carry_out(command, progress=progress))
         except LLMAgentError as exc:
             _fail(self, exc)
             return
@@ -84,11 +86,9 @@ class ForgetApp(LLMAgentApp):
     flags = {"all": ({"ForgetApp": {"everything": True}}, "Delete the whole collection.")}
 
     def start(self) -> None:
-        from ..tools.rag.library import forget
-
         try:
-            result = forget(self.extra_args, collection=self.collection, everything=self.everything,
-                            tools=self.tools_config, paths=self.paths_config)
+            command = LibraryCommand("forget", self.extra_args, self.collection, everything=self.everything)
+            result = asyncio.run(library(self).carry_out(command))
         except LLMAgentError as exc:
             _fail(self, exc)
             return
@@ -102,9 +102,7 @@ class CollectionsApp(LLMAgentApp):
     flags = {"json": ({"CollectionsApp": {"as_json": True}}, "Print the collections as JSON.")}
 
     def start(self) -> None:
-        from ..tools.rag.library import list_collections
-
-        found = list_collections(self.paths_config)
+        found = library(self).collections()
         if self.as_json:
             print(json.dumps([c.to_dict() for c in found], indent=1))
             return
@@ -114,9 +112,8 @@ class CollectionsApp(LLMAgentApp):
         print(render_table(found))
 
 
-def render_table(found: list[Any]) -> str:
-    from ..tools.rag.library import COLUMNS
-
-    rows = [list(COLUMNS)] + [c.row() for c in found]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+def render_table(found: list[CollectionInfo]) -> str:
+    header, body = table_rows(found)
+    rows = [header, *body]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip() for r in rows)

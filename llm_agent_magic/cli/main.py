@@ -96,8 +96,8 @@ class SessionsApp(LLMAgentApp):
     """
 
     def start(self) -> None:
+        from ..agents.history import Conversations
         from ..exceptions import StoreError
-        from ..store import ConversationStore
 
         action, *rest = self.extra_args or ["list"]
         usage = "usage: llm-agent sessions [list | export ID | rename ID TITLE | delete ID]"
@@ -105,22 +105,22 @@ class SessionsApp(LLMAgentApp):
         if wanted.get(action) != len(rest):
             print(usage, file=sys.stderr)
             self.exit(2)
+        records = Conversations(lambda: self.paths_config)
         try:
-            # Opening the store is where a corrupt file shows: its message, not a traceback.
-            with ConversationStore.from_config(self.paths_config) as store:
-                if action == "list":
-                    sessions = store.list_sessions()
-                    if not sessions:
-                        print(f"No sessions yet in {self.paths_config.store_path}.")
-                    for s in sessions:
-                        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at))
-                        print(f"{s.id}\t{when}\t{s.message_count} messages\t{s.title}")
-                elif action == "export":
-                    print(store.export_markdown(rest[0]))
-                elif action == "rename":
-                    store.rename_session(rest[0], rest[1])
-                else:
-                    store.delete_session(rest[0])
+            # A corrupt store shows as its message (StoreError says what to do), not a traceback.
+            if action == "list":
+                sessions = records.sessions()
+                if not sessions:
+                    print(f"No sessions yet in {self.paths_config.store_path}.")
+                for s in sessions:
+                    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at))
+                    print(f"{s.id}\t{when}\t{s.message_count} messages\t{s.title}")
+            elif action == "export":
+                print(records.export(rest[0]))
+            elif action == "rename":
+                records.rename(rest[0], rest[1])
+            else:
+                records.delete(rest[0])
         except StoreError as exc:
             print(f"llm-agent sessions: {exc}", file=sys.stderr)
             self.exit(1)

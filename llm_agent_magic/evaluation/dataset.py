@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..agents.workspace import read_confined
 from ..exceptions import UnsafePath, UsageProblem
-from ..sandbox.inside.confined import read_confined
 
 LEVELS = ("easy", "medium", "hard")
 #: The largest questions or labels file read (DABench's are well under 1 MB).

@@ -27,9 +27,10 @@ from traitlets.config import Config
 
 from .. import atomic
 from ..agents.manager import SessionManager
-from ..events import Answer, Error, Event, RunFinished, Usage
+from ..events import Event
 from ..exceptions import LLMAgentError, UsageProblem
 from ..run_requests import RunRequest
+from ..run_summary import RunSummary
 from . import records
 from .dataset import Dataset, Question
 from .records import Cost, QuestionResult
@@ -228,19 +229,16 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
         with contextlib.suppress(Exception):
             await manager.close_all()
         timing["close"] = time.perf_counter() - mark
-    finished = next((e for e in events if isinstance(e, RunFinished)), None)
-    if status == "ok" and (finished is None or finished.status != "ok"):
+    summary = RunSummary.of(events)
+    if status == "ok" and summary.finished != "ok":
         status = "error"
-        errors = [f"{e.kind}: {e.message}" for e in events if isinstance(e, Error)]
-        error = "; ".join(errors) or f"the run ended with status {finished.status if finished else 'unknown'!r}"
-    answer = next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
-    usage = [e for e in events if isinstance(e, Usage)]
+        error = "; ".join(summary.error_lines()) or f"the run ended with status {summary.status()!r}"
+    answer = summary.answer or ""
     result = QuestionResult(
         id=question.id, model=job.model, variant=job.variant, level=question.level, file_name=question.file_name,
         status=status,
         answer=answer, error=error, score=score(answer, label),
-        cost=Cost(len(usage), sum(e.prompt_tokens for e in usage), sum(e.completion_tokens for e in usage),
-                  round(sum(e.duration for e in usage), 4)),
+        cost=Cost(summary.calls, summary.prompt_tokens, summary.completion_tokens, round(summary.call_seconds, 4)),
         run_id=events[0].run_id if events else "",
     )
     data = job.folder / SESSION_DATA

@@ -1,53 +1,31 @@
-"""``%agent learn / forget / collections``: read the words, call ``tools/rag/library.py``, return what to show."""
+"""``%agent learn / forget / collections``: read the words (``learn_grammar``), ask the session service's
+``Library`` (``agents/library.py``), return what to show."""
 
 from __future__ import annotations
 
-import argparse
 import time
 from typing import Any
 
 from IPython.core.error import UsageError
 
-from ..config import ToolsConfig
-from ..exceptions import LLMAgentError
+from ..agents.library import table_rows
+from ..exceptions import BadRequest, LLMAgentError
+from ..learn_grammar import parse_library_words
 from .render import table_data
 from .sessions import ShellSessions
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # a UsageError, not SystemExit, in a notebook
-        raise UsageError(f"{message}\n{self.format_usage().strip()}")
-
-
-def _parser(command: str) -> _Parser:
-    parser = _Parser(prog=f"%agent {command}", add_help=False)
-    parser.add_argument("paths", nargs="*", metavar="PATH")
-    parser.add_argument("--collection", default="", help="collection name (default: ToolsConfig.rag_learn_collection)")
-    if command == "learn":
-        parser.add_argument("--reembed", action="store_true", help="embed the whole collection again")
-    else:
-        parser.add_argument("--all", action="store_true", dest="everything", help="delete the whole collection")
-    return parser
-
-
-def learn_command(sessions: ShellSessions, words: list[str]) -> list[str]:
-    from ..llm import LLMClient
-    from ..tools.rag.library import learn
-
-    args = _parser("learn").parse_args(words)
-    llm_config, _, _, paths = sessions.effective()
-    tools = ToolsConfig(config=sessions.config())
-    bar = ProgressLine("embedding")
-
-    async def go() -> Any:
-        async with LLMClient(llm_config, paths=paths) as llm:
-            return await learn(args.paths, llm, collection=args.collection, tools=tools, paths=paths,
-                               reembed=args.reembed, progress=bar.show)
-
+def library_command(sessions: ShellSessions, verb: str, words: list[str]) -> list[str]:
+    """``%agent learn ...`` or ``%agent forget ...`` carried out; the lines that say what it did."""
     try:
-        return list(sessions.loop.call(go()).lines())
+        command = parse_library_words(verb, words, prefix="%agent ")
+    except BadRequest as exc:  # a UsageError in a notebook, as every other mistake in %agent
+        raise UsageError(str(exc)) from None
+    bar = ProgressLine("embedding")
+    try:
+        return sessions.loop.call(sessions.manager.library.carry_out(command, progress=bar.show)).lines()
     except LLMAgentError as exc:
-        raise UsageError(f"%agent learn: {exc}") from None
+        raise UsageError(f"%agent {verb}: {exc}") from None
     finally:
         bar.close()
 
@@ -87,22 +65,6 @@ class ProgressLine:
             self._handle.update({"text/plain": self.text(self.what, *self._last)}, raw=True)
 
 
-def forget_command(sessions: ShellSessions, words: list[str]) -> list[str]:
-    from ..tools.rag.library import forget
-
-    args = _parser("forget").parse_args(words)
-    _, _, _, paths = sessions.effective()
-    try:
-        result = forget(args.paths, collection=args.collection, everything=args.everything,
-                        tools=ToolsConfig(config=sessions.config()), paths=paths)
-    except LLMAgentError as exc:
-        raise UsageError(f"%agent forget: {exc}") from None
-    return result.lines()
-
-
 def collections_table(sessions: ShellSessions) -> dict[str, Any]:
-    from ..tools.rag.library import COLUMNS, list_collections
-
-    _, _, _, paths = sessions.effective()
-    rows = [info.row() for info in list_collections(paths)]
-    return table_data(list(COLUMNS), rows, "No collections yet: `%agent learn PATH` makes one.")
+    header, rows = table_rows(sessions.manager.library.collections())
+    return table_data(header, rows, "No collections yet: `%agent learn PATH` makes one.")

@@ -24,11 +24,12 @@ from IPython.display import display
 from ..agents.context import cells_from_history, describe_variables, read_notebook
 from ..agents.fix import explain_request, fix_diff, fix_request, names_used, proposed_fix
 from ..cells import bundle_problem
-from ..events import Answer
 from ..exceptions import AgentRunFailed, BadRequest, LLMAgentError, SetupError
 from ..notebook_context import MAX_CELLS, NotebookContext
 from ..run_requests import RunRequest
+from ..run_summary import RunSummary
 from ..safe_text import markdown_data, render_markdown
+from ..text import code_fence
 from .approve import kernel_takes_input
 from .namespace import user_variables
 from .render import table_data
@@ -432,24 +433,20 @@ class AgentMagics(Magics):
 
     def _cmd_sessions(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "sessions")
-        from ..store import ConversationStore
-
-        _, _, _, paths = self._effective()
-        with ConversationStore.from_config(paths) as store:
-            sessions = store.list_sessions()
+        sessions = self.sessions.manager.conversations.sessions()
         rows = [[("* " if s.id == session_id else "") + s.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)),
                  s.message_count, s.title] for s in sessions]
         display(table_data(["session", "updated", "messages", "title"], rows, "No sessions yet."), raw=True)
 
     def _cmd_learn(self, rest: list[str], session_id: str) -> None:
-        from .library_magics import learn_command
+        from .library_magics import library_command
 
-        print("\n".join(learn_command(self.sessions, rest)))
+        print("\n".join(library_command(self.sessions, "learn", rest)))
 
     def _cmd_forget(self, rest: list[str], session_id: str) -> None:
-        from .library_magics import forget_command
+        from .library_magics import library_command
 
-        print("\n".join(forget_command(self.sessions, rest)))
+        print("\n".join(library_command(self.sessions, "forget", rest)))
 
     def _cmd_collections(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "collections")
@@ -485,7 +482,7 @@ class AgentMagics(Magics):
             print("llm-agent: the answer holds no corrected cell (no python block); nothing to apply.")
             return
         display(markdown_data(f"**Proposed fix of cell [{failed.number}]**\n\n"
-                              + _diff_fence(fix_diff(failed.source, fixed, failed.number))), raw=True)
+                              + code_fence(fix_diff(failed.source, fixed, failed.number).rstrip(), "diff")), raw=True)
         if rest == ["--apply"]:
             self.shell.set_next_input(fixed, replace=False)
             print("llm-agent: the fix is in the next cell; run it to use it.")
@@ -523,7 +520,7 @@ class AgentMagics(Magics):
         events = stream.run(run)
         stream.finish(session_id=session_id, model=session.llm.config.model,
                       include_failed=session.config.include_failed_cells)
-        return next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
+        return RunSummary.of(events).answer or ""
 
     def _cassette(self, mode: str, path: str) -> None:
         # Silent, like %config: the cell's output must not depend on whether the environment overrides it
@@ -554,13 +551,6 @@ class FailedCell:
     number: int
     source: str
     traceback: str
-
-
-def _diff_fence(diff: str) -> str:
-    ticks = "```"
-    while ticks in diff:
-        ticks += "`"
-    return f"{ticks}diff\n{diff.rstrip()}\n{ticks}"
 
 
 def _shape(value: Any) -> str:

@@ -25,7 +25,6 @@ from typing import Any
 
 from ..cells import CELLS_MIME, render_html
 from ..events import (
-    Answer,
     ApprovalRequested,
     CellOutput,
     Classified,
@@ -42,19 +41,14 @@ from ..events import (
     ToolCall,
     Waiting,
 )
+from ..run_summary import RunSummary
 from ..safe_text import markdown_data
+from ..text import code_fence
 
 MODE_NAMES = {"chat": "chat", "react": "ReAct", "plan_execute": "plan and execute"}
 STEP_MARKS = {"pending": "○", "running": "▶", "ok": "✓", "error": "✗", "skipped": "–"}
 STOPPED = "Stopped: the run was interrupted before it finished."
 MAX_LIVE_CODE_LINES = 40
-
-
-def _fence(source: str, lang: str = "python") -> str:
-    ticks = "```"
-    while ticks in source:
-        ticks += "`"
-    return f"{ticks}{lang}\n{source.rstrip()}\n{ticks}"
 
 
 @dataclass
@@ -167,7 +161,8 @@ class LiveView:
             state = {"running": "running…", "ok": "done", "failed": "failed", "drafted": "drafted, not run",
                      "waiting": "waiting for your approval", "edited": "edited by you, running…",
                      "skipped": "skipped by you, not run"}
-            parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{_fence(shown)}")
+            fenced = code_fence(shown.rstrip(), "python")
+            parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{fenced}")
         return parts
 
     def display_data(self) -> dict[str, Any]:
@@ -175,14 +170,6 @@ class LiveView:
 
 
 # --- final outputs --------------------------------------------------------------------------------
-
-
-def _answer(events: list[Event]) -> str:
-    return next((e.markdown for e in reversed(events) if isinstance(e, Answer)), "")
-
-
-def _status(events: list[Event]) -> str:
-    return next((e.status for e in reversed(events) if isinstance(e, RunFinished)), "cancelled")
 
 
 def _attempts(events: Iterable[Event]) -> list[tuple[CodeCell, CellOutput | None]]:
@@ -196,27 +183,27 @@ def _attempts(events: Iterable[Event]) -> list[tuple[CodeCell, CellOutput | None
     return [(cell, outputs.get(cell_id)) for cell_id, cell in cells.items()]
 
 
-def _errors_markdown(events: list[Event]) -> str:
-    errors = [e for e in events if isinstance(e, Error)]
-    return "\n\n".join(f"> **{e.kind}**: {e.message}" for e in errors)
+def _errors_markdown(summary: RunSummary) -> str:
+    return "\n\n".join(f"> **{e.kind}**: {e.message}" for e in summary.errors)
 
 
 def answer_data(events: list[Event], *, dry_run: bool = False) -> dict[str, Any]:
     """What replaces the live view when the run is over: the answer (or why there is none). A run stopped while
     its answer streamed keeps the text that had arrived (as the side panel does)."""
-    status, answer = _status(events), _answer(events)
+    summary = RunSummary.of(events)
+    status, answer = summary.status(unfinished="cancelled"), summary.answer or ""
     if status == "cancelled" and not answer:
-        answer = "".join(e.text for e in events if isinstance(e, Token))
+        answer = summary.streamed
     parts = []
     if dry_run:
-        parts += [_fence(cell.source) for cell, _ in _attempts(events)]
+        parts += [code_fence(cell.source.rstrip(), "python") for cell, _ in _attempts(events)]
     if status == "cancelled":
         parts.append("**Stopped**: the run was interrupted before it finished.")
     elif status == "error":
         parts.append("**The agent could not finish this request.**")
     if answer:
         parts.append(answer)
-    errors = _errors_markdown(events)
+    errors = _errors_markdown(summary)
     if errors:
         parts.append(errors)
     text = "\n\n".join(parts)

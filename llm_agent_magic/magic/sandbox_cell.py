@@ -16,9 +16,9 @@ from typing import Any
 
 from IPython.display import display
 
+from ..agents.manager import ExecutionResult
 from ..cells import SKIP_FLAG
 from ..exceptions import SandboxCellFailed
-from ..sandbox.results import ExecutionResult
 
 SKIPPED_NOTE = "Not run: this cell is marked --skip (remove --skip from its first line to run it in the sandbox)."
 

@@ -31,6 +31,7 @@ from ..cells import make_bundle
 from ..events import ApprovalRequested, Error, Event, RunFinished, Token
 from ..exceptions import NotWaitingForApproval
 from ..run_requests import RunRequest
+from ..run_summary import RunSummary
 from .approve import Ask, ask_approval
 from .loop import AgentLoop
 from .render import LiveView, answer_data, bundle_data
@@ -119,7 +120,7 @@ class RunStream:
             self._consume()
         finally:
             _restore_sigint(previous)
-        if not any(isinstance(e, RunFinished) for e in self.events):
+        if RunSummary.of(self.events).finished is None:
             self.events.append(RunFinished("cancelled" if self._interrupts else "error"))
         return self.events
 

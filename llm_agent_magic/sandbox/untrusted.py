@@ -15,8 +15,8 @@ reaches a notebook as it came. ``clean_output`` keeps an allowlist of inert MIME
 
 Everything else (``application/javascript``, widget views, Vega, Plotly, this project's own cells bundle,
 ...) is dropped, and an output left with nothing shows a note saying what was removed. Output metadata
-keeps only display hints (size, background). ``clean_html`` is also used for the HTML of the generated
-cells' outputs that the agent shows.
+keeps only display hints (size, background). ``clean_html`` (``safe_html.py``, where every front end may use
+it) is also used for the HTML of the generated cells' outputs that the agent shows.
 """
 
 from __future__ import annotations
@@ -29,56 +29,16 @@ from typing import Any
 import nh3
 
 from ..linear_regex import SPACE, linear
+from ..safe_html import BINARY_IMAGES, clean_html, is_base64
 from ..safe_text import render_markdown
+
+__all__ = ["BINARY_IMAGES", "SAFE_MIME", "clean_bundle", "clean_data", "clean_html", "clean_latex", "clean_metadata",
+           "clean_svg", "data_size", "is_base64", "removed_note"]
 
 SAFE_MIME = frozenset({
     "text/plain", "text/html", "text/markdown", "text/latex", "application/json",
     "image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp", "image/svg+xml",
 })
-BINARY_IMAGES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
-_BASE64 = re.compile(r"[A-Za-z0-9+/=\s]*")
-_DATA_IMAGE = re.compile(r"data:image/(?:png|jpeg|gif|webp|bmp|svg\+xml)(?:;base64)?,", re.IGNORECASE)
-_LINK_SCHEMES = frozenset({"http", "https", "mailto"})
-_SCHEME = re.compile(r"([a-z][a-z0-9+.\-]*):")
-
-# --- HTML -------------------------------------------------------------------------------------------------
-
-_HTML_TAGS = set(nh3.ALLOWED_TAGS) - {"map", "area"}  # image maps: links nobody needs in an output
-_HTML_ATTRIBUTES: dict[str, set[str]] = {tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()}
-# pandas marks its tables with classes (dataframe, row_heading, ...); elsewhere a class could dress an output
-# up as part of JupyterLab itself.
-for _tag in ("table", "thead", "tbody", "tr", "th", "td"):
-    _HTML_ATTRIBUTES.setdefault(_tag, set()).update({"class", "style"})
-for _tag in ("div", "span", "p", "code", "pre"):
-    _HTML_ATTRIBUTES.setdefault(_tag, set()).add("style")
-_HTML_ATTRIBUTES["table"].add("border")
-_HTML_ATTRIBUTES["*"] = {"title", "lang", "dir"}
-_STYLE_PROPERTIES = {
-    "text-align", "vertical-align", "color", "background-color", "font-weight", "font-style", "font-size",
-    "font-family", "text-decoration", "white-space", "width", "min-width", "max-width", "height", "padding",
-    "padding-left", "padding-right", "padding-top", "padding-bottom", "border", "border-collapse", "border-top",
-    "border-bottom", "border-left", "border-right", "border-spacing",
-}
-
-
-def _url_allowed(tag: str, attribute: str, value: str) -> str | None:
-    if attribute == "src":
-        return value if tag == "img" and _DATA_IMAGE.match(value.strip()) else None
-    if attribute in ("href", "cite"):
-        scheme = _SCHEME.match(value.strip().lower())
-        return value if scheme and scheme.group(1) in _LINK_SCHEMES else None
-    return value
-
-
-def clean_html(text: str) -> str:
-    """``text`` with only inert HTML left (see the module's docstring)."""
-    return nh3.clean(
-        text, tags=_HTML_TAGS, attributes=_HTML_ATTRIBUTES, attribute_filter=_url_allowed,
-        url_schemes=set(_LINK_SCHEMES) | {"data"}, url_relative="deny", filter_style_properties=_STYLE_PROPERTIES,
-        clean_content_tags={"script", "style"},
-    )
-
-
 # --- SVG --------------------------------------------------------------------------------------------------
 
 SVG_NS = "http://www.w3.org/2000/svg"
@@ -155,11 +115,6 @@ _LATEX_ACTIVE = re.compile(r"\\(?:href|url|html|class|style|cssId|data|unicode|r
 def clean_latex(text: str) -> str | None:
     """``text`` if it only typesets; None if it could link, load or write HTML."""
     return None if _LATEX_ACTIVE.search(text) else text
-
-
-def is_base64(text: str) -> bool:
-    """Only base64 characters: safe inside a ``data:`` URL in an attribute."""
-    return bool(_BASE64.fullmatch(text))
 
 
 def _text(value: Any) -> str | None:

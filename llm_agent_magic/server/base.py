@@ -1,8 +1,7 @@
-"""What every handler of the extension shares: authorization resource, JSON errors, the manager, the store."""
+"""What every handler of the extension shares: authorization resource, JSON errors, the manager and its services."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Callable
@@ -13,11 +12,11 @@ from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
+from ..agents.history import Conversations, in_thread
 from ..agents.manager import SessionManager
 from ..config import LLMConfig, PathsConfig, SandboxConfig
 from ..exceptions import BadRequest, LLMError
 from ..llm import LLMClient
-from ..store import ConversationStore
 from .live import RunHub
 from .parsing import MAX_WHOLE, TooLarge, parse_json_object, whole_number
 
@@ -51,7 +50,7 @@ def query_number(handler: web.RequestHandler, name: str, default: int, *, high: 
 
 
 class AgentHandlerMixin(ExtensionHandlerMixin):
-    """Gives handlers the extension's ``SessionManager``, ``RunHub`` and a store read off the event loop."""
+    """Gives handlers the extension's ``SessionManager``, ``RunHub`` and the sessions' records read off the loop."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -92,15 +91,11 @@ class AgentHandlerMixin(ExtensionHandlerMixin):
         llm, sandbox, _, paths = self.manager.effective()
         return llm, sandbox, paths
 
-    async def in_store(self, action: Callable[[ConversationStore], T]) -> T:
-        """Run ``action(store)`` in a worker thread: SQLite never blocks the server's loop."""
-        paths = self.manager.paths()
-
-        def work() -> T:
-            with ConversationStore.from_config(paths) as store:
-                return action(store)
-
-        return await asyncio.get_running_loop().run_in_executor(None, work)
+    async def in_store(self, action: Callable[[Conversations], T]) -> T:
+        """Run ``action(conversations)`` (the service's records of sessions) in a worker thread: SQLite never
+        blocks the server's loop."""
+        conversations = self.manager.conversations
+        return await in_thread(lambda: action(conversations))
 
 
 class AgentAPIHandler(AgentHandlerMixin, APIHandler):

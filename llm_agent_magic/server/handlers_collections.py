@@ -1,4 +1,6 @@
-"""Retrieval collections over REST: list, show, learn, forget, delete (what the side panel's /learn, /forget use).
+"""Retrieval collections over REST: list, show, learn, forget, delete, and the side panel's ``/learn`` and
+``/forget`` as typed (``POST /llm-agent/api/collections {"command": "/learn docs/"}``: read by the one grammar,
+``learn_grammar.py``, and answered with the one wording, ``lines``).
 
 Paths in a request are the server's: relative to its root folder (as JupyterLab's file browser shows
 them), or absolute inside it; anything outside the root is refused, as Jupyter's contents API refuses it.
@@ -16,16 +18,16 @@ from typing import Any
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
-from ..config import ToolsConfig
-from ..exceptions import CollectionError, CollectionNotFound, EmbeddingModelMismatch, LLMError
-from ..llm import LLMClient
-from ..tools.rag.library import collection_info, forget, learn, list_collections
+from ..agents.library import Library
+from ..exceptions import BadRequest, CollectionError, CollectionNotFound, EmbeddingModelMismatch, LLMError
+from ..learn_grammar import LibraryCommand, parse_slash_command
 from .base import AgentAPIHandler, fail, json_body
 
 
 class CollectionsBase(AgentAPIHandler):
-    def tools(self) -> ToolsConfig:
-        return ToolsConfig(config=self.manager.config())
+    @property
+    def library(self) -> Library:
+        return self.manager.library
 
     def root(self) -> Path:
         return self.root_dir
@@ -46,10 +48,9 @@ class CollectionsBase(AgentAPIHandler):
         return resolved
 
     async def _forget(self, name: str, targets: list[str], *, everything: bool) -> None:
-        tools, paths = self.tools(), self.manager.paths()
+        library = self.library
         try:
-            result = await asyncio.to_thread(lambda: forget(targets, collection=name, everything=everything,
-                                                            tools=tools, paths=paths))
+            result = await asyncio.to_thread(lambda: library.forget(targets, collection=name, everything=everything))
         except CollectionError as exc:
             self.fail_for(exc)
         self.send_json(result.to_dict())
@@ -70,9 +71,32 @@ class CollectionsHandler(CollectionsBase):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        paths = self.manager.paths()
-        found = await asyncio.to_thread(list_collections, paths)
-        self.send_json({"collections": [c.to_dict() for c in found], "default": self.tools().rag_learn_collection})
+        found = await asyncio.to_thread(self.library.collections)
+        self.send_json({"collections": [c.to_dict() for c in found], "default": self.library.default_collection()})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        """``{"command": "/learn docs/ notes.md --collection papers"}`` (or ``/forget ... | --all``): carried out
+        as the other routes would; the result has ``lines``, what to show."""
+        text = json_body(self).get("command")
+        try:
+            command = parse_slash_command(text) if isinstance(text, str) else None
+        except BadRequest as exc:
+            fail(400, str(exc))
+        if command is None:
+            fail(400, 'Send {"command": "/learn PATH... [--collection NAME] [--reembed]"} or '
+                      '{"command": "/forget PATH... | --all [--collection NAME]"}.')
+        needs_paths = not (command.reembed or command.everything)
+        targets = self.paths_in_body({"paths": command.paths}, required=needs_paths)
+        resolved = LibraryCommand(command.verb, targets, command.collection or self.library.default_collection(),
+                                  reembed=command.reembed, everything=command.everything)
+        work = self.library.carry_out(resolved, within=self.root())  # no file opened above the root
+        try:
+            result = await asyncio.to_thread(asyncio.run, work)
+        except (CollectionError, EmbeddingModelMismatch, LLMError) as exc:
+            self.fail_for(exc)
+        self.send_json(result.to_dict())
 
 
 class CollectionHandler(CollectionsBase):
@@ -80,7 +104,7 @@ class CollectionHandler(CollectionsBase):
     @authorized
     async def get(self, name: str) -> None:
         try:
-            info = await asyncio.to_thread(collection_info, name, self.manager.paths())
+            info = await asyncio.to_thread(self.library.collection, name)
         except CollectionError as exc:
             self.fail_for(exc)
         self.send_json(info.to_dict())
@@ -101,16 +125,8 @@ class LearnHandler(CollectionsBase):
         if not isinstance(reembed, bool):
             fail(400, '"reembed" is true or false.')
         targets = self.paths_in_body(data, required=not reembed)
-        llm_config, _, _, paths = self.manager.effective()
-        tools, root = self.tools(), self.root()
-
-        async def work() -> Any:
-            async with LLMClient(llm_config, paths=paths) as llm:
-                return await learn(targets, llm, collection=name, tools=tools, paths=paths, reembed=reembed,
-                                   within=root)  # every file opened from the root down, no link followed
-
-        try:
-            result = await asyncio.to_thread(asyncio.run, work())
+        try:  # every file opened from the root down, no link followed
+            result = await self.library.learn_in_thread(targets, collection=name, reembed=reembed, within=self.root())
         except (CollectionError, EmbeddingModelMismatch, LLMError) as exc:
             self.fail_for(exc)
         self.send_json(result.to_dict())

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
+from ..agents.history import in_thread
+from ..agents.workspace import check_name
 from ..exceptions import BadName, LLMAgentError, SessionBusy, SessionNotFound
-from ..sandbox.inside.confined import write_confined
 from .base import AgentAPIHandler, fail, query_number
 from .handlers_sessions import not_found
 from .preview import preview
-from .uploads import check_name, workspace
 
 
 class FilesHandler(AgentAPIHandler):
@@ -43,15 +41,9 @@ class FilesHandler(AgentAPIHandler):
                 fail(400, str(exc))
             if len(body) > limit:
                 self._too_large(limit, name)
-        folder = workspace(session_id, self.manager.paths())
-        await self.in_store(lambda store: store.ensure_session(session_id))
-
-        def write() -> list[dict[str, object]]:
-            folder.mkdir(parents=True, exist_ok=True)
-            return [{"name": name, "bytes": write_confined(folder, name, body)} for name, body in parts]
-
+        uploads = self.manager.workspace
         try:
-            written = await asyncio.get_running_loop().run_in_executor(None, write)
+            written = await in_thread(lambda: uploads.upload(session_id, parts))
         except OSError as exc:
             fail(400, f"The file could not be written into the workspace: {getattr(exc, 'reason', '') or exc}")
         self.send_json({"session_id": session_id, "files": written}, 201)
@@ -93,5 +85,4 @@ class VariableHandler(AgentAPIHandler):
             fail(404, str(exc.args[0]) if exc.args else f"No snapshot of {name!r} in this session.")
         except (LLMAgentError, OSError, ValueError) as exc:
             fail(422, f"The snapshot of {name!r} cannot be shown: {exc}")
-        loop = asyncio.get_running_loop()
-        self.send_json({"session_id": session_id, **await loop.run_in_executor(None, preview, name, value, rows)})
+        self.send_json({"session_id": session_id, **await in_thread(lambda: preview(name, value, rows))})

@@ -36,6 +36,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..agents.fix import CELL_ACTIONS, cell_request
+from ..agents.history import Conversations
 from ..cells import BUNDLE_VERSION, CELLS_MIME, INSERT_ORIGINS, insertable_cells, make_bundle, run_model, slim_cells_output
 from ..events import events_from_store
 from ..exceptions import BadName, BadRequest, NotWaitingForApproval, RunNotFound
@@ -43,7 +44,6 @@ from ..run_requests import ApprovalReply, RunRequest, StopRequest, request_from_
 from .base import AgentAPIHandler, AgentHandlerMixin, fail, json_body, query_number
 from .live import LiveRun, RunRefused
 from .parsing import parse_json, whole_number
-from .uploads import attached
 
 _log = logging.getLogger(__name__)
 
@@ -56,11 +56,10 @@ async def stored_events(handler: AgentHandlerMixin, run_id: str, after: int,
                         session_id: str | None = None) -> tuple[list[dict[str, Any]], str]:
     """The stored events of a run this server does not hold in memory, numbered from 1; and its status.
     With ``session_id``, a run of another session is refused (``BadRequest``)."""
-    def read(store: Any) -> tuple[list[dict[str, Any]], str]:
-        run = store.get_run(run_id)
+    def read(records: Conversations) -> tuple[list[dict[str, Any]], str]:
+        run, events = records.run_with_events(run_id)
         if session_id is not None and run.session_id != session_id:
             raise BadRequest(another_session(run_id, "follow"))
-        events = store.run_events(run_id)
         return [{**e, "seq": i} for i, e in enumerate(events, 1) if i > after], run.status
 
     return await handler.in_store(read)
@@ -116,7 +115,7 @@ class RunCellsHandler(AgentAPIHandler):
         else:
             try:
                 events, _ = await stored_events(self, run_id, 0)
-                session_id = await self.in_store(lambda store: store.get_run(run_id).session_id)
+                session_id = await self.in_store(lambda records: records.run(run_id).session_id)
             except RunNotFound:
                 fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
         typed = events_from_store(events)
@@ -218,7 +217,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
         request.folder = ""  # files come from this session's workspace (uploads), never from a folder a client names
         request.context_folder = notebook_folder(self.root_dir, request.notebook_path)
         if request.files:
-            request.files = attached(self.session_id, request.files, self.manager.paths())
+            request.files = self.manager.workspace.attached(self.session_id, request.files)
         request.origin = request.origin or "panel"
         live = await self.hub.start(self.session_id, request)
         self.follow(live, 0)

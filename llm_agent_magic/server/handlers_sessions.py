@@ -5,13 +5,12 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any
 
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 
+from ..agents.history import Session
 from ..exceptions import SessionNotFound
-from ..store import ConversationStore, Session
 from ..text import is_embedding_model
 from .base import AgentAPIHandler, fail, json_body, query_number
 from .status import diagnostics
@@ -30,7 +29,7 @@ class SessionsHandler(AgentAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        sessions = await self.in_store(lambda store: store.list_sessions())
+        sessions = await self.in_store(lambda records: records.sessions())
         self.send_json({"sessions": [session_json(s) for s in sessions]})
 
     @tornado.web.authenticated
@@ -42,13 +41,7 @@ class SessionsHandler(AgentAPIHandler):
         if not isinstance(session_id, str) or not isinstance(title, str):
             fail(400, "A session's id and title are strings.")
 
-        def ensure(store: ConversationStore) -> tuple[Session, bool]:
-            try:
-                return store.get_session(session_id), False
-            except SessionNotFound:
-                return store.create_session(session_id, title), True
-
-        session, created = await self.in_store(ensure)
+        session, created = await self.in_store(lambda records: records.create(session_id, title))
         self.send_json(session_json(session), 201 if created else 200)
 
 
@@ -57,7 +50,7 @@ class SessionHandler(AgentAPIHandler):
     @authorized
     async def get(self, session_id: str) -> None:
         try:
-            session = await self.in_store(lambda store: store.get_session(session_id))
+            session = await self.in_store(lambda records: records.get(session_id))
         except SessionNotFound:
             fail(404, not_found(session_id))
         current = self.hub.current(session_id)
@@ -70,12 +63,8 @@ class SessionHandler(AgentAPIHandler):
         title = json_body(self).get("title")
         if not isinstance(title, str):
             fail(400, 'Send {"title": "..."} to rename a session.')
-        def rename(store: ConversationStore) -> Any:
-            store.rename_session(session_id, title)
-            return store.get_session(session_id)
-
         try:
-            session = await self.in_store(rename)
+            session = await self.in_store(lambda records: records.rename(session_id, title))
         except SessionNotFound:
             fail(404, not_found(session_id))
         self.send_json(session_json(session))
@@ -88,7 +77,7 @@ class SessionHandler(AgentAPIHandler):
             fail(409, f"Session {session_id!r} is running a request; stop it before deleting the session.")
         await self.manager.close(session_id)
         try:
-            await self.in_store(lambda store: store.delete_session(session_id))
+            await self.in_store(lambda records: records.delete(session_id))
         except SessionNotFound:
             fail(404, not_found(session_id))
         self.set_status(204)
@@ -102,7 +91,7 @@ class MessagesHandler(AgentAPIHandler):
         """``?limit=N`` (default all): the last N messages, oldest first."""
         limit = query_number(self, "limit", -1, meaning="how many of the last messages; leave it out for all")
         try:
-            messages = await self.in_store(lambda store: store.recent_messages(session_id, None if limit < 0 else limit))
+            messages = await self.in_store(lambda records: records.messages(session_id, None if limit < 0 else limit))
         except SessionNotFound:
             fail(404, not_found(session_id))
         self.send_json({"session_id": session_id, "messages": [
@@ -115,7 +104,7 @@ class ExportHandler(AgentAPIHandler):
     @authorized
     async def get(self, session_id: str) -> None:
         try:
-            text = await self.in_store(lambda store: store.export_markdown(session_id))
+            text = await self.in_store(lambda records: records.export(session_id))
         except SessionNotFound:
             fail(404, not_found(session_id))
         self.finish(text, set_content_type="text/markdown; charset=utf-8")

@@ -19,13 +19,13 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
-from ..cells import make_bundle, run_model
-from ..events import Answer, Error, Token, Usage, events_from_store
+from ..cells import make_bundle
+from ..events import Answer, Error, Token, events_from_store
 from ..exceptions import BadName, BadRequest
 from ..run_requests import MODE_ALIASES, RunRequest
+from ..run_summary import RunSummary
 from .base import AgentAPIHandler, fail, json_body
 from .live import LiveRun, RunRefused, SessionBusy
-from .uploads import attached
 
 #: The model name meaning "the agent's configured model"; any model Ollama has may be named instead.
 AGENT_MODEL = "llm-agent"
@@ -74,11 +74,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         except (BadRequest, BadName) as exc:
             fail(400, str(exc))
         if earlier:  # a new session: the client's earlier turns become its history
-            def seed(store: Any) -> None:
-                store.ensure_session(session_id)
-                for role, text in earlier:
-                    store.add_message(session_id, role, text)
-            await self.in_store(seed)
+            await self.in_store(lambda records: records.seed(session_id, earlier))
         try:
             live = await self.hub.start(session_id, request)
         except SessionBusy as exc:
@@ -122,35 +118,30 @@ class ChatCompletionsHandler(OpenAIHandler):
             raise BadRequest("stream must be true or false.")
         request = RunRequest(
             text, mode=agent_type, model=None if model in (None, "", AGENT_MODEL) else model,
-            files=attached(session_id, files, self.manager.paths()), origin="openai",
+            files=self.manager.workspace.attached(session_id, files), origin="openai",
             approval=False,  # an OpenAI client has no way to answer Run / Edit / Skip: never wait for one
         )
         return request, session_id, earlier
 
     def _extra(self, events: list[dict[str, Any]], live: LiveRun, session_id: str) -> dict[str, Any]:
         typed = events_from_store(events)
+        summary = RunSummary.of(typed)
         include_failed = self.manager.effective()[2].include_failed_cells
-        bundle = make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed)
+        bundle = make_bundle(typed, session_id=session_id, model=summary.model, include_failed=include_failed)
         return {"session_id": session_id, "run_id": live.run_id, "status": live.status, "cells": bundle["cells"],
-                "errors": bundle["errors"]}
-
-    @staticmethod
-    def _usage(events: list[dict[str, Any]]) -> dict[str, int]:
-        prompt = sum(int(e.get("prompt_tokens", 0)) for e in events if e["type"] == Usage.type)
-        completion = sum(int(e.get("completion_tokens", 0)) for e in events if e["type"] == Usage.type)
-        return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+                "errors": summary.error_dicts()}
 
     def _completion(self, events: list[dict[str, Any]], live: LiveRun, session_id: str, model: str,
                     created: int) -> dict[str, Any]:
-        answer = next((e["markdown"] for e in reversed(events) if e["type"] == Answer.type), None)
-        if answer is None and live.status == "error":
-            errors = "; ".join(e["message"] for e in events if e["type"] == Error.type) or "the run failed"
+        summary = RunSummary.of_dicts(events)
+        if summary.answer is None and live.status == "error":
+            errors = "; ".join(e.message for e in summary.errors) or "the run failed"
             fail(502, f"The agent could not answer: {errors}")
         return {
             "id": f"chatcmpl-{live.run_id}", "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer or ""},
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": summary.answer or ""},
                          "finish_reason": "stop"}],
-            "usage": self._usage(events),
+            "usage": summary.usage(),
             "session_id": session_id,
             "llm_agent": self._extra(events, live, session_id),
         }
@@ -179,7 +170,7 @@ class ChatCompletionsHandler(OpenAIHandler):
                     await self._send({**base, "choices": [{"index": 0, "delta": {"content": text},
                                                            "finish_reason": None}]})
             await self._send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                              "usage": self._usage(events), "llm_agent": self._extra(events, live, session_id)})
+                              "usage": RunSummary.of_dicts(events).usage(), "llm_agent": self._extra(events, live, session_id)})
             self.write("data: [DONE]\n\n")
             await self.flush()
         except StreamClosedError:

@@ -7,26 +7,17 @@ must not import them. It reads only the ``code_cell`` and ``cell_output`` wire t
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from ..text import code_fence
 from .records import Message, Run, Session
-
-_BACKTICKS = re.compile(r"`{3,}")
 
 
 def format_time(ts: float) -> str:
     """Local wall-clock time, to the second."""
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _fence(text: str, lang: str) -> str:
-    # A fence longer than any backtick run inside, so code holding ``` stays one block.
-    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=2)
-    ticks = "`" * (longest + 1)
-    return f"{ticks}{lang}\n{text.rstrip(chr(10))}\n{ticks}"
 
 
 def _joined(value: Any) -> str:
@@ -66,10 +57,10 @@ def _render_cells(events: Iterable[Mapping[str, Any]]) -> list[str]:
         labels.append(f"attempt {cell.get('attempt', 1)}")
         if result is not None and (result.get("failed") or result.get("status", "ok") != "ok"):
             labels.append(f"failed: {result.get('status', 'error')}")
-        parts.append(f"**Code** ({', '.join(labels)})\n\n{_fence(cell.get('source', ''), 'python')}")
+        parts.append(f"**Code** ({', '.join(labels)})\n\n{code_fence(cell.get('source', ''), 'python')}")
         text = "".join(output_text(o) for o in (result or {}).get("outputs", []))
         if text.strip():
-            parts.append(f"Output:\n\n{_fence(text, 'text')}")
+            parts.append(f"Output:\n\n{code_fence(text, 'text')}")
     return parts
 
 

@@ -14,6 +14,7 @@ ROUTES = [
     ("DELETE", "/llm-agent/api/collections/papers"),
     ("POST", "/llm-agent/api/collections/papers/learn"),
     ("POST", "/llm-agent/api/collections/papers/forget"),
+    ("POST", "/llm-agent/api/collections"),
 ]
 
 
@@ -28,7 +29,7 @@ def docs(jp_root_dir):
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 async def test_every_collections_route_needs_the_token(api, method, path, docs, data_root):
-    payload = '{"paths": ["docs"]}' if method == "POST" else None
+    payload = '{"paths": ["docs"], "command": "/learn docs"}' if method == "POST" else None
     response = await api(path, method=method, body=payload, auth=False)
     assert response.code == 403, (method, path, response.code)
     assert not (data_root / "rag" / "papers").exists()
@@ -129,3 +130,33 @@ async def test_learning_a_folder_follows_no_link_and_reads_no_pipe(api, docs, ol
     assert logged and all(b"SECRET_TOKEN" not in p.read_bytes() for p in logged)
     assert all(b"SECRET_TOKEN" not in p.read_bytes() for p in data_root.rglob("*") if p.is_file())
     assert ollama.requests_for("embed")
+
+
+async def test_the_panels_slash_commands_read_by_the_one_grammar(api, docs, ollama, data_root, tmp_path):
+    """``/learn`` and ``/forget`` as typed in the panel: parsed by ``learn_grammar``, worded by ``lines``."""
+    learned = await api("/llm-agent/api/collections", method="POST",
+                        body={"command": "/learn docs/codes.md docs/pumps.txt --collection papers"})
+    assert learned.code == 200, learned.body
+    report = body(learned)
+    assert report["collection"] == "papers" and report["files"] == 2 and report["embedded_chunks"] == 2
+    assert report["lines"] == ["Collection 'papers': 2 file(s), 2 chunk(s) (2 added, 0 changed, 0 unchanged, "
+                               "0 removed; 2 chunk(s) embedded)."]
+    default = body(await api("/llm-agent/api/collections", method="POST", body={"command": "/learn docs"}))
+    assert default["collection"] == "notes" and (data_root / "rag" / "notes").is_dir()
+
+    forgot = body(await api("/llm-agent/api/collections", method="POST",
+                            body={"command": "/forget docs/pumps.txt --collection papers"}))
+    assert forgot["removed"] == [str(docs / "pumps.txt")] and forgot["files"] == 1
+    assert forgot["lines"] == ["Collection 'papers': 1 file(s) forgotten; 1 file(s), 1 chunk(s) left."]
+    deleted = body(await api("/llm-agent/api/collections", method="POST",
+                             body={"command": "/forget --all --collection papers"}))
+    assert deleted["deleted"] and not (data_root / "rag" / "papers").exists()
+
+    (tmp_path / "secret.md").write_text("not for the server")
+    outside = await api("/llm-agent/api/collections", method="POST", body={"command": "/learn ../secret.md"})
+    assert outside.code == 400 and "outside the server's root folder" in body(outside)["message"]
+    flag = await api("/llm-agent/api/collections", method="POST", body={"command": "/learn docs --frobnicate"})
+    assert flag.code == 400 and "unrecognized arguments: --frobnicate" in body(flag)["message"]
+    assert "usage: /learn PATH..." in body(flag)["message"]
+    other = await api("/llm-agent/api/collections", method="POST", body={"command": "plot the sales"})
+    assert other.code == 400 and '{"command": "/learn PATH...' in body(other)["message"]

@@ -84,7 +84,7 @@ class LearnResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"collection": self.collection, "files": self.files, "chunks": self.chunks, "notes": self.notes,
-                "skipped_notes": self.report.notes(), **self.report.to_dict()}
+                "skipped_notes": self.report.notes(), **self.report.to_dict(), "lines": self.lines()}
 
     def lines(self) -> list[str]:
         r = self.report
@@ -104,7 +104,8 @@ class ForgetResult:
     deleted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """With ``lines``: the one wording of the result, for a front end to show as it is."""
+        return {**asdict(self), "lines": self.lines()}
 
     def lines(self) -> list[str]:
         if self.deleted:
