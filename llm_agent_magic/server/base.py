@@ -14,11 +14,11 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado import web
 
 from ..agents.manager import SessionManager
+from ..agents.runs import RunRegistry
 from ..config import LLMConfig, PathsConfig, SandboxConfig
 from ..exceptions import BadRequest, LLMError
 from ..llm import LLMClient
 from ..store import ConversationStore
-from .live import RunHub
 from .parsing import MAX_WHOLE, TooLarge, parse_json_object, whole_number
 
 AUTH_RESOURCE = "llm-agent"
@@ -51,7 +51,7 @@ def query_number(handler: web.RequestHandler, name: str, default: int, *, high: 
 
 
 class AgentHandlerMixin(ExtensionHandlerMixin):
-    """Gives handlers the extension's ``SessionManager``, ``RunHub`` and a store read off the event loop."""
+    """Gives handlers the extension's ``SessionManager``, its runs and a store read off the event loop."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -61,9 +61,9 @@ class AgentHandlerMixin(ExtensionHandlerMixin):
         return manager
 
     @property
-    def hub(self) -> RunHub:
-        hub: RunHub = self.settings["llm_agent_hub"]
-        return hub
+    def runs(self) -> RunRegistry:
+        """The runs of the manager's sessions: start, follow, stop, approve (``agents/runs.py``)."""
+        return self.manager.runs
 
     @property
     def app(self) -> Any:

@@ -19,12 +19,12 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
+from ..agents.runs import LiveRun
 from ..cells import make_bundle, run_model
 from ..events import Answer, Error, Token, Usage, events_from_store
-from ..exceptions import BadName, BadRequest
+from ..exceptions import BadName, BadRequest, RunRefused, SessionBusy
 from ..run_requests import MODE_ALIASES, RunRequest
 from .base import AgentAPIHandler, fail, json_body
-from .live import LiveRun, RunRefused, SessionBusy
 from .uploads import attached
 
 #: The model name meaning "the agent's configured model"; any model Ollama has may be named instead.
@@ -80,7 +80,7 @@ class ChatCompletionsHandler(OpenAIHandler):
                     store.add_message(session_id, role, text)
             await self.in_store(seed)
         try:
-            live = await self.hub.start(session_id, request)
+            live = await self.runs.start(session_id, request)
         except SessionBusy as exc:
             fail(409, str(exc))
         except RunRefused as exc:
