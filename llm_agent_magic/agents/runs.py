@@ -197,6 +197,7 @@ class RunRegistry:
     def find(self, run_id: str, session_id: str | None = None, action: str = "follow") -> LiveRun | None:
         """The run ``run_id`` held here, if any. With ``session_id``: ``RunOfAnotherSession`` when it is another
         session's (a message for one session never reaches another's run)."""
+        self._prune()
         live = self.runs.get(run_id) or next((r for r in self._lives() if r.run_id == run_id), None)
         if live is not None and session_id is not None and live.session_id != session_id:
             raise RunOfAnotherSession(run_id, action)
@@ -273,6 +274,10 @@ class RunRegistry:
 
     def _remember(self, live: LiveRun) -> None:
         self.runs[live.run_id] = live
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget the oldest finished runs past ``keep`` (the store has them)."""
         while len(self.runs) > max(self.keep, 0):
             oldest = next(iter(self.runs))
             if not self.runs[oldest].done:
