@@ -238,8 +238,9 @@ class RunRegistry:
         """Start ``request`` and yield its typed events until its ``RunFinished``; a caller that stops listening
         stops the run (``AgentSession.run``'s contract, through the registry)."""
         live = await self.start(session_id, request)
-        async for event in follow_to_end(live):
-            yield event
+        async with contextlib.aclosing(follow_to_end(live)) as events:  # closed with this one: its end stops the run
+            async for event in events:
+                yield event
 
     def stop(self, session_id: str, run_id: str = "") -> str:
         """Stop the session's run ``run_id`` (its current run when ""); returns the id of the run stopped.

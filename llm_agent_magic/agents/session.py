@@ -368,8 +368,9 @@ class AgentSession:
         """
         if not isinstance(request, RunRequest):
             request = RunRequest(request, mode=mode, files=list(files), dry_run=dry_run)
-        async for event in follow_to_end(self.start_run(request)):
-            yield event
+        async with contextlib.aclosing(follow_to_end(self.start_run(request))) as events:  # closed with this one
+            async for event in events:
+                yield event
 
     def start_run(self, request: RunRequest) -> LiveRun:
         """Start answering ``request`` on the running loop; returns the run, its ``RunStarted`` already in it.
