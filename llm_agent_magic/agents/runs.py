@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -137,7 +137,7 @@ class LiveRun:
                 await more.wait()
 
 
-async def follow_to_end(live: LiveRun) -> AsyncIterator[Event]:
+async def follow_to_end(live: LiveRun) -> AsyncGenerator[Event, None]:
     """The run's typed events until its ``RunFinished``; a caller that stops listening before that stops the run.
     Returns once the run's writes are stored."""
     finished = False
