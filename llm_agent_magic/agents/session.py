@@ -179,7 +179,6 @@ class AgentSession:
         self.config = agent_config or AgentConfig()
         self.tools = tools or default_tools()
         self._owns = owns
-        self._task: asyncio.Task[None] | None = None
         #: The run it is running, or ran last (``runs.LiveRun``).
         self.live: LiveRun | None = None
         self._approvals = ApprovalDesk()
@@ -241,6 +240,16 @@ class AgentSession:
         order on the session's writer thread, so the next run need not wait for the disk)."""
         return self.live is not None and self.live.running
 
+    def _refuse_if_running(self) -> None:
+        """``SessionBusy`` naming the run this session is running, if any."""
+        if self.live is not None and self.live.running:
+            raise SessionBusy(self.session_id, run_id=self.live.run_id)
+
+    @property
+    def _task(self) -> asyncio.Task[None] | None:
+        """The current (or last) run's task."""
+        return self.live.task if self.live is not None else None
+
     def cancel(self, run_id: str = "") -> bool:
         """Stop the current run (only if it is ``run_id``, when given): the model stream closes, the sandbox is
         interrupted, the run ends 'cancelled'. False when there is no such run going."""
@@ -287,8 +296,7 @@ class AgentSession:
         otherwise none is started: the next execution starts one, with nothing to restore.
         ``restart_sandbox=False`` is for a sandbox this object has not started yet.
         """
-        if self.running:
-            raise LLMAgentError("This session is running a request; cancel it before resetting.")
+        self._refuse_if_running()
         self.touch()
         async with self.using_sandbox("a reset"):  # never wipes what a run of another process is using
             with contextlib.suppress(SessionNotFound):
@@ -313,8 +321,7 @@ class AgentSession:
         """
         if self.sandbox is None:
             raise LLMAgentError(f"Session {self.session_id!r} has no sandbox to run the cell in.")
-        if self.running:
-            raise LLMAgentError("This session is running a request; wait for it or stop it, then run the cell again.")
+        self._refuse_if_running()
         async with self.using_sandbox("a %%sandbox cell", wait=wait, front_end=front_end):
             return await self.sandbox.async_execute(source)
 
@@ -378,9 +385,7 @@ class AgentSession:
         ``SessionBusy`` while another run of this session is going. The run goes on whoever follows it (or nobody);
         its events are numbered and stored as they are emitted (``LiveRun.add``), its end is ``LiveRun.stored``.
         """
-        if self.running:
-            assert self.live is not None
-            raise SessionBusy(self.session_id, run_id=self.live.run_id)
+        self._refuse_if_running()
         mode = request.resolved_mode
         run_id = uuid.uuid4().hex
         live = self.live = LiveRun(self.session_id, run_id)
@@ -415,7 +420,7 @@ class AgentSession:
         # for the loop to start the task (on a busy server each wait is a turn behind every other run).
         emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id,
                         request_key=request_key(request, self.llm.config.model)))
-        task = self._task = live.task = asyncio.create_task(self._drive(live, request, emit, writes, recorded))
+        task = live.task = asyncio.create_task(self._drive(live, request, emit, writes, recorded))
         # A task cancelled before its first step (the loop closing) never runs its body: the run still ends.
         task.add_done_callback(lambda _: None if live.began else _once_stored(live, writes))
         return live
