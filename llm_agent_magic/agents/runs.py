@@ -224,11 +224,10 @@ class RunRegistry:
             session = await self.manager.open(session_id)
         except LLMAgentError as exc:
             raise RunRefused(str(exc)) from exc
-        busy = session.live if session.running else None
-        if busy is not None:
-            raise SessionBusy(session_id, run_id=busy.run_id)
         try:
             live = session.start_run(request)
+        except SessionBusy:
+            raise
         except LLMAgentError as exc:
             raise RunRefused(str(exc)) from exc
         self._remember(live)
@@ -254,8 +253,8 @@ class RunRegistry:
         return live.run_id
 
     def approve(self, session_id: str, reply: ApprovalReply) -> None:
-        """Hand Run / Edit / Skip to the cell of the session's run that waits for it (from the loop's thread or any
-        other); ``RunOfAnotherSession``, or ``NotWaitingForApproval`` saying what waits."""
+        """Hand Run / Edit / Skip to the cell of the session's run that waits for it (on the loop's thread, as every
+        method here); ``RunOfAnotherSession``, or ``NotWaitingForApproval`` saying what waits."""
         live = self.find(reply.run_id, session_id, "answer")
         session = self.manager.find(session_id)
         if live is None or not live.running or session is None:
