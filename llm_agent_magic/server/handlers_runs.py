@@ -141,6 +141,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
             data = parse_json(raw, "This message")
         except BadRequest as exc:
             return self.refuse(f"A message is one JSON object. {exc}")
+        kind = data.get("type") if isinstance(data, dict) else None
         try:
             if isinstance(data, dict) and data.get("type") == "resume":
                 run_id = data.get("run_id") or ""
@@ -154,14 +155,14 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                 self.stop(request)
             elif isinstance(request, ApprovalReply):
                 self.approve(request)
-        except RunOfAnotherSession as exc:
-            self.refuse(another_session(exc.run_id, exc.action), request=data.get("type") if isinstance(data, dict) else None)
+        except RunOfAnotherSession as exc:  # the service's words, said of this socket
+            self.refuse(another_session(exc.run_id, exc.action), request=kind)
         except (BadRequest, BadName, RunRefused, SessionBusy, RunNotRunning, NotWaitingForApproval) as exc:
-            self.refuse(str(exc), request=data.get("type") if isinstance(data, dict) else None)
+            self.refuse(str(exc), request=kind)
         except Exception:  # noqa: BLE001  # a bug, not the client's mistake: the client hears of it, the socket stays open
             _log.exception("message %.200r on the socket of session %s", raw, self.session_id)
             self.refuse("The server failed to carry out this message (its log says why); the socket stays open.",
-                        request=data.get("type") if isinstance(data, dict) else None)
+                        request=kind)
 
     async def start(self, request: RunRequest) -> None:
         request.folder = ""  # files come from this session's workspace (uploads), never from a folder a client names
