@@ -70,11 +70,14 @@ class WireMessage:
 
 @dataclass
 class Event(WireMessage):
-    """Base of every event, ``{"type", "run_id", "ts", <fields>}`` on the wire. ``run_id`` and ``ts`` are
-    keyword-only so subclasses keep positional fields."""
+    """Base of every event, ``{"type", "run_id", "ts", "seq", <fields>}`` on the wire. ``run_id``, ``ts`` and ``seq``
+    are keyword-only so subclasses keep positional fields."""
 
     run_id: str = field(default="", kw_only=True)
     ts: float = field(default_factory=time.time, kw_only=True)
+    #: The event's number in its run (1, 2, ..., tokens included), given as the run emits it and stored with it, so
+    #: "the events of run R after N" mean the same live and from the store; 0 for an event not emitted by a run.
+    seq: int = field(default=0, kw_only=True, compare=False)
 
 
 @dataclass

@@ -223,6 +223,52 @@ class NotWaitingForApproval(AgentError, ValueError):
     """An ``ApprovalReply`` for a run or cell that is not waiting for one."""
 
 
+# --- Runs: what the session service refuses (``agents/runs.py``) ------------------
+
+
+class RunRefused(LLMAgentError):
+    """A run that could not start (the session could not be opened, a cassette is missing, ...)."""
+
+
+class SessionBusy(LLMAgentError):
+    """The session is busy with another run: one of this process (``run_id``), refused at once, or one whose
+    holder (another process or front end, ``holder``) kept the session's run lock past the wait allowed."""
+
+    def __init__(self, session_id: str, holder: str = "", waited: float = 0.0, *, run_id: str = ""):
+        self.session_id = session_id
+        self.holder = holder
+        self.run_id = run_id
+        if run_id:
+            message = (f"Session {session_id!r} is already running {run_id}; stop it (a stop request) or wait for it "
+                       f"to finish, then send this again.")
+        else:
+            waited_text = f" after waiting {waited:g} s" if waited > 0 else ""
+            message = (
+                f"Session {session_id!r} is busy: {holder or 'another run'} is using its sandbox, and this gave "
+                f"up{waited_text}. Wait until that finishes (or stop it), then try again, or use another session "
+                f"(`%%agent --session NAME`, `llm-agent run --session NAME`); SandboxConfig.session_wait_timeout "
+                f"sets how long to wait."
+            )
+        super().__init__(message)
+
+
+class RunOfAnotherSession(LLMAgentError):
+    """A stop, approval or resume that names a run of another session than the one it was sent for."""
+
+    def __init__(self, run_id: str, action: str):
+        self.run_id = run_id
+        self.action = action
+        super().__init__(f"Run {run_id!r} belongs to another session; {action} it from that session.")
+
+
+class RunNotRunning(LLMAgentError):
+    """A stop for a run that is not running (it ended, or it never ran in this process)."""
+
+    def __init__(self, run_id: str, where: str):
+        self.run_id = run_id
+        super().__init__(f"No run {run_id or 'of this session'} is running {where}; nothing to stop.")
+
+
 # --- Sandbox ---------------------------------------------------------------------
 
 
@@ -252,21 +298,6 @@ class SandboxStartError(SandboxError):
             f"The sandbox kernel for session {session_id!r} did not start: {reason}. Check that the sandbox's Python "
             f"has ipykernel (`SandboxConfig.python` / `kernel_name`), raise SandboxConfig.startup_timeout on a slow "
             f"machine, and run `llm-agent doctor`.{tail}"
-        )
-
-
-class SessionBusy(SandboxError):
-    """Another run (of another process or front end) holds the session's run lock past the wait allowed."""
-
-    def __init__(self, session_id: str, holder: str, waited: float):
-        self.session_id = session_id
-        self.holder = holder
-        waited_text = f" after waiting {waited:g} s" if waited > 0 else ""
-        super().__init__(
-            f"Session {session_id!r} is busy: {holder} is using its sandbox, and this gave up{waited_text}. "
-            f"Wait until that finishes (or stop it), then try again, or use another session "
-            f"(`%%agent --session NAME`, `llm-agent run --session NAME`); SandboxConfig.session_wait_timeout "
-            f"sets how long to wait."
         )
 
 

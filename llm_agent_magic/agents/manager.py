@@ -9,7 +9,8 @@ order, lowest first:
 4. explicit settings (``%config`` in a notebook, ``--Class.trait=`` on a command line, the server's config);
 5. what a runner imposes on the notebooks it runs (``llm-agent run --replay``, ``--model``).
 
-Besides opening sessions it answers what front ends ask about one: its history, its variables
+Its ``runs`` (``runs.RunRegistry``) hold the runs of its sessions: front ends start, follow, stop and answer them
+there, by session and run. Besides opening sessions it answers what front ends ask about one: its history, its variables
 (summaries merged with the snapshot catalog), a snapshot pulled into this process, a DataFrame pushed
 into the sandbox, whether another run holds the session, and which runs an earlier process left cut off.
 Whatever of these executes in the sandbox kernel holds the session's run lock (``AgentSession.using_sandbox``).
@@ -53,6 +54,7 @@ from ..store import ConversationStore
 from .history import Conversations
 from .kernels import KernelKeeper
 from .library import Library
+from .runs import RunRegistry
 from .session import AgentSession
 from .workspace import Workspace
 
@@ -110,15 +112,18 @@ class SessionManager:
     ``explicit`` returns the explicit settings of the moment (``%config`` can change between cells);
     ``imposed`` what a runner imposes. Both are read again whenever a session is opened or refreshed.
     ``front_end`` ("magic", "panel", "batch") is who opened the sessions, as other runs waiting for one are told.
-    ``clock`` (seconds, ``time.monotonic`` by default) measures how long sessions are idle.
+    ``clock`` (seconds, ``time.monotonic`` by default) measures how long sessions are idle. ``keep_runs`` finished
+    runs stay in memory for clients that come back; ``where`` says where runs run ("on this server").
     """
 
     def __init__(self, explicit: Callable[[], Config] | None = None, imposed: Callable[[], Config] | None = None,
-                 *, front_end: str = "", clock: Callable[[], float] = time.monotonic):
+                 *, front_end: str = "", clock: Callable[[], float] = time.monotonic, keep_runs: int = 20,
+                 where: str = "in this process"):
         self._explicit = explicit or Config
         self._imposed = imposed or Config
         self.front_end = front_end
         self.sessions: dict[str, AgentSession] = {}
+        self.runs = RunRegistry(self, keep=keep_runs, where=where)
         self._files: tuple[tuple[Any, ...], Config] | None = None
         self.kernels = KernelKeeper(self.sessions, lambda: SandboxConfig(config=self.config()), clock)
 

@@ -1,11 +1,12 @@
 """``AgentSession``: one conversation, its sandbox and its store, and the one entry point ``run``.
 
-Front ends (the magic, the side panel, the batch runner) open a session by id and
-render what ``run(request)`` yields; nothing else crosses the boundary.
+Front ends (the magic, the side panel, the batch runner) start runs through their ``SessionManager``'s
+``runs`` and render the events; nothing else crosses the boundary.
 
-A run holds the session's run lock (``sandbox/hold.py``) from just after ``RunStarted`` to its end, so runs
-of other processes and front ends on the same session never interleave in its sandbox kernel; a run that
-has to wait says whom it waits for (a ``Waiting`` event) and gives up after
+A run is a ``runs.LiveRun`` (``live``: the run the session is running, or ran last): its events are numbered
+there and stored with their number. A run holds the session's run lock (``sandbox/hold.py``) from just after
+``RunStarted`` to its end, so runs of other processes and front ends on the same session never interleave in
+its sandbox kernel; a run that has to wait says whom it waits for (a ``Waiting`` event) and gives up after
 ``SandboxConfig.session_wait_timeout`` with ``SessionBusy``. What else executes in the kernel outside a
 run (variables, pull, push, reset, the kernel's shutdown) holds the lock too (``using_sandbox``).
 
@@ -68,6 +69,7 @@ from .context import gather as gather_context
 from .fix import fix_proposal
 from .plan_execute import run_plan_execute
 from .react import run_react
+from .runs import LiveRun, follow_to_end
 
 _log = logging.getLogger(__name__)
 #: Events not kept in the store: the ``Answer`` event holds the whole streamed text.
@@ -85,6 +87,30 @@ def answer_part_end(text: str, *, final: bool) -> int:
     if final:
         return len(text)
     return max(text.rfind(" "), text.rfind("\n"), text.rfind("\t")) + 1
+
+
+class AnswerParts:
+    """The streamed text not stored yet, and where each of its tokens ends, to cut it into numbered parts."""
+
+    def __init__(self) -> None:
+        self.text = ""
+        self._ends: list[tuple[int, int]] = []  # (where the token ends in ``text``, its seq)
+
+    def add(self, text: str, seq: int) -> None:
+        self.text += text
+        self._ends.append((len(self.text), seq))
+
+    def take(self, *, final: bool) -> tuple[str, int] | None:
+        """The next part and its seq: that of the last token it holds whole, so that a reader of the store that has
+        the parts up to seq N has the text of the tokens up to N (and perhaps a little of the next). None when no
+        token would end in it: the text waits for the next part."""
+        cut = answer_part_end(self.text, final=final)
+        whole = [seq for end, seq in self._ends if end <= cut]
+        if not cut or not whole:
+            return None
+        part, self.text = self.text[:cut], self.text[cut:]
+        self._ends = [(end - cut, seq) for end, seq in self._ends if end > cut]
+        return part, whole[-1]
 
 
 def default_tools(config: Config | None = None) -> ToolRegistry:
@@ -126,6 +152,14 @@ def fetched(ctx: ToolContext, described: list[str]) -> None:
     ctx.conversation.add(render_prompt("fetched", files=described))
 
 
+def _once_stored(live: LiveRun, writes: list[asyncio.Future[Any]]) -> asyncio.Future[list[Any]]:
+    """The run's writes gathered; the run is over (``LiveRun.finish``) once they are, even if whoever waits for
+    them is cancelled meanwhile."""
+    gathered = asyncio.gather(*writes, return_exceptions=True)
+    gathered.add_done_callback(lambda _: live.finish())
+    return gathered
+
+
 class AgentSession:
     """A session: id, conversation (SQLite), sandbox kernel, tools. Whoever opens it closes it."""
 
@@ -153,9 +187,9 @@ class AgentSession:
         self.config = agent_config or AgentConfig()
         self.tools = tools or default_tools()
         self._owns = owns
-        self._task: asyncio.Task[None] | None = None
+        #: The run it is running, or ran last (``runs.LiveRun``).
+        self.live: LiveRun | None = None
         self._approvals = ApprovalDesk()
-        self._ended = False
         #: When the session was last used (a run, a push, a reset, opening it), on ``clock``.
         self.clock: Callable[[], float] = time.monotonic
         self.last_used = self.clock()
@@ -212,15 +246,25 @@ class AgentSession:
     def running(self) -> bool:
         """A run is going (until its ``RunFinished``: what it still writes to the store is queued by then, in
         order on the session's writer thread, so the next run need not wait for the disk)."""
-        return self._task is not None and not self._task.done() and not self._ended
+        return self.live is not None and self.live.running
 
-    def cancel(self) -> bool:
-        """Stop the current run: the model stream closes, the sandbox is interrupted, the run ends 'cancelled'."""
-        if self.running:
-            assert self._task is not None
-            self._task.cancel()
-            return True
-        return False
+    def _refuse_if_running(self) -> None:
+        """``SessionBusy`` naming the run this session is running, if any."""
+        if self.live is not None and self.live.running:
+            raise SessionBusy(self.session_id, run_id=self.live.run_id)
+
+    @property
+    def _task(self) -> asyncio.Task[None] | None:
+        """The current (or last) run's task."""
+        return self.live.task if self.live is not None else None
+
+    def cancel(self, run_id: str = "") -> bool:
+        """Stop the current run (only if it is ``run_id``, when given): the model stream closes, the sandbox is
+        interrupted, the run ends 'cancelled'. False when there is no such run going."""
+        live = self.live
+        if live is None or (run_id and live.run_id != run_id):
+            return False
+        return live.stop()
 
     def approve(self, reply: ApprovalReply) -> None:
         """Hand the user's Run / Edit / Skip to the cell waiting for it; safe to call from any thread.
@@ -260,8 +304,7 @@ class AgentSession:
         otherwise none is started: the next execution starts one, with nothing to restore.
         ``restart_sandbox=False`` is for a sandbox this object has not started yet.
         """
-        if self.running:
-            raise LLMAgentError("This session is running a request; cancel it before resetting.")
+        self._refuse_if_running()
         self.touch()
         async with self.using_sandbox("a reset"):  # never wipes what a run of another process is using
             with contextlib.suppress(SessionNotFound):
@@ -286,15 +329,13 @@ class AgentSession:
         """
         if self.sandbox is None:
             raise LLMAgentError(f"Session {self.session_id!r} has no sandbox to run the cell in.")
-        if self.running:
-            raise LLMAgentError("This session is running a request; wait for it or stop it, then run the cell again.")
+        self._refuse_if_running()
         async with self.using_sandbox("a %%sandbox cell", wait=wait, front_end=front_end):
             return await self.sandbox.async_execute(source)
 
     async def close(self) -> None:
-        if self.cancel() and self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task  # its last events and the run's status reach the store first
+        if self.cancel() and self.live is not None:
+            await self.live.stored()  # its last events and the run's status reach the store first
         self._writer.shutdown(wait=True)
         if self._owns:
             await self.llm.aclose()
@@ -334,64 +375,63 @@ class AgentSession:
         files: list[str] | tuple[str, ...] = (),
         dry_run: bool = False,
     ) -> AsyncIterator[Event]:
-        """Answer ``request``, yielding events until (and including) ``RunFinished``.
+        """Answer ``request``, yielding events until (and including) ``RunFinished``; stopping to listen stops the run.
 
         ``request`` is a ``RunRequest`` (what front ends send), or the text of one with ``mode``, ``files``
         and ``dry_run`` (write the code the agent would run first, reviewed with ``review_before_run``; show it, run nothing).
+        Front ends start runs through their ``SessionManager``'s ``runs`` (``runs.RunRegistry``), which calls ``start_run``.
         """
         if not isinstance(request, RunRequest):
             request = RunRequest(request, mode=mode, files=list(files), dry_run=dry_run)
-        if self.running:
-            raise LLMAgentError("This session is already running a request; wait for it or cancel it first.")
+        async with contextlib.aclosing(follow_to_end(self.start_run(request))) as events:  # closed with this one
+            async for event in events:
+                yield event
+
+    def start_run(self, request: RunRequest) -> LiveRun:
+        """Start answering ``request`` on the running loop; returns the run, its ``RunStarted`` already in it.
+
+        ``SessionBusy`` while another run of this session is going. The run goes on whoever follows it (or nobody);
+        its events are numbered and stored as they are emitted (``LiveRun.add``), its end is ``LiveRun.stored``.
+        """
+        self._refuse_if_running()
         mode = request.resolved_mode
         run_id = uuid.uuid4().hex
-        queue: asyncio.Queue[Event] = asyncio.Queue()
+        live = self.live = LiveRun(self.session_id, run_id)
         loop = asyncio.get_running_loop()
         # The run is recorded by the writer thread, ahead of its events: its first event never waits on SQLite.
         recorded = loop.run_in_executor(self._writer, functools.partial(
             self.store.start_run, self.session_id, request.request, None if mode == "auto" else mode, run_id=run_id))
         writes: list[asyncio.Future[Any]] = [recorded]
-
-        unstored, stored_at = "", 0.0  # the answer's text not stored yet, and when a part last was
+        parts, stored_at = AnswerParts(), 0.0  # the answer's text not stored yet, and when a part last was
 
         def store(data: dict[str, Any]) -> None:  # written in order by one thread: the loop never waits on disk
             writes.append(loop.run_in_executor(self._writer, self.store.append_event, run_id, data))
 
         def emit(event: Event) -> None:
-            nonlocal unstored, stored_at
+            nonlocal stored_at
             event.run_id = run_id
+            data = live.add(event)  # numbered here, once: the number it is stored with is the one clients see
+            token = isinstance(event, NOT_STORED)
+            if isinstance(event, Token):
+                parts.add(event.text, event.seq)
             now = time.monotonic()
-            if isinstance(event, NOT_STORED):
-                unstored += event.text
-            if unstored and (not isinstance(event, NOT_STORED) or now - stored_at >= ANSWER_PART_SECONDS):
-                cut = answer_part_end(unstored, final=not isinstance(event, NOT_STORED))
-                if cut:
-                    store({"type": "answer_part", "text": unstored[:cut], "run_id": run_id})
-                    unstored, stored_at = unstored[cut:], now
-            if not isinstance(event, NOT_STORED):
-                store(event.to_dict())
-            queue.put_nowait(event)
+            if parts.text and (not token or now - stored_at >= ANSWER_PART_SECONDS):
+                part = parts.take(final=not token)
+                if part is not None:
+                    store({"type": "answer_part", "text": part[0], "run_id": run_id, "seq": part[1]})
+                    stored_at = now
+            if not token:
+                store(data)
 
-        self._ended = False
         self.touch()
         # Emitted here, not in the task: the first event is ready when the caller first asks, without waiting
         # for the loop to start the task (on a busy server each wait is a turn behind every other run).
         emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id,
                         request_key=request_key(request, self.llm.config.model)))
-        task = self._task = asyncio.create_task(self._drive(run_id, request, emit, writes, recorded))
-        finished = False
-        try:
-            while not finished:
-                event = await queue.get()
-                finished = isinstance(event, RunFinished)
-                yield event
-        finally:
-            if not finished:  # the front end stopped listening: stop the run
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task  # after RunFinished it only finishes writing the run to the store
-            # Even when the task was cancelled meanwhile, the store has the whole run before run() returns.
-            await asyncio.gather(*writes, return_exceptions=True)
+        task = live.task = asyncio.create_task(self._drive(live, request, emit, writes, recorded))
+        # A task cancelled before its first step (the loop closing) never runs its body: the run still ends.
+        task.add_done_callback(lambda _: None if live.began else _once_stored(live, writes))
+        return live
 
     async def stored_answer(self, request: RunRequest, *, any_session: bool = False) -> list[Event] | None:
         """The events of the latest run that answered this same request (``answers.request_key``) and ended "ok",
@@ -442,14 +482,18 @@ class AgentSession:
         return True
 
     async def _drive(  # noqa: C901  # one run from its start to its stored end, every way it can end handled where it is seen
-        self, run_id: str, request: RunRequest, emit: Callable[[Event], None], writes: list[asyncio.Future[Any]],
+        self, live: LiveRun, request: RunRequest, emit: Callable[[Event], None], writes: list[asyncio.Future[Any]],
         recorded: Awaitable[Any],
     ) -> None:
+        live.began = True  # from here a stop cancels this task, and lands in the try below
+        run_id = live.run_id
         started = time.monotonic()
         status = "ok"
         text, mode = request.request, request.resolved_mode
         locked = False
         try:
+            if live.stop_asked:  # stopped before it began
+                raise asyncio.CancelledError
             await recorded  # e.g. SessionNotFound: the session was deleted meanwhile
             locked = await self._lock_for_run(request, emit)
             history = [
@@ -540,9 +584,8 @@ class AgentSession:
             # Queued now, behind the run's events, on the one writer thread: a cancellation from here on cannot
             # keep the run's status from the store.
             writes.append(asyncio.get_running_loop().run_in_executor(self._writer, self.store.finish_run, run_id, status))
-            self._ended = True
             self.touch()
-            for failed in await asyncio.shield(asyncio.gather(*writes, return_exceptions=True)):
+            for failed in await asyncio.shield(_once_stored(live, writes)):
                 if isinstance(failed, BaseException):
                     _log.error("run %s: an event could not be stored: %r", run_id, failed)
 

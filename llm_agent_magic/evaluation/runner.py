@@ -207,7 +207,7 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
         # No one is there to approve cells, whatever AgentConfig.approval says.
         request = RunRequest(question.request(), mode=plan.mode, model=job.model, approval=False,
                              files=[str(dataset.table(question))], origin="eval")
-        async for event in session.run(request):  # a timeout lands inside run(), which then stops the run
+        async for event in manager.runs.run(session.session_id, request):  # a timeout lands inside: the run stops
             events.append(event)
 
     try:

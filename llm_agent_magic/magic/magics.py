@@ -277,7 +277,8 @@ class AgentMagics(Magics):
                 print(STORED_NOTE)
                 show_stored(stored, session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
                 return
-        stream = RunStream(self.sessions.loop, session, quiet=args.quiet, dry_run=args.dry_run)
+        stream = RunStream(self.sessions.loop, self.sessions.manager.runs, session_id, quiet=args.quiet,
+                           dry_run=args.dry_run)
         stream.run(run)
         bundle = stream.finish(session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
         problem = bundle_problem(bundle)
@@ -516,7 +517,7 @@ class AgentMagics(Magics):
         run = RunRequest(request, mode="chat", origin=self.sessions.manager.front_end, folder=os.getcwd(),
                          context=context)
         self._say_if_busy(session_id)
-        stream = RunStream(self.sessions.loop, session)
+        stream = RunStream(self.sessions.loop, self.sessions.manager.runs, session_id)
         events = stream.run(run)
         stream.finish(session_id=session_id, model=session.llm.config.model,
                       include_failed=session.config.include_failed_cells)

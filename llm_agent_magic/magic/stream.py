@@ -5,9 +5,10 @@ thread through a thread-safe queue, and the main thread updates ONE output area 
 handle). A kernel interrupt (the notebook's stop button) cancels the run cleanly: the agent
 stops, the sandbox is interrupted, the output says "stopped" and the kernel stays usable.
 
-With approval on, a cell's ``ApprovalRequested`` is answered here, on the main thread, through
-``approve.ask_approval`` (the kernel's input request); the reply goes to the session, whose run waits
-for it on the loop. An interrupt while the question is open stops the run like any other.
+The run is started, stopped and answered through the session service's runs (``SessionManager.runs``), as every
+front end's are. With approval on, a cell's ``ApprovalRequested`` is answered here, on the main thread, through
+``approve.ask_approval`` (the kernel's input request); the reply goes to the run, which waits for it on the loop.
+An interrupt while the question is open stops the run like any other.
 
 When the run is over the live area gives way to the final outputs (``clear_output(wait=True)``,
 then the answer and the generated cells as new outputs). The live area opens with an empty
@@ -18,6 +19,7 @@ the final outputs a notebook saved by nbclient or JupyterLab holds.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import signal
 import threading
@@ -26,11 +28,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..agents.session import AgentSession
+from ..agents.runs import RunRegistry
 from ..cells import make_bundle
 from ..events import ApprovalRequested, Error, Event, RunFinished, Token
-from ..exceptions import NotWaitingForApproval
-from ..run_requests import RunRequest
+from ..exceptions import NotWaitingForApproval, RunNotRunning
+from ..run_requests import ApprovalReply, RunRequest
 from ..run_summary import RunSummary
 from .approve import Ask, ask_approval
 from .loop import AgentLoop
@@ -52,14 +54,17 @@ Display = Callable[..., Any]
 
 
 class RunStream:
-    """Drives one ``session.run`` from the main thread; ``events`` holds everything it yielded."""
+    """Drives one run of session ``session_id`` (through ``runs``) from the main thread; ``events`` holds everything
+    it yielded."""
 
-    def __init__(self, loop: AgentLoop, session: AgentSession, *, quiet: bool = False, dry_run: bool = False,
-                 display: Display | None = None, clear: Callable[..., Any] | None = None,
+    def __init__(self, loop: AgentLoop, runs: RunRegistry, session_id: str, *, quiet: bool = False,
+                 dry_run: bool = False, display: Display | None = None, clear: Callable[..., Any] | None = None,
                  ask: Ask | None = None) -> None:
         self.loop = loop
         self._ask = ask or _input
-        self.session = session
+        self.runs = runs
+        self.session_id = session_id
+        self.run_id = ""
         self.quiet = quiet
         self.dry_run = dry_run
         self.events: list[Event] = []
@@ -80,7 +85,8 @@ class RunStream:
     async def _pump(self, request: RunRequest) -> None:
         self._task = asyncio.current_task()
         try:
-            async for event in self.session.run(request):
+            async for event in self.runs.run(self.session_id, request):
+                self.run_id = event.run_id
                 self._items.put(event)
         except asyncio.CancelledError:
             pass
@@ -90,8 +96,16 @@ class RunStream:
             self._items.put(_END)
 
     def _cancel(self) -> None:  # on the loop thread
-        if not self.session.cancel() and self._task is not None:
-            self._task.cancel()  # the run had not started its work yet
+        if self.run_id:
+            with contextlib.suppress(RunNotRunning):
+                self.runs.stop(self.session_id, self.run_id)
+                return
+        if self._task is not None:
+            self._task.cancel()  # the run had not started yet, or it is only storing its last events
+
+    def _reply(self, reply: ApprovalReply) -> None:  # on the loop thread
+        with contextlib.suppress(NotWaitingForApproval):  # the run stopped waiting meanwhile (timed out, or stopped):
+            self.runs.approve(self.session_id, reply)      # its own events say so
 
     def _force_stop(self) -> None:  # on the loop thread
         if self._task is not None:
@@ -170,10 +184,7 @@ class RunStream:
             return
         finally:
             _restore_sigint(previous)
-        try:
-            self.session.approve(reply)
-        except NotWaitingForApproval:
-            pass  # the run stopped waiting meanwhile (timed out, or stopped): its own events say so
+        self.loop.call_soon(self._reply, reply)
 
     def _draw(self) -> None:
         self._dirty = False

@@ -14,7 +14,6 @@ from traitlets.config import Config
 
 from ..agents.manager import SessionManager
 from ..config import CONFIG_CLASSES
-from .live import RunHub
 
 API = "/llm-agent/api"
 SESSION = r"(?P<session_id>[^/]+)"
@@ -55,10 +54,10 @@ class LLMAgentExtension(ExtensionApp):
     def initialize_settings(self) -> None:
         self.started_at = time.time()
         self.user_settings = Config()
-        self.manager = SessionManager(explicit=self._explicit, front_end="panel")
-        self.hub = RunHub(self.manager, keep=self.keep_runs)
+        self.manager = SessionManager(explicit=self._explicit, front_end="panel", keep_runs=self.keep_runs,
+                                      where="on this server")
         self.interrupted = self._mark_interrupted()
-        self.settings.update(llm_agent_manager=self.manager, llm_agent_hub=self.hub, llm_agent_app=self)
+        self.settings.update(llm_agent_manager=self.manager, llm_agent_app=self)
 
     def _mark_interrupted(self) -> list[str]:
         """Runs an earlier server left "running" can no longer finish: say so in the store (not those of sessions
@@ -109,5 +108,5 @@ class LLMAgentExtension(ExtensionApp):
 
     async def stop_extension(self) -> None:
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self.hub.stop_all(), self.stop_timeout)
+            await asyncio.wait_for(self.manager.runs.stop_all(), self.stop_timeout)
         await self.manager.close_all()

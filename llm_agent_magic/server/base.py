@@ -14,10 +14,10 @@ from tornado import web
 
 from ..agents.history import Conversations, in_thread
 from ..agents.manager import SessionManager
+from ..agents.runs import RunRegistry
 from ..config import LLMConfig, PathsConfig, SandboxConfig
 from ..exceptions import BadRequest, LLMError
 from ..llm import LLMClient
-from .live import RunHub
 from .parsing import MAX_WHOLE, TooLarge, parse_json_object, whole_number
 
 AUTH_RESOURCE = "llm-agent"
@@ -50,7 +50,7 @@ def query_number(handler: web.RequestHandler, name: str, default: int, *, high: 
 
 
 class AgentHandlerMixin(ExtensionHandlerMixin):
-    """Gives handlers the extension's ``SessionManager``, ``RunHub`` and the sessions' records read off the loop."""
+    """Gives handlers the extension's ``SessionManager``, its runs and the sessions' records read off the loop."""
 
     auth_resource = AUTH_RESOURCE
 
@@ -60,9 +60,9 @@ class AgentHandlerMixin(ExtensionHandlerMixin):
         return manager
 
     @property
-    def hub(self) -> RunHub:
-        hub: RunHub = self.settings["llm_agent_hub"]
-        return hub
+    def runs(self) -> RunRegistry:
+        """The runs of the manager's sessions: start, follow, stop, approve (``agents/runs.py``)."""
+        return self.manager.runs
 
     @property
     def app(self) -> Any:

@@ -16,7 +16,8 @@ WebSocket protocol (JSON text frames):
 
 A socket addresses the runs of its own session only: a stop, approval or resume naming another session's run
 (held here or stored) is refused with an ``error`` message, as a message that is not strict JSON or has a
-malformed field is (``parsing.py``).
+malformed field is (``parsing.py``). Run state is the session service's (``agents/runs.py``: ``self.runs``); what is
+here is the socket's: reading messages, and writing the events of the runs it follows.
 """
 
 from __future__ import annotations
@@ -36,13 +37,20 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..agents.fix import CELL_ACTIONS, cell_request
-from ..agents.history import Conversations
+from ..agents.runs import LiveRun
 from ..cells import BUNDLE_VERSION, CELLS_MIME, INSERT_ORIGINS, insertable_cells, make_bundle, run_model, slim_cells_output
-from ..events import events_from_store
-from ..exceptions import BadName, BadRequest, NotWaitingForApproval, RunNotFound
+from ..exceptions import (
+    BadName,
+    BadRequest,
+    NotWaitingForApproval,
+    RunNotFound,
+    RunNotRunning,
+    RunOfAnotherSession,
+    RunRefused,
+    SessionBusy,
+)
 from ..run_requests import ApprovalReply, RunRequest, StopRequest, request_from_dict
 from .base import AgentAPIHandler, AgentHandlerMixin, fail, json_body, query_number
-from .live import LiveRun, RunRefused
 from .parsing import parse_json, whole_number
 
 _log = logging.getLogger(__name__)
@@ -50,19 +58,6 @@ _log = logging.getLogger(__name__)
 
 def _after(raw: Any) -> int:
     return whole_number(raw, "after", default=0, meaning="the last seq you received")
-
-
-async def stored_events(handler: AgentHandlerMixin, run_id: str, after: int,
-                        session_id: str | None = None) -> tuple[list[dict[str, Any]], str]:
-    """The stored events of a run this server does not hold in memory, numbered from 1; and its status.
-    With ``session_id``, a run of another session is refused (``BadRequest``)."""
-    def read(records: Conversations) -> tuple[list[dict[str, Any]], str]:
-        run, events = records.run_with_events(run_id)
-        if session_id is not None and run.session_id != session_id:
-            raise BadRequest(another_session(run_id, "follow"))
-        return [{**e, "seq": i} for i, e in enumerate(events, 1) if i > after], run.status
-
-    return await handler.in_store(read)
 
 
 def notebook_folder(root: Path, notebook_path: str) -> str:
@@ -87,16 +82,11 @@ class RunEventsHandler(AgentAPIHandler):
     async def get(self, run_id: str) -> None:
         """``?after=N``: the events with ``seq > N``, the run's status, and whether it is still going here."""
         after = query_number(self, "after", 0, meaning="the last seq you received")
-        live = self.hub.find(run_id)
-        if live is not None:
-            events, status = [e for e in live.events if e["seq"] > after], live.status
-        else:
-            try:
-                events, status = await stored_events(self, run_id, after)
-            except RunNotFound:
-                fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
-        self.send_json({"run_id": run_id, "status": status, "live": live is not None and live.status == "running",
-                        "events": events})
+        try:
+            found = await self.runs.events_after(run_id, after)
+        except RunNotFound:
+            fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
+        self.send_json({"run_id": run_id, "status": found.status, "live": found.running, "events": found.events})
 
 
 class RunCellsHandler(AgentAPIHandler):
@@ -109,16 +99,10 @@ class RunCellsHandler(AgentAPIHandler):
         origin, from_cell = self.get_argument("origin", ""), self.get_argument("from_cell", "")
         if origin and origin not in INSERT_ORIGINS:
             fail(400, f"origin is one of {', '.join(INSERT_ORIGINS)}, or left out (the cells as the magic writes them).")
-        live = self.hub.find(run_id)
-        if live is not None:
-            events, session_id = list(live.events), live.session_id
-        else:
-            try:
-                events, _ = await stored_events(self, run_id, 0)
-                session_id = await self.in_store(lambda records: records.run(run_id).session_id)
-            except RunNotFound:
-                fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
-        typed = events_from_store(events)
+        try:
+            typed, session_id = await self.runs.typed_events(run_id)
+        except RunNotFound:
+            fail(404, f"There is no run {run_id!r}; a run's id comes in its run_started event.")
         include_failed = self.manager.effective()[2].include_failed_cells
         bundle = make_bundle(typed, session_id=session_id, model=run_model(typed), include_failed=include_failed)
         if origin:
@@ -191,6 +175,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
             data = parse_json(raw, "This message")
         except BadRequest as exc:
             return self.refuse(f"A message is one JSON object. {exc}")
+        kind = data.get("type") if isinstance(data, dict) else None
         try:
             if isinstance(data, dict) and data.get("type") == "resume":
                 run_id = data.get("run_id") or ""
@@ -206,12 +191,14 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
                 self.stop(request)
             elif isinstance(request, ApprovalReply):
                 self.approve(request)
-        except (BadRequest, BadName, RunRefused, NotWaitingForApproval) as exc:
-            self.refuse(str(exc), request=data.get("type") if isinstance(data, dict) else None)
+        except RunOfAnotherSession as exc:  # the service's words, said of this socket
+            self.refuse(another_session(exc.run_id, exc.action), request=kind)
+        except (BadRequest, BadName, RunRefused, SessionBusy, RunNotRunning, NotWaitingForApproval) as exc:
+            self.refuse(str(exc), request=kind)
         except Exception:  # noqa: BLE001  # a bug, not the client's mistake: the client hears of it, the socket stays open
             _log.exception("message %.200r on the socket of session %s", raw, self.session_id)
             self.refuse("The server failed to carry out this message (its log says why); the socket stays open.",
-                        request=data.get("type") if isinstance(data, dict) else None)
+                        request=kind)
 
     async def start(self, request: RunRequest) -> None:
         request.folder = ""  # files come from this session's workspace (uploads), never from a folder a client names
@@ -219,61 +206,40 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
         if request.files:
             request.files = self.manager.workspace.attached(self.session_id, request.files)
         request.origin = request.origin or "panel"
-        live = await self.hub.start(self.session_id, request)
+        live = await self.runs.start(self.session_id, request)
         self.follow(live, 0)
 
-    def own_run(self, run_id: str, action: str) -> LiveRun | None:
-        """The run ``run_id`` held here, if any; ``BadRequest`` when it is another session's: a socket
-        addresses the runs of its own session only (stop, approval, resume)."""
-        live = self.hub.find(run_id)
-        if live is not None and live.session_id != self.session_id:
-            raise BadRequest(another_session(run_id, action))
-        return live
-
     def stop(self, request: StopRequest) -> None:
-        current = self.hub.current(self.session_id)
-        run_id = request.run_id or (current.run_id if current else "")
-        if run_id:
-            self.own_run(run_id, "stop")
-        if not run_id or not self.hub.stop(run_id):
-            raise BadRequest(f"No run {run_id or 'of this session'} is running on this server; nothing to stop.")
-        self.send({"type": "stopping", "run_id": run_id})
+        stopped = self.runs.stop(self.session_id, request.run_id)
+        self.send({"type": "stopping", "run_id": stopped})
 
     def approve(self, reply: ApprovalReply) -> None:
         """Pass Run / Edit / Skip to the cell of this session's run that waits for it; what follows (the cell
         sent again, its output, or a skipped cell_output) comes as the run's events."""
-        live = self.own_run(reply.run_id, "answer")
-        if live is None or live.done or live.finishing:
-            raise BadRequest(f"Run {reply.run_id!r} is not running on this server, so it is not waiting for an "
-                             f"approval of cell {reply.cell_id!r}.")
-        session = self.manager.find(self.session_id)
-        if session is None:
-            raise BadRequest(f"Run {reply.run_id!r} is not waiting for an approval of cell {reply.cell_id!r}.")
-        session.approve(reply)
+        self.runs.approve(self.session_id, reply)
 
     async def resume(self, run_id: str, after: int) -> None:
         if not run_id:
             raise BadRequest("A resume needs the run_id of the run to follow.")
-        live = self.own_run(run_id, "follow")
-        if live is not None:
-            self.follow(live, after)
-            return
         try:
-            events, status = await stored_events(self, run_id, after, self.session_id)
+            found = await self.runs.events_after(run_id, after, session_id=self.session_id)
         except RunNotFound:
             raise BadRequest(f"There is no run {run_id!r}.") from None
-        for event in events:
+        if found.live is not None:
+            self.follow(found.live, after)
+            return
+        for event in found.events:
             self.send(event)
-        self.send({"type": "replayed", "run_id": run_id, "status": status,
-                   "last_seq": events[-1]["seq"] if events else after})
+        self.send({"type": "replayed", "run_id": run_id, "status": found.status,
+                   "last_seq": found.events[-1]["seq"] if found.events else after})
 
     def follow(self, live: LiveRun, after: int) -> None:
         # What the run has now goes out at once, the rest from a task: a new run's first event does not wait
         # for that task's first turn of the loop.
         seen = max(after, 0)
-        for event in live.events[seen:]:
+        for event in live.wire[seen:]:
             self.send(event)
-        task = asyncio.create_task(self._forward(live, max(seen, len(live.events))))
+        task = asyncio.create_task(self._forward(live, max(seen, len(live.wire))))
         self._followers.add(task)
         task.add_done_callback(self._followers.discard)
 

@@ -53,7 +53,7 @@ class SessionHandler(AgentAPIHandler):
             session = await self.in_store(lambda records: records.get(session_id))
         except SessionNotFound:
             fail(404, not_found(session_id))
-        current = self.hub.current(session_id)
+        current = self.runs.current(session_id)
         self.send_json({**session_json(session), "running": current.run_id if current else None})
 
     @tornado.web.authenticated
@@ -73,7 +73,7 @@ class SessionHandler(AgentAPIHandler):
     @authorized
     async def delete(self, session_id: str) -> None:
         """Deletes the conversation (messages, runs, events) and closes the session's sandbox."""
-        if self.hub.current(session_id) is not None:
+        if self.runs.current(session_id) is not None:
             fail(409, f"Session {session_id!r} is running a request; stop it before deleting the session.")
         await self.manager.close(session_id)
         try:
@@ -162,7 +162,7 @@ class StatusHandler(AgentAPIHandler):
     @authorized
     async def get(self) -> None:
         """The checks of ``llm-agent doctor``; ``ok`` is false when a required one fails."""
-        running = [live.run_id for live in self.hub.runs.values() if not live.done]
+        running = self.runs.running()
         checks = await diagnostics(self.manager.config())
         self.send_json({"ok": not any(c["status"] == "fail" for c in checks), "checks": checks,
                         "running_runs": running})

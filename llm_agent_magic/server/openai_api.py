@@ -19,13 +19,13 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
+from ..agents.runs import LiveRun
 from ..cells import make_bundle
 from ..events import Answer, Error, Token, events_from_store
-from ..exceptions import BadName, BadRequest
+from ..exceptions import BadName, BadRequest, RunRefused, SessionBusy
 from ..run_requests import MODE_ALIASES, RunRequest
 from ..run_summary import RunSummary
 from .base import AgentAPIHandler, fail, json_body
-from .live import LiveRun, RunRefused, SessionBusy
 
 #: The model name meaning "the agent's configured model"; any model Ollama has may be named instead.
 AGENT_MODEL = "llm-agent"
@@ -76,7 +76,7 @@ class ChatCompletionsHandler(OpenAIHandler):
         if earlier:  # a new session: the client's earlier turns become its history
             await self.in_store(lambda records: records.seed(session_id, earlier))
         try:
-            live = await self.hub.start(session_id, request)
+            live = await self.runs.start(session_id, request)
         except SessionBusy as exc:
             fail(409, str(exc))
         except RunRefused as exc:
