@@ -402,17 +402,18 @@ def _event_schema(cls: type[Event]) -> dict[str, Any]:
         schema = _type_schema(hints[f.name])
         if (cls.type, f.name) in _CHOICES:
             schema = {"type": "string", "enum": list(_CHOICES[(cls.type, f.name)])}
+        if f.name == "seq":
+            schema = {**schema, "description": "The event's number in its run (1, 2, ..., tokens included), the same "
+                      "live and from the store; 0 for an event no run emitted."}
         properties[f.name] = schema
     required = list(properties)  # to_dict() writes every field
-    properties["seq"] = {"type": "integer", "description": "The event's number in its run (1, 2, ...), added by the "
-                         "server to what it sends; not in to_dict()."}
     # Titles name the TypeScript interfaces: I...Event, as the labextension names its interfaces (and not "Error").
     return {"type": "object", "title": f"I{cls.__name__}Event", "description": inspect.cleandoc(cls.__doc__ or ""),
             "properties": properties, "required": required, "additionalProperties": False}
 
 
 def json_schema() -> dict[str, Any]:
-    """Every event's wire format (``to_dict()`` plus the server's ``seq``) as one JSON schema: ``AgentEvent`` is
+    """Every event's wire format (``to_dict()``, ``seq`` included) as one JSON schema: ``AgentEvent`` is
     one of them, told apart by ``type``. The labextension turns it into TypeScript types when it is built; the
     committed copy is ``labextension/schema-gen/events.schema.json`` (``make events-schema``; a test checks it)."""
     return {

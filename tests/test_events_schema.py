@@ -48,7 +48,7 @@ def test_every_event_type_is_in_the_schema_under_its_wire_type():
     assert cell["properties"]["type"] == {"type": "string", "const": "code_cell"}
     assert cell["properties"]["step"] == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
     assert cell["properties"]["approval"]["enum"] == ["", "approved", "edited"]
-    assert "seq" not in cell["required"] and {"source", "cell_id", "run_id", "ts"} <= set(cell["required"])
+    assert {"source", "cell_id", "run_id", "ts", "seq"} <= set(cell["required"])
 
 
 EVENTS = [
