@@ -7,9 +7,7 @@ import type * as nbformat from '@jupyterlab/nbformat';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type {
-  ICollections,
-  IForgetResult,
-  ILearnResult,
+  ICollectionCommandResult,
   IModels,
   IOutputCells,
   IRunCells,
@@ -137,25 +135,9 @@ export class AgentAPI {
     return reply.files[0]?.name ?? name;
   }
 
-  /** The retrieval collections, and the one `/learn` and `/forget` use when none is named. */
-  collections(): Promise<ICollections> {
-    return this.request<ICollections>(['collections']);
-  }
-
-  /** Embed files and folders (paths under the server's root folder) into a collection. */
-  learn(collection: string, paths: string[]): Promise<ILearnResult> {
-    return this.request<ILearnResult>(['collections', encodeURIComponent(collection), 'learn'], {
-      method: 'POST',
-      body: JSON.stringify({ paths })
-    });
-  }
-
-  /** Forget files (every file under a folder) of a collection, or the whole collection. */
-  forget(collection: string, paths: string[], everything: boolean): Promise<IForgetResult> {
-    return this.request<IForgetResult>(['collections', encodeURIComponent(collection), 'forget'], {
-      method: 'POST',
-      body: JSON.stringify(everything ? { all: true } : { paths })
-    });
+  /** `/learn docs/ --collection papers` or `/forget ...` as typed: read and carried out by the server. */
+  collectionCommand(command: string): Promise<ICollectionCommandResult> {
+    return this.request<ICollectionCommandResult>(['collections'], { method: 'POST', body: JSON.stringify({ command }) });
   }
 
   /** The session's WebSocket; `resume` asks for the events of a run after a seq it already has. */

@@ -7,7 +7,7 @@
  */
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { CollectionCommand, parseCollectionCommand, runCollectionCommand } from './commands';
+import { isCollectionCommand, runCollectionCommand, workingText } from './commands';
 import { MODES, MODE_LABELS, Mode, runMessage, sameModel, withAttachment } from './composer';
 import { INotebookContext } from './context';
 import { AgentAPI, AgentAPIError } from './handler';
@@ -21,7 +21,7 @@ import type { ApprovalAction, ISessionInfo, IStoredMessage, SocketMessage } from
 import type { ICellChip, INotebookBridge } from './cellchips';
 import { withCells } from './cellchips';
 
-export { MODES, MODE_LABELS, parseCollectionCommand, sameModel };
+export { MODES, MODE_LABELS, sameModel };
 export type { InsertPolicy, Mode };
 
 /** While no model could be listed (Ollama down), the panel asks again this often. */
@@ -246,9 +246,8 @@ export class AgentModel {
     if (!request) {
       return false;
     }
-    const command = parseCollectionCommand(request);
-    if (command) {
-      void this.runCollectionCommand(request, command);
+    if (isCollectionCommand(request)) {
+      void this.runCollectionCommand(request);
       return true;
     }
     if (this.running) {
@@ -326,22 +325,15 @@ export class AgentModel {
     this.emit();
   }
 
-  /** `/learn` and `/forget`: the collections routes, answered in the chat as a note (no agent run). */
-  async runCollectionCommand(text: string, command: CollectionCommand): Promise<void> {
-    if ('error' in command) {
-      this.items.push({ kind: 'note', text: command.error, state: 'error' });
-      this.emit();
-      return;
-    }
+  /** `/learn` and `/forget`: sent as typed to the server, whose wording is the note in the chat (no agent run). */
+  async runCollectionCommand(text: string): Promise<void> {
     this.items.push({ kind: 'user', text, files: [] });
-    const note: ChatItem = { kind: 'note', text: '', state: 'working' };
+    const note: ChatItem = { kind: 'note', text: workingText(text), state: 'working' };
     this.items.push(note);
     this.error = '';
+    this.emit();
     try {
-      note.text = await runCollectionCommand(this.api, command, progress => {
-        note.text = progress;
-        this.emit();
-      });
+      note.text = await runCollectionCommand(this.api, text);
       note.state = 'ok';
     } catch (error) {
       note.text = message(error);

@@ -127,28 +127,9 @@ export interface IServerSettings {
   history_messages: number;
 }
 
-export interface ICollections {
-  collections: { name: string; files: number; chunks: number }[];
-  default: string;
-}
-
-export interface ILearnResult {
+/** What `POST collections {"command": "/learn docs/"}` answers: a learn's or a forget's result, and its wording. */
+export interface ICollectionCommandResult {
   collection: string;
-  files: number;
-  chunks: number;
-  added: string[];
-  changed: string[];
-  unchanged: string[];
-  removed: string[];
-  skipped: Record<string, string>;
-  embedded_chunks: number;
-}
-
-export interface IForgetResult {
-  collection: string;
-  removed: string[];
-  not_found: string[];
-  files: number;
-  chunks: number;
-  deleted: boolean;
+  /** The result worded as `%agent learn` and `llm-agent learn` print it, one line each. */
+  lines: string[];
 }

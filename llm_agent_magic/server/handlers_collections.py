@@ -20,7 +20,7 @@ from jupyter_server.auth.decorator import authorized
 
 from ..agents.library import Library
 from ..exceptions import BadRequest, CollectionError, CollectionNotFound, EmbeddingModelMismatch, LLMError
-from ..learn_grammar import LibraryCommand, parse_slash_command
+from ..learn_grammar import LibraryCommand, parse_slash_command, usage
 from .base import AgentAPIHandler, fail, json_body
 
 
@@ -87,8 +87,9 @@ class CollectionsHandler(CollectionsBase):
         if command is None:
             fail(400, 'Send {"command": "/learn PATH... [--collection NAME] [--reembed]"} or '
                       '{"command": "/forget PATH... | --all [--collection NAME]"}.')
-        needs_paths = not (command.reembed or command.everything)
-        targets = self.paths_in_body({"paths": command.paths}, required=needs_paths)
+        if not (command.paths or command.reembed or command.everything):  # said as typed, not as JSON
+            fail(400, f"Name the files or folders to {command.verb}.\n{usage(command.verb, '/')}")
+        targets = self.paths_in_body({"paths": command.paths}, required=False)
         resolved = LibraryCommand(command.verb, targets, command.collection or self.library.default_collection(),
                                   reembed=command.reembed, everything=command.everything)
         work = self.library.carry_out(resolved, within=self.root())  # no file opened above the root

@@ -449,20 +449,32 @@ def test_learn_and_forget_from_the_message_box(page, lab):
     (docs / "refunds.md").write_text("Refunds are paid within 14 days of the request, code RF-2291.\n")
     (docs / "travel.md").write_text("Travel is booked through the office; trains under four hours.\n")
     note = f"{PANEL} .lam-note"
+    # The panel sends the text as typed; the server's grammar reads it and its words are the note.
     browser_lab.send(page, "/learn")
-    page.wait_for_selector(f"{note}-error:has-text('needs at least one path')", timeout=30_000)
+    refused = page.locator(f"{note}-error:has-text('Name the files or folders to learn')")
+    refused.wait_for(timeout=30_000)
+    assert "usage: /learn PATH... [--collection NAME] [--reembed]" in refused.inner_text()
+    browser_lab.send(page, "/learn handbook --collection policies --frobnicate")
+    page.wait_for_selector(f"{note}-error:has-text('unrecognized arguments: --frobnicate')", timeout=30_000)
+    assert not (lab.data_root / "rag" / "policies").exists()
     browser_lab.send(page, "/learn handbook --collection policies")
-    done = page.locator(f"{note}-ok:has-text('Learned into policies')")
+    done = page.locator(f"{note}-ok:has-text(\"Collection 'policies'\")")
     done.wait_for(timeout=120_000)
-    assert "2 added" in done.inner_text() and "2 files" in done.inner_text()
     assert (lab.data_root / "rag" / "policies").is_dir()  # the collection exists on disk, embedded
     learned = lab.api("/llm-agent/api/collections/policies")
     assert learned["files"] == 2 and learned["chunks"] >= 2
+    chunks = learned["chunks"]
+    assert done.inner_text() == (f"Collection 'policies': 2 file(s), {chunks} chunk(s) (2 added, 0 changed, "
+                                 f"0 unchanged, 0 removed; {chunks} chunk(s) embedded).")
     browser_lab.send(page, "/forget handbook/travel.md --collection policies")
-    page.wait_for_selector(f"{note}-ok:has-text('Forgot 1 files of policies')", timeout=60_000)
-    assert lab.api("/llm-agent/api/collections/policies")["files"] == 1
+    forgot = page.locator(f"{note}-ok:has-text('file(s) forgotten;')")
+    forgot.wait_for(timeout=60_000)
+    left = lab.api("/llm-agent/api/collections/policies")
+    assert left["files"] == 1
+    assert forgot.inner_text() == f"Collection 'policies': 1 file(s) forgotten; 1 file(s), {left['chunks']} chunk(s) left."
     browser_lab.send(page, "/forget --all --collection policies")
-    page.wait_for_selector(f"{note}-ok:has-text('Deleted the collection policies')", timeout=60_000)
+    page.wait_for_selector(f"{note}-ok:has-text(\"Collection 'policies' deleted (1 file(s) forgotten)\")",
+                           timeout=60_000)
     assert not (lab.data_root / "rag" / "policies").exists()
 
 

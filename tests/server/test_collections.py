@@ -158,5 +158,9 @@ async def test_the_panels_slash_commands_read_by_the_one_grammar(api, docs, olla
     flag = await api("/llm-agent/api/collections", method="POST", body={"command": "/learn docs --frobnicate"})
     assert flag.code == 400 and "unrecognized arguments: --frobnicate" in body(flag)["message"]
     assert "usage: /learn PATH..." in body(flag)["message"]
+    for empty in ("/learn", "/forget --collection papers"):  # answered in the panel's words, not as JSON
+        nothing = await api("/llm-agent/api/collections", method="POST", body={"command": empty})
+        assert nothing.code == 400 and "Name the files or folders to" in body(nothing)["message"]
+        assert f"usage: {empty.split()[0]} PATH..." in body(nothing)["message"]
     other = await api("/llm-agent/api/collections", method="POST", body={"command": "plot the sales"})
     assert other.code == 400 and '{"command": "/learn PATH...' in body(other)["message"]
