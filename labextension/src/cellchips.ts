@@ -1,11 +1,22 @@
 /**
  * Cells the user adds to the chat, and what the panel may do to the open notebook. Pure: no DOM, no JupyterLab
- * (cellactions.ts does those); model.ts holds the chips and sends them with the next request.
+ * (cellactions.ts does those, with the helpers below); model.ts holds the chips and sends them with the next request.
  */
+import type * as nbformat from '@jupyterlab/nbformat';
+
 import type { INotebookContext } from './context';
 
 /** Characters of one added cell sent (the server bounds the whole selection again). */
 const CHIP_CHARS = 20000;
+/**
+ * Characters of a failing cell's error sent with a fix (its start and its end, where the exception is): the server
+ * reads 12,000 of it (agents/fix.py's TRACEBACK_CHARS) and refuses a field over 200,000 outright.
+ */
+export const ERROR_CHARS = 12000;
+/** Characters of a cell's printed outputs sent with a fix or an explanation. */
+export const OUTPUT_CHARS = 4000;
+// eslint-disable-next-line no-control-regex
+const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 
 /** A cell of the notebook added to the chat: shown as a chip in the composer, sent with the next request. */
 export interface ICellChip {
@@ -37,21 +48,141 @@ export interface INotebookBridge {
   act(action: 'fix' | 'explain', cellId: string): void;
 }
 
-function clipped(text: string): string {
-  return text.length <= CHIP_CHARS ? text : text.slice(0, CHIP_CHARS / 2) + '\n[...]\n' + text.slice(-CHIP_CHARS / 2);
+/** The notebook cell a fix run was asked for (the run's view is the key; a run read from the history has none). */
+export const fixTargets = new WeakMap<object, string>();
+
+/** `text` cut to about `limit` characters, its start and its end kept. */
+export function clipped(text: string, limit = CHIP_CHARS): string {
+  return text.length <= limit ? text : text.slice(0, limit / 2) + '\n[...]\n' + text.slice(-limit / 2);
 }
 
-/** The cells as the text the model reads (a fence longer than any backtick run inside, as widget.tsx's `fenced`). */
+/** A text field of an output or a cell as nbformat holds it: a string, or a list of lines. */
+export function nbText(value: unknown): string {
+  return Array.isArray(value)
+    ? value.map(part => (typeof part === 'string' ? part : '')).join('')
+    : typeof value === 'string'
+      ? value
+      : '';
+}
+
+/** The error of a code cell's outputs as plain text (its traceback without colours), '' when it has none. */
+export function errorText(outputs: nbformat.IOutput[]): string {
+  for (const out of outputs) {
+    if (out.output_type === 'error') {
+      const lines: unknown[] = Array.isArray(out.traceback) ? out.traceback : [];
+      const trace = lines.filter((line): line is string => typeof line === 'string').join('\n');
+      return clipped((trace || `${nbText(out.ename)}: ${nbText(out.evalue)}`).replace(ANSI, ''), ERROR_CHARS);
+    }
+  }
+  return '';
+}
+
+/** What a code cell printed and showed as text, without colours, bounded. */
+export function outputsText(outputs: nbformat.IOutput[]): string {
+  const texts: string[] = [];
+  let length = 0;
+  for (const out of outputs) {
+    if (length > OUTPUT_CHARS) {
+      break; // a cell that printed a million lines: only the start is sent
+    }
+    let part = '';
+    if (out.output_type === 'stream') {
+      part = nbText(out.text);
+    } else if (out.output_type === 'execute_result' || out.output_type === 'display_data') {
+      part = nbText((out.data as Record<string, unknown> | undefined)?.['text/plain']);
+    }
+    texts.push(part);
+    length += part.length;
+  }
+  return texts.join('').replace(ANSI, '').slice(0, OUTPUT_CHARS);
+}
+
+/** "cell [3]" for a cell that ran (its execution count), else its place (`index` from 0): "cell 4". */
+export function cellLabel(count: number | null | undefined, index: number): string {
+  return count ? `cell [${count}]` : `cell ${index + 1}`;
+}
+
+/** A cell type as a chip's kind. */
+export function chipKind(type: unknown): ICellChip['kind'] {
+  return type === 'code' || type === 'markdown' ? type : 'raw';
+}
+
+/**
+ * The chips of cells dragged in as nbformat JSON (another notebook's drag, without its cell widgets). A cell without
+ * an id gets one from its place in the drag, `now` telling drags apart.
+ */
+export function droppedChips(cells: unknown[], now: number): ICellChip[] {
+  return cells
+    .filter((c): c is Record<string, unknown> => typeof c === 'object' && c !== null)
+    .map((c, i) => ({
+      id: typeof c.id === 'string' && c.id ? c.id : `dropped-${now}-${i}`,
+      label: typeof c.execution_count === 'number' && c.execution_count ? `cell [${c.execution_count}]` : 'cell',
+      source: nbText(c.source),
+      kind: chipKind(c.cell_type)
+    }));
+}
+
+/**
+ * The folder to list for a file mention: `sub` (a folder the user typed, "data/") under the notebook's own folder.
+ * Null when `sub` climbs out of it (`..`) or starts at the root: the completion offers the notebook's files only.
+ */
+export function listingFolder(notebookPath: string, sub: string): string | null {
+  const parts = sub.split('/').filter(p => p && p !== '.');
+  if (sub.startsWith('/') || parts.includes('..')) {
+    return null;
+  }
+  const slash = notebookPath.lastIndexOf('/');
+  return [slash >= 0 ? notebookPath.slice(0, slash) : '', ...parts].filter(p => p).join('/');
+}
+
+/** A contents listing's entries as completion names: hidden ones left out, folders ending in "/". */
+export function listedNames(content: unknown): string[] {
+  if (!Array.isArray(content)) {
+    return [];
+  }
+  return (content as { name?: unknown; type?: unknown }[])
+    .filter(i => typeof i.name === 'string' && i.name && !i.name.startsWith('.'))
+    .map(i => (i.type === 'directory' ? `${i.name as string}/` : (i.name as string)));
+}
+
+/** Each cell once (by id, or by kind and source: one cell dragged in twice from another notebook). */
+export function uniqueChips(chips: ICellChip[]): ICellChip[] {
+  const ids = new Set<string>();
+  const texts = new Set<string>();
+  return chips.filter(chip => {
+    const text = `${chip.kind}\n${chip.source}`;
+    if (ids.has(chip.id) || texts.has(text)) {
+      return false;
+    }
+    ids.add(chip.id);
+    texts.add(text);
+    return true;
+  });
+}
+
+/** The longest run of backticks in `text` (a loop: the text is a stranger's, no pattern over it). */
+function longestTicks(text: string): number {
+  let longest = 0;
+  let run = 0;
+  for (const c of text) {
+    run = c === '`' ? run + 1 : 0;
+    longest = Math.max(longest, run);
+  }
+  return longest;
+}
+
+/**
+ * The cells as the text the model reads, each in a fence longer than any backtick run inside (as widget.tsx's
+ * `fenced`): a markdown cell's own fences or a line like "cell [3]:" in it cannot pass for another cell.
+ */
 export function cellsText(chips: ICellChip[]): string {
-  return chips
+  return uniqueChips(chips)
     .map(chip => {
-      const source = clipped(chip.source.replace(/\s+$/, ''));
-      if (chip.kind !== 'code') {
-        return `${chip.label} (${chip.kind}):\n${source}`;
-      }
-      const longest = Math.max(2, ...(source.match(/`+/g) ?? []).map(run => run.length));
-      const fence = '`'.repeat(longest + 1);
-      return `${chip.label}:\n${fence}python\n${source}\n${fence}`;
+      const source = clipped(chip.source.trimEnd());
+      const fence = '`'.repeat(Math.max(2, longestTicks(source)) + 1);
+      const language = chip.kind === 'code' ? 'python' : chip.kind === 'markdown' ? 'markdown' : 'text';
+      const title = chip.kind === 'code' ? chip.label : `${chip.label} (${chip.kind})`;
+      return `${title}:\n${fence}${language}\n${source}\n${fence}`;
     })
     .join('\n\n');
 }
