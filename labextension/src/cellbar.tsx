@@ -4,7 +4,7 @@
  */
 import React from 'react';
 
-import type { ICellChip } from './cellchips';
+import { ICellChip, head } from './cellchips';
 import { AgentModel } from './model';
 
 /** What a chip says after its label: the cell's first line that holds something, shortened. */
@@ -12,7 +12,7 @@ export function chipPreview(chip: ICellChip): string {
   const text = chip.source.trimStart();
   const end = text.indexOf('\n');
   const line = (end < 0 ? text : text.slice(0, end)).trim();
-  return line.length > 40 ? `${line.slice(0, 39)}…` : line;
+  return line.length > 40 ? `${head(line, 39)}…` : line;
 }
 
 export function CellChips(props: { model: AgentModel }): JSX.Element | null {

@@ -51,9 +51,25 @@ export interface INotebookBridge {
 /** The notebook cell a fix run was asked for (the run's view is the key; a run read from the history has none). */
 export const fixTargets = new WeakMap<object, string>();
 
+/**
+ * The first `n` characters of `text` (UTF-16 units), one fewer rather than half of a character outside the basic
+ * plane (an emoji): a lone surrogate is not text, and the server could not store it.
+ */
+export function head(text: string, n: number): string {
+  const code = text.charCodeAt(n - 1);
+  return text.slice(0, code >= 0xd800 && code <= 0xdbff ? n - 1 : n);
+}
+
+/** The last `n` characters of `text`, as `head` does at the start. */
+export function tail(text: string, n: number): string {
+  const at = Math.max(0, text.length - n);
+  const code = text.charCodeAt(at);
+  return text.slice(code >= 0xdc00 && code <= 0xdfff ? at + 1 : at);
+}
+
 /** `text` cut to about `limit` characters, its start and its end kept. */
 export function clipped(text: string, limit = CHIP_CHARS): string {
-  return text.length <= limit ? text : text.slice(0, limit / 2) + '\n[...]\n' + text.slice(-limit / 2);
+  return text.length <= limit ? text : head(text, limit / 2) + '\n[...]\n' + tail(text, limit / 2);
 }
 
 /** A text field of an output or a cell as nbformat holds it: a string, or a list of lines. */
@@ -94,7 +110,7 @@ export function outputsText(outputs: nbformat.IOutput[]): string {
     texts.push(part);
     length += part.length;
   }
-  return texts.join('').replace(ANSI, '').slice(0, OUTPUT_CHARS);
+  return head(texts.join('').replace(ANSI, ''), OUTPUT_CHARS);
 }
 
 /** "cell [3]" for a cell that ran (its execution count), else its place (`index` from 0): "cell 4". */

@@ -167,11 +167,11 @@ export function useMentions(
     const node = box.current;
     const found = node && node.selectionStart === node.selectionEnd ? mentionAt(node.value, node.selectionStart) : null;
     setMention(found);
+    const ask = ++asked.current; // a listing still coming for an earlier mention is dropped
     if (!found || !model.bridge) {
       setOptions([]);
       return;
     }
-    const ask = ++asked.current;
     const { folder, rest } = found.kind === 'file' ? folderOf(found.query) : { folder: '', rest: found.query };
     const names = found.kind === 'file' ? model.bridge.listFiles(folder) : model.bridge.listVariables();
     void names.then(all => {

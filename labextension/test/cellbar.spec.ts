@@ -15,6 +15,7 @@ describe("a chip's preview", () => {
     expect(preview).toBe('y = ' + 'a'.repeat(35) + '…');
     expect(preview).toHaveLength(40);
     expect(chipPreview(chip('b'.repeat(40)))).toBe('b'.repeat(40));
+    expect(chipPreview(chip('c'.repeat(41)))).toBe('c'.repeat(39) + '…');
   });
 
   it('is empty for an empty cell', () => {

@@ -10,10 +10,12 @@ import {
   chipKind,
   droppedChips,
   errorText,
+  head,
   listedNames,
   listingFolder,
   nbText,
   outputsText,
+  tail,
   uniqueChips,
   withCells
 } from '../src/cellchips';
@@ -48,6 +50,21 @@ describe('the cells sent with a request', () => {
     expect(text).toContain('a'.repeat(10000) + '\n[...]\n' + 'b'.repeat(10000) + '\n```');
     expect(text).not.toContain('a'.repeat(10001));
     expect(text.length).toBeLessThan(20100);
+  });
+
+  it('are cut between characters, never inside an emoji (half of one is not text)', () => {
+    const emoji = '😀'; // two UTF-16 units
+    const source = 'a'.repeat(9999) + emoji + 'b'.repeat(20000) + emoji + 'd'.repeat(9999);
+    const text = cellsText([chip('1', source)]);
+    expect(text).toContain('```python\n' + 'a'.repeat(9999) + '\n[...]\n' + 'd'.repeat(9999) + '\n```');
+    expect(() => encodeURIComponent(text)).not.toThrow(); // it throws on a lone surrogate
+    expect(head('a' + emoji, 2)).toBe('a');
+    expect(head('a' + emoji, 3)).toBe('a' + emoji);
+    expect(tail(emoji + 'a', 2)).toBe('a');
+    expect(tail(emoji + 'a', 3)).toBe(emoji + 'a');
+    expect(tail('ab', 5)).toBe('ab');
+    const printed: nbformat.IOutput = { output_type: 'stream', name: 'stdout', text: 'x'.repeat(OUTPUT_CHARS - 1) + emoji };
+    expect(outputsText([printed])).toBe('x'.repeat(OUTPUT_CHARS - 1));
   });
 
   it('hold each cell once: by id, or by the same source of the same kind', () => {
