@@ -23,7 +23,7 @@ export function CellChips(props: { model: AgentModel }): JSX.Element | null {
   return (
     <div className="lam-cell-chips" aria-label="Cells sent with the next request">
       {model.cellChips.map(chip => (
-        <span key={chip.id} className="lam-cell-chip" title={chip.source.slice(0, 500)}>
+        <span key={chip.id} className="lam-cell-chip" title={head(chip.source, 500)}>
           <span className="lam-cell-chip-label">
             {chip.label} {chipPreview(chip)}
           </span>

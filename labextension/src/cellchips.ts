@@ -6,8 +6,17 @@ import type * as nbformat from '@jupyterlab/nbformat';
 
 import type { INotebookContext } from './context';
 
-/** Characters of one added cell sent (the server bounds the whole selection again). */
+/** Characters of one added cell sent, at most, and at least when many share the selection. */
 const CHIP_CHARS = 20000;
+const MIN_CHIP_CHARS = 2000;
+/**
+ * Characters of the selection a request goes with, the user's selected text and the added cells together: the
+ * server refuses a selection over 200,000 (notebook_context.py's MAX_CELL_CHARS), and a JavaScript length is never
+ * shorter than Python's.
+ */
+export const SELECTION_CHARS = 180000;
+/** What the selection says before the added cells. */
+const ADDED = 'Cells the user added to the chat:\n\n';
 /**
  * Characters of a failing cell's error sent with a fix (its start and its end, where the exception is): the server
  * reads 12,000 of it (agents/fix.py's TRACEBACK_CHARS) and refuses a field over 200,000 outright.
@@ -69,7 +78,8 @@ export function tail(text: string, n: number): string {
 
 /** `text` cut to about `limit` characters, its start and its end kept. */
 export function clipped(text: string, limit = CHIP_CHARS): string {
-  return text.length <= limit ? text : head(text, limit / 2) + '\n[...]\n' + tail(text, limit / 2);
+  const half = Math.floor(limit / 2);
+  return text.length <= limit ? text : head(text, half) + '\n[...]\n' + tail(text, half);
 }
 
 /** A text field of an output or a cell as nbformat holds it: a string, or a list of lines. */
@@ -188,19 +198,37 @@ function longestTicks(text: string): number {
 }
 
 /**
- * The cells as the text the model reads, each in a fence longer than any backtick run inside (as widget.tsx's
- * `fenced`): a markdown cell's own fences or a line like "cell [3]:" in it cannot pass for another cell.
+ * A cell as the text the model reads, in a fence longer than any backtick run inside (as widget.tsx's `fenced`): a
+ * markdown cell's own fences or a line like "cell [3]:" in it cannot pass for another cell.
  */
-export function cellsText(chips: ICellChip[]): string {
-  return uniqueChips(chips)
-    .map(chip => {
-      const source = clipped(chip.source.trimEnd());
-      const fence = '`'.repeat(Math.max(2, longestTicks(source)) + 1);
-      const language = chip.kind === 'code' ? 'python' : chip.kind === 'markdown' ? 'markdown' : 'text';
-      const title = chip.kind === 'code' ? chip.label : `${chip.label} (${chip.kind})`;
-      return `${title}:\n${fence}${language}\n${source}\n${fence}`;
-    })
-    .join('\n\n');
+function cellText(chip: ICellChip, limit: number): string {
+  const source = clipped(chip.source.trimEnd(), limit);
+  const fence = '`'.repeat(Math.max(2, longestTicks(source)) + 1);
+  const language = chip.kind === 'code' ? 'python' : chip.kind === 'markdown' ? 'markdown' : 'text';
+  const title = chip.kind === 'code' ? chip.label : `${chip.label} (${chip.kind})`;
+  return `${title}:\n${fence}${language}\n${source}\n${fence}`;
+}
+
+/**
+ * The cells as the text the model reads, each once, in at most `room` characters: each cell gets its share (between
+ * 2,000 and 20,000 characters of it), and the cells that do not fit then are left out, saying how many.
+ */
+export function cellsText(chips: ICellChip[], room = SELECTION_CHARS - ADDED.length): string {
+  const unique = uniqueChips(chips);
+  const note = (left: number): string => `[${left} more cells the user added were left out: too long to send]`;
+  const share = Math.min(CHIP_CHARS, Math.max(MIN_CHIP_CHARS, Math.floor(room / unique.length) - 200));
+  const parts: string[] = [];
+  let used = 0;
+  for (const chip of unique) {
+    const part = cellText(chip, share);
+    if (used + part.length + 2 + note(unique.length).length > room) {
+      parts.push(note(unique.length - parts.length));
+      break;
+    }
+    parts.push(part);
+    used += part.length + 2;
+  }
+  return parts.join('\n\n');
 }
 
 /**
@@ -213,6 +241,7 @@ export function withCells(context: INotebookContext | null, chips: ICellChip[]):
     return context;
   }
   const base: INotebookContext = context ?? { cells: [], active: -1, selection: '', variables: [] };
-  const added = `Cells the user added to the chat:\n\n${cellsText(chips)}`;
-  return { ...base, selection: base.selection ? `${base.selection}\n\n${added}` : added };
+  const before = base.selection ? `${base.selection}\n\n` : '';
+  const added = ADDED + cellsText(chips, SELECTION_CHARS - before.length - ADDED.length);
+  return { ...base, selection: before + added };
 }

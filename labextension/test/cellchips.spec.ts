@@ -5,6 +5,7 @@ import {
   ERROR_CHARS,
   ICellChip,
   OUTPUT_CHARS,
+  SELECTION_CHARS,
   cellLabel,
   cellsText,
   chipKind,
@@ -97,6 +98,28 @@ describe('the context a request goes with', () => {
   it('keeps the text the user selected before the cells', () => {
     const sent = withCells({ ...context, selection: 'df.plot()' }, [chip('1', 'x = 1')])!;
     expect(sent.selection).toBe('df.plot()\n\nCells the user added to the chat:\n\ncell 1:\n```python\nx = 1\n```');
+  });
+
+  it('stays under what the server takes, however many cells: each shares the room', () => {
+    const thirty = Array.from({ length: 30 }, (_, i) => chip(`c${i}`, `# ${i}\n` + 'x'.repeat(20000)));
+    const sent = withCells({ ...context, selection: 's'.repeat(20000) }, thirty)!.selection;
+    expect(sent.length).toBeLessThanOrEqual(SELECTION_CHARS);
+    expect(sent.startsWith('s'.repeat(20000) + '\n\nCells the user added to the chat:\n\n')).toBe(true);
+    for (let i = 0; i < 30; i++) {
+      expect(sent).toContain(`cell c${i}:\n\`\`\`python\n# ${i}\n`);
+    }
+    expect(sent).not.toContain('left out');
+  });
+
+  it('leaves out the cells that do not fit even then, and says how many', () => {
+    const many = Array.from({ length: 500 }, (_, i) => chip(`c${i}`, `# ${i}\n` + 'x'.repeat(20000)));
+    const sent = withCells(null, many)!.selection;
+    expect(sent.length).toBeLessThanOrEqual(SELECTION_CHARS);
+    const shown = sent.match(/^cell c\d+:$/gm)!.length;
+    expect(shown).toBeGreaterThan(50);
+    expect(sent.endsWith(`\n\n[${500 - shown} more cells the user added were left out: too long to send]`)).toBe(true);
+    expect(sent).toContain(`cell c${shown - 1}:`);
+    expect(sent).not.toContain(`cell c${shown}:`);
   });
 
   it('is made for a chat without a notebook, holding only the cells', () => {
