@@ -161,13 +161,19 @@ export function listingFolder(notebookPath: string, sub: string): string | null 
   return [slash >= 0 ? notebookPath.slice(0, slash) : '', ...parts].filter(p => p).join('/');
 }
 
-/** A contents listing's entries as completion names: hidden ones left out, folders ending in "/". */
+/** A character that has no place in a message (a file's name may hold a newline; written out, it splits the text). */
+function control(c: string): boolean {
+  const code = c.charCodeAt(0);
+  return code < 0x20 || code === 0x7f;
+}
+
+/** A contents listing's entries as completion names: hidden ones and those with control characters left out, folders ending in "/". */
 export function listedNames(content: unknown): string[] {
   if (!Array.isArray(content)) {
     return [];
   }
   return (content as { name?: unknown; type?: unknown }[])
-    .filter(i => typeof i.name === 'string' && i.name && !i.name.startsWith('.'))
+    .filter(i => typeof i.name === 'string' && i.name && !i.name.startsWith('.') && ![...i.name].some(control))
     .map(i => (i.type === 'directory' ? `${i.name as string}/` : (i.name as string)));
 }
 

@@ -106,12 +106,8 @@ export function complete(text: string, mention: IMention, name: string): { text:
   let inserted = mention.kind === 'file' ? `@${name}` : `{${name}}`;
   let caret = mention.start + inserted.length;
   if (mention.kind === 'file' && !name.endsWith('/')) {
-    if (after && space(after[0])) {
-      caret++;
-    } else {
-      inserted += ' ';
-      caret++;
-    }
+    inserted += after && space(after[0]) ? '' : ' ';
+    caret++; // after the space, the one written or the one there
   }
   return { text: text.slice(0, mention.start) + inserted + after, caret };
 }

@@ -224,15 +224,18 @@ describe('the files a mention offers', () => {
     expect(listingFolder('work/nb.ipynb', '/etc/')).toBeNull();
   });
 
-  it('leave hidden ones out and mark folders', () => {
+  it('leave hidden ones and those with control characters out, and mark folders', () => {
     const listing = [
       { name: 'sales.csv', type: 'file' },
       { name: '.env', type: 'file' },
       { name: 'data', type: 'directory' },
       { name: '', type: 'file' },
+      { name: 'two\nlines.csv', type: 'file' },
+      { name: 'bell\x07', type: 'file' },
+      { name: 'my data (1).csv', type: 'file' },
       { type: 'file' }
     ];
-    expect(listedNames(listing)).toEqual(['sales.csv', 'data/']);
+    expect(listedNames(listing)).toEqual(['sales.csv', 'data/', 'my data (1).csv']);
     expect(listedNames(null)).toEqual([]);
     expect(listedNames('a file')).toEqual([]);
   });
