@@ -142,6 +142,29 @@ export function rank(names: string[], query: string): string[] {
 }
 
 /**
+ * What a key does to the list of `count` names whose entry `chosen` is chosen: move the choice (round the list),
+ * choose, close, or nothing (null: the key is the message box's). Nothing while an input method composes: its
+ * Enter ends the composed word.
+ */
+export function listKey(
+  key: string,
+  composing: boolean,
+  chosen: number,
+  count: number
+): { move?: number; choose?: true; close?: true } | null {
+  if (!count || composing) {
+    return null;
+  }
+  if (key === 'ArrowDown' || key === 'ArrowUp') {
+    return { move: (chosen + (key === 'ArrowDown' ? 1 : count - 1)) % count };
+  }
+  if (key === 'Enter' || key === 'Tab') {
+    return { choose: true };
+  }
+  return key === 'Escape' ? { close: true } : null;
+}
+
+/**
  * The completion of the message box `box` whose text is `text`. Its keys are read on the box itself before the
  * composer and the panel see them, so Enter chooses instead of sending and Escape closes the list instead of
  * leaving the panel.
@@ -207,18 +230,17 @@ export function useMentions(
     }
     const onKey = (e: KeyboardEvent): void => {
       const { mention: open, options: shown, chosen: at } = state.current;
-      if (!open || !shown.length) {
+      const action = open ? listKey(e.key, e.isComposing, at, shown.length) : null;
+      if (!action) {
         return;
       }
-      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        setChosen((at + (e.key === 'ArrowDown' ? 1 : shown.length - 1)) % shown.length);
-      } else if (e.key === 'Enter' || e.key === 'Tab') {
+      if (action.move !== undefined) {
+        setChosen(action.move);
+      } else if (action.choose) {
         choose(shown[at]);
-      } else if (e.key === 'Escape') {
+      } else {
         setOptions([]);
         setMention(null);
-      } else {
-        return;
       }
       e.preventDefault();
       e.stopPropagation();

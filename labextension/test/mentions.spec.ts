@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { complete, folderOf, insideCode, mentionAt, rank } from '../src/mentions';
+import { complete, folderOf, insideCode, listKey, mentionAt, rank } from '../src/mentions';
 
 /** The mention at the caret written as `|` in `typed`. */
 const at = (typed: string): ReturnType<typeof mentionAt> => mentionAt(typed.replace('|', ''), typed.indexOf('|'));
@@ -124,5 +124,28 @@ describe('the names offered', () => {
     expect(shown).toHaveLength(12);
     expect(shown[0]).toBe('file0000.csv');
     expect(shown[11]).toBe('file0011.csv');
+  });
+});
+
+describe('the keys of the list', () => {
+  it('move the choice round the list', () => {
+    expect(listKey('ArrowDown', false, 0, 3)).toEqual({ move: 1 });
+    expect(listKey('ArrowDown', false, 2, 3)).toEqual({ move: 0 });
+    expect(listKey('ArrowUp', false, 0, 3)).toEqual({ move: 2 });
+    expect(listKey('ArrowUp', false, 2, 3)).toEqual({ move: 1 });
+  });
+
+  it('choose with Enter or Tab, close with Escape, leave the other keys to the box', () => {
+    expect(listKey('Enter', false, 1, 3)).toEqual({ choose: true });
+    expect(listKey('Tab', false, 1, 3)).toEqual({ choose: true });
+    expect(listKey('Escape', false, 1, 3)).toEqual({ close: true });
+    expect(listKey('a', false, 1, 3)).toBeNull();
+    expect(listKey('ArrowLeft', false, 1, 3)).toBeNull();
+  });
+
+  it('do nothing without names, or while an input method composes', () => {
+    expect(listKey('Enter', false, 0, 0)).toBeNull();
+    expect(listKey('Enter', true, 0, 3)).toBeNull();
+    expect(listKey('ArrowDown', true, 0, 3)).toBeNull();
   });
 });
