@@ -165,6 +165,14 @@ export function listKey(
 }
 
 /**
+ * Does `key` move the caret along its line? Then the list follows the caret. ArrowUp and ArrowDown are not: while the
+ * list is open they move its choice instead, and re-asking would lose it.
+ */
+export function movesCaret(key: string): boolean {
+  return key === 'ArrowLeft' || key === 'ArrowRight' || key === 'Home' || key === 'End';
+}
+
+/**
  * The completion of the message box `box` whose text is `text`. Its keys are read on the box itself before the
  * composer and the panel see them, so Enter chooses instead of sending and Escape closes the list instead of
  * leaving the panel.
@@ -245,8 +253,18 @@ export function useMentions(
       e.preventDefault();
       e.stopPropagation();
     };
+    // The caret moved along the line (not by typing or a click): the list follows the word it is in now.
+    const onKeyUp = (e: KeyboardEvent): void => {
+      if (movesCaret(e.key)) {
+        update();
+      }
+    };
     node.addEventListener('keydown', onKey);
-    return () => node.removeEventListener('keydown', onKey);
+    node.addEventListener('keyup', onKeyUp);
+    return () => {
+      node.removeEventListener('keydown', onKey);
+      node.removeEventListener('keyup', onKeyUp);
+    };
   }, [box.current]);
 
   const popup =

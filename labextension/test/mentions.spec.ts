@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { complete, folderOf, insideCode, listKey, mentionAt, rank } from '../src/mentions';
+import { complete, folderOf, insideCode, listKey, mentionAt, movesCaret, rank } from '../src/mentions';
 
 /** The mention at the caret written as `|` in `typed`. */
 const at = (typed: string): ReturnType<typeof mentionAt> => mentionAt(typed.replace('|', ''), typed.indexOf('|'));
@@ -141,6 +141,11 @@ describe('the keys of the list', () => {
     expect(listKey('Escape', false, 1, 3)).toEqual({ close: true });
     expect(listKey('a', false, 1, 3)).toBeNull();
     expect(listKey('ArrowLeft', false, 1, 3)).toBeNull();
+  });
+
+  it('that move the caret along the line make the list follow it; ArrowUp and ArrowDown keep its choice', () => {
+    expect(['ArrowLeft', 'ArrowRight', 'Home', 'End'].every(movesCaret)).toBe(true);
+    expect(['ArrowUp', 'ArrowDown', 'Enter', 'a', 'Shift'].some(movesCaret)).toBe(false);
   });
 
   it('do nothing without names, or while an input method composes', () => {
