@@ -30,16 +30,27 @@ function space(c: string): boolean {
   return /\s/.test(c);
 }
 
+/** The fence (```, ~~~) a line starting at `line` opens or closes, up to three spaces in, and where it ends. */
+function fenceAt(text: string, line: number): { fence: string; end: number } | null {
+  let at = line;
+  while (at < line + 3 && text[at] === ' ') {
+    at++;
+  }
+  const fence = text.startsWith('```', at) ? '```' : text.startsWith('~~~', at) ? '~~~' : '';
+  return fence ? { fence, end: at + 3 } : null;
+}
+
 /**
- * Is `caret` inside code the user writes in the message: a ``` fenced block, or a `span` on its line? There `@`
- * is a decorator and `{` a dict or an f-string, not a mention.
+ * Is `caret` inside code the user writes in the message: a fenced block (``` or ~~~, closed by the same), or a
+ * `span` on its line? There `@` is a decorator and `{` a dict or an f-string, not a mention.
  */
 export function insideCode(text: string, caret: number): boolean {
-  let fenced = false;
+  let open = ''; // the fence of the block the line is in
   let line = 0; // where the caret's line starts
   for (;;) {
-    if (text.startsWith('```', line) && line + 3 <= caret) {
-      fenced = !fenced;
+    const found = fenceAt(text, line);
+    if (found && found.end <= caret && (!open || open === found.fence)) {
+      open = open ? '' : found.fence;
     }
     const next = text.indexOf('\n', line);
     if (next < 0 || next >= caret) {
@@ -47,7 +58,7 @@ export function insideCode(text: string, caret: number): boolean {
     }
     line = next + 1;
   }
-  if (fenced) {
+  if (open) {
     return true;
   }
   let ticks = 0;

@@ -57,6 +57,11 @@ describe('the mention under the caret', () => {
     expect(insideCode('a `b', 4)).toBe(true);
     expect(insideCode('a `b` c', 7)).toBe(false);
     expect(insideCode('```', 2)).toBe(false); // the fence is not written yet
+    expect(insideCode('~~~\nx', 5)).toBe(true);
+    expect(insideCode('  ```py\nx', 9)).toBe(true);
+    expect(insideCode('    ```\nx', 9)).toBe(false); // four spaces in: an indented line, not a fence
+    expect(insideCode('~~~\n```\nx', 9)).toBe(true); // ``` inside a ~~~ block does not close it
+    expect(insideCode('~~~\n```\n~~~\nx', 13)).toBe(false);
   });
 });
 
