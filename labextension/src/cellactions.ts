@@ -10,10 +10,22 @@
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { Cell, ICodeCellModel } from '@jupyterlab/cells';
+import type * as nbformat from '@jupyterlab/nbformat';
 import { INotebookTracker, NotebookActions, NotebookPanel } from '@jupyterlab/notebook';
 import { PanelLayout, Widget } from '@lumino/widgets';
 
-import { ICellChip, INotebookBridge } from './cellchips';
+import {
+  ICellChip,
+  INotebookBridge,
+  cellLabel,
+  chipKind,
+  droppedChips,
+  errorText,
+  fixTargets,
+  listedNames,
+  listingFolder,
+  outputsText
+} from './cellchips';
 import { kernelVariables } from './context';
 import { AgentModel } from './model';
 
@@ -24,58 +36,33 @@ export const ADD_CELLS_COMMAND = 'llm-agent:add-cells';
 /** What a notebook's cell drag carries (@jupyterlab/notebook): the cells' JSON, and the cell widgets themselves. */
 const CELLS_MIME = 'application/vnd.jupyter.cells';
 const CELL_WIDGETS_MIME = 'internal:cells';
-// eslint-disable-next-line no-control-regex
-const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
-
-/** A text field of an output or a cell as nbformat holds it: a string, or a list of lines. */
-function text(value: unknown): string {
-  return Array.isArray(value)
-    ? value.map(part => (typeof part === 'string' ? part : '')).join('')
-    : typeof value === 'string'
-      ? value
-      : '';
-}
 
 type Action = 'fix' | 'explain';
 
-function errorOf(cell: Cell): string {
-  if (cell.model.type !== 'code') {
-    return '';
-  }
-  for (const out of (cell.model as ICodeCellModel).outputs.toJSON()) {
-    if (out.output_type === 'error') {
-      const trace = Array.isArray(out.traceback) ? out.traceback.join('\n') : '';
-      return (trace || `${text(out.ename)}: ${text(out.evalue)}`).replace(ANSI, '');
-    }
-  }
-  return '';
+function outputsOf(cell: Cell): nbformat.IOutput[] {
+  return cell.model.type === 'code' ? (cell.model as ICodeCellModel).outputs.toJSON() : [];
 }
 
-function outputsOf(cell: Cell): string {
-  if (cell.model.type !== 'code') {
-    return '';
-  }
-  const texts: string[] = [];
-  for (const out of (cell.model as ICodeCellModel).outputs.toJSON()) {
-    if (out.output_type === 'stream') {
-      texts.push(text(out.text));
-    } else if (out.output_type === 'execute_result' || out.output_type === 'display_data') {
-      const plain = (out.data as Record<string, unknown> | undefined)?.['text/plain'];
-      texts.push(Array.isArray(plain) ? plain.join('') : typeof plain === 'string' ? plain : '');
-    }
-  }
-  return texts.join('').replace(ANSI, '').slice(0, 4000);
+function errorOf(cell: Cell): string {
+  return errorText(outputsOf(cell));
+}
+
+function countOf(cell: Cell): number | null {
+  return cell.model.type === 'code' ? (cell.model as ICodeCellModel).executionCount : null;
 }
 
 /** "cell [3]" for a cell that ran (its execution count), else its place: "cell 4". */
 function labelOf(nb: NotebookPanel, cell: Cell): string {
-  const count = cell.model.type === 'code' ? (cell.model as ICodeCellModel).executionCount : null;
-  return count ? `cell [${count}]` : `cell ${nb.content.widgets.indexOf(cell) + 1}`;
+  return cellLabel(countOf(cell), nb.content.widgets.indexOf(cell));
 }
 
 function chipOf(nb: NotebookPanel, cell: Cell): ICellChip {
-  const kind = cell.model.type === 'code' || cell.model.type === 'markdown' ? cell.model.type : 'raw';
-  return { id: cell.model.id, label: labelOf(nb, cell), source: cell.model.sharedModel.getSource(), kind };
+  return {
+    id: cell.model.id,
+    label: labelOf(nb, cell),
+    source: cell.model.sharedModel.getSource(),
+    kind: chipKind(cell.model.type)
+  };
 }
 
 /**
@@ -141,13 +128,13 @@ export function registerCellActions(
     if (model.notebookPath !== nb.context.path) {
       await follow(nb); // the cell's notebook's session, so the fix is part of its history
     }
-    const count = cell.model.type === 'code' ? (cell.model as ICodeCellModel).executionCount : null;
+    const count = countOf(cell);
     const label = labelOf(nb, cell);
     const message: Record<string, unknown> = {
       type: action,
       source,
       error,
-      outputs: outputsOf(cell),
+      outputs: outputsText(outputsOf(cell)),
       number: count ?? nb.content.widgets.indexOf(cell) + 1,
       notebook_path: nb.context.path,
       context: { cells: [], active: -1, selection: '', variables: await kernelVariables(nb) }
@@ -238,13 +225,12 @@ export function registerCellActions(
     listFiles: async sub => {
       const nb = notebookFor(model.notebookPath);
       const path = model.notebookPath || nb?.context.path || '';
-      const folder = [path.includes('/') ? path.slice(0, path.lastIndexOf('/')) : '', sub.replace(/\/+$/, '')]
-        .filter(p => p)
-        .join('/');
+      const folder = listingFolder(path, sub);
+      if (folder === null) {
+        return [];
+      }
       try {
-        const listing = await app.serviceManager.contents.get(folder, { content: true });
-        const items = Array.isArray(listing.content) ? (listing.content as { name: string; type: string }[]) : [];
-        return items.filter(i => !i.name.startsWith('.')).map(i => (i.type === 'directory' ? `${i.name}/` : i.name));
+        return listedNames((await app.serviceManager.contents.get(folder, { content: true })).content);
       } catch {
         return []; // a folder that is gone or not readable: nothing to offer
       }
@@ -277,9 +263,6 @@ export function registerCellActions(
   tracker.widgetAdded.connect((_, nb) => watch(nb));
   tracker.forEach(watch);
 }
-
-/** The notebook cell a fix run was asked for (the run's view is the key; a run read from the history has none). */
-export const fixTargets = new WeakMap<object, string>();
 
 const decorated = new WeakSet<Cell>();
 
@@ -323,23 +306,18 @@ export function dropCells(mime: { getData(mime: string): unknown; hasData(mime: 
   const widgets = mime.getData(CELL_WIDGETS_MIME);
   if (Array.isArray(widgets) && widgets.every(w => w instanceof Cell)) {
     model.addCells(
-      (widgets as Cell[]).map(cell => {
-        const count = cell.model.type === 'code' ? (cell.model as ICodeCellModel).executionCount : null;
-        const kind = cell.model.type === 'code' || cell.model.type === 'markdown' ? cell.model.type : 'raw';
-        return { id: cell.model.id, label: count ? `cell [${count}]` : 'cell', source: cell.model.sharedModel.getSource(), kind };
-      })
+      (widgets as Cell[]).map(cell => ({
+        id: cell.model.id,
+        label: countOf(cell) ? `cell [${countOf(cell)}]` : 'cell',
+        source: cell.model.sharedModel.getSource(),
+        kind: chipKind(cell.model.type)
+      }))
     );
     return true;
   }
   const cells = mime.getData(CELLS_MIME);
   if (Array.isArray(cells)) {
-    model.addCells(
-      cells.map((c: Record<string, unknown>, i: number) => {
-        const source = text(c.source);
-        const kind = c.cell_type === 'code' || c.cell_type === 'markdown' ? c.cell_type : 'raw';
-        return { id: typeof c.id === 'string' ? c.id : `dropped-${Date.now()}-${i}`, label: 'cell', source, kind };
-      })
-    );
+    model.addCells(droppedChips(cells, Date.now()));
   }
   return true;
 }

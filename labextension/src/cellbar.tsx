@@ -4,7 +4,16 @@
  */
 import React from 'react';
 
+import { ICellChip, head } from './cellchips';
 import { AgentModel } from './model';
+
+/** What a chip says after its label: the cell's first line that holds something, shortened. */
+export function chipPreview(chip: ICellChip): string {
+  const text = chip.source.trimStart();
+  const end = text.indexOf('\n');
+  const line = (end < 0 ? text : text.slice(0, end)).trim();
+  return line.length > 40 ? `${head(line, 39)}…` : line;
+}
 
 export function CellChips(props: { model: AgentModel }): JSX.Element | null {
   const { model } = props;
@@ -14,9 +23,9 @@ export function CellChips(props: { model: AgentModel }): JSX.Element | null {
   return (
     <div className="lam-cell-chips" aria-label="Cells sent with the next request">
       {model.cellChips.map(chip => (
-        <span key={chip.id} className="lam-cell-chip" title={chip.source.slice(0, 500)}>
+        <span key={chip.id} className="lam-cell-chip" title={head(chip.source, 500)}>
           <span className="lam-cell-chip-label">
-            {chip.label} {chip.source.trim().split('\n')[0].slice(0, 40)}
+            {chip.label} {chipPreview(chip)}
           </span>
           <button className="lam-detach" title={`Do not send ${chip.label}`} onClick={() => model.removeCell(chip.id)}>
             ×

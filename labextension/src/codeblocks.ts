@@ -6,12 +6,34 @@
 import { Clipboard } from '@jupyterlab/apputils';
 import { useEffect } from 'react';
 
+import type { INotebookBridge } from './cellchips';
 import { AgentModel } from './model';
 
 const BLOCKS = '.lam-answer pre';
 const BAR = 'lam-codeblock-actions';
 /** How long a button says what it did ("Copied") before it says its name again. */
 const DONE_MS = 1500;
+
+/** What a button says once it did its work. */
+export function doneLabel(label: string): string {
+  return label === 'Copy' ? 'Copied' : label === 'Replace' ? 'Replaced' : 'Inserted';
+}
+
+/** A block's code from its text (a rendered block ends with the newline of its last line). */
+export function blockCode(text: string | null | undefined): string {
+  return (text ?? '').replace(/\n$/, '');
+}
+
+/**
+ * Puts `code` into the notebook: a new cell below the active one, or in place of the active cell's source. Returns
+ * '' or what went wrong.
+ */
+export function putCode(action: 'insert' | 'replace', code: string, bridge: INotebookBridge | null): string {
+  if (!bridge) {
+    return 'Open a notebook first.';
+  }
+  return action === 'insert' ? bridge.insertBelow('', '', code) : bridge.replaceActive(code);
+}
 
 function button(label: string, className: string, title: string, run: () => string): HTMLButtonElement {
   const element = document.createElement('button');
@@ -20,7 +42,7 @@ function button(label: string, className: string, title: string, run: () => stri
   element.title = title;
   element.addEventListener('click', () => {
     const problem = run();
-    element.textContent = problem ? label : `${label === 'Copy' ? 'Copied' : label === 'Replace' ? 'Replaced' : 'Inserted'}`;
+    element.textContent = problem ? label : doneLabel(label);
     window.setTimeout(() => (element.textContent = label), DONE_MS);
   });
   return element;
@@ -32,7 +54,7 @@ export function decorateCodeBlocks(root: HTMLElement, model: AgentModel): void {
     if (pre.previousElementSibling?.classList.contains(BAR)) {
       continue;
     }
-    const code = (): string => (pre.querySelector('code') ?? pre).textContent?.replace(/\n$/, '') ?? '';
+    const code = (): string => blockCode((pre.querySelector('code') ?? pre).textContent);
     const report = (problem: string): string => {
       if (problem) {
         model.showError(problem);
@@ -47,10 +69,10 @@ export function decorateCodeBlocks(root: HTMLElement, model: AgentModel): void {
         return '';
       }),
       button('Insert below', 'lam-code-insert', 'A new cell below the active cell, holding this code', () =>
-        report(model.bridge ? model.bridge.insertBelow('', '', code()) : 'Open a notebook first.')
+        report(putCode('insert', code(), model.bridge))
       ),
       button('Replace', 'lam-code-replace', "Put this code in place of the active cell's", () =>
-        report(model.bridge ? model.bridge.replaceActive(code()) : 'Open a notebook first.')
+        report(putCode('replace', code(), model.bridge))
       )
     );
     pre.before(bar);

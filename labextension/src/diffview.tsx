@@ -7,22 +7,47 @@ import React, { useState } from 'react';
 
 import { AgentModel } from './model';
 import { IRunView } from './runs';
-import { fixTargets } from './cellactions';
+import { fixTargets } from './cellchips';
 
 /** The first line of a cell that runs in the session's sandbox (llm_agent_magic/cells.py's SANDBOX_MAGIC). */
 const SANDBOX_MAGIC = '%%sandbox';
 
-function lineClass(line: string): string {
-  if (line.startsWith('+++') || line.startsWith('---')) {
-    return 'lam-diff-file';
+/** Lines of a diff shown at most (a cell of thousands of lines: the rest is said, not drawn). */
+export const DIFF_LINES = 2000;
+
+/**
+ * A unified diff's lines, each with its class. The `---` / `+++` file lines come only before the first hunk: in a
+ * hunk, `--- x` is a removed line that read `-- x` (an SQL comment, a Markdown rule).
+ */
+export function diffLines(diff: string): { text: string; className: string }[] {
+  const lines = diff.replace(/\n$/, '').split('\n');
+  let inHunk = false;
+  const shown = lines.slice(0, DIFF_LINES).map(line => {
+    if (line.startsWith('@@')) {
+      inHunk = true;
+      return { text: line, className: 'lam-diff-hunk' };
+    }
+    if (!inHunk) {
+      return { text: line, className: line.startsWith('+++') || line.startsWith('---') ? 'lam-diff-file' : '' };
+    }
+    return { text: line, className: line.startsWith('+') ? 'lam-diff-add' : line.startsWith('-') ? 'lam-diff-del' : '' };
+  });
+  if (lines.length > DIFF_LINES) {
+    shown.push({ text: `[... ${lines.length - DIFF_LINES} more lines of the diff not shown]`, className: 'lam-diff-hunk' });
   }
-  return line.startsWith('+')
-    ? 'lam-diff-add'
-    : line.startsWith('-')
-      ? 'lam-diff-del'
-      : line.startsWith('@@')
-        ? 'lam-diff-hunk'
-        : '';
+  return shown;
+}
+
+/** The fixed cell as it goes into the notebook (without the answer's final newline). */
+export function fixedCell(fixed: string): string {
+  return fixed.replace(/\n$/, '');
+}
+
+/** The fix as a cell that runs in the sandbox: `%%sandbox` first, once (the model may have written it already). */
+export function sandboxCell(fixed: string): string {
+  const cell = fixedCell(fixed);
+  const first = cell.split('\n', 1)[0].trim();
+  return first === SANDBOX_MAGIC || first.startsWith(`${SANDBOX_MAGIC} `) ? cell : `${SANDBOX_MAGIC}\n${cell}`;
 }
 
 export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Element | null {
@@ -50,14 +75,11 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
     <div className={`lam-fix lam-fix-${fix.state}`}>
       <div className="lam-fix-title">Proposed fix</div>
       <pre className="lam-diff">
-        {fix.diff
-          .replace(/\n$/, '')
-          .split('\n')
-          .map((line, i) => (
-            <div key={i} className={lineClass(line)}>
-              {line || ' '}
-            </div>
-          ))}
+        {diffLines(fix.diff).map((line, i) => (
+          <div key={i} className={line.className}>
+            {line.text || ' '}
+          </div>
+        ))}
       </pre>
       {fix.state === 'proposed' && (
         <div className="lam-fix-actions">
@@ -67,7 +89,7 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
             onClick={() =>
               settle(
                 'accepted',
-                bridge ? bridge.replaceCell(target, fix.source, fix.fixed.replace(/\n$/, '')) : 'Open the notebook first.'
+                bridge ? bridge.replaceCell(target, fix.source, fixedCell(fix.fixed)) : 'Open the notebook first.'
               )
             }
           >
@@ -79,9 +101,7 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
             onClick={() =>
               settle(
                 'sandbox',
-                bridge
-                  ? bridge.insertBelow(target, fix.source, `${SANDBOX_MAGIC}\n${fix.fixed.replace(/\n$/, '')}`)
-                  : 'Open the notebook first.'
+                bridge ? bridge.insertBelow(target, fix.source, sandboxCell(fix.fixed)) : 'Open the notebook first.'
               )
             }
           >
@@ -105,7 +125,7 @@ export function FixView(props: { run: IRunView; model: AgentModel }): JSX.Elemen
             title="Run the fixed cell in your notebook's kernel"
             onClick={() => {
               setRan(true);
-              void bridge?.runCell(target, fix.fixed.replace(/\n$/, '')).then(setProblem);
+              void bridge?.runCell(target, fixedCell(fix.fixed)).then(setProblem);
             }}
           >
             {ran ? 'Ran' : 'Run it'}

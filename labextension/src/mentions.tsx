@@ -13,43 +13,174 @@ const SHOWN = 12;
 
 export interface IMention {
   kind: 'file' | 'variable';
-  /** Where the mention starts in the text (its `@` or `{`) and where the caret is. */
+  /** Where the mention starts in the text (its `@` or `{`) and where it ends (the end of the word under the caret). */
   start: number;
   end: number;
+  /** What is typed of it before the caret. */
   query: string;
 }
 
-/** The mention the caret is in, if any: `@` or `{` at the start of the word before the caret. */
+/** Characters of a variable's name, the only ones a `{variable}` mention holds. */
+function nameChar(c: string): boolean {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c === '_';
+}
+
+/** One character (a pattern over one character cannot backtrack). */
+function space(c: string): boolean {
+  return /\s/.test(c);
+}
+
+/** The fence (```, ~~~) a line starting at `line` opens or closes, up to three spaces in, and where it ends. */
+function fenceAt(text: string, line: number): { fence: string; end: number } | null {
+  let at = line;
+  while (at < line + 3 && text[at] === ' ') {
+    at++;
+  }
+  const fence = text.startsWith('```', at) ? '```' : text.startsWith('~~~', at) ? '~~~' : '';
+  return fence ? { fence, end: at + 3 } : null;
+}
+
+/**
+ * Is `caret` inside code the user writes in the message: a fenced block (``` or ~~~, closed by the same), or a
+ * `span` on its line? There `@` is a decorator and `{` a dict or an f-string, not a mention.
+ */
+export function insideCode(text: string, caret: number): boolean {
+  let open = ''; // the fence of the block the line is in
+  let line = 0; // where the caret's line starts
+  for (;;) {
+    const found = fenceAt(text, line);
+    if (found && found.end <= caret && (!open || open === found.fence)) {
+      open = open ? '' : found.fence;
+    }
+    const next = text.indexOf('\n', line);
+    if (next < 0 || next >= caret) {
+      break;
+    }
+    line = next + 1;
+  }
+  if (open) {
+    return true;
+  }
+  let ticks = 0;
+  for (let at = line; at < caret; at++) {
+    if (text[at] === '`') {
+      ticks++;
+    }
+  }
+  return ticks % 2 === 1;
+}
+
+/** The mention the caret is in, if any: `@` or `{` at the start of the word before the caret, not inside code. */
 export function mentionAt(text: string, caret: number): IMention | null {
+  caret = Math.max(0, Math.min(caret, text.length));
   let start = caret;
-  while (start > 0 && !/\s/.test(text[start - 1])) {
+  while (start > 0 && !space(text[start - 1])) {
     start--;
   }
   const word = text.slice(start, caret);
+  if (!word.startsWith('@') && !word.includes('{')) {
+    return null;
+  }
+  if (insideCode(text, caret)) {
+    return null;
+  }
   if (word.startsWith('@')) {
-    return { kind: 'file', start, end: caret, query: word.slice(1) };
+    let end = caret;
+    while (end < text.length && !space(text[end])) {
+      end++;
+    }
+    return { kind: 'file', start, end, query: word.slice(1) };
   }
   const brace = word.lastIndexOf('{');
-  if (brace >= 0 && !word.slice(brace).includes('}') && /^[A-Za-z_0-9]*$/.test(word.slice(brace + 1))) {
-    return { kind: 'variable', start: start + brace, end: caret, query: word.slice(brace + 1) };
+  const query = word.slice(brace + 1);
+  if (![...query].every(nameChar)) {
+    return null;
   }
-  return null;
+  let end = caret;
+  while (end < text.length && nameChar(text[end])) {
+    end++;
+  }
+  if (text[end] === '}') {
+    end++; // the brace the user (or an earlier completion) closed: replaced, not doubled
+  }
+  return { kind: 'variable', start: start + brace, end, query };
 }
 
-/** The text with the mention replaced by the chosen name, and where the caret goes. */
+/**
+ * The text with the mention replaced by the chosen name, and where the caret goes. A file's name is written as it
+ * is, spaces and all (`@my data.csv`): the server finds mentions of the folder's files by their whole path
+ * (llm_agent_magic/agents/context.py's `mentioned_files`), so quotes would hide it. A space follows a file (not a
+ * folder: its files come next) unless one is there already.
+ */
 export function complete(text: string, mention: IMention, name: string): { text: string; caret: number } {
-  const inserted = mention.kind === 'file' ? `@${name}${name.endsWith('/') ? '' : ' '}` : `{${name}}`;
   const after = text.slice(mention.end);
-  return { text: text.slice(0, mention.start) + inserted + after, caret: mention.start + inserted.length };
+  let inserted = mention.kind === 'file' ? `@${name}` : `{${name}}`;
+  let caret = mention.start + inserted.length;
+  if (mention.kind === 'file' && !name.endsWith('/')) {
+    inserted += after && space(after[0]) ? '' : ' ';
+    caret++; // after the space, the one written or the one there
+  }
+  return { text: text.slice(0, mention.start) + inserted + after, caret };
 }
 
-/** Candidates whose name starts with the query first, then those that hold it (case does not matter), A to Z. */
+/** A file mention's query split at its last `/`: the folder to list (`data/`, or '') and the part of a name. */
+export function folderOf(query: string): { folder: string; rest: string } {
+  const slash = query.lastIndexOf('/');
+  return { folder: query.slice(0, slash + 1), rest: query.slice(slash + 1) };
+}
+
+/**
+ * Candidates whose name starts with the query first, then those that hold it (case does not matter), A to Z, each
+ * once, at most SHOWN of them (a folder of thousands of files is filtered before it is sorted).
+ */
 export function rank(names: string[], query: string): string[] {
   const q = query.toLowerCase();
-  names = [...names].sort((a, b) => a.localeCompare(b));
-  const starts = names.filter(n => n.toLowerCase().startsWith(q));
-  const holds = names.filter(n => !n.toLowerCase().startsWith(q) && n.toLowerCase().includes(q));
-  return [...starts, ...holds].slice(0, SHOWN);
+  const starts = new Set<string>();
+  const holds = new Set<string>();
+  for (const name of names) {
+    const lower = name.toLowerCase();
+    if (!name) {
+      continue;
+    }
+    if (lower.startsWith(q)) {
+      starts.add(name);
+    } else if (lower.includes(q)) {
+      holds.add(name);
+    }
+  }
+  const az = (a: string, b: string): number => a.localeCompare(b);
+  return [...[...starts].sort(az), ...[...holds].sort(az)].slice(0, SHOWN);
+}
+
+/**
+ * What a key does to the list of `count` names whose entry `chosen` is chosen: move the choice (round the list),
+ * choose, close, or nothing (null: the key is the message box's). Nothing while an input method composes: its
+ * Enter ends the composed word.
+ */
+export function listKey(
+  key: string,
+  composing: boolean,
+  chosen: number,
+  count: number
+): { move?: number; choose?: true; close?: true } | null {
+  if (!count || composing) {
+    return null;
+  }
+  if (key === 'ArrowDown' || key === 'ArrowUp') {
+    return { move: (chosen + (key === 'ArrowDown' ? 1 : count - 1)) % count };
+  }
+  if (key === 'Enter' || key === 'Tab') {
+    return { choose: true };
+  }
+  return key === 'Escape' ? { close: true } : null;
+}
+
+/**
+ * Does `key` move the caret along its line? Then the list follows the caret. ArrowUp and ArrowDown are not: while the
+ * list is open they move its choice instead, and re-asking would lose it.
+ */
+export function movesCaret(key: string): boolean {
+  return key === 'ArrowLeft' || key === 'ArrowRight' || key === 'Home' || key === 'End';
 }
 
 /**
@@ -74,20 +205,18 @@ export function useMentions(
     const node = box.current;
     const found = node && node.selectionStart === node.selectionEnd ? mentionAt(node.value, node.selectionStart) : null;
     setMention(found);
+    const ask = ++asked.current; // a listing still coming for an earlier mention is dropped
     if (!found || !model.bridge) {
       setOptions([]);
       return;
     }
-    const ask = ++asked.current;
-    const folder =
-      found.kind === 'file' && found.query.includes('/') ? found.query.slice(0, found.query.lastIndexOf('/') + 1) : '';
+    const { folder, rest } = found.kind === 'file' ? folderOf(found.query) : { folder: '', rest: found.query };
     const names = found.kind === 'file' ? model.bridge.listFiles(folder) : model.bridge.listVariables();
     void names.then(all => {
       if (ask !== asked.current) {
         return; // the user typed on meanwhile
       }
-      const query = folder ? found.query.slice(folder.length) : found.query;
-      setOptions(rank(all, query).map(name => folder + name));
+      setOptions(rank(all, rest).map(name => folder + name));
       setChosen(0);
     });
   };
@@ -120,24 +249,33 @@ export function useMentions(
     }
     const onKey = (e: KeyboardEvent): void => {
       const { mention: open, options: shown, chosen: at } = state.current;
-      if (!open || !shown.length) {
+      const action = open ? listKey(e.key, e.isComposing, at, shown.length) : null;
+      if (!action) {
         return;
       }
-      if (e.key === 'ArrowDown' || e.key === 'ArrowUp') {
-        setChosen((at + (e.key === 'ArrowDown' ? 1 : shown.length - 1)) % shown.length);
-      } else if (e.key === 'Enter' || e.key === 'Tab') {
+      if (action.move !== undefined) {
+        setChosen(action.move);
+      } else if (action.choose) {
         choose(shown[at]);
-      } else if (e.key === 'Escape') {
+      } else {
         setOptions([]);
         setMention(null);
-      } else {
-        return;
       }
       e.preventDefault();
       e.stopPropagation();
     };
+    // The caret moved along the line (not by typing or a click): the list follows the word it is in now.
+    const onKeyUp = (e: KeyboardEvent): void => {
+      if (movesCaret(e.key)) {
+        update();
+      }
+    };
     node.addEventListener('keydown', onKey);
-    return () => node.removeEventListener('keydown', onKey);
+    node.addEventListener('keyup', onKeyUp);
+    return () => {
+      node.removeEventListener('keydown', onKey);
+      node.removeEventListener('keyup', onKeyUp);
+    };
   }, [box.current]);
 
   const popup =
