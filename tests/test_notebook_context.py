@@ -162,6 +162,19 @@ async def test_a_file_fetched_from_the_folder_is_described_to_the_model_like_an_
     assert "sales.csv (" in later and "columns: region (" in later and "2 rows; missing values: none" in later
 
 
+async def test_an_attached_file_the_code_reads_is_not_fetched_again_nor_described_twice(make_session, tmp_path):
+    folder = tmp_path / "notebooks"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "sales.csv").write_text("region,amount\nnorth,10\nsouth,30\n")
+    session, server = make_session(coder_script("import pandas as pd\nprint(len(pd.read_csv('data/sales.csv')))"))
+    await collect(session, RunRequest("how many rows?", mode="react", files=[str(folder / "data" / "sales.csv")],
+                                      folder=str(folder), context=NotebookContext()))
+    (code,) = server.requests_for("code")
+    assert "columns: region" in code.text  # attached: described in the request
+    later = [r.text for r in server.requests if r.purpose == "react"][-1]
+    assert "Files of the notebook's folder now copied" not in later
+
+
 def test_a_fix_run_request_carries_the_cell_and_only_the_variables_it_uses():
     from llm_agent_magic.agents.fix import cell_request, fix_proposal
 

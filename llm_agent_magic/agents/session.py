@@ -152,6 +152,20 @@ def fetched(ctx: ToolContext, described: list[str]) -> None:
     ctx.conversation.add(render_prompt("fetched", files=described))
 
 
+def _within(files: list[str], folder: str, gathered: GatheredContext | None) -> list[str]:
+    """The attached ``files`` (absolute, or relative to ``folder``) as paths relative to the gathered folder, as its
+    listing names them: already in the workspace, so never fetched again nor described twice."""
+    if gathered is None:
+        return []
+    base = os.path.abspath(gathered.folder)
+    found = []
+    for name in files:
+        path = os.path.abspath(os.path.join(folder or base, name))
+        if os.path.commonpath([base, path]) == base:
+            found.append(os.path.relpath(path, base).replace(os.sep, "/"))
+    return found
+
+
 def _once_stored(live: LiveRun, writes: list[asyncio.Future[Any]]) -> asyncio.Future[list[Any]]:
     """The run's writes gathered; the run is over (``LiveRun.finish``) once they are, even if whoever waits for
     them is cancelled meanwhile."""
@@ -533,7 +547,8 @@ class AgentSession:
                 sandbox=self.sandbox,
                 model=request.model,
                 approve=self._approver(request, emit),
-                fetch_named=self._fetcher(gathered, [*attached, *mentioned], lambda described: fetched(ctx, described)),
+                fetch_named=self._fetcher(gathered, [*_within(request.files, request.folder, gathered), *mentioned],
+                                          lambda described: fetched(ctx, described)),
             )
             tools = self.tools.offered(ctx)  # a tool that cannot work here is not offered (no key, no documents)
             ctx.transcript = Transcript(
