@@ -24,6 +24,7 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,11 +46,12 @@ def _flush_open_logs() -> None:
 
 @dataclass
 class CallRecord:
-    """One model call, as written to the log."""
+    """One model call, as written to the log. ``messages`` are the ones sent, as they were sent (the log keeps
+    their roles and texts)."""
 
     purpose: str
     model: str
-    messages: list[dict[str, str]]
+    messages: Sequence[Mapping[str, Any]]
     call_id: str = field(default_factory=lambda: f"{random.getrandbits(48):012x}")
     started_at: float = field(default_factory=time.time)
     stream: bool = False
@@ -64,11 +66,14 @@ class CallRecord:
 
 
 def _redacted(r: CallRecord) -> CallRecord:
-    """``r`` with every text redacted; its messages are usually already (``RedactedMessage``): a look each."""
+    """``r`` as the log writes it: every text redacted, messages reduced to role and text. The messages are
+    usually redacted already (``RedactedMessage``, as the client sent them): a look each."""
     return dataclasses.replace(
         r,
         model=redact(r.model),
-        messages=redact_messages(r.messages),
+        messages=[
+            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in redact_messages(r.messages)
+        ],
         response=redact(r.response),
         thinking=redact(r.thinking),
         error=None if r.error is None else redact(r.error),
