@@ -238,6 +238,12 @@ class RedactedMessage(dict[str, Any]):
         self.generation = generation
 
 
+def redactor() -> Callable[[str], str]:
+    """``redact`` for the environment's secrets as they are now, to redact many texts at once (a batch of the
+    call log's records) with one look at the environment for all of them."""
+    return _current().redact
+
+
 def redact_messages(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Chat messages as they may leave this process: every text field redacted.
 
@@ -245,7 +251,10 @@ def redact_messages(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     ``RedactedMessage`` objects at every call: here they cost an identity check, so a call's redaction work
     is its new text, not the whole conversation. Any other message is redacted now (a text seen before, under
     the same secrets, is a lookup)."""
-    generation = _current()
+    return _redact_messages(messages, _current())
+
+
+def _redact_messages(messages: Iterable[Mapping[str, Any]], generation: _Generation) -> list[dict[str, Any]]:
     return [
         m if type(m) is RedactedMessage and m.generation is generation
         else RedactedMessage(_walk(dict(m), generation.redact), generation)
@@ -264,5 +273,5 @@ async def redact_messages_off_loop(messages: Iterable[Mapping[str, Any]]) -> lis
         if not (type(m) is RedactedMessage and m.generation is generation)
     )
     if new < OFF_LOOP_CHARS:
-        return redact_messages(messages)
+        return _redact_messages(messages, generation)
     return await asyncio.to_thread(redact_messages, messages)

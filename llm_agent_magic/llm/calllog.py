@@ -24,12 +24,12 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..redaction import REDACTED, redact, redact_data, redact_messages
+from ..redaction import REDACTED, redact, redact_data, redact_messages, redactor
 
 __all__ = ["LOG_FILES", "REDACTED", "CallLog", "CallRecord", "redact"]
 
@@ -65,18 +65,23 @@ class CallRecord:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _redacted(r: CallRecord) -> CallRecord:
-    """``r`` as the log writes it: every text redacted, messages reduced to role and text. The messages are
-    usually redacted already (``RedactedMessage``, as the client sent them): a look each."""
+#: One encoder for every record (``json.dumps`` with options makes a new one each time).
+_encode_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _redacted(r: CallRecord, redact_text: Callable[[str], str]) -> CallRecord:
+    """``r`` as the log writes it: every text redacted (``redact_text``: ``redact`` for the whole batch),
+    messages reduced to role and text. The messages are usually redacted already (``RedactedMessage``, as
+    the client sent them): a look each."""
     return dataclasses.replace(
         r,
-        model=redact(r.model),
+        model=redact_text(r.model),
         messages=[
             {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in redact_messages(r.messages)
         ],
-        response=redact(r.response),
-        thinking=redact(r.thinking),
-        error=None if r.error is None else redact(r.error),
+        response=redact_text(r.response),
+        thinking=redact_text(r.thinking),
+        error=None if r.error is None else redact_text(r.error),
         options=redact_data(r.options),
     )
 
@@ -151,7 +156,8 @@ class CallLog:
 
     def _append_batch(self, batch: list[CallRecord]) -> None:
         render = getattr(self, f"_render_{self.fmt}")
-        text = "".join(render(_redacted(r)) for r in batch)
+        redact_text = redactor()
+        text = "".join(render(_redacted(r, redact_text)) for r in batch)
         data = (redact(text) if self.fmt == "compact" else text).encode("utf-8")
         try:
             # One write() on an O_APPEND descriptor: batches from the magic and the server never interleave.
@@ -167,7 +173,7 @@ class CallLog:
 
     @staticmethod
     def _render_jsonl(r: CallRecord) -> str:
-        return json.dumps(vars(r), ensure_ascii=False, default=str) + "\n"
+        return _encode_json(vars(r)) + "\n"
 
     @staticmethod
     def _render_compact(r: CallRecord) -> str:
