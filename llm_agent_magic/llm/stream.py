@@ -142,10 +142,15 @@ class ChatStream:
 
                 loop.call_soon(mark)
                 turn = time.perf_counter()
-                read, text = stream.read, received.text
+                read, plain, visible = stream.read, received.filter, received.visible
                 async for part in stream.parts:
                     got = read(part)
-                    piece = text(got) if type(got) is str else received.take(got)
+                    if type(got) is str:  # answer text only: ``received.text`` unrolled, as it runs per token
+                        piece = got if plain.clear and "<" not in got else plain.feed(got) if got else ""
+                        if piece:
+                            visible.append(piece)
+                    else:
+                        piece = received.take(got)
                     if piece:
                         yield piece
                         now = time.perf_counter()
