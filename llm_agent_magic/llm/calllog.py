@@ -157,7 +157,14 @@ class CallLog:
     def _append_batch(self, batch: list[CallRecord]) -> None:
         render = getattr(self, f"_render_{self.fmt}")
         redact_text = redactor()
-        text = "".join(render(_redacted(r, redact_text)) for r in batch)
+        parts = []
+        for r in batch:
+            parts.append(render(_redacted(r, redact_text)))
+            # Hand the GIL over between records: a thread waiting for it (the event loop's, with a model's
+            # answer to read) would otherwise wait for the whole batch, up to the interpreter's 5 ms switch
+            # interval at a time.
+            time.sleep(0)
+        text = "".join(parts)
         data = (redact(text) if self.fmt == "compact" else text).encode("utf-8")
         try:
             # One write() on an O_APPEND descriptor: batches from the magic and the server never interleave.
