@@ -84,7 +84,7 @@ class OllamaTransport(ModelTransport):
     ) -> Piece:
         resp = await self._client(purpose).chat(
             model=model,
-            messages=list(messages),
+            messages=messages,  # a list of its own already (redacted for this call)
             format=cast("dict[str, Any] | Literal['', 'json'] | None", format),
             options=options,
             keep_alive=self.config.keep_alive,
@@ -99,7 +99,7 @@ class OllamaTransport(ModelTransport):
     ) -> PieceStream:
         parts = await self._client(purpose).chat(
             model=model,
-            messages=list(messages),
+            messages=messages,  # a list of its own already (redacted for this call)
             options=options,
             keep_alive=self.config.keep_alive,
             stream=True,

@@ -145,7 +145,7 @@ class OpenAITransport(ModelTransport):
         reached only one)."""
         return {
             "model": model,
-            "messages": cast(Any, list(messages)),
+            "messages": cast(Any, messages),  # a list of its own already (redacted for this call)
             "temperature": options.get("temperature"),
             "seed": options.get("seed", openai.NOT_GIVEN),  # LLMConfig.seed, as Ollama gets it in options
             "extra_headers": self._headers(purpose),
