@@ -75,6 +75,9 @@ _KEY_LINE_MAX = 70
 # Cheap tests that tell when none of the regular expressions can match (most texts): no scan then.
 _SHAPE_HINTS = ("tvly-", "sk-", "bearer", "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "akia", "xox", "hf_")
 _FIELD_HINTS = ("pass", "pwd", "accountkey", "sharedaccess")
+# Every hint above, and what the URL and private key checks look for, in one linear scan: most texts (a model's
+# answer, an output) hold none, and one RE2 pass over them costs a fraction of a dozen substring searches.
+_ANY_HINT = linear("|".join(re.escape(hint) for hint in (*_SHAPE_HINTS, *_FIELD_HINTS, "://", "private key")))
 
 
 def secret_name(name: str) -> bool:
@@ -141,6 +144,8 @@ def _scan(text: str, secrets: Iterable[str]) -> str:
         if value and value in text:
             text = text.replace(value, REDACTED)
     lowered = text.lower()
+    if _ANY_HINT.search(lowered) is None:
+        return text
     if "://" in text and "@" in text:
         text = _URL_CREDENTIALS.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
     if "=" in text and any(hint in lowered for hint in _FIELD_HINTS):
@@ -238,6 +243,12 @@ class RedactedMessage(dict[str, Any]):
         self.generation = generation
 
 
+def redactor() -> Callable[[str], str]:
+    """``redact`` for the environment's secrets as they are now, to redact many texts at once (a batch of the
+    call log's records) with one look at the environment for all of them."""
+    return _current().redact
+
+
 def redact_messages(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Chat messages as they may leave this process: every text field redacted.
 
@@ -245,7 +256,10 @@ def redact_messages(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
     ``RedactedMessage`` objects at every call: here they cost an identity check, so a call's redaction work
     is its new text, not the whole conversation. Any other message is redacted now (a text seen before, under
     the same secrets, is a lookup)."""
-    generation = _current()
+    return _redact_messages(messages, _current())
+
+
+def _redact_messages(messages: Iterable[Mapping[str, Any]], generation: _Generation) -> list[dict[str, Any]]:
     return [
         m if type(m) is RedactedMessage and m.generation is generation
         else RedactedMessage(_walk(dict(m), generation.redact), generation)
@@ -264,5 +278,5 @@ async def redact_messages_off_loop(messages: Iterable[Mapping[str, Any]]) -> lis
         if not (type(m) is RedactedMessage and m.generation is generation)
     )
     if new < OFF_LOOP_CHARS:
-        return redact_messages(messages)
+        return _redact_messages(messages, generation)
     return await asyncio.to_thread(redact_messages, messages)

@@ -338,3 +338,56 @@ async def test_an_unknown_failure_keeps_its_own_exception_and_is_not_retried(pat
             else:
                 await client.chat([{"role": "user", "content": "hi"}], purpose="answer")
     assert _BrokenTransport.calls == 1
+
+
+def _burst_handler(words: int):
+    """An Ollama stream that is all there at once (as a fast model's is, read from a full socket buffer)."""
+    lines = [
+        json.dumps({"model": "m", "created_at": "2026-01-01T00:00:00Z", "done": False,
+                    "message": {"role": "assistant", "content": f"w{i} "}})
+        for i in range(words)
+    ]
+    lines.append(json.dumps({"model": "m", "created_at": "2026-01-01T00:00:00Z", "done": True,
+                             "message": {"role": "assistant", "content": ""}, "eval_count": words}))
+    body = ("\n".join(lines) + "\n").encode()
+    return lambda request: httpx.Response(200, content=body)
+
+
+async def _turns_while_streaming(paths, consumer_yields: bool) -> tuple[int, int]:
+    """(pieces, turns another task got while they arrived)."""
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    config = LLMConfig(host="http://ollama.test", model="m")
+    async with LLMClient(config, paths=paths, transport=httpx.MockTransport(_burst_handler(200))) as client:
+        ticker = asyncio.create_task(other_task())
+        await asyncio.sleep(0)
+        pieces, first_turn = 0, None
+        async for _ in client.stream_chat(ASK, purpose="answer"):
+            if first_turn is None:
+                first_turn = turns
+            pieces += 1
+            if consumer_yields:
+                await asyncio.sleep(0)
+        ticker.cancel()
+    assert first_turn is not None
+    return pieces, turns - first_turn
+
+
+async def test_a_burst_gives_the_loop_a_turn_and_only_when_it_had_none(paths, monkeypatch):
+    # Every check due at once (no clock involved): the stream decides only whether the loop has run since.
+    monkeypatch.setattr("llm_agent_magic.llm.stream.YIELD_AFTER", 0.0)
+    # A consumer that never awaits: the stream itself lets the other task run, about once a piece.
+    pieces, turns = await _turns_while_streaming(paths, consumer_yields=False)
+    assert pieces == 200
+    assert turns >= pieces - 5, f"another task ran {turns} times while {pieces} pieces of a burst arrived"
+    # A consumer that awaits after each piece already gives the loop its turn: the stream adds none of its own
+    # (each would cost a pass through the loop, on every streamed token).
+    pieces, turns = await _turns_while_streaming(paths, consumer_yields=True)
+    assert pieces == 200
+    assert pieces - 5 <= turns <= pieces + 5, f"{turns} turns for {pieces} pieces: the stream yielded as well"

@@ -121,7 +121,7 @@ def test_the_patterns_are_re2() -> None:
     from llm_agent_magic.linear_regex import is_linear
 
     patterns = [value for name, value in vars(redaction).items() if name.isupper() and hasattr(value, "finditer")]
-    assert len(patterns) == 5 and all(is_linear(p) for p in patterns)
+    assert len(patterns) == 6 and all(is_linear(p) for p in patterns)
 
 
 async def _steps(monkeypatch: pytest.MonkeyPatch, server: FakeOllama, tmp_path, steps: int, secret_at: int = -1):

@@ -3,7 +3,7 @@
 Front ends (the magic, the side panel, the batch runner) start runs through their ``SessionManager``'s
 ``runs`` and render the events; nothing else crosses the boundary.
 
-A run is a ``runs.LiveRun`` (``live``: the run the session is running, or ran last): its events are numbered
+A run is a ``live_run.LiveRun`` (``live``: the run the session is running, or ran last): its events are numbered
 there and stored with their number. A run holds the session's run lock (``sandbox/hold.py``) from just after
 ``RunStarted`` to its end, so runs of other processes and front ends on the same session never interleave in
 its sandbox kernel; a run that has to wait says whom it waits for (a ``Waiting`` event) and gives up after
@@ -67,9 +67,9 @@ from .classifier import classify, clear_mode
 from .context import GatheredContext, mentioned_files, named_files
 from .context import gather as gather_context
 from .fix import fix_proposal
+from .live_run import LiveRun, follow_to_end
 from .plan_execute import run_plan_execute
 from .react import run_react
-from .runs import LiveRun, follow_to_end
 
 _log = logging.getLogger(__name__)
 #: Events not kept in the store: the ``Answer`` event holds the whole streamed text.
@@ -201,7 +201,7 @@ class AgentSession:
         self.config = agent_config or AgentConfig()
         self.tools = tools or default_tools()
         self._owns = owns
-        #: The run it is running, or ran last (``runs.LiveRun``).
+        #: The run it is running, or ran last (``live_run.LiveRun``).
         self.live: LiveRun | None = None
         self._approvals = ApprovalDesk()
         #: When the session was last used (a run, a push, a reset, opening it), on ``clock``.

@@ -24,16 +24,19 @@ import random
 import threading
 import time
 import weakref
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..redaction import REDACTED, redact, redact_data, redact_messages
+from ..redaction import REDACTED, redact, redact_data, redact_messages, redactor
 
 __all__ = ["LOG_FILES", "REDACTED", "CallLog", "CallRecord", "redact"]
 
 LOG_FILES = {"jsonl": "llm_calls.jsonl", "structured": "llm_calls.log", "compact": "llm_calls.compact.log"}
 _log = logging.getLogger(__name__)
+#: Seconds of rendering after which the writer lets other threads have the GIL (see ``_append_batch``).
+HAND_OVER_AFTER = 0.0005
 _OPEN_LOGS: weakref.WeakSet[CallLog] = weakref.WeakSet()
 
 
@@ -45,11 +48,12 @@ def _flush_open_logs() -> None:
 
 @dataclass
 class CallRecord:
-    """One model call, as written to the log."""
+    """One model call, as written to the log. ``messages`` are the ones sent, as they were sent (the log keeps
+    their roles and texts)."""
 
     purpose: str
     model: str
-    messages: list[dict[str, str]]
+    messages: Sequence[Mapping[str, Any]]
     call_id: str = field(default_factory=lambda: f"{random.getrandbits(48):012x}")
     started_at: float = field(default_factory=time.time)
     stream: bool = False
@@ -63,15 +67,23 @@ class CallRecord:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def _redacted(r: CallRecord) -> CallRecord:
-    """``r`` with every text redacted; its messages are usually already (``RedactedMessage``): a look each."""
+#: One encoder for every record (``json.dumps`` with options makes a new one each time).
+_encode_json = json.JSONEncoder(ensure_ascii=False, default=str).encode
+
+
+def _redacted(r: CallRecord, redact_text: Callable[[str], str]) -> CallRecord:
+    """``r`` as the log writes it: every text redacted (``redact_text``: ``redact`` for the whole batch),
+    messages reduced to role and text. The messages are usually redacted already (``RedactedMessage``, as
+    the client sent them): a look each."""
     return dataclasses.replace(
         r,
-        model=redact(r.model),
-        messages=redact_messages(r.messages),
-        response=redact(r.response),
-        thinking=redact(r.thinking),
-        error=None if r.error is None else redact(r.error),
+        model=redact_text(r.model),
+        messages=[
+            {"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in redact_messages(r.messages)
+        ],
+        response=redact_text(r.response),
+        thinking=redact_text(r.thinking),
+        error=None if r.error is None else redact_text(r.error),
         options=redact_data(r.options),
     )
 
@@ -146,7 +158,19 @@ class CallLog:
 
     def _append_batch(self, batch: list[CallRecord]) -> None:
         render = getattr(self, f"_render_{self.fmt}")
-        text = "".join(render(_redacted(r)) for r in batch)
+        redact_text = redactor()
+        parts = []
+        clock = time.perf_counter
+        due = clock() + HAND_OVER_AFTER
+        for r in batch:
+            parts.append(render(_redacted(r, redact_text)))
+            # Hand the GIL over now and then: a thread waiting for it (the event loop's, with a model's answer
+            # to read) would otherwise wait for the whole batch, up to the interpreter's 5 ms switch interval
+            # at a time. Not after every record: each hand-over costs the waiting thread a wake-up.
+            if clock() > due:
+                time.sleep(0)
+                due = clock() + HAND_OVER_AFTER
+        text = "".join(parts)
         data = (redact(text) if self.fmt == "compact" else text).encode("utf-8")
         try:
             # One write() on an O_APPEND descriptor: batches from the magic and the server never interleave.
@@ -162,7 +186,7 @@ class CallLog:
 
     @staticmethod
     def _render_jsonl(r: CallRecord) -> str:
-        return json.dumps(vars(r), ensure_ascii=False, default=str) + "\n"
+        return _encode_json(vars(r)) + "\n"
 
     @staticmethod
     def _render_compact(r: CallRecord) -> str:

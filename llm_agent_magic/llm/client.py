@@ -14,29 +14,27 @@ What it adds to the official clients, and why:
   model never sees a key, token or password of the user's environment, whatever the purpose;
 - errors that say what to do, naming the provider (server down, model not there, key refused, timeout,
   context overflow), with bounded retries for HTTP 5xx and garbled replies (one loop,
-  ``_with_retries``, on tenacity; a stream is retried only until it shows text, ``stream.py``);
+  ``Calls.with_retries`` in ``calls.py``, on tenacity; a stream is retried only until it shows text, ``stream.py``);
 - record/replay cassettes, below the client, at the HTTP level.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, NoReturn, TypeVar
+from typing import Any, Literal
 
 import httpx
-import tenacity
 
-from ..config import LLMConfig, PathsConfig, split_model
-from ..exceptions import CassetteError, ContextOverflow, JSONReplyError, LLMProtocolError, StructuredOutputError
+from ..config import LLMConfig, PathsConfig
+from ..exceptions import CassetteError, JSONReplyError, LLMProtocolError, StructuredOutputError
 from ..prompts import render_prompt
 from ..redaction import redact, redact_messages_off_loop
-from ..text import estimate_tokens as text_tokens
 from .calllog import CallLog, CallRecord
+from .calls import PURPOSES, Calls, ChatResult, Messages, estimate_tokens
 from .cassette import Cassette, CassetteTransport, SharedTransport
 from .ollama_transport import OllamaTransport
 from .openai_transport import OpenAITransport
@@ -45,23 +43,7 @@ from .structured import parse_json_reply
 from .thinking import strip_thinking
 from .transport import Embeddings, ModelTransport, Piece
 
-PURPOSES = ("classify", "plan", "react", "code", "verify", "fix", "answer", "summarize", "embed")
-Messages = Sequence[dict[str, Any]]
-T = TypeVar("T")
-
-
-@dataclass
-class ChatResult:
-    """A whole answer, with thinking removed, and what it cost."""
-
-    content: str
-    model: str
-    purpose: str
-    thinking: str = ""
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    duration_ms: float = 0.0
-    call_id: str = ""
+__all__ = ["PURPOSES", "ChatResult", "LLMClient", "Messages", "StructuredResult", "estimate_tokens"]
 
 
 @dataclass
@@ -70,14 +52,6 @@ class StructuredResult:
     raw: str
     repaired: bool = False
     calls: list[ChatResult] = field(default_factory=list)
-
-
-def _role_messages(messages: Messages) -> list[dict[str, str]]:
-    return [{"role": str(m.get("role", "user")), "content": str(m.get("content", ""))} for m in messages]
-
-
-def estimate_tokens(messages: Messages) -> int:
-    return sum(text_tokens(str(m.get("content", ""))) for m in messages)
 
 
 class LLMClient:
@@ -97,6 +71,7 @@ class LLMClient:
         self.cassette: Cassette | None = None
         self._transport = self._make_transport(transport)
         self._providers: dict[str, ModelTransport] = {}
+        self.calls = Calls(self.config, self.call_log, self.provider)
 
     # --- plumbing -------------------------------------------------------------------
     def _make_transport(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncBaseTransport:
@@ -134,24 +109,9 @@ class LLMClient:
             self._providers[name] = found
         return found
 
-    def _route(self, model: str, purpose: str = "") -> tuple[ModelTransport, str]:
-        """The provider that serves ``model`` (a configured name, perhaps ``provider:name``) and its own name."""
-        if purpose and purpose not in PURPOSES:
-            raise ValueError(f"unknown call purpose {purpose!r}; expected one of {', '.join(PURPOSES)}")
-        provider, name = split_model(model, self.config.provider)
-        return self.provider(provider), name
-
     def options(self, purpose: str, temperature: float | None = None) -> dict[str, Any]:
-        t = self.config.temperature_for(purpose) if temperature is None else temperature
-        options: dict[str, Any] = {"num_ctx": self.config.num_ctx, "temperature": t}
-        if self.config.seed is not None:
-            options["seed"] = self.config.seed
-        return options
-
-    def _check_context(self, messages: Messages, purpose: str) -> None:
-        needed = estimate_tokens(messages)
-        if needed > self.config.num_ctx:
-            raise ContextOverflow(needed, self.config.num_ctx, purpose)
+        """The model options (``num_ctx``, temperature, seed) a call of ``purpose`` sends."""
+        return self.calls.options(purpose, temperature)
 
     async def aclose(self) -> None:
         """Close the connection pool. The client is not usable afterwards."""
@@ -167,81 +127,6 @@ class LLMClient:
     async def __aexit__(self, *exc: Any) -> None:
         await self.aclose()
 
-    # --- errors and retries -----------------------------------------------------------
-    def _raise_translated(self, exc: BaseException, model: str, purpose: str, attempts: int) -> NoReturn:
-        """Raise the user-facing error for a failure talking to ``model``'s server (a bug keeps its own)."""
-        transport, name = self._route(model)
-        translated = transport.translate(exc, name, purpose, attempts)
-        if translated is None:
-            raise transport.own_failure(exc)
-        raise translated from exc
-
-    async def _with_retries(self, call: Callable[[], Awaitable[T]], record: CallRecord) -> T:
-        """``call()`` (one request to the model's server), tried again after what a second try may cure: an HTTP
-        5xx, a garbled or broken reply. At most ``max_retries`` more attempts, ``retry_backoff`` seconds apart,
-        doubling each time; ``record.attempts`` counts them. A request with an optional part the server refuses
-        (Ollama's think field for a model that cannot think, a JSON schema an OpenAI-compatible server does not
-        take) is sent again without it, which is not an attempt (``ModelTransport.adapt``). Failures leave
-        translated (``ModelTransport.translate``).
-
-        The one retry loop of the client: ``chat``, ``embed``, and the opening of a stream (up to its first
-        visible text, since text already shown cannot be taken back; ``stream.py``).
-        """
-
-        transport, name = self._route(record.model)
-
-        async def attempt() -> T:
-            for _ in range(3):  # each refused optional part is left out once; there are at most three
-                try:
-                    return await call()
-                except Exception as exc:
-                    if not transport.adapt(exc, name):
-                        raise
-            return await call()
-
-        def count(state: tenacity.RetryCallState) -> None:
-            record.attempts = state.attempt_number
-
-        retrying = tenacity.AsyncRetrying(
-            retry=tenacity.retry_if_exception(transport.retryable),
-            stop=tenacity.stop_after_attempt(self.config.max_retries + 1),
-            wait=tenacity.wait_exponential(multiplier=self.config.retry_backoff),
-            before=count,
-            reraise=True,
-        )
-        try:
-            return await retrying(attempt)
-        except Exception as exc:  # noqa: BLE001  # translated into our errors, raised
-            self._raise_translated(exc, record.model, record.purpose, record.attempts)
-
-    def _record(
-        self, messages: Messages, purpose: str, model: str, temperature: float | None, *, stream: bool = False
-    ) -> CallRecord:
-        record = CallRecord(purpose=purpose, model=model, messages=_role_messages(messages), stream=stream)
-        record.options = self.options(purpose, temperature)
-        return record
-
-    def _finish(self, record: CallRecord, started: float, error: BaseException | None = None) -> None:
-        record.duration_ms = (time.perf_counter() - started) * 1000
-        if error is not None:
-            stopped = isinstance(error, (asyncio.CancelledError, GeneratorExit))
-            record.error = "cancelled" if stopped else str(error)
-        self.call_log.write(record)
-
-    @staticmethod
-    def _result(record: CallRecord) -> ChatResult:
-        """What the caller of a finished chat call gets: the record's answer, thinking and costs."""
-        return ChatResult(
-            content=record.response,
-            model=record.model,
-            purpose=record.purpose,
-            thinking=record.thinking,
-            prompt_tokens=record.prompt_tokens,
-            completion_tokens=record.completion_tokens,
-            duration_ms=record.duration_ms,
-            call_id=record.call_id,
-        )
-
     # --- calls ------------------------------------------------------------------------
     async def chat(
         self,
@@ -255,35 +140,35 @@ class LLMClient:
         """One whole answer."""
         messages = await redact_messages_off_loop(messages)
         model = model or self.config.model_for(purpose)
-        record = self._record(messages, purpose, model, temperature)
+        calls = self.calls
+        record = calls.start(messages, purpose, model, temperature)
         started = time.perf_counter()
         try:
-            self._check_context(messages, purpose)
-            transport, name = self._route(model, purpose)
+            calls.check_context(messages, purpose)
+            transport, name = calls.route(model, purpose)
+            think = bool(self.config.think)
 
             def call() -> Awaitable[Piece]:
-                return transport.chat(
-                    purpose, name, messages, format=format, options=record.options, think=bool(self.config.think)
-                )
+                return transport.chat(purpose, name, messages, format=format, options=record.options, think=think)
 
-            resp = await self._with_retries(call, record)
+            resp = await calls.with_retries(call, record)
         except BaseException as exc:
-            self._finish(record, started, exc)
+            calls.finish(record, started, exc)
             raise
         raw = resp.content
         content = strip_thinking(raw)
         thinking = resp.thinking + (raw[: len(raw) - len(content)] if content != raw else "")
         record.response, record.thinking = content, thinking
         record.prompt_tokens, record.completion_tokens = resp.prompt_tokens, resp.completion_tokens
-        self._finish(record, started)
-        return self._result(record)
+        calls.finish(record, started)
+        return calls.result(record)
 
     def stream_chat(
         self, messages: Messages, *, purpose: str, model: str | None = None, temperature: float | None = None
     ) -> ChatStream:
         """An answer token by token: ``async for text in client.stream_chat(...)``; ``.result`` at the end."""
         model = model or self.config.model_for(purpose)
-        return ChatStream(self, messages, purpose=purpose, model=model, temperature=temperature)
+        return ChatStream(self.calls, messages, purpose=purpose, model=model, temperature=temperature)
 
     async def structured(
         self,
@@ -316,7 +201,7 @@ class LLMClient:
     async def embed(self, texts: Sequence[str], *, model: str | None = None) -> list[list[float]]:
         """Embeddings of ``texts`` in order, sent in batches of ``embed_batch_size``."""
         model = model or self.config.embedding_model
-        transport, name = self._route(model, "embed")
+        transport, name = self.calls.route(model, "embed")
         vectors: list[list[float]] = []
         size = max(1, self.config.embed_batch_size)
         for start in range(0, len(texts), size):
@@ -331,20 +216,20 @@ class LLMClient:
                 return transport.embed(name, batch, options)
 
             try:
-                resp = await self._with_retries(call, record)
+                resp = await self.calls.with_retries(call, record)
             except BaseException as exc:
-                self._finish(record, started, exc)
+                self.calls.finish(record, started, exc)
                 raise
             if len(resp.vectors) != len(batch):
                 error = LLMProtocolError(
                     f"The {transport.name} server at {transport.where} returned {len(resp.vectors)} embeddings for "
                     f"{len(batch)} texts with model {model!r}."
                 )
-                self._finish(record, started, error)
+                self.calls.finish(record, started, error)
                 raise error
             record.response = f"{len(batch)} vectors of dimension {len(resp.vectors[0]) if batch else 0}"
             record.prompt_tokens = resp.prompt_tokens
-            self._finish(record, started)
+            self.calls.finish(record, started)
             vectors.extend(resp.vectors)
         return vectors
 

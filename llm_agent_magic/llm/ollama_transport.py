@@ -30,18 +30,18 @@ from .transport import Embeddings, ModelTransport, Piece, PieceStream
 
 class _OllamaStream(PieceStream):
     def __init__(self, parts: AsyncIterator[ollama.ChatResponse]):
-        self._parts = parts
+        self.parts = parts
 
-    async def __aiter__(self) -> AsyncIterator[Piece]:
-        async for part in self._parts:
-            message = part.message
-            if part.done:
-                yield Piece(message.content or "", message.thinking or "", True, part.prompt_eval_count, part.eval_count)
-            else:
-                yield Piece(message.content or "", message.thinking or "")
+    def read(self, part: ollama.ChatResponse) -> str | Piece | None:
+        message = part.message
+        if part.done:
+            return Piece(message.content or "", message.thinking or "", True, part.prompt_eval_count, part.eval_count)
+        if message.thinking:
+            return Piece(message.content or "", message.thinking)
+        return message.content
 
     async def aclose(self) -> None:
-        await self._parts.aclose()  # type: ignore[attr-defined]
+        await self.parts.aclose()  # type: ignore[attr-defined]
 
 
 class OllamaTransport(ModelTransport):
@@ -84,7 +84,7 @@ class OllamaTransport(ModelTransport):
     ) -> Piece:
         resp = await self._client(purpose).chat(
             model=model,
-            messages=list(messages),
+            messages=messages,  # a list of its own already (redacted for this call)
             format=cast("dict[str, Any] | Literal['', 'json'] | None", format),
             options=options,
             keep_alive=self.config.keep_alive,
@@ -99,7 +99,7 @@ class OllamaTransport(ModelTransport):
     ) -> PieceStream:
         parts = await self._client(purpose).chat(
             model=model,
-            messages=list(messages),
+            messages=messages,  # a list of its own already (redacted for this call)
             options=options,
             keep_alive=self.config.keep_alive,
             stream=True,

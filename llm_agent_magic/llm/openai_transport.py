@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any, cast
 
 import httpx
@@ -60,27 +60,35 @@ class _OpenAIStream(PieceStream):
 
     def __init__(self, chunks: openai.AsyncStream[Any]):
         self._chunks = chunks
+        self.parts = aiter(chunks)
+        self._finished = False
+        self._prompt_tokens: int | None = None
+        self._completion_tokens: int | None = None
 
-    async def __aiter__(self) -> AsyncIterator[Piece]:
-        finished = False
-        prompt_tokens = completion_tokens = None
-        async for chunk in self._chunks:
-            if chunk.usage is not None:
-                prompt_tokens, completion_tokens = chunk.usage.prompt_tokens, chunk.usage.completion_tokens
-            if not chunk.choices:
-                continue
-            choice = chunk.choices[0]
-            delta = choice.delta
-            if delta is not None:
-                thinking = _reasoning(delta)
-                if delta.content or thinking:
-                    yield Piece(delta.content or "", thinking)
-            if choice.finish_reason is not None:
-                finished = True
-        if finished:  # a stream cut off before the server said why it stopped has no done part
-            yield Piece(done=True, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    def read(self, chunk: Any) -> str | Piece | None:
+        usage = chunk.usage
+        if usage is not None:
+            self._prompt_tokens, self._completion_tokens = usage.prompt_tokens, usage.completion_tokens
+        choices = chunk.choices
+        if not choices:
+            return None
+        choice = choices[0]
+        if choice.finish_reason is not None:
+            self._finished = True
+        delta = choice.delta
+        if delta is None:
+            return None
+        thinking = _reasoning(delta)
+        return Piece(delta.content or "", thinking) if thinking else delta.content
+
+    def end(self) -> Piece | None:
+        if not self._finished:  # a stream cut off before the server said why it stopped has no done part
+            return None
+        self._finished = False
+        return Piece(done=True, prompt_tokens=self._prompt_tokens, completion_tokens=self._completion_tokens)
 
     async def aclose(self) -> None:
+        await self.parts.aclose()  # type: ignore[attr-defined]
         await self._chunks.close()
 
 
@@ -137,7 +145,7 @@ class OpenAITransport(ModelTransport):
         reached only one)."""
         return {
             "model": model,
-            "messages": cast(Any, list(messages)),
+            "messages": cast(Any, messages),  # a list of its own already (redacted for this call)
             "temperature": options.get("temperature"),
             "seed": options.get("seed", openai.NOT_GIVEN),  # LLMConfig.seed, as Ollama gets it in options
             "extra_headers": self._headers(purpose),

@@ -36,10 +36,18 @@ class ThinkFilter:
         self._inside = False
         self._emitted_any = False
         self.thinking = ""  # what was hidden, for the call log
+        #: Outside thinking, nothing held back, the answer's start passed: a chunk without "<" is all visible
+        #: as it is (the common case; a streamed answer tests this itself rather than call ``feed`` per token).
+        self.clear = False
 
     def feed(self, chunk: str) -> str:
-        if not self._inside and not self._pending and "<" not in chunk and self._emitted_any:
+        if self.clear and "<" not in chunk:
             return chunk  # the common case, kept cheap: plain text with no tag in sight
+        out = self._feed(chunk)
+        self.clear = not self._inside and not self._pending and self._emitted_any
+        return out
+
+    def _feed(self, chunk: str) -> str:
         self._pending += chunk
         out: list[str] = []
         while self._pending:
@@ -68,6 +76,7 @@ class ThinkFilter:
     def flush(self) -> str:
         """End of stream: a held-back partial tag was plain text after all (unless inside a think block)."""
         rest, self._pending = self._pending, ""
+        self.clear = False
         if self._inside:
             self.thinking += rest
             return ""

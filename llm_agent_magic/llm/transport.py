@@ -32,10 +32,24 @@ class Piece:
 
 
 class PieceStream(abc.ABC):
-    """The parts of a streamed answer; ``aclose()`` ends the HTTP request."""
+    """A streamed answer as the provider's client library gives it: ``parts``, each made sense of by ``read``.
+
+    ``ChatStream`` iterates ``parts`` itself and calls ``read`` on each, rather than iterating a generator of
+    ``Piece`` built over them: that would be one more generator to step through, and one more object, for
+    every token of every answer. ``aclose()`` ends the HTTP request.
+    """
+
+    #: The parts of the answer as the client library yields them (one iterator, iterated once).
+    parts: AsyncIterator[Any]
 
     @abc.abstractmethod
-    def __aiter__(self) -> AsyncIterator[Piece]: ...
+    def read(self, part: Any) -> str | Piece | None:
+        """What one part brings: its text as a plain ``str`` in the common case (answer text only), a ``Piece``
+        when it carries thinking or is the last one (with the counts), None when it brings nothing."""
+
+    def end(self) -> Piece | None:
+        """Once ``parts`` is exhausted: the closing ``done`` piece, for a protocol that tells it only then (once)."""
+        return None
 
     @abc.abstractmethod
     async def aclose(self) -> None: ...

@@ -37,7 +37,7 @@ from jupyter_server.base.websocket import WebSocketMixin
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
 from ..agents.fix import CELL_ACTIONS, cell_request
-from ..agents.runs import LiveRun
+from ..agents.live_run import LiveRun
 from ..cells import BUNDLE_VERSION, CELLS_MIME, INSERT_ORIGINS, insertable_cells, make_bundle, run_model, slim_cells_output
 from ..exceptions import (
     BadName,

@@ -19,7 +19,7 @@ import tornado.web
 from jupyter_server.auth.decorator import authorized
 from tornado.iostream import StreamClosedError
 
-from ..agents.runs import LiveRun
+from ..agents.live_run import LiveRun
 from ..cells import make_bundle
 from ..events import Answer, Error, Token, events_from_store
 from ..exceptions import BadName, BadRequest, RunRefused, SessionBusy
