@@ -68,6 +68,7 @@ NBVAL := $(PY) -m pytest --nbval $(filter-out %.out.ipynb,$(wildcard examples/*.
 # The labextension's lint, formatting and unit tests (its dev dependencies come with `jlpm install` above).
 test: install
 	cd labextension && $(WITH_VENV) jlpm lint:check && $(WITH_VENV) jlpm prettier:check && $(WITH_VENV) jlpm test
+	$(VENV)/bin/ruff format --check llm_agent_magic tests bench examples
 	$(VENV)/bin/ruff check llm_agent_magic tests bench examples
 	$(VENV)/bin/mypy
 	$(PY) -m pytest

@@ -51,13 +51,22 @@ class LagHandler(web.RequestHandler):
 
 
 def main(port: int, ollama_url: str, data_root: str) -> None:
-    config = Config({
-        "ServerApp": {"jpserver_extensions": {"llm_agent_magic.server": True}, "open_browser": False,
-                      "root_dir": data_root, "allow_root": True, "port": port, "port_retries": 0, "ip": "127.0.0.1"},
-        "IdentityProvider": {"token": TOKEN},
-        "LLMConfig": {"host": ollama_url},
-        "PathsConfig": {"data_root": data_root},
-    })
+    config = Config(
+        {
+            "ServerApp": {
+                "jpserver_extensions": {"llm_agent_magic.server": True},
+                "open_browser": False,
+                "root_dir": data_root,
+                "allow_root": True,
+                "port": port,
+                "port_retries": 0,
+                "ip": "127.0.0.1",
+            },
+            "IdentityProvider": {"token": TOKEN},
+            "LLMConfig": {"host": ollama_url},
+            "PathsConfig": {"data_root": data_root},
+        }
+    )
     app = ServerApp.instance(config=config, log_level="ERROR")
     app.initialize(argv=[])
     app.web_app.add_handlers(".*$", [(r"/bench/lag", LagHandler)])

@@ -27,15 +27,15 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-from llm_overhead import start_server  # noqa: E402
+from llm_overhead import start_server
 
-from llm_agent_magic.agents.session import AgentSession  # noqa: E402
-from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig  # noqa: E402
-from llm_agent_magic.events import Usage  # noqa: E402
-from llm_agent_magic.llm import LLMClient  # noqa: E402
-from llm_agent_magic.sandbox import SandboxKernel  # noqa: E402
-from llm_agent_magic.store import ConversationStore  # noqa: E402
-from llm_agent_magic.text import CHARS_PER_TOKEN  # noqa: E402
+from llm_agent_magic.agents.session import AgentSession
+from llm_agent_magic.config import AgentConfig, LLMConfig, PathsConfig
+from llm_agent_magic.events import Usage
+from llm_agent_magic.llm import LLMClient
+from llm_agent_magic.sandbox import SandboxKernel
+from llm_agent_magic.store import ConversationStore
+from llm_agent_magic.text import CHARS_PER_TOKEN
 
 TARGET_MS = 10.0
 SCENARIOS = Path(__file__).resolve().parents[1] / "tests" / "scenarios"

@@ -37,11 +37,17 @@ CSV = "region,price\nnorth,10\nsouth,30\n"
 def csv_script(delay_ms: float) -> dict:
     rules = [
         {"purpose": "classify", "reply": {"mode": "react", "reason": "needs the data"}},
-        {"purpose": "react", "match": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "mean price is 20.0"}},
+        {
+            "purpose": "react",
+            "match": "Observation from python_coder",
+            "reply": {"thought": "Done.", "action": "finish", "action_input": "mean price is 20.0"},
+        },
         {"purpose": "react", "reply": {"thought": "Compute.", "action": "python_coder", "action_input": "mean price"}},
-        {"purpose": "code", "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\n"
-                                     "print('mean price:', sales['price'].mean())\n```"},
+        {
+            "purpose": "code",
+            "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\n"
+            "print('mean price:', sales['price'].mean())\n```",
+        },
         {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
         {"purpose": "answer", "reply": "The mean price is **20.0**."},
     ]
@@ -59,8 +65,10 @@ def batch_wall_time(folder: Path, notebooks: list[str], jobs: int, host: str) ->
     started = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "llm_agent_magic.cli", "run", *notebooks, "-j", str(jobs), "--output-dir", str(out)],
-        cwd=folder, env=clean_env(OLLAMA_HOST=host, LLM_AGENT_DATA_ROOT=str(folder / f".llm_agent-j{jobs}")),
-        capture_output=True, text=True,
+        cwd=folder,
+        env=clean_env(OLLAMA_HOST=host, LLM_AGENT_DATA_ROOT=str(folder / f".llm_agent-j{jobs}")),
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
@@ -76,8 +84,10 @@ def parallel_figure(args: argparse.Namespace) -> tuple[float, float]:
         for i in range(args.notebooks):
             nb = nbformat.v4.new_notebook()
             nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-            nb.cells = [nbformat.v4.new_code_cell("%load_ext llm_agent_magic"),
-                        nbformat.v4.new_code_cell(f"%%agent --files sales.csv\nWhat is the mean price? (notebook {i})")]
+            nb.cells = [
+                nbformat.v4.new_code_cell("%load_ext llm_agent_magic"),
+                nbformat.v4.new_code_cell(f"%%agent --files sales.csv\nWhat is the mean price? (notebook {i})"),
+            ]
             nbformat.write(nb, folder / f"nb{i}.ipynb")
             names.append(f"nb{i}.ipynb")
         serial, parallel = [], []
@@ -85,8 +95,10 @@ def parallel_figure(args: argparse.Namespace) -> tuple[float, float]:
             serial.append(batch_wall_time(folder, names, 1, server.url))
             parallel.append(batch_wall_time(folder, names, args.jobs, server.url))
         calls = len(server.requests) // (2 * args.repeat)
-    print(f"  -j 1: {' / '.join(f'{t:.1f}' for t in serial)} s   -j {args.jobs}: "
-          f"{' / '.join(f'{t:.1f}' for t in parallel)} s   ({calls} model calls a run, {args.delay_ms:g} ms each)")
+    print(
+        f"  -j 1: {' / '.join(f'{t:.1f}' for t in serial)} s   -j {args.jobs}: "
+        f"{' / '.join(f'{t:.1f}' for t in parallel)} s   ({calls} model calls a run, {args.delay_ms:g} ms each)"
+    )
     return min(serial), min(parallel)
 
 
@@ -117,6 +129,7 @@ def latency_figure(args: argparse.Namespace) -> list[float]:
     with tempfile.TemporaryDirectory() as tmp, FakeOllama(script) as server:
         km, kc = start_new_kernel(cwd=tmp, env=clean_env(OLLAMA_HOST=server.url, LLM_AGENT_DATA_ROOT=f"{tmp}/.llm_agent"))
         try:
+
             def run(code: str) -> tuple[float, float | None]:
                 probe.at = None
                 started = time.perf_counter()
@@ -128,8 +141,11 @@ def latency_figure(args: argparse.Namespace) -> list[float]:
                         continue
                     now = time.perf_counter()
                     kind, content = msg["msg_type"], msg["content"]
-                    if seen is None and kind in ("display_data", "update_display_data") and \
-                            FIRST in content["data"].get("text/plain", ""):
+                    if (
+                        seen is None
+                        and kind in ("display_data", "update_display_data")
+                        and FIRST in content["data"].get("text/plain", "")
+                    ):
                         seen = now
                     if kind == "status" and content["execution_state"] == "idle":
                         return started, seen
@@ -145,8 +161,10 @@ def latency_figure(args: argparse.Namespace) -> list[float]:
         finally:
             kc.stop_channels()
             km.shutdown_kernel(now=False)
-    print(f"  cell start -> first token on screen: median {statistics.median(to_screen):.1f} ms "
-          f"(model's first token {statistics.median(to_screen) - statistics.median(added):.1f} ms after the start)")
+    print(
+        f"  cell start -> first token on screen: median {statistics.median(to_screen):.1f} ms "
+        f"(model's first token {statistics.median(to_screen) - statistics.median(added):.1f} ms after the start)"
+    )
     return added
 
 
@@ -162,14 +180,18 @@ def main() -> None:
     print(f"Batch: {args.notebooks} notebooks, one %%agent CSV question each, scripted model {args.delay_ms:g} ms a call")
     serial, parallel = parallel_figure(args)
     ratio = parallel / serial
-    print(f"  -j {args.jobs} / -j 1 wall time (best of {args.repeat}): {ratio:.2f}x (target <= {PARALLEL_TARGET}x)  "
-          f"{'PASS' if ratio <= PARALLEL_TARGET else 'MISS'}")
+    print(
+        f"  -j {args.jobs} / -j 1 wall time (best of {args.repeat}): {ratio:.2f}x (target <= {PARALLEL_TARGET}x)  "
+        f"{'PASS' if ratio <= PARALLEL_TARGET else 'MISS'}"
+    )
 
     print(f"\nStreaming: first token on screen vs the model's first token, {args.latency_runs} runs, warm session")
     added = latency_figure(args)
     median = statistics.median(added)
-    print(f"  added latency: median {median:.1f} ms, max {max(added):.1f} ms (target < {LATENCY_TARGET_MS:g} ms)  "
-          f"{'PASS' if median < LATENCY_TARGET_MS else 'MISS'}")
+    print(
+        f"  added latency: median {median:.1f} ms, max {max(added):.1f} ms (target < {LATENCY_TARGET_MS:g} ms)  "
+        f"{'PASS' if median < LATENCY_TARGET_MS else 'MISS'}"
+    )
 
 
 if __name__ == "__main__":

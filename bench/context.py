@@ -34,11 +34,19 @@ def make_folder(root: Path) -> Path:
         sub = root / f"data{i // 200}"
         sub.mkdir(exist_ok=True)
         (sub / f"table_{i:04}.csv").write_text("a,b\n1,2\n")
-    cells = [{"cell_type": "code", "source": f"x{i} = compute({i})\nprint(x{i})\n", "metadata": {},
-              "execution_count": i, "outputs": [{"output_type": "stream", "name": "stdout", "text": f"{i}\n" * 20}]}
-             for i in range(CELLS)]
-    cells[-1]["outputs"] = [{"output_type": "error", "ename": "KeyError", "evalue": "'b'",
-                             "traceback": ["\x1b[31mKeyError\x1b[0m: 'b'"] * 30}]
+    cells = [
+        {
+            "cell_type": "code",
+            "source": f"x{i} = compute({i})\nprint(x{i})\n",
+            "metadata": {},
+            "execution_count": i,
+            "outputs": [{"output_type": "stream", "name": "stdout", "text": f"{i}\n" * 20}],
+        }
+        for i in range(CELLS)
+    ]
+    cells[-1]["outputs"] = [
+        {"output_type": "error", "ename": "KeyError", "evalue": "'b'", "traceback": ["\x1b[31mKeyError\x1b[0m: 'b'"] * 30}
+    ]
     notebook = root / "analysis.ipynb"
     notebook.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     return notebook
@@ -51,8 +59,9 @@ def main() -> None:
         notebook = make_folder(Path(tmp))
 
         def with_context() -> str:
-            context = NotebookContext(cells=read_notebook(str(notebook)), active=CELLS - 1,
-                                      variables=describe_variables(namespace))
+            context = NotebookContext(
+                cells=read_notebook(str(notebook)), active=CELLS - 1, variables=describe_variables(namespace)
+            )
             context = NotebookContext.from_dict(json.loads(json.dumps(context.to_dict())))
             gathered = gather(context, tmp, "notebook", num_ctx=32768)
             assert gathered is not None and gathered.event.cells and gathered.event.files
@@ -71,15 +80,18 @@ def main() -> None:
             return statistics.median(times)
 
         base, full = median_ms(without), median_ms(with_context)
-        gathered = gather(NotebookContext(cells=read_notebook(str(notebook)), variables=describe_variables(namespace)),
-                          tmp, "notebook", 32768)
+        gathered = gather(
+            NotebookContext(cells=read_notebook(str(notebook)), variables=describe_variables(namespace)), tmp, "notebook", 32768
+        )
         assert gathered is not None
     added = full - base
     print(f"notebook of {CELLS} cells, folder of {FILES} files, {len(namespace)} variables")
     print(f"opening message without context: {base:.2f} ms; with context: {full:.2f} ms (median of {ROUNDS})")
     print(f"{gathered.event.summary}; prompt text {len(gathered.text):,} characters")
-    print(f"added at a run's start: {added:.1f} ms; ratio to the {TARGET_MS:g} ms target: {added / TARGET_MS:.2f} "
-          f"{'PASS' if added <= TARGET_MS else 'MISS'}")
+    print(
+        f"added at a run's start: {added:.1f} ms; ratio to the {TARGET_MS:g} ms target: {added / TARGET_MS:.2f} "
+        f"{'PASS' if added <= TARGET_MS else 'MISS'}"
+    )
 
 
 if __name__ == "__main__":

@@ -38,11 +38,17 @@ PARALLEL_TARGET = 0.45
 def script(delay_ms: float) -> dict:
     rules = [
         {"purpose": "classify", "reply": {"mode": "react", "reason": "needs the data"}},  # not asked any more
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "mean price is 20.0"}},
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "Done.", "action": "finish", "action_input": "mean price is 20.0"},
+        },
         {"purpose": "react", "reply": {"thought": "Compute.", "action": "python_coder", "action_input": "mean price"}},
-        {"purpose": "code", "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales data.csv')\n"
-                                     "print(f\"@mean_price[{sales['price'].mean():.2f}]\")\n```"},
+        {
+            "purpose": "code",
+            "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales data.csv')\n"
+            "print(f\"@mean_price[{sales['price'].mean():.2f}]\")\n```",
+        },
         {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
         {"purpose": "answer", "reply": "The mean price is @mean_price[20.00]."},
     ]
@@ -54,9 +60,19 @@ def dataset(folder: Path, n: int) -> None:
     (folder / "tables" / "sales data.csv").write_text("region,price\nnorth,10\nsouth,30\n")
     with open(folder / "questions.jsonl", "w") as q, open(folder / "labels.jsonl", "w") as labels:
         for i in range(n):
-            q.write(json.dumps({"id": i, "question": f"What is the mean price? (question {i})", "constraints": "",
-                                "format": "@mean_price[value] rounded to two decimals",
-                                "file_name": "sales data.csv", "level": "easy"}) + "\n")
+            q.write(
+                json.dumps(
+                    {
+                        "id": i,
+                        "question": f"What is the mean price? (question {i})",
+                        "constraints": "",
+                        "format": "@mean_price[value] rounded to two decimals",
+                        "file_name": "sales data.csv",
+                        "level": "easy",
+                    }
+                )
+                + "\n"
+            )
             labels.write(json.dumps({"id": i, "common_answers": [["mean_price", "20.00"]]}) + "\n")
 
 
@@ -66,9 +82,25 @@ def eval_wall_time(folder: Path, jobs: int, host: str, attempt: int) -> tuple[fl
     env.update(OLLAMA_HOST=host)
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "llm_agent_magic.cli", "eval", "questions.jsonl", "--labels", "labels.jsonl",
-         "--tables", "tables", "-j", str(jobs), "--out", str(out)],
-        cwd=folder, env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "llm_agent_magic.cli",
+            "eval",
+            "questions.jsonl",
+            "--labels",
+            "labels.jsonl",
+            "--tables",
+            "tables",
+            "-j",
+            str(jobs),
+            "--out",
+            str(out),
+        ],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
@@ -107,18 +139,25 @@ def main() -> int:
     model = statistics.median(r["cost"]["model_seconds"] for r in serial_results)
     wall = statistics.median(r["wall_seconds"] for r in serial_results)
     print(f"llm-agent eval, {args.questions} questions, {calls} model calls each ({args.delay_ms:g} ms a call)")
-    print(f"  per question at -j 1 (median): open {median('open'):.2f} s, run {median('run'):.2f} s "
-          f"(model {model:.2f} s), close {median('close'):.2f} s, wall {wall:.2f} s")
-    print(f"  harness time per question: {harness_ms:.1f} ms (target < {HARNESS_TARGET_MS:g} ms) "
-          f"{'PASS' if harness_ms < HARNESS_TARGET_MS else 'MISS'}")
+    print(
+        f"  per question at -j 1 (median): open {median('open'):.2f} s, run {median('run'):.2f} s "
+        f"(model {model:.2f} s), close {median('close'):.2f} s, wall {wall:.2f} s"
+    )
+    print(
+        f"  harness time per question: {harness_ms:.1f} ms (target < {HARNESS_TARGET_MS:g} ms) "
+        f"{'PASS' if harness_ms < HARNESS_TARGET_MS else 'MISS'}"
+    )
     ratio = min(parallel) / min(serial)
-    print(f"  -j 1: {' / '.join(f'{t:.1f}' for t in serial)} s   -j {args.jobs}: "
-          f"{' / '.join(f'{t:.1f}' for t in parallel)} s")
-    print(f"  -j {args.jobs} / -j 1 wall time: {ratio:.2f}x (target <= {PARALLEL_TARGET}x) "
-          f"{'PASS' if ratio <= PARALLEL_TARGET else 'MISS'}")
+    print(f"  -j 1: {' / '.join(f'{t:.1f}' for t in serial)} s   -j {args.jobs}: {' / '.join(f'{t:.1f}' for t in parallel)} s")
+    print(
+        f"  -j {args.jobs} / -j 1 wall time: {ratio:.2f}x (target <= {PARALLEL_TARGET}x) "
+        f"{'PASS' if ratio <= PARALLEL_TARGET else 'MISS'}"
+    )
     per_question = statistics.median(r["cost"]["model_calls"] for r in serial_results)
-    print(f"  model calls per one-table question (median): {per_question:g} (target <= {CALLS_TARGET}) "
-          f"{'PASS' if per_question <= CALLS_TARGET else 'MISS'}")
+    print(
+        f"  model calls per one-table question (median): {per_question:g} (target <= {CALLS_TARGET}) "
+        f"{'PASS' if per_question <= CALLS_TARGET else 'MISS'}"
+    )
     return 0
 
 

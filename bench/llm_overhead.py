@@ -84,7 +84,11 @@ async def bare_openai_call(client: openai.AsyncOpenAI, stream: bool) -> int:
         return 1
     n = 0
     chunks = await client.chat.completions.create(
-        model="qwen3:8b", messages=MESSAGES, stream=True, stream_options={"include_usage": True}, **kwargs  # type: ignore[arg-type]
+        model="qwen3:8b",
+        messages=MESSAGES,
+        stream=True,
+        stream_options={"include_usage": True},
+        **kwargs,  # type: ignore[arg-type]
     )
     async for chunk in chunks:
         if chunk.choices and chunk.choices[0].delta.content:
@@ -135,16 +139,13 @@ class Figure:
     cpu_ratio: float  # the same of the client process's CPU time
 
 
-async def measure(
-    url: str, calls: int, rounds: int, data_root: str, protocol: str
-) -> tuple[dict[str, Figure], float]:
+async def measure(url: str, calls: int, rounds: int, data_root: str, protocol: str) -> tuple[dict[str, Figure], float]:
     config = LLMConfig(provider=protocol, host=url, base_url=f"{url}/v1")
     timeout = httpx.Timeout(config.request_timeout, connect=10.0)
     purpose = {"X-LLM-Agent-Purpose": "answer"}
     bare: Any
     if protocol == "openai":
-        bare = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=timeout,
-                                  default_headers=purpose)
+        bare = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=timeout, default_headers=purpose)
         call = bare_openai_call
     else:
         bare = ollama.AsyncClient(host=url, headers=purpose, timeout=timeout)
@@ -156,6 +157,7 @@ async def measure(
     median = statistics.median
     try:
         for stream in (False, True):
+
             def bare_once(stream: bool = stream) -> Awaitable[int]:
                 return call(bare, stream)
 
@@ -182,7 +184,11 @@ async def measure(
                 wrapped_times += w_round
             b, w = median(t for t, _ in bare_times), median(t for t, _ in wrapped_times)
             results["per streamed token" if stream else "per call"] = Figure(
-                b, w, w / b, min(round_ratios), max(round_ratios),
+                b,
+                w,
+                w / b,
+                min(round_ratios),
+                max(round_ratios),
                 median(c for _, c in wrapped_times) / median(c for _, c in bare_times),
             )
     finally:

@@ -18,14 +18,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "browser"))
 
-import lab as browser_lab  # noqa: E402
+import lab as browser_lab
 
-from llm_agent_magic.testing.fake_ollama import FakeOllama  # noqa: E402
+from llm_agent_magic.testing.fake_ollama import FakeOllama
 
-SCRIPT = {"rules": [
-    {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
-    {"purpose": "answer", "reply": "Hello: the first words of the answer, then a few more of them.", "token_delay_ms": 20},
-]}
+SCRIPT = {
+    "rules": [
+        {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+        {"purpose": "answer", "reply": "Hello: the first words of the answer, then a few more of them.", "token_delay_ms": 20},
+    ]
+}
 
 # When the first character of the newest answer is on screen: the frame after the DOM got it.
 WATCH = """(count) => {
@@ -46,9 +48,12 @@ def main(runs: int = 15) -> None:
     if problem:
         sys.exit(f"bench/panel.py cannot run: {problem}")
     latencies: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp, FakeOllama(SCRIPT) as ollama, \
-            browser_lab.jupyter_lab(Path(tmp), ollama.url, {}) as lab, \
-            browser_lab.chromium(Path(tmp) / "profile") as context:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        FakeOllama(SCRIPT) as ollama,
+        browser_lab.jupyter_lab(Path(tmp), ollama.url, {}) as lab,
+        browser_lab.chromium(Path(tmp) / "profile") as context,
+    ):
         page = context.new_page()
         browser_lab.open_lab(page, lab)
         browser_lab.open_panel(page, connected=False)  # no notebook open: a new chat gives it a session
@@ -59,16 +64,19 @@ def main(runs: int = 15) -> None:
             page.evaluate(WATCH, count)
             browser_lab.send(page, f"Say hello, number {i}")
             painted_ms = page.wait_for_function("() => window.__painted", timeout=60_000).json_value()
-            page.wait_for_function(f"() => document.querySelectorAll('{browser_lab.PANEL} .lam-run-ok').length === {i + 1}",
-                                   timeout=60_000)
+            page.wait_for_function(
+                f"() => document.querySelectorAll('{browser_lab.PANEL} .lam-run-ok').length === {i + 1}", timeout=60_000
+            )
             asked = ollama.requests_for("answer")[-1].timestamp
             if i:
                 latencies.append(painted_ms / 1000 - asked)
     ms = sorted(x * 1000 for x in latencies)
     p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
-    print(f"panel: first token -> first character on screen, {len(ms)} runs: median {statistics.median(ms):.1f} ms, "
-          f"p95 {p95:.1f} ms, max {ms[-1]:.1f} ms (target: median < 100 ms) "
-          f"{'OK' if statistics.median(ms) < 100 else 'OVER TARGET'}")
+    print(
+        f"panel: first token -> first character on screen, {len(ms)} runs: median {statistics.median(ms):.1f} ms, "
+        f"p95 {p95:.1f} ms, max {ms[-1]:.1f} ms (target: median < 100 ms) "
+        f"{'OK' if statistics.median(ms) < 100 else 'OVER TARGET'}"
+    )
 
 
 if __name__ == "__main__":

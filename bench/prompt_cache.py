@@ -63,14 +63,12 @@ async def _run_scenario(tree: Path, script: str, request: str, mode: str, attach
             await session.start()
             files = [str(csv)] if attach else []
             with_context = _request(request, mode, files, work)
-            runs = session.run(with_context) if with_context is not None else session.run(request, mode=mode,
-                                                                                          files=files)
+            runs = session.run(with_context) if with_context is not None else session.run(request, mode=mode, files=files)
             async for _ in runs:
                 pass
         finally:
             await session.close()
-        return [{"model": r.model, "purpose": r.purpose, "text": r.text} for r in server.requests
-                if r.path == "/api/chat"]
+        return [{"model": r.model, "purpose": r.purpose, "text": r.text} for r in server.requests if r.path == "/api/chat"]
 
 
 def _request(text: str, mode: str, files: list[str], work: Path) -> object | None:
@@ -84,12 +82,14 @@ def _request(text: str, mode: str, files: list[str], work: Path) -> object | Non
         return None
     if os.environ.get("BENCH_CONTEXT", "0") != "1":
         return None
-    cells = [ContextCell(f"step{i} = prepare(step{i - 1})\nprint(step{i}.describe())", outputs=f"{i} rows\n" * 5)
-             for i in range(19)]
+    cells = [
+        ContextCell(f"step{i} = prepare(step{i - 1})\nprint(step{i}.describe())", outputs=f"{i} rows\n" * 5) for i in range(19)
+    ]
     cells.append(ContextCell("sales.groupby('regoin').sum()", error="KeyError: 'regoin'"))
     variables = [ContextVariable("sales", "pandas.DataFrame", "(2, 2)", [["region", "object"], ["price", "int64"]])]
-    return RunRequest(text, mode=mode, files=files, folder=str(work),
-                      context=NotebookContext(cells, active=19, variables=variables))
+    return RunRequest(
+        text, mode=mode, files=files, folder=str(work), context=NotebookContext(cells, active=19, variables=variables)
+    )
 
 
 WARM_UP = ("route_chat", "What is a p-value?", "chat", False)
@@ -124,8 +124,13 @@ def score(calls: list[dict], chars_per_token: float, last: dict[str, str]) -> di
         total += len(text) / chars_per_token
         reused += prefix / chars_per_token
         last[call["model"]] = text
-    return {"calls": len(calls), "prompt_tokens": total, "reused": reused, "uncached": total - reused,
-            "share": reused / total if total else 0.0}
+    return {
+        "calls": len(calls),
+        "prompt_tokens": total,
+        "reused": reused,
+        "uncached": total - reused,
+        "share": reused / total if total else 0.0,
+    }
 
 
 def _tree_of(commit: str, into: Path) -> Path:
@@ -169,13 +174,19 @@ def main() -> None:
         b, a = score(before[name], CHARS_PER_TOKEN, cache_before), score(after[name], CHARS_PER_TOKEN, cache_after)
         ratio = a["uncached"] / b["uncached"] if b["uncached"] else 0.0
         worst_share, worst_ratio = min(worst_share, a["share"]), max(worst_ratio, ratio)
-        print(f"{name:<16}{b['calls']:>5} -> {a['calls']:<5}{b['prompt_tokens']:>8.0f} -> {a['prompt_tokens']:<8.0f}"
-              f"{b['share']:>7.0%} -> {a['share']:<7.0%}{b['uncached']:>9.0f} -> {a['uncached']:<9.0f}{ratio:>7.2f}x")
+        print(
+            f"{name:<16}{b['calls']:>5} -> {a['calls']:<5}{b['prompt_tokens']:>8.0f} -> {a['prompt_tokens']:<8.0f}"
+            f"{b['share']:>7.0%} -> {a['share']:<7.0%}{b['uncached']:>9.0f} -> {a['uncached']:<9.0f}{ratio:>7.2f}x"
+        )
     share_ok, ratio_ok = worst_share >= TARGET_SHARE, worst_ratio <= TARGET_UNCACHED_RATIO
-    print(f"reusable from the previous call (worst scenario): {worst_share:.0%} (target >= {TARGET_SHARE:.0%}) "
-          f"{'ok' if share_ok else 'MISSED'}")
-    print(f"uncached prompt tokens per question, after/before (worst scenario): {worst_ratio:.2f}x "
-          f"(target <= {TARGET_UNCACHED_RATIO:.2f}x) {'ok' if ratio_ok else 'MISSED'}")
+    print(
+        f"reusable from the previous call (worst scenario): {worst_share:.0%} (target >= {TARGET_SHARE:.0%}) "
+        f"{'ok' if share_ok else 'MISSED'}"
+    )
+    print(
+        f"uncached prompt tokens per question, after/before (worst scenario): {worst_ratio:.2f}x "
+        f"(target <= {TARGET_UNCACHED_RATIO:.2f}x) {'ok' if ratio_ok else 'MISSED'}"
+    )
 
 
 if __name__ == "__main__":

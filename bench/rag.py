@@ -87,7 +87,7 @@ class Corpus:
         syllables = [c + v for c in "bcdfghjklmnprstvwxz" for v in "aeiou"]
         spell = random.Random(0)
         words = list(dict.fromkeys("".join(spell.choices(syllables, k=3)) for _ in range(40_000)))
-        self.topics = [words[t * 300:(t + 1) * 300] for t in range(60)]
+        self.topics = [words[t * 300 : (t + 1) * 300] for t in range(60)]
         self.common = words[18_000:20_000]
 
     def paragraph(self) -> str:
@@ -120,8 +120,9 @@ def verdict(ok: bool) -> str:
 
 # --- 1. ingest -----------------------------------------------------------------------------------------------
 def start_server(script: Path) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([sys.executable, "-m", "llm_agent_magic.cli", "fake-ollama", f"--script={script}"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llm_agent_magic.cli", "fake-ollama", f"--script={script}"], stdout=subprocess.PIPE, text=True
+    )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     if "listening on" not in line:
@@ -157,9 +158,11 @@ async def ingest(work: Path, files: int, paragraphs: int) -> None:
         proc.terminate()
         proc.wait(10)
     chunks = result.report.embedded_chunks
-    print(f"ingest: {files} files, {chunks} chunks of {DIM} dims through the scripted Ollama in {total:.2f} s: "
-          f"{chunks / total:,.0f} chunks/s; {100 * (total - inside) / total:.0f}% of the time outside embedding calls "
-          f"({result.report.embedding_calls} calls)")
+    print(
+        f"ingest: {files} files, {chunks} chunks of {DIM} dims through the scripted Ollama in {total:.2f} s: "
+        f"{chunks / total:,.0f} chunks/s; {100 * (total - inside) / total:.0f}% of the time outside embedding calls "
+        f"({result.report.embedding_calls} calls)"
+    )
 
 
 # --- 2. queries ----------------------------------------------------------------------------------------------
@@ -176,10 +179,15 @@ async def queries(work: Path, chunks: int, count: int, paragraphs: int = 50) -> 
         await learn([folder], embedder, collection="c", tools=TOOLS, paths=paths)  # type: ignore[arg-type]
     built = time.perf_counter() - started
     shutil.rmtree(folder)
-    index = DocumentIndex.for_collection("c", embedder, paths=paths, chunk_size=TOOLS.rag_chunk_size,  # type: ignore[arg-type]
-                                         chunk_overlap=TOOLS.rag_chunk_overlap,
-                                         approximate_above=TOOLS.rag_approximate_above,
-                                         approximate=Approximate.from_config(TOOLS))
+    index = DocumentIndex.for_collection(
+        "c",
+        embedder,
+        paths=paths,
+        chunk_size=TOOLS.rag_chunk_size,  # type: ignore[arg-type]
+        chunk_overlap=TOOLS.rag_chunk_overlap,
+        approximate_above=TOOLS.rag_approximate_above,
+        approximate=Approximate.from_config(TOOLS),
+    )
     assert len(index) == chunks, (len(index), chunks)
     store = index._vectors
     assert store is not None
@@ -215,12 +223,16 @@ async def queries(work: Path, chunks: int, count: int, paragraphs: int = 50) -> 
         found += min(len(truth), sum(1 for _, score in approx if score >= fourth))
     recall = found / (4 * count)
     p50 = percentile(whole, 50)
-    print(f"queries at {chunks:,} chunks ({store.kind} index; built in {built:.1f} s): search p50 {p50:.2f} ms, "
-          f"p95 {percentile(whole, 95):.2f} ms; vector search alone p50 {percentile(alone, 50):.2f} ms "
-          f"(exact flat p50 {percentile(flat_ms, 50):.2f} ms); recall@4 vs flat {recall:.3f}")
+    print(
+        f"queries at {chunks:,} chunks ({store.kind} index; built in {built:.1f} s): search p50 {p50:.2f} ms, "
+        f"p95 {percentile(whole, 95):.2f} ms; vector search alone p50 {percentile(alone, 50):.2f} ms "
+        f"(exact flat p50 {percentile(flat_ms, 50):.2f} ms); recall@4 vs flat {recall:.3f}"
+    )
     if store.kind == "hnsw":
-        print(f"  building the HNSW graph (M {TOOLS.rag_hnsw_m}, efConstruction {TOOLS.rag_hnsw_ef_construction}, "
-              f"{TOOLS.rag_index_threads} threads) took {graph.seconds:.1f} s of the {built:.1f} s")
+        print(
+            f"  building the HNSW graph (M {TOOLS.rag_hnsw_m}, efConstruction {TOOLS.rag_hnsw_ef_construction}, "
+            f"{TOOLS.rag_index_threads} threads) took {graph.seconds:.1f} s of the {built:.1f} s"
+        )
         sweep = []
         for ef in (32, 64, 96, 128, 160, 192, 256):  # what the setting ToolsConfig.rag_hnsw_ef_search trades
             times, hits = [], 0
@@ -270,8 +282,10 @@ async def relearn(work: Path, files: int = 1000) -> bool:
     took = time.perf_counter() - started
     calls = embedder.calls - before
     ok = took < RELEARN_TARGET_S and calls == 0 and len(result.report.unchanged) == files
-    print(f"re-learning an unchanged {files}-file folder: {took * 1000:.0f} ms, {calls} embedding calls "
-          f"(target < {RELEARN_TARGET_S:g} s, 0 calls): {verdict(ok)}")
+    print(
+        f"re-learning an unchanged {files}-file folder: {took * 1000:.0f} ms, {calls} embedding calls "
+        f"(target < {RELEARN_TARGET_S:g} s, 0 calls): {verdict(ok)}"
+    )
     return ok
 
 
@@ -287,8 +301,9 @@ async def main() -> None:
         await ingest(work, args.ingest_files, 10)
         await queries(work, args.small, args.queries)
         large_ok = await queries(work, args.large, args.queries)
-        print(f"target at {args.large:,} chunks: p50 < {P50_TARGET_MS:g} ms with recall@4 >= {RECALL_TARGET}: "
-              f"{verdict(large_ok)}")
+        print(
+            f"target at {args.large:,} chunks: p50 < {P50_TARGET_MS:g} ms with recall@4 >= {RECALL_TARGET}: {verdict(large_ok)}"
+        )
         await relearn(work)
 
 

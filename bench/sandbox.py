@@ -107,8 +107,11 @@ class Bare:
             pass
         while True:
             msg = await self.kc.iopub_channel.get_msg(timeout=60)
-            if (msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "status"
-                    and msg["content"]["execution_state"] == "idle"):
+            if (
+                msg["parent_header"].get("msg_id") == msg_id
+                and msg["msg_type"] == "status"
+                and msg["content"]["execution_state"] == "idle"
+            ):
                 return
 
     async def stop(self) -> None:
@@ -205,9 +208,20 @@ def start_gateway(folder: Path) -> tuple[subprocess.Popen[bytes], str, str]:
     token = "bench-token"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1", f"--KernelGatewayApp.port={port}",
-         "--KernelGatewayApp.port_retries=0", f"--KernelGatewayApp.auth_token={token}"],
-        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "kernel_gateway",
+            "--KernelGatewayApp.ip=127.0.0.1",
+            f"--KernelGatewayApp.port={port}",
+            "--KernelGatewayApp.port_retries=0",
+            f"--KernelGatewayApp.auth_token={token}",
+        ],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -308,14 +322,30 @@ async def main() -> None:
     speedup = steps_fresh / steps_warm
     start_ratio = sandbox_start / bare_start
     rows = [
-        ("(a) trivial cell, execute only", f"{warm['only_ms']:.2f} ms vs bare {warm['bare_ms']:.2f} ms = "
-         f"{warm['only_ratio']:.2f}x", "<= 1.20x", warm["only_ratio"] <= 1.2),
-        ("(a) trivial cell, execute + summary + snapshot", f"{warm['full_ms']:.2f} ms vs bare {warm['bare_ms']:.2f} ms = "
-         f"{warm['full_ratio']:.2f}x", "<= 1.20x", warm["full_ratio"] <= 1.2),
-        ("(b) five pandas steps, warm sandbox vs 5 fresh processes", f"{steps_warm:.3f} s vs {steps_fresh:.2f} s = "
-         f"{speedup:.0f}x faster", ">= 20x", speedup >= 20),
-        ("(c) cold start to first result", f"{sandbox_start:.2f} s vs bare {bare_start:.2f} s = {start_ratio:.2f}x",
-         "<= 1.50x", start_ratio <= 1.5),
+        (
+            "(a) trivial cell, execute only",
+            f"{warm['only_ms']:.2f} ms vs bare {warm['bare_ms']:.2f} ms = {warm['only_ratio']:.2f}x",
+            "<= 1.20x",
+            warm["only_ratio"] <= 1.2,
+        ),
+        (
+            "(a) trivial cell, execute + summary + snapshot",
+            f"{warm['full_ms']:.2f} ms vs bare {warm['bare_ms']:.2f} ms = {warm['full_ratio']:.2f}x",
+            "<= 1.20x",
+            warm["full_ratio"] <= 1.2,
+        ),
+        (
+            "(b) five pandas steps, warm sandbox vs 5 fresh processes",
+            f"{steps_warm:.3f} s vs {steps_fresh:.2f} s = {speedup:.0f}x faster",
+            ">= 20x",
+            speedup >= 20,
+        ),
+        (
+            "(c) cold start to first result",
+            f"{sandbox_start:.2f} s vs bare {bare_start:.2f} s = {start_ratio:.2f}x",
+            "<= 1.50x",
+            start_ratio <= 1.5,
+        ),
         ("(d) snapshot of 1,000,000 x 10 float DataFrame", f"{snap_write:.3f} s", "< 0.5 s", snap_write < 0.5),
         ("(d) deciding it did not change", f"{snap_check * 1e3:.1f} ms", "< 20 ms", snap_check < 0.020),
     ]
@@ -323,14 +353,20 @@ async def main() -> None:
     print("bare = plain ipykernel with the sandbox's transport (ipc) and kernel flags, no isolation")
     for name, figure, target, ok in rows:
         print(f"{name:<{width}}  {figure:<44}  target {target:<9} {verdict(ok)}")
-    print(f"for reference, jupyter_client's default ipykernel (tcp, history on): trivial cell {default_ms * 1e3:.2f} ms, "
-          f"cold start {default_start:.2f} s")
+    print(
+        f"for reference, jupyter_client's default ipykernel (tcp, history on): trivial cell {default_ms * 1e3:.2f} ms, "
+        f"cold start {default_start:.2f} s"
+    )
     if gateway is not None:
         print("(e) through a Jupyter Kernel Gateway on loopback vs the direct sandbox kernel (reported, no target):")
-        print(f"    trivial cell, execute only: {gateway['remote_only']:.2f} ms vs direct {gateway['direct_only']:.2f} ms = "
-              f"{gateway['only_ratio']:.2f}x")
-        print(f"    trivial cell, execute + summary + snapshot: {gateway['remote_full']:.2f} ms vs direct "
-              f"{gateway['direct_full']:.2f} ms = {gateway['full_ratio']:.2f}x")
+        print(
+            f"    trivial cell, execute only: {gateway['remote_only']:.2f} ms vs direct {gateway['direct_only']:.2f} ms = "
+            f"{gateway['only_ratio']:.2f}x"
+        )
+        print(
+            f"    trivial cell, execute + summary + snapshot: {gateway['remote_full']:.2f} ms vs direct "
+            f"{gateway['direct_full']:.2f} ms = {gateway['full_ratio']:.2f}x"
+        )
 
 
 if __name__ == "__main__":

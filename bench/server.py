@@ -49,9 +49,13 @@ TOKENS = 200
 ROUNDS = 3
 ANSWER = " ".join(f"w{i}" for i in range(TOKENS))
 #: The paced request says "slowly"; every other one is answered as one zero-delay burst.
-SCRIPT = {"rules": [{"purpose": "classify", "reply": {"mode": "chat", "reason": "bench"}},
-                    {"purpose": "answer", "match": "slowly", "reply": ANSWER, "token_delay_ms": 5},
-                    {"purpose": "answer", "reply": ANSWER, "token_delay_ms": 0}]}
+SCRIPT = {
+    "rules": [
+        {"purpose": "classify", "reply": {"mode": "chat", "reason": "bench"}},
+        {"purpose": "answer", "match": "slowly", "reply": ANSWER, "token_delay_ms": 5},
+        {"purpose": "answer", "reply": ANSWER, "token_delay_ms": 0},
+    ]
+}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -84,13 +88,15 @@ def lag(port: int, method: str) -> list[float]:
         return list(json.loads(response.read()) or [])
 
 
-async def ask(port: int, session: str, tokens_seen: list[float] | None = None,
-              request: str = "Say many words.") -> tuple[float, float, float]:
+async def ask(
+    port: int, session: str, tokens_seen: list[float] | None = None, request: str = "Say many words."
+) -> tuple[float, float, float]:
     """One chat request over the session's WebSocket, in ms: until the server emitted its first event
     (``run_started``, by the event's own ``ts``), until this client read it, and until ``run_finished``."""
     url = f"ws://127.0.0.1:{port}/llm-agent/api/sessions/{urllib.parse.quote(session, safe='')}/ws"
     conn = await tornado.websocket.websocket_connect(
-        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}))
+        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"})
+    )
     sent, started = time.time(), time.perf_counter()
     emitted = read = 0.0
     conn.write_message(json.dumps({"type": "run", "request": request, "mode": "chat"}))
@@ -132,8 +138,7 @@ def ok(rows: list) -> list:
 
 
 def p95s(one: list, many: list) -> dict:
-    return {(name, i): pct([r[i] for r in rows], 95) for name, rows in (("one", ok(one)), ("many", ok(many)))
-            for i in range(3)}
+    return {(name, i): pct([r[i] for r in rows], 95) for name, rows in (("one", ok(one)), ("many", ok(many))) for i in range(3)}
 
 
 async def main(port: int) -> int:
@@ -162,7 +167,7 @@ async def main(port: int) -> int:
         flat = [w for row in waits for w in row]
         single = await session_asks(port, sessions[0], flat[: len(flat) // 2])
         together = await asyncio.gather(*(session_asks(port, s, w) for s, w in zip(sessions, waits, strict=True)))
-        single += await session_asks(port, sessions[0], flat[len(flat) // 2:])
+        single += await session_asks(port, sessions[0], flat[len(flat) // 2 :])
         return single, [r for rows in together for r in rows]
 
     single, results = await phase(0.5, 1.5)
@@ -176,22 +181,32 @@ async def main(port: int) -> int:
         p95 = p95s(single, results)
         ratio = p95["many", 0] / p95["one", 0]
         report("20 concurrent: p95 request latency (to run_started) / single", ratio, "<= 3x", ratio <= 3)
-        print(f"  server took the request and started the run: single p95 {p95['one', 0]:.1f} ms, "
-              f"20 concurrent p95 {p95['many', 0]:.1f} ms")
-        print(f"  the same read by this client: single p95 {p95['one', 1]:.1f} ms, 20 concurrent p95 "
-              f"{p95['many', 1]:.1f} ms ({p95['many', 1] / p95['one', 1]:.1f}x)")
-        print(f"  whole run ({TOKENS} tokens): single p95 {p95['one', 2]:.1f} ms, 20 concurrent p95 "
-              f"{p95['many', 2]:.1f} ms ({p95['many', 2] / p95['one', 2]:.1f}x)")
+        print(
+            f"  server took the request and started the run: single p95 {p95['one', 0]:.1f} ms, "
+            f"20 concurrent p95 {p95['many', 0]:.1f} ms"
+        )
+        print(
+            f"  the same read by this client: single p95 {p95['one', 1]:.1f} ms, 20 concurrent p95 "
+            f"{p95['many', 1]:.1f} ms ({p95['many', 1] / p95['one', 1]:.1f}x)"
+        )
+        print(
+            f"  whole run ({TOKENS} tokens): single p95 {p95['one', 2]:.1f} ms, 20 concurrent p95 "
+            f"{p95['many', 2]:.1f} ms ({p95['many', 2] / p95['one', 2]:.1f}x)"
+        )
     if ok(results_busy) and ok(single_busy):
         p95 = p95s(single_busy, results_busy)
-        print(f"  saturated, pauses of 0-100 ms (no target): p95 to run_started single {p95['one', 0]:.1f} ms, "
-              f"20 concurrent {p95['many', 0]:.1f} ms ({p95['many', 0] / p95['one', 0]:.1f}x); whole run "
-              f"{p95['many', 2] / p95['one', 2]:.1f}x: every run's token work on one loop")
+        print(
+            f"  saturated, pauses of 0-100 ms (no target): p95 to run_started single {p95['one', 0]:.1f} ms, "
+            f"20 concurrent {p95['many', 0]:.1f} ms ({p95['many', 0] / p95['one', 0]:.1f}x); whole run "
+            f"{p95['many', 2] / p95['one', 2]:.1f}x: every run's token work on one loop"
+        )
     at_once = [r[0] for r in ok(burst)]
     if at_once and ok(single):
         one = pct([r[0] for r in ok(single)], 95)
-        print(f"  20 requests sent in the same millisecond (no target): p95 to run_started {pct(at_once, 95):.1f} ms, "
-              f"{pct(at_once, 95) / one:.1f}x single: the last waits for the 19 before it")
+        print(
+            f"  20 requests sent in the same millisecond (no target): p95 to run_started {pct(at_once, 95):.1f} ms, "
+            f"{pct(at_once, 95) / one:.1f}x single: the last waits for the 19 before it"
+        )
     for error in errors[:3]:
         print(f"  error: {error!r}")
 
@@ -225,10 +240,13 @@ if __name__ == "__main__":
         data = Path(root, "data")
         data.mkdir()
         bin_dir = Path(sys.executable).parent
-        ollama = subprocess.Popen([str(bin_dir / "llm-agent"), "fake-ollama", f"--script={script}", f"--port={ollama_port}"],
-                                  stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([sys.executable, str(HERE / "_server_process.py"), str(server_port),
-                                   f"http://127.0.0.1:{ollama_port}", str(data)], env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        ollama = subprocess.Popen(
+            [str(bin_dir / "llm-agent"), "fake-ollama", f"--script={script}", f"--port={ollama_port}"], stdout=subprocess.DEVNULL
+        )
+        server = subprocess.Popen(
+            [sys.executable, str(HERE / "_server_process.py"), str(server_port), f"http://127.0.0.1:{ollama_port}", str(data)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         try:
             wait_for(f"http://127.0.0.1:{ollama_port}/api/version", ollama)
             wait_for(f"http://127.0.0.1:{server_port}/llm-agent/api/models", server)

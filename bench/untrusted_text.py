@@ -38,10 +38,10 @@ import tornado.httpclient
 import tornado.websocket
 
 sys.path.insert(0, str(Path(__file__).parent))
-from server import TOKEN, free_port, lag, pct, stop, wait_for  # noqa: E402
+from server import TOKEN, free_port, lag, pct, stop, wait_for
 
-from llm_agent_magic.redaction import redact  # noqa: E402
-from llm_agent_magic.safe_text import render_markdown  # noqa: E402
+from llm_agent_magic.redaction import redact
+from llm_agent_magic.safe_text import render_markdown
 
 HERE = Path(__file__).resolve().parent
 BUDGET_S = 5.0
@@ -58,6 +58,7 @@ def render_model_markdown(text: str) -> str:
 
 def crafted(n: int) -> dict[str, str]:
     """Inputs of about ``n`` characters built to make a backtracking pattern slow, and plain text."""
+
     def fill(unit: str, tail: str = "") -> str:
         return unit * max(1, (n - len(tail)) // len(unit)) + tail
 
@@ -88,8 +89,10 @@ def timed(fn: Callable[[str], object], text: str) -> float:
 
 
 def growth(name: str, fn: Callable[[str], object], sizes: list[int]) -> bool:
-    print(f"\n{name}: time (ms) at each size, the worst time(2n)/time(n) (linear ~2; target <= {LINEAR_RATIO:g}, "
-          f"judged where time(n) > {JUDGED_ABOVE_S * 1000:g} ms) and the last time over plain text's")
+    print(
+        f"\n{name}: time (ms) at each size, the worst time(2n)/time(n) (linear ~2; target <= {LINEAR_RATIO:g}, "
+        f"judged where time(n) > {JUDGED_ABOVE_S * 1000:g} ms) and the last time over plain text's"
+    )
     print(f"  {'input':<24}" + "".join(f"{s // 1000:>8} KB" for s in sizes) + f"{'ratio':>8}{'/plain':>9}")
     ok = True
     plain: dict[int, float] = {}
@@ -109,7 +112,7 @@ def growth(name: str, fn: Callable[[str], object], sizes: list[int]) -> bool:
         stopped = len(times) < len(sizes)
         case_ok = not stopped and max(judged, default=0.0) <= LINEAR_RATIO
         ok &= case_ok
-        cells = "".join(f"{t * 1000:11.1f}" for t in times) + "".join(f"{'stopped':>11}" for _ in sizes[len(times):])
+        cells = "".join(f"{t * 1000:11.1f}" for t in times) + "".join(f"{'stopped':>11}" for _ in sizes[len(times) :])
         vs_plain = times[-1] / plain[sizes[len(times) - 1]] if plain.get(sizes[len(times) - 1]) else 0.0
         print(f"  {case:<24}{cells}{worst:8.2f}{vs_plain:9.1f}  {'PASS' if case_ok else 'MISS'}")
     return ok
@@ -122,15 +125,20 @@ PRINT = "print('a-' * 500000 + ' ://@')\n"  # 1 MB that made the redactor's URL 
 SHOW = "from IPython.display import Markdown, display\ndisplay(Markdown(('`' * 3 + '\\n') * 50000))\n"
 # Each run: one python_coder step, then finish once it saw the output. A session whose requests say "show"
 # gets the markdown display too.
-SCRIPT = {"rules": [
-    {"purpose": "react", "match_last": "Observation from python_coder",
-     "reply": {"thought": "done", "action": "finish", "action_input": "printed"}},
-    {"purpose": "react", "reply": {"thought": "print it", "action": "python_coder", "action_input": "print the text"}},
-    {"purpose": "code", "match": "and show", "reply": f"```python\n{PRINT}{SHOW}```"},
-    {"purpose": "code", "reply": f"```python\n{PRINT}```"},
-    {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-    {"purpose": "answer", "reply": "It printed the text."},
-]}
+SCRIPT = {
+    "rules": [
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "done", "action": "finish", "action_input": "printed"},
+        },
+        {"purpose": "react", "reply": {"thought": "print it", "action": "python_coder", "action_input": "print the text"}},
+        {"purpose": "code", "match": "and show", "reply": f"```python\n{PRINT}{SHOW}```"},
+        {"purpose": "code", "reply": f"```python\n{PRINT}```"},
+        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+        {"purpose": "answer", "reply": "It printed the text."},
+    ]
+}
 SCENARIOS = {
     "1 MB hostile print": ("bench/print.ipynb", "Print the text."),
     "the same and 200 KB of fence openings as markdown": ("bench/show.ipynb", "Print and show the text."),
@@ -154,7 +162,8 @@ async def hostile_run(port: int, session: str, request: str) -> dict[str, float]
     """A ReAct run over the session's WebSocket; returns how long it took and how much output came back."""
     url = f"ws://127.0.0.1:{port}/llm-agent/api/sessions/{urllib.parse.quote(session, safe='')}/ws"
     conn = await tornado.websocket.websocket_connect(
-        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}), max_message_size=1 << 30)
+        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"token {TOKEN}"}), max_message_size=1 << 30
+    )
     start = time.perf_counter()
     conn.write_message(json.dumps({"type": "run", "request": request, "mode": "react"}))
     received = 0
@@ -178,8 +187,7 @@ async def hostile_run(port: int, session: str, request: str) -> dict[str, float]
 def measure_status(port: int, run: Callable[[], dict[str, float]] | None, seconds: float) -> tuple[list[float], dict]:
     done = threading.Event()
     box: dict[str, list[float]] = {}
-    poller = threading.Thread(target=lambda: box.setdefault("lat", status_latencies(port, done, time.monotonic()
-                                                                                        + seconds)))
+    poller = threading.Thread(target=lambda: box.setdefault("lat", status_latencies(port, done, time.monotonic() + seconds)))
     poller.start()
     outcome: dict = {}
     try:
@@ -202,11 +210,13 @@ def server_figures() -> bool:
         data = Path(root, "data")
         data.mkdir()
         bin_dir = Path(sys.executable).parent
-        ollama = subprocess.Popen([str(bin_dir / "llm-agent"), "fake-ollama", f"--script={script}",
-                                   f"--port={ollama_port}"], stdout=subprocess.DEVNULL)
-        server = subprocess.Popen([sys.executable, str(HERE / "_server_process.py"), str(server_port),
-                                   f"http://127.0.0.1:{ollama_port}", str(data)],
-                                  env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        ollama = subprocess.Popen(
+            [str(bin_dir / "llm-agent"), "fake-ollama", f"--script={script}", f"--port={ollama_port}"], stdout=subprocess.DEVNULL
+        )
+        server = subprocess.Popen(
+            [sys.executable, str(HERE / "_server_process.py"), str(server_port), f"http://127.0.0.1:{ollama_port}", str(data)],
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         try:
             wait_for(f"http://127.0.0.1:{ollama_port}/api/version", ollama)
             wait_for(f"http://127.0.0.1:{server_port}/llm-agent/api/models", server)
@@ -217,23 +227,31 @@ def server_figures() -> bool:
             lag(server_port, "POST")
             idle, _ = measure_status(server_port, None, 3.0)
             idle_lags = lag(server_port, "DELETE")
-            print(f"/status idle: p50 {statistics.median(idle):.1f} ms, p99 {pct(idle, 99):.1f} ms "
-                  f"({len(idle)} requests, each runs the doctor's checks); event-loop lag meanwhile: p99 "
-                  f"{pct(idle_lags, 99):.1f} ms, max {max(idle_lags):.1f} ms")
+            print(
+                f"/status idle: p50 {statistics.median(idle):.1f} ms, p99 {pct(idle, 99):.1f} ms "
+                f"({len(idle)} requests, each runs the doctor's checks); event-loop lag meanwhile: p99 "
+                f"{pct(idle_lags, 99):.1f} ms, max {max(idle_lags):.1f} ms"
+            )
             for name, (session, request) in SCENARIOS.items():
                 lag(server_port, "POST")
                 busy, outcome = measure_status(
-                    server_port, lambda s=session, r=request: asyncio.run(hostile_run(server_port, s, r)), 600)
+                    server_port, lambda s=session, r=request: asyncio.run(hostile_run(server_port, s, r)), 600
+                )
                 lags = lag(server_port, "DELETE")
                 p99 = pct(busy, 99)
                 ok &= p99 < STATUS_P99_MS
-                print(f"{name}: the run took {outcome['seconds']:.2f} s, {outcome['received'] / 1e6:.1f} MB of "
-                      "events to the client")
-                print(f"  /status p99 during the run (ms), {len(busy)} requests {p99:9.1f}   target < "
-                      f"{STATUS_P99_MS:g} ms {'PASS' if p99 < STATUS_P99_MS else 'MISS'}; p50 "
-                      f"{statistics.median(busy):.1f} ms, p99 busy/idle {p99 / pct(idle, 99):.2f}")
-                print(f"  server event-loop lag during the run: p99 {pct(lags, 99):.1f} ms, max {max(lags):.1f} ms "
-                      f"({len(lags)} samples)")
+                print(
+                    f"{name}: the run took {outcome['seconds']:.2f} s, {outcome['received'] / 1e6:.1f} MB of events to the client"
+                )
+                print(
+                    f"  /status p99 during the run (ms), {len(busy)} requests {p99:9.1f}   target < "
+                    f"{STATUS_P99_MS:g} ms {'PASS' if p99 < STATUS_P99_MS else 'MISS'}; p50 "
+                    f"{statistics.median(busy):.1f} ms, p99 busy/idle {p99 / pct(idle, 99):.2f}"
+                )
+                print(
+                    f"  server event-loop lag during the run: p99 {pct(lags, 99):.1f} ms, max {max(lags):.1f} ms "
+                    f"({len(lags)} samples)"
+                )
         finally:
             stop(server)
             stop(ollama)

@@ -32,8 +32,7 @@ NOTEBOOKS = {
         new_markdown_cell(
             "# A two-step report over a CSV and an Excel file\n\n"
             "`--mode plan` asks for plan-and-execute: the agent plans the steps, runs each one (checking it against "
-            "its success criteria), and writes a report from the results.\n\n"
-            + REPLAY_NOTE.format(name="report_two_files")
+            "its success criteria), and writes a report from the results.\n\n" + REPLAY_NOTE.format(name="report_two_files")
         ),
         new_code_cell("%load_ext llm_agent_magic\n%agent replay cassettes/report_two_files.jsonl"),
         new_code_cell(

@@ -51,7 +51,7 @@ def scan(text: str, limit: int = MAX_SCANNED) -> list[tuple[str, str]]:
             if next_close == -1:
                 break  # no "]" after this point: no later "@name[" can close either
             if next_close < next_newline:
-                found.append((text[at + 1:end], text[end + 1:next_close]))
+                found.append((text[at + 1 : end], text[end + 1 : next_close]))
                 at = text.find("@", next_close + 1)
                 continue
         at = text.find("@", max(end, at + 1))

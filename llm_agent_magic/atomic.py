@@ -31,8 +31,9 @@ def write_bytes(path: str | os.PathLike[str], data: BytesData, *, mode: int = 0o
     _replace(Path(path), "wb", None, data, mode, fsync)
 
 
-def write_text(path: str | os.PathLike[str], text: TextData, *, mode: int = 0o600, fsync: bool = False,
-               encoding: str = "utf-8") -> None:
+def write_text(
+    path: str | os.PathLike[str], text: TextData, *, mode: int = 0o600, fsync: bool = False, encoding: str = "utf-8"
+) -> None:
     """Replace ``path`` with ``text`` atomically (see ``write_bytes``)."""
     _replace(Path(path), "w", encoding, text, mode, fsync)
 

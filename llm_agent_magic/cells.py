@@ -58,9 +58,7 @@ INSERTED_BY = "llm-agent panel"
 INSERT_ORIGINS = ("panel", "magic")
 
 
-def cells_from_events(
-    events: Iterable[Event], *, model: str = "", include_failed: bool = True
-) -> list[dict[str, Any]]:
+def cells_from_events(events: Iterable[Event], *, model: str = "", include_failed: bool = True) -> list[dict[str, Any]]:
     """nbformat code cells (as dicts) for every code attempt, in order; failed attempts collapsed and tagged."""
     sources: dict[str, CodeCell] = {}
     cells: list[dict[str, Any]] = []
@@ -172,7 +170,7 @@ def render_html(bundle: dict[str, Any]) -> str:
             label += " (edited by you)"
         parts.append(
             f"<details{'' if meta.get('status') == 'failed' else ' open'}><summary>Generated cell, {html.escape(label)}"
-            f"</summary><pre><code class=\"language-python\">{html.escape(generated_code(cell.get('source', '')))}</code></pre>"
+            f'</summary><pre><code class="language-python">{html.escape(generated_code(cell.get("source", "")))}</code></pre>'
             f"{_outputs_html(cell.get('outputs', []))}</details>"
         )
     return "\n".join(parts)
@@ -206,6 +204,7 @@ def _outputs_html(outputs: list[dict[str, Any]]) -> str:
 
 # --- notebooks: bundles into real cells -------------------------------------------------------------
 
+
 def drop_materialized(nb: nbformat.NotebookNode) -> int:
     """Remove cells an earlier ``llm-agent run`` wrote (the %%agent cells write them again)."""
     keep = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent", {}).get("materialized_by") != MATERIALIZED_BY]
@@ -216,11 +215,7 @@ def drop_materialized(nb: nbformat.NotebookNode) -> int:
 
 def cell_bundles(cell: nbformat.NotebookNode) -> list[dict[str, Any]]:
     """The bundles a cell's outputs carry (one per %%agent run in it)."""
-    return [
-        out["data"][CELLS_MIME]
-        for out in cell.get("outputs", [])
-        if isinstance(out.get("data", {}).get(CELLS_MIME), dict)
-    ]
+    return [out["data"][CELLS_MIME] for out in cell.get("outputs", []) if isinstance(out.get("data", {}).get(CELLS_MIME), dict)]
 
 
 def slim_cells_output(output: Any, written: int) -> None:
@@ -233,7 +228,9 @@ def slim_cells_output(output: Any, written: int) -> None:
     plain = output["data"].get("text/plain") or f"llm-agent: run {bundle.get('status', 'unknown')}"
     output["data"] = {"text/plain": plain}
     output.setdefault("metadata", {})["llm_agent"] = {
-        "run_id": bundle.get("run_id", ""), "status": bundle.get("status", "unknown"), "cells_written": written,
+        "run_id": bundle.get("run_id", ""),
+        "status": bundle.get("status", "unknown"),
+        "cells_written": written,
     }
 
 
@@ -293,8 +290,15 @@ def insertable_cells(bundle: dict[str, Any], *, origin: str, from_cell: str = ""
             provenance["from_cell"] = from_cell
         metadata["llm_agent"] = provenance
         outputs = raw.get("outputs")
-        cells.append({"cell_type": "code", "execution_count": None, "metadata": metadata,
-                      "outputs": outputs if isinstance(outputs, list) else [], "source": _text(raw.get("source", ""))})
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": metadata,
+                "outputs": outputs if isinstance(outputs, list) else [],
+                "source": _text(raw.get("source", "")),
+            }
+        )
     return cells
 
 

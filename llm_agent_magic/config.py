@@ -55,8 +55,7 @@ class LLMConfig(Configurable):
     ).tag(config=True, env="LLM_AGENT_PROVIDER")
     base_url = Unicode(
         "",
-        help="URL of the OpenAI-compatible API for the 'openai' provider, usually ending in /v1 (e.g. "
-        "http://gpu-box:8000/v1).",
+        help="URL of the OpenAI-compatible API for the 'openai' provider, usually ending in /v1 (e.g. http://gpu-box:8000/v1).",
     ).tag(config=True, env="LLM_AGENT_BASE_URL")
     api_key_env = Unicode(
         "OPENAI_API_KEY",
@@ -71,9 +70,7 @@ class LLMConfig(Configurable):
         "", help="Model that routes a request to chat, ReAct or plan-and-execute. Empty: use `model`."
     ).tag(config=True)
     coder_model = Unicode("", help="Model that writes and fixes Python code. Empty: use `model`.").tag(config=True)
-    embedding_model = Unicode("nomic-embed-text", help="Model used for document embeddings (retrieval).").tag(
-        config=True
-    )
+    embedding_model = Unicode("nomic-embed-text", help="Model used for document embeddings (retrieval).").tag(config=True)
     temperature = Float(0.2, help="Sampling temperature for general calls.").tag(config=True)
     coder_temperature = Float(0.1, help="Sampling temperature for code generation and fixes.").tag(config=True)
     num_ctx = Int(
@@ -88,12 +85,10 @@ class LLMConfig(Configurable):
         None,
         allow_none=True,
         help="Sampling seed sent with every chat call, for repeatable runs (compare settings with the same seed). "
-             "None: the server picks one each call.",
+        "None: the server picks one each call.",
     ).tag(config=True)
     think = Bool(False, help="Let thinking models think. Thinking never reaches answers either way.").tag(config=True)
-    max_retries = Int(2, help="Retries after an HTTP 5xx or a garbled response, with exponential backoff.").tag(
-        config=True
-    )
+    max_retries = Int(2, help="Retries after an HTTP 5xx or a garbled response, with exponential backoff.").tag(config=True)
     retry_backoff = Float(0.5, help="Seconds before the first retry; doubles each time.").tag(config=True)
     embed_batch_size = Int(32, help="Texts per embedding request.").tag(config=True)
     log_format = Enum(
@@ -194,12 +189,10 @@ class SandboxConfig(Configurable):
             "files, results files, snapshots); larger ones stay where they are, with a note."
         ),
     ).tag(config=True)
-    kernel_name = Unicode(
-        "", help="Installed kernel spec to run generated code with. Empty: this project's own Python."
-    ).tag(config=True)
-    python = Unicode("", help="Python interpreter to run generated code with (overrides kernel_name).").tag(
+    kernel_name = Unicode("", help="Installed kernel spec to run generated code with. Empty: this project's own Python.").tag(
         config=True
     )
+    python = Unicode("", help="Python interpreter to run generated code with (overrides kernel_name).").tag(config=True)
     memory_limit_mb = Int(2048, help="Address-space limit of the sandbox kernel, in MB.").tag(config=True)
     cpu_time_limit = Int(600, help="CPU seconds the sandbox kernel may use before it is stopped.").tag(config=True)
     max_processes = Int(64, help="Processes/threads the sandbox user may have (RLIMIT_NPROC inside the sandbox).").tag(
@@ -248,9 +241,7 @@ class SandboxConfig(Configurable):
             "0: no limit."
         ),
     ).tag(config=True)
-    interrupt_grace = Float(5.0, help="Seconds to wait after an interrupt before the kernel is restarted.").tag(
-        config=True
-    )
+    interrupt_grace = Float(5.0, help="Seconds to wait after an interrupt before the kernel is restarted.").tag(config=True)
     startup_timeout = Float(60.0, help="Seconds to wait for the sandbox kernel to start.").tag(config=True)
     pass_env = List(
         Unicode(),
@@ -267,9 +258,7 @@ class SandboxConfig(Configurable):
         help="Environment variables matching these glob patterns are removed from the sandbox, even when allowed.",
     ).tag(config=True)
     allow_network = Bool(False, help="Let generated code open network connections.").tag(config=True)
-    extra_ro_binds = List(Unicode(), default_value=[], help="Extra host folders the sandbox may read.").tag(
-        config=True
-    )
+    extra_ro_binds = List(Unicode(), default_value=[], help="Extra host folders the sandbox may read.").tag(config=True)
     project_dir = Unicode(
         "",
         help="Folder the sandbox may read (read-only), e.g. the notebooks' folder. Empty: the folder holding the data root.",
@@ -281,9 +270,7 @@ class SandboxConfig(Configurable):
             "and dot-folders (.ssh, .cache, .config, .local, browser profiles, tokens...)."
         ),
     ).tag(config=True)
-    summary_max_variables = Int(50, help="Most variables described to the model after each execution.").tag(
-        config=True
-    )
+    summary_max_variables = Int(50, help="Most variables described to the model after each execution.").tag(config=True)
     max_cell_output_kb = Int(
         1000,
         help=(
@@ -296,9 +283,9 @@ class SandboxConfig(Configurable):
         10.0,
         help="Rich output (images, HTML, ...) one execution keeps, in MB; displays past it are replaced by a note.",
     ).tag(config=True)
-    max_displays = Int(
-        100, help="Displays (images, tables, ...) one execution keeps; later ones are left out, with a note."
-    ).tag(config=True)
+    max_displays = Int(100, help="Displays (images, tables, ...) one execution keeps; later ones are left out, with a note.").tag(
+        config=True
+    )
     snapshot_max_rows = Int(
         100_000_000,
         help=(
@@ -366,43 +353,40 @@ class AgentConfig(Configurable):
 
     max_react_iterations = Int(8, help="Thought/action/observation rounds before a ReAct run stops.").tag(config=True)
     max_plan_steps = Int(8, help="Most steps a plan may have.").tag(config=True)
-    max_replans = Int(1, help="How often a failed step may trigger a re-plan of the remaining steps.").tag(
-        config=True
-    )
+    max_replans = Int(1, help="How often a failed step may trigger a re-plan of the remaining steps.").tag(config=True)
     max_verification_iterations = Int(
         3, help="Rounds of 'does this code answer the question?' before running, when review_before_run is on."
     ).tag(config=True)
     review_before_run = Bool(
         False,
         help="Ask the model to review each generated cell before it runs (a 'verify' call per round). Off by default: "
-             "with a local model every call costs seconds, and running the cell tells more; turn it on for a large "
-             "or hosted model.",
+        "with a local model every call costs seconds, and running the cell tells more; turn it on for a large "
+        "or hosted model.",
     ).tag(config=True)
-    max_execution_attempts = Int(5, help="Executions of generated code (first try plus fixes) per coder call.").tag(
-        config=True
-    )
+    max_execution_attempts = Int(5, help="Executions of generated code (first try plus fixes) per coder call.").tag(config=True)
     max_output_chars = Int(8000, help="Characters of tool output fed back to the model.").tag(config=True)
     history_messages = Int(10, help="Recent conversation messages given to the model.").tag(config=True)
-    include_failed_cells = Bool(False, help="Also write failed attempts (marked, not run again) among the generated "
-                                            "cells, in every front end; they are always kept in the run's stored events.").tag(
-        config=True
-    )
+    include_failed_cells = Bool(
+        False,
+        help="Also write failed attempts (marked, not run again) among the generated "
+        "cells, in every front end; they are always kept in the run's stored events.",
+    ).tag(config=True)
     approval = Bool(
         False,
         help="Ask before each generated cell runs (Run / Edit / Skip): the default of a run whose request does not "
-             "say (RunRequest.approval; %%agent --approve, the panel's toggle).",
+        "say (RunRequest.approval; %%agent --approve, the panel's toggle).",
     ).tag(config=True)
     context = Enum(
         ["notebook", "selection", "none"],
         default_value="notebook",
         help="What the agent is shown of the notebook it runs from: 'notebook' (its cells, outputs and last error, "
-             "its folder's file names and sizes, the user's variables' names, types and columns; never values or "
-             "file contents), 'selection' (only the active cell and the selected text), 'none' (nothing).",
+        "its folder's file names and sizes, the user's variables' names, types and columns; never values or "
+        "file contents), 'selection' (only the active cell and the selected text), 'none' (nothing).",
     ).tag(config=True)
     approval_timeout = Float(
         600.0,
         help="Seconds a cell waits for its approval; then the run stops with an ApprovalTimeout error and the cell "
-             "does not run. 0: wait until the run is stopped.",
+        "does not run. 0: wait until the run is stopped.",
     ).tag(config=True)
 
     @validate("approval_timeout")
@@ -491,9 +475,9 @@ class ToolsConfig(Configurable):
         Unicode(), default_value=[], help="Folders whose documents rag_search searches, besides the session's files."
     ).tag(config=True)
     rag_max_file_mb = Float(25.0, help="Documents larger than this (MB) are skipped by rag_search.").tag(config=True)
-    rag_learn_collection = Unicode(
-        "notes", help="Collection that `learn` adds documents to when no --collection is given."
-    ).tag(config=True)
+    rag_learn_collection = Unicode("notes", help="Collection that `learn` adds documents to when no --collection is given.").tag(
+        config=True
+    )
     rag_search_collections = List(
         Unicode(),
         default_value=[],
@@ -572,15 +556,24 @@ class ToolsConfig(Configurable):
             raise TraitError("ToolsConfig.rag_chunk_overlap must be 0 or more")
         return value
 
-    @validate("rag_chunk_size", "rag_top_k", "web_max_results", "analyzer_max_rows", "analyzer_max_chars",
-              "rag_max_learn_files", "rag_approximate_above", "rag_hnsw_m",
-              "rag_hnsw_ef_construction", "rag_hnsw_ef_search", "rag_index_threads")
+    @validate(
+        "rag_chunk_size",
+        "rag_top_k",
+        "web_max_results",
+        "analyzer_max_rows",
+        "analyzer_max_chars",
+        "rag_max_learn_files",
+        "rag_approximate_above",
+        "rag_hnsw_m",
+        "rag_hnsw_ef_construction",
+        "rag_hnsw_ef_search",
+        "rag_index_threads",
+    )
     def _check_positive(self, proposal: dict[str, Any]) -> int:
         value: int = proposal["value"]
         if value < 1:
             raise TraitError(f"ToolsConfig.{proposal['trait'].name} must be at least 1")
         return value
-
 
 
 CONFIG_CLASSES: tuple[type[Configurable], ...] = (LLMConfig, SandboxConfig, AgentConfig, PathsConfig, ToolsConfig)

@@ -403,13 +403,22 @@ def _event_schema(cls: type[Event]) -> dict[str, Any]:
         if (cls.type, f.name) in _CHOICES:
             schema = {"type": "string", "enum": list(_CHOICES[(cls.type, f.name)])}
         if f.name == "seq":
-            schema = {**schema, "description": "The event's number in its run (1, 2, ..., tokens included), the same "
-                      "live and from the store; 0 for an event no run emitted."}
+            schema = {
+                **schema,
+                "description": "The event's number in its run (1, 2, ..., tokens included), the same "
+                "live and from the store; 0 for an event no run emitted.",
+            }
         properties[f.name] = schema
     required = list(properties)  # to_dict() writes every field
     # Titles name the TypeScript interfaces: I...Event, as the labextension names its interfaces (and not "Error").
-    return {"type": "object", "title": f"I{cls.__name__}Event", "description": inspect.cleandoc(cls.__doc__ or ""),
-            "properties": properties, "required": required, "additionalProperties": False}
+    return {
+        "type": "object",
+        "title": f"I{cls.__name__}Event",
+        "description": inspect.cleandoc(cls.__doc__ or ""),
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+    }
 
 
 def json_schema() -> dict[str, Any]:

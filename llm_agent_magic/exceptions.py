@@ -210,9 +210,15 @@ class AgentRunFailed(AgentError):
 
     def __init__(self, problem: str, model_needed: bool = False):
         self.problem = problem
-        hint = (" This request has no stored answer here (it is new or changed, or the notebook comes from another "
+        hint = (
+            (
+                " This request has no stored answer here (it is new or changed, or the notebook comes from another "
                 "machine or data root), so running it needs the model: start Ollama (or set OLLAMA_HOST), or answer "
-                "from a recorded cassette with `%agent replay PATH`.") if model_needed else ""
+                "from a recorded cassette with `%agent replay PATH`."
+            )
+            if model_needed
+            else ""
+        )
         super().__init__(f"{problem[:1].upper()}{problem[1:]}.{hint}")
 
     def _render_traceback_(self) -> list[str]:  # what the run said is in the outputs above: no Python traceback
@@ -239,8 +245,10 @@ class SessionBusy(LLMAgentError):
         self.holder = holder
         self.run_id = run_id
         if run_id:
-            message = (f"Session {session_id!r} is already running {run_id}; stop it (a stop request) or wait for it "
-                       f"to finish, then send this again.")
+            message = (
+                f"Session {session_id!r} is already running {run_id}; stop it (a stop request) or wait for it "
+                f"to finish, then send this again."
+            )
         else:
             waited_text = f" after waiting {waited:g} s" if waited > 0 else ""
             message = (
@@ -376,11 +384,14 @@ class SandboxCellFailed(SandboxError):
             what = f"{ename}: {evalue}" if ename else "the code raised an error"
             message = f"The cell's code failed in the sandbox ({what}). Fix the code and run the cell again."
         elif status == "timeout":
-            message = ("The cell ran longer than SandboxConfig.execution_timeout and was stopped. Make it faster, "
-                       "or raise the timeout.")
+            message = (
+                "The cell ran longer than SandboxConfig.execution_timeout and was stopped. Make it faster, or raise the timeout."
+            )
         else:
-            message = (f"The sandbox kernel died while running the cell ({evalue or status}); it was restarted and "
-                       f"the saved variables restored. Run the cell again, or make it use less memory.")
+            message = (
+                f"The sandbox kernel died while running the cell ({evalue or status}); it was restarted and "
+                f"the saved variables restored. Run the cell again, or make it use less memory."
+            )
         super().__init__(message)
 
     def _render_traceback_(self) -> list[str]:
@@ -420,9 +431,7 @@ class SessionExists(StoreError):
 class RunNotFound(_NotFound):
     def __init__(self, run_id: str, path: str | Path):
         self.run_id = run_id
-        super().__init__(
-            f"No run {run_id!r} in {path}. Runs are listed per session with `ConversationStore.runs(session_id)`."
-        )
+        super().__init__(f"No run {run_id!r} in {path}. Runs are listed per session with `ConversationStore.runs(session_id)`.")
 
 
 class StoreCorrupted(StoreError):

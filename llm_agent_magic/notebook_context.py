@@ -23,6 +23,7 @@ MAX_COLUMNS = 500
 MAX_NAME_CHARS = 300
 CELL_KINDS = ("code", "markdown", "raw")
 
+
 @dataclass
 class ContextCell:
     """One notebook cell: its source, its text outputs (as the front end trimmed them) and its error."""

@@ -261,7 +261,8 @@ def redact_messages(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any
 
 def _redact_messages(messages: Iterable[Mapping[str, Any]], generation: _Generation) -> list[dict[str, Any]]:
     return [
-        m if type(m) is RedactedMessage and m.generation is generation
+        m
+        if type(m) is RedactedMessage and m.generation is generation
         else RedactedMessage(_walk(dict(m), generation.redact), generation)
         for m in messages
     ]
@@ -273,10 +274,7 @@ async def redact_messages_off_loop(messages: Iterable[Mapping[str, Any]]) -> lis
     loop goes on serving meanwhile; the caller awaits it, so what it does next still comes after."""
     messages = list(messages)
     generation = _current()
-    new = sum(
-        len(str(m.get("content", ""))) for m in messages
-        if not (type(m) is RedactedMessage and m.generation is generation)
-    )
+    new = sum(len(str(m.get("content", ""))) for m in messages if not (type(m) is RedactedMessage and m.generation is generation))
     if new < OFF_LOOP_CHARS:
         return _redact_messages(messages, generation)
     return await asyncio.to_thread(redact_messages, messages)

@@ -21,6 +21,7 @@ from .notebook_context import NotebookContext
 MODE_ALIASES = {"auto": "auto", "chat": "chat", "react": "react", "plan": "plan_execute", "plan_execute": "plan_execute"}
 APPROVAL_ACTIONS = ("run", "edit", "skip")
 
+
 @dataclass
 class _Request(WireMessage):
     """Base of the requests front ends send."""
@@ -91,8 +92,9 @@ class StopRequest(_Request):
 
     def __post_init__(self) -> None:
         if not isinstance(self.run_id, str):
-            raise BadRequest("A stop names the run_id (a string) of the run to stop, or leaves it out for the "
-                             "session's current run.")
+            raise BadRequest(
+                "A stop names the run_id (a string) of the run to stop, or leaves it out for the session's current run."
+            )
 
 
 @dataclass

@@ -55,10 +55,17 @@ class RunSummary:
             elif isinstance(event, Token):
                 tokens.append(event.text)
         return cls(
-            run_id=started.run_id if started else "", request=started.request if started else "",
-            finished=finished, answer=answer, streamed="".join(tokens), errors=errors, calls=len(usage),
-            prompt_tokens=sum(u.prompt_tokens for u in usage), completion_tokens=sum(u.completion_tokens for u in usage),
-            call_seconds=sum(u.duration for u in usage), model=next((u.model for u in reversed(usage) if u.model), ""),
+            run_id=started.run_id if started else "",
+            request=started.request if started else "",
+            finished=finished,
+            answer=answer,
+            streamed="".join(tokens),
+            errors=errors,
+            calls=len(usage),
+            prompt_tokens=sum(u.prompt_tokens for u in usage),
+            completion_tokens=sum(u.completion_tokens for u in usage),
+            call_seconds=sum(u.duration for u in usage),
+            model=next((u.model for u in reversed(usage) if u.model), ""),
         )
 
     @classmethod
@@ -76,8 +83,11 @@ class RunSummary:
 
     def usage(self) -> dict[str, int]:
         """Tokens as the OpenAI format counts them."""
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.total_tokens}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
 
     def error_dicts(self) -> list[dict[str, str]]:
         return [{"kind": e.kind, "message": e.message} for e in self.errors]

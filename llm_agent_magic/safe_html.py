@@ -31,10 +31,32 @@ for _tag in ("div", "span", "p", "code", "pre"):
 _HTML_ATTRIBUTES["table"].add("border")
 _HTML_ATTRIBUTES["*"] = {"title", "lang", "dir"}
 _STYLE_PROPERTIES = {
-    "text-align", "vertical-align", "color", "background-color", "font-weight", "font-style", "font-size",
-    "font-family", "text-decoration", "white-space", "width", "min-width", "max-width", "height", "padding",
-    "padding-left", "padding-right", "padding-top", "padding-bottom", "border", "border-collapse", "border-top",
-    "border-bottom", "border-left", "border-right", "border-spacing",
+    "text-align",
+    "vertical-align",
+    "color",
+    "background-color",
+    "font-weight",
+    "font-style",
+    "font-size",
+    "font-family",
+    "text-decoration",
+    "white-space",
+    "width",
+    "min-width",
+    "max-width",
+    "height",
+    "padding",
+    "padding-left",
+    "padding-right",
+    "padding-top",
+    "padding-bottom",
+    "border",
+    "border-collapse",
+    "border-top",
+    "border-bottom",
+    "border-left",
+    "border-right",
+    "border-spacing",
 }
 
 
@@ -50,8 +72,13 @@ def _url_allowed(tag: str, attribute: str, value: str) -> str | None:
 def clean_html(text: str) -> str:
     """``text`` with only inert HTML left (see the module's docstring)."""
     return nh3.clean(
-        text, tags=_HTML_TAGS, attributes=_HTML_ATTRIBUTES, attribute_filter=_url_allowed,
-        url_schemes=set(_LINK_SCHEMES) | {"data"}, url_relative="deny", filter_style_properties=_STYLE_PROPERTIES,
+        text,
+        tags=_HTML_TAGS,
+        attributes=_HTML_ATTRIBUTES,
+        attribute_filter=_url_allowed,
+        url_schemes=set(_LINK_SCHEMES) | {"data"},
+        url_relative="deny",
+        filter_style_properties=_STYLE_PROPERTIES,
         clean_content_tags={"script", "style"},
     )
 

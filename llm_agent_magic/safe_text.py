@@ -38,8 +38,33 @@ MAX_RENDERED_CHARS = 100_000
 MAX_NESTING = 20
 
 _TAGS = {
-    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "em", "strong", "s", "del", "code", "pre",
-    "blockquote", "ul", "ol", "li", "a", "img", "table", "thead", "tbody", "tr", "th", "td",
+    "p",
+    "br",
+    "hr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "em",
+    "strong",
+    "s",
+    "del",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+    "a",
+    "img",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
 }
 _ATTRIBUTES = {
     "a": {"href", "title"},
@@ -76,10 +101,16 @@ def _allowed(tag: str, attribute: str, value: str) -> str | None:
 def sanitize(fragment: str) -> str:
     """HTML written by the markdown parser with only the allow-listed, inert part left."""
     return nh3.clean(
-        fragment, tags=_TAGS, attributes=_ATTRIBUTES, attribute_filter=_allowed,
-        url_schemes={"http", "https", "mailto", "data"}, url_relative="deny",
-        filter_style_properties={"text-align"}, clean_content_tags={"script", "style"},
-        strip_comments=True, generic_attribute_prefixes=set(),
+        fragment,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        attribute_filter=_allowed,
+        url_schemes={"http", "https", "mailto", "data"},
+        url_relative="deny",
+        filter_style_properties={"text-align"},
+        clean_content_tags={"script", "style"},
+        strip_comments=True,
+        generic_attribute_prefixes=set(),
     )
 
 
@@ -87,8 +118,10 @@ def render_markdown(text: str) -> str:
     """The model's markdown as sanitized HTML (the module's docstring says what is left)."""
     note = ""
     if len(text) > MAX_RENDERED_CHARS:
-        note = (f"<p><em>[llm-agent: {len(text) - MAX_RENDERED_CHARS} more characters are not rendered here; "
-                "the plain-text view of this output has all of it]</em></p>")
+        note = (
+            f"<p><em>[llm-agent: {len(text) - MAX_RENDERED_CHARS} more characters are not rendered here; "
+            "the plain-text view of this output has all of it]</em></p>"
+        )
         text = text[:MAX_RENDERED_CHARS]
     return sanitize(_MARKDOWN.render(text)) + note
 

@@ -60,4 +60,5 @@ def is_embedding_model(name: str, configured: str = "") -> bool:
     """Whether ``name`` is an embedding model: the one configured for embeddings, or named like one."""
     base = name.lower().split("/")[-1]
     return (bool(configured) and full_model_name(name) == full_model_name(configured)) or any(
-        part in base for part in _EMBEDDING_NAMES)
+        part in base for part in _EMBEDDING_NAMES
+    )

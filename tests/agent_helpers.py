@@ -15,12 +15,17 @@ def of(events, cls) -> list:
 
 def coder_script(code: str, answer: str = "Done.") -> dict:
     """A scripted model for one ReAct run: one python_coder call that runs ``code``, then finish."""
-    return {"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-        {"purpose": "react", "match": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}},
-        {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "run the code"}},
-        {"purpose": "code", "reply": f"```python\n{code}\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": answer},
-    ]}
+    return {
+        "rules": [
+            {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
+            {
+                "purpose": "react",
+                "match": "Observation from python_coder",
+                "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"},
+            },
+            {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "run the code"}},
+            {"purpose": "code", "reply": f"```python\n{code}\n```"},
+            {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+            {"purpose": "answer", "reply": answer},
+        ]
+    }

@@ -16,13 +16,15 @@ OUR_ENV = (*kernel_env.ALL, "JPY_SESSION_NAME")
 current_test: Any = None
 
 
-def run_cli(*args: str, cwd: Path | str, env: dict[str, str] | None = None, timeout: float = 120,
-            clean: bool = False) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | str, env: dict[str, str] | None = None, timeout: float = 120, clean: bool = False
+) -> subprocess.CompletedProcess:
     """``llm-agent ARGS`` in ``cwd``; ``env`` adds to (or overrides) this process's environment, from which
     ``clean`` first drops this package's own variables."""
     if current_test is not None and current_test.get_closest_marker("slow") is None:
         raise AssertionError(f"{current_test.nodeid} starts a process: mark it @pytest.mark.slow")
     base = {k: v for k, v in os.environ.items() if not (clean and k in OUR_ENV)}
     base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "llm_agent_magic.cli", *args], cwd=cwd, env=base,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "llm_agent_magic.cli", *args], cwd=cwd, env=base, capture_output=True, text=True, timeout=timeout
+    )

@@ -14,10 +14,23 @@ STEPS = [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {
     "text, note",
     [
         ('{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}', ""),
-        ('```json\n{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}\n```', "read from a code fence"),  # noqa: E501 - test data reads best on one line
-        ('Here is my plan: {"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]} Good luck!', "extracted from narration around the JSON"),  # noqa: E501 - test data reads best on one line
-        ("{'steps': [{'goal': 'load', 'tool': 'python_coder', 'success_criteria': 'rows'}, {'goal': 'plot'}]}", "parsed with ast.literal_eval (a Python literal)"),  # noqa: E501 - test data reads best on one line
-        ('{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}', "repaired malformed JSON"),  # noqa: E501 - test data reads best on one line
+        (
+            '```json\n{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}]}\n```',
+            "read from a code fence",
+        ),
+        (
+            'Here is my plan: {"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, '
+            '{"goal": "plot"}]} Good luck!',
+            "extracted from narration around the JSON",
+        ),
+        (
+            "{'steps': [{'goal': 'load', 'tool': 'python_coder', 'success_criteria': 'rows'}, {'goal': 'plot'}]}",
+            "parsed with ast.literal_eval (a Python literal)",
+        ),
+        (
+            '{"steps": [{"goal": "load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "plot"}',
+            "repaired malformed JSON",
+        ),
     ],
     ids=["strict", "fence", "narration", "literal_eval", "repair"],
 )
@@ -85,7 +98,7 @@ def test_fit_drops_oldest_history_never_the_system_prompt_or_the_opening():
     fitted = fit([system, *history], opening, [], last, budget=5000)
     assert fitted[0] is system and fitted[-1] is last and fitted[-2] is opening
     kept = fitted[1:-2]
-    assert kept == history[-len(kept):] and 0 < len(kept) < 10
+    assert kept == history[-len(kept) :] and 0 < len(kept) < 10
 
 
 def test_fit_clips_a_huge_last_message_keeping_both_ends():
@@ -119,8 +132,6 @@ def test_clip():
     assert clip("short", 100) == "short"
     clipped = clip("a" * 1000 + "TAIL", 300)
     assert len(clipped) < 400 and clipped.endswith("TAIL")
-
-
 
 
 def test_tools_are_data_a_name_a_description_and_an_input_schema():

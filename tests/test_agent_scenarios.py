@@ -172,19 +172,29 @@ async def test_retry_path_feeds_back_attempts_and_rethinks(make_session):
 
 
 async def test_a_failed_cell_shows_the_model_its_own_frames_not_the_libraries(make_session):
-    session, server = make_session({"rules": [
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "the mean of a"}},
-        {"purpose": "react", "reply": {"thought": "Compute.", "action": "python_coder", "action_input": "mean of b"}},
-        {"purpose": "code", "reply": "```python\nimport pandas as pd\nframe = pd.DataFrame({'a': [1, 3]})\n"
-                                     "def column(d):\n    return d['b']\nprint(column(frame).mean())\n```"},
-        {"purpose": "fix", "reply": "```python\n# cause: the column is named a, not b\nprint(frame['a'].mean())\n```"},
-        {"purpose": "answer", "reply": "The mean is 2.0."},
-    ]})
+    session, server = make_session(
+        {
+            "rules": [
+                {
+                    "purpose": "react",
+                    "match_last": "Observation from python_coder",
+                    "reply": {"thought": "Done.", "action": "finish", "action_input": "the mean of a"},
+                },
+                {"purpose": "react", "reply": {"thought": "Compute.", "action": "python_coder", "action_input": "mean of b"}},
+                {
+                    "purpose": "code",
+                    "reply": "```python\nimport pandas as pd\nframe = pd.DataFrame({'a': [1, 3]})\n"
+                    "def column(d):\n    return d['b']\nprint(column(frame).mean())\n```",
+                },
+                {"purpose": "fix", "reply": "```python\n# cause: the column is named a, not b\nprint(frame['a'].mean())\n```"},
+                {"purpose": "answer", "reply": "The mean is 2.0."},
+            ]
+        }
+    )
     events = await collect(session, "What is the mean of b?", mode="react")
     assert [o.status for o in of(events, CellOutput)] == ["error", "ok"]
     fix = server.requests_for("fix")[0].text
-    failed = fix[fix.index("Attempt 1 failed (key_error)"):fix.rindex("[fix]")]
+    failed = fix[fix.index("Attempt 1 failed (key_error)") : fix.rindex("[fix]")]
     # The user's frames and the exception; pandas' frames counted, not shown.
     assert "Traceback, your code's frames (" in failed and "library frames left out):" in failed
     assert "], line 5\n      4     return d['b']\n----> 5 print(column(frame).mean())\nCell In[" in failed
@@ -226,7 +236,11 @@ async def test_unknown_action_is_an_observation(make_session):
     session, _ = make_session(
         {
             "rules": [
-                {"purpose": "react", "match_last": "Unknown action", "reply": {"thought": "ok", "action": "finish", "action_input": "fine"}},  # noqa: E501 - test data reads best on one line
+                {
+                    "purpose": "react",
+                    "match_last": "Unknown action",
+                    "reply": {"thought": "ok", "action": "finish", "action_input": "fine"},
+                },
                 {"purpose": "react", "reply": {"thought": "hm", "action": "telepathy", "action_input": "x"}},
                 {"purpose": "answer", "reply": "fine"},
             ]
@@ -344,7 +358,7 @@ async def test_a_run_cancelled_after_it_finished_still_has_its_status_stored(mak
 
 def test_a_streamed_answer_is_stored_in_parts_that_never_cut_a_word():
     streaming = "The key is sk-abc"  # the token "def123" of the same word is still to come
-    assert streaming[:answer_part_end(streaming, final=False)] == "The key is "
+    assert streaming[: answer_part_end(streaming, final=False)] == "The key is "
     assert answer_part_end("sk-abc", final=False) == 0  # no whole word yet: nothing stored
     assert answer_part_end("line one\nsk-ab", final=False) == len("line one\n")
     assert answer_part_end("sk-abc", final=True) == len("sk-abc")  # the run went on to another event

@@ -7,8 +7,10 @@ from llm_agent_magic.agents.classifier import clear_mode
 from llm_agent_magic.evaluation.scoring import extract
 from llm_agent_magic.tools.python_coder.coder import needs_adequacy_check
 
-DABENCH = ("What is the mean wage?\n\nConstraints: Use ddof=1.\nDrop missing values.\n\n"
-           "Answer format: @mean_wage[value] @n[count], two decimals\n\nUse the attached file wages.csv.")
+DABENCH = (
+    "What is the mean wage?\n\nConstraints: Use ddof=1.\nDrop missing values.\n\n"
+    "Answer format: @mean_wage[value] @n[count], two decimals\n\nUse the attached file wages.csv."
+)
 
 
 def test_scan_reads_values_as_dabench_does():
@@ -33,8 +35,7 @@ def test_requested_names_and_lines():
     assert not answer_format.requested("What is the mean wage?")
     assert answer_format.requested("@a[x] @a[y]").names == ("a",)
     two_lines = "Mean fare?\n\nAnswer format: @mean_fare[value]\nwhere value is rounded to two decimals.\n\nThanks"
-    assert answer_format.requested(two_lines).text == \
-        "Answer format: @mean_fare[value]\nwhere value is rounded to two decimals."
+    assert answer_format.requested(two_lines).text == "Answer format: @mean_fare[value]\nwhere value is rounded to two decimals."
 
 
 def test_stated_constraints_are_verbatim():

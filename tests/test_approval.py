@@ -54,8 +54,9 @@ def outputs_text(event: CellOutput) -> str:
 async def test_run_executes_the_cell_as_generated(make_session):
     name = unique("ran")
     session, server = make_session(coder_script(f"{name} = 6 * 7\nprint('answer', {name})"))
-    events = await answering(session, RunRequest("Compute it.", approval=True),
-                             lambda e: ApprovalReply(e.run_id, e.cell_id, "run"))
+    events = await answering(
+        session, RunRequest("Compute it.", approval=True), lambda e: ApprovalReply(e.run_id, e.cell_id, "run")
+    )
     kinds = [type(e).__name__ for e in events if isinstance(e, (CodeCell, ApprovalRequested, CellOutput))]
     assert kinds == ["CodeCell", "ApprovalRequested", "CodeCell", "CellOutput"]
     asked = of(events, ApprovalRequested)[0]
@@ -78,8 +79,9 @@ async def test_edit_executes_the_users_code_and_the_model_is_told(make_session):
     generated, edited_name = unique("generated"), unique("edited")
     session, server = make_session(coder_script(f"{generated} = 1\nprint('model code')"))
     new_code = f"{edited_name} = 2\nprint('user code')"
-    events = await answering(session, RunRequest("Compute it.", approval=True),
-                             lambda e: ApprovalReply(e.run_id, e.cell_id, "edit", new_code))
+    events = await answering(
+        session, RunRequest("Compute it.", approval=True), lambda e: ApprovalReply(e.run_id, e.cell_id, "edit", new_code)
+    )
     first, edited = of(events, CodeCell)
     assert edited.cell_id == first.cell_id and edited.approval == "edited"
     assert edited.source == new_code and edited.original_source == first.source
@@ -100,8 +102,9 @@ async def test_edit_executes_the_users_code_and_the_model_is_told(make_session):
 async def test_skip_runs_nothing_and_the_next_react_step_sees_it(make_session):
     name = unique("skipped")
     session, server = make_session(coder_script(f"{name} = 1\nprint('should not run')"))
-    events = await answering(session, RunRequest("Compute it.", approval=True),
-                             lambda e: ApprovalReply(e.run_id, e.cell_id, "skip"))
+    events = await answering(
+        session, RunRequest("Compute it.", approval=True), lambda e: ApprovalReply(e.run_id, e.cell_id, "skip")
+    )
     (code,) = of(events, CodeCell)
     (output,) = of(events, CellOutput)
     assert output.cell_id == code.cell_id and output.status == "skipped" and output.outputs == []
@@ -124,8 +127,7 @@ async def test_fixes_wait_for_approval_too(make_session):
     script = coder_script("print([][0])")
     script["rules"].insert(0, {"purpose": "fix", "reply": "```python\nprint('fixed')\n```"})
     session, server = make_session(script)
-    events = await answering(session, RunRequest("Print it.", approval=True),
-                             lambda e: ApprovalReply(e.run_id, e.cell_id, "run"))
+    events = await answering(session, RunRequest("Print it.", approval=True), lambda e: ApprovalReply(e.run_id, e.cell_id, "run"))
     first, fix = of(events, ApprovalRequested)
     assert (first.attempt, fix.attempt) == (1, 2) and fix.code == "print('fixed')"
     assert first.reason == "" and fix.reason == "attempt 1 failed (index_error)"
@@ -208,14 +210,11 @@ async def test_a_reply_from_another_thread_reaches_the_run(make_session):
 async def test_plan_steps_ask_for_their_cells_and_a_skipped_step_goes_on(make_session, tmp_path):
     (tmp_path / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
     session, server = make_session(Path(__file__).parent / "scenarios" / "plan_two_steps.json")
-    request = RunRequest("Load sales.csv and total the price by region.", files=[str(tmp_path / "sales.csv")],
-                         approval=True)
-    events = await answering(session, request,
-                             lambda e: ApprovalReply(e.run_id, e.cell_id, "run" if e.step == 0 else "skip"))
+    request = RunRequest("Load sales.csv and total the price by region.", files=[str(tmp_path / "sales.csv")], approval=True)
+    events = await answering(session, request, lambda e: ApprovalReply(e.run_id, e.cell_id, "run" if e.step == 0 else "skip"))
     asked = of(events, ApprovalRequested)
     assert [(a.step, a.task) for a in asked] == [(0, "Load sales.csv as sales"), (1, "Total price by region")]
-    assert [(o.status, o.cell_id) for o in of(events, CellOutput)] == [("ok", asked[0].cell_id),
-                                                                     ("skipped", asked[1].cell_id)]
+    assert [(o.status, o.cell_id) for o in of(events, CellOutput)] == [("ok", asked[0].cell_id), ("skipped", asked[1].cell_id)]
     assert [e.index for e in of(events, StepFinished)] == [0, 1] and events[-1].status == "ok"
     names = {v.name for v in await session.sandbox.async_variables()}
     assert "sales" in names and "totals" not in names

@@ -25,6 +25,7 @@ REQUEST = ApprovalRequested("c1", "print(1)", attempt=2, reason="attempt 1 faile
 
 # --- the desk ------------------------------------------------------------------------------------------
 
+
 async def test_the_desk_emits_then_waits_and_takes_one_reply_from_any_thread():
     desk, emitted = ApprovalDesk(), []
 
@@ -63,6 +64,7 @@ async def test_a_cancelled_wait_leaves_nothing_waiting():
 
 # --- requests and settings ---------------------------------------------------------------------------
 
+
 def test_requests_and_settings_of_approval_are_checked():
     assert RunRequest("x").approval is None and RunRequest("x", approval=True).approval is True
     assert request_from_dict({"type": "run", "request": "x", "approval": False}).approval is False
@@ -81,11 +83,11 @@ def test_the_skip_and_edit_notes_the_model_reads():
     skip = render_prompt("approval", action="skip", attempt=1, code="x = 1")
     assert skip.startswith("The user skipped this cell (attempt 1), so it did not run") and "x = 1" not in skip
     edit = render_prompt("approval", action="edit", attempt=2, code="x = 2")
-    assert edit == "The user edited this cell (attempt 2) before it ran. This code ran instead of yours:\n" \
-                   "```python\nx = 2\n```\n"
+    assert edit == "The user edited this cell (attempt 2) before it ran. This code ran instead of yours:\n```python\nx = 2\n```\n"
 
 
 # --- the magic's question ----------------------------------------------------------------------------
+
 
 def scripted(*answers: str):
     """An input function that answers in turn, and the prompts it was shown."""
@@ -101,10 +103,10 @@ def scripted(*answers: str):
 def test_the_magic_asks_run_edit_skip_until_it_gets_an_answer():
     ask, prompts = scripted("", "maybe", "R")
     assert ask_approval(REQUEST, ask, show_code=True) == ApprovalReply("r1", "c1", "run")
-    assert prompts[0] == ("Generated cell, attempt 2, after attempt 1 failed (name_error):\nprint(1)\n"
-                          "Run / edit / skip [r/e/s]? ")
-    assert prompts[1] == prompts[2] == "Please answer r (run it), e (edit it first) or s (skip it). " \
-                                       "Run / edit / skip [r/e/s]? "
+    assert prompts[0] == (
+        "Generated cell, attempt 2, after attempt 1 failed (name_error):\nprint(1)\nRun / edit / skip [r/e/s]? "
+    )
+    assert prompts[1] == prompts[2] == "Please answer r (run it), e (edit it first) or s (skip it). Run / edit / skip [r/e/s]? "
     ask, prompts = scripted("skip")
     assert ask_approval(REQUEST, ask, show_code=False).action == "skip"
     assert "print(1)" not in prompts[0]  # the live view shows the code
@@ -132,15 +134,22 @@ def test_a_kernel_without_stdin_is_told_apart():
 
 # --- rendering -----------------------------------------------------------------------------------------
 
+
 def approval_events() -> list:
     ran = CodeCell("print('model')", cell_id="a", run_id="r1")
     edited = CodeCell("print('user')", cell_id="a", approval="edited", original_source="print('model')", run_id="r1")
     skipped = CodeCell("import os", cell_id="b", attempt=1, run_id="r1")
     return [
-        RunStarted("q", run_id="r1"), ran, ApprovalRequested("a", ran.source, run_id="r1"), edited,
+        RunStarted("q", run_id="r1"),
+        ran,
+        ApprovalRequested("a", ran.source, run_id="r1"),
+        edited,
         CellOutput("a", [{"output_type": "stream", "name": "stdout", "text": "user\n"}], final=True, run_id="r1"),
-        skipped, ApprovalRequested("b", skipped.source, run_id="r1"), CellOutput("b", [], status="skipped", run_id="r1"),
-        Answer("Done."), RunFinished("ok", run_id="r1"),
+        skipped,
+        ApprovalRequested("b", skipped.source, run_id="r1"),
+        CellOutput("b", [], status="skipped", run_id="r1"),
+        Answer("Done."),
+        RunFinished("ok", run_id="r1"),
     ]
 
 
@@ -171,19 +180,26 @@ def test_the_live_view_shows_a_cell_waiting_for_approval():
 
 # --- llm-agent run: once the cells are real, the %%agent cell keeps the answer, not a second copy ------------
 
+
 def agent_cell_with_a_chart() -> nbformat.NotebookNode:
     events = [
         RunStarted("Plot it.", run_id="r9"),
         CodeCell("plot()", cell_id="p", run_id="r9"),
-        CellOutput("p", [{"output_type": "display_data", "data": {"image/png": PNG, "text/plain": "<Figure>"},
-                          "metadata": {}}], final=True, run_id="r9"),
+        CellOutput(
+            "p",
+            [{"output_type": "display_data", "data": {"image/png": PNG, "text/plain": "<Figure>"}, "metadata": {}}],
+            final=True,
+            run_id="r9",
+        ),
         Answer("Here is the **chart**.", run_id="r9"),
         RunFinished("ok", run_id="r9"),
     ]
     bundle = make_bundle(events, session_id="s", model="m")
     cell = nbformat.v4.new_code_cell("%%agent\nPlot it.")
-    cell.outputs = [nbformat.v4.new_output("display_data", data=answer_data(events)),
-                    nbformat.v4.new_output("display_data", data=bundle_data(events, bundle))]
+    cell.outputs = [
+        nbformat.v4.new_output("display_data", data=answer_data(events)),
+        nbformat.v4.new_output("display_data", data=bundle_data(events, bundle)),
+    ]
     return cell
 
 
@@ -196,8 +212,7 @@ def test_materialized_notebooks_hold_each_image_once_and_keep_the_answer():
     assert text.count(PNG) == 1 and CELLS_MIME not in text
     agent, generated = nb.cells
     answer, cells_note = agent.outputs
-    assert answer.data == {"text/html": "<p>Here is the <strong>chart</strong>.</p>\n",
-                           "text/plain": "Here is the **chart**."}
+    assert answer.data == {"text/html": "<p>Here is the <strong>chart</strong>.</p>\n", "text/plain": "Here is the **chart**."}
     assert cells_note.data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
     assert cells_note.metadata["llm_agent"] == {"run_id": "r9", "status": "ok", "cells_written": 1}
     assert generated.outputs[0].data["image/png"] == PNG

@@ -29,10 +29,10 @@ async def test_the_model_is_told_the_path_and_the_code_runs_with_it(make_session
     folder = tmp_path / "notebooks"
     (folder / "data").mkdir(parents=True)
     (folder / "data" / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
-    session, server = make_session(coder_script(
-        "import pandas as pd\nprint('mean', pd.read_csv('data/sales.csv')['price'].mean())"))
-    events = await collect(session, RunRequest("Mean price?", files=[str(folder / "data" / "sales.csv")],
-                                               folder=str(folder)))
+    session, server = make_session(
+        coder_script("import pandas as pd\nprint('mean', pd.read_csv('data/sales.csv')['price'].mean())")
+    )
+    events = await collect(session, RunRequest("Mean price?", files=[str(folder / "data" / "sales.csv")], folder=str(folder)))
     request = server.requests_for("react")[0]  # a table and a question: no classifier call
     assert "- data/sales.csv (" in request.text and "columns: region" in request.text
     (output,) = of(events, CellOutput)

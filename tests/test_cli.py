@@ -33,8 +33,14 @@ def closed_port():
 def test_doctor_reports_each_check_with_its_fix(tmp_path):
     with FakeOllama({"models": ["qwen3:8b", "nomic-embed-text"]}) as server:
         url = server.url
-        out = cli("doctor", "--json", f"--host={url}", "--LLMConfig.coder_model=qwen2.5-coder:7b", cwd=tmp_path,
-                  env={"TAVILY_API_KEY": ""})
+        out = cli(
+            "doctor",
+            "--json",
+            f"--host={url}",
+            "--LLMConfig.coder_model=qwen2.5-coder:7b",
+            cwd=tmp_path,
+            env={"TAVILY_API_KEY": ""},
+        )
     checks = {c["name"]: c for c in json.loads(out.stdout)}
     assert checks["ollama"]["status"] == "ok" and url in checks["ollama"]["detail"]
     assert checks["model qwen3:8b"]["status"] == "ok"
@@ -84,8 +90,15 @@ EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 def _demo(tmp_path, host, clock=None):
     out = tmp_path / "demo.ipynb"
-    result = cli("demo", f"--host={host}", f"--notebook={EXAMPLES / 'quickstart.ipynb'}", f"--output={out}",
-                 cwd=tmp_path, env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data"), **(clock or {})}, timeout=300)
+    result = cli(
+        "demo",
+        f"--host={host}",
+        f"--notebook={EXAMPLES / 'quickstart.ipynb'}",
+        f"--output={out}",
+        cwd=tmp_path,
+        env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data"), **(clock or {})},
+        timeout=300,
+    )
     return result, out
 
 
@@ -108,7 +121,7 @@ def test_demo_replays_the_quickstart_when_no_ollama_answers(tmp_path, day):
     assert "without encryption" not in result.stdout + result.stderr, result.stderr
     nb = nbformat.read(out, as_version=4)
     generated = [c for c in nb.cells if c.get("metadata", {}).get("llm_agent")]
-    assert generated and "groupby(\"region\")" in generated[0].source
+    assert generated and 'groupby("region")' in generated[0].source
     assert any("West" in str(o) for c in nb.cells for o in c.get("outputs", []))
 
 
@@ -118,15 +131,20 @@ def test_the_demos_notebook_runs_again_where_it_was_written_without_a_model(tmp_
     examples = tmp_path / "examples"
     shutil.copytree(EXAMPLES, examples, ignore=shutil.ignore_patterns("*.out.ipynb", ".llm_agent"))
     closed = f"http://127.0.0.1:{closed_port()}"
-    result = cli("demo", f"--host={closed}", f"--notebook={examples / 'quickstart.ipynb'}", cwd=tmp_path,
-                 env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data")}, timeout=300)
+    result = cli(
+        "demo",
+        f"--host={closed}",
+        f"--notebook={examples / 'quickstart.ipynb'}",
+        cwd=tmp_path,
+        env={"LLM_AGENT_DATA_ROOT": str(tmp_path / "data")},
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     written = nbformat.read(examples / "quickstart.out.ipynb", as_version=4)
     again = nbformat.read(examples / "quickstart.out.ipynb", as_version=4)
     env = {k: v for k, v in os.environ.items() if not k.startswith("LLM_AGENT_")}  # not llm-agent run's steering
     env.update({"OLLAMA_HOST": closed, "LLM_AGENT_DATA_ROOT": str(tmp_path / "data")})
-    NotebookClient(again, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(examples)}}).execute(
-        env=env)
+    NotebookClient(again, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(examples)}}).execute(env=env)
     assert [c.source for c in again.cells] == [c.source for c in written.cells]
     (sandboxed,) = [c for c in again.cells if c.source.startswith("%%sandbox")]
     assert sandboxed.outputs[0]["text"].startswith("region\nWest     7996.75")
@@ -146,7 +164,8 @@ def test_fake_ollama_command_prints_its_url_and_serves(tmp_path):
     script.write_text(json.dumps({"default": "scripted"}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "llm_agent_magic.cli", "fake-ollama", f"--script={script}"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()

@@ -28,13 +28,16 @@ def folder(tmp_path):
 
 def test_learn_shows_progress_relearns_nothing_and_forgets(folder):
     with FakeOllama() as server:
-        common = (f"--host={server.url}", f"--data-root={folder / 'root'}", "--LLMConfig.embed_batch_size=2",
-                  "--ToolsConfig.rag_max_file_mb=0.002")
+        common = (
+            f"--host={server.url}",
+            f"--data-root={folder / 'root'}",
+            "--LLMConfig.embed_batch_size=2",
+            "--ToolsConfig.rag_max_file_mb=0.002",
+        )
         first = run_cli("learn", "docs", "--collection", "plant", *common, cwd=folder)
         assert first.returncode == 0, first.stderr
         assert first.stdout.splitlines()[0] == (
-            "Collection 'plant': 6 file(s), 6 chunk(s) (6 added, 0 changed, 0 unchanged, 0 removed; "
-            "6 chunk(s) embedded)."
+            "Collection 'plant': 6 file(s), 6 chunk(s) (6 added, 0 changed, 0 unchanged, 0 removed; 6 chunk(s) embedded)."
         )
         assert "  big.txt: skipped, larger than 0.002 MB (ToolsConfig.rag_max_file_mb)" in first.stdout
         assert "embedding" in first.stderr and "6/6" in first.stderr  # the progress bar (tqdm, on stderr)
@@ -60,7 +63,11 @@ def test_learn_shows_progress_relearns_nothing_and_forgets(folder):
     assert plant["roots"] == [str(folder / "docs")] and plant["updated_at"] > 0
     table = run_cli("collections", f"--data-root={folder / 'root'}", cwd=folder).stdout.splitlines()
     assert table[0].split()[:4] == ["collection", "kind", "files", "chunks"] and table[1].split()[:4] == [
-        "plant", "learned", "5", "5"]
+        "plant",
+        "learned",
+        "5",
+        "5",
+    ]
 
     gone = run_cli("forget", "docs/deep", "--collection", "plant", f"--data-root={folder / 'root'}", cwd=folder)
     assert gone.stdout.startswith("Collection 'plant': 1 file(s) forgotten; 4 file(s), 4 chunk(s) left.")
@@ -99,8 +106,9 @@ def test_learn_follows_no_link_out_of_the_folder_and_a_pipe_does_not_hang_it(fol
     (docs / "private").symlink_to(private)  # a linked folder is not walked
     os.mkfifo(docs / "pipe.md")
     with FakeOllama() as server:
-        learned = run_cli("learn", "docs", "--json", f"--host={server.url}", f"--data-root={folder / 'root'}",
-                          cwd=folder, timeout=60)  # a FIFO opened for reading would hang it until then
+        learned = run_cli(
+            "learn", "docs", "--json", f"--host={server.url}", f"--data-root={folder / 'root'}", cwd=folder, timeout=60
+        )  # a FIFO opened for reading would hang it until then
         assert learned.returncode == 0, learned.stderr
         assert not any("SECRET_TOKEN" in json.dumps(r.body) for r in server.requests)  # nothing of it embedded
         report = json.loads(learned.stdout)
@@ -122,14 +130,14 @@ def test_fake_tavily_command_prints_its_url_and_serves(tmp_path):
     script.write_text(json.dumps({"results": [{"title": "T", "url": "https://example.org/t", "content": "scripted"}]}))
     proc = subprocess.Popen(
         [sys.executable, "-m", "llm_agent_magic.cli", "fake-tavily", f"--script={script}"],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         line = proc.stdout.readline()
         assert line.startswith("fake-tavily listening on http://127.0.0.1:")
         url = line.split()[-1]
-        reply = httpx.post(f"{url}/search", json={"query": "anything"}, headers={"Authorization": "Bearer tvly-x"},
-                           timeout=10)
+        reply = httpx.post(f"{url}/search", json={"query": "anything"}, headers={"Authorization": "Bearer tvly-x"}, timeout=10)
         assert reply.json()["results"][0]["content"] == "scripted"
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -72,9 +72,10 @@ def test_python_config_file_is_read(tmp_path):
 def test_the_documented_configuration_table_is_generated_from_the_traits():
     page = (ROOT / "docs" / "configuration.md").read_text()
     start = page.index("<!-- config-table:start")
-    table = page[page.index("-->", start) + len("-->"):page.index("<!-- config-table:end -->")]
-    assert table.strip() == markdown_table().strip(), \
+    table = page[page.index("-->", start) + len("-->") : page.index("<!-- config-table:end -->")]
+    assert table.strip() == markdown_table().strip(), (
         "docs/configuration.md's table is stale: regenerate it with `make docs-config`"
+    )
 
 
 def test_paths_layout(tmp_path):

@@ -12,10 +12,24 @@ from llm_agent_magic import events as ev
 
 SAMPLES: list[ev.Event] = [
     ev.RunStarted("plot sales by month", mode_requested="auto", session_id="nb/analysis.ipynb", run_id="r1"),
-    ev.Waiting("a run started from the side panel (pid 123, since 18:02:05)", front_end="panel", pid=123,
-               since=1764612125.0, timeout=60.0, run_id="r1"),
-    ev.ContextGathered(cells=12, files=40, variables=3, summary="Context: 12 cells, 40 files, 3 variables",
-                       file_names=["sales.csv"], variable_names=["df"], trimmed=["files"], run_id="r1"),
+    ev.Waiting(
+        "a run started from the side panel (pid 123, since 18:02:05)",
+        front_end="panel",
+        pid=123,
+        since=1764612125.0,
+        timeout=60.0,
+        run_id="r1",
+    ),
+    ev.ContextGathered(
+        cells=12,
+        files=40,
+        variables=3,
+        summary="Context: 12 cells, 40 files, 3 variables",
+        file_names=["sales.csv"],
+        variable_names=["df"],
+        trimmed=["files"],
+        run_id="r1",
+    ),
     ev.Classified("plan_execute", "needs data loading and a chart", fallback=True, run_id="r1"),
     ev.PlanCreated(
         [{"goal": "load sales.csv", "tool": "python_coder", "success_criteria": "a DataFrame `df`"}],
@@ -25,10 +39,23 @@ SAMPLES: list[ev.Event] = [
     ev.StepFinished(0, "ok", summary="df has 120 rows"),
     ev.Thought("I should look at the columns first."),
     ev.ToolCall("web_search", "population of Lyon 2023"),
-    ev.CodeCell("import pandas as pd\ndf = pd.read_csv('sales.csv')", attempt=2, step=0, cell_id="c1",
-                approval="edited", original_source="df = pd.read_csv('sales.csv')"),
-    ev.ApprovalRequested("c1", "df = pd.read_csv('sales.csv')", attempt=2, step=0, task="load sales.csv",
-                         reason="attempt 1 failed (name_error)", timeout=600.0),
+    ev.CodeCell(
+        "import pandas as pd\ndf = pd.read_csv('sales.csv')",
+        attempt=2,
+        step=0,
+        cell_id="c1",
+        approval="edited",
+        original_source="df = pd.read_csv('sales.csv')",
+    ),
+    ev.ApprovalRequested(
+        "c1",
+        "df = pd.read_csv('sales.csv')",
+        attempt=2,
+        step=0,
+        task="load sales.csv",
+        reason="attempt 1 failed (name_error)",
+        timeout=600.0,
+    ),
     ev.CellOutput(
         "c1",
         [

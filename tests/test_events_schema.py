@@ -35,8 +35,9 @@ def test_the_committed_schema_is_the_one_events_py_defines():
 
 
 def test_the_module_prints_the_schema():
-    out = subprocess.run([sys.executable, "-m", "llm_agent_magic.events", "--json-schema"],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "llm_agent_magic.events", "--json-schema"], capture_output=True, text=True, check=True
+    ).stdout
     assert json.loads(out) == json_schema()
 
 

@@ -17,8 +17,10 @@ def script(fix_reply: str, *, then: str | None = None) -> dict:
     """One python_coder call whose first cell fails; fixes answer ``fix_reply``, and ``then`` once told that
     the fix repeated a failed attempt."""
     base = coder_script(FAILING, "Done.")
-    rules = [{"purpose": "fix", "match_last": "same code as attempt", "reply": f"```python\n{then or fix_reply}\n```"},
-             {"purpose": "fix", "reply": f"```python\n{fix_reply}\n```"}]
+    rules = [
+        {"purpose": "fix", "match_last": "same code as attempt", "reply": f"```python\n{then or fix_reply}\n```"},
+        {"purpose": "fix", "reply": f"```python\n{fix_reply}\n```"},
+    ]
     return {"rules": rules + base["rules"]}
 
 
@@ -31,8 +33,9 @@ async def test_a_run_whose_last_attempt_failed_is_an_error_and_says_why(make_ses
     assert error.kind == "IndexError" and error.message.startswith("list index out of range")
     bundle = make_bundle(events, include_failed=False)
     assert bundle["status"] == "error" and bundle["cells"] == []  # failed attempts are not cells by default
-    assert summary_text(bundle, events) == ("llm-agent: 2 failed attempts not written as cells; run failed: IndexError: "
-                                            + error.message)
+    assert summary_text(bundle, events) == (
+        "llm-agent: 2 failed attempts not written as cells; run failed: IndexError: " + error.message
+    )
     with_failed = make_bundle(events, include_failed=True)["cells"]
     assert [c["source"].split("\n")[0] for c in with_failed] == ["%%sandbox --skip"] * 2  # kept, never run again
 

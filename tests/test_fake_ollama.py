@@ -107,11 +107,15 @@ def test_connection_is_reused_across_whole_and_streamed_calls(fake_ollama):
 
 
 def test_rules_are_tried_in_order(fake_ollama):
-    fake_ollama.load({"rules": [
-        {"match": "weather", "reply": "first"},
-        {"match": "weather", "reply": "second"},
-        {"reply": "catch-all"},
-    ]})
+    fake_ollama.load(
+        {
+            "rules": [
+                {"match": "weather", "reply": "first"},
+                {"match": "weather", "reply": "second"},
+                {"reply": "catch-all"},
+            ]
+        }
+    )
     assert chat(fake_ollama, messages=[{"role": "user", "content": "weather?"}]).message.content == "first"
     assert chat(fake_ollama).message.content == "catch-all"
 
@@ -126,8 +130,7 @@ def test_purpose_comes_from_the_header_case_insensitively(fake_ollama):
 
 def test_match_is_a_dotall_regex_over_role_content_lines(fake_ollama):
     fake_ollama.add_rule(match=r"^system: Plan.*user: .*revenue", reply="matched")
-    messages = [{"role": "system", "content": "Plan the work.\nBe concise."},
-                {"role": "user", "content": "chart revenue"}]
+    messages = [{"role": "system", "content": "Plan the work.\nBe concise."}, {"role": "user", "content": "chart revenue"}]
     assert chat(fake_ollama, messages=messages).message.content == "matched"
     assert chat(fake_ollama, messages=messages[1:]).message.content == "OK"
     assert fake_ollama.requests[0].text == "system: Plan the work.\nBe concise.\nuser: chart revenue"
@@ -233,8 +236,7 @@ def test_embeddings_are_deterministic_and_shared_words_are_close(fake_ollama):
 
 
 def test_embedding_rules_need_a_purpose(fake_ollama):
-    fake_ollama.load({"rules": [{"reply": "chat only", "times": 1},
-                                {"purpose": "embed", "fault": "http_500", "times": 1}]})
+    fake_ollama.load({"rules": [{"reply": "chat only", "times": 1}, {"purpose": "embed", "fault": "http_500", "times": 1}]})
     with client(fake_ollama, "embed") as c:
         with pytest.raises(ollama.ResponseError) as info:
             c.embed(model="nomic-embed-text", input="x")
@@ -311,10 +313,14 @@ def _is_json(line: str) -> bool:
 
 
 def test_delays(fake_ollama):
-    fake_ollama.load({"rules": [
-        {"purpose": "slow", "delay_ms": 200},
-        {"purpose": "tokens", "reply": "a b c d e", "token_delay_ms": 50},
-    ]})
+    fake_ollama.load(
+        {
+            "rules": [
+                {"purpose": "slow", "delay_ms": 200},
+                {"purpose": "tokens", "reply": "a b c d e", "token_delay_ms": 50},
+            ]
+        }
+    )
     started = time.monotonic()
     chat(fake_ollama, "slow")
     assert time.monotonic() - started >= 0.2
@@ -448,14 +454,20 @@ def test_the_openai_api_whole_streamed_embeddings_and_models(fake_ollama):
     with httpx.Client(base_url=f"{fake_ollama.url}/v1") as http:
         whole = http.post("/chat/completions", json={"model": "qwen3:8b", "messages": USER_HI}, headers=headers).json()
         assert whole["object"] == "chat.completion" and whole["choices"][0]["message"] == {
-            "role": "assistant", "content": "four two", "reasoning_content": "hm"}
+            "role": "assistant",
+            "content": "four two",
+            "reasoning_content": "hm",
+        }
         assert whole["usage"]["completion_tokens"] == 3 and whole["choices"][0]["finish_reason"] == "stop"
-        streamed = http.post("/chat/completions", headers=headers, json={
-            "model": "qwen3:8b", "messages": USER_HI, "stream": True, "stream_options": {"include_usage": True}})
+        streamed = http.post(
+            "/chat/completions",
+            headers=headers,
+            json={"model": "qwen3:8b", "messages": USER_HI, "stream": True, "stream_options": {"include_usage": True}},
+        )
         assert streamed.headers["content-type"] == "text/event-stream"
         events = streamed.text.split("\n\n")
         assert events[-2:] == ["data: [DONE]", ""]
-        chunks = [json.loads(e[len("data: "):]) for e in events[:-2]]
+        chunks = [json.loads(e[len("data: ") :]) for e in events[:-2]]
         deltas = [c["choices"][0]["delta"] for c in chunks if c["choices"]]
         assert "".join(d.get("content", "") for d in deltas) == "four two"
         assert [d["reasoning_content"] for d in deltas if "reasoning_content" in d] == ["hm"]

@@ -92,9 +92,14 @@ def test_a_circle_is_found_however_it_is_made() -> None:
     for module in ("p", "p.a", "p.b", "p.c", "p.d", "p.e", "p.f", "p.g", "q"):
         graph.add_module(module)
     for importer, imported in [
-        ("p.a", "p.b"), ("p.b", "p.a"),  # two modules
-        ("p.c", "p.d"), ("p.d", "p.e"), ("p.e", "p.c"),  # three, through a TYPE_CHECKING import in real life
-        ("p.f", "p.g"), ("p.f", "q"), ("q", "p.g"),  # a diamond through another package: no circle
+        ("p.a", "p.b"),
+        ("p.b", "p.a"),  # two modules
+        ("p.c", "p.d"),
+        ("p.d", "p.e"),
+        ("p.e", "p.c"),  # three, through a TYPE_CHECKING import in real life
+        ("p.f", "p.g"),
+        ("p.f", "q"),
+        ("q", "p.g"),  # a diamond through another package: no circle
     ]:
         graph.add_import(importer=importer, imported=imported)
     assert import_cycles(graph, "p") == [["p.a", "p.b"], ["p.c", "p.d", "p.e"]]

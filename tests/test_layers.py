@@ -21,9 +21,26 @@ ROOT = Path(llm_agent_magic.__file__).parent
 #: The layer of each top-level module or folder of the package (docs/code-map.md). Equal ranks may import
 #: each other; a module may import only its own rank or lower ones.
 LAYERS: dict[str, float] = {
-    **dict.fromkeys(["config", "events", "exceptions", "run_requests", "notebook_context", "volatile",
-                     "redaction", "linear_regex", "text", "answer_format", "atomic", "safe_text",
-                     "run_summary", "learn_grammar", "safe_html"], 1),
+    **dict.fromkeys(
+        [
+            "config",
+            "events",
+            "exceptions",
+            "run_requests",
+            "notebook_context",
+            "volatile",
+            "redaction",
+            "linear_regex",
+            "text",
+            "answer_format",
+            "atomic",
+            "safe_text",
+            "run_summary",
+            "learn_grammar",
+            "safe_html",
+        ],
+        1,
+    ),
     **dict.fromkeys(["llm", "prompts", "sandbox", "store"], 2),
     "tools": 3,
     "agents": 4,
@@ -82,8 +99,9 @@ def imports_of(path: Path, root: Path = ROOT) -> list[tuple[str, int]]:
             else:
                 target = node.module or ""
             found.append((target, node.lineno))
-            found += [(f"{target}.{alias.name}", node.lineno) for alias in node.names
-                      if is_module(f"{target}.{alias.name}", root)]
+            found += [
+                (f"{target}.{alias.name}", node.lineno) for alias in node.names if is_module(f"{target}.{alias.name}", root)
+            ]
     return [(t, line) for t, line in found if t == PACKAGE or t.startswith(PACKAGE + ".")]
 
 
@@ -127,8 +145,11 @@ def violations(modules: dict[str, list[tuple[str, int]]]) -> tuple[list[str], li
 
 
 def test_every_top_level_module_has_a_layer() -> None:
-    names = {p.stem if p.is_file() else p.name for p in ROOT.iterdir()
-             if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())}
+    names = {
+        p.stem if p.is_file() else p.name
+        for p in ROOT.iterdir()
+        if (p.suffix == ".py" and p.name != "__init__.py") or (p.is_dir() and (p / "__init__.py").exists())
+    }
     missing = sorted(names - set(LAYERS))
     assert not missing, f"Give these a layer in LAYERS (and docs/code-map.md): {missing}"
 
@@ -151,13 +172,14 @@ def test_the_walk_sees_function_level_and_relative_imports(tmp_path: Path) -> No
         (pkg / folder).mkdir(parents=True)
         (pkg / folder / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "cli" / "main.py").write_text(
-        "class App:\n    def start(self):\n        from ..store import ConversationStore\n")
+    (pkg / "cli" / "main.py").write_text("class App:\n    def start(self):\n        from ..store import ConversationStore\n")
     (pkg / "sandbox" / "results.py").write_text("class ExecutionResult: ...\n")
     (pkg / "magic" / "sandbox_cell.py").write_text("from ..sandbox.results import ExecutionResult\n")
     (pkg / "magic" / "render.py").write_text("")
     (pkg / "store" / "records.py").write_text("import llm_agent_magic.magic.render\n")
     behind, upward = violations(graph(pkg))
-    assert behind == ["llm_agent_magic.cli.main:3 imports llm_agent_magic.store",
-                      "llm_agent_magic.magic.sandbox_cell:1 imports llm_agent_magic.sandbox.results"]
+    assert behind == [
+        "llm_agent_magic.cli.main:3 imports llm_agent_magic.store",
+        "llm_agent_magic.magic.sandbox_cell:1 imports llm_agent_magic.sandbox.results",
+    ]
     assert upward == ["llm_agent_magic.store.records:1 imports llm_agent_magic.magic.render (layer 2 importing layer 5)"]

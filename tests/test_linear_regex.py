@@ -25,16 +25,23 @@ STILL_RE = {
     "llm_agent_magic.magic.magics._FIELD",  # the user's own template
     "llm_agent_magic.sandbox.paths._SAFE_ID",  # fullmatch of at most 64 characters
     "llm_agent_magic.store.markdown._BACKTICKS",  # one run of one character
-    "llm_agent_magic.tools.rag.chunking._CUTS", "llm_agent_magic.tools.rag.chunking._PARAGRAPH_BREAK",
-    "llm_agent_magic.tools.rag.keywords._WORD", "llm_agent_magic.tools.rag.keywords._JOINED",
-    "llm_agent_magic.testing.fake_ollama._CHUNK", "llm_agent_magic.testing.fake_ollama._WORD",  # test stand-in
+    "llm_agent_magic.tools.rag.chunking._CUTS",
+    "llm_agent_magic.tools.rag.chunking._PARAGRAPH_BREAK",
+    "llm_agent_magic.tools.rag.keywords._WORD",
+    "llm_agent_magic.tools.rag.keywords._JOINED",
+    "llm_agent_magic.testing.fake_ollama._CHUNK",
+    "llm_agent_magic.testing.fake_ollama._WORD",  # test stand-in
     # sandbox/untrusted.py: anchored or one-character patterns of the HTML/SVG cleaner ...
-    "llm_agent_magic.sandbox.untrusted._BASE64", "llm_agent_magic.sandbox.untrusted._DATA_IMAGE",
-    "llm_agent_magic.sandbox.untrusted._SCHEME", "llm_agent_magic.sandbox.untrusted._LOCAL_REFERENCE",
-    "llm_agent_magic.sandbox.untrusted._INVISIBLE", "llm_agent_magic.sandbox.untrusted._TAG_START",
+    "llm_agent_magic.sandbox.untrusted._BASE64",
+    "llm_agent_magic.sandbox.untrusted._DATA_IMAGE",
+    "llm_agent_magic.sandbox.untrusted._SCHEME",
+    "llm_agent_magic.sandbox.untrusted._LOCAL_REFERENCE",
+    "llm_agent_magic.sandbox.untrusted._INVISIBLE",
+    "llm_agent_magic.sandbox.untrusted._TAG_START",
     "llm_agent_magic.sandbox.untrusted._LATEX_ACTIVE",  # fixed words after one backslash
     # safe_text.py: matched from the start, one character class then the end (or at most 40 of it)
-    "llm_agent_magic.safe_text._INLINE_IMAGE", "llm_agent_magic.safe_text._LANGUAGE_CLASS",
+    "llm_agent_magic.safe_text._INLINE_IMAGE",
+    "llm_agent_magic.safe_text._LANGUAGE_CLASS",
 }
 
 
@@ -55,10 +62,19 @@ def test_the_patterns_over_untrusted_text_are_re2() -> None:
     found = module_patterns()
     left = {name for name, value in found.items() if not is_linear(value)}
     assert left <= STILL_RE, f"patterns on re to check (RE2 through linear_regex.linear, or STILL_RE): {left - STILL_RE}"
-    for name in ("redaction._URL_CREDENTIALS", "redaction._SHAPES", "redaction._KEY_LINE", "text._FENCE",
-                 "sandbox.collector.ANSI", "evaluation.scoring.ANSWER", "agents.plan_execute._NUMBERED",
-                 "tools.rag.loaders._MD_HEADING", "tools.file_analyzer._LIST_ITEM", "llm.thinking._THINK_BLOCK",
-                 "sandbox.untrusted._URL_FUNCTION"):
+    for name in (
+        "redaction._URL_CREDENTIALS",
+        "redaction._SHAPES",
+        "redaction._KEY_LINE",
+        "text._FENCE",
+        "sandbox.collector.ANSI",
+        "evaluation.scoring.ANSWER",
+        "agents.plan_execute._NUMBERED",
+        "tools.rag.loaders._MD_HEADING",
+        "tools.file_analyzer._LIST_ITEM",
+        "llm.thinking._THINK_BLOCK",
+        "sandbox.untrusted._URL_FUNCTION",
+    ):
         assert is_linear(found[f"llm_agent_magic.{name}"]), name
 
 
@@ -84,6 +100,6 @@ def test_svg_url_functions_still_point_only_inside_the_drawing() -> None:
         svg = f'<svg xmlns="http://www.w3.org/2000/svg"><rect clip-path="{style}"/></svg>'
         return "clip-path" in clean_bundle({"image/svg+xml": svg}, {})[0]["image/svg+xml"]
 
-    assert kept("url(#clip)") and kept("url( '#clip' )") and kept('url(&quot;#clip&quot;)')
+    assert kept("url(#clip)") and kept("url( '#clip' )") and kept("url(&quot;#clip&quot;)")
     assert not kept("url(https://evil.example/x)") and not kept("url(#a) url(javascript:x)")
     assert not kept("url(" * 20000)

@@ -298,8 +298,13 @@ async def test_think_field_dropped_for_models_that_do_not_think(paths):
         if "think" in body:
             return httpx.Response(400, json={"error": '"gemma3:1b" does not support thinking'})
         return httpx.Response(
-            200, json={"model": "gemma3:1b", "created_at": "2026-01-01T00:00:00Z", "done": True,
-                       "message": {"role": "assistant", "content": "hi"}},
+            200,
+            json={
+                "model": "gemma3:1b",
+                "created_at": "2026-01-01T00:00:00Z",
+                "done": True,
+                "message": {"role": "assistant", "content": "hi"},
+            },
         )
 
     cfg = LLMConfig(host="http://ollama.test", model="gemma3:1b")
@@ -343,12 +348,27 @@ async def test_an_unknown_failure_keeps_its_own_exception_and_is_not_retried(pat
 def _burst_handler(words: int):
     """An Ollama stream that is all there at once (as a fast model's is, read from a full socket buffer)."""
     lines = [
-        json.dumps({"model": "m", "created_at": "2026-01-01T00:00:00Z", "done": False,
-                    "message": {"role": "assistant", "content": f"w{i} "}})
+        json.dumps(
+            {
+                "model": "m",
+                "created_at": "2026-01-01T00:00:00Z",
+                "done": False,
+                "message": {"role": "assistant", "content": f"w{i} "},
+            }
+        )
         for i in range(words)
     ]
-    lines.append(json.dumps({"model": "m", "created_at": "2026-01-01T00:00:00Z", "done": True,
-                             "message": {"role": "assistant", "content": ""}, "eval_count": words}))
+    lines.append(
+        json.dumps(
+            {
+                "model": "m",
+                "created_at": "2026-01-01T00:00:00Z",
+                "done": True,
+                "message": {"role": "assistant", "content": ""},
+                "eval_count": words,
+            }
+        )
+    )
     body = ("\n".join(lines) + "\n").encode()
     return lambda request: httpx.Response(200, content=body)
 

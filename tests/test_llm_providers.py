@@ -51,8 +51,11 @@ async def make_client(fake_ollama, paths, protocol):
 
     def make(**settings):
         settings = {
-            "provider": protocol, "host": fake_ollama.url, "base_url": f"{fake_ollama.url}/v1",
-            "retry_backoff": 0.01, **settings,
+            "provider": protocol,
+            "host": fake_ollama.url,
+            "base_url": f"{fake_ollama.url}/v1",
+            "retry_backoff": 0.01,
+            **settings,
         }
         client = LLMClient(LLMConfig(**settings), paths=paths)
         clients.append(client)
@@ -121,9 +124,7 @@ async def test_structured_asks_for_the_schema_and_repairs_once(fake_ollama, make
     assert result.value == {"mode": "chat", "reason": "fixed"} and result.repaired
     first, repair = fake_ollama.requests
     if protocol == "openai":
-        assert first.body["response_format"] == {
-            "type": "json_schema", "json_schema": {"name": "reply", "schema": CLASSIFY}
-        }
+        assert first.body["response_format"] == {"type": "json_schema", "json_schema": {"name": "reply", "schema": CLASSIFY}}
     else:
         assert first.body["format"] == CLASSIFY
     assert repair.body["messages"][-2] == {"role": "assistant", "content": "I think you want code."}
@@ -284,8 +285,14 @@ async def test_models_per_purpose_come_from_their_provider(fake_ollama, paths):
     """A local coder model on Ollama, the planner on an OpenAI-compatible server: one client, two protocols."""
     fake_ollama.add_rule(purpose="code", reply="print(42)")
     fake_ollama.add_rule(purpose="plan", reply="step one")
-    cfg = LLMConfig(provider="openai", base_url=f"{fake_ollama.url}/v1", host=fake_ollama.url,
-                    model="big-planner", coder_model="ollama:qwen2.5-coder:7b", embedding_model="ollama:nomic-embed-text")
+    cfg = LLMConfig(
+        provider="openai",
+        base_url=f"{fake_ollama.url}/v1",
+        host=fake_ollama.url,
+        model="big-planner",
+        coder_model="ollama:qwen2.5-coder:7b",
+        embedding_model="ollama:nomic-embed-text",
+    )
     async with LLMClient(cfg, paths=paths) as client:
         assert (await client.chat(ASK, purpose="code")).content == "print(42)"
         assert (await client.chat(ASK, purpose="plan")).content == "step one"
@@ -304,9 +311,14 @@ async def test_models_per_purpose_come_from_their_provider(fake_ollama, paths):
 
 @pytest.mark.parametrize("field", ["response_format", "chat_template_kwargs"])
 async def test_a_refused_schema_or_think_switch_is_left_out_and_the_reader_repairs(fake_ollama, openai_client, field):
-    fake_ollama.load({"refuse_fields": [field], "rules": [
-        {"purpose": "classify", "reply": "Sure! ```json\n{'mode': 'react', 'reason': 'needs code',}\n```"},
-    ]})
+    fake_ollama.load(
+        {
+            "refuse_fields": [field],
+            "rules": [
+                {"purpose": "classify", "reply": "Sure! ```json\n{'mode': 'react', 'reason': 'needs code',}\n```"},
+            ],
+        }
+    )
     client = openai_client()
     for _ in range(2):
         result = await client.structured(ASK, purpose="classify", schema=CLASSIFY)
@@ -329,8 +341,13 @@ async def test_the_key_comes_from_the_environment_and_is_never_written(fake_olla
     fake_ollama.load({"api_key": KEY, "default": "authorised"})
     cassette = tmp_path / "keyed.jsonl"
     monkeypatch.setenv("TEAM_LLM_KEY", KEY)
-    cfg = LLMConfig(provider="openai", base_url=f"{fake_ollama.url}/v1", api_key_env="TEAM_LLM_KEY",
-                    cassette_mode="record", cassette_path=str(cassette))
+    cfg = LLMConfig(
+        provider="openai",
+        base_url=f"{fake_ollama.url}/v1",
+        api_key_env="TEAM_LLM_KEY",
+        cassette_mode="record",
+        cassette_path=str(cassette),
+    )
     async with LLMClient(cfg, paths=paths) as client:
         assert (await client.chat(ASK, purpose="answer")).content == "authorised"
         assert await client.stream_chat(ASK, purpose="answer").text() == "authorised"
@@ -392,26 +409,31 @@ async def _session(client: LLMClient) -> tuple:
 
 @pytest.mark.parametrize(("recorded", "replayed"), [("openai", "openai"), ("ollama", "openai"), ("openai", "ollama")])
 async def test_a_cassette_replays_to_either_protocol_with_no_server(fake_ollama, paths, tmp_path, recorded, replayed):
-    fake_ollama.load({"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
-        {"purpose": "answer", "reply": "<think>hidden</think>West is highest.", "thinking": "split off"},
-        {"purpose": "react", "reply": "next step"},
-    ]})
+    fake_ollama.load(
+        {
+            "rules": [
+                {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
+                {"purpose": "answer", "reply": "<think>hidden</think>West is highest.", "thinking": "split off"},
+                {"purpose": "react", "reply": "next step"},
+            ]
+        }
+    )
     cassette = tmp_path / "c.jsonl"
     settings = {"host": fake_ollama.url, "base_url": f"{fake_ollama.url}/v1"}
-    async with LLMClient(LLMConfig(provider=recorded, cassette_mode="record", cassette_path=str(cassette),
-                                   **settings), paths=paths) as client:
+    async with LLMClient(
+        LLMConfig(provider=recorded, cassette_mode="record", cassette_path=str(cassette), **settings), paths=paths
+    ) as client:
         live = await _session(client)
     fake_ollama.stop()
-    async with LLMClient(LLMConfig(provider=replayed, cassette_mode="replay", cassette_path=str(cassette)),
-                         paths=paths) as client:
+    async with LLMClient(
+        LLMConfig(provider=replayed, cassette_mode="replay", cassette_path=str(cassette)), paths=paths
+    ) as client:
         assert await _session(client) == live
         with pytest.raises(CassetteMiss, match="purpose=answer"):
             await client.chat([{"role": "user", "content": "never asked"}], purpose="answer")
     assert live[1] == "West is highest." and "split off" in live[2] and "hidden" in live[2]
     paths_recorded = {json.loads(line).get("path") for line in cassette.read_text().splitlines()[1:]}
-    assert paths_recorded == ({"/v1/chat/completions", "/v1/embeddings"} if recorded == "openai"
-                              else {"/api/chat", "/api/embed"})
+    assert paths_recorded == ({"/v1/chat/completions", "/v1/embeddings"} if recorded == "openai" else {"/api/chat", "/api/embed"})
 
 
 @pytest.mark.parametrize(("recorded", "replayed"), [("ollama", "openai"), ("openai", "ollama")])

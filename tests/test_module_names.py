@@ -19,7 +19,9 @@ def test_no_module_or_package_is_named_like_a_standard_library_module():
         str(path.relative_to(PACKAGE))
         for path in PACKAGE.rglob("*")
         if "__pycache__" not in path.parts
-        and ((path.suffix == ".py" and path.stem in sys.stdlib_module_names)
-             or (path.is_dir() and path.name in sys.stdlib_module_names))
+        and (
+            (path.suffix == ".py" and path.stem in sys.stdlib_module_names)
+            or (path.is_dir() and path.name in sys.stdlib_module_names)
+        )
     )
     assert named_like_stdlib == []

@@ -18,24 +18,35 @@ SECRET = "sk-" + "A1b2C3d4E5f6G7h8J9k0L1m2"
 
 
 def test_the_context_round_trips_and_a_malformed_one_says_what_to_send():
-    context = NotebookContext([ContextCell("x = 1", outputs="1")], active=0,
-                              variables=[ContextVariable("df", "DataFrame", "(2, 1)", [["a", "int64"]])])
+    context = NotebookContext(
+        [ContextCell("x = 1", outputs="1")], active=0, variables=[ContextVariable("df", "DataFrame", "(2, 1)", [["a", "int64"]])]
+    )
     request = RunRequest("why?", context=context)
     again = request_from_dict(request.to_dict())
     assert isinstance(again, RunRequest) and again.context == context
-    for bad, said in [({"cells": "x"}, "context.cells must be a list"),
-                      ({"cells": [{"source": 3}]}, "context.cells[0].source must be a string"),
-                      ({"cells": [{}] * 2001}, "send at most 2,000"),
-                      ({"cells": [], "active": 4}, "context.active"),
-                      ({"variables": [{"name": "a", "columns": [["x"]]}]}, "[name, dtype] pairs")]:
+    for bad, said in [
+        ({"cells": "x"}, "context.cells must be a list"),
+        ({"cells": [{"source": 3}]}, "context.cells[0].source must be a string"),
+        ({"cells": [{}] * 2001}, "send at most 2,000"),
+        ({"cells": [], "active": 4}, "context.active"),
+        ({"variables": [{"name": "a", "columns": [["x"]]}]}, "[name, dtype] pairs"),
+    ]:
         with pytest.raises(BadRequest) as info:
             request_from_dict({"type": "run", "request": "hi", "context": bad})
         assert said in str(info.value)
 
 
 def test_the_event_round_trips():
-    event = ContextGathered(cells=2, files=3, variables=1, summary="Context: 2 cells, 3 files, 1 variable",
-                            file_names=["a.csv"], variable_names=["df"], trimmed=["files"], run_id="r")
+    event = ContextGathered(
+        cells=2,
+        files=3,
+        variables=1,
+        summary="Context: 2 cells, 3 files, 1 variable",
+        file_names=["a.csv"],
+        variable_names=["df"],
+        trimmed=["files"],
+        run_id="r",
+    )
     assert event_from_dict(event.to_dict()) == event
 
 
@@ -83,13 +94,24 @@ def test_variables_are_described_never_their_values():
 
 
 def test_cells_from_a_notebook_keep_outputs_and_the_error_without_colours():
-    nb = {"cells": [
-        {"cell_type": "markdown", "source": ["# Title"]},
-        {"cell_type": "code", "source": "1/0", "outputs": [
-            {"output_type": "error", "ename": "ZeroDivisionError", "evalue": "division by zero",
-             "traceback": ["\x1b[0;31mZeroDivisionError\x1b[0m: division by zero"]}]},
-        {"cell_type": "code", "source": "print(2)", "outputs": [{"output_type": "stream", "text": ["2\n"]}]},
-    ]}
+    nb = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# Title"]},
+            {
+                "cell_type": "code",
+                "source": "1/0",
+                "outputs": [
+                    {
+                        "output_type": "error",
+                        "ename": "ZeroDivisionError",
+                        "evalue": "division by zero",
+                        "traceback": ["\x1b[0;31mZeroDivisionError\x1b[0m: division by zero"],
+                    }
+                ],
+            },
+            {"cell_type": "code", "source": "print(2)", "outputs": [{"output_type": "stream", "text": ["2\n"]}]},
+        ]
+    }
     cells = cells_from_notebook(nb)
     assert [c.kind for c in cells] == ["markdown", "code", "code"]
     assert cells[1].error == "ZeroDivisionError: division by zero" and cells[2].outputs == "2\n"
@@ -107,11 +129,12 @@ async def test_the_csv_next_to_the_notebook_answers_without_being_attached(make_
     folder = tmp_path / "notebooks"
     folder.mkdir()
     (folder / "sales.csv").write_text("region,amount\nnorth,10\nsouth,30\nnorth,5\n")
-    session, server = make_session(coder_script(
-        "import pandas as pd\nprint(pd.read_csv('sales.csv').groupby('region')['amount'].sum().idxmax())",
-        answer="south"))
-    events = await collect(session, RunRequest("which region sold most?", folder=str(folder),
-                                               context=NotebookContext()))
+    session, server = make_session(
+        coder_script(
+            "import pandas as pd\nprint(pd.read_csv('sales.csv').groupby('region')['amount'].sum().idxmax())", answer="south"
+        )
+    )
+    events = await collect(session, RunRequest("which region sold most?", folder=str(folder), context=NotebookContext()))
     (gathered,) = of(events, ContextGathered)
     assert gathered.files == 1 and gathered.file_names == ["sales.csv"]
     (classify,) = server.requests_for("classify")
@@ -122,15 +145,22 @@ async def test_the_csv_next_to_the_notebook_answers_without_being_attached(make_
 
 
 async def test_secrets_in_cells_outputs_and_variables_never_reach_the_model(make_session, tmp_path):
-    session, server = make_session({"rules": [
-        {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
-        {"purpose": "answer", "reply": "ok"},
-    ]})
+    session, server = make_session(
+        {
+            "rules": [
+                {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+                {"purpose": "answer", "reply": "ok"},
+            ]
+        }
+    )
     context = NotebookContext(
         cells=[ContextCell(f"key = '{SECRET}'", outputs=f"Out: {SECRET}", error=f"KeyError: '{SECRET}'")],
         selection=f"token {SECRET}",
-        variables=[ContextVariable(f"ghp_{'a1B2c3D4' * 5}", "str"),
-                   ContextVariable("df", "DataFrame", columns=[[SECRET, "object"]])])
+        variables=[
+            ContextVariable(f"ghp_{'a1B2c3D4' * 5}", "str"),
+            ContextVariable("df", "DataFrame", columns=[[SECRET, "object"]]),
+        ],
+    )
     events = await collect(session, RunRequest("what is in my notebook?", context=context))
     assert of(events, ContextGathered)[0].variables == 2
     bodies = [r.text for r in server.requests]
@@ -167,8 +197,16 @@ async def test_an_attached_file_the_code_reads_is_not_fetched_again_nor_describe
     (folder / "data").mkdir(parents=True)
     (folder / "data" / "sales.csv").write_text("region,amount\nnorth,10\nsouth,30\n")
     session, server = make_session(coder_script("import pandas as pd\nprint(len(pd.read_csv('data/sales.csv')))"))
-    await collect(session, RunRequest("how many rows?", mode="react", files=[str(folder / "data" / "sales.csv")],
-                                      folder=str(folder), context=NotebookContext()))
+    await collect(
+        session,
+        RunRequest(
+            "how many rows?",
+            mode="react",
+            files=[str(folder / "data" / "sales.csv")],
+            folder=str(folder),
+            context=NotebookContext(),
+        ),
+    )
     (code,) = server.requests_for("code")
     assert "columns: region" in code.text  # attached: described in the request
     later = [r.text for r in server.requests if r.purpose == "react"][-1]
@@ -178,9 +216,15 @@ async def test_an_attached_file_the_code_reads_is_not_fetched_again_nor_describe
 def test_a_fix_run_request_carries_the_cell_and_only_the_variables_it_uses():
     from llm_agent_magic.agents.fix import cell_request, fix_proposal
 
-    request = cell_request({"type": "fix", "source": "df.plot(x='a')", "error": "KeyError: 'a'", "number": 4,
-                            "context": {"variables": [{"name": "df", "type": "DataFrame"},
-                                                      {"name": "other", "type": "int"}]}})
+    request = cell_request(
+        {
+            "type": "fix",
+            "source": "df.plot(x='a')",
+            "error": "KeyError: 'a'",
+            "number": 4,
+            "context": {"variables": [{"name": "df", "type": "DataFrame"}, {"name": "other", "type": "int"}]},
+        }
+    )
     assert request.mode == "chat" and request.fix_of == "df.plot(x='a')"
     assert request.request.startswith("Cell [4] of my notebook failed") and "KeyError: 'a'" in request.request
     assert request.context is not None and [v.name for v in request.context.variables] == ["df"]
@@ -200,8 +244,14 @@ async def test_a_file_mentioned_with_an_at_is_attached_at_once_and_described(mak
     folder = tmp_path / "notebooks"
     folder.mkdir()
     (folder / "sales.csv").write_text("region,amount\nnorth,10\nsouth,30\n")
-    session, server = make_session({"rules": [{"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
-                                              {"purpose": "answer", "reply": "Two regions."}]})
+    session, server = make_session(
+        {
+            "rules": [
+                {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+                {"purpose": "answer", "reply": "Two regions."},
+            ]
+        }
+    )
     await collect(session, RunRequest("What is in @sales.csv?", folder=str(folder), context=NotebookContext()))
     (asked,) = server.requests_for("classify")
     attached = asked.text.split("Attached files")[1]

@@ -34,9 +34,9 @@ async def test_attaching_a_file_never_writes_through_a_link_the_sandbox_planted(
 async def test_result_files_linked_to_the_agents_environment_are_not_read(make_session, sandbox):
     # The agent's own environment as the kernel started it (what /proc/self/environ holds).
     canary = "PATH=" + os.environ["PATH"]
-    session, server = make_session(coder_script(
-        "import os\nos.symlink('/proc/self/environ', 'env.txt')\nopen('summary.txt', 'w').write('total: 42')"
-    ))
+    session, server = make_session(
+        coder_script("import os\nos.symlink('/proc/self/environ', 'env.txt')\nopen('summary.txt', 'w').write('total: 42')")
+    )
     events = await collect(session, "Write the results to files.")
 
     assert events[-1].status == "ok"

@@ -14,8 +14,13 @@ from llm_agent_magic.prompts import PROMPTS_DIR, render_prompt
 GOLDEN = Path(__file__).parent / "golden" / "prompts"
 NOW = "2026-11-21 09:00 UTC (Saturday)"
 FILES = ["sales.csv (30 bytes); columns: region (object), price (int64)"]
-TOOLS = [{"name": "python_coder", "description": "Runs Python.", "input": {"name": "task", "type": "string", "description": "a task"}}]  # noqa: E501 - test data reads best on one line
-STEPS = [{"goal": "Load", "tool": "python_coder", "success_criteria": "rows"}, {"goal": "Plot", "tool": "python_coder", "success_criteria": "a chart"}]  # noqa: E501 - test data reads best on one line
+TOOLS = [
+    {"name": "python_coder", "description": "Runs Python.", "input": {"name": "task", "type": "string", "description": "a task"}}
+]
+STEPS = [
+    {"goal": "Load", "tool": "python_coder", "success_criteria": "rows"},
+    {"goal": "Plot", "tool": "python_coder", "success_criteria": "a chart"},
+]
 
 CASES = {
     "system": {"tools": TOOLS},
@@ -27,23 +32,47 @@ CASES = {
     "replan": {"failed": {"index": 1, "goal": "Load", "summary": "file missing"}, "max_steps": 7},
     "step": {"index": 2, "total": 2, "steps": STEPS},
     "check_step": {"index": 1, "goal": "Load", "success_criteria": "rows"},
-    "answer": {"note": "(The agent stopped after 8 steps without finishing; say what is still open.)",
-               "answer_format": "Answer format: @mean_price[value], rounded to two decimals", "printed": "@mean_price[20.00]"},
-    "code": {"task": "Print the first score", "variables": "Variables:\n- scores: list (EMPTY - length=0)",
-             "review": "It does not print anything.", "constraints": "Constraints: use ddof=1; drop missing values.",
-             "answer_format": "Answer format: @first[value] @n[count]", "names": ("first", "n")},
+    "answer": {
+        "note": "(The agent stopped after 8 steps without finishing; say what is still open.)",
+        "answer_format": "Answer format: @mean_price[value], rounded to two decimals",
+        "printed": "@mean_price[20.00]",
+    },
+    "code": {
+        "task": "Print the first score",
+        "variables": "Variables:\n- scores: list (EMPTY - length=0)",
+        "review": "It does not print anything.",
+        "constraints": "Constraints: use ddof=1; drop missing values.",
+        "answer_format": "Answer format: @first[value] @n[count]",
+        "names": ("first", "n"),
+    },
     "verify": {"task": "Print the mean"},
-    "execution": {"ok": False, "attempt": 2, "error_class": "index_error",
-                  "output": "Status: error\nIndexError: list index out of range\nVariables:\n- scores: list length=1"},
+    "execution": {
+        "ok": False,
+        "attempt": 2,
+        "error_class": "index_error",
+        "output": "Status: error\nIndexError: list index out of range\nVariables:\n- scores: list length=1",
+    },
     "adequacy": {"task": "Print the mean"},
     "repair_json": {"reason": "missing key 'mode'", "schema": '{"type": "object"}'},
     "react_malformed": {"reason": "not JSON", "tool_names": ["python_coder", "web_search"]},
     "react_unknown": {"action": "'crystal_ball'", "tool_names": ["python_coder"]},
     "observation": {"tool": "python_coder", "text": "mean price: 20.0"},
-    "fix": {"task": "Print the first score", "error_class": "index_error", "guidance": "Check lengths.", "rethink": True,
-            "names": ("first",), "repeated": 0},
-    "fix-repeated": {"task": "Print the first score", "error_class": "index_error", "guidance": "Check lengths.",
-                     "rethink": True, "names": ("first",), "repeated": 2},
+    "fix": {
+        "task": "Print the first score",
+        "error_class": "index_error",
+        "guidance": "Check lengths.",
+        "rethink": True,
+        "names": ("first",),
+        "repeated": 0,
+    },
+    "fix-repeated": {
+        "task": "Print the first score",
+        "error_class": "index_error",
+        "guidance": "Check lengths.",
+        "rethink": True,
+        "names": ("first",),
+        "repeated": 2,
+    },
     "approval": {"action": "skip", "attempt": 1, "code": "print(scores[0])"},
     "fetched": {"files": ["sales.csv (40 bytes); columns: region (object), amount (int64)"]},
 }

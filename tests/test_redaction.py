@@ -66,8 +66,9 @@ def test_the_store_keeps_no_secret(secrets: str, tmp_path) -> None:
         run = store.start_run("s", secrets)
         store.add_message("s", "user", secrets, run_id=run)
         printed = {"output_type": "stream", "name": "stdout", "text": secrets}
-        store.append_events(run, [RunStarted(run_id=run, request=secrets),
-                                  CellOutput(run_id=run, cell_id="c", outputs=[printed])])
+        store.append_events(
+            run, [RunStarted(run_id=run, request=secrets), CellOutput(run_id=run, cell_id="c", outputs=[printed])]
+        )
         assert_hidden(store.recent_messages("s")[0].content)
         assert_hidden(json.dumps(store.run_events(run)))
     with sqlite3.connect(path) as conn:  # what is on disk, not what the API shows
@@ -76,8 +77,10 @@ def test_the_store_keeps_no_secret(secrets: str, tmp_path) -> None:
 
 
 def test_redaction_keeps_what_only_looks_like_a_secret() -> None:
-    code = ("conn = connect(user=u, password=password)\npwd = os.getcwd()\nurl = f'postgres://{user}:{pw}@{host}'\n"
-            "# task-specific-instructions-follow, shelf_life_in_days_for_each_product_line")
+    code = (
+        "conn = connect(user=u, password=password)\npwd = os.getcwd()\nurl = f'postgres://{user}:{pw}@{host}'\n"
+        "# task-specific-instructions-follow, shelf_life_in_days_for_each_product_line"
+    )
     assert redact(code, []) == code
     assert redact("see https://example.com:8080/a@b and mail ann@example.com", []).count(REDACTED) == 0
     assert redact("Server=db;User Id=sa;Password=Sup3r;", []) == f"Server=db;User Id=sa;Password={REDACTED};"

@@ -66,6 +66,5 @@ async def test_a_label_without_its_lock_or_of_another_process_is_not_believed(pa
         lock.release()
     paths.holder_file.write_text("{not json")
     assert read_holder(paths) is None
-    paths.holder_file.write_text(json.dumps({"pid": os.getpid(), "pid_start": process_start_time(os.getpid()),
-                                             "since": "soon"}))
+    paths.holder_file.write_text(json.dumps({"pid": os.getpid(), "pid_start": process_start_time(os.getpid()), "since": "soon"}))
     assert read_holder(paths) is None

@@ -25,8 +25,29 @@ from llm_agent_magic.safe_text import MAX_NESTING, MAX_RENDERED_CHARS, literal_m
 PAYLOAD = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned=1">\n```'
 PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 ACTIVE_TAGS = {
-    "script", "iframe", "frame", "frameset", "object", "embed", "applet", "form", "input", "button", "textarea",
-    "select", "style", "link", "meta", "base", "svg", "math", "template", "video", "audio", "source", "details",
+    "script",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "form",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "style",
+    "link",
+    "meta",
+    "base",
+    "svg",
+    "math",
+    "template",
+    "video",
+    "audio",
+    "source",
+    "details",
 }
 LINK_SCHEMES = ("http://", "https://", "mailto:")
 
@@ -51,8 +72,9 @@ class _Active(HTMLParser):
                 self.found.append(f"<{tag} src={value}>")
             elif name == "style" and not (tag in ("th", "td") and value.startswith("text-align:")):
                 self.found.append(f"<{tag} style={value}>")
-            elif name in ("action", "formaction", "srcset", "background", "poster", "data", "xlink:href", "class") \
-                    and not (name == "class" and tag == "code" and value.startswith("language-")):
+            elif name in ("action", "formaction", "srcset", "background", "poster", "data", "xlink:href", "class") and not (
+                name == "class" and tag == "code" and value.startswith("language-")
+            ):
                 self.found.append(f"<{tag} {name}={value}>")
 
     handle_startendtag = handle_starttag
@@ -104,7 +126,7 @@ CRAFTED = [
     "[x](http://ok.test \"<a href='javascript:alert(1)'>t</a>\") [y](http://ok.test '\" onmouseover=\"alert(1)')",
     "<iframe src=/lab></iframe><form action=/api/kernels><button>go</button></form><object data=x></object>",
     "<style>body{display:none}</style><link rel=stylesheet href=//x><base href=//attacker.test/>",
-    "<a href=\"javascript:alert(1)\" style=\"position:fixed;inset:0\">cover</a>",
+    '<a href="javascript:alert(1)" style="position:fixed;inset:0">cover</a>',
     "> " * 2000 + IMG,
     "\n".join("  " * i + "- " + IMG for i in range(300)),
     "> - > 1. > ```\n> " + IMG + "\n\n```\n" + IMG,
@@ -122,15 +144,16 @@ def test_the_issue_payload_is_code_and_text_here_and_nothing_else() -> None:
     # Not a matter of where the fence ends: the <img> is text inside the HTML we publish, whichever reader
     # would have read the markdown.
     assert render_markdown(PAYLOAD) == (
-        "<p>Result:</p>\n<pre><code>x\n</code></pre>\n"
-        '<pre><code>&lt;img src=x onerror="window.__pwned=1"&gt;\n</code></pre>\n'
+        '<p>Result:</p>\n<pre><code>x\n</code></pre>\n<pre><code>&lt;img src=x onerror="window.__pwned=1"&gt;\n</code></pre>\n'
     )
 
 
 def test_formatting_links_and_inline_images_stay() -> None:
-    text = ("## Result\n\nThe **mean** is *20*, see [docs](https://example.com/a?b=1) or <mailto:a@b.test>.\n\n"
-            "1. one\n2. ~~two~~\n\n> quoted `code <b>`\n\n| x | y |\n| :-- | --: |\n| 1 | 2 |\n\n"
-            f"![chart](data:image/png;base64,{PNG})\n\n---\n")
+    text = (
+        "## Result\n\nThe **mean** is *20*, see [docs](https://example.com/a?b=1) or <mailto:a@b.test>.\n\n"
+        "1. one\n2. ~~two~~\n\n> quoted `code <b>`\n\n| x | y |\n| :-- | --: |\n| 1 | 2 |\n\n"
+        f"![chart](data:image/png;base64,{PNG})\n\n---\n"
+    )
     assert render_markdown(text) == (
         "<h2>Result</h2>\n<p>The <strong>mean</strong> is <em>20</em>, see "
         '<a href="https://example.com/a?b=1" rel="noopener noreferrer">docs</a> or '
@@ -153,8 +176,10 @@ def test_a_huge_text_is_rendered_up_to_the_bound_and_says_so() -> None:
     text = "word " * (MAX_RENDERED_CHARS // 5 + 1000)
     data = markdown_data(text)
     assert data["text/plain"] == text
-    assert data["text/html"].endswith("<p><em>[llm-agent: 5000 more characters are not rendered here; the "
-                                      "plain-text view of this output has all of it]</em></p>")
+    assert data["text/html"].endswith(
+        "<p><em>[llm-agent: 5000 more characters are not rendered here; the "
+        "plain-text view of this output has all of it]</em></p>"
+    )
     assert data["text/html"].count("word") == MAX_RENDERED_CHARS // 5
 
 
@@ -167,18 +192,95 @@ def test_nesting_is_bounded_and_the_rest_stays_text() -> None:
 # --- properties -------------------------------------------------------------------------------------------
 
 PIECES = [
-    "```", "~~~", "````", "```python", "~~~~", "\t", "    ", "   ", "> ", ">", "- ", "* ", "+ ", "1. ", "2) ", "#",
-    "---", "===", "|", "| --- |", "`", "``", "*", "**", "_", "~~", "[", "]", "(", ")", "](", "![", "]: ", "\\",
-    "<", ">", "</", "/>", '"', "'", "=", "&", ";", "&lt;", "&gt;", "&#60;", "&#x3C;", "&colon;", "&#106;",
-    "&#0;", "&NewLine;", "javascript:", "JaVaScRiPt:", "vbscript:", "data:text/html,", "data:image/svg+xml,",
-    "data:image/png;base64,AAAA", "http://ok.test", "mailto:a@b.test", "//attacker.test", "alert(1)",
-    "<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "<svg onload=alert(1)>", "<iframe src=x>",
-    "<div>", "</div>", "<pre>", "</pre>", "<!--", "-->", "<?", "<![CDATA[", "<style>", "<a href=",
-    "<details ontoggle=alert(1) open>", "onerror=", " onmouseover=", "style=", "\u00a0", "\u2003", "\u200b",
-    "\x0b", "\x0c", "\r",
+    "```",
+    "~~~",
+    "````",
+    "```python",
+    "~~~~",
+    "\t",
+    "    ",
+    "   ",
+    "> ",
+    ">",
+    "- ",
+    "* ",
+    "+ ",
+    "1. ",
+    "2) ",
+    "#",
+    "---",
+    "===",
+    "|",
+    "| --- |",
+    "`",
+    "``",
+    "*",
+    "**",
+    "_",
+    "~~",
+    "[",
+    "]",
+    "(",
+    ")",
+    "](",
+    "![",
+    "]: ",
+    "\\",
+    "<",
+    ">",
+    "</",
+    "/>",
+    '"',
+    "'",
+    "=",
+    "&",
+    ";",
+    "&lt;",
+    "&gt;",
+    "&#60;",
+    "&#x3C;",
+    "&colon;",
+    "&#106;",
+    "&#0;",
+    "&NewLine;",
+    "javascript:",
+    "JaVaScRiPt:",
+    "vbscript:",
+    "data:text/html,",
+    "data:image/svg+xml,",
+    "data:image/png;base64,AAAA",
+    "http://ok.test",
+    "mailto:a@b.test",
+    "//attacker.test",
+    "alert(1)",
+    "<img src=x onerror=alert(1)>",
+    "<script>alert(1)</script>",
+    "<svg onload=alert(1)>",
+    "<iframe src=x>",
+    "<div>",
+    "</div>",
+    "<pre>",
+    "</pre>",
+    "<!--",
+    "-->",
+    "<?",
+    "<![CDATA[",
+    "<style>",
+    "<a href=",
+    "<details ontoggle=alert(1) open>",
+    "onerror=",
+    " onmouseover=",
+    "style=",
+    "\u00a0",
+    "\u2003",
+    "\u200b",
+    "\x0b",
+    "\x0c",
+    "\r",
 ]
 MARKDOWN = st.lists(
-    st.one_of(st.sampled_from(PIECES), st.text(max_size=6), st.sampled_from(["\n", "\n\n", " "])), max_size=40,
+    st.one_of(st.sampled_from(PIECES), st.text(max_size=6), st.sampled_from(["\n", "\n\n", " "])),
+    max_size=40,
 ).map("".join)
 
 
@@ -208,8 +310,7 @@ READERS = {
 def _shown(text: str) -> str:
     """What a reader shows of ``literal_markdown(text)``: the text, but control characters and
     noncharacters, which HTML has no character for."""
-    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cn", "Cs") and c not in "\t\n\r\x0c" else c
-                   for c in text)
+    return "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cn", "Cs") and c not in "\t\n\r\x0c" else c for c in text)
 
 
 @settings(max_examples=200, deadline=None, database=None)
@@ -230,7 +331,6 @@ def test_literal_markdown_keeps_words_and_turns_the_rest_into_references() -> No
 
 
 def test_the_renderer_stands_alone_so_every_front_end_may_import_it() -> None:
-    code = ("import sys, llm_agent_magic.safe_text\n"
-            "print(sorted(m for m in sys.modules if m.startswith('llm_agent_magic.')))")
+    code = "import sys, llm_agent_magic.safe_text\nprint(sorted(m for m in sys.modules if m.startswith('llm_agent_magic.')))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "['llm_agent_magic.safe_text']"

@@ -44,8 +44,9 @@ def test_settings_resolve_defaults_files_environment_explicit_imposed():
 
 
 def test_the_environment_layer_is_every_trait_tagged_with_a_variable():
-    cfg = environment_config({"OLLAMA_HOST": "http://h:1", "LLM_AGENT_DATA_ROOT": "/data", "TAVILY_API_KEY": "  ",
-                              "UNRELATED": "x"})
+    cfg = environment_config(
+        {"OLLAMA_HOST": "http://h:1", "LLM_AGENT_DATA_ROOT": "/data", "TAVILY_API_KEY": "  ", "UNRELATED": "x"}
+    )
     assert cfg.LLMConfig.host == "http://h:1" and cfg.PathsConfig.data_root == "/data"
     assert "ToolsConfig" not in cfg  # an empty variable sets nothing
 
@@ -72,14 +73,22 @@ def test_requests_say_what_is_wrong_with_them():
 async def test_a_run_with_its_own_model_history_variables_and_pull(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
-    script = {"rules": [
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "done", "action": "finish", "action_input": "20"}},
-        {"purpose": "react", "reply": {"thought": "load", "action": "python_coder", "action_input": "load sales"}},
-        {"purpose": "code", "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\nprint(len(sales))\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": "Two rows."},
-    ]}
+    script = {
+        "rules": [
+            {
+                "purpose": "react",
+                "match_last": "Observation from python_coder",
+                "reply": {"thought": "done", "action": "finish", "action_input": "20"},
+            },
+            {"purpose": "react", "reply": {"thought": "load", "action": "python_coder", "action_input": "load sales"}},
+            {
+                "purpose": "code",
+                "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\nprint(len(sales))\n```",
+            },
+            {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+            {"purpose": "answer", "reply": "Two rows."},
+        ]
+    }
     with FakeOllama(script) as server:
         explicit = Config({"LLMConfig": {"host": server.url}, "PathsConfig": {"data_root": str(tmp_path / "data")}})
         manager = SessionManager(explicit=lambda: explicit)
@@ -91,8 +100,10 @@ async def test_a_run_with_its_own_model_history_variables_and_pull(tmp_path, mon
             assert events[-1].status == "ok"
             assert {r.model for r in server.requests if r.path == "/api/chat"} == {"tiny:1b"}
             assert session.llm.config.model == LLMConfig().model  # the shared settings were not touched
-            assert manager.history("nb.ipynb") == [{"role": "user", "content": "How many rows?"},
-                                                   {"role": "assistant", "content": "Two rows."}]
+            assert manager.history("nb.ipynb") == [
+                {"role": "user", "content": "How many rows?"},
+                {"role": "assistant", "content": "Two rows."},
+            ]
             rows = {r.name: r for r in await manager.variables("nb.ipynb")}
             assert rows["sales"].size == "2x2" and rows["sales"].snapshot.startswith("dataframe")
             pulled = await manager.pull("nb.ipynb", "sales")
@@ -107,23 +118,33 @@ async def test_a_run_with_its_own_model_history_variables_and_pull(tmp_path, mon
 
 def _coder(first: str, again: str) -> dict:
     """A ReAct script whose code is ``first``, or ``again`` once the conversation says "the total again"."""
-    return {"rules": [
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "done", "action": "finish", "action_input": "done"}},
-        {"purpose": "react", "reply": {"thought": "code", "action": "python_coder", "action_input": "code"}},
-        {"purpose": "code", "match": "the total again", "reply": f"```python\n{again}\n```"},
-        {"purpose": "code", "reply": f"```python\n{first}\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": "Done."},
-    ]}
+    return {
+        "rules": [
+            {
+                "purpose": "react",
+                "match_last": "Observation from python_coder",
+                "reply": {"thought": "done", "action": "finish", "action_input": "done"},
+            },
+            {"purpose": "react", "reply": {"thought": "code", "action": "python_coder", "action_input": "code"}},
+            {"purpose": "code", "match": "the total again", "reply": f"```python\n{again}\n```"},
+            {"purpose": "code", "reply": f"```python\n{first}\n```"},
+            {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+            {"purpose": "answer", "reply": "Done."},
+        ]
+    }
 
 
 @pytest.mark.slow
 async def test_a_kernel_idle_past_the_timeout_on_the_managers_clock_stops_and_its_variables_come_back(tmp_path):
     now = [1000.0]
     with FakeOllama(_coder("total = 40 + 2\nprint(total)", "print(total + 1)")) as server:
-        explicit = Config({"LLMConfig": {"host": server.url}, "PathsConfig": {"data_root": str(tmp_path / "data")},
-                           "SandboxConfig": {"idle_timeout": 60.0}})
+        explicit = Config(
+            {
+                "LLMConfig": {"host": server.url},
+                "PathsConfig": {"data_root": str(tmp_path / "data")},
+                "SandboxConfig": {"idle_timeout": 60.0},
+            }
+        )
         manager = SessionManager(explicit=lambda: explicit, clock=lambda: now[0])
         try:
             session = await manager.open("s")
@@ -167,8 +188,10 @@ async def test_a_listing_reads_the_catalog_without_changing_it_and_bounds_what_i
     folder.mkdir(parents=True)
     (folder / "catalog.json").write_text("[1, 2")
     rows = await manager.variables("s")
-    assert [r.snapshot for r in rows] == ["refused: the catalog could not be used (JSONDecodeError: Expecting ',' "
-                                          "delimiter: line 1 column 6 (char 5)); nothing can be restored from it"]
+    assert [r.snapshot for r in rows] == [
+        "refused: the catalog could not be used (JSONDecodeError: Expecting ',' "
+        "delimiter: line 1 column 6 (char 5)); nothing can be restored from it"
+    ]
     assert (folder / "catalog.json").read_text() == "[1, 2"  # a listing sets nothing aside
 
     entries = {f"v{i}": {"kind": "json", "file": f"v{i}.value.json", "type": "x" * 10_000} for i in range(2000)}

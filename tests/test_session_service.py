@@ -42,8 +42,7 @@ def test_a_runs_stored_events_come_back_in_order(manager: SessionManager) -> Non
     with ConversationStore.from_config(manager.paths()) as store:
         store.ensure_session("s1")
         run_id = store.start_run("s1", "hello")
-        store.append_events(run_id, [e.to_dict() for e in (RunStarted("hello", run_id=run_id), Answer("hi"),
-                                                           RunFinished("ok"))])
+        store.append_events(run_id, [e.to_dict() for e in (RunStarted("hello", run_id=run_id), Answer("hi"), RunFinished("ok"))])
         store.finish_run(run_id, "ok")
     run, events = manager.conversations.run_with_events(run_id)
     assert (run.session_id, run.status) == ("s1", "ok")

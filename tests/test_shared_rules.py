@@ -49,20 +49,25 @@ def test_a_run_without_its_end_has_no_status_and_no_answer() -> None:
 
 
 def test_learn_and_forget_words() -> None:
-    assert parse_library_words("learn", ["docs/", "a.md", "--collection", "papers", "--reembed"]) == \
-        LibraryCommand("learn", ["docs/", "a.md"], "papers", reembed=True)
-    assert parse_library_words("forget", ["--all", "--collection=notes"]) == \
-        LibraryCommand("forget", [], "notes", everything=True)
+    assert parse_library_words("learn", ["docs/", "a.md", "--collection", "papers", "--reembed"]) == LibraryCommand(
+        "learn", ["docs/", "a.md"], "papers", reembed=True
+    )
+    assert parse_library_words("forget", ["--all", "--collection=notes"]) == LibraryCommand(
+        "forget", [], "notes", everything=True
+    )
     assert parse_slash_command("/forget old.md") == LibraryCommand("forget", ["old.md"])
     assert parse_slash_command("learn docs/") is None and parse_slash_command("") is None
 
 
-@pytest.mark.parametrize(("verb", "words", "said"), [
-    ("learn", ["a.md", "--frobnicate"], "unrecognized arguments: --frobnicate\nusage: %agent learn PATH..."),
-    ("learn", ["a.md", "--all"], "unrecognized arguments: --all"),  # forget's flag, not learn's
-    ("forget", ["--reembed"], "unrecognized arguments: --reembed"),
-    ("forget", ["a.md", "--collection"], "argument --collection: expected one argument"),
-])
+@pytest.mark.parametrize(
+    ("verb", "words", "said"),
+    [
+        ("learn", ["a.md", "--frobnicate"], "unrecognized arguments: --frobnicate\nusage: %agent learn PATH..."),
+        ("learn", ["a.md", "--all"], "unrecognized arguments: --all"),  # forget's flag, not learn's
+        ("forget", ["--reembed"], "unrecognized arguments: --reembed"),
+        ("forget", ["a.md", "--collection"], "argument --collection: expected one argument"),
+    ],
+)
 def test_mistakes_say_the_usage(verb: str, words: list[str], said: str) -> None:
     with pytest.raises(BadRequest) as caught:
         parse_library_words(verb, words, prefix="%agent ")

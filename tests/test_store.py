@@ -376,9 +376,7 @@ def test_threads_write_at_once(db: Path):
 
 
 def test_waits_for_another_writer_then_fails_clearly(db: Path):
-    with ConversationStore(db) as store, closing(
-        sqlite3.connect(db, isolation_level=None, check_same_thread=False)
-    ) as other:
+    with ConversationStore(db) as store, closing(sqlite3.connect(db, isolation_level=None, check_same_thread=False)) as other:
         store.create_session("s")
         other.execute("BEGIN IMMEDIATE")  # another process in the middle of a write
         timer = threading.Timer(0.3, other.execute, args=("COMMIT",))

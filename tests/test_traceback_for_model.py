@@ -4,23 +4,42 @@ from __future__ import annotations
 
 from llm_agent_magic.tools.python_coder.errors import TRACEBACK_CHARS, traceback_for_model
 
-LIBRARY = "File /venv/lib/python3.11/site-packages/pandas/core/frame.py:4330, in DataFrame.__getitem__(self, key)\n" \
-          + "   4329 x = 1\n-> 4330 indexer = self.columns.get_loc(key)\n" + "   4331 # more library source\n" * 40
+LIBRARY = (
+    "File /venv/lib/python3.11/site-packages/pandas/core/frame.py:4330, in DataFrame.__getitem__(self, key)\n"
+    + "   4329 x = 1\n-> 4330 indexer = self.columns.get_loc(key)\n"
+    + "   4331 # more library source\n" * 40
+)
 
 
 def test_user_frames_and_the_exception_are_kept_library_frames_dropped():
-    error = {"ename": "KeyError", "evalue": "'b'", "traceback": [
-        "-" * 75, "KeyError                                  Traceback (most recent call last)",
-        LIBRARY, "KeyError: 'b'", "\nThe above exception was the direct cause of the following exception:\n",
-        "Cell In[3], line 2\n      1 df = load()\n----> 2 df['b']\n", LIBRARY, LIBRARY, "KeyError: 'b'"]}
+    error = {
+        "ename": "KeyError",
+        "evalue": "'b'",
+        "traceback": [
+            "-" * 75,
+            "KeyError                                  Traceback (most recent call last)",
+            LIBRARY,
+            "KeyError: 'b'",
+            "\nThe above exception was the direct cause of the following exception:\n",
+            "Cell In[3], line 2\n      1 df = load()\n----> 2 df['b']\n",
+            LIBRARY,
+            LIBRARY,
+            "KeyError: 'b'",
+        ],
+    }
     text = traceback_for_model(error)
-    assert text == ("Traceback, your code's frames (3 library frames left out):\n"
-                    "Cell In[3], line 2\n      1 df = load()\n----> 2 df['b']\nKeyError: 'b'")
+    assert text == (
+        "Traceback, your code's frames (3 library frames left out):\n"
+        "Cell In[3], line 2\n      1 df = load()\n----> 2 df['b']\nKeyError: 'b'"
+    )
 
 
 def test_a_syntax_error_keeps_its_caret():
-    error = {"ename": "SyntaxError", "evalue": "incomplete input (1.py, line 1)",
-             "traceback": ["  Cell In[2], line 1\n    print(\n          ^\nSyntaxError: incomplete input\n"]}
+    error = {
+        "ename": "SyntaxError",
+        "evalue": "incomplete input (1.py, line 1)",
+        "traceback": ["  Cell In[2], line 1\n    print(\n          ^\nSyntaxError: incomplete input\n"],
+    }
     text = traceback_for_model(error)
     assert "Cell In[2], line 1\n    print(\n          ^" in text and text.endswith("SyntaxError: incomplete input (1.py, line 1)")
 

@@ -54,8 +54,10 @@ def _request(text: str) -> httpx.Request:
 def test_fingerprints_ignore_the_clock_and_the_folders_whatever_their_format(monkeypatch, zone, tmp_path):
     cassette = Cassette(tmp_path / "c.jsonl")
     fingerprints = set()
-    for now, tz, folder in (("2026-11-28T09:15:00+00:00", "UTC", "/home/ana/project \"q\""),
-                            ("2027-03-02T18:40:00-08:00", "America/Los_Angeles", "/srv/elsewhere/x")):
+    for now, tz, folder in (
+        ("2026-11-28T09:15:00+00:00", "UTC", '/home/ana/project "q"'),
+        ("2027-03-02T18:40:00-08:00", "America/Los_Angeles", "/srv/elsewhere/x"),
+    ):
         monkeypatch.setenv(volatile.NOW_ENV, now)
         zone(tz)
         volatile.register_path(folder)

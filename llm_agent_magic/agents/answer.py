@@ -20,8 +20,9 @@ def answer_instruction(ctx: ToolContext, note: str = "") -> str:
     """The ``[answer]`` instruction: the request's answer format verbatim and the values the code printed."""
     wanted = answer_format.requested(ctx.request)
     printed = answer_format.printed_values(ctx.outputs, wanted.names) if wanted else {}
-    return render_prompt("answer", note=note, answer_format=wanted.text,
-                         printed="\n".join(f"@{name}[{value}]" for name, value in printed.items()))
+    return render_prompt(
+        "answer", note=note, answer_format=wanted.text, printed="\n".join(f"@{name}[{value}]" for name, value in printed.items())
+    )
 
 
 async def stream_answer(ctx: ToolContext, instruction: str, purpose: str = "answer") -> str:
@@ -38,8 +39,11 @@ async def stream_answer(ctx: ToolContext, instruction: str, purpose: str = "answ
     text, added = answer_format.complete_answer(written, ctx.outputs, answer_format.requested(ctx.request).names)
     if added:
         listed = ", ".join(f"@{name}[{value}]" for name, value in added.items())
-        ctx.emit(Observation(f"The answer left out requested value(s) the code printed; added: {listed}",
-                             tool=FORMAT_CHECK, run_id=ctx.run_id))
-        ctx.emit(Token(text[len(written):], run_id=ctx.run_id))  # the streamed text stays the answer's text
+        ctx.emit(
+            Observation(
+                f"The answer left out requested value(s) the code printed; added: {listed}", tool=FORMAT_CHECK, run_id=ctx.run_id
+            )
+        )
+        ctx.emit(Token(text[len(written) :], run_id=ctx.run_id))  # the streamed text stays the answer's text
     ctx.emit(Answer(text, run_id=ctx.run_id))
     return text

@@ -101,8 +101,7 @@ def gather(context: NotebookContext | None, folder: str, setting: str, num_ctx: 
     context = context or NotebookContext()
     if setting == "selection":
         active = context.cells[context.active] if 0 <= context.active < len(context.cells) else None
-        context = NotebookContext(cells=[active] if active else [], active=0 if active else -1,
-                                  selection=context.selection)
+        context = NotebookContext(cells=[active] if active else [], active=0 if active else -1, selection=context.selection)
         listing: list[ConfinedFile] = []
     else:
         listing = folder_listing(folder)
@@ -120,13 +119,24 @@ def gather(context: NotebookContext | None, folder: str, setting: str, num_ctx: 
     _register_context(text)
     kept_files = [f.relpath for f in listing][: len(parts["files"])]
     kept_vars = [v.name for v in context.variables][: len(parts["variables"])]
-    summary = "Context: " + ", ".join([
-        _count(len(parts["cells"]), "cell"), _count(len(parts["files"]), "file"),
-        _count(len(parts["variables"]), "variable"),
-    ]) + (f" (trimmed to fit: {', '.join(trimmed)})" if trimmed else "")
+    summary = (
+        "Context: "
+        + ", ".join(
+            [
+                _count(len(parts["cells"]), "cell"),
+                _count(len(parts["files"]), "file"),
+                _count(len(parts["variables"]), "variable"),
+            ]
+        )
+        + (f" (trimmed to fit: {', '.join(trimmed)})" if trimmed else "")
+    )
     event = ContextGathered(
-        cells=len(parts["cells"]), files=len(parts["files"]), variables=len(parts["variables"]), summary=summary,
-        file_names=[redact(n) for n in kept_files[:50]], variable_names=[redact(n) for n in kept_vars[:50]],
+        cells=len(parts["cells"]),
+        files=len(parts["files"]),
+        variables=len(parts["variables"]),
+        summary=summary,
+        file_names=[redact(n) for n in kept_files[:50]],
+        variable_names=[redact(n) for n in kept_vars[:50]],
         trimmed=trimmed,
     )
     return GatheredContext(text, event, folder, [f.relpath for f in listing])
@@ -211,12 +221,13 @@ def _render(parts: dict[str, list[tuple[str, bool]]], counts: dict[str, int]) ->
         listing = "\n".join(t for t, _ in parts["files"])
         sections.append(
             "Files in the notebook's folder (names and sizes only" + note + "). Open one by this path in code (it "
-            "is copied into the sandbox's working folder when your code names it), or ask the file_analyzer:\n"
-            + listing)
+            "is copied into the sandbox's working folder when your code names it), or ask the file_analyzer:\n" + listing
+        )
     if parts["variables"]:
         sections.append(
             "Variables in the user's own kernel (not in the sandbox; names, types and columns only):\n"
-            + "\n".join(t for t, _ in parts["variables"]))
+            + "\n".join(t for t, _ in parts["variables"])
+        )
     return "\n\n".join(sections)
 
 
@@ -346,8 +357,11 @@ def describe_variables(namespace: Mapping[str, Any], limit: int = MAX_VARIABLES)
 
     found: list[ContextVariable] = []
     for name, value in namespace.items():
-        if name.startswith("_") or name in SHELL_NAMES or isinstance(
-                value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type)):
+        if (
+            name.startswith("_")
+            or name in SHELL_NAMES
+            or isinstance(value, (types.ModuleType, types.FunctionType, types.BuiltinFunctionType, type))
+        ):
             continue
         if len(found) >= limit:
             break

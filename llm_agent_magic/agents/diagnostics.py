@@ -68,9 +68,13 @@ def check_gateway(config: SandboxConfig) -> list[Diagnostic]:
     found = gateway.probe(config)
     return [
         Diagnostic("sandbox gateway", "ok" if found["ok"] else "fail", found["detail"], found["fix"]),
-        Diagnostic("sandbox isolation", "warn", f"level in force: {gateway.describe_level()}",
-                   "make sure the gateway's kernels run in containers or pods without your credentials or network "
-                   "access they do not need (see docs/sandbox.md: running the sandbox on Kubernetes)"),
+        Diagnostic(
+            "sandbox isolation",
+            "warn",
+            f"level in force: {gateway.describe_level()}",
+            "make sure the gateway's kernels run in containers or pods without your credentials or network "
+            "access they do not need (see docs/sandbox.md: running the sandbox on Kubernetes)",
+        ),
     ]
 
 
@@ -96,8 +100,12 @@ async def check_models(
             if names is not None:
                 offered[provider] = names
     roles: dict[str, list[str]] = {}  # one check per model, naming every role it has
-    for role, purpose in (("model", "answer"), ("classifier_model", "classify"), ("coder_model", "code"),
-                          ("embedding_model", "embed")):
+    for role, purpose in (
+        ("model", "answer"),
+        ("classifier_model", "classify"),
+        ("coder_model", "code"),
+        ("embedding_model", "embed"),
+    ):
         roles.setdefault(config.model_for(purpose), []).append(role)
     for spec, named in roles.items():
         provider, name = split_model(spec, config.provider)
@@ -108,23 +116,28 @@ async def check_models(
         names = offered[provider]
         # An embedding model nothing uses yet (no collection learned, no folder to search) is not a problem.
         optional = named == ["embedding_model"] and not retrieval
-        status, note = ("warn", " (needed only for retrieval: /learn, %agent learn, ToolsConfig.rag_folders)") \
-            if optional else ("fail", "")
+        status, note = (
+            ("warn", " (needed only for retrieval: /learn, %agent learn, ToolsConfig.rag_folders)") if optional else ("fail", "")
+        )
         if provider == "ollama":
             if full_model_name(name) in names:
                 checks.append(Diagnostic(f"model {spec}", "ok", f"{who} {verb} pulled"))
             else:
-                checks.append(Diagnostic(f"model {spec}", status, f"{who} {name!r} {verb} not pulled{note}",
-                                         f"ollama pull {name}"))
+                checks.append(
+                    Diagnostic(f"model {spec}", status, f"{who} {name!r} {verb} not pulled{note}", f"ollama pull {name}")
+                )
         elif name in names:
             checks.append(Diagnostic(f"model {spec}", "ok", f"{who} {verb} served by the openai server"))
         else:
             listed = ", ".join(sorted(names)[:8]) or "none"
-            checks.append(Diagnostic(
-                f"model {spec}", status,
-                f"{who} {name!r} {verb} not served at {config.base_url} (it serves: {listed}){note}",
-                f"serve {name} there (e.g. `vllm serve {name}`), or set LLMConfig.{named[0]} to a model it serves",
-            ))
+            checks.append(
+                Diagnostic(
+                    f"model {spec}",
+                    status,
+                    f"{who} {name!r} {verb} not served at {config.base_url} (it serves: {listed}){note}",
+                    f"serve {name} there (e.g. `vllm serve {name}`), or set LLMConfig.{named[0]} to a model it serves",
+                )
+            )
     return checks
 
 
@@ -140,22 +153,29 @@ async def _check_provider(client: LLMClient, config: LLMConfig, provider: str) -
     except LLMError as exc:
         if provider == "ollama":
             return Diagnostic(
-                "ollama", "fail", f"no Ollama server answers at {config.host} ({exc.__class__.__name__})",
+                "ollama",
+                "fail",
+                f"no Ollama server answers at {config.host} ({exc.__class__.__name__})",
                 "start it with `ollama serve`, or set OLLAMA_HOST to where it runs",
             ), None
         return Diagnostic("openai", "fail", f"{exc.__class__.__name__}: {exc}", _openai_fix(config, exc)), None
     if provider == "ollama":
         full = {full_model_name(n) for n in names}
         return Diagnostic("ollama", "ok", f"{version} reachable at {config.host}"), full
-    key = f"key from ${config.api_key_env}" if os.environ.get(config.api_key_env) else \
-        f"no key (${config.api_key_env} is not set; fine for a server that needs none)"
+    key = (
+        f"key from ${config.api_key_env}"
+        if os.environ.get(config.api_key_env)
+        else f"no key (${config.api_key_env} is not set; fine for a server that needs none)"
+    )
     return Diagnostic("openai", "ok", f"{version} at {config.base_url}, {key}"), set(names)
 
 
 def _openai_fix(config: LLMConfig, exc: LLMError) -> str:
     if isinstance(exc, ModelServerAuthError):
-        return f"export the server's API key as {config.api_key_env} before starting Jupyter (LLMConfig.api_key_env " \
-               f"names the variable)"
+        return (
+            f"export the server's API key as {config.api_key_env} before starting Jupyter (LLMConfig.api_key_env "
+            f"names the variable)"
+        )
     if not config.base_url:
         return "set LLMConfig.base_url (or $LLM_AGENT_BASE_URL) to the server's API, e.g. http://HOST:8000/v1"
     return f"check LLMConfig.base_url ({config.base_url}): the server must run there, and the URL usually ends in /v1"
@@ -169,8 +189,7 @@ def check_tavily(tools: ToolsConfig) -> Diagnostic:
         "tavily",
         "warn",
         "no Tavily API key (ToolsConfig.tavily_api_key): web search is unavailable, everything else works",
-        "get a key at tavily.com and `export TAVILY_API_KEY=...` before starting Jupyter, "
-        "or set ToolsConfig.tavily_api_key",
+        "get a key at tavily.com and `export TAVILY_API_KEY=...` before starting Jupyter, or set ToolsConfig.tavily_api_key",
     )
 
 
@@ -186,8 +205,7 @@ def check_sandbox(config: SandboxConfig) -> list[Diagnostic]:
         "audit hook": report.audit_hook,
     }
     checks = [
-        Diagnostic(f"sandbox {name}", "ok" if c.ok else "warn", c.detail, "" if c.ok else c.fix)
-        for name, c in layers.items()
+        Diagnostic(f"sandbox {name}", "ok" if c.ok else "warn", c.detail, "" if c.ok else c.fix) for name, c in layers.items()
     ]
     enforced = report.enforced_by
     if report.level == "full":
@@ -196,8 +214,11 @@ def check_sandbox(config: SandboxConfig) -> list[Diagnostic]:
         level_status = "warn"
     else:
         level_status = "fail"
-    boundary = f"enforced by the operating system: {', '.join(enforced)}" if enforced else \
-        "nothing the operating system enforces contains generated code"
+    boundary = (
+        f"enforced by the operating system: {', '.join(enforced)}"
+        if enforced
+        else "nothing the operating system enforces contains generated code"
+    )
     fix = ""
     if level_status != "ok":
         fix = report.bubblewrap.fix if report.level == "reduced" else "set SandboxConfig.isolation = 'auto'"
@@ -263,8 +284,9 @@ async def describe_sandbox(kernel: SandboxKernel | None, config: SandboxConfig) 
     if not kernel.started:  # never started (layers are chosen at the launch), or stopped when idle
         if kernel.layers is None:
             return SandboxState("not started (it starts with the first code the agent runs)", "chosen when it starts")
-        return SandboxState("stopped (it starts again, restoring the variables, with the next code the agent runs)",
-                            kernel.layers.describe())
+        return SandboxState(
+            "stopped (it starts again, restoring the variables, with the next code the agent runs)", kernel.layers.describe()
+        )
     try:
         alive = await asyncio.wait_for(kernel.async_is_alive(), 10)
     except Exception:  # noqa: BLE001  # a kernel that cannot say it is alive (no answer, its loop gone) is not usable

@@ -37,8 +37,11 @@ def fix_request(number: int, source: str, traceback: str) -> str:
 
 
 def explain_request(number: int, source: str, traceback: str = "", output: str = "") -> str:
-    text = (f"Explain cell [{number}] of my notebook: what it does" + (" and why it failed" if traceback else "")
-            + f", briefly.\n\nThe cell:\n```python\n{clip(source.rstrip(), SOURCE_CHARS)}\n```")
+    text = (
+        f"Explain cell [{number}] of my notebook: what it does"
+        + (" and why it failed" if traceback else "")
+        + f", briefly.\n\nThe cell:\n```python\n{clip(source.rstrip(), SOURCE_CHARS)}\n```"
+    )
     if traceback:
         text += f"\n\nThe error:\n```\n{clip(traceback.rstrip(), TRACEBACK_CHARS)}\n```"
     elif output:
@@ -67,11 +70,14 @@ def proposed_fix(answer: str) -> str | None:
 
 def fix_diff(source: str, fixed: str, number: int) -> str:
     """The fix as a unified diff against the cell."""
-    return "".join(difflib.unified_diff(
-        [line + "\n" for line in source.rstrip().splitlines()],
-        [line + "\n" for line in fixed.rstrip().splitlines()],
-        fromfile=f"cell [{number}]" if number else "the cell", tofile="proposed fix",
-    ))
+    return "".join(
+        difflib.unified_diff(
+            [line + "\n" for line in source.rstrip().splitlines()],
+            [line + "\n" for line in fixed.rstrip().splitlines()],
+            fromfile=f"cell [{number}]" if number else "the cell",
+            tofile="proposed fix",
+        )
+    )
 
 
 def fix_proposal(source: str, answer: str, number: int = 0) -> FixProposed:
@@ -112,6 +118,11 @@ def cell_request(data: Mapping[str, Any]) -> RunRequest:
         request = fix_request(number, texts["source"], texts["error"])
     else:
         request = explain_request(number, texts["source"], texts["error"], texts["outputs"])
-    return RunRequest(request, mode="chat", model=model, notebook_path=texts["notebook_path"],
-                      context=NotebookContext(variables=variables),
-                      fix_of=texts["source"] if action == "fix" else "")
+    return RunRequest(
+        request,
+        mode="chat",
+        model=model,
+        notebook_path=texts["notebook_path"],
+        context=NotebookContext(variables=variables),
+        fix_of=texts["source"] if action == "fix" else "",
+    )

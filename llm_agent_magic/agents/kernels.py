@@ -43,8 +43,12 @@ MAX_SWEEP_INTERVAL = 30.0
 class KernelKeeper:
     """Admits, sweeps and stops the sandbox kernels of the sessions in ``sessions`` (the manager's own dict)."""
 
-    def __init__(self, sessions: dict[str, AgentSession], settings: Callable[[], SandboxConfig],
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        sessions: dict[str, AgentSession],
+        settings: Callable[[], SandboxConfig],
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.sessions = sessions
         self.settings = settings
         self.clock = clock
@@ -57,14 +61,16 @@ class KernelKeeper:
         """Ids of the sessions whose sandbox has a kernel (or is starting one), least recently used first."""
         ours = {id(s.sandbox) for s in self.sessions.values()}
         self._admitted = {s for s in self._admitted if not s.gone and id(s) in ours}
-        return [sid for sid, session in sorted(self.sessions.items(), key=lambda item: item[1].last_used)
-                if session.sandbox is not None and session.sandbox.started]
+        return [
+            sid
+            for sid, session in sorted(self.sessions.items(), key=lambda item: item[1].last_used)
+            if session.sandbox is not None and session.sandbox.started
+        ]
 
     @staticmethod
     def in_use(session: AgentSession) -> bool:
         """A run of this process is going in the session, waits for an approval, or holds its lock."""
-        return bool(session.running or session.waiting_for_approval
-                    or (session.run_lock is not None and session.run_lock.held))
+        return bool(session.running or session.waiting_for_approval or (session.run_lock is not None and session.run_lock.held))
 
     # --- starting one more -----------------------------------------------------------------------------
     async def admit(self, sandbox: SandboxKernel) -> None:

@@ -50,34 +50,45 @@ class Library:
     def default_collection(self) -> str:
         return self.tools().rag_learn_collection
 
-    async def learn(self, targets: Iterable[str | os.PathLike[str]], *, collection: str = "", reembed: bool = False,
-                    within: Path | None = None, progress: Progress | None = None) -> LearnResult:
+    async def learn(
+        self,
+        targets: Iterable[str | os.PathLike[str]],
+        *,
+        collection: str = "",
+        reembed: bool = False,
+        within: Path | None = None,
+        progress: Progress | None = None,
+    ) -> LearnResult:
         """Embed new and changed files of ``targets`` into ``collection`` (``within``: every file opened from that
         folder down, no link followed), with a model client of the settings in force, closed afterwards."""
         cfg = self._config()
         paths, tools = PathsConfig(config=cfg), ToolsConfig(config=cfg)
         async with LLMClient(LLMConfig(config=cfg), paths=paths) as llm:
-            return await learn(targets, llm, collection=collection, tools=tools, paths=paths, reembed=reembed,
-                               within=within, progress=progress)
+            return await learn(
+                targets, llm, collection=collection, tools=tools, paths=paths, reembed=reembed, within=within, progress=progress
+            )
 
-    async def learn_in_thread(self, targets: list[str], *, collection: str = "", reembed: bool = False,
-                              within: Path | None = None) -> LearnResult:
+    async def learn_in_thread(
+        self, targets: list[str], *, collection: str = "", reembed: bool = False, within: Path | None = None
+    ) -> LearnResult:
         """``learn`` in a worker thread with its own event loop: embedding a large folder never blocks the
         caller's loop (a server's)."""
         work = self.learn(targets, collection=collection, reembed=reembed, within=within)
         return await asyncio.to_thread(asyncio.run, work)
 
-    async def carry_out(self, command: LibraryCommand, *, within: Path | None = None,
-                        progress: Progress | None = None) -> LearnResult | ForgetResult:
+    async def carry_out(
+        self, command: LibraryCommand, *, within: Path | None = None, progress: Progress | None = None
+    ) -> LearnResult | ForgetResult:
         """``learn`` or ``forget`` as ``command`` says (a forget runs in a worker thread: it reads the disk)."""
         if command.verb == "learn":
-            return await self.learn(command.paths, collection=command.collection, reembed=command.reembed,
-                                    within=within, progress=progress)
-        return await asyncio.to_thread(self.forget, command.paths, collection=command.collection,
-                                       everything=command.everything)
+            return await self.learn(
+                command.paths, collection=command.collection, reembed=command.reembed, within=within, progress=progress
+            )
+        return await asyncio.to_thread(self.forget, command.paths, collection=command.collection, everything=command.everything)
 
-    def forget(self, targets: Iterable[str | os.PathLike[str]], *, collection: str = "",
-               everything: bool = False) -> ForgetResult:
+    def forget(
+        self, targets: Iterable[str | os.PathLike[str]], *, collection: str = "", everything: bool = False
+    ) -> ForgetResult:
         return forget(targets, collection=collection, everything=everything, tools=self.tools(), paths=self.paths())
 
     def collections(self) -> list[CollectionInfo]:

@@ -44,7 +44,7 @@ class LiveRun:
 
     @property
     def status(self) -> str:
-        """"running" until its ``RunFinished`` went out, then that event's status."""
+        """ "running" until its ``RunFinished`` went out, then that event's status."""
         last = self.events[-1] if self.events else None
         if isinstance(last, RunFinished):
             return last.status

@@ -77,8 +77,13 @@ def environment_config(environ: Mapping[str, str] | None = None) -> Config:
     return cfg
 
 
-def resolve_config(explicit: Config | None = None, imposed: Config | None = None, *,
-                   environ: Mapping[str, str] | None = None, files: Config | None = None) -> Config:
+def resolve_config(
+    explicit: Config | None = None,
+    imposed: Config | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    files: Config | None = None,
+) -> Config:
     """Defaults < config files < environment < explicit settings < imposed (see the module docstring)."""
     cfg = Config()
     cfg.merge(load_config_files()[0] if files is None else files)
@@ -116,9 +121,16 @@ class SessionManager:
     runs stay in memory for clients that come back; ``where`` says where runs run ("on this server").
     """
 
-    def __init__(self, explicit: Callable[[], Config] | None = None, imposed: Callable[[], Config] | None = None,
-                 *, front_end: str = "", clock: Callable[[], float] = time.monotonic, keep_runs: int = 20,
-                 where: str = "in this process"):
+    def __init__(
+        self,
+        explicit: Callable[[], Config] | None = None,
+        imposed: Callable[[], Config] | None = None,
+        *,
+        front_end: str = "",
+        clock: Callable[[], float] = time.monotonic,
+        keep_runs: int = 20,
+        where: str = "in this process",
+    ):
         self._explicit = explicit or Config
         self._imposed = imposed or Config
         self.front_end = front_end
@@ -187,8 +199,9 @@ class SessionManager:
             await self.refresh(session)
             return session
         try:
-            session = AgentSession.open(session_id, config=self.config(), front_end=self.front_end,
-                                        before_start=self.kernels.admit)
+            session = AgentSession.open(
+                session_id, config=self.config(), front_end=self.front_end, before_start=self.kernels.admit
+            )
         except (LLMAgentError, TraitError, OSError) as exc:  # e.g. a replay cassette that does not exist
             raise SetupError(str(exc)) from exc
         session.clock = self.kernels.clock
@@ -256,7 +269,6 @@ class SessionManager:
                 return False
         return True
 
-
     # --- what front ends ask about a session ---------------------------------------------------------------
     def history(self, session_id: str, limit: int = 20) -> list[dict[str, str]]:
         """The session's last ``limit`` messages, oldest first (empty for a session never used)."""
@@ -282,8 +294,7 @@ class SessionManager:
         """
         paths = self.paths()
         with ConversationStore.from_config(paths) as store:
-            free = [s.id for s in store.list_sessions()
-                    if not lock_taken(SessionPaths.for_session(s.id, paths))]
+            free = [s.id for s in store.list_sessions() if not lock_taken(SessionPaths.for_session(s.id, paths))]
             return store.mark_interrupted(started_before, free)
 
     async def variables(self, session_id: str, *, wait: float | None = None) -> list[VariableRow]:
@@ -321,8 +332,7 @@ class SessionManager:
         _, sandbox_config, _, paths = self.effective()
         return load_variable(session_id, name, paths, sandbox_config, set_aside=set_aside)
 
-    async def stored_answer(self, session_id: str, request: RunRequest, *, any_session: bool = False
-                            ) -> list[Event] | None:
+    async def stored_answer(self, session_id: str, request: RunRequest, *, any_session: bool = False) -> list[Event] | None:
         """The stored events of this same request answered before (``AgentSession.stored_answer``), or None."""
         session = self.find(session_id) or await self.open(session_id)
         return await session.stored_answer(request, any_session=any_session)
@@ -356,8 +366,7 @@ def variable_rows(live: list[VariableSummary] | None, catalog: dict[str, Any]) -
 
     rows = []
     for s in live or []:
-        size = "x".join(str(n) for n in s.shape) if s.shape is not None else (
-            str(s.length) if s.length is not None else "")
+        size = "x".join(str(n) for n in s.shape) if s.shape is not None else (str(s.length) if s.length is not None else "")
         if s.name in saved:
             snap = stored(saved[s.name])
         elif s.name in failed:

@@ -89,9 +89,7 @@ async def make_plan(ctx: ToolContext, tools: ToolRegistry, instruction: str) -> 
 
 
 async def _check(ctx: ToolContext, step: Step) -> tuple[bool, str]:
-    instruction = render_prompt(
-        "check_step", index=step.index + 1, goal=step.goal, success_criteria=step.success_criteria
-    )
+    instruction = render_prompt("check_step", index=step.index + 1, goal=step.goal, success_criteria=step.success_criteria)
     verdict = await review(ctx, instruction)
     if verdict is None:
         return True, ""  # an unreadable check does not fail a step that finished
@@ -109,13 +107,9 @@ async def run_plan_execute(ctx: ToolContext, tools: ToolRegistry) -> str:
         step = steps[i]
         step.index = i
         ctx.emit(StepStarted(i, step.goal, run_id=ctx.run_id))
-        ctx.conversation.add(
-            render_prompt("step", index=i + 1, total=len(steps), steps=[s.to_dict() for s in steps])
-        )
+        ctx.conversation.add(render_prompt("step", index=i + 1, total=len(steps), steps=[s.to_dict() for s in steps]))
         step_ctx = dataclasses.replace(ctx, step=i, scratch={})
-        outcome = await react_loop(
-            step_ctx, tools, max_iterations=min(cfg.max_react_iterations, STEP_ITERATIONS), in_step=True
-        )
+        outcome = await react_loop(step_ctx, tools, max_iterations=min(cfg.max_react_iterations, STEP_ITERATIONS), in_step=True)
         result = outcome.work_text(cfg.max_output_chars // 2)
         ok, issues = (await _check(ctx, step)) if outcome.finished else (False, "the step did not finish")
         step.status = "ok" if ok else "failed"

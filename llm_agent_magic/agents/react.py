@@ -86,8 +86,5 @@ async def run_react(ctx: ToolContext, tools: ToolRegistry) -> str:
     outcome = await react_loop(ctx, tools, max_iterations=ctx.config.max_react_iterations)
     note = ""
     if not outcome.finished:
-        note = (
-            f"(The agent stopped after {ctx.config.max_react_iterations} steps without finishing; "
-            f"say what is still open.)"
-        )
+        note = f"(The agent stopped after {ctx.config.max_react_iterations} steps without finishing; say what is still open.)"
     return await stream_answer(ctx, answer_instruction(ctx, note))

@@ -155,8 +155,10 @@ class RunRegistry:
         live = self.find(reply.run_id, session_id, "answer")
         session = self.manager.find(session_id)
         if live is None or not live.running or session is None:
-            raise NotWaitingForApproval(f"Run {reply.run_id!r} is not running {self.where}, so it is not waiting for "
-                                        f"an approval of cell {reply.cell_id!r}.")
+            raise NotWaitingForApproval(
+                f"Run {reply.run_id!r} is not running {self.where}, so it is not waiting for "
+                f"an approval of cell {reply.cell_id!r}."
+            )
         session.approve(reply)
 
     async def stop_all(self, timeout: float = 30.0) -> None:
@@ -188,7 +190,7 @@ class RunRegistry:
         (``RunOfAnotherSession``)."""
         live = self.find(run_id, session_id)
         if live is not None:
-            return RunEvents(run_id, live.session_id, live.status, live.wire[max(after, 0):], live)
+            return RunEvents(run_id, live.session_id, live.status, live.wire[max(after, 0) :], live)
         paths = self.manager.paths()
 
         def read() -> RunEvents:

@@ -141,8 +141,9 @@ def last_attempt_failure(output: CellOutput) -> Error | None:
     else:
         kind, detail = {"timeout": "Timeout", "died": "SandboxDied"}.get(output.status, "Error"), output.status
     first_line = detail.strip().splitlines()[0][:200] if detail.strip() else kind
-    return Error(kind, f"{first_line} (in the last generated cell: the answer may rest on code that did not work)",
-                 recoverable=False)
+    return Error(
+        kind, f"{first_line} (in the last generated cell: the answer may rest on code that did not work)", recoverable=False
+    )
 
 
 def fetched(ctx: ToolContext, described: list[str]) -> None:
@@ -291,6 +292,7 @@ class AgentSession:
     def waiting_for_approval(self) -> list[tuple[str, str]]:
         """(run id, cell id) of the cells waiting for an approval now."""
         return self._approvals.waiting()
+
     def wait_timeout(self, wait: float | None = None) -> float:
         """Seconds to wait for the session's run lock: ``wait``, else ``SandboxConfig.session_wait_timeout``."""
         if wait is not None:
@@ -298,8 +300,9 @@ class AgentSession:
         return float(self.sandbox.config.session_wait_timeout) if self.sandbox is not None else 0.0
 
     @contextlib.asynccontextmanager
-    async def using_sandbox(self, task: str, *, wait: float | None = None, front_end: str = "",
-                            on_wait: Callable[[Holder | None], None] | None = None) -> AsyncIterator[None]:
+    async def using_sandbox(
+        self, task: str, *, wait: float | None = None, front_end: str = "", on_wait: Callable[[Holder | None], None] | None = None
+    ) -> AsyncIterator[None]:
         """Hold the session's run lock while doing ``task`` ("a variable listing") in its sandbox outside a run.
 
         Waits up to ``wait_timeout(wait)`` seconds for a run that holds it, then raises ``SessionBusy``.
@@ -307,8 +310,7 @@ class AgentSession:
         if self.run_lock is None:
             yield
             return
-        async with self.run_lock.hold(front_end or self.front_end, self.wait_timeout(wait), task=task,
-                                      on_wait=on_wait):
+        async with self.run_lock.hold(front_end or self.front_end, self.wait_timeout(wait), task=task, on_wait=on_wait):
             yield
 
     async def reset(self, *, restart_sandbox: bool = True) -> None:
@@ -413,8 +415,12 @@ class AgentSession:
         live = self.live = LiveRun(self.session_id, run_id)
         loop = asyncio.get_running_loop()
         # The run is recorded by the writer thread, ahead of its events: its first event never waits on SQLite.
-        recorded = loop.run_in_executor(self._writer, functools.partial(
-            self.store.start_run, self.session_id, request.request, None if mode == "auto" else mode, run_id=run_id))
+        recorded = loop.run_in_executor(
+            self._writer,
+            functools.partial(
+                self.store.start_run, self.session_id, request.request, None if mode == "auto" else mode, run_id=run_id
+            ),
+        )
         writes: list[asyncio.Future[Any]] = [recorded]
         parts, stored_at = AnswerParts(), 0.0  # the answer's text not stored yet, and when a part last was
 
@@ -440,8 +446,14 @@ class AgentSession:
         self.touch()
         # Emitted here, not in the task: the first event is ready when the caller first asks, without waiting
         # for the loop to start the task (on a busy server each wait is a turn behind every other run).
-        emit(RunStarted(request.request, mode_requested=request.mode, session_id=self.session_id,
-                        request_key=request_key(request, self.llm.config.model)))
+        emit(
+            RunStarted(
+                request.request,
+                mode_requested=request.mode,
+                session_id=self.session_id,
+                request_key=request_key(request, self.llm.config.model),
+            )
+        )
         task = live.task = asyncio.create_task(self._drive(live, request, emit, writes, recorded))
         # A task cancelled before its first step (the loop closing) never runs its body: the run still ends.
         task.add_done_callback(lambda _: None if live.began else _once_stored(live, writes))
@@ -461,7 +473,7 @@ class AgentSession:
             return None  # a cassette being replayed is the record: its answers come back as recorded
 
         def find(store: ConversationStore) -> list[dict[str, Any]] | None:
-            for scope in ([self.session_id, None] if any_session else [self.session_id]):
+            for scope in [self.session_id, None] if any_session else [self.session_id]:
                 for run in store.answered_runs(request.request, scope):
                     events = store.run_events(run.id)
                     if events and events[0].get("request_key") == key:
@@ -489,14 +501,17 @@ class AgentSession:
             if holder is None:
                 emit(Waiting("another run (it has not said who it is)", timeout=timeout))
             else:
-                emit(Waiting(holder.describe(), front_end=holder.front_end, pid=holder.pid, since=holder.since,
-                             timeout=timeout))
+                emit(Waiting(holder.describe(), front_end=holder.front_end, pid=holder.pid, since=holder.since, timeout=timeout))
 
         await self.run_lock.acquire(request.origin or self.front_end, timeout, on_wait=waiting)
         return True
 
     async def _drive(  # noqa: C901  # one run from its start to its stored end, every way it can end handled where it is seen
-        self, live: LiveRun, request: RunRequest, emit: Callable[[Event], None], writes: list[asyncio.Future[Any]],
+        self,
+        live: LiveRun,
+        request: RunRequest,
+        emit: Callable[[Event], None],
+        writes: list[asyncio.Future[Any]],
         recorded: Awaitable[Any],
     ) -> None:
         live.began = True  # from here a stop cancels this task, and lands in the try below
@@ -517,15 +532,20 @@ class AgentSession:
             await self._store(self.store.add_message, self.session_id, "user", text, run_id=run_id)
             attached = await asyncio.to_thread(self._attach, request.files, request.folder)  # reads small tables whole
             gathered = await asyncio.to_thread(  # lists a folder: off the loop
-                gather_context, request.context, request.context_folder or request.folder, self.config.context,
-                self.llm.config.num_ctx)
+                gather_context,
+                request.context,
+                request.context_folder or request.folder,
+                self.config.context,
+                self.llm.config.num_ctx,
+            )
             if gathered is not None:
                 emit(replace(gathered.event, run_id=run_id))
             mentioned = mentioned_files(text, gathered.files) if gathered is not None and self.sandbox else []
             if gathered is not None and mentioned:  # "@sales.csv": attached at once, described like an attachment
                 try:
                     attached += await asyncio.to_thread(
-                        self._attach, [os.path.join(gathered.folder, rel) for rel in mentioned], gathered.folder)
+                        self._attach, [os.path.join(gathered.folder, rel) for rel in mentioned], gathered.folder
+                    )
                 except (FileNotFoundError, LLMAgentError) as exc:  # gone or refused meanwhile: named, not attached
                     _log.info("a file the request mentions was not copied: %s", exc)
                     mentioned = []
@@ -547,8 +567,11 @@ class AgentSession:
                 sandbox=self.sandbox,
                 model=request.model,
                 approve=self._approver(request, emit),
-                fetch_named=self._fetcher(gathered, [*_within(request.files, request.folder, gathered), *mentioned],
-                                          lambda described: fetched(ctx, described)),
+                fetch_named=self._fetcher(
+                    gathered,
+                    [*_within(request.files, request.folder, gathered), *mentioned],
+                    lambda described: fetched(ctx, described),
+                ),
             )
             tools = self.tools.offered(ctx)  # a tool that cannot work here is not offered (no key, no documents)
             ctx.transcript = Transcript(
@@ -570,8 +593,7 @@ class AgentSession:
                 answer = await run_plan_execute(ctx, tools)
             else:
                 answer = await run_react(ctx, tools)
-            await self._store(self.store.add_message, self.session_id, "assistant", answer, mode=classified.mode,
-                              run_id=run_id)
+            await self._store(self.store.add_message, self.session_id, "assistant", answer, mode=classified.mode, run_id=run_id)
             if request.fix_of:  # the corrected cell, for the front end to show as a diff and apply if accepted
                 emit(fix_proposal(request.fix_of, answer))
             failure = last_attempt_failure(last_output[0]) if last_output else None
@@ -623,7 +645,10 @@ class AgentSession:
         return answer
 
     def _fetcher(
-        self, gathered: GatheredContext | None, copied_already: list[str], announce: Callable[[list[str]], None],
+        self,
+        gathered: GatheredContext | None,
+        copied_already: list[str],
+        announce: Callable[[list[str]], None],
     ) -> Callable[[str], Awaitable[list[str]]] | None:
         """Copies the folder's files a text names into the workspace (once each), as attachments are copied, and
         ``announce``s their descriptions, so the model hears of them as of an attached file."""

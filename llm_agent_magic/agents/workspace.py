@@ -52,8 +52,9 @@ def attached(session_id: str, names: list[str], paths: PathsConfig) -> list[str]
     for name in names:
         check_name(name)
         if not folder.is_dir() or not exists_confined(folder, name):
-            raise BadName(f"{name} is not in this session's workspace; upload it first "
-                          "(POST /llm-agent/api/sessions/<id>/files).")
+            raise BadName(
+                f"{name} is not in this session's workspace; upload it first (POST /llm-agent/api/sessions/<id>/files)."
+            )
         found.append(str(folder / name))
     return found
 

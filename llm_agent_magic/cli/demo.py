@@ -44,6 +44,8 @@ def run_demo(notebook: Path, output: Path, why_not_live: str | None, host: str) 
     status = subprocess.run(command).returncode
     if status == 0:
         print(f"\nThe executed notebook, with the agent's cells, is {output.resolve()}")
-        print(f"Open it in JupyterLab with the agent's panel: `make lab` in the project's folder "
-              f"(or `.venv/bin/jupyter lab {output}`)")
+        print(
+            f"Open it in JupyterLab with the agent's panel: `make lab` in the project's folder "
+            f"(or `.venv/bin/jupyter lab {output}`)"
+        )
     return status

@@ -15,10 +15,12 @@ from traitlets import Bool, Float, Int, List, Unicode
 from ..exceptions import UsageProblem
 from .app import LLMAgentApp
 
-USAGE = ("usage: llm-agent eval QUESTIONS.jsonl --labels LABELS.jsonl --tables DIR [--limit N] [--ids 1,2,...] "
-         "[--level easy|medium|hard] [--mode auto|react|plan] [--model NAME ...] [-j N] [--out DIR] "
-         "[--variant NAME:--Class.trait=value ... (two or more)] [--replay CASSETTE | --record CASSETTE] [--timeout S] "
-         "[--resume]")
+USAGE = (
+    "usage: llm-agent eval QUESTIONS.jsonl --labels LABELS.jsonl --tables DIR [--limit N] [--ids 1,2,...] "
+    "[--level easy|medium|hard] [--mode auto|react|plan] [--model NAME ...] [-j N] [--out DIR] "
+    "[--variant NAME:--Class.trait=value ... (two or more)] [--replay CASSETTE | --record CASSETTE] [--timeout S] "
+    "[--resume]"
+)
 
 
 class ProgressBar:
@@ -27,8 +29,7 @@ class ProgressBar:
     def __init__(self, total: int) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc="llm-agent eval", unit="question", file=sys.stderr,
-                        dynamic_ncols=True, smoothing=0.1)
+        self.bar = tqdm(total=total, desc="llm-agent eval", unit="question", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
         self.done = self.right = self.failed = 0
 
     def count(self, result: Any) -> None:
@@ -67,29 +68,40 @@ class EvalApp(LLMAgentApp):
     labels = Unicode("", help="DABench labels file (JSONL: id, common_answers).").tag(config=True)
     tables = Unicode("", help="Folder holding the questions' tables (file_name of each question).").tag(config=True)
     limit = Int(0, help="Run only the first N questions chosen (0: all).").tag(config=True)
-    ids = List(Unicode(), help="Run only these question ids (comma-separated; may be given more than once).").tag(
-        config=True)
+    ids = List(Unicode(), help="Run only these question ids (comma-separated; may be given more than once).").tag(config=True)
     level = Unicode("", help="Run only questions of this level: easy, medium or hard.").tag(config=True)
     mode = Unicode("auto", help="How the agent answers: auto (its classifier decides), react or plan.").tag(config=True)
-    models = List(Unicode(), help="Model to evaluate; give several (--model A --model B) for a side-by-side table. "
-                                  "Default: LLMConfig.model.").tag(config=True)
-    variants = List(Unicode(), help="Settings to compare: NAME:--AgentConfig.x=y ... (settings separated by spaces); "
-                                    "give two or more, every question runs under each, side by side in the summary."
-                    ).tag(config=True)
+    models = List(
+        Unicode(),
+        help="Model to evaluate; give several (--model A --model B) for a side-by-side table. Default: LLMConfig.model.",
+    ).tag(config=True)
+    variants = List(
+        Unicode(),
+        help="Settings to compare: NAME:--AgentConfig.x=y ... (settings separated by spaces); "
+        "give two or more, every question runs under each, side by side in the summary.",
+    ).tag(config=True)
     jobs = Int(1, help="Questions run at once, each in its own sandbox kernel.").tag(config=True)
-    out = Unicode("eval-results", help="Output folder: one folder per model and question, and the summary.").tag(
-        config=True)
+    out = Unicode("eval-results", help="Output folder: one folder per model and question, and the summary.").tag(config=True)
     replay = Unicode("", help="Answer every question from this cassette instead of the model.").tag(config=True)
     record = Unicode("", help="Record the model's answers to this cassette.").tag(config=True)
-    timeout = Float(0.0, help="Seconds one question may take before it is stopped and counted as timed out "
-                              "(0: no limit).").tag(config=True)
-    resume = Bool(False, help="Continue the eval in --out, running only the questions it has no result for.").tag(
-        config=True)
+    timeout = Float(0.0, help="Seconds one question may take before it is stopped and counted as timed out (0: no limit).").tag(
+        config=True
+    )
+    resume = Bool(False, help="Continue the eval in --out, running only the questions it has no result for.").tag(config=True)
     aliases = {
         **LLMAgentApp.aliases,
-        "labels": "EvalApp.labels", "tables": "EvalApp.tables", "limit": "EvalApp.limit", "ids": "EvalApp.ids",
-        "level": "EvalApp.level", "mode": "EvalApp.mode", "model": "EvalApp.models", ("j", "jobs"): "EvalApp.jobs",
-        "out": "EvalApp.out", "replay": "EvalApp.replay", "record": "EvalApp.record", "timeout": "EvalApp.timeout",
+        "labels": "EvalApp.labels",
+        "tables": "EvalApp.tables",
+        "limit": "EvalApp.limit",
+        "ids": "EvalApp.ids",
+        "level": "EvalApp.level",
+        "mode": "EvalApp.mode",
+        "model": "EvalApp.models",
+        ("j", "jobs"): "EvalApp.jobs",
+        "out": "EvalApp.out",
+        "replay": "EvalApp.replay",
+        "record": "EvalApp.record",
+        "timeout": "EvalApp.timeout",
         "variant": "EvalApp.variants",
     }
     flags = {"resume": ({"EvalApp": {"resume": True}}, "Continue the eval in --out where it stopped.")}
@@ -101,28 +113,40 @@ class EvalApp(LLMAgentApp):
 
         try:
             if len(self.extra_args) > 1:
-                raise UsageProblem(f"one questions file, not {len(self.extra_args)}: {' '.join(self.extra_args)} "
-                                   f"(give --ids as 1,2,3)")
+                raise UsageProblem(
+                    f"one questions file, not {len(self.extra_args)}: {' '.join(self.extra_args)} (give --ids as 1,2,3)"
+                )
             if self.jobs < 1:
                 raise UsageProblem("-j/--jobs must be at least 1")
-            run = prepare(EvalArgs(
-                questions=self.extra_args[0] if self.extra_args else "", labels=self.labels, tables=self.tables,
-                out=self.out, ids=list(self.ids), level=self.level, limit=self.limit, mode=self.mode,
-                models=list(self.models), timeout=self.timeout, replay=self.replay, record=self.record,
-                resume=self.resume, variants=list(self.variants),
-            ), default_model=self.llm_config.model)
+            run = prepare(
+                EvalArgs(
+                    questions=self.extra_args[0] if self.extra_args else "",
+                    labels=self.labels,
+                    tables=self.tables,
+                    out=self.out,
+                    ids=list(self.ids),
+                    level=self.level,
+                    limit=self.limit,
+                    mode=self.mode,
+                    models=list(self.models),
+                    timeout=self.timeout,
+                    replay=self.replay,
+                    record=self.record,
+                    resume=self.resume,
+                    variants=list(self.variants),
+                ),
+                default_model=self.llm_config.model,
+            )
         except UsageProblem as exc:
             print(f"llm-agent eval: {exc}\n{USAGE}", file=sys.stderr)
             self.exit(2)
         total = len(run.dataset.questions) * len(run.plan.arms())
         bar = ProgressBar(total)
         try:
-            asyncio.run(run_eval(run, base=self.cli_config, parallel=self.jobs, on_result=bar.update,
-                                 on_resumed=bar.resumed))
+            asyncio.run(run_eval(run, base=self.cli_config, parallel=self.jobs, on_result=bar.update, on_resumed=bar.resumed))
         except KeyboardInterrupt:
             bar.close()
-            print(f"llm-agent eval: interrupted; continue with: llm-agent eval --resume --out {run.out}",
-                  file=sys.stderr)
+            print(f"llm-agent eval: interrupted; continue with: llm-agent eval --resume --out {run.out}", file=sys.stderr)
             self.exit(130)
         bar.close()
         summary = report.summarize(run)

@@ -78,9 +78,7 @@ class ForgetApp(LLMAgentApp):
     llm-agent forget docs/old.md
     llm-agent forget --all --collection papers
     """
-    collection = Unicode("", help="Collection to remove from (default: ToolsConfig.rag_learn_collection).").tag(
-        config=True
-    )
+    collection = Unicode("", help="Collection to remove from (default: ToolsConfig.rag_learn_collection).").tag(config=True)
     everything = Bool(False, help="Delete the whole collection.").tag(config=True)
     aliases = {**LLMAgentApp.aliases, "collection": "ForgetApp.collection"}
     flags = {"all": ({"ForgetApp": {"everything": True}}, "Delete the whole collection.")}

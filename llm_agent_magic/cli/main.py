@@ -51,8 +51,7 @@ class DoctorApp(LLMAgentApp):
 class FakeOllamaApp(LLMAgentApp):
     name = "llm-agent fake-ollama"
     description = (
-        "Serve the scripted model server, Ollama's API and the OpenAI API under /v1 (for testing notebooks "
-        "without a model)."
+        "Serve the scripted model server, Ollama's API and the OpenAI API under /v1 (for testing notebooks without a model)."
     )
     script = Unicode("", help="Script file (JSON) with the rules the server answers by.").tag(config=True)
     port = Int(0, help="Port to listen on; 0 picks a free one.").tag(config=True)

@@ -98,8 +98,17 @@ def forwarded_config(cli_config: Any) -> dict[str, dict[str, Any]]:
 
 
 def plan_jobs(  # noqa: C901  # every option of `llm-agent run` checked in one place, in the order its errors are reported
-    notebooks: list[str], *, output: str = "", output_dir: str = "", jobs: int = 1, replay: str = "", record: str = "",
-    live: bool = False, session: str = "", fresh: bool = True, settings: dict[str, Any] | None = None,
+    notebooks: list[str],
+    *,
+    output: str = "",
+    output_dir: str = "",
+    jobs: int = 1,
+    replay: str = "",
+    record: str = "",
+    live: bool = False,
+    session: str = "",
+    fresh: bool = True,
+    settings: dict[str, Any] | None = None,
     base_env: dict[str, str] | None = None,
 ) -> list[NotebookJob]:
     """Check the command line and decide, per notebook, its output and its kernel's environment."""
@@ -142,8 +151,9 @@ def plan_jobs(  # noqa: C901  # every option of `llm-agent run` checked in one p
         cassette = None
         if chosen:
             mode, value = chosen[0]
-            cassette_path = "" if mode == "live" else str(
-                Path(str(value).replace("{name}", _stem(source))).expanduser().resolve())
+            cassette_path = (
+                "" if mode == "live" else str(Path(str(value).replace("{name}", _stem(source))).expanduser().resolve())
+            )
             cassette = (mode, cassette_path)
             env[kernel_env.CASSETTE_MODE], env[kernel_env.CASSETTE_PATH] = mode, cassette_path
         else:
@@ -191,8 +201,14 @@ class Progress:
         print(text, file=self.stream, flush=True)
 
 
-async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed: bool = True,
-                       progress: Progress | None = None, slot: asyncio.Semaphore | None = None) -> NotebookResult:
+async def run_notebook(
+    job: NotebookJob,
+    *,
+    timeout: float = 0.0,
+    include_failed: bool = True,
+    progress: Progress | None = None,
+    slot: asyncio.Semaphore | None = None,
+) -> NotebookResult:
     """Execute one notebook, materialize its generated cells and write the result; never raises for failures.
 
     ``slot`` is held while the notebook executes and given back before its kernel shuts down, so the
@@ -214,8 +230,9 @@ async def run_notebook(job: NotebookJob, *, timeout: float = 0.0, include_failed
         release()
 
 
-async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, progress: Progress,
-                        release: Callable[[], None]) -> NotebookResult:
+async def _run_notebook(
+    job: NotebookJob, timeout: float, include_failed: bool, progress: Progress, release: Callable[[], None]
+) -> NotebookResult:
     import nbformat
     from jupyter_core.utils import ensure_async
     from nbclient import NotebookClient
@@ -234,10 +251,18 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
     kernel = kernel_name_for(nb)
     sockets = tempfile.TemporaryDirectory(prefix="llm-agent-kernel-")
     client = NotebookClient(
-        nb, kernel_name=kernel, timeout=timeout or None, interrupt_on_timeout=True, record_timing=False,
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": f"the cell ran longer than {timeout:g} s",
-                          "traceback": [f"CellTimeoutError: the cell ran longer than {timeout:g} s"]},
-        resources={"metadata": {"path": str(job.source.parent)}}, config=kernel_transport(sockets.name),
+        nb,
+        kernel_name=kernel,
+        timeout=timeout or None,
+        interrupt_on_timeout=True,
+        record_timing=False,
+        error_on_timeout={
+            "ename": "CellTimeoutError",
+            "evalue": f"the cell ran longer than {timeout:g} s",
+            "traceback": [f"CellTimeoutError: the cell ran longer than {timeout:g} s"],
+        },
+        resources={"metadata": {"path": str(job.source.parent)}},
+        config=kernel_transport(sockets.name),
     )
     cassette = f", cassette {' '.join(p for p in job.cassette if p)}" if job.cassette else ""
     progress.say(f"[{name}] start (kernel {kernel}, session {job.session_id}{cassette})")
@@ -289,28 +314,39 @@ async def _run_notebook(job: NotebookJob, timeout: float, include_failed: bool, 
         result.failures.append(f"could not write {job.output}: {exc}")
     result.seconds = time.monotonic() - started
     state = "ok" if result.ok else "FAILED"
-    progress.say(f"[{name}] {state}: {result.cells_run} cells run, {result.generated} generated cells written to "
-                 f"{job.output} ({result.seconds:.1f} s)")
+    progress.say(
+        f"[{name}] {state}: {result.cells_run} cells run, {result.generated} generated cells written to "
+        f"{job.output} ({result.seconds:.1f} s)"
+    )
     return result
 
 
-async def run_notebooks(jobs: list[NotebookJob], *, parallel: int = 1, timeout: float = 0.0,
-                        include_failed: bool = True, progress: Progress | None = None) -> list[NotebookResult]:
+async def run_notebooks(
+    jobs: list[NotebookJob],
+    *,
+    parallel: int = 1,
+    timeout: float = 0.0,
+    include_failed: bool = True,
+    progress: Progress | None = None,
+) -> list[NotebookResult]:
     """Run the jobs, at most ``parallel`` at a time (each notebook in its own kernel process)."""
     progress = progress or Progress()
     slot = asyncio.Semaphore(max(1, parallel))
     for job in jobs:
         if job.cassette and job.cassette[0] == "record" and os.path.exists(job.cassette[1]):  # noqa: ASYNC240  # one stat a notebook
             os.unlink(job.cassette[1])  # a new recording starts empty; stale answers would be replayed first
-    return list(await asyncio.gather(*(
-        run_notebook(job, timeout=timeout, include_failed=include_failed, progress=progress, slot=slot) for job in jobs
-    )))
+    return list(
+        await asyncio.gather(
+            *(run_notebook(job, timeout=timeout, include_failed=include_failed, progress=progress, slot=slot) for job in jobs)
+        )
+    )
 
 
 def summary(results: list[NotebookResult]) -> str:
     failed = [r for r in results if not r.ok]
     head = f"llm-agent run: {len(results)} notebook{'s' if len(results) != 1 else ''}, " + (
-        f"{len(failed)} failed" if failed else "all ok")
+        f"{len(failed)} failed" if failed else "all ok"
+    )
     lines = [head]
     for r in results:
         lines.append(f"  {'ok    ' if r.ok else 'FAILED'}  {r.job.source.name} -> {r.job.output}")
@@ -327,26 +363,39 @@ class RunApp(LLMAgentApp):
     llm-agent run analysis.ipynb --replay analysis.cassette.jsonl
     llm-agent run *.ipynb --record 'cassettes/{name}.jsonl' --model qwen3:8b
     """
-    output = Unicode("", help="Where to write the executed notebook (one notebook only). "
-                              "Default: <name>.out.ipynb beside the input.").tag(config=True)
+    output = Unicode(
+        "", help="Where to write the executed notebook (one notebook only). Default: <name>.out.ipynb beside the input."
+    ).tag(config=True)
     output_dir = Unicode("", help="Folder for the executed notebooks (same file names).").tag(config=True)
     jobs = Int(1, help="Notebooks run in parallel, each in its own kernel.").tag(config=True)
-    replay = Unicode("", help="Answer from this cassette instead of the model ({name}: the notebook's name); "
-                              "wins over %agent record/replay in the notebooks.").tag(config=True)
-    record = Unicode("", help="Record the model's answers to this cassette ({name}: the notebook's name).").tag(
-        config=True)
+    replay = Unicode(
+        "",
+        help="Answer from this cassette instead of the model ({name}: the notebook's name); "
+        "wins over %agent record/replay in the notebooks.",
+    ).tag(config=True)
+    record = Unicode("", help="Record the model's answers to this cassette ({name}: the notebook's name).").tag(config=True)
     live = Bool(False, help="Call the model even where a notebook says %agent replay.").tag(config=True)
-    timeout = Float(0.0, help="Seconds one cell may run before it is interrupted and the notebook fails "
-                              "(0: no limit).").tag(config=True)
-    session = Unicode("", help="Session id for the %%agent cells ({name}: the notebook's name). "
-                               "Default: one per notebook, '<notebook path>#run'.").tag(config=True)
-    fresh = Bool(True, help="Start each notebook's session empty (no conversation, no variables), as a kernel "
-                            "restart would; --continue keeps what the session has.").tag(config=True)
+    timeout = Float(0.0, help="Seconds one cell may run before it is interrupted and the notebook fails (0: no limit).").tag(
+        config=True
+    )
+    session = Unicode(
+        "",
+        help="Session id for the %%agent cells ({name}: the notebook's name). Default: one per notebook, '<notebook path>#run'.",
+    ).tag(config=True)
+    fresh = Bool(
+        True,
+        help="Start each notebook's session empty (no conversation, no variables), as a kernel "
+        "restart would; --continue keeps what the session has.",
+    ).tag(config=True)
     aliases = {
         **LLMAgentApp.aliases,
-        ("o", "output"): "RunApp.output", "output-dir": "RunApp.output_dir",
-        ("j", "jobs"): "RunApp.jobs", "replay": "RunApp.replay", "record": "RunApp.record",
-        "timeout": "RunApp.timeout", "session": "RunApp.session",
+        ("o", "output"): "RunApp.output",
+        "output-dir": "RunApp.output_dir",
+        ("j", "jobs"): "RunApp.jobs",
+        "replay": "RunApp.replay",
+        "record": "RunApp.record",
+        "timeout": "RunApp.timeout",
+        "session": "RunApp.session",
     }
     flags = {
         "live": ({"RunApp": {"live": True}}, "Call the model even where a notebook says %agent replay."),
@@ -356,17 +405,30 @@ class RunApp(LLMAgentApp):
     def start(self) -> None:
         try:
             jobs = plan_jobs(
-                list(self.extra_args), output=self.output, output_dir=self.output_dir, jobs=self.jobs,
-                replay=self.replay, record=self.record, live=self.live, session=self.session, fresh=self.fresh,
+                list(self.extra_args),
+                output=self.output,
+                output_dir=self.output_dir,
+                jobs=self.jobs,
+                replay=self.replay,
+                record=self.record,
+                live=self.live,
+                session=self.session,
+                fresh=self.fresh,
                 settings=forwarded_config(self.cli_config),
             )
         except UsageProblem as exc:
-            print(f"llm-agent run: {exc}\nusage: llm-agent run NOTEBOOK... [-o OUT | --output-dir DIR] [-j N] "
-                  f"[--replay CASSETTE | --record CASSETTE | --live] [--timeout S] [--session ID]", file=sys.stderr)
+            print(
+                f"llm-agent run: {exc}\nusage: llm-agent run NOTEBOOK... [-o OUT | --output-dir DIR] [-j N] "
+                f"[--replay CASSETTE | --record CASSETTE | --live] [--timeout S] [--session ID]",
+                file=sys.stderr,
+            )
             self.exit(2)
         try:
-            results = asyncio.run(run_notebooks(jobs, parallel=self.jobs, timeout=self.timeout,
-                                                include_failed=self.agent_config.include_failed_cells))
+            results = asyncio.run(
+                run_notebooks(
+                    jobs, parallel=self.jobs, timeout=self.timeout, include_failed=self.agent_config.include_failed_cells
+                )
+            )
         except KeyboardInterrupt:
             print("llm-agent run: interrupted; the kernels were shut down.", file=sys.stderr)
             self.exit(130)

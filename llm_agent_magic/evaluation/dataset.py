@@ -91,8 +91,10 @@ def _read_jsonl(path: Path, what: str) -> tuple[list[tuple[int, dict[str, Any]]]
     except FileNotFoundError:
         raise UsageProblem(f"{what} file {path} does not exist") from None
     except UnsafePath as exc:
-        raise UsageProblem(f"{what} file {path} is not read: {exc.reason}; name the regular file itself "
-                           f"(copy it with `cp -L` if it is a link you trust)") from None
+        raise UsageProblem(
+            f"{what} file {path} is not read: {exc.reason}; name the regular file itself "
+            f"(copy it with `cp -L` if it is a link you trust)"
+        ) from None
     except OSError as exc:
         raise UsageProblem(f"{what} file {path} cannot be read: {exc.strerror or exc}") from None
     try:
@@ -146,12 +148,17 @@ def read_questions(path: Path) -> list[Question]:
             if level and level not in LEVELS:
                 raise ValueError(f"'level' {level!r} is not one of {', '.join(LEVELS)}")
             concepts = item.get("concepts") or []
-            questions.append(Question(
-                id=qid, question=_text(item, "question"), constraints=_text(item, "constraints", required=False),
-                format=_text(item, "format"), file_name=_plain_file_name(_text(item, "file_name")),
-                level=level or "unknown",
-                concepts=tuple(str(c) for c in concepts) if isinstance(concepts, list) else (),
-            ))
+            questions.append(
+                Question(
+                    id=qid,
+                    question=_text(item, "question"),
+                    constraints=_text(item, "constraints", required=False),
+                    format=_text(item, "format"),
+                    file_name=_plain_file_name(_text(item, "file_name")),
+                    level=level or "unknown",
+                    concepts=tuple(str(c) for c in concepts) if isinstance(concepts, list) else (),
+                )
+            )
             seen.add(qid)
         except ValueError as exc:
             problems.append((number, str(exc)))
@@ -205,8 +212,15 @@ def select(questions: list[Question], *, ids: Iterable[str] = (), level: str = "
     return chosen
 
 
-def load(questions: str | os.PathLike[str], labels: str | os.PathLike[str], tables: str | os.PathLike[str], *,
-         ids: Iterable[str] = (), level: str = "", limit: int = 0) -> Dataset:
+def load(
+    questions: str | os.PathLike[str],
+    labels: str | os.PathLike[str],
+    tables: str | os.PathLike[str],
+    *,
+    ids: Iterable[str] = (),
+    level: str = "",
+    limit: int = 0,
+) -> Dataset:
     """Read and check everything an eval needs: every chosen question has a label and its table exists."""
     tables_dir = Path(tables).expanduser().resolve()
     if not tables_dir.is_dir():
@@ -216,13 +230,18 @@ def load(questions: str | os.PathLike[str], labels: str | os.PathLike[str], tabl
     chosen = select(all_questions, ids=ids, level=level, limit=limit)
     unlabelled = [q.id for q in chosen if q.id not in label_map]
     if unlabelled:
-        raise UsageProblem(f"no label for question(s) {', '.join(unlabelled[:20])} in {labels}; "
-                           f"check that the labels file belongs to these questions, or leave them out with --ids")
+        raise UsageProblem(
+            f"no label for question(s) {', '.join(unlabelled[:20])} in {labels}; "
+            f"check that the labels file belongs to these questions, or leave them out with --ids"
+        )
     # Anything at the name passes here (a link too): the table is read when its question runs, without
     # following links and only as a regular file (``tools/files.attach``); a refused one fails that question.
     missing = sorted({q.file_name for q in chosen if not os.path.lexists(tables_dir / q.file_name)})
     if missing:
-        raise UsageProblem(f"table(s) not found in {tables_dir}: {', '.join(missing[:20])}; check --tables, "
-                           f"or leave those questions out with --ids")
-    return Dataset(chosen, {q.id: label_map[q.id] for q in chosen}, tables_dir,
-                   skipped={"filtered out": len(all_questions) - len(chosen)})
+        raise UsageProblem(
+            f"table(s) not found in {tables_dir}: {', '.join(missing[:20])}; check --tables, "
+            f"or leave those questions out with --ids"
+        )
+    return Dataset(
+        chosen, {q.id: label_map[q.id] for q in chosen}, tables_dir, skipped={"filtered out": len(all_questions) - len(chosen)}
+    )

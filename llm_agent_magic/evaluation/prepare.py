@@ -52,8 +52,11 @@ def split_ids(values: list[str]) -> list[str]:
 
 
 def _new_plan(args: EvalArgs, default_model: str) -> tuple[EvalPlan, dataset.Dataset]:
-    missing = [flag for flag, value in (("QUESTIONS.jsonl", args.questions), ("--labels", args.labels),
-                                        ("--tables", args.tables)) if not value]
+    missing = [
+        flag
+        for flag, value in (("QUESTIONS.jsonl", args.questions), ("--labels", args.labels), ("--tables", args.tables))
+        if not value
+    ]
     if missing:
         raise UsageProblem(f"name {', '.join(missing)} (or --resume an earlier eval with --out DIR)")
     if args.replay and args.record:
@@ -63,13 +66,18 @@ def _new_plan(args: EvalArgs, default_model: str) -> tuple[EvalPlan, dataset.Dat
     if args.timeout < 0:
         raise UsageProblem("--timeout must be 0 (no limit) or more seconds")
     models = list(dict.fromkeys(m.strip() for m in args.models if m.strip())) or [default_model]
-    data = dataset.load(args.questions, args.labels, args.tables, ids=split_ids(args.ids), level=args.level,
-                        limit=args.limit)
+    data = dataset.load(args.questions, args.labels, args.tables, ids=split_ids(args.ids), level=args.level, limit=args.limit)
     plan = EvalPlan(
-        questions=_absolute(args.questions), labels=_absolute(args.labels), tables=str(data.tables),
-        ids=[q.id for q in data.questions], models=models, mode=check_mode(args.mode), timeout=args.timeout,
+        questions=_absolute(args.questions),
+        labels=_absolute(args.labels),
+        tables=str(data.tables),
+        ids=[q.id for q in data.questions],
+        models=models,
+        mode=check_mode(args.mode),
+        timeout=args.timeout,
         cassette_mode="replay" if args.replay else "record" if args.record else "live",
-        cassette=_absolute(args.replay or args.record), variants=parse_variants(args.variants),
+        cassette=_absolute(args.replay or args.record),
+        variants=parse_variants(args.variants),
     )
     return plan, data
 
@@ -82,22 +90,31 @@ def _resumed_plan(args: EvalArgs, out: Path) -> tuple[EvalPlan, dataset.Dataset]
     except (OSError, ValueError, TypeError) as exc:
         raise UsageProblem(f"--resume: {out / PLAN} cannot be read ({exc}); start again in a new --out folder") from None
     given: dict[str, Any] = {
-        "questions": _absolute(args.questions), "labels": _absolute(args.labels), "tables": _absolute(args.tables),
-        "models": list(dict.fromkeys(args.models)), "cassette": _absolute(args.replay or args.record),
+        "questions": _absolute(args.questions),
+        "labels": _absolute(args.labels),
+        "tables": _absolute(args.tables),
+        "models": list(dict.fromkeys(args.models)),
+        "cassette": _absolute(args.replay or args.record),
     }
     if args.mode != "auto":
         given["mode"] = args.mode
     if args.timeout:
         given["timeout"] = args.timeout
-    conflicts = [f"{key} ({value} here, {getattr(saved, key)} in {PLAN})" for key, value in given.items()
-                 if value and value != getattr(saved, key)]
+    conflicts = [
+        f"{key} ({value} here, {getattr(saved, key)} in {PLAN})"
+        for key, value in given.items()
+        if value and value != getattr(saved, key)
+    ]
     if args.variants and parse_variants(args.variants) != saved.variants:
         conflicts.append(f"--variant (the eval was started with {list(saved.variants) or 'none'})")
     if args.ids or args.level or args.limit:
         conflicts.append("--ids/--level/--limit (the questions were chosen when the eval started)")
     if conflicts:
-        raise UsageProblem("--resume continues the eval as it was started; these differ: " + "; ".join(conflicts)
-                           + ". Leave them out, or start a new eval in another --out folder")
+        raise UsageProblem(
+            "--resume continues the eval as it was started; these differ: "
+            + "; ".join(conflicts)
+            + ". Leave them out, or start a new eval in another --out folder"
+        )
     if saved.cassette_mode == "replay" and not Path(saved.cassette).is_file():
         raise UsageProblem(f"--resume: the cassette {saved.cassette} this eval replays from is gone; put it back")
     data = dataset.load(saved.questions, saved.labels, saved.tables, ids=saved.ids)

@@ -73,13 +73,20 @@ class QuestionResult:
             raise ValueError(f"status {data.get('status')!r} is not one of {', '.join(STATUSES)}")
         score = data.get("score")
         return cls(
-            id=str(data["id"]), model=str(data["model"]), level=str(data.get("level", "unknown")),
-            file_name=str(data.get("file_name", "")), status=str(data["status"]), answer=str(data.get("answer", "")),
-            error=str(data.get("error", "")), score=Score.from_dict(score) if isinstance(score, dict) else None,
+            id=str(data["id"]),
+            model=str(data["model"]),
+            level=str(data.get("level", "unknown")),
+            file_name=str(data.get("file_name", "")),
+            status=str(data["status"]),
+            answer=str(data.get("answer", "")),
+            error=str(data.get("error", "")),
+            score=Score.from_dict(score) if isinstance(score, dict) else None,
             cost=Cost(**{k: v for k, v in dict(data.get("cost", {})).items() if k in Cost.__dataclass_fields__}),
             wall_seconds=float(data.get("wall_seconds", 0.0)),
             timing={str(k): float(v) for k, v in dict(data.get("timing", {})).items()},
-            run_id=str(data.get("run_id", "")), cells=int(data.get("cells", 0)), variant=str(data.get("variant", "")),
+            run_id=str(data.get("run_id", "")),
+            cells=int(data.get("cells", 0)),
+            variant=str(data.get("variant", "")),
         )
 
 
@@ -103,8 +110,10 @@ def write_run(folder: Path, question: Question, result: QuestionResult, events: 
     """Everything of one finished run but ``result.json`` (``write_result``, last: a crash before it means
     'not finished')."""
     folder.mkdir(parents=True, exist_ok=True)
-    atomic.write_text(folder / "events.jsonl", "".join(
-        json.dumps(e.to_dict(), ensure_ascii=False, default=str) + "\n" for e in events if not isinstance(e, Token)))
+    atomic.write_text(
+        folder / "events.jsonl",
+        "".join(json.dumps(e.to_dict(), ensure_ascii=False, default=str) + "\n" for e in events if not isinstance(e, Token)),
+    )
     atomic.write_text(folder / "answer.md", result.answer + ("\n" if result.answer else ""))
     cells = cells_from_events(events, model=result.model)
     result.cells = len(cells)
@@ -132,8 +141,9 @@ def notebook(question: Question, result: QuestionResult, cells: list[dict[str, A
     head = f"# DABench question {inline(question.id)} ({inline(question.level)})\n\n{literal_markdown(question.question)}\n\n"
     if question.constraints.strip():
         head += f"**Constraints:** {inline(question.constraints)}\n\n"
-    head += (f"**Format:** {inline(question.format)}\n\n**Table:** {inline(question.file_name)} · "
-             f"**model:** {inline(result.model)}")
+    head += (
+        f"**Format:** {inline(question.format)}\n\n**Table:** {inline(question.file_name)} · **model:** {inline(result.model)}"
+    )
     body = [markdown(head)]
     for cell in cells:
         body.append({**cell, "id": f"eval-{next(ids)}"})
@@ -142,14 +152,23 @@ def notebook(question: Question, result: QuestionResult, cells: list[dict[str, A
         rows = "\n".join(
             f"| {inline(name)} | {inline(expected)} | {inline(result.score.predicted.get(name, '(missing)'))} | "
             f"{'right' if result.score.correct.get(name) else 'wrong'} |"
-            for name, expected in result.score.expected.items())
+            for name, expected in result.score.expected.items()
+        )
         verdict += f"\n\n| answer | expected | given | |\n| --- | --- | --- | --- |\n{rows}"
     body += [markdown("## Answer\n\n" + literal_markdown(result.answer or "(no answer)")), markdown(verdict)]
     return {
         "cells": body,
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-                     "llm_agent": {"eval": {"question": question.id, "model": result.model, "status": result.status,
-                                            "all_correct": result.all_correct}}},
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+            "llm_agent": {
+                "eval": {
+                    "question": question.id,
+                    "model": result.model,
+                    "status": result.status,
+                    "all_correct": result.all_correct,
+                }
+            },
+        },
         "nbformat": 4,
         "nbformat_minor": 5,
     }

@@ -49,8 +49,9 @@ def model_summary(results: Sequence[QuestionResult]) -> dict[str, Any]:
 
 
 def summarize(run: EvalRun) -> dict[str, Any]:
-    models = {arm_label(m, v): model_summary([r for r in run.results if r.model == m and r.variant == v])
-              for m, v in run.plan.arms()}
+    models = {
+        arm_label(m, v): model_summary([r for r in run.results if r.model == m and r.variant == v]) for m, v in run.plan.arms()
+    }
     return {
         "benchmark": "InfiAgent-DABench (closed-form scoring)",
         "date": volatile.now().isoformat(timespec="seconds"),
@@ -80,31 +81,45 @@ def markdown(summary: dict[str, Any]) -> str:
     table += row("PSAQ (share right, per question)", lambda s: _pct(s["psaq"]))
     table += row("UASQ (all sub-answers)", lambda s: _pct(s["uasq"]))
     table += row("format miss (requested names absent from the answer)", lambda s: _pct(s.get("format_miss", 0.0)))
-    levels = sorted({lv for s in models.values() for lv in s.get("by_level", {})},
-                    key=lambda lv: ("easy", "medium", "hard").index(lv) if lv in ("easy", "medium", "hard") else 9)
+    levels = sorted(
+        {lv for s in models.values() for lv in s.get("by_level", {})},
+        key=lambda lv: ("easy", "medium", "hard").index(lv) if lv in ("easy", "medium", "hard") else 9,
+    )
     for lv in levels:
-        table += row(f"ABQ, {lv}", lambda s, lv=lv: (
-            f"{_pct(s['by_level'][lv]['abq'])} of {s['by_level'][lv]['questions']}" if lv in s.get("by_level", {})
-            else "-"))
+        table += row(
+            f"ABQ, {lv}",
+            lambda s, lv=lv: (
+                f"{_pct(s['by_level'][lv]['abq'])} of {s['by_level'][lv]['questions']}" if lv in s.get("by_level", {}) else "-"
+            ),
+        )
     table += row("questions", lambda s: s["questions"])
     table += row("runs ok / error / timeout", lambda s: "{ok} / {error} / {timeout}".format(**s["runs"]))
-    table += row("model calls answered (median per question)",
-                 lambda s: f"{s['cost']['model_calls']} ({s['cost']['model_calls_median']:g})")
+    table += row(
+        "model calls answered (median per question)",
+        lambda s: f"{s['cost']['model_calls']} ({s['cost']['model_calls_median']:g})",
+    )
     table += row("model calls per question", lambda s: f"{s['cost'].get('model_calls_per_question', 0.0):g}")
-    table += row("prompt + completion tokens",
-                 lambda s: f"{s['cost']['prompt_tokens']:,} + {s['cost']['completion_tokens']:,}")
+    table += row("prompt + completion tokens", lambda s: f"{s['cost']['prompt_tokens']:,} + {s['cost']['completion_tokens']:,}")
     table += row("wall time per question, median", lambda s: f"{s['cost']['wall_seconds_median']:.1f} s")
     table += row("wall time, total", lambda s: f"{s['cost']['wall_seconds_total']:.1f} s")
-    lines = [f"# {summary['benchmark']}", "",
-             f"{summary['questions']} questions, {summary['date']}, mode {summary['plan']['mode']}"
-             + (f", {summary['resumed']} results resumed" if summary["resumed"] else "")
-             + f", {summary['elapsed_seconds']:.1f} s elapsed.", "", table]
+    lines = [
+        f"# {summary['benchmark']}",
+        "",
+        f"{summary['questions']} questions, {summary['date']}, mode {summary['plan']['mode']}"
+        + (f", {summary['resumed']} results resumed" if summary["resumed"] else "")
+        + f", {summary['elapsed_seconds']:.1f} s elapsed.",
+        "",
+        table,
+    ]
     for name, settings in summary["plan"].get("variants", {}).items():
         lines.append(f"Variant `{name}`: {' '.join(settings) or '(the configuration as it is)'}\n")
     for name, s in models.items():
         if s["failed"]:
-            lines.append(f"`{name}`: runs that did not finish well: " + "; ".join(
-                f"{f['id']} ({f['status']}: {f['error'][:120]})" for f in s["failed"]) + "\n")
+            lines.append(
+                f"`{name}`: runs that did not finish well: "
+                + "; ".join(f"{f['id']} ({f['status']}: {f['error'][:120]})" for f in s["failed"])
+                + "\n"
+            )
         if s["wrong"]:
             lines.append(f"`{name}`: answered wrong: {', '.join(s['wrong'])}\n")
     return "\n".join(lines)
@@ -116,4 +131,3 @@ def write(summary: dict[str, Any], out: Path) -> tuple[Path, Path]:
     atomic.write_text(as_json, json.dumps(summary, ensure_ascii=False, indent=1) + "\n", mode=0o666)
     atomic.write_text(as_md, markdown(summary), mode=0o666)
     return as_json, as_md
-

@@ -82,8 +82,9 @@ class EvalPlan:
         if plan.mode not in MODES or plan.cassette_mode not in ("live", "record", "replay"):
             raise ValueError("its mode or cassette_mode is not one this version knows")
         if not isinstance(plan.variants, dict) or not all(
-                isinstance(k, str) and k and isinstance(v, list) and all(isinstance(x, str) for x in v)
-                for k, v in plan.variants.items()):
+            isinstance(k, str) and k and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in plan.variants.items()
+        ):
             raise ValueError("'variants' must map names to lists of settings")
         return plan
 
@@ -103,6 +104,7 @@ def arm_label(model: str, variant: str) -> str:
 
 def arm_folder(model: str, variant: str) -> str:
     return f"{records.slug(model)}--{records.slug(variant)}" if variant else model
+
 
 @dataclass
 class EvalRun:
@@ -125,15 +127,15 @@ def jobs_of(plan: EvalPlan, dataset: Dataset, out: Path) -> list[Job]:
     """One job per model, variant and question, side by side: every column's first question before any second."""
     slugs = [records.slug(arm_folder(m, v)) for m, v in plan.arms()]
     if len(set(slugs)) != len(slugs):
-        raise UsageProblem(f"--model and --variant names {plan.models} {list(plan.variants)} give the same folder "
-                           f"name twice; name each once")
+        raise UsageProblem(
+            f"--model and --variant names {plan.models} {list(plan.variants)} give the same folder name twice; name each once"
+        )
     folders: dict[str, str] = {}
     for q in dataset.questions:
         other = folders.setdefault(records.slug(q.id), q.id)
         if other != q.id:
             raise UsageProblem(f"question ids {other!r} and {q.id!r} would share one folder; leave one out with --ids")
-    return [Job(m, q, records.question_dir(out, arm_folder(m, v), q.id), v)
-            for q in dataset.questions for m, v in plan.arms()]
+    return [Job(m, q, records.question_dir(out, arm_folder(m, v), q.id), v) for q in dataset.questions for m, v in plan.arms()]
 
 
 class CassetteFile:
@@ -181,9 +183,14 @@ def session_config(job: Job, plan: EvalPlan) -> Config:
     return imposed
 
 
-async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
-                       release: Callable[[], None] = lambda: None,
-                       cleanups: list[asyncio.Future[None]] | None = None) -> QuestionResult:
+async def run_question(
+    job: Job,
+    plan: EvalPlan,
+    dataset: Dataset,
+    base: Config,
+    release: Callable[[], None] = lambda: None,
+    cleanups: list[asyncio.Future[None]] | None = None,
+) -> QuestionResult:
     """Run one question in a fresh session and write its folder; never raises for what went wrong in the run.
 
     The session's data root is removed in a worker thread (``cleanups`` collects those, for the caller to
@@ -205,8 +212,14 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
         session = await manager.open(f"dabench-{records.slug(question.id)}", fresh=True)
         timing["open"], phase, mark = time.perf_counter() - mark, "run", time.perf_counter()
         # No one is there to approve cells, whatever AgentConfig.approval says.
-        request = RunRequest(question.request(), mode=plan.mode, model=job.model, approval=False,
-                             files=[str(dataset.table(question))], origin="eval")
+        request = RunRequest(
+            question.request(),
+            mode=plan.mode,
+            model=job.model,
+            approval=False,
+            files=[str(dataset.table(question))],
+            origin="eval",
+        )
         async for event in manager.runs.run(session.session_id, request):  # a timeout lands inside: the run stops
             events.append(event)
 
@@ -235,9 +248,15 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
         error = "; ".join(summary.error_lines()) or f"the run ended with status {summary.status()!r}"
     answer = summary.answer or ""
     result = QuestionResult(
-        id=question.id, model=job.model, variant=job.variant, level=question.level, file_name=question.file_name,
+        id=question.id,
+        model=job.model,
+        variant=job.variant,
+        level=question.level,
+        file_name=question.file_name,
         status=status,
-        answer=answer, error=error, score=score(answer, label),
+        answer=answer,
+        error=error,
+        score=score(answer, label),
         cost=Cost(summary.calls, summary.prompt_tokens, summary.completion_tokens, round(summary.call_seconds, 4)),
         run_id=events[0].run_id if events else "",
     )
@@ -257,9 +276,14 @@ async def run_question(job: Job, plan: EvalPlan, dataset: Dataset, base: Config,
     return result
 
 
-async def run_eval(run: EvalRun, *, base: Config, parallel: int = 1,
-                   on_result: Callable[[QuestionResult], None] | None = None,
-                   on_resumed: Callable[[QuestionResult], None] | None = None) -> EvalRun:
+async def run_eval(
+    run: EvalRun,
+    *,
+    base: Config,
+    parallel: int = 1,
+    on_result: Callable[[QuestionResult], None] | None = None,
+    on_resumed: Callable[[QuestionResult], None] | None = None,
+) -> EvalRun:
     """Run every job that has no finished result in the output folder, ``parallel`` at a time."""
     if parallel < 1:
         raise UsageProblem("-j/--jobs must be at least 1")

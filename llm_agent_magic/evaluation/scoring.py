@@ -67,13 +67,15 @@ class Score:
         return sum(self.correct.values()) / len(self.correct) if self.correct else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        return {"expected": self.expected, "predicted": self.predicted, "correct": self.correct,
-                "all_correct": self.all_correct}
+        return {"expected": self.expected, "predicted": self.predicted, "correct": self.correct, "all_correct": self.all_correct}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Score:
-        return cls(dict(data.get("expected", {})), dict(data.get("predicted", {})),
-                   {k: bool(v) for k, v in dict(data.get("correct", {})).items()})
+        return cls(
+            dict(data.get("expected", {})),
+            dict(data.get("predicted", {})),
+            {k: bool(v) for k, v in dict(data.get("correct", {})).items()},
+        )
 
 
 def score(answer: str, label: Label) -> Score:
@@ -92,8 +94,13 @@ class Metrics:
     by_level: dict[str, Metrics] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"questions": self.questions, "sub_answers": self.sub_answers,
-                               "abq": round(self.abq, 4), "psaq": round(self.psaq, 4), "uasq": round(self.uasq, 4)}
+        out: dict[str, Any] = {
+            "questions": self.questions,
+            "sub_answers": self.sub_answers,
+            "abq": round(self.abq, 4),
+            "psaq": round(self.psaq, 4),
+            "uasq": round(self.uasq, 4),
+        }
         if self.by_level:
             out["by_level"] = {level: m.to_dict() for level, m in self.by_level.items()}
         return out
@@ -105,7 +112,8 @@ def _plain(scores: Sequence[Score]) -> Metrics:
     subs = sum(len(s.correct) for s in scores)
     right = sum(sum(s.correct.values()) for s in scores)
     return Metrics(
-        questions=len(scores), sub_answers=subs,
+        questions=len(scores),
+        sub_answers=subs,
         abq=sum(s.all_correct for s in scores) / len(scores),
         psaq=sum(s.share for s in scores) / len(scores),
         uasq=right / subs if subs else 0.0,

@@ -34,11 +34,11 @@ def variant_config(settings: list[str]) -> Config:
         if cls not in CLASSES:
             raise UsageProblem(f"variant setting {setting!r}: a variant sets {', '.join(CLASSES)}, not {cls}")
         if key in RESERVED:
-            raise UsageProblem(f"variant setting {setting!r}: {key} is the eval's own (use --model, --record, "
-                               f"--replay or --host)")
+            raise UsageProblem(
+                f"variant setting {setting!r}: {key} is the eval's own (use --model, --record, --replay or --host)"
+            )
         if trait not in CLASSES[cls].class_trait_names(config=True):
-            raise UsageProblem(f"variant setting {setting!r}: {cls} has no setting {trait!r} "
-                               f"(`llm-agent config` lists them)")
+            raise UsageProblem(f"variant setting {setting!r}: {cls} has no setting {trait!r} (`llm-agent config` lists them)")
     try:
         config = KVArgParseConfigLoader(argv=list(settings)).load_config()
         for configurable in CLASSES.values():
@@ -55,8 +55,10 @@ def parse_variants(values: list[str]) -> dict[str, list[str]]:
         name, colon, rest = value.partition(":")
         name = name.strip()
         if not colon or not name or not set(name) <= _NAME_CHARS:
-            raise UsageProblem(f"--variant {value!r}: write NAME:--Class.trait=value ... (a NAME of letters, digits, "
-                               f"'_', '.' or '-'; no settings after the colon is the eval's configuration as it is)")
+            raise UsageProblem(
+                f"--variant {value!r}: write NAME:--Class.trait=value ... (a NAME of letters, digits, "
+                f"'_', '.' or '-'; no settings after the colon is the eval's configuration as it is)"
+            )
         if name in variants:
             raise UsageProblem(f"--variant {name!r} is given twice; name each variant once")
         try:

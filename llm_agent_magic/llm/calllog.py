@@ -97,9 +97,7 @@ class CallLog:
     flush too.
     """
 
-    def __init__(
-        self, folder: str | os.PathLike[str], fmt: str = "jsonl", enabled: bool = True, interval: float = 0.2
-    ):
+    def __init__(self, folder: str | os.PathLike[str], fmt: str = "jsonl", enabled: bool = True, interval: float = 0.2):
         if fmt not in LOG_FILES:
             raise ValueError(f"unknown call log format {fmt!r}; choose one of {', '.join(LOG_FILES)}")
         self.folder = Path(folder)

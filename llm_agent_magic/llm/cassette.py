@@ -75,8 +75,7 @@ class Cassette:
             lines = cassette.path.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
             raise CassetteError(
-                f"Cassette {path} does not exist. Record it first with a live model (record mode), "
-                f"or check the path."
+                f"Cassette {path} does not exist. Record it first with a live model (record mode), or check the path."
             ) from None
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -131,8 +130,7 @@ class Cassette:
             "excerpt": " ".join(last.split())[:160],
             # What the replay needs to re-shape an answer for the other protocol (not part of the fingerprint).
             "stream": body.get("stream") is True,
-            "include_usage": isinstance(body.get("stream_options"), dict)
-            and body["stream_options"].get("include_usage") is True,
+            "include_usage": isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage") is True,
         }
 
     def holds(self, path: str) -> bool:

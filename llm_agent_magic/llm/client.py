@@ -86,10 +86,15 @@ class LLMClient:
             self.cassette = Cassette.load(self.config.cassette_path, scrub_literals=scrub)
             return CassetteTransport(self.cassette, "replay")
         path = self.config.cassette_path
-        where = f"OpenAI-compatible server at {self.config.base_url}" if self.config.provider == "openai" else \
-            f"Ollama at {self.config.host}"
-        self.cassette = Cassette.load(path, scrub_literals=scrub) if os.path.exists(path) else Cassette(
-            path, scrub_literals=scrub, source=f"recorded from a live {where}"
+        where = (
+            f"OpenAI-compatible server at {self.config.base_url}"
+            if self.config.provider == "openai"
+            else f"Ollama at {self.config.host}"
+        )
+        self.cassette = (
+            Cassette.load(path, scrub_literals=scrub)
+            if os.path.exists(path)
+            else Cassette(path, scrub_literals=scrub, source=f"recorded from a live {where}")
         )
         return CassetteTransport(self.cassette, "record", inner=live)
 
@@ -206,9 +211,7 @@ class LLMClient:
         size = max(1, self.config.embed_batch_size)
         for start in range(0, len(texts), size):
             batch = [redact(t) for t in texts[start : start + size]]
-            record = CallRecord(
-                purpose="embed", model=model, messages=[{"role": "input", "content": t} for t in batch]
-            )
+            record = CallRecord(purpose="embed", model=model, messages=[{"role": "input", "content": t} for t in batch])
             record.options = {"num_ctx": self.config.num_ctx}
             started = time.perf_counter()
 

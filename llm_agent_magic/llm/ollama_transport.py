@@ -108,9 +108,7 @@ class OllamaTransport(ModelTransport):
         return _OllamaStream(parts)
 
     async def embed(self, model: str, texts: list[str], options: dict[str, Any]) -> Embeddings:
-        resp = await self._client("embed").embed(
-            model=model, input=texts, options=options, keep_alive=self.config.keep_alive
-        )
+        resp = await self._client("embed").embed(model=model, input=texts, options=options, keep_alive=self.config.keep_alive)
         return Embeddings([list(v) for v in resp.embeddings], resp.prompt_eval_count)
 
     async def list_models(self) -> list[str]:
@@ -150,9 +148,7 @@ class OllamaTransport(ModelTransport):
     def retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, ollama.ResponseError):
             return exc.status_code >= 500
-        return isinstance(
-            exc, (json.JSONDecodeError, pydantic.ValidationError, httpx.RemoteProtocolError, httpx.ReadError)
-        )
+        return isinstance(exc, (json.JSONDecodeError, pydantic.ValidationError, httpx.RemoteProtocolError, httpx.ReadError))
 
     def adapt(self, exc: BaseException, model: str) -> bool:
         if isinstance(exc, ollama.ResponseError) and "does not support thinking" in str(exc.error):

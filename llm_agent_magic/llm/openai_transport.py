@@ -249,9 +249,7 @@ class OpenAITransport(ModelTransport):
     def own_failure(self, exc: BaseException) -> BaseException:
         # The client wraps whatever its transport raises in APIConnectionError, a bug included.
         cause = exc.__cause__
-        if isinstance(exc, openai.APIConnectionError) and cause is not None and not isinstance(
-            cause, (httpx.HTTPError, OSError)
-        ):
+        if isinstance(exc, openai.APIConnectionError) and cause is not None and not isinstance(cause, (httpx.HTTPError, OSError)):
             return cause
         return exc
 

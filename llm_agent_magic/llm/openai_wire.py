@@ -35,8 +35,9 @@ def usage(prompt_tokens: int | None, completion_tokens: int | None) -> dict[str,
     return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
 
 
-def completion(model: str, content: str, thinking: str, prompt_tokens: int | None, completion_tokens: int | None,
-               created: int = 0) -> dict[str, Any]:
+def completion(
+    model: str, content: str, thinking: str, prompt_tokens: int | None, completion_tokens: int | None, created: int = 0
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking:
         message["reasoning_content"] = thinking
@@ -60,8 +61,15 @@ def chunk(model: str, delta: dict[str, Any], finish_reason: str | None = None, c
     }
 
 
-def chunks(model: str, pieces: Iterable[tuple[str, str]], prompt_tokens: int | None, completion_tokens: int | None,
-           *, include_usage: bool, created: int = 0) -> list[dict[str, Any]]:
+def chunks(
+    model: str,
+    pieces: Iterable[tuple[str, str]],
+    prompt_tokens: int | None,
+    completion_tokens: int | None,
+    *,
+    include_usage: bool,
+    created: int = 0,
+) -> list[dict[str, Any]]:
     """The chunks of a streamed answer from its ``(content, thinking)`` pieces: a role chunk, the pieces, the
     finish chunk and, when asked for, the usage chunk."""
     out = [chunk(model, {"role": "assistant", "content": ""}, created=created)]
@@ -119,8 +127,13 @@ def from_ollama(
     if not stream:
         part = parts[0] if parts else {}
         message = part.get("message") or {}
-        whole = completion(part.get("model", ""), message.get("content", ""), message.get("thinking", ""),
-                           part.get("prompt_eval_count"), part.get("eval_count"))
+        whole = completion(
+            part.get("model", ""),
+            message.get("content", ""),
+            message.get("thinking", ""),
+            part.get("prompt_eval_count"),
+            part.get("eval_count"),
+        )
         return {"content-type": "application/json"}, [json.dumps(whole)]
     pieces = []
     model, last = "", {}
@@ -171,8 +184,9 @@ def to_ollama(kind: str, status: int, body_chunks: list[str], *, stream: bool) -
         body = json.loads(text)
         message = (body.get("choices") or [{}])[0].get("message") or {}
         used = body.get("usage") or {}
-        whole = _ollama_part(body.get("model", ""), message.get("content") or "", message.get("reasoning_content") or "",
-                             done=True, usage=used)
+        whole = _ollama_part(
+            body.get("model", ""), message.get("content") or "", message.get("reasoning_content") or "", done=True, usage=used
+        )
         return {"content-type": "application/json"}, [json.dumps(whole)]
     parts, model, used, finished = [], "", {}, False
     for event in _openai_events(text):
@@ -188,15 +202,19 @@ def to_ollama(kind: str, status: int, body_chunks: list[str], *, stream: bool) -
     return {"content-type": "application/x-ndjson"}, [json.dumps(p) + "\n" for p in parts]
 
 
-def _ollama_part(model: str, content: str, thinking: str, *, done: bool = False,
-                 usage: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _ollama_part(
+    model: str, content: str, thinking: str, *, done: bool = False, usage: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content}
     if thinking:
         message["thinking"] = thinking
     part: dict[str, Any] = {"model": model, "created_at": "1970-01-01T00:00:00Z", "message": message, "done": done}
     if done:
-        part.update(done_reason="stop", prompt_eval_count=(usage or {}).get("prompt_tokens"),
-                    eval_count=(usage or {}).get("completion_tokens"))
+        part.update(
+            done_reason="stop",
+            prompt_eval_count=(usage or {}).get("prompt_tokens"),
+            eval_count=(usage or {}).get("completion_tokens"),
+        )
     return part
 
 
@@ -216,7 +234,9 @@ def neutral_request(path: str, body: Mapping[str, Any]) -> tuple[str, dict[str, 
     messages = [{k: v for k, v in m.items() if v} for m in body.get("messages") or [] if isinstance(m, Mapping)]
     # The ollama client always sends ``tools``, empty when there are none.
     neutral: dict[str, Any] = {
-        "model": body.get("model"), "messages": messages, "stream": body.get("stream") is True,
+        "model": body.get("model"),
+        "messages": messages,
+        "stream": body.get("stream") is True,
         "tools": body.get("tools") or [],
     }
     wanted = body.get("response_format")

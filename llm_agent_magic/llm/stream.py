@@ -68,9 +68,7 @@ class _Received:
 class ChatStream:
     """Visible answer text as it arrives. Closing it (or cancelling the task) closes the HTTP request."""
 
-    def __init__(
-        self, calls: Calls, messages: Messages, *, purpose: str, model: str, temperature: float | None
-    ) -> None:
+    def __init__(self, calls: Calls, messages: Messages, *, purpose: str, model: str, temperature: float | None) -> None:
         self._calls = calls
         self._messages: Messages = messages  # redacted when the stream starts (``_run``), off the loop if long
         self._purpose = purpose

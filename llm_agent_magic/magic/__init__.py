@@ -16,8 +16,14 @@ import atexit
 import importlib
 from typing import Any
 
-__all__ = ["AgentMagics", "ShellSessions", "default_session_id", "interpolate", "load_ipython_extension",
-           "unload_ipython_extension"]
+__all__ = [
+    "AgentMagics",
+    "ShellSessions",
+    "default_session_id",
+    "interpolate",
+    "load_ipython_extension",
+    "unload_ipython_extension",
+]
 
 _loaded: dict[int, Any] = {}
 

@@ -63,32 +63,45 @@ PUSH_ERRORS = (LLMAgentError, OSError, ValueError, TypeError)
 MAX_LISTED_COLUMNS = 20
 #: Errors that mean the model could not be asked at all.
 MODEL_MISSING = ("OllamaUnavailable",)
-STORED_NOTE = ("llm-agent: this request was answered before (same text, options and files): its stored answer "
-               "is shown and the model was not asked; %%agent --rerun asks again.")
+STORED_NOTE = (
+    "llm-agent: this request was answered before (same text, options and files): its stored answer "
+    "is shown and the model was not asked; %%agent --rerun asks again."
+)
 
 
 @magic_arguments(name="%%agent")
-@argument("--mode", choices=["auto", "chat", "react", "plan"], default="auto",
-          help="How to answer: auto (the agent chooses), chat, react (tools step by step), plan (plan, then execute).")
+@argument(
+    "--mode",
+    choices=["auto", "chat", "react", "plan"],
+    default="auto",
+    help="How to answer: auto (the agent chooses), chat, react (tools step by step), plan (plan, then execute).",
+)
 @argument("--model", default=None, help="Model for this run only.")
 @argument("--session", default=None, help="Session id (default: $LLM_AGENT_SESSION, else the notebook's path).")
 @argument("--files", nargs="+", default=[], metavar="PATH", help="Files to copy into the sandbox's workspace.")
 @argument("--dry-run", action="store_true", help="Show the code the agent would run first; run nothing.")
-@argument("--approve", action="store_true",
-          help="Ask Run / edit / skip before each generated cell runs (default: AgentConfig.approval).")
+@argument(
+    "--approve",
+    action="store_true",
+    help="Ask Run / edit / skip before each generated cell runs (default: AgentConfig.approval).",
+)
 @argument("--quiet", action="store_true", help="No live display; only the final result.")
-@argument("--rerun", action="store_true",
-          help="Ask the model again, even when this same request was answered before (its stored answer is shown "
-               "otherwise).")
+@argument(
+    "--rerun",
+    action="store_true",
+    help="Ask the model again, even when this same request was answered before (its stored answer is shown otherwise).",
+)
 def _cell_options(line: str, cell: str | None = None) -> None:
     """The options of %%agent (the parser is built from the decorators)."""
 
 
 # IPython's help formatter writes usage as a reST literal block; messages and help want plain text.
 _PLAIN = argparse.ArgumentParser(
-    prog="%%agent", parents=[_cell_options.parser], add_help=False,
+    prog="%%agent",
+    parents=[_cell_options.parser],
+    add_help=False,
     description="Ask the agent: the cell body is the request. {name} inserts a variable of this notebook "
-                "(a DataFrame is copied into the sandbox under that name); {{ and }} are literal braces.",
+    "(a DataFrame is copied into the sandbox under that name); {{ and }} are literal braces.",
 )
 CELL_USAGE = " ".join(_PLAIN.format_usage().split())
 
@@ -101,9 +114,11 @@ def _sandbox_options(line: str, cell: str | None = None) -> None:
 
 
 _SANDBOX_PLAIN = argparse.ArgumentParser(
-    prog="%%sandbox", parents=[_sandbox_options.parser], add_help=False,
+    prog="%%sandbox",
+    parents=[_sandbox_options.parser],
+    add_help=False,
     description="Run the cell in the sandbox kernel of this notebook's agent session (where the agent's code "
-                "runs): its variables are there for the next %%agent and for %agent pull. The model is not asked.",
+    "runs): its variables are there for the next %%agent and for %agent pull. The model is not asked.",
 )
 SANDBOX_USAGE = " ".join(_SANDBOX_PLAIN.format_usage().split())
 LINE_USAGE = "usage: %agent COMMAND [--session ID]   commands: " + ", ".join(c.split()[0] for c in LINE_COMMANDS)
@@ -118,8 +133,9 @@ def split_words(line: str, usage: str) -> list[str]:
     try:
         return shlex.split(line)
     except ValueError as exc:
-        raise _usage_error(f"Cannot read the options ({exc}): close the quote, or escape the character "
-                           f"with a backslash.", usage) from None
+        raise _usage_error(
+            f"Cannot read the options ({exc}): close the quote, or escape the character with a backslash.", usage
+        ) from None
 
 
 def parse_cell_options(line: str) -> argparse.Namespace:
@@ -135,11 +151,11 @@ def parse_cell_options(line: str) -> argparse.Namespace:
 
 def _describe_frame(name: str, df: Any) -> str:
     columns = [str(c) for c in df.columns]
-    listed = ", ".join(columns[:MAX_LISTED_COLUMNS]) + (f", ... {len(columns) - MAX_LISTED_COLUMNS} more"
-                                                       if len(columns) > MAX_LISTED_COLUMNS else "")
+    listed = ", ".join(columns[:MAX_LISTED_COLUMNS]) + (
+        f", ... {len(columns) - MAX_LISTED_COLUMNS} more" if len(columns) > MAX_LISTED_COLUMNS else ""
+    )
     rows, cols = df.shape
-    return (f"The DataFrame `{name}` ({rows} rows x {cols} columns: {listed}) is available in the sandbox "
-            f"under that name.")
+    return f"The DataFrame `{name}` ({rows} rows x {cols} columns: {listed}) is available in the sandbox under that name."
 
 
 def _is_dataframe(value: Any) -> bool:
@@ -158,8 +174,10 @@ def interpolate(request: str, namespace: dict[str, Any]) -> tuple[str, dict[str,
         if name is None:
             return token[0]
         if name not in namespace:
-            raise _usage_error(f"{{{name}}} in the request: this notebook has no variable named {name!r}. "
-                               f"Define it first, or write {{{{{name}}}}} for literal braces.")
+            raise _usage_error(
+                f"{{{name}}} in the request: this notebook has no variable named {name!r}. "
+                f"Define it first, or write {{{{{name}}}}} for literal braces."
+            )
         value = namespace[name]
         if _is_dataframe(value):
             frames[name] = value
@@ -193,8 +211,13 @@ class AgentMagics(Magics):
         if error is None or source.lstrip().startswith(("%agent", "%%agent")):
             return
         frames = [f for f in traceback.extract_tb(error.__traceback__) if "IPython" + os.sep + "core" not in f.filename]
-        text = "".join(["Traceback (most recent call last):\n", *traceback.format_list(frames),
-                        *traceback.format_exception_only(type(error), error)])
+        text = "".join(
+            [
+                "Traceback (most recent call last):\n",
+                *traceback.format_list(frames),
+                *traceback.format_exception_only(type(error), error),
+            ]
+        )
         self.last_failure = FailedCell(int(getattr(result, "execution_count", 0) or 0), source, text)
 
     @line_cell_magic
@@ -260,25 +283,31 @@ class AgentMagics(Magics):
                 raise UsageError(f"Could not copy the DataFrame {name!r} into the sandbox: {exc}") from None
         try:
             context = None if session.config.context == "none" else self._notebook_context(cell)
-            run = RunRequest(request, mode=args.mode, model=args.model, files=files, dry_run=args.dry_run,
-                             approval=approval, origin=self.sessions.manager.front_end,
-                             folder=os.getcwd(), context=context)
+            run = RunRequest(
+                request,
+                mode=args.mode,
+                model=args.model,
+                files=files,
+                dry_run=args.dry_run,
+                approval=approval,
+                origin=self.sessions.manager.front_end,
+                folder=os.getcwd(),
+                context=context,
+            )
         except BadRequest as exc:
             raise _usage_error(str(exc)) from None
         model = args.model or session.llm.config.model
         if not args.rerun and not frames:  # a DataFrame's values are not part of the request: always ask
             any_session = args.session is None and not notebook_known(ns)
             try:
-                stored = self.sessions.loop.call(self.sessions.manager.stored_answer(session_id, run,
-                                                                                     any_session=any_session))
+                stored = self.sessions.loop.call(self.sessions.manager.stored_answer(session_id, run, any_session=any_session))
             except LLMAgentError as exc:
                 raise UsageError(str(exc)) from None
             if stored is not None:
                 print(STORED_NOTE)
                 show_stored(stored, session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
                 return
-        stream = RunStream(self.sessions.loop, self.sessions.manager.runs, session_id, quiet=args.quiet,
-                           dry_run=args.dry_run)
+        stream = RunStream(self.sessions.loop, self.sessions.manager.runs, session_id, quiet=args.quiet, dry_run=args.dry_run)
         stream.run(run)
         bundle = stream.finish(session_id=session_id, model=model, include_failed=session.config.include_failed_cells)
         problem = bundle_problem(bundle)
@@ -290,16 +319,25 @@ class AgentMagics(Magics):
         """What this kernel sees of its notebook: the file on disk when the notebook is known (cells, outputs and
         errors as last saved), else the shell's history; the user's variables (names, types, columns only)."""
         ns = self.shell.user_ns
-        path = next((p for p in (os.environ.get("JPY_SESSION_NAME"), ns.get("__vsc_ipynb_file__"))
-                     if isinstance(p, str) and p.endswith(".ipynb") and os.path.isfile(p)), "")
+        path = next(
+            (
+                p
+                for p in (os.environ.get("JPY_SESSION_NAME"), ns.get("__vsc_ipynb_file__"))
+                if isinstance(p, str) and p.endswith(".ipynb") and os.path.isfile(p)
+            ),
+            "",
+        )
         cells = read_notebook(path) if path else []
         if not cells:
             cells = cells_from_history(list(ns.get("In", [])), dict(ns.get("Out", {})))
         request = cell.strip()
         active = next((i for i in range(len(cells) - 1, -1, -1) if request and request in cells[i].source), -1)
         variables = user_variables(self.shell)
-        return NotebookContext(cells=cells[-MAX_CELLS:], active=active - max(0, len(cells) - MAX_CELLS)
-                               if active >= max(0, len(cells) - MAX_CELLS) else -1, variables=variables)
+        return NotebookContext(
+            cells=cells[-MAX_CELLS:],
+            active=active - max(0, len(cells) - MAX_CELLS) if active >= max(0, len(cells) - MAX_CELLS) else -1,
+            variables=variables,
+        )
 
     def _session(self, session_id: str) -> Any:
         try:
@@ -324,7 +362,7 @@ class AgentMagics(Magics):
             if at + 1 >= len(words):
                 raise _usage_error("--session needs an id.", LINE_USAGE)
             session_id = words[at + 1]
-            del words[at:at + 2]
+            del words[at : at + 2]
         if not words or words[0] in ("help", "-h", "--help"):
             print(self._help())
             return
@@ -435,8 +473,15 @@ class AgentMagics(Magics):
     def _cmd_sessions(self, rest: list[str], session_id: str) -> None:
         self._expect(rest, 0, "sessions")
         sessions = self.sessions.manager.conversations.sessions()
-        rows = [[("* " if s.id == session_id else "") + s.id, time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)),
-                 s.message_count, s.title] for s in sessions]
+        rows = [
+            [
+                ("* " if s.id == session_id else "") + s.id,
+                time.strftime("%Y-%m-%d %H:%M", time.localtime(s.updated_at)),
+                s.message_count,
+                s.title,
+            ]
+            for s in sessions
+        ]
         display(table_data(["session", "updated", "messages", "title"], rows, "No sessions yet."), raw=True)
 
     def _cmd_learn(self, rest: list[str], session_id: str) -> None:
@@ -463,8 +508,7 @@ class AgentMagics(Magics):
         self._expect(rest, 1, "replay PATH")
         path = os.path.expanduser(rest[0])
         if env_cassette() is None and not os.path.isfile(path):
-            raise _usage_error(f"%agent replay: cassette {rest[0]} does not exist (looked in {os.getcwd()}).",
-                               LINE_USAGE)
+            raise _usage_error(f"%agent replay: cassette {rest[0]} does not exist (looked in {os.getcwd()}).", LINE_USAGE)
         self._cassette("replay", path)
 
     def _cmd_live(self, rest: list[str], session_id: str) -> None:
@@ -482,8 +526,13 @@ class AgentMagics(Magics):
         if fixed is None:
             print("llm-agent: the answer holds no corrected cell (no python block); nothing to apply.")
             return
-        display(markdown_data(f"**Proposed fix of cell [{failed.number}]**\n\n"
-                              + code_fence(fix_diff(failed.source, fixed, failed.number).rstrip(), "diff")), raw=True)
+        display(
+            markdown_data(
+                f"**Proposed fix of cell [{failed.number}]**\n\n"
+                + code_fence(fix_diff(failed.source, fixed, failed.number).rstrip(), "diff")
+            ),
+            raw=True,
+        )
         if rest == ["--apply"]:
             self.shell.set_next_input(fixed, replace=False)
             print("llm-agent: the fix is in the next cell; run it to use it.")
@@ -514,13 +563,11 @@ class AgentMagics(Magics):
         hidden = getattr(self.shell, "user_ns_hidden", {})
         used = {n: self.shell.user_ns[n] for n in names_used(source) if n in self.shell.user_ns and n not in hidden}
         context = None if session.config.context == "none" else NotebookContext(variables=describe_variables(used))
-        run = RunRequest(request, mode="chat", origin=self.sessions.manager.front_end, folder=os.getcwd(),
-                         context=context)
+        run = RunRequest(request, mode="chat", origin=self.sessions.manager.front_end, folder=os.getcwd(), context=context)
         self._say_if_busy(session_id)
         stream = RunStream(self.sessions.loop, self.sessions.manager.runs, session_id)
         events = stream.run(run)
-        stream.finish(session_id=session_id, model=session.llm.config.model,
-                      include_failed=session.config.include_failed_cells)
+        stream.finish(session_id=session_id, model=session.llm.config.model, include_failed=session.config.include_failed_cells)
         return RunSummary.of(events).answer or ""
 
     def _cassette(self, mode: str, path: str) -> None:
@@ -538,10 +585,14 @@ class AgentMagics(Magics):
             raise UsageError(str(exc)) from None
 
 
-HELP = "\n".join([
-    _PLAIN.format_help(), LINE_USAGE, "",
-    *(f"  %agent {c:<22} {h}" if len(c) <= 22 else f"  %agent {c}\n  {'':<29} {h}" for c, h in LINE_COMMANDS.items()),
-])
+HELP = "\n".join(
+    [
+        _PLAIN.format_help(),
+        LINE_USAGE,
+        "",
+        *(f"  %agent {c:<22} {h}" if len(c) <= 22 else f"  %agent {c}\n  {'':<29} {h}" for c, h in LINE_COMMANDS.items()),
+    ]
+)
 AgentMagics.agent.__doc__ = HELP  # what %agent? shows
 
 

@@ -121,8 +121,10 @@ class LiveView:
         if self.context:
             parts.append(f"_{self.context}_")
         if self.waiting is not None:
-            parts.append(f"_Waiting for {self.waiting.holder} to finish: this session's sandbox runs one thing at "
-                         f"a time (giving up after {self.waiting.timeout:g} s)._")
+            parts.append(
+                f"_Waiting for {self.waiting.holder} to finish: this session's sandbox runs one thing at "
+                f"a time (giving up after {self.waiting.timeout:g} s)._"
+            )
         if self.steps:
             lines = [f"{i + 1}. {STEP_MARKS[s['state']]} {s['goal']}" for i, s in enumerate(self.steps)]
             parts.append("**Plan**\n\n" + "\n".join(lines))
@@ -158,9 +160,15 @@ class LiveView:
         if self.code:
             lines = self.code.rstrip().splitlines()
             shown = "\n".join(lines[-MAX_LIVE_CODE_LINES:])
-            state = {"running": "running…", "ok": "done", "failed": "failed", "drafted": "drafted, not run",
-                     "waiting": "waiting for your approval", "edited": "edited by you, running…",
-                     "skipped": "skipped by you, not run"}
+            state = {
+                "running": "running…",
+                "ok": "done",
+                "failed": "failed",
+                "drafted": "drafted, not run",
+                "waiting": "waiting for your approval",
+                "edited": "edited by you, running…",
+                "skipped": "skipped by you, not run",
+            }
             fenced = code_fence(shown.rstrip(), "python")
             parts.append(f"Attempt {self.attempt} ({state.get(self.code_state, '')})\n\n{fenced}")
         return parts
@@ -241,15 +249,16 @@ def summary_text(bundle: dict[str, Any], events: list[Event], dry_run: bool = Fa
     return f"llm-agent: {what}; run {bundle.get('status', 'unknown')}"
 
 
-def bundle_data(events: list[Event], bundle: dict[str, Any], include_failed: bool = True,
-                dry_run: bool = False) -> dict[str, Any]:
+def bundle_data(
+    events: list[Event], bundle: dict[str, Any], include_failed: bool = True, dry_run: bool = False
+) -> dict[str, Any]:
     """The second output: the generated cells, for people (HTML) and for front ends (the bundle)."""
     # The answer is the output just before this one; here only the cells, so nothing shows twice.
     what = "Drafted cell" if dry_run else "Stopped cell"
     why = "not run" if dry_run else "stopped before it finished"
     drafted = "".join(
         f"<details open><summary>{what}, attempt {int(cell.attempt)} ({why})</summary>"
-        f"<pre><code class=\"language-python\">{html.escape(cell.source)}</code></pre></details>"
+        f'<pre><code class="language-python">{html.escape(cell.source)}</code></pre></details>'
         for cell, output in _attempts(events)
         if output is None
     )

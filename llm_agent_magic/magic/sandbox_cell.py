@@ -40,8 +40,12 @@ def raise_if_failed(result: ExecutionResult) -> None:
     if result.ok:
         return
     error = result.error or {}
-    raise SandboxCellFailed(result.status, str(error.get("ename", "")), str(error.get("evalue", "") or result.message),
-                            [str(line) for line in error.get("traceback") or []])
+    raise SandboxCellFailed(
+        result.status,
+        str(error.get("ename", "")),
+        str(error.get("evalue", "") or result.message),
+        [str(line) for line in error.get("traceback") or []],
+    )
 
 
 __all__ = ["SKIPPED_NOTE", "SKIP_FLAG", "raise_if_failed", "show_outputs"]

@@ -126,8 +126,11 @@ class ShellSessions:
     def resets_on_open(self, session_id: str) -> bool:
         """Does opening this session now start it empty (``llm-agent run`` without ``--continue``)? That waits
         for a run of another process that holds the session."""
-        return (os.environ.get(env.FRESH_SESSION, "") not in ("", "0") and session_id not in self._fresh_done
-                and session_id not in self.sessions)
+        return (
+            os.environ.get(env.FRESH_SESSION, "") not in ("", "0")
+            and session_id not in self._fresh_done
+            and session_id not in self.sessions
+        )
 
     def session(self, session_id: str) -> AgentSession:
         """The open session with this id (opened now, sandbox starting in the background, if new)."""
@@ -151,7 +154,7 @@ class ShellSessions:
 
 
 def front_end() -> str:
-    """"batch" in a kernel ``llm-agent run`` started (it always sets ``LLM_AGENT_FRESH_SESSION``), else "magic"."""
+    """ "batch" in a kernel ``llm-agent run`` started (it always sets ``LLM_AGENT_FRESH_SESSION``), else "magic"."""
     return "batch" if env.FRESH_SESSION in os.environ else "magic"
 
 

@@ -57,9 +57,18 @@ class RunStream:
     """Drives one run of session ``session_id`` (through ``runs``) from the main thread; ``events`` holds everything
     it yielded."""
 
-    def __init__(self, loop: AgentLoop, runs: RunRegistry, session_id: str, *, quiet: bool = False,
-                 dry_run: bool = False, display: Display | None = None, clear: Callable[..., Any] | None = None,
-                 ask: Ask | None = None) -> None:
+    def __init__(
+        self,
+        loop: AgentLoop,
+        runs: RunRegistry,
+        session_id: str,
+        *,
+        quiet: bool = False,
+        dry_run: bool = False,
+        display: Display | None = None,
+        clear: Callable[..., Any] | None = None,
+        ask: Ask | None = None,
+    ) -> None:
         self.loop = loop
         self._ask = ask or _input
         self.runs = runs
@@ -105,7 +114,7 @@ class RunStream:
 
     def _reply(self, reply: ApprovalReply) -> None:  # on the loop thread
         with contextlib.suppress(NotWaitingForApproval):  # the run stopped waiting meanwhile (timed out, or stopped):
-            self.runs.approve(self.session_id, reply)      # its own events say so
+            self.runs.approve(self.session_id, reply)  # its own events say so
 
     def _force_stop(self) -> None:  # on the loop thread
         if self._task is not None:
@@ -205,8 +214,9 @@ class RunStream:
         return bundle
 
 
-def show_stored(events: list[Event], *, session_id: str, model: str, include_failed: bool,
-                display: Display | None = None) -> dict[str, Any]:
+def show_stored(
+    events: list[Event], *, session_id: str, model: str, include_failed: bool, display: Display | None = None
+) -> dict[str, Any]:
     """A stored run's final outputs, as ``RunStream.finish`` shows a run that just ended; returns the bundle."""
     show = display or _ipython_display
     show(answer_data(events), raw=True)

@@ -17,8 +17,20 @@ from ..text import estimate_tokens as tokens_of
 from ..volatile import now_text
 from .transcript import Transcript, fit
 
-__all__ = ["CLASSIFY_SCHEMA", "PLAN_SCHEMA", "REACT_SCHEMA", "VERIFY_SCHEMA", "PROMPTS_DIR", "Transcript", "clip", "fit",
-           "prompt_sections", "react_schema", "render_prompt", "tokens_of"]
+__all__ = [
+    "CLASSIFY_SCHEMA",
+    "PLAN_SCHEMA",
+    "REACT_SCHEMA",
+    "VERIFY_SCHEMA",
+    "PROMPTS_DIR",
+    "Transcript",
+    "clip",
+    "fit",
+    "prompt_sections",
+    "react_schema",
+    "render_prompt",
+    "tokens_of",
+]
 
 PROMPTS_DIR = Path(__file__).parent / "templates"
 

@@ -60,9 +60,7 @@ class Transcript:
 
     async def arecord(self, instruction: str, reply: str) -> None:
         """``record`` for the agents, on an event loop: a long reply is redacted in a worker thread."""
-        self.turns += await redact_messages_off_loop(
-            [self._current(instruction), {"role": "assistant", "content": reply}]
-        )
+        self.turns += await redact_messages_off_loop([self._current(instruction), {"role": "assistant", "content": reply}])
         self._pending = []
 
 

@@ -44,13 +44,25 @@ from .results import ExecutionResult
 from .snapshot_files import load_snapshot
 
 __all__ = [
-    "LayerCheck", "ExecutionResult", "IsolationReport", "SandboxKernel", "SessionPaths", "VariableSummary",
-    "analysis_imports", "load_variable", "probe", "render_summaries",
+    "LayerCheck",
+    "ExecutionResult",
+    "IsolationReport",
+    "SandboxKernel",
+    "SessionPaths",
+    "VariableSummary",
+    "analysis_imports",
+    "load_variable",
+    "probe",
+    "render_summaries",
 ]
 
 
 def load_variable(
-    session_id: str, name: str, paths: PathsConfig | None = None, config: SandboxConfig | None = None, *,
+    session_id: str,
+    name: str,
+    paths: PathsConfig | None = None,
+    config: SandboxConfig | None = None,
+    *,
     set_aside: bool = True,
 ) -> Any:
     """Read variable ``name`` from a session's snapshots into this process (no kernel needed).

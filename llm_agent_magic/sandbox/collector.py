@@ -133,9 +133,10 @@ class OutputCollector:
             used += len(line)
         evalue = strip_ansi(str(content.get("evalue", "")))
         if len(evalue) > limit:
-            evalue = evalue[: limit // 2] + NOTE.format(f"{len(evalue) - limit} characters cut") + evalue[-limit // 2:]
-        self.outputs.append({"output_type": "error", "ename": str(content.get("ename", ""))[:200],
-                             "evalue": evalue, "traceback": lines})
+            evalue = evalue[: limit // 2] + NOTE.format(f"{len(evalue) - limit} characters cut") + evalue[-limit // 2 :]
+        self.outputs.append(
+            {"output_type": "error", "ename": str(content.get("ename", ""))[:200], "evalue": evalue, "traceback": lines}
+        )
 
     def _leave_out(self, what: str) -> None:
         self._left_out += 1
@@ -150,9 +151,15 @@ class OutputCollector:
         size = data_size(data)
         if self._rich_chars + size > self.limits.rich_chars:
             self._leave_out(f"a display of {_mb(size)} ({', '.join(data)})")
-            data, metadata = {"text/plain": NOTE.format(
-                f"a display of {_mb(size)} was left out: over the {_mb(self.limits.rich_chars)} of rich output "
-                f"an execution may keep (SandboxConfig.max_rich_output_mb)")}, {}
+            data, metadata = (
+                {
+                    "text/plain": NOTE.format(
+                        f"a display of {_mb(size)} was left out: over the {_mb(self.limits.rich_chars)} of rich output "
+                        f"an execution may keep (SandboxConfig.max_rich_output_mb)"
+                    )
+                },
+                {},
+            )
             size = data_size(data)
         self._rich_chars += size
         self._displays_kept += 1
@@ -279,21 +286,33 @@ class OutputCollector:
             where = f"; the whole output is in {self.spill_path}" if self.spill_path else ""
             where += f"; {self.spill_error}" if self.spill_error else ""
             name = self._tail[0][0] if self._tail else "stdout"
-            self.outputs.append({"output_type": "stream", "name": name, "text": "\n" + NOTE.format(
-                f"output cut: {self.stream_total - kept:,} of {self.stream_total:,} characters are not shown, over "
-                f"the {self.limits.stream_chars:,} an execution keeps (SandboxConfig.max_cell_output_kb){where}"
-            ) + "\n"})
+            self.outputs.append(
+                {
+                    "output_type": "stream",
+                    "name": name,
+                    "text": "\n"
+                    + NOTE.format(
+                        f"output cut: {self.stream_total - kept:,} of {self.stream_total:,} characters are not shown, over "
+                        f"the {self.limits.stream_chars:,} an execution keeps (SandboxConfig.max_cell_output_kb){where}"
+                    )
+                    + "\n",
+                }
+            )
             for tail_name, text in self._tail:
                 self._append_stream(tail_name, text)
             self._tail.clear()
         notes = []
         if self._left_out:
-            notes.append(f"{self._left_out} display{'s were' if self._left_out != 1 else ' was'} left out (over the "
-                         f"limits of SandboxConfig.max_displays and max_rich_output_mb): "
-                         f"{'; '.join(self._left_out_examples)}{'; ...' if self._left_out > 3 else ''}")
+            notes.append(
+                f"{self._left_out} display{'s were' if self._left_out != 1 else ' was'} left out (over the "
+                f"limits of SandboxConfig.max_displays and max_rich_output_mb): "
+                f"{'; '.join(self._left_out_examples)}{'; ...' if self._left_out > 3 else ''}"
+            )
         if self.malformed:
-            notes.append(f"{self.malformed} malformed message{'s' if self.malformed != 1 else ''} from the sandbox "
-                         f"{'were' if self.malformed != 1 else 'was'} ignored")
+            notes.append(
+                f"{self.malformed} malformed message{'s' if self.malformed != 1 else ''} from the sandbox "
+                f"{'were' if self.malformed != 1 else 'was'} ignored"
+            )
         for note in notes:
             self.outputs.append({"output_type": "stream", "name": "stderr", "text": NOTE.format(note) + "\n"})
         return self.outputs

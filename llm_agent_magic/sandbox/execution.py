@@ -107,8 +107,14 @@ class KernelExecution(KernelLifecycle):
         return ""
 
     async def _settle(
-        self, result: ExecutionResult, outcome: str, reply: dict[str, Any] | None, msg_id: str,
-        collector: OutputCollector, timeout: float, summary: bool,
+        self,
+        result: ExecutionResult,
+        outcome: str,
+        reply: dict[str, Any] | None,
+        msg_id: str,
+        collector: OutputCollector,
+        timeout: float,
+        summary: bool,
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """The status and message of ``result`` from how the cell ended; the helper's data and the workspace listing."""
         data: dict[str, Any] | None = None
@@ -140,8 +146,10 @@ class KernelExecution(KernelLifecycle):
             data = await self._helper(self._summary_call())
         err = next((o for o in collector.outputs if o["output_type"] == "error"), None)
         if err and err["ename"] == "MemoryError":
-            result.message = (f"the sandbox ran out of its {self.config.memory_limit_mb} MB memory limit "
-                              f"(MemoryError); free memory with `del`, or work on a smaller sample")
+            result.message = (
+                f"the sandbox ran out of its {self.config.memory_limit_mb} MB memory limit "
+                f"(MemoryError); free memory with `del`, or work on a smaller sample"
+            )
         return data, listing
 
     async def _after_timeout(
@@ -159,13 +167,14 @@ class KernelExecution(KernelLifecycle):
                 data = await self._helper(self._summary_call())
         elif outcome == "timeout":
             report = await self._recover(kill=True, restore=True)
-            result.message = (f"the code ran longer than {timeout:g} s and did not stop when interrupted; "
-                              f"the sandbox kernel was restarted. {restored_text(report)}")
+            result.message = (
+                f"the code ran longer than {timeout:g} s and did not stop when interrupted; "
+                f"the sandbox kernel was restarted. {restored_text(report)}"
+            )
             apply_restore(result, report)
         return outcome, data
 
-    def _fill(self, result: ExecutionResult, collector: OutputCollector, data: dict[str, Any] | None,
-              started: float) -> None:
+    def _fill(self, result: ExecutionResult, collector: OutputCollector, data: dict[str, Any] | None, started: float) -> None:
         """Outputs, variables, snapshots and metadata of a finished cell."""
         result.outputs = collector.finish()
         result.execution_count = collector.execution_count
@@ -176,8 +185,11 @@ class KernelExecution(KernelLifecycle):
             result.variables, result.variables_omitted = parse_summaries(data.get("summary"))
             result.snapshot = data.get("snapshots")
         result.metadata = {
-            **(self.layers or isolation.Layers(str(self.level))).metadata(), "session_id": self.session_id,
-            "kernel_pid": self._pid, "attached": not self.owns_kernel, "restarts": self.restarts,
+            **(self.layers or isolation.Layers(str(self.level))).metadata(),
+            "session_id": self.session_id,
+            "kernel_pid": self._pid,
+            "attached": not self.owns_kernel,
+            "restarts": self.restarts,
         }
 
     def _quota_watch(self) -> QuotaWatch | None:

@@ -81,7 +81,7 @@ def configure(config: SandboxConfig) -> GatewayClient:
             f"kernels cannot go to {url}; set SandboxConfig.gateway_url to {client.url} or leave it empty."
         )
     client.url = url
-    client.ws_url = "ws" + url[len("http"):]
+    client.ws_url = "ws" + url[len("http") :]
     secret = token()
     if secret:
         client.auth_token = secret
@@ -161,8 +161,12 @@ class SandboxGatewayKernelClient(GatewayKernelClient):
         sslopt = {"ca_certs": client.ca_certs, "certfile": client.client_cert, "keyfile": client.client_key}
         # A blocking connect: in a thread, so the sandbox's loop keeps serving the other sessions.
         self.channel_socket = await asyncio.to_thread(
-            websocket.create_connection, ws_url, timeout=client.KERNEL_LAUNCH_TIMEOUT, enable_multithread=True,
-            sslopt={k: v for k, v in sslopt.items() if v}, header=auth_header(),
+            websocket.create_connection,
+            ws_url,
+            timeout=client.KERNEL_LAUNCH_TIMEOUT,
+            enable_multithread=True,
+            sslopt={k: v for k, v in sslopt.items() if v},
+            header=auth_header(),
         )
         self.channel_socket.settimeout(None)  # the router thread blocks on recv until the socket closes
         # The channels of jupyter_client's client (skipping the parent's start_channels, replaced here).
@@ -254,8 +258,9 @@ async def start_kernel(config: SandboxConfig, session_id: str) -> tuple[AsyncKer
         await km.start_kernel(kernel_name=name)
     except Exception as exc:  # tornado's HTTPError with the gateway's reason, or a connection error
         raise SandboxStartError(
-            session_id, f"the gateway at {config.gateway_url} did not start a {name!r} kernel ({_short(exc)}); "
-            f"`llm-agent doctor` lists the kernel specs it offers (SandboxConfig.kernel_name)"
+            session_id,
+            f"the gateway at {config.gateway_url} did not start a {name!r} kernel ({_short(exc)}); "
+            f"`llm-agent doctor` lists the kernel specs it offers (SandboxConfig.kernel_name)",
         ) from exc
     kc: Any = km.client()  # a SandboxGatewayKernelClient, whose start_channels is async
     kc.allow_stdin = False
@@ -264,8 +269,8 @@ async def start_kernel(config: SandboxConfig, session_id: str) -> tuple[AsyncKer
     except Exception as exc:
         await km.shutdown_kernel(now=True)
         raise SandboxStartError(
-            session_id, f"the gateway at {config.gateway_url} started a kernel but its channels could not be "
-            f"opened ({_short(exc)})"
+            session_id,
+            f"the gateway at {config.gateway_url} started a kernel but its channels could not be opened ({_short(exc)})",
         ) from exc
     return km, kc
 
@@ -295,26 +300,50 @@ def probe(config: SandboxConfig, timeout: float = 10.0) -> dict[str, Any]:
             api = http.get(f"{url}/api")
             specs_reply = http.get(f"{url}/api/kernelspecs")
     except httpx.HTTPError as exc:
-        return {"ok": False, "detail": f"{url} does not answer ({type(exc).__name__}: {_short(exc)})",
-                "fix": "start the gateway (jupyter kernelgateway / jupyter enterprisegateway) or correct "
-                       "SandboxConfig.gateway_url ($LLM_AGENT_GATEWAY_URL)", "specs": [], "version": ""}
+        return {
+            "ok": False,
+            "detail": f"{url} does not answer ({type(exc).__name__}: {_short(exc)})",
+            "fix": "start the gateway (jupyter kernelgateway / jupyter enterprisegateway) or correct "
+            "SandboxConfig.gateway_url ($LLM_AGENT_GATEWAY_URL)",
+            "specs": [],
+            "version": "",
+        }
     if specs_reply.status_code in (401, 403):
-        return {"ok": False, "detail": f"{url} refuses this process (HTTP {specs_reply.status_code})",
-                "fix": f"set the gateway's token in ${TOKEN_ENV[0]}", "specs": [], "version": ""}
+        return {
+            "ok": False,
+            "detail": f"{url} refuses this process (HTTP {specs_reply.status_code})",
+            "fix": f"set the gateway's token in ${TOKEN_ENV[0]}",
+            "specs": [],
+            "version": "",
+        }
     try:
         version = str(api.json().get("version", ""))[:40] if api.status_code == 200 else ""
         found = specs_reply.json().get("kernelspecs", {}) if specs_reply.status_code == 200 else None
     except ValueError:
         found = None
     if not isinstance(found, dict):
-        return {"ok": False, "detail": f"{url} answered HTTP {specs_reply.status_code} without kernel specs: it "
-                f"does not look like a Jupyter gateway", "fix": "point SandboxConfig.gateway_url at the gateway's "
-                "base URL", "specs": [], "version": ""}
+        return {
+            "ok": False,
+            "detail": f"{url} answered HTTP {specs_reply.status_code} without kernel specs: it "
+            f"does not look like a Jupyter gateway",
+            "fix": "point SandboxConfig.gateway_url at the gateway's base URL",
+            "specs": [],
+            "version": "",
+        }
     specs = sorted(str(k)[:80] for k in found)[:50]
     listed = ", ".join(specs) or "none"
     if name not in found:
-        return {"ok": False, "detail": f"{url} answers (version {version or '?'}) but has no kernel spec {name!r}; "
-                f"it offers: {listed}", "fix": f"set SandboxConfig.kernel_name to one of: {listed}", "specs": specs,
-                "version": version}
-    return {"ok": True, "detail": f"{url} answers (version {version or '?'}); kernel specs: {listed}; the sandbox "
-            f"uses {name!r}", "fix": "", "specs": specs, "version": version}
+        return {
+            "ok": False,
+            "detail": f"{url} answers (version {version or '?'}) but has no kernel spec {name!r}; it offers: {listed}",
+            "fix": f"set SandboxConfig.kernel_name to one of: {listed}",
+            "specs": specs,
+            "version": version,
+        }
+    return {
+        "ok": True,
+        "detail": f"{url} answers (version {version or '?'}); kernel specs: {listed}; the sandbox uses {name!r}",
+        "fix": "",
+        "specs": specs,
+        "version": version,
+    }

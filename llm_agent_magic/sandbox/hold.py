@@ -84,8 +84,12 @@ def read_holder(paths: SessionPaths) -> Holder | None:
     if not isinstance(since, (int, float)):
         return None
     front_end, task = data.get("front_end"), data.get("task")
-    return Holder(pid, front_end if isinstance(front_end, str) else "", float(since),
-                  task if isinstance(task, str) and task else "a run started")
+    return Holder(
+        pid,
+        front_end if isinstance(front_end, str) else "",
+        float(since),
+        task if isinstance(task, str) and task else "a run started",
+    )
 
 
 def lock_taken(paths: SessionPaths, *, by_others_only: bool = False) -> bool:
@@ -135,16 +139,21 @@ class RunLock:
         key = str(self.paths.hold_file)
         _held_here[key] = _held_here.get(key, 0) + 1
         pid = os.getpid()
-        holder = {"pid": pid, "pid_start": process_start_time(pid), "since": time.time(),
-                  "front_end": front_end, "task": task}
+        holder = {"pid": pid, "pid_start": process_start_time(pid), "since": time.time(), "front_end": front_end, "task": task}
         try:
             atomic.write_text(self.paths.holder_file, json.dumps(holder), mode=0o600)
         except OSError:  # only the label of the lock: waiters then say "another run"
             pass
         return True
 
-    async def acquire(self, front_end: str, timeout: float, *, task: str = "a run started",
-                      on_wait: Callable[[Holder | None], None] | None = None) -> None:
+    async def acquire(
+        self,
+        front_end: str,
+        timeout: float,
+        *,
+        task: str = "a run started",
+        on_wait: Callable[[Holder | None], None] | None = None,
+    ) -> None:
         """Take the lock, waiting up to ``timeout`` seconds; ``on_wait(holder)`` is told whom it waits for
         (again when that changes). ``SessionBusy`` past the timeout, naming the holder."""
         deadline = time.monotonic() + max(timeout, 0.0)
@@ -175,8 +184,14 @@ class RunLock:
         self._lock.release(force=True)
 
     @contextlib.asynccontextmanager
-    async def hold(self, front_end: str, timeout: float, *, task: str = "a run started",
-                   on_wait: Callable[[Holder | None], None] | None = None) -> AsyncIterator[None]:
+    async def hold(
+        self,
+        front_end: str,
+        timeout: float,
+        *,
+        task: str = "a run started",
+        on_wait: Callable[[Holder | None], None] | None = None,
+    ) -> AsyncIterator[None]:
         await self.acquire(front_end, timeout, task=task, on_wait=on_wait)
         try:
             yield

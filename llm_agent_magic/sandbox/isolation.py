@@ -86,8 +86,10 @@ class Layers:
         if self.level == "off":
             return "off: no isolation"
         if self.level == "gateway":
-            return ("gateway: what the gateway's kernel image, pod or container enforces (none of this machine's "
-                    "bubblewrap, Landlock, seccomp or limits) + scrubbed environment + audit hook")
+            return (
+                "gateway: what the gateway's kernel image, pod or container enforces (none of this machine's "
+                "bubblewrap, Landlock, seccomp or limits) + scrubbed environment + audit hook"
+            )
         parts = (["bubblewrap"] if self.bubblewrap else []) + ([f"Landlock ABI {self.landlock}"] if self.landlock else [])
         parts += (["seccomp"] if self.seccomp else []) + ["limits", "audit hook"]
         text = f"{self.level}: " + " + ".join(parts)
@@ -196,15 +198,24 @@ def seccomp_check() -> LayerCheck:
     from .inside import seccomp
 
     if not seccomp.supported():
-        return LayerCheck(False, f"no seccomp filter for {platform.system()}/{platform.machine()}",
-                     "run on Linux x86_64 or aarch64; the audit hook still refuses processes started from Python")
+        return LayerCheck(
+            False,
+            f"no seccomp filter for {platform.system()}/{platform.machine()}",
+            "run on Linux x86_64 or aarch64; the audit hook still refuses processes started from Python",
+        )
     code, err = _run_quiet([sys.executable, seccomp.__file__])
     if code == 0:
-        return LayerCheck(True, "new processes, exec and (without network) UDP, raw and packet sockets are refused by "
-                           "the kernel itself (threads still work)")
-    return LayerCheck(False, f"the seccomp self-test failed (exit {code}): {err[:200]}",
-                 "use a Linux kernel with seccomp filters (CONFIG_SECCOMP_FILTER, Linux 3.17+); in a container, "
-                 "the runtime must let processes add their own filters (Docker's default profile does)")
+        return LayerCheck(
+            True,
+            "new processes, exec and (without network) UDP, raw and packet sockets are refused by "
+            "the kernel itself (threads still work)",
+        )
+    return LayerCheck(
+        False,
+        f"the seccomp self-test failed (exit {code}): {err[:200]}",
+        "use a Linux kernel with seccomp filters (CONFIG_SECCOMP_FILTER, Linux 3.17+); in a container, "
+        "the runtime must let processes add their own filters (Docker's default profile does)",
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -214,9 +225,11 @@ def landlock_abi() -> int:
     return landlock.abi_version()
 
 
-LANDLOCK_FIX = ("use Linux 5.13 or later with Landlock enabled (`lsm=landlock,...` on the kernel command line; "
-                "`cat /sys/kernel/security/lsm` lists the active modules); in a container, the runtime's seccomp "
-                "profile must allow the landlock_* system calls")
+LANDLOCK_FIX = (
+    "use Linux 5.13 or later with Landlock enabled (`lsm=landlock,...` on the kernel command line; "
+    "`cat /sys/kernel/security/lsm` lists the active modules); in a container, the runtime's seccomp "
+    "profile must allow the landlock_* system calls"
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -232,8 +245,9 @@ def landlock_check() -> LayerCheck:
     with tempfile.TemporaryDirectory(prefix="llm-agent-landlock-") as folder:
         code, err = _run_quiet([sys.executable, "-I", landlock.__file__, folder])
     if code != 0:
-        return LayerCheck(False, f"Landlock ABI {abi} is offered but the self-test failed (exit {code}): {err[:200]}",
-                     LANDLOCK_FIX)
+        return LayerCheck(
+            False, f"Landlock ABI {abi} is offered but the self-test failed (exit {code}): {err[:200]}", LANDLOCK_FIX
+        )
     net = "TCP connect/bind refused" if abi >= 4 else "TCP not covered (ABI < 4)"
     scopes = "abstract unix sockets and signals scoped" if abi >= 6 else "signals not scoped (ABI < 6)"
     return LayerCheck(True, f"Landlock ABI {abi}: reads and writes limited by the kernel, {net}, {scopes}")
@@ -289,23 +303,31 @@ def probe(config: SandboxConfig | None = None) -> IsolationReport:
     notes = []
     if config.isolation == "full" and not bwrap.ok:
         notes.append("isolation 'full' was asked for but bubblewrap does not work: the sandbox will not start")
-    layers = Layers(level, bubblewrap=level == "full", landlock=landlock_abi() if lock.ok else 0,
-                    seccomp=seccomp.supported()) if level != "off" else Layers("off")
+    layers = (
+        Layers(level, bubblewrap=level == "full", landlock=landlock_abi() if lock.ok else 0, seccomp=seccomp.supported())
+        if level != "off"
+        else Layers("off")
+    )
     if level == "reduced" and layers.enforced_by:
-        notes.append("without bubblewrap, Landlock is the boundary: reads limited to the system, the sandbox's Python "
-                     "and the project, writes to the session's folders, no TCP; the network namespace, private /tmp "
-                     "and own PID namespace of 'full' are missing")
+        notes.append(
+            "without bubblewrap, Landlock is the boundary: reads limited to the system, the sandbox's Python "
+            "and the project, writes to the session's folders, no TCP; the network namespace, private /tmp "
+            "and own PID namespace of 'full' are missing"
+        )
     if level == "reduced" and not layers.enforced_by:
-        notes.append("neither bubblewrap nor Landlock works: the sandbox starts only with "
-                     "SandboxConfig.allow_unenforced = True, and then nothing the operating system enforces contains it"
-                     + (" (opted in)" if config.allow_unenforced else ""))
+        notes.append(
+            "neither bubblewrap nor Landlock works: the sandbox starts only with "
+            "SandboxConfig.allow_unenforced = True, and then nothing the operating system enforces contains it"
+            + (" (opted in)" if config.allow_unenforced else "")
+        )
     if level == "off":
         notes.append("isolation is off: generated code runs with your permissions, network and environment")
     hook = LayerCheck(
         level != "off",
         "a guide, not a wall: it refuses processes, network, native code and writes outside the workspace with "
         "friendly messages, but code can switch it off from pure Python; bubblewrap and Landlock are the boundary"
-        if level != "off" else "disabled (isolation 'off')",
+        if level != "off"
+        else "disabled (isolation 'off')",
         "" if level != "off" else "set SandboxConfig.isolation = 'auto'",
     )
     return IsolationReport(
@@ -315,8 +337,9 @@ def probe(config: SandboxConfig | None = None) -> IsolationReport:
         user_namespaces=user_namespace_check(),
         landlock=lock,
         rlimits=rlimits_check(),
-        seccomp=seccomp_check() if level != "off" else LayerCheck(False, "disabled (isolation 'off')",
-                                                              "set SandboxConfig.isolation = 'auto'"),
+        seccomp=seccomp_check()
+        if level != "off"
+        else LayerCheck(False, "disabled (isolation 'off')", "set SandboxConfig.isolation = 'auto'"),
         audit_hook=hook,
         enforced_by=layers.enforced_by,
         notes=notes,
@@ -339,8 +362,9 @@ def analysis_imports(config: SandboxConfig | None = None, modules: tuple[str, ..
     env = scrub_env(dict(os.environ), (config or SandboxConfig()).scrub_env_patterns)
     env["MPLBACKEND"] = "Agg"
     try:
-        proc = subprocess.run([runtime.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env,
-                              stdin=subprocess.DEVNULL)
+        proc = subprocess.run(
+            [runtime.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env, stdin=subprocess.DEVNULL
+        )
         found = json.loads(proc.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
         found = {}

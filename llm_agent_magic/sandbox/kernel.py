@@ -96,8 +96,10 @@ class SandboxKernel(KernelExecution):
         if self.started:
             return True
         state = read_json(self.paths.state_file) or {}
-        return (pid_alive(state.get("pid"), state.get("pid_start", ""))
-                and self.paths.connection_file(str(state.get("launch_id", ""))).exists())
+        return (
+            pid_alive(state.get("pid"), state.get("pid_start", ""))
+            and self.paths.connection_file(str(state.get("launch_id", ""))).exists()
+        )
 
     async def _admit(self) -> None:
         """Let the session service make room before this object starts a kernel (see the class docstring)."""
@@ -126,6 +128,7 @@ class SandboxKernel(KernelExecution):
 
     async def async_restart(self, restore: bool = True) -> dict[str, Any]:
         """Replace the kernel with a fresh one; returns the restore report (``restored``, ``failed``)."""
+
         async def go() -> dict[str, Any]:
             await self._ensure_ready()
             assert self._exec_lock is not None
@@ -137,6 +140,7 @@ class SandboxKernel(KernelExecution):
 
     async def async_restore(self) -> dict[str, Any]:
         """Load every snapshot of the session into the kernel; returns ``{"restored": [...], "failed": {...}}``."""
+
         async def go() -> dict[str, Any]:
             await self._ensure_ready()
             return await self._restore()
@@ -146,6 +150,7 @@ class SandboxKernel(KernelExecution):
 
     async def async_variables(self) -> list[VariableSummary]:
         """Summaries of the kernel's variables, without running user code."""
+
         async def go() -> list[VariableSummary]:
             await self._ensure_ready()
             data = await self._helper(self._summary_call())
@@ -168,6 +173,7 @@ class SandboxKernel(KernelExecution):
     async def async_live_variables(self) -> list[VariableSummary] | None:
         """The live kernel's variables, once its pending snapshots are written; None, starting nothing, when
         this object has no kernel (the snapshots' catalog then says what the session holds)."""
+
         async def go() -> list[VariableSummary] | None:
             if not self.started:
                 return None
@@ -233,6 +239,7 @@ class SandboxKernel(KernelExecution):
         """Stop the kernel as ``shutdown`` does (its snapshots written first) and stay usable: the next operation
         that needs a kernel starts one, restoring the variables from the snapshots. The caller holds the
         session's run lock, so no execution is under way."""
+
         async def go() -> None:
             if self._closed or self._ready is None:
                 return

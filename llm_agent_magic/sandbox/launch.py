@@ -78,8 +78,13 @@ async def launch_local(config: SandboxConfig, paths: SessionPaths, layers: isola
     atomic.write_text(kernel_dir / "policy.json", json.dumps(plan.policy, indent=1), mode=0o644)
     spec_dir = kernel_dir / "spec" / SPEC_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
-    spec = {"argv": plan.argv + ["-f", "{connection_file}", *KERNEL_ARGS], "display_name": "llm-agent sandbox",
-            "language": "python", "interrupt_mode": "message", "metadata": {"debugger": False}}
+    spec = {
+        "argv": plan.argv + ["-f", "{connection_file}", *KERNEL_ARGS],
+        "display_name": "llm-agent sandbox",
+        "language": "python",
+        "interrupt_mode": "message",
+        "metadata": {"debugger": False},
+    }
     atomic.write_text(spec_dir / "kernel.json", json.dumps(spec, indent=1), mode=0o644)
     remove_stale_files(paths)
     km = config.kernel_manager_class(
@@ -99,8 +104,17 @@ async def launch_local(config: SandboxConfig, paths: SessionPaths, layers: isola
         launched_here.add(pid)
     try:
         pid_start = process_start_time(pid) if pid else ""
-        _write_state(paths, {"pid": pid, "pid_start": pid_start, "level": layers.level,
-                             "layers": dataclasses.asdict(layers), "launch_id": launch_id, "python": runtime.executable})
+        _write_state(
+            paths,
+            {
+                "pid": pid,
+                "pid_start": pid_start,
+                "level": layers.level,
+                "layers": dataclasses.asdict(layers),
+                "launch_id": launch_id,
+                "python": runtime.executable,
+            },
+        )
         kc = km.client()
         kc.allow_stdin = False
         kc.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=True)
@@ -111,8 +125,7 @@ async def launch_local(config: SandboxConfig, paths: SessionPaths, layers: isola
     return Started(kc, km, pid, pid_start, layers.level, layers, launch_id)
 
 
-async def launch_on_gateway(config: SandboxConfig, paths: SessionPaths, session_id: str,
-                            layers: isolation.Layers) -> Started:
+async def launch_on_gateway(config: SandboxConfig, paths: SessionPaths, session_id: str, layers: isolation.Layers) -> Started:
     """A kernel the gateway starts where it runs kernels; the sandbox is set up in it once it answers."""
     from . import gateway  # jupyter_server's gateway client: imported only by sessions that use one
 
@@ -120,9 +133,18 @@ async def launch_on_gateway(config: SandboxConfig, paths: SessionPaths, session_
     km, kc = await gateway.start_kernel(config, session_id)
     launch_id = uuid.uuid4().hex[:8]
     try:
-        _write_state(paths, {"pid": None, "level": layers.level, "layers": dataclasses.asdict(layers),
-                             "launch_id": launch_id, "gateway": config.gateway_url,
-                             "kernel_id": getattr(km, "kernel_id", None), "kernel_name": gateway.kernel_name(config)})
+        _write_state(
+            paths,
+            {
+                "pid": None,
+                "level": layers.level,
+                "layers": dataclasses.asdict(layers),
+                "launch_id": launch_id,
+                "gateway": config.gateway_url,
+                "kernel_id": getattr(km, "kernel_id", None),
+                "kernel_name": gateway.kernel_name(config),
+            },
+        )
     except BaseException:  # a kernel nobody can find again must not be left running on the gateway
         await km.shutdown_kernel(now=True)
         raise

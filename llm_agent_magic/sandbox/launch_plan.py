@@ -61,8 +61,14 @@ def prepare_launch(paths: SessionPaths) -> None:
         (paths.run / name).mkdir(mode=0o700)
     launch = paths.launch_dir
     _remove(launch)
-    for sub in ("ipython/profile_default/startup", "ipython/profile_default/security", "ipython/profile_default/log",
-                "ipython/profile_default/pid", "jupyter/config", "jupyter/data"):
+    for sub in (
+        "ipython/profile_default/startup",
+        "ipython/profile_default/security",
+        "ipython/profile_default/log",
+        "ipython/profile_default/pid",
+        "jupyter/config",
+        "jupyter/data",
+    ):
         (launch / sub).mkdir(parents=True, mode=0o755)
     atomic.write_text(launch / "matplotlibrc", "# llm-agent sandbox: matplotlib defaults\n", mode=0o666)
 
@@ -75,8 +81,9 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, runtime: PythonRuntime,
-                 connection_file: Path) -> LaunchPlan:
+def build_launch(
+    config: SandboxConfig, paths: SessionPaths, layers: Layers, runtime: PythonRuntime, connection_file: Path
+) -> LaunchPlan:
     """Plan the launch of ``paths``' kernel with ``layers``, connected through ``connection_file``."""
     level = layers.level
     home = real(os.path.expanduser("~"))
@@ -134,10 +141,16 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, run
             limits["nproc"] = config.max_processes
 
     readable = python_roots + user_site + spec_path + [project, str(HERE)] + extra
-    view = build_view(paths, readable, keep=python_roots + user_site + spec_path + [str(HERE), project] + extra,
-                      hide_dotfiles=config.hide_home_dotfiles, private_tmp=level == "full",
-                      tmp_sizes=tmp_sizes(config), launch_dir=real(launch),
-                      connection_file=os.path.join(real(paths.kernel), connection_file.name))
+    view = build_view(
+        paths,
+        readable,
+        keep=python_roots + user_site + spec_path + [str(HERE), project] + extra,
+        hide_dotfiles=config.hide_home_dotfiles,
+        private_tmp=level == "full",
+        tmp_sizes=tmp_sizes(config),
+        launch_dir=real(launch),
+        connection_file=os.path.join(real(paths.kernel), connection_file.name),
+    )
     tmp_roots = writable_tmp(view)
     if level != "off":
         env["TMPDIR"] = "/tmp" if "/tmp" in tmp_roots else str(run / "tmp")
@@ -184,6 +197,15 @@ def build_launch(config: SandboxConfig, paths: SessionPaths, layers: Layers, run
     if level == "full":
         bwrap = bwrap_path()
         assert bwrap is not None
-        argv = [bwrap, *namespace_flags(bool(config.allow_network)), *bwrap_args(view), "--unsetenv",
-                "JPY_PARENT_PID", "--chdir", str(paths.workspace), "--", *argv]
+        argv = [
+            bwrap,
+            *namespace_flags(bool(config.allow_network)),
+            *bwrap_args(view),
+            "--unsetenv",
+            "JPY_PARENT_PID",
+            "--chdir",
+            str(paths.workspace),
+            "--",
+            *argv,
+        ]
     return LaunchPlan(level=level, argv=argv, env=env, policy=policy)

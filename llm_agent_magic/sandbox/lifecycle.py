@@ -45,8 +45,9 @@ class KernelLifecycle:
     See ``SandboxKernel`` for who attaches to and who shuts down which kernel.
     """
 
-    def __init__(self, session_id: str, *, config: SandboxConfig | None = None, paths: PathsConfig | None = None,
-                 restore: bool = True) -> None:
+    def __init__(
+        self, session_id: str, *, config: SandboxConfig | None = None, paths: PathsConfig | None = None, restore: bool = True
+    ) -> None:
         self.session_id = session_id
         self.config = config or SandboxConfig()
         self.paths = SessionPaths.for_session(session_id, paths)
@@ -213,8 +214,9 @@ class KernelLifecycle:
                 report = {"restored": [], "failed": {"*": f"the snapshots could not be sent to the gateway's kernel ({exc})"}}
                 self.last_restore = report
                 return report
-        data = await self._helper(f"restore({max_rows!r}, {max_bytes!r})",
-                                  timeout=max(SILENT_TIMEOUT, self.config.startup_timeout))
+        data = await self._helper(
+            f"restore({max_rows!r}, {max_bytes!r})", timeout=max(SILENT_TIMEOUT, self.config.startup_timeout)
+        )
         report = data or {"restored": [], "failed": {"*": "the kernel did not answer the restore request"}}
         self.last_restore = report
         return report
@@ -291,8 +293,13 @@ class KernelLifecycle:
                 self.km = None
             return
         state = read_json(self.paths.state_file) or {}
-        if (self.km is None and alive and state.get("pid") == self._pid and not holder_alive(state)
-                and self._pid not in launched_here):
+        if (
+            self.km is None
+            and alive
+            and state.get("pid") == self._pid
+            and not holder_alive(state)
+            and self._pid not in launched_here
+        ):
             # An orphan: the process that launched it is gone (or is this one, having left it to a run).
             kill_pid(self._pid)
             self.paths.state_file.unlink(missing_ok=True)

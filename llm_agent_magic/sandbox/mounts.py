@@ -15,13 +15,30 @@ from dataclasses import dataclass, field
 from .paths import SessionPaths
 
 SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/sys")
-SECRET_ETC_FILES = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d",
-                    "/etc/ssh")
+SECRET_ETC_FILES = ("/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d", "/etc/ssh")
 #: Places in a home folder that hold credentials; hidden even when dot-files are not.
 SECRET_HOME_ENTRIES = (
-    ".ssh", ".aws", ".azure", ".gnupg", ".netrc", ".kube", ".docker", ".git-credentials", ".pypirc",
-    ".password-store", ".config/gcloud", ".config/gh", ".jupyter", ".local/share/jupyter", ".bash_history",
-    ".python_history", ".ipython", ".pgpass", ".npmrc", ".cache/huggingface", ".ollama",
+    ".ssh",
+    ".aws",
+    ".azure",
+    ".gnupg",
+    ".netrc",
+    ".kube",
+    ".docker",
+    ".git-credentials",
+    ".pypirc",
+    ".password-store",
+    ".config/gcloud",
+    ".config/gh",
+    ".jupyter",
+    ".local/share/jupyter",
+    ".bash_history",
+    ".python_history",
+    ".ipython",
+    ".pgpass",
+    ".npmrc",
+    ".cache/huggingface",
+    ".ollama",
 )
 #: Devices any program expects to open.
 DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
@@ -69,8 +86,16 @@ def home_hidden(home: str, readable: list[str], hide_dotfiles: bool) -> list[str
     return sorted({real(h) for h in hidden} | {h for h in hidden})
 
 
-def build_view(paths: SessionPaths, readable: list[str], keep: list[str], hide_dotfiles: bool,
-               private_tmp: bool, tmp_sizes: dict[str, int], launch_dir: str, connection_file: str) -> View:
+def build_view(
+    paths: SessionPaths,
+    readable: list[str],
+    keep: list[str],
+    hide_dotfiles: bool,
+    private_tmp: bool,
+    tmp_sizes: dict[str, int],
+    launch_dir: str,
+    connection_file: str,
+) -> View:
     home = real(os.path.expanduser("~"))
     readable = [r for r in dict.fromkeys(readable) if r != "/"]
     data_root = real(paths.data_root)

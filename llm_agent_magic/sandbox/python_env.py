@@ -19,8 +19,20 @@ ALWAYS_SCRUB = ("TAVILY_API_KEY", "JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_
 #: What the sandbox inherits from this process's environment (names or glob patterns), besides
 #: ``SandboxConfig.pass_env``: locale, time zone, where programs are, who the user is, thread counts.
 BASE_ENV = (
-    "LANG", "LANGUAGE", "LC_*", "TZ", "TERM", "PATH", "USER", "LOGNAME", "LD_LIBRARY_PATH",
-    "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_MAX_THREADS", "NO_COLOR",
+    "LANG",
+    "LANGUAGE",
+    "LC_*",
+    "TZ",
+    "TERM",
+    "PATH",
+    "USER",
+    "LOGNAME",
+    "LD_LIBRARY_PATH",
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_MAX_THREADS",
+    "NO_COLOR",
 )
 
 
@@ -47,8 +59,9 @@ _INFO_SCRIPT = (
 @functools.lru_cache(maxsize=8)
 def _python_info(executable: str) -> tuple[tuple[str, ...], str]:
     try:
-        out = subprocess.run([executable, "-I", "-c", _INFO_SCRIPT], capture_output=True, text=True, timeout=60,
-                             stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [executable, "-I", "-c", _INFO_SCRIPT], capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+        )
         info = json.loads(out.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.TimeoutExpired, ValueError, IndexError) as exc:
         raise ConfigurationError(
@@ -100,7 +113,6 @@ def _python_of_kernelspec(name: str) -> tuple[str, dict[str, str]]:
     return shutil.which(argv[0]) or argv[0], dict(spec.env or {})
 
 
-
 def sandbox_env(env: dict[str, str], config: SandboxConfig) -> dict[str, str]:
     """What the sandbox inherits of ``env``: the allowlist (``BASE_ENV`` + ``pass_env``), then scrubbed."""
     allowed = [p.upper() for p in (*BASE_ENV, *config.pass_env)]
@@ -111,8 +123,4 @@ def sandbox_env(env: dict[str, str], config: SandboxConfig) -> dict[str, str]:
 def scrub_env(env: dict[str, str], patterns: list[str] | tuple[str, ...]) -> dict[str, str]:
     """A copy of ``env`` without credentials: ALWAYS_SCRUB names and names matching ``patterns`` (any case)."""
     upper = [p.upper() for p in patterns]
-    return {
-        k: v
-        for k, v in env.items()
-        if k not in ALWAYS_SCRUB and not any(fnmatch.fnmatchcase(k.upper(), p) for p in upper)
-    }
+    return {k: v for k, v in env.items() if k not in ALWAYS_SCRUB and not any(fnmatch.fnmatchcase(k.upper(), p) for p in upper)}

@@ -93,6 +93,8 @@ class QuotaWatch:
 
     def message(self) -> str:
         what = "so the execution was stopped" if self.interrupted else "by the end of the execution"
-        return (f"the sandbox's files took {(self.used or 0) / MB:.1f} MB, more than its disk quota of {self.quota // MB} MB "
-                f"(SandboxConfig.workspace_quota_mb), {what}; delete files it no longer needs (os.remove) or write "
-                f"less")
+        return (
+            f"the sandbox's files took {(self.used or 0) / MB:.1f} MB, more than its disk quota of {self.quota // MB} MB "
+            f"(SandboxConfig.workspace_quota_mb), {what}; delete files it no longer needs (os.remove) or write "
+            f"less"
+        )

@@ -11,8 +11,15 @@ from llm_agent_magic.text import clip
 from .collector import OutputCollector, OutputLimits, strip_ansi
 from .inside.summaries import VariableSummary, render_summaries
 
-__all__ = ["ExecutionResult", "OutputCollector", "OutputLimits", "describe_death", "render_outputs", "strip_ansi",
-           "truncate_middle"]
+__all__ = [
+    "ExecutionResult",
+    "OutputCollector",
+    "OutputLimits",
+    "describe_death",
+    "render_outputs",
+    "strip_ansi",
+    "truncate_middle",
+]
 
 Status = Literal["ok", "error", "timeout", "died"]
 VARIABLES_BUDGET = 2000
@@ -125,9 +132,7 @@ class ExecutionResult:
 _MEMORY_HINTS = ("MemoryError", "Cannot allocate memory", "bad_alloc", "out of memory")
 
 
-def describe_death(
-    returncode: int | None, *, wrapped: bool, evidence: str, memory_limit_mb: int, cpu_time_limit: int
-) -> str:
+def describe_death(returncode: int | None, *, wrapped: bool, evidence: str, memory_limit_mb: int, cpu_time_limit: int) -> str:
     """Plain words for why the kernel process ended.
 
     ``wrapped``: the process was bubblewrap, which reports a signal death of its child as 128 + signal.

@@ -17,8 +17,7 @@ from .inside import snapshots
 from .paths import SessionPaths
 
 
-def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None = None, *,
-                  set_aside: bool = True) -> Any:
+def load_snapshot(paths: SessionPaths, name: str, config: SandboxConfig | None = None, *, set_aside: bool = True) -> Any:
     """Read one snapshot of a session, within ``config``'s snapshot limits.
 
     ``SnapshotNotFound`` says which variables exist, and why this one was not saved or was refused

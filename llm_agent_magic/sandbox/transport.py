@@ -42,8 +42,7 @@ log = logging.getLogger(__name__)
 
 INSIDE = Path(__file__).parent / "inside"
 #: The files of ``inside/`` a gateway's kernel needs, sent as text at each launch.
-INSIDE_FILES = ("entrypoint", "summaries", "confined", "atomic", "catalog", "restore", "snapshots", "audit_hook",
-                "remote")
+INSIDE_FILES = ("entrypoint", "summaries", "confined", "atomic", "catalog", "restore", "snapshots", "audit_hook", "remote")
 #: Raw bytes per chunk (base64 makes a message a third larger).
 CHUNK = 2**20
 #: Seconds one chunk may take to cross.
@@ -52,6 +51,7 @@ CHUNK_TIMEOUT = 60.0
 FILES_KEY = "llm_agent_files"
 
 Helper = Callable[[str, float], Awaitable["dict[str, Any] | None"]]
+
 
 def bootstrap_code(policy: dict[str, Any]) -> str:
     """Code that turns a gateway's plain ipykernel into the session's sandbox (``entrypoint.boot_remote``).
@@ -114,16 +114,20 @@ class RemoteFiles:
         """Send ``inside/`` to a new kernel (a ``KernelWire`` and its client) and set it up as the sandbox
         (folders, environment, helpers, audit hook); then send the workspace, of which it has nothing."""
         policy = boot_policy(self.config, self.paths, launch_id)
-        msg_id = kc.execute(bootstrap_code(policy), silent=True, store_history=False,
-                            user_expressions={EXPR_KEY: BOOT_ANSWER}, allow_stdin=False)
+        msg_id = kc.execute(
+            bootstrap_code(policy), silent=True, store_history=False, user_expressions={EXPR_KEY: BOOT_ANSWER}, allow_stdin=False
+        )
         reply = await wire.reply(msg_id, timeout)
         content = (reply or {}).get("content", {})
         data = reply_data(content) if reply else None
         if data is None or not isinstance(data.get("folders"), dict):
             why = f"{content.get('ename', '')}: {content.get('evalue', '')}" if content.get("status") == "error" else ""
             raise SandboxStartError(
-                self.paths.session_id, "the gateway's kernel did not take the sandbox's set-up code"
-                + (f" ({why[:300]})" if why else " (no answer)") + "; its kernel spec must be a Python 3.10+ ipykernel")
+                self.paths.session_id,
+                "the gateway's kernel did not take the sandbox's set-up code"
+                + (f" ({why[:300]})" if why else " (no answer)")
+                + "; its kernel spec must be a Python 3.10+ ipykernel",
+            )
         self.info = data
         self.forget()
         await self.push_workspace()
@@ -187,8 +191,10 @@ class RemoteFiles:
             if self._sent.get(entry.relpath) == state or self._fetched.get(entry.relpath) == state:
                 continue
             if entry.size > self.limit:
-                self._note(f"{entry.relpath} was not sent to the sandbox: it is {entry.size:,} bytes, more than the "
-                           f"{self.limit:,} bytes SandboxConfig.transfer_max_mb allows")
+                self._note(
+                    f"{entry.relpath} was not sent to the sandbox: it is {entry.size:,} bytes, more than the "
+                    f"{self.limit:,} bytes SandboxConfig.transfer_max_mb allows"
+                )
                 self._sent[entry.relpath] = state
                 continue
             await self.send("workspace", self.paths.workspace, entry.relpath)
@@ -225,8 +231,12 @@ class RemoteFiles:
         with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK) as spool:
             size, mtime_ns = await self._fetch_into(area, name, spool, limit)
             spool.seek(0)
-            write_confined(folder, name, lambda out: shutil.copyfileobj(spool, out, CHUNK),
-                           times_ns=(mtime_ns, mtime_ns) if mtime_ns else None)
+            write_confined(
+                folder,
+                name,
+                lambda out: shutil.copyfileobj(spool, out, CHUNK),
+                times_ns=(mtime_ns, mtime_ns) if mtime_ns else None,
+            )
         return size, mtime_ns
 
     async def _fetch_into(self, area: str, name: str, out: IO[bytes], limit: int) -> tuple[int, int]:
@@ -275,8 +285,9 @@ class RemoteFiles:
             try:
                 _check_name(name)
                 if item["size"] > self.limit:
-                    raise TransferError(f"it is {item['size']:,} bytes, more than the {self.limit:,} bytes "
-                                        f"SandboxConfig.transfer_max_mb allows")
+                    raise TransferError(
+                        f"it is {item['size']:,} bytes, more than the {self.limit:,} bytes SandboxConfig.transfer_max_mb allows"
+                    )
                 await self.fetch("workspace", name, self.paths.workspace, min(self.limit, room))
             except TooLargeToFetch as exc:
                 if room < self.limit:  # the budget ran out in this file: the size the kernel claimed was false
@@ -296,9 +307,11 @@ class RemoteFiles:
             fetched.append(name)
         if over_budget:
             shown = ", ".join(n[:100] for n in over_budget[:5]) + (", ..." if len(over_budget) > 5 else "")
-            self._note(f"{len(over_budget):,} file(s) were not fetched from the sandbox ({shown}): the files written "
-                       f"in one execution pass {self.sync_limit:,} bytes (SandboxConfig.workspace_quota_mb); "
-                       f"{self.received - start:,} bytes were received")
+            self._note(
+                f"{len(over_budget):,} file(s) were not fetched from the sandbox ({shown}): the files written "
+                f"in one execution pass {self.sync_limit:,} bytes (SandboxConfig.workspace_quota_mb); "
+                f"{self.received - start:,} bytes were received"
+            )
         return fetched
 
     def _settled(self, item: dict[str, Any], name: str, state: tuple[Any, Any]) -> bool:
@@ -336,8 +349,12 @@ class RemoteFiles:
             if catalog_module.entry_problem(name, entry) is not None:
                 continue  # the local reader reports it from the catalog; its file is not fetched
             old = here.get(name)
-            if old is not None and old.get("fingerprint") == entry.get("fingerprint") and entry.get("fingerprint") \
-                    and _local_state(self.paths.snapshots, entry["file"]) is not None:
+            if (
+                old is not None
+                and old.get("fingerprint") == entry.get("fingerprint")
+                and entry.get("fingerprint")
+                and _local_state(self.paths.snapshots, entry["file"]) is not None
+            ):
                 continue
             room = self.sync_limit - (self.received - start)
             if room <= 0:
@@ -355,8 +372,10 @@ class RemoteFiles:
                 self._note(f"the snapshot of {name} was not fetched from the sandbox: {exc}")
         if over_budget:
             shown = ", ".join(over_budget[:5]) + (", ..." if len(over_budget) > 5 else "")
-            self._note(f"the snapshots of {len(over_budget):,} variable(s) were not fetched from the sandbox ({shown}): "
-                       f"they pass {self.sync_limit:,} bytes at once (SandboxConfig.workspace_quota_mb)")
+            self._note(
+                f"the snapshots of {len(over_budget):,} variable(s) were not fetched from the sandbox ({shown}): "
+                f"they pass {self.sync_limit:,} bytes at once (SandboxConfig.workspace_quota_mb)"
+            )
         write_confined(self.paths.snapshots, catalog_module.CATALOG, bytes(raw))
         self._drop_stale_snapshots(here, variables)
         return fetched
@@ -397,16 +416,30 @@ def _files(listing: dict[str, Any]) -> list[dict[str, Any]]:
     files = listing.get("files")
     good = []
     for item in files if isinstance(files, list) else []:
-        if isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("size"), int) \
-                and isinstance(item.get("mtime_ns"), int) and isinstance(item.get("refused", ""), str):
-            good.append({"name": item["name"], "size": item["size"], "mtime_ns": item["mtime_ns"],
-                         "refused": item.get("refused", "")})
+        if (
+            isinstance(item, dict)
+            and isinstance(item.get("name"), str)
+            and isinstance(item.get("size"), int)
+            and isinstance(item.get("mtime_ns"), int)
+            and isinstance(item.get("refused", ""), str)
+        ):
+            good.append(
+                {"name": item["name"], "size": item["size"], "mtime_ns": item["mtime_ns"], "refused": item.get("refused", "")}
+            )
     return good
 
 
 def _check_name(name: str) -> None:
-    if not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name or "\0" in name \
-            or len(name) > 255 or any(ord(c) < 32 for c in name):
+    if (
+        not name
+        or name in (".", "..")
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or len(name) > 255
+        or any(ord(c) < 32 for c in name)
+    ):
         raise ValueError(f"{name[:100]!r} is not a plain file name")
 
 

@@ -118,9 +118,7 @@ class KernelWire:
             if parent_id(msg) == msg_id and isinstance(msg.get("content"), dict):
                 return msg
 
-    async def collect(
-        self, msg_id: str, collector: OutputCollector, deadline: float
-    ) -> tuple[Outcome, dict[str, Any] | None]:
+    async def collect(self, msg_id: str, collector: OutputCollector, deadline: float) -> tuple[Outcome, dict[str, Any] | None]:
         """Gather outputs until the reply and the idle status arrive, the deadline passes or the kernel dies."""
         reply_task = asyncio.ensure_future(self.reply(msg_id, None))
         iopub_task = asyncio.ensure_future(self._iopub_until_idle(msg_id, collector))
@@ -161,8 +159,14 @@ class KernelWire:
 
         Returns its JSON answer, or None if the kernel died, did not answer in time, or the call raised.
         """
-        msg_id = self.kc.execute("", silent=True, store_history=False,
-                                 user_expressions={EXPR_KEY: f"{HELPER}.{call}"}, allow_stdin=False, stop_on_error=False)
+        msg_id = self.kc.execute(
+            "",
+            silent=True,
+            store_history=False,
+            user_expressions={EXPR_KEY: f"{HELPER}.{call}"},
+            allow_stdin=False,
+            stop_on_error=False,
+        )
         deadline = time.monotonic() + timeout
         while (reply := await self.reply(msg_id, LIVENESS_INTERVAL)) is None:
             if time.monotonic() > deadline or not await self.alive():

@@ -29,15 +29,13 @@ class LLMAgentExtension(ExtensionApp):
     max_upload_mb = Float(
         100.0, help="Largest file (MB) the files route accepts into a session's workspace; larger ones get 413."
     ).tag(config=True)
-    preview_rows = Int(
-        50, help="Rows of a variable's snapshot the variables route shows at most (its preview table)."
-    ).tag(config=True)
-    keep_runs = Int(
-        200, help="Finished runs kept in memory for clients that reconnect; older ones are read from the store."
-    ).tag(config=True)
-    stop_timeout = Float(30.0, help="Seconds the server waits for running runs to stop when it shuts down.").tag(
+    preview_rows = Int(50, help="Rows of a variable's snapshot the variables route shows at most (its preview table).").tag(
         config=True
     )
+    keep_runs = Int(200, help="Finished runs kept in memory for clients that reconnect; older ones are read from the store.").tag(
+        config=True
+    )
+    stop_timeout = Float(30.0, help="Seconds the server waits for running runs to stop when it shuts down.").tag(config=True)
 
     #: The user's choices from JupyterLab's Settings editor (handlers_settings.py), over the server's config.
     user_settings: Config
@@ -47,15 +45,17 @@ class LLMAgentExtension(ExtensionApp):
         what the user chose in JupyterLab's Settings editor."""
         source = self.serverapp.config if self.serverapp is not None else self.config
         explicit = copy.deepcopy(  # merging changes sub-configs in place: the server's and ours stay as they are
-            Config({cls.__name__: source[cls.__name__] for cls in CONFIG_CLASSES if cls.__name__ in source}))
+            Config({cls.__name__: source[cls.__name__] for cls in CONFIG_CLASSES if cls.__name__ in source})
+        )
         explicit.merge(copy.deepcopy(self.user_settings))
         return explicit
 
     def initialize_settings(self) -> None:
         self.started_at = time.time()
         self.user_settings = Config()
-        self.manager = SessionManager(explicit=self._explicit, front_end="panel", keep_runs=self.keep_runs,
-                                      where="on this server")
+        self.manager = SessionManager(
+            explicit=self._explicit, front_end="panel", keep_runs=self.keep_runs, where="on this server"
+        )
         self.interrupted = self._mark_interrupted()
         self.settings.update(llm_agent_manager=self.manager, llm_agent_app=self)
 

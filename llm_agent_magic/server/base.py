@@ -40,8 +40,7 @@ def json_body(handler: web.RequestHandler) -> dict[str, Any]:
         fail(400, str(exc))
 
 
-def query_number(handler: web.RequestHandler, name: str, default: int, *, high: int = MAX_WHOLE,
-                 meaning: str = "") -> int:
+def query_number(handler: web.RequestHandler, name: str, default: int, *, high: int = MAX_WHOLE, meaning: str = "") -> int:
     """The query argument ``name`` as a whole number in ``0..high`` (``default`` when absent), else a 400."""
     try:
         return whole_number(handler.get_argument(name, ""), name, default=default, high=high, meaning=meaning)

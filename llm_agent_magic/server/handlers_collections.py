@@ -85,13 +85,21 @@ class CollectionsHandler(CollectionsBase):
         except BadRequest as exc:
             fail(400, str(exc))
         if command is None:
-            fail(400, 'Send {"command": "/learn PATH... [--collection NAME] [--reembed]"} or '
-                      '{"command": "/forget PATH... | --all [--collection NAME]"}.')
+            fail(
+                400,
+                'Send {"command": "/learn PATH... [--collection NAME] [--reembed]"} or '
+                '{"command": "/forget PATH... | --all [--collection NAME]"}.',
+            )
         if not (command.paths or command.reembed or command.everything):  # said as typed, not as JSON
             fail(400, f"Name the files or folders to {command.verb}.\n{usage(command.verb, '/')}")
         targets = self.paths_in_body({"paths": command.paths}, required=False)
-        resolved = LibraryCommand(command.verb, targets, command.collection or self.library.default_collection(),
-                                  reembed=command.reembed, everything=command.everything)
+        resolved = LibraryCommand(
+            command.verb,
+            targets,
+            command.collection or self.library.default_collection(),
+            reembed=command.reembed,
+            everything=command.everything,
+        )
         work = self.library.carry_out(resolved, within=self.root())  # no file opened above the root
         try:
             result = await asyncio.to_thread(asyncio.run, work)

@@ -49,8 +49,11 @@ class FilesHandler(AgentAPIHandler):
         self.send_json({"session_id": session_id, "files": written}, 201)
 
     def _too_large(self, limit: int, name: str = "the upload") -> None:
-        fail(413, f"{name} is larger than the limit of {self.app.max_upload_mb:g} MB "
-                  "(LLMAgentExtension.max_upload_mb); send a smaller file or raise the limit.")
+        fail(
+            413,
+            f"{name} is larger than the limit of {self.app.max_upload_mb:g} MB "
+            "(LLMAgentExtension.max_upload_mb); send a smaller file or raise the limit.",
+        )
 
 
 class VariablesHandler(AgentAPIHandler):

@@ -122,10 +122,12 @@ class OutputCellsHandler(AgentAPIHandler):
         output = output if isinstance(output, dict) else {}
         data: dict[str, Any] = output["data"] if isinstance(output.get("data"), dict) else {}
         bundle = data.get(CELLS_MIME)
-        if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION or not isinstance(
-                bundle.get("cells"), list):
-            fail(400, f"output is a notebook output whose data holds a {CELLS_MIME} bundle of version {BUNDLE_VERSION} "
-                      "(what %%agent displays).")
+        if not isinstance(bundle, dict) or bundle.get("version") != BUNDLE_VERSION or not isinstance(bundle.get("cells"), list):
+            fail(
+                400,
+                f"output is a notebook output whose data holds a {CELLS_MIME} bundle of version {BUNDLE_VERSION} "
+                "(what %%agent displays).",
+            )
         if not isinstance(from_cell, str):
             fail(400, "from_cell is the id (a string) of the cell whose output this is.")
         cells = insertable_cells(bundle, origin="magic", from_cell=from_cell)
@@ -197,8 +199,7 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
             self.refuse(str(exc), request=kind)
         except Exception:  # noqa: BLE001  # a bug, not the client's mistake: the client hears of it, the socket stays open
             _log.exception("message %.200r on the socket of session %s", raw, self.session_id)
-            self.refuse("The server failed to carry out this message (its log says why); the socket stays open.",
-                        request=kind)
+            self.refuse("The server failed to carry out this message (its log says why); the socket stays open.", request=kind)
 
     async def start(self, request: RunRequest) -> None:
         request.folder = ""  # files come from this session's workspace (uploads), never from a folder a client names
@@ -230,8 +231,14 @@ class SessionSocket(WebSocketMixin, WebSocketHandler, AgentHandlerMixin, Jupyter
             return
         for event in found.events:
             self.send(event)
-        self.send({"type": "replayed", "run_id": run_id, "status": found.status,
-                   "last_seq": found.events[-1]["seq"] if found.events else after})
+        self.send(
+            {
+                "type": "replayed",
+                "run_id": run_id,
+                "status": found.status,
+                "last_seq": found.events[-1]["seq"] if found.events else after,
+            }
+        )
 
     def follow(self, live: LiveRun, after: int) -> None:
         # What the run has now goes out at once, the rest from a task: a new run's first event does not wait

@@ -17,8 +17,13 @@ from .status import diagnostics
 
 
 def session_json(session: Session) -> dict[str, object]:
-    return {"id": session.id, "title": session.title, "created_at": session.created_at,
-            "updated_at": session.updated_at, "message_count": session.message_count}
+    return {
+        "id": session.id,
+        "title": session.title,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "message_count": session.message_count,
+    }
 
 
 def not_found(session_id: str) -> str:
@@ -94,9 +99,22 @@ class MessagesHandler(AgentAPIHandler):
             messages = await self.in_store(lambda records: records.messages(session_id, None if limit < 0 else limit))
         except SessionNotFound:
             fail(404, not_found(session_id))
-        self.send_json({"session_id": session_id, "messages": [
-            {"id": m.id, "role": m.role, "content": m.content, "mode": m.mode, "run_id": m.run_id,
-             "created_at": m.created_at} for m in messages]})
+        self.send_json(
+            {
+                "session_id": session_id,
+                "messages": [
+                    {
+                        "id": m.id,
+                        "role": m.role,
+                        "content": m.content,
+                        "mode": m.mode,
+                        "run_id": m.run_id,
+                        "created_at": m.created_at,
+                    }
+                    for m in messages
+                ],
+            }
+        )
 
 
 class ExportHandler(AgentAPIHandler):
@@ -137,9 +155,9 @@ class NotebookSessionHandler(AgentAPIHandler):
         relative = os.path.relpath(raw, root) if os.path.isabs(raw) else raw.strip("/")
         full = Path(os.path.realpath(root / relative))
         if full == root or not full.is_relative_to(root):
-            fail(400, f"{raw!r} is outside the server's root folder {root} (as an absolute path or through a link); "
-                      f"{usage}")
+            fail(400, f"{raw!r} is outside the server's root folder {root} (as an absolute path or through a link); {usage}")
         return relative
+
 
 class ModelsHandler(AgentAPIHandler):
     @tornado.web.authenticated
@@ -153,8 +171,15 @@ class ModelsHandler(AgentAPIHandler):
         embedding = [m for m in models if is_embedding_model(m, llm_config.embedding_model)]
         where = {"ollama": llm_config.host, "openai": llm_config.base_url}
         providers = {p: where[p] for p in llm_config.providers_in_use()}
-        self.send_json({"models": [m for m in models if m not in embedding], "embedding_models": embedding,
-                        "default": llm_config.model, "host": llm_config.host, "providers": providers})
+        self.send_json(
+            {
+                "models": [m for m in models if m not in embedding],
+                "embedding_models": embedding,
+                "default": llm_config.model,
+                "host": llm_config.host,
+                "providers": providers,
+            }
+        )
 
 
 class StatusHandler(AgentAPIHandler):
@@ -164,5 +189,4 @@ class StatusHandler(AgentAPIHandler):
         """The checks of ``llm-agent doctor``; ``ok`` is false when a required one fails."""
         running = self.runs.running()
         checks = await diagnostics(self.manager.config())
-        self.send_json({"ok": not any(c["status"] == "fail" for c in checks), "checks": checks,
-                        "running_runs": running})
+        self.send_json({"ok": not any(c["status"] == "fail" for c in checks), "checks": checks, "running_runs": running})

@@ -38,8 +38,10 @@ def user_config(body: dict[str, Any]) -> Config:
         if value in ("", 0, None):
             continue  # the server's own setting
         if not isinstance(value, kind) or isinstance(value, bool) or (isinstance(value, int) and value < 0):
-            fail(400, f"{key} is {'a positive whole number' if kind is int else 'a string'}, or empty for the "
-                      "server's own setting.")
+            fail(
+                400,
+                f"{key} is {'a positive whole number' if kind is int else 'a string'}, or empty for the server's own setting.",
+            )
         config[section][trait] = value.strip() if isinstance(value, str) else value
     try:  # the traits' own checks (a host that is not a URL, a context too small)
         LLMConfig(config=config)
@@ -59,8 +61,11 @@ class SettingsHandler(AgentAPIHandler):
     async def get(self) -> None:
         """The settings in force, and the ones the user chose (``user``)."""
         chosen = self.app.user_settings
-        user = {key: chosen[section][trait] for key, (section, trait, _) in USER_SETTINGS.items()
-                if section in chosen and trait in chosen[section]}
+        user = {
+            key: chosen[section][trait]
+            for key, (section, trait, _) in USER_SETTINGS.items()
+            if section in chosen and trait in chosen[section]
+        }
         self.send_json({**self.effective(), "user": user})
 
     @tornado.web.authenticated

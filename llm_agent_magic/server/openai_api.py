@@ -29,8 +29,14 @@ from .base import AgentAPIHandler, fail, json_body
 
 #: The model name meaning "the agent's configured model"; any model Ollama has may be named instead.
 AGENT_MODEL = "llm-agent"
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-               404: "not_found_error", 409: "conflict_error", 413: "invalid_request_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    409: "conflict_error",
+    413: "invalid_request_error",
+}
 
 
 def _text(content: Any) -> str:
@@ -38,8 +44,9 @@ def _text(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return "".join(p["text"] for p in content
-                       if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str))
+        return "".join(
+            p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str)
+        )
     return ""
 
 
@@ -59,8 +66,10 @@ class OpenAIModelsHandler(OpenAIHandler):
     @authorized
     async def get(self) -> None:
         models = await self.ollama_models()
-        data = [{"id": name, "object": "model", "created": 0, "owned_by": owner}
-                for name, owner in [(AGENT_MODEL, "llm-agent")] + [(m, "ollama") for m in models]]
+        data = [
+            {"id": name, "object": "model", "created": 0, "owned_by": owner}
+            for name, owner in [(AGENT_MODEL, "llm-agent")] + [(m, "ollama") for m in models]
+        ]
         self.send_json({"object": "list", "data": data})
 
 
@@ -106,8 +115,11 @@ class ChatCompletionsHandler(OpenAIHandler):
         session_id = given or f"openai-{uuid.uuid4().hex[:12]}"
         earlier: list[tuple[str, str]] = []
         if not given:
-            earlier = [(m["role"], _text(m.get("content"))) for m in messages[: users[-1]]
-                       if isinstance(m, dict) and m.get("role") in ("user", "assistant", "system")]
+            earlier = [
+                (m["role"], _text(m.get("content")))
+                for m in messages[: users[-1]]
+                if isinstance(m, dict) and m.get("role") in ("user", "assistant", "system")
+            ]
         files = body.get("files") or []
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
             raise BadRequest("files must be a list of names uploaded through the files route.")
@@ -117,8 +129,11 @@ class ChatCompletionsHandler(OpenAIHandler):
         if not isinstance(body.get("stream", False), (bool, type(None))):
             raise BadRequest("stream must be true or false.")
         request = RunRequest(
-            text, mode=agent_type, model=None if model in (None, "", AGENT_MODEL) else model,
-            files=self.manager.workspace.attached(session_id, files), origin="openai",
+            text,
+            mode=agent_type,
+            model=None if model in (None, "", AGENT_MODEL) else model,
+            files=self.manager.workspace.attached(session_id, files),
+            origin="openai",
             approval=False,  # an OpenAI client has no way to answer Run / Edit / Skip: never wait for one
         )
         return request, session_id, earlier
@@ -128,19 +143,27 @@ class ChatCompletionsHandler(OpenAIHandler):
         summary = RunSummary.of(typed)
         include_failed = self.manager.effective()[2].include_failed_cells
         bundle = make_bundle(typed, session_id=session_id, model=summary.model, include_failed=include_failed)
-        return {"session_id": session_id, "run_id": live.run_id, "status": live.status, "cells": bundle["cells"],
-                "errors": summary.error_dicts()}
+        return {
+            "session_id": session_id,
+            "run_id": live.run_id,
+            "status": live.status,
+            "cells": bundle["cells"],
+            "errors": summary.error_dicts(),
+        }
 
-    def _completion(self, events: list[dict[str, Any]], live: LiveRun, session_id: str, model: str,
-                    created: int) -> dict[str, Any]:
+    def _completion(
+        self, events: list[dict[str, Any]], live: LiveRun, session_id: str, model: str, created: int
+    ) -> dict[str, Any]:
         summary = RunSummary.of_dicts(events)
         if summary.answer is None and live.status == "error":
             errors = "; ".join(e.message for e in summary.errors) or "the run failed"
             fail(502, f"The agent could not answer: {errors}")
         return {
-            "id": f"chatcmpl-{live.run_id}", "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": summary.answer or ""},
-                         "finish_reason": "stop"}],
+            "id": f"chatcmpl-{live.run_id}",
+            "object": "chat.completion",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": summary.answer or ""}, "finish_reason": "stop"}],
             "usage": summary.usage(),
             "session_id": session_id,
             "llm_agent": self._extra(events, live, session_id),
@@ -150,13 +173,19 @@ class ChatCompletionsHandler(OpenAIHandler):
         self.set_header("Content-Type", "text/event-stream; charset=utf-8")  # finish() keeps it (see below)
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-        base = {"id": f"chatcmpl-{live.run_id}", "object": "chat.completion.chunk", "created": created,
-                "model": model, "session_id": session_id}
+        base = {
+            "id": f"chatcmpl-{live.run_id}",
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "session_id": session_id,
+        }
         events: list[dict[str, Any]] = []
         streamed = False
         try:
-            await self._send({**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                                   "finish_reason": None}]})
+            await self._send(
+                {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+            )
             async for event in live.follow(0):
                 events.append(event)
                 text = ""
@@ -167,10 +196,15 @@ class ChatCompletionsHandler(OpenAIHandler):
                 elif event["type"] == Error.type and not event.get("recoverable"):
                     text = f"\n\n[error] {event['message']}"
                 if text:
-                    await self._send({**base, "choices": [{"index": 0, "delta": {"content": text},
-                                                           "finish_reason": None}]})
-            await self._send({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                              "usage": RunSummary.of_dicts(events).usage(), "llm_agent": self._extra(events, live, session_id)})
+                    await self._send({**base, "choices": [{"index": 0, "delta": {"content": text}, "finish_reason": None}]})
+            await self._send(
+                {
+                    **base,
+                    "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                    "usage": RunSummary.of_dicts(events).usage(),
+                    "llm_agent": self._extra(events, live, session_id),
+                }
+            )
             self.write("data: [DONE]\n\n")
             await self.flush()
         except StreamClosedError:

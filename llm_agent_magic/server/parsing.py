@@ -27,17 +27,18 @@ class TooLarge(BadRequest):
 
 
 @overload
-def whole_number(raw: object, name: str, *, default: int, low: int = 0, high: int = MAX_WHOLE,
-                 meaning: str = "") -> int: ...
+def whole_number(raw: object, name: str, *, default: int, low: int = 0, high: int = MAX_WHOLE, meaning: str = "") -> int: ...
 
 
 @overload
-def whole_number(raw: object, name: str, *, default: None = None, low: int = 0, high: int = MAX_WHOLE,
-                 meaning: str = "") -> int | None: ...
+def whole_number(
+    raw: object, name: str, *, default: None = None, low: int = 0, high: int = MAX_WHOLE, meaning: str = ""
+) -> int | None: ...
 
 
-def whole_number(raw: object, name: str, *, default: int | None = None, low: int = 0, high: int = MAX_WHOLE,
-                 meaning: str = "") -> int | None:
+def whole_number(
+    raw: object, name: str, *, default: int | None = None, low: int = 0, high: int = MAX_WHOLE, meaning: str = ""
+) -> int | None:
     """``raw`` (a query's text, or a JSON value) as an int in ``low..high``; ``default`` when it is missing.
 
     Only ASCII digits (or a JSON integer) count: no sign, no spaces, no underscores, no other scripts' digits.

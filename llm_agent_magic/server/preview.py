@@ -27,11 +27,25 @@ def preview(name: str, value: Any, max_rows: int) -> dict[str, Any]:
     if isinstance(value, pd.DataFrame):
         head = value.head(max_rows)
         rows = json.loads(head.to_json(orient="records", date_format="iso", default_handler=str))
-        return {"name": name, "type": kind, "shape": shape, "columns": [str(c) for c in head.columns],
-                "rows": rows, "truncated": len(value) > max_rows,
-                "html": head.to_html(escape=True, border=0, max_cols=50)}
+        return {
+            "name": name,
+            "type": kind,
+            "shape": shape,
+            "columns": [str(c) for c in head.columns],
+            "rows": rows,
+            "truncated": len(value) > max_rows,
+            "html": head.to_html(escape=True, border=0, max_cols=50),
+        }
     if isinstance(value, np.ndarray):  # a 0-d array
         value = value.item()
     text = json.dumps(_jsonable(value))
-    return {"name": name, "type": kind, "shape": None, "columns": None, "value": _jsonable(value),
-            "rows": None, "truncated": False, "html": f"<pre>{html.escape(text[:10000])}</pre>"}
+    return {
+        "name": name,
+        "type": kind,
+        "shape": None,
+        "columns": None,
+        "value": _jsonable(value),
+        "rows": None,
+        "truncated": False,
+        "html": f"<pre>{html.escape(text[:10000])}</pre>",
+    }

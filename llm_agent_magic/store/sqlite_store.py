@@ -246,9 +246,7 @@ class ConversationStore:
 
     # --- sessions -------------------------------------------------------------------------
 
-    def create_session(
-        self, id: str | None = None, title: str = "", metadata: Mapping[str, Any] | None = None
-    ) -> Session:
+    def create_session(self, id: str | None = None, title: str = "", metadata: Mapping[str, Any] | None = None) -> Session:
         """A new session; ``id`` is generated when None. An existing id raises ``SessionExists``."""
         session_id = id if id is not None else uuid.uuid4().hex
         if not session_id:
@@ -401,9 +399,7 @@ class ConversationStore:
         if status not in RUN_STATUSES or status == "running":
             raise ValueError(f"A finished run's status must be 'ok', 'error' or 'cancelled', not {status!r}")
         with self._write() as conn:
-            cursor = conn.execute(
-                "UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, time.time(), run_id)
-            )
+            cursor = conn.execute("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?", (status, time.time(), run_id))
             if cursor.rowcount == 0:
                 raise RunNotFound(run_id, self.path)
 
@@ -461,8 +457,9 @@ class ConversationStore:
             where += " AND session_id = ?"
             params.append(session_id)
         with self._read() as conn:
-            rows = conn.execute(f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY started_at DESC, rowid DESC",
-                                params).fetchall()
+            rows = conn.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE {where} ORDER BY started_at DESC, rowid DESC", params
+            ).fetchall()
         return [Run(*row) for row in rows]
 
     # --- export ---------------------------------------------------------------------------

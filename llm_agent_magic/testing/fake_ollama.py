@@ -100,8 +100,7 @@ MAX_HANG_SECONDS = 60.0
 MALFORMED_JSON = b'{"model": <fake-ollama: scripted malformed_json>'
 
 _RULE_KEYS = frozenset(
-    {"purpose", "match", "match_last", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms",
-     "wait_for"}
+    {"purpose", "match", "match_last", "reply", "thinking", "times", "fault", "delay_ms", "token_delay_ms", "wait_for"}
 )
 _SCRIPT_KEYS = frozenset({"rules", "default", "models", "embedding_dim", "description", "api_key", "refuse_fields"})
 _CHAT_PATHS = ("/api/chat", "/v1/chat/completions")
@@ -251,11 +250,7 @@ def _last_message(path: str, body: Mapping[str, Any]) -> str:
 def _render_request(path: str, body: Mapping[str, Any]) -> str:
     """The text that rule regexes see: one ``role: content`` line per message."""
     if path in _CHAT_PATHS:
-        lines = [
-            f"{m.get('role', '')}: {m.get('content') or ''}"
-            for m in body.get("messages") or []
-            if isinstance(m, Mapping)
-        ]
+        lines = [f"{m.get('role', '')}: {m.get('content') or ''}" for m in body.get("messages") or [] if isinstance(m, Mapping)]
     elif path == "/api/generate":
         lines = [f"user: {body.get('prompt') or ''}"]
         if body.get("system"):
@@ -292,8 +287,13 @@ def _timings(prompt_tokens: int, eval_tokens: int, started_ns: int) -> dict[str,
 
 
 def _generation(
-    path: str, model: str, reply: str, thinking: str | None, prompt_tokens: int,
-    stream: bool, started_ns: int,
+    path: str,
+    model: str,
+    reply: str,
+    thinking: str | None,
+    prompt_tokens: int,
+    stream: bool,
+    started_ns: int,
 ) -> dict[str, Any] | list[dict[str, Any]]:
     """The whole response, or the NDJSON parts of a streamed one, for chat or generate."""
     pieces: list[tuple[str | None, str | None]] = [(None, t) for t in split_into_chunks(thinking or "")]
@@ -321,9 +321,7 @@ def _generation(
     return [*parts, shaped("", None, **final, **timings)]
 
 
-def _openai_generation(
-    model: str, reply: str, thinking: str | None, prompt_tokens: int, body: Mapping[str, Any]
-) -> _Plan:
+def _openai_generation(model: str, reply: str, thinking: str | None, prompt_tokens: int, body: Mapping[str, Any]) -> _Plan:
     """A chat completion, whole or as the chunks of a stream (usage last when ``stream_options`` asks)."""
     pieces = [("", t) for t in split_into_chunks(thinking or "")] + [(c, "") for c in split_into_chunks(reply)]
     created = int(time.time())
@@ -538,7 +536,9 @@ class _Server(QuietHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         thread = threading.Thread(
-            target=self._serve_connection, args=(request, client_address), daemon=True,
+            target=self._serve_connection,
+            args=(request, client_address),
+            daemon=True,
             name=f"fake-ollama-connection-{client_address[1]}",
         )
         with self._connections_lock:
@@ -678,15 +678,28 @@ class FakeOllama(Scripted, BackgroundServer):
                 plan = self._route(method, path, headers, body, bad_body, purpose, started)
                 rule = plan.rule
             finally:
-                self._requests.append(RecordedRequest(
-                    method=method, path=path, headers=headers, body=body, purpose=purpose,
-                    rule_index=rule.index if rule else None, timestamp=time.time(),
-                ))
+                self._requests.append(
+                    RecordedRequest(
+                        method=method,
+                        path=path,
+                        headers=headers,
+                        body=body,
+                        purpose=purpose,
+                        rule_index=rule.index if rule else None,
+                        timestamp=time.time(),
+                    )
+                )
         return plan
 
     def _route(
-        self, method: str, path: str, headers: Mapping[str, str], body: Any, bad_body: str | None,
-        purpose: str | None, started: int,
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str],
+        body: Any,
+        bad_body: str | None,
+        purpose: str | None,
+        started: int,
     ) -> _Plan:
         script = self._script
         if method in ("GET", "HEAD"):
@@ -700,9 +713,7 @@ class FakeOllama(Scripted, BackgroundServer):
         embedding = path in ("/api/embed", "/api/embeddings", "/v1/embeddings")
         text = _render_request(path, body)
         last = _last_message(path, body)
-        rule = next(
-            (r for r in script.rules if r.applies(purpose, text, last, embedding=embedding)), None
-        )
+        rule = next((r for r in script.rules if r.applies(purpose, text, last, embedding=embedding)), None)
         if rule is not None:
             rule.fired += 1
         self._loaded[model] = None
@@ -737,9 +748,7 @@ class FakeOllama(Scripted, BackgroundServer):
     def _refusal(self, path: str, headers: Mapping[str, str], body: Any, bad_body: str | None) -> _Plan | None:
         """The error a POST gets as the real server would answer it (unknown path, key, body, model); None if none."""
         script = self._script
-        if path not in (
-            "/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show", *_OPENAI_POSTS
-        ):
+        if path not in ("/api/chat", "/api/generate", "/api/embed", "/api/embeddings", "/api/show", *_OPENAI_POSTS):
             return _error(404, "404 page not found", path)
         refused = self._refused_key(path, headers)
         if refused:
@@ -769,9 +778,7 @@ class FakeOllama(Scripted, BackgroundServer):
             return None
         return _error(401, "Incorrect API key provided." if sent else "Missing API key.", path)
 
-    def _embedding(
-        self, path: str, model: str, body: Mapping[str, Any], prompt_tokens: int, started: int
-    ) -> _Plan:
+    def _embedding(self, path: str, model: str, body: Mapping[str, Any], prompt_tokens: int, started: int) -> _Plan:
         dim = body.get("dimensions") or self._script.embedding_dim
         if path == "/v1/embeddings":
             inputs = body.get("input", "")
@@ -782,13 +789,15 @@ class FakeOllama(Scripted, BackgroundServer):
         inputs = body.get("input", "")
         texts = [inputs] if isinstance(inputs, str) else list(inputs)
         timings = _timings(prompt_tokens, 0, started)
-        return _Plan(body={
-            "model": model,
-            "embeddings": [embed_text(str(t), dim) for t in texts],
-            "total_duration": timings["total_duration"],
-            "load_duration": timings["load_duration"],
-            "prompt_eval_count": prompt_tokens,
-        })
+        return _Plan(
+            body={
+                "model": model,
+                "embeddings": [embed_text(str(t), dim) for t in texts],
+                "total_duration": timings["total_duration"],
+                "load_duration": timings["load_duration"],
+                "prompt_eval_count": prompt_tokens,
+            }
+        )
 
     def _installed(self) -> tuple[str, ...]:
         return self._script.models if self._script.models is not None else DEFAULT_MODELS
@@ -814,8 +823,7 @@ class FakeOllama(Scripted, BackgroundServer):
     def _running_entry(self, model: str) -> dict[str, Any]:
         entry = _model_entry(model)
         del entry["modified_at"]
-        return {**entry, "expires_at": "2099-01-01T00:00:00Z",
-                "size_vram": entry["size"], "context_length": 4096}
+        return {**entry, "expires_at": "2099-01-01T00:00:00Z", "size_vram": entry["size"], "context_length": 4096}
 
 
 def serve_forever_cli(script_path: str | None, port: int, host: str = "127.0.0.1") -> None:

@@ -62,7 +62,6 @@ _SCRIPT_KEYS = frozenset({"results", "answer", "rules", "api_key", "description"
 _RESULT_KEYS = ("title", "url", "content")
 
 
-
 @dataclass
 class _Rule:
     index: int
@@ -160,13 +159,13 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # tests read `requests`, not stderr
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._send(_Reply(404, {"detail": {"error": "Not found"}}))
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}

@@ -38,8 +38,7 @@ DEFAULT_SCRIPTS_FOLDER = "tests/scripts"
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini(
         "fake_ollama_scripts",
-        help="Folder (relative to the rootdir) where fake_ollama_factory and "
-        "load_scenario look up scripts given by name.",
+        help="Folder (relative to the rootdir) where fake_ollama_factory and load_scenario look up scripts given by name.",
         default=DEFAULT_SCRIPTS_FOLDER,
     )
 

@@ -176,9 +176,7 @@ async def ask(ctx: ToolContext, instruction: str, *, purpose: str, **kwargs: Any
 
 async def ask_structured(ctx: ToolContext, instruction: str, *, purpose: str, schema: dict[str, Any]) -> StructuredResult:
     """Like ``ask``, for a JSON reply matching ``schema`` (read defensively, repaired once)."""
-    result = await ctx.llm.structured(
-        ctx.conversation.messages(instruction), purpose=purpose, schema=schema, model=ctx.model
-    )
+    result = await ctx.llm.structured(ctx.conversation.messages(instruction), purpose=purpose, schema=schema, model=ctx.model)
     await ctx.conversation.arecord(instruction, result.raw)
     for call in result.calls:
         emit_usage(ctx, call)

@@ -373,8 +373,11 @@ def _sources_under(root: Path) -> list[Source]:
 
 
 def _listing(workspace: Path | None, folders: list[Path]) -> list[Path]:
-    found = [Path(e.relpath) for e in _workspace_files(workspace)
-             if not e.refused and not any(p.startswith(".") for p in e.relpath.split("/"))][:MAX_LISTED_FILES]
+    found = [
+        Path(e.relpath)
+        for e in _workspace_files(workspace)
+        if not e.refused and not any(p.startswith(".") for p in e.relpath.split("/"))
+    ][:MAX_LISTED_FILES]
     for root in folders:
         found += [source.path for source in _sources_under(root)]
         if len(found) >= MAX_LISTED_FILES:

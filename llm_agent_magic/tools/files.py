@@ -93,8 +93,10 @@ def _copy_confined(name: str, src: Path, target: Path, rel: str, max_bytes: int)
     with fh:
         st = os.fstat(fh.fileno())
         too_large = AttachmentRefused(
-            name, f"it is larger than the {max_bytes:,} bytes allowed",
-            "Attach a smaller file (a sample of it), or raise SandboxConfig.workspace_quota_mb.")
+            name,
+            f"it is larger than the {max_bytes:,} bytes allowed",
+            "Attach a smaller file (a sample of it), or raise SandboxConfig.workspace_quota_mb.",
+        )
         if st.st_size > max_bytes:
             raise too_large
 
@@ -150,8 +152,10 @@ def _shape_and_missing(frame: Any, whole: bool, total: int | None) -> str:
     if whole:
         return f"{len(frame):,} rows; missing values: {listed}"
     rows = f"{total:,} rows" if total is not None else f"more than {len(frame):,} rows (too large to count here)"
-    return (f"{rows}; dtypes and missing values from the first {len(frame):,} rows only (the file is larger than "
-            f"{WHOLE_TABLE_BYTES / 1e6:g} MB); missing values there: {listed}")
+    return (
+        f"{rows}; dtypes and missing values from the first {len(frame):,} rows only (the file is larger than "
+        f"{WHOLE_TABLE_BYTES / 1e6:g} MB); missing values there: {listed}"
+    )
 
 
 #: Delimiters a ``.csv`` may use instead of a comma (Excel in much of Europe writes ``;``).

@@ -17,14 +17,14 @@ def write_notebook(path: Path, *cells: str) -> Path:
     """A notebook of code cells (a cell starting with '# md' is markdown)."""
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_markdown_cell(c[5:]) if c.startswith("# md ") else nbformat.v4.new_code_cell(c)
-                for c in cells]
+    nb.cells = [nbformat.v4.new_markdown_cell(c[5:]) if c.startswith("# md ") else nbformat.v4.new_code_cell(c) for c in cells]
     nbformat.write(nb, path)
     return path
 
 
-def run_cli(*args: str, cwd: Path, host: str, data_root: Path, timeout: float = 180,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, host: str, data_root: Path, timeout: float = 180, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """``llm-agent run ARGS`` in ``cwd`` against ``host``, with its own data root."""
     settings = {"OLLAMA_HOST": host, "LLM_AGENT_DATA_ROOT": str(data_root), **(env or {})}
     return cli_helpers.run_cli("run", *args, cwd=cwd, env=settings, timeout=timeout, clean=True)
@@ -45,7 +45,7 @@ def agent_outputs(nb: nbformat.NotebookNode) -> list[dict]:
             note = cell.outputs[1]
             assert CELLS_MIME not in note.data and set(note.data) == {"text/plain"}
             written = []
-            for after in nb.cells[index + 1:]:
+            for after in nb.cells[index + 1 :]:
                 if after.get("metadata", {}).get("llm_agent", {}).get("materialized_by") != "llm-agent run":
                     break
                 written.append((after.source, [o.get("text") for o in after.outputs]))

@@ -24,15 +24,16 @@ def test_an_attached_link_or_pipe_fails_its_cell_and_what_it_points_to_is_never_
     write_notebook(folder / "link.ipynb", "%load_ext llm_agent_magic", "%%agent --files linked.csv\nSum linked.csv.")
     write_notebook(folder / "pipe.ipynb", "%load_ext llm_agent_magic", "%%agent --files pipe.csv\nSum pipe.csv.")
     with FakeOllama(coder_script("print(open('linked.csv').read())")) as server:
-        out = run_cli("link.ipynb", "pipe.ipynb", "-j", "2", cwd=folder, host=server.url, data_root=data_root,
-                      timeout=240)
+        out = run_cli("link.ipynb", "pipe.ipynb", "-j", "2", cwd=folder, host=server.url, data_root=data_root, timeout=240)
         chats = [r for r in server.requests if r.path == "/api/chat"]
         sent = [json.dumps(r.body) for r in server.requests]
     assert out.returncode == 1, out.stderr
     assert "llm-agent run: 2 notebooks, 2 failed" in out.stderr
     assert not chats and not any("SECRET_TOKEN" in text for text in sent)  # the model was never asked
-    for notebook, name, why in (("link", "linked.csv", "it is a symbolic link"),
-                                ("pipe", "pipe.csv", "it is a FIFO (named pipe), not a regular file")):
+    for notebook, name, why in (
+        ("link", "linked.csv", "it is a symbolic link"),
+        ("pipe", "pipe.csv", "it is a FIFO (named pipe), not a regular file"),
+    ):
         (shown,) = agent_outputs(read(folder / f"{notebook}.out.ipynb"))
         assert shown["status"] == "error" and shown["cells"] == []
         assert f"**AttachmentRefused**: Refused to attach {folder / name}: {why}." in shown["answer"]

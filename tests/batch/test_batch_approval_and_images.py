@@ -11,8 +11,7 @@ from llm_agent_magic.testing.fake_ollama import FakeOllama
 
 pytestmark = pytest.mark.slow  # real kernels
 
-CHART = ("import matplotlib.pyplot as plt\n"
-         "plt.bar(['north', 'south'], [10, 30])\nplt.show()\nprint('plotted')")
+CHART = "import matplotlib.pyplot as plt\nplt.bar(['north', 'south'], [10, 30])\nplt.show()\nprint('plotted')"
 
 
 def images(outputs) -> list[str]:
@@ -30,8 +29,10 @@ def test_an_executed_notebook_holds_each_chart_once(folder, data_root):
     (png,) = images(generated.outputs)
     assert written.count(png) == 1 and CELLS_MIME not in written
     answer, note = agent.outputs
-    assert answer.data == {"text/html": "<p>The chart shows <strong>south</strong> ahead.</p>\n",
-                           "text/plain": "The chart shows **south** ahead."}
+    assert answer.data == {
+        "text/html": "<p>The chart shows <strong>south</strong> ahead.</p>\n",
+        "text/plain": "The chart shows **south** ahead.",
+    }
     assert note.data == {"text/plain": "llm-agent: 1 generated cell; run ok"}
     assert note.metadata["llm_agent"]["cells_written"] == 1
     assert note.metadata["llm_agent"]["run_id"] == generated.metadata["llm_agent"]["run_id"]
@@ -48,9 +49,7 @@ def test_approval_in_a_batch_run_is_refused_with_what_to_do(folder, data_root):
     # the same holds when the setting, not the cell, asks for approval; the command line can turn it off
     write_notebook(folder / "setting.ipynb", "%load_ext llm_agent_magic", "%%agent\nPlot the prices.")
     with FakeOllama(coder_script(CHART)) as server:
-        refused = run_cli("setting.ipynb", "--AgentConfig.approval=True", cwd=folder, host=server.url,
-                          data_root=data_root)
-        allowed = run_cli("setting.ipynb", "--AgentConfig.approval=False", cwd=folder, host=server.url,
-                          data_root=data_root)
+        refused = run_cli("setting.ipynb", "--AgentConfig.approval=True", cwd=folder, host=server.url, data_root=data_root)
+        allowed = run_cli("setting.ipynb", "--AgentConfig.approval=False", cwd=folder, host=server.url, data_root=data_root)
     assert refused.returncode == 1 and "AgentConfig.approval = False" in refused.stderr
     assert allowed.returncode == 0, allowed.stderr

@@ -35,9 +35,14 @@ AFTER_CODE = "import os\nprint('second done', os.path.exists('release'))"
 def start_run(notebook: str, *args: str, cwd: Path, host: str, data_root: Path) -> subprocess.Popen:
     env = {k: v for k, v in os.environ.items() if k not in OUR_ENV}
     env.update(OLLAMA_HOST=host, LLM_AGENT_DATA_ROOT=str(data_root))
-    return subprocess.Popen([sys.executable, "-m", "llm_agent_magic.cli", "run", notebook, "--session", "shared",
-                             "--timeout", "300", *args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llm_agent_magic.cli", "run", notebook, "--session", "shared", "--timeout", "300", *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def wait_for(path: Path, proc: subprocess.Popen, timeout: float = 180) -> None:
@@ -71,8 +76,9 @@ def test_a_second_run_on_a_busy_session_is_refused_naming_the_holder(notebooks: 
         first = start_run("a.ipynb", cwd=notebooks, host=one.url, data_root=data_root)
         try:
             wait_for(workspace / "started", first)
-            second = start_run("b.ipynb", "--SandboxConfig.session_wait_timeout=0", cwd=notebooks, host=two.url,
-                               data_root=data_root)
+            second = start_run(
+                "b.ipynb", "--SandboxConfig.session_wait_timeout=0", cwd=notebooks, host=two.url, data_root=data_root
+            )
             _, err = second.communicate(timeout=180)
             assert second.returncode == 1, err[-3000:]
             # Who holds it: a run of the first `llm-agent run`, in its notebook's kernel (not the runner itself).
@@ -92,8 +98,9 @@ def test_a_second_run_waits_for_the_session_then_runs(notebooks: Path, data_root
         first = start_run("a.ipynb", cwd=notebooks, host=one.url, data_root=data_root)
         try:
             wait_for(workspace / "started", first)
-            second = start_run("b.ipynb", "--SandboxConfig.session_wait_timeout=300", cwd=notebooks, host=two.url,
-                               data_root=data_root)
+            second = start_run(
+                "b.ipynb", "--SandboxConfig.session_wait_timeout=300", cwd=notebooks, host=two.url, data_root=data_root
+            )
             finish_first(first, workspace, notebooks)
             _, err = second.communicate(timeout=180)
             assert second.returncode == 0, err[-3000:]

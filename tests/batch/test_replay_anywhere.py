@@ -17,10 +17,11 @@ from llm_agent_magic.testing.fake_ollama import FakeOllama
 RECORDED = {"LLM_AGENT_NOW": "2026-11-28T09:15:00+00:00", "TZ": "UTC"}  # a Saturday, in UTC
 RECORDED_TEXT = "2026-11-28 09:15 UTC (Saturday)"
 REPLAYS = {
-    "los-angeles": ({"LLM_AGENT_NOW": "2027-03-02T18:40:00-08:00", "TZ": "America/Los_Angeles"},
-                    "2027-03-02 18:40 PST (Tuesday)"),
-    "kolkata": ({"LLM_AGENT_NOW": "2027-03-02T18:40:00+05:30", "TZ": "Asia/Kolkata"},
-                "2027-03-02 18:40 IST (Tuesday)"),
+    "los-angeles": (
+        {"LLM_AGENT_NOW": "2027-03-02T18:40:00-08:00", "TZ": "America/Los_Angeles"},
+        "2027-03-02 18:40 PST (Tuesday)",
+    ),
+    "kolkata": ({"LLM_AGENT_NOW": "2027-03-02T18:40:00+05:30", "TZ": "Asia/Kolkata"}, "2027-03-02 18:40 IST (Tuesday)"),
 }
 ODD_NAME = "beauty and the labor market.csv"
 QUESTION = f'%%agent --files "{ODD_NAME}"\nWhat is the mean price in {ODD_NAME}?'
@@ -48,8 +49,15 @@ def test_a_notebook_recorded_on_a_saturday_in_utc_replays_on_a_tuesday_elsewhere
     (recorded_in / ODD_NAME).write_text("region,price\nnorth,10\nsouth,30\n")
     write_notebook(recorded_in / "odd.ipynb", "%load_ext llm_agent_magic", QUESTION)
     with FakeOllama(_script()) as server:
-        recorded = run_cli("odd.ipynb", "--record", "odd.cassette.jsonl", cwd=recorded_in, host=server.url,
-                           data_root=recorded_in / ".llm_agent", env=RECORDED)
+        recorded = run_cli(
+            "odd.ipynb",
+            "--record",
+            "odd.cassette.jsonl",
+            cwd=recorded_in,
+            host=server.url,
+            data_root=recorded_in / ".llm_agent",
+            env=RECORDED,
+        )
         host = server.url
         asked = "\n".join(r.text for r in server.requests if r.path == "/api/chat")
     assert recorded.returncode == 0, recorded.stderr
@@ -61,8 +69,7 @@ def test_a_notebook_recorded_on_a_saturday_in_utc_replays_on_a_tuesday_elsewhere
     shutil.copytree(recorded_in, moved, ignore=shutil.ignore_patterns(".llm_agent", "*.out.ipynb"))
     replay_env, replay_text = REPLAYS[where]
     data_root = tmp_path / "another-data-root"
-    replayed = run_cli("odd.ipynb", "--replay", "odd.cassette.jsonl", cwd=moved, host=host, data_root=data_root,
-                       env=replay_env)
+    replayed = run_cli("odd.ipynb", "--replay", "odd.cassette.jsonl", cwd=moved, host=host, data_root=data_root, env=replay_env)
     assert replayed.returncode == 0, replayed.stderr
     logged = _calls_logged(data_root)
     assert replay_text in logged and RECORDED_TEXT not in logged  # replayed prompts carried the new clock

@@ -29,8 +29,9 @@ def scenario(*names: str, **extra) -> dict:
 
 @pytest.mark.slow
 def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_root):
-    source = write_notebook(folder / "csv.ipynb", "%load_ext llm_agent_magic", CSV_QUESTION,
-                            "# md The agent's cells are above.", "print('after')")
+    source = write_notebook(
+        folder / "csv.ipynb", "%load_ext llm_agent_magic", CSV_QUESTION, "# md The agent's cells are above.", "print('after')"
+    )
     with FakeOllama(scenario("react_csv")) as server:
         out = run_cli("csv.ipynb", "--model", "tiny:1b", cwd=folder, host=server.url, data_root=data_root)
         assert {r.model for r in server.requests if r.path == "/api/chat"} == {"tiny:1b"}  # the kernel got --model
@@ -39,9 +40,13 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
     assert "llm-agent run: 1 notebook, all ok" in out.stderr
     nb = read(folder / "csv.out.ipynb")
     kinds = [(c.cell_type, c.source.splitlines()[0]) for c in nb.cells]
-    assert kinds == [("code", "%load_ext llm_agent_magic"), ("code", "%%agent --files sales.csv"),
-                     ("code", "%%sandbox"), ("markdown", "The agent's cells are above."),
-                     ("code", "print('after')")]
+    assert kinds == [
+        ("code", "%load_ext llm_agent_magic"),
+        ("code", "%%agent --files sales.csv"),
+        ("code", "%%sandbox"),
+        ("markdown", "The agent's cells are above."),
+        ("code", "print('after')"),
+    ]
     generated = nb.cells[2]
     assert generated.outputs[0].text == "mean price: 20.0\n"
     provenance = generated.metadata.llm_agent
@@ -62,20 +67,40 @@ def test_generated_cells_become_real_cells_after_the_agent_cell(folder, data_roo
 @pytest.mark.slow
 def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, data_root):
     # Each notebook asks for a cassette of its own; the command line's wins over it.
-    write_notebook(folder / "a.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl",
-                   CHAT_QUESTION)
-    write_notebook(folder / "b.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl",
-                   CSV_QUESTION)
+    write_notebook(folder / "a.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl", CHAT_QUESTION)
+    write_notebook(folder / "b.ipynb", "%load_ext llm_agent_magic", "%agent replay notebook-says.jsonl", CSV_QUESTION)
     with FakeOllama(scenario("react_csv", "route_chat")) as server:
-        recorded = run_cli("a.ipynb", "b.ipynb", "-j", "2", "--record", "{name}.cassette.jsonl", "--output-dir", "rec",
-                           cwd=folder, host=server.url, data_root=data_root)
+        recorded = run_cli(
+            "a.ipynb",
+            "b.ipynb",
+            "-j",
+            "2",
+            "--record",
+            "{name}.cassette.jsonl",
+            "--output-dir",
+            "rec",
+            cwd=folder,
+            host=server.url,
+            data_root=data_root,
+        )
         host = server.url
     assert recorded.returncode == 0, recorded.stderr
     assert (folder / "a.cassette.jsonl").is_file() and (folder / "b.cassette.jsonl").is_file()
     assert read(folder / "rec" / "a.ipynb").cells[1].outputs == []  # the notebook's own cassette was set aside
     # The server is gone now: every answer must come from the cassettes.
-    replayed = run_cli("a.ipynb", "b.ipynb", "-j", "2", "--replay", "{name}.cassette.jsonl", "--output-dir", "rep",
-                       cwd=folder, host=host, data_root=data_root)
+    replayed = run_cli(
+        "a.ipynb",
+        "b.ipynb",
+        "-j",
+        "2",
+        "--replay",
+        "{name}.cassette.jsonl",
+        "--output-dir",
+        "rep",
+        cwd=folder,
+        host=host,
+        data_root=data_root,
+    )
     assert replayed.returncode == 0, replayed.stderr
     for name in ("a.ipynb", "b.ipynb"):
         first, second = agent_outputs(read(folder / "rec" / name)), agent_outputs(read(folder / "rep" / name))
@@ -87,19 +112,35 @@ def test_record_then_replay_two_notebooks_in_parallel_without_a_server(folder, d
 @pytest.mark.slow
 def test_failing_notebooks_fail_the_run_with_a_summary(folder, data_root):
     write_notebook(folder / "good.ipynb", "%load_ext llm_agent_magic", CHAT_QUESTION)
-    write_notebook(folder / "broken.ipynb", "%load_ext llm_agent_magic",
-                   "%%agent --mode chat --model missing:1b\nWhat is a p-value?", "1 / 0", "print('never')")
+    write_notebook(
+        folder / "broken.ipynb",
+        "%load_ext llm_agent_magic",
+        "%%agent --mode chat --model missing:1b\nWhat is a p-value?",
+        "1 / 0",
+        "print('never')",
+    )
     write_notebook(folder / "slow.ipynb", "import time\ntime.sleep(120)", "print('never')")
     with FakeOllama(scenario("route_chat", models=["qwen3:8b"])) as server:
-        out = run_cli("good.ipynb", "broken.ipynb", "slow.ipynb", "-j", "3", "--timeout", "12", cwd=folder,
-                      host=server.url, data_root=data_root)
+        out = run_cli(
+            "good.ipynb",
+            "broken.ipynb",
+            "slow.ipynb",
+            "-j",
+            "3",
+            "--timeout",
+            "12",
+            cwd=folder,
+            host=server.url,
+            data_root=data_root,
+        )
     assert out.returncode == 1
-    summary = out.stderr[out.stderr.index("llm-agent run: 3 notebooks, 2 failed"):]
+    summary = out.stderr[out.stderr.index("llm-agent run: 3 notebooks, 2 failed") :]
     assert "ok      good.ipynb" in summary and "FAILED  broken.ipynb" in summary and "FAILED  slow.ipynb" in summary
     assert "cell 1 (import time): CellTimeoutError: the cell ran longer than 12 s" in summary
     # A failed agent run is a failed cell: the notebook stops there, as at any failing cell.
-    assert ("cell 2 (%%agent --mode chat --model missing:1b): AgentRunFailed: The agent run ended with status "
-            "'error' (ModelNotFound") in summary
+    assert (
+        "cell 2 (%%agent --mode chat --model missing:1b): AgentRunFailed: The agent run ended with status 'error' (ModelNotFound"
+    ) in summary
     assert "cell 3 (1 / 0)" not in summary
     broken = read(folder / "broken.out.ipynb")  # written anyway, up to the failing cell
     assert "ollama pull missing:1b" in broken.cells[1].outputs[0].data["text/html"]
@@ -112,8 +153,7 @@ def test_failing_notebooks_fail_the_run_with_a_summary(folder, data_root):
 def test_command_line_mistakes_exit_2_before_any_kernel_starts(folder, data_root):
     write_notebook(folder / "a.ipynb", "print(1)")
     write_notebook(folder / "b.ipynb", "print(2)")
-    shared = run_cli("a.ipynb", "b.ipynb", "--record", "one.jsonl", cwd=folder, host="http://127.0.0.1:9",
-                     data_root=data_root)
+    shared = run_cli("a.ipynb", "b.ipynb", "--record", "one.jsonl", cwd=folder, host="http://127.0.0.1:9", data_root=data_root)
     assert shared.returncode == 2 and "put {name} in the path" in shared.stderr and "usage: llm-agent run" in shared.stderr
     assert not list(folder.glob("*.out.ipynb"))
     a, b = str(folder / "a.ipynb"), str(folder / "b.ipynb")
@@ -132,19 +172,31 @@ def test_kernels_are_told_the_session_cassette_and_settings(folder):
     (job,) = plan_jobs([str(a)], record="cassettes/{name}.jsonl", settings={"LLMConfig": {"model": "m"}}, base_env={})
     assert job.output == folder / "a.out.ipynb" and job.session_id == f"{a}#run"
     assert job.env == {
-        "LLM_AGENT_SESSION": f"{a}#run", "LLM_AGENT_FRESH_SESSION": "1", "LLM_AGENT_CASSETTE_MODE": "record",
-        "LLM_AGENT_CASSETTE_PATH": str(Path.cwd() / "cassettes" / "a.jsonl"), "LLM_AGENT_CONFIG_JSON": '{"LLMConfig": {"model": "m"}}',  # noqa: E501 - test data reads best on one line
+        "LLM_AGENT_SESSION": f"{a}#run",
+        "LLM_AGENT_FRESH_SESSION": "1",
+        "LLM_AGENT_CASSETTE_MODE": "record",
+        "LLM_AGENT_CASSETTE_PATH": str(Path.cwd() / "cassettes" / "a.jsonl"),
+        "LLM_AGENT_CONFIG_JSON": '{"LLMConfig": {"model": "m"}}',
     }
-    (job,) = plan_jobs([str(a)], live=True, session="s-{name}", fresh=False, output_dir=str(folder / "out"),
-                       base_env={"LLM_AGENT_CASSETTE_PATH": "stale"})
-    assert job.env == {"LLM_AGENT_SESSION": "s-a", "LLM_AGENT_FRESH_SESSION": "0", "LLM_AGENT_CASSETTE_MODE": "live",
-                       "LLM_AGENT_CASSETTE_PATH": ""}
+    (job,) = plan_jobs(
+        [str(a)],
+        live=True,
+        session="s-{name}",
+        fresh=False,
+        output_dir=str(folder / "out"),
+        base_env={"LLM_AGENT_CASSETTE_PATH": "stale"},
+    )
+    assert job.env == {
+        "LLM_AGENT_SESSION": "s-a",
+        "LLM_AGENT_FRESH_SESSION": "0",
+        "LLM_AGENT_CASSETTE_MODE": "live",
+        "LLM_AGENT_CASSETTE_PATH": "",
+    }
     assert job.output == folder / "out" / "a.ipynb"
 
 
 def _agent_cell(cells: list[dict]) -> nbformat.NotebookNode:
-    bundle = {"version": 1, "run_id": "r1", "session_id": "s", "request": "q", "status": "ok", "answer": "",
-              "cells": cells}
+    bundle = {"version": 1, "run_id": "r1", "session_id": "s", "request": "q", "status": "ok", "answer": "", "cells": cells}
     cell = nbformat.v4.new_code_cell("%%agent\nq")
     cell.outputs = [nbformat.v4.new_output("display_data", data={"text/plain": "x", CELLS_MIME: bundle})]
     return cell

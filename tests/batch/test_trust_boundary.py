@@ -25,11 +25,12 @@ pytestmark = pytest.mark.slow
 def html_text(text: str) -> str:
     return escape(text, quote=False)
 
+
 ATTACK = '<img src=x onerror="alert(1)"><script>fetch("/api/kernels")</script>'
 HOSTILE_CODE = (
     "from IPython.display import HTML, Javascript, display\n"
     f"display(HTML('<table><tr><td><b>kept</b></td></tr></table>' + {ATTACK!r}))\n"
-    "display(Javascript('fetch(\"/api/kernels\", {method: \"POST\"})'))\n"
+    'display(Javascript(\'fetch("/api/kernels", {method: "POST"})\'))\n'
     "display({'application/vnd.jupyter.widget-view+json': {'model_id': 'm', 'version_major': 2, 'version_minor': 0},\n"
     "         'text/plain': 'a widget'}, raw=True)\n"
     "print('displayed')\n"
@@ -76,15 +77,16 @@ def test_secrets_of_the_users_environment_never_reach_the_model_or_the_store(fol
     monkeypatch.setenv("DATABASE_URL", f"postgres://app:{password}@db.internal/prod")
     monkeypatch.setenv("BILLING_SERVICE_TOKEN", token)
     monkeypatch.setenv("MYSQL_PWD", key)
-    request = (f"%%agent --mode chat\nWhy does postgres://app:{password}@db.internal/prod refuse me? I also "
-               f"tried the token {token} and {key}, and a Bearer abcdefghijklmnop header.")
+    request = (
+        f"%%agent --mode chat\nWhy does postgres://app:{password}@db.internal/prod refuse me? I also "
+        f"tried the token {token} and {key}, and a Bearer abcdefghijklmnop header."
+    )
     write_notebook(folder / "secrets.ipynb", "%load_ext llm_agent_magic", request)
     with FakeOllama({"rules": [{"purpose": "answer", "reply": "Check the password."}]}) as server:
         out = run_cli("secrets.ipynb", cwd=folder, host=server.url, data_root=data_root)
         sent = json.dumps([r.body for r in server.requests])
     assert out.returncode == 0, out.stderr
-    assert ("Why does [REDACTED] refuse me? I also tried the token [REDACTED] and [REDACTED], and a [REDACTED] "
-            "header.") in sent
+    assert ("Why does [REDACTED] refuse me? I also tried the token [REDACTED] and [REDACTED], and a [REDACTED] header.") in sent
     stored = [p for p in data_root.rglob("*") if p.is_file() and "sessions" not in p.parts]
     assert {"store.sqlite", "llm_calls.jsonl"} <= {p.name for p in stored}
     kept = b"".join(p.read_bytes() for p in stored)  # the store (with its write-ahead log) and the call log

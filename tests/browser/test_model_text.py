@@ -21,18 +21,43 @@ pytestmark = pytest.mark.slow
 PAYLOAD = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned = 1">\n```'
 NOTEBOOK = {
     "cells": [
-        {"cell_type": "code", "execution_count": None, "id": "load", "metadata": {}, "outputs": [],
-         "source": "%load_ext llm_agent_magic"},
-        {"cell_type": "code", "execution_count": None, "id": "agent", "metadata": {}, "outputs": [],
-         "source": "%%agent --mode chat\nSummarise the report."},
-        {"cell_type": "code", "execution_count": None, "id": "history", "metadata": {}, "outputs": [],
-         "source": "%agent history 2"},
-        {"cell_type": "code", "execution_count": None, "id": "control", "metadata": {}, "outputs": [],
-         "source": "from IPython.display import HTML\n"
-                   "HTML('<img src=\"y\" onerror=\"window.__control = 1\">')  # the user's own trusted HTML"},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "load",
+            "metadata": {},
+            "outputs": [],
+            "source": "%load_ext llm_agent_magic",
+        },
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "agent",
+            "metadata": {},
+            "outputs": [],
+            "source": "%%agent --mode chat\nSummarise the report.",
+        },
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "history",
+            "metadata": {},
+            "outputs": [],
+            "source": "%agent history 2",
+        },
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "control",
+            "metadata": {},
+            "outputs": [],
+            "source": "from IPython.display import HTML\n"
+            'HTML(\'<img src="y" onerror="window.__control = 1">\')  # the user\'s own trusted HTML',
+        },
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 # Streamed slowly, so the live view (display updates) renders the payload piece by piece too.
 SCRIPT = {"rules": [{"purpose": "answer", "reply": PAYLOAD, "token_delay_ms": 30}]}
@@ -65,8 +90,10 @@ def lab(tmp_path_factory):
     if problem:
         pytest.skip(problem)
     folder = tmp_path_factory.mktemp("lab")
-    with FakeOllama(SCRIPT) as ollama, \
-            browser_lab.jupyter_lab(folder, ollama.url, {"hostile.ipynb": json.dumps(NOTEBOOK)}) as running:
+    with (
+        FakeOllama(SCRIPT) as ollama,
+        browser_lab.jupyter_lab(folder, ollama.url, {"hostile.ipynb": json.dumps(NOTEBOOK)}) as running,
+    ):
         yield running
 
 
@@ -79,11 +106,14 @@ def page(lab, tmp_path_factory):
 
 
 def run(page, cell_id: str) -> dict:
-    page.wait_for_function("""() => {
+    page.wait_for_function(
+        """() => {
       const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'hostile.ipynb');
       const kernel = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
       return kernel && kernel.status === 'idle';
-    }""", timeout=120_000)
+    }""",
+        timeout=120_000,
+    )
     page.evaluate(RUN_CELL, cell_id)
     page.wait_for_function(f"(id) => ({CELL})(id).count !== null", arg=cell_id, timeout=180_000)
     return page.evaluate(CELL, cell_id)

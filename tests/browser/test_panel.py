@@ -32,42 +32,78 @@ STORY = " ".join(f"word{i}" for i in range(80))
 AGENT_REQUEST = "Summarise the revenue per region of sales.csv"
 NOTEBOOK = {
     "cells": [
-        {"cell_type": "code", "execution_count": None, "id": "load", "metadata": {}, "outputs": [],
-         "source": "%load_ext llm_agent_magic"},
-        {"cell_type": "code", "execution_count": None, "id": "agent", "metadata": {}, "outputs": [],
-         "source": f"%%agent --mode react --files sales.csv\n{AGENT_REQUEST}"},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "load",
+            "metadata": {},
+            "outputs": [],
+            "source": "%load_ext llm_agent_magic",
+        },
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "agent",
+            "metadata": {},
+            "outputs": [],
+            "source": f"%%agent --mode react --files sales.csv\n{AGENT_REQUEST}",
+        },
         {"cell_type": "markdown", "id": "end", "metadata": {}, "source": "The end."},
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
-SCRIPT = {"rules": [
-    # Requests are told apart by `match` (the whole conversation): the classifier and the first ReAct step are
-    # asked about "the request above". The stop and approval runs happen in chats of their own.
-    {"purpose": "classify", "match": "revenue by region", "reply": {"mode": "react", "reason": "data"}},
-    {"purpose": "classify", "match": "STORY", "reply": {"mode": "chat", "reason": "talk"}},
-    {"purpose": "classify", "match": "APPROVAL", "reply": {"mode": "plan_execute", "reason": "two steps"}},
-    {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
-    {"purpose": "plan", "reply": {"steps": [
-        {"goal": "Count the rows of sales.csv", "tool": "python_coder", "success_criteria": "a number"},
-        {"goal": "Delete the file sales.csv", "tool": "python_coder", "success_criteria": "it is gone"}]}},
-    {"purpose": "react", "match_last": "Observation from python_coder", "reply": {
-        "thought": "Done.", "action": "finish", "action_input": "see the output"}},
-    {"purpose": "react", "match_last": "step 1 of 2", "reply": {
-        "thought": "Count.", "action": "python_coder", "action_input": "Count the rows of sales.csv"}},
-    {"purpose": "react", "match_last": "step 2 of 2", "reply": {
-        "thought": "Delete.", "action": "python_coder", "action_input": "Delete the file sales.csv"}},
-    {"purpose": "react", "match": "revenue by region|Summarise", "reply": {
-        "thought": "Plot it.", "action": "python_coder", "action_input": "Plot the revenue by region of sales.csv"}},
-    {"purpose": "react", "reply": {"thought": "Nothing more.", "action": "finish", "action_input": "done"}},
-    {"purpose": "code", "match_last": "Count the rows", "reply": "```python\nimport pandas as pd\n"
-                                                              "print(len(pd.read_csv('sales.csv')), 'rows')\n```"},
-    {"purpose": "code", "match_last": "Delete the file", "reply": "```python\nimport os\nos.remove('sales.csv')\n```"},
-    {"purpose": "code", "reply": PLOT},
-    {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-    {"purpose": "answer", "match": "STORY", "reply": STORY, "token_delay_ms": 250},
-    {"purpose": "answer", "reply": ANSWER, "token_delay_ms": 40},
-]}
+SCRIPT = {
+    "rules": [
+        # Requests are told apart by `match` (the whole conversation): the classifier and the first ReAct step are
+        # asked about "the request above". The stop and approval runs happen in chats of their own.
+        {"purpose": "classify", "match": "revenue by region", "reply": {"mode": "react", "reason": "data"}},
+        {"purpose": "classify", "match": "STORY", "reply": {"mode": "chat", "reason": "talk"}},
+        {"purpose": "classify", "match": "APPROVAL", "reply": {"mode": "plan_execute", "reason": "two steps"}},
+        {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
+        {
+            "purpose": "plan",
+            "reply": {
+                "steps": [
+                    {"goal": "Count the rows of sales.csv", "tool": "python_coder", "success_criteria": "a number"},
+                    {"goal": "Delete the file sales.csv", "tool": "python_coder", "success_criteria": "it is gone"},
+                ]
+            },
+        },
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"},
+        },
+        {
+            "purpose": "react",
+            "match_last": "step 1 of 2",
+            "reply": {"thought": "Count.", "action": "python_coder", "action_input": "Count the rows of sales.csv"},
+        },
+        {
+            "purpose": "react",
+            "match_last": "step 2 of 2",
+            "reply": {"thought": "Delete.", "action": "python_coder", "action_input": "Delete the file sales.csv"},
+        },
+        {
+            "purpose": "react",
+            "match": "revenue by region|Summarise",
+            "reply": {"thought": "Plot it.", "action": "python_coder", "action_input": "Plot the revenue by region of sales.csv"},
+        },
+        {"purpose": "react", "reply": {"thought": "Nothing more.", "action": "finish", "action_input": "done"}},
+        {
+            "purpose": "code",
+            "match_last": "Count the rows",
+            "reply": "```python\nimport pandas as pd\nprint(len(pd.read_csv('sales.csv')), 'rows')\n```",
+        },
+        {"purpose": "code", "match_last": "Delete the file", "reply": "```python\nimport os\nos.remove('sales.csv')\n```"},
+        {"purpose": "code", "reply": PLOT},
+        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+        {"purpose": "answer", "match": "STORY", "reply": STORY, "token_delay_ms": 250},
+        {"purpose": "answer", "reply": ANSWER, "token_delay_ms": 40},
+    ]
+}
 
 # Every change of the answer's text, with the time it appeared: the stream is seen arriving, not only its end.
 WATCH_ANSWERS = """() => {
@@ -134,11 +170,14 @@ def cells(page) -> list[dict]:
 
 
 def wait_idle(page) -> None:
-    page.wait_for_function("""() => {
+    page.wait_for_function(
+        """() => {
       const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
       const kernel = nb && nb.sessionContext.session && nb.sessionContext.session.kernel;
       return kernel && kernel.status === 'idle';
-    }""", timeout=120_000)
+    }""",
+        timeout=120_000,
+    )
 
 
 def last_run(page):
@@ -211,15 +250,19 @@ def run_cell(page, match: str, source: str | None = None) -> dict:
     """Run a cell of analysis.ipynb in its kernel (the first, the panel's, or a new one at the end), after setting
     its source; returns the cell once it has run."""
     cell_id = page.evaluate(RUN_CELL, [match, source])
-    page.wait_for_function(f"() => ({CELLS})().some(c => c.id === {json.dumps(cell_id)} && c.executionCount !== null)",
-                           timeout=120_000)
+    page.wait_for_function(
+        f"() => ({CELLS})().some(c => c.id === {json.dumps(cell_id)} && c.executionCount !== null)", timeout=120_000
+    )
     wait_idle(page)
     return next(c for c in cells(page) if c["id"] == cell_id)
 
 
 def stream_text(cell: dict) -> str:
-    return "".join("".join(o["text"]) if isinstance(o["text"], list) else o["text"]
-                   for o in cell["outputs"] if o.get("output_type") == "stream")
+    return "".join(
+        "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+        for o in cell["outputs"]
+        if o.get("output_type") == "stream"
+    )
 
 
 def test_a_panel_cell_edited_and_run_again_runs_in_the_sandbox(page, ollama):
@@ -260,8 +303,10 @@ def test_stop_ends_a_slow_run(page):
 
 def test_approve_one_cell_and_skip_another(page, lab):
     if not hasattr(events, "ApprovalRequested"):
-        pytest.skip("the server does not emit approval_requested yet (llm_agent_magic.events has no ApprovalRequested); "
-                    "the approval flow of the agent comes with the approval branch")
+        pytest.skip(
+            "the server does not emit approval_requested yet (llm_agent_magic.events has no ApprovalRequested); "
+            "the approval flow of the agent comes with the approval branch"
+        )
     page.click(f"{PANEL} .lam-new-chat")
     page.wait_for_function(f"() => document.querySelector('{PANEL} .lam-panel').querySelectorAll('.lam-run').length === 0")
     page.set_input_files(f"{PANEL} .lam-file-input", str(lab.root / "sales.csv"))
@@ -289,7 +334,8 @@ def test_approve_one_cell_and_skip_another(page, lab):
 
 def run_agent_cell(page, rerun: bool = False) -> None:
     """Run the %%agent cell; ``rerun``: with --rerun first (an unchanged request is answered from the store)."""
-    page.evaluate("""async (rerun) => {
+    page.evaluate(
+        """async (rerun) => {
       const app = window.jupyterapp;
       const nb = [...app.shell.widgets('main')].find(w => w.context && w.context.path === 'analysis.ipynb');
       app.shell.activateById(nb.id);
@@ -305,7 +351,9 @@ def run_agent_cell(page, rerun: bool = False) -> None:
         }
       }
       await app.commands.execute('notebook:run-cell');
-    }""", rerun)
+    }""",
+        rerun,
+    )
 
 
 def agent_output(page) -> list[dict]:
@@ -356,8 +404,9 @@ def test_agent_cell_twice_leaves_one_set_of_real_cells(page, ollama):
     asked = len(ollama.requests_for("classify"))
     count = page.evaluate(f"() => ({CELLS})().find(c => c.source.startsWith('%%agent')).executionCount")
     run_agent_cell(page)
-    page.wait_for_function(f"() => ({CELLS})().find(c => c.source.startsWith('%%agent')).executionCount > {count}",
-                           timeout=180_000)
+    page.wait_for_function(
+        f"() => ({CELLS})().find(c => c.source.startsWith('%%agent')).executionCount > {count}", timeout=180_000
+    )
     page.wait_for_function(materialized % (CELLS, "null"), timeout=60_000)
     wait_idle(page)
     assert len(ollama.requests_for("classify")) == asked
@@ -390,9 +439,11 @@ def test_an_edited_cell_is_kept_when_the_agent_cell_runs_again(page):
     }""")
     before = {c["meta"]["run_id"] for c in cells(page) if c["meta"] and c["meta"].get("origin") == "magic"}
     run_agent_cell(page)
-    page.wait_for_function(f"""() => ({CELLS})().filter(c => c.meta && c.meta.origin === 'magic'
+    page.wait_for_function(
+        f"""() => ({CELLS})().filter(c => c.meta && c.meta.origin === 'magic'
                                        && !{json.dumps(sorted(before))}.includes(c.meta.run_id)).length === 1""",
-                           timeout=180_000)
+        timeout=180_000,
+    )
     wait_idle(page)
     magic = [c for c in cells(page) if c["meta"] and c["meta"].get("origin") == "magic"]
     assert len(magic) == 2
@@ -464,8 +515,10 @@ def test_learn_and_forget_from_the_message_box(page, lab):
     learned = lab.api("/llm-agent/api/collections/policies")
     assert learned["files"] == 2 and learned["chunks"] >= 2
     chunks = learned["chunks"]
-    assert done.inner_text() == (f"Collection 'policies': 2 file(s), {chunks} chunk(s) (2 added, 0 changed, "
-                                 f"0 unchanged, 0 removed; {chunks} chunk(s) embedded).")
+    assert done.inner_text() == (
+        f"Collection 'policies': 2 file(s), {chunks} chunk(s) (2 added, 0 changed, "
+        f"0 unchanged, 0 removed; {chunks} chunk(s) embedded)."
+    )
     browser_lab.send(page, "/forget handbook/travel.md --collection policies")
     forgot = page.locator(f"{note}-ok:has-text('file(s) forgotten;')")
     forgot.wait_for(timeout=60_000)
@@ -473,8 +526,7 @@ def test_learn_and_forget_from_the_message_box(page, lab):
     assert left["files"] == 1
     assert forgot.inner_text() == f"Collection 'policies': 1 file(s) forgotten; 1 file(s), {left['chunks']} chunk(s) left."
     browser_lab.send(page, "/forget --all --collection policies")
-    page.wait_for_selector(f"{note}-ok:has-text(\"Collection 'policies' deleted (1 file(s) forgotten)\")",
-                           timeout=60_000)
+    page.wait_for_selector(f"{note}-ok:has-text(\"Collection 'policies' deleted (1 file(s) forgotten)\")", timeout=60_000)
     assert not (lab.data_root / "rag" / "policies").exists()
 
 
@@ -485,7 +537,7 @@ def test_dark_theme_screenshot(page):
     background = page.evaluate(f"() => getComputedStyle(document.querySelector('{PANEL}')).backgroundColor")
     page.screenshot(path=str(browser_lab.SCREENSHOTS / "panel-dark.png"))
     assert Path(browser_lab.SCREENSHOTS / "panel-light.png").exists()
-    red, green, blue = (int(x) for x in background[background.index("(") + 1:background.index(")")].split(",")[:3])
+    red, green, blue = (int(x) for x in background[background.index("(") + 1 : background.index(")")].split(",")[:3])
     assert red + green + blue < 3 * 100, background  # the panel follows the dark theme
 
 
@@ -522,10 +574,13 @@ def test_restart_and_run_all_without_the_model_reproduces_the_notebook(page, lab
       void app.commands.execute('notebook:restart-run-all');
     }""")
     page.click(".jp-Dialog .jp-mod-accept", timeout=60_000)  # "Restart the kernel?"
-    page.wait_for_function(f"""() => {{
+    page.wait_for_function(
+        f"""() => {{
       const code = ({CELLS})().filter(c => c.type === 'code');
       return code.length === {code_cells} && code[code.length - 1].executionCount === {code_cells};
-    }}""", timeout=300_000)  # every code cell ran, in order, none failed (Run All stops at an error)
+    }}""",
+        timeout=300_000,
+    )  # every code cell ran, in order, none failed (Run All stops at an error)
     wait_idle(page)
     after = cells(page)
     assert [c["source"] for c in after] == [c["source"] for c in before]  # no cell added or duplicated

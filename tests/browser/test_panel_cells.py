@@ -22,28 +22,54 @@ FAILING = "totals = sales['amount'].sum()\nprint(totals)"
 BROKEN = "print(undefined_name)"
 FIXED = "import pandas as pd\nsales = pd.read_csv('sales.csv')\ntotals = sales['amount'].sum()\nprint(totals)"
 # The request opens with "Request: ..." in the run's first message; the history holds earlier requests without it.
-SCRIPT = {"rules": [
-    {"purpose": "answer", "match": r"Request: Cell \[\d+\] of my notebook failed",
-     "reply": f"```python\n{FIXED}\n```\n\n`sales` was never loaded: read the CSV first."},
-    {"purpose": "answer", "match": "Request: Explain cell", "reply": "It adds up the **amount** column."},
-    {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
-    {"purpose": "answer", "match": "Request: Give me code",
-     "reply": "Here it is:\n\n```python\nprint('from the agent')\n```\n\nRun it where you like."},
-    {"purpose": "answer", "reply": "These cells load and sum the sales."},
-]}
+SCRIPT = {
+    "rules": [
+        {
+            "purpose": "answer",
+            "match": r"Request: Cell \[\d+\] of my notebook failed",
+            "reply": f"```python\n{FIXED}\n```\n\n`sales` was never loaded: read the CSV first.",
+        },
+        {"purpose": "answer", "match": "Request: Explain cell", "reply": "It adds up the **amount** column."},
+        {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+        {
+            "purpose": "answer",
+            "match": "Request: Give me code",
+            "reply": "Here it is:\n\n```python\nprint('from the agent')\n```\n\nRun it where you like.",
+        },
+        {"purpose": "answer", "reply": "These cells load and sum the sales."},
+    ]
+}
 NOTEBOOK = {
     "cells": [
         {"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Sales by region"},
-        {"cell_type": "code", "execution_count": None, "id": "setup", "metadata": {}, "outputs": [],
-         "source": "regions = ['north', 'south', 'east']"},
-        {"cell_type": "code", "execution_count": 1, "id": "failing", "metadata": {}, "source": FAILING,
-         "outputs": [{"output_type": "error", "ename": "NameError", "evalue": "name 'sales' is not defined",
-                      "traceback": ["\u001b[31mNameError\u001b[0m: name 'sales' is not defined"]}]},
-        {"cell_type": "code", "execution_count": None, "id": "last", "metadata": {}, "outputs": [],
-         "source": "# the last cell"},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "setup",
+            "metadata": {},
+            "outputs": [],
+            "source": "regions = ['north', 'south', 'east']",
+        },
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "id": "failing",
+            "metadata": {},
+            "source": FAILING,
+            "outputs": [
+                {
+                    "output_type": "error",
+                    "ename": "NameError",
+                    "evalue": "name 'sales' is not defined",
+                    "traceback": ["\u001b[31mNameError\u001b[0m: name 'sales' is not defined"],
+                }
+            ],
+        },
+        {"cell_type": "code", "execution_count": None, "id": "last", "metadata": {}, "outputs": [], "source": "# the last cell"},
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 NB = "[...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb')"
 SOURCES = f"() => {NB}.content.widgets.map(c => c.model.sharedModel.getSource())"
@@ -71,15 +97,16 @@ def page(lab, tmp_path_factory):
         context.grant_permissions(["clipboard-read", "clipboard-write"], origin=lab.url)
         page = context.new_page()
         browser_lab.open_lab(page, lab, "sales.ipynb")
-        page.wait_for_function(f"() => {{ const k = {NB}.sessionContext.session?.kernel; return k && k.status === 'idle'; }}",
-                               timeout=120_000)
+        page.wait_for_function(
+            f"() => {{ const k = {NB}.sessionContext.session?.kernel; return k && k.status === 'idle'; }}", timeout=120_000
+        )
         browser_lab.open_panel(page)
         yield page
 
 
 def select_cell(page, index: int, through: int | None = None) -> None:
     page.evaluate(f"""() => {{ const nb = {NB}; nb.content.activeCellIndex = {index}; nb.content.deselectAll();
-      {'' if through is None else f'nb.content.extendContiguousSelectionTo({through});'} }}""")
+      {"" if through is None else f"nb.content.extendContiguousSelectionTo({through});"} }}""")
 
 
 def fits(page, selector: str) -> bool:
@@ -132,8 +159,9 @@ def test_a_failing_cell_is_fixed_through_fix_with_agent_then_runs_in_the_users_k
     page.click(f"{PANEL} .lam-fix-accept")
     assert page.evaluate(SOURCES)[2] == FIXED
     page.click(f"{PANEL} .lam-fix-run")
-    page.wait_for_function(f"() => /^60\\s*$/.test({NB}.content.widgets[2].node.querySelector('.jp-OutputArea').innerText)",
-                           timeout=120_000)
+    page.wait_for_function(
+        f"() => /^60\\s*$/.test({NB}.content.widgets[2].node.querySelector('.jp-OutputArea').innerText)", timeout=120_000
+    )
     fix_button.wait_for(state="hidden")  # the cell has no error any more
     page.screenshot(path=str(browser_lab.SCREENSHOTS / "fix-accepted.png"))
 
@@ -163,8 +191,11 @@ def test_a_rejected_fix_leaves_the_cell_unchanged_and_a_sandbox_fix_goes_below_i
 def test_explain_from_the_cells_context_menu(page, ollama):
     page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-InputArea-editor").click(button="right")
     page.locator(".lm-Menu .lm-Menu-itemLabel", has_text="Explain with agent").click()
-    page.wait_for_function(f"() => [...document.querySelectorAll('{PANEL} .lam-answer')]"
-                           ".some(a => a.innerText.includes('It adds up the amount column.'))", timeout=120_000)
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('{PANEL} .lam-answer')]"
+        ".some(a => a.innerText.includes('It adds up the amount column.'))",
+        timeout=120_000,
+    )
     asked = ollama.requests_for("answer")[-1].text
     assert "Explain cell" in asked and "regions = ['north', 'south', 'east']" in asked
 
@@ -180,8 +211,11 @@ def test_selected_cells_go_with_the_next_request_as_chips_the_user_can_remove(pa
     chips.nth(0).locator(".lam-detach").click()
     assert chips.count() == 1
     browser_lab.send(page, "What do the cells I added do?")
-    page.wait_for_function(f"() => [...document.querySelectorAll('{PANEL} .lam-answer')]"
-                           ".some(a => a.innerText.includes('These cells load and sum'))", timeout=120_000)
+    page.wait_for_function(
+        f"() => [...document.querySelectorAll('{PANEL} .lam-answer')]"
+        ".some(a => a.innerText.includes('These cells load and sum'))",
+        timeout=120_000,
+    )
     asked = ollama.requests_for("classify")[-1].text
     added = asked.split("Cells the user added to the chat:")[1].split("Request:")[0]
     assert "regions = ['north', 'south', 'east']" in added and "# Sales by region" not in added

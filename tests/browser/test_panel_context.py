@@ -17,22 +17,43 @@ CSV = "region,amount\nnorth,10\nsouth,30\neast,20\n"
 NOTEBOOK = {
     "cells": [
         {"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Regional sales"},
-        {"cell_type": "code", "execution_count": 1, "id": "failing", "metadata": {}, "source": "totals = sales.sum()",
-         "outputs": [{"output_type": "error", "ename": "NameError", "evalue": "name 'sales' is not defined",
-                      "traceback": ["\u001b[31mNameError\u001b[0m: name 'sales' is not defined"]}]},
+        {
+            "cell_type": "code",
+            "execution_count": 1,
+            "id": "failing",
+            "metadata": {},
+            "source": "totals = sales.sum()",
+            "outputs": [
+                {
+                    "output_type": "error",
+                    "ename": "NameError",
+                    "evalue": "name 'sales' is not defined",
+                    "traceback": ["\u001b[31mNameError\u001b[0m: name 'sales' is not defined"],
+                }
+            ],
+        },
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
-SCRIPT = {"rules": [
-    {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
-    {"purpose": "react", "match_last": "Observation from python_coder", "reply": {
-        "thought": "Done.", "action": "finish", "action_input": "south"}},
-    {"purpose": "react", "reply": {"thought": "Read it.", "action": "python_coder", "action_input": "sum by region"}},
-    {"purpose": "code", "reply": "```python\nimport pandas as pd\n"
-                                 "print(pd.read_csv('sales.csv').groupby('region')['amount'].sum().idxmax())\n```"},
-    {"purpose": "answer", "reply": "**South** sold most."},
-]}
+SCRIPT = {
+    "rules": [
+        {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "Done.", "action": "finish", "action_input": "south"},
+        },
+        {"purpose": "react", "reply": {"thought": "Read it.", "action": "python_coder", "action_input": "sum by region"}},
+        {
+            "purpose": "code",
+            "reply": "```python\nimport pandas as pd\n"
+            "print(pd.read_csv('sales.csv').groupby('region')['amount'].sum().idxmax())\n```",
+        },
+        {"purpose": "answer", "reply": "**South** sold most."},
+    ]
+}
 
 
 # A new cell at the end of the notebook, run in its kernel (the user's own variables).
@@ -69,8 +90,7 @@ def lab(tmp_path_factory, ollama):
         yield up
 
 
-def test_the_unattached_csv_question_succeeds_because_the_agent_saw_the_notebook_and_its_folder(lab, ollama,
-                                                                                               tmp_path_factory):
+def test_the_unattached_csv_question_succeeds_because_the_agent_saw_the_notebook_and_its_folder(lab, ollama, tmp_path_factory):
     with browser_lab.chromium(tmp_path_factory.mktemp("chromium-profile")) as context:
         page = context.new_page()
         browser_lab.open_lab(page, lab, "regions.ipynb")

@@ -18,12 +18,23 @@ RELOADS = 10
 
 
 def notebook(text: str) -> str:
-    return json.dumps({
-        "cells": [{"cell_type": "code", "execution_count": None, "id": "only", "metadata": {}, "outputs": [],
-                   "source": f"print({text!r})"}],
-        "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    })
+    return json.dumps(
+        {
+            "cells": [
+                {
+                    "cell_type": "code",
+                    "execution_count": None,
+                    "id": "only",
+                    "metadata": {},
+                    "outputs": [],
+                    "source": f"print({text!r})",
+                }
+            ],
+            "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +43,10 @@ def lab(tmp_path_factory):
     if problem:
         pytest.skip(problem)
     folder = tmp_path_factory.mktemp("lab-follows")
-    with FakeOllama({"rules": []}) as ollama, \
-            browser_lab.jupyter_lab(folder, ollama.url, {name: notebook(name) for name in NAMES}) as running:
+    with (
+        FakeOllama({"rules": []}) as ollama,
+        browser_lab.jupyter_lab(folder, ollama.url, {name: notebook(name) for name in NAMES}) as running,
+    ):
         yield running
 
 
@@ -55,19 +68,25 @@ def test_after_each_reload_the_panel_has_the_active_notebooks_session(page, lab)
     for reload in range(RELOADS):
         active = NAMES[(reload + 2) % 3]  # the notebook in the address: JupyterLab makes it the active one
         page.goto(f"{lab.url}/lab/tree/{active}?token={lab.token}")
-        page.wait_for_function("() => window.jupyterapp && window.jupyterapp.isPluginActivated('llm-agent-magic:plugin')",
-                               timeout=120_000)
+        page.wait_for_function(
+            "() => window.jupyterapp && window.jupyterapp.isPluginActivated('llm-agent-magic:plugin')", timeout=120_000
+        )
         page.wait_for_function(f"() => ({OPEN_NOTEBOOKS})().length === 3", timeout=60_000)  # all three restored
-        page.wait_for_function(f"""() => {{
+        page.wait_for_function(
+            f"""() => {{
           const w = window.jupyterapp.shell.currentWidget;
           return w && w.context && w.context.path === {json.dumps(active)};
-        }}""", timeout=60_000)
+        }}""",
+            timeout=60_000,
+        )
         browser_lab.open_panel(page)
         expected = str(lab.root / active)
         page.wait_for_function(
             f"""() => {{
               const p = document.querySelector('{PANEL} .lam-panel');
               return p && p.dataset.sessionId === {json.dumps(expected)} && p.dataset.connected === 'true';
-            }}""", timeout=60_000)
+            }}""",
+            timeout=60_000,
+        )
         assert page.evaluate("() => window.jupyterapp.shell.currentWidget.context.path") == active
         assert page.get_attribute(f"{PANEL} .lam-panel", "data-session-id") == expected, f"reload {reload + 1}"

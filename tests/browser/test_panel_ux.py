@@ -25,27 +25,47 @@ CODE = (
 )
 ANSWER = f"The table has 16 columns. The sum, as code:\n\n```python\n{LONG_LINE}\n```\n"
 STORY = " ".join(f"word{i}" for i in range(60))
-SCRIPT = {"rules": [
-    # "Request: ..." is this run's own request: the notebook's cells (the %%agent cell's text among them) are in
-    # every run's context, and earlier requests in its history.
-    {"purpose": "classify", "match": "Request: Tell me a SLOW", "reply": {"mode": "chat", "reason": "talk"}},
-    {"purpose": "answer", "match": "Request: Tell me a SLOW", "reply": STORY, "token_delay_ms": 200},
-    {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
-    {"purpose": "react", "match_last": "Observation from python_coder", "reply": {
-        "thought": "Done.", "action": "finish", "action_input": "see the output"}},
-    {"purpose": "react", "reply": {"thought": "Table it.", "action": "python_coder", "action_input": "A wide table"}},
-    {"purpose": "code", "reply": CODE},
-    {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-    {"purpose": "answer", "reply": ANSWER},
-]}
+SCRIPT = {
+    "rules": [
+        # "Request: ..." is this run's own request: the notebook's cells (the %%agent cell's text among them) are in
+        # every run's context, and earlier requests in its history.
+        {"purpose": "classify", "match": "Request: Tell me a SLOW", "reply": {"mode": "chat", "reason": "talk"}},
+        {"purpose": "answer", "match": "Request: Tell me a SLOW", "reply": STORY, "token_delay_ms": 200},
+        {"purpose": "classify", "reply": {"mode": "react", "reason": "data"}},
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"},
+        },
+        {"purpose": "react", "reply": {"thought": "Table it.", "action": "python_coder", "action_input": "A wide table"}},
+        {"purpose": "code", "reply": CODE},
+        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+        {"purpose": "answer", "reply": ANSWER},
+    ]
+}
 NOTEBOOK = {
-    "cells": [{"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Sales"},
-              {"cell_type": "code", "execution_count": None, "id": "load", "metadata": {}, "outputs": [],
-               "source": "%load_ext llm_agent_magic"},
-              {"cell_type": "code", "execution_count": None, "id": "agent", "metadata": {}, "outputs": [],
-               "source": "%%agent --mode chat\nTell me a SLOW story"}],
+    "cells": [
+        {"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Sales"},
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "load",
+            "metadata": {},
+            "outputs": [],
+            "source": "%load_ext llm_agent_magic",
+        },
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "id": "agent",
+            "metadata": {},
+            "outputs": [],
+            "source": "%%agent --mode chat\nTell me a SLOW story",
+        },
+    ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 
@@ -84,8 +104,7 @@ THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
 def set_theme(page, theme: str) -> None:
     page.evaluate(f"() => window.jupyterapp.commands.execute('apputils:change-theme', {{theme: '{THEMES[theme]}'}})")
-    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{str(theme == 'light').lower()}'",
-                           timeout=30_000)
+    page.wait_for_function(f"() => document.body.dataset.jpThemeLight === '{str(theme == 'light').lower()}'", timeout=30_000)
     page.wait_for_timeout(300)  # the theme's stylesheet paints before the picture (not an assertion)
 
 
@@ -123,11 +142,14 @@ def drag_panel_edge(page, dx: float) -> None:
 
 def new_chat(page) -> None:
     page.click(f"{PANEL} .lam-new-chat")
-    page.wait_for_function(f"""() => {{
+    page.wait_for_function(
+        f"""() => {{
       const p = document.querySelector('{PANEL} .lam-panel');
       return p && p.dataset.connected === 'true' && p.querySelectorAll('.lam-run').length === 0
         && !p.dataset.sessionId.startsWith('/');
-    }}""", timeout=60_000)
+    }}""",
+        timeout=60_000,
+    )
 
 
 def test_an_empty_panel_opens_wide_enough_and_says_what_it_can_do(page):
@@ -195,8 +217,10 @@ def test_a_wide_table_scrolls_in_the_panel_and_the_chart_fills_it(page):
     width = panel_width(page)
     drag_panel_edge(page, width - 250)
     assert abs(panel_width(page) - 250) < 12
-    assert page.evaluate(f"() => {{ const l = document.querySelector('{PANEL} .lam-log'); "
-                         "return l.scrollWidth <= l.clientWidth; }") is True
+    assert (
+        page.evaluate(f"() => {{ const l = document.querySelector('{PANEL} .lam-log'); return l.scrollWidth <= l.clientWidth; }}")
+        is True
+    )
     page.screenshot(path=str(browser_lab.SCREENSHOTS / "finished-run-250px.png"))
     drag_panel_edge(page, 250 - width)
 
@@ -231,14 +255,24 @@ def test_the_palette_offers_opening_the_panel_before_a_new_chat(page):
     listed = page.evaluate("() => [...document.querySelectorAll('.lm-CommandPalette-item')].map(li => li.dataset.command)")
     page.keyboard.press("Escape")
     ours = [command for command in listed if command.startswith("llm-agent:")]
-    assert ours == ["llm-agent:open-panel", "llm-agent:new-chat", "llm-agent:focus-input", "llm-agent:fix-cell",
-                    "llm-agent:explain-cell", "llm-agent:add-cells"], ours
+    assert ours == [
+        "llm-agent:open-panel",
+        "llm-agent:new-chat",
+        "llm-agent:focus-input",
+        "llm-agent:fix-cell",
+        "llm-agent:explain-cell",
+        "llm-agent:add-cells",
+    ], ours
 
 
 def test_the_settings_editors_model_host_and_context_apply_to_the_panels_runs(page, lab):
-    other_script = {"models": ["llama3.2:3b"], "rules": [
-        {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
-        {"purpose": "answer", "reply": "Hello from llama."}]}
+    other_script = {
+        "models": ["llama3.2:3b"],
+        "rules": [
+            {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+            {"purpose": "answer", "reply": "Hello from llama."},
+        ],
+    }
     with FakeOllama(other_script) as other:
         settings = {"model": "llama3.2:3b", "ollamaHost": other.url, "contextWindow": 4096, "historyMessages": 2}
         save = "raw => window.jupyterapp.serviceManager.settings.save('llm-agent-magic:plugin', raw)"
@@ -254,7 +288,11 @@ def test_the_settings_editors_model_host_and_context_apply_to_the_panels_runs(pa
         answers = other.requests_for("answer")
         assert answers and all(r.model == "llama3.2:3b" and r.body["options"]["num_ctx"] == 4096 for r in answers)
         assert lab.api("/llm-agent/api/settings")["user"] == {
-            "model": "llama3.2:3b", "host": other.url, "num_ctx": 4096, "history_messages": 2}
+            "model": "llama3.2:3b",
+            "host": other.url,
+            "num_ctx": 4096,
+            "history_messages": 2,
+        }
         page.evaluate(save, "{}")  # back to the server's settings for the tests after this one
         page.reload()
         browser_lab.open_lab(page, lab, "sales.ipynb")
@@ -291,7 +329,8 @@ OUTPUT_OF = """start => {
 def test_an_agent_cell_in_progress_shows_live_in_the_panel_and_a_stop_keeps_its_text(page):
     page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
     page.evaluate(RUN_CELL, "%load_ext")
-    page.wait_for_function("""() => {
+    page.wait_for_function(
+        """() => {
       const nb = [...window.jupyterapp.shell.widgets('main')].find(w => w.context && w.context.path === 'sales.ipynb');
       const cells = nb.content.model.cells;
       for (let i = 0; i < cells.length; i++) {
@@ -299,23 +338,31 @@ def test_an_agent_cell_in_progress_shows_live_in_the_panel_and_a_stop_keeps_its_
         if (cell.sharedModel.getSource().startsWith('%load_ext')) return cell.executionCount !== null;
       }
       return false;
-    }""", timeout=120_000)
+    }""",
+        timeout=120_000,
+    )
     page.wait_for_function(f"() => ({KERNEL})() === 'idle'", timeout=120_000)
     page.evaluate(RUN_CELL, "%%agent")  # streaming slowly
     answer = page.locator(f"{PANEL} .lam-run").last.locator(".lam-answer")
-    page.wait_for_function(f"""() => {{
+    page.wait_for_function(
+        f"""() => {{
       const all = document.querySelectorAll('{PANEL} .lam-answer');
       const text = all.length ? all[all.length - 1].textContent : '';
       return text.includes('word3');
-    }}""", timeout=120_000)
+    }}""",
+        timeout=120_000,
+    )
     shown = answer.inner_text()
     assert page.evaluate(KERNEL) == "busy"  # the cell is still running: the panel shows it as it goes
     assert "word59" not in shown
     assert "Tell me a SLOW story" in page.locator(f"{PANEL} .lam-user-text").last.inner_text()
-    page.wait_for_function(f"""() => {{
+    page.wait_for_function(
+        f"""() => {{
       const all = document.querySelectorAll('{PANEL} .lam-answer');
       return all[all.length - 1].textContent.includes('word8');
-    }}""", timeout=60_000)
+    }}""",
+        timeout=60_000,
+    )
     # Stopping the cell keeps, in its output, the text streamed so far.
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:interrupt-kernel')")
     page.wait_for_function(f"() => ({OUTPUT_OF})('%%agent').includes('Stopped')", timeout=60_000)

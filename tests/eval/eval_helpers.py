@@ -15,13 +15,31 @@ TABLES = {
 }
 
 QUESTIONS = [
-    {"id": 1, "question": "What is the mean wage? [WAGE]", "concepts": ["Summary Statistics"],
-     "constraints": "Round to two decimals.", "format": "@mean_wage[value], a number rounded to two decimals",
-     "file_name": "rate=a+b survey 2016.csv", "level": "easy"},
-    {"id": 2, "question": "Total price, and the first region? [LATIN]", "constraints": "",
-     "format": "@total_prix[total] @first_region[name]", "file_name": "ventes latin1.csv", "level": "medium"},
-    {"id": 3, "question": "How many rows? [ROWS]", "constraints": "Count every row.",
-     "format": "@n_rows[n]", "file_name": "plain.csv", "level": "hard"},
+    {
+        "id": 1,
+        "question": "What is the mean wage? [WAGE]",
+        "concepts": ["Summary Statistics"],
+        "constraints": "Round to two decimals.",
+        "format": "@mean_wage[value], a number rounded to two decimals",
+        "file_name": "rate=a+b survey 2016.csv",
+        "level": "easy",
+    },
+    {
+        "id": 2,
+        "question": "Total price, and the first region? [LATIN]",
+        "constraints": "",
+        "format": "@total_prix[total] @first_region[name]",
+        "file_name": "ventes latin1.csv",
+        "level": "medium",
+    },
+    {
+        "id": 3,
+        "question": "How many rows? [ROWS]",
+        "constraints": "Count every row.",
+        "format": "@n_rows[n]",
+        "file_name": "plain.csv",
+        "level": "hard",
+    },
 ]
 LABELS = [
     {"id": 1, "common_answers": [["mean_wage", "5.01"]]},
@@ -33,9 +51,9 @@ LABELS = [
 #: adequacy check.
 CODE = {
     "WAGE": "import pandas as pd\ndf = pd.read_csv('rate=a+b survey 2016.csv')\n"
-            "print('wage', round(df['wage'].mean(), 3), 'rows', len(df))\nprint('@mean_wage[5.01]')",
+    "print('wage', round(df['wage'].mean(), 3), 'rows', len(df))\nprint('@mean_wage[5.01]')",
     "LATIN": "import pandas as pd\ndf = pd.read_csv('ventes latin1.csv', sep=';', encoding='latin-1')\n"
-             "print('total', df['prix'].sum(), 'first', df['région'][0])",
+    "print('total', df['prix'].sum(), 'first', df['région'][0])",
     "ROWS": "import pandas as pd\nprint(f\"@n_rows[{len(pd.read_csv('plain.csv'))}]\")",
 }
 #: Scripted answers: 1 right; 2 half right (40.0 equals 40 as numbers, "Nord" is not "nord"); 3 right, in a code block.
@@ -57,8 +75,9 @@ def write_dataset(folder: Path, questions: list[dict] | None = None, labels: lis
     return folder
 
 
-def script(*, faults: dict[str, dict] | None = None, models: list[str] | None = None,
-           answers: dict[str, str] | None = None) -> dict:
+def script(
+    *, faults: dict[str, dict] | None = None, models: list[str] | None = None, answers: dict[str, str] | None = None
+) -> dict:
     """ReAct for every question: python_coder runs the question's code, then finish and the answer.
 
     ``faults``: marker -> extra rule keys (e.g. ``{"fault": "http_500"}``) for that question's react call.
@@ -67,8 +86,11 @@ def script(*, faults: dict[str, dict] | None = None, models: list[str] | None = 
     rules: list[dict] = [{"purpose": "react", "match": marker, **extra} for marker, extra in (faults or {}).items()]
     rules += [
         {"purpose": "classify", "reply": {"mode": "react", "reason": "needs the table"}},
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}},
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"},
+        },
         {"purpose": "react", "reply": {"thought": "Read the table.", "action": "python_coder", "action_input": "go"}},
     ]
     rules += [{"purpose": "code", "match": rf"\[{m}\]", "reply": f"```python\n{code}\n```"} for m, code in CODE.items()]

@@ -39,21 +39,37 @@ def test_questions_and_labels_are_read_with_their_fields(tmp_path):
 
 def test_every_problem_in_a_file_is_reported_with_its_line(tmp_path):
     good = QUESTIONS[0]
-    path = lines(tmp_path / "q.jsonl", good, "not json\n", [1, 2], {**good, "id": 1}, {**good, "id": 7, "format": ""},
-                 {**good, "id": 8, "level": "extreme"}, {**good, "id": 9, "file_name": "../secrets.csv"},
-                 {**good, "id": True})
+    path = lines(
+        tmp_path / "q.jsonl",
+        good,
+        "not json\n",
+        [1, 2],
+        {**good, "id": 1},
+        {**good, "id": 7, "format": ""},
+        {**good, "id": 8, "level": "extreme"},
+        {**good, "id": 9, "file_name": "../secrets.csv"},
+        {**good, "id": True},
+    )
     with pytest.raises(UsageProblem) as err:
         dataset.read_questions(path)
     message = str(err.value)
     assert "has 7 problem(s)" in message
-    for expected in ("line 2: not JSON", "line 3: a JSON object is expected, not list", "line 4: id 1 appears twice",
-                     "line 5: 'format' is missing or empty", "line 6: 'level' 'extreme' is not one of easy, medium, hard",
-                     "line 7: 'file_name' '../secrets.csv' must be a plain file name inside the tables folder",
-                     "line 8: 'id' must be a number or a non-empty string"):
+    for expected in (
+        "line 2: not JSON",
+        "line 3: a JSON object is expected, not list",
+        "line 4: id 1 appears twice",
+        "line 5: 'format' is missing or empty",
+        "line 6: 'level' 'extreme' is not one of easy, medium, hard",
+        "line 7: 'file_name' '../secrets.csv' must be a plain file name inside the tables folder",
+        "line 8: 'id' must be a number or a non-empty string",
+    ):
         assert expected in message
     labels = lines(tmp_path / "l.jsonl", {"id": 1, "common_answers": []}, {"id": 2, "common_answers": [["a"]]})
-    with pytest.raises(UsageProblem, match=r"line 1: 'common_answers' must be a non-empty list(.|\n)*line 2: "
-                                           r"'common_answers' entry \['a'\] is not a \[name, value\] pair"):
+    with pytest.raises(
+        UsageProblem,
+        match=r"line 1: 'common_answers' must be a non-empty list(.|\n)*line 2: "
+        r"'common_answers' entry \['a'\] is not a \[name, value\] pair",
+    ):
         dataset.read_labels(labels)
     with pytest.raises(UsageProblem, match="holds no lines"):
         dataset.read_labels(lines(tmp_path / "empty.jsonl", "\n"))
@@ -90,12 +106,20 @@ def test_filters_and_what_must_exist_before_anything_runs(tmp_path):
 
 def test_the_command_line_is_checked_and_a_finished_eval_is_not_overwritten(tmp_path):
     folder = write_dataset(tmp_path)
-    args = EvalArgs(questions=str(folder / "questions.jsonl"), labels=str(folder / "labels.jsonl"),
-                    tables=str(folder / "tables"), out=str(tmp_path / "out"))
-    for change, message in [({"labels": ""}, "name --labels"), ({"mode": "chat"}, "--mode must be one of auto, react, plan"),
-                            ({"replay": "a.jsonl", "record": "b.jsonl"}, "choose one of --replay and --record"),
-                            ({"replay": str(tmp_path / "none.jsonl")}, "does not exist; record one first"),
-                            ({"timeout": -1}, "--timeout must be 0"), ({"resume": True}, "holds no eval.json")]:
+    args = EvalArgs(
+        questions=str(folder / "questions.jsonl"),
+        labels=str(folder / "labels.jsonl"),
+        tables=str(folder / "tables"),
+        out=str(tmp_path / "out"),
+    )
+    for change, message in [
+        ({"labels": ""}, "name --labels"),
+        ({"mode": "chat"}, "--mode must be one of auto, react, plan"),
+        ({"replay": "a.jsonl", "record": "b.jsonl"}, "choose one of --replay and --record"),
+        ({"replay": str(tmp_path / "none.jsonl")}, "does not exist; record one first"),
+        ({"timeout": -1}, "--timeout must be 0"),
+        ({"resume": True}, "holds no eval.json"),
+    ]:
         with pytest.raises(UsageProblem, match=message):
             prepare(EvalArgs(**{**args.__dict__, **change}), default_model="m:1b")
     run = prepare(args, default_model="m:1b")
@@ -110,8 +134,13 @@ def test_the_command_line_is_checked_and_a_finished_eval_is_not_overwritten(tmp_
     resumed = prepare(EvalArgs(out=args.out, resume=True), default_model="other:2b")
     assert resumed.plan == run.plan and [q.id for q in resumed.dataset.questions] == ["1", "2", "3"]
     plan_file = tmp_path / "out" / "eval.json"
-    for broken in ("[1, 2]", '{"questions": "q"}', json.dumps({**run.plan.to_dict(), "models": "m:1b"}),
-                   json.dumps({**run.plan.to_dict(), "mode": "sideways"}), "{not json"):
+    for broken in (
+        "[1, 2]",
+        '{"questions": "q"}',
+        json.dumps({**run.plan.to_dict(), "models": "m:1b"}),
+        json.dumps({**run.plan.to_dict(), "mode": "sideways"}),
+        "{not json",
+    ):
         plan_file.write_text(broken)
         with pytest.raises(UsageProblem, match="eval.json cannot be read .*; start again in a new --out folder"):
             prepare(EvalArgs(out=args.out, resume=True), default_model="m:1b")
@@ -142,9 +171,12 @@ def test_attach_copies_only_regular_files_within_the_limit(tmp_path):
     (tables / "inside.csv").symlink_to("plain.csv")  # one that stays inside is not followed either
     os.link(tmp_path / "passwd", tables / "hard.csv")
     (tables / "folder.csv").mkdir()
-    refused = {"up.csv": "it is a symbolic link", "inside.csv": "it is a symbolic link",
-               "hard.csv": "it is a hard link (the same file has other names, perhaps outside the folder)",
-               "folder.csv": "it is a folder, not a file"}
+    refused = {
+        "up.csv": "it is a symbolic link",
+        "inside.csv": "it is a symbolic link",
+        "hard.csv": "it is a hard link (the same file has other names, perhaps outside the folder)",
+        "folder.csv": "it is a folder, not a file",
+    }
     for name, why in refused.items():
         with pytest.raises(AttachmentRefused, match=re.escape(f"Refused to attach {tables / name}: {why}. ")):
             attach([str(tables / name)], str(workspace))
@@ -185,9 +217,16 @@ def test_every_model_and_question_gets_a_folder_of_its_own(tmp_path):
     from llm_agent_magic.evaluation.runner import jobs_of
 
     folder = write_dataset(tmp_path)
-    run = prepare(EvalArgs(questions=str(folder / "questions.jsonl"), labels=str(folder / "labels.jsonl"),
-                           tables=str(folder / "tables"), out=str(tmp_path / "out"), models=["qwen3:8b", "llama3.1:8b"]),
-                  default_model="m:1b")
+    run = prepare(
+        EvalArgs(
+            questions=str(folder / "questions.jsonl"),
+            labels=str(folder / "labels.jsonl"),
+            tables=str(folder / "tables"),
+            out=str(tmp_path / "out"),
+            models=["qwen3:8b", "llama3.1:8b"],
+        ),
+        default_model="m:1b",
+    )
     jobs = jobs_of(run.plan, run.dataset, run.out)
     # Models side by side: every model's first question before anyone's second.
     assert [(j.model, j.question.id) for j in jobs][:3] == [("qwen3:8b", "1"), ("llama3.1:8b", "1"), ("qwen3:8b", "2")]

@@ -61,8 +61,13 @@ def other(protocol: str) -> str:
 
 
 def args_for(folder: Path, out: str, **more) -> EvalArgs:
-    return EvalArgs(questions=str(folder / "questions.jsonl"), labels=str(folder / "labels.jsonl"),
-                    tables=str(folder / "tables"), out=str(folder / out), **more)
+    return EvalArgs(
+        questions=str(folder / "questions.jsonl"),
+        labels=str(folder / "labels.jsonl"),
+        tables=str(folder / "tables"),
+        out=str(folder / out),
+        **more,
+    )
 
 
 def result(out: Path, model: str, qid: str) -> dict:
@@ -79,8 +84,10 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
         # Every table reached the model as a preview, whatever its name, encoding or delimiter.
         latin = requests_about(server, "LATIN")[0].text
         assert "ventes latin1.csv (27 bytes); columns: région (" in latin and "could not be previewed" not in latin
-        assert "rate=a+b survey 2016.csv (28 bytes); columns: wage (float64), looks (int64)" in \
-            requests_about(server, "WAGE")[0].text
+        assert (
+            "rate=a+b survey 2016.csv (28 bytes); columns: wage (float64), looks (int64)"
+            in requests_about(server, "WAGE")[0].text
+        )
         # Model calls per one-table question: no classifier (a table and a question), no review before the
         # cell runs, an adequacy check only for LATIN, whose output carries none of the requested values.
         calls = {m: [r.purpose for r in requests_about(server, m)] for m in ("WAGE", "LATIN", "ROWS")}
@@ -88,8 +95,7 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
         assert calls["LATIN"] == ["react", "code", "verify", "react", "answer"]
         assert statistics.median(len(c) for c in calls.values()) <= 4
     out = tmp_path / "out"
-    assert [(r.id, r.status, r.all_correct) for r in run.results] == [("1", "ok", True), ("2", "ok", False),
-                                                                       ("3", "ok", True)]
+    assert [(r.id, r.status, r.all_correct) for r in run.results] == [("1", "ok", True), ("2", "ok", False), ("3", "ok", True)]
     latin_result = result(out, "qwen3_8b", "2")
     assert latin_result["score"]["correct"] == {"total_prix": True, "first_region": False}
     assert latin_result["score"]["predicted"] == {"total_prix": "40.0", "first_region": "Nord"}
@@ -135,8 +141,9 @@ async def test_questions_run_two_at_a_time_are_scored_kept_and_replayed(tmp_path
     assert len(recorded) == 1 + 13
     replayed = prepare(args_for(folder, "replayed", replay=str(cassette)), default_model="qwen3:8b")
     await run_eval(replayed, base=settings(other(protocol), NOWHERE), parallel=2)
-    assert [(r.id, r.status, r.score.correct) for r in replayed.results] == \
-        [(r.id, r.status, r.score.correct) for r in run.results]
+    assert [(r.id, r.status, r.score.correct) for r in replayed.results] == [
+        (r.id, r.status, r.score.correct) for r in run.results
+    ]
     again = nbformat.read(tmp_path / "replayed" / "qwen3_8b" / "2" / "run.ipynb", as_version=4)
     assert again.cells[1].outputs[0]["text"] == "total 40 first nord\n"  # the code ran again, in a new sandbox
 
@@ -179,8 +186,7 @@ async def test_jobs_keep_that_many_requests_in_flight_on_one_openai_server(tmp_p
         await run_eval(run, base=cfg, parallel=jobs)
         assert server.max_in_flight == jobs
         assert {r.path for r in server.requests} == {"/v1/chat/completions"}
-    assert [(r.id, r.status, r.all_correct) for r in run.results] == [("1", "ok", True), ("2", "ok", False),
-                                                                       ("3", "ok", True)]
+    assert [(r.id, r.status, r.all_correct) for r in run.results] == [("1", "ok", True), ("2", "ok", False), ("3", "ok", True)]
     assert result(tmp_path / "out", "qwen3_8b", "3")["cost"]["prompt_tokens"] > 0  # usage from the server
 
 
@@ -213,8 +219,20 @@ def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(t
     # A cloned dataset keeps links: to the eval's own environment, to a file beside the dataset, or a FIFO.
     (tmp_path / "secret.txt").write_text("SECRET_TOKEN=xyz-beside-the-dataset\n")
     bad = {"4": ("environ.csv", "ENV"), "5": ("passwd.csv", "UP"), "6": ("pipe.csv", "PIPE")}
-    questions = [QUESTIONS[0], *({"id": int(i), "question": f"How many rows? [{m}]", "constraints": "",
-                                  "format": "@n_rows[n]", "file_name": f, "level": "easy"} for i, (f, m) in bad.items())]
+    questions = [
+        QUESTIONS[0],
+        *(
+            {
+                "id": int(i),
+                "question": f"How many rows? [{m}]",
+                "constraints": "",
+                "format": "@n_rows[n]",
+                "file_name": f,
+                "level": "easy",
+            }
+            for i, (f, m) in bad.items()
+        ),
+    ]
     labels = [LABELS[0], *({"id": int(i), "common_answers": [["n_rows", "3"]]} for i in bad)]
     folder = write_dataset(tmp_path / "dabench", questions, labels)
     (folder / "tables" / "environ.csv").symlink_to("/proc/self/environ")
@@ -223,9 +241,23 @@ def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(t
     with FakeOllama(script()) as server:
         for ids, out in (("1,4,5", "out"), ("6", "out-pipe")):  # a FIFO table once stopped the whole eval
             done = cli_helpers.run_cli(
-                "eval", "questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables",
-                "--ids", ids, "-j", "2", "--out", out, cwd=folder, clean=True, timeout=300,
-                env={**model_env(protocol, server.url), "EVAL_SECRET": "SECRET_TOKEN=xyz-in-the-environment"})
+                "eval",
+                "questions.jsonl",
+                "--labels",
+                "labels.jsonl",
+                "--tables",
+                "tables",
+                "--ids",
+                ids,
+                "-j",
+                "2",
+                "--out",
+                out,
+                cwd=folder,
+                clean=True,
+                timeout=300,
+                env={**model_env(protocol, server.url), "EVAL_SECRET": "SECRET_TOKEN=xyz-in-the-environment"},
+            )
             sent = [json.dumps(r.body) for r in server.requests]
             assert not any("SECRET_TOKEN" in text for text in sent)  # the eval's environment, the file beside it
             assert done.returncode == 0, done.stderr
@@ -235,8 +267,9 @@ def test_a_table_that_is_a_link_or_a_pipe_fails_its_question_and_leaks_nothing(t
     assert result(out, "qwen3_8b", "1")["status"] == "ok"  # the rest of the eval went on
     for qid, (name, _) in bad.items():
         failed = result(out if qid != "6" else folder / "out-pipe", "qwen3_8b", qid)
-        assert failed["status"] == "error" and failed["error"].startswith(f"AttachmentRefused: Refused to attach "
-                                                                          f"{folder / 'tables' / name}: it is a")
+        assert failed["status"] == "error" and failed["error"].startswith(
+            f"AttachmentRefused: Refused to attach {folder / 'tables' / name}: it is a"
+        )
         assert "Attach the file itself: copy it into place" in failed["error"]
     assert "it is a symbolic link." in result(out, "qwen3_8b", "4")["error"]
     assert "it is a FIFO (named pipe), not a regular file." in result(folder / "out-pipe", "qwen3_8b", "6")["error"]
@@ -255,10 +288,28 @@ def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path, protocol)
     with FakeOllama(script(models=["qwen3:8b"])) as server:
         # Interrupted once the first question is done (-j 1: the others have not finished).
         env = {k: v for k, v in os.environ.items() if k not in cli_helpers.OUR_ENV}
-        proc = subprocess.Popen([sys.executable, "-m", "llm_agent_magic.cli", "eval", *base, "--ids", "1,3",
-                                 "--model", "qwen3:8b", "--model", "ghost:1b", "--mode", "react"],
-                                cwd=folder, env={**env, **model_env(protocol, server.url)},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "llm_agent_magic.cli",
+                "eval",
+                *base,
+                "--ids",
+                "1,3",
+                "--model",
+                "qwen3:8b",
+                "--model",
+                "ghost:1b",
+                "--mode",
+                "react",
+            ],
+            cwd=folder,
+            env={**env, **model_env(protocol, server.url)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         first = folder / "out" / "qwen3_8b" / "1" / "result.json"
         deadline = time.monotonic() + 240
         while not first.exists() and proc.poll() is None and time.monotonic() < deadline:
@@ -300,10 +351,25 @@ def test_two_models_side_by_side_an_interrupted_eval_resumed(tmp_path, protocol)
 def test_two_variants_side_by_side_with_a_seed(tmp_path, protocol):
     folder = write_dataset(tmp_path)
     with FakeOllama(script()) as server:
-        done = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "out",
-                        "--ids", "1,3", "--LLMConfig.seed=7", "--variant", "base:",
-                        "--variant", "review:--AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1",
-                        cwd=folder, protocol=protocol, url=server.url)
+        done = eval_cli(
+            "questions.jsonl",
+            "--labels",
+            "labels.jsonl",
+            "--tables",
+            "tables",
+            "--out",
+            "out",
+            "--ids",
+            "1,3",
+            "--LLMConfig.seed=7",
+            "--variant",
+            "base:",
+            "--variant",
+            "review:--AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1",
+            cwd=folder,
+            protocol=protocol,
+            url=server.url,
+        )
         assert done.returncode == 0, done.stderr
         chats = chat_requests(server)
         reviews = server.requests_for("verify")
@@ -311,25 +377,43 @@ def test_two_variants_side_by_side_with_a_seed(tmp_path, protocol):
     assert chats and all(seed_of(r) == 7 for r in chats)
     assert len(reviews) == 2 and all("[review] Before it runs" in r.text for r in reviews)
     out = folder / "out"
-    assert sorted(p.parent.name + "/" + p.name for p in out.glob("*/*") if p.is_dir()) == \
-        ["qwen3_8b--base/1", "qwen3_8b--base/3", "qwen3_8b--review/1", "qwen3_8b--review/3"]
+    assert sorted(p.parent.name + "/" + p.name for p in out.glob("*/*") if p.is_dir()) == [
+        "qwen3_8b--base/1",
+        "qwen3_8b--base/3",
+        "qwen3_8b--review/1",
+        "qwen3_8b--review/3",
+    ]
     summary = json.loads((out / "summary.json").read_text())
     base, review = summary["models"]["qwen3:8b [base]"], summary["models"]["qwen3:8b [review]"]
-    assert summary["plan"]["variants"] == {"base": [], "review": ["--AgentConfig.review_before_run=True",
-                                                                   "--AgentConfig.max_verification_iterations=1"]}
+    assert summary["plan"]["variants"] == {
+        "base": [],
+        "review": ["--AgentConfig.review_before_run=True", "--AgentConfig.max_verification_iterations=1"],
+    }
     assert (base["abq"], review["abq"]) == (1.0, 1.0) and base["format_miss"] == review["format_miss"] == 0.0
     assert (base["cost"]["model_calls_per_question"], review["cost"]["model_calls_per_question"]) == (4, 5)
     assert "| | `qwen3:8b [base]` | `qwen3:8b [review]` |" in done.stdout
     assert "| model calls per question | 4 | 5 |" in done.stdout
     assert "| format miss (requested names absent from the answer) | 0.0% | 0.0% |" in done.stdout
-    assert "Variant `review`: --AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1" \
-        in done.stdout
+    assert "Variant `review`: --AgentConfig.review_before_run=True --AgentConfig.max_verification_iterations=1" in done.stdout
     result = json.loads((out / "qwen3_8b--review" / "1" / "result.json").read_text())
     assert result["variant"] == "review" and result["model"] == "qwen3:8b"
 
-    bad = eval_cli("questions.jsonl", "--labels", "labels.jsonl", "--tables", "tables", "--out", "other",
-                   "--variant", "a:--AgentConfig.no_such=1", "--variant", "b:", cwd=folder, protocol=protocol,
-                   url=NOWHERE)
+    bad = eval_cli(
+        "questions.jsonl",
+        "--labels",
+        "labels.jsonl",
+        "--tables",
+        "tables",
+        "--out",
+        "other",
+        "--variant",
+        "a:--AgentConfig.no_such=1",
+        "--variant",
+        "b:",
+        cwd=folder,
+        protocol=protocol,
+        url=NOWHERE,
+    )
     assert bad.returncode == 2 and "AgentConfig has no setting 'no_such'" in bad.stderr
 
 
@@ -339,7 +423,9 @@ def test_the_format_miss_rate_counts_names_absent_from_the_answer():
     from llm_agent_magic.evaluation.scoring import score
 
     label = Label("2", (("total_prix", "40"), ("first_region", "nord")))
-    results = [QuestionResult("2", "m", "easy", "t.csv", "ok", score=score("@total_prix[41]", label)),
-               QuestionResult("3", "m", "easy", "t.csv", "ok", score=score("no format at all", label))]
+    results = [
+        QuestionResult("2", "m", "easy", "t.csv", "ok", score=score("@total_prix[41]", label)),
+        QuestionResult("3", "m", "easy", "t.csv", "ok", score=score("no format at all", label)),
+    ]
     summary = report.model_summary(results)
     assert summary["format_miss"] == 0.75  # 3 of 4 requested names absent; a wrong value is not a miss

@@ -20,22 +20,25 @@ def test_several_sub_answers_anywhere_in_the_answer():
     assert not got.all_correct and got.share == pytest.approx(2 / 3)
 
 
-@pytest.mark.parametrize(("given", "expected", "right"), [
-    ("2.0", "2.00", True),            # both numbers: compared as numbers
-    ("0.1234567", "0.1234561", True),  # within 1e-6
-    ("0.123457", "0.123455", False),   # 2e-6 apart
-    ("1e3", "1000", True),
-    (" 3.5 ", "3.5", True),            # Python's float() reads surrounding spaces, as the published scorer does
-    ("yes", "yes", True),              # strings: exactly equal
-    ("Yes", "yes", False),
-    ("not normal", "not_normal", False),
-    ("nan", "nan", True),              # the same text; as numbers NaN would never be equal
-    ("nan", "0", False),
-    ("inf", "inf", True),
-    ("inf", "1e309", False),           # not finite: not compared as numbers
-    ("", "0", False),
-    (None, "0", False),                # missing
-])
+@pytest.mark.parametrize(
+    ("given", "expected", "right"),
+    [
+        ("2.0", "2.00", True),  # both numbers: compared as numbers
+        ("0.1234567", "0.1234561", True),  # within 1e-6
+        ("0.123457", "0.123455", False),  # 2e-6 apart
+        ("1e3", "1000", True),
+        (" 3.5 ", "3.5", True),  # Python's float() reads surrounding spaces, as the published scorer does
+        ("yes", "yes", True),  # strings: exactly equal
+        ("Yes", "yes", False),
+        ("not normal", "not_normal", False),
+        ("nan", "nan", True),  # the same text; as numbers NaN would never be equal
+        ("nan", "0", False),
+        ("inf", "inf", True),
+        ("inf", "1e309", False),  # not finite: not compared as numbers
+        ("", "0", False),
+        (None, "0", False),  # missing
+    ],
+)
 def test_numbers_compare_within_a_tolerance_strings_exactly(given, expected, right):
     assert is_equal(given, expected) is right
 
@@ -76,9 +79,9 @@ def test_the_three_metrics_overall_and_by_level():
     ]
     m = metrics(scored)
     assert (m.questions, m.sub_answers) == (3, 7)
-    assert m.abq == pytest.approx(1 / 3)                       # only the first has every sub-answer right
-    assert m.psaq == pytest.approx((1 + 0.5 + 0.75) / 3)        # per question, then averaged
-    assert m.uasq == pytest.approx(5 / 7)                       # over all sub-answers
+    assert m.abq == pytest.approx(1 / 3)  # only the first has every sub-answer right
+    assert m.psaq == pytest.approx((1 + 0.5 + 0.75) / 3)  # per question, then averaged
+    assert m.uasq == pytest.approx(5 / 7)  # over all sub-answers
     assert list(m.by_level) == ["easy", "hard"]
     assert m.by_level["easy"].abq == pytest.approx(0.5) and m.by_level["hard"].uasq == pytest.approx(0.75)
     assert m.to_dict()["by_level"]["hard"]["psaq"] == 0.75

@@ -58,12 +58,23 @@ def running_gateway(home: Path) -> Iterator[Gateway]:
     # The gateway's python3 kernel spec runs `python`: this venv's, which has ipykernel and pandas.
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(PLANTED)
-    log = open(home.parent / f"{home.name}.log", "wb")  # noqa: SIM115 (closed below)
+    log = open(home.parent / f"{home.name}.log", "wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kernel_gateway", "--KernelGatewayApp.ip=127.0.0.1", f"--KernelGatewayApp.port={port}",
-         "--KernelGatewayApp.port_retries=0", f"--KernelGatewayApp.auth_token={TOKEN}",
-         "--JupyterWebsocketPersonality.list_kernels=True"],
-        cwd=home, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "kernel_gateway",
+            "--KernelGatewayApp.ip=127.0.0.1",
+            f"--KernelGatewayApp.port={port}",
+            "--KernelGatewayApp.port_retries=0",
+            f"--KernelGatewayApp.auth_token={TOKEN}",
+            "--JupyterWebsocketPersonality.list_kernels=True",
+        ],
+        cwd=home,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
     )
     gateway = Gateway(f"http://127.0.0.1:{port}", TOKEN, home)
     try:

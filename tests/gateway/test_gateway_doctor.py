@@ -14,8 +14,12 @@ from llm_agent_magic.config import SandboxConfig
 
 
 def test_doctor_lists_the_gateways_kernel_specs(tmp_path: Path, kernel_gateway: Gateway) -> None:
-    env = {"LLM_AGENT_GATEWAY_URL": kernel_gateway.url, "LLM_AGENT_GATEWAY_TOKEN": kernel_gateway.token,
-           "LLM_AGENT_DATA_ROOT": str(tmp_path / "data"), "OLLAMA_HOST": "http://127.0.0.1:9"}
+    env = {
+        "LLM_AGENT_GATEWAY_URL": kernel_gateway.url,
+        "LLM_AGENT_GATEWAY_TOKEN": kernel_gateway.token,
+        "LLM_AGENT_DATA_ROOT": str(tmp_path / "data"),
+        "OLLAMA_HOST": "http://127.0.0.1:9",
+    }
     out = cli_helpers.run_cli("doctor", "--json", cwd=tmp_path, env=env, clean=True)
     checks = {c["name"]: c for c in json.loads(out.stdout)}
     gateway = checks["sandbox gateway"]

@@ -133,9 +133,7 @@ def test_a_timeout_interrupts_the_gateways_kernel_and_keeps_its_variables(tmp_pa
         assert sk.execute("print(kept)").stdout == "7\n"
 
 
-def test_the_fetch_budget_counts_the_bytes_received_not_the_sizes_the_kernel_claims(
-    tmp_path: Path, gateway_env: Gateway
-) -> None:
+def test_the_fetch_budget_counts_the_bytes_received_not_the_sizes_the_kernel_claims(tmp_path: Path, gateway_env: Gateway) -> None:
     """Code in the kernel makes its listing and its reads claim 0 bytes for every file: the bytes that arrive
     count, and the fetch stops where they reach the budget."""
     part = 400_000
@@ -165,7 +163,9 @@ def test_the_fetch_budget_counts_the_bytes_received_not_the_sizes_the_kernel_cla
         assert len(fetched) == budget // part == 2  # whole files only: the third ran into the budget
         for name in fetched:
             assert (sk.paths.workspace / name).read_bytes() == bytes([65 + int(name[4])]) * part
-        assert (f"4 file(s) were not fetched from the sandbox (part"
-                f"{', part'.join(str(i) + '.bin' for i in range(6) if f'part{i}.bin' not in fetched)}): "
-                f"the files written in one execution pass {budget:,} bytes (SandboxConfig.workspace_quota_mb); "
-                f"{budget:,} bytes were received") in r.message
+        assert (
+            f"4 file(s) were not fetched from the sandbox (part"
+            f"{', part'.join(str(i) + '.bin' for i in range(6) if f'part{i}.bin' not in fetched)}): "
+            f"the files written in one execution pass {budget:,} bytes (SandboxConfig.workspace_quota_mb); "
+            f"{budget:,} bytes were received"
+        ) in r.message

@@ -26,16 +26,21 @@ KILL = (
 
 def script() -> dict:
     """Two ReAct runs, one coder call each: the first loads the CSV, the second (after the kill) uses it."""
-    return {"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}},
-        {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "run the code"}},
-        {"purpose": "code", "times": 1, "reply": f"```python\n{FIRST}\n```"},
-        {"purpose": "code", "reply": f"```python\n{SECOND}\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": "Done."},
-    ]}
+    return {
+        "rules": [
+            {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
+            {
+                "purpose": "react",
+                "match_last": "Observation from python_coder",
+                "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"},
+            },
+            {"purpose": "react", "reply": {"thought": "Run it.", "action": "python_coder", "action_input": "run the code"}},
+            {"purpose": "code", "times": 1, "reply": f"```python\n{FIRST}\n```"},
+            {"purpose": "code", "reply": f"```python\n{SECOND}\n```"},
+            {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+            {"purpose": "answer", "reply": "Done."},
+        ]
+    }
 
 
 @pytest.mark.slow
@@ -45,9 +50,11 @@ def test_a_notebook_runs_its_agent_code_in_the_gateways_kernel(tmp_path: Path, k
     (folder / "data" / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")  # sent keeping its folder
     data_root = folder / ".llm_agent"
     write_notebook(
-        folder / "gw.ipynb", "%load_ext llm_agent_magic",
+        folder / "gw.ipynb",
+        "%load_ext llm_agent_magic",
         "%%agent --files data/sales.csv\nWhat is the mean price?",
-        "%agent pull sales", "print(type(sales).__name__, sales.shape, sales['price'].sum())",
+        "%agent pull sales",
+        "print(type(sales).__name__, sales.shape, sales['price'].sum())",
         KILL,
         "%%agent\nHow many rows are there now?",
     )

@@ -19,18 +19,31 @@ from llm_agent_magic.testing.fake_ollama import FakeOllama
 @pytest.mark.slow
 async def test_variables_pull_and_preview_come_over_the_kernel_protocol(tmp_path: Path, gateway_env: Gateway) -> None:
     (tmp_path / "sales.csv").write_text("region,price\nnorth,10\nsouth,30\n")
-    script = {"rules": [
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "done", "action": "finish", "action_input": "20"}},
-        {"purpose": "react", "reply": {"thought": "load", "action": "python_coder", "action_input": "load sales"}},
-        {"purpose": "code", "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\n"
-                                     "sales['double'] = sales['price'] * 2\nprint(len(sales))\n```"},
-        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-        {"purpose": "answer", "reply": "Two rows."},
-    ]}
+    script = {
+        "rules": [
+            {
+                "purpose": "react",
+                "match_last": "Observation from python_coder",
+                "reply": {"thought": "done", "action": "finish", "action_input": "20"},
+            },
+            {"purpose": "react", "reply": {"thought": "load", "action": "python_coder", "action_input": "load sales"}},
+            {
+                "purpose": "code",
+                "reply": "```python\nimport pandas as pd\nsales = pd.read_csv('sales.csv')\n"
+                "sales['double'] = sales['price'] * 2\nprint(len(sales))\n```",
+            },
+            {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+            {"purpose": "answer", "reply": "Two rows."},
+        ]
+    }
     with FakeOllama(script) as server:
-        explicit = Config({"LLMConfig": {"host": server.url}, "PathsConfig": {"data_root": str(tmp_path / "data")},
-                           "SandboxConfig": {"gateway_url": gateway_env.url}})
+        explicit = Config(
+            {
+                "LLMConfig": {"host": server.url},
+                "PathsConfig": {"data_root": str(tmp_path / "data")},
+                "SandboxConfig": {"gateway_url": gateway_env.url},
+            }
+        )
         manager = SessionManager(explicit=lambda: explicit)
         try:
             session = await manager.open("nb.ipynb")

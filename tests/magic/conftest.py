@@ -32,8 +32,7 @@ def kernel(server: FakeOllama, tmp_path_factory: pytest.TempPathFactory) -> Iter
     for name in (*kernel_env.ALL, "JPY_SESSION_NAME"):
         env.pop(name, None)
     nb = nbformat.v4.new_notebook()
-    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}})
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", resources={"metadata": {"path": str(folder)}})
     with client.setup_kernel(env=env):
         kernel = NotebookKernel(client, server, folder)
         kernel.run("%load_ext llm_agent_magic")
@@ -46,11 +45,15 @@ def own_session(kernel: NotebookKernel, request: pytest.FixtureRequest) -> Itera
     """A session of this test's own (its conversation and sandbox), so no test depends on another's leftovers
     or on the order tests run in; the kernel's own variables and settings are put back afterwards."""
     session_id = f"test-{request.node.name}"[:60]
-    kernel.run(f"import os as _os\n_os.environ['LLM_AGENT_SESSION'] = {session_id!r}\n"
-               f"_saved_env = dict(_os.environ)\n_saved_names = set(globals())")
+    kernel.run(
+        f"import os as _os\n_os.environ['LLM_AGENT_SESSION'] = {session_id!r}\n"
+        f"_saved_env = dict(_os.environ)\n_saved_names = set(globals())"
+    )
     yield session_id
-    kernel.run("import os as _os\n_os.environ.clear(); _os.environ.update(_saved_env)\n"
-               "for _name in set(globals()) - _saved_names - {'_saved_names', '_name'}:\n"
-               "    if not _name.startswith('_'):\n        del globals()[_name]\n"
-               "_os.environ.pop('LLM_AGENT_SESSION', None)\n"
-               "get_ipython().run_line_magic('config', 'LLMConfig.model = \"qwen3:8b\"')")
+    kernel.run(
+        "import os as _os\n_os.environ.clear(); _os.environ.update(_saved_env)\n"
+        "for _name in set(globals()) - _saved_names - {'_saved_names', '_name'}:\n"
+        "    if not _name.startswith('_'):\n        del globals()[_name]\n"
+        "_os.environ.pop('LLM_AGENT_SESSION', None)\n"
+        "get_ipython().run_line_magic('config', 'LLMConfig.model = \"qwen3:8b\"')"
+    )

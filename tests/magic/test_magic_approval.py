@@ -77,8 +77,9 @@ class Lab:
                     clear_next = False
                 seen.outputs.append({"output_type": kind, **content})
 
-        seen.reply = self.kc.execute_interactive(code, allow_stdin=True, stdin_hook=stdin_hook,
-                                                 output_hook=output_hook, timeout=TIMEOUT)["content"]
+        seen.reply = self.kc.execute_interactive(
+            code, allow_stdin=True, stdin_hook=stdin_hook, output_hook=output_hook, timeout=TIMEOUT
+        )["content"]
         assert not queue, f"answers left over: {queue}"
         return seen
 
@@ -115,8 +116,9 @@ def script(lab: Lab, code: str, answer: str = "Done.") -> None:
 
 def test_edit_asks_for_the_new_code_and_runs_it_in_the_sandbox(lab, session):
     script(lab, "print('model wrote this')")
-    seen = lab.execute("%%agent --approve\nPrint something.",
-                       ["e", "for word in ['user', 'wrote', 'this']:", "    print(word)", "."])
+    seen = lab.execute(
+        "%%agent --approve\nPrint something.", ["e", "for word in ['user', 'wrote', 'this']:", "    print(word)", "."]
+    )
     assert seen.reply["status"] == "ok"
     assert seen.prompts[0] == "Generated cell, attempt 1. Run / edit / skip [r/e/s]? "
     assert seen.prompts[1].startswith("New code, one line at a time")
@@ -133,8 +135,7 @@ def test_edit_asks_for_the_new_code_and_runs_it_in_the_sandbox(lab, session):
 def test_skip_with_quiet_shows_the_code_in_the_question_and_runs_nothing(lab, session):
     script(lab, "skipped_marker = 1\nprint('must not run')", "Nothing ran: you skipped the cell.")
     seen = lab.execute("%%agent --approve --quiet\nSet a marker.", ["s"])
-    assert seen.prompts == ["Generated cell, attempt 1:\nskipped_marker = 1\nprint('must not run')\n"
-                            "Run / edit / skip [r/e/s]? "]
+    assert seen.prompts == ["Generated cell, attempt 1:\nskipped_marker = 1\nprint('must not run')\nRun / edit / skip [r/e/s]? "]
     (cell,) = seen.bundle()["cells"]
     assert cell["outputs"] == [] and cell["metadata"]["llm_agent"]["approval"] == "skipped"
     assert seen.text("text/html")[0] == "<p>Nothing ran: you skipped the cell.</p>\n"

@@ -28,15 +28,17 @@ def test_learn_relearn_collections_forget_in_a_notebook(kernel):
     learned = kernel.run("%agent learn manuals --collection plant")
     out = stream(learned)
     # The progress bar: a display of its own, left at its last figures (the kernel client applies the updates).
-    assert [t for t in texts(learned) if t.startswith("embedding: [")] == [
-        "embedding: [" + "#" * 30 + "] 2/2 chunks (100%)"]
-    assert out.startswith("Collection 'plant': 2 file(s), 2 chunk(s) (2 added, 0 changed, 0 unchanged, 0 removed; "
-                          "2 chunk(s) embedded).")
+    assert [t for t in texts(learned) if t.startswith("embedding: [")] == ["embedding: [" + "#" * 30 + "] 2/2 chunks (100%)"]
+    assert out.startswith(
+        "Collection 'plant': 2 file(s), 2 chunk(s) (2 added, 0 changed, 0 unchanged, 0 removed; 2 chunk(s) embedded)."
+    )
     assert "1 file(s) of other types in the folders were left out" in out
-    assert sorted(embedded(kernel.server)) == sorted([
-        "# Codes\n\nERR_4012 means the rotor stalled; reset the controller.",
-        "Install the turbine firmware before calibration.",
-    ])
+    assert sorted(embedded(kernel.server)) == sorted(
+        [
+            "# Codes\n\nERR_4012 means the rotor stalled; reset the controller.",
+            "Install the turbine firmware before calibration.",
+        ]
+    )
 
     kernel.server.clear_requests()
     again = stream(kernel.run("%agent learn manuals --collection plant"))
@@ -45,8 +47,19 @@ def test_learn_relearn_collections_forget_in_a_notebook(kernel):
 
     table = texts(kernel.run("%agent collections"))[0]
     header, row = table.splitlines()[:2]
-    assert header.split() == ["collection", "kind", "files", "chunks", "embedding", "model", "index", "size", "on",
-                              "disk", "updated"]
+    assert header.split() == [
+        "collection",
+        "kind",
+        "files",
+        "chunks",
+        "embedding",
+        "model",
+        "index",
+        "size",
+        "on",
+        "disk",
+        "updated",
+    ]
     assert row.split()[:6] == ["plant", "learned", "2", "2", "nomic-embed-text", "flat"]
     assert "KB" in row
 

@@ -25,15 +25,25 @@ def test_a_dataframe_of_the_notebook_is_seen_by_name_without_braces(kernel):
 
 
 def test_the_csv_beside_the_notebook_is_found_without_attaching_it(kernel):
-    kernel.script({"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-        {"purpose": "react", "match_last": "Observation from python_coder",
-         "reply": {"thought": "Done.", "action": "finish", "action_input": "south"}},
-        {"purpose": "react", "reply": {"thought": "Read it.", "action": "python_coder", "action_input": "sum"}},
-        {"purpose": "code", "reply": "```python\nimport pandas as pd\n"
-                                     "print(pd.read_csv('sales.csv').groupby('region')['price'].sum().idxmax())\n```"},
-        {"purpose": "answer", "reply": "South sold most."},
-    ]})
+    kernel.script(
+        {
+            "rules": [
+                {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
+                {
+                    "purpose": "react",
+                    "match_last": "Observation from python_coder",
+                    "reply": {"thought": "Done.", "action": "finish", "action_input": "south"},
+                },
+                {"purpose": "react", "reply": {"thought": "Read it.", "action": "python_coder", "action_input": "sum"}},
+                {
+                    "purpose": "code",
+                    "reply": "```python\nimport pandas as pd\n"
+                    "print(pd.read_csv('sales.csv').groupby('region')['price'].sum().idxmax())\n```",
+                },
+                {"purpose": "answer", "reply": "South sold most."},
+            ]
+        }
+    )
     cell = kernel.run("%%agent --quiet\nwhich region sold most?")
     assert "- sales.csv (" in kernel.server.requests_for("classify")[0].text
     (code,) = bundle(cell)["cells"]
@@ -42,8 +52,9 @@ def test_the_csv_beside_the_notebook_is_found_without_attaching_it(kernel):
 
 
 def test_agent_fix_after_a_failing_cell_shows_a_diff_and_applies_it(kernel):
-    kernel.script({"rules": [{"purpose": "answer", "reply": (
-        "```python\nbase = 2\ntotal = base + 1\n```\n`missing` was never defined.")}]})
+    kernel.script(
+        {"rules": [{"purpose": "answer", "reply": ("```python\nbase = 2\ntotal = base + 1\n```\n`missing` was never defined.")}]}
+    )
     kernel.run("base = 2\ntotal = base + missing", raises=True)
     replies = []
     kernel.client.on_cell_executed = lambda **kw: replies.append(kw["execute_reply"])
@@ -76,12 +87,17 @@ def test_the_notebook_on_disk_gives_the_cells_outputs_and_last_error(kernel):
 
     nb = nbformat.v4.new_notebook()
     failing = nbformat.v4.new_code_cell("df.groupby('regoin').sum()")
-    failing.outputs = [nbformat.v4.new_output("error", ename="KeyError", evalue="'regoin'",
-                                              traceback=["\x1b[31mKeyError\x1b[0m: 'regoin'"])]
+    failing.outputs = [
+        nbformat.v4.new_output("error", ename="KeyError", evalue="'regoin'", traceback=["\x1b[31mKeyError\x1b[0m: 'regoin'"])
+    ]
     shown = nbformat.v4.new_code_cell("print('loaded')")
     shown.outputs = [nbformat.v4.new_output("stream", name="stdout", text="loaded\n")]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Sales"), shown, failing,
-                nbformat.v4.new_code_cell("%%agent --quiet\nwhy does the groupby fail?")]
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("# Sales"),
+        shown,
+        failing,
+        nbformat.v4.new_code_cell("%%agent --quiet\nwhy does the groupby fail?"),
+    ]
     path = kernel.folder / "on-disk.ipynb"
     nbformat.write(nb, path)
     kernel.script({"rules": [CHAT, {"purpose": "answer", "reply": "A typo: `regoin`."}]})

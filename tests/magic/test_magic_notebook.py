@@ -25,19 +25,24 @@ from llm_agent_magic.sandbox.isolation import landlock_abi
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("own_session")]
 
 VERIFY_OK = {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}}
-FINISH = {"purpose": "react", "match_last": "Observation from python_coder",
-          "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}}
+FINISH = {
+    "purpose": "react",
+    "match_last": "Observation from python_coder",
+    "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"},
+}
 
 
 def react_script(action_input: str, code: str, answer: str, **extra_rules) -> dict:
-    return {"rules": [
-        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-        FINISH,
-        {"purpose": "react", "reply": {"thought": "Run code.", "action": "python_coder", "action_input": action_input}},
-        {"purpose": "code", "reply": f"```python\n{code}\n```"},
-        VERIFY_OK,
-        {"purpose": "answer", "reply": answer},
-    ]}
+    return {
+        "rules": [
+            {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
+            FINISH,
+            {"purpose": "react", "reply": {"thought": "Run code.", "action": "python_coder", "action_input": action_input}},
+            {"purpose": "code", "reply": f"```python\n{code}\n```"},
+            VERIFY_OK,
+            {"purpose": "answer", "reply": answer},
+        ]
+    }
 
 
 def usage_error(cell) -> str:
@@ -49,13 +54,20 @@ def usage_error(cell) -> str:
 
 
 def test_a_question_streams_then_leaves_the_answer_and_the_cells(kernel):
-    kernel.script(react_script("mean price of sales.csv", "import pandas as pd\nsales = pd.read_csv('sales.csv')\n"
-                                    "print('mean price:', sales['price'].mean())", "The mean price is **20.0**."))
+    kernel.script(
+        react_script(
+            "mean price of sales.csv",
+            "import pandas as pd\nsales = pd.read_csv('sales.csv')\nprint('mean price:', sales['price'].mean())",
+            "The mean price is **20.0**.",
+        )
+    )
     cell = kernel.run("%%agent --files sales.csv\nWhat is the mean price in sales.csv?")
     answer, cells = cell.outputs
     assert answer.output_type == "display_data"
-    assert answer.data == {"text/html": "<p>The mean price is <strong>20.0</strong>.</p>\n",
-                           "text/plain": "The mean price is **20.0**."}
+    assert answer.data == {
+        "text/html": "<p>The mean price is <strong>20.0</strong>.</p>\n",
+        "text/plain": "The mean price is **20.0**.",
+    }
     assert cells.data["text/plain"] == "llm-agent: 1 generated cell; run ok"
     assert '<pre><code class="language-python">import pandas as pd' in cells.data["text/html"]
     assert set(cells.data) == {"text/html", "text/plain", CELLS_MIME}  # no markdown another reader could misread
@@ -80,12 +92,15 @@ def test_a_hostile_answer_reaches_the_notebook_only_as_sanitized_html_and_text(k
     cell = kernel.run("%%agent --mode chat\nSummarize the report.")
     history = kernel.run("%agent history 2")
     outputs = cell.outputs + history.outputs
-    assert [sorted(o.data) for o in outputs] == [["text/html", "text/plain"], [CELLS_MIME, "text/html", "text/plain"],
-                                                 ["text/html", "text/plain"]]  # no markdown for another reader
+    assert [sorted(o.data) for o in outputs] == [
+        ["text/html", "text/plain"],
+        [CELLS_MIME, "text/html", "text/plain"],
+        ["text/html", "text/plain"],
+    ]  # no markdown for another reader
     assert active_parts(outputs) == []
     assert cell.outputs[0].data == {
-        "text/html": '<p>Result:</p>\n<pre><code>x\n</code></pre>\n'
-                     '<pre><code>&lt;img src=x onerror="window.__pwned=1"&gt;\n</code></pre>\n',
+        "text/html": "<p>Result:</p>\n<pre><code>x\n</code></pre>\n"
+        '<pre><code>&lt;img src=x onerror="window.__pwned=1"&gt;\n</code></pre>\n',
         "text/plain": PAYLOAD,
     }
     assert history.outputs[0].data["text/plain"] == f"user: Summarize the report.\n\nassistant: {PAYLOAD}"
@@ -97,7 +112,7 @@ def test_dry_run_shows_the_code_and_runs_nothing(kernel):
     cell = kernel.run("%%agent --dry-run\nSet a marker called {{dry_marker}}")
     answer, cells = cell.outputs
     assert "```python\ndry_marker = 'ran'" in answer.data["text/plain"]
-    assert '<pre><code class="language-python">dry_marker = \'ran\'' in answer.data["text/html"]
+    assert "<pre><code class=\"language-python\">dry_marker = 'ran'" in answer.data["text/html"]
     assert "Dry run" in answer.data["text/html"] and "text/markdown" not in answer.data
     assert bundle(cell)["cells"] == [] and cells.data["text/plain"] == "llm-agent: 1 drafted cell, nothing was run; run ok"
     assert "Drafted cell" in cells.data["text/html"]
@@ -108,10 +123,15 @@ def test_dry_run_shows_the_code_and_runs_nothing(kernel):
 
 
 def test_variables_fill_the_request_and_dataframes_reach_the_sandbox(kernel):
-    kernel.script(react_script("count rows of prices above the threshold",
-                                    "print(int((prices['price'] > 15).sum()))", "Two regions sell above 15."))
-    kernel.run("import pandas as pd\nthreshold = 15\n"
-               "prices = pd.DataFrame({'region': ['north', 'south', 'east'], 'price': [10, 30, 20]})")
+    kernel.script(
+        react_script(
+            "count rows of prices above the threshold", "print(int((prices['price'] > 15).sum()))", "Two regions sell above 15."
+        )
+    )
+    kernel.run(
+        "import pandas as pd\nthreshold = 15\n"
+        "prices = pd.DataFrame({'region': ['north', 'south', 'east'], 'price': [10, 30, 20]})"
+    )
     cell = kernel.run("%%agent --quiet\nHow many rows of {prices} have a price above {threshold}?")
     request = kernel.server.requests_for("classify")[0].text
     assert "How many rows of `prices` have a price above 15?" in request
@@ -132,16 +152,28 @@ def test_push_and_pull_round_trip(kernel):
 
 
 def test_two_cells_share_the_sandbox(kernel):
-    kernel.script({"rules": [
-        FINISH,
-        {"purpose": "react", "times": 1, "reply": {"thought": "a", "action": "python_coder", "action_input": "make totals"}},
-        {"purpose": "react", "times": 1, "reply": {"thought": "b", "action": "python_coder", "action_input": "largest"}},
-        {"purpose": "code", "times": 1, "reply": "```python\ntotals = {'q1': 10, 'q2': 32}\nprint(sum(totals.values()))\n```"},
-        {"purpose": "code", "times": 1, "reply": "```python\nprint(max(totals, key=totals.get))\n```"},
-        VERIFY_OK,
-        {"purpose": "answer", "times": 1, "reply": "The totals are ready."},
-        {"purpose": "answer", "reply": "q2 is the largest quarter."},
-    ]})
+    kernel.script(
+        {
+            "rules": [
+                FINISH,
+                {
+                    "purpose": "react",
+                    "times": 1,
+                    "reply": {"thought": "a", "action": "python_coder", "action_input": "make totals"},
+                },
+                {"purpose": "react", "times": 1, "reply": {"thought": "b", "action": "python_coder", "action_input": "largest"}},
+                {
+                    "purpose": "code",
+                    "times": 1,
+                    "reply": "```python\ntotals = {'q1': 10, 'q2': 32}\nprint(sum(totals.values()))\n```",
+                },
+                {"purpose": "code", "times": 1, "reply": "```python\nprint(max(totals, key=totals.get))\n```"},
+                VERIFY_OK,
+                {"purpose": "answer", "times": 1, "reply": "The totals are ready."},
+                {"purpose": "answer", "reply": "q2 is the largest quarter."},
+            ]
+        }
+    )
     first = kernel.run("%%agent --mode react\nMake quarterly totals.")
     second = kernel.run("%%agent --mode react\nWhich quarter in totals is the largest?")
     assert bundle(first)["cells"][0]["outputs"][0]["text"] == "42\n"
@@ -154,9 +186,11 @@ def test_two_cells_share_the_sandbox(kernel):
 
 def test_pull_refuses_a_catalog_entry_the_sandbox_pointed_outside(kernel):
     (kernel.folder / "secret.json").write_text('"the user\'s secret"')
-    plant = ("import json, pathlib\np = pathlib.Path('../snapshots/catalog.json')\nc = json.loads(p.read_text())\n"
-             "c['variables']['loot'] = {'name': 'loot', 'kind': 'json', 'file': '../../../../secret.json'}\n"
-             "p.write_text(json.dumps(c))\ndel p, c")
+    plant = (
+        "import json, pathlib\np = pathlib.Path('../snapshots/catalog.json')\nc = json.loads(p.read_text())\n"
+        "c['variables']['loot'] = {'name': 'loot', 'kind': 'json', 'file': '../../../../secret.json'}\n"
+        "p.write_text(json.dumps(c))\ndel p, c"
+    )
     kernel.script(react_script("keep", "kept = {'q2': 32}", "Kept."))
     kernel.run("%%agent --quiet\nKeep a value.")  # the session now has a catalog
     kernel.script(react_script("plant", plant, "Planted."))
@@ -164,8 +198,7 @@ def test_pull_refuses_a_catalog_entry_the_sandbox_pointed_outside(kernel):
     message = usage_error(kernel.run("%agent pull loot", raises=True))
     assert "No snapshot of 'loot'" in message and "not inside the snapshots folder" in message
     assert "secret" not in stream(kernel.run("print(repr(globals().get('loot')))"))
-    assert "refused: its file '../../../../secret.json' is not inside the snapshots folder" in texts(
-        kernel.run("%agent vars"))[0]
+    assert "refused: its file '../../../../secret.json' is not inside the snapshots folder" in texts(kernel.run("%agent vars"))[0]
     pulled = kernel.run("%agent pull kept as t\nprint(t['q2'])")  # the rest of the catalog still works
     assert stream(pulled).endswith("32\n")
 
@@ -191,8 +224,13 @@ def test_mistakes_are_usage_errors_without_tracebacks(kernel):
 
 
 def test_interrupt_stops_the_run_and_the_kernel_stays_usable(kernel):
-    kernel.script(react_script("wait", "import pathlib, time\npathlib.Path('sleeping.marker').write_text('x')\n"
-                                       "time.sleep(60)\nprint('slept')", "done"))
+    kernel.script(
+        react_script(
+            "wait",
+            "import pathlib, time\npathlib.Path('sleeping.marker').write_text('x')\ntime.sleep(60)\nprint('slept')",
+            "done",
+        )
+    )
     data_root = kernel.folder / ".llm_agent"
     for old in data_root.glob("sessions/*/workspace/sleeping.marker"):
         old.unlink()
@@ -254,9 +292,16 @@ def test_status_shows_the_checks_doctor_reports_for_the_same_config(kernel):
     finally:
         kernel.run('%config LLMConfig.coder_model = ""')
         kernel.run('%config ToolsConfig.tavily_api_key = __import__("os").environ.get("TAVILY_API_KEY", "")')
-    doctor = run_cli("doctor", "--json", f"--host={kernel.server.url}", "--LLMConfig.coder_model=qwen2.5-coder:7b",
-                     f"--ToolsConfig.tavily_api_key={key}", cwd=kernel.folder, clean=True,
-                     env={"LLM_AGENT_DATA_ROOT": str(kernel.folder / ".llm_agent")})
+    doctor = run_cli(
+        "doctor",
+        "--json",
+        f"--host={kernel.server.url}",
+        "--LLMConfig.coder_model=qwen2.5-coder:7b",
+        f"--ToolsConfig.tavily_api_key={key}",
+        cwd=kernel.folder,
+        clean=True,
+        env={"LLM_AGENT_DATA_ROOT": str(kernel.folder / ".llm_agent")},
+    )
     checks = [Diagnostic(**c) for c in json.loads(doctor.stdout)]
     assert "tavily" in [c.name for c in checks] and "model qwen2.5-coder:7b" in [c.name for c in checks]
     # The same checks, in the same order, with the same findings: one list, rendered twice.
@@ -291,10 +336,13 @@ def test_file_names_with_spaces_equals_plus_non_ascii_and_tilde(kernel):
     home.mkdir(exist_ok=True)
     (home / "in home.csv").write_text("x\n2\n")
     kernel.run(f"import os\nos.environ['HOME'] = {str(home)!r}")  # what ~ means for this kernel
-    kernel.script(react_script("list the files", "import os\nprint(sorted(f for f in os.listdir() if f.endswith('.csv')))",
-                               "Four files."))
-    cell = kernel.run('%%agent --mode react --session "odd names" --files "beauty and the labor market.csv" '
-                      "rate=a+b.csv données\\ été.csv '~/in home.csv'\nList the attached files.")
+    kernel.script(
+        react_script("list the files", "import os\nprint(sorted(f for f in os.listdir() if f.endswith('.csv')))", "Four files.")
+    )
+    cell = kernel.run(
+        '%%agent --mode react --session "odd names" --files "beauty and the labor market.csv" '
+        "rate=a+b.csv données\\ été.csv '~/in home.csv'\nList the attached files."
+    )
     listed = bundle(cell)["cells"][0]["outputs"][0]["text"]
     for name in [*ODD_NAMES, "in home.csv"]:
         assert repr(name) in listed
@@ -326,8 +374,9 @@ def test_vars_starts_no_sandbox_and_unloading_closes_the_sessions_and_removes_th
     pid = kernel.run("%agent status")
     sandbox_pid = int(texts(pid)[0].split("running (pid ")[1].split(")")[0])
     kernel.run("%unload_ext llm_agent_magic")
-    gone = kernel.run(f"import os\ntry:\n    os.kill({sandbox_pid}, 0)\n    print('alive')\n"
-                      "except ProcessLookupError:\n    print('gone')")
+    gone = kernel.run(
+        f"import os\ntry:\n    os.kill({sandbox_pid}, 0)\n    print('alive')\nexcept ProcessLookupError:\n    print('gone')"
+    )
     assert stream(gone) == "gone\n"
     assert "%agent" in stream(kernel.run("%agent status", raises=True), "stderr")
     assert "LLMConfig" not in stream(kernel.run("%config"))

@@ -74,14 +74,25 @@ def _run_events() -> list:
     code = CodeCell("print(1 / 0)", attempt=1, run_id=RID)
     fixed = CodeCell("print(1)", attempt=2, run_id=RID)
     return [
-        RunStarted("q", run_id=RID), Classified("plan_execute", "two steps", run_id=RID),
-        PlanCreated([{"goal": "load"}, {"goal": "sum"}], run_id=RID), StepStarted(0, run_id=RID),
-        code, CellOutput(code.cell_id, [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "x",
-                                          "traceback": []}], status="error", failed=True, run_id=RID),
-        fixed, CellOutput(fixed.cell_id, [{"output_type": "stream", "name": "stdout", "text": "1\n"}], final=True,
-                          run_id=RID),
-        StepFinished(0, "ok", run_id=RID), Token("It is ", run_id=RID), Token("**1**.", run_id=RID),
-        Answer("It is **1**.", run_id=RID), RunFinished("ok", duration=1.23, run_id=RID),
+        RunStarted("q", run_id=RID),
+        Classified("plan_execute", "two steps", run_id=RID),
+        PlanCreated([{"goal": "load"}, {"goal": "sum"}], run_id=RID),
+        StepStarted(0, run_id=RID),
+        code,
+        CellOutput(
+            code.cell_id,
+            [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "x", "traceback": []}],
+            status="error",
+            failed=True,
+            run_id=RID,
+        ),
+        fixed,
+        CellOutput(fixed.cell_id, [{"output_type": "stream", "name": "stdout", "text": "1\n"}], final=True, run_id=RID),
+        StepFinished(0, "ok", run_id=RID),
+        Token("It is ", run_id=RID),
+        Token("**1**.", run_id=RID),
+        Answer("It is **1**.", run_id=RID),
+        RunFinished("ok", duration=1.23, run_id=RID),
     ]
 
 
@@ -101,8 +112,9 @@ def test_the_live_view_follows_the_plan_code_and_tokens():
 def test_the_live_view_says_whom_a_run_waits_for_until_it_has_the_session():
     view = LiveView()
     view.apply(RunStarted("q", run_id=RID))
-    view.apply(Waiting("a run started from the side panel (pid 7, since 18:02:05)", front_end="panel", pid=7,
-                       timeout=60.0, run_id=RID))
+    view.apply(
+        Waiting("a run started from the side panel (pid 7, since 18:02:05)", front_end="panel", pid=7, timeout=60.0, run_id=RID)
+    )
     text = view.markdown()
     assert text.startswith("**Agent** · waiting for the session…")
     assert "_Waiting for a run started from the side panel (pid 7, since 18:02:05) to finish" in text
@@ -141,12 +153,17 @@ HOSTILE = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned=1
 def test_every_view_of_the_models_text_is_sanitized_html_and_plain_text():
     # The model chooses its thoughts, tool inputs, plan goals, tokens, answer, and the errors that quote it.
     events = [
-        RunStarted("q", run_id=RID), Classified("plan_execute", HOSTILE, run_id=RID),
-        PlanCreated([{"goal": HOSTILE, "tool": "python_coder"}], run_id=RID), StepStarted(0, HOSTILE, run_id=RID),
-        Thought(HOSTILE, run_id=RID), ToolCall("web_search", HOSTILE, run_id=RID),
+        RunStarted("q", run_id=RID),
+        Classified("plan_execute", HOSTILE, run_id=RID),
+        PlanCreated([{"goal": HOSTILE, "tool": "python_coder"}], run_id=RID),
+        StepStarted(0, HOSTILE, run_id=RID),
+        Thought(HOSTILE, run_id=RID),
+        ToolCall("web_search", HOSTILE, run_id=RID),
         CodeCell(f"print({HOSTILE!r})", cell_id="c1", run_id=RID),
         Error("BadReply", f"the model said: {HOSTILE}", recoverable=True, run_id=RID),
-        Token(HOSTILE, run_id=RID), Answer(HOSTILE, run_id=RID), RunFinished("error", run_id=RID),
+        Token(HOSTILE, run_id=RID),
+        Answer(HOSTILE, run_id=RID),
+        RunFinished("error", run_id=RID),
     ]
     view = LiveView()
     shown = []

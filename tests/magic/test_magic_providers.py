@@ -12,16 +12,24 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("own_session")]
 
 KEY = "sk-team-4b8e2f6a1c9d3e7b5a0f2c4e6a8b1d3f"
 CODE = "import pandas as pd\nsales = pd.read_csv('sales.csv')\nprint('mean price:', sales['price'].mean())"
-SCRIPT = {"api_key": KEY, "rules": [
-    {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
-    {"purpose": "react", "match_last": "Observation from python_coder",
-     "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"}},
-    {"purpose": "react", "reply": {"thought": "Run code.", "action": "python_coder",
-                                   "action_input": "mean price of sales.csv"}},
-    {"purpose": "code", "reply": f"```python\n{CODE}\n```", "thinking": "pandas will do"},
-    {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-    {"purpose": "answer", "reply": "<think>20, surely</think>The mean price is **20.0**."},
-]}
+SCRIPT = {
+    "api_key": KEY,
+    "rules": [
+        {"purpose": "classify", "reply": {"mode": "react", "reason": "needs code"}},
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "Done.", "action": "finish", "action_input": "see the output"},
+        },
+        {
+            "purpose": "react",
+            "reply": {"thought": "Run code.", "action": "python_coder", "action_input": "mean price of sales.csv"},
+        },
+        {"purpose": "code", "reply": f"```python\n{CODE}\n```", "thinking": "pandas will do"},
+        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+        {"purpose": "answer", "reply": "<think>20, surely</think>The mean price is **20.0**."},
+    ],
+}
 QUESTION = "%%agent --files sales.csv --session {}\nWhat is the mean price in sales.csv?"
 
 
@@ -59,9 +67,11 @@ def test_a_csv_question_on_the_openai_provider_records_and_replays(kernel):
         assert kernel.server.requests == []
         assert "cassette   replay " in texts(kernel.run("%agent status"))[0]
     finally:
-        kernel.run("%agent live\n"
-                   "get_ipython().run_line_magic('config', 'LLMConfig.provider = \"ollama\"')\n"
-                   "get_ipython().run_line_magic('config', 'LLMConfig.api_key_env = \"OPENAI_API_KEY\"')")
+        kernel.run(
+            "%agent live\n"
+            "get_ipython().run_line_magic('config', 'LLMConfig.provider = \"ollama\"')\n"
+            "get_ipython().run_line_magic('config', 'LLMConfig.api_key_env = \"OPENAI_API_KEY\"')"
+        )
 
     cassette = (kernel.folder / "openai.cassette.jsonl").read_text()
     logs = "".join(p.read_text() for p in kernel.folder.rglob("llm_calls*"))

@@ -42,8 +42,9 @@ def test_a_failing_sandbox_cell_raises_with_the_sandbox_traceback(kernel):
 
 
 def test_sandbox_outputs_are_cleaned_as_the_agents_are(kernel):
-    cell = kernel.run("%%sandbox\nfrom IPython.display import HTML, display\n"
-                      "display(HTML('<b>bold</b><script>alert(1)</script>'))")
+    cell = kernel.run(
+        "%%sandbox\nfrom IPython.display import HTML, display\ndisplay(HTML('<b>bold</b><script>alert(1)</script>'))"
+    )
     (html,) = texts(cell, "text/html")
     assert "<b>bold</b>" in html and "<script" not in html
 

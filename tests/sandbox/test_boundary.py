@@ -80,8 +80,9 @@ def test_reads_outside_the_allowed_roots_fail(sb: SandboxKernel, level: str, pla
 def test_writes_into_the_project_fail_from_c_code(sb: SandboxKernel, paths: PathsConfig) -> None:
     project = Path(paths.data_root).parent
     target = project / "from-pyarrow.txt"
-    r = sb.execute(f"import pyarrow.fs\nwith pyarrow.fs.LocalFileSystem().open_output_stream({str(target)!r}) as f:\n"
-                   f"    f.write(b'x')")
+    r = sb.execute(
+        f"import pyarrow.fs\nwith pyarrow.fs.LocalFileSystem().open_output_stream({str(target)!r}) as f:\n    f.write(b'x')"
+    )
     denied(r, "PermissionError", "OSError")
     assert "ermission denied" in r.error["evalue"] or "Read-only" in r.error["evalue"]
     assert not target.exists()
@@ -95,8 +96,9 @@ def test_writes_into_the_project_fail_from_c_code(sb: SandboxKernel, paths: Path
     assert fd == "-1" and int(err) in (errno.EACCES, errno.EROFS), r.text_for_model()
     assert not target.exists()
     # The workspace is still writable, from C too.
-    r = sb.execute("import pyarrow.fs\nwith pyarrow.fs.LocalFileSystem().open_output_stream('ok.bin') as f:\n"
-                   "    f.write(b'x')\nprint('ok')")
+    r = sb.execute(
+        "import pyarrow.fs\nwith pyarrow.fs.LocalFileSystem().open_output_stream('ok.bin') as f:\n    f.write(b'x')\nprint('ok')"
+    )
     assert r.stdout == "ok\n", r.text_for_model()
 
 
@@ -133,8 +135,10 @@ def test_network_fails_in_the_kernel(sb: SandboxKernel, level: str) -> None:
     r = sb.execute("import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\ns.sendto(b'x', ('8.8.8.8', 53))")
     denied(r, "PermissionError")
     # Nor can io_uring, which makes sockets without the socket() system call.
-    r = sb.execute("import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
-                   "print(libc.syscall(425, 8, ctypes.create_string_buffer(120)), ctypes.get_errno())")
+    r = sb.execute(
+        "import ctypes\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+        "print(libc.syscall(425, 8, ctypes.create_string_buffer(120)), ctypes.get_errno())"
+    )
     assert r.stdout == f"-1 {errno.EPERM}\n", r.text_for_model()
 
 

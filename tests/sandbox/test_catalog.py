@@ -40,8 +40,7 @@ def test_a_file_outside_the_snapshots_folder_is_not_read(paths: PathsConfig, tmp
     s = session(paths, "catalog-traversal")
     secret = s.root.parent / "secret.value.json"  # what "../../secret.value.json" names from the folder
     secret.write_text(json.dumps("the user's secret"))
-    write_catalog(s.snapshots, {"x": entry("x", file="../../secret.value.json"),
-                                "y": entry("y", file=str(secret))})
+    write_catalog(s.snapshots, {"x": entry("x", file="../../secret.value.json"), "y": entry("y", file=str(secret))})
     for name in ("x", "y"):
         with pytest.raises(SnapshotNotFound, match="not inside the snapshots folder") as caught:
             load_variable("catalog-traversal", name, paths)
@@ -68,7 +67,10 @@ def load_in_a_child(paths: PathsConfig, session_id: str, name: str) -> subproces
     )
     limit = 1024 * 2**20
     return subprocess.run(
-        [sys.executable, "-c", code, session_id, name, str(paths.root)], capture_output=True, text=True, timeout=120,
+        [sys.executable, "-c", code, session_id, name, str(paths.root)],
+        capture_output=True,
+        text=True,
+        timeout=120,
         preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit)),
     )
 
@@ -87,14 +89,16 @@ def test_devices_and_fifos_are_refused_without_reading(paths: PathsConfig, kind:
     out = load_in_a_child(paths, f"catalog-{kind}", "x")
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.startswith("refused: No snapshot of 'x'")
-    assert {"dev-zero": "not inside the snapshots folder", "link-to-dev-zero": "it is a symbolic link",
-            "fifo": "it is a FIFO"}[kind] in out.stdout
+    assert {"dev-zero": "not inside the snapshots folder", "link-to-dev-zero": "it is a symbolic link", "fifo": "it is a FIFO"}[
+        kind
+    ] in out.stdout
 
 
 def test_parquet_is_checked_against_the_limits_before_it_is_read(paths: PathsConfig) -> None:
     s = session(paths, "catalog-parquet")
-    SnapshotWriter(s.snapshots).update({"wide": pd.DataFrame({"z": np.zeros(300_000, dtype="int64")}),
-                                        "small": pd.DataFrame({"a": range(10)})})
+    SnapshotWriter(s.snapshots).update(
+        {"wide": pd.DataFrame({"z": np.zeros(300_000, dtype="int64")}), "small": pd.DataFrame({"a": range(10)})}
+    )
     assert (s.snapshots / "wide.parquet").stat().st_size < 100_000  # small on disk, 2.3 MB in memory
     with pytest.raises(SnapshotNotFound, match="300,000 rows, more than the 1,000 allowed"):
         load_variable("catalog-parquet", "wide", paths, SandboxConfig(snapshot_max_rows=1000))
@@ -142,9 +146,7 @@ def test_a_catalog_of_the_wrong_shape_is_set_aside(paths: PathsConfig, text: str
 
 
 @pytest.mark.slow
-def test_a_kernel_starts_with_a_catalog_of_the_wrong_shape(
-    paths: PathsConfig, config_for: Callable[..., SandboxConfig]
-) -> None:
+def test_a_kernel_starts_with_a_catalog_of_the_wrong_shape(paths: PathsConfig, config_for: Callable[..., SandboxConfig]) -> None:
     s = session(paths, "catalog-list")
     (s.snapshots / "catalog.json").write_text("[]")
     with SandboxKernel("catalog-list", config=config_for("auto"), paths=paths) as sk:

@@ -82,6 +82,11 @@ def test_listing_names_what_it_refuses_and_does_not_enter_links(root: Path) -> N
     os.mkfifo(root / "pipe.txt")
     (root / ".hidden").write_text("x")
     entries = {e.relpath: e.refused for e in list_confined(root, recursive=True)}
-    assert entries == {"link.txt": "it is a symbolic link", "ok.txt": "", "outside": "it is a symbolic link",
-                       "pipe.txt": "it is a FIFO (named pipe), not a regular file", "sub/deep.md": ""}
+    assert entries == {
+        "link.txt": "it is a symbolic link",
+        "ok.txt": "",
+        "outside": "it is a symbolic link",
+        "pipe.txt": "it is a FIFO (named pipe), not a regular file",
+        "sub/deep.md": "",
+    }
     assert [e.relpath for e in list_confined(root, hidden=True)][0] == ".hidden"

@@ -35,9 +35,7 @@ def other_session(paths: PathsConfig) -> Path:
 
 
 @pytest.fixture(scope="module")
-def sb(
-    level: str, paths: PathsConfig, fake_home: Path, config_for: Callable[..., SandboxConfig]
-) -> Iterator[SandboxKernel]:
+def sb(level: str, paths: PathsConfig, fake_home: Path, config_for: Callable[..., SandboxConfig]) -> Iterator[SandboxKernel]:
     # Credentials in the parent's environment and a home folder with an ssh key, as on a real machine.
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOME", str(fake_home))
@@ -138,8 +136,11 @@ def test_socket_to_a_local_listener_is_refused(sb: SandboxKernel) -> None:
         code = f"import socket\ns = socket.socket()\ns.connect(('127.0.0.1', {port}))"
         msg = refused(sb.execute(code), "PermissionError")
         assert f"network connections are not allowed (socket.connect to 127.0.0.1:{port})" in msg
-        refused(sb.execute(f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/')"),
-                "PermissionError", "URLError")
+        refused(
+            sb.execute(f"import urllib.request\nurllib.request.urlopen('http://127.0.0.1:{port}/')"),
+            "PermissionError",
+            "URLError",
+        )
         with pytest.raises(TimeoutError):
             listener.accept()
     refused(sb.execute("import socket\nsocket.getaddrinfo('example.com', 443)"), "PermissionError")
@@ -149,8 +150,7 @@ def test_socket_to_a_local_listener_is_refused(sb: SandboxKernel) -> None:
 def test_ssh_keys_in_home_are_not_readable(sb: SandboxKernel, fake_home: Path) -> None:
     key = fake_home / ".ssh" / "id_rsa"
     refused(sb.execute(f"print(open({str(key)!r}).read())"), "PermissionError", "FileNotFoundError")
-    refused(sb.execute(f"import os\nprint(os.listdir({str(fake_home / '.ssh')!r}))"), "PermissionError",
-            "FileNotFoundError")
+    refused(sb.execute(f"import os\nprint(os.listdir({str(fake_home / '.ssh')!r}))"), "PermissionError", "FileNotFoundError")
     # Inside, ~ is the sandbox's own home.
     r = sb.execute("import os\nprint(os.path.exists(os.path.expanduser('~/.ssh/id_rsa')))")
     assert r.stdout == "False\n"
@@ -176,8 +176,10 @@ def test_writes_outside_the_workspace_are_refused(sb: SandboxKernel, paths: Path
     refused(sb.execute(f"import shutil\nshutil.rmtree({str(Path(paths.data_root))!r})"), "PermissionError", "OSError")
     assert Path(paths.data_root).is_dir()
     # Its own workspace and temporary folder are writable, and the host sees workspace files.
-    r = sb.execute("import tempfile\nopen('result.csv', 'w').write('a,b\\n')\n"
-                   "open(tempfile.gettempdir() + '/scratch', 'w').write('t')\nprint('ok')")
+    r = sb.execute(
+        "import tempfile\nopen('result.csv', 'w').write('a,b\\n')\n"
+        "open(tempfile.gettempdir() + '/scratch', 'w').write('t')\nprint('ok')"
+    )
     assert r.stdout == "ok\n", r.text_for_model()
     assert (Path(sb.workspace) / "result.csv").read_text() == "a,b\n"
     still_works(sb)

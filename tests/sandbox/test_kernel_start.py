@@ -14,7 +14,7 @@ from llm_agent_magic.sandbox import SandboxKernel
 pytestmark = pytest.mark.slow
 
 # Each planted file leaves a mark in builtins when it runs, and tries to switch the audit hook off for good.
-PLANT = r'''
+PLANT = r"""
 import os, site
 mark = "import builtins, sys; builtins.PLANTED = getattr(builtins, 'PLANTED', []) + [{name!r}]; sys.addaudithook = lambda h: None\n"
 ipython = os.environ.get("IPYTHONDIR") or os.path.expanduser("~/.ipython")
@@ -43,8 +43,8 @@ for name, (path, text) in files.items():
     except OSError:
         pass
 print(written)
-'''
-CHECK = r'''
+"""
+CHECK = r"""
 import builtins, os
 print("planted:", getattr(builtins, "PLANTED", []))
 try:
@@ -55,7 +55,7 @@ except PermissionError as exc:
 import numpy, matplotlib
 print("numpy:", "site-packages" in numpy.__file__)
 print("dpi:", matplotlib.rcParams["figure.dpi"])
-'''
+"""
 
 
 def test_files_planted_by_one_kernel_do_not_run_in_the_next(

@@ -19,11 +19,23 @@ pytestmark = pytest.mark.slow
 
 SECRET = "postgres://admin:s3cret-pw@db.internal/prod"
 LEAKY_ENV = {
-    "DATABASE_URL": SECRET, "MYSQL_PWD": SECRET, "AZURE_STORAGE_CONNECTION_STRING": f"AccountKey={SECRET}",
-    "SENTRY_DSN": f"https://{SECRET}@sentry.io/1", "GITHUB_PAT": SECRET, "MY_SERVICE_PASSWORD": SECRET,
+    "DATABASE_URL": SECRET,
+    "MYSQL_PWD": SECRET,
+    "AZURE_STORAGE_CONNECTION_STRING": f"AccountKey={SECRET}",
+    "SENTRY_DSN": f"https://{SECRET}@sentry.io/1",
+    "GITHUB_PAT": SECRET,
+    "MY_SERVICE_PASSWORD": SECRET,
 }
-DOTFILES = (".pgpass", ".npmrc", ".cache/huggingface/token", ".ollama/id_ed25519", ".local/share/jupyter/notebook_secret",
-            ".mozilla/firefox/abc.default/cookies.sqlite", ".config/some-app/credentials.json", ".ssh/id_ed25519")
+DOTFILES = (
+    ".pgpass",
+    ".npmrc",
+    ".cache/huggingface/token",
+    ".ollama/id_ed25519",
+    ".local/share/jupyter/notebook_secret",
+    ".mozilla/firefox/abc.default/cookies.sqlite",
+    ".config/some-app/credentials.json",
+    ".ssh/id_ed25519",
+)
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +62,9 @@ def on_sys_path(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def sb(level: str, home: Path, on_sys_path: Path, tmp_path_factory: pytest.TempPathFactory,
-       config_for: Callable[..., SandboxConfig]) -> Iterator[SandboxKernel]:
+def sb(
+    level: str, home: Path, on_sys_path: Path, tmp_path_factory: pytest.TempPathFactory, config_for: Callable[..., SandboxConfig]
+) -> Iterator[SandboxKernel]:
     need_landlock()
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOME", str(home))

@@ -105,9 +105,7 @@ def test_push_a_dataframe_into_the_sandbox(sk: SandboxKernel) -> None:
     assert sk.load("sales")["region"].tolist() == ["n", "s"]
 
 
-def test_attach_from_a_second_sandbox_kernel(
-    level: str, paths: PathsConfig, config_for: Callable[..., SandboxConfig]
-) -> None:
+def test_attach_from_a_second_sandbox_kernel(level: str, paths: PathsConfig, config_for: Callable[..., SandboxConfig]) -> None:
     config = config_for(level)
     owner = SandboxKernel(f"shared-session-{level}", config=config, paths=paths)
     owner.start()
@@ -144,9 +142,7 @@ def test_attach_from_a_second_sandbox_kernel(
     assert not pid_alive(successor.pid)
 
 
-def test_start_returns_before_the_kernel_is_ready(
-    paths: PathsConfig, config_for: Callable[..., SandboxConfig]
-) -> None:
+def test_start_returns_before_the_kernel_is_ready(paths: PathsConfig, config_for: Callable[..., SandboxConfig]) -> None:
     sk = SandboxKernel("early-start", config=config_for("auto"), paths=paths)
     t0 = time.monotonic()
     sk.start()
@@ -159,9 +155,7 @@ def test_start_returns_before_the_kernel_is_ready(
     assert not pid_alive(sk.pid)
 
 
-def test_a_new_kernel_for_a_session_restores_its_variables(
-    paths: PathsConfig, config_for: Callable[..., SandboxConfig]
-) -> None:
+def test_a_new_kernel_for_a_session_restores_its_variables(paths: PathsConfig, config_for: Callable[..., SandboxConfig]) -> None:
     with SandboxKernel("comeback", config=config_for("auto"), paths=paths) as first:
         assert first.execute("import numpy as np\nkept = np.arange(6).reshape(2, 3)\nname = 'ada'").status == "ok"
     with SandboxKernel("comeback", config=config_for("auto"), paths=paths) as second:
@@ -174,8 +168,10 @@ def test_the_log_of_a_kernel_that_died_survives_the_restart(sk: SandboxKernel) -
     marker = f"last words of kernel {sk.pid}"
     # Straight to the kernel process's own stderr (the log): ipykernel's capture of fd 2 echoes there from a
     # thread, which os._exit may not leave time for.
-    r = sk.execute(f"import os, sys\nfd = getattr(sys.stderr, '_original_stdstream_copy', None) or 2\n"
-                   f"os.write(fd, {(marker + chr(10)).encode()!r})\nos._exit(4)")
+    r = sk.execute(
+        f"import os, sys\nfd = getattr(sys.stderr, '_original_stdstream_copy', None) or 2\n"
+        f"os.write(fd, {(marker + chr(10)).encode()!r})\nos._exit(4)"
+    )
     assert r.status == "died" and "exit code 4" in r.message
     assert marker not in sk.paths.log_file.read_text(errors="replace")  # the new kernel writes a log of its own
     assert marker in (sk.paths.kernel / "kernel.log.1").read_text(errors="replace")

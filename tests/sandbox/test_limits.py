@@ -63,8 +63,10 @@ def test_temporary_folders_in_bubblewrap_are_sized_within_the_memory_budget(
         pytest.skip("bubblewrap does not work here")
     config = config_for("full", memory_limit_mb=1024, tmp_size_mb=64)
     with SandboxKernel("tmpfs-sizes", config=config, paths=paths) as sk:
-        r = sk.execute("import os\nfor d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
-                       "    s = os.statvfs(d)\n    print(d, s.f_blocks * s.f_frsize // 2**20)")
+        r = sk.execute(
+            "import os\nfor d in ('/tmp', '/var/tmp', '/dev/shm'):\n"
+            "    s = os.statvfs(d)\n    print(d, s.f_blocks * s.f_frsize // 2**20)"
+        )
         assert r.stdout == "/tmp 32\n/var/tmp 16\n/dev/shm 16\n", r.text_for_model()
         r = sk.execute("open('/dev/shm/big', 'wb').write(b'x' * 40 * 2**20)")
         assert r.status == "error" and r.error["ename"] == "OSError" and "No space left" in r.error["evalue"]

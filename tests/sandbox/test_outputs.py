@@ -28,10 +28,7 @@ def sk(paths: PathsConfig, config_for: Callable[..., SandboxConfig]) -> Iterator
 
 def test_streams_are_merged_in_order(sk: SandboxKernel) -> None:
     code = (
-        "import sys\n"
-        "print('a'); print('b'); sys.stdout.flush()\n"
-        "print('oops', file=sys.stderr); sys.stderr.flush()\n"
-        "print('c')\n"
+        "import sys\nprint('a'); print('b'); sys.stdout.flush()\nprint('oops', file=sys.stderr); sys.stderr.flush()\nprint('c')\n"
     )
     r = sk.execute(code)
     assert r.status == "ok"
@@ -180,7 +177,7 @@ def test_rich_outputs_from_the_sandbox_are_made_inert(sk: SandboxKernel) -> None
         "         'text/plain': 'a widget'}, raw=True)\n"
         "display({'application/vnd.llm-agent.cells+json': {'version': 1, 'cells': []}}, raw=True)\n"
         "display(SVG('<svg xmlns=\"http://www.w3.org/2000/svg\"><script>alert(3)</script>'\n"
-        "            '<rect width=\"4\" height=\"4\" onload=\"alert(4)\"/></svg>'))\n"
+        '            \'<rect width="4" height="4" onload="alert(4)"/></svg>\'))\n'
         f"display(Markdown('**bold** ' + {ATTACK!r} + ' [x](javascript:alert(5)) ![t](http://attacker.test/t.png)'))\n"
     )
     r = sk.execute(code)
@@ -242,8 +239,7 @@ def test_malformed_messages_from_the_kernel_are_skipped_with_a_note(sk: SandboxK
     assert r.status == "ok" and r.stdout == "after\n"
     assert "2 malformed messages from the sandbox were ignored" in r.stderr
     [display] = [o["data"] for o in r.outputs if o["output_type"] == "display_data"]
-    assert display == {"text/plain": "[llm-agent: removed output the notebook must not run or trust: "
-                                     "a malformed MIME bundle]"}
+    assert display == {"text/plain": "[llm-agent: removed output the notebook must not run or trust: a malformed MIME bundle]"}
     assert sk.execute("print('still fine')").stdout == "still fine\n"
 
 
@@ -263,8 +259,10 @@ def test_rich_outputs_are_cleaned_off_the_shared_sandbox_loop_in_order(
         handle(self, msg)
 
     monkeypatch.setattr(OutputCollector, "handle", noted)
-    r = sk.execute("from IPython.display import HTML, display\nprint('a', flush=True)\n"
-                   "display(HTML('<b>bold</b>'))\nprint('c', flush=True)\n1/0\n")
+    r = sk.execute(
+        "from IPython.display import HTML, display\nprint('a', flush=True)\n"
+        "display(HTML('<b>bold</b>'))\nprint('c', flush=True)\n1/0\n"
+    )
     kinds = [o["output_type"] for o in r.outputs]
     assert kinds == ["stream", "display_data", "stream", "error"] and "<b>bold</b>" in str(r.outputs[1]["data"])
     threads = {kind: name for kind, name in seen if kind in ("stream", "display_data", "error")}

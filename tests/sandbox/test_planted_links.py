@@ -34,8 +34,10 @@ def test_push_never_writes_through_a_planted_link(sk: SandboxKernel, tmp_path: P
     # A link at the file itself is replaced by the new file.
     victim = tmp_path / "victim.parquet"
     victim.write_bytes(b"the user's file")
-    code = (f"import os\nos.unlink({str(run / 'pushed')!r})\nos.mkdir({str(run / 'pushed')!r})\n"
-            f"os.symlink({str(victim)!r}, {str(run / 'pushed' / 'frame.parquet')!r})")
+    code = (
+        f"import os\nos.unlink({str(run / 'pushed')!r})\nos.mkdir({str(run / 'pushed')!r})\n"
+        f"os.symlink({str(victim)!r}, {str(run / 'pushed' / 'frame.parquet')!r})"
+    )
     assert sk.execute(code).status == "ok"
     sk.push("frame", pd.DataFrame({"a": [1, 2]}))
     assert victim.read_bytes() == b"the user's file"

@@ -35,8 +35,7 @@ def test_probe_reports_every_layer() -> None:
     assert report.level == ("full" if report.bubblewrap.ok else "reduced")
     assert report.rlimits.ok and report.audit_hook.ok
     assert report.seccomp.ok == seccomp.supported()
-    for check in (report.bubblewrap, report.user_namespaces, report.landlock, report.rlimits, report.seccomp,
-                  report.audit_hook):
+    for check in (report.bubblewrap, report.user_namespaces, report.landlock, report.rlimits, report.seccomp, report.audit_hook):
         assert check.detail and (check.ok or check.fix)
     assert json.dumps(report.to_dict())
 
@@ -58,8 +57,15 @@ def test_analysis_imports_runs_the_sandbox_python() -> None:
 
 
 def test_scrub_env_removes_credentials() -> None:
-    env = {"TAVILY_API_KEY": "1", "JUPYTER_TOKEN": "2", "aws_secret_access_key": "3", "GH_TOKEN": "4",
-           "DB_PASSWORD": "5", "PATH": "/bin", "LANG": "C"}
+    env = {
+        "TAVILY_API_KEY": "1",
+        "JUPYTER_TOKEN": "2",
+        "aws_secret_access_key": "3",
+        "GH_TOKEN": "4",
+        "DB_PASSWORD": "5",
+        "PATH": "/bin",
+        "LANG": "C",
+    }
     assert scrub_env(env, SandboxConfig().scrub_env_patterns) == {"PATH": "/bin", "LANG": "C"}
     assert scrub_env({"TAVILY_API_KEY": "1", "X": "2"}, []) == {"X": "2"}
 
@@ -85,8 +91,12 @@ def write_spec(root: Path, name: str, argv: list[str], env: dict[str, str] | Non
 def test_kernel_name_picks_that_specs_python_and_env(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paths: PathsConfig, config_for: Callable[..., SandboxConfig]
 ) -> None:
-    write_spec(tmp_path, "analysis-py", [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-               {"FROM_SPEC": "yes", "SPEC_API_KEY": "hidden"})
+    write_spec(
+        tmp_path,
+        "analysis-py",
+        [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        {"FROM_SPEC": "yes", "SPEC_API_KEY": "hidden"},
+    )
     write_spec(tmp_path, "not-python", ["R", "--slave", "-f", "{connection_file}"], language="R")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     with SandboxKernel("by-kernel-name", config=config_for("auto", kernel_name="analysis-py"), paths=paths) as sk:

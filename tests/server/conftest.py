@@ -14,7 +14,7 @@ import tornado.websocket
 # pytest_jupyter's fixtures (jp_serverapp, jp_server_config, http_server_client, ...) for these tests only:
 # pytest refuses `pytest_plugins` outside the root conftest, and loaded for the whole suite its autouse
 # fixtures would start and clean up a Jupyter server around every test.
-from pytest_jupyter.jupyter_server import *  # noqa: E402,F403
+from pytest_jupyter.jupyter_server import *  # noqa: F403
 
 SCENARIOS = Path(__file__).parent.parent / "scenarios"
 CSV = b"item,price\na,10\nb,30\nc,20\n"  # mean price 20.0, as the react_csv scenario expects
@@ -31,8 +31,12 @@ def scenario(name: str) -> dict:
 
 def slow_chat(reply: str = "one two three four five six seven eight nine ten", delay_ms: int = 150) -> dict:
     """A chat answer streamed a token at a time, slowly enough to stop or reconnect in the middle."""
-    return {"rules": [{"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
-                      {"purpose": "answer", "reply": reply, "token_delay_ms": delay_ms}]}
+    return {
+        "rules": [
+            {"purpose": "classify", "reply": {"mode": "chat", "reason": "talk"}},
+            {"purpose": "answer", "reply": reply, "token_delay_ms": delay_ms},
+        ]
+    }
 
 
 @pytest.fixture
@@ -83,8 +87,14 @@ def api(jp_serverapp, http_server_client, jp_base_url, token):
         if isinstance(body, (dict, list)):
             body = json.dumps(body)
         return http_server_client.fetch(
-            jp_base_url.rstrip("/") + path, method=method, body=body, headers=all_headers,
-            raise_error=False, request_timeout=120, allow_nonstandard_methods=True, **kwargs,
+            jp_base_url.rstrip("/") + path,
+            method=method,
+            body=body,
+            headers=all_headers,
+            raise_error=False,
+            request_timeout=120,
+            allow_nonstandard_methods=True,
+            **kwargs,
         )
 
     return fetch

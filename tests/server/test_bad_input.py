@@ -22,19 +22,22 @@ def q(value: str) -> str:
     return urllib.parse.quote(value, safe="")
 
 
-@pytest.mark.parametrize(("path", "says"), [
-    (f"/llm-agent/api/sessions/x/messages?limit={q('²')}", "limit must be a whole number from 0 to"),
-    (f"/llm-agent/api/sessions/x/messages?limit={q('10**30')}", "not '10**30'"),
-    ("/llm-agent/api/sessions/x/messages?limit=" + "9" * 30, "limit must be a whole number"),
-    ("/llm-agent/api/sessions/x/messages?limit=" + "1" * 5000, "limit must be a whole number"),
-    ("/llm-agent/api/runs/r/events?after=-1", "after must be a whole number from 0 to"),
-    ("/llm-agent/api/runs/r/events?after=abc", "(the last seq you received), not 'abc'"),
-    (f"/llm-agent/api/runs/r/events?after={q('٣')}", "after must be a whole number"),
-    (f"/llm-agent/api/sessions/x/variables/df?rows={q('²')}", "rows must be a whole number"),
-    ("/llm-agent/api/sessions/x/variables/df?rows=1_000", "rows must be a whole number"),
-    ("/llm-agent/api/sessions/x/messages?limit=%FF", "Invalid unicode"),
-    ("/llm-agent/api/notebook-session?path=%FF.ipynb", "Invalid unicode"),
-])
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        (f"/llm-agent/api/sessions/x/messages?limit={q('²')}", "limit must be a whole number from 0 to"),
+        (f"/llm-agent/api/sessions/x/messages?limit={q('10**30')}", "not '10**30'"),
+        ("/llm-agent/api/sessions/x/messages?limit=" + "9" * 30, "limit must be a whole number"),
+        ("/llm-agent/api/sessions/x/messages?limit=" + "1" * 5000, "limit must be a whole number"),
+        ("/llm-agent/api/runs/r/events?after=-1", "after must be a whole number from 0 to"),
+        ("/llm-agent/api/runs/r/events?after=abc", "(the last seq you received), not 'abc'"),
+        (f"/llm-agent/api/runs/r/events?after={q('٣')}", "after must be a whole number"),
+        (f"/llm-agent/api/sessions/x/variables/df?rows={q('²')}", "rows must be a whole number"),
+        ("/llm-agent/api/sessions/x/variables/df?rows=1_000", "rows must be a whole number"),
+        ("/llm-agent/api/sessions/x/messages?limit=%FF", "Invalid unicode"),
+        ("/llm-agent/api/notebook-session?path=%FF.ipynb", "Invalid unicode"),
+    ],
+)
 async def test_malformed_query_numbers_get_400(api, path, says):
     response = await api(path)
     assert response.code == 400, (path, response.code, response.body[:300])
@@ -47,18 +50,24 @@ async def test_a_limit_in_range_still_works(api):
     assert body(await api("/llm-agent/api/sessions/x/messages?limit=" + "9" * 15))["messages"] == []
 
 
-@pytest.mark.parametrize(("raw", "says"), [
-    (DEEP, "more than 64 levels deep"),
-    (b'{"a":' * 100 + b"1" + b"}" * 100, "more than 64 levels deep"),
-    (b"[1, 2]", "must be a JSON object ({...}), not list"),
-    (b'"text"', "must be a JSON object ({...}), not str"),
-    (b"null", "must be a JSON object ({...}), not null"),
-    (b'{"id": "\xff\xfe"}', "not valid UTF-8"),
-    (b"{nope", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (DEEP, "more than 64 levels deep"),
+        (b'{"a":' * 100 + b"1" + b"}" * 100, "more than 64 levels deep"),
+        (b"[1, 2]", "must be a JSON object ({...}), not list"),
+        (b'"text"', "must be a JSON object ({...}), not str"),
+        (b"null", "must be a JSON object ({...}), not null"),
+        (b'{"id": "\xff\xfe"}', "not valid UTF-8"),
+        (b"{nope", "not valid JSON"),
+    ],
+)
 async def test_bad_json_bodies_get_400(api, raw, says):
-    for path, method in [("/llm-agent/api/sessions", "POST"), ("/llm-agent/api/sessions/x", "PATCH"),
-                         ("/llm-agent/api/collections/c/learn", "POST")]:
+    for path, method in [
+        ("/llm-agent/api/sessions", "POST"),
+        ("/llm-agent/api/sessions/x", "PATCH"),
+        ("/llm-agent/api/collections/c/learn", "POST"),
+    ]:
         response = await api(path, method=method, body=raw)
         assert response.code == 400, (path, response.code, response.body[:300])
         assert says in body(response)["message"]
@@ -67,12 +76,15 @@ async def test_bad_json_bodies_get_400(api, raw, says):
     assert body(chat)["error"]["type"] == "invalid_request_error"
 
 
-@pytest.mark.parametrize(("fields", "says"), [
-    ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "The request is empty"),
-    ({"messages": [{"role": "user", "content": "hi"}], "model": {"name": "x"}}, "model must be a model name"),
-    ({"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, "stream must be true or false"),
-    ({"messages": [{"role": "user", "content": "hi"}], "agent_type": ["chat"]}, "Unknown agent_type"),
-])
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]}, "The request is empty"),
+        ({"messages": [{"role": "user", "content": "hi"}], "model": {"name": "x"}}, "model must be a model name"),
+        ({"messages": [{"role": "user", "content": "hi"}], "stream": "yes"}, "stream must be true or false"),
+        ({"messages": [{"role": "user", "content": "hi"}], "agent_type": ["chat"]}, "Unknown agent_type"),
+    ],
+)
 async def test_malformed_chat_completion_fields_get_400(api, fields, says):
     response = await api(CHAT, method="POST", body=fields)
     assert response.code == 400, response.body[:300]
@@ -111,7 +123,8 @@ async def test_a_resume_in_the_query_string_is_read_as_strictly(ws):
 async def test_a_query_string_that_is_not_utf8_gets_an_error_on_the_socket(ws, jp_http_port, jp_base_url, token):
     url = f"ws://localhost:{jp_http_port}{jp_base_url.rstrip('/')}/llm-agent/api/sessions/x/ws?run_id=%FF"
     conn = await tornado.websocket.websocket_connect(
-        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"token {token}"}))
+        tornado.httpclient.HTTPRequest(url, headers={"Authorization": f"token {token}"})
+    )
     reply = await conn.read_message()
     assert reply is not None, "the socket closed"
     assert "The query string cannot be read" in json.loads(reply)["message"]
@@ -153,8 +166,11 @@ async def test_snapshots_the_sandbox_nested_100k_deep_get_an_answer_not_a_500(ap
     assert "it nests too deeply to be a catalog" in body(missing)["message"]
     assert (snapshots / "catalog.json.corrupt-1").read_bytes() == DEEP  # set aside, as a catalog that is not JSON
 
-    catalog = {"version": 1, "not_persisted": {},
-               "variables": {"deep": {"name": "deep", "kind": "json", "file": "deep.value.json"}}}
+    catalog = {
+        "version": 1,
+        "not_persisted": {},
+        "variables": {"deep": {"name": "deep", "kind": "json", "file": "deep.value.json"}},
+    }
     (snapshots / "catalog.json").write_text(json.dumps(catalog))
     (snapshots / "deep.value.json").write_bytes(DEEP)
     value = await api("/llm-agent/api/sessions/deep/variables/deep")

@@ -54,8 +54,9 @@ async def test_learn_list_show_forget_delete(api, docs, ollama, data_root):
     shown = body(await api("/llm-agent/api/collections/papers"))
     assert shown["sources"] == [str(docs / "codes.md"), str(docs / "pumps.txt")] and shown["roots"] == [str(docs)]
 
-    forgot = body(await api("/llm-agent/api/collections/papers/forget", method="POST",
-                            body={"paths": ["docs/pumps.txt", "docs/never.md"]}))
+    forgot = body(
+        await api("/llm-agent/api/collections/papers/forget", method="POST", body={"paths": ["docs/pumps.txt", "docs/never.md"]})
+    )
     assert forgot["removed"] == [str(docs / "pumps.txt")] and forgot["files"] == 1 and forgot["chunks"] == 1
     assert forgot["not_found"] == [str(docs / "never.md")]
     deleted = body(await api("/llm-agent/api/collections/papers", method="DELETE"))
@@ -134,22 +135,24 @@ async def test_learning_a_folder_follows_no_link_and_reads_no_pipe(api, docs, ol
 
 async def test_the_panels_slash_commands_read_by_the_one_grammar(api, docs, ollama, data_root, tmp_path):
     """``/learn`` and ``/forget`` as typed in the panel: parsed by ``learn_grammar``, worded by ``lines``."""
-    learned = await api("/llm-agent/api/collections", method="POST",
-                        body={"command": "/learn docs/codes.md docs/pumps.txt --collection papers"})
+    learned = await api(
+        "/llm-agent/api/collections", method="POST", body={"command": "/learn docs/codes.md docs/pumps.txt --collection papers"}
+    )
     assert learned.code == 200, learned.body
     report = body(learned)
     assert report["collection"] == "papers" and report["files"] == 2 and report["embedded_chunks"] == 2
-    assert report["lines"] == ["Collection 'papers': 2 file(s), 2 chunk(s) (2 added, 0 changed, 0 unchanged, "
-                               "0 removed; 2 chunk(s) embedded)."]
+    assert report["lines"] == [
+        "Collection 'papers': 2 file(s), 2 chunk(s) (2 added, 0 changed, 0 unchanged, 0 removed; 2 chunk(s) embedded)."
+    ]
     default = body(await api("/llm-agent/api/collections", method="POST", body={"command": "/learn docs"}))
     assert default["collection"] == "notes" and (data_root / "rag" / "notes").is_dir()
 
-    forgot = body(await api("/llm-agent/api/collections", method="POST",
-                            body={"command": "/forget docs/pumps.txt --collection papers"}))
+    forgot = body(
+        await api("/llm-agent/api/collections", method="POST", body={"command": "/forget docs/pumps.txt --collection papers"})
+    )
     assert forgot["removed"] == [str(docs / "pumps.txt")] and forgot["files"] == 1
     assert forgot["lines"] == ["Collection 'papers': 1 file(s) forgotten; 1 file(s), 1 chunk(s) left."]
-    deleted = body(await api("/llm-agent/api/collections", method="POST",
-                             body={"command": "/forget --all --collection papers"}))
+    deleted = body(await api("/llm-agent/api/collections", method="POST", body={"command": "/forget --all --collection papers"}))
     assert deleted["deleted"] and not (data_root / "rag" / "papers").exists()
 
     (tmp_path / "secret.md").write_text("not for the server")

@@ -47,8 +47,11 @@ async def test_a_socket_cannot_replay_another_sessions_stored_run(ws, data_root,
     stranger = await ws("stranger")
     stranger.write_message(json.dumps({"type": "resume", "run_id": run_id, "after": 0}))
     refused = json.loads(await stranger.read_message())
-    assert refused == {"type": "error", "request": "resume",
-                       "message": f"Run {run_id!r} belongs to another session; follow it on that session's socket."}
+    assert refused == {
+        "type": "error",
+        "request": "resume",
+        "message": f"Run {run_id!r} belongs to another session; follow it on that session's socket.",
+    }
     by_query = await ws("stranger", run_id=run_id, after=0)  # the same through the query string
     assert "belongs to another session" in json.loads(await by_query.read_message())["message"]
 

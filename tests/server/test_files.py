@@ -20,8 +20,13 @@ def workspace(data_root):
 
 def multipart(name: str, data: bytes) -> tuple[bytes, dict[str, str]]:
     boundary = "llmagentboundary"
-    payload = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-               "Content-Type: text/csv\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    payload = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
     return payload, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
@@ -37,25 +42,26 @@ async def test_raw_and_multipart_uploads_land_in_the_workspace(api, data_root):
     assert [s["id"] for s in listed] == [SESSION]
 
 
-@pytest.mark.parametrize(("name", "says"), [
-    ("../escape.csv", "holds a folder"),
-    ("/etc/passwd", "absolute path"),
-    ("sub/dir.csv", "holds a folder"),
-    ("..", "starts with a dot"),
-    (".bashrc", "starts with a dot"),
-    ("bell\x07.csv", "control"),
-    ("evil\u202ecsv.exe", "invisible"),
-    ("C:\\x.csv", "absolute path"),
-    ("x" * 300, "longer than"),
-])
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("../escape.csv", "holds a folder"),
+        ("/etc/passwd", "absolute path"),
+        ("sub/dir.csv", "holds a folder"),
+        ("..", "starts with a dot"),
+        (".bashrc", "starts with a dot"),
+        ("bell\x07.csv", "control"),
+        ("evil\u202ecsv.exe", "invisible"),
+        ("C:\\x.csv", "absolute path"),
+        ("x" * 300, "longer than"),
+    ],
+)
 async def test_hostile_names_are_refused(api, data_root, name, says):
-    response = await api(f"/llm-agent/api/sessions/{sid(SESSION)}/files?name={quote(name, safe='')}", method="POST",
-                         body=b"x")
+    response = await api(f"/llm-agent/api/sessions/{sid(SESSION)}/files?name={quote(name, safe='')}", method="POST", body=b"x")
     assert response.code == 400 and says in body(response)["message"], body(response)
     if "\x07" not in name:  # tornado itself refuses control characters in a multipart header
         payload, headers = multipart(name, b"x")
-        response = await api(f"/llm-agent/api/sessions/{sid(SESSION)}/files", method="POST", body=payload,
-                             headers=headers)
+        response = await api(f"/llm-agent/api/sessions/{sid(SESSION)}/files", method="POST", body=payload, headers=headers)
         assert response.code == 400 and says in body(response)["message"], body(response)
     assert not (data_root / "escape.csv").exists() and not workspace(data_root).exists()
 

@@ -18,15 +18,20 @@ from llm_agent_magic.sandbox.hold import RunLock
 pytestmark = pytest.mark.slow  # real sandbox kernels
 CHAT = {"rules": [{"purpose": "answer", "reply": "A p-value is a probability."}]}
 #: Code that leaves ``answer`` in the sandbox; asked to "add one", code that needs it to be there still.
-CODE = {"rules": [
-    {"purpose": "react", "match_last": "Observation from python_coder",
-     "reply": {"thought": "done", "action": "finish", "action_input": "done"}},
-    {"purpose": "react", "reply": {"thought": "compute", "action": "python_coder", "action_input": "compute"}},
-    {"purpose": "code", "match": "add one", "reply": "```python\nprint(answer + 1)\n```"},
-    {"purpose": "code", "reply": "```python\nanswer = 6 * 7\nprint(answer)\n```"},
-    {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-    {"purpose": "answer", "reply": "Done."},
-]}
+CODE = {
+    "rules": [
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "done", "action": "finish", "action_input": "done"},
+        },
+        {"purpose": "react", "reply": {"thought": "compute", "action": "python_coder", "action_input": "compute"}},
+        {"purpose": "code", "match": "add one", "reply": "```python\nprint(answer + 1)\n```"},
+        {"purpose": "code", "reply": "```python\nanswer = 6 * 7\nprint(answer)\n```"},
+        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+        {"purpose": "answer", "reply": "Done."},
+    ]
+}
 
 
 @pytest.fixture
@@ -57,7 +62,7 @@ def kernel_processes(data_root: Path) -> set[str]:
                 args = fh.read().decode("utf-8", "replace").split("\0")
         except OSError:
             continue
-        found.update(a[len(marker):].split(os.sep)[0] for a in args if a.startswith(marker))
+        found.update(a[len(marker) :].split(os.sep)[0] for a in args if a.startswith(marker))
     return found
 
 
@@ -149,8 +154,7 @@ async def test_variables_of_a_session_without_a_kernel_come_from_its_snapshots(a
 
 
 @pytest.mark.parametrize("sandbox_settings", [{"idle_timeout": 1.0}])
-async def test_an_idle_kernel_stops_unless_held_and_the_next_run_restores_its_variables(
-        api, ollama, manager, data_root):
+async def test_an_idle_kernel_stops_unless_held_and_the_next_run_restores_its_variables(api, ollama, manager, data_root):
     ollama.load(CODE)
     assert (await complete(api, "compute the answer", "idle")).code == 200
     # A run of another process holds the session: its kernel is not idle, whatever the clock says.

@@ -47,8 +47,11 @@ async def test_the_openai_client_gets_a_plain_and_a_streamed_answer_to_a_csv_que
 
 async def test_without_a_session_id_a_new_session_is_made_with_the_earlier_turns(api, client, ollama):
     ollama.load(scenario("route_chat"))
-    messages = [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
-                {"role": "user", "content": [{"type": "text", "text": "What is a p-value?"}]}]
+    messages = [
+        {"role": "user", "content": "Hi"},
+        {"role": "assistant", "content": "Hello!"},
+        {"role": "user", "content": [{"type": "text", "text": "What is a p-value?"}]},
+    ]
     reply = await client.chat.completions.create(model="qwen3:8b", messages=messages)
     session_id = reply.model_extra["session_id"]
     assert session_id.startswith("openai-") and reply.model_extra["llm_agent"]["session_id"] == session_id
@@ -74,13 +77,20 @@ async def test_errors_come_in_openai_shape(api, client, server_url):
 
 async def test_the_stream_is_server_sent_events_ending_in_done(api, ollama):
     ollama.load(scenario("route_chat"))
-    response = await api("/llm-agent/v1/chat/completions", method="POST",
-                         body={"model": "llm-agent", "stream": True, "agent_type": "chat",
-                               "messages": [{"role": "user", "content": "What is a p-value?"}]})
+    response = await api(
+        "/llm-agent/v1/chat/completions",
+        method="POST",
+        body={
+            "model": "llm-agent",
+            "stream": True,
+            "agent_type": "chat",
+            "messages": [{"role": "user", "content": "What is a p-value?"}],
+        },
+    )
     assert response.code == 200 and response.headers["Content-Type"].startswith("text/event-stream")
     frames = response.body.decode().split("\n\n")
     assert frames[-2:] == ["data: [DONE]", ""] and all(f.startswith("data: ") for f in frames[:-1])
-    chunks = [json.loads(f[len("data: "):]) for f in frames[:-2]]
+    chunks = [json.loads(f[len("data: ") :]) for f in frames[:-2]]
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
     assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
     assert "p-value" in "".join(c["choices"][0]["delta"].get("content", "") for c in chunks)

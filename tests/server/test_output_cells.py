@@ -19,8 +19,13 @@ def run_events(run_id: str) -> list:
     return [
         RunStarted("plot it", run_id=run_id),
         first,
-        CellOutput("c1", [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "", "traceback": []}],
-                   status="error", failed=True, run_id=run_id),
+        CellOutput(
+            "c1",
+            [{"output_type": "error", "ename": "ZeroDivisionError", "evalue": "", "traceback": []}],
+            status="error",
+            failed=True,
+            run_id=run_id,
+        ),
         second,
         CellOutput("c2", [PNG], final=True, run_id=run_id),
         Usage(5, 5, model="qwen3:8b", run_id=run_id),
@@ -33,13 +38,17 @@ def agent_output(run_id: str) -> dict:
     for cell in bundle["cells"]:
         cell["metadata"]["trusted"] = True  # whatever a kernel wrote, inserted cells are not trusted
         cell["id"] = "from-the-kernel"
-    return {"output_type": "display_data", "metadata": {"isolated": False},
-            "data": {CELLS_MIME: bundle, "text/html": "<details>...</details>", "text/plain": "llm-agent: 2 cells"}}
+    return {
+        "output_type": "display_data",
+        "metadata": {"isolated": False},
+        "data": {CELLS_MIME: bundle, "text/html": "<details>...</details>", "text/plain": "llm-agent: 2 cells"},
+    }
 
 
 async def test_an_agent_output_becomes_ready_cells_and_its_one_line(api):
-    reply = await api("/llm-agent/api/output-cells", method="POST",
-                      body={"output": agent_output("r1"), "from_cell": "agent-cell"})
+    reply = await api(
+        "/llm-agent/api/output-cells", method="POST", body={"output": agent_output("r1"), "from_cell": "agent-cell"}
+    )
     assert reply.code == 200, reply.body
     ready = body(reply)
     assert ready["run_id"] == "r1"
@@ -56,17 +65,21 @@ async def test_an_agent_output_becomes_ready_cells_and_its_one_line(api):
     assert final["metadata"]["llm_agent"]["model"] == "qwen3:8b"
     # The output keeps its one line of text and says which run's cells were written, not the cells again.
     assert ready["output"] == {
-        "output_type": "display_data", "data": {"text/plain": "llm-agent: 2 cells"},
+        "output_type": "display_data",
+        "data": {"text/plain": "llm-agent: 2 cells"},
         "metadata": {"isolated": False, "llm_agent": {"run_id": "r1", "status": "ok", "cells_written": 2}},
     }
 
 
-@pytest.mark.parametrize("sent", [
-    {"output": {"output_type": "stream", "text": "hi"}},
-    {"output": {"output_type": "display_data", "data": {CELLS_MIME: {"version": 9, "cells": []}}}},
-    {"output": {"output_type": "display_data", "data": {CELLS_MIME: {"version": 1, "cells": "x"}}}},
-    {"output": agent_output("r1"), "from_cell": 3},
-])
+@pytest.mark.parametrize(
+    "sent",
+    [
+        {"output": {"output_type": "stream", "text": "hi"}},
+        {"output": {"output_type": "display_data", "data": {CELLS_MIME: {"version": 9, "cells": []}}}},
+        {"output": {"output_type": "display_data", "data": {CELLS_MIME: {"version": 1, "cells": "x"}}}},
+        {"output": agent_output("r1"), "from_cell": 3},
+    ],
+)
 async def test_what_is_not_an_agent_output_is_refused_saying_what_is(api, sent):
     reply = await api("/llm-agent/api/output-cells", method="POST", body=sent)
     assert reply.code == 400
@@ -82,7 +95,8 @@ async def test_cells_of_odd_shapes_are_skipped_or_made_plain(api):
     cells.append({"cell_type": "markdown", "metadata": {}, "source": "# not code"})
     ready = body(await api("/llm-agent/api/output-cells", method="POST", body={"output": output, "from_cell": "a"}))
     assert [c["metadata"] for c in ready["cells"]] == [
-        {"llm_agent": {"inserted_by": INSERTED_BY, "origin": "magic", "from_cell": "a"}}] * 2
+        {"llm_agent": {"inserted_by": INSERTED_BY, "origin": "magic", "from_cell": "a"}}
+    ] * 2
     assert ready["cells"][1]["source"] == "%%sandbox\nplot()"
 
 
@@ -104,7 +118,10 @@ async def test_a_panel_run_cells_come_with_the_panel_provenance(api, data_root):
     ready = body(await api(f"/llm-agent/api/runs/{run_id}/cells?origin=panel"))
     (cell,) = ready["cells"]
     assert cell["source"] == plain["cells"][0]["source"] and cell["outputs"] == [PNG]
-    assert cell["metadata"]["llm_agent"] == {**plain["cells"][0]["metadata"]["llm_agent"],
-                                             "inserted_by": INSERTED_BY, "origin": "panel"}
+    assert cell["metadata"]["llm_agent"] == {
+        **plain["cells"][0]["metadata"]["llm_agent"],
+        "inserted_by": INSERTED_BY,
+        "origin": "panel",
+    }
     wrong = await api(f"/llm-agent/api/runs/{run_id}/cells?origin=kernel")
     assert wrong.code == 400 and "origin is one of panel, magic" in body(wrong)["message"]

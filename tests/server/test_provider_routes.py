@@ -10,8 +10,14 @@ from conftest import body
 def jp_server_config(ollama, data_root):
     return {
         "ServerApp": {"jpserver_extensions": {"llm_agent_magic.server": True}},
-        "LLMConfig": {"provider": "openai", "base_url": f"{ollama.url}/v1", "model": "big-planner",
-                      "coder_model": "ollama:qwen3:8b", "host": ollama.url, "max_retries": 0},
+        "LLMConfig": {
+            "provider": "openai",
+            "base_url": f"{ollama.url}/v1",
+            "model": "big-planner",
+            "coder_model": "ollama:qwen3:8b",
+            "host": ollama.url,
+            "max_retries": 0,
+        },
         "PathsConfig": {"data_root": str(data_root)},
     }
 
@@ -30,6 +36,10 @@ async def test_status_checks_each_provider_and_says_what_to_do(api, ollama):
     assert checks["openai"]["status"] == "fail" and "HTTP 401" in checks["openai"]["detail"]
     assert "export the server's API key as OPENAI_API_KEY" in checks["openai"]["fix"]
     assert checks["ollama"]["status"] == "ok"
-    assert checks["model ollama:qwen3:8b"] == {"name": "model ollama:qwen3:8b", "status": "ok",
-                                               "detail": "coder_model is pulled", "fix": ""}
+    assert checks["model ollama:qwen3:8b"] == {
+        "name": "model ollama:qwen3:8b",
+        "status": "ok",
+        "detail": "coder_model is pulled",
+        "fix": "",
+    }
     assert "model big-planner" not in checks  # its server failed its own check, which says what to do

@@ -119,10 +119,20 @@ async def test_a_cookie_session_needs_the_xsrf_token_to_change_state(api):
     reading = await api("/llm-agent/api/sessions", auth=False, headers={"Cookie": login_cookie})
     assert reading.code == 200  # reading with the cookie alone is fine
     xsrf = "0123456789abcdef"  # a double-submit token: the cookie and the header must agree
-    refused = await api("/llm-agent/api/sessions", method="POST", body={"id": "s"}, auth=False,
-                        headers={"Cookie": f"{login_cookie}; _xsrf={xsrf}"})
+    refused = await api(
+        "/llm-agent/api/sessions",
+        method="POST",
+        body={"id": "s"},
+        auth=False,
+        headers={"Cookie": f"{login_cookie}; _xsrf={xsrf}"},
+    )
     assert refused.code == 403 and "_xsrf" in body(refused)["message"]
     assert (await api("/llm-agent/api/sessions/s", auth=False, headers={"Cookie": login_cookie})).code == 404
-    accepted = await api("/llm-agent/api/sessions", method="POST", body={"id": "s"}, auth=False,
-                         headers={"Cookie": f"{login_cookie}; _xsrf={xsrf}", "X-XSRFToken": xsrf})
+    accepted = await api(
+        "/llm-agent/api/sessions",
+        method="POST",
+        body={"id": "s"},
+        auth=False,
+        headers={"Cookie": f"{login_cookie}; _xsrf={xsrf}", "X-XSRFToken": xsrf},
+    )
     assert accepted.code == 201

@@ -14,8 +14,7 @@ QUESTION = [{"role": "user", "content": "Print the first score."}]
 async def test_the_panel_gets_ready_cells_without_the_failed_attempts(api, ollama, server_url, token):
     ollama.load(scenario("retry_rethink"))
     client = openai.AsyncOpenAI(base_url=f"{server_url}/llm-agent/v1", api_key=token, max_retries=0)
-    reply = await client.chat.completions.create(model="llm-agent", messages=QUESTION,
-                                                 extra_body={"agent_type": "react"})
+    reply = await client.chat.completions.create(model="llm-agent", messages=QUESTION, extra_body={"agent_type": "react"})
     agent = reply.model_extra["llm_agent"]
     assert agent["status"] == "ok"
     (cell,) = agent["cells"]  # two failed attempts ran before it: not cells by default
@@ -39,8 +38,7 @@ def jp_server_config(jp_server_config, request):
 async def test_with_the_setting_on_failed_attempts_kept_as_cells_that_never_run(api, ollama, server_url, token):
     ollama.load(scenario("retry_rethink"))
     client = openai.AsyncOpenAI(base_url=f"{server_url}/llm-agent/v1", api_key=token, max_retries=0)
-    reply = await client.chat.completions.create(model="llm-agent", messages=QUESTION,
-                                                 extra_body={"agent_type": "react"})
+    reply = await client.chat.completions.create(model="llm-agent", messages=QUESTION, extra_body={"agent_type": "react"})
     agent = reply.model_extra["llm_agent"]
     firsts = [c["source"].split("\n")[0] for c in agent["cells"]]
     assert firsts == ["%%sandbox --skip", "%%sandbox --skip", "%%sandbox"]

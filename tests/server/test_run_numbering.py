@@ -52,7 +52,8 @@ async def test_a_runs_events_have_the_same_seq_live_and_from_the_store(api, ws, 
     after = body(await api(f"/llm-agent/api/runs/{run_id}/events?after={middle}"))["events"]
     assert all(e["seq"] > middle for e in after)
     assert [e["seq"] for e in after if e["type"] != "answer_part"] == [
-        e["seq"] for e in live if e["seq"] > middle and e["type"] != "token"]
+        e["seq"] for e in live if e["seq"] > middle and e["type"] != "token"
+    ]
     resumed = await ws("numbered", run_id=run_id, after=middle)  # a socket's resume reads the same
     replay = await receive(resumed, until="replayed")
     assert [e["seq"] for e in replay[:-1]] == [e["seq"] for e in after]

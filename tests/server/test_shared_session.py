@@ -94,16 +94,18 @@ def outputs_text(events: list[dict]) -> str:
     return "".join(o.get("text", "") for e in events if e["type"] == "cell_output" for o in e["outputs"])
 
 
-async def test_a_server_run_waits_for_a_magic_run_of_another_process_then_uses_its_kernel(
-    ws, ollama, data_root, tmp_path
-):
+async def test_a_server_run_waits_for_a_magic_run_of_another_process_then_uses_its_kernel(ws, ollama, data_root, tmp_path):
     paths = session_paths(data_root)
     quit_file = tmp_path / "quit"
     with FakeOllama(coder_script(HOLD_CODE, "held")) as magic_model:
         magic = subprocess.Popen(  # noqa: ASYNC220  # started, not waited for
             [sys.executable, "-c", MAGIC, f"--mode react --session {shlex.quote(SESSION)}", str(quit_file)],
-            cwd=tmp_path, env=child_env(data_root, magic_model.url), stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True)
+            cwd=tmp_path,
+            env=child_env(data_root, magic_model.url),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         try:
             wait_for(paths.workspace / "started", magic, "its cell started")
             ollama.load(coder_script(SEEN_CODE, "seen"))
@@ -149,8 +151,13 @@ async def test_a_lock_left_by_a_killed_process_is_recovered(ws, ollama, data_roo
     with ConversationStore.from_config(PathsConfig(data_root=str(data_root))) as store:
         store.ensure_session(SESSION)
         cut_off = store.start_run(SESSION, "a run of the process that will be killed")
-    locker = subprocess.Popen([sys.executable, "-c", LOCKER, SESSION, str(data_root)], cwd=tmp_path,  # noqa: ASYNC220  # started, not waited for
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    locker = subprocess.Popen(  # noqa: ASYNC220  # started, not waited for
+        [sys.executable, "-c", LOCKER, SESSION, str(data_root)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert locker.stdout is not None and locker.stdout.readline().strip() == "LOCKED", locker.stderr
         assert manager.busy(SESSION).startswith(f"a run started from llm-agent run (pid {locker.pid}, since ")

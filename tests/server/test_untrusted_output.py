@@ -16,14 +16,19 @@ pytestmark = pytest.mark.slow  # a real sandbox kernel
 NOTEBOOK = "hostile.ipynb"
 # What made the redactor's URL pattern quadratic: 54 s for this much, during which the server answered nothing.
 HOSTILE = "'a-' * 60000 + ' ://@'"
-SCRIPT = {"rules": [
-    {"purpose": "react", "match_last": "Observation from python_coder",
-     "reply": {"thought": "done", "action": "finish", "action_input": "printed"}},
-    {"purpose": "react", "reply": {"thought": "print it", "action": "python_coder", "action_input": "print"}},
-    {"purpose": "code", "reply": f"```python\nprint({HOSTILE})\nprint('password: postgres://ann:hunter22@db')\n```"},
-    {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
-    {"purpose": "answer", "reply": "It printed the text."},
-]}
+SCRIPT = {
+    "rules": [
+        {
+            "purpose": "react",
+            "match_last": "Observation from python_coder",
+            "reply": {"thought": "done", "action": "finish", "action_input": "printed"},
+        },
+        {"purpose": "react", "reply": {"thought": "print it", "action": "python_coder", "action_input": "print"}},
+        {"purpose": "code", "reply": f"```python\nprint({HOSTILE})\nprint('password: postgres://ann:hunter22@db')\n```"},
+        {"purpose": "verify", "reply": {"answers_question": True, "issues": ""}},
+        {"purpose": "answer", "reply": "It printed the text."},
+    ]
+}
 
 
 async def test_status_is_answered_while_a_run_stores_a_big_hostile_output(api, ws, ollama, monkeypatch, data_root):

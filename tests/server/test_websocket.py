@@ -18,8 +18,7 @@ async def test_a_streamed_csv_run_with_its_cells_outputs_and_answer(api, ws, oll
     assert upload.code == 201 and body(upload)["files"] == [{"name": "sales.csv", "bytes": len(CSV)}]
 
     conn = await ws(NOTEBOOK)
-    conn.write_message(json.dumps({"type": "run", "request": "What is the mean price in sales.csv?",
-                                   "files": ["sales.csv"]}))
+    conn.write_message(json.dumps({"type": "run", "request": "What is the mean price in sales.csv?", "files": ["sales.csv"]}))
     events = await receive(conn)
     kinds = [e["type"] for e in events]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and events[-1]["status"] == "ok"
@@ -102,14 +101,17 @@ async def test_two_sessions_run_at_once(ws, ollama):
 
 async def test_bad_messages_get_an_error_and_the_socket_stays_open(ws, ollama):
     conn = await ws("bad")
-    for message, says in [("not json", "not valid JSON"), ('{"type": "dance"}', "Unknown request type"),
-                          ('{"type": "run", "request": ""}', "request is empty"),
-                          ('{"type": "run", "request": "x", "mode": "fast"}', "Unknown mode"),
-                          ('{"type": "run", "request": "x", "files": ["../etc/passwd"]}', "holds a folder"),
-                          ('{"type": "run", "request": "x", "files": ["never.csv"]}', "upload it first"),
-                          ('{"type": "stop"}', "nothing to stop"),
-                          ('{"type": "resume", "run_id": "nope"}', "no run"),
-                          ('{"type": "approval", "run_id": "r", "cell_id": "c"}', "not waiting for an approval")]:
+    for message, says in [
+        ("not json", "not valid JSON"),
+        ('{"type": "dance"}', "Unknown request type"),
+        ('{"type": "run", "request": ""}', "request is empty"),
+        ('{"type": "run", "request": "x", "mode": "fast"}', "Unknown mode"),
+        ('{"type": "run", "request": "x", "files": ["../etc/passwd"]}', "holds a folder"),
+        ('{"type": "run", "request": "x", "files": ["never.csv"]}', "upload it first"),
+        ('{"type": "stop"}', "nothing to stop"),
+        ('{"type": "resume", "run_id": "nope"}', "no run"),
+        ('{"type": "approval", "run_id": "r", "cell_id": "c"}', "not waiting for an approval"),
+    ]:
         conn.write_message(message)
         reply = json.loads(await conn.read_message())
         assert reply["type"] == "error" and says in reply["message"], (message, reply)

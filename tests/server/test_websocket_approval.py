@@ -33,8 +33,17 @@ async def test_edit_then_skip_through_the_websocket(ws, ollama, api):
     assert asked["attempt"] == 1 and asked["actions"] == ["run", "edit", "skip"] and asked["seq"] == len(first)
     assert not cell_outputs(first)  # nothing ran before the answer
 
-    conn.write_message(json.dumps({"type": "approval", "run_id": asked["run_id"], "cell_id": asked["cell_id"],
-                                   "action": "edit", "source": "print('edited')\nraise ValueError('still no')"}))
+    conn.write_message(
+        json.dumps(
+            {
+                "type": "approval",
+                "run_id": asked["run_id"],
+                "cell_id": asked["cell_id"],
+                "action": "edit",
+                "source": "print('edited')\nraise ValueError('still no')",
+            }
+        )
+    )
     second = await receive(conn, until="approval_requested")
     edited = next(e for e in second if e["type"] == "code_cell")
     assert edited["cell_id"] == asked["cell_id"] and edited["approval"] == "edited"
@@ -44,8 +53,7 @@ async def test_edit_then_skip_through_the_websocket(ws, ollama, api):
     fix = second[-1]
     assert fix["attempt"] == 2 and fix["code"] == "print('second try')" and "failed" in fix["reason"]
 
-    conn.write_message(json.dumps({"type": "approval", "run_id": fix["run_id"], "cell_id": fix["cell_id"],
-                                   "action": "skip"}))
+    conn.write_message(json.dumps({"type": "approval", "run_id": fix["run_id"], "cell_id": fix["cell_id"], "action": "skip"}))
     rest = await receive(conn)
     assert cell_outputs(rest) == [("skipped", "[]")]
     observation = next(e for e in rest if e["type"] == "observation" and e["tool"] == "python_coder")

@@ -12,9 +12,7 @@ from tool_helpers import make_ctx, write_docx, write_pdf
 from llm_agent_magic.config import ToolsConfig
 from llm_agent_magic.tools.file_analyzer import FileAnalyzerTool
 
-FRAME = pd.DataFrame(
-    {"region": ["north", "south", None, "east"], "price": [10.0, 30.0, 20.0, None], "units": [1, 2, 3, 4]}
-)
+FRAME = pd.DataFrame({"region": ["north", "south", None, "east"], "price": [10.0, 30.0, 20.0, None], "units": [1, 2, 3, 4]})
 
 
 @pytest.fixture

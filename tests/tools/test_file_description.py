@@ -27,4 +27,5 @@ def test_a_large_table_is_described_from_its_first_rows_and_says_so(tmp_path, mo
     path.write_text("x,y\n" + "".join(f"{i},\n" if i == 5 else f"{i},{i}\n" for i in range(1000)))
     assert describe_file(path.parent, path.name).splitlines()[1] == (
         "  more than 200 rows (too large to count here); dtypes and missing values from the first 200 rows "
-        "only (the file is larger than 0.001 MB); missing values there: y 1")
+        "only (the file is larger than 0.001 MB); missing values there: y 1"
+    )

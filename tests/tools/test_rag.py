@@ -28,7 +28,9 @@ def docs(tmp_path):
     for name, text in TEXTS.items():
         (folder / name).write_text(text)
     write_pdf(folder / "glacier.pdf", ["The glacier retreated four kilometres since 1900."], title="Ice")
-    write_docx(folder / "policy.docx", "Remote work", ["Employees may work remotely on Fridays."], [["day", "office"], ["Friday", "no"]])  # noqa: E501 - test data reads best on one line
+    write_docx(
+        folder / "policy.docx", "Remote work", ["Employees may work remotely on Fridays."], [["day", "office"], ["Friday", "no"]]
+    )
     (folder / "page.html").write_text(
         "<html><head><title>Birds</title><script>var x = 1</script></head>"
         "<body><h2>Migration</h2><p>Swallows migrate south in autumn.</p></body></html>"

@@ -33,14 +33,20 @@ def manuals(tmp_path):
     folder.mkdir()
     for n in range(20):  # passages sharing nearly every word of the question, but not its code
         (folder / f"rotor{n:02}.md").write_text(
-            f"What does a fault code mean for the rotor? Section {n}: the rotor code means the turbine slows.")
+            f"What does a fault code mean for the rotor? Section {n}: the rotor code means the turbine slows."
+        )
     (folder / "codes.md").write_text(IDENTIFIER_TEXT)
     return folder
 
 
 def test_identifiers_are_names_and_codes():
     assert identifiers('What does "ERR_4012" mean, and XK-2291-B? See pandas.DataFrame in v2.3.1 of the API.') == [
-        "ERR_4012", "XK-2291-B", "pandas.DataFrame", "v2.3.1", "API"]
+        "ERR_4012",
+        "XK-2291-B",
+        "pandas.DataFrame",
+        "v2.3.1",
+        "API",
+    ]
     assert identifiers("what is the state-of-the-art in rotor design") == []
 
 
@@ -81,7 +87,12 @@ async def test_relearning_embeds_only_what_changed_and_forget_embeds_nothing(man
     assert gone.files == 19 and embed_calls(fake_ollama) == 0
     (info,) = list_collections(llm.paths)
     assert (info.name, info.kind, info.files, info.chunks, info.embedding_model) == (
-        "notes", "learned", 19, 19, "nomic-embed-text")
+        "notes",
+        "learned",
+        19,
+        19,
+        "nomic-embed-text",
+    )
     with pytest.raises(CollectionError, match="Name the files or folders"):
         await learn([], llm, tools=tools, paths=llm.paths)
     with pytest.raises(CollectionError, match="no such file or folder"):
@@ -92,8 +103,7 @@ async def test_relearning_embeds_only_what_changed_and_forget_embeds_nothing(man
 
 async def test_another_embedding_model_is_refused_and_says_how_to_reembed(manuals, llm, fake_ollama, tmp_path):
     await learn([manuals / "codes.md"], llm, collection="codes", paths=llm.paths)
-    other = LLMClient(LLMConfig(host=fake_ollama.url, max_retries=0, embedding_model="mxbai-embed-large"),
-                      paths=llm.paths)
+    other = LLMClient(LLMConfig(host=fake_ollama.url, max_retries=0, embedding_model="mxbai-embed-large"), paths=llm.paths)
     try:
         index = DocumentIndex.for_collection("codes", other)
         fake_ollama.clear_requests()
@@ -135,19 +145,24 @@ async def test_passages_carry_file_page_or_cell_and_range_and_rag_search_cites_t
             writer.add_page(page)
     with open(docs / "report.pdf", "wb") as handle:  # noqa: ASYNC230  # the test's own fixture file, written before the run
         writer.write(handle)
-    notebook = {"cells": [{"cell_type": "markdown", "source": ["# Analysis\n"]},
-                          {"cell_type": "code", "source": "df = load('turbines.csv')", "outputs": []},
-                          {"cell_type": "markdown", "source": "The swallows migrate south in autumn."}],
-                "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    notebook = {
+        "cells": [
+            {"cell_type": "markdown", "source": ["# Analysis\n"]},
+            {"cell_type": "code", "source": "df = load('turbines.csv')", "outputs": []},
+            {"cell_type": "markdown", "source": "The swallows migrate south in autumn."},
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     (docs / "analysis.ipynb").write_text(json.dumps(notebook))
-    await learn([docs], llm, collection="trust", paths=llm.paths, tools=ToolsConfig(rag_chunk_size=60,
-                                                                                    rag_chunk_overlap=0))
+    await learn([docs], llm, collection="trust", paths=llm.paths, tools=ToolsConfig(rag_chunk_size=60, rag_chunk_overlap=0))
     index = DocumentIndex.for_collection("trust", llm, chunk_size=60, chunk_overlap=0)
     glacier = (await index.search("how far did the glacier retreat", 1))[0]
     assert glacier.name == "report.pdf" and glacier.where == "page 2"
     assert glacier.citation() == f"report.pdf, page 2, characters {glacier.position}-{glacier.end}"
     text = "Page one is about sales.\n\nThe glacier retreated four kilometres."
-    assert text[glacier.position:glacier.end] == glacier.text
+    assert text[glacier.position : glacier.end] == glacier.text
     swallows = (await index.search("when do swallows migrate", 1))[0]
     assert swallows.name == "analysis.ipynb" and swallows.where == "cell 3"
 
@@ -180,8 +195,7 @@ async def test_unreadable_binary_oversize_and_changing_files_are_skipped_with_a_
         return handle
 
     monkeypatch.setattr(index_module.Source, "open", open_file)
-    result = await learn([docs, tmp_path / "docs" / "good.md"], llm, paths=llm.paths,
-                         tools=ToolsConfig(rag_max_file_mb=0.001))
+    result = await learn([docs, tmp_path / "docs" / "good.md"], llm, paths=llm.paths, tools=ToolsConfig(rag_max_file_mb=0.001))
     assert result.files == 1 and result.chunks == 1
     notes = result.report.notes()
     assert "blob.txt: skipped, looks binary, not text" in notes
@@ -318,13 +332,10 @@ async def test_a_collection_switches_to_the_approximate_index_above_the_configur
     assert list_collections(llm.paths)[0].index == "flat"
 
 
-
-
 async def test_two_learns_of_one_collection_take_turns(manuals, llm, fake_ollama):
     import asyncio
 
-    first, second = await asyncio.gather(*(learn([manuals], llm, collection="shared", paths=llm.paths)
-                                           for _ in range(2)))
+    first, second = await asyncio.gather(*(learn([manuals], llm, collection="shared", paths=llm.paths) for _ in range(2)))
     # The one that waited found the other's work on disk: nothing embedded twice, nothing lost.
     assert sorted([first.report.embedded_chunks, second.report.embedded_chunks]) == [0, 21]
     assert first.chunks == second.chunks == 21 and embed_calls(fake_ollama) == 1
@@ -347,10 +358,8 @@ async def test_a_learned_file_swapped_for_a_link_is_dropped_not_followed(manuals
     (other / "more.md").write_text("Another folder, learned later.")
     again = await learn([other], llm, tools=tools, paths=llm.paths)  # the files learned earlier are checked again
     assert not any("SECRET_TOKEN" in json.dumps(r.body) for r in fake_ollama.requests)
-    assert again.report.skipped == {str(manuals / "codes.md"): "it is a symbolic link",
-                                    str(named): "it is a symbolic link"}
-    assert again.report.removed == [str(manuals / "codes.md"), str(named)] and again.report.added == [
-        str(other / "more.md")]
+    assert again.report.skipped == {str(manuals / "codes.md"): "it is a symbolic link", str(named): "it is a symbolic link"}
+    assert again.report.removed == [str(manuals / "codes.md"), str(named)] and again.report.added == [str(other / "more.md")]
     chunks = (llm.paths.rag_dir / "notes" / "chunks.jsonl").read_text()
     assert "SECRET_TOKEN" not in chunks and "learned by its own name" not in chunks
 

@@ -35,7 +35,11 @@ async def test_react_searches_the_web(make_session, fake_tavily, agent_data_root
     fake_tavily.load(
         {
             "results": [
-                {"title": "Pandas 3.0 released", "url": "https://pandas.example/3.0", "content": "Copy-on-write is now the default."},  # noqa: E501 - test data reads best on one line
+                {
+                    "title": "Pandas 3.0 released",
+                    "url": "https://pandas.example/3.0",
+                    "content": "Copy-on-write is now the default.",
+                },
                 {"title": "Changelog", "url": "https://pandas.example/changes", "content": "A string dtype."},
             ]
         }

@@ -70,13 +70,33 @@ _WRITE_EVENTS: dict[str, tuple[tuple[int, int | None], ...]] = {
 }
 _READ_EVENTS = {"os.listdir": 0, "os.scandir": 0, "shutil.copyfile": 0, "shutil.copytree": 0, "os.link": 0}
 _PROCESS_EVENTS = frozenset(
-    {"os.system", "os.exec", "os.posix_spawn", "os.spawn", "os.fork", "os.forkpty", "subprocess.Popen",
-     "pty.spawn", "os.startfile", "webbrowser.open"}
+    {
+        "os.system",
+        "os.exec",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.fork",
+        "os.forkpty",
+        "subprocess.Popen",
+        "pty.spawn",
+        "os.startfile",
+        "webbrowser.open",
+    }
 )
 _NETWORK_EVENTS = frozenset(
-    {"socket.connect", "socket.bind", "socket.sendto", "socket.sendmsg", "socket.getaddrinfo",
-     "socket.gethostbyname", "socket.gethostbyname_ex", "socket.gethostbyaddr", "socket.getnameinfo",
-     "urllib.Request", "http.client.connect"}
+    {
+        "socket.connect",
+        "socket.bind",
+        "socket.sendto",
+        "socket.sendmsg",
+        "socket.getaddrinfo",
+        "socket.gethostbyname",
+        "socket.gethostbyname_ex",
+        "socket.gethostbyaddr",
+        "socket.getnameinfo",
+        "urllib.Request",
+        "http.client.connect",
+    }
 )
 # Walking the heap would hand user code the hook's own state.
 _INTROSPECTION_EVENTS = frozenset({"gc.get_objects", "gc.get_referrers", "gc.get_referents", "sys._current_frames"})
@@ -94,7 +114,12 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple[Any, ...]], None]
     # Bind everything the hook uses now; later rebinding of module attributes by user code has no effect.
     # That is why the checks are closures in this one function, and why its complexity is theirs together.
     realpath, abspath, join, getcwd, readlink, split = (
-        os.path.realpath, os.path.abspath, os.path.join, os.getcwd, os.readlink, os.path.split
+        os.path.realpath,
+        os.path.abspath,
+        os.path.join,
+        os.getcwd,
+        os.readlink,
+        os.path.split,
     )
     nofollow_events = _NOFOLLOW_EVENTS
     fsdecode, fspath, isinstance_, str_, int_, bytes_, len_ = os.fsdecode, os.fspath, isinstance, str, int, bytes, len
@@ -256,8 +281,11 @@ def _make_hook(policy: dict[str, Any]) -> Callable[[str, tuple[Any, ...]], None]
         if not allow_network:
             if event in network_events:
                 prep = "to" if event.endswith(("connect", "sendto", "sendmsg")) else "for"
-                refuse("network connections are not allowed", f"{event} {prep} {describe(args)}",
-                       "Use files in the workspace instead; ask the user to provide the data")
+                refuse(
+                    "network connections are not allowed",
+                    f"{event} {prep} {describe(args)}",
+                    "Use files in the workspace instead; ask the user to provide the data",
+                )
             if event == "socket.__new__" and len_(args) > 2:
                 family, kind = args[1], args[2]
                 if isinstance_(kind, int_) and kind > 0:

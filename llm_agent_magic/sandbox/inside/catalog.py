@@ -28,15 +28,21 @@ CATALOG_VERSION = 1
 #: Largest catalog read (tens of thousands of variables); a bigger one is set aside.
 MAX_CATALOG_BYTES = 32 * 2**20
 #: File name of each kind of snapshot: ``<name><ext>``.
-EXTENSIONS = {"dataframe": ".parquet", "series": ".parquet", "ndarray": ".npy", "json": ".value.json",
-              "figure": ".png"}
+EXTENSIONS = {"dataframe": ".parquet", "series": ".parquet", "ndarray": ".npy", "json": ".value.json", "figure": ".png"}
 #: IPython's own names in a namespace (as ``summaries.IPYTHON_NAMES``).
 IPYTHON_NAMES = frozenset({"In", "Out", "exit", "quit", "get_ipython"})
 _BUILTINS = frozenset(dir(builtins))
 _JSON_KINDS = {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean", type(None): "null"}
 _OPTIONAL: dict[str, tuple[type, ...]] = {
-    "fingerprint": (str,), "type": (str,), "time": (str,), "load": (str,), "dtype": (str,), "python_type": (str,),
-    "bytes": (int,), "shape": (list,), "series_name": (str, int, float, type(None)),
+    "fingerprint": (str,),
+    "type": (str,),
+    "time": (str,),
+    "load": (str,),
+    "dtype": (str,),
+    "python_type": (str,),
+    "bytes": (int,),
+    "shape": (list,),
+    "series_name": (str, int, float, type(None)),
 }
 
 
@@ -121,8 +127,10 @@ def read_catalog(folder: str | os.PathLike[str], *, set_aside: bool = True) -> d
             catalog["variables"][name] = entry
     for name, info in not_persisted.items():
         if isinstance(name, str) and name.isidentifier() and isinstance(info, dict):
-            catalog["not_persisted"][name] = {"type": str(info.get("type", ""))[:200],
-                                              "reason": str(info.get("reason", "not persisted"))[:300]}
+            catalog["not_persisted"][name] = {
+                "type": str(info.get("type", ""))[:200],
+                "reason": str(info.get("reason", "not persisted"))[:300],
+            }
     return catalog
 
 
@@ -132,8 +140,11 @@ def write_catalog(folder: str | os.PathLike[str], catalog: dict[str, Any]) -> No
     Only the sandbox writes catalogs, into its own folder, so this one writes by absolute path (which
     the sandbox's audit hook can judge) through a temp file and a rename.
     """
-    data = {"version": CATALOG_VERSION, "variables": catalog.get("variables", {}),
-            "not_persisted": catalog.get("not_persisted", {})}
+    data = {
+        "version": CATALOG_VERSION,
+        "variables": catalog.get("variables", {}),
+        "not_persisted": catalog.get("not_persisted", {}),
+    }
 
     def dump(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as fh:

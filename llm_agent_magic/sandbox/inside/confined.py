@@ -103,9 +103,7 @@ def open_confined(root: str | os.PathLike[str], relpath: str, max_bytes: int | N
         raise
 
 
-def read_confined(
-    root: str | os.PathLike[str], relpath: str, max_bytes: int, *, truncate: bool = False
-) -> bytes:
+def read_confined(root: str | os.PathLike[str], relpath: str, max_bytes: int, *, truncate: bool = False) -> bytes:
     """The bytes of ``relpath`` inside ``root`` (see ``open_confined``), at most ``max_bytes``.
 
     A larger file is an ``UnsafePath``, or with ``truncate=True`` gives its first ``max_bytes``.
@@ -127,7 +125,11 @@ def stat_confined(root: str | os.PathLike[str], relpath: str) -> os.stat_result:
 
 
 def list_confined(
-    root: str | os.PathLike[str], relpath: str = "", *, recursive: bool = False, hidden: bool = False,
+    root: str | os.PathLike[str],
+    relpath: str = "",
+    *,
+    recursive: bool = False,
+    hidden: bool = False,
     limit: int | None = None,
 ) -> list[ConfinedFile]:
     """Files below ``root/relpath`` in name order, without following links into or out of it.
@@ -146,8 +148,14 @@ def list_confined(
 
 
 def _scan(
-    dir_fd: int, prefix: str, found: list[ConfinedFile], scanned: list[int], recursive: bool, hidden: bool,
-    limit: int | None, depth: int,
+    dir_fd: int,
+    prefix: str,
+    found: list[ConfinedFile],
+    scanned: list[int],
+    recursive: bool,
+    hidden: bool,
+    limit: int | None,
+    depth: int,
 ) -> None:
     with os.scandir(dir_fd) as it:
         entries = sorted(it, key=lambda e: e.name)
@@ -180,7 +188,11 @@ def _scan(
 
 
 def write_confined(
-    root: str | os.PathLike[str], relpath: str, data: Data, *, mode: int = 0o644,
+    root: str | os.PathLike[str],
+    relpath: str,
+    data: Data,
+    *,
+    mode: int = 0o644,
     times_ns: tuple[int, int] | None = None,
 ) -> int:
     """Write ``relpath`` inside ``root`` atomically; returns the bytes written.

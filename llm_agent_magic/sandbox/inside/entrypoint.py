@@ -77,8 +77,7 @@ def main() -> None:
         shell: Any = app.shell  # set by initialize()
         shell.events.register("pre_execute", lambda: activity.update(busy=True))
         shell.events.register("post_execute", lambda: activity.update(busy=False, last=time.monotonic()))
-        threading.Thread(target=_preload, args=(policy["preload"], activity), name="llm-agent-preload",
-                         daemon=True).start()
+        threading.Thread(target=_preload, args=(policy["preload"], activity), name="llm-agent-preload", daemon=True).start()
     app.start()
 
 
@@ -310,8 +309,9 @@ def _register_helpers(policy: dict[str, Any]) -> types.ModuleType:
 
     # A kernel shut down politely finishes its snapshots first.
     atexit.register(lambda: state["writer"] is not None and state["writer"].flush(30.0))
-    helper.__dict__.update(after_cell=after_cell, flush=flush, restore=restore, load_pushed=load_pushed,
-                           level=policy.get("level", "off"))
+    helper.__dict__.update(
+        after_cell=after_cell, flush=flush, restore=restore, load_pushed=load_pushed, level=policy.get("level", "off")
+    )
     sys.modules[HELPER_MODULE] = helper
     return helper
 

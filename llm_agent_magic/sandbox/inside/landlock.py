@@ -44,12 +44,24 @@ BIND_TCP, CONNECT_TCP = 1 << 0, 1 << 1
 SCOPE_ABSTRACT_UNIX, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
 #: /proc entries no analysis needs (kernel memory and logs, keys, triggers).
-PROC_DENIED = frozenset({"kcore", "kmsg", "kallsyms", "kpagecount", "kpageflags", "kpagecgroup", "sysrq-trigger",
-                         "timer_list", "sched_debug", "keys", "key-users"})
+PROC_DENIED = frozenset(
+    {
+        "kcore",
+        "kmsg",
+        "kallsyms",
+        "kpagecount",
+        "kpageflags",
+        "kpagecgroup",
+        "sysrq-trigger",
+        "timer_list",
+        "sched_debug",
+        "keys",
+        "key-users",
+    }
+)
 
 READ = EXECUTE | READ_FILE | READ_DIR
-WRITE = READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_SYM \
-    | REFER | TRUNCATE
+WRITE = READ | WRITE_FILE | REMOVE_DIR | REMOVE_FILE | MAKE_DIR | MAKE_REG | MAKE_SOCK | MAKE_FIFO | MAKE_SYM | REFER | TRUNCATE
 DEVICE = READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV
 #: Rights that make sense on a regular file (the kernel refuses directory rights on one).
 FILE_RIGHTS = EXECUTE | READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV
@@ -138,8 +150,7 @@ def _allow(libc: Any, ruleset: int, path: str, rights: int) -> None:
             rights &= FILE_RIGHTS
         # struct landlock_path_beneath_attr is packed: u64 allowed_access, s32 parent_fd
         attr = struct.pack("=Qi", rights, fd)
-        if libc.syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), attr,
-                        ctypes.c_uint32(0)) != 0:
+        if libc.syscall(_ADD_RULE, ctypes.c_int(ruleset), ctypes.c_int(_RULE_PATH_BENEATH), attr, ctypes.c_uint32(0)) != 0:
             raise OSError(ctypes.get_errno(), f"landlock_add_rule failed for {path}")
     finally:
         os.close(fd)

@@ -138,14 +138,23 @@ class Transfers:
             st = os.fstat(fh.fileno())
             fh.seek(offset)
             chunk = fh.read(size)
-        return {"data": base64.b64encode(chunk).decode("ascii"), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-                "eof": offset + len(chunk) >= st.st_size}
+        return {
+            "data": base64.b64encode(chunk).decode("ascii"),
+            "size": st.st_size,
+            "mtime_ns": st.st_mtime_ns,
+            "eof": offset + len(chunk) >= st.st_size,
+        }
 
     def listing(self, area: str) -> dict[str, Any]:
         """The area's top-level files: name, size, mtime; what is not a regular file comes with ``refused``."""
         entries = confined.list_confined(self._folder(area), limit=MAX_LISTED)
-        return {"files": [{"name": e.relpath, "size": e.size, "mtime_ns": e.mtime_ns, "refused": e.refused}
-                          for e in entries if "/" not in e.relpath]}
+        return {
+            "files": [
+                {"name": e.relpath, "size": e.size, "mtime_ns": e.mtime_ns, "refused": e.refused}
+                for e in entries
+                if "/" not in e.relpath
+            ]
+        }
 
     def remove(self, area: str, name: str) -> dict[str, Any]:
         _check_name(name)
@@ -179,8 +188,16 @@ def _remove(fn: Any, path: str, errors: list[str]) -> None:
 
 
 def _check_name(name: object) -> None:
-    if not isinstance(name, str) or not name or name in (".", "..") or name.startswith(".") or "/" in name \
-            or "\\" in name or "\0" in name or len(name) > 255:
+    if (
+        not isinstance(name, str)
+        or not name
+        or name in (".", "..")
+        or name.startswith(".")
+        or "/" in name
+        or "\\" in name
+        or "\0" in name
+        or len(name) > 255
+    ):
         raise ValueError(f"{name!r} is not a plain file name")
 
 
@@ -201,6 +218,7 @@ def boot(policy: dict[str, Any], entry: Any) -> dict[str, Any]:
                 return entry._JSON(fn(*args, **kwargs))
             except Exception as exc:  # noqa: BLE001  # a refusal is an answer: whatever the call raised goes back as its reason
                 return entry._JSON({"error": f"{type(exc).__name__}: {str(exc)[:500]}"})
+
         return call
 
     for name in ("put", "get", "listing", "remove", "cleanup"):

@@ -32,7 +32,10 @@ JSON_EXPANSION = 8
 
 
 def load_entry(
-    entry: dict[str, Any], folder: str | os.PathLike[str], *, max_rows: int = DEFAULT_MAX_ROWS,
+    entry: dict[str, Any],
+    folder: str | os.PathLike[str],
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> Any:
     """Read one (checked) catalog entry back into a Python object.
@@ -93,8 +96,10 @@ def _check_parquet(fh: IO[bytes], where: str, max_rows: int, max_bytes: int) -> 
     size = rows * fixed + sum(g.total_byte_size for g in groups)
     if size > max_bytes:
         raise confined.UnsafePath(
-            "load", where, f"it expands to {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB allowed "
-            f"(SandboxConfig.snapshot_max_mb)"
+            "load",
+            where,
+            f"it expands to {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB allowed "
+            f"(SandboxConfig.snapshot_max_mb)",
         )
 
 
@@ -111,8 +116,9 @@ def _check_npy(fh: IO[bytes], where: str, max_bytes: int) -> None:
     size = math.prod(shape) * dtype.itemsize
     if size > max_bytes:
         raise confined.UnsafePath(
-            "load", where, f"it holds {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB allowed "
-            f"(SandboxConfig.snapshot_max_mb)"
+            "load",
+            where,
+            f"it holds {size / 2**20:.1f} MB, more than the {max_bytes / 2**20:g} MB allowed (SandboxConfig.snapshot_max_mb)",
         )
 
 
@@ -136,7 +142,10 @@ def load(
 
 
 def restore_into(
-    ns: dict[str, Any], folder: str | os.PathLike[str], *, max_rows: int = DEFAULT_MAX_ROWS,
+    ns: dict[str, Any],
+    folder: str | os.PathLike[str],
+    *,
+    max_rows: int = DEFAULT_MAX_ROWS,
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> dict[str, Any]:
     """Load every restorable snapshot into ``ns``; report what was restored and what was not (and why)."""

@@ -76,12 +76,24 @@ def _program(sockets: str = "all") -> bytes:
         # netlink: libzmq lists network interfaces through it, and aborts when it cannot
         code += ["socket", (_LD_W_ABS, 0, 0, _ARG0), (_JEQ, "allow", 0, _AF_UNIX), (_JEQ, "allow", 0, _AF_NETLINK)]
         if sockets == "stream":
-            code += [(_JEQ, "inet", 0, _AF_INET), (_JEQ, "inet", "deny", _AF_INET6),
-                     "inet", (_LD_W_ABS, 0, 0, _ARG1), (_AND, 0, 0, 0xF), (_JEQ, "allow", "deny", _SOCK_STREAM)]
+            code += [
+                (_JEQ, "inet", 0, _AF_INET),
+                (_JEQ, "inet", "deny", _AF_INET6),
+                "inet",
+                (_LD_W_ABS, 0, 0, _ARG1),
+                (_AND, 0, 0, 0xF),
+                (_JEQ, "allow", "deny", _SOCK_STREAM),
+            ]
         else:
             code.append((_JEQ, "deny", "deny", 0))
-    code += ["allow", (_RET, 0, 0, _ALLOW), "deny", (_RET, 0, 0, _ERRNO | errno.EPERM),
-             "nosys", (_RET, 0, 0, _ERRNO | errno.ENOSYS)]
+    code += [
+        "allow",
+        (_RET, 0, 0, _ALLOW),
+        "deny",
+        (_RET, 0, 0, _ERRNO | errno.EPERM),
+        "nosys",
+        (_RET, 0, 0, _ERRNO | errno.ENOSYS),
+    ]
     labels: dict[str, int] = {}
     program: list[tuple[int, str | int, str | int, int]] = []
     for item in code:

@@ -296,17 +296,13 @@ class SnapshotWriter:
     def __init__(self, folder: str | os.PathLike[str], background: bool = False):
         self.folder = Path(folder)
         self.catalog = read_catalog(self.folder)
-        self._fingerprints: dict[str, str] = {
-            name: e.get("fingerprint", "") for name, e in self.catalog["variables"].items()
-        }
+        self._fingerprints: dict[str, str] = {name: e.get("fingerprint", "") for name, e in self.catalog["variables"].items()}
         self._failed: dict[str, dict[str, str]] = {}
         self._generation: dict[str, int] = {}
         self._pending: dict[str, Future[bool]] = {}
         self._lock = threading.Lock()
         self._dirty = False
-        self._executor = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-snapshots") if background else None
-        )
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm-agent-snapshots") if background else None
 
     def update(self, variables: dict[str, Any]) -> dict[str, Any]:
         """Snapshot changed variables, drop vanished ones; return what happened."""
@@ -318,8 +314,10 @@ class SnapshotWriter:
         for name, obj in variables.items():
             problem = _catalog.name_problem(name)
             if problem:  # it would be refused at every restore
-                unsupported[name] = {"type": _type_path(obj),
-                                     "reason": f"the name {problem.removeprefix('it ')}, so it could not be restored"}
+                unsupported[name] = {
+                    "type": _type_path(obj),
+                    "reason": f"the name {problem.removeprefix('it ')}, so it could not be restored",
+                }
                 self._forget(name)
                 continue
             try:
@@ -351,8 +349,13 @@ class SnapshotWriter:
             if self._dirty or not_persisted != self.catalog["not_persisted"]:
                 self.catalog["not_persisted"] = not_persisted
                 self._save_catalog()
-        return {"written": written + background, "pending": background, "unchanged": unchanged,
-                "removed": removed, "not_persisted": not_persisted}
+        return {
+            "written": written + background,
+            "pending": background,
+            "unchanged": unchanged,
+            "removed": removed,
+            "not_persisted": not_persisted,
+        }
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait for background writes; True if none is left."""

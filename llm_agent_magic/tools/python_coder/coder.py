@@ -129,8 +129,7 @@ class PythonCoderTool(Tool):
             result = await ctx.sandbox.async_execute(code)
             if result.ok:
                 output = self._output_for_model(result, before, ctx)
-                ctx.conversation.add(render_prompt("execution", ok=True, attempt=execution, output=output,
-                                                   error_class=""))
+                ctx.conversation.add(render_prompt("execution", ok=True, attempt=execution, output=output, error_class=""))
                 printed = result.output_text()
                 issues = await self._inadequacy(task, ctx) if needs_adequacy_check(printed, ctx.request) else None
                 if issues is None:
@@ -149,8 +148,9 @@ class PythonCoderTool(Tool):
                 err = result.error or {}
                 error_class = classify_error(result.status, err.get("ename", ""), err.get("evalue", ""))
                 last_error = error_text(result, ERROR_CHARS + 500)  # its own frames, not the libraries'
-                ctx.conversation.add(render_prompt("execution", ok=False, attempt=execution, output=last_error,
-                                                   error_class=error_class.name))
+                ctx.conversation.add(
+                    render_prompt("execution", ok=False, attempt=execution, output=last_error, error_class=error_class.name)
+                )
             ctx.emit(self._cell_output(cell, result, ctx, final=False, failed=True))
             attempts.append(Attempt(len(attempts) + 1, code, f"failed: {error_class.name}", last_error, error_class.name))
             if execution == cfg.max_execution_attempts:
@@ -169,7 +169,8 @@ class PythonCoderTool(Tool):
                 return ToolResult(
                     f"The code failed and every fix the model wrote was the code of attempt {repeated} again, which "
                     f"had failed; it was not run again. Last error ({attempts[-1].error_class}):\n{last_error}",
-                    success=False, data={"attempts": execution, "repeated": repeated},
+                    success=False,
+                    data={"attempts": execution, "repeated": repeated},
                 )
 
         return ToolResult(
@@ -183,10 +184,19 @@ class PythonCoderTool(Tool):
         """The cell to execute as the user decided (edited, or as it was), or None when they skipped it."""
         assert ctx.approve is not None
         reason = f"attempt {cell.attempt - 1} failed ({failed_class})" if cell.attempt > 1 and failed_class else ""
-        reply = await ctx.approve(ApprovalRequested(
-            cell.cell_id, cell.source, attempt=cell.attempt, step=cell.step, task=task, reason=reason,
-            tool=self.name, timeout=ctx.config.approval_timeout, run_id=ctx.run_id,
-        ))
+        reply = await ctx.approve(
+            ApprovalRequested(
+                cell.cell_id,
+                cell.source,
+                attempt=cell.attempt,
+                step=cell.step,
+                task=task,
+                reason=reason,
+                tool=self.name,
+                timeout=ctx.config.approval_timeout,
+                run_id=ctx.run_id,
+            )
+        )
         if reply.action == "skip":
             ctx.emit(CellOutput(cell.cell_id, [], status="skipped", run_id=ctx.run_id))
             return None
@@ -210,9 +220,15 @@ class PythonCoderTool(Tool):
     # --- model calls: each one a turn of the run's transcript ---------------------------------------
     async def _generate(self, task: str, ctx: ToolContext, *, variables: str = "", review: str = "") -> str:
         wanted = answer_format.requested(ctx.request)
-        instruction = render_prompt("code", task=task, variables=variables, review=review,
-                                    constraints=answer_format.stated_constraints(ctx.request),
-                                    answer_format=wanted.text, names=wanted.names)
+        instruction = render_prompt(
+            "code",
+            task=task,
+            variables=variables,
+            review=review,
+            constraints=answer_format.stated_constraints(ctx.request),
+            answer_format=wanted.text,
+            names=wanted.names,
+        )
         reply = await ask(ctx, instruction, purpose="code")
         return extract_code(reply.content)
 
@@ -229,8 +245,13 @@ class PythonCoderTool(Tool):
     async def _fix(self, task: str, ctx: ToolContext, error_class: FailureKind, rethink: bool, repeated: int = 0) -> str:
         """A new cell after a failure; ``repeated``: the model's last fix was attempt N's failed code again."""
         instruction = render_prompt(
-            "fix", task=task, error_class=error_class.name, guidance=error_class.guidance, rethink=rethink,
-            names=answer_format.requested(ctx.request).names, repeated=repeated,
+            "fix",
+            task=task,
+            error_class=error_class.name,
+            guidance=error_class.guidance,
+            rethink=rethink,
+            names=answer_format.requested(ctx.request).names,
+            repeated=repeated,
         )
         reply = await ask(ctx, instruction, purpose="fix")
         return extract_code(reply.content)

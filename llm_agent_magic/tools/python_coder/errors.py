@@ -73,7 +73,7 @@ def _frame_lines(item: str) -> list[str]:
     arrow = next((i for i, line in enumerate(lines) if line.lstrip().startswith(("-->", "->", "---->"))), None)
     if arrow is None:  # e.g. a SyntaxError: header, the line, the caret, the message
         return [line[:200] for line in lines[:5]]
-    return [lines[0][:200]] + [line[:200] for line in lines[max(1, arrow - 1):arrow + 1]]
+    return [lines[0][:200]] + [line[:200] for line in lines[max(1, arrow - 1) : arrow + 1]]
 
 
 def traceback_for_model(error: dict[str, Any], limit: int = TRACEBACK_CHARS) -> str:

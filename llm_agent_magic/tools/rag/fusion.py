@@ -22,9 +22,7 @@ class Fused:
     similarity: float | None
 
 
-def fuse(
-    vector: list[tuple[int, float]], keyword: list[int], idents: list[str], text_of: Callable[[int], str]
-) -> list[Fused]:
+def fuse(vector: list[tuple[int, float]], keyword: list[int], idents: list[str], text_of: Callable[[int], str]) -> list[Fused]:
     """Every chunk of either ranking, best first; ``matched`` says which found it (and ``identifier``)."""
     fused: dict[int, Fused] = {}
     for rank, (chunk_id, similarity) in enumerate(vector, 1):

@@ -55,6 +55,7 @@ MAX_READ_BYTES = 2**30
 CANDIDATES_PER_HIT, MIN_CANDIDATES = 8, 50
 Progress = Callable[[int, int], None]
 
+
 @dataclass(frozen=True)
 class SearchHit:
     text: str
@@ -187,8 +188,9 @@ class DocumentIndex:
         self._load()
 
     @classmethod
-    def for_collection(cls, name: str, llm: LLMClient | None, *, paths: PathsConfig | None = None,
-                       **kwargs: Any) -> DocumentIndex:
+    def for_collection(
+        cls, name: str, llm: LLMClient | None, *, paths: PathsConfig | None = None, **kwargs: Any
+    ) -> DocumentIndex:
         return cls(collection_folder(name, paths or getattr(llm, "paths", None)), llm, **kwargs)
 
     def __len__(self) -> int:
@@ -222,9 +224,7 @@ class DocumentIndex:
         self._reset()
         return await self.update(sources, progress=progress)
 
-    def _found(
-        self, sources: Iterable[SourceLike], report: IndexReport
-    ) -> tuple[dict[str, Source], dict[str, os.stat_result]]:
+    def _found(self, sources: Iterable[SourceLike], report: IndexReport) -> tuple[dict[str, Source], dict[str, os.stat_result]]:
         """The sources that can be read, with their stat records; the others go into ``report.skipped`` with why."""
         wanted: dict[str, Source] = {}
         stats: dict[str, os.stat_result] = {}
@@ -243,7 +243,11 @@ class DocumentIndex:
         return wanted, stats
 
     async def update(
-        self, sources: Iterable[SourceLike], *, reembed: bool = False, progress: Progress | None = None,
+        self,
+        sources: Iterable[SourceLike],
+        *,
+        reembed: bool = False,
+        progress: Progress | None = None,
         roots: list[str] | None = None,
     ) -> IndexReport:
         """Make the index hold exactly ``sources``: embed new and changed files, drop the others.
@@ -370,8 +374,14 @@ class DocumentIndex:
         pieces = []
         for piece in chunk_text(doc.text, self.chunk_size, self.chunk_overlap):
             at = bisect.bisect_right(starts, piece.position) - 1
-            pieces.append({"text": piece.text, "position": piece.position, "end": piece.position + len(piece.text),
-                           "where": sections[at][1] if at >= 0 else ""})
+            pieces.append(
+                {
+                    "text": piece.text,
+                    "position": piece.position,
+                    "end": piece.position + len(piece.text),
+                    "where": sections[at][1] if at >= 0 else "",
+                }
+            )
         return {**record, "pieces": pieces}
 
     async def _embed(self, texts: list[str], progress: Progress | None) -> tuple[np.ndarray, int]:
@@ -407,8 +417,13 @@ class DocumentIndex:
             self._chunks[chunk_id] = {"id": chunk_id, **chunk}
         self._keywords.replace(gone, ((int(i), c["text"]) for i, c in zip(ids, new_chunks, strict=True)))
         self._files = files
-        self._settings.update(embedding_model=self._model, dim=dim, chunking=[self.chunk_size, self.chunk_overlap],
-                              next_id=next_id + len(new_chunks), updated_at=time.time())
+        self._settings.update(
+            embedding_model=self._model,
+            dim=dim,
+            chunking=[self.chunk_size, self.chunk_overlap],
+            next_id=next_id + len(new_chunks),
+            updated_at=time.time(),
+        )
 
     def _reset(self) -> None:
         self._vectors, self._chunks, self._files, self._settings = None, {}, {}, {}
@@ -439,8 +454,9 @@ class DocumentIndex:
         assert self.llm is not None
         vector = _normalised(await self.llm.embed([query]))
         if vector.shape[1] != self._vectors.dim:
-            raise EmbeddingModelMismatch(self.name, stored, self._model,
-                                         f" ({self._vectors.dim} dimensions; the model now gives {vector.shape[1]})")
+            raise EmbeddingModelMismatch(
+                self.name, stored, self._model, f" ({self._vectors.dim} dimensions; the model now gives {vector.shape[1]})"
+            )
         candidates = max(MIN_CANDIDATES, CANDIDATES_PER_HIT * top_k)
         store = self._vectors
 
@@ -461,9 +477,19 @@ class DocumentIndex:
             chunk = self._chunks.get(fused.id)
             if chunk is None:
                 continue
-            hits.append(SearchHit(chunk["text"], chunk["source"], int(chunk["position"]), fused.score,
-                                  end=int(chunk["end"]), where=chunk.get("where", ""), matched=tuple(fused.matched),
-                                  similarity=fused.similarity, collection=self.name))
+            hits.append(
+                SearchHit(
+                    chunk["text"],
+                    chunk["source"],
+                    int(chunk["position"]),
+                    fused.score,
+                    end=int(chunk["end"]),
+                    where=chunk.get("where", ""),
+                    matched=tuple(fused.matched),
+                    similarity=fused.similarity,
+                    collection=self.name,
+                )
+            )
         return hits
 
     # --- disk -------------------------------------------------------------------------
@@ -483,9 +509,13 @@ class DocumentIndex:
             chunks = [json.loads(line) for line in lines if line.strip()]
             settings = record.get("settings", {})
             vectors = (
-                VectorStore.from_bytes((self.folder / INDEX_FILE).read_bytes(), approximate_above=self.approximate_above,
-                                       approximate=self.approximate)
-                if chunks else None
+                VectorStore.from_bytes(
+                    (self.folder / INDEX_FILE).read_bytes(),
+                    approximate_above=self.approximate_above,
+                    approximate=self.approximate,
+                )
+                if chunks
+                else None
             )
         except (OSError, ValueError, RuntimeError, AttributeError):
             return  # nothing saved yet, or unreadable: start empty and rebuild
@@ -515,8 +545,7 @@ class DocumentIndex:
             fsync=True,
         )
         record = {"version": FORMAT_VERSION, "settings": self._settings, "chunks": len(self._chunks), "files": self._files}
-        atomic.write_bytes(self.folder / HASHES_FILE, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"),
-                           fsync=True)
+        atomic.write_bytes(self.folder / HASHES_FILE, json.dumps(record, indent=1, sort_keys=True).encode("utf-8"), fsync=True)
 
 
 def _normalised(vectors: list[list[float]] | np.ndarray) -> np.ndarray:

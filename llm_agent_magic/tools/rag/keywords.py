@@ -115,7 +115,5 @@ class KeywordIndex:
         expression = fts_expression(phrases + words)
         if not expression:
             return []
-        rows = db.execute(
-            "SELECT rowid FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?", (expression, k)
-        )
+        rows = db.execute("SELECT rowid FROM chunks WHERE chunks MATCH ? ORDER BY bm25(chunks) LIMIT ?", (expression, k))
         return [int(r[0]) for r in rows]

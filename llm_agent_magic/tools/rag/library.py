@@ -36,6 +36,7 @@ from .vectors import Approximate
 if TYPE_CHECKING:
     from ...llm import LLMClient
 
+
 @dataclass
 class CollectionInfo:
     name: str
@@ -57,8 +58,16 @@ class CollectionInfo:
     def row(self) -> list[str]:
         """The cells of ``COLUMNS``, as text."""
         updated = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.updated_at)) if self.updated_at else "-"
-        return [self.name, self.kind, str(self.files), str(self.chunks), self.embedding_model, self.index,
-                _size(self.size_bytes), updated]
+        return [
+            self.name,
+            self.kind,
+            str(self.files),
+            str(self.chunks),
+            self.embedding_model,
+            self.index,
+            _size(self.size_bytes),
+            updated,
+        ]
 
 
 COLUMNS = ("collection", "kind", "files", "chunks", "embedding model", "index", "size on disk", "updated")
@@ -83,14 +92,23 @@ class LearnResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"collection": self.collection, "files": self.files, "chunks": self.chunks, "notes": self.notes,
-                "skipped_notes": self.report.notes(), **self.report.to_dict(), "lines": self.lines()}
+        return {
+            "collection": self.collection,
+            "files": self.files,
+            "chunks": self.chunks,
+            "notes": self.notes,
+            "skipped_notes": self.report.notes(),
+            **self.report.to_dict(),
+            "lines": self.lines(),
+        }
 
     def lines(self) -> list[str]:
         r = self.report
         counts = f"{len(r.added)} added, {len(r.changed)} changed, {len(r.unchanged)} unchanged, {len(r.removed)} removed"
-        head = (f"Collection {self.collection!r}: {self.files} file(s), {self.chunks} chunk(s) "
-                f"({counts}; {r.embedded_chunks} chunk(s) embedded).")
+        head = (
+            f"Collection {self.collection!r}: {self.files} file(s), {self.chunks} chunk(s) "
+            f"({counts}; {r.embedded_chunks} chunk(s) embedded)."
+        )
         return [head, *(f"  {n}" for n in self.notes + r.notes())]
 
 
@@ -110,8 +128,10 @@ class ForgetResult:
     def lines(self) -> list[str]:
         if self.deleted:
             return [f"Collection {self.collection!r} deleted ({len(self.removed)} file(s) forgotten)."]
-        head = (f"Collection {self.collection!r}: {len(self.removed)} file(s) forgotten; "
-                f"{self.files} file(s), {self.chunks} chunk(s) left.")
+        head = (
+            f"Collection {self.collection!r}: {len(self.removed)} file(s) forgotten; "
+            f"{self.files} file(s), {self.chunks} chunk(s) left."
+        )
         return [head, *(f"  {p}: not in the collection" for p in self.not_found)]
 
 
@@ -143,9 +163,14 @@ async def _locked_async(name: str, paths: PathsConfig) -> AsyncIterator[None]:
 
 def open_collection(name: str, llm: LLMClient | None, tools: ToolsConfig, paths: PathsConfig) -> DocumentIndex:
     return DocumentIndex(
-        collection_folder(name, paths), llm, chunk_size=tools.rag_chunk_size, chunk_overlap=tools.rag_chunk_overlap,
-        max_file_bytes=int(tools.rag_max_file_mb * 1e6), approximate_above=tools.rag_approximate_above,
-        approximate=Approximate.from_config(tools), kind="learned",
+        collection_folder(name, paths),
+        llm,
+        chunk_size=tools.rag_chunk_size,
+        chunk_overlap=tools.rag_chunk_overlap,
+        max_file_bytes=int(tools.rag_max_file_mb * 1e6),
+        approximate_above=tools.rag_approximate_above,
+        approximate=Approximate.from_config(tools),
+        kind="learned",
     )
 
 
@@ -186,8 +211,16 @@ async def learn(
         return await _learn(name, chosen, llm, tools, paths, reembed, progress, base)
 
 
-async def _learn(name: str, chosen: list[Path], llm: LLMClient, tools: ToolsConfig, paths: PathsConfig,
-                 reembed: bool, progress: Progress | None, within: Path | None) -> LearnResult:
+async def _learn(
+    name: str,
+    chosen: list[Path],
+    llm: LLMClient,
+    tools: ToolsConfig,
+    paths: PathsConfig,
+    reembed: bool,
+    progress: Progress | None,
+    within: Path | None,
+) -> LearnResult:
     index = open_collection(name, llm, tools, paths)
     try:
         files, roots, refused, notes = await asyncio.to_thread(_expand, chosen, tools.rag_max_learn_files, within)
@@ -196,8 +229,7 @@ async def _learn(name: str, chosen: list[Path], llm: LLMClient, tools: ToolsConf
         index.confined_roots = [Path(r) for r in dict.fromkeys([*known_roots, *(str(r) for r in roots)])]
         kept = [s for s in index.sources if not any(Path(s).is_relative_to(r) for r in roots)]
         wanted = list({source.key: source for source in [*(_kept(index, k) for k in kept), *files]}.values())
-        report = await index.update(wanted, reembed=reembed, progress=progress,
-                                    roots=[*known_roots, *(str(r) for r in roots)])
+        report = await index.update(wanted, reembed=reembed, progress=progress, roots=[*known_roots, *(str(r) for r in roots)])
         report.skipped.update(refused)
         return LearnResult(name, report, len(index.sources), len(index), notes)
     finally:
@@ -226,8 +258,9 @@ def forget(
         return _forget(name, targets, everything, tools, paths)
 
 
-def _forget(name: str, targets: Iterable[str | os.PathLike[str]], everything: bool, tools: ToolsConfig,
-            paths: PathsConfig) -> ForgetResult:
+def _forget(
+    name: str, targets: Iterable[str | os.PathLike[str]], everything: bool, tools: ToolsConfig, paths: PathsConfig
+) -> ForgetResult:
     folder = collection_folder(name, paths)
     if not (folder / HASHES_FILE).is_file():
         raise CollectionNotFound(f"There is no collection {name!r}; `collections` lists them.")
@@ -286,15 +319,24 @@ def _info(folder: Path) -> CollectionInfo | None:
     files = record.get("files") or {}
     size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
     return CollectionInfo(
-        name=folder.name, kind=str(settings.get("kind", "session")), files=len(files), chunks=int(record.get("chunks", 0)),
-        embedding_model=str(settings.get("embedding_model", "")), index=str(settings.get("index", "flat")),
-        size_bytes=size, updated_at=settings.get("updated_at"), roots=list(settings.get("roots", [])),
+        name=folder.name,
+        kind=str(settings.get("kind", "session")),
+        files=len(files),
+        chunks=int(record.get("chunks", 0)),
+        embedding_model=str(settings.get("embedding_model", "")),
+        index=str(settings.get("index", "flat")),
+        size_bytes=size,
+        updated_at=settings.get("updated_at"),
+        roots=list(settings.get("roots", [])),
         sources=sorted(files),
     )
 
 
-def _expand(targets: list[Path], max_files: int, within: Path | None = None,
-            ) -> tuple[list[Source], list[Path], dict[str, str], list[str]]:
+def _expand(
+    targets: list[Path],
+    max_files: int,
+    within: Path | None = None,
+) -> tuple[list[Source], list[Path], dict[str, str], list[str]]:
     """The files to learn, the folders among the targets (resolved), what was refused in them (path: why),
     and notes on what was left out. With ``within``, each is confined to that folder (see ``learn``)."""
     files: dict[str, Source] = {}
@@ -324,8 +366,7 @@ def _expand(targets: list[Path], max_files: int, within: Path | None = None,
     if others:
         notes.append(f"{others} file(s) of other types in the folders were left out")
     if refused:
-        notes.append(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} in the folders not read: "
-                     f"{REFUSED_HINT}")
+        notes.append(f"{len(refused)} entr{'y' if len(refused) == 1 else 'ies'} in the folders not read: {REFUSED_HINT}")
     return list(files.values()), roots, refused, notes
 
 

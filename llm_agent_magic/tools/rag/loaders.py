@@ -151,8 +151,7 @@ def _notebook(source: str) -> LoadedDocument:
         text = "".join(str(line) for line in body) if isinstance(body, list) else str(body)
         parts.append((f"cell {n}", text.strip()))
     text, sections = _joined(parts)
-    return LoadedDocument(text, "notebook", {"cells": len(cells), "sections": sections,
-                                             "headings": _markdown_headings(text)})
+    return LoadedDocument(text, "notebook", {"cells": len(cells), "sections": sections, "headings": _markdown_headings(text)})
 
 
 def _docx(data: bytes) -> LoadedDocument:
@@ -164,10 +163,14 @@ def _docx(data: bytes) -> LoadedDocument:
     blocks: list[str] = []
     headings: list[str] = []
     tables = 0
-    inner: Iterable[Paragraph | Table] = document.iter_inner_content() if hasattr(document, "iter_inner_content") else [
-        *document.paragraphs,
-        *document.tables,
-    ]
+    inner: Iterable[Paragraph | Table] = (
+        document.iter_inner_content()
+        if hasattr(document, "iter_inner_content")
+        else [
+            *document.paragraphs,
+            *document.tables,
+        ]
+    )
     for item in inner:
         if isinstance(item, Table):  # a table: one line per row, cells separated by " | "
             tables += 1

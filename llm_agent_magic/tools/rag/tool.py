@@ -62,8 +62,13 @@ class RagSearchTool(Tool):
             entries = list_confined(workspace, recursive=True)
         except OSError:
             return False
-        return any(not e.refused and "__pycache__" not in e.relpath.split("/") and is_document(Path(e.name))
-                   and Path(e.name).suffix.lower() not in TABLE_TEXT_SUFFIXES for e in entries)
+        return any(
+            not e.refused
+            and "__pycache__" not in e.relpath.split("/")
+            and is_document(Path(e.name))
+            and Path(e.name).suffix.lower() not in TABLE_TEXT_SUFFIXES
+            for e in entries
+        )
 
     async def run(self, action_input: str, ctx: ToolContext) -> ToolResult:
         question = action_input.strip() or ctx.request
@@ -100,7 +105,8 @@ class RagSearchTool(Tool):
         if not hits:
             return ToolResult(
                 f"None of the {len(sources)} document(s) held searchable text.{note_text}"
-                if not learned else f'Nothing in the documents matched "{question}".{note_text}',
+                if not learned
+                else f'Nothing in the documents matched "{question}".{note_text}',
                 success=False,
                 data={"documents": len(sources), "skipped": skipped},
             )
@@ -108,9 +114,19 @@ class RagSearchTool(Tool):
         return ToolResult(
             text,
             data={
-                "hits": [{"source": h.source, "position": h.position, "end": h.end, "where": h.where,
-                          "matched": list(h.matched), "collection": h.collection, "score": h.score,
-                          "citation": h.citation()} for h in hits],
+                "hits": [
+                    {
+                        "source": h.source,
+                        "position": h.position,
+                        "end": h.end,
+                        "where": h.where,
+                        "matched": list(h.matched),
+                        "collection": h.collection,
+                        "score": h.score,
+                        "citation": h.citation(),
+                    }
+                    for h in hits
+                ],
                 "skipped": skipped,
                 "embedded_chunks": embedded,
             },

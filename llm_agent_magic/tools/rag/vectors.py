@@ -50,8 +50,12 @@ class Approximate:
 
     @classmethod
     def from_config(cls, tools: ToolsConfig) -> Approximate:
-        return cls(m=tools.rag_hnsw_m, ef_construction=tools.rag_hnsw_ef_construction,
-                   ef_search=tools.rag_hnsw_ef_search, threads=tools.rag_index_threads)
+        return cls(
+            m=tools.rag_hnsw_m,
+            ef_construction=tools.rag_hnsw_ef_construction,
+            ef_search=tools.rag_hnsw_ef_search,
+            threads=tools.rag_index_threads,
+        )
 
 
 class VectorStore:
@@ -59,8 +63,7 @@ class VectorStore:
 
     kind: str
 
-    def __init__(self, dim: int, *, approximate_above: int = 20_000, approximate: Approximate | None = None,
-                 index: Any = None):
+    def __init__(self, dim: int, *, approximate_above: int = 20_000, approximate: Approximate | None = None, index: Any = None):
         self.dim = dim
         self.approximate_above = approximate_above
         self.approximate = approximate or Approximate()
@@ -183,10 +186,14 @@ class VectorStore:
         index = faiss.deserialize_index(np.frombuffer(data, dtype="uint8"))
         if isinstance(index, faiss.IndexIVF):  # saved before HNSW replaced IVF: carry its vectors over
             lists = index.invlists
-            ids = np.concatenate([np.zeros(0, "int64")] + [
-                faiss.rev_swig_ptr(lists.get_ids(n), lists.list_size(n)).copy()
-                for n in range(index.nlist) if lists.list_size(n)
-            ]).astype("int64")
+            ids = np.concatenate(
+                [np.zeros(0, "int64")]
+                + [
+                    faiss.rev_swig_ptr(lists.get_ids(n), lists.list_size(n)).copy()
+                    for n in range(index.nlist)
+                    if lists.list_size(n)
+                ]
+            ).astype("int64")
             store = cls(index.d, **kwargs)
             store.add(ids, index.reconstruct_batch(ids) if len(ids) else np.zeros((0, index.d), "float32"))
             return store

@@ -54,8 +54,9 @@ class WebSearchTool(Tool):
         if not key:
             return ToolResult(NO_KEY, success=False, data={"error": "no_key"})
         cache = self._cache(ctx)
-        cache_key = SearchCache.key(query, depth=self.config.web_search_depth, results=self.config.web_max_results,
-                                    url=self.config.tavily_base_url)
+        cache_key = SearchCache.key(
+            query, depth=self.config.web_search_depth, results=self.config.web_max_results, url=self.config.tavily_base_url
+        )
         cached = cache.get(cache_key) if cache is not None else None
         if cached is not None:
             result = self._observation(query, cached[0], key)
@@ -123,8 +124,7 @@ class WebSearchTool(Tool):
 
         if isinstance(exc, tavily_errors.InvalidAPIKeyError):
             return (
-                "Web search failed: Tavily rejected the API key (HTTP 401). "
-                "Check TAVILY_API_KEY, or answer without web search."
+                "Web search failed: Tavily rejected the API key (HTTP 401). Check TAVILY_API_KEY, or answer without web search."
             )
         if isinstance(exc, tavily_errors.UsageLimitExceededError):
             return "Web search failed: the Tavily usage limit is reached (HTTP 429). Answer without web search for now."
