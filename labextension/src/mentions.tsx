@@ -184,6 +184,37 @@ export function movesCaret(key: string): boolean {
 }
 
 /**
+ * One listing shared by the keystrokes of a mention: `{tot` typed fast asks the kernel once, not four times (a
+ * second ask would find the kernel still busy answering the first, and list nothing). A listing is reused for
+ * `freshMs`; one that came back empty is not kept, so the next keystroke asks again.
+ */
+export class SharedListing {
+  private _at = 0;
+  private _names: Promise<string[]> | null = null;
+
+  constructor(
+    private readonly _list: () => Promise<string[]>,
+    private readonly _freshMs = 3000,
+    private readonly _now: () => number = () => Date.now()
+  ) {}
+
+  get(): Promise<string[]> {
+    const now = this._now();
+    if (!this._names || now - this._at > this._freshMs) {
+      this._at = now;
+      const names: Promise<string[]> = this._list().then(found => {
+        if (!found.length && this._names === names) {
+          this._names = null;
+        }
+        return found;
+      });
+      this._names = names;
+    }
+    return this._names;
+  }
+}
+
+/**
  * The completion of the message box `box` whose text is `text`. Its keys are read on the box itself before the
  * composer and the panel see them, so Enter chooses instead of sending and Escape closes the list instead of
  * leaving the panel.
@@ -200,6 +231,7 @@ export function useMentions(
   const state = useRef({ mention, options, chosen, text });
   state.current = { mention, options, chosen, text };
   const asked = useRef(0);
+  const variables = useRef(new SharedListing(() => (model.bridge ? model.bridge.listVariables() : Promise.resolve([]))));
 
   const update = (): void => {
     const node = box.current;
@@ -211,7 +243,7 @@ export function useMentions(
       return;
     }
     const { folder, rest } = found.kind === 'file' ? folderOf(found.query) : { folder: '', rest: found.query };
-    const names = found.kind === 'file' ? model.bridge.listFiles(folder) : model.bridge.listVariables();
+    const names = found.kind === 'file' ? model.bridge.listFiles(folder) : variables.current.get();
     void names.then(all => {
       if (ask !== asked.current) {
         return; // the user typed on meanwhile
@@ -232,7 +264,8 @@ export function useMentions(
     setOptions([]);
     window.requestAnimationFrame(() => {
       const node = box.current;
-      if (node) {
+      // Typed on meanwhile (a fast typist, a test): the caret is where that typing left it.
+      if (node && node.value === done.text) {
         node.focus();
         node.setSelectionRange(done.caret, done.caret);
         if (name.endsWith('/')) {

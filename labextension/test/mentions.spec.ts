@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 
-import { complete, folderOf, insideCode, listKey, mentionAt, movesCaret, rank } from '../src/mentions';
+import { SharedListing, complete, folderOf, insideCode, listKey, mentionAt, movesCaret, rank } from '../src/mentions';
 
 /** The mention at the caret written as `|` in `typed`. */
 const at = (typed: string): ReturnType<typeof mentionAt> => mentionAt(typed.replace('|', ''), typed.indexOf('|'));
@@ -157,5 +157,39 @@ describe('the keys of the list', () => {
     expect(listKey('Enter', false, 0, 0)).toBeNull();
     expect(listKey('Enter', true, 0, 3)).toBeNull();
     expect(listKey('ArrowDown', true, 0, 3)).toBeNull();
+  });
+});
+
+describe('a listing shared by the keystrokes of a mention', () => {
+  it('asks once while it is fresh, and again once it is not', async () => {
+    let asked = 0;
+    let now = 0;
+    const listing = new SharedListing(
+      () => Promise.resolve([`df${++asked}`]),
+      3000,
+      () => now
+    );
+    const first = await Promise.all([listing.get(), listing.get(), listing.get()]);
+    expect(asked).toBe(1);
+    expect(first).toEqual([['df1'], ['df1'], ['df1']]);
+    now = 2999;
+    expect(await listing.get()).toEqual(['df1']);
+    now = 3001;
+    expect(await listing.get()).toEqual(['df2']);
+    expect(asked).toBe(2);
+  });
+
+  it('does not keep a listing that came back empty (a busy kernel)', async () => {
+    const answers = [[], ['totals']];
+    let asked = 0;
+    const listing = new SharedListing(
+      () => Promise.resolve(answers[asked++]),
+      3000,
+      () => 0
+    );
+    expect(await listing.get()).toEqual([]);
+    expect(await listing.get()).toEqual(['totals']);
+    expect(await listing.get()).toEqual(['totals']);
+    expect(asked).toBe(2);
   });
 });
