@@ -4,7 +4,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ import httpx
 import nbformat
 import pytest
 from cli_helpers import run_cli
+from llm_helpers import closed_port
 from nbclient import NotebookClient
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
@@ -22,12 +22,6 @@ pytestmark = pytest.mark.slow  # every test here runs llm-agent as a process
 
 def cli(*args, cwd, env=None, timeout=120):
     return run_cli(*args, cwd=cwd, env=env, timeout=timeout)
-
-
-def closed_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_doctor_reports_each_check_with_its_fix(tmp_path):

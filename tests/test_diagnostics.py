@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 from cli_helpers import run_cli
+from llm_helpers import closed_port
 
 from llm_agent_magic.agents.diagnostics import Diagnostic, check_models, check_ollama, check_tavily, run_checks
 from llm_agent_magic.config import LLMConfig, PathsConfig, SandboxConfig, ToolsConfig
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.mark.slow

@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import httpx
 import pytest
+from llm_helpers import closed_port, log_records
 
 from llm_agent_magic.config import LLMConfig, PathsConfig
 from llm_agent_magic.exceptions import (
     ContextOverflow,
     LLMProtocolError,
     LLMServerError,
-    LLMTimeout,
     ModelNotFound,
     OllamaUnavailable,
-    StructuredOutputError,
 )
 from llm_agent_magic.llm import PURPOSES, LLMClient
 
@@ -47,12 +45,6 @@ async def make_client(fake_ollama, paths):
     yield make
     for client in clients:
         await client.aclose()
-
-
-def log_records(paths, client):
-    client.call_log.flush()
-    path = paths.logs_dir / "llm_calls.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 async def test_chat_sends_num_ctx_purpose_and_keep_alive(fake_ollama, make_client):
@@ -98,18 +90,6 @@ async def test_stream_arrives_token_by_token(fake_ollama, make_client):
     assert fake_ollama.requests[0].body["stream"] is True
 
 
-async def test_thinking_never_leaks(fake_ollama, make_client, paths):
-    fake_ollama.add_rule(purpose="answer", reply="<think>let me see</think>\n\n42", thinking="field thoughts")
-    client = make_client()
-    whole = await client.chat(ASK, purpose="answer")
-    streamed = await client.stream_chat(ASK, purpose="answer").text()
-    assert whole.content == "42" == streamed
-    assert "let me see" in whole.thinking and "field thoughts" in whole.thinking
-    records = log_records(paths, client)
-    assert all(r["response"] == "42" for r in records)
-    assert "let me see" in records[1]["thinking"] and "field thoughts" in records[1]["thinking"]
-
-
 @pytest.mark.parametrize(
     "reply",
     [
@@ -135,14 +115,6 @@ async def test_structured_repairs_once_with_the_model(fake_ollama, make_client):
     assert result.value["reason"] == "fixed" and result.repaired
     repair = fake_ollama.requests[1]
     assert repair.body["messages"][-2] == {"role": "assistant", "content": "I think you want code."}
-
-
-async def test_structured_gives_up_with_a_clear_error(fake_ollama, make_client):
-    fake_ollama.add_rule(purpose="classify", reply='{"mode": "sing", "reason": "x"}')
-    with pytest.raises(StructuredOutputError, match="must be one of") as info:
-        await make_client().structured(ASK, purpose="classify", schema=CLASSIFY)
-    assert "sing" in info.value.raw
-    assert len(fake_ollama.requests) == 2
 
 
 async def test_http_500_is_retried_then_succeeds(fake_ollama, make_client, paths):
@@ -175,12 +147,6 @@ async def test_a_stream_that_showed_nothing_is_retried_and_counted(fake_ollama, 
     assert len(fake_ollama.requests) == 5
 
 
-async def test_timeout_is_reported(fake_ollama, make_client):
-    fake_ollama.add_rule(fault="timeout")
-    with pytest.raises(LLMTimeout, match="request_timeout"):
-        await make_client(request_timeout=0.3).chat(ASK, purpose="code")
-
-
 @pytest.mark.parametrize("stream", [False, True])
 async def test_malformed_json_is_retried_then_reported(fake_ollama, make_client, stream):
     fake_ollama.add_rule(fault="malformed_json")
@@ -196,29 +162,9 @@ async def test_malformed_json_is_retried_then_reported(fake_ollama, make_client,
     assert (await client.chat(ASK, purpose="answer")).content == "fine"
 
 
-async def test_truncated_stream_is_an_error_not_a_short_answer(fake_ollama, make_client):
-    fake_ollama.add_rule(fault="truncated_stream", reply="one two three four five six seven eight")
-    with pytest.raises(LLMProtocolError, match="ended before|broke"):
-        await make_client().stream_chat(ASK, purpose="answer").text()
-    # Text already shown is not shown twice: a stream that had output is not retried.
-    assert len(fake_ollama.requests) == 1
-
-
-async def test_truncated_whole_reply_is_retried(fake_ollama, make_client):
-    fake_ollama.add_rule(fault="truncated_stream", times=1)
-    fake_ollama.add_rule(reply="whole")
-    assert (await make_client().chat(ASK, purpose="answer")).content == "whole"
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.parametrize("stream", [False, True])
 async def test_ollama_down_says_where_and_how(paths, stream):
-    host = f"http://127.0.0.1:{_closed_port()}"
+    host = f"http://127.0.0.1:{closed_port()}"
     async with LLMClient(LLMConfig(host=host), paths=paths) as client:
         with pytest.raises(OllamaUnavailable, match=f"{host}.*ollama serve"):
             if stream:
@@ -245,28 +191,6 @@ async def test_context_overflow_is_refused_before_sending(fake_ollama, make_clie
     assert "tokens" in log_records(paths, client)[0]["error"]
 
 
-async def test_cancelling_a_stream_closes_its_request(fake_ollama, make_client, paths):
-    fake_ollama.add_rule(reply="word " * 200, token_delay_ms=50)
-    client = make_client()
-    first = asyncio.Event()
-
-    async def consume():
-        async for _ in client.stream_chat(ASK, purpose="answer"):
-            first.set()
-
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(first.wait(), 5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    pool = client._transport._pool
-    assert pool.connections == [], "the cancelled response must be closed, not left in the pool"
-    assert log_records(paths, client)[-1]["error"] == "cancelled"
-    # The client is still usable after a cancellation.
-    fake_ollama.load({"default": "again"})
-    assert (await client.chat(ASK, purpose="answer")).content == "again"
-
-
 async def test_closing_a_stream_early_closes_its_request(fake_ollama, make_client):
     fake_ollama.add_rule(reply="word " * 200, token_delay_ms=20)
     client = make_client()
@@ -274,19 +198,6 @@ async def test_closing_a_stream_early_closes_its_request(fake_ollama, make_clien
         async for _ in stream:
             break
     assert client._transport._pool.connections == []
-
-
-async def test_embeddings_in_batches(fake_ollama, make_client):
-    texts = ["sales by region", "sales by month", "penguin habitats", "regional sales", "ice"]
-    vectors = await make_client(embed_batch_size=2).embed(texts)
-    assert len(vectors) == 5 and len({len(v) for v in vectors}) == 1
-    embeds = fake_ollama.requests_for("embed")
-    assert [len(r.body["input"]) for r in embeds] == [2, 2, 1]
-
-    def cos(a, b):
-        return sum(x * y for x, y in zip(a, b, strict=False))
-
-    assert cos(vectors[0], vectors[1]) > cos(vectors[0], vectors[2])
 
 
 async def test_think_field_dropped_for_models_that_do_not_think(paths):

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 
 import httpx
 import pytest
+from llm_helpers import closed_port, log_records
 
 from llm_agent_magic.config import LLMConfig, PathsConfig, split_model
 from llm_agent_magic.exceptions import (
@@ -66,18 +66,6 @@ async def make_client(fake_ollama, paths, protocol):
         await client.aclose()
 
 
-def log_records(paths, client):
-    client.call_log.flush()
-    path = paths.logs_dir / "llm_calls.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --- the same guarantees on both protocols ---------------------------------------------------------------
 
 
@@ -114,7 +102,9 @@ async def test_thinking_never_leaks(fake_ollama, make_client, paths):
     assert whole.content == "42" == await streamed.text()
     for result in (whole, streamed.result):
         assert "let me see" in result.thinking and "field thoughts" in result.thinking
-    assert all(r["response"] == "42" for r in log_records(paths, client))
+    records = log_records(paths, client)
+    assert all(r["response"] == "42" for r in records)
+    assert "let me see" in records[1]["thinking"] and "field thoughts" in records[1]["thinking"]
 
 
 async def test_structured_asks_for_the_schema_and_repairs_once(fake_ollama, make_client, protocol):
@@ -132,8 +122,9 @@ async def test_structured_asks_for_the_schema_and_repairs_once(fake_ollama, make
 
 async def test_structured_gives_up_with_a_clear_error(fake_ollama, make_client):
     fake_ollama.add_rule(purpose="classify", reply='{"mode": "sing", "reason": "x"}')
-    with pytest.raises(StructuredOutputError, match="must be one of"):
+    with pytest.raises(StructuredOutputError, match="must be one of") as info:
         await make_client().structured(ASK, purpose="classify", schema=CLASSIFY)
+    assert "sing" in info.value.raw
     assert len(fake_ollama.requests) == 2
 
 
@@ -227,7 +218,7 @@ async def test_unknown_model_names_the_provider_and_lists_models(fake_ollama, ma
 
 @pytest.mark.parametrize("stream", [False, True])
 async def test_server_down_says_where_and_how(paths, protocol, stream):
-    url = f"http://127.0.0.1:{_closed_port()}"
+    url = f"http://127.0.0.1:{closed_port()}"
     cfg = LLMConfig(provider=protocol, host=url, base_url=f"{url}/v1", max_retries=0)
     expected = OllamaUnavailable if protocol == "ollama" else ModelServerUnavailable
     async with LLMClient(cfg, paths=paths) as client:
