@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 import lab as browser_lab
+import nbformat
 import pytest
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
@@ -21,39 +22,14 @@ pytestmark = pytest.mark.slow
 PAYLOAD = 'Result:\n\n```\nx\n```\t\n\n```\n<img src=x onerror="window.__pwned = 1">\n```'
 NOTEBOOK = {
     "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "load",
-            "metadata": {},
-            "outputs": [],
-            "source": "%load_ext llm_agent_magic",
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "agent",
-            "metadata": {},
-            "outputs": [],
-            "source": "%%agent --mode chat\nSummarise the report.",
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "history",
-            "metadata": {},
-            "outputs": [],
-            "source": "%agent history 2",
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "control",
-            "metadata": {},
-            "outputs": [],
-            "source": "from IPython.display import HTML\n"
+        nbformat.v4.new_code_cell("%load_ext llm_agent_magic", id="load"),
+        nbformat.v4.new_code_cell("%%agent --mode chat\nSummarise the report.", id="agent"),
+        nbformat.v4.new_code_cell("%agent history 2", id="history"),
+        nbformat.v4.new_code_cell(
+            "from IPython.display import HTML\n"
             'HTML(\'<img src="y" onerror="window.__control = 1">\')  # the user\'s own trusted HTML',
-        },
+            id="control",
+        ),
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     "nbformat": 4,

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import lab as browser_lab
+import nbformat
 import pytest
 
 from llm_agent_magic import events
@@ -32,22 +33,8 @@ STORY = " ".join(f"word{i}" for i in range(80))
 AGENT_REQUEST = "Summarise the revenue per region of sales.csv"
 NOTEBOOK = {
     "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "load",
-            "metadata": {},
-            "outputs": [],
-            "source": "%load_ext llm_agent_magic",
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "agent",
-            "metadata": {},
-            "outputs": [],
-            "source": f"%%agent --mode react --files sales.csv\n{AGENT_REQUEST}",
-        },
+        nbformat.v4.new_code_cell("%load_ext llm_agent_magic", id="load"),
+        nbformat.v4.new_code_cell(f"%%agent --mode react --files sales.csv\n{AGENT_REQUEST}", id="agent"),
         {"cell_type": "markdown", "id": "end", "metadata": {}, "source": "The end."},
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import lab as browser_lab
+import nbformat
 import pytest
 from test_panel_ux import drag_panel_edge, panel_width
 
@@ -42,14 +43,7 @@ SCRIPT = {
 NOTEBOOK = {
     "cells": [
         {"cell_type": "markdown", "id": "title", "metadata": {}, "source": "# Sales by region"},
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "setup",
-            "metadata": {},
-            "outputs": [],
-            "source": "regions = ['north', 'south', 'east']",
-        },
+        nbformat.v4.new_code_cell("regions = ['north', 'south', 'east']", id="setup"),
         {
             "cell_type": "code",
             "execution_count": 1,
@@ -65,7 +59,7 @@ NOTEBOOK = {
                 }
             ],
         },
-        {"cell_type": "code", "execution_count": None, "id": "last", "metadata": {}, "outputs": [], "source": "# the last cell"},
+        nbformat.v4.new_code_cell("# the last cell", id="last"),
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     "nbformat": 4,

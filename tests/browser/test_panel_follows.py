@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import lab as browser_lab
+import nbformat
 import pytest
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
@@ -20,16 +21,7 @@ RELOADS = 10
 def notebook(text: str) -> str:
     return json.dumps(
         {
-            "cells": [
-                {
-                    "cell_type": "code",
-                    "execution_count": None,
-                    "id": "only",
-                    "metadata": {},
-                    "outputs": [],
-                    "source": f"print({text!r})",
-                }
-            ],
+            "cells": [nbformat.v4.new_code_cell(f"print({text!r})", id="only")],
             "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
             "nbformat": 4,
             "nbformat_minor": 5,

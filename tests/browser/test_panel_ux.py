@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 
 import lab as browser_lab
+import nbformat
 import pytest
 
 from llm_agent_magic.testing.fake_ollama import FakeOllama
@@ -46,22 +47,8 @@ SCRIPT = {
 NOTEBOOK = {
     "cells": [
         {"cell_type": "markdown", "id": "intro", "metadata": {}, "source": "# Sales"},
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "load",
-            "metadata": {},
-            "outputs": [],
-            "source": "%load_ext llm_agent_magic",
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "agent",
-            "metadata": {},
-            "outputs": [],
-            "source": "%%agent --mode chat\nTell me a SLOW story",
-        },
+        nbformat.v4.new_code_cell("%load_ext llm_agent_magic", id="load"),
+        nbformat.v4.new_code_cell("%%agent --mode chat\nTell me a SLOW story", id="agent"),
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
     "nbformat": 4,
